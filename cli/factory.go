@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/sqlite"
+)
+
+// StateDir is the git-ignored directory AgentOS keeps per repository.
+const StateDir = ".agentos"
+
+// Factory holds the streams and lazily built dependencies of every command.
+type Factory struct {
+	IO *IOStreams
+
+	// Flags shared by all commands.
+	Dir        string
+	As         string
+	Debug      bool
+	JSONErrors bool
+
+	Now func() time.Time
+
+	repo *gitrepo.Repo
+	cfg  *config.Config
+	db   *sqlite.DB
+}
+
+// NewFactory returns a Factory over the given streams.
+func NewFactory(in io.Reader, out, errOut io.Writer) *Factory {
+	return &Factory{IO: newIOStreams(in, out, errOut), Now: time.Now}
+}
+
+// Repo returns the git repository the command works on.
+func (f *Factory) Repo(ctx context.Context) (*gitrepo.Repo, error) {
+	if f.repo != nil {
+		return f.repo, nil
+	}
+	r, err := gitrepo.Open(ctx, f.Dir)
+	if err != nil {
+		return nil, err
+	}
+	f.repo = r
+	return r, nil
+}
+
+// StatePath returns the .agentos directory of the repository.
+func (f *Factory) StatePath(ctx context.Context) (string, error) {
+	r, err := f.Repo(ctx)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(r.Root, StateDir), nil
+}
+
+// Config loads agentos.yaml from the repository root.
+func (f *Factory) Config(ctx context.Context) (*config.Config, error) {
+	if f.cfg != nil {
+		return f.cfg, nil
+	}
+	r, err := f.Repo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := config.Load(filepath.Join(r.Root, config.FileName))
+	if err != nil {
+		return nil, err
+	}
+	f.cfg = c
+	return c, nil
+}
+
+// DB opens the store of an initialised repository.
+func (f *Factory) DB(ctx context.Context) (*sqlite.DB, error) {
+	if f.db != nil {
+		return f.db, nil
+	}
+	dir, err := f.StatePath(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "this repository is not initialised for AgentOS: run `agentos init` first")
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "agentos.db"))
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot open the AgentOS store: %v", err)
+	}
+	db.Now = f.Now
+	f.db = db
+	return db, nil
+}
+
+// Actor is the human running the command: --as, else git user.name, else the
+// OS user. It can never be an agent identity.
+func (f *Factory) Actor(ctx context.Context) (agentos.Actor, error) {
+	name := strings.TrimSpace(f.As)
+	if name == "" {
+		if r, err := f.Repo(ctx); err == nil {
+			if out, err := r.Git(ctx, "config", "user.name"); err == nil {
+				name = strings.TrimSpace(out)
+			}
+		}
+	}
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	if strings.HasPrefix(name, "agent:") {
+		return "", agentos.Errorf(agentos.EDENIED, "--as %q: an agent identity cannot act as a human", name)
+	}
+	name = strings.TrimPrefix(name, "human:")
+	return agentos.Human(name), nil
+}
+
+// Close releases what the factory opened.
+func (f *Factory) Close() {
+	if f.db != nil {
+		f.db.Close()
+	}
+}

@@ -1,0 +1,168 @@
+// Package cli is the agentos command tree: one file per noun, each verb an
+// Options struct, a NewCmd constructor and a run function writing only to the
+// Factory's streams. Exit codes are decided once, in ExitCode.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/agentos/agentos"
+	"github.com/spf13/cobra"
+)
+
+// builders are the top-level commands; each noun's file registers its own in
+// an init func so adding a command never edits this file.
+var builders []func(*Factory) *cobra.Command
+
+func register(b func(*Factory) *cobra.Command) { builders = append(builders, b) }
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "agentos",
+		Short:         "Governed execution of AI-proposed changes",
+		Long:          "AgentOS turns a request into an Intent and a dry-run Plan and, only after gates, locks and approvals, into a sandboxed, verified, traceable commit.",
+		Version:       agentos.Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	root.PersistentFlags().StringVarP(&f.Dir, "repo", "C", "", "repository `dir` (default: the current directory)")
+	root.PersistentFlags().StringVar(&f.As, "as", "", "act as this human (default: git user.name or the OS user)")
+	root.PersistentFlags().BoolVar(&f.Debug, "debug", false, "print error causes")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErr("%v (see `%s --help`)", err, c.CommandPath())
+	})
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	for _, b := range builders {
+		root.AddCommand(b(f))
+	}
+	return root
+}
+
+// Main runs the CLI with args and returns the process exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	f := NewFactory(stdin, stdout, stderr)
+	defer f.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		printError(f, err)
+	}
+	return ExitCode(err)
+}
+
+func printError(f *Factory, err error) {
+	if f.JSONErrors {
+		_ = json.NewEncoder(f.IO.ErrOut).Encode(map[string]any{
+			"error":     agentos.ErrorMessage(err),
+			"code":      agentos.ErrorCode(err),
+			"exit_code": ExitCode(err),
+		})
+		return
+	}
+	code := agentos.ErrorCode(err)
+	prefix := "error: "
+	switch code {
+	case agentos.EBLOCKED:
+		prefix = "blocked: "
+	case agentos.EAWAITINGAPPROVAL:
+		prefix = "awaiting approval: "
+	}
+	fmt.Fprintln(f.IO.ErrOut, f.IO.Color(colorFor(code), prefix)+agentos.ErrorMessage(err))
+	if f.Debug {
+		for e := err; e != nil; {
+			u, ok := e.(interface{ Unwrap() error })
+			if !ok {
+				break
+			}
+			e = u.Unwrap()
+			if e != nil {
+				fmt.Fprintf(f.IO.ErrOut, "  cause: %v\n", e)
+			}
+		}
+	}
+}
+
+func colorFor(code string) string {
+	switch code {
+	case agentos.EBLOCKED, agentos.EAWAITINGAPPROVAL:
+		return "yellow"
+	}
+	return "red"
+}
+
+// Exit codes: the documented contract (README, "Exit codes").
+const (
+	ExitOK               = 0
+	ExitFailed           = 1
+	ExitUsage            = 2
+	ExitBlocked          = 3
+	ExitAwaitingApproval = 4
+)
+
+// ExitCode is the one place an error becomes an exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	switch agentos.ErrorCode(err) {
+	case agentos.EINVALID, agentos.ENOTFOUND:
+		return ExitUsage
+	case agentos.EBLOCKED:
+		return ExitBlocked
+	case agentos.EAWAITINGAPPROVAL:
+		return ExitAwaitingApproval
+	}
+	return ExitFailed
+}
+
+func usageErr(format string, args ...any) error {
+	return agentos.Errorf(agentos.EINVALID, format, args...)
+}
+
+// noArgs refuses positional arguments as a usage error (cobra's own validators
+// return plain errors, which would exit 1).
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErr("%s takes no arguments, got %q (see `%s --help`)", cmd.CommandPath(), args[0], cmd.CommandPath())
+	}
+	return nil
+}
+
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErr("usage: %s %s", cmd.CommandPath(), names)
+		}
+		return nil
+	}
+}
+
+// group builds a parent command whose leftover arguments are usage errors.
+func group(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("unknown command %q for %s (see `%s --help`)", args[0], cmd.CommandPath(), cmd.CommandPath())
+			}
+			return cmd.Help()
+		},
+	}
+}

@@ -1,0 +1,178 @@
+// Package config loads agentos.yaml, the repository's policy: allowlists,
+// command rules, sandbox, modes, gates, scheduler rules, memory and planners.
+//
+// The file is code: it is reviewed and versioned, and its hash (over the raw
+// bytes) is pinned in every plan, so any edit makes earlier plans and
+// approvals stale. Unknown keys and wrong types are load errors naming the
+// line. Each section's type lives in its own file of this package.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
+	"go.yaml.in/yaml/v3"
+)
+
+// FileName is the policy file at the repository root.
+const FileName = "agentos.yaml"
+
+// Config is the parsed policy file.
+type Config struct {
+	Version int `yaml:"version"`
+	// Target is the branch verified commits integrate into.
+	Target string `yaml:"target"`
+	// Commands is the command allowlist (red line 3) and prefix rules.
+	Commands Commands `yaml:"commands"`
+	// Exec sets defaults for exec steps and verify checks.
+	Exec Exec `yaml:"exec"`
+	// Sandbox confines every command (issue: sandbox).
+	Sandbox Sandbox `yaml:"sandbox"`
+	// Modes sets autonomy-mode budgets.
+	Modes Modes `yaml:"modes"`
+	// Memory configures the MemoryPack.
+	Memory Memory `yaml:"memory"`
+	// Gates are policy-as-code rules over plans.
+	Gates []Gate `yaml:"gates"`
+	// Approvers may approve plans that need a human.
+	Approvers []string `yaml:"approvers"`
+	// Redact adds secret patterns to the built-in ones.
+	Redact Redact `yaml:"redact"`
+	// Scheduler rules decide dispatch order and holds.
+	Scheduler Scheduler `yaml:"scheduler"`
+	// Planner selects who proposes plans for natural-language requests.
+	Planner Planner `yaml:"planner"`
+	// Retention says how long worktrees of finished tasks are kept.
+	Retention Retention `yaml:"retention"`
+	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
+	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
+
+	// Hash is "sha256:…" of the file's bytes (the policy hash).
+	Hash string `yaml:"-"`
+	// Raw is the file as read.
+	Raw []byte `yaml:"-"`
+}
+
+// Exec holds defaults for every command AgentOS runs.
+type Exec struct {
+	// EnvAllow lists the parent's environment variables a command may see.
+	EnvAllow []string `yaml:"env_allow"`
+	// DefaultTimeout applies to steps and checks without their own.
+	DefaultTimeout string `yaml:"default_timeout"`
+}
+
+// Modes holds per-mode settings.
+type Modes struct {
+	SemiAuto ModeSettings `yaml:"semi_auto"`
+	// FullAuto exists only so that a budget set here is refused (red line 2).
+	FullAuto    ModeSettings `yaml:"full_auto"`
+	Interactive ModeSettings `yaml:"interactive"`
+	Default     string       `yaml:"default"`
+}
+
+// ModeSettings holds one mode's settings.
+type ModeSettings struct {
+	QuestionBudget *int `yaml:"question_budget"`
+}
+
+// Retention says what is kept after a task ends.
+type Retention struct {
+	// Worktrees: "keep" (default; removed by `agentos task clean`) or a duration.
+	Worktrees string `yaml:"worktrees"`
+}
+
+// Load reads and validates the policy file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "no %s at %s: run `agentos init` first", FileName, path)
+	}
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINVALID, err, "cannot read %s: %v", path, err)
+	}
+	return Parse(b, path)
+}
+
+// Parse parses and validates policy bytes; name is used in messages.
+func Parse(b []byte, name string) (*Config, error) {
+	c := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %s", name, YAMLError(err))
+	}
+	c.Raw = b
+	c.Hash = canonjson.Sum(b)
+	if err := c.Validate(); err != nil {
+		return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %v", name, err)
+	}
+	return c, nil
+}
+
+// Validate checks cross-field rules. Section validators live beside their types.
+func (c *Config) Validate() error {
+	if c.Version != 1 {
+		return fmt.Errorf("version: must be 1, got %d", c.Version)
+	}
+	if c.Modes.FullAuto.QuestionBudget != nil {
+		return fmt.Errorf("modes.full_auto.question_budget: full_auto allows no questions (red line 2); remove this setting")
+	}
+	if b := c.Modes.SemiAuto.QuestionBudget; b != nil && *b < 0 {
+		return fmt.Errorf("modes.semi_auto.question_budget: must be 0 or more, got %d", *b)
+	}
+	if c.Modes.Default != "" {
+		if _, err := agentos.ParseMode(c.Modes.Default); err != nil {
+			return fmt.Errorf("modes.default: %v", err)
+		}
+	}
+	for _, v := range sectionValidators {
+		if err := v(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sectionValidators lets each section's file add its own checks.
+var sectionValidators []func(*Config) error
+
+// QuestionBudget returns the effective budget for mode; red line 2 is decided
+// in agentos.QuestionBudget, never here.
+func (c *Config) QuestionBudget(mode agentos.Mode) int {
+	configured := -1
+	if mode == agentos.ModeSemiAuto && c.Modes.SemiAuto.QuestionBudget != nil {
+		configured = *c.Modes.SemiAuto.QuestionBudget
+	}
+	return agentos.QuestionBudget(mode, configured)
+}
+
+var yamlLineRe = regexp.MustCompile(`line (\d+): `)
+
+// YAMLError turns a yaml.v3 error into one readable line: "line N: …".
+func YAMLError(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, 0, len(te.Errors))
+		for _, m := range te.Errors {
+			msgs = append(msgs, humanYAML(m))
+		}
+		return strings.Join(msgs, "; ")
+	}
+	return humanYAML(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+func humanYAML(m string) string {
+	m = strings.TrimPrefix(m, "yaml: ")
+	m = strings.Replace(m, "not found in type", "is not a known key in", 1)
+	m = regexp.MustCompile(`in type [\w.]+`).ReplaceAllString(m, "")
+	m = strings.Replace(m, "cannot unmarshal !!", "wrong type: cannot use a ", 1)
+	_ = yamlLineRe
+	return strings.TrimSpace(m)
+}

@@ -1,0 +1,72 @@
+package agentos
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each maps to one exit code in cli.ExitCode.
+const (
+	EINTERNAL         = "internal"          // a bug or an environment failure
+	EINVALID          = "invalid"           // bad user input: flags, files, packs
+	ENOTFOUND         = "not_found"         // unknown task, commit, item
+	ECONFLICT         = "conflict"          // state changed underneath (stale plan, lock held, rebase conflict)
+	EDENIED           = "denied"            // a red line or a rule refused it
+	EFAILED           = "failed"            // the task ran and failed (step or verify)
+	EBLOCKED          = "blocked"           // waiting for answers (QuestionPack)
+	EAWAITINGAPPROVAL = "awaiting_approval" // waiting for a human approval of a plan hash
+)
+
+// Error is an application error: Message is the one line a user reads (what is
+// wrong and what to do next), Err keeps the cause for --debug.
+type Error struct {
+	Code    string
+	Op      string
+	Message string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Message != "" {
+		return e.Message
+	}
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	return e.Code
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WrapError returns an *Error with code and message that keeps err as cause.
+func WrapError(code string, err error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or
+// EINTERNAL for any other non-nil error.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the user-facing message of err.
+func ErrorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Error()
+	}
+	return err.Error()
+}

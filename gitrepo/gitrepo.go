@@ -1,0 +1,445 @@
+// Package gitrepo runs git for AgentOS: repository discovery, worktrees,
+// diffs and their hashes, commits with trailers, compare-and-swap ref
+// updates, three-way rebase and revert. It shells out to the git binary so
+// that git's own merge machinery decides conflicts.
+package gitrepo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
+)
+
+// Repo is a git repository (its main working tree).
+type Repo struct {
+	Root string // absolute path of the main working tree
+}
+
+// Open finds the repository containing dir.
+func Open(ctx context.Context, dir string) (*Repo, error) {
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, agentos.Errorf(agentos.EINVALID, "%s does not exist: pass an existing repository with -C", abs)
+	}
+	out, err := run(ctx, abs, nil, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return nil, agentos.Errorf(agentos.EINVALID, "%s is not a git repository: run `git init` there first, or pass -C DIR", abs)
+	}
+	root := strings.TrimSpace(out)
+	// A linked worktree is not the repository we govern.
+	common, err := run(ctx, root, nil, "rev-parse", "--path-format=absolute", "--git-common-dir")
+	if err == nil {
+		c := filepath.Dir(strings.TrimSpace(common))
+		if c != root && strings.HasSuffix(strings.TrimSpace(common), ".git") {
+			root = c
+		}
+	}
+	return &Repo{Root: root}, nil
+}
+
+// Git runs git in the main tree and returns stdout.
+func (r *Repo) Git(ctx context.Context, args ...string) (string, error) {
+	return run(ctx, r.Root, nil, args...)
+}
+
+// GitIn runs git in dir (a worktree) with extra environment.
+func GitIn(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	return run(ctx, dir, env, args...)
+}
+
+// GitError carries git's stderr.
+type GitError struct {
+	Args   []string
+	Stderr string
+	Err    error
+}
+
+func (e *GitError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if i := strings.IndexByte(msg, '\n'); i >= 0 && len(msg) > 400 {
+		msg = msg[:i]
+	}
+	return fmt.Sprintf("git %s: %s", strings.Join(e.Args, " "), msg)
+}
+
+func (e *GitError) Unwrap() error { return e.Err }
+
+// baseEnv keeps git deterministic and independent of the user's config
+// quirks that would change diff bytes (and so diff hashes).
+func baseEnv() []string {
+	env := os.Environ()
+	return append(env, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1")
+}
+
+func run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(baseEnv(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), &GitError{Args: args, Stderr: errb.String(), Err: err}
+	}
+	return out.String(), nil
+}
+
+// runInput is run with stdin.
+func runInput(ctx context.Context, dir string, stdin []byte, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = baseEnv()
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), &GitError{Args: args, Stderr: errb.String(), Err: err}
+	}
+	return out.String(), nil
+}
+
+// CurrentBranch returns the branch checked out in the main tree ("" if detached).
+func (r *Repo) CurrentBranch(ctx context.Context) (string, error) {
+	out, err := r.Git(ctx, "symbolic-ref", "--quiet", "--short", "HEAD")
+	if err != nil {
+		return "", nil
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// ResolveCommit returns the full sha of rev, or a not_found error.
+func (r *Repo) ResolveCommit(ctx context.Context, rev string) (string, error) {
+	out, err := r.Git(ctx, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
+	if err != nil {
+		return "", agentos.Errorf(agentos.ENOTFOUND, "%s is not a commit in %s", rev, r.Root)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// BranchHead returns the commit a branch points to.
+func (r *Repo) BranchHead(ctx context.Context, branch string) (string, error) {
+	out, err := r.Git(ctx, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch)
+	if err != nil {
+		return "", agentos.Errorf(agentos.ENOTFOUND, "branch %s does not exist (does the repository have a first commit?)", branch)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// DirtyPaths returns the paths with uncommitted changes (staged, unstaged or
+// untracked) in the main working tree.
+func (r *Repo) DirtyPaths(ctx context.Context) ([]string, error) {
+	out, err := r.Git(ctx, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	fields := strings.Split(out, "\x00")
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		if len(f) < 4 {
+			continue
+		}
+		status, p := f[:2], f[3:]
+		paths = append(paths, p)
+		if status[0] == 'R' || status[0] == 'C' {
+			i++ // the next field is the rename source
+			if i < len(fields) && fields[i] != "" {
+				paths = append(paths, fields[i])
+			}
+		}
+	}
+	sort.Strings(paths)
+	return paths, nil
+}
+
+// Exists reports whether path exists as a file or tree in commit.
+func (r *Repo) Exists(ctx context.Context, commit, path string) bool {
+	_, err := r.Git(ctx, "cat-file", "-e", commit+":"+path)
+	return err == nil
+}
+
+// DiffHash is the one definition of a commit's diff hash (trailer
+// AgentOS-Diff): SHA-256 over `git diff --binary --full-index --no-renames
+// PARENT COMMIT`, with git's config kept out so any clone computes the same.
+func (r *Repo) DiffHash(ctx context.Context, parent, commit string) (string, string, error) {
+	out, err := r.Git(ctx, "-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
+		"diff", "--binary", "--full-index", "--no-renames", "--no-ext-diff", "--no-textconv", "--no-color", parent, commit)
+	if err != nil {
+		return "", "", err
+	}
+	return canonjson.Sum([]byte(out)), out, nil
+}
+
+// AddWorktree creates a worktree at dir on a new branch at base. An existing
+// worktree or branch of the same name (from an earlier attempt) is replaced.
+func (r *Repo) AddWorktree(ctx context.Context, dir, branch, base string) error {
+	r.RemoveWorktree(ctx, dir, branch)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	_, err := r.Git(ctx, "worktree", "add", "--quiet", "-B", branch, dir, base)
+	return err
+}
+
+// RemoveWorktree removes a worktree directory and its branch, ignoring what is
+// already gone.
+func (r *Repo) RemoveWorktree(ctx context.Context, dir, branch string) {
+	if _, err := os.Stat(dir); err == nil {
+		if _, err := r.Git(ctx, "worktree", "remove", "--force", dir); err != nil {
+			os.RemoveAll(dir)
+		}
+	}
+	r.Git(ctx, "worktree", "prune")
+	if branch != "" {
+		r.Git(ctx, "branch", "-D", branch)
+	}
+}
+
+// Trailer keys of every AgentOS commit (red line 7).
+const (
+	TrailerTask   = "AgentOS-Task"
+	TrailerRun    = "AgentOS-Run"
+	TrailerPlan   = "AgentOS-Plan"
+	TrailerDiff   = "AgentOS-Diff"
+	TrailerIntent = "AgentOS-Intent"
+)
+
+// TrailerKeys is the order trailers are written in.
+var TrailerKeys = []string{TrailerTask, TrailerRun, TrailerPlan, TrailerDiff, TrailerIntent}
+
+// Identity is the author and committer of AgentOS commits.
+type Identity struct{ Name, Email string }
+
+func (id Identity) env() []string {
+	return []string{
+		"GIT_AUTHOR_NAME=" + id.Name, "GIT_AUTHOR_EMAIL=" + id.Email,
+		"GIT_COMMITTER_NAME=" + id.Name, "GIT_COMMITTER_EMAIL=" + id.Email,
+	}
+}
+
+// StageAll stages every change in the worktree and returns whether anything
+// differs from HEAD.
+func StageAll(ctx context.Context, wt string) (bool, error) {
+	if _, err := GitIn(ctx, wt, nil, "add", "--all", "--", "."); err != nil {
+		return false, err
+	}
+	_, err := GitIn(ctx, wt, nil, "diff", "--cached", "--quiet")
+	if err == nil {
+		return false, nil
+	}
+	var ge *GitError
+	if errors.As(err, &ge) {
+		var ee *exec.ExitError
+		if errors.As(ge.Err, &ee) && ee.ExitCode() == 1 {
+			return true, nil
+		}
+	}
+	return false, err
+}
+
+// CommitTree writes the staged tree of worktree wt as a commit with parent and
+// message, without moving any ref, and returns its sha.
+func CommitTree(ctx context.Context, wt, parent, message string, id Identity) (string, error) {
+	tree, err := GitIn(ctx, wt, nil, "write-tree")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, "git", "commit-tree", strings.TrimSpace(tree), "-p", parent, "-F", "-")
+	cmd.Dir = wt
+	cmd.Env = append(baseEnv(), id.env()...)
+	cmd.Stdin = strings.NewReader(message)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", &GitError{Args: []string{"commit-tree"}, Stderr: errb.String(), Err: err}
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+// Message builds a commit message with trailers in TrailerKeys order.
+func Message(subject, body string, trailers map[string]string) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimSpace(subject))
+	b.WriteString("\n\n")
+	if body = strings.TrimSpace(body); body != "" {
+		b.WriteString(body)
+		b.WriteString("\n\n")
+	}
+	for _, k := range TrailerKeys {
+		if v, ok := trailers[k]; ok {
+			fmt.Fprintf(&b, "%s: %s\n", k, v)
+		}
+	}
+	return b.String()
+}
+
+// Trailers parses the AgentOS trailers of a commit.
+func (r *Repo) Trailers(ctx context.Context, commit string) (map[string]string, error) {
+	out, err := r.Git(ctx, "log", "-1", "--format=%(trailers:only,unfold)", commit)
+	if err != nil {
+		return nil, err
+	}
+	t := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if ok && strings.HasPrefix(k, "AgentOS-") {
+			t[k] = strings.TrimSpace(v)
+		}
+	}
+	return t, nil
+}
+
+// Parent returns the first parent of commit.
+func (r *Repo) Parent(ctx context.Context, commit string) (string, error) {
+	out, err := r.Git(ctx, "rev-parse", "--verify", "--quiet", commit+"^1")
+	if err != nil {
+		return "", agentos.Errorf(agentos.EINVALID, "commit %s has no parent", commit)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// UpdateRef moves refs/heads/branch from old to new atomically; it fails
+// when the branch no longer points at old.
+func (r *Repo) UpdateRef(ctx context.Context, branch, newSHA, oldSHA, reason string) error {
+	_, err := r.Git(ctx, "update-ref", "-m", reason, "refs/heads/"+branch, newSHA, oldSHA)
+	if err != nil {
+		return agentos.WrapError(agentos.ECONFLICT, err, "branch %s moved while integrating", branch)
+	}
+	return nil
+}
+
+// IsAncestor reports whether a is an ancestor of b.
+func (r *Repo) IsAncestor(ctx context.Context, a, b string) bool {
+	_, err := r.Git(ctx, "merge-base", "--is-ancestor", a, b)
+	return err == nil
+}
+
+// ChangedPaths lists the paths that differ between two commits.
+func (r *Repo) ChangedPaths(ctx context.Context, from, to string) ([]string, error) {
+	out, err := r.Git(ctx, "diff", "--name-only", "--no-renames", "-z", from, to)
+	if err != nil {
+		return nil, err
+	}
+	var ps []string
+	for _, p := range strings.Split(out, "\x00") {
+		if p != "" {
+			ps = append(ps, p)
+		}
+	}
+	return ps, nil
+}
+
+// Rebase replays commit (whose parent is oldBase) onto newBase three-way in
+// worktree wt, using git's merge machinery, and leaves the worktree at the
+// result with the changes staged but not committed. On conflict it returns
+// the conflicting paths and the conflict text, and resets the worktree.
+func Rebase(ctx context.Context, wt, commit, newBase string) (conflicts []string, detail string, err error) {
+	if _, err := GitIn(ctx, wt, nil, "reset", "--quiet", "--hard", newBase); err != nil {
+		return nil, "", err
+	}
+	_, cerr := GitIn(ctx, wt, nil, "-c", "merge.conflictStyle=merge", "cherry-pick", "--no-commit", "--allow-empty", commit)
+	if cerr == nil {
+		return nil, "", nil
+	}
+	out, _ := GitIn(ctx, wt, nil, "diff", "--name-only", "--diff-filter=U")
+	for _, p := range strings.Split(strings.TrimSpace(out), "\n") {
+		if p != "" {
+			conflicts = append(conflicts, p)
+		}
+	}
+	if len(conflicts) == 0 {
+		return nil, "", cerr
+	}
+	d, _ := GitIn(ctx, wt, nil, "diff")
+	GitIn(ctx, wt, nil, "cherry-pick", "--abort")
+	GitIn(ctx, wt, nil, "reset", "--quiet", "--hard", newBase)
+	return conflicts, d, nil
+}
+
+// Revert stages the inverse of commit on top of the worktree's HEAD. On
+// conflict it returns the conflicting paths and leaves the worktree clean.
+func Revert(ctx context.Context, wt, commit string) ([]string, error) {
+	_, err := GitIn(ctx, wt, nil, "revert", "--no-commit", commit)
+	if err == nil {
+		return nil, nil
+	}
+	out, _ := GitIn(ctx, wt, nil, "diff", "--name-only", "--diff-filter=U")
+	var conflicts []string
+	for _, p := range strings.Split(strings.TrimSpace(out), "\n") {
+		if p != "" {
+			conflicts = append(conflicts, p)
+		}
+	}
+	GitIn(ctx, wt, nil, "revert", "--abort")
+	GitIn(ctx, wt, nil, "reset", "--quiet", "--hard", "HEAD")
+	if len(conflicts) == 0 {
+		return nil, err
+	}
+	return conflicts, nil
+}
+
+// ApplyPatch applies a unified diff to the worktree (index and files).
+func ApplyPatch(ctx context.Context, wt string, diff []byte) error {
+	_, err := runInput(ctx, wt, diff, "apply", "--whitespace=nowarn", "-")
+	return err
+}
+
+// CheckPatch reports whether diff applies cleanly to the tree at commit
+// without touching anything: it uses a throwaway index.
+func (r *Repo) CheckPatch(ctx context.Context, commit string, diff []byte) error {
+	idx, err := os.CreateTemp("", "agentos-index-*")
+	if err != nil {
+		return err
+	}
+	idx.Close()
+	defer os.Remove(idx.Name())
+	env := []string{"GIT_INDEX_FILE=" + idx.Name()}
+	if _, err := run(ctx, r.Root, env, "read-tree", commit); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "git", "apply", "--cached", "--check", "-")
+	cmd.Dir = r.Root
+	cmd.Env = append(baseEnv(), env...)
+	cmd.Stdin = bytes.NewReader(diff)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		return &GitError{Args: []string{"apply", "--check"}, Stderr: errb.String(), Err: err}
+	}
+	return nil
+}
+
+// WorktreeOf returns the path of the worktree where branch is checked out,
+// or "".
+func (r *Repo) WorktreeOf(ctx context.Context, branch string) string {
+	out, err := r.Git(ctx, "worktree", "list", "--porcelain")
+	if err != nil {
+		return ""
+	}
+	var path string
+	for _, line := range strings.Split(out, "\n") {
+		if p, ok := strings.CutPrefix(line, "worktree "); ok {
+			path = p
+		}
+		if b, ok := strings.CutPrefix(line, "branch "); ok && b == "refs/heads/"+branch {
+			return path
+		}
+	}
+	return ""
+}

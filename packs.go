@@ -1,0 +1,230 @@
+package agentos
+
+import (
+	"time"
+
+	"github.com/agentos/agentos/canonjson"
+)
+
+// QuestionKind is the kind of answer a question expects.
+type QuestionKind string
+
+const (
+	KindChoice QuestionKind = "choice"
+	KindText   QuestionKind = "text"
+	KindBool   QuestionKind = "bool"
+	KindPath   QuestionKind = "path"
+)
+
+// Question is one piece of missing information.
+type Question struct {
+	ID      string       `json:"id"`
+	Text    string       `json:"text"`
+	Why     string       `json:"why"`
+	Kind    QuestionKind `json:"kind"`
+	Options []string     `json:"options"`
+	Default string       `json:"default"`
+	Blocker bool         `json:"blocker"`
+}
+
+// Budget is a mode's question budget and how much of it is spent.
+type Budget struct {
+	Limit int `json:"limit"` // -1: unlimited
+	Used  int `json:"used"`
+}
+
+// QuestionPack is what a blocked task waits on.
+type QuestionPack struct {
+	Version   int        `json:"version"`
+	ID        string     `json:"id"`
+	Task      string     `json:"task"`
+	Mode      Mode       `json:"mode"`
+	Budget    Budget     `json:"budget"`
+	Questions []Question `json:"questions"`
+	CreatedAt time.Time  `json:"created_at"`
+	Hash      string     `json:"hash,omitempty"`
+}
+
+// ComputeHash returns the pack's digest with the hash field empty.
+func (q QuestionPack) ComputeHash() string {
+	q.Hash = ""
+	return canonjson.MustDigest(q)
+}
+
+// Answer answers one question.
+type Answer struct {
+	Question string `json:"question"`
+	Value    string `json:"value"`
+	Note     string `json:"note,omitempty"`
+}
+
+// AnswerPack answers a QuestionPack, named by id and hash.
+type AnswerPack struct {
+	Version  int       `json:"version"`
+	Pack     string    `json:"pack"`
+	PackHash string    `json:"pack_hash"`
+	Answers  []Answer  `json:"answers"`
+	Who      Actor     `json:"who"`
+	When     time.Time `json:"when"`
+	Hash     string    `json:"hash,omitempty"`
+}
+
+// ComputeHash returns the pack's digest with the hash field empty.
+func (a AnswerPack) ComputeHash() string {
+	a.Hash = ""
+	return canonjson.MustDigest(a)
+}
+
+// MemoryKind is the kind of a memory item.
+type MemoryKind string
+
+const (
+	MemoryFact       MemoryKind = "fact"
+	MemoryConvention MemoryKind = "convention"
+	MemoryDecision   MemoryKind = "decision"
+	MemoryAnswer     MemoryKind = "answer"
+	MemoryLesson     MemoryKind = "lesson"
+)
+
+// MemoryItem is one thing AgentOS knows about the repository.
+type MemoryItem struct {
+	ID           string     `json:"id"`
+	Kind         MemoryKind `json:"kind"`
+	Text         string     `json:"text"`
+	Scope        []string   `json:"scope"`
+	Tags         []string   `json:"tags"`
+	Source       string     `json:"source"`
+	Author       string     `json:"author"`
+	Confidence   float64    `json:"confidence"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	SupersededBy string     `json:"superseded_by,omitempty"`
+}
+
+// PackedItem is a memory item as frozen into a MemoryPack.
+type PackedItem struct {
+	ID     string     `json:"id"`
+	Kind   MemoryKind `json:"kind"`
+	Text   string     `json:"text"`
+	Scope  []string   `json:"scope"`
+	Source string     `json:"source"`
+	Score  float64    `json:"score"`
+}
+
+// MemoryQuery is what a MemoryPack was selected with.
+type MemoryQuery struct {
+	Text        string   `json:"text"`
+	Paths       []string `json:"paths"`
+	BudgetBytes int      `json:"budget_bytes"`
+}
+
+// MemoryPack is the frozen, hashed selection of memory attached to a plan.
+type MemoryPack struct {
+	Version int          `json:"version"`
+	ID      string       `json:"id"`
+	Task    string       `json:"task"`
+	Query   MemoryQuery  `json:"query"`
+	Items   []PackedItem `json:"items"`
+	Hash    string       `json:"hash,omitempty"`
+}
+
+// ComputeHash returns the pack's digest with the hash field empty.
+func (m MemoryPack) ComputeHash() string {
+	m.Hash = ""
+	return canonjson.MustDigest(m)
+}
+
+// Effect is a gate's decision.
+type Effect string
+
+const (
+	EffectAllow           Effect = "allow"
+	EffectRequireApproval Effect = "require_approval"
+	EffectDeny            Effect = "deny"
+)
+
+// GateDecision is one evaluated policy rule.
+type GateDecision struct {
+	RuleID     string `json:"rule_id"`
+	Effect     Effect `json:"effect"`
+	Reason     string `json:"reason"`
+	Step       int    `json:"step"` // -1: the whole plan
+	PolicyHash string `json:"policy_hash"`
+}
+
+// Phase is one of the three records every step carries (red line 4).
+type Phase string
+
+const (
+	PhasePlan   Phase = "plan"
+	PhaseApply  Phase = "apply"
+	PhaseVerify Phase = "verify"
+)
+
+// StepRecord is what was intended, what happened, or what was checked.
+type StepRecord struct {
+	Run          string   `json:"run"`
+	Phase        Phase    `json:"phase"`
+	Index        int      `json:"index"` // step or check index
+	Kind         string   `json:"kind"`
+	Summary      string   `json:"summary"`
+	Argv         []string `json:"argv,omitempty"`
+	ExitCode     int      `json:"exit_code"`
+	DurationMS   int64    `json:"duration_ms"`
+	OutputDigest string   `json:"output_digest,omitempty"`
+	OutputTail   string   `json:"output_tail,omitempty"`
+	OK           bool     `json:"ok"`
+	Unconfined   bool     `json:"unconfined,omitempty"`
+}
+
+// PatchRecord is red line 6: a patch with its intent and diff hash.
+type PatchRecord struct {
+	Path     string `json:"path"`
+	Diff     string `json:"diff"`
+	DiffHash string `json:"diff_hash"`
+	IntentID string `json:"intent_id"`
+}
+
+// CommitRecord is a commit AgentOS made.
+type CommitRecord struct {
+	SHA      string            `json:"sha"`
+	Branch   string            `json:"branch"`
+	Trailers map[string]string `json:"trailers"`
+}
+
+// ReviewPack is everything a reviewer needs for one run (red line 5).
+type ReviewPack struct {
+	Version     int            `json:"version"`
+	Task        string         `json:"task"`
+	Run         string         `json:"run"`
+	Outcome     State          `json:"outcome"`
+	Reason      string         `json:"reason,omitempty"`
+	Mode        Mode           `json:"mode"`
+	Request     string         `json:"request,omitempty"`
+	Goal        string         `json:"goal"`
+	Intent      *Intent        `json:"intent,omitempty"`
+	MemoryPack  *MemoryPack    `json:"memory_pack,omitempty"`
+	Questions   *QuestionPack  `json:"questions,omitempty"`
+	Answers     []AnswerPack   `json:"answers,omitempty"`
+	Assumptions []Assumption   `json:"assumptions,omitempty"`
+	PlanHash    string         `json:"plan_hash,omitempty"`
+	BaseCommit  string         `json:"base_commit,omitempty"`
+	Target      string         `json:"target,omitempty"`
+	Gates       []GateDecision `json:"gates"`
+	Records     []StepRecord   `json:"records"`
+	Patches     []PatchRecord  `json:"patches"`
+	Commits     []CommitRecord `json:"commits"`
+	Unconfined  bool           `json:"unconfined"`
+	Rollback    []string       `json:"rollback"`
+	AuditFrom   int64          `json:"audit_from"`
+	AuditTo     int64          `json:"audit_to"`
+	ChainHead   string         `json:"chain_head"`
+	CreatedAt   time.Time      `json:"created_at"`
+	Hash        string         `json:"hash,omitempty"`
+}
+
+// ComputeHash returns the pack's digest with the hash field empty.
+func (r ReviewPack) ComputeHash() string {
+	r.Hash = ""
+	return canonjson.MustDigest(r)
+}

@@ -1,0 +1,137 @@
+package agentos
+
+import (
+	"fmt"
+	"time"
+)
+
+// State is a task's state. There is exactly one vocabulary and one transition
+// table (transitions); the store's Transition method is the only writer.
+type State string
+
+const (
+	StateCreated          State = "created"
+	StatePlanning         State = "planning"
+	StatePlanned          State = "planned"
+	StateBlocked          State = "blocked"
+	StateAwaitingApproval State = "awaiting_approval"
+	StateQueued           State = "queued"
+	StateApplying         State = "applying"
+	StateVerifying        State = "verifying"
+	StateCommitted        State = "committed"
+	StateFailed           State = "failed"
+	StateRejected         State = "rejected"
+	StateCancelled        State = "cancelled"
+	StateRolledBack       State = "rolled_back"
+)
+
+// States lists every state in pipeline order.
+var States = []State{
+	StateCreated, StatePlanning, StatePlanned, StateBlocked, StateAwaitingApproval,
+	StateQueued, StateApplying, StateVerifying, StateCommitted,
+	StateFailed, StateRejected, StateCancelled, StateRolledBack,
+}
+
+// transitions is the one transition table. A pair that is not here is an
+// error, never silently applied.
+var transitions = map[State][]State{
+	StateCreated:          {StatePlanning, StateCancelled, StateFailed},
+	StatePlanning:         {StatePlanned, StateBlocked, StateFailed, StateCancelled},
+	StatePlanned:          {StateAwaitingApproval, StateQueued, StatePlanning, StateFailed, StateCancelled},
+	StateBlocked:          {StatePlanning, StateFailed, StateCancelled},
+	StateAwaitingApproval: {StateQueued, StateRejected, StatePlanning, StateCancelled, StateFailed},
+	StateQueued:           {StateApplying, StatePlanning, StateAwaitingApproval, StateCancelled, StateFailed},
+	// applying -> queued: a crashed worker's task is taken over.
+	StateApplying:  {StateVerifying, StateFailed, StateQueued, StateCancelled},
+	StateVerifying: {StateCommitted, StateFailed, StatePlanning, StateBlocked, StateQueued, StateCancelled},
+	StateCommitted: {StateRolledBack},
+}
+
+// ValidState reports whether s is a known state.
+func ValidState(s State) bool {
+	for _, x := range States {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// CanTransition reports whether from -> to is in the transition table.
+func CanTransition(from, to State) bool {
+	for _, s := range transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckTransition returns a conflict error when from -> to is not allowed.
+func CheckTransition(from, to State) error {
+	if !CanTransition(from, to) {
+		return Errorf(ECONFLICT, "illegal task transition %s -> %s", from, to)
+	}
+	return nil
+}
+
+// Terminal reports whether no further transition is possible except the
+// rollback of a committed task.
+func (s State) Terminal() bool {
+	switch s {
+	case StateCommitted, StateFailed, StateRejected, StateCancelled, StateRolledBack:
+		return true
+	}
+	return false
+}
+
+// Task is one unit of governed work: a request, its current plan and where it
+// is in the state machine.
+type Task struct {
+	ID        string    `json:"id"`
+	State     State     `json:"state"`
+	Mode      Mode      `json:"mode"`
+	Goal      string    `json:"goal"`
+	Request   string    `json:"request,omitempty"`
+	Planner   string    `json:"planner"`
+	Submitter Actor     `json:"submitter"`
+	Labels    []string  `json:"labels"`
+	Target    string    `json:"target"` // branch the commit integrates into
+	IntentID  string    `json:"intent_id,omitempty"`
+	PlanID    string    `json:"plan_id,omitempty"`
+	PlanHash  string    `json:"plan_hash,omitempty"`
+	RunID     string    `json:"run_id,omitempty"` // the latest run
+	Commit    string    `json:"commit,omitempty"` // the integrated commit
+	Reason    string    `json:"reason,omitempty"` // why it failed, is blocked or waits
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Run is one attempt to apply a task's plan.
+type Run struct {
+	ID         string    `json:"id"`
+	Task       string    `json:"task"`
+	PlanHash   string    `json:"plan_hash"`
+	StartedAt  time.Time `json:"started_at"`
+	EndedAt    time.Time `json:"ended_at,omitzero"`
+	Outcome    State     `json:"outcome,omitempty"`
+	Worktree   string    `json:"worktree,omitempty"`
+	Commit     string    `json:"commit,omitempty"`
+	Unconfined bool      `json:"unconfined,omitempty"`
+}
+
+// TaskFilter selects tasks for listing.
+type TaskFilter struct {
+	State State
+	Limit int
+}
+
+// ShortID renders an id for humans; ids are already short.
+func ShortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func (t *Task) String() string { return fmt.Sprintf("%s (%s)", t.ID, t.State) }
