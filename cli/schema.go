@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"strings"
+
+	"github.com/agentos/agentos/schema"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(NewCmdSchema) }
+
+// SchemaOptions are the inputs of `agentos schema`.
+type SchemaOptions struct {
+	IO   *IOStreams
+	Name string
+}
+
+// NewCmdSchema builds `agentos schema [NAME]`.
+func NewCmdSchema(f *Factory) *cobra.Command {
+	opts := &SchemaOptions{IO: f.IO}
+	return &cobra.Command{
+		Use:   "schema [NAME]",
+		Short: "Print the JSON Schema of a document (intent, plan, ...); without NAME, list them",
+		Long: "Print the JSON Schema of an AgentOS document, as built into the binary. The schemas are " +
+			"strict-mode Structured Outputs schemas: the LLM planner sends them to the model. Available: " +
+			strings.Join(schema.Names(), ", ") + ".",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErr("usage: %s [NAME]", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Name = args[0]
+			}
+			return schemaRun(opts)
+		},
+	}
+}
+
+func schemaRun(opts *SchemaOptions) error {
+	if opts.Name == "" {
+		for _, n := range schema.Names() {
+			opts.IO.Out.Write([]byte(n + "\n"))
+		}
+		return nil
+	}
+	b, err := schema.Get(opts.Name)
+	if err != nil {
+		return err
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	_, err = opts.IO.Out.Write(b)
+	return err
+}
