@@ -43,6 +43,8 @@ type Config struct {
 	Gates []Gate `yaml:"gates"`
 	// Approvers may approve plans that need a human.
 	Approvers []string `yaml:"approvers"`
+	// AutoApprove are standing approvals for full_auto (config/gates.go).
+	AutoApprove []AutoApprove `yaml:"auto_approve"`
 	// Redact adds secret patterns to the built-in ones.
 	Redact Redact `yaml:"redact"`
 	// Scheduler rules decide dispatch order and holds.

@@ -1,0 +1,294 @@
+// Package redact removes secrets from text before AgentOS stores it (audit
+// events, step output tails, ReviewPacks) and tells the gates whether content
+// a plan would write looks like a secret.
+//
+// The built-in rules cover private keys, AWS, GCP, GitHub, OpenAI,
+// Anthropic and Slack credentials, JWTs and `password=` / `secret:` style
+// assignments; agentos.yaml's redact.patterns adds more. A match is replaced
+// by "[REDACTED:RULE]", so a reader sees what kind of secret was there.
+package redact
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+
+	"github.com/agentos/agentos"
+)
+
+// Rule is one secret pattern. When Group is non-zero only that submatch is
+// replaced (an assignment keeps its key: `password=[REDACTED:password]`).
+type Rule struct {
+	ID    string
+	Re    *regexp.Regexp
+	Group int
+	// Hints are cheap lower-case substrings; when set, one must occur for
+	// Re to be tried.
+	Hints []string
+	// Strong, when set, decides whether a redacted value also makes content
+	// "look secret" (a literal password does; `password: ${{ secrets.PW }}`
+	// does not). nil: every match does.
+	Strong func(value string) bool
+}
+
+// quotedValue is a literal secret-ish value: at least 8 characters, no
+// spaces, not a placeholder or a reference to a variable.
+const assignKeys = `(?i)((?:password|passwd|pwd|secret|secret[_-]?key|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|auth[_-]?token|access[_-]?token|token|private[_-]?key)["']?\s*(?::=|=|:)\s*)`
+
+// builtin is the ordered list of built-in rules; more specific rules come
+// first so that a GitHub token is named as such, not as a "token=" value.
+var builtin = []Rule{
+	{ID: "private-key", Hints: []string{"private key"}, Re: regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----`)},
+	// A key header without its end (a truncated output tail) is still a key.
+	{ID: "private-key", Hints: []string{"private key"}, Re: regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s\\n]*`)},
+	{ID: "aws-access-key-id", Hints: []string{"akia", "asia", "abia", "acca"}, Re: regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`)},
+	{ID: "aws-secret-access-key", Hints: []string{"aws"}, Re: regexp.MustCompile(`(?i)(aws_?secret_?(?:access_?)?key["']?\s*(?::=|=|:)\s*["']?)([A-Za-z0-9/+=]{40})`), Group: 2},
+	{ID: "gcp-api-key", Hints: []string{"aiza"}, Re: regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}\b`)},
+	{ID: "gcp-oauth-token", Hints: []string{"ya29."}, Re: regexp.MustCompile(`\bya29\.[0-9A-Za-z_\-]{20,}`)},
+	{ID: "github-token", Hints: []string{"gh"}, Re: regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`)},
+	{ID: "anthropic-key", Hints: []string{"sk-ant-"}, Re: regexp.MustCompile(`\bsk-ant-[A-Za-z0-9_\-]{20,}`)},
+	{ID: "openai-key", Hints: []string{"sk-"}, Re: regexp.MustCompile(`\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}`)},
+	{ID: "slack-token", Hints: []string{"xox"}, Re: regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9\-]{10,}`)},
+	{ID: "slack-webhook", Hints: []string{"hooks.slack.com"}, Re: regexp.MustCompile(`https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9_/\-]+`)},
+	{ID: "jwt", Hints: []string{"eyj"}, Re: regexp.MustCompile(`\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}`)},
+	{ID: "url-credentials", Hints: []string{"://"}, Re: regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@"']+:)([^/\s@"']{3,})(@)`), Group: 2},
+	// Assignments: every value is redacted; only a literal that is not a
+	// reference or placeholder counts as a secret for the gates.
+	{ID: "password", Hints: []string{"pass", "pwd", "secret", "key", "token"}, Re: regexp.MustCompile(assignKeys + `("[^"\n]*"|'[^'\n]*'|[^\s"',;]+)`), Group: 2, Strong: literalSecret},
+}
+
+// Redactor replaces secrets in text. The zero value is not usable; use New or
+// Default.
+type Redactor struct {
+	rules []Rule
+}
+
+var def = &Redactor{rules: builtin}
+
+// Default returns the redactor with the built-in rules only.
+func Default() *Redactor { return def }
+
+// New returns a redactor with the built-in rules plus extra RE2 patterns
+// (agentos.yaml redact.patterns). A pattern with a capture group redacts only
+// the first group.
+func New(extra []string) (*Redactor, error) {
+	r := &Redactor{rules: append([]Rule(nil), builtin...)}
+	for i, p := range extra {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, agentos.WrapError(agentos.EINVALID, err, "redact.patterns[%d]: %v: fix the regular expression in agentos.yaml", i, err)
+		}
+		if re.MatchString("") {
+			return nil, agentos.Errorf(agentos.EINVALID, "redact.patterns[%d]: %q matches the empty string; make it match a secret", i, p)
+		}
+		g := 0
+		if re.NumSubexp() > 0 {
+			g = 1
+		}
+		r.rules = append(r.rules, Rule{ID: "custom", Re: re, Group: g})
+	}
+	return r, nil
+}
+
+// String returns s with every secret replaced by [REDACTED:RULE].
+func (r *Redactor) String(s string) string {
+	if s == "" {
+		return s
+	}
+	var lower string
+	for _, rule := range r.rules {
+		if rule.Hints != nil {
+			if lower == "" {
+				lower = strings.ToLower(s)
+			}
+			if !rule.hinted(lower) {
+				continue
+			}
+		}
+		next := replace(rule, s)
+		if next != s {
+			s = next
+			lower = ""
+		}
+	}
+	return s
+}
+
+func replace(rule Rule, s string) string {
+	mark := "[REDACTED:" + rule.ID + "]"
+	if rule.Group == 0 {
+		return rule.Re.ReplaceAllLiteralString(s, mark)
+	}
+	idx := rule.Re.FindAllStringSubmatchIndex(s, -1)
+	if idx == nil {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range idx {
+		lo, hi := m[2*rule.Group], m[2*rule.Group+1]
+		if lo < 0 || strings.HasPrefix(s[lo:], "[REDACTED:") {
+			continue
+		}
+		b.WriteString(s[last:lo])
+		b.WriteString(mark)
+		last = hi
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// Bytes is String for a byte slice.
+func (r *Redactor) Bytes(b []byte) []byte {
+	s := string(b)
+	out := r.String(s)
+	if out == s {
+		return b
+	}
+	return []byte(out)
+}
+
+// Strings redacts each element of ss in place and returns ss.
+func (r *Redactor) Strings(ss []string) []string {
+	for i, s := range ss {
+		ss[i] = r.String(s)
+	}
+	return ss
+}
+
+// JSON redacts every string (keys included) inside a JSON document and
+// returns it re-encoded; a document that does not parse is redacted as text
+// and quoted, so the result is always valid JSON.
+func (r *Redactor) JSON(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return raw
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		b, _ := json.Marshal(r.String(string(raw)))
+		return b
+	}
+	v, changed := r.value(v)
+	if !changed {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(r.String(string(raw)))
+	}
+	return b
+}
+
+// Value redacts a decoded JSON value (maps, slices, strings) and returns it.
+func (r *Redactor) Value(v any) any {
+	out, _ := r.value(v)
+	return out
+}
+
+func (r *Redactor) value(v any) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		y := r.String(x)
+		return y, y != x
+	case []any:
+		changed := false
+		for i, e := range x {
+			var c bool
+			x[i], c = r.value(e)
+			changed = changed || c
+		}
+		return x, changed
+	case map[string]any:
+		changed := false
+		for k, e := range x {
+			ne, c := r.value(e)
+			nk := r.String(k)
+			if nk != k {
+				delete(x, k)
+				c = true
+			}
+			x[nk] = ne
+			changed = changed || c
+		}
+		return x, changed
+	}
+	return v, false
+}
+
+// Find returns the ids of the rules whose strong patterns match content, in
+// rule order without duplicates; nil when nothing looks secret.
+func (r *Redactor) Find(content string) []string {
+	var ids []string
+	var lower string
+	for _, rule := range r.rules {
+		if rule.Hints != nil {
+			if lower == "" {
+				lower = strings.ToLower(content)
+			}
+			if !rule.hinted(lower) {
+				continue
+			}
+		}
+		if rule.matchesStrong(content) {
+			if len(ids) == 0 || ids[len(ids)-1] != rule.ID {
+				ids = append(ids, rule.ID)
+			}
+		}
+	}
+	return ids
+}
+
+// LooksSecret reports whether content contains something a strong rule
+// recognises as a secret (a key, a token, a literal password).
+func (r *Redactor) LooksSecret(content string) bool { return len(r.Find(content)) > 0 }
+
+// LooksSecret reports whether content looks secret under the built-in rules.
+func LooksSecret(content string) bool { return def.LooksSecret(content) }
+
+// String redacts s with the built-in rules.
+func String(s string) string { return def.String(s) }
+
+func (rule Rule) matchesStrong(s string) bool {
+	if rule.Strong == nil {
+		return rule.Re.MatchString(s)
+	}
+	for _, m := range rule.Re.FindAllStringSubmatch(s, -1) {
+		if rule.Strong(m[rule.Group]) {
+			return true
+		}
+	}
+	return false
+}
+
+var identPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(.*)?$`)
+
+// literalSecret reports whether an assigned value is a literal secret: at
+// least 8 characters, not a reference (${…}, {{…}}, %…%, <…>, $VAR), not a
+// placeholder, and, when unquoted, not an identifier or call (cfg.Password,
+// os.Getenv(…)).
+func literalSecret(v string) bool {
+	quoted := len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0]
+	if quoted {
+		v = v[1 : len(v)-1]
+	}
+	if len(v) < 8 || strings.ContainsAny(v, " \t$%{}<>") {
+		return false
+	}
+	if !quoted && identPath.MatchString(v) {
+		return false
+	}
+	switch strings.ToLower(v) {
+	case "changeme", "password", "xxxxxxxx", "redacted", "********", "notasecret", "placeholder":
+		return false
+	}
+	return !strings.HasPrefix(v, "[REDACTED:")
+}
+
+func (rule Rule) hinted(lower string) bool {
+	for _, h := range rule.Hints {
+		if strings.Contains(lower, h) {
+			return true
+		}
+	}
+	return false
+}
