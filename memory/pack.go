@@ -1,0 +1,116 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/agentos/agentos"
+)
+
+// maxScoped bounds how many scoped items a pack looks at by path alone.
+const maxScoped = 5000
+
+// BuildPack selects the items a task's plan is made with: items matching the
+// task text (ranked as Search ranks them) and items scoped to q.Paths even
+// when no word matches. They are ordered by score, then id, and taken in that
+// order while their text fits in q.BudgetBytes (an item too large is skipped,
+// smaller ones after it may still fit). The same memory and query always give
+// the same items in the same order. q.BudgetBytes <= 0 means
+// DefaultPackBudget, and the pack records the budget it used.
+func (s *Store) BuildPack(ctx context.Context, task string, q agentos.MemoryQuery) (agentos.MemoryPack, error) {
+	q = normalizeQuery(q)
+	hits, err := s.search(ctx, Terms(q.Text), q.Paths, 200)
+	if err != nil {
+		return agentos.MemoryPack{}, err
+	}
+	seen := make(map[string]bool, len(hits))
+	for _, h := range hits {
+		seen[h.Item.ID] = true
+	}
+	if len(q.Paths) > 0 {
+		scoped, err := s.scoped(ctx)
+		if err != nil {
+			return agentos.MemoryPack{}, err
+		}
+		for _, it := range scoped {
+			if !seen[it.ID] && scopeMatches(it.Scope, q.Paths) {
+				hits = append(hits, Hit{Item: it, Score: weigh(scopeOnly, it, q.Paths)})
+			}
+		}
+	}
+	return assemble(s.NewID("mp_"), task, q, hits), nil
+}
+
+func normalizeQuery(q agentos.MemoryQuery) agentos.MemoryQuery {
+	if q.BudgetBytes <= 0 {
+		q.BudgetBytes = DefaultPackBudget
+	}
+	paths := []string{}
+	for _, p := range q.Paths {
+		if p = strings.TrimSpace(p); p != "" {
+			paths = append(paths, p)
+		}
+	}
+	q.Paths = paths
+	return q
+}
+
+// assemble orders hits, fills the budget and hashes the pack.
+func assemble(id, task string, q agentos.MemoryQuery, hits []Hit) agentos.MemoryPack {
+	slices.SortFunc(hits, func(a, b Hit) int {
+		if a.Score != b.Score {
+			if a.Score > b.Score {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.Item.ID, b.Item.ID)
+	})
+	items := []agentos.PackedItem{}
+	left := q.BudgetBytes
+	for _, h := range hits {
+		if len(h.Item.Text) > left {
+			continue
+		}
+		left -= len(h.Item.Text)
+		scope := h.Item.Scope
+		if scope == nil {
+			scope = []string{}
+		}
+		items = append(items, agentos.PackedItem{
+			ID: h.Item.ID, Kind: h.Item.Kind, Text: h.Item.Text,
+			Scope: scope, Source: h.Item.Source, Score: h.Score,
+		})
+	}
+	p := agentos.MemoryPack{Version: PackVersion, ID: id, Task: task, Query: q, Items: items}
+	p.Hash = p.ComputeHash()
+	return p
+}
+
+// scoped returns the newest live items that have a scope.
+func (s *Store) scoped(ctx context.Context) ([]agentos.MemoryItem, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+itemCols+` FROM memory_items WHERE superseded_by = '' AND scope != '[]' ORDER BY seq DESC LIMIT ?`, maxScoped)
+	if err != nil {
+		return nil, fmt.Errorf("memory: scoped items: %w", err)
+	}
+	defer rows.Close()
+	var out []agentos.MemoryItem
+	for rows.Next() {
+		_, it, err := scanItem(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+// VerifyPack checks that a pack's hash is the hash of its content.
+func VerifyPack(p agentos.MemoryPack) error {
+	if got := p.ComputeHash(); got != p.Hash {
+		return agentos.Errorf(agentos.ECONFLICT, "MemoryPack %s: hash %s does not match its content (%s): it was altered", p.ID, p.Hash, got)
+	}
+	return nil
+}
