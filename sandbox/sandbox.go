@@ -1,5 +1,14 @@
 // Package sandbox runs every command AgentOS executes (exec steps, verify
 // checks, contractor processes) confined, through one function: Run.
+//
+// On Linux, Run re-executes the agentos binary (/proc/self/exe) as a hidden
+// helper in new user, mount, pid, ipc, uts and (unless the network is
+// allowed) network namespaces. The helper makes protected paths read-only,
+// mounts a private /proc, sets rlimits, drops every capability, restricts
+// itself with Landlock and a seccomp filter, then starts the command as its
+// only child and stays pid 1 of the namespace, so when the command ends or
+// the timeout fires, everything it left behind dies with the namespace.
+// A binary that calls Run must call IsHelper/HelperMain first thing in main.
 package sandbox
 
 import (
@@ -7,15 +16,18 @@ import (
 	"errors"
 	"io"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/agentos/agentos"
 )
 
 // Spec says what to run and under which confinement.
 type Spec struct {
 	// Argv[0] is the resolved absolute path of the executable.
 	Argv []string
-	// Dir is the working directory (inside Worktree).
+	// Dir is the working directory (inside Worktree; default Worktree).
 	Dir string
 	// Env is the complete environment of the child (already allow-listed).
 	Env []string
@@ -26,6 +38,7 @@ type Spec struct {
 	// ReadOnly lists extra readable paths from the policy.
 	ReadOnly []string
 	// Protected lists paths inside Worktree that stay read-only (.git, .agentos, agentos.yaml).
+	// Relative paths are taken relative to Worktree. Paths that do not exist are skipped.
 	Protected []string
 	// Network allows network access.
 	Network bool
@@ -33,9 +46,51 @@ type Spec struct {
 	Require bool
 	// Timeout kills the whole process tree when it expires (0: none).
 	Timeout time.Duration
-	Stdin   io.Reader
-	Stdout  io.Writer
-	Stderr  io.Writer
+	// Limits are the rlimits of the command; zero fields take DefaultLimits.
+	Limits Limits
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Limits are resource limits applied (as rlimits) to the confined command.
+// Processes counts tasks (threads included) of the sandbox's own user
+// namespace, so it bounds fork bombs even when agentos runs as root.
+type Limits struct {
+	CPU       time.Duration `json:"cpu,omitempty"`        // RLIMIT_CPU
+	Memory    uint64        `json:"memory,omitempty"`     // RLIMIT_AS, bytes
+	Processes uint64        `json:"processes,omitempty"`  // RLIMIT_NPROC
+	FileSize  uint64        `json:"file_size,omitempty"`  // RLIMIT_FSIZE, bytes
+	OpenFiles uint64        `json:"open_files,omitempty"` // RLIMIT_NOFILE
+}
+
+// DefaultLimits are generous enough for compilers and test runners.
+var DefaultLimits = Limits{
+	CPU:       30 * time.Minute,
+	Memory:    16 << 30,
+	Processes: 2048,
+	FileSize:  8 << 30,
+	OpenFiles: 8192,
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.CPU > 0 {
+		d.CPU = l.CPU
+	}
+	if l.Memory > 0 {
+		d.Memory = l.Memory
+	}
+	if l.Processes > 0 {
+		d.Processes = l.Processes
+	}
+	if l.FileSize > 0 {
+		d.FileSize = l.FileSize
+	}
+	if l.OpenFiles > 0 {
+		d.OpenFiles = l.OpenFiles
+	}
+	return d
 }
 
 // Result is what happened.
@@ -47,12 +102,29 @@ type Result struct {
 }
 
 // Run runs spec.Argv under the sandbox and waits for it. A non-zero exit is
-// reported in Result, not as an error; errors mean the command could not run.
+// reported in Result, not as an error; errors mean the command could not run
+// (code denied: the sandbox is unavailable and spec.Require is set).
+// Without Require, a machine lacking confinement runs the command
+// unconfined and says so in Result.Unconfined.
 func Run(ctx context.Context, spec Spec) (Result, error) {
 	if len(spec.Argv) == 0 {
-		return Result{}, errors.New("sandbox: empty argv")
+		return Result{}, agentos.Errorf(agentos.EINVALID, "sandbox: empty argv")
 	}
-	return runPlain(ctx, spec, true)
+	if spec.Worktree == "" {
+		return Result{}, agentos.Errorf(agentos.EINVALID, "sandbox: no worktree given for %s", spec.Argv[0])
+	}
+	if spec.Dir == "" {
+		spec.Dir = spec.Worktree
+	}
+	if missing := Check().Missing(spec.Network); len(missing) > 0 {
+		if spec.Require {
+			return Result{}, agentos.Errorf(agentos.EDENIED,
+				"sandbox: this machine lacks %s, which the policy requires; enable it, or set `sandbox: {require: false}` in agentos.yaml to run commands unconfined",
+				strings.Join(missing, ", "))
+		}
+		return runPlain(ctx, spec, true)
+	}
+	return runConfined(ctx, spec)
 }
 
 // runPlain runs without confinement: its own process group, killed as a
@@ -90,6 +162,10 @@ func runPlain(ctx context.Context, spec Spec, unconfined bool) (Result, error) {
 	// Whatever the child left in its group dies with it.
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	res := Result{Duration: time.Since(start), Unconfined: unconfined, TimedOut: ctx.Err() != nil}
+	return exitResult(res, err)
+}
+
+func exitResult(res Result, err error) (Result, error) {
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -97,9 +173,50 @@ func runPlain(ctx context.Context, spec Spec, unconfined bool) (Result, error) {
 		res.ExitCode = ee.ExitCode()
 		if res.ExitCode < 0 {
 			res.ExitCode = 128 + int(syscall.SIGKILL)
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				res.ExitCode = 128 + int(ws.Signal())
+			}
 		}
 	default:
 		return res, err
 	}
 	return res, nil
 }
+
+// Feature is one kernel facility the sandbox uses.
+type Feature struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+	// NetworkOnly marks a feature needed only when the network is off.
+	NetworkOnly bool `json:"network_only,omitempty"`
+}
+
+// Report says what this machine supports (agentos sandbox check).
+type Report struct {
+	OS          string    `json:"os"`
+	Arch        string    `json:"arch"`
+	Kernel      string    `json:"kernel,omitempty"`
+	LandlockABI int       `json:"landlock_abi"`
+	Features    []Feature `json:"features"`
+}
+
+// Missing names the features a run needs but this machine lacks, each with
+// why; network says whether the run may use the network.
+func (r Report) Missing(network bool) []string {
+	var out []string
+	for _, f := range r.Features {
+		if f.OK || (network && f.NetworkOnly) {
+			continue
+		}
+		s := f.Name
+		if f.Detail != "" {
+			s += " (" + f.Detail + ")"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// OK reports whether a fully confined run (network off) is possible.
+func (r Report) OK() bool { return len(r.Missing(false)) == 0 }

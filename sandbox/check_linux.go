@@ -1,0 +1,107 @@
+package sandbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+var checkOnce = sync.OnceValue(check)
+
+// Check reports which confinement features this machine supports. The
+// namespace probe starts the helper once per process, so the binary (or
+// test binary) must dispatch IsHelper/HelperMain.
+func Check() Report { return checkOnce() }
+
+func check() Report {
+	r := Report{OS: runtime.GOOS, Arch: runtime.GOARCH, LandlockABI: landlockABI()}
+	var uts unix.Utsname
+	if unix.Uname(&uts) == nil {
+		r.Kernel = string(bytes.TrimRight(uts.Release[:], "\x00"))
+	}
+	ll := Feature{Name: "landlock", OK: r.LandlockABI >= minLandlockABI, Detail: fmt.Sprintf("ABI %d", r.LandlockABI)}
+	if !ll.OK {
+		ll.Detail = fmt.Sprintf("ABI %d, need %d or later (boot with lsm=...,landlock)", r.LandlockABI, minLandlockABI)
+	}
+	r.Features = append(r.Features, ll)
+
+	sc := Feature{Name: "seccomp", OK: true, Detail: "BPF filter"}
+	if _, ok := auditArch(); !ok {
+		sc = Feature{Name: "seccomp", Detail: "no filter for " + runtime.GOARCH}
+	} else if _, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err != nil {
+		sc = Feature{Name: "seccomp", Detail: "kernel without CONFIG_SECCOMP_FILTER"}
+	}
+	r.Features = append(r.Features, sc)
+
+	// Probe the namespaces for real; on failure, one at a time to name
+	// exactly which is missing.
+	all := cloneFlags(false)
+	if err := probe(all); err == nil {
+		for _, ns := range namespaces {
+			r.Features = append(r.Features, Feature{Name: ns.name, OK: true, NetworkOnly: ns.flag == unix.CLONE_NEWNET})
+		}
+		r.Features = append(r.Features, Feature{Name: "private /proc and read-only binds", OK: true})
+		return r
+	}
+	userErr := probe(unix.CLONE_NEWUSER)
+	for _, ns := range namespaces {
+		f := Feature{Name: ns.name, NetworkOnly: ns.flag == unix.CLONE_NEWNET}
+		err := userErr
+		if err == nil && ns.flag != unix.CLONE_NEWUSER {
+			err = probe(unix.CLONE_NEWUSER | ns.flag | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS)
+		}
+		if err == nil {
+			f.OK = true
+		} else {
+			f.Detail = err.Error()
+		}
+		r.Features = append(r.Features, f)
+	}
+	mf := Feature{Name: "private /proc and read-only binds", OK: true}
+	if err := probe(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS); err != nil {
+		mf = Feature{Name: mf.Name, Detail: err.Error()}
+	}
+	r.Features = append(r.Features, mf)
+	return r
+}
+
+var namespaces = []struct {
+	name string
+	flag uintptr
+}{
+	{"user namespace", unix.CLONE_NEWUSER},
+	{"mount namespace", unix.CLONE_NEWNS},
+	{"pid namespace", unix.CLONE_NEWPID},
+	{"ipc namespace", unix.CLONE_NEWIPC},
+	{"uts namespace", unix.CLONE_NEWUTS},
+	{"network namespace", unix.CLONE_NEWNET},
+}
+
+// probe starts the helper in probe mode with the given namespaces; the
+// helper sets up its mounts and exits.
+func probe(flags uintptr) error {
+	cmd, rep, err := startHelper(helperSpec{Probe: true, ProbeFlags: flags, Argv: []string{"probe"}}, flags, nil, io.Discard, io.Discard)
+	if err != nil {
+		return fmt.Errorf("clone: %v", err)
+	}
+	raw, _ := io.ReadAll(rep)
+	rep.Close()
+	werr := cmd.Wait()
+	var hr helperReport
+	if len(raw) > 0 {
+		if json.Unmarshal(raw, &hr) != nil || hr.Error == "" {
+			hr.Error = strings.TrimSpace(string(raw))
+		}
+		return fmt.Errorf("%s", hr.Error)
+	}
+	if werr != nil {
+		return fmt.Errorf("helper: %v", werr)
+	}
+	return nil
+}

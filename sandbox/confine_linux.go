@@ -1,0 +1,198 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/landlock-lsm/go-landlock/landlock"
+	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
+)
+
+// systemDirs are readable (and executable) by every command.
+var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}
+
+// deviceFiles are the device nodes commands may open read-write.
+var deviceFiles = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"}
+
+// secretFiles and secretDirs under the readable system dirs are masked
+// (an empty file or directory is mounted over them): the command runs as
+// the namespace's root, which owns them.
+var (
+	secretFiles = []string{"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/security/opasswd"}
+	secretDirs  = []string{"/etc/ssh", "/etc/sudoers.d", "/etc/ssl/private"}
+)
+
+// minLandlockABI is the oldest Landlock the sandbox accepts: ABI 3 handles
+// renames across directories (2) and truncation (3).
+const minLandlockABI = 3
+
+// setupMounts runs in the new mount namespace, while the helper still has
+// its namespace capabilities.
+func setupMounts(hs helperSpec) error {
+	if hs.Probe && hs.ProbeFlags&unix.CLONE_NEWNS == 0 {
+		// Probing the user namespace alone: no mount namespace to change.
+		return nil
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("mount namespace: making mounts private: %v", err)
+	}
+	// A /proc of the new pid namespace: the host's processes (and their
+	// environments) are not visible.
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting a private /proc: %v", err)
+	}
+	if hs.Probe {
+		return nil
+	}
+	if err := unix.Sethostname([]byte("agentos-sandbox")); err != nil {
+		return fmt.Errorf("uts namespace: %v", err)
+	}
+	for _, p := range hs.Protected {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(hs.Worktree, p)
+		}
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		if err := bindReadOnly(p, p); err != nil {
+			return fmt.Errorf("making protected path %s read-only: %v", p, err)
+		}
+	}
+	for _, f := range secretFiles {
+		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() {
+			if err := bindReadOnly("/dev/null", f); err != nil {
+				return fmt.Errorf("masking %s: %v", f, err)
+			}
+		}
+	}
+	for _, d := range secretDirs {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			if err := unix.Mount("tmpfs", d, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0755"); err != nil {
+				return fmt.Errorf("masking %s: %v", d, err)
+			}
+		}
+	}
+	return nil
+}
+
+func bindReadOnly(src, dst string) error {
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	// mount_setattr changes only the attributes named, so the flags locked
+	// on the original mount (nosuid, nodev...) need not be repeated.
+	return unix.MountSetattr(-1, dst, unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW, &unix.MountAttr{
+		Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV,
+	})
+}
+
+// confine restricts the helper (and so the command it forks from this
+// locked thread): rlimits, capabilities, Landlock, no_new_privs, seccomp.
+func confine(hs helperSpec) error {
+	l := hs.Limits
+	for _, r := range []struct {
+		res  int
+		name string
+		v    uint64
+	}{
+		{unix.RLIMIT_CPU, "cpu", uint64(l.CPU.Seconds())},
+		{unix.RLIMIT_AS, "memory", l.Memory},
+		{unix.RLIMIT_NPROC, "processes", l.Processes},
+		{unix.RLIMIT_FSIZE, "file size", l.FileSize},
+		{unix.RLIMIT_NOFILE, "open files", l.OpenFiles},
+		{unix.RLIMIT_CORE, "core", 0},
+	} {
+		if err := unix.Setrlimit(r.res, &unix.Rlimit{Cur: r.v, Max: r.v}); err != nil {
+			return fmt.Errorf("setting the %s limit to %d: %v", r.name, r.v, err)
+		}
+	}
+	if err := dropCapabilities(); err != nil {
+		return err
+	}
+	if err := restrictLandlock(hs); err != nil {
+		return err
+	}
+	if err := installSeccomp(hs.Network); err != nil {
+		return err
+	}
+	// Last, once nothing else needs them: no capabilities at all on this thread.
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clearing capabilities: %v", err)
+	}
+	return nil
+}
+
+// dropCapabilities empties the bounding set and locks the securebits so
+// that executing anything as the namespace's root (setuid or not) grants
+// no capability.
+func dropCapabilities() error {
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && err != unix.EINVAL {
+			return fmt.Errorf("dropping capability %d: %v", c, err)
+		}
+	}
+	const bits = 1<<0 | 1<<1 | 1<<2 | 1<<3 | 1<<6 | 1<<7 // NOROOT, NO_SETUID_FIXUP, NO_CAP_AMBIENT_RAISE, each locked
+	if err := unix.Prctl(unix.PR_SET_SECUREBITS, bits, 0, 0, 0); err != nil {
+		return fmt.Errorf("setting securebits: %v", err)
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && err != unix.EINVAL {
+		return fmt.Errorf("clearing ambient capabilities: %v", err)
+	}
+	return nil
+}
+
+func landlockABI() int {
+	v, err := llsys.LandlockGetABIVersion()
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+func restrictLandlock(hs helperSpec) error {
+	if abi := landlockABI(); abi < minLandlockABI {
+		return fmt.Errorf("landlock ABI %d is older than the required %d", abi, minLandlockABI)
+	}
+	cfg := landlock.V11.BestEffort()
+	if hs.Network {
+		cfg.HandledAccessNet = 0
+	}
+	rules := []landlock.Rule{
+		landlock.RODirs(systemDirs...).IgnoreIfMissing(),
+		landlock.RODirs("/proc"),
+		landlock.RWFiles(deviceFiles...).IgnoreIfMissing(),
+	}
+	rw := append([]string{hs.Worktree}, hs.ReadWrite...)
+	for _, p := range rw {
+		rules = append(rules, pathRule(p, true))
+	}
+	for _, p := range hs.ReadOnly {
+		rules = append(rules, pathRule(p, false))
+	}
+	if err := cfg.Restrict(rules...); err != nil {
+		return fmt.Errorf("landlock: %v", err)
+	}
+	return nil
+}
+
+// pathRule grants directory or file rights depending on what p is; policy
+// read-only entries that do not exist are ignored, a missing writable root
+// is an error.
+func pathRule(p string, write bool) landlock.Rule {
+	st, err := os.Stat(p)
+	isFile := err == nil && !st.IsDir()
+	switch {
+	case write && isFile:
+		return landlock.RWFiles(p)
+	case write:
+		return landlock.RWDirs(p).WithRefer()
+	case isFile:
+		return landlock.ROFiles(p)
+	default:
+		return landlock.RODirs(p).IgnoreIfMissing()
+	}
+}

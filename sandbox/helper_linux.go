@@ -1,0 +1,280 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/agentos/agentos"
+	"golang.org/x/sys/unix"
+)
+
+// The helper is recognised by both a hidden first argument and an
+// environment marker, so neither alone (a user typing the argument, or an
+// inherited variable) turns agentos into the helper.
+const (
+	helperArg = "__sandbox-helper"
+	helperEnv = "AGENTOS_SANDBOX_HELPER"
+	// Inherited descriptors of the helper: the spec (parent -> helper) and
+	// the setup report (helper -> parent).
+	specFD   = 3
+	reportFD = 4
+	// exitSetup is the helper's exit code when confinement failed; the
+	// report pipe carries the reason.
+	exitSetup = 125
+)
+
+// IsHelper reports whether this process was started as the sandbox helper.
+func IsHelper() bool {
+	return len(os.Args) > 1 && os.Args[1] == helperArg && os.Getenv(helperEnv) == "1"
+}
+
+// helperSpec is what the parent sends the helper over specFD.
+type helperSpec struct {
+	Argv      []string `json:"argv"`
+	Dir       string   `json:"dir"`
+	Env       []string `json:"env"`
+	Worktree  string   `json:"worktree"`
+	ReadWrite []string `json:"read_write"`
+	ReadOnly  []string `json:"read_only"`
+	Protected []string `json:"protected"`
+	Network   bool     `json:"network"`
+	Limits    Limits   `json:"limits"`
+	// Probe only sets up the namespaces and mounts and exits (Check).
+	Probe      bool    `json:"probe,omitempty"`
+	ProbeFlags uintptr `json:"probe_flags,omitempty"`
+}
+
+type helperReport struct {
+	Error string `json:"error,omitempty"`
+	// Setup is true when the failure is in confinement, false when the
+	// command itself could not be started.
+	Setup bool `json:"setup,omitempty"`
+	// Started confirms the command was started confined.
+	Started bool `json:"started,omitempty"`
+}
+
+func cloneFlags(network bool) uintptr {
+	f := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+	if !network {
+		f |= unix.CLONE_NEWNET
+	}
+	return f
+}
+
+// startHelper starts /proc/self/exe as the helper in fresh namespaces. The
+// user namespace maps its root to the caller's own uid and gid: files the
+// command creates belong to the caller, and the capabilities it has inside
+// are dropped before the command starts.
+func startHelper(hs helperSpec, flags uintptr, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
+	data, err := json.Marshal(hs)
+	if err != nil {
+		return nil, nil, err
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		specR.Close()
+		specW.Close()
+		return nil, nil, err
+	}
+	cmd := exec.Command("/proc/self/exe", helperArg)
+	cmd.Env = []string{helperEnv + "=1"}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	cmd.ExtraFiles = []*os.File{specR, repW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:                 flags,
+		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		GidMappingsEnableSetgroups: false,
+		Pdeathsig:                  syscall.SIGKILL,
+	}
+	err = cmd.Start()
+	specR.Close()
+	repW.Close()
+	if err != nil {
+		specW.Close()
+		repR.Close()
+		return nil, nil, err
+	}
+	// The helper reads the whole spec before anything else; if it died
+	// early the write fails and the report says why.
+	go func() {
+		specW.Write(data)
+		specW.Close()
+	}()
+	return cmd, repR, nil
+}
+
+func runConfined(ctx context.Context, spec Spec) (Result, error) {
+	if spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
+		defer cancel()
+	}
+	hs := helperSpec{
+		Argv: spec.Argv, Dir: spec.Dir, Env: spec.Env, Worktree: spec.Worktree,
+		ReadWrite: spec.ReadWrite, ReadOnly: spec.ReadOnly, Protected: spec.Protected,
+		Network: spec.Network, Limits: spec.Limits.withDefaults(),
+	}
+	if hs.Env == nil {
+		hs.Env = []string{}
+	}
+	start := time.Now()
+	cmd, rep, err := startHelper(hs, cloneFlags(spec.Network), spec.Stdin, spec.Stdout, spec.Stderr)
+	if err != nil {
+		return Result{}, agentos.WrapError(agentos.EDENIED, err, "sandbox: cannot start the sandbox helper: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			// The helper is pid 1 of the namespace: killing it kills the tree.
+			cmd.Process.Kill()
+		case <-done:
+		}
+	}()
+	raw, _ := io.ReadAll(rep)
+	rep.Close()
+	werr := cmd.Wait()
+	close(done)
+	res := Result{Duration: time.Since(start), TimedOut: ctx.Err() != nil}
+	var hr helperReport
+	json.Unmarshal(raw, &hr)
+	if hr.Error != "" {
+		if hr.Setup {
+			return res, agentos.Errorf(agentos.EDENIED, "sandbox: %s; the command was not run", hr.Error)
+		}
+		return res, agentos.Errorf(agentos.EFAILED, "sandbox: %s", hr.Error)
+	}
+	if !hr.Started && !res.TimedOut {
+		// The helper died before confirming the start: never report
+		// such a run as an ordinary exit of the command.
+		return res, agentos.Errorf(agentos.EDENIED, "sandbox: the helper exited before starting %s (%v)", spec.Argv[0], werr)
+	}
+	return exitResult(res, werr)
+}
+
+// HelperMain is the helper's main: it confines itself and runs the
+// command. It returns the command's exit code (128+signal when killed).
+func HelperMain() int {
+	// Capabilities, no_new_privs and seccomp are per thread: everything is
+	// set on this locked thread and the command is forked from it.
+	runtime.LockOSThread()
+	repF := os.NewFile(reportFD, "report")
+	specF := os.NewFile(specFD, "spec")
+	if repF == nil || specF == nil {
+		fmt.Fprintln(os.Stderr, "agentos: the sandbox helper is started by agentos itself")
+		return exitSetup
+	}
+	unix.CloseOnExec(specFD)
+	unix.CloseOnExec(reportFD)
+	fail := func(setup bool, format string, args ...any) int {
+		json.NewEncoder(repF).Encode(helperReport{Error: fmt.Sprintf(format, args...), Setup: setup})
+		repF.Close()
+		return exitSetup
+	}
+	var hs helperSpec
+	err := json.NewDecoder(specF).Decode(&hs)
+	specF.Close()
+	if err != nil {
+		return fail(true, "reading the sandbox spec: %v", err)
+	}
+	if err := setupMounts(hs); err != nil {
+		return fail(true, "%v", err)
+	}
+	if hs.Probe {
+		repF.Close()
+		return 0
+	}
+	if err := confine(hs); err != nil {
+		return fail(true, "%v", err)
+	}
+	argv0, err := lookPath(hs.Argv[0], hs.Env)
+	if err != nil {
+		return fail(false, "%v", err)
+	}
+	proc, err := os.StartProcess(argv0, hs.Argv, &os.ProcAttr{
+		Dir:   hs.Dir,
+		Env:   hs.Env,
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+	if err != nil {
+		return fail(false, "cannot start %s: %v (inside the sandbox only the worktree, system directories and sandbox.read_only are visible)", hs.Argv[0], unwrapPathErr(err))
+	}
+	json.NewEncoder(repF).Encode(helperReport{Started: true})
+	repF.Close()
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
+	go func() {
+		for s := range sigs {
+			proc.Signal(s)
+		}
+	}()
+	// As pid 1 the helper inherits every orphan; reap them all until the
+	// command itself exits. Returning then ends the namespace and kills
+	// whatever the command left behind (daemons included).
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return exitSetup
+		}
+		if pid != proc.Pid {
+			continue
+		}
+		switch {
+		case ws.Exited():
+			return ws.ExitStatus()
+		case ws.Signaled():
+			return 128 + int(ws.Signal())
+		}
+	}
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// lookPath resolves a bare command name against the command's own PATH,
+// after confinement, so the search sees only what the command may see.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	path := "/usr/local/bin:/usr/bin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in the sandbox's PATH", name)
+}

@@ -1,0 +1,127 @@
+package sandbox
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// deniedSyscalls fail with EPERM inside the sandbox: debugging other
+// processes, changing mounts or namespaces, kernel modules and kexec, the
+// kernel keyring, eBPF, io_uring (which bypasses seccomp for the I/O it
+// queues), perf and userfaultfd (exploit primitives), handle-based opens.
+var deniedSyscalls = []uintptr{
+	unix.SYS_PTRACE, unix.SYS_PROCESS_VM_READV, unix.SYS_PROCESS_VM_WRITEV,
+	unix.SYS_MOUNT, unix.SYS_UMOUNT2, unix.SYS_PIVOT_ROOT, unix.SYS_MOVE_MOUNT,
+	unix.SYS_OPEN_TREE, unix.SYS_FSOPEN, unix.SYS_FSCONFIG, unix.SYS_FSMOUNT,
+	unix.SYS_FSPICK, unix.SYS_MOUNT_SETATTR, unix.SYS_CHROOT,
+	unix.SYS_UNSHARE, unix.SYS_SETNS,
+	unix.SYS_INIT_MODULE, unix.SYS_FINIT_MODULE, unix.SYS_DELETE_MODULE,
+	unix.SYS_KEXEC_LOAD, unix.SYS_KEXEC_FILE_LOAD, unix.SYS_REBOOT,
+	unix.SYS_KEYCTL, unix.SYS_ADD_KEY, unix.SYS_REQUEST_KEY,
+	unix.SYS_BPF, unix.SYS_PERF_EVENT_OPEN, unix.SYS_USERFAULTFD,
+	unix.SYS_IO_URING_SETUP, unix.SYS_IO_URING_ENTER, unix.SYS_IO_URING_REGISTER,
+	unix.SYS_OPEN_BY_HANDLE_AT, unix.SYS_NAME_TO_HANDLE_AT,
+	unix.SYS_SWAPON, unix.SYS_SWAPOFF, unix.SYS_ACCT, unix.SYS_SYSLOG,
+}
+
+// nsCloneFlags are the clone(2) flags that create namespaces; a nested user
+// namespace would hand the command a fresh set of capabilities.
+const nsCloneFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
+	unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP |
+	unix.CLONE_NEWTIME
+
+// Offsets into struct seccomp_data (little endian: low word of each arg first).
+const (
+	offNr   = 0
+	offArch = 4
+	offArg0 = 16
+	offArg1 = 24
+)
+
+func retErrno(errno unix.Errno) unix.SockFilter {
+	return bpfRet(unix.SECCOMP_RET_ERRNO | uint32(errno)&unix.SECCOMP_RET_DATA)
+}
+
+func bpfRet(k uint32) unix.SockFilter {
+	return unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: k}
+}
+
+func bpfLoad(off uint32) unix.SockFilter {
+	return unix.SockFilter{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: off}
+}
+
+func bpfJump(op uint16, k uint32, jt, jf uint8) unix.SockFilter {
+	return unix.SockFilter{Code: unix.BPF_JMP | op | unix.BPF_K, K: k, Jt: jt, Jf: jf}
+}
+
+// seccompFilter builds the BPF program. With network off, socket(2) is
+// allowed for AF_UNIX only.
+func seccompFilter(network bool) ([]unix.SockFilter, error) {
+	arch, ok := auditArch()
+	if !ok {
+		return nil, fmt.Errorf("seccomp filter not available on %s", runtime.GOARCH)
+	}
+	allow := bpfRet(unix.SECCOMP_RET_ALLOW)
+	p := []unix.SockFilter{
+		bpfLoad(offArch),
+		bpfJump(unix.BPF_JEQ, arch, 1, 0),
+		bpfRet(unix.SECCOMP_RET_KILL_PROCESS),
+		bpfLoad(offNr),
+	}
+	p = append(p, archPrologue()...)
+	for _, nr := range deniedSyscalls {
+		p = append(p, bpfJump(unix.BPF_JEQ, uint32(nr), 0, 1), retErrno(unix.EPERM))
+	}
+	// clone3 passes its flags in memory BPF cannot read; ENOSYS makes libc
+	// and Go fall back to clone(2), whose flags we can check.
+	p = append(p, bpfJump(unix.BPF_JEQ, unix.SYS_CLONE3, 0, 1), retErrno(unix.ENOSYS))
+	p = append(p,
+		bpfJump(unix.BPF_JEQ, unix.SYS_CLONE, 0, 4),
+		bpfLoad(cloneFlagsOffset()),
+		bpfJump(unix.BPF_JSET, nsCloneFlags, 0, 1),
+		retErrno(unix.EPERM),
+		allow,
+	)
+	// TIOCSTI and TIOCLINUX push input into a terminal the caller shares.
+	p = append(p,
+		bpfJump(unix.BPF_JEQ, unix.SYS_IOCTL, 0, 5),
+		bpfLoad(offArg1),
+		bpfJump(unix.BPF_JEQ, unix.TIOCSTI, 2, 0),
+		bpfJump(unix.BPF_JEQ, unix.TIOCLINUX, 1, 0),
+		allow,
+		retErrno(unix.EPERM),
+	)
+	if !network {
+		p = append(p,
+			bpfJump(unix.BPF_JEQ, unix.SYS_SOCKET, 0, 4),
+			bpfLoad(offArg0),
+			bpfJump(unix.BPF_JEQ, unix.AF_UNIX, 1, 0),
+			retErrno(unix.EAFNOSUPPORT),
+			allow,
+		)
+	}
+	p = append(p, allow)
+	return p, nil
+}
+
+// installSeccomp loads the filter on the calling thread only: the helper
+// runs on a locked OS thread and forks the command from it, and the child
+// inherits exactly that thread's filter.
+func installSeccomp(network bool) error {
+	filter, err := seccompFilter(network)
+	if err != nil {
+		return err
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	if _, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&prog))); e != 0 {
+		return fmt.Errorf("seccomp: %w", e)
+	}
+	runtime.KeepAlive(filter)
+	return nil
+}

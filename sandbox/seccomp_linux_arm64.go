@@ -1,0 +1,9 @@
+package sandbox
+
+import "golang.org/x/sys/unix"
+
+func auditArch() (uint32, bool) { return unix.AUDIT_ARCH_AARCH64, true }
+
+func archPrologue() []unix.SockFilter { return nil }
+
+func cloneFlagsOffset() uint32 { return offArg0 }
