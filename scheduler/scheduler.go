@@ -1,0 +1,326 @@
+// Package scheduler is red line 10: it decides, from the ordered rules in
+// agentos.yaml, which queued task runs next, which is held and which is
+// skipped, and every decision names the rule that made it and the hash of the
+// rule set, so that the dispatch loop can audit it before it acts and
+// `agentos scheduler explain` can reconstruct it from the audit log.
+//
+// Rules are evaluated in order against each task (CEL over task.id,
+// task.labels, task.paths, task.mode, task.risk, task.age, task.submitter and
+// task.target):
+//
+//   - hold / run: the first matching one decides whether the task may run at
+//     all (run exempts it from later holds);
+//   - priority N: the first matching one sets the priority (default 0);
+//     higher priorities go first, FIFO (by submission) within a priority;
+//   - serialize KEY / max_concurrency KEY LIMIT: every matching one claims a
+//     slot of KEY; a task whose key is full is skipped while a later task
+//     may run.
+//
+// Decide is a pure function of the rules, the tasks and the time: a held or
+// skipped task is re-evaluated on every call, so it runs as soon as what held
+// it (its age, a label, a running task) changes.
+package scheduler
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/config"
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+)
+
+// DefaultRule is the rule id of a decision no configured rule made.
+const DefaultRule = "default"
+
+// Action is what the scheduler decided for a task.
+type Action string
+
+const (
+	// Dispatch: the task runs now.
+	Dispatch Action = "dispatch"
+	// Hold: a hold rule keeps the task queued.
+	Hold Action = "hold"
+	// Skip: a serialize or max_concurrency key is full; a later task may run.
+	Skip Action = "skip"
+)
+
+// Task is what the rules see of a queued or running task.
+type Task struct {
+	ID        string
+	Labels    []string
+	Paths     []string
+	Mode      string
+	Risk      string
+	Submitter string
+	Target    string
+	// Submitted orders tasks FIFO within a priority; it also gives task.age.
+	Submitted time.Time
+}
+
+// Claim is a concurrency slot a task takes while it runs.
+type Claim struct {
+	Key   string `json:"key"`
+	Limit int    `json:"limit"`
+	Rule  string `json:"rule"`
+}
+
+// Decision is one scheduling decision, the data of its audit event.
+type Decision struct {
+	Task      string `json:"task"`
+	Action    Action `json:"action"`
+	RuleID    string `json:"rule_id"`
+	RulesHash string `json:"rules_hash"`
+	Reason    string `json:"reason"`
+	// Priority and the rule that set it ("default" when none did).
+	Priority     int    `json:"priority"`
+	PriorityRule string `json:"priority_rule"`
+	// Matched lists every rule whose condition held, in rule order.
+	Matched []string `json:"matched"`
+	// Claims are the concurrency slots the task takes while running.
+	Claims []Claim `json:"claims,omitempty"`
+	// Holders are the running tasks holding the full key of a skip.
+	Holders []string `json:"holders,omitempty"`
+}
+
+// Same reports whether d and o decide the same thing for the same reason,
+// so a loop audits a repeated hold or skip only once.
+func (d Decision) Same(o Decision) bool {
+	return d.Task == o.Task && d.Action == o.Action && d.RuleID == o.RuleID && d.RulesHash == o.RulesHash &&
+		slices.Equal(d.Holders, o.Holders)
+}
+
+// Scheduler is a compiled rule set.
+type Scheduler struct {
+	rules []rule
+	// Hash is "sha256:…" over the canonical JSON of the rules.
+	Hash string
+}
+
+type rule struct {
+	config.SchedulerRule
+	when cel.Program // nil: always
+	key  cel.Program // key_expr
+}
+
+var env = func() *cel.Env {
+	e, err := cel.NewEnv(cel.Variable("task", cel.MapType(cel.StringType, cel.DynType)))
+	if err != nil {
+		panic(err)
+	}
+	return e
+}()
+
+// Hash returns the hash of a rule list: canonical JSON through SHA-256.
+func Hash(rules []config.SchedulerRule) string {
+	if rules == nil {
+		rules = []config.SchedulerRule{}
+	}
+	return canonjson.MustDigest(rules)
+}
+
+// New compiles rules; a condition or key expression that does not compile
+// is an EINVALID error naming the rule.
+func New(rules []config.SchedulerRule) (*Scheduler, error) {
+	s := &Scheduler{Hash: Hash(rules)}
+	for i, r := range rules {
+		c := rule{SchedulerRule: r}
+		var err error
+		if strings.TrimSpace(r.When) != "" {
+			if c.when, err = compile(r.When, cel.BoolType); err != nil {
+				return nil, agentos.WrapError(agentos.EINVALID, err, "scheduler.rules[%d] (%s): when: %v: fix the CEL condition in %s", i, r.ID, err, config.FileName)
+			}
+		}
+		if strings.TrimSpace(r.KeyExpr) != "" {
+			if c.key, err = compile(r.KeyExpr, cel.StringType); err != nil {
+				return nil, agentos.WrapError(agentos.EINVALID, err, "scheduler.rules[%d] (%s): key_expr: %v: fix the CEL expression in %s", i, r.ID, err, config.FileName)
+			}
+		}
+		s.rules = append(s.rules, c)
+	}
+	return s, nil
+}
+
+func compile(src string, want *cel.Type) (cel.Program, error) {
+	ast, iss := env.Compile(src)
+	if iss.Err() != nil {
+		return nil, fmt.Errorf("%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
+	}
+	if t := ast.OutputType(); !t.IsExactType(want) && !t.IsExactType(cel.DynType) {
+		return nil, fmt.Errorf("%q is a %s, want a %s", src, t, want)
+	}
+	return env.Program(ast)
+}
+
+func activation(t Task, now time.Time) map[string]any {
+	labels := t.Labels
+	if labels == nil {
+		labels = []string{}
+	}
+	paths := t.Paths
+	if paths == nil {
+		paths = []string{}
+	}
+	return map[string]any{"task": map[string]any{
+		"id":        t.ID,
+		"labels":    labels,
+		"paths":     paths,
+		"mode":      t.Mode,
+		"risk":      t.Risk,
+		"submitter": t.Submitter,
+		"target":    t.Target,
+		"age":       now.Sub(t.Submitted),
+	}}
+}
+
+// Evaluate applies the rules to one task and returns its decision as if
+// nothing were running (Dispatch or Hold). A rule that fails to evaluate
+// holds the task (fail closed), naming the rule and the error.
+func (s *Scheduler) Evaluate(t Task, now time.Time) Decision {
+	d := Decision{Task: t.ID, Action: Dispatch, RulesHash: s.Hash, PriorityRule: DefaultRule, Matched: []string{}}
+	act := activation(t, now)
+	admission := ""
+	prioritySet := false
+	for _, r := range s.rules {
+		ok := true
+		if r.when != nil {
+			v, _, err := r.when.Eval(act)
+			if err != nil {
+				return failClosed(d, r.ID, err)
+			}
+			b, isBool := v.(types.Bool)
+			if !isBool {
+				return failClosed(d, r.ID, fmt.Errorf("condition returned %s, not a bool", v.Type()))
+			}
+			ok = bool(b)
+		}
+		if !ok {
+			continue
+		}
+		d.Matched = append(d.Matched, r.ID)
+		switch r.Effect {
+		case config.EffectHold, config.EffectRun:
+			if admission == "" {
+				admission = r.Effect
+				d.RuleID = r.ID
+				d.Reason = r.Reason
+			}
+		case config.EffectPriority:
+			if !prioritySet {
+				prioritySet = true
+				d.Priority, d.PriorityRule = r.Priority, r.ID
+			}
+		case config.EffectSerialize, config.EffectMaxConcurrency:
+			key := r.Key
+			if r.key != nil {
+				v, _, err := r.key.Eval(act)
+				if err != nil {
+					return failClosed(d, r.ID, err)
+				}
+				sv, isStr := v.(types.String)
+				if !isStr || sv == "" {
+					return failClosed(d, r.ID, fmt.Errorf("key_expr returned %v, not a non-empty string", v))
+				}
+				key = string(sv)
+			}
+			limit := r.Limit
+			if r.Effect == config.EffectSerialize {
+				limit = 1
+			}
+			d.Claims = append(d.Claims, Claim{Key: key, Limit: limit, Rule: r.ID})
+		}
+	}
+	switch admission {
+	case config.EffectHold:
+		d.Action = Hold
+		if d.Reason == "" {
+			d.Reason = "held by rule " + d.RuleID
+		}
+	case config.EffectRun:
+		if d.Reason == "" {
+			d.Reason = "run by rule " + d.RuleID
+		}
+	default:
+		d.RuleID = DefaultRule
+		d.Reason = "no hold rule matched"
+	}
+	return d
+}
+
+func failClosed(d Decision, ruleID string, err error) Decision {
+	d.Action = Hold
+	d.RuleID = ruleID
+	d.Reason = fmt.Sprintf("rule %s failed to evaluate (%v): held until the rule is fixed", ruleID, err)
+	d.Claims = nil
+	return d
+}
+
+// Order sorts decisions by priority (higher first), then by submission
+// time, then by task id: the dispatch order.
+func order(ds []Decision, submitted map[string]time.Time) {
+	slices.SortStableFunc(ds, func(a, b Decision) int {
+		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
+			return c
+		}
+		if c := submitted[a.Task].Compare(submitted[b.Task]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Task, b.Task)
+	})
+}
+
+// Decide picks the next task to run among queued, given the running tasks.
+// It returns the decisions for the queued tasks it looked at, in dispatch
+// order: holds and skips ahead of the chosen task, then the chosen task
+// (Action Dispatch) if any. Tasks behind the chosen one wait for a worker and
+// get no decision.
+func (s *Scheduler) Decide(queued, running []Task, now time.Time) []Decision {
+	type slot struct {
+		n       int
+		holders []string
+	}
+	used := map[string]*slot{}
+	for _, t := range running {
+		for _, c := range s.Evaluate(t, now).Claims {
+			u := used[c.Key]
+			if u == nil {
+				u = &slot{}
+				used[c.Key] = u
+			}
+			u.n++
+			u.holders = append(u.holders, t.ID)
+		}
+	}
+	submitted := map[string]time.Time{}
+	ds := make([]Decision, 0, len(queued))
+	for _, t := range queued {
+		submitted[t.ID] = t.Submitted
+		ds = append(ds, s.Evaluate(t, now))
+	}
+	order(ds, submitted)
+	var out []Decision
+	for _, d := range ds {
+		if d.Action == Dispatch {
+			for _, c := range d.Claims {
+				if u := used[c.Key]; u != nil && u.n >= c.Limit {
+					d.Action = Skip
+					d.RuleID = c.Rule
+					d.Holders = slices.Clone(u.holders)
+					slices.Sort(d.Holders)
+					d.Reason = fmt.Sprintf("key %q is full (%d of %d running: %s)", c.Key, u.n, c.Limit, strings.Join(d.Holders, ", "))
+					break
+				}
+			}
+		}
+		out = append(out, d)
+		if d.Action == Dispatch {
+			break
+		}
+	}
+	return out
+}
