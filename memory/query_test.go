@@ -1,0 +1,110 @@
+package memory_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/memory"
+)
+
+var hostileQueries = []string{
+	"", " ", "api-key", "C++", `"unbalanced`, `"`, `""`, "NEAR", "NEAR(a b)", "a NEAR b", "*", "a*", "^start",
+	"AND", "OR", "NOT", "a AND", "OR b", "NOT NOT", "(", ")", "(a OR", "text:foo", "-x", "{text tags}: x",
+	"🔥", "deploy 🚀 prod", "'; DROP TABLE memory_items; --", "\x00", "\xff\xfe", "a\u0301", "日本語のテスト",
+	strings.Repeat("word ", 500), strings.Repeat("x", 1000),
+}
+
+func TestTerms(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"api-key", []string{"api", "key"}},
+		{"C++", []string{"c"}},
+		{`"unbalanced`, []string{"unbalanced"}},
+		{"Release release RELEASE", []string{"release"}},
+		{"*", nil},
+		{"🔥", nil},
+		{"", nil},
+		{"Grüße 東京", []string{"grüße", "東京"}},
+	} {
+		if got := memory.Terms(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("Terms(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if n := len(memory.Terms(strings.Repeat("a b c d e f g h i j k l m n o p q r s t u v w x y z ", 3) + "aa bb cc dd ee ff gg")); n != 32 {
+		t.Errorf("Terms keeps %d terms, want the cap of 32", n)
+	}
+}
+
+func TestHostileQueries(t *testing.T) {
+	ctx := t.Context()
+	s := MustOpenStore(t)
+	key := mustAdd(t, s, "Store the api-key in the vault, never in code")
+	mustAdd(t, s, "C++ sources follow the Google style", "native/**")
+	mustAdd(t, s, "NEAR the release, freeze the API 🚀")
+	for _, q := range hostileQueries {
+		if _, err := s.Search(ctx, memory.Query{Text: q, Paths: []string{q}}); err != nil {
+			t.Errorf("Search(%q): %v", q, err)
+		}
+		if _, err := s.BuildPack(ctx, "t", agentos.MemoryQuery{Text: q, Paths: []string{q}}); err != nil {
+			t.Errorf("BuildPack(%q): %v", q, err)
+		}
+	}
+	if ids := searchIDs(t, s, memory.Query{Text: "api-key"}); len(ids) == 0 || ids[0] != key.ID {
+		t.Errorf("api-key found %v, want %s first", ids, key.ID)
+	}
+	if ids := searchIDs(t, s, memory.Query{Text: "near"}); len(ids) != 1 {
+		t.Errorf("NEAR as a word found %v, want the one item holding it", ids)
+	}
+}
+
+// FuzzSearch: whatever the text, search and pack building succeed, and every
+// hit is live and holds at least one of the query's words.
+func FuzzSearch(f *testing.F) {
+	for _, q := range hostileQueries {
+		f.Add(q)
+	}
+	s := MustOpenStore(f)
+	texts := []string{"Store the api-key in the vault", "C++ sources use clang-format", "NEAR: a word, not an operator", "deploy 🚀 on Fridays? never", "Grüße aus 東京"}
+	for _, txt := range texts {
+		mustAdd(f, s, txt)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		hits, err := s.Search(t.Context(), memory.Query{Text: q, Paths: []string{q}, Limit: 5})
+		if err != nil {
+			t.Fatalf("Search(%q): %v", q, err)
+		}
+		terms := memory.Terms(q)
+		for _, h := range hits {
+			if h.Item.SupersededBy != "" {
+				t.Fatalf("Search(%q) returned superseded %s", q, h.Item.ID)
+			}
+			if !isASCII(q) {
+				continue // FTS5 folds diacritics ("á" finds "a"); Terms does not
+			}
+			words := memory.Terms(h.Item.Text)
+			if !slices.ContainsFunc(terms, func(t string) bool { return slices.Contains(words, t) }) {
+				t.Fatalf("Search(%q) returned %q, which holds none of %q", q, h.Item.Text, terms)
+			}
+		}
+		p, err := s.BuildPack(t.Context(), "t", agentos.MemoryQuery{Text: q})
+		if err != nil {
+			t.Fatalf("BuildPack(%q): %v", q, err)
+		}
+		if p.Hash != p.ComputeHash() {
+			t.Fatalf("BuildPack(%q): hash mismatch", q)
+		}
+	})
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
