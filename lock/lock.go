@@ -38,6 +38,27 @@ const (
 	kindIntegrate = "integrate:"
 )
 
+// Audit event kinds of lock changes someone must be able to account for.
+const (
+	// EventTakeover: an expired lease was taken over by a new holder.
+	EventTakeover = "lock.takeover"
+	// EventForceRelease: a human removed a lease with --force and a reason.
+	EventForceRelease = "lock.force_release"
+	// EventLost: a holder found its lease gone (expired and taken over, or
+	// force-released) and stopped.
+	EventLost = "lock.lost"
+)
+
+// TaskOf returns the task id of the first task key in keys, or "".
+func TaskOf(keys []string) string {
+	for _, k := range keys {
+		if id, ok := strings.CutPrefix(k, kindTask); ok {
+			return id
+		}
+	}
+	return ""
+}
+
 // TaskKey is the key of a task's lock: one runner per task.
 func TaskKey(taskID string) string { return kindTask + taskID }
 

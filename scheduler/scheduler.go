@@ -38,6 +38,10 @@ import (
 // DefaultRule is the rule id of a decision no configured rule made.
 const DefaultRule = "default"
 
+// TakeoverRule is the built-in rule under which a worker takes over a task
+// whose runner's task lock expired.
+const TakeoverRule = "builtin.takeover"
+
 // Action is what the scheduler decided for a task.
 type Action string
 
@@ -48,7 +52,17 @@ const (
 	Hold Action = "hold"
 	// Skip: a serialize or max_concurrency key is full; a later task may run.
 	Skip Action = "skip"
+	// Takeover: the task's runner died (its task lock expired); the task is
+	// taken over by another worker (rule TakeoverRule).
+	Takeover Action = "takeover"
 )
+
+// EventPrefix starts the kind of every scheduler audit event.
+const EventPrefix = "scheduler."
+
+// EventKind is the audit event kind of a decision: scheduler.dispatch,
+// scheduler.hold, scheduler.skip or scheduler.takeover.
+func (a Action) EventKind() string { return EventPrefix + string(a) }
 
 // Task is what the rules see of a queued or running task.
 type Task struct {

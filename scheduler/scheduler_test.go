@@ -252,6 +252,7 @@ func TestConfigValidation(t *testing.T) {
 		{"NoID", "    - {effect: hold}\n"},
 		{"Duplicate", "    - {id: a, effect: hold}\n    - {id: a, effect: run}\n"},
 		{"ReservedID", "    - {id: default, effect: hold}\n"},
+		{"BuiltinID", "    - {id: builtin.x, effect: hold}\n"},
 		{"UnknownEffect", "    - {id: a, effect: pause}\n"},
 		{"SerializeWithoutKey", "    - {id: a, effect: serialize}\n"},
 		{"SerializeBothKeys", "    - {id: a, effect: serialize, key: k, key_expr: task.target}\n"},
