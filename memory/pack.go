@@ -13,8 +13,8 @@ import (
 const maxScoped = 5000
 
 // BuildPack selects the items a task's plan is made with: items matching the
-// task text (ranked as Search ranks them) and items scoped to q.Paths even
-// when no word matches. They are ordered by score, then id, and taken in that
+// task text (ranked as Search ranks them), then items scoped to q.Paths that
+// no word matched. They are ordered by score, then id, and taken in that
 // order while their text fits in q.BudgetBytes (an item too large is skipped,
 // smaller ones after it may still fit). The same memory and query always give
 // the same items in the same order. q.BudgetBytes <= 0 means
@@ -34,9 +34,15 @@ func (s *Store) BuildPack(ctx context.Context, task string, q agentos.MemoryQuer
 		if err != nil {
 			return agentos.MemoryPack{}, err
 		}
+		// Items found by scope alone rank after every text match: their base
+		// is half the lowest text score (bm25 has no fixed scale to pick from).
+		base := scopeOnly
+		for _, h := range hits {
+			base = min(base, h.Score/2)
+		}
 		for _, it := range scoped {
 			if !seen[it.ID] && scopeMatches(it.Scope, q.Paths) {
-				hits = append(hits, Hit{Item: it, Score: weigh(scopeOnly, it, q.Paths)})
+				hits = append(hits, Hit{Item: it, Score: weigh(base, it, q.Paths)})
 			}
 		}
 	}

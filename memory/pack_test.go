@@ -66,8 +66,8 @@ func TestBuildPack(t *testing.T) {
 	if slices.Contains(ids, big.ID) || slices.Contains(ids, removed.ID) {
 		t.Errorf("pack %v holds the over-budget or the removed item", ids)
 	}
-	if len(ids) < 3 || !slices.Contains(ids[:2], match.ID) || !slices.Contains(ids[:2], byScope.ID) {
-		t.Errorf("pack order %v: want the two items scoped to the task's path first", ids)
+	if len(ids) != 4 || !slices.Contains(ids[:2], match.ID) || !slices.Contains(ids[:2], byScope.ID) || ids[3] != onlyScope.ID {
+		t.Errorf("pack order %v: want the two scoped text matches first, the item found by scope alone last", ids)
 	}
 	size := 0
 	for i, it := range p.Items {

@@ -435,7 +435,7 @@ func (s *Store) loadLive(ctx context.Context, seqs map[int64]float64) (map[int64
 const (
 	scopeHit  = 1.5
 	scopeMiss = 0.75
-	scopeOnly = 0.5 // text score given to an item found by its scope alone
+	scopeOnly = 0.5 // base score of an item found by its scope alone, at most
 )
 
 func scopeFactor(it agentos.MemoryItem, paths []string) float64 {
