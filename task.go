@@ -88,23 +88,26 @@ func (s State) Terminal() bool {
 // Task is one unit of governed work: a request, its current plan and where it
 // is in the state machine.
 type Task struct {
-	ID        string    `json:"id"`
-	State     State     `json:"state"`
-	Mode      Mode      `json:"mode"`
-	Goal      string    `json:"goal"`
-	Request   string    `json:"request,omitempty"`
-	Planner   string    `json:"planner"`
-	Submitter Actor     `json:"submitter"`
-	Labels    []string  `json:"labels"`
-	Target    string    `json:"target"` // branch the commit integrates into
-	IntentID  string    `json:"intent_id,omitempty"`
-	PlanID    string    `json:"plan_id,omitempty"`
-	PlanHash  string    `json:"plan_hash,omitempty"`
-	RunID     string    `json:"run_id,omitempty"` // the latest run
-	Commit    string    `json:"commit,omitempty"` // the integrated commit
-	Reason    string    `json:"reason,omitempty"` // why it failed, is blocked or waits
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID         string    `json:"id"`
+	State      State     `json:"state"`
+	Mode       Mode      `json:"mode"`
+	Goal       string    `json:"goal"`
+	Request    string    `json:"request,omitempty"`
+	Planner    string    `json:"planner"`
+	Submitter  Actor     `json:"submitter"`
+	Labels     []string  `json:"labels"`
+	Target     string    `json:"target"` // branch the commit integrates into
+	IntentID   string    `json:"intent_id,omitempty"`
+	PlanID     string    `json:"plan_id,omitempty"`
+	PlanHash   string    `json:"plan_hash,omitempty"`
+	RunID      string    `json:"run_id,omitempty"` // the latest run
+	Commit     string    `json:"commit,omitempty"` // the integrated commit
+	Reason     string    `json:"reason,omitempty"` // why it failed, is blocked or waits
+	AutoApply  bool      `json:"auto_apply"`       // continue to apply once planned (run, submit)
+	Source     string    `json:"-"`                // the plan file as submitted
+	SourcePath string    `json:"source_path,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Run is one attempt to apply a task's plan.

@@ -83,7 +83,9 @@ func (e *GitError) Unwrap() error { return e.Err }
 // quirks that would change diff bytes (and so diff hashes).
 func baseEnv() []string {
 	env := os.Environ()
-	return append(env, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1")
+	// GIT_OPTIONAL_LOCKS=0: `git status` must not rewrite the index, so a dry
+	// run leaves the repository byte-identical.
+	return append(env, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1", "GIT_OPTIONAL_LOCKS=0")
 }
 
 func run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
@@ -442,4 +444,40 @@ func (r *Repo) WorktreeOf(ctx context.Context, branch string) string {
 		}
 	}
 	return ""
+}
+
+// TreeEntry is one entry of a commit's tree.
+type TreeEntry struct {
+	Path    string
+	Dir     bool
+	Symlink bool
+}
+
+// ListTree lists every file and directory of commit (recursively), reading
+// only the object database.
+func (r *Repo) ListTree(ctx context.Context, commit string) ([]TreeEntry, error) {
+	out, err := r.Git(ctx, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
+	if err != nil {
+		return nil, err
+	}
+	var es []TreeEntry
+	for _, rec := range strings.Split(out, "\x00") {
+		meta, p, ok := strings.Cut(rec, "\t")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(meta)
+		if len(f) < 2 {
+			continue
+		}
+		es = append(es, TreeEntry{Path: p, Dir: f[1] == "tree", Symlink: f[0] == "120000"})
+	}
+	return es, nil
+}
+
+// CheckApplied reports whether diff is present in the worktree: its reverse
+// applies cleanly.
+func CheckApplied(ctx context.Context, wt string, diff []byte) error {
+	_, err := runInput(ctx, wt, diff, "apply", "--reverse", "--check", "--whitespace=nowarn", "-")
+	return err
 }

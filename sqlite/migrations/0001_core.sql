@@ -16,6 +16,9 @@ CREATE TABLE tasks (
 	run_id     TEXT NOT NULL DEFAULT '',
 	commit_sha TEXT NOT NULL DEFAULT '',
 	reason     TEXT NOT NULL DEFAULT '',
+	auto_apply INTEGER NOT NULL DEFAULT 0, -- continue to apply after planning/answers (run, submit)
+	source     TEXT NOT NULL DEFAULT '',   -- the plan file's bytes, so a re-plan uses what was submitted
+	source_path TEXT NOT NULL DEFAULT '',
 	created_at TEXT NOT NULL,
 	updated_at TEXT NOT NULL
 );

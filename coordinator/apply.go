@@ -1,0 +1,161 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/sqlite"
+)
+
+// Run plans a plan file and, unless a question or a gate stops it, applies it.
+func (c *Coordinator) Run(ctx context.Context, req PlanRequest) (*agentos.Task, error) {
+	req.AutoApply = true
+	t, err := c.PlanFile(ctx, req)
+	if err != nil {
+		return t, err
+	}
+	return c.Apply(ctx, t.ID, req.Actor)
+}
+
+// Gate evaluates the gates of a planned task and moves it to queued,
+// awaiting_approval (an EAWAITINGAPPROVAL error) or failed (deny).
+func (c *Coordinator) Gate(ctx context.Context, t *agentos.Task, actor agentos.Actor) error {
+	if t.State != agentos.StatePlanned {
+		return agentos.Errorf(agentos.ECONFLICT, "task %s is %s, not planned", t.ID, t.State)
+	}
+	p, _, err := c.DB.Plan(ctx, t.PlanID)
+	if err != nil {
+		return err
+	}
+	effect, decisions, err := c.evaluateGates(ctx, t, p)
+	if err != nil {
+		return err
+	}
+	if err := c.DB.SaveGateDecisions(ctx, t.ID, t.PlanHash, decisions, agentos.System); err != nil {
+		return err
+	}
+	switch effect {
+	case agentos.EffectDeny:
+		reason := "denied by policy: " + gateReasons(decisions, agentos.EffectDeny)
+		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"phase": "gate"}); err != nil {
+			return err
+		}
+		if _, err := c.writeReview(ctx, t, nil); err != nil {
+			return err
+		}
+		return agentos.Errorf(agentos.EDENIED, "task %s %s", t.ID, reason)
+	case agentos.EffectRequireApproval:
+		return c.requireApproval(ctx, t, p, decisions)
+	}
+	_, err = c.transition(ctx, t, agentos.StateQueued, agentos.System, sqlite.TaskUpdate{Reason: sqlite.Str("")}, map[string]any{"gate": string(effect)})
+	return err
+}
+
+func gateReasons(ds []agentos.GateDecision, e agentos.Effect) string {
+	s := ""
+	for _, d := range ds {
+		if d.Effect == e {
+			if s != "" {
+				s += "; "
+			}
+			s += fmt.Sprintf("%s: %s", d.RuleID, d.Reason)
+		}
+	}
+	return s
+}
+
+// Apply takes a task from planned (through the gates) or queued through
+// admission, execution, verify, commit and integration.
+func (c *Coordinator) Apply(ctx context.Context, taskID string, actor agentos.Actor) (*agentos.Task, error) {
+	t, err := c.DB.Task(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if t.State == agentos.StatePlanned {
+		if err := c.Gate(ctx, t, actor); err != nil {
+			return t, err
+		}
+	}
+	switch t.State {
+	case agentos.StateQueued:
+	case agentos.StateAwaitingApproval:
+		return t, agentos.Errorf(agentos.EAWAITINGAPPROVAL, "task %s waits for approval of plan %s: `agentos approve %s --plan %s`", t.ID, t.PlanHash, t.ID, t.PlanHash)
+	case agentos.StateBlocked:
+		return t, agentos.Errorf(agentos.EBLOCKED, "task %s is blocked on questions: see `agentos questions %s`", t.ID, t.ID)
+	default:
+		return t, agentos.Errorf(agentos.ECONFLICT, "task %s is %s: only a planned or queued task can be applied", t.ID, t.State)
+	}
+	return c.applyQueued(ctx, t, actor)
+}
+
+// applyQueued runs admission and then the run. Every return path after the
+// run starts writes a ReviewPack (red line 5), panics included.
+func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor agentos.Actor) (_ *agentos.Task, err error) {
+	adm, aerr := c.admit(ctx, t)
+	if aerr != nil {
+		if agentos.ErrorCode(aerr) == agentos.EAWAITINGAPPROVAL {
+			msg := agentos.ErrorMessage(aerr)
+			if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, sqlite.TaskUpdate{Reason: &msg}, nil); err != nil {
+				return t, err
+			}
+			return t, aerr
+		}
+		reason := "admission refused: " + agentos.ErrorMessage(aerr)
+		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"phase": "admit"}); err != nil {
+			return t, err
+		}
+		if _, err := c.writeReview(ctx, t, nil); err != nil {
+			return t, err
+		}
+		return t, aerr
+	}
+	run := &agentos.Run{ID: NewID("r"), Task: t.ID, PlanHash: t.PlanHash, Worktree: c.worktreeDir(t.ID)}
+	if err := c.DB.CreateRun(ctx, run); err != nil {
+		return t, err
+	}
+	if _, err := c.transition(ctx, t, agentos.StateApplying, actor, sqlite.TaskUpdate{RunID: &run.ID}, map[string]any{"run": run.ID}); err != nil {
+		return t, err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = agentos.Errorf(agentos.EINTERNAL, "internal error during run %s: %v\n%s", run.ID, p, debug.Stack())
+		}
+		err = c.finishRun(context.WithoutCancel(ctx), t, run, err)
+	}()
+	return t, c.execute(ctx, adm, run, actor)
+}
+
+// finishRun moves an unfinished run to failed, records a lesson, and writes
+// the ReviewPack.
+func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agentos.Run, runErr error) error {
+	if cur, err := c.DB.Task(ctx, t.ID); err == nil {
+		*t = *cur
+	}
+	if runErr != nil && !t.State.Terminal() && t.State != agentos.StatePlanning && t.State != agentos.StateBlocked && t.State != agentos.StateQueued {
+		reason := agentos.ErrorMessage(runErr)
+		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"run": run.ID}); err != nil {
+			return fmt.Errorf("%w (and recording the failure failed: %v)", runErr, err)
+		}
+		c.addLesson(ctx, t, run, runErr)
+	}
+	run.Outcome = t.State
+	run.Commit = t.Commit
+	if err := c.DB.FinishRun(ctx, run); err != nil && runErr == nil {
+		runErr = err
+	}
+	if _, err := c.writeReview(ctx, t, run); err != nil && runErr == nil {
+		runErr = err
+	}
+	if t.State == agentos.StateCommitted {
+		// Keep the branch when the commit has not reached the target yet
+		// (integration deferred because the user's tree was dirty).
+		branch := branchOf(t.ID)
+		if head, err := c.Repo.BranchHead(ctx, t.Target); err != nil || !c.Repo.IsAncestor(ctx, t.Commit, head) {
+			branch = ""
+		}
+		c.Repo.RemoveWorktree(ctx, run.Worktree, branch)
+	}
+	return runErr
+}

@@ -1,0 +1,126 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/sqlite"
+)
+
+// checkRecords is red line 4: every step has its Plan, Apply and Verify
+// records, all OK, and every verify check a passing Verify record. A run
+// missing one cannot commit.
+func (c *Coordinator) checkRecords(ctx context.Context, x *executor) error {
+	recs, err := c.DB.Records(ctx, x.run.ID)
+	if err != nil {
+		return err
+	}
+	type key struct {
+		phase agentos.Phase
+		index int
+	}
+	ok := map[key]bool{}
+	for _, r := range recs {
+		k := key{r.Phase, r.Index}
+		// The latest record of a phase wins (a re-verify after rebase).
+		ok[k] = r.OK
+	}
+	for i := range x.plan.Steps {
+		for _, ph := range []agentos.Phase{agentos.PhasePlan, agentos.PhaseApply, agentos.PhaseVerify} {
+			v, found := ok[key{ph, i}]
+			if !found {
+				return agentos.Errorf(agentos.EDENIED, "step %d has no %s record (red line 4): refusing to commit", i+1, ph)
+			}
+			if !v {
+				return agentos.Errorf(agentos.EDENIED, "step %d's %s record is not OK (red line 4): refusing to commit", i+1, ph)
+			}
+		}
+	}
+	for j := range x.plan.Verify {
+		v, found := ok[key{agentos.PhaseVerify, len(x.plan.Steps) + j}]
+		if !found || !v {
+			return agentos.Errorf(agentos.EDENIED, "verify check %d has no passing record (red line 4): refusing to commit", j+1)
+		}
+	}
+	return nil
+}
+
+// commit is the only caller of gitrepo.CommitTree. It requires the complete
+// record set, stages the worktree, hashes the diff and writes the commit
+// with the trailers of red line 7. It moves only the task's own branch.
+func (c *Coordinator) commit(ctx context.Context, x *executor) (string, error) {
+	return c.commitOn(ctx, x, x.plan.BaseCommit)
+}
+
+func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) (string, error) {
+	if err := c.checkRecords(ctx, x); err != nil {
+		return "", err
+	}
+	c.progress(ProgressEvent{Task: x.task.ID, Phase: "commit", What: "commit"})
+	changed, err := gitrepo.StageAll(ctx, x.wt)
+	if err != nil {
+		return "", err
+	}
+	if !changed {
+		return "", agentos.Errorf(agentos.EFAILED, "the plan changed nothing: there is nothing to commit")
+	}
+	tree, err := gitrepo.GitIn(ctx, x.wt, nil, "write-tree")
+	if err != nil {
+		return "", err
+	}
+	diffHash, _, err := c.Repo.DiffHash(ctx, parent, strings.TrimSpace(tree))
+	if err != nil {
+		return "", err
+	}
+	trailers := map[string]string{
+		gitrepo.TrailerTask:   x.task.ID,
+		gitrepo.TrailerRun:    x.run.ID,
+		gitrepo.TrailerPlan:   x.plan.Hash,
+		gitrepo.TrailerDiff:   diffHash,
+		gitrepo.TrailerIntent: x.plan.IntentID,
+	}
+	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify))
+	msg := gitrepo.Message(x.plan.Goal, body, trailers)
+	sha, err := gitrepo.CommitTree(ctx, x.wt, parent, msg, c.Identity)
+	if err != nil {
+		return "", err
+	}
+	// Red line 7, checked on the way out: the commit we wrote resolves.
+	if got, _, err := c.Repo.DiffHash(ctx, parent, sha); err != nil || got != diffHash {
+		return "", agentos.Errorf(agentos.EINTERNAL, "commit %s does not hash to its own AgentOS-Diff trailer", sha)
+	}
+	if _, err := gitrepo.GitIn(ctx, x.wt, nil, "reset", "--quiet", "--soft", sha); err != nil {
+		return "", err
+	}
+	if err := c.recordPatches(ctx, x, parent, sha); err != nil {
+		return "", err
+	}
+	row := sqlite.CommitRow{SHA: sha, Task: x.task.ID, Run: x.run.ID, Branch: branchOf(x.task.ID), PlanHash: x.plan.Hash,
+		DiffHash: diffHash, IntentID: x.plan.IntentID, Kind: "change", Trailers: trailers}
+	if err := c.DB.AddCommit(ctx, row, agentos.System); err != nil {
+		return "", err
+	}
+	return sha, nil
+}
+
+// recordPatches records each changed file's diff with its hash and the
+// intent it serves (red line 6).
+func (c *Coordinator) recordPatches(ctx context.Context, x *executor, parent, sha string) error {
+	paths, err := c.Repo.ChangedPaths(ctx, parent, sha)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		d, err := c.Repo.Git(ctx, "diff", "--binary", "--full-index", "--no-renames", "--no-color", parent, sha, "--", p)
+		if err != nil {
+			return err
+		}
+		if err := c.DB.AddPatch(ctx, x.run.ID, agentos.PatchRecord{Path: p, Diff: c.redact(d), DiffHash: sum([]byte(d)), IntentID: x.plan.IntentID}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+// Package coordinator is the pipeline: it plans (dry run), asks (QuestionPack
+// and BLOCKED), gates, admits, applies in a worktree, verifies, commits,
+// integrates and writes a ReviewPack for every run. Each red line has one
+// choke point here:
+//
+//	admit.go      red lines 1 and 6, stale plans: only admit builds an Admitted
+//	plan.go       red line 3 at plan time (workspace.Clean/LookPath)
+//	execute.go    red line 3 at apply time, every command through sandbox.Run
+//	commit.go     red lines 4 and 7: the only caller of gitrepo.CommitTree
+//	integrate.go  fast-forward or three-way rebase, verify again, CAS on the ref
+//	review.go     red line 5: finish writes a ReviewPack on every return path
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/sqlite"
+)
+
+// MemoryService is what the coordinator needs of the memory: a frozen pack
+// per task, and a place to put lessons and answers.
+type MemoryService interface {
+	BuildPack(ctx context.Context, task string, q agentos.MemoryQuery) (agentos.MemoryPack, error)
+	Add(ctx context.Context, item agentos.MemoryItem) (agentos.MemoryItem, error)
+}
+
+// Prompter asks questions at a terminal (interactive mode). Nil when stdin
+// is not a terminal: then the task blocks instead.
+type Prompter interface {
+	Ask(q agentos.Question) (string, error)
+}
+
+// Progress receives what the coordinator is doing, for the CLI to render.
+type Progress func(ev ProgressEvent)
+
+// ProgressEvent is one progress update.
+type ProgressEvent struct {
+	Task    string
+	Phase   string // plan | apply | verify | commit | integrate | review
+	Index   int    // 1-based step or check number
+	Total   int
+	What    string
+	Done    bool
+	OK      bool
+	Elapsed time.Duration
+}
+
+// Coordinator runs tasks for one repository.
+type Coordinator struct {
+	DB       *sqlite.DB
+	Repo     *gitrepo.Repo
+	Config   *config.Config
+	StateDir string // <repo>/.agentos
+	Memory   MemoryService
+	Prompter Prompter
+	Progress Progress
+	Identity gitrepo.Identity
+	// Env is the environment commands' allow-listed variables are taken from.
+	Env []string
+	Now func() time.Time
+	// Stdout/Stderr receive nothing by default; commands' output is captured
+	// into records.
+	Log io.Writer
+	// Redact hides secrets in stored output; nil stores text as is.
+	Redact func(string) string
+}
+
+// New returns a coordinator with defaults filled in.
+func New(db *sqlite.DB, repo *gitrepo.Repo, cfg *config.Config) *Coordinator {
+	return &Coordinator{
+		DB: db, Repo: repo, Config: cfg,
+		StateDir: filepath.Join(repo.Root, ".agentos"),
+		Identity: gitrepo.Identity{Name: "AgentOS", Email: "agentos@localhost"},
+		Env:      os.Environ(),
+		Now:      time.Now,
+		Log:      io.Discard,
+	}
+}
+
+func (c *Coordinator) progress(ev ProgressEvent) {
+	if c.Progress != nil {
+		c.Progress(ev)
+	}
+}
+
+// idAlphabet avoids look-alike characters so ids can be read aloud and typed.
+const idAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
+
+// NewID returns a short random id with a one-letter kind prefix (t task, r
+// run, p plan, i intent, m memory pack, q question pack).
+func NewID(prefix string) string {
+	b := make([]byte, 7)
+	rand.Read(b)
+	out := []byte(prefix)
+	for _, x := range b {
+		out = append(out, idAlphabet[int(x)%len(idAlphabet)])
+	}
+	return string(out)
+}
+
+func (c *Coordinator) worktreeDir(task string) string {
+	return filepath.Join(c.StateDir, "worktrees", task)
+}
+
+func branchOf(task string) string { return "agentos/" + task }
+
+func (c *Coordinator) transition(ctx context.Context, t *agentos.Task, to agentos.State, actor agentos.Actor, upd sqlite.TaskUpdate, data map[string]any) (*agentos.Task, error) {
+	nt, err := c.DB.Transition(ctx, t.ID, t.State, to, actor, upd, data)
+	if err != nil {
+		return nil, err
+	}
+	*t = *nt
+	return t, nil
+}

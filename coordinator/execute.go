@@ -1,0 +1,417 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/sandbox"
+	"github.com/agentos/agentos/sqlite"
+	"github.com/agentos/agentos/workspace"
+)
+
+// execute runs an admitted plan in the task's own worktree: steps, verify,
+// commit, integrate. The user's working tree, index and branch are never
+// touched here.
+func (c *Coordinator) execute(ctx context.Context, adm *Admitted, run *agentos.Run, actor agentos.Actor) error {
+	t, p := adm.task, adm.plan
+	locks, err := c.acquireLocks(ctx, t, p)
+	if err != nil {
+		return err
+	}
+	defer locks.Release(context.WithoutCancel(ctx))
+	wt := run.Worktree
+	if err := c.Repo.AddWorktree(ctx, wt, branchOf(t.ID), p.BaseCommit); err != nil {
+		return agentos.WrapError(agentos.EINTERNAL, err, "cannot create the task worktree: %v", err)
+	}
+	tmp, err := os.MkdirTemp("", "agentos-"+t.ID+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	x := &executor{c: c, task: t, plan: p, run: run, wt: wt, tmp: tmp, locks: locks, actor: actor}
+	for i, s := range p.Steps {
+		if err := x.step(ctx, i, s); err != nil {
+			return err
+		}
+	}
+	if _, err := c.transition(ctx, t, agentos.StateVerifying, agentos.System, sqlite.TaskUpdate{}, nil); err != nil {
+		return err
+	}
+	if err := x.verify(ctx, ""); err != nil {
+		return err
+	}
+	commit, err := c.commit(ctx, x)
+	if err != nil {
+		return err
+	}
+	return c.integrate(ctx, x, commit)
+}
+
+// executor carries one run's state through its steps.
+type executor struct {
+	c     *Coordinator
+	task  *agentos.Task
+	plan  *agentos.Plan
+	run   *agentos.Run
+	wt    string
+	tmp   string
+	locks Locks
+	actor agentos.Actor
+}
+
+func (x *executor) record(ctx context.Context, r agentos.StepRecord) error {
+	r.Run = x.run.ID
+	r.OutputTail = x.c.redact(r.OutputTail)
+	r.Summary = x.c.redact(r.Summary)
+	if r.Unconfined {
+		x.run.Unconfined = true
+	}
+	return x.c.DB.AddRecord(ctx, x.task.ID, r, agentos.System)
+}
+
+func describe(s agentos.Step) string {
+	switch s.Kind {
+	case agentos.StepWrite:
+		return fmt.Sprintf("write %s (%d bytes)", s.Path, len(s.Content))
+	case agentos.StepPatch:
+		return fmt.Sprintf("patch %s (%s)", strings.Join(s.Paths, ", "), short(s.DiffHash))
+	case agentos.StepDelete:
+		return "delete " + s.Path
+	case agentos.StepRename:
+		return fmt.Sprintf("rename %s -> %s", s.From, s.To)
+	case agentos.StepMkdir:
+		return "mkdir " + s.Path
+	case agentos.StepExec:
+		return "exec " + strings.Join(s.Argv, " ")
+	}
+	return string(s.Kind)
+}
+
+// step runs one step with its Plan, Apply and Verify records (red line 4).
+func (x *executor) step(ctx context.Context, i int, s agentos.Step) error {
+	total := len(x.plan.Steps)
+	what := describe(s)
+	x.c.progress(ProgressEvent{Task: x.task.ID, Phase: "apply", Index: i + 1, Total: total, What: what})
+	if err := x.record(ctx, agentos.StepRecord{Phase: agentos.PhasePlan, Index: i, Kind: string(s.Kind), Summary: what, Argv: s.Argv, OK: true}); err != nil {
+		return err
+	}
+	start := time.Now()
+	res, applyErr := x.apply(ctx, s)
+	res.Phase, res.Index, res.Kind, res.Summary = agentos.PhaseApply, i, string(s.Kind), what
+	res.Argv = s.Argv
+	res.DurationMS = time.Since(start).Milliseconds()
+	res.OK = applyErr == nil && res.ExitCode == 0
+	if applyErr != nil && res.OutputTail == "" {
+		res.OutputTail = agentos.ErrorMessage(applyErr)
+		if res.ExitCode == 0 {
+			res.ExitCode = -1
+		}
+	}
+	if err := x.record(ctx, res); err != nil {
+		return err
+	}
+	x.c.progress(ProgressEvent{Task: x.task.ID, Phase: "apply", Index: i + 1, Total: total, What: what, Done: true, OK: res.OK, Elapsed: time.Since(start)})
+	if applyErr != nil {
+		return agentos.WrapError(agentos.ErrorCode(applyErr), applyErr, "step %d (%s) failed: %s", i+1, what, agentos.ErrorMessage(applyErr))
+	}
+	if res.ExitCode != 0 {
+		return agentos.Errorf(agentos.EFAILED, "step %d (%s) exited %d: %s", i+1, what, res.ExitCode, lastLine(res.OutputTail))
+	}
+	// Verify record: the step's postcondition holds in the worktree.
+	v := agentos.StepRecord{Phase: agentos.PhaseVerify, Index: i, Kind: string(s.Kind), Summary: "postcondition of " + what}
+	if err := x.postcondition(ctx, s); err != nil {
+		v.OutputTail, v.ExitCode = agentos.ErrorMessage(err), 1
+	} else {
+		v.OK = true
+	}
+	if err := x.record(ctx, v); err != nil {
+		return err
+	}
+	if !v.OK {
+		return agentos.Errorf(agentos.EFAILED, "step %d (%s): postcondition failed: %s", i+1, what, v.OutputTail)
+	}
+	return nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// writable is red line 3 at apply time plus red line 9: the path is clean,
+// not protected, free of symlinks on disk, and covered by a held lock.
+func (x *executor) writable(p string) error {
+	cp, err := workspace.CleanWritable(p)
+	if err != nil {
+		return err
+	}
+	if cp != p {
+		return agentos.Errorf(agentos.EDENIED, "path %q is not normalised", p)
+	}
+	if err := workspace.NoSymlinkInPath(x.wt, cp); err != nil {
+		return err
+	}
+	if !x.locks.Covers(cp) {
+		return agentos.Errorf(agentos.EDENIED, "no lock held on %q: refusing to write it (red line 9)", cp)
+	}
+	return nil
+}
+
+func (x *executor) apply(ctx context.Context, s agentos.Step) (agentos.StepRecord, error) {
+	var rec agentos.StepRecord
+	for _, w := range s.Writes() {
+		if err := x.writable(w); err != nil {
+			return rec, err
+		}
+	}
+	root, err := os.OpenRoot(x.wt)
+	if err != nil {
+		return rec, err
+	}
+	defer root.Close()
+	switch s.Kind {
+	case agentos.StepWrite:
+		if d := path.Dir(s.Path); d != "." {
+			if err := root.MkdirAll(d, 0o755); err != nil {
+				return rec, err
+			}
+		}
+		mode := fs.FileMode(0o644)
+		if fi, err := root.Stat(s.Path); err == nil {
+			mode = fi.Mode().Perm()
+		}
+		err = root.WriteFile(s.Path, []byte(s.Content), mode)
+		rec.OutputDigest = sum([]byte(s.Content))
+		return rec, err
+	case agentos.StepMkdir:
+		return rec, root.MkdirAll(s.Path, 0o755)
+	case agentos.StepDelete:
+		return rec, root.RemoveAll(s.Path)
+	case agentos.StepRename:
+		if d := path.Dir(s.To); d != "." {
+			if err := root.MkdirAll(d, 0o755); err != nil {
+				return rec, err
+			}
+		}
+		return rec, root.Rename(s.From, s.To)
+	case agentos.StepPatch:
+		// Red line 6, at the last moment: the bytes applied are the bytes planned.
+		if h := sum([]byte(s.Diff)); h != s.DiffHash {
+			return rec, agentos.Errorf(agentos.EDENIED, "patch hashes to %s, not the planned %s (red line 6)", h, s.DiffHash)
+		}
+		rec.OutputDigest = s.DiffHash
+		if err := gitrepo.ApplyPatch(ctx, x.wt, []byte(s.Diff)); err != nil {
+			return rec, agentos.WrapError(agentos.EFAILED, err, "patch does not apply: %v", err)
+		}
+		return rec, nil
+	case agentos.StepExec:
+		return x.exec(ctx, s.Argv, s.Exe, s.Cwd, s.Env, s.TimeoutMS, s.Network)
+	}
+	return rec, agentos.Errorf(agentos.EINVALID, "unknown step kind %q", s.Kind)
+}
+
+func (x *executor) postcondition(ctx context.Context, s agentos.Step) error {
+	full := func(p string) string { return filepath.Join(x.wt, filepath.FromSlash(p)) }
+	switch s.Kind {
+	case agentos.StepWrite:
+		b, err := os.ReadFile(full(s.Path))
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(b, []byte(s.Content)) {
+			return fmt.Errorf("%s does not hold the planned content", s.Path)
+		}
+	case agentos.StepMkdir:
+		if fi, err := os.Stat(full(s.Path)); err != nil || !fi.IsDir() {
+			return fmt.Errorf("%s is not a directory", s.Path)
+		}
+	case agentos.StepDelete:
+		if _, err := os.Lstat(full(s.Path)); !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s still exists", s.Path)
+		}
+	case agentos.StepRename:
+		if _, err := os.Lstat(full(s.From)); !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s still exists", s.From)
+		}
+		if _, err := os.Lstat(full(s.To)); err != nil {
+			return fmt.Errorf("%s does not exist", s.To)
+		}
+	case agentos.StepPatch:
+		if err := gitrepo.CheckApplied(ctx, x.wt, []byte(s.Diff)); err != nil {
+			return fmt.Errorf("the patch is not present after applying: %v", err)
+		}
+	case agentos.StepExec:
+		// The exit status was checked; its record is the verify.
+	}
+	return nil
+}
+
+// verify runs the plan's checks; note says why (e.g. after a rebase).
+func (x *executor) verify(ctx context.Context, note string) error {
+	total := len(x.plan.Verify)
+	for i, ch := range x.plan.Verify {
+		what := "check " + strings.Join(ch.Argv, " ")
+		if ch.Name != "" {
+			what = ch.Name + ": " + strings.Join(ch.Argv, " ")
+		}
+		if note != "" {
+			what += " (" + note + ")"
+		}
+		x.c.progress(ProgressEvent{Task: x.task.ID, Phase: "verify", Index: i + 1, Total: total, What: what})
+		start := time.Now()
+		rec, err := x.exec(ctx, ch.Argv, ch.Exe, ch.Cwd, nil, ch.TimeoutMS, false)
+		rec.Phase, rec.Index, rec.Kind, rec.Summary, rec.Argv = agentos.PhaseVerify, len(x.plan.Steps)+i, "check", what, ch.Argv
+		rec.DurationMS = time.Since(start).Milliseconds()
+		rec.OK = err == nil && rec.ExitCode == 0
+		if err != nil && rec.OutputTail == "" {
+			rec.OutputTail, rec.ExitCode = agentos.ErrorMessage(err), -1
+		}
+		if rerr := x.record(ctx, rec); rerr != nil {
+			return rerr
+		}
+		x.c.progress(ProgressEvent{Task: x.task.ID, Phase: "verify", Index: i + 1, Total: total, What: what, Done: true, OK: rec.OK, Elapsed: time.Since(start)})
+		if err != nil {
+			return agentos.WrapError(agentos.EFAILED, err, "verify check %d (%s) could not run: %s", i+1, what, agentos.ErrorMessage(err))
+		}
+		if rec.ExitCode != 0 {
+			return agentos.Errorf(agentos.EFAILED, "verify check %d (%s) failed with exit code %d: %s", i+1, what, rec.ExitCode, lastLine(rec.OutputTail))
+		}
+	}
+	return nil
+}
+
+const tailBytes = 4096
+
+// exec runs one command through the single exec path: sandbox.Run.
+func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env map[string]string, timeoutMS int64, network bool) (agentos.StepRecord, error) {
+	var rec agentos.StepRecord
+	if strings.HasPrefix(exe, "./") {
+		rel := strings.TrimPrefix(exe, "./")
+		if err := workspace.NoSymlinkInPath(x.wt, rel); err != nil {
+			return rec, err
+		}
+		exe = filepath.Join(x.wt, rel)
+		if fi, err := os.Stat(exe); err != nil || fi.Mode()&0o111 == 0 {
+			return rec, agentos.Errorf(agentos.EDENIED, "command %s is not an executable file in the worktree", argv[0])
+		}
+	} else if _, err := os.Stat(exe); err != nil {
+		return rec, agentos.Errorf(agentos.EDENIED, "command %s (%s) no longer exists", argv[0], exe)
+	}
+	if err := x.c.checkCommand(ctx, x.task, x.run, argv, exe); err != nil {
+		return rec, err
+	}
+	dir := x.wt
+	if cwd != "" {
+		dir = filepath.Join(x.wt, filepath.FromSlash(cwd))
+	}
+	timeout := time.Duration(timeoutMS) * time.Millisecond
+	if timeout <= 0 {
+		timeout = x.c.defaultTimeout()
+	}
+	out := &tailWriter{max: tailBytes, h: sha256.New()}
+	spec := sandbox.Spec{
+		Argv:      append([]string{exe}, argv[1:]...),
+		Dir:       dir,
+		Env:       x.c.commandEnv(x.tmp, env),
+		Worktree:  x.wt,
+		ReadWrite: []string{x.tmp},
+		ReadOnly:  x.c.Config.Sandbox.ReadOnly,
+		Protected: protectedIn(x.wt),
+		Network:   network || x.c.Config.Sandbox.Network,
+		Require:   x.c.Config.Sandbox.Required(),
+		Timeout:   timeout,
+		Stdout:    out,
+		Stderr:    out,
+	}
+	res, err := sandbox.Run(ctx, spec)
+	rec.ExitCode = res.ExitCode
+	rec.Unconfined = res.Unconfined
+	rec.OutputDigest = "sha256:" + hex.EncodeToString(out.h.Sum(nil))
+	rec.OutputTail = out.String()
+	if res.TimedOut {
+		rec.OutputTail += fmt.Sprintf("\n[agentos: killed after the %s timeout]", timeout)
+		if rec.ExitCode == 0 {
+			rec.ExitCode = 124
+		}
+	}
+	if err != nil {
+		return rec, agentos.WrapError(agentos.ErrorCode(err), err, "%s", agentos.ErrorMessage(err))
+	}
+	return rec, nil
+}
+
+func protectedIn(wt string) []string {
+	var out []string
+	for _, p := range workspace.Protected {
+		out = append(out, filepath.Join(wt, p))
+	}
+	return out
+}
+
+// baseEnvAllow is what every command may see besides the configured list.
+var baseEnvAllow = []string{"LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM"}
+
+// commandEnv builds a command's environment from an allowlist: secrets in
+// the parent's environment never reach the child.
+func (c *Coordinator) commandEnv(tmp string, extra map[string]string) []string {
+	allow := map[string]bool{}
+	for _, k := range append(append([]string{}, baseEnvAllow...), c.Config.Exec.EnvAllow...) {
+		allow[k] = true
+	}
+	env := []string{"PATH=" + c.execPath(), "HOME=" + tmp, "TMPDIR=" + tmp, "AGENTOS=1"}
+	for _, kv := range c.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		if allow[k] && k != "PATH" && k != "HOME" && k != "TMPDIR" {
+			env = append(env, kv)
+		}
+	}
+	for _, k := range sortedKeys(extra) {
+		env = append(env, k+"="+extra[k])
+	}
+	return env
+}
+
+func sum(b []byte) string {
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// tailWriter keeps a running digest of everything and the last max bytes.
+type tailWriter struct {
+	max int
+	buf []byte
+	h   hash.Hash
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.h.Write(p)
+	w.buf = append(w.buf, p...)
+	if len(w.buf) > 2*w.max {
+		w.buf = append([]byte(nil), w.buf[len(w.buf)-w.max:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) String() string {
+	b := w.buf
+	if len(b) > w.max {
+		b = b[len(b)-w.max:]
+	}
+	return strings.ToValidUTF8(string(b), "?")
+}

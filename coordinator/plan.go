@@ -1,0 +1,529 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/planfile"
+	"github.com/agentos/agentos/sqlite"
+	"github.com/agentos/agentos/workspace"
+)
+
+// PlanRequest asks for a task planned from a plan file.
+type PlanRequest struct {
+	File      string
+	Mode      agentos.Mode
+	Values    map[string]string // answers given up front (--set, --answers)
+	Actor     agentos.Actor
+	AutoApply bool // run/submit: continue to apply once planned
+	Labels    []string
+}
+
+// PlanFile creates a task from a plan file and plans it: a dry run that
+// validates every step against the base commit (red line 3), asks what is
+// missing (or blocks), builds the MemoryPack, and stores the hashed plan. It
+// touches neither the working tree, nor the index, nor any ref.
+func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.Task, error) {
+	raw, err := os.ReadFile(req.File)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, agentos.Errorf(agentos.EINVALID, "plan file %s does not exist", req.File)
+		}
+		return nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", req.File, err)
+	}
+	f, err := planfile.Parse(raw)
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %v", req.File, err)
+	}
+	mode := req.Mode
+	if mode == "" && f.Mode != "" {
+		if mode, err = agentos.ParseMode(f.Mode); err != nil {
+			return nil, agentos.Errorf(agentos.EINVALID, "%s: mode: %v", req.File, err)
+		}
+	}
+	if mode == "" {
+		mode = agentos.ModeSemiAuto
+		if c.Config.Modes.Default != "" {
+			mode = agentos.Mode(c.Config.Modes.Default)
+		}
+	}
+	if err := checkValues(f, req.Values, c.Repo.Root); err != nil {
+		return nil, err
+	}
+	target, base, err := c.targetAndBase(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_ = base
+	labels := append(append([]string{}, f.Labels...), req.Labels...)
+	t := &agentos.Task{
+		ID: NewID("t"), Mode: mode, Goal: f.Goal, Request: "plan file " + req.File, Planner: "file",
+		Submitter: req.Actor, Labels: labels, Target: target, AutoApply: req.AutoApply,
+		Source: string(raw), SourcePath: req.File,
+	}
+	if err := c.DB.CreateTask(ctx, t); err != nil {
+		return nil, err
+	}
+	if _, err := c.transition(ctx, t, agentos.StatePlanning, req.Actor, sqlite.TaskUpdate{}, nil); err != nil {
+		return t, err
+	}
+	values := map[string]string{}
+	if len(req.Values) > 0 {
+		ap := &agentos.AnswerPack{Version: agentos.DocVersion, Pack: UpfrontPack, Who: req.Actor, When: c.Now().UTC()}
+		for _, id := range sortedKeys(req.Values) {
+			ap.Answers = append(ap.Answers, agentos.Answer{Question: id, Value: req.Values[id]})
+			values[id] = req.Values[id]
+		}
+		if err := c.recordAnswers(ctx, t, ap, nil, req.Actor); err != nil {
+			return t, err
+		}
+	}
+	return c.planFromSource(ctx, t, values, req.Actor)
+}
+
+// planFromSource (re)plans a task in state planning from its stored plan
+// file, with the answers known so far. Questions still open either block the
+// task or fail it, depending on the mode.
+func (c *Coordinator) planFromSource(ctx context.Context, t *agentos.Task, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
+	f, err := planfile.Parse([]byte(t.Source))
+	if err != nil {
+		return c.failPlanning(ctx, t, agentos.WrapError(agentos.EINVALID, err, "%s: %v", t.SourcePath, err))
+	}
+	if values == nil {
+		values = map[string]string{}
+	}
+	questions := []agentos.Question{}
+	for _, p := range f.Params {
+		if _, ok := values[p.ID]; !ok {
+			questions = append(questions, p.AsQuestion())
+		}
+	}
+	assumptions, err := c.resolveQuestions(ctx, t, questions, values, actor)
+	if err != nil {
+		return t, err
+	}
+	if t.State != agentos.StatePlanning {
+		return t, nil // blocked
+	}
+	return c.buildFilePlan(ctx, t, f, values, assumptions, questions, actor)
+}
+
+func (c *Coordinator) targetAndBase(ctx context.Context) (string, string, error) {
+	target := c.Config.Target
+	if target == "" {
+		b, err := c.Repo.CurrentBranch(ctx)
+		if err != nil || b == "" {
+			return "", "", agentos.Errorf(agentos.EINVALID, "no target branch: set `target:` in agentos.yaml or check out a branch")
+		}
+		target = b
+	}
+	base, err := c.Repo.BranchHead(ctx, target)
+	if err != nil {
+		return "", "", err
+	}
+	return target, base, nil
+}
+
+// failPlanning moves a planning task to failed, writes its ReviewPack and
+// returns the original error.
+func (c *Coordinator) failPlanning(ctx context.Context, t *agentos.Task, cause error) (*agentos.Task, error) {
+	msg := agentos.ErrorMessage(cause)
+	if t.State.Terminal() {
+		return t, cause
+	}
+	if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, sqlite.TaskUpdate{Reason: sqlite.Str(msg)}, map[string]any{"phase": "plan"}); err != nil {
+		return t, err
+	}
+	if _, err := c.writeReview(ctx, t, nil); err != nil {
+		return t, err
+	}
+	return t, cause
+}
+
+// buildFilePlan renders the plan file with values, validates every step
+// against the base commit and stores intent, MemoryPack and plan.
+func (c *Coordinator) buildFilePlan(ctx context.Context, t *agentos.Task, f *planfile.File, values map[string]string, assumptions []agentos.Assumption, asked []agentos.Question, actor agentos.Actor) (*agentos.Task, error) {
+	_, base, err := c.targetAndBase(ctx)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	rendered, err := f.Render(values)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	intent := &agentos.Intent{
+		Version: agentos.DocVersion, ID: NewID("i"), Task: t.ID, Request: t.Request, Goal: f.Goal, Kind: "change",
+		Constraints: []string{}, Acceptance: []string{}, Assumptions: []string{}, Risk: "low",
+		OpenQuestions: asked, Source: agentos.Source{Planner: "file", File: t.SourcePath},
+	}
+	for _, a := range assumptions {
+		intent.Assumptions = append(intent.Assumptions, fmt.Sprintf("%s = %q (%s)", a.Question, a.Value, a.Why))
+	}
+	steps, checks, err := c.validateSteps(ctx, base, rendered, intent.ID)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	p := &agentos.Plan{
+		Version: agentos.DocVersion, ID: NewID("p"), Task: t.ID, IntentID: intent.ID, Goal: f.Goal,
+		BaseCommit: base, Target: t.Target, PolicyHash: c.Config.Hash, Params: values,
+		Assumptions: assumptions, Steps: steps, Verify: checks, Source: t.SourcePath,
+	}
+	intent.Scope = p.Paths()
+	if intent.Scope == nil {
+		intent.Scope = []string{}
+	}
+	for _, ch := range checks {
+		intent.Acceptance = append(intent.Acceptance, strings.Join(ch.Argv, " "))
+	}
+	for _, s := range steps {
+		if riskRank(s.Risk) > riskRank(intent.Risk) {
+			intent.Risk = s.Risk
+		}
+	}
+	return c.storePlan(ctx, t, intent, p, actor)
+}
+
+// storePlan is where every planner's output enters: it checks the user's
+// working tree, builds and freezes the MemoryPack, pins it and the policy in
+// the plan, stores intent and plan, and moves the task to planned.
+func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *agentos.Intent, p *agentos.Plan, actor agentos.Actor) (*agentos.Task, error) {
+	if err := c.checkDirty(ctx, p); err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	if p.Params == nil {
+		p.Params = map[string]string{}
+	}
+	pack, err := c.buildMemoryPack(ctx, t, intent)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	p.MemoryPackHash = pack.Hash
+	if err := c.DB.SaveIntent(ctx, intent); err != nil {
+		return t, err
+	}
+	if err := c.DB.SavePlan(ctx, p, actor); err != nil {
+		return t, err
+	}
+	_, err = c.transition(ctx, t, agentos.StatePlanned, actor, sqlite.TaskUpdate{
+		PlanID: &p.ID, PlanHash: &p.Hash, IntentID: &intent.ID, Goal: &p.Goal, Reason: sqlite.Str(""),
+	}, map[string]any{"plan_hash": p.Hash})
+	return t, err
+}
+
+// buildMemoryPack selects and freezes the memory for a task. With no memory
+// configured the pack is empty but still hashed and stored: red line 1 is
+// about provenance, not about having facts.
+func (c *Coordinator) buildMemoryPack(ctx context.Context, t *agentos.Task, intent *agentos.Intent) (*agentos.MemoryPack, error) {
+	budget := c.Config.Memory.PackBudgetBytes
+	if budget <= 0 {
+		budget = 8192
+	}
+	q := agentos.MemoryQuery{Text: strings.TrimSpace(intent.Goal + " " + strings.Join(intent.Constraints, " ")), Paths: intent.Scope, BudgetBytes: budget}
+	if q.Paths == nil {
+		q.Paths = []string{}
+	}
+	var pack agentos.MemoryPack
+	if c.Memory != nil {
+		var err error
+		pack, err = c.Memory.BuildPack(ctx, t.ID, q)
+		if err != nil {
+			return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot build the MemoryPack: %v", err)
+		}
+	}
+	pack.Version = agentos.DocVersion
+	if pack.ID == "" {
+		pack.ID = NewID("m")
+	}
+	pack.Task, pack.Query = t.ID, q
+	if pack.Items == nil {
+		pack.Items = []agentos.PackedItem{}
+	}
+	if err := c.DB.SaveMemoryPack(ctx, &pack, agentos.System); err != nil {
+		return nil, err
+	}
+	return &pack, nil
+}
+
+// checkDirty refuses a plan that writes paths with uncommitted changes in the
+// user's working tree: integrating it would overwrite or tangle their work.
+func (c *Coordinator) checkDirty(ctx context.Context, p *agentos.Plan) error {
+	dirty, err := c.Repo.DirtyPaths(ctx)
+	if err != nil {
+		return err
+	}
+	var hit []string
+	for _, w := range p.Paths() {
+		for _, d := range dirty {
+			if d == w || strings.HasPrefix(d, w+"/") || strings.HasPrefix(w, strings.TrimSuffix(d, "/")+"/") {
+				hit = append(hit, d)
+			}
+		}
+	}
+	if len(hit) > 0 {
+		sort.Strings(hit)
+		hit = slices.Compact(hit)
+		return agentos.Errorf(agentos.EINVALID, "uncommitted changes in %s, which the plan writes: commit or stash them first", strings.Join(hit, ", "))
+	}
+	return nil
+}
+
+func riskRank(r string) int {
+	switch r {
+	case "low":
+		return 1
+	case "medium":
+		return 2
+	case "high":
+		return 3
+	}
+	return 0
+}
+
+// execPath is the PATH commands run with: the parent's absolute entries.
+func (c *Coordinator) execPath() string {
+	var keep []string
+	for _, kv := range c.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			for _, d := range filepath.SplitList(v) {
+				if filepath.IsAbs(d) {
+					keep = append(keep, d)
+				}
+			}
+		}
+	}
+	if len(keep) == 0 {
+		keep = []string{"/usr/local/bin", "/usr/bin", "/bin"}
+	}
+	return strings.Join(keep, string(filepath.ListSeparator))
+}
+
+func (c *Coordinator) defaultTimeout() time.Duration {
+	if d, err := time.ParseDuration(c.Config.Exec.DefaultTimeout); err == nil && d > 0 {
+		return d
+	}
+	return 10 * time.Minute
+}
+
+// validateSteps is red line 3 at plan time: every path is normalised, stays
+// in the repository, avoids protected paths and symlinks, and exists in the
+// base commit unless an earlier step creates it; every command is allowed and
+// exists. It reads only the object database.
+func (c *Coordinator) validateSteps(ctx context.Context, base string, r *planfile.Rendered, intentID string) ([]agentos.Step, []agentos.Check, error) {
+	entries, err := c.Repo.ListTree(ctx, base)
+	if err != nil {
+		return nil, nil, err
+	}
+	tree := workspace.NewTree()
+	for _, e := range entries {
+		if e.Dir {
+			tree.AddDir(e.Path)
+		} else {
+			tree.AddFile(e.Path, e.Symlink)
+		}
+	}
+	touched := map[string]bool{}
+	var steps []agentos.Step
+	for i, rs := range r.Steps {
+		s, err := c.validateStep(ctx, base, tree, touched, rs, intentID)
+		if err != nil {
+			return nil, nil, agentos.WrapError(agentos.ErrorCode(err), err, "step %d (%s, line %d): %s", i+1, rs.Kind, rs.Line, agentos.ErrorMessage(err))
+		}
+		steps = append(steps, s)
+	}
+	checks := []agentos.Check{}
+	for i, rc := range r.Verify {
+		exe, cwd, err := c.resolveCommand(tree, rc.Argv, rc.Cwd)
+		if err != nil {
+			return nil, nil, agentos.WrapError(agentos.ErrorCode(err), err, "verify check %d (line %d): %s", i+1, rc.Line, agentos.ErrorMessage(err))
+		}
+		ch := agentos.Check{Argv: rc.Argv, Exe: exe, Cwd: cwd, Name: rc.Name}
+		if rc.Timeout != "" {
+			d, _ := time.ParseDuration(rc.Timeout)
+			ch.TimeoutMS = d.Milliseconds()
+		}
+		checks = append(checks, ch)
+	}
+	return steps, checks, nil
+}
+
+func (c *Coordinator) validateStep(ctx context.Context, base string, tree *workspace.Tree, touched map[string]bool, rs planfile.RawStep, intentID string) (agentos.Step, error) {
+	s := agentos.Step{Kind: rs.Kind, IntentID: intentID, Rationale: rs.Rationale, Risk: rs.Risk}
+	writable := func(p string) (string, error) {
+		cp, err := workspace.CleanWritable(p)
+		if err != nil {
+			return "", err
+		}
+		if err := tree.CheckNoSymlink(cp); err != nil {
+			return "", err
+		}
+		return cp, nil
+	}
+	var err error
+	switch rs.Kind {
+	case agentos.StepWrite:
+		if s.Path, err = writable(rs.Fields["path"]); err != nil {
+			return s, err
+		}
+		if tree.IsDir(s.Path) {
+			return s, agentos.Errorf(agentos.EINVALID, "%q is a directory", s.Path)
+		}
+		if err := tree.CheckParentNotFile(s.Path); err != nil {
+			return s, err
+		}
+		s.Content = rs.Fields["content"]
+		tree.AddFile(s.Path, false)
+		touched[s.Path] = true
+	case agentos.StepMkdir:
+		if s.Path, err = writable(rs.Fields["path"]); err != nil {
+			return s, err
+		}
+		if tree.Exists(s.Path) && !tree.IsDir(s.Path) {
+			return s, agentos.Errorf(agentos.EINVALID, "%q exists and is a file", s.Path)
+		}
+		if err := tree.CheckParentNotFile(s.Path); err != nil {
+			return s, err
+		}
+		tree.AddDir(s.Path)
+	case agentos.StepDelete:
+		if s.Path, err = writable(rs.Fields["path"]); err != nil {
+			return s, err
+		}
+		if !tree.Exists(s.Path) {
+			return s, agentos.Errorf(agentos.EDENIED, "%q does not exist in the base commit nor is created by an earlier step", s.Path)
+		}
+		tree.Remove(s.Path)
+		touched[s.Path] = true
+	case agentos.StepRename:
+		if s.From, err = writable(rs.Fields["from"]); err != nil {
+			return s, err
+		}
+		if s.To, err = writable(rs.Fields["to"]); err != nil {
+			return s, err
+		}
+		if !tree.Exists(s.From) {
+			return s, agentos.Errorf(agentos.EDENIED, "%q does not exist in the base commit nor is created by an earlier step", s.From)
+		}
+		if tree.Exists(s.To) {
+			return s, agentos.Errorf(agentos.EINVALID, "rename target %q already exists", s.To)
+		}
+		if err := tree.CheckParentNotFile(s.To); err != nil {
+			return s, err
+		}
+		tree.Rename(s.From, s.To)
+		touched[s.From], touched[s.To] = true, true
+	case agentos.StepPatch:
+		s.Diff = rs.Fields["diff"]
+		if !strings.HasSuffix(s.Diff, "\n") {
+			s.Diff += "\n"
+		}
+		s.DiffHash = canonjson.Sum([]byte(s.Diff))
+		changes, err := parseDiff(s.Diff)
+		if err != nil {
+			return s, err
+		}
+		overlaps := false
+		for _, fc := range changes {
+			for _, p := range []string{fc.Old, fc.New} {
+				if p == "" {
+					continue
+				}
+				cp, err := writable(p)
+				if err != nil {
+					return s, err
+				}
+				if cp != p {
+					return s, agentos.Errorf(agentos.EDENIED, "patch path %q is not normalised (use %q)", p, cp)
+				}
+				if touched[cp] {
+					overlaps = true
+				}
+			}
+			switch {
+			case fc.Old != "" && !tree.Exists(fc.Old):
+				return s, agentos.Errorf(agentos.EDENIED, "patch changes %q, which does not exist in the base commit nor is created by an earlier step", fc.Old)
+			case fc.Old == "" && tree.Exists(fc.New):
+				return s, agentos.Errorf(agentos.EINVALID, "patch creates %q, which already exists", fc.New)
+			}
+			if fc.Old != "" && fc.New != fc.Old {
+				tree.Remove(fc.Old)
+				s.Paths = append(s.Paths, fc.Old)
+			}
+			if fc.New != "" {
+				tree.AddFile(fc.New, false)
+				s.Paths = append(s.Paths, fc.New)
+			}
+		}
+		if !overlaps {
+			if err := c.Repo.CheckPatch(ctx, base, []byte(s.Diff)); err != nil {
+				return s, agentos.WrapError(agentos.EINVALID, err, "patch does not apply to the base commit %s: %v", base[:12], err)
+			}
+		}
+		for _, p := range s.Paths {
+			touched[p] = true
+		}
+	case agentos.StepExec:
+		s.Argv = rs.Argv
+		if s.Exe, s.Cwd, err = c.resolveCommand(tree, rs.Argv, rs.Fields["cwd"]); err != nil {
+			return s, err
+		}
+		if t := rs.Fields["timeout"]; t != "" {
+			d, _ := time.ParseDuration(t)
+			s.TimeoutMS = d.Milliseconds()
+		}
+		s.Env = rs.Env
+		for k := range s.Env {
+			if strings.ContainsAny(k, "=\x00") || k == "" {
+				return s, agentos.Errorf(agentos.EINVALID, "env name %q is invalid", k)
+			}
+		}
+	default:
+		return s, agentos.Errorf(agentos.EINVALID, "unknown step kind %q", rs.Kind)
+	}
+	return s, nil
+}
+
+// resolveCommand checks argv[0] against the allowlist and resolves it to an
+// existing executable; a worktree-relative program must exist in the tree.
+func (c *Coordinator) resolveCommand(tree *workspace.Tree, argv []string, cwd string) (string, string, error) {
+	if len(argv) == 0 {
+		return "", "", agentos.Errorf(agentos.EINVALID, "empty argv")
+	}
+	if cwd != "" {
+		cc, err := workspace.Clean(cwd)
+		if err != nil {
+			return "", "", err
+		}
+		if !tree.IsDir(cc) {
+			return "", "", agentos.Errorf(agentos.EDENIED, "cwd %q is not a directory in the base commit nor created by an earlier step", cc)
+		}
+		cwd = cc
+	}
+	name := argv[0]
+	if strings.Contains(name, "/") && !path.IsAbs(name) {
+		if !slices.Contains(c.Config.Commands.Allow, name) {
+			return "", "", agentos.Errorf(agentos.EDENIED, "command %q is not on the allowlist in agentos.yaml (commands.allow)", name)
+		}
+		rel, err := workspace.Clean(strings.TrimPrefix(name, "./"))
+		if err != nil {
+			return "", "", err
+		}
+		if !tree.Exists(rel) || tree.IsDir(rel) {
+			return "", "", agentos.Errorf(agentos.EDENIED, "command %q does not exist in the base commit nor is created by an earlier step", name)
+		}
+		if err := tree.CheckNoSymlink(rel); err != nil {
+			return "", "", err
+		}
+		return "./" + rel, cwd, nil
+	}
+	exe, err := workspace.LookPath(name, c.Config.Commands.Allow, c.execPath(), c.Repo.Root)
+	return exe, cwd, err
+}

@@ -1,0 +1,309 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/planfile"
+	"github.com/agentos/agentos/sqlite"
+	"github.com/agentos/agentos/workspace"
+)
+
+// UpfrontPack is the Pack field of an AnswerPack given before any question
+// was asked (--set, --answers at run): answered, and spending no budget.
+const UpfrontPack = "upfront"
+
+// checkValues refuses values for undeclared params or invalid for their kind.
+func checkValues(f *planfile.File, values map[string]string, root string) error {
+	byID := map[string]agentos.Question{}
+	for _, p := range f.Params {
+		byID[p.ID] = p.AsQuestion()
+	}
+	for _, id := range sortedKeys(values) {
+		q, ok := byID[id]
+		if !ok {
+			return agentos.Errorf(agentos.EINVALID, "--set %s: the plan declares no param %q (declared: %s)", id, id, strings.Join(sortedKeys(byID), ", "))
+		}
+		if err := ValidateAnswer(q, values[id]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// ValidateAnswer checks a value against its question's kind.
+func ValidateAnswer(q agentos.Question, v string) error {
+	switch q.Kind {
+	case agentos.KindChoice:
+		if !slices.Contains(q.Options, v) {
+			return agentos.Errorf(agentos.EINVALID, "answer to %q: %q is not one of %s", q.ID, v, strings.Join(q.Options, ", "))
+		}
+	case agentos.KindBool:
+		if v != "true" && v != "false" {
+			return agentos.Errorf(agentos.EINVALID, "answer to %q: %q is not a bool (true or false)", q.ID, v)
+		}
+	case agentos.KindPath:
+		if _, err := workspace.Clean(v); err != nil {
+			return agentos.Errorf(agentos.EINVALID, "answer to %q: %s", q.ID, agentos.ErrorMessage(err))
+		}
+	}
+	return nil
+}
+
+// resolveQuestions applies the mode's rules to open questions. It fills
+// values for answered or assumed questions and returns the assumptions; when
+// questions must be asked and cannot be asked here, it blocks the task (state
+// blocked, an EBLOCKED error); when the mode forbids them, it fails the task.
+func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, questions []agentos.Question, values map[string]string, actor agentos.Actor) ([]agentos.Assumption, error) {
+	if len(questions) == 0 {
+		return nil, nil
+	}
+	budget := c.Config.QuestionBudget(t.Mode)
+	ids := func(qs []agentos.Question) string {
+		var s []string
+		for _, q := range qs {
+			s = append(s, q.ID)
+		}
+		return strings.Join(s, ", ")
+	}
+	var assumptions []agentos.Assumption
+	var ask []agentos.Question
+	switch t.Mode {
+	case agentos.ModeFullAuto:
+		// Red line 2: budget is zero, so any question fails the task; never
+		// block, never guess.
+		_, err := c.failPlanning(ctx, t, agentos.Errorf(agentos.EFAILED,
+			"full_auto allows no questions: %s (answer them up front with --set ID=VALUE, or use --mode semi_auto or interactive)", ids(questions)))
+		return nil, err
+	case agentos.ModeSemiAuto:
+		for _, q := range questions {
+			if q.Blocker {
+				ask = append(ask, q)
+				continue
+			}
+			values[q.ID] = q.Default
+			assumptions = append(assumptions, agentos.Assumption{Question: q.ID, Value: q.Default, Why: "semi_auto: non-blocker question answered by its default"})
+		}
+		used := c.questionsAsked(ctx, t.ID)
+		if len(ask) > 0 && used+len(ask) > budget {
+			_, err := c.failPlanning(ctx, t, agentos.Errorf(agentos.EFAILED,
+				"%d blocker question(s) exceed the semi_auto question budget of %d (%d already asked): %s; answer them up front with --set ID=VALUE, or use --mode interactive",
+				len(ask), budget, used, ids(ask)))
+			return nil, err
+		}
+	default:
+		ask = questions
+	}
+	if len(ask) == 0 {
+		return assumptions, nil
+	}
+	if c.Prompter != nil && t.Mode == agentos.ModeInteractive {
+		ap := agentos.AnswerPack{Version: agentos.DocVersion, Pack: "interactive", Who: actor, When: c.Now().UTC()}
+		for _, q := range ask {
+			v, err := c.Prompter.Ask(q)
+			if err != nil {
+				return nil, agentos.WrapError(agentos.EINVALID, err, "question %s: %v", q.ID, err)
+			}
+			values[q.ID] = v
+			ap.Answers = append(ap.Answers, agentos.Answer{Question: q.ID, Value: v})
+		}
+		if err := c.recordAnswers(ctx, t, &ap, ask, actor); err != nil {
+			return nil, err
+		}
+		return assumptions, nil
+	}
+	limit := budget
+	qp := &agentos.QuestionPack{
+		Version: agentos.DocVersion, ID: NewID("q"), Task: t.ID, Mode: t.Mode,
+		Budget:    agentos.Budget{Limit: limit, Used: c.questionsAsked(ctx, t.ID) + len(ask)},
+		Questions: ask, CreatedAt: c.Now().UTC(),
+	}
+	if err := c.DB.SaveQuestionPack(ctx, qp); err != nil {
+		return nil, err
+	}
+	reason := fmt.Sprintf("%d question(s): %s", len(ask), ids(ask))
+	if _, err := c.DB.Transition(ctx, t.ID, t.State, agentos.StateBlocked, agentos.System, sqlite.TaskUpdate{Reason: &reason},
+		map[string]any{"question_pack": qp.ID},
+		sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: agentos.EventQuestions, Data: map[string]any{"pack": qp.ID, "hash": qp.Hash, "questions": ids(ask), "budget": qp.Budget}}); err != nil {
+		return nil, err
+	}
+	nt, err := c.DB.Task(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	*t = *nt
+	var sets []string
+	for _, q := range ask {
+		sets = append(sets, "--set "+q.ID+"=…")
+	}
+	return nil, agentos.Errorf(agentos.EBLOCKED, "%s %s (%s); see `agentos questions %s`, answer with `agentos answer %s %s`",
+		t.ID, reason, firstText(ask), t.ID, t.ID, strings.Join(sets, " "))
+}
+
+func firstText(qs []agentos.Question) string {
+	if len(qs) == 0 {
+		return ""
+	}
+	s := qs[0].Text
+	if len(qs) > 1 {
+		s += ", …"
+	}
+	return s
+}
+
+// questionsAsked counts questions already put to a person for this task.
+func (c *Coordinator) questionsAsked(ctx context.Context, task string) int {
+	qp, err := c.DB.LatestQuestionPack(ctx, task)
+	if err != nil {
+		return 0
+	}
+	return qp.Budget.Used
+}
+
+// recordAnswers stores an accepted AnswerPack, audits who answered, and
+// remembers each answer as a memory item of kind answer.
+func (c *Coordinator) recordAnswers(ctx context.Context, t *agentos.Task, ap *agentos.AnswerPack, qs []agentos.Question, actor agentos.Actor) error {
+	if err := c.DB.SaveAnswerPack(ctx, t.ID, ap); err != nil {
+		return err
+	}
+	var ids []string
+	for _, a := range ap.Answers {
+		ids = append(ids, a.Question)
+	}
+	if _, err := c.DB.Append(ctx, sqlite.EventInput{Task: t.ID, Actor: actor, Kind: agentos.EventAnswers,
+		Data: map[string]any{"pack": ap.Pack, "answer_pack": ap.Hash, "who": ap.Who, "answers": ids}}); err != nil {
+		return err
+	}
+	if c.Memory != nil {
+		text := map[string]string{}
+		for _, q := range qs {
+			text[q.ID] = q.Text
+		}
+		for _, a := range ap.Answers {
+			q := text[a.Question]
+			if q == "" {
+				q = a.Question
+			}
+			_, err := c.Memory.Add(ctx, agentos.MemoryItem{
+				Kind: agentos.MemoryAnswer, Text: fmt.Sprintf("%s %s", q, a.Value), Scope: []string{}, Tags: []string{"answer", a.Question},
+				Source: "task " + t.ID, Author: string(ap.Who), Confidence: 1,
+			})
+			if err != nil {
+				return agentos.WrapError(agentos.EINTERNAL, err, "cannot remember answer %s: %v", a.Question, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Answer accepts an AnswerPack for a blocked task and resumes it: a new plan
+// (new hash; the old one is kept) and, for run/submit tasks, on to apply.
+// It refuses with nothing changed when the pack answers another or an
+// outdated QuestionPack, leaves a blocker unanswered, gives an invalid value,
+// names an unknown question, or the task is not blocked.
+func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.AnswerPack, actor agentos.Actor) (*agentos.Task, error) {
+	if !actor.IsHuman() {
+		return nil, agentos.Errorf(agentos.EDENIED, "%s cannot answer questions: only a human may (use --as NAME)", actor)
+	}
+	t, err := c.DB.Task(ctx, taskID)
+	if err != nil {
+		return nil, err
+	}
+	if t.State != agentos.StateBlocked {
+		return nil, agentos.Errorf(agentos.ECONFLICT, "task %s is %s, not blocked: there is nothing to answer", t.ID, t.State)
+	}
+	qp, err := c.DB.LatestQuestionPack(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	if ap.Pack != qp.ID || ap.PackHash != qp.Hash {
+		return nil, agentos.Errorf(agentos.ECONFLICT, "the AnswerPack answers QuestionPack %s (%s), but task %s waits on %s (%s): fetch the current one with `agentos questions %s`",
+			orNone(ap.Pack), orNone(ap.PackHash), t.ID, qp.ID, qp.Hash, t.ID)
+	}
+	byID := map[string]agentos.Question{}
+	for _, q := range qp.Questions {
+		byID[q.ID] = q
+	}
+	given := map[string]string{}
+	for _, a := range ap.Answers {
+		q, ok := byID[a.Question]
+		if !ok {
+			return nil, agentos.Errorf(agentos.EINVALID, "answer to unknown question %q (the pack asks: %s)", a.Question, strings.Join(sortedKeys(byID), ", "))
+		}
+		if _, dup := given[a.Question]; dup {
+			return nil, agentos.Errorf(agentos.EINVALID, "question %q answered twice", a.Question)
+		}
+		if err := ValidateAnswer(q, a.Value); err != nil {
+			return nil, err
+		}
+		given[a.Question] = a.Value
+	}
+	for _, q := range qp.Questions {
+		if _, ok := given[q.ID]; !ok && q.Blocker {
+			return nil, agentos.Errorf(agentos.EINVALID, "blocker question %q is unanswered: %s", q.ID, q.Text)
+		}
+	}
+	ap.Version = agentos.DocVersion
+	ap.Who = actor
+	if ap.When.IsZero() {
+		ap.When = c.Now().UTC()
+	}
+	if err := c.recordAnswers(ctx, t, &ap, qp.Questions, actor); err != nil {
+		return nil, err
+	}
+	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, sqlite.TaskUpdate{Reason: sqlite.Str("")}, map[string]any{"answer_pack": ap.Hash}); err != nil {
+		return nil, err
+	}
+	values, err := c.answeredValues(ctx, t.ID)
+	if err != nil {
+		return nil, err
+	}
+	// Unanswered non-blockers of this pack take their defaults.
+	for _, q := range qp.Questions {
+		if _, ok := values[q.ID]; !ok {
+			values[q.ID] = q.Default
+		}
+	}
+	if _, err := c.planFromSource(ctx, t, values, actor); err != nil {
+		return t, err
+	}
+	if t.AutoApply && t.State == agentos.StatePlanned {
+		return c.Apply(ctx, t.ID, actor)
+	}
+	return t, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// answeredValues merges every accepted AnswerPack of a task, in order.
+func (c *Coordinator) answeredValues(ctx context.Context, task string) (map[string]string, error) {
+	aps, err := c.DB.AnswerPacks(ctx, task)
+	if err != nil {
+		return nil, err
+	}
+	values := map[string]string{}
+	for _, ap := range aps {
+		for _, a := range ap.Answers {
+			values[a.Question] = a.Value
+		}
+	}
+	return values, nil
+}

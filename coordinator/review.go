@@ -1,0 +1,178 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/review"
+	"github.com/agentos/agentos/sqlite"
+)
+
+// ReviewPath returns where a run's ReviewPack files are written.
+func (c *Coordinator) ReviewPath(task, run string) string {
+	if run == "" {
+		run = "plan"
+	}
+	return filepath.Join(c.StateDir, "reviews", task+"-"+run)
+}
+
+// writeReview assembles and stores the ReviewPack of a task's latest run
+// (run may be nil when the task ended before a run started), as JSON and
+// Markdown, in the store and under .agentos/reviews/.
+func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *agentos.Run) (*agentos.ReviewPack, error) {
+	rp := &agentos.ReviewPack{
+		Version: agentos.DocVersion, Task: t.ID, Outcome: t.State, Reason: t.Reason, Mode: t.Mode,
+		Request: t.Request, Goal: t.Goal, Target: t.Target, PlanHash: t.PlanHash,
+		Gates: []agentos.GateDecision{}, Records: []agentos.StepRecord{}, Patches: []agentos.PatchRecord{}, Commits: []agentos.CommitRecord{},
+		CreatedAt: c.Now().UTC(),
+	}
+	worktree := ""
+	if run != nil {
+		rp.Run = run.ID
+		rp.Unconfined = run.Unconfined
+		if _, err := os.Stat(run.Worktree); err == nil {
+			worktree = run.Worktree
+		}
+	}
+	if t.PlanID != "" {
+		if p, _, err := c.DB.Plan(ctx, t.PlanID); err == nil {
+			rp.BaseCommit = p.BaseCommit
+			rp.Assumptions = p.Assumptions
+			if m, err := c.DB.MemoryPackByHash(ctx, t.ID, p.MemoryPackHash); err == nil {
+				rp.MemoryPack = m
+			}
+		}
+	}
+	if rp.MemoryPack == nil {
+		if m, err := c.DB.LatestMemoryPack(ctx, t.ID); err == nil {
+			rp.MemoryPack = m
+		}
+	}
+	if t.IntentID != "" {
+		if in, err := c.DB.Intent(ctx, t.IntentID); err == nil {
+			rp.Intent = in
+		}
+	}
+	if qp, err := c.DB.LatestQuestionPack(ctx, t.ID); err == nil {
+		rp.Questions = qp
+	}
+	if aps, err := c.DB.AnswerPacks(ctx, t.ID); err == nil {
+		rp.Answers = aps
+	}
+	if t.PlanHash != "" {
+		if ds, err := c.DB.GateDecisions(ctx, t.ID, t.PlanHash); err == nil {
+			rp.Gates = ds
+		}
+	}
+	if run != nil {
+		if recs, err := c.DB.Records(ctx, run.ID); err == nil && recs != nil {
+			rp.Records = recs
+		}
+		if ps, err := c.DB.Patches(ctx, run.ID); err == nil && ps != nil {
+			rp.Patches = ps
+		}
+	}
+	if cs, err := c.DB.CommitsOf(ctx, t.ID); err == nil {
+		for _, cr := range cs {
+			if run != nil && cr.Run != run.ID && cr.Kind == "change" {
+				continue
+			}
+			branch := cr.Branch
+			if cr.SHA == t.Commit || cr.Kind == "rollback" {
+				if head, err := c.Repo.BranchHead(ctx, t.Target); err == nil && c.Repo.IsAncestor(ctx, cr.SHA, head) {
+					branch = t.Target
+				}
+			}
+			rp.Commits = append(rp.Commits, agentos.CommitRecord{SHA: cr.SHA, Branch: branch, Trailers: cr.Trailers})
+		}
+	}
+	rp.Rollback = review.RollbackGuide(rp, worktree)
+	if evs, err := c.DB.Events(ctx, sqlite.EventFilter{Task: t.ID}); err == nil && len(evs) > 0 {
+		rp.AuditFrom = evs[0].Seq
+		rp.AuditTo = evs[len(evs)-1].Seq
+	}
+	// The review event itself is appended next; the head recorded is the
+	// chain as it stood when the pack was assembled.
+	_, rp.ChainHead, _ = c.DB.ChainHead(ctx)
+	rp.Hash = rp.ComputeHash()
+	md := review.Markdown(rp)
+	if err := c.DB.SaveReview(ctx, rp, md); err != nil {
+		return nil, err
+	}
+	base := c.ReviewPath(t.ID, rp.Run)
+	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+		return rp, err
+	}
+	js, err := canonjson.Marshal(rp)
+	if err != nil {
+		return rp, err
+	}
+	if err := writeFileAtomic(base+".json", append(js, '\n')); err != nil {
+		return rp, err
+	}
+	if err := writeFileAtomic(base+".md", []byte(md)); err != nil {
+		return rp, err
+	}
+	c.progress(ProgressEvent{Task: t.ID, Phase: "review", What: base + ".md", Done: true, OK: true})
+	return rp, nil
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// addLesson remembers a failed run as a lesson scoped to the paths involved,
+// so the next plan for that area sees it.
+func (c *Coordinator) addLesson(ctx context.Context, t *agentos.Task, run *agentos.Run, runErr error) {
+	if c.Memory == nil {
+		return
+	}
+	var scope []string
+	cmd := ""
+	tailText := ""
+	if p, _, err := c.DB.Plan(ctx, t.PlanID); err == nil {
+		scope = p.Paths()
+	}
+	if recs, err := c.DB.Records(ctx, run.ID); err == nil {
+		for _, r := range recs {
+			if !r.OK && r.Phase != agentos.PhasePlan {
+				cmd = strings.Join(r.Argv, " ")
+				if cmd == "" {
+					cmd = r.Summary
+				}
+				tailText = tail(strings.TrimSpace(r.OutputTail), 400)
+				break
+			}
+		}
+	}
+	if scope == nil {
+		scope = []string{}
+	}
+	text := fmt.Sprintf("Task %s (%s) failed: %s", t.ID, t.Goal, agentos.ErrorMessage(runErr))
+	if cmd != "" {
+		text += fmt.Sprintf("\nCommand: %s", cmd)
+	}
+	if tailText != "" {
+		text += "\nError tail: " + tailText
+	}
+	c.Memory.Add(ctx, agentos.MemoryItem{Kind: agentos.MemoryLesson, Text: c.redact(text), Scope: scope, Tags: []string{"lesson", "failed-run"},
+		Source: "task " + t.ID + " run " + run.ID, Author: string(agentos.System), Confidence: 0.8})
+}

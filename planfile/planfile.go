@@ -1,0 +1,468 @@
+// Package planfile reads plan files: plans and runbooks written by a person
+// or a tool, in YAML. It checks shape strictly (unknown keys, missing fields
+// and wrong types are refused with the line and field named), declares
+// parameters that become questions, and renders step fields with Go template
+// syntax ({{ .params.id }}) once every parameter has a value.
+package planfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/agentos/agentos"
+	"go.yaml.in/yaml/v3"
+)
+
+// Param is a declared parameter; one without a value becomes a question.
+type Param struct {
+	ID       string   `yaml:"id" json:"id"`
+	Question string   `yaml:"question" json:"question"`
+	Why      string   `yaml:"why" json:"why"`
+	Kind     string   `yaml:"kind" json:"kind"`
+	Options  []string `yaml:"options" json:"options"`
+	Default  *string  `yaml:"default" json:"default"`
+	Blocker  *bool    `yaml:"blocker" json:"blocker"`
+}
+
+// Question returns the param as a question.
+func (p Param) AsQuestion() agentos.Question {
+	q := agentos.Question{ID: p.ID, Text: p.Question, Why: p.Why, Kind: agentos.QuestionKind(p.Kind), Options: p.Options, Blocker: true}
+	if q.Options == nil {
+		q.Options = []string{}
+	}
+	if p.Default != nil {
+		q.Default = *p.Default
+	}
+	if p.Blocker != nil {
+		q.Blocker = *p.Blocker
+	}
+	return q
+}
+
+// RawStep is a step as written, before templates are rendered.
+type RawStep struct {
+	Line      int
+	Kind      agentos.StepKind
+	Fields    map[string]string // path, content, diff, from, to, cwd, timeout
+	Argv      []string
+	Env       map[string]string
+	Rationale string
+	Risk      string
+}
+
+// RawCheck is a verify check as written.
+type RawCheck struct {
+	Line    int
+	Name    string
+	Argv    []string
+	Cwd     string
+	Timeout string
+}
+
+// File is a parsed plan file.
+type File struct {
+	Path    string
+	Version int
+	Goal    string
+	Mode    string
+	Labels  []string
+	Params  []Param
+	Steps   []RawStep
+	Verify  []RawCheck
+}
+
+// Load reads and parses a plan file.
+func Load(path string) (*File, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, agentos.Errorf(agentos.EINVALID, "plan file %s does not exist", path)
+		}
+		return nil, agentos.WrapError(agentos.EINVALID, err, "cannot read plan file %s: %v", path, err)
+	}
+	f, err := Parse(b)
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %v", path, err)
+	}
+	f.Path = path
+	return f, nil
+}
+
+type posErr struct {
+	line int
+	msg  string
+}
+
+func (e *posErr) Error() string {
+	if e.line > 0 {
+		return fmt.Sprintf("line %d: %s", e.line, e.msg)
+	}
+	return e.msg
+}
+
+func errAt(n *yaml.Node, format string, args ...any) error {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	return &posErr{line: line, msg: fmt.Sprintf(format, args...)}
+}
+
+// Parse parses plan-file bytes.
+func Parse(b []byte) (*File, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, errors.New("the plan file is empty: it needs version, goal and steps")
+	}
+	root := doc.Content[0]
+	m, err := mapping(root, "the plan", map[string]bool{"version": true, "goal": true, "mode": true, "labels": true, "params": true, "steps": true, "verify": true})
+	if err != nil {
+		return nil, err
+	}
+	f := &File{}
+	if n, ok := m["version"]; !ok {
+		return nil, errAt(root, "missing field \"version\" (use version: 1)")
+	} else if err := n.Decode(&f.Version); err != nil || f.Version != 1 {
+		return nil, errAt(n, "field \"version\": must be 1")
+	}
+	if n, ok := m["goal"]; !ok {
+		return nil, errAt(root, "missing field \"goal\": say in one line what the plan achieves")
+	} else if f.Goal, err = scalar(n, "goal"); err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(f.Goal) == "" {
+		return nil, errAt(m["goal"], "field \"goal\" is empty")
+	}
+	if n, ok := m["mode"]; ok {
+		if f.Mode, err = scalar(n, "mode"); err != nil {
+			return nil, err
+		}
+	}
+	if n, ok := m["labels"]; ok {
+		if f.Labels, err = strList(n, "labels"); err != nil {
+			return nil, err
+		}
+	}
+	if n, ok := m["params"]; ok {
+		if f.Params, err = parseParams(n); err != nil {
+			return nil, err
+		}
+	}
+	n, ok := m["steps"]
+	if !ok {
+		return nil, errAt(root, "missing field \"steps\"")
+	}
+	if n.Kind != yaml.SequenceNode {
+		return nil, errAt(n, "field \"steps\": wrong type, want a list of steps")
+	}
+	if len(n.Content) == 0 {
+		return nil, errAt(n, "field \"steps\" is empty: a plan needs at least one step")
+	}
+	for i, sn := range n.Content {
+		s, err := parseStep(sn, i+1)
+		if err != nil {
+			return nil, err
+		}
+		f.Steps = append(f.Steps, s)
+	}
+	if n, ok := m["verify"]; ok {
+		if n.Kind != yaml.SequenceNode {
+			return nil, errAt(n, "field \"verify\": wrong type, want a list of checks")
+		}
+		for i, cn := range n.Content {
+			c, err := parseCheck(cn, i+1)
+			if err != nil {
+				return nil, err
+			}
+			f.Verify = append(f.Verify, c)
+		}
+	}
+	return f, nil
+}
+
+func mapping(n *yaml.Node, where string, allowed map[string]bool) (map[string]*yaml.Node, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, errAt(n, "%s: wrong type, want a mapping of keys", where)
+	}
+	out := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if !allowed[k.Value] {
+			return nil, errAt(k, "%s: unknown key %q (allowed: %s)", where, k.Value, keys(allowed))
+		}
+		if _, dup := out[k.Value]; dup {
+			return nil, errAt(k, "%s: key %q given twice", where, k.Value)
+		}
+		out[k.Value] = n.Content[i+1]
+	}
+	return out, nil
+}
+
+func keys(m map[string]bool) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return strings.Join(ks, ", ")
+}
+
+func scalar(n *yaml.Node, field string) (string, error) {
+	if n.Kind != yaml.ScalarNode {
+		return "", errAt(n, "field %q: wrong type, want a string", field)
+	}
+	return n.Value, nil
+}
+
+func strList(n *yaml.Node, field string) ([]string, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, errAt(n, "field %q: wrong type, want a list of strings", field)
+	}
+	out := []string{}
+	for _, c := range n.Content {
+		if c.Kind != yaml.ScalarNode {
+			return nil, errAt(c, "field %q: wrong type, want a list of strings", field)
+		}
+		out = append(out, c.Value)
+	}
+	return out, nil
+}
+
+var stepFields = map[agentos.StepKind]struct {
+	required []string
+	optional []string
+}{
+	agentos.StepWrite:  {[]string{"path", "content"}, nil},
+	agentos.StepPatch:  {[]string{"diff"}, nil},
+	agentos.StepDelete: {[]string{"path"}, nil},
+	agentos.StepRename: {[]string{"from", "to"}, nil},
+	agentos.StepMkdir:  {[]string{"path"}, nil},
+	agentos.StepExec:   {[]string{"argv"}, []string{"timeout", "cwd", "env"}},
+}
+
+func parseStep(n *yaml.Node, num int) (RawStep, error) {
+	where := fmt.Sprintf("step %d", num)
+	allowed := map[string]bool{"rationale": true, "risk": true}
+	for k := range stepFields {
+		allowed[string(k)] = true
+	}
+	m, err := mapping(n, where, allowed)
+	if err != nil {
+		return RawStep{}, err
+	}
+	s := RawStep{Line: n.Line, Fields: map[string]string{}}
+	var body *yaml.Node
+	for k, v := range m {
+		switch k {
+		case "rationale":
+			if s.Rationale, err = scalar(v, "rationale"); err != nil {
+				return s, err
+			}
+		case "risk":
+			if s.Risk, err = scalar(v, "risk"); err != nil {
+				return s, err
+			}
+		default:
+			if body != nil {
+				return s, errAt(n, "%s: has both %q and %q: one action per step", where, s.Kind, k)
+			}
+			s.Kind, body = agentos.StepKind(k), v
+		}
+	}
+	if body == nil {
+		return s, errAt(n, "%s: missing the action: one of write, patch, delete, rename, mkdir, exec", where)
+	}
+	spec := stepFields[s.Kind]
+	al := map[string]bool{}
+	for _, k := range append(append([]string{}, spec.required...), spec.optional...) {
+		al[k] = true
+	}
+	where = fmt.Sprintf("step %d (%s)", num, s.Kind)
+	fm, err := mapping(body, where, al)
+	if err != nil {
+		return s, err
+	}
+	for _, req := range spec.required {
+		if _, ok := fm[req]; !ok {
+			return s, errAt(body, "%s: missing field %q", where, req)
+		}
+	}
+	for k, v := range fm {
+		switch k {
+		case "argv":
+			if s.Argv, err = strList(v, where+" argv"); err != nil {
+				return s, err
+			}
+			if len(s.Argv) == 0 {
+				return s, errAt(v, "%s: field \"argv\" is empty", where)
+			}
+		case "env":
+			if v.Kind != yaml.MappingNode {
+				return s, errAt(v, "%s: field \"env\": wrong type, want a mapping of NAME: value", where)
+			}
+			s.Env = map[string]string{}
+			if err := v.Decode(&s.Env); err != nil {
+				return s, errAt(v, "%s: field \"env\": %v", where, err)
+			}
+		default:
+			if s.Fields[k], err = scalar(v, k); err != nil {
+				return s, errAt(v, "%s: field %q: wrong type, want a string", where, k)
+			}
+		}
+	}
+	if t, ok := s.Fields["timeout"]; ok {
+		if _, err := time.ParseDuration(t); err != nil {
+			return s, errAt(fm["timeout"], "%s: field \"timeout\": %q is not a duration (e.g. 30s, 2m)", where, t)
+		}
+	}
+	return s, nil
+}
+
+func parseCheck(n *yaml.Node, num int) (RawCheck, error) {
+	where := fmt.Sprintf("verify check %d", num)
+	m, err := mapping(n, where, map[string]bool{"argv": true, "name": true, "cwd": true, "timeout": true})
+	if err != nil {
+		return RawCheck{}, err
+	}
+	c := RawCheck{Line: n.Line}
+	an, ok := m["argv"]
+	if !ok {
+		return c, errAt(n, "%s: missing field \"argv\"", where)
+	}
+	if c.Argv, err = strList(an, where+" argv"); err != nil {
+		return c, err
+	}
+	if len(c.Argv) == 0 {
+		return c, errAt(an, "%s: field \"argv\" is empty", where)
+	}
+	for k, dst := range map[string]*string{"name": &c.Name, "cwd": &c.Cwd, "timeout": &c.Timeout} {
+		if v, ok := m[k]; ok {
+			if *dst, err = scalar(v, k); err != nil {
+				return c, err
+			}
+		}
+	}
+	if c.Timeout != "" {
+		if _, err := time.ParseDuration(c.Timeout); err != nil {
+			return c, errAt(m["timeout"], "%s: field \"timeout\": %q is not a duration (e.g. 30s, 2m)", where, c.Timeout)
+		}
+	}
+	return c, nil
+}
+
+func parseParams(n *yaml.Node) ([]Param, error) {
+	if n.Kind != yaml.SequenceNode {
+		return nil, errAt(n, "field \"params\": wrong type, want a list")
+	}
+	seen := map[string]bool{}
+	var out []Param
+	for i, pn := range n.Content {
+		where := fmt.Sprintf("param %d", i+1)
+		if _, err := mapping(pn, where, map[string]bool{"id": true, "question": true, "why": true, "kind": true, "options": true, "default": true, "blocker": true}); err != nil {
+			return nil, err
+		}
+		var p Param
+		if err := pn.Decode(&p); err != nil {
+			return nil, errAt(pn, "%s: %v", where, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		if p.ID == "" {
+			return nil, errAt(pn, "%s: missing field \"id\"", where)
+		}
+		if seen[p.ID] {
+			return nil, errAt(pn, "%s: id %q declared twice", where, p.ID)
+		}
+		seen[p.ID] = true
+		if p.Question == "" {
+			return nil, errAt(pn, "%s (%s): missing field \"question\"", where, p.ID)
+		}
+		if p.Kind == "" {
+			p.Kind = string(agentos.KindText)
+		}
+		switch agentos.QuestionKind(p.Kind) {
+		case agentos.KindText, agentos.KindBool, agentos.KindPath:
+		case agentos.KindChoice:
+			if len(p.Options) == 0 {
+				return nil, errAt(pn, "%s (%s): kind choice needs options", where, p.ID)
+			}
+		default:
+			return nil, errAt(pn, "%s (%s): kind %q is not one of choice, text, bool, path", where, p.ID, p.Kind)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Rendered is a plan file with every template filled in.
+type Rendered struct {
+	Steps  []RawStep
+	Verify []RawCheck
+}
+
+// Render fills {{ .params.ID }} templates with values. Every declared param
+// must have a value; a template naming an undeclared param is an error.
+func (f *File) Render(values map[string]string) (*Rendered, error) {
+	data := map[string]any{"params": values}
+	exec := func(where, s string) (string, error) {
+		if !strings.Contains(s, "{{") {
+			return s, nil
+		}
+		t, err := template.New(where).Option("missingkey=error").Parse(s)
+		if err != nil {
+			return "", agentos.Errorf(agentos.EINVALID, "%s: bad template: %v", where, err)
+		}
+		var b bytes.Buffer
+		if err := t.Execute(&b, data); err != nil {
+			return "", agentos.Errorf(agentos.EINVALID, "%s: template names an undeclared param: %v", where, err)
+		}
+		return b.String(), nil
+	}
+	out := &Rendered{}
+	for i, s := range f.Steps {
+		where := fmt.Sprintf("step %d (line %d)", i+1, s.Line)
+		r := RawStep{Line: s.Line, Kind: s.Kind, Fields: map[string]string{}, Rationale: s.Rationale, Risk: s.Risk}
+		var err error
+		for k, v := range s.Fields {
+			if r.Fields[k], err = exec(where, v); err != nil {
+				return nil, err
+			}
+		}
+		for _, a := range s.Argv {
+			x, err := exec(where, a)
+			if err != nil {
+				return nil, err
+			}
+			r.Argv = append(r.Argv, x)
+		}
+		if s.Env != nil {
+			r.Env = map[string]string{}
+			for k, v := range s.Env {
+				if r.Env[k], err = exec(where, v); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out.Steps = append(out.Steps, r)
+	}
+	for i, c := range f.Verify {
+		where := fmt.Sprintf("verify check %d (line %d)", i+1, c.Line)
+		r := RawCheck{Line: c.Line, Name: c.Name, Cwd: c.Cwd, Timeout: c.Timeout}
+		for _, a := range c.Argv {
+			x, err := exec(where, a)
+			if err != nil {
+				return nil, err
+			}
+			r.Argv = append(r.Argv, x)
+		}
+		out.Verify = append(out.Verify, r)
+	}
+	return out, nil
+}

@@ -1,0 +1,185 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
+)
+
+const timeFormat = time.RFC3339Nano
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(timeFormat, s)
+	return t
+}
+
+// EventInput is an audit event before it is sequenced and chained.
+type EventInput struct {
+	Task  string
+	Run   string
+	Actor agentos.Actor
+	Kind  string
+	Data  any
+}
+
+// Append appends events to the audit chain in one transaction.
+func (d *DB) Append(ctx context.Context, evs ...EventInput) ([]agentos.Event, error) {
+	tx, err := d.BeginImmediate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	out, err := d.appendTx(ctx, tx, evs...)
+	if err != nil {
+		return nil, err
+	}
+	return out, tx.Commit()
+}
+
+// appendTx chains events after the current head inside tx. Callers hold a
+// write transaction (BEGIN IMMEDIATE), so the head cannot move underneath.
+func (d *DB) appendTx(ctx context.Context, tx *sql.Tx, evs ...EventInput) ([]agentos.Event, error) {
+	var seq int64
+	prev := agentos.GenesisHash
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	if err != nil && err != sql.ErrNoRows {
+		return nil, fmt.Errorf("audit head: %w", err)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO audit (seq, time, task, run, actor, kind, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	now := d.Now().UTC()
+	out := make([]agentos.Event, 0, len(evs))
+	for _, in := range evs {
+		data, err := canonjson.Marshal(in.Data)
+		if err != nil {
+			return nil, fmt.Errorf("audit data: %w", err)
+		}
+		seq++
+		e := agentos.Event{Seq: seq, Time: now, Task: in.Task, Run: in.Run, Actor: in.Actor, Kind: in.Kind, Data: data, PrevHash: prev}
+		e.Hash = e.ComputeHash()
+		if _, err := stmt.ExecContext(ctx, e.Seq, fmtTime(e.Time), e.Task, e.Run, string(e.Actor), e.Kind, string(e.Data), e.PrevHash, e.Hash); err != nil {
+			return nil, fmt.Errorf("audit append: %w", err)
+		}
+		prev = e.Hash
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// EventFilter selects audit events.
+type EventFilter struct {
+	Task    string
+	Kind    string
+	FromSeq int64
+	Limit   int
+}
+
+// Events lists audit events in sequence order.
+func (d *DB) Events(ctx context.Context, f EventFilter) ([]agentos.Event, error) {
+	q := `SELECT seq, time, task, run, actor, kind, data, prev_hash, hash FROM audit WHERE seq >= ?`
+	args := []any{f.FromSeq}
+	if f.Task != "" {
+		q += ` AND task = ?`
+		args = append(args, f.Task)
+	}
+	if f.Kind != "" {
+		q += ` AND kind = ?`
+		args = append(args, f.Kind)
+	}
+	q += ` ORDER BY seq`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []agentos.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func scanEvent(rows *sql.Rows) (agentos.Event, error) {
+	var e agentos.Event
+	var tm, actor, data string
+	if err := rows.Scan(&e.Seq, &tm, &e.Task, &e.Run, &actor, &e.Kind, &data, &e.PrevHash, &e.Hash); err != nil {
+		return e, err
+	}
+	e.Time = parseTime(tm)
+	e.Actor = agentos.Actor(actor)
+	e.Data = json.RawMessage(data)
+	return e, nil
+}
+
+// ChainHead returns the last event's seq and hash.
+func (d *DB) ChainHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	hash := agentos.GenesisHash
+	err := d.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash)
+	if err == sql.ErrNoRows {
+		return 0, hash, nil
+	}
+	return seq, hash, err
+}
+
+// ChainError names the first event that breaks the chain.
+type ChainError struct {
+	Seq    int64
+	Reason string
+}
+
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("audit chain broken at event %d: %s", e.Seq, e.Reason)
+}
+
+// VerifyChain recomputes every event's hash and link, streaming the table.
+// It returns the number of events checked, and a *ChainError (wrapped in an
+// agentos conflict error) at the first edited, deleted or reordered row.
+func (d *DB) VerifyChain(ctx context.Context) (int64, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT seq, time, task, run, actor, kind, data, prev_hash, hash FROM audit ORDER BY seq`)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	prev := agentos.GenesisHash
+	var n, want int64 = 0, 1
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return n, err
+		}
+		var ce *ChainError
+		switch {
+		case e.Seq != want:
+			ce = &ChainError{Seq: want, Reason: fmt.Sprintf("event %d is missing (next row is %d): a row was deleted", want, e.Seq)}
+		case e.PrevHash != prev:
+			ce = &ChainError{Seq: e.Seq, Reason: "prev_hash does not match the previous event: rows were deleted, inserted or reordered"}
+		case e.ComputeHash() != e.Hash:
+			ce = &ChainError{Seq: e.Seq, Reason: "its content does not match its hash: the row was edited"}
+		}
+		if ce != nil {
+			return n, agentos.WrapError(agentos.ECONFLICT, ce, "%s", ce.Error())
+		}
+		prev = e.Hash
+		want++
+		n++
+	}
+	return n, rows.Err()
+}

@@ -1,0 +1,356 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
+)
+
+const taskCols = `id, state, mode, goal, request, planner, submitter, labels, target, intent_id, plan_id, plan_hash, run_id, commit_sha, reason, auto_apply, source, source_path, created_at, updated_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanTask(s scanner) (*agentos.Task, error) {
+	var t agentos.Task
+	var state, mode, submitter, labels, created, updated string
+	err := s.Scan(&t.ID, &state, &mode, &t.Goal, &t.Request, &t.Planner, &submitter, &labels, &t.Target,
+		&t.IntentID, &t.PlanID, &t.PlanHash, &t.RunID, &t.Commit, &t.Reason, &t.AutoApply, &t.Source, &t.SourcePath, &created, &updated)
+	if err != nil {
+		return nil, err
+	}
+	t.State, t.Mode, t.Submitter = agentos.State(state), agentos.Mode(mode), agentos.Actor(submitter)
+	_ = json.Unmarshal([]byte(labels), &t.Labels)
+	if t.Labels == nil {
+		t.Labels = []string{}
+	}
+	t.CreatedAt, t.UpdatedAt = parseTime(created), parseTime(updated)
+	return &t, nil
+}
+
+// CreateTask inserts a new task in state created and audits it.
+func (d *DB) CreateTask(ctx context.Context, t *agentos.Task) error {
+	tx, err := d.BeginImmediate(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := d.Now().UTC()
+	t.State = agentos.StateCreated
+	t.CreatedAt, t.UpdatedAt = now, now
+	if t.Labels == nil {
+		t.Labels = []string{}
+	}
+	labels, _ := json.Marshal(t.Labels)
+	_, err = tx.ExecContext(ctx, `INSERT INTO tasks (`+taskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		t.ID, t.State, t.Mode, t.Goal, t.Request, t.Planner, t.Submitter, string(labels), t.Target,
+		t.IntentID, t.PlanID, t.PlanHash, t.RunID, t.Commit, t.Reason, t.AutoApply, t.Source, t.SourcePath, fmtTime(now), fmtTime(now))
+	if err != nil {
+		return fmt.Errorf("create task: %w", err)
+	}
+	if _, err := d.appendTx(ctx, tx, EventInput{Task: t.ID, Actor: t.Submitter, Kind: agentos.EventTaskCreated,
+		Data: map[string]any{"goal": t.Goal, "mode": t.Mode, "planner": t.Planner, "target": t.Target, "labels": t.Labels}}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Task returns a task by id (or unique id prefix).
+func (d *DB) Task(ctx context.Context, id string) (*agentos.Task, error) {
+	return d.taskQ(ctx, d.db, id)
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func (d *DB) taskQ(ctx context.Context, q querier, id string) (*agentos.Task, error) {
+	t, err := scanTask(q.QueryRowContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id = ?`, id))
+	if err == nil {
+		return t, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if id == "" {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "no task id given: see `agentos task list`")
+	}
+	rows, err := q.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id LIKE ? ESCAPE '\' LIMIT 2`, escapeLike(id)+"%")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var found []*agentos.Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, t)
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "unknown task %q: see `agentos task list`", id)
+	}
+	return nil, agentos.Errorf(agentos.EINVALID, "task id %q is ambiguous: give more characters", id)
+}
+
+func escapeLike(s string) string {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' || s[i] == '_' || s[i] == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+// Tasks lists tasks, newest first.
+func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, error) {
+	q := `SELECT ` + taskCols + ` FROM tasks`
+	var args []any
+	if f.State != "" {
+		q += ` WHERE state = ?`
+		args = append(args, f.State)
+	}
+	q += ` ORDER BY created_at DESC, id DESC`
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*agentos.Task
+	for rows.Next() {
+		t, err := scanTask(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// TaskUpdate holds fields set together with a transition.
+type TaskUpdate struct {
+	Reason    *string
+	PlanID    *string
+	PlanHash  *string
+	IntentID  *string
+	RunID     *string
+	Commit    *string
+	Goal      *string
+	AutoApply *bool
+}
+
+// Str returns a pointer to s, for TaskUpdate fields.
+func Str(s string) *string { return &s }
+
+// Transition is the only writer of a task's state: a compare-and-swap from
+// `from` to `to`, checked against the one transition table, with the audit
+// event appended in the same transaction. Extra events ride along atomically.
+func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, actor agentos.Actor, upd TaskUpdate, data map[string]any, extra ...EventInput) (*agentos.Task, error) {
+	if err := agentos.CheckTransition(from, to); err != nil {
+		return nil, err
+	}
+	tx, err := d.BeginImmediate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	t, err := d.taskQ(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if t.State != from {
+		return nil, agentos.Errorf(agentos.ECONFLICT, "task %s is %s, not %s (another process moved it)", id, t.State, from)
+	}
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&t.Reason, upd.Reason)
+	set(&t.PlanID, upd.PlanID)
+	set(&t.PlanHash, upd.PlanHash)
+	set(&t.IntentID, upd.IntentID)
+	set(&t.RunID, upd.RunID)
+	set(&t.Commit, upd.Commit)
+	set(&t.Goal, upd.Goal)
+	if upd.AutoApply != nil {
+		t.AutoApply = *upd.AutoApply
+	}
+	t.State = to
+	t.UpdatedAt = d.Now().UTC()
+	res, err := tx.ExecContext(ctx, `UPDATE tasks SET state=?, reason=?, plan_id=?, plan_hash=?, intent_id=?, run_id=?, commit_sha=?, goal=?, auto_apply=?, updated_at=? WHERE id=? AND state=?`,
+		t.State, t.Reason, t.PlanID, t.PlanHash, t.IntentID, t.RunID, t.Commit, t.Goal, t.AutoApply, fmtTime(t.UpdatedAt), t.ID, from)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return nil, agentos.Errorf(agentos.ECONFLICT, "task %s changed state concurrently", id)
+	}
+	ev := map[string]any{"from": from, "to": to}
+	if t.Reason != "" && upd.Reason != nil {
+		ev["reason"] = t.Reason
+	}
+	for k, v := range data {
+		ev[k] = v
+	}
+	evs := append([]EventInput{{Task: id, Run: t.RunID, Actor: actor, Kind: agentos.EventTransition, Data: ev}}, extra...)
+	if _, err := d.appendTx(ctx, tx, evs...); err != nil {
+		return nil, err
+	}
+	return t, tx.Commit()
+}
+
+// SavePlan stores a plan (re-hashing it) and audits it.
+func (d *DB) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor) error {
+	p.Hash = p.ComputeHash()
+	body, err := canonjson.Marshal(p)
+	if err != nil {
+		return err
+	}
+	tx, err := d.BeginImmediate(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO plans (id, task, hash, body, created_at) VALUES (?,?,?,?,?)`, p.ID, p.Task, p.Hash, string(body), fmtTime(d.Now())); err != nil {
+		return fmt.Errorf("save plan: %w", err)
+	}
+	if _, err := d.appendTx(ctx, tx, EventInput{Task: p.Task, Actor: actor, Kind: agentos.EventPlanStored,
+		Data: map[string]any{"plan": p.ID, "hash": p.Hash, "base": p.BaseCommit, "memory_pack": p.MemoryPackHash, "policy": p.PolicyHash, "steps": len(p.Steps), "verify": len(p.Verify)}}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Plan loads a stored plan. The stored hash column and the body's hash field
+// are returned as stored: admission re-hashes and compares.
+func (d *DB) Plan(ctx context.Context, id string) (*agentos.Plan, string, error) {
+	var hash, body string
+	err := d.db.QueryRowContext(ctx, `SELECT hash, body FROM plans WHERE id = ?`, id).Scan(&hash, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", agentos.Errorf(agentos.ENOTFOUND, "plan %s not found", id)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	var p agentos.Plan
+	if err := json.Unmarshal([]byte(body), &p); err != nil {
+		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
+	}
+	return &p, hash, nil
+}
+
+// PlansOf lists a task's plan ids and hashes, oldest first.
+func (d *DB) PlansOf(ctx context.Context, task string) ([][2]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, hash FROM plans WHERE task = ? ORDER BY created_at, rowid`, task)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var a, b string
+		if err := rows.Scan(&a, &b); err != nil {
+			return nil, err
+		}
+		out = append(out, [2]string{a, b})
+	}
+	return out, rows.Err()
+}
+
+// SaveIntent stores an intent.
+func (d *DB) SaveIntent(ctx context.Context, in *agentos.Intent) error {
+	in.Hash = in.ComputeHash()
+	body, err := canonjson.Marshal(in)
+	if err != nil {
+		return err
+	}
+	_, err = d.db.ExecContext(ctx, `INSERT OR REPLACE INTO intents (id, task, hash, body) VALUES (?,?,?,?)`, in.ID, in.Task, in.Hash, string(body))
+	return err
+}
+
+// Intent loads an intent.
+func (d *DB) Intent(ctx context.Context, id string) (*agentos.Intent, error) {
+	var body string
+	err := d.db.QueryRowContext(ctx, `SELECT body FROM intents WHERE id = ?`, id).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "intent %s not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var in agentos.Intent
+	return &in, json.Unmarshal([]byte(body), &in)
+}
+
+// SaveMemoryPack stores a frozen MemoryPack (re-hashing it) and audits it.
+func (d *DB) SaveMemoryPack(ctx context.Context, m *agentos.MemoryPack, actor agentos.Actor) error {
+	m.Hash = m.ComputeHash()
+	body, err := canonjson.Marshal(m)
+	if err != nil {
+		return err
+	}
+	tx, err := d.BeginImmediate(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO memory_packs (id, task, hash, body) VALUES (?,?,?,?)`, m.ID, m.Task, m.Hash, string(body)); err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(m.Items))
+	for _, it := range m.Items {
+		ids = append(ids, it.ID)
+	}
+	if _, err := d.appendTx(ctx, tx, EventInput{Task: m.Task, Actor: actor, Kind: agentos.EventMemoryPack,
+		Data: map[string]any{"pack": m.ID, "hash": m.Hash, "items": ids}}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// MemoryPackByHash loads the stored pack whose recorded hash is hash. The
+// pack's content is returned as stored: admission re-hashes it.
+func (d *DB) MemoryPackByHash(ctx context.Context, task, hash string) (*agentos.MemoryPack, error) {
+	var body string
+	err := d.db.QueryRowContext(ctx, `SELECT body FROM memory_packs WHERE task = ? AND hash = ? ORDER BY rowid DESC LIMIT 1`, task, hash).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "no MemoryPack %s stored for task %s", hash, task)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m agentos.MemoryPack
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		return nil, agentos.WrapError(agentos.ECONFLICT, err, "stored MemoryPack for task %s is corrupt", task)
+	}
+	return &m, nil
+}
+
+// LatestMemoryPack returns the newest pack stored for a task.
+func (d *DB) LatestMemoryPack(ctx context.Context, task string) (*agentos.MemoryPack, error) {
+	var body string
+	err := d.db.QueryRowContext(ctx, `SELECT body FROM memory_packs WHERE task = ? ORDER BY rowid DESC LIMIT 1`, task).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "task %s has no MemoryPack", task)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var m agentos.MemoryPack
+	return &m, json.Unmarshal([]byte(body), &m)
+}
