@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+
+	"github.com/agentos/agentos/contractor"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(NewCmdHook) }
+
+// HookOptions are the inputs of `agentos hook claude`.
+type HookOptions struct {
+	IO     *IOStreams
+	F      *Factory
+	Socket string
+}
+
+// NewCmdHook builds `agentos hook claude`: the PreToolUse hook of Claude
+// Code (and of Codex and OpenCode through their adapters).
+//
+// Command rules: package cmdrule (another engineer's) is not in the tree
+// yet, so a Bash call is decided by the allowlist (commands.allow) plus path
+// containment; contractor.Rules.CommandRule is where cmdrule plugs in.
+func NewCmdHook(f *Factory) *cobra.Command {
+	grp := group("hook", "Decide an agent CLI's tool calls (used by contractors; reads the hook JSON on stdin)")
+	opts := &HookOptions{IO: f.IO, F: f}
+	claude := &cobra.Command{
+		Use:   "claude",
+		Short: "Claude Code PreToolUse hook: decide one tool call by AgentOS's command and path rules",
+		Long: "Reads one PreToolUse call on stdin and prints the decision in Claude Code's hook protocol " +
+			"(hookSpecificOutput.permissionDecision allow|deny). With --socket, the AgentOS contractor run " +
+			"that started the agent decides and records it; without, the repository's agentos.yaml " +
+			"(commands.allow) and the repository root as the only writable tree decide, and the decision " +
+			"is appended to .agentos/hooks.jsonl. It fails closed: anything that goes wrong is a deny.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return hookRun(cmd, opts) },
+	}
+	claude.Flags().StringVar(&opts.Socket, "socket", "", "unix socket of the contractor run that decides and records")
+	grp.AddCommand(claude)
+	return grp
+}
+
+func hookRun(cmd *cobra.Command, opts *HookOptions) error {
+	if opts.Socket != "" {
+		// The answer (a deny on any failure) is on stdout; the exit stays 0
+		// so that Claude Code reads it.
+		_, _ = contractor.Hook(opts.IO.In, opts.IO.Out, opts.Socket, nil)
+		return nil
+	}
+	ctx := cmd.Context()
+	var rules *contractor.Rules
+	if r, err := opts.F.Repo(ctx); err == nil {
+		if c, err := opts.F.Config(ctx); err == nil {
+			rules = &contractor.Rules{Worktree: r.Root, Allow: c.Commands.Allow}
+		}
+	}
+	d, _ := contractor.Hook(opts.IO.In, opts.IO.Out, "", rules)
+	if dir, err := opts.F.StatePath(ctx); err == nil {
+		if _, err := os.Stat(dir); err == nil {
+			if fh, err := os.OpenFile(filepath.Join(dir, "hooks.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
+				json.NewEncoder(fh).Encode(d)
+				fh.Close()
+			}
+		}
+	}
+	return nil
+}

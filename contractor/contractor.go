@@ -1,0 +1,354 @@
+// Package contractor runs agent CLIs (Claude Code, Codex, OpenCode, or any
+// custom program with the same contract) as contractors: on a scratch git
+// worktree of the task, never the user's tree, inside the AgentOS sandbox,
+// with their own approvals off, a fresh home outside the worktree, and every
+// tool call they attempt sent to AgentOS's hook, decided by the command and
+// path rules, and recorded. When the contractor exits, what it changed
+// becomes the patch steps of a Plan, which the normal pipeline then gates
+// like any other plan. Its exit status is not trusted: a contractor run is
+// judged by its diff and by the decisions AgentOS recorded.
+package contractor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/sandbox"
+)
+
+// Spec says which contractor to run on what.
+type Spec struct {
+	// Name: claude, codex, opencode or custom.
+	Name string
+	// Repo is the repository root; Base the commit the scratch worktree starts at.
+	Repo string
+	Base string
+	// Prompt is the task for the contractor (request and intent, in words).
+	Prompt   string
+	IntentID string
+	// Argv overrides the default command line ({prompt}, {worktree},
+	// {settings} are replaced); required for custom. Argv[0] is looked up in
+	// PATH (of Getenv) when not absolute.
+	Argv []string
+	// Env is added to the contractor's environment; EnvPass names variables
+	// copied from Getenv (API keys); PATH is always passed.
+	Env     map[string]string
+	EnvPass []string
+	Getenv  func(string) string
+	// Rules decide every tool call (the worktree is filled in by Run).
+	Rules Rules
+	// HookArgv is the hook program; default: this executable, "hook", "claude".
+	HookArgv []string
+	// StateDir holds the run's scratch worktree, home and config (e.g.
+	// .agentos/contractors); it must be outside the repository's tree.
+	StateDir string
+	// Network lets the contractor reach its model endpoint.
+	Network bool
+	// Require refuses to run when the sandbox cannot confine (policy).
+	Require bool
+	// ReadOnly are extra readable paths (the contractor's installation).
+	ReadOnly []string
+	Timeout  time.Duration
+	// Transcript receives the contractor's stdout and stderr (may be nil).
+	Transcript io.Writer
+	// Keep leaves the scratch worktree in place (for inspection).
+	Keep bool
+}
+
+// Command is one command the contractor tried to run.
+type Command struct {
+	Command string `json:"command"`
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
+}
+
+// Result is what the contractor left.
+type Result struct {
+	// Steps are patch steps, one per changed file (a rename is one step with
+	// both paths), with DiffHash = canonjson.Sum(diff).
+	Steps []agentos.Step `json:"steps"`
+	// Commands are the shell commands it attempted, allowed or not.
+	Commands []Command `json:"commands"`
+	// Decisions are every hook decision, in order.
+	Decisions  []Decision `json:"decisions"`
+	ExitCode   int        `json:"exit_code"`
+	DurationMS int64      `json:"duration_ms"`
+	TimedOut   bool       `json:"timed_out"`
+	Unconfined bool       `json:"unconfined"`
+	// Worktree is the scratch worktree (removed unless Spec.Keep).
+	Worktree string `json:"worktree"`
+}
+
+// Run runs the contractor and turns what it changed into patch steps. The
+// user's tree is never touched: the contractor works on a scratch worktree
+// that is removed afterwards (unless Keep).
+func Run(ctx context.Context, spec Spec) (Result, error) {
+	var res Result
+	if spec.Getenv == nil {
+		spec.Getenv = os.Getenv
+	}
+	k, ok := kinds[spec.Name]
+	if !ok {
+		return res, agentos.Errorf(agentos.EINVALID, "unknown contractor %q: use claude, codex, opencode or custom", spec.Name)
+	}
+	if spec.Name == "custom" && len(spec.Argv) == 0 {
+		return res, agentos.Errorf(agentos.EINVALID, "the custom contractor needs planner.contractor.argv in agentos.yaml")
+	}
+	if spec.StateDir == "" || spec.Repo == "" || spec.Base == "" {
+		return res, agentos.Errorf(agentos.EINTERNAL, "contractor.Run: StateDir, Repo and Base are required")
+	}
+	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
+		return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot create %s: %v", spec.StateDir, err)
+	}
+	runDir, err := os.MkdirTemp(spec.StateDir, spec.Name+"-")
+	if err != nil {
+		return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot create a contractor run directory: %v", err)
+	}
+	d := dirs{
+		Worktree: filepath.Join(runDir, "wt"),
+		Home:     filepath.Join(runDir, "home"),
+		Tmp:      filepath.Join(runDir, "tmp"),
+		Config:   filepath.Join(runDir, "cfg"),
+	}
+	for _, p := range []string{d.Home, d.Tmp, d.Config} {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot create %s: %v", p, err)
+		}
+	}
+	if _, err := gitrepo.GitIn(ctx, spec.Repo, nil, "worktree", "add", "--detach", "--quiet", d.Worktree, spec.Base); err != nil {
+		return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot create the contractor's scratch worktree at %s: %v", d.Worktree, err)
+	}
+	res.Worktree = d.Worktree
+	defer func() {
+		if !spec.Keep {
+			gitrepo.GitIn(context.WithoutCancel(ctx), spec.Repo, nil, "worktree", "remove", "--force", d.Worktree)
+			os.RemoveAll(runDir)
+		}
+	}()
+	if real, err := filepath.EvalSymlinks(d.Worktree); err == nil {
+		d.Worktree = real
+	}
+	spec.Rules.Worktree = d.Worktree
+
+	// The hook socket lives in its own short directory (unix socket paths
+	// are limited to 108 bytes), outside every writable root.
+	sockDir, err := os.MkdirTemp("", "agentos-hook-")
+	if err != nil {
+		return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot create the hook socket directory: %v", err)
+	}
+	defer os.RemoveAll(sockDir)
+	d.Socket = filepath.Join(sockDir, "s")
+	srv, err := startHookServer(d.Socket, spec.Rules)
+	if err != nil {
+		return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot start the hook server: %v", err)
+	}
+	decisionsDone := false
+	defer func() {
+		if !decisionsDone {
+			srv.close()
+		}
+	}()
+
+	hook := spec.HookArgv
+	if len(hook) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot find the agentos executable for the hook: %v", err)
+		}
+		hook = []string{exe, "hook", "claude"}
+	}
+	hook = append(slices.Clone(hook), "--socket", d.Socket)
+
+	setup, err := k.setup(spec, d, hook)
+	if err != nil {
+		return res, err
+	}
+	argv := spec.Argv
+	if len(argv) == 0 {
+		argv = setup.argv
+	}
+	argv = expand(argv, map[string]string{"{prompt}": spec.Prompt, "{worktree}": d.Worktree, "{settings}": setup.settings})
+	exe, err := lookPath(argv[0], spec.Getenv("PATH"))
+	if err != nil {
+		return res, agentos.Errorf(agentos.ENOTFOUND, "contractor %s: %s not found in PATH: install it (see docs/planners.md) or set planner.contractor.argv", spec.Name, argv[0])
+	}
+	argv[0] = exe
+
+	env := []string{"HOME=" + d.Home, "TMPDIR=" + d.Tmp, "PATH=" + spec.Getenv("PATH"), "LANG=C.UTF-8",
+		"AGENTOS_WORKTREE=" + d.Worktree, "AGENTOS_HOOK=" + shellJoin(hook), "AGENTOS_PROMPT=" + spec.Prompt}
+	for kv, v := range setup.env {
+		env = append(env, kv+"="+v)
+	}
+	for _, name := range spec.EnvPass {
+		if v := spec.Getenv(name); v != "" {
+			env = append(env, name+"="+v)
+		}
+	}
+	for kv, v := range spec.Env {
+		env = append(env, kv+"="+v)
+	}
+	slices.Sort(env)
+
+	out := spec.Transcript
+	if out == nil {
+		out = io.Discard
+	}
+	readOnly := append([]string{d.Config, sockDir, filepath.Dir(exe), filepath.Dir(hook[0])}, spec.ReadOnly...)
+	sres, err := sandbox.Run(ctx, sandbox.Spec{
+		Argv:      argv,
+		Dir:       d.Worktree,
+		Env:       env,
+		Worktree:  d.Worktree,
+		ReadWrite: []string{d.Home, d.Tmp},
+		ReadOnly:  readOnly,
+		Protected: []string{filepath.Join(d.Worktree, ".git"), filepath.Join(d.Worktree, ".agentos"), filepath.Join(d.Worktree, "agentos.yaml")},
+		Network:   spec.Network,
+		Require:   spec.Require,
+		Timeout:   spec.Timeout,
+		Stdin:     bytes.NewReader(nil),
+		Stdout:    out,
+		Stderr:    out,
+	})
+	res.Decisions = srv.close()
+	decisionsDone = true
+	for _, dc := range res.Decisions {
+		if dc.Tool == "Bash" {
+			res.Commands = append(res.Commands, Command{Command: dc.Command, Allowed: dc.Allow, Reason: dc.Reason})
+		}
+	}
+	res.ExitCode, res.DurationMS, res.TimedOut, res.Unconfined = sres.ExitCode, sres.Duration.Milliseconds(), sres.TimedOut, sres.Unconfined
+	if err != nil {
+		return res, agentos.WrapError(agentos.EFAILED, err, "contractor %s could not run: %v", spec.Name, err)
+	}
+	if sres.TimedOut {
+		return res, agentos.Errorf(agentos.EFAILED, "contractor %s timed out after %s; nothing it changed is used (raise planner.contractor.timeout)", spec.Name, spec.Timeout)
+	}
+	res.Steps, err = Changes(ctx, d.Worktree, spec.Base, spec.IntentID, spec.Name)
+	if err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// Changes turns everything that differs in worktree from base (edits, new,
+// deleted, renamed and binary files, staged or not) into patch steps, one
+// per file, each with its diff as `git diff --binary` prints it and
+// DiffHash = canonjson.Sum(diff).
+func Changes(ctx context.Context, worktree, base, intentID, who string) ([]agentos.Step, error) {
+	if _, err := gitrepo.GitIn(ctx, worktree, nil, "add", "--all", "--", "."); err != nil {
+		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot collect the contractor's changes: %v", err)
+	}
+	out, err := gitrepo.GitIn(ctx, worktree, nil, "diff", "--cached", "--name-status", "-z", "-M", "--no-ext-diff", base)
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot list the contractor's changes: %v", err)
+	}
+	f := strings.Split(strings.TrimRight(out, "\x00"), "\x00")
+	steps := []agentos.Step{}
+	for i := 0; i+1 < len(f); {
+		status := f[i]
+		paths := []string{f[i+1]}
+		i += 2
+		if strings.HasPrefix(status, "R") || strings.HasPrefix(status, "C") {
+			paths = append(paths, f[i])
+			i++
+		}
+		args := append([]string{"diff", "--cached", "--binary", "-M", "--no-ext-diff", "--no-color", base, "--"}, paths...)
+		diff, err := gitrepo.GitIn(ctx, worktree, nil, args...)
+		if err != nil {
+			return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot diff %s: %v", strings.Join(paths, ", "), err)
+		}
+		what := map[byte]string{'A': "adds", 'D': "deletes", 'M': "edits", 'R': "renames", 'C': "copies", 'T': "changes the type of"}[status[0]]
+		if what == "" {
+			what = "changes"
+		}
+		steps = append(steps, agentos.Step{
+			Kind:      agentos.StepPatch,
+			Diff:      diff,
+			DiffHash:  canonjson.Sum([]byte(diff)),
+			Paths:     paths,
+			IntentID:  intentID,
+			Rationale: fmt.Sprintf("contractor %s %s %s", who, what, strings.Join(paths, " -> ")),
+			Risk:      "medium",
+		})
+	}
+	return steps, nil
+}
+
+type dirs struct {
+	Worktree, Home, Tmp, Config, Socket string
+}
+
+type setupResult struct {
+	argv     []string
+	env      map[string]string
+	settings string
+}
+
+type kind struct {
+	setup func(spec Spec, d dirs, hook []string) (setupResult, error)
+}
+
+var kinds = map[string]kind{
+	"claude":   {setupClaude},
+	"codex":    {setupCodex},
+	"opencode": {setupOpenCode},
+	"custom":   {setupCustom},
+}
+
+func expand(argv []string, vars map[string]string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		for k, v := range vars {
+			a = strings.ReplaceAll(a, k, v)
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func lookPath(name, pathEnv string) (string, error) {
+	if filepath.IsAbs(name) {
+		if fi, err := os.Stat(name); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return name, nil
+		}
+		return "", os.ErrNotExist
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
+}
+
+func shellJoin(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
+
+func writeJSON(file string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o444)
+}

@@ -1,0 +1,462 @@
+package contractor
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentos/agentos/workspace"
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// HookInput is what Claude Code (and Codex, in the same format) sends a
+// PreToolUse hook on stdin. Unknown fields are ignored.
+type HookInput struct {
+	SessionID     string          `json:"session_id"`
+	Cwd           string          `json:"cwd"`
+	HookEventName string          `json:"hook_event_name"`
+	ToolName      string          `json:"tool_name"`
+	ToolInput     json.RawMessage `json:"tool_input"`
+	ToolUseID     string          `json:"tool_use_id"`
+}
+
+// HookOutput is the PreToolUse answer in Claude Code's protocol.
+type HookOutput struct {
+	HookSpecificOutput struct {
+		HookEventName            string `json:"hookEventName"`
+		PermissionDecision       string `json:"permissionDecision"`
+		PermissionDecisionReason string `json:"permissionDecisionReason"`
+	} `json:"hookSpecificOutput"`
+}
+
+// Decision is one tool call a contractor attempted and what AgentOS decided.
+type Decision struct {
+	Seq     int       `json:"seq"`
+	Time    time.Time `json:"time"`
+	Tool    string    `json:"tool"`
+	Command string    `json:"command,omitempty"` // Bash
+	Path    string    `json:"path,omitempty"`    // file tools
+	Allow   bool      `json:"allow"`
+	Rule    string    `json:"rule"`
+	Reason  string    `json:"reason"`
+}
+
+// Rules are what the hook decides with. Command rules: until package
+// cmdrule lands, a command is allowed when every program it runs is in
+// Allow (config.Commands.Allow, base names) or is a harmless shell builtin;
+// CommandRule, when set, is consulted first and wins.
+type Rules struct {
+	// Worktree is the scratch worktree, the only tree a contractor may touch.
+	Worktree string `json:"worktree"`
+	// Allow is the command allowlist (program base names).
+	Allow []string `json:"allow"`
+	// CommandRule optionally decides an argv (allow, rule id, reason); nil:
+	// allowlist only.
+	CommandRule func(argv []string) (bool, string, string) `json:"-"`
+}
+
+// builtins are shell builtins a contractor may use without an allowlist
+// entry: they start no program and change nothing outside the shell.
+var builtins = []string{"cd", "echo", "printf", "true", "false", "test", "[", "pwd", ":"}
+
+// readTools only read; their path must still be inside the worktree.
+var readTools = []string{"Read", "Glob", "Grep", "LS", "NotebookRead"}
+
+// writeTools change a file named by file_path (or notebook_path).
+var writeTools = []string{"Write", "Edit", "MultiEdit", "NotebookEdit"}
+
+// innocuous tools touch nothing outside the agent.
+var innocuous = []string{"TodoWrite", "Task", "Agent", "ExitPlanMode", "BashOutput", "KillShell", "KillBash"}
+
+// Decide decides one tool call. It never errs: anything it cannot
+// understand is denied with the reason.
+func Decide(r Rules, in HookInput) Decision {
+	d := Decision{Tool: in.ToolName, Time: time.Now().UTC()}
+	var ti map[string]any
+	_ = json.Unmarshal(in.ToolInput, &ti)
+	str := func(k string) string { s, _ := ti[k].(string); return s }
+	deny := func(rule, format string, args ...any) Decision {
+		d.Allow, d.Rule, d.Reason = false, rule, fmt.Sprintf(format, args...)
+		return d
+	}
+	allow := func(rule, reason string) Decision {
+		d.Allow, d.Rule, d.Reason = true, rule, reason
+		return d
+	}
+	cwd := in.Cwd
+	if cwd == "" {
+		cwd = r.Worktree
+	}
+	switch {
+	case in.ToolName == "Bash":
+		d.Command = str("command")
+		return decideShell(r, d, cwd)
+	case in.ToolName == "apply_patch": // Codex: the whole patch in tool_input.command
+		d.Command = str("command")
+		for _, p := range patchPaths(d.Command) {
+			if msg := pathProblem(r.Worktree, cwd, p, true); msg != "" {
+				d.Path = p
+				return deny("path.write", "%s %s", p, msg)
+			}
+		}
+		return allow("path.write", "every file of the patch is inside the worktree")
+	case slices.Contains(writeTools, in.ToolName):
+		p := str("file_path")
+		if p == "" {
+			p = str("notebook_path")
+		}
+		d.Path = p
+		if msg := pathProblem(r.Worktree, cwd, p, true); msg != "" {
+			return deny("path.write", "%s %s", p, msg)
+		}
+		return allow("path.write", "inside the worktree")
+	case slices.Contains(readTools, in.ToolName):
+		p := str("file_path")
+		if p == "" {
+			p = str("path")
+		}
+		d.Path = p
+		if p == "" {
+			return allow("path.read", "the worktree")
+		}
+		if msg := pathProblem(r.Worktree, cwd, p, false); msg != "" {
+			return deny("path.read", "%s %s", p, msg)
+		}
+		return allow("path.read", "inside the worktree")
+	case slices.Contains(innocuous, in.ToolName):
+		return allow("tool.innocuous", "changes nothing outside the agent")
+	case in.ToolName == "WebFetch" || in.ToolName == "WebSearch":
+		return deny("tool.network", "%s: contractors get no web access from AgentOS; put what is needed in the request or the repository", in.ToolName)
+	}
+	return deny("tool.unknown", "tool %q is not one AgentOS knows how to govern", in.ToolName)
+}
+
+func decideShell(r Rules, d Decision, cwd string) Decision {
+	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash)).Parse(strings.NewReader(d.Command), "")
+	if err != nil {
+		d.Rule, d.Reason = "command.parse", fmt.Sprintf("cannot parse the command (%v); write it as plain shell", err)
+		return d
+	}
+	var problem, rule string
+	var ran []string
+	fail := func(ru, format string, args ...any) {
+		if problem == "" {
+			rule, problem = ru, fmt.Sprintf(format, args...)
+		}
+	}
+	syntax.Walk(f, func(n syntax.Node) bool {
+		switch x := n.(type) {
+		case *syntax.CallExpr:
+			if len(x.Args) == 0 {
+				return true // assignments only
+			}
+			var argv []string
+			for i, w := range x.Args {
+				lit, ok := literal(w)
+				if !ok {
+					if i == 0 {
+						fail("command.dynamic", "the program name %q is computed at run time; name the program literally", wordText(w))
+						return false
+					}
+					lit = wordText(w)
+				}
+				argv = append(argv, lit)
+			}
+			name := argv[0]
+			ran = append(ran, name)
+			for _, a := range argv[1:] {
+				if looksLikePath(a) {
+					if msg := pathProblem(r.Worktree, cwd, a, false); msg != "" {
+						fail("path.arg", "argument %s %s", a, msg)
+					}
+				}
+			}
+			if r.CommandRule != nil {
+				ok, id, why := r.CommandRule(argv)
+				if !ok {
+					fail(id, "%s: %s", name, why)
+				}
+				return true
+			}
+			if slices.Contains([]string{"eval", "exec", "source", ".", "command", "builtin", "sudo", "su", "env", "xargs", "nohup", "timeout"}, name) {
+				fail("command.indirect", "%s runs other commands out of AgentOS's sight; run the program directly", name)
+				return true
+			}
+			if slices.Contains(builtins, name) {
+				return true
+			}
+			base := path.Base(name)
+			if !slices.Contains(r.Allow, base) && !slices.Contains(r.Allow, name) {
+				fail("command.allowlist", "%s is not in the command allowlist (commands.allow in agentos.yaml: %s)", base, strings.Join(r.Allow, ", "))
+			}
+		case *syntax.Redirect:
+			if x.Word != nil {
+				lit, ok := literal(x.Word)
+				if !ok {
+					fail("path.redirect", "a redirection to %q is computed at run time", wordText(x.Word))
+				} else if lit != "/dev/null" && !strings.HasPrefix(lit, "&") && x.Op != syntax.DplOut && x.Op != syntax.DplIn {
+					if msg := pathProblem(r.Worktree, cwd, lit, x.Op != syntax.RdrIn); msg != "" {
+						fail("path.redirect", "redirection to %s %s", lit, msg)
+					}
+				}
+			}
+		case *syntax.ProcSubst:
+			fail("command.procsubst", "process substitution is not governed; use a temporary file in the worktree")
+		}
+		return true
+	})
+	if problem != "" {
+		d.Rule, d.Reason = rule, problem
+		return d
+	}
+	d.Allow, d.Rule = true, "command.allowlist"
+	d.Reason = "runs " + strings.Join(ran, ", ")
+	if len(ran) == 0 {
+		d.Reason = "runs no program"
+	}
+	return d
+}
+
+// literal returns a word's value when it has no expansions (quotes allowed).
+func literal(w *syntax.Word) (string, bool) {
+	var b strings.Builder
+	for _, p := range w.Parts {
+		switch x := p.(type) {
+		case *syntax.Lit:
+			b.WriteString(x.Value)
+		case *syntax.SglQuoted:
+			b.WriteString(x.Value)
+		case *syntax.DblQuoted:
+			for _, q := range x.Parts {
+				l, ok := q.(*syntax.Lit)
+				if !ok {
+					return "", false
+				}
+				b.WriteString(l.Value)
+			}
+		default:
+			return "", false
+		}
+	}
+	s := b.String()
+	if strings.HasPrefix(s, "~") {
+		return s, false
+	}
+	return s, true
+}
+
+func wordText(w *syntax.Word) string {
+	var b strings.Builder
+	syntax.NewPrinter().Print(&b, w)
+	return b.String()
+}
+
+func looksLikePath(a string) bool {
+	if i := strings.IndexByte(a, '='); i >= 0 && strings.HasPrefix(a, "-") {
+		a = a[i+1:]
+	}
+	return strings.HasPrefix(a, "/") || a == ".." || strings.HasPrefix(a, "../") || strings.Contains(a, "/../") || strings.HasSuffix(a, "/..")
+}
+
+// pathProblem says why p (absolute, or relative to cwd) is not acceptable,
+// or "" when it is inside worktree (and, for a write, not protected and not
+// through a symlink).
+func pathProblem(worktree, cwd, p string, write bool) string {
+	if p == "" {
+		return "is empty"
+	}
+	if i := strings.IndexByte(p, '='); i >= 0 && strings.HasPrefix(p, "-") {
+		p = p[i+1:]
+	}
+	if p == "/dev/null" {
+		return ""
+	}
+	abs := p
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(cwd, p)
+	}
+	abs = filepath.Clean(abs)
+	root := filepath.Clean(worktree)
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		root = real
+	}
+	// Resolve the longest existing prefix, so a symlink cannot lead out.
+	resolved := resolveExisting(abs)
+	rel, err := filepath.Rel(root, resolved)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") || filepath.IsAbs(rel) {
+		return "is outside the worktree: a contractor may only touch its scratch worktree"
+	}
+	if write {
+		if rel == "." {
+			return "is the worktree itself"
+		}
+		if _, err := workspace.CleanWritable(filepath.ToSlash(rel)); err != nil {
+			return "is protected (.git, .agentos and agentos.yaml are never written by a contractor)"
+		}
+	}
+	return ""
+}
+
+func resolveExisting(abs string) string {
+	rest := ""
+	cur := abs
+	for {
+		if real, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(real, rest)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
+}
+
+// patchPaths lists the files a Codex apply_patch touches.
+func patchPaths(patch string) []string {
+	var out []string
+	for _, line := range strings.Split(patch, "\n") {
+		for _, pfx := range []string{"*** Add File: ", "*** Update File: ", "*** Delete File: ", "*** Move to: "} {
+			if p, ok := strings.CutPrefix(line, pfx); ok {
+				out = append(out, strings.TrimSpace(p))
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, "")
+	}
+	return out
+}
+
+// Output renders d in Claude Code's PreToolUse protocol.
+func (d Decision) Output() HookOutput {
+	var o HookOutput
+	o.HookSpecificOutput.HookEventName = "PreToolUse"
+	o.HookSpecificOutput.PermissionDecision = "deny"
+	if d.Allow {
+		o.HookSpecificOutput.PermissionDecision = "allow"
+	}
+	o.HookSpecificOutput.PermissionDecisionReason = "AgentOS " + d.Rule + ": " + d.Reason
+	return o
+}
+
+// hookServer decides hook calls for one contractor run over a unix socket
+// that lives outside every writable root, and records every decision where
+// the contractor cannot reach it.
+type hookServer struct {
+	rules     Rules
+	ln        net.Listener
+	mu        sync.Mutex
+	decisions []Decision
+	wg        sync.WaitGroup
+}
+
+func startHookServer(sock string, r Rules) (*hookServer, error) {
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, err
+	}
+	s := &hookServer{rules: r, ln: ln}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+func (s *hookServer) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			var in HookInput
+			if err := json.NewDecoder(bufio.NewReader(io.LimitReader(c, 16<<20))).Decode(&in); err != nil {
+				return
+			}
+			d := Decide(s.rules, in)
+			s.mu.Lock()
+			d.Seq = len(s.decisions) + 1
+			s.decisions = append(s.decisions, d)
+			s.mu.Unlock()
+			json.NewEncoder(c).Encode(d)
+		}()
+	}
+}
+
+func (s *hookServer) close() []Decision {
+	s.ln.Close()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.decisions)
+}
+
+// Hook is the hook program's side (`agentos hook claude`): it reads one hook
+// call on stdin, has it decided by the contractor run that owns socket (or,
+// with no socket, by rules locally), and answers on stdout in Claude Code's
+// protocol. It fails closed: if no decision can be had, the call is denied.
+func Hook(stdin io.Reader, stdout io.Writer, socket string, local *Rules) (Decision, error) {
+	raw, err := io.ReadAll(io.LimitReader(stdin, 16<<20))
+	if err != nil {
+		return denyAll(stdout, "cannot read the hook input: "+err.Error())
+	}
+	var in HookInput
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return denyAll(stdout, "the hook input is not JSON: "+err.Error())
+	}
+	var d Decision
+	switch {
+	case socket != "":
+		c, err := net.DialTimeout("unix", socket, 10*time.Second)
+		if err != nil {
+			return denyAll(stdout, "cannot reach the AgentOS contractor run at "+socket+": "+err.Error())
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Write(append(raw, '\n')); err != nil {
+			return denyAll(stdout, "cannot ask the AgentOS contractor run: "+err.Error())
+		}
+		if err := json.NewDecoder(c).Decode(&d); err != nil {
+			return denyAll(stdout, "no decision from the AgentOS contractor run: "+err.Error())
+		}
+	case local != nil:
+		d = Decide(*local, in)
+	default:
+		return denyAll(stdout, "the hook has neither a contractor run nor rules to decide with")
+	}
+	return d, json.NewEncoder(stdout).Encode(d.Output())
+}
+
+func denyAll(stdout io.Writer, reason string) (Decision, error) {
+	d := Decision{Allow: false, Rule: "hook.error", Reason: reason, Time: time.Now().UTC()}
+	if err := json.NewEncoder(stdout).Encode(d.Output()); err != nil {
+		return d, err
+	}
+	return d, errors.New(reason)
+}
+
+// LoadRules reads the rules file a contractor run writes beside its settings.
+func LoadRules(file string) (Rules, error) {
+	var r Rules
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return r, err
+	}
+	return r, json.Unmarshal(b, &r)
+}
