@@ -49,12 +49,19 @@ type ExampleStep struct {
 	Argv     []string `yaml:"argv"`
 	Network  bool     `yaml:"network"`
 	StepRisk string   `yaml:"step_risk"`
+	// LinesAdded and LinesRemoved synthesise content (write) or a diff
+	// (patch) of that many lines when Content and Diff are empty.
+	LinesAdded   int `yaml:"lines_added"`
+	LinesRemoved int `yaml:"lines_removed"`
+	// Repeat makes N copies of the step; "{n}" in paths becomes 1..N.
+	Repeat int `yaml:"repeat"`
 }
 
 // IsZero reports whether no step field is set.
 func (s ExampleStep) IsZero() bool {
 	return s.Kind == "" && s.Path == "" && len(s.Paths) == 0 && s.From == "" && s.To == "" &&
-		s.Content == "" && s.Diff == "" && len(s.Argv) == 0 && !s.Network && s.StepRisk == ""
+		s.Content == "" && s.Diff == "" && len(s.Argv) == 0 && !s.Network && s.StepRisk == "" &&
+		s.LinesAdded == 0 && s.LinesRemoved == 0 && s.Repeat == 0
 }
 
 // AutoApprove is a standing approval: in full_auto, a plan that needs

@@ -1,0 +1,427 @@
+// Package approval records human approvals and rejections of plans and
+// decides whether a plan has the approvals it needs.
+//
+// An approval means "this exact plan, on this exact base, under this exact
+// policy and memory": it names the plan hash and records the base commit, the
+// policy hash and the MemoryPack hash the approver saw. When any of them has
+// changed by the time the plan is applied, the approval is stale and Check
+// refuses. Only humans approve; an agent never approves, and nobody approves
+// a plan they authored. A rule may need N distinct approvers out of a list
+// (N of M). A re-plan clears earlier approvals; cleared rows stay as history.
+//
+// The table is migration sqlite/migrations/0004_approvals.sql.
+package approval
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/agentos/agentos"
+)
+
+// Requirement is what one require_approval gate asks for: Approvals distinct
+// humans from Approvers (empty: any human).
+type Requirement struct {
+	RuleID    string          `json:"rule_id"`
+	Approvers []agentos.Actor `json:"approvers,omitempty"`
+	Approvals int             `json:"approvals"`
+	Reason    string          `json:"reason,omitempty"`
+}
+
+// need is the number of approvals r requires (at least one).
+func (r Requirement) need() int { return max(r.Approvals, 1) }
+
+// Allows reports whether a may count towards r.
+func (r Requirement) Allows(a agentos.Actor) bool {
+	return a.IsHuman() && (len(r.Approvers) == 0 || slices.Contains(r.Approvers, a))
+}
+
+// Kind is approve or reject.
+type Kind string
+
+const (
+	KindApprove Kind = "approve"
+	KindReject  Kind = "reject"
+)
+
+// Binding is what an approval is bound to beyond the plan hash: the world the
+// approver saw. Check compares the binding recorded with the current one.
+type Binding struct {
+	Base       string `json:"base_commit"`
+	PolicyHash string `json:"policy_hash"`
+	MemoryHash string `json:"memory_hash"`
+}
+
+// Approval is one recorded approval or rejection.
+type Approval struct {
+	ID        int64         `json:"id"`
+	Task      string        `json:"task"`
+	Kind      Kind          `json:"kind"`
+	PlanID    string        `json:"plan_id"`
+	PlanHash  string        `json:"plan_hash"`
+	Binding   Binding       `json:"binding"`
+	Actor     agentos.Actor `json:"actor"`
+	Comment   string        `json:"comment,omitempty"`
+	Rules     []string      `json:"rules,omitempty"` // the requirements it counted towards
+	Time      time.Time     `json:"time"`
+	ClearedAt time.Time     `json:"cleared_at,omitzero"`
+	Cleared   string        `json:"cleared,omitempty"` // why it no longer counts
+}
+
+// Store keeps approvals in the AgentOS database.
+type Store struct {
+	DB  *sql.DB
+	Now func() time.Time
+}
+
+// NewStore returns a store over db with the wall clock.
+func NewStore(db *sql.DB) *Store { return &Store{DB: db, Now: time.Now} }
+
+// Request is an approval or rejection about to be recorded.
+type Request struct {
+	Task agentos.Task
+	// Plan is the task's current plan; Given is the hash the human named.
+	Plan  agentos.Plan
+	Given string
+	Actor agentos.Actor
+	// Author is who proposed the plan (the actor of its plan.stored event).
+	Author  agentos.Actor
+	Comment string
+	// Current is the world now: the approval is bound to it.
+	Current Binding
+	// Requirements are the plan's gate requirements (policy.Result).
+	Requirements []Requirement
+}
+
+// Status says how far a plan is from being approved.
+type Status struct {
+	PlanHash  string       `json:"plan_hash"`
+	Rules     []RuleStatus `json:"rules"`
+	Satisfied bool         `json:"satisfied"`
+	// Already is set when the actor had approved this plan before; nothing
+	// new was recorded.
+	Already bool `json:"already,omitempty"`
+}
+
+// RuleStatus is one requirement's progress.
+type RuleStatus struct {
+	RuleID    string          `json:"rule_id"`
+	Need      int             `json:"need"`
+	Have      int             `json:"have"`
+	By        []agentos.Actor `json:"by,omitempty"`
+	Approvers []agentos.Actor `json:"approvers,omitempty"`
+}
+
+// Missing returns how many approvals the requirement still needs.
+func (r RuleStatus) Missing() int { return max(r.Need-r.Have, 0) }
+
+// validate checks what approve and reject have in common: a human actor who
+// did not author the plan, the task waiting, the hash naming its plan.
+func (r Request) validate(verb string) error {
+	if !r.Actor.IsHuman() {
+		return agentos.Errorf(agentos.EDENIED, "%s cannot %s: only a human may %s a plan (an agent identity never acts for a human)", r.Actor, verb, verb)
+	}
+	if r.Author != "" && r.Actor == r.Author {
+		return agentos.Errorf(agentos.EDENIED, "%s cannot %s plan %s: it is the plan's author; ask another approver", r.Actor, verb, r.Plan.Hash)
+	}
+	if r.Task.State != agentos.StateAwaitingApproval {
+		return agentos.Errorf(agentos.ECONFLICT, "task %s is %s, not awaiting approval: nothing to %s (see `agentos task show %s`)", r.Task.ID, r.Task.State, verb, r.Task.ID)
+	}
+	if r.Given == "" || !strings.HasPrefix(r.Given, "sha256:") || len(r.Given) != len("sha256:")+64 {
+		return agentos.Errorf(agentos.EINVALID, "--plan %q: name the plan hash as shown by `agentos task show %s` (sha256:…)", r.Given, r.Task.ID)
+	}
+	if r.Plan.Hash == "" || r.Plan.ComputeHash() != r.Plan.Hash {
+		return agentos.Errorf(agentos.ECONFLICT, "stored plan %s of task %s does not hash to %s: the store was edited; re-plan the task", r.Plan.ID, r.Task.ID, r.Plan.Hash)
+	}
+	if r.Given != r.Plan.Hash || r.Task.PlanHash != r.Plan.Hash {
+		cur := r.Task.PlanHash
+		if cur == "" {
+			cur = r.Plan.Hash
+		}
+		return agentos.Errorf(agentos.ECONFLICT, "%s is not the current plan of task %s (that is %s): review it with `agentos task show %s` and %s that hash", r.Given, r.Task.ID, cur, r.Task.ID, verb)
+	}
+	if r.Current.PolicyHash != "" && r.Plan.PolicyHash != "" && r.Current.PolicyHash != r.Plan.PolicyHash {
+		return agentos.Errorf(agentos.ECONFLICT, "the policy changed since plan %s was gated (%s -> %s): re-plan task %s so the gates run again", r.Plan.Hash, r.Plan.PolicyHash, r.Current.PolicyHash, r.Task.ID)
+	}
+	return nil
+}
+
+// Approve records r.Actor's approval of the task's current plan and returns
+// how far the plan is from being approved. The actor must be allowed by at
+// least one requirement's approvers list. Approving twice records nothing new.
+func (s *Store) Approve(ctx context.Context, r Request) (Status, error) {
+	if err := r.validate("approve"); err != nil {
+		return Status{}, err
+	}
+	var counts []string
+	var pool []agentos.Actor
+	for _, q := range r.Requirements {
+		if q.Allows(r.Actor) {
+			counts = append(counts, q.RuleID)
+		}
+		pool = append(pool, q.Approvers...)
+	}
+	if len(r.Requirements) > 0 && len(counts) == 0 {
+		return Status{}, agentos.Errorf(agentos.EDENIED, "%s is not an approver of plan %s (approvers: %s)", r.Actor, r.Plan.Hash, actors(pool))
+	}
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return Status{}, err
+	}
+	defer tx.Rollback()
+	active, err := s.active(ctx, tx, r.Task.ID)
+	if err != nil {
+		return Status{}, err
+	}
+	already := false
+	for _, a := range active {
+		if a.Kind == KindReject && a.PlanHash == r.Plan.Hash {
+			return Status{}, agentos.Errorf(agentos.ECONFLICT, "plan %s was rejected by %s: re-plan task %s", r.Plan.Hash, a.Actor, r.Task.ID)
+		}
+		if a.Kind == KindApprove && a.PlanHash == r.Plan.Hash && a.Actor == r.Actor && a.Binding == r.Current {
+			already = true
+		}
+	}
+	if !already {
+		if err := s.insert(ctx, tx, KindApprove, r, counts); err != nil {
+			return Status{}, err
+		}
+		if err := tx.Commit(); err != nil {
+			return Status{}, err
+		}
+	}
+	st, err := s.Status(ctx, r.Task.ID, r.Plan, r.Requirements, r.Current)
+	st.Already = already
+	return st, err
+}
+
+// Reject records r.Actor's rejection of the task's current plan; r.Comment is
+// the reason. The caller moves the task to rejected.
+func (s *Store) Reject(ctx context.Context, r Request) error {
+	if err := r.validate("reject"); err != nil {
+		return err
+	}
+	if strings.TrimSpace(r.Comment) == "" {
+		return agentos.Errorf(agentos.EINVALID, "a rejection needs a reason: pass --reason \"…\"")
+	}
+	var pool []agentos.Actor
+	allowed := len(r.Requirements) == 0
+	for _, q := range r.Requirements {
+		allowed = allowed || q.Allows(r.Actor)
+		pool = append(pool, q.Approvers...)
+	}
+	if !allowed {
+		return agentos.Errorf(agentos.EDENIED, "%s is not an approver of plan %s and cannot reject it (approvers: %s)", r.Actor, r.Plan.Hash, actors(pool))
+	}
+	tx, err := s.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := s.insert(ctx, tx, KindReject, r, nil); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, kind Kind, r Request, rules []string) error {
+	if rules == nil {
+		rules = []string{}
+	}
+	rj, _ := json.Marshal(rules)
+	_, err := tx.ExecContext(ctx, `INSERT INTO approvals (task, kind, plan_id, plan_hash, base_commit, policy_hash, memory_hash, actor, comment, rules, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		r.Task.ID, kind, r.Plan.ID, r.Plan.Hash, r.Current.Base, r.Current.PolicyHash, r.Current.MemoryHash, r.Actor, r.Comment, string(rj), fmtTime(s.now()))
+	if err != nil {
+		return fmt.Errorf("record %s: %w", kind, err)
+	}
+	return nil
+}
+
+// Clear makes every counting approval and rejection of task history: a
+// re-plan calls it. It returns how many rows it cleared.
+func (s *Store) Clear(ctx context.Context, task, why string) (int, error) {
+	res, err := s.DB.ExecContext(ctx, `UPDATE approvals SET cleared_at = ?, cleared_why = ? WHERE task = ? AND cleared_at = ''`, fmtTime(s.now()), why, task)
+	if err != nil {
+		return 0, fmt.Errorf("clear approvals: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
+// List returns every approval and rejection of task, oldest first, cleared
+// ones included.
+func (s *Store) List(ctx context.Context, task string) ([]Approval, error) {
+	return s.query(ctx, s.DB, `WHERE task = ? ORDER BY id`, task)
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (s *Store) active(ctx context.Context, q querier, task string) ([]Approval, error) {
+	return s.query(ctx, q, `WHERE task = ? AND cleared_at = '' ORDER BY id`, task)
+}
+
+func (s *Store) query(ctx context.Context, q querier, where string, args ...any) ([]Approval, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, task, kind, plan_id, plan_hash, base_commit, policy_hash, memory_hash, actor, comment, rules, created_at, cleared_at, cleared_why FROM approvals `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read approvals: %w", err)
+	}
+	defer rows.Close()
+	var out []Approval
+	for rows.Next() {
+		var a Approval
+		var rules, created, cleared string
+		if err := rows.Scan(&a.ID, &a.Task, &a.Kind, &a.PlanID, &a.PlanHash, &a.Binding.Base, &a.Binding.PolicyHash, &a.Binding.MemoryHash, &a.Actor, &a.Comment, &rules, &created, &cleared, &a.Cleared); err != nil {
+			return nil, fmt.Errorf("read approvals: %w", err)
+		}
+		_ = json.Unmarshal([]byte(rules), &a.Rules)
+		a.Time = parseTime(created)
+		if cleared != "" {
+			a.ClearedAt = parseTime(cleared)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Status counts, for each requirement, the distinct allowed humans whose
+// approval of plan is bound to cur. Stale approvals do not count.
+func (s *Store) Status(ctx context.Context, task string, plan agentos.Plan, reqs []Requirement, cur Binding) (Status, error) {
+	active, err := s.active(ctx, s.DB, task)
+	if err != nil {
+		return Status{}, err
+	}
+	return status(active, plan, reqs, cur), nil
+}
+
+func status(active []Approval, plan agentos.Plan, reqs []Requirement, cur Binding) Status {
+	st := Status{PlanHash: plan.Hash, Satisfied: true}
+	for _, q := range reqs {
+		rs := RuleStatus{RuleID: q.RuleID, Need: q.need(), Approvers: q.Approvers}
+		for _, a := range active {
+			if a.Kind != KindApprove || a.PlanHash != plan.Hash || a.PlanID != plan.ID || a.Binding != cur {
+				continue
+			}
+			if q.Allows(a.Actor) && !slices.Contains(rs.By, a.Actor) {
+				rs.By = append(rs.By, a.Actor)
+			}
+		}
+		rs.Have = len(rs.By)
+		if rs.Have < rs.Need {
+			st.Satisfied = false
+		}
+		st.Rules = append(st.Rules, rs)
+	}
+	return st
+}
+
+// Check is admission's approval gate: nil when every requirement has enough
+// fresh approvals of exactly this plan. Otherwise it returns EDENIED when the
+// plan was rejected, ECONFLICT when approvals exist but are stale (base,
+// policy or memory changed) and EAWAITINGAPPROVAL when approvals are missing.
+func Check(ctx context.Context, db *sql.DB, task agentos.Task, plan agentos.Plan, reqs []Requirement, cur Binding) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	s := NewStore(db)
+	active, err := s.active(ctx, db, task.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range active {
+		if a.Kind == KindReject && a.PlanHash == plan.Hash {
+			return agentos.Errorf(agentos.EDENIED, "plan %s was rejected by %s: %s", plan.Hash, a.Actor, a.Comment)
+		}
+	}
+	if plan.PolicyHash != "" && cur.PolicyHash != "" && plan.PolicyHash != cur.PolicyHash {
+		return agentos.Errorf(agentos.ECONFLICT, "approval is stale: the policy changed from %s to %s since plan %s was gated; re-plan task %s", plan.PolicyHash, cur.PolicyHash, plan.Hash, task.ID)
+	}
+	st := status(active, plan, reqs, cur)
+	if st.Satisfied {
+		return nil
+	}
+	approveCmd := fmt.Sprintf("`agentos approve %s --plan %s`", task.ID, plan.Hash)
+	for _, a := range active {
+		if a.Kind != KindApprove || a.PlanHash != plan.Hash || a.Binding == cur {
+			continue
+		}
+		switch {
+		case a.Binding.Base != cur.Base:
+			return agentos.Errorf(agentos.ECONFLICT, "approval is stale: the base moved from %s to %s; re-approve with %s", short(a.Binding.Base), short(cur.Base), approveCmd)
+		case a.Binding.PolicyHash != cur.PolicyHash:
+			return agentos.Errorf(agentos.ECONFLICT, "approval is stale: the policy changed from %s to %s; re-approve with %s", a.Binding.PolicyHash, cur.PolicyHash, approveCmd)
+		default:
+			return agentos.Errorf(agentos.ECONFLICT, "approval is stale: the memory changed from %s to %s; re-approve with %s", a.Binding.MemoryHash, cur.MemoryHash, approveCmd)
+		}
+	}
+	return agentos.Errorf(agentos.EAWAITINGAPPROVAL, "plan %s of task %s needs %s: run %s", plan.Hash, task.ID, st.Needs(), approveCmd)
+}
+
+// Needs describes the missing approvals in one phrase.
+func (st Status) Needs() string {
+	var parts []string
+	for _, r := range st.Rules {
+		m := r.Missing()
+		if m == 0 {
+			continue
+		}
+		p := fmt.Sprintf("%d more approval", m)
+		if m > 1 {
+			p += "s"
+		}
+		p += " for " + r.RuleID
+		if len(r.Approvers) > 0 {
+			p += " from " + actors(r.Approvers)
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return "no more approvals"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func actors(as []agentos.Actor) string {
+	if len(as) == 0 {
+		return "any human"
+	}
+	var ss []string
+	for _, a := range as {
+		if !slices.Contains(ss, string(a)) {
+			ss = append(ss, string(a))
+		}
+	}
+	return strings.Join(ss, ", ")
+}
+
+func short(commit string) string {
+	if len(commit) > 12 {
+		return commit[:12]
+	}
+	if commit == "" {
+		return "(none)"
+	}
+	return commit
+}
+
+func (s *Store) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+const timeFormat = time.RFC3339Nano
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func parseTime(v string) time.Time {
+	t, _ := time.Parse(timeFormat, v)
+	return t
+}

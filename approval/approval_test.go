@@ -1,0 +1,223 @@
+package approval_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/approval"
+	"github.com/agentos/agentos/sqlite"
+)
+
+func mustStore(tb testing.TB) *approval.Store {
+	tb.Helper()
+	db, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "agentos.db"))
+	if err != nil {
+		tb.Fatalf("sqlite.Open: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	s := approval.NewStore(db.SQL())
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s.Now = func() time.Time { now = now.Add(time.Second); return now }
+	return s
+}
+
+func fixture(id string) (agentos.Task, agentos.Plan, approval.Binding) {
+	p := agentos.Plan{Version: 1, ID: "plan-" + id, Task: "t1", BaseCommit: "base1", PolicyHash: "sha256:pol1", MemoryPackHash: "sha256:mem1",
+		Steps: []agentos.Step{{Kind: agentos.StepWrite, Path: ".github/workflows/ci.yml", Content: "on: push\n"}}}
+	p.Hash = p.ComputeHash()
+	t := agentos.Task{ID: "t1", State: agentos.StateAwaitingApproval, PlanID: p.ID, PlanHash: p.Hash, Submitter: agentos.Human("ann")}
+	return t, p, approval.Binding{Base: "base1", PolicyHash: "sha256:pol1", MemoryHash: "sha256:mem1"}
+}
+
+var anyHuman = []approval.Requirement{{RuleID: "ci-config", Approvals: 1}}
+
+func req(t agentos.Task, p agentos.Plan, b approval.Binding, who agentos.Actor, reqs []approval.Requirement) approval.Request {
+	return approval.Request{Task: t, Plan: p, Given: p.Hash, Actor: who, Author: agentos.Agent("openai"), Current: b, Requirements: reqs}
+}
+
+func TestApproveRefusals(t *testing.T) {
+	task, p, b := fixture("a")
+	other := p
+	other.Steps = nil
+	other.Hash = other.ComputeHash()
+	tests := []struct {
+		name     string
+		mutate   func(r *approval.Request)
+		wantCode string
+	}{
+		{"agent approver", func(r *approval.Request) { r.Actor = agentos.Agent("openai") }, agentos.EDENIED},
+		{"system approver", func(r *approval.Request) { r.Actor = agentos.System }, agentos.EDENIED},
+		{"author approves own plan", func(r *approval.Request) { r.Actor = agentos.Human("ann"); r.Author = agentos.Human("ann") }, agentos.EDENIED},
+		{"wrong hash", func(r *approval.Request) { r.Given = other.Hash }, agentos.ECONFLICT},
+		{"malformed hash", func(r *approval.Request) { r.Given = "abc" }, agentos.EINVALID},
+		{"missing hash", func(r *approval.Request) { r.Given = "" }, agentos.EINVALID},
+		{"old plan", func(r *approval.Request) { r.Task.PlanHash = other.Hash; r.Given = p.Hash }, agentos.ECONFLICT},
+		{"tampered plan", func(r *approval.Request) { r.Plan.Goal = "edited"; r.Given = r.Plan.Hash }, agentos.ECONFLICT},
+		{"not waiting", func(r *approval.Request) { r.Task.State = agentos.StatePlanned }, agentos.ECONFLICT},
+		{"policy changed since gating", func(r *approval.Request) { r.Current.PolicyHash = "sha256:pol2" }, agentos.ECONFLICT},
+		{"not an approver", func(r *approval.Request) {
+			r.Requirements = []approval.Requirement{{RuleID: "ci-config", Approvers: []agentos.Actor{"human:cy"}, Approvals: 1}}
+		}, agentos.EDENIED},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := mustStore(t)
+			r := req(task, p, b, agentos.Human("bob"), anyHuman)
+			tc.mutate(&r)
+			_, err := s.Approve(t.Context(), r)
+			if got := agentos.ErrorCode(err); got != tc.wantCode {
+				t.Fatalf("Approve error = %v (code %q), want code %q", err, got, tc.wantCode)
+			}
+			if list, _ := s.List(t.Context(), task.ID); len(list) != 0 {
+				t.Errorf("a refused approval was recorded: %+v", list)
+			}
+		})
+	}
+}
+
+func TestNofM(t *testing.T) {
+	s := mustStore(t)
+	task, p, b := fixture("a")
+	reqs := []approval.Requirement{{RuleID: "ci-config", Approvers: []agentos.Actor{"human:ann", "human:bob", "human:cy"}, Approvals: 2}}
+	ctx := t.Context()
+	err := approval.Check(ctx, s.DB, task, p, reqs, b)
+	if agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "2 more approvals for ci-config") {
+		t.Fatalf("Check before approvals = %v, want awaiting_approval needing 2", err)
+	}
+	st, err := s.Approve(ctx, req(task, p, b, "human:bob", reqs))
+	if err != nil || st.Satisfied || st.Rules[0].Have != 1 {
+		t.Fatalf("first Approve = %+v, %v; want 1 of 2", st, err)
+	}
+	// The same human again does not count twice.
+	st, err = s.Approve(ctx, req(task, p, b, "human:bob", reqs))
+	if err != nil || !st.Already || st.Rules[0].Have != 1 {
+		t.Fatalf("repeat Approve = %+v, %v; want Already and still 1 of 2", st, err)
+	}
+	if err := approval.Check(ctx, s.DB, task, p, reqs, b); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "1 more approval for ci-config") {
+		t.Fatalf("Check after one = %v, want awaiting 1 more", err)
+	}
+	st, err = s.Approve(ctx, req(task, p, b, "human:cy", reqs))
+	if err != nil || !st.Satisfied {
+		t.Fatalf("second Approve = %+v, %v; want satisfied", st, err)
+	}
+	if err := approval.Check(ctx, s.DB, task, p, reqs, b); err != nil {
+		t.Fatalf("Check after two = %v, want nil", err)
+	}
+}
+
+func TestMultipleRules(t *testing.T) {
+	s := mustStore(t)
+	task, p, b := fixture("a")
+	reqs := []approval.Requirement{
+		{RuleID: "ci-config", Approvers: []agentos.Actor{"human:ops"}, Approvals: 1},
+		{RuleID: "secrets", Approvals: 1},
+	}
+	if _, err := s.Approve(t.Context(), req(task, p, b, "human:dev", reqs)); err != nil {
+		t.Fatal(err)
+	}
+	err := approval.Check(t.Context(), s.DB, task, p, reqs, b)
+	if agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "for ci-config from human:ops") || strings.Contains(err.Error(), "for secrets") {
+		t.Fatalf("Check = %v, want only ci-config from human:ops missing", err)
+	}
+	if _, err := s.Approve(t.Context(), req(task, p, b, "human:ops", reqs)); err != nil {
+		t.Fatal(err)
+	}
+	if err := approval.Check(t.Context(), s.DB, task, p, reqs, b); err != nil {
+		t.Fatalf("Check = %v, want nil", err)
+	}
+}
+
+func TestStale(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(b *approval.Binding)
+		want   string
+	}{
+		{"base moved", func(b *approval.Binding) { b.Base = "base2" }, "the base moved from base1 to base2"},
+		{"memory changed", func(b *approval.Binding) { b.MemoryHash = "sha256:mem2" }, "the memory changed"},
+		{"policy changed", func(b *approval.Binding) { b.PolicyHash = "sha256:pol2" }, "the policy changed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := mustStore(t)
+			task, p, b := fixture("a")
+			if _, err := s.Approve(t.Context(), req(task, p, b, "human:bob", anyHuman)); err != nil {
+				t.Fatal(err)
+			}
+			now := b
+			tc.change(&now)
+			err := approval.Check(t.Context(), s.DB, task, p, anyHuman, now)
+			if agentos.ErrorCode(err) != agentos.ECONFLICT || !strings.Contains(err.Error(), "approval is stale") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Check = %v, want conflict %q", err, tc.want)
+			}
+			if tc.name == "policy changed" {
+				return // a policy change needs a re-plan, not a re-approval
+			}
+			if _, err := s.Approve(t.Context(), req(task, p, now, "human:bob", anyHuman)); err != nil {
+				t.Fatalf("re-approve: %v", err)
+			}
+			if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, now); err != nil {
+				t.Fatalf("Check after re-approval = %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestReplanClears(t *testing.T) {
+	s := mustStore(t)
+	task, p, b := fixture("a")
+	if _, err := s.Approve(t.Context(), req(task, p, b, "human:bob", anyHuman)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Clear(t.Context(), task.ID, "re-planned")
+	if err != nil || n != 1 {
+		t.Fatalf("Clear = %d, %v; want 1", n, err)
+	}
+	if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, b); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+		t.Fatalf("Check after clear = %v, want awaiting_approval", err)
+	}
+	list, err := s.List(t.Context(), task.ID)
+	if err != nil || len(list) != 1 || list[0].Cleared != "re-planned" || list[0].ClearedAt.IsZero() || list[0].Actor != "human:bob" {
+		t.Fatalf("List = %+v, %v; want the cleared approval kept as history", list, err)
+	}
+	// A new plan needs its own approval: the old one never counts for it.
+	task2, p2, _ := fixture("b")
+	if err := approval.Check(t.Context(), s.DB, task2, p2, anyHuman, b); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+		t.Fatalf("Check of new plan = %v, want awaiting_approval", err)
+	}
+}
+
+func TestReject(t *testing.T) {
+	s := mustStore(t)
+	task, p, b := fixture("a")
+	r := req(task, p, b, "human:bob", anyHuman)
+	if err := s.Reject(t.Context(), r); agentos.ErrorCode(err) != agentos.EINVALID {
+		t.Fatalf("Reject without reason = %v, want invalid", err)
+	}
+	r.Comment = "touches CI"
+	if err := s.Reject(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, b); agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), "touches CI") {
+		t.Fatalf("Check after reject = %v, want denied with the reason", err)
+	}
+	if _, err := s.Approve(t.Context(), req(task, p, b, "human:cy", anyHuman)); agentos.ErrorCode(err) != agentos.ECONFLICT {
+		t.Fatalf("Approve after reject = %v, want conflict", err)
+	}
+	ra := r
+	ra.Actor = agentos.Agent("x")
+	if err := s.Reject(t.Context(), ra); agentos.ErrorCode(err) != agentos.EDENIED {
+		t.Fatalf("agent Reject = %v, want denied", err)
+	}
+}
+
+func TestNoRequirements(t *testing.T) {
+	s := mustStore(t)
+	task, p, b := fixture("a")
+	if err := approval.Check(t.Context(), s.DB, task, p, nil, b); err != nil {
+		t.Fatalf("Check without requirements = %v, want nil", err)
+	}
+}
