@@ -1,0 +1,345 @@
+package memory
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/agentos/agentos"
+)
+
+// DefaultMaxBodyBytes bounds a request body: an item's text is at most
+// MaxTextBytes, so 1 MiB leaves room for a long task text and nothing more.
+const DefaultMaxBodyBytes = 1 << 20
+
+// ServerOptions configures a Server.
+type ServerOptions struct {
+	// Token is the bearer token every request must carry.
+	Token string
+	// Open serves without a token; Serve refuses it on a non-loopback
+	// listener and the handler refuses non-loopback peers.
+	Open bool
+	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	// ErrorLog receives internal errors, whose text clients never see.
+	ErrorLog io.Writer
+}
+
+// Server exposes a Service over HTTP JSON:
+//
+//	GET  /v1/health                      no token needed
+//	POST /v1/memory/search               Query -> {"hits": [Hit]}
+//	POST /v1/memory/items                MemoryItem -> MemoryItem (201)
+//	GET  /v1/memory/items?kind=&tag=&source=&all=&limit=  -> {"items": [MemoryItem]}
+//	GET  /v1/memory/items/{id}           -> MemoryItem
+//	POST /v1/memory/items/{id}/edit      {"text", "actor"} -> MemoryItem
+//	POST /v1/memory/items/{id}/remove    {"actor"} -> 204
+//	POST /v1/memory/pack                 {"task", "query"} -> MemoryPack
+//
+// Errors are {"error": message, "code": agentos error code} with a 4xx
+// status for bad input and 500 (message hidden) for anything else.
+type Server struct {
+	svc  Service
+	opts ServerOptions
+	mux  *http.ServeMux
+}
+
+// NewServer returns a Server for svc. A token is required unless opts.Open.
+func NewServer(svc Service, opts ServerOptions) (*Server, error) {
+	if opts.Token == "" && !opts.Open {
+		return nil, agentos.Errorf(agentos.EINVALID, "the memory service needs a bearer token: set one with --token-env NAME, or pass --open on a loopback address")
+	}
+	if opts.Token != "" && opts.Open {
+		return nil, agentos.Errorf(agentos.EINVALID, "the memory service is either open or token-protected, not both: drop --open or the token")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.ErrorLog == nil {
+		opts.ErrorLog = io.Discard
+	}
+	s := &Server{svc: svc, opts: opts, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	s.handle("POST /v1/memory/search", s.search)
+	s.handle("POST /v1/memory/items", s.add)
+	s.handle("GET /v1/memory/items", s.list)
+	s.handle("GET /v1/memory/items/{id}", s.get)
+	s.handle("POST /v1/memory/items/{id}/edit", s.edit)
+	s.handle("POST /v1/memory/items/{id}/remove", s.remove)
+	s.handle("POST /v1/memory/pack", s.pack)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, agentos.Errorf(agentos.ENOTFOUND, "no endpoint %s %s: see the agentos memory serve documentation", r.Method, r.URL.Path))
+	})
+	return s, nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve serves on ln until ctx is done, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.opts.Open && !isLoopback(ln.Addr().String()) {
+		return agentos.Errorf(agentos.EDENIED, "an open memory service (no token) may listen only on a loopback address, not %s: use --listen 127.0.0.1:PORT or a token", ln.Addr())
+	}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	defer stop()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+type apiError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func (s *Server) handle(pattern string, h func(*http.Request) (int, any, error)) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(w, r) {
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		status, body, err := h(r)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		if body == nil {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, body)
+	})
+}
+
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if s.opts.Open {
+		if isLoopback(r.RemoteAddr) {
+			return true
+		}
+		writeJSON(w, http.StatusForbidden, apiError{"this memory service is open to loopback clients only", agentos.EDENIED})
+		return false
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) == 1 {
+		return true
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="agentos-memory"`)
+	writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token: send Authorization: Bearer TOKEN (memory.token_env names its variable)", agentos.EDENIED})
+	return false
+}
+
+// statusOf is the one table from error codes to HTTP statuses (Client maps
+// back through the code in the body, not the status).
+func statusOf(code string) int {
+	switch code {
+	case agentos.EINVALID:
+		return http.StatusBadRequest
+	case agentos.ENOTFOUND:
+		return http.StatusNotFound
+	case agentos.ECONFLICT:
+		return http.StatusConflict
+	case agentos.EDENIED:
+		return http.StatusForbidden
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	if mbe, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("request body is larger than %d bytes: send less", mbe.Limit), agentos.EINVALID})
+		return
+	}
+	code := agentos.ErrorCode(err)
+	status := statusOf(code)
+	msg := agentos.ErrorMessage(err)
+	if status == http.StatusInternalServerError {
+		fmt.Fprintf(s.opts.ErrorLog, "memory service: %v\n", err)
+		msg, code = "internal error in the memory service (see its log)", agentos.EINTERNAL
+	}
+	writeJSON(w, status, apiError{msg, code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// decode reads exactly one JSON value with no unknown fields.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return agentos.Errorf(agentos.EINVALID, "Content-Type %q: send application/json", ct)
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return agentos.Errorf(agentos.EINVALID, "request body is empty: send a JSON object")
+		}
+		return agentos.Errorf(agentos.EINVALID, "request body is not valid JSON for this endpoint: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return err
+		}
+		return agentos.Errorf(agentos.EINVALID, "request body holds more than one JSON value: send one object")
+	}
+	return nil
+}
+
+type searchResponse struct {
+	Hits []Hit `json:"hits"`
+}
+
+func (s *Server) search(r *http.Request) (int, any, error) {
+	var q Query
+	if err := decode(r, &q); err != nil {
+		return 0, nil, err
+	}
+	hits, err := s.svc.Search(r.Context(), q)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, searchResponse{Hits: hits}, nil
+}
+
+func (s *Server) add(r *http.Request) (int, any, error) {
+	var it agentos.MemoryItem
+	if err := decode(r, &it); err != nil {
+		return 0, nil, err
+	}
+	out, err := s.svc.Add(r.Context(), it)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, out, nil
+}
+
+type listResponse struct {
+	Items []agentos.MemoryItem `json:"items"`
+}
+
+func (s *Server) list(r *http.Request) (int, any, error) {
+	v := r.URL.Query()
+	f := ListFilter{Kind: agentos.MemoryKind(v.Get("kind")), Tag: v.Get("tag"), Source: v.Get("source")}
+	if a := v.Get("all"); a != "" {
+		b, err := strconv.ParseBool(a)
+		if err != nil {
+			return 0, nil, agentos.Errorf(agentos.EINVALID, "all=%q: use true or false", a)
+		}
+		f.All = b
+	}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			return 0, nil, agentos.Errorf(agentos.EINVALID, "limit=%q: use a positive number", l)
+		}
+		f.Limit = n
+	}
+	items, err := s.svc.List(r.Context(), f)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, listResponse{Items: items}, nil
+}
+
+func (s *Server) get(r *http.Request) (int, any, error) {
+	it, err := s.svc.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, it, nil
+}
+
+type editRequest struct {
+	Text  string `json:"text"`
+	Actor string `json:"actor"`
+}
+
+func (s *Server) edit(r *http.Request) (int, any, error) {
+	var req editRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	it, err := s.svc.Edit(r.Context(), r.PathValue("id"), req.Text, req.Actor)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, it, nil
+}
+
+type removeRequest struct {
+	Actor string `json:"actor"`
+}
+
+func (s *Server) remove(r *http.Request) (int, any, error) {
+	var req removeRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if err := s.svc.Remove(r.Context(), r.PathValue("id"), req.Actor); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+type packRequest struct {
+	Task  string              `json:"task"`
+	Query agentos.MemoryQuery `json:"query"`
+}
+
+func (s *Server) pack(r *http.Request) (int, any, error) {
+	var req packRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	if strings.TrimSpace(req.Task) == "" {
+		return 0, nil, agentos.Errorf(agentos.EINVALID, `pack request has no task: send {"task": ID, "query": {...}}`)
+	}
+	p, err := s.svc.BuildPack(r.Context(), req.Task, req.Query)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, p, nil
+}
