@@ -27,6 +27,7 @@ type Factory struct {
 	As         string
 	Debug      bool
 	JSONErrors bool
+	Quiet      bool
 
 	Now func() time.Time
 

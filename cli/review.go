@@ -1,0 +1,228 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/sqlite"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	register(newCmdReview)
+	register(newCmdTrace)
+	register(newCmdAudit)
+	register(newCmdRollback)
+}
+
+func newCmdReview(f *Factory) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "review TASK [--format md|json]",
+		Short: "Print the ReviewPack of a task's latest run",
+		Args:  exactArgs(1, "TASK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			db, err := f.DB(ctx)
+			if err != nil {
+				return err
+			}
+			t, err := db.Task(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			rp, md, err := db.Review(ctx, t.ID)
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "md", "markdown", "":
+				fmt.Fprint(f.IO.Out, md)
+			case "json":
+				return printJSON(f, rp)
+			default:
+				return usageErr("--format %q: use md or json", format)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "md", "md or json")
+	return cmd
+}
+
+func newCmdTrace(f *Factory) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "trace COMMIT",
+		Short: "Resolve a commit's AgentOS trailers to task, run, plan and intent, and check its diff hash",
+		Args:  exactArgs(1, "COMMIT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := f.Coordinator(ctx)
+			if err != nil {
+				return err
+			}
+			tr, err := c.TraceCommit(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := printJSON(f, tr); err != nil {
+					return err
+				}
+			} else {
+				w := f.IO.Out
+				fmt.Fprintf(w, "commit  %s\n", tr.Commit)
+				if tr.Task != nil {
+					fmt.Fprintf(w, "task    %s (%s): %s\n", tr.Task.ID, tr.Task.State, tr.Goal)
+				}
+				fmt.Fprintf(w, "run     %s\nplan    %s (%s)\nintent  %s\ndiff    %s\n", tr.Run, tr.Plan, tr.PlanID, tr.Intent, tr.DiffHash)
+				for _, ch := range tr.Checks {
+					mark := f.IO.OutColor("green", "ok  ")
+					if !ch.OK {
+						mark = f.IO.OutColor("red", "FAIL")
+					}
+					extra := ""
+					if !ch.OK && ch.Want != "" {
+						extra = fmt.Sprintf(" (got %s, want %s)", ch.Got, ch.Want)
+					}
+					fmt.Fprintf(w, "  %s %s%s\n", mark, ch.What, extra)
+				}
+			}
+			if !tr.OK {
+				return agentos.Errorf(agentos.ECONFLICT, "commit %s does not match its records: see the failed checks above", tr.Commit[:12])
+			}
+			return nil
+		},
+	}
+	addJSONFlag(cmd, f, &asJSON)
+	return cmd
+}
+
+func newCmdAudit(f *Factory) *cobra.Command {
+	cmd := group("audit", "The hash-chained audit log")
+	var task, kind string
+	var from int64
+	var limit int
+	var asJSON bool
+	logCmd := &cobra.Command{
+		Use:   "log [--task TASK] [--kind KIND]",
+		Short: "Print audit events in order",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			db, err := f.DB(ctx)
+			if err != nil {
+				return err
+			}
+			if task != "" {
+				t, err := db.Task(ctx, task)
+				if err != nil {
+					return err
+				}
+				task = t.ID
+			}
+			evs, err := db.Events(ctx, sqlite.EventFilter{Task: task, Kind: kind, FromSeq: from, Limit: limit})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if evs == nil {
+					evs = []agentos.Event{}
+				}
+				return printJSON(f, evs)
+			}
+			for _, e := range evs {
+				fmt.Fprintf(f.IO.Out, "%6d %s %-8s %-22s %-18s %s\n", e.Seq, e.Time.Format("2006-01-02T15:04:05.000Z"), dash(e.Task), e.Kind, e.Actor, trunc(string(e.Data), 120))
+			}
+			return nil
+		},
+	}
+	logCmd.Flags().StringVar(&task, "task", "", "only events of this task")
+	logCmd.Flags().StringVar(&kind, "kind", "", "only events of this kind (e.g. task.transition)")
+	logCmd.Flags().Int64Var(&from, "from", 0, "start at this sequence number")
+	logCmd.Flags().IntVar(&limit, "limit", 0, "print at most N events")
+	addJSONFlag(logCmd, f, &asJSON)
+
+	var vJSON bool
+	verifyCmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Recompute the audit chain and check every recorded commit against its trailers",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := f.Coordinator(ctx)
+			if err != nil {
+				return err
+			}
+			n, chainErr := c.DB.VerifyChain(ctx)
+			seq, head, _ := c.DB.ChainHead(ctx)
+			commits, bad, err := c.VerifyCommits(ctx)
+			if err != nil {
+				return err
+			}
+			if vJSON {
+				res := map[string]any{"events": n, "head_seq": seq, "head": head, "commits": commits, "ok": chainErr == nil && len(bad) == 0, "commit_failures": bad}
+				if chainErr != nil {
+					res["chain_error"] = agentos.ErrorMessage(chainErr)
+				}
+				if err := printJSON(f, res); err != nil {
+					return err
+				}
+			}
+			if chainErr != nil {
+				return chainErr
+			}
+			if len(bad) > 0 {
+				return agentos.Errorf(agentos.ECONFLICT, "%d commit(s) do not match their records: %s", len(bad), strings.Join(bad, "; "))
+			}
+			if !vJSON {
+				fmt.Fprintf(f.IO.Out, "audit chain ok: %d events, head %d %s; %d commits match their trailers and records\n", n, seq, head, commits)
+			}
+			return nil
+		},
+	}
+	addJSONFlag(verifyCmd, f, &vJSON)
+	cmd.AddCommand(logCmd, verifyCmd)
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newCmdRollback(f *Factory) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "rollback TASK",
+		Short: "Revert a committed task on its target branch with a new traceable commit",
+		Args:  exactArgs(1, "TASK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := f.Coordinator(ctx)
+			if err != nil {
+				return err
+			}
+			actor, err := f.Actor(ctx)
+			if err != nil {
+				return err
+			}
+			t, sha, err := c.Rollback(ctx, args[0], actor)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(f, map[string]any{"task": t, "revert": sha})
+			}
+			fmt.Fprintf(f.IO.Out, "task %s rolled_back\n  revert  %s on %s\n", t.ID, sha, t.Target)
+			return nil
+		},
+	}
+	addJSONFlag(cmd, f, &asJSON)
+	return cmd
+}
+

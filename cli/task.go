@@ -1,0 +1,240 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/gitrepo"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newCmdTask) }
+
+func newCmdTask(f *Factory) *cobra.Command {
+	cmd := group("task", "List, show and clean up tasks")
+	cmd.AddCommand(newCmdTaskList(f), newCmdTaskShow(f), newCmdTaskClean(f))
+	return cmd
+}
+
+func newCmdTaskList(f *Factory) *cobra.Command {
+	var state string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--state STATE]",
+		Short: "List tasks, newest first",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if state != "" && !agentos.ValidState(agentos.State(state)) {
+				var names []string
+				for _, s := range agentos.States {
+					names = append(names, string(s))
+				}
+				return usageErr("--state %q is not a state (one of %s)", state, strings.Join(names, ", "))
+			}
+			db, err := f.DB(ctx)
+			if err != nil {
+				return err
+			}
+			ts, err := db.Tasks(ctx, agentos.TaskFilter{State: agentos.State(state), Limit: limit})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if ts == nil {
+					ts = []*agentos.Task{}
+				}
+				return printJSON(f, ts)
+			}
+			if len(ts) == 0 {
+				fmt.Fprintln(f.IO.ErrOut, "no tasks")
+				return nil
+			}
+			w := tabwriter.NewWriter(f.IO.Out, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(w, "TASK\tSTATE\tMODE\tAGE\tGOAL\tWAITING ON / NOTE")
+			for _, t := range ts {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.State, t.Mode, age(f.Now().Sub(t.CreatedAt)), trunc(t.Goal, 50), trunc(t.Reason, 70))
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&state, "state", "", "only tasks in this state (e.g. blocked, awaiting_approval)")
+	cmd.Flags().IntVar(&limit, "limit", 0, "show at most N tasks")
+	addJSONFlag(cmd, f, &asJSON)
+	return cmd
+}
+
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+func trunc(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}
+
+func newCmdTaskShow(f *Factory) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show TASK",
+		Short: "Show a task: state, plan hash, steps, MemoryPack, commits",
+		Args:  exactArgs(1, "TASK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			db, err := f.DB(ctx)
+			if err != nil {
+				return err
+			}
+			t, err := db.Task(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			v := taskView(ctx, f, t)
+			if asJSON {
+				return printJSON(f, v)
+			}
+			w := tabwriter.NewWriter(f.IO.Out, 0, 2, 2, ' ', 0)
+			fmt.Fprintf(w, "task\t%s\n", t.ID)
+			fmt.Fprintf(w, "state\t%s\n", t.State)
+			fmt.Fprintf(w, "goal\t%s\n", t.Goal)
+			fmt.Fprintf(w, "mode\t%s\n", t.Mode)
+			fmt.Fprintf(w, "submitter\t%s\n", t.Submitter)
+			fmt.Fprintf(w, "target\t%s\n", t.Target)
+			if t.Reason != "" {
+				fmt.Fprintf(w, "note\t%s\n", t.Reason)
+			}
+			fmt.Fprintf(w, "plan\t%s\n", t.PlanHash)
+			if v.Memory != nil {
+				fmt.Fprintf(w, "memory pack\t%s (%d items)\n", v.Memory.Hash, len(v.Memory.Items))
+			}
+			for _, c := range v.Commits {
+				fmt.Fprintf(w, "commit\t%s\n", c)
+			}
+			w.Flush()
+			if t.PlanID != "" {
+				if p, _, err := db.Plan(ctx, t.PlanID); err == nil {
+					fmt.Fprintf(f.IO.Out, "\nsteps (base %s):\n", p.BaseCommit)
+					for i, s := range p.Steps {
+						fmt.Fprintf(f.IO.Out, "  %d. %s\n", i+1, stepLine(s))
+					}
+					for i, c := range p.Verify {
+						fmt.Fprintf(f.IO.Out, "  verify %d. %s\n", i+1, strings.Join(c.Argv, " "))
+					}
+					for _, a := range p.Assumptions {
+						fmt.Fprintf(f.IO.Out, "  assumed %s = %q (%s)\n", a.Question, a.Value, a.Why)
+					}
+				}
+			}
+			return nil
+		},
+	}
+	addJSONFlag(cmd, f, &asJSON)
+	return cmd
+}
+
+func stepLine(s agentos.Step) string {
+	switch s.Kind {
+	case agentos.StepWrite:
+		return fmt.Sprintf("write %s (%d bytes)", s.Path, len(s.Content))
+	case agentos.StepPatch:
+		return fmt.Sprintf("patch %s %s", strings.Join(s.Paths, ", "), s.DiffHash)
+	case agentos.StepDelete, agentos.StepMkdir:
+		return fmt.Sprintf("%s %s", s.Kind, s.Path)
+	case agentos.StepRename:
+		return fmt.Sprintf("rename %s -> %s", s.From, s.To)
+	case agentos.StepExec:
+		return fmt.Sprintf("exec %s  [%s]", strings.Join(s.Argv, " "), s.Exe)
+	}
+	return string(s.Kind)
+}
+
+func newCmdTaskClean(f *Factory) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "clean [TASK...] [--all]",
+		Short: "Remove the worktrees (and branches) kept for inspection of finished tasks",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if len(args) == 0 && !all {
+				return usageErr("name the tasks to clean, or pass --all")
+			}
+			db, err := f.DB(ctx)
+			if err != nil {
+				return err
+			}
+			repo, err := f.Repo(ctx)
+			if err != nil {
+				return err
+			}
+			var ts []*agentos.Task
+			if all {
+				if ts, err = db.Tasks(ctx, agentos.TaskFilter{}); err != nil {
+					return err
+				}
+			} else {
+				for _, id := range args {
+					t, err := db.Task(ctx, id)
+					if err != nil {
+						return err
+					}
+					ts = append(ts, t)
+				}
+			}
+			dir, _ := f.StatePath(ctx)
+			n := 0
+			for _, t := range ts {
+				if !t.State.Terminal() {
+					if !all {
+						return agentos.Errorf(agentos.ECONFLICT, "task %s is %s: only finished tasks are cleaned", t.ID, t.State)
+					}
+					continue
+				}
+				wt := filepath.Join(dir, "worktrees", t.ID)
+				branch := "agentos/" + t.ID
+				if _, err := os.Stat(wt); err == nil || branchExists(cmd, repo, branch) {
+					keep := t.State == agentos.StateCommitted && t.Commit != "" && !onTarget(cmd, repo, t)
+					if keep {
+						branch = "" // the commit waits on its branch: keep it
+					}
+					repo.RemoveWorktree(ctx, wt, branch)
+					fmt.Fprintf(f.IO.Out, "cleaned %s\n", t.ID)
+					n++
+				}
+			}
+			if n == 0 {
+				fmt.Fprintln(f.IO.ErrOut, "nothing to clean")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "clean every finished task")
+	return cmd
+}
+
+func branchExists(cmd *cobra.Command, repo *gitrepo.Repo, branch string) bool {
+	_, err := repo.BranchHead(cmd.Context(), branch)
+	return err == nil
+}
+
+func onTarget(cmd *cobra.Command, repo *gitrepo.Repo, t *agentos.Task) bool {
+	head, err := repo.BranchHead(cmd.Context(), t.Target)
+	return err == nil && repo.IsAncestor(cmd.Context(), t.Commit, head)
+}

@@ -1,0 +1,145 @@
+package coordinator
+
+import (
+	"context"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/gitrepo"
+)
+
+// Trace is a commit resolved back to its records (red line 7).
+type Trace struct {
+	Commit   string            `json:"commit"`
+	Trailers map[string]string `json:"trailers"`
+	Task     *agentos.Task     `json:"task"`
+	Run      string            `json:"run"`
+	Plan     string            `json:"plan"`
+	PlanID   string            `json:"plan_id"`
+	Intent   string            `json:"intent"`
+	Goal     string            `json:"goal"`
+	DiffHash string            `json:"diff_hash"` // recomputed now
+	Kind     string            `json:"kind"`
+	Checks   []TraceCheck      `json:"checks"`
+	OK       bool              `json:"ok"`
+}
+
+// TraceCheck is one comparison trace made.
+type TraceCheck struct {
+	What string `json:"what"`
+	OK   bool   `json:"ok"`
+	Got  string `json:"got,omitempty"`
+	Want string `json:"want,omitempty"`
+}
+
+// TraceCommit resolves a commit's trailers to the task, run, plan and intent
+// records and checks that the commit's diff still hashes to its trailer and
+// to the recorded hash.
+func (c *Coordinator) TraceCommit(ctx context.Context, rev string) (*Trace, error) {
+	sha, err := c.Repo.ResolveCommit(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := c.Repo.Trailers(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	if tr[gitrepo.TrailerTask] == "" {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "commit %s has no AgentOS trailers: it was not made by AgentOS", short(sha))
+	}
+	out := &Trace{Commit: sha, Trailers: tr, Run: tr[gitrepo.TrailerRun], Plan: tr[gitrepo.TrailerPlan], Intent: tr[gitrepo.TrailerIntent], OK: true, Checks: []TraceCheck{}}
+	check := func(what string, ok bool, got, want string) {
+		out.Checks = append(out.Checks, TraceCheck{What: what, OK: ok, Got: got, Want: want})
+		if !ok {
+			out.OK = false
+		}
+	}
+	t, err := c.DB.Task(ctx, tr[gitrepo.TrailerTask])
+	check("task "+tr[gitrepo.TrailerTask]+" is recorded", err == nil, "", "")
+	if err == nil {
+		out.Task = t
+		out.Goal = t.Goal
+	}
+	row, err := c.DB.Commit(ctx, sha)
+	check("commit is recorded", err == nil, "", "")
+	if row != nil {
+		out.Kind = row.Kind
+		check("recorded task matches", row.Task == tr[gitrepo.TrailerTask], row.Task, tr[gitrepo.TrailerTask])
+		check("recorded run matches", row.Run == out.Run, row.Run, out.Run)
+		check("recorded plan hash matches", row.PlanHash == out.Plan, row.PlanHash, out.Plan)
+		check("recorded intent matches", row.IntentID == out.Intent, row.IntentID, out.Intent)
+	}
+	_, err = c.DB.Run(ctx, out.Run)
+	check("run "+out.Run+" is recorded", err == nil, "", "")
+	if t != nil {
+		found := false
+		if plans, err := c.DB.PlansOf(ctx, t.ID); err == nil {
+			for _, p := range plans {
+				if p[1] != out.Plan {
+					continue
+				}
+				found = true
+				out.PlanID = p[0]
+				if pl, stored, err := c.DB.Plan(ctx, p[0]); err == nil {
+					got := pl.ComputeHash()
+					check("stored plan still hashes to the trailer", got == stored && stored == out.Plan, got, out.Plan)
+				}
+			}
+		}
+		check("plan is recorded for the task", found, "", out.Plan)
+	}
+	_, err = c.DB.Intent(ctx, out.Intent)
+	check("intent "+out.Intent+" is recorded", err == nil, "", "")
+	parent, err := c.Repo.Parent(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	dh, _, err := c.Repo.DiffHash(ctx, parent, sha)
+	if err != nil {
+		return nil, err
+	}
+	out.DiffHash = dh
+	check("diff hashes to the AgentOS-Diff trailer", dh == tr[gitrepo.TrailerDiff], dh, tr[gitrepo.TrailerDiff])
+	if row != nil {
+		check("diff hashes to the recorded diff hash", dh == row.DiffHash, dh, row.DiffHash)
+	}
+	return out, nil
+}
+
+// VerifyCommits re-hashes every recorded commit that is still in the
+// repository and compares it with its trailer and record; it returns how many
+// were checked and the failures.
+func (c *Coordinator) VerifyCommits(ctx context.Context) (int, []string, error) {
+	rows, err := c.DB.SQL().QueryContext(ctx, `SELECT sha FROM commits ORDER BY rowid`)
+	if err != nil {
+		return 0, nil, err
+	}
+	var shas []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return 0, nil, err
+		}
+		shas = append(shas, s)
+	}
+	rows.Close()
+	n := 0
+	var bad []string
+	for _, sha := range shas {
+		if _, err := c.Repo.ResolveCommit(ctx, sha); err != nil {
+			continue // a commit that never landed and was discarded with its branch
+		}
+		tr, err := c.TraceCommit(ctx, sha)
+		if err != nil {
+			bad = append(bad, short(sha)+": "+agentos.ErrorMessage(err))
+			continue
+		}
+		n++
+		for _, ch := range tr.Checks {
+			if !ch.OK {
+				bad = append(bad, sha[:12]+": "+ch.What+" failed")
+			}
+		}
+	}
+	return n, bad, nil
+}
