@@ -2,11 +2,28 @@ package coordinator
 
 import (
 	"context"
-	"slices"
+	"fmt"
+	"os"
+	"path"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/lock"
+	"github.com/agentos/agentos/sqlite"
 )
+
+// Red line 9 in the coordinator: a task applies only under its task lock and
+// the file locks of every path its plan writes (one lease, taken all or
+// nothing by lock.Manager.Acquire), and integrates only under the target
+// branch's integration lock. The executor asks Locks.Covers before every
+// write (execute.go, writable); Covers also re-reads the lease, so a worker
+// whose lease expired and was taken over writes nothing more.
+
+// DefaultLeaseTTL is how long a lease lives without a heartbeat. Holders
+// heartbeat every third of it.
+const DefaultLeaseTTL = 30 * time.Second
 
 // Locks is what the executor holds while it writes: Covers is checked before
 // every write (red line 9's choke point in the executor).
@@ -15,29 +32,231 @@ type Locks interface {
 	Release(ctx context.Context)
 }
 
-// planLocks covers exactly the plan's write set.
-type planLocks struct{ paths []string }
+// LockOptions say who holds the locks a run takes and for how long; a worker
+// sets them, and may hand over a lease it already took, through the context
+// of Apply.
+type LockOptions struct {
+	Owner string
+	TTL   time.Duration
+	// Held is a lease the caller took for this task before Apply (the
+	// worker does, so a task is dispatched only when all its locks are
+	// free); the caller releases it after Apply returns.
+	Held *lock.Held
+}
 
-func (l planLocks) Covers(p string) bool {
-	if slices.Contains(l.paths, p) {
-		return true
+type lockOptionsKey struct{}
+
+// WithLockOptions returns ctx carrying o for Apply.
+func WithLockOptions(ctx context.Context, o LockOptions) context.Context {
+	return context.WithValue(ctx, lockOptionsKey{}, o)
+}
+
+func lockOptionsFrom(ctx context.Context) LockOptions {
+	o, _ := ctx.Value(lockOptionsKey{}).(LockOptions)
+	if o.TTL <= 0 {
+		o.TTL = DefaultLeaseTTL
 	}
-	for _, q := range l.paths {
-		if strings.HasPrefix(p, q+"/") {
-			return true
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		o.Owner = fmt.Sprintf("apply:%s:%d", host, os.Getpid())
+	}
+	return o
+}
+
+// LockKeys returns the keys a task's run needs: its task lock and the file
+// lock of every path its plan writes, on the plan's target branch.
+func LockKeys(t *agentos.Task, p *agentos.Plan) []string {
+	target := p.Target
+	if target == "" {
+		target = t.Target
+	}
+	return append(lock.FileKeys(target, p.Paths()), lock.TaskKey(t.ID))
+}
+
+func (c *Coordinator) lockManager() *lock.Manager { return lock.New(c.DB.SQL(), c.Now) }
+
+// AuditTakeovers records each expired lease a new lease replaced.
+func (c *Coordinator) AuditTakeovers(ctx context.Context, h *lock.Held) error {
+	for _, old := range h.TakenOver {
+		task := lock.TaskOf(old.Keys)
+		if task == "" {
+			task = lock.TaskOf(h.Lease.Keys)
+		}
+		if _, err := c.DB.Append(ctx, sqlite.EventInput{Task: task, Actor: agentos.System, Kind: lock.EventTakeover,
+			Data: map[string]any{"expired": old, "by": h.Lease.Owner, "lease": h.Lease.ID}}); err != nil {
+			return err
 		}
 	}
-	return false
+	return nil
 }
 
-func (planLocks) Release(context.Context) {}
+// heldLocks is a lease under a keep-alive.
+type heldLocks struct {
+	c       *Coordinator
+	task    string
+	held    *lock.Held
+	owned   bool // release on Release (false: the worker releases it)
+	stop    context.CancelFunc
+	done    <-chan error
+	mu      sync.Mutex
+	lostErr error
+}
 
-// acquireLocks takes the locks a task needs to apply its plan.
+func (l *heldLocks) lost() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lostErr
+}
+
+// Covers reports whether the lease holds p's file lock (or that of a
+// directory containing p) and is still held in the store.
+func (l *heldLocks) Covers(p string) bool {
+	if l.lost() != nil {
+		return false
+	}
+	covered := false
+	for q := p; q != "." && q != "/" && q != ""; q = path.Dir(q) {
+		if l.held.Covers(q) {
+			covered = true
+			break
+		}
+	}
+	if !covered {
+		return false
+	}
+	if err := l.held.Check(context.Background()); err != nil {
+		l.mu.Lock()
+		l.lostErr = err
+		l.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+func (l *heldLocks) Release(ctx context.Context) {
+	if l.task != "" {
+		active.CompareAndDelete(l.task, l)
+	}
+	l.stop()
+	if err := <-l.done; err != nil {
+		l.recordLost(ctx, err)
+	}
+	if l.owned {
+		if err := l.held.Release(ctx); err != nil {
+			l.recordLost(ctx, err)
+		}
+	}
+}
+
+func (l *heldLocks) recordLost(ctx context.Context, err error) {
+	l.c.DB.Append(context.WithoutCancel(ctx), sqlite.EventInput{Task: lock.TaskOf(l.held.Lease.Keys), Actor: agentos.System,
+		Kind: lock.EventLost, Data: map[string]any{"lease": l.held.Lease, "error": agentos.ErrorMessage(err)}})
+}
+
+// active maps a task id to the locks its run in this process holds.
+var active sync.Map
+
+func activeLocks(task string) *heldLocks {
+	if v, ok := active.Load(task); ok {
+		return v.(*heldLocks)
+	}
+	return nil
+}
+
+// keep heartbeats h until Release; a lost lease makes Covers refuse. A
+// task's run lease (task != "") is registered for lockIntegration.
+func (c *Coordinator) keep(ctx context.Context, task string, h *lock.Held, ttl time.Duration, owned bool) *heldLocks {
+	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	l := &heldLocks{c: c, task: task, held: h, owned: owned, stop: stop}
+	if task != "" {
+		active.Store(task, l)
+	}
+	inner := h.KeepAlive(kctx, ttl/3)
+	done := make(chan error, 1)
+	go func() {
+		err := <-inner
+		if err != nil {
+			l.mu.Lock()
+			l.lostErr = err
+			l.mu.Unlock()
+		}
+		done <- err
+	}()
+	l.done = done
+	return l
+}
+
+// acquireLocks takes the locks a task needs to apply its plan: the lease the
+// worker took (checked to cover the plan), or a new one for a direct apply.
+// A conflict sends the task back to the queue (nothing was written yet).
 func (c *Coordinator) acquireLocks(ctx context.Context, t *agentos.Task, p *agentos.Plan) (Locks, error) {
-	return planLocks{paths: p.Paths()}, nil
+	o := lockOptionsFrom(ctx)
+	keys := LockKeys(t, p)
+	if o.Held != nil {
+		if lock.TaskOf(o.Held.Lease.Keys) != t.ID {
+			return nil, agentos.Errorf(agentos.EINTERNAL, "lease %s is not task %s's lock", o.Held.Lease.ID, t.ID)
+		}
+		for _, pth := range p.Paths() {
+			if !o.Held.Covers(pth) {
+				return nil, agentos.Errorf(agentos.EDENIED, "lease %s does not cover %s, which plan %s writes (red line 9)", o.Held.Lease.ID, pth, p.ID)
+			}
+		}
+		if err := o.Held.Check(ctx); err != nil {
+			return nil, err
+		}
+		return c.keep(ctx, t.ID, o.Held, o.TTL, false), nil
+	}
+	h, err := c.lockManager().Acquire(ctx, o.Owner, keys, o.TTL)
+	if err != nil {
+		if agentos.ErrorCode(err) == agentos.ECONFLICT {
+			reason := "waiting for locks: " + agentos.ErrorMessage(err)
+			if _, terr := c.transition(context.WithoutCancel(ctx), t, agentos.StateQueued, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"locks": "conflict"}); terr != nil {
+				return nil, fmt.Errorf("%w (and re-queueing failed: %v)", err, terr)
+			}
+		}
+		return nil, err
+	}
+	if err := c.AuditTakeovers(ctx, h); err != nil {
+		h.Release(ctx)
+		return nil, err
+	}
+	return c.keep(ctx, t.ID, h, o.TTL, true), nil
 }
 
-// lockIntegration serialises integration into a target branch.
+// lockIntegration serialises integration into a target branch: it waits
+// for the branch's integration lock (polling, until ctx ends) and holds it
+// under a keep-alive until the returned func is called.
 func (c *Coordinator) lockIntegration(ctx context.Context, t *agentos.Task, target string) (func(), error) {
-	return func() {}, nil
+	o := lockOptionsFrom(ctx)
+	m := c.lockManager()
+	key := lock.IntegrationKey(target)
+	wait := 5 * time.Millisecond
+	for {
+		h, err := m.Acquire(ctx, o.Owner, []string{key}, o.TTL)
+		if err == nil {
+			// The run's own lease must still be ours: a worker whose task was
+			// taken over (its lease expired) must not land it a second time.
+			if l := activeLocks(t.ID); l != nil {
+				if err := l.held.Check(ctx); err != nil {
+					h.Release(ctx)
+					return nil, err
+				}
+			}
+			if err := c.AuditTakeovers(ctx, h); err != nil {
+				h.Release(ctx)
+				return nil, err
+			}
+			l := c.keep(ctx, "", h, o.TTL, true)
+			return func() { l.Release(context.WithoutCancel(ctx)) }, nil
+		}
+		if agentos.ErrorCode(err) != agentos.ECONFLICT {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, agentos.WrapError(agentos.ECONFLICT, err, "gave up waiting for the integration lock of %s: %s", target, strings.TrimSuffix(agentos.ErrorMessage(err), "."))
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 250*time.Millisecond)
+	}
 }

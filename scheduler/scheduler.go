@@ -42,6 +42,12 @@ const DefaultRule = "default"
 // whose runner's task lock expired.
 const TakeoverRule = "builtin.takeover"
 
+// FileLockRule is the built-in rule under which a dispatchable task is
+// skipped because another task holds a lock on one of its files (red line
+// 9); it runs when that lock is released, and integrates by rebasing onto
+// what the other task landed (red line 8).
+const FileLockRule = "builtin.file-lock"
+
 // Action is what the scheduler decided for a task.
 type Action string
 

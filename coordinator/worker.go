@@ -1,0 +1,559 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/lock"
+	"github.com/agentos/agentos/scheduler"
+	"github.com/agentos/agentos/sqlite"
+)
+
+// The dispatch loop: it takes over tasks whose runner died, asks the
+// scheduler which queued task runs next (red line 10), audits every decision
+// before acting on it, takes the task's locks all or nothing (red line 9)
+// and hands the task to Apply on one of its workers.
+
+// WorkerOptions configure Work.
+type WorkerOptions struct {
+	// Workers is how many tasks run at once in this process (default 1).
+	Workers int
+	// UntilIdle returns once nothing runs and nothing can be dispatched.
+	UntilIdle bool
+	// LeaseTTL is the lifetime of a lease between heartbeats.
+	LeaseTTL time.Duration
+	// Poll is how often the queue is re-read when nothing finished.
+	Poll time.Duration
+	// Grace is how long running tasks may finish after ctx ends before they
+	// are cancelled (and fail with a ReviewPack); their locks are released
+	// either way.
+	Grace time.Duration
+	// Actor is who runs the worker; it applies the tasks.
+	Actor agentos.Actor
+	// Log receives one line per dispatch, hold, skip, takeover and outcome.
+	Log func(format string, args ...any)
+}
+
+// WorkStats counts what a Work call did.
+type WorkStats struct {
+	Dispatched, Committed, Failed, Requeued, TakenOver int
+}
+
+// dispatchKey serialises dispatch passes across worker processes, so that
+// serialize and max_concurrency count every running task.
+const dispatchKey = "dispatch:queue"
+
+type worker struct {
+	c     *Coordinator
+	o     WorkerOptions
+	sched *scheduler.Scheduler
+	locks *lock.Manager
+	owner string
+
+	mu      sync.Mutex
+	running map[string]bool
+	stats   WorkStats
+	last    map[string]scheduler.Decision // last audited hold or skip per task
+	info    map[string]schedInfo          // per plan hash
+}
+
+type schedInfo struct {
+	paths []string
+	risk  string
+	plan  *agentos.Plan
+}
+
+// Work runs the dispatch loop until ctx ends (then lets running tasks
+// finish within Grace and releases their locks) or, with UntilIdle, until
+// nothing runs and nothing can be dispatched.
+func (c *Coordinator) Work(ctx context.Context, o WorkerOptions) (WorkStats, error) {
+	if o.Workers < 1 {
+		o.Workers = 1
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.Poll <= 0 {
+		o.Poll = 200 * time.Millisecond
+	}
+	if o.Grace <= 0 {
+		o.Grace = 5 * time.Minute
+	}
+	if o.Actor == "" {
+		o.Actor = agentos.System
+	}
+	if o.Log == nil {
+		o.Log = func(string, ...any) {}
+	}
+	sched, err := scheduler.New(c.Config.Scheduler.Rules)
+	if err != nil {
+		return WorkStats{}, err
+	}
+	host, _ := os.Hostname()
+	w := &worker{
+		c: c, o: o, sched: sched, locks: c.lockManager(),
+		owner:   fmt.Sprintf("worker:%s:%d:%s", host, os.Getpid(), NewID("")),
+		running: map[string]bool{}, last: map[string]scheduler.Decision{}, info: map[string]schedInfo{},
+	}
+	return w.loop(ctx)
+}
+
+func (w *worker) loop(ctx context.Context) (WorkStats, error) {
+	// Tasks run under their own context: a signal stops dispatching, and
+	// running tasks get Grace to finish before they are cancelled.
+	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelTasks()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(w.o.Grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelTasks()
+		case <-taskCtx.Done():
+		}
+	})
+	defer stopGrace()
+
+	finished := make(chan string, w.o.Workers)
+	var wg sync.WaitGroup
+	var loopErr error
+	for ctx.Err() == nil {
+		if err := w.takeOver(ctx); err != nil && ctx.Err() == nil {
+			loopErr = err
+			break
+		}
+		w.mu.Lock()
+		free := w.o.Workers - len(w.running)
+		w.mu.Unlock()
+		var started []started
+		waiting := false
+		if free > 0 {
+			var err error
+			started, waiting, err = w.dispatch(ctx, free)
+			if err != nil && ctx.Err() == nil {
+				loopErr = err
+				break
+			}
+		}
+		for _, s := range started {
+			wg.Go(func() { w.run(taskCtx, s, finished) })
+		}
+		if w.o.UntilIdle && len(started) == 0 && !waiting {
+			idle, err := w.idle(ctx)
+			if err != nil && ctx.Err() == nil {
+				loopErr = err
+				break
+			}
+			if idle {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-finished:
+		case <-time.After(w.o.Poll):
+		}
+	}
+	if ctx.Err() != nil {
+		w.mu.Lock()
+		n := len(w.running)
+		w.mu.Unlock()
+		if n > 0 {
+			w.o.Log("stopping: waiting up to %s for %d running task(s) to finish", w.o.Grace, n)
+		}
+	}
+	wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats, loopErr
+}
+
+// idle reports whether no task runs anywhere (no task is applying or
+// verifying, in this process or another).
+func (w *worker) idle(ctx context.Context) (bool, error) {
+	w.mu.Lock()
+	n := len(w.running)
+	w.mu.Unlock()
+	if n > 0 {
+		return false, nil
+	}
+	for _, st := range []agentos.State{agentos.StateApplying, agentos.StateVerifying} {
+		ts, err := w.c.DB.Tasks(ctx, agentos.TaskFilter{State: st})
+		if err != nil {
+			return false, err
+		}
+		if len(ts) > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+type started struct {
+	task *agentos.Task
+	held *lock.Held
+	d    scheduler.Decision
+}
+
+func (w *worker) run(ctx context.Context, s started, finished chan<- string) {
+	defer func() { finished <- s.task.ID }()
+	begin := time.Now()
+	octx := WithLockOptions(ctx, LockOptions{Owner: w.owner, TTL: w.o.LeaseTTL, Held: s.held})
+	t, err := w.c.Apply(octx, s.task.ID, w.o.Actor)
+	if rerr := s.held.Release(context.WithoutCancel(ctx)); rerr != nil {
+		w.o.Log("%s: %s", s.task.ID, agentos.ErrorMessage(rerr))
+	}
+	w.mu.Lock()
+	delete(w.running, s.task.ID)
+	state := agentos.State("")
+	if t != nil {
+		state = t.State
+	}
+	switch state {
+	case agentos.StateCommitted:
+		w.stats.Committed++
+	case agentos.StateQueued:
+		w.stats.Requeued++
+	default:
+		w.stats.Failed++
+	}
+	w.mu.Unlock()
+	if err != nil {
+		w.o.Log("%s: %s after %s: %s", s.task.ID, state, time.Since(begin).Round(time.Millisecond), agentos.ErrorMessage(err))
+		return
+	}
+	w.o.Log("%s: %s %s in %s", s.task.ID, state, ShortSHA(t.Commit), time.Since(begin).Round(time.Millisecond))
+}
+
+// ShortSHA abbreviates a commit id for humans.
+func ShortSHA(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// schedTask returns what the scheduler rules see of t.
+func (w *worker) schedTask(ctx context.Context, t *agentos.Task) (scheduler.Task, *agentos.Plan, error) {
+	w.mu.Lock()
+	in, ok := w.info[t.PlanHash]
+	w.mu.Unlock()
+	if !ok {
+		p, _, err := w.c.DB.Plan(ctx, t.PlanID)
+		if err != nil {
+			return scheduler.Task{}, nil, err
+		}
+		in = schedInfo{paths: p.Paths(), plan: p}
+		if intent, err := w.c.DB.Intent(ctx, p.IntentID); err == nil {
+			in.risk = intent.Risk
+		}
+		w.mu.Lock()
+		w.info[t.PlanHash] = in
+		w.mu.Unlock()
+	}
+	return scheduler.Task{
+		ID: t.ID, Labels: t.Labels, Paths: in.paths, Mode: string(t.Mode), Risk: in.risk,
+		Submitter: string(t.Submitter), Target: t.Target, Submitted: t.CreatedAt,
+	}, in.plan, nil
+}
+
+// dispatch runs one dispatch pass under the dispatch lock and returns the
+// tasks it started (with their leases) and whether a task waits on a lock
+// that will be released (so the loop is not idle).
+func (w *worker) dispatch(ctx context.Context, free int) ([]started, bool, error) {
+	dl, err := w.locks.Acquire(ctx, w.owner, []string{dispatchKey}, w.o.LeaseTTL)
+	if agentos.ErrorCode(err) == agentos.ECONFLICT {
+		return nil, true, nil // another worker is dispatching
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer dl.Release(context.WithoutCancel(ctx))
+	if err := w.c.AuditTakeovers(ctx, dl); err != nil {
+		return nil, false, err
+	}
+
+	queuedTasks, err := w.c.DB.Tasks(ctx, agentos.TaskFilter{State: agentos.StateQueued})
+	if err != nil {
+		return nil, false, err
+	}
+	var running []scheduler.Task
+	for _, st := range []agentos.State{agentos.StateApplying, agentos.StateVerifying} {
+		ts, err := w.c.DB.Tasks(ctx, agentos.TaskFilter{State: st})
+		if err != nil {
+			return nil, false, err
+		}
+		for _, t := range ts {
+			if st, _, err := w.schedTask(ctx, t); err == nil {
+				running = append(running, st)
+			}
+		}
+	}
+	byID := map[string]*agentos.Task{}
+	plans := map[string]*agentos.Plan{}
+	var queued []scheduler.Task
+	for _, t := range queuedTasks {
+		st, p, err := w.schedTask(ctx, t)
+		if err != nil {
+			w.o.Log("%s: cannot read its plan: %s", t.ID, agentos.ErrorMessage(err))
+			continue
+		}
+		byID[t.ID], plans[t.ID] = t, p
+		queued = append(queued, st)
+	}
+
+	var out []started
+	waiting := false
+	for free > 0 && len(queued) > 0 {
+		ds := w.sched.Decide(queued, running, w.c.Now())
+		if len(ds) == 0 {
+			break
+		}
+		for _, d := range ds {
+			queued = slices.DeleteFunc(queued, func(t scheduler.Task) bool { return t.ID == d.Task })
+			if d.Action != scheduler.Dispatch {
+				if d.Action == scheduler.Skip {
+					waiting = true
+				}
+				if err := w.auditOnce(ctx, d); err != nil {
+					return out, waiting, err
+				}
+				continue
+			}
+			t, p := byID[d.Task], plans[d.Task]
+			h, err := w.locks.Acquire(ctx, w.owner, LockKeys(t, p), w.o.LeaseTTL)
+			if agentos.ErrorCode(err) == agentos.ECONFLICT {
+				waiting = true
+				skip := d
+				skip.Action, skip.RuleID = scheduler.Skip, scheduler.FileLockRule
+				skip.Reason = agentos.ErrorMessage(err)
+				if cf, ok := errors.AsType[*lock.Conflict](err); ok {
+					if holder := lock.TaskOf(cf.Holder.Keys); holder != "" {
+						skip.Holders = []string{holder}
+					}
+					skip.Reason = fmt.Sprintf("%s is locked by %s (lock %s)", cf.Key, cf.Holder.Owner, cf.Holder.ID)
+					if len(skip.Holders) > 0 {
+						skip.Reason += " running task " + skip.Holders[0]
+					}
+				}
+				if err := w.auditOnce(ctx, skip); err != nil {
+					return out, waiting, err
+				}
+				continue
+			}
+			if err != nil {
+				return out, waiting, err
+			}
+			if err := w.c.AuditTakeovers(ctx, h); err != nil {
+				h.Release(ctx)
+				return out, waiting, err
+			}
+			// Audit before acting (red line 10).
+			if _, err := w.c.DB.Append(ctx, sqlite.EventInput{Task: d.Task, Actor: agentos.System, Kind: d.Action.EventKind(),
+				Data: dispatchData(d, h, w.owner)}); err != nil {
+				h.Release(ctx)
+				return out, waiting, err
+			}
+			w.mu.Lock()
+			w.running[d.Task] = true
+			w.stats.Dispatched++
+			delete(w.last, d.Task)
+			w.mu.Unlock()
+			w.o.Log("%s: dispatched (rule %s, priority %d) under lock %s", d.Task, d.RuleID, d.Priority, h.Lease.ID)
+			st, _, _ := w.schedTask(ctx, t)
+			running = append(running, st)
+			out = append(out, started{task: t, held: h, d: d})
+			free--
+		}
+	}
+	return out, waiting, nil
+}
+
+// dispatchData is the audited dispatch decision plus the lease it runs under.
+func dispatchData(d scheduler.Decision, h *lock.Held, owner string) map[string]any {
+	m := decisionMap(d)
+	m["lease"] = h.Lease.ID
+	m["worker"] = owner
+	return m
+}
+
+func decisionMap(d scheduler.Decision) map[string]any {
+	b, _ := json.Marshal(d)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
+}
+
+// auditOnce audits a hold or skip unless the task's last scheduler event
+// already said the same thing (a held task is re-evaluated on every pass;
+// only a change is news).
+func (w *worker) auditOnce(ctx context.Context, d scheduler.Decision) error {
+	w.mu.Lock()
+	prev, ok := w.last[d.Task]
+	w.mu.Unlock()
+	if !ok {
+		if p, found, err := w.lastDecision(ctx, d.Task); err != nil {
+			return err
+		} else if found {
+			prev, ok = p, true
+		}
+	}
+	if ok && prev.Same(d) {
+		return nil
+	}
+	if _, err := w.c.DB.Append(ctx, sqlite.EventInput{Task: d.Task, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d}); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.last[d.Task] = d
+	w.mu.Unlock()
+	w.o.Log("%s: %s by rule %s: %s", d.Task, d.Action, d.RuleID, d.Reason)
+	return nil
+}
+
+// lastDecision reads the task's latest scheduler event from the audit log.
+func (w *worker) lastDecision(ctx context.Context, task string) (scheduler.Decision, bool, error) {
+	evs, err := w.c.DB.Events(ctx, sqlite.EventFilter{Task: task})
+	if err != nil {
+		return scheduler.Decision{}, false, err
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		if strings.HasPrefix(evs[i].Kind, scheduler.EventPrefix) {
+			var d scheduler.Decision
+			if err := json.Unmarshal(evs[i].Data, &d); err != nil {
+				return d, false, nil
+			}
+			return d, true, nil
+		}
+	}
+	return scheduler.Decision{}, false, nil
+}
+
+// takeOver finds tasks left applying or verifying by a runner that died (its
+// task lock expired, or was force-released a lease-lifetime ago) and either
+// records that the run had already landed or puts the task back in the queue
+// with the dead run's ReviewPack. Nothing of a dead run reaches the target
+// branch unless its integration completed: that is a compare-and-swap.
+func (w *worker) takeOver(ctx context.Context) error {
+	for _, st := range []agentos.State{agentos.StateApplying, agentos.StateVerifying} {
+		ts, err := w.c.DB.Tasks(ctx, agentos.TaskFilter{State: st})
+		if err != nil {
+			return err
+		}
+		for _, t := range ts {
+			w.mu.Lock()
+			mine := w.running[t.ID]
+			w.mu.Unlock()
+			if mine {
+				continue
+			}
+			holder, err := w.locks.Holder(ctx, lock.TaskKey(t.ID))
+			if err != nil {
+				return err
+			}
+			if holder != nil && !holder.Expired {
+				continue
+			}
+			if holder == nil && w.c.Now().Sub(t.UpdatedAt) < w.o.LeaseTTL {
+				continue // a run that just released its lease is finishing
+			}
+			if err := w.takeOverTask(ctx, t, holder); err != nil {
+				if agentos.ErrorCode(err) == agentos.ECONFLICT {
+					continue // another worker got there first
+				}
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *worker) takeOverTask(ctx context.Context, t *agentos.Task, dead *lock.Lease) error {
+	h, err := w.locks.Acquire(ctx, w.owner, []string{lock.TaskKey(t.ID)}, w.o.LeaseTTL)
+	if err != nil {
+		return err
+	}
+	defer h.Release(context.WithoutCancel(ctx))
+	if err := w.c.AuditTakeovers(ctx, h); err != nil {
+		return err
+	}
+	// Re-read under the task lock: the state may have moved meanwhile.
+	cur, err := w.c.DB.Task(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	if cur.State != agentos.StateApplying && cur.State != agentos.StateVerifying {
+		return nil
+	}
+	t = cur
+	why := "its runner's task lock was force-released"
+	if dead != nil {
+		why = fmt.Sprintf("its runner %s stopped heartbeating; lock %s expired at %s", dead.Owner, dead.ID, dead.Expires.Format(time.RFC3339))
+	}
+	d := scheduler.Decision{Task: t.ID, Action: scheduler.Takeover, RuleID: scheduler.TakeoverRule, RulesHash: w.sched.Hash,
+		PriorityRule: scheduler.DefaultRule, Matched: []string{}, Reason: "taken over by " + w.owner + ": " + why}
+	var run *agentos.Run
+	if t.RunID != "" {
+		if r, err := w.c.DB.Run(ctx, t.RunID); err == nil {
+			run = r
+		}
+	}
+	// Did the dead run land before it died? Integration is a CAS on the
+	// target ref, so its commit is either on the target or nowhere there.
+	if run != nil && t.State == agentos.StateVerifying {
+		if sha, _ := w.c.Repo.Git(ctx, "log", "-1", "--format=%H", "--fixed-strings", "--grep", "AgentOS-Run: "+run.ID, "refs/heads/"+t.Target); strings.TrimSpace(sha) != "" {
+			sha = strings.TrimSpace(sha)
+			reason := "recovered at takeover: run " + run.ID + " had landed " + ShortSHA(sha) + " before its runner died"
+			if _, err := w.c.DB.Transition(ctx, t.ID, t.State, agentos.StateCommitted, agentos.System,
+				sqlite.TaskUpdate{Commit: &sha, Reason: &reason}, map[string]any{"commit": sha, "takeover": true},
+				sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d},
+				sqlite.EventInput{Task: t.ID, Run: run.ID, Actor: agentos.System, Kind: agentos.EventIntegrated,
+					Data: map[string]any{"target": t.Target, "commit": sha, "landed": true, "note": reason}}); err != nil {
+				return err
+			}
+			run.Outcome, run.Commit = agentos.StateCommitted, sha
+			return w.finishDeadRun(ctx, t, run, "committed (recovered)")
+		}
+	}
+	reason := "re-queued: " + d.Reason
+	if _, err := w.c.DB.Transition(ctx, t.ID, t.State, agentos.StateQueued, agentos.System,
+		sqlite.TaskUpdate{Reason: &reason}, map[string]any{"takeover": true},
+		sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d}); err != nil {
+		return err
+	}
+	if run != nil {
+		run.Outcome = agentos.StateQueued
+		return w.finishDeadRun(ctx, t, run, "re-queued")
+	}
+	w.mu.Lock()
+	w.stats.TakenOver++
+	w.mu.Unlock()
+	return nil
+}
+
+// finishDeadRun closes the dead run and writes its ReviewPack (red line 5).
+func (w *worker) finishDeadRun(ctx context.Context, t *agentos.Task, run *agentos.Run, what string) error {
+	w.mu.Lock()
+	w.stats.TakenOver++
+	w.mu.Unlock()
+	if err := w.c.DB.FinishRun(ctx, run); err != nil {
+		return err
+	}
+	cur, err := w.c.DB.Task(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	if _, err := w.c.writeReview(ctx, cur, run); err != nil {
+		return err
+	}
+	w.o.Log("%s: taken over from a dead runner (run %s): %s", t.ID, run.ID, what)
+	return nil
+}
