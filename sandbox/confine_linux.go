@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -38,6 +39,11 @@ func setupMounts(hs helperSpec) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("mount namespace: making mounts private: %v", err)
 	}
+	// Everything is read-only except the writable roots: Landlock does not
+	// govern chmod, chown, utimes or xattrs, a read-only mount does.
+	if err := setReadOnly("/", true); err != nil {
+		return fmt.Errorf("making / read-only: %v", err)
+	}
 	// A /proc of the new pid namespace: the host's processes (and their
 	// environments) are not visible.
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
@@ -48,6 +54,14 @@ func setupMounts(hs helperSpec) error {
 	}
 	if err := unix.Sethostname([]byte("agentos-sandbox")); err != nil {
 		return fmt.Errorf("uts namespace: %v", err)
+	}
+	for _, p := range append([]string{hs.Worktree}, hs.ReadWrite...) {
+		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("binding writable path %s: %v", p, err)
+		}
+		if err := setReadOnly(p, false); err != nil {
+			return fmt.Errorf("making %s writable: %v", p, err)
+		}
 	}
 	for _, p := range hs.Protected {
 		if !filepath.IsAbs(p) {
@@ -81,17 +95,50 @@ func bindReadOnly(src, dst string) error {
 	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return err
 	}
-	// mount_setattr changes only the attributes named, so the flags locked
-	// on the original mount (nosuid, nodev...) need not be repeated.
-	return unix.MountSetattr(-1, dst, unix.AT_RECURSIVE|unix.AT_SYMLINK_NOFOLLOW, &unix.MountAttr{
-		Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV,
+	return setReadOnly(dst, true)
+}
+
+// setReadOnly sets (recursively) or clears (on the top mount only) the
+// read-only flag. mount_setattr changes only the attributes named, so the
+// flags locked on the original mounts (nosuid, nodev...) need not be
+// repeated.
+func setReadOnly(path string, ro bool) error {
+	if ro {
+		// Not nodev: /dev/null and friends must stay usable.
+		return unix.MountSetattr(-1, path, unix.AT_RECURSIVE, &unix.MountAttr{
+			Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID,
+		})
+	}
+	return unix.MountSetattr(-1, path, 0, &unix.MountAttr{
+		Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV,
+		Attr_clr: unix.MOUNT_ATTR_RDONLY,
 	})
 }
 
 // confine restricts the helper (and so the command it forks from this
 // locked thread): rlimits, capabilities, Landlock, no_new_privs, seccomp.
 func confine(hs helperSpec) error {
-	l := hs.Limits
+	if err := dropCapabilities(); err != nil {
+		return err
+	}
+	if err := restrictLandlock(hs); err != nil {
+		return err
+	}
+	if err := installSeccomp(hs.Network); err != nil {
+		return err
+	}
+	// Once nothing else needs them: no capabilities at all on this thread.
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clearing capabilities: %v", err)
+	}
+	return nil
+}
+
+// setLimits sets the command's rlimits. syscall.Setrlimit (not x/sys)
+// also stops Go from restoring its startup RLIMIT_NOFILE at exec.
+func setLimits(l Limits) error {
 	for _, r := range []struct {
 		res  int
 		name string
@@ -104,24 +151,24 @@ func confine(hs helperSpec) error {
 		{unix.RLIMIT_NOFILE, "open files", l.OpenFiles},
 		{unix.RLIMIT_CORE, "core", 0},
 	} {
-		if err := unix.Setrlimit(r.res, &unix.Rlimit{Cur: r.v, Max: r.v}); err != nil {
+		if err := syscall.Setrlimit(r.res, &syscall.Rlimit{Cur: r.v, Max: r.v}); err != nil {
 			return fmt.Errorf("setting the %s limit to %d: %v", r.name, r.v, err)
 		}
 	}
-	if err := dropCapabilities(); err != nil {
-		return err
-	}
-	if err := restrictLandlock(hs); err != nil {
-		return err
-	}
-	if err := installSeccomp(hs.Network); err != nil {
-		return err
-	}
-	// Last, once nothing else needs them: no capabilities at all on this thread.
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("clearing capabilities: %v", err)
+	return nil
+}
+
+// minPidMax is the smallest pid_max the kernel accepts.
+const minPidMax = 301
+
+// limitPids bounds the number of tasks in the sandbox's pid namespace
+// (pid_max is per pid namespace since Linux 6.14). RLIMIT_NPROC alone does
+// not bind when agentos runs as root.
+func limitPids(n uint64) error {
+	v := max(n+1, minPidMax)
+	err := os.WriteFile("/proc/sys/kernel/pid_max", []byte(fmt.Sprint(v)), 0)
+	if err != nil && os.Getuid() == 0 {
+		return fmt.Errorf("bounding the number of processes (pid_max per pid namespace needs Linux 6.14): %v", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -152,7 +153,17 @@ func runConfined(ctx context.Context, spec Spec) (Result, error) {
 	close(done)
 	res := Result{Duration: time.Since(start), TimedOut: ctx.Err() != nil}
 	var hr helperReport
-	json.Unmarshal(raw, &hr)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	for {
+		var line helperReport
+		if dec.Decode(&line) != nil {
+			break
+		}
+		hr.Started = hr.Started || line.Started
+		if line.Error != "" {
+			hr.Error, hr.Setup = line.Error, line.Setup
+		}
+	}
 	if hr.Error != "" {
 		if hr.Setup {
 			return res, agentos.Errorf(agentos.EDENIED, "sandbox: %s; the command was not run", hr.Error)
@@ -167,12 +178,15 @@ func runConfined(ctx context.Context, spec Spec) (Result, error) {
 	return exitResult(res, werr)
 }
 
-// HelperMain is the helper's main: it confines itself and runs the
-// command. It returns the command's exit code (128+signal when killed).
+// HelperMain is the helper's main. As pid 1 of the new namespaces it sets
+// up the mounts, then starts a second stage of itself that confines itself
+// and execs the command; pid 1 stays unconfined by the command's rlimits
+// (which would otherwise starve its own Go runtime) and reaps everything.
+// It returns the command's exit code (128+signal when killed).
 func HelperMain() int {
-	// Capabilities, no_new_privs and seccomp are per thread: everything is
-	// set on this locked thread and the command is forked from it.
-	runtime.LockOSThread()
+	if len(os.Args) > 2 && os.Args[2] == "exec" {
+		return execStage()
+	}
 	repF := os.NewFile(reportFD, "report")
 	specF := os.NewFile(specFD, "spec")
 	if repF == nil || specF == nil {
@@ -181,42 +195,46 @@ func HelperMain() int {
 	}
 	unix.CloseOnExec(specFD)
 	unix.CloseOnExec(reportFD)
-	fail := func(setup bool, format string, args ...any) int {
-		json.NewEncoder(repF).Encode(helperReport{Error: fmt.Sprintf(format, args...), Setup: setup})
-		repF.Close()
-		return exitSetup
-	}
 	var hs helperSpec
-	err := json.NewDecoder(specF).Decode(&hs)
+	data, err := io.ReadAll(specF)
 	specF.Close()
+	if err == nil {
+		err = json.Unmarshal(data, &hs)
+	}
 	if err != nil {
-		return fail(true, "reading the sandbox spec: %v", err)
+		return report(repF, true, "reading the sandbox spec: %v", err)
 	}
 	if err := setupMounts(hs); err != nil {
-		return fail(true, "%v", err)
+		return report(repF, true, "%v", err)
+	}
+	if hs.Probe && hs.ProbeFlags&unix.CLONE_NEWPID == 0 {
+		repF.Close()
+		return 0
+	}
+	if err := limitPids(hs.Limits.Processes); err != nil {
+		return report(repF, true, "%v", err)
 	}
 	if hs.Probe {
 		repF.Close()
 		return 0
 	}
-	if err := confine(hs); err != nil {
-		return fail(true, "%v", err)
-	}
-	argv0, err := lookPath(hs.Argv[0], hs.Env)
+	specR, specW, err := os.Pipe()
 	if err != nil {
-		return fail(false, "%v", err)
+		return report(repF, true, "%v", err)
 	}
-	proc, err := os.StartProcess(argv0, hs.Argv, &os.ProcAttr{
-		Dir:   hs.Dir,
-		Env:   hs.Env,
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr},
+	proc, err := os.StartProcess("/proc/self/exe", []string{"agentos", helperArg, "exec"}, &os.ProcAttr{
+		Env:   []string{helperEnv + "=1"},
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, specR, repF},
 		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	})
-	if err != nil {
-		return fail(false, "cannot start %s: %v (inside the sandbox only the worktree, system directories and sandbox.read_only are visible)", hs.Argv[0], unwrapPathErr(err))
-	}
-	json.NewEncoder(repF).Encode(helperReport{Started: true})
+	specR.Close()
 	repF.Close()
+	if err != nil {
+		specW.Close()
+		return exitSetup
+	}
+	specW.Write(data)
+	specW.Close()
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
 	go func() {
@@ -246,6 +264,50 @@ func HelperMain() int {
 			return 128 + int(ws.Signal())
 		}
 	}
+}
+
+// report sends a failure to the parent and returns the helper's exit code.
+func report(repF *os.File, setup bool, format string, args ...any) int {
+	json.NewEncoder(repF).Encode(helperReport{Error: fmt.Sprintf(format, args...), Setup: setup})
+	repF.Close()
+	return exitSetup
+}
+
+// execStage is the second stage: it confines itself on one locked thread
+// (capabilities, no_new_privs and seccomp are per thread) and execs the
+// command from that thread, which carries everything over.
+func execStage() int {
+	runtime.LockOSThread()
+	repF := os.NewFile(reportFD, "report")
+	specF := os.NewFile(specFD, "spec")
+	if repF == nil || specF == nil {
+		return exitSetup
+	}
+	unix.CloseOnExec(specFD)
+	unix.CloseOnExec(reportFD)
+	var hs helperSpec
+	err := json.NewDecoder(specF).Decode(&hs)
+	specF.Close()
+	if err != nil {
+		return report(repF, true, "reading the sandbox spec: %v", err)
+	}
+	if err := confine(hs); err != nil {
+		return report(repF, true, "%v", err)
+	}
+	argv0, err := lookPath(hs.Argv[0], hs.Env)
+	if err != nil {
+		return report(repF, false, "%v", err)
+	}
+	if err := os.Chdir(hs.Dir); err != nil {
+		return report(repF, false, "cannot enter %s: %v", hs.Dir, unwrapPathErr(err))
+	}
+	// Limits last: they would starve this Go runtime, not the command.
+	if err := setLimits(hs.Limits); err != nil {
+		return report(repF, true, "%v", err)
+	}
+	json.NewEncoder(repF).Encode(helperReport{Started: true})
+	err = syscall.Exec(argv0, hs.Argv, hs.Env)
+	return report(repF, false, "cannot start %s: %v (inside the sandbox only the worktree, system directories and sandbox.read_only are visible)", hs.Argv[0], err)
 }
 
 func unwrapPathErr(err error) error {

@@ -1,0 +1,132 @@
+package sandbox_test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// probeEnv makes the test binary act as a probe program inside the sandbox
+// (it is Go, so it can issue raw syscalls that no shell tool exposes).
+const probeEnv = "AGENTOS_TEST_PROBE"
+
+// runProbe runs one escape attempt and exits 0 only if it succeeded.
+func runProbe(name string, args []string) int {
+	err := probe(name, args)
+	if err != nil {
+		fmt.Println("blocked:", err)
+		return 1
+	}
+	fmt.Println("ESCAPED")
+	return 0
+}
+
+func probe(name string, args []string) error {
+	arg := func(i int) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return ""
+	}
+	switch name {
+	case "dial":
+		c, err := net.DialTimeout("tcp", arg(0), 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	case "udp":
+		c, err := net.Dial("udp", arg(0))
+		if err == nil {
+			_, err = c.Write([]byte("x"))
+			c.Close()
+		}
+		return err
+	case "dns":
+		_, err := net.LookupHost(arg(0))
+		return err
+	case "alloc":
+		mib, _ := strconv.Atoi(arg(0))
+		var keep [][]byte
+		for range mib {
+			b, err := unix.Mmap(-1, 0, 1<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+			if err != nil {
+				return fmt.Errorf("after %d MiB: %v", len(keep), err)
+			}
+			b[0] = 1
+			keep = append(keep, b)
+		}
+		return nil
+	case "ptrace":
+		pid, _ := strconv.Atoi(arg(0))
+		if pid == 0 {
+			pid = os.Getppid()
+		}
+		return unix.PtraceAttach(pid)
+	case "kill":
+		pid, _ := strconv.Atoi(arg(0))
+		return unix.Kill(pid, 0)
+	case "unshare":
+		return unix.Unshare(unix.CLONE_NEWUSER | unix.CLONE_NEWNS)
+	case "mount":
+		return unix.Mount("tmpfs", arg(0), "tmpfs", 0, "")
+	case "remount":
+		// Turn the read-only protected path writable again.
+		return unix.MountSetattr(-1, arg(0), 0, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY})
+	case "umount":
+		return unix.Unmount(arg(0), unix.MNT_DETACH)
+	case "keyctl":
+		_, err := unix.KeyctlJoinSessionKeyring("agentos-escape")
+		return err
+	case "bpf":
+		_, _, e := unix.Syscall(unix.SYS_BPF, 0, 0, 0)
+		return errnoErr(e)
+	case "io_uring":
+		params := make([]byte, 120)
+		_, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 8, uintptr(unsafePtr(params)), 0)
+		return errnoErr(e)
+	case "init_module":
+		_, _, e := unix.Syscall(unix.SYS_FINIT_MODULE, 0, 0, 0)
+		return errnoErr(e)
+	case "chroot":
+		return unix.Chroot("/")
+	case "setuid-cap":
+		// Capabilities gained by anything this process can exec are
+		// bounded by what it has now.
+		var hdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			return err
+		}
+		if data[0].Effective|data[0].Permitted|data[1].Effective|data[1].Permitted != 0 {
+			return nil
+		}
+		return fmt.Errorf("no capabilities")
+	case "netlink":
+		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	}
+	return fmt.Errorf("unknown probe %q", name)
+}
+
+func errnoErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	// EINVAL/EFAULT mean the kernel looked at our (junk) arguments: the
+	// syscall itself got through.
+	if e == unix.EINVAL || e == unix.EFAULT || e == unix.EBADF {
+		return nil
+	}
+	return e
+}
+
+func unsafePtr(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }
