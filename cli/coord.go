@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -30,7 +31,11 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 	}
 	c := coordinator.New(db, repo, cfg)
 	c.Now = f.Now
-	c.Memory = memory.NewStore(db.SQL())
+	mem, err := memory.FromConfig(db.SQL(), cfg.Memory, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	c.Memory = mem
 	r, err := redact.New(cfg.Redact.Patterns)
 	if err != nil {
 		return nil, agentos.WrapError(agentos.EINVALID, err, "agentos.yaml: redact: %v", err)

@@ -36,8 +36,8 @@ func NewRootCmd(f *Factory) *cobra.Command {
 			return cmd.Help()
 		},
 	}
-	root.PersistentFlags().StringVarP(&f.Dir, "repo", "C", "", "repository `dir` (default: the current directory)")
-	root.PersistentFlags().StringVar(&f.As, "as", "", "act as this human (default: git user.name or the OS user)")
+	root.PersistentFlags().StringVarP(&f.Dir, "repo", "C", f.Dir, "repository `dir` (default: the current directory)")
+	root.PersistentFlags().StringVar(&f.As, "as", f.As, "act as this human (default: git user.name or the OS user)")
 	root.PersistentFlags().BoolVar(&f.Debug, "debug", false, "print error causes")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageErr("%v (see `%s --help`)", err, c.CommandPath())

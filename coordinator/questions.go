@@ -149,19 +149,16 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 	for _, q := range ask {
 		sets = append(sets, "--set "+q.ID+"=…")
 	}
-	return nil, agentos.Errorf(agentos.EBLOCKED, "%s %s (%s); see `agentos questions %s`, answer with `agentos answer %s %s`",
-		t.ID, reason, firstText(ask), t.ID, t.ID, strings.Join(sets, " "))
+	return nil, agentos.Errorf(agentos.EBLOCKED, "task %s waits on %d question(s): %s; see `agentos questions %s`, answer with `agentos answer %s %s`",
+		t.ID, len(ask), questionList(ask), t.ID, t.ID, strings.Join(sets, " "))
 }
 
-func firstText(qs []agentos.Question) string {
-	if len(qs) == 0 {
-		return ""
+func questionList(qs []agentos.Question) string {
+	var parts []string
+	for _, q := range qs {
+		parts = append(parts, fmt.Sprintf("%s (%s)", q.ID, strings.TrimSuffix(q.Text, "?")))
 	}
-	s := qs[0].Text
-	if len(qs) > 1 {
-		s += ", …"
-	}
-	return s
+	return strings.Join(parts, ", ")
 }
 
 // questionsAsked counts questions already put to a person for this task.
