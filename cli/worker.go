@@ -119,6 +119,6 @@ func workerRun(cmd *cobra.Command, opts *WorkerOptions) error {
 		Workers: opts.Workers, UntilIdle: opts.UntilIdle, LeaseTTL: opts.Lease, Poll: opts.Poll, Grace: opts.Grace,
 		Actor: actor, Log: logf,
 	})
-	logf("dispatched %d, committed %d, failed %d, re-queued %d, taken over %d", st.Dispatched, st.Committed, st.Failed, st.Requeued, st.TakenOver)
+	logf("dispatched %d, committed %d, blocked %d, failed %d, re-queued %d, taken over %d", st.Dispatched, st.Committed, st.Blocked, st.Failed, st.Requeued, st.TakenOver)
 	return err
 }

@@ -88,12 +88,58 @@ func (c *Coordinator) rebase(ctx context.Context, x *executor, commit, parent, h
 		if err := x.record(ctx, rec); err != nil {
 			return "", err
 		}
-		return "", &agentos.Error{Code: agentos.ECONFLICT, Message: fmt.Sprintf("%s since the plan's base: %s was left untouched; re-plan on the new base", ce.Error(), x.task.Target), Err: ce}
+		return "", c.conflictBack(ctx, x, ce)
 	}
 	if err := x.verify(ctx, "after rebase onto "+head[:12]); err != nil {
 		return "", err
 	}
 	return c.commitOn(ctx, x, head)
+}
+
+// conflictBack is red line 8's outcome for a rebase conflict: nothing is
+// overwritten and the task leaves verifying for a state a person or a
+// planner resolves. A plan-file task is blocked on a QuestionPack whose one
+// question carries the conflicting hunks (answering it re-plans the file on
+// the new base); a task from a planner goes back to planning; full_auto,
+// which may ask nothing (red line 2), fails. The hunks are also in the run's
+// verify record, hence in the ReviewPack.
+func (c *Coordinator) conflictBack(ctx context.Context, x *executor, ce *ConflictError) error {
+	t := x.task
+	msg := fmt.Sprintf("%s since the plan's base: %s was left untouched", ce.Error(), t.Target)
+	conflict := &agentos.Error{Code: agentos.ECONFLICT, Message: msg + "; re-plan on the new base", Err: ce}
+	if t.Mode == agentos.ModeFullAuto {
+		return conflict
+	}
+	if t.Planner != "file" {
+		reason := msg + ": re-plan on the new base"
+		if _, err := c.transition(ctx, t, agentos.StatePlanning, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"conflict": ce.Paths}); err != nil {
+			return fmt.Errorf("%w (and returning the task to planning failed: %v)", conflict, err)
+		}
+		return conflict
+	}
+	q := agentos.Question{
+		ID:   "rebase_conflict",
+		Text: fmt.Sprintf("%s. Edit the plan file if needed, then answer replan to re-plan it on the new base (or cancel the task)", msg),
+		Why:  "conflicting hunks:\n" + tail(ce.Detail, tailBytes), Kind: agentos.KindChoice, Options: []string{"replan"}, Blocker: true,
+	}
+	qp := &agentos.QuestionPack{
+		Version: agentos.DocVersion, ID: NewID("q"), Task: t.ID, Mode: t.Mode,
+		Budget:    agentos.Budget{Limit: c.Config.QuestionBudget(t.Mode), Used: c.questionsAsked(ctx, t.ID) + 1},
+		Questions: []agentos.Question{q}, CreatedAt: c.Now().UTC(),
+	}
+	if err := c.DB.SaveQuestionPack(ctx, qp); err != nil {
+		return fmt.Errorf("%w (and saving its QuestionPack failed: %v)", conflict, err)
+	}
+	reason := msg + ": answer `agentos answer " + t.ID + " --set rebase_conflict=replan` to re-plan"
+	if _, err := c.DB.Transition(ctx, t.ID, t.State, agentos.StateBlocked, agentos.System, sqlite.TaskUpdate{Reason: &reason},
+		map[string]any{"question_pack": qp.ID, "conflict": ce.Paths},
+		sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: agentos.EventQuestions, Data: map[string]any{"pack": qp.ID, "hash": qp.Hash, "questions": []string{q.ID}, "budget": qp.Budget}}); err != nil {
+		return fmt.Errorf("%w (and blocking the task failed: %v)", conflict, err)
+	}
+	if nt, err := c.DB.Task(ctx, t.ID); err == nil {
+		*t = *nt
+	}
+	return &agentos.Error{Code: agentos.EBLOCKED, Message: fmt.Sprintf("task %s is blocked: %s", t.ID, reason), Err: ce}
 }
 
 func tail(s string, n int) string {

@@ -45,6 +45,9 @@ type WorkerOptions struct {
 // WorkStats counts what a Work call did.
 type WorkStats struct {
 	Dispatched, Committed, Failed, Requeued, TakenOver int
+	// Blocked counts runs that ended blocked or back in planning (a rebase
+	// conflict, red line 8).
+	Blocked int
 }
 
 // dispatchKey serialises dispatch passes across worker processes, so that
@@ -222,6 +225,8 @@ func (w *worker) run(ctx context.Context, s started, finished chan<- string) {
 		w.stats.Committed++
 	case agentos.StateQueued:
 		w.stats.Requeued++
+	case agentos.StateBlocked, agentos.StatePlanning:
+		w.stats.Blocked++
 	default:
 		w.stats.Failed++
 	}
