@@ -90,6 +90,8 @@ type Request struct {
 	Given string
 	Actor agentos.Actor
 	// Author is who proposed the plan (the actor of its plan.stored event).
+	// An agent never approves its own plan (nor any other); a human who
+	// wrote a plan file may approve it, so one-person repositories work.
 	Author  agentos.Actor
 	Comment string
 	// Current is the world now: the approval is bound to it.
@@ -106,6 +108,28 @@ type Status struct {
 	// Already is set when the actor had approved this plan before; nothing
 	// new was recorded.
 	Already bool `json:"already,omitempty"`
+	// Stale lists approvals of this plan that no longer count because the
+	// base, policy or memory changed since they were given.
+	Stale []StaleApproval `json:"stale,omitempty"`
+}
+
+// StaleApproval is an approval that no longer counts, and why.
+type StaleApproval struct {
+	Actor agentos.Actor `json:"actor"`
+	Why   string        `json:"why"`
+}
+
+// staleWhy says what changed between an approval's binding and now.
+func staleWhy(was, now Binding) string {
+	switch {
+	case was.Base != now.Base:
+		return fmt.Sprintf("the base moved from %s to %s", short(was.Base), short(now.Base))
+	case was.PolicyHash != now.PolicyHash:
+		return fmt.Sprintf("the policy changed from %s to %s", was.PolicyHash, now.PolicyHash)
+	case was.MemoryHash != now.MemoryHash:
+		return fmt.Sprintf("the memory changed from %s to %s", was.MemoryHash, now.MemoryHash)
+	}
+	return ""
 }
 
 // RuleStatus is one requirement's progress.
@@ -123,11 +147,11 @@ func (r RuleStatus) Missing() int { return max(r.Need-r.Have, 0) }
 // validate checks what approve and reject have in common: a human actor who
 // did not author the plan, the task waiting, the hash naming its plan.
 func (r Request) validate(verb string) error {
+	if r.Author != "" && r.Actor == r.Author && !r.Author.IsHuman() {
+		return agentos.Errorf(agentos.EDENIED, "%s cannot %s plan %s: it authored the plan; a human approver must decide", r.Actor, verb, r.Plan.Hash)
+	}
 	if !r.Actor.IsHuman() {
 		return agentos.Errorf(agentos.EDENIED, "%s cannot %s: only a human may %s a plan (an agent identity never acts for a human)", r.Actor, verb, verb)
-	}
-	if r.Author != "" && r.Actor == r.Author {
-		return agentos.Errorf(agentos.EDENIED, "%s cannot %s plan %s: it is the plan's author; ask another approver", r.Actor, verb, r.Plan.Hash)
 	}
 	if r.Task.State != agentos.StateAwaitingApproval {
 		return agentos.Errorf(agentos.ECONFLICT, "task %s is %s, not awaiting approval: nothing to %s (see `agentos task show %s`)", r.Task.ID, r.Task.State, verb, r.Task.ID)
@@ -242,10 +266,11 @@ func (s *Store) insert(ctx context.Context, tx *sql.Tx, kind Kind, r Request, ru
 	return nil
 }
 
-// Clear makes every counting approval and rejection of task history: a
-// re-plan calls it. It returns how many rows it cleared.
-func (s *Store) Clear(ctx context.Context, task, why string) (int, error) {
-	res, err := s.DB.ExecContext(ctx, `UPDATE approvals SET cleared_at = ?, cleared_why = ? WHERE task = ? AND cleared_at = ''`, fmtTime(s.now()), why, task)
+// Clear makes every counting approval and rejection of task, except those of
+// plan keep (empty: none), history: a re-plan calls it. It returns how many
+// rows it cleared.
+func (s *Store) Clear(ctx context.Context, task, keep, why string) (int, error) {
+	res, err := s.DB.ExecContext(ctx, `UPDATE approvals SET cleared_at = ?, cleared_why = ? WHERE task = ? AND cleared_at = '' AND plan_hash != ?`, fmtTime(s.now()), why, task, keep)
 	if err != nil {
 		return 0, fmt.Errorf("clear approvals: %w", err)
 	}
@@ -313,6 +338,12 @@ func status(active []Approval, plan agentos.Plan, reqs []Requirement, cur Bindin
 			}
 		}
 		rs.Have = len(rs.By)
+		for _, a := range active {
+			if a.Kind == KindApprove && a.PlanHash == plan.Hash && a.PlanID == plan.ID && a.Binding != cur &&
+				q.Allows(a.Actor) && !slices.Contains(rs.By, a.Actor) && !slices.ContainsFunc(st.Stale, func(x StaleApproval) bool { return x.Actor == a.Actor }) {
+				st.Stale = append(st.Stale, StaleApproval{Actor: a.Actor, Why: staleWhy(a.Binding, cur)})
+			}
+		}
 		if rs.Have < rs.Need {
 			st.Satisfied = false
 		}
@@ -348,16 +379,8 @@ func Check(ctx context.Context, db *sql.DB, task agentos.Task, plan agentos.Plan
 	}
 	approveCmd := fmt.Sprintf("`agentos approve %s --plan %s`", task.ID, plan.Hash)
 	for _, a := range active {
-		if a.Kind != KindApprove || a.PlanHash != plan.Hash || a.Binding == cur {
-			continue
-		}
-		switch {
-		case a.Binding.Base != cur.Base:
-			return agentos.Errorf(agentos.ECONFLICT, "approval is stale: the base moved from %s to %s; re-approve with %s", short(a.Binding.Base), short(cur.Base), approveCmd)
-		case a.Binding.PolicyHash != cur.PolicyHash:
-			return agentos.Errorf(agentos.ECONFLICT, "approval is stale: the policy changed from %s to %s; re-approve with %s", a.Binding.PolicyHash, cur.PolicyHash, approveCmd)
-		default:
-			return agentos.Errorf(agentos.ECONFLICT, "approval is stale: the memory changed from %s to %s; re-approve with %s", a.Binding.MemoryHash, cur.MemoryHash, approveCmd)
+		if a.Kind == KindApprove && a.PlanHash == plan.Hash && a.Binding != cur {
+			return agentos.Errorf(agentos.ECONFLICT, "approval is stale: %s; re-approve with %s", staleWhy(a.Binding, cur), approveCmd)
 		}
 	}
 	return agentos.Errorf(agentos.EAWAITINGAPPROVAL, "plan %s of task %s needs %s: run %s", plan.Hash, task.ID, st.Needs(), approveCmd)
@@ -384,7 +407,11 @@ func (st Status) Needs() string {
 	if len(parts) == 0 {
 		return "no more approvals"
 	}
-	return strings.Join(parts, ", ")
+	out := strings.Join(parts, ", ")
+	for _, x := range st.Stale {
+		out += fmt.Sprintf(" (the approval by %s is stale: %s)", x.Actor, x.Why)
+	}
+	return out
 }
 
 func actors(as []agentos.Actor) string {

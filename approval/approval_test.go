@@ -50,7 +50,7 @@ func TestApproveRefusals(t *testing.T) {
 	}{
 		{"agent approver", func(r *approval.Request) { r.Actor = agentos.Agent("openai") }, agentos.EDENIED},
 		{"system approver", func(r *approval.Request) { r.Actor = agentos.System }, agentos.EDENIED},
-		{"author approves own plan", func(r *approval.Request) { r.Actor = agentos.Human("ann"); r.Author = agentos.Human("ann") }, agentos.EDENIED},
+		{"agent approves its own plan", func(r *approval.Request) { r.Actor = agentos.Agent("openai"); r.Author = agentos.Agent("openai") }, agentos.EDENIED},
 		{"wrong hash", func(r *approval.Request) { r.Given = other.Hash }, agentos.ECONFLICT},
 		{"malformed hash", func(r *approval.Request) { r.Given = "abc" }, agentos.EINVALID},
 		{"missing hash", func(r *approval.Request) { r.Given = "" }, agentos.EINVALID},
@@ -153,6 +153,10 @@ func TestStale(t *testing.T) {
 			if agentos.ErrorCode(err) != agentos.ECONFLICT || !strings.Contains(err.Error(), "approval is stale") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Check = %v, want conflict %q", err, tc.want)
 			}
+			st, err := s.Status(t.Context(), task.ID, p, anyHuman, now)
+			if err != nil || st.Satisfied || len(st.Stale) != 1 || st.Stale[0].Actor != "human:bob" || !strings.Contains(st.Stale[0].Why, tc.want) {
+				t.Fatalf("Status = %+v, %v; want bob's approval listed as stale (%s)", st, err, tc.want)
+			}
 			if tc.name == "policy changed" {
 				return // a policy change needs a re-plan, not a re-approval
 			}
@@ -172,7 +176,10 @@ func TestReplanClears(t *testing.T) {
 	if _, err := s.Approve(t.Context(), req(task, p, b, "human:bob", anyHuman)); err != nil {
 		t.Fatal(err)
 	}
-	n, err := s.Clear(t.Context(), task.ID, "re-planned")
+	if n, err := s.Clear(t.Context(), task.ID, p.Hash, "re-planned"); err != nil || n != 0 {
+		t.Fatalf("Clear keeping the plan = %d, %v; want 0", n, err)
+	}
+	n, err := s.Clear(t.Context(), task.ID, "", "re-planned")
 	if err != nil || n != 1 {
 		t.Fatalf("Clear = %d, %v; want 1", n, err)
 	}

@@ -2,31 +2,244 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/approval"
+	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/sqlite"
 )
 
-// requireApproval parks a task in awaiting_approval.
+// requireApproval parks a task in awaiting_approval and says who must approve
+// which plan hash.
 func (c *Coordinator) requireApproval(ctx context.Context, t *agentos.Task, p *agentos.Plan, ds []agentos.GateDecision) error {
+	res, err := c.gateResult(ctx, t, p)
+	if err != nil {
+		return err
+	}
 	reason := "needs approval: " + gateReasons(ds, agentos.EffectRequireApproval)
-	if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, sqlite.TaskUpdate{Reason: &reason}, nil); err != nil {
+	if who := describeRequirements(res.Requirements); who != "" {
+		reason += " [" + who + "]"
+	}
+	if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"requirements": res.Requirements}); err != nil {
 		return err
 	}
 	return agentos.Errorf(agentos.EAWAITINGAPPROVAL, "task %s %s; approve with `agentos approve %s --plan %s`", t.ID, reason, t.ID, t.PlanHash)
 }
 
-// checkApproval is admission's approval check: a plan whose gates required
-// approval may run only with fresh approvals of exactly this plan.
+func describeRequirements(reqs []approval.Requirement) string {
+	var parts []string
+	for _, r := range reqs {
+		who := "any human"
+		if len(r.Approvers) > 0 {
+			var names []string
+			for _, a := range r.Approvers {
+				names = append(names, string(a))
+			}
+			who = strings.Join(names, ", ")
+		}
+		parts = append(parts, fmt.Sprintf("%s: %d of %s", r.RuleID, max(r.Approvals, 1), who))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// checkApproval is admission's approval check: a plan whose gates require
+// approval may run only with enough fresh approvals of exactly this plan,
+// bound to the current base, policy and memory. A stale approval sends the
+// task back to awaiting_approval (EAWAITINGAPPROVAL, with the conflict as
+// cause) so that it can be re-approved.
 func (c *Coordinator) checkApproval(ctx context.Context, t *agentos.Task, p *agentos.Plan, pack *agentos.MemoryPack) error {
-	ds, err := c.DB.GateDecisions(ctx, t.ID, p.Hash)
+	res, err := c.gateResult(ctx, t, p)
 	if err != nil {
 		return err
 	}
-	for _, d := range ds {
-		if d.Effect != agentos.EffectAllow {
-			return agentos.Errorf(agentos.EDENIED, "plan %s needed approval (%s) and this build cannot check approvals", p.Hash, d.RuleID)
+	stored, err := c.DB.GateDecisions(ctx, t.ID, p.Hash)
+	if err != nil {
+		return err
+	}
+	if len(stored) == 0 {
+		return agentos.Errorf(agentos.EDENIED, "plan %s of task %s was never gated: refusing to apply; run `agentos apply %s`", p.Hash, t.ID, t.ID)
+	}
+	for _, d := range stored {
+		if d.Effect == agentos.EffectDeny {
+			return agentos.Errorf(agentos.EDENIED, "plan %s was denied by gate %s: %s", p.Hash, d.RuleID, d.Reason)
 		}
 	}
-	return nil
+	switch res.Effect {
+	case agentos.EffectDeny:
+		return agentos.Errorf(agentos.EDENIED, "plan %s is denied by the policy: %s", p.Hash, gateReasons(res.Decisions, agentos.EffectDeny))
+	case agentos.EffectAllow:
+		return nil
+	}
+	if t.Mode == agentos.ModeFullAuto && res.AutoApproved {
+		return nil // the covering standing rules were recorded when the plan was gated
+	}
+	cur, err := c.currentBinding(ctx, t, p, pack)
+	if err != nil {
+		return err
+	}
+	err = approval.Check(ctx, c.DB.SQL(), *t, *p, res.Requirements, cur)
+	if agentos.ErrorCode(err) == agentos.ECONFLICT && strings.HasPrefix(agentos.ErrorMessage(err), "approval is stale: the policy") {
+		return err // a policy change needs a re-plan, not a re-approval
+	}
+	if agentos.ErrorCode(err) == agentos.ECONFLICT {
+		return &agentos.Error{Code: agentos.EAWAITINGAPPROVAL, Message: agentos.ErrorMessage(err), Err: err}
+	}
+	return err
+}
+
+// currentBinding is what an approval made now is bound to: the target
+// branch's head, the policy hash, and the digest of the memory the plan's
+// query selects today (so a memory edit after approval is noticed).
+func (c *Coordinator) currentBinding(ctx context.Context, t *agentos.Task, p *agentos.Plan, pack *agentos.MemoryPack) (approval.Binding, error) {
+	target := p.Target
+	if target == "" {
+		target = t.Target
+	}
+	head, err := c.Repo.BranchHead(ctx, target)
+	if err != nil {
+		return approval.Binding{}, agentos.WrapError(agentos.ECONFLICT, err, "cannot read the head of %s: %v", target, err)
+	}
+	if pack == nil {
+		if pack, err = c.DB.MemoryPackByHash(ctx, t.ID, p.MemoryPackHash); err != nil {
+			return approval.Binding{}, agentos.WrapError(agentos.EDENIED, err, "the MemoryPack %s pinned by plan %s is missing (red line 1): re-plan the task", p.MemoryPackHash, p.ID)
+		}
+	}
+	mem := memoryDigest(pack.Query, pack.Items)
+	if c.Memory != nil {
+		now, err := c.Memory.BuildPack(ctx, t.ID, pack.Query)
+		if err != nil {
+			return approval.Binding{}, agentos.WrapError(agentos.EINTERNAL, err, "cannot rebuild the MemoryPack to check it is unchanged: %v", err)
+		}
+		if now.Items == nil {
+			now.Items = []agentos.PackedItem{}
+		}
+		mem = memoryDigest(pack.Query, now.Items)
+	}
+	return approval.Binding{Base: head, PolicyHash: c.Config.Hash, MemoryHash: mem}, nil
+}
+
+// memoryDigest hashes what a MemoryPack says (query and items), not its id.
+func memoryDigest(q agentos.MemoryQuery, items []agentos.PackedItem) string {
+	return canonjson.MustDigest(struct {
+		Query agentos.MemoryQuery  `json:"query"`
+		Items []agentos.PackedItem `json:"items"`
+	}{q, items})
+}
+
+// planAuthor is the actor that stored the plan (its plan.stored event).
+func (c *Coordinator) planAuthor(ctx context.Context, t *agentos.Task, p *agentos.Plan) (agentos.Actor, error) {
+	evs, err := c.DB.Events(ctx, sqlite.EventFilter{Task: t.ID, Kind: agentos.EventPlanStored})
+	if err != nil {
+		return "", err
+	}
+	for _, e := range evs {
+		if strings.Contains(string(e.Data), `"`+p.Hash+`"`) {
+			return e.Actor, nil
+		}
+	}
+	return "", nil
+}
+
+// ApproveResult is what `agentos approve` reports.
+type ApproveResult struct {
+	Task    *agentos.Task    `json:"task"`
+	Status  approval.Status  `json:"status"`
+	Binding approval.Binding `json:"binding"`
+	// Applied is set when this approval completed the requirements and the
+	// task was applied.
+	Applied bool `json:"applied"`
+}
+
+// decisionRequest builds the approval request for the task's current plan.
+func (c *Coordinator) decisionRequest(ctx context.Context, taskID, planHash string, actor agentos.Actor, comment string) (approval.Request, error) {
+	t, err := c.DB.Task(ctx, taskID)
+	if err != nil {
+		return approval.Request{}, err
+	}
+	if t.PlanID == "" {
+		return approval.Request{}, agentos.Errorf(agentos.ECONFLICT, "task %s has no plan to decide on (it is %s)", t.ID, t.State)
+	}
+	p, _, err := c.DB.Plan(ctx, t.PlanID)
+	if err != nil {
+		return approval.Request{}, err
+	}
+	res, err := c.gateResult(ctx, t, p)
+	if err != nil {
+		return approval.Request{}, err
+	}
+	author, err := c.planAuthor(ctx, t, p)
+	if err != nil {
+		return approval.Request{}, err
+	}
+	cur, err := c.currentBinding(ctx, t, p, nil)
+	if err != nil {
+		return approval.Request{}, err
+	}
+	return approval.Request{Task: *t, Plan: *p, Given: planHash, Actor: actor, Author: author, Comment: c.redact(comment), Current: cur, Requirements: res.Requirements}, nil
+}
+
+// Approve records actor's approval of the task's current plan, which the
+// human names by hash, and audits it. Once every rule's approvals are there
+// (N of M, distinct humans, fresh), the task is queued and applied; until
+// then it stays in awaiting_approval and the error (EAWAITINGAPPROVAL) says
+// what is missing.
+func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, actor agentos.Actor, comment string) (*ApproveResult, error) {
+	req, err := c.decisionRequest(ctx, taskID, planHash, actor, comment)
+	if err != nil {
+		return nil, err
+	}
+	st, err := approval.NewStore(c.DB.SQL()).Approve(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	t := &req.Task
+	out := &ApproveResult{Task: t, Status: st, Binding: req.Current}
+	if !st.Already {
+		if _, err := c.DB.Append(ctx, sqlite.EventInput{Task: t.ID, Actor: actor, Kind: agentos.EventApproval, Data: map[string]any{
+			"decision": "approve", "plan": req.Plan.ID, "plan_hash": req.Plan.Hash, "binding": req.Current,
+			"comment": req.Comment, "satisfied": st.Satisfied, "rules": st.Rules,
+		}}); err != nil {
+			return out, err
+		}
+	}
+	if !st.Satisfied {
+		return out, agentos.Errorf(agentos.EAWAITINGAPPROVAL, "approval by %s recorded; plan %s still needs %s: `agentos approve %s --plan %s`", actor, req.Plan.Hash, st.Needs(), t.ID, req.Plan.Hash)
+	}
+	if _, err := c.transition(ctx, t, agentos.StateQueued, actor, sqlite.TaskUpdate{Reason: sqlite.Str("")}, map[string]any{"approved": req.Plan.Hash}); err != nil {
+		return out, err
+	}
+	out.Applied = true
+	nt, err := c.Apply(ctx, t.ID, actor)
+	if nt != nil {
+		out.Task = nt
+	}
+	return out, err
+}
+
+// Reject records actor's rejection of the task's current plan with a reason,
+// audits it, and ends the task in rejected with a ReviewPack.
+func (c *Coordinator) Reject(ctx context.Context, taskID, planHash string, actor agentos.Actor, reason string) (*agentos.Task, error) {
+	req, err := c.decisionRequest(ctx, taskID, planHash, actor, reason)
+	if err != nil {
+		return nil, err
+	}
+	if req.Given == "" {
+		req.Given = req.Plan.Hash // reject needs no hash: refusing the wrong plan cannot run anything
+	}
+	if err := approval.NewStore(c.DB.SQL()).Reject(ctx, req); err != nil {
+		return nil, err
+	}
+	t := &req.Task
+	msg := fmt.Sprintf("rejected by %s: %s", actor, req.Comment)
+	if _, err := c.transition(ctx, t, agentos.StateRejected, actor, sqlite.TaskUpdate{Reason: &msg}, map[string]any{
+		"decision": "reject", "plan_hash": req.Plan.Hash, "binding": req.Current,
+	}); err != nil {
+		return t, err
+	}
+	if _, err := c.writeReview(ctx, t, nil); err != nil {
+		return t, err
+	}
+	return t, nil
 }

@@ -2,16 +2,81 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/approval"
+	"github.com/agentos/agentos/policy"
 )
 
-// evaluateGates decides whether a plan may run unattended. It returns the
-// strictest effect and every decision (each is stored and audited by Gate).
-func (c *Coordinator) evaluateGates(ctx context.Context, t *agentos.Task, p *agentos.Plan) (agentos.Effect, []agentos.GateDecision, error) {
-	if len(c.Config.Gates) > 0 {
-		// Never silently allow a plan the policy has rules for.
-		return agentos.EffectDeny, []agentos.GateDecision{{RuleID: "engine", Effect: agentos.EffectDeny, Reason: "gates are configured but this build has no gate engine", Step: -1, PolicyHash: c.Config.Hash}}, nil
+// engines caches compiled policies by policy hash: a policy file is code, and
+// the same bytes always compile to the same engine.
+var engines sync.Map // policy hash -> *policy.Engine
+
+// policyEngine compiles agentos.yaml's gates (type-checked, examples run).
+func (c *Coordinator) policyEngine() (*policy.Engine, error) {
+	if e, ok := engines.Load(c.Config.Hash); ok {
+		return e.(*policy.Engine), nil
 	}
-	return agentos.EffectAllow, []agentos.GateDecision{{RuleID: "no-gates", Effect: agentos.EffectAllow, Reason: "agentos.yaml defines no gates", Step: -1, PolicyHash: c.Config.Hash}}, nil
+	e, err := policy.Load(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	engines.Store(c.Config.Hash, e)
+	return e, nil
+}
+
+// gateResult evaluates the policy over a task's plan.
+func (c *Coordinator) gateResult(ctx context.Context, t *agentos.Task, p *agentos.Plan) (policy.Result, error) {
+	e, err := c.policyEngine()
+	if err != nil {
+		return policy.Result{}, err
+	}
+	var intent *agentos.Intent
+	if p.IntentID != "" {
+		if in, err := c.DB.Intent(ctx, p.IntentID); err == nil {
+			intent = in
+		} else if agentos.ErrorCode(err) != agentos.ENOTFOUND {
+			return policy.Result{}, err
+		}
+	}
+	return e.Evaluate(policy.Input{Task: *t, Intent: intent, Plan: *p}), nil
+}
+
+// evaluateGates decides whether a plan may run unattended. It returns the
+// strictest effect and every decision (each is stored and audited by Gate,
+// and lands in the ReviewPack). In full_auto, where nobody can be asked, a
+// plan that needs approval runs only when standing auto_approve rules cover
+// every rule holding it (each covering rule is recorded as a decision);
+// otherwise it is denied. Gating a new plan clears the approvals of the
+// task's earlier plans (they stay in the history).
+func (c *Coordinator) evaluateGates(ctx context.Context, t *agentos.Task, p *agentos.Plan) (agentos.Effect, []agentos.GateDecision, error) {
+	res, err := c.gateResult(ctx, t, p)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := approval.NewStore(c.DB.SQL()).Clear(ctx, t.ID, p.Hash, "superseded by plan "+p.Hash); err != nil {
+		return "", nil, err
+	}
+	effect, decisions := res.Effect, res.Decisions
+	if effect == agentos.EffectRequireApproval && t.Mode == agentos.ModeFullAuto {
+		if res.AutoApproved {
+			for _, a := range res.AutoApprovals {
+				decisions = append(decisions, agentos.GateDecision{
+					RuleID: "auto_approve." + a.AutoRuleID, Effect: agentos.EffectAllow, Step: -1, PolicyHash: res.PolicyHash,
+					Reason: fmt.Sprintf("standing approval %s covers %s (full_auto)", a.AutoRuleID, a.RuleID),
+				})
+			}
+			effect = agentos.EffectAllow
+		} else {
+			decisions = append(decisions, agentos.GateDecision{
+				RuleID: "full_auto", Effect: agentos.EffectDeny, Step: -1, PolicyHash: res.PolicyHash,
+				Reason: fmt.Sprintf("full_auto never waits for a human and no auto_approve rule covers %s; run the task in semi_auto or add a standing rule", strings.Join(res.Uncovered, ", ")),
+			})
+			effect = agentos.EffectDeny
+		}
+	}
+	return effect, decisions, nil
 }

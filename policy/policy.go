@@ -105,7 +105,7 @@ func compile(where, expr string) (cel.Program, bool, error) {
 		for _, e := range iss.Errors() {
 			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Location.Line(), e.Location.Column()+1, e.Message))
 		}
-		return nil, false, agentos.Errorf(agentos.EINVALID, "agentos.yaml: %s: when: %s: fix the CEL condition (see `agentos policy explain --vars`)", where, strings.Join(msgs, "; "))
+		return nil, false, agentos.Errorf(agentos.EINVALID, "agentos.yaml: %s: when: %s: fix the CEL condition (see `agentos policy vars`)", where, strings.Join(msgs, "; "))
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, false, agentos.Errorf(agentos.EINVALID, "agentos.yaml: %s: when: the condition is %s, want bool", where, ast.OutputType())

@@ -1,0 +1,242 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/approval"
+	"github.com/agentos/agentos/policy"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newCmdPolicy) }
+
+func newCmdPolicy(f *Factory) *cobra.Command {
+	cmd := group("policy", "Explain and test the gates in agentos.yaml")
+	cmd.AddCommand(newCmdPolicyExplain(f), newCmdPolicyTest(f), newCmdPolicyVars(f))
+	return cmd
+}
+
+// explainView is `agentos policy explain --json`.
+type explainView struct {
+	Task          string                 `json:"task"`
+	State         agentos.State          `json:"state"`
+	Mode          agentos.Mode           `json:"mode"`
+	PlanHash      string                 `json:"plan_hash"`
+	PolicyHash    string                 `json:"policy_hash"`
+	PlanPolicy    string                 `json:"plan_policy_hash"`
+	Effect        agentos.Effect         `json:"effect"`
+	Rules         []policy.RuleResult    `json:"rules"`
+	Decisions     []agentos.GateDecision `json:"decisions"`
+	Recorded      []agentos.GateDecision `json:"recorded"`
+	Requirements  []approval.Requirement `json:"requirements"`
+	AutoApproved  bool                   `json:"auto_approved"`
+	AutoApprovals []policy.AutoApproval  `json:"auto_approvals"`
+	Approvals     []approval.Approval    `json:"approvals"`
+}
+
+func newCmdPolicyExplain(f *Factory) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "explain TASK",
+		Short: "Evaluate every gate over a task's plan: id, effect, whether and on which step it matched, why",
+		Args:  exactArgs(1, "TASK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			db, err := f.DB(ctx)
+			if err != nil {
+				return err
+			}
+			cfg, err := f.Config(ctx)
+			if err != nil {
+				return err
+			}
+			e, err := policy.Load(cfg)
+			if err != nil {
+				return err
+			}
+			t, err := db.Task(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if t.PlanID == "" {
+				return agentos.Errorf(agentos.ECONFLICT, "task %s has no plan yet (it is %s): nothing to explain", t.ID, t.State)
+			}
+			p, _, err := db.Plan(ctx, t.PlanID)
+			if err != nil {
+				return err
+			}
+			var intent *agentos.Intent
+			if p.IntentID != "" {
+				if intent, err = db.Intent(ctx, p.IntentID); err != nil && agentos.ErrorCode(err) != agentos.ENOTFOUND {
+					return err
+				}
+			}
+			res := e.Evaluate(policy.Input{Task: *t, Intent: intent, Plan: *p})
+			recorded, err := db.GateDecisions(ctx, t.ID, p.Hash)
+			if err != nil {
+				return err
+			}
+			approvals, err := approval.NewStore(db.SQL()).List(ctx, t.ID)
+			if err != nil {
+				return err
+			}
+			v := explainView{
+				Task: t.ID, State: t.State, Mode: t.Mode, PlanHash: p.Hash, PolicyHash: e.Hash(), PlanPolicy: p.PolicyHash,
+				Effect: res.Effect, Rules: res.Rules, Decisions: res.Decisions, Recorded: recorded,
+				Requirements: res.Requirements, AutoApproved: res.AutoApproved, AutoApprovals: res.AutoApprovals, Approvals: approvals,
+			}
+			if asJSON {
+				return printJSON(f, v)
+			}
+			printPolicyExplain(f, v)
+			return nil
+		},
+	}
+	addJSONFlag(cmd, f, &asJSON)
+	return cmd
+}
+
+func printPolicyExplain(f *Factory, v explainView) {
+	out := f.IO.Out
+	fmt.Fprintf(out, "task %s (%s, %s)\nplan %s\npolicy %s\n", v.Task, v.State, v.Mode, v.PlanHash, v.PolicyHash)
+	if v.PlanPolicy != v.PolicyHash {
+		fmt.Fprintf(f.IO.ErrOut, "note: the plan was gated under policy %s; this is the current policy's view (applying it needs a re-plan)\n", v.PlanPolicy)
+	}
+	fmt.Fprintf(out, "effect: %s\n\n", v.Effect)
+	w := tabwriter.NewWriter(out, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(w, "RULE\tEFFECT\tSCOPE\tMATCHED\tWHY")
+	for _, r := range v.Rules {
+		scope := "plan"
+		if r.PerStep {
+			scope = "step"
+		}
+		matched := "no"
+		if r.Matched {
+			matched = "yes"
+			if len(r.Steps) > 0 {
+				matched = "steps"
+				for i, s := range r.Steps {
+					sep := ","
+					if i == 0 {
+						sep = " "
+					}
+					matched += fmt.Sprintf("%s%d", sep, s+1)
+				}
+			}
+		}
+		why := ""
+		if r.Error != "" {
+			matched, why = "error", r.Error
+		}
+		for _, d := range v.Decisions {
+			if d.RuleID == r.RuleID && why == "" {
+				why = d.Reason
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.RuleID, r.Effect, scope, matched, why)
+	}
+	w.Flush()
+	if len(v.Requirements) > 0 {
+		fmt.Fprintln(out, "\napprovals required:")
+		for _, r := range v.Requirements {
+			who := "any human"
+			if len(r.Approvers) > 0 {
+				who = joinActors(r.Approvers)
+			}
+			fmt.Fprintf(out, "  %s: %d of %s\n", r.RuleID, max(r.Approvals, 1), who)
+		}
+	}
+	for _, a := range v.AutoApprovals {
+		fmt.Fprintf(out, "  standing approval %s covers %s (full_auto)\n", a.AutoRuleID, a.RuleID)
+	}
+	if len(v.Approvals) > 0 {
+		fmt.Fprintln(out, "\napproval history:")
+		for _, a := range v.Approvals {
+			state := "counts"
+			switch {
+			case a.Cleared != "":
+				state = "cleared: " + a.Cleared
+			case a.PlanHash != v.PlanHash:
+				state = "other plan"
+			}
+			fmt.Fprintf(out, "  %s  %s  %s  %s  base %s  (%s)\n", a.Time.UTC().Format("2006-01-02 15:04:05"), a.Kind, a.Actor, a.PlanHash, shortSHA(a.Binding.Base), state)
+		}
+	}
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+func newCmdPolicyTest(f *Factory) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "test",
+		Short: "Run every gate rule's match / not_match examples",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, err := f.Config(ctx)
+			if err != nil {
+				return err
+			}
+			e, err := policy.Compile(cfg)
+			if err != nil {
+				return err
+			}
+			results := e.CheckExamples()
+			failed := 0
+			for _, r := range results {
+				if !r.OK {
+					failed++
+				}
+			}
+			if asJSON {
+				if results == nil {
+					results = []policy.ExampleResult{}
+				}
+				if err := printJSON(f, map[string]any{"policy_hash": e.Hash(), "examples": results, "failed": failed}); err != nil {
+					return err
+				}
+			} else {
+				for _, r := range results {
+					if r.OK {
+						fmt.Fprintf(f.IO.Out, "ok    %s %s %d\n", r.RuleID, r.Kind, r.Index+1)
+					} else {
+						fmt.Fprintf(f.IO.Out, "FAIL  %s %s %d: %s\n", r.RuleID, r.Kind, r.Index+1, r.Problem)
+					}
+				}
+				fmt.Fprintf(f.IO.ErrOut, "%d examples, %d failed\n", len(results), failed)
+			}
+			if failed > 0 {
+				return agentos.Errorf(agentos.EFAILED, "%d of %d gate examples failed: fix the rules or their examples in agentos.yaml", failed, len(results))
+			}
+			return nil
+		},
+	}
+	addJSONFlag(cmd, f, &asJSON)
+	return cmd
+}
+
+func newCmdPolicyVars(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "vars",
+		Short: "List the variables and functions gate conditions can use",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			w := tabwriter.NewWriter(f.IO.Out, 0, 2, 2, ' ', 0)
+			fmt.Fprintln(w, "VARIABLE\tTYPE\tMEANING")
+			for _, v := range policy.Variables {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", v.Name, v.Type, v.Doc)
+			}
+			fmt.Fprintln(w, "glob(path|list, pattern)\tbool\t** spans directories; a pattern without / matches the base name")
+			fmt.Fprintln(w, "risk_at_least(risk, min)\tbool\tlow < medium < high < critical")
+			return w.Flush()
+		},
+	}
+}
