@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentos/agentos/sandbox"
 )
 
 // claudeCLI installs @anthropic-ai/claude-code from npm into a cache
@@ -222,9 +224,12 @@ func TestClaudeCodeGoverned(t *testing.T) {
 	f.mu.Lock()
 	cwd, turns, results := f.cwd, f.turns, f.toolResults
 	f.mu.Unlock()
-	t.Logf("claude exit %d after %d model turns in %dms; worktree seen by the model: %s", res.ExitCode, turns, res.DurationMS, cwd)
+	t.Logf("claude exit %d after %d model turns in %dms (unconfined %v); worktree seen by the model: %s", res.ExitCode, turns, res.DurationMS, res.Unconfined, cwd)
 	for _, d := range res.Decisions {
 		t.Logf("decision %d: %s %s%s -> allow=%v (%s: %s)", d.Seq, d.Tool, d.Path, d.Command, d.Allow, d.Rule, d.Reason)
+	}
+	if len(sandbox.Check().Missing(true)) == 0 && res.Unconfined {
+		t.Errorf("the contractor ran unconfined on a machine that can confine")
 	}
 	if cwd == "" {
 		t.Fatalf("the fake model never learned the working directory from the system prompt; transcript:\n%s", tail(transcript.String(), 4000))

@@ -205,7 +205,13 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	readOnly := append([]string{d.Config, sockDir, filepath.Dir(exe), filepath.Dir(hook[0])}, spec.ReadOnly...)
+	// The contractor's installation must be readable: npm puts a symlink in
+	// .bin whose target (and the package around it) lives elsewhere.
+	readOnly := []string{d.Config, sockDir, filepath.Dir(exe), filepath.Dir(hook[0])}
+	if real, err := filepath.EvalSymlinks(exe); err == nil && real != exe {
+		readOnly = append(readOnly, filepath.Dir(real), filepath.Dir(filepath.Dir(real)))
+	}
+	readOnly = append(readOnly, spec.ReadOnly...)
 	sres, err := sandbox.Run(ctx, sandbox.Spec{
 		Argv:      argv,
 		Dir:       d.Worktree,

@@ -14,12 +14,16 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/sandbox"
 )
 
 // The test binary doubles as the hook program and as a fake contractor that
 // behaves like Claude Code: it reads its --settings file, asks the hook
 // before every tool call, and only does what the hook allowed.
 func TestMain(m *testing.M) {
+	if sandbox.IsHelper() {
+		os.Exit(sandbox.HelperMain())
+	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
 		case "__hook":
@@ -170,7 +174,13 @@ func TestRunFakeContractor(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v\n%s", err, transcript.String())
 	}
-	t.Logf("transcript:\n%s", transcript.String())
+	t.Logf("transcript (exit %d, unconfined %v):\n%s", res.ExitCode, res.Unconfined, transcript.String())
+	if len(sandbox.Check().Missing(true)) == 0 && res.Unconfined {
+		t.Errorf("the contractor ran unconfined on a machine that can confine")
+	}
+	if res.ExitCode != 0 {
+		t.Fatalf("the fake contractor exited %d", res.ExitCode)
+	}
 
 	for _, p := range []string{outside, filepath.Join(filepath.Dir(repo), "outside2.txt")} {
 		if _, err := os.Stat(p); err == nil {

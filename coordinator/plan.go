@@ -94,6 +94,9 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 // file, with the answers known so far. Questions still open either block the
 // task or fail it, depending on the mode.
 func (c *Coordinator) planFromSource(ctx context.Context, t *agentos.Task, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
+	if t.Planner != "" && t.Planner != "file" {
+		return c.planRequest(ctx, t, values, actor) // natural-language tasks (nl.go)
+	}
 	f, err := planfile.Parse([]byte(t.Source))
 	if err != nil {
 		return c.failPlanning(ctx, t, agentos.WrapError(agentos.EINVALID, err, "%s: %v", t.SourcePath, err))

@@ -1,0 +1,351 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/contractor"
+	"github.com/agentos/agentos/planfile"
+	"github.com/agentos/agentos/planner"
+	"github.com/agentos/agentos/planner/openai"
+	"github.com/agentos/agentos/sqlite"
+)
+
+// Audit event kinds of the natural-language front.
+const (
+	EventPlannerCall        = "planner.call"        // one model call: tokens, latency, outcome
+	EventPlannerRefused     = "planner.refused"     // the model's last unusable answer
+	EventContractorRun      = "contractor.run"      // exit, duration, steps, commands
+	EventContractorDecision = "contractor.decision" // one hook decision
+)
+
+// NLRequest asks for a task planned from a natural-language request.
+type NLRequest struct {
+	Text      string
+	Mode      agentos.Mode
+	Values    map[string]string // answers given up front (--set)
+	Actor     agentos.Actor
+	AutoApply bool
+	Labels    []string
+}
+
+// NoPlannerMessage is what `agentos run "…"` says when no planner is set.
+func NoPlannerMessage() string {
+	return "natural-language requests need a planner, and agentos.yaml has none (planner.kind is file): " +
+		strings.ReplaceAll(openai.HowToConfigure, "\n", " ") +
+		"; or an agent CLI: planner: {kind: contractor, contractor: {name: claude}}"
+}
+
+// RunRequest plans a natural-language request with the configured planner
+// and, unless a question or a gate stops it, applies it.
+func (c *Coordinator) RunRequest(ctx context.Context, req NLRequest) (*agentos.Task, error) {
+	req.AutoApply = true
+	t, err := c.PlanRequest(ctx, req)
+	if err != nil || t == nil || t.State != agentos.StatePlanned {
+		return t, err
+	}
+	return c.Apply(ctx, t.ID, req.Actor)
+}
+
+// PlanRequest creates a task for a natural-language request and plans it
+// with the configured planner (openai or contractor). The result enters the
+// same path as a plan file: every step is re-validated against the base
+// commit (red line 3), the MemoryPack is frozen and the plan stored and
+// hashed by storePlan. A planner misconfiguration is an invalid error before
+// any task exists.
+func (c *Coordinator) PlanRequest(ctx context.Context, req NLRequest) (*agentos.Task, error) {
+	text := strings.TrimSpace(req.Text)
+	if text == "" {
+		return nil, agentos.Errorf(agentos.EINVALID, "the request is empty: agentos run \"what to change\"")
+	}
+	pc := c.Config.Planner
+	switch pc.Kind {
+	case "", "file":
+		return nil, agentos.Errorf(agentos.EINVALID, "%s", NoPlannerMessage())
+	case "openai":
+		if _, err := openai.New(pc.OpenAI, c.getenv); err != nil {
+			return nil, err
+		}
+	case "contractor":
+	default:
+		return nil, agentos.Errorf(agentos.EINVALID, "planner.kind %q is not supported: use openai or contractor", pc.Kind)
+	}
+	mode := req.Mode
+	if mode == "" {
+		mode = agentos.ModeSemiAuto
+		if c.Config.Modes.Default != "" {
+			mode = agentos.Mode(c.Config.Modes.Default)
+		}
+	}
+	target, _, err := c.targetAndBase(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := &agentos.Task{
+		ID: NewID("t"), Mode: mode, Goal: firstLine(text), Request: text, Planner: pc.Kind,
+		Submitter: req.Actor, Labels: req.Labels, Target: target, AutoApply: req.AutoApply,
+	}
+	if err := c.DB.CreateTask(ctx, t); err != nil {
+		return nil, err
+	}
+	if _, err := c.transition(ctx, t, agentos.StatePlanning, req.Actor, sqlite.TaskUpdate{}, nil); err != nil {
+		return t, err
+	}
+	values := map[string]string{}
+	if len(req.Values) > 0 {
+		ap := &agentos.AnswerPack{Version: agentos.DocVersion, Pack: UpfrontPack, Who: req.Actor, When: c.Now().UTC()}
+		for _, id := range sortedKeys(req.Values) {
+			ap.Answers = append(ap.Answers, agentos.Answer{Question: id, Value: req.Values[id]})
+			values[id] = req.Values[id]
+		}
+		if err := c.recordAnswers(ctx, t, ap, nil, req.Actor); err != nil {
+			return t, err
+		}
+	}
+	return c.planRequest(ctx, t, values, req.Actor)
+}
+
+// planRequest (re)plans a natural-language task in state planning with the
+// answers known so far; planFromSource sends tasks not planned from a file
+// here, so `agentos answer` resumes them.
+func (c *Coordinator) planRequest(ctx context.Context, t *agentos.Task, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
+	if values == nil {
+		values = map[string]string{}
+	}
+	switch c.Config.Planner.Kind {
+	case "openai":
+		return c.planWithModel(ctx, t, values, actor)
+	case "contractor":
+		return c.planWithContractor(ctx, t, actor)
+	}
+	return c.failPlanning(ctx, t, agentos.Errorf(agentos.EINVALID, "%s", NoPlannerMessage()))
+}
+
+func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
+	pl, err := openai.New(c.Config.Planner.OpenAI, c.getenv)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	_, base, err := c.targetAndBase(ctx)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	request := t.Request
+	if len(values) > 0 {
+		var b strings.Builder
+		b.WriteString(request + "\n\nAnswers already given (do not ask these again):\n")
+		for _, k := range sortedKeys(values) {
+			fmt.Fprintf(&b, "- %s: %s\n", k, values[k])
+		}
+		request = b.String()
+	}
+	agent := agentos.Agent("openai:" + c.Config.Planner.OpenAI.Model)
+
+	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "intent from " + c.Config.Planner.OpenAI.Model})
+	intent, usage, err := pl.Intent(ctx, request)
+	c.auditUsage(ctx, t, agent, usage)
+	if err != nil {
+		return c.failModel(ctx, t, agent, err)
+	}
+	intent.Version, intent.ID, intent.Task, intent.Request = agentos.DocVersion, NewID("i"), t.ID, t.Request
+	assumptions, err := c.resolveQuestions(ctx, t, unanswered(intent.OpenQuestions, values), values, actor)
+	if err != nil || t.State != agentos.StatePlanning {
+		return t, err
+	}
+	pack, err := c.buildMemoryPack(ctx, t, &intent)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	budget := pl.ContextBytes
+	rc, err := planner.BuildRepoContext(ctx, c.Repo.Root, base, intent.Scope, budget)
+	if err != nil {
+		return c.failPlanning(ctx, t, agentos.WrapError(agentos.EINTERNAL, err, "cannot read the repository for the planner: %v", err))
+	}
+	var steps []agentos.Step
+	var checks []agentos.Check
+	validate := func(p agentos.Plan) error {
+		var err error
+		steps, checks, err = c.validateSteps(ctx, base, rendered(p), intent.ID)
+		return err
+	}
+	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "plan from " + c.Config.Planner.OpenAI.Model})
+	proposed, qs, usage, err := pl.Plan(ctx, intent, *pack, rc, c.Config.Commands.Allow, validate)
+	c.auditUsage(ctx, t, agent, usage)
+	if err != nil {
+		return c.failModel(ctx, t, agent, err)
+	}
+	more, err := c.resolveQuestions(ctx, t, unanswered(qs, values), values, actor)
+	if err != nil || t.State != agentos.StatePlanning {
+		return t, err
+	}
+	assumptions = append(assumptions, more...)
+	for _, a := range assumptions {
+		intent.Assumptions = append(intent.Assumptions, fmt.Sprintf("%s = %q (%s)", a.Question, a.Value, a.Why))
+	}
+	intent.Hash = intent.ComputeHash()
+	p := &agentos.Plan{
+		Version: agentos.DocVersion, ID: NewID("p"), Task: t.ID, IntentID: intent.ID, Goal: proposed.Goal,
+		BaseCommit: base, Target: t.Target, PolicyHash: c.Config.Hash, Params: values,
+		Assumptions: assumptions, Steps: steps, Verify: checks, Source: proposed.Source,
+	}
+	return c.storePlan(ctx, t, &intent, p, agent)
+}
+
+func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, actor agentos.Actor) (*agentos.Task, error) {
+	kc := c.Config.Planner.Contractor
+	_, base, err := c.targetAndBase(ctx)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	agent := agentos.Agent("contractor:" + kc.Name)
+	intent := agentos.Intent{
+		Version: agentos.DocVersion, ID: NewID("i"), Task: t.ID, Request: t.Request, Goal: t.Goal, Kind: "change",
+		Scope: []string{}, Constraints: []string{}, Acceptance: []string{}, Assumptions: []string{}, Risk: "medium",
+		OpenQuestions: []agentos.Question{}, Source: agentos.Source{Planner: "contractor", Model: kc.Name},
+	}
+	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "contractor " + kc.Name + " at work on a scratch worktree"})
+	res, err := contractor.Run(ctx, contractor.Spec{
+		Name: kc.Name, Repo: c.Repo.Root, Base: base, Prompt: contractor.Prompt(intent), IntentID: intent.ID,
+		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
+		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow},
+		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), Require: c.Config.Sandbox.Required(),
+		ReadOnly: c.Config.Sandbox.ReadOnly, Timeout: kc.RunTimeout(), Transcript: c.Log,
+	})
+	evs := []sqlite.EventInput{{Task: t.ID, Actor: agent, Kind: EventContractorRun, Data: map[string]any{
+		"contractor": kc.Name, "exit_code": res.ExitCode, "duration_ms": res.DurationMS, "timed_out": res.TimedOut,
+		"unconfined": res.Unconfined, "steps": len(res.Steps), "commands": res.Commands, "error": agentos.ErrorMessage(err)}}}
+	for _, d := range res.Decisions {
+		evs = append(evs, sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: EventContractorDecision, Data: d})
+	}
+	if _, aerr := c.DB.Append(ctx, evs...); aerr != nil {
+		return t, aerr
+	}
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	if len(res.Steps) == 0 {
+		return c.failPlanning(ctx, t, agentos.Errorf(agentos.EFAILED, "contractor %s changed nothing (exit %d, %d tool calls decided); see `agentos audit` for its decisions", kc.Name, res.ExitCode, len(res.Decisions)))
+	}
+	p := agentos.Plan{Steps: res.Steps}
+	steps, checks, err := c.validateSteps(ctx, base, rendered(p), intent.ID)
+	if err != nil {
+		return c.failPlanning(ctx, t, agentos.WrapError(agentos.ErrorCode(err), err, "the changes of contractor %s are refused: %s", kc.Name, agentos.ErrorMessage(err)))
+	}
+	scope := map[string]bool{}
+	for _, s := range steps {
+		for _, w := range s.Writes() {
+			scope[w] = true
+		}
+	}
+	for w := range scope {
+		intent.Scope = append(intent.Scope, w)
+	}
+	sort.Strings(intent.Scope)
+	intent.Hash = intent.ComputeHash()
+	plan := &agentos.Plan{
+		Version: agentos.DocVersion, ID: NewID("p"), Task: t.ID, IntentID: intent.ID, Goal: t.Goal,
+		BaseCommit: base, Target: t.Target, PolicyHash: c.Config.Hash, Params: map[string]string{},
+		Steps: steps, Verify: checks, Source: "contractor:" + kc.Name,
+	}
+	return c.storePlan(ctx, t, &intent, plan, agent)
+}
+
+// rendered turns a proposed plan into the raw form validateSteps checks, so
+// that a model's or contractor's plan passes exactly the checks a plan file
+// does (paths against the base commit, commands against the allowlist).
+func rendered(p agentos.Plan) *planfile.Rendered {
+	r := &planfile.Rendered{}
+	for i, s := range p.Steps {
+		rs := planfile.RawStep{Line: i + 1, Kind: s.Kind, Fields: map[string]string{}, Rationale: s.Rationale, Risk: s.Risk}
+		switch s.Kind {
+		case agentos.StepWrite:
+			rs.Fields["path"], rs.Fields["content"] = s.Path, s.Content
+		case agentos.StepDelete, agentos.StepMkdir:
+			rs.Fields["path"] = s.Path
+		case agentos.StepRename:
+			rs.Fields["from"], rs.Fields["to"] = s.From, s.To
+		case agentos.StepPatch:
+			rs.Fields["diff"] = s.Diff
+		case agentos.StepExec:
+			rs.Argv = s.Argv
+			if s.TimeoutMS > 0 {
+				rs.Fields["timeout"] = (time.Duration(s.TimeoutMS) * time.Millisecond).String()
+			}
+		}
+		r.Steps = append(r.Steps, rs)
+	}
+	for i, ch := range p.Verify {
+		rc := planfile.RawCheck{Line: i + 1, Name: ch.Name, Argv: ch.Argv}
+		if ch.TimeoutMS > 0 {
+			rc.Timeout = (time.Duration(ch.TimeoutMS) * time.Millisecond).String()
+		}
+		r.Verify = append(r.Verify, rc)
+	}
+	return r
+}
+
+// failModel records the model's last unusable answer (for the ReviewPack
+// reader, through the audit) and fails the task.
+func (c *Coordinator) failModel(ctx context.Context, t *agentos.Task, agent agentos.Actor, err error) (*agentos.Task, error) {
+	if last := openai.LastAnswer(err); last != "" {
+		if _, aerr := c.DB.Append(ctx, sqlite.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerRefused,
+			Data: map[string]any{"error": agentos.ErrorMessage(err), "last_answer": c.redactText(last)}}); aerr != nil {
+			return t, aerr
+		}
+	}
+	return c.failPlanning(ctx, t, err)
+}
+
+func (c *Coordinator) auditUsage(ctx context.Context, t *agentos.Task, agent agentos.Actor, usage []openai.Usage) {
+	var evs []sqlite.EventInput
+	for _, u := range usage {
+		evs = append(evs, sqlite.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerCall, Data: u})
+	}
+	if len(evs) > 0 {
+		c.DB.Append(ctx, evs...)
+	}
+}
+
+func (c *Coordinator) redactText(s string) string {
+	if c.Redact != nil {
+		return c.Redact(s)
+	}
+	return s
+}
+
+// getenv looks a variable up in the coordinator's environment.
+func (c *Coordinator) getenv(name string) string {
+	env := c.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func unanswered(qs []agentos.Question, values map[string]string) []agentos.Question {
+	var out []agentos.Question
+	for _, q := range qs {
+		if _, ok := values[q.ID]; !ok {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 200 {
+		s = s[:197] + "..."
+	}
+	return s
+}
