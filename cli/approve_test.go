@@ -59,7 +59,9 @@ func writePlan(t *testing.T, dir, name, path, content string) string {
 	return p
 }
 
-func strconvQuote(s string) string { return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "\n", `\n`) + `"` }
+func strconvQuote(s string) string {
+	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "\n", `\n`) + `"`
+}
 
 type result struct {
 	code           int
