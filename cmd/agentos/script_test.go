@@ -1,0 +1,237 @@
+package main
+
+import (
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	_ "modernc.org/sqlite"
+)
+
+var update = flag.Bool("update", false, "update the expected output embedded in scripts")
+
+// binDir holds the agentos binary built once for all scripts: the tests drive
+// the real binary, including the sandbox helper it re-executes.
+var binDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "agentos-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "agentos"), ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building agentos:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, Params(t, "testdata/script"))
+}
+
+// Params is the testscript setup shared by the script suites: a real git
+// repository with one commit in $WORK/repo, the built binary on PATH, and the
+// commands the scripts use to attack the store.
+func Params(t *testing.T, dir string) testscript.Params {
+	return testscript.Params{
+		Dir:                 dir,
+		RequireExplicitExec: true,
+		UpdateScripts:       *update,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+			home := filepath.Join(env.WorkDir, "home")
+			os.MkdirAll(home, 0o755)
+			env.Setenv("HOME", home)
+			env.Setenv("GIT_AUTHOR_NAME", "Test")
+			env.Setenv("GIT_AUTHOR_EMAIL", "test@example.com")
+			env.Setenv("GIT_COMMITTER_NAME", "Test")
+			env.Setenv("GIT_COMMITTER_EMAIL", "test@example.com")
+			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+			env.Setenv("NO_COLOR", "1")
+			if gc := os.Getenv("GOCACHE"); gc != "" {
+				env.Setenv("GOCACHE", gc)
+			} else if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
+				env.Setenv("GOCACHE", strings.TrimSpace(string(out)))
+			}
+			env.Setenv("GOROOT_BIN", filepath.Join(runtime.GOROOT(), "bin"))
+			repo := filepath.Join(env.WorkDir, "repo")
+			os.MkdirAll(repo, 0o755)
+			os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = Tester\n\temail = tester@example.com\n[init]\n\tdefaultBranch = main\n"), 0o644)
+			os.WriteFile(filepath.Join(repo, "README.md"), []byte("# test repo\n"), 0o644)
+			os.WriteFile(filepath.Join(repo, "notes.txt"), []byte("one\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\nten\n"), 0o644)
+			for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"add", "."}, {"commit", "-q", "-m", "initial"}} {
+				c := exec.Command("git", args...)
+				c.Dir = repo
+				c.Env = append(os.Environ(), "HOME="+home, "GIT_AUTHOR_NAME=Test", "GIT_AUTHOR_EMAIL=t@e.com", "GIT_COMMITTER_NAME=Test", "GIT_COMMITTER_EMAIL=t@e.com")
+				if out, err := c.CombinedOutput(); err != nil {
+					return fmt.Errorf("git %v: %v: %s", args, err, out)
+				}
+			}
+			env.Cd = repo
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exitcode": cmdExitcode,
+			"sqlexec":  cmdSQLExec,
+			"snapshot": cmdSnapshot,
+			"lasttask": cmdLastTask,
+		},
+	}
+}
+
+// exitcode N PROG ARGS... runs a program and checks its exact exit code
+// (testscript's `! exec` only checks for non-zero).
+func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exitcode N prog args...")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exitcode: %v", err)
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			// ts.Exec wraps; fall back to parsing the message.
+			msg := err.Error()
+			if i := strings.LastIndex(msg, "exit status "); i >= 0 {
+				got, _ = strconv.Atoi(strings.TrimSpace(msg[i+len("exit status "):]))
+			} else {
+				ts.Fatalf("exitcode: %v", err)
+			}
+		} else {
+			got = ee.ExitCode()
+		}
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// sqlexec DB SQL... runs statements directly on a SQLite file: the scripts
+// use it to tamper with the store the way an attacker with file access would.
+func cmdSQLExec(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 2 {
+		ts.Fatalf("usage: sqlexec DB SQL...")
+	}
+	db, err := sql.Open("sqlite", ts.MkAbs(args[0]))
+	if err != nil {
+		ts.Fatalf("sqlexec: %v", err)
+	}
+	defer db.Close()
+	for _, q := range args[1:] {
+		if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(q)), "SELECT") {
+			rows, err := db.Query(q)
+			if err != nil {
+				ts.Fatalf("sqlexec %q: %v", q, err)
+			}
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				rows.Scan(ptrs...)
+				var parts []string
+				for _, v := range vals {
+					parts = append(parts, fmt.Sprint(v))
+				}
+				fmt.Fprintln(ts.Stdout(), strings.Join(parts, "|"))
+			}
+			rows.Close()
+			continue
+		}
+		res, err := db.Exec(q)
+		if (err != nil) != neg {
+			ts.Fatalf("sqlexec %q: %v", q, err)
+		}
+		if err == nil {
+			n, _ := res.RowsAffected()
+			if n == 0 && !neg {
+				ts.Fatalf("sqlexec %q changed no row", q)
+			}
+		}
+	}
+}
+
+// snapshot FILE writes a digest of the repository's working tree (all files
+// but .agentos/), its index file and every ref, so a script can compare two
+// snapshots byte for byte.
+func cmdSnapshot(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: snapshot FILE")
+	}
+	root := ts.Getenv("WORK") + "/repo"
+	var lines []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if rel == ".agentos" || (rel == ".git" && d.IsDir()) {
+			return fs.SkipDir
+		}
+		if d.Type().IsRegular() {
+			b, _ := os.ReadFile(p)
+			s := sha256.Sum256(b)
+			lines = append(lines, "file "+rel+" "+hex.EncodeToString(s[:]))
+		}
+		return nil
+	})
+	idx, _ := os.ReadFile(filepath.Join(root, ".git", "index"))
+	s := sha256.Sum256(idx)
+	lines = append(lines, "index "+hex.EncodeToString(s[:]))
+	head, _ := os.ReadFile(filepath.Join(root, ".git", "HEAD"))
+	lines = append(lines, "HEAD "+strings.TrimSpace(string(head)))
+	out, err := exec.Command("git", "-C", root, "for-each-ref", "--format=%(refname) %(objectname)").Output()
+	if err != nil {
+		ts.Fatalf("snapshot: %v", err)
+	}
+	lines = append(lines, strings.Split(strings.TrimSpace(string(out)), "\n")...)
+	wl, _ := exec.Command("git", "-C", root, "worktree", "list", "--porcelain").Output()
+	lines = append(lines, "worktrees "+strings.ReplaceAll(strings.TrimSpace(string(wl)), "\n", " | "))
+	sort.Strings(lines)
+	os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+}
+
+// lasttask VAR sets $VAR to the newest task's id (and $VAR_RUN to its run).
+func cmdLastTask(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: lasttask VAR")
+	}
+	db, err := sql.Open("sqlite", ts.Getenv("WORK")+"/repo/.agentos/agentos.db")
+	if err != nil {
+		ts.Fatalf("lasttask: %v", err)
+	}
+	defer db.Close()
+	var id, run, commit string
+	if err := db.QueryRow(`SELECT id, run_id, commit_sha FROM tasks ORDER BY created_at DESC, rowid DESC LIMIT 1`).Scan(&id, &run, &commit); err != nil {
+		ts.Fatalf("lasttask: %v", err)
+	}
+	ts.Setenv(args[0], id)
+	ts.Setenv(args[0]+"_RUN", run)
+	ts.Setenv(args[0]+"_COMMIT", commit)
+}
