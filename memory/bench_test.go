@@ -3,6 +3,7 @@ package memory_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -154,16 +155,27 @@ func reportLatency(b *testing.B, d []time.Duration) {
 }
 
 func BenchmarkSearch(b *testing.B) {
-	shapes := []struct{ name, query string }{
-		{"rare", rareWord},
-		{"two-terms", "alpha beta"},
-		{"common", commonWord},
-		{"common+rare", commonWord + " " + rareWord},
+	// naive turns the tiers off (no term is ever common): the baseline
+	// bm25-over-every-match that the tiers exist to avoid.
+	shapes := []struct {
+		name, query string
+		naive       bool
+	}{
+		{"rare", rareWord, false},
+		{"two-terms", "alpha beta", false},
+		{"common", commonWord, false},
+		{"common+rare", commonWord + " " + rareWord, false},
+		{"common-naive", commonWord, true},
 	}
 	for _, n := range benchSizes() {
 		for _, sh := range shapes {
 			b.Run(fmt.Sprintf("n=%d/%s", n, sh.name), func(b *testing.B) {
 				s := corpus(b, n)
+				if sh.naive {
+					naive := *s
+					naive.CommonCap = math.MaxInt32
+					s = &naive
+				}
 				ctx := context.Background()
 				q := memory.Query{Text: sh.query, Paths: []string{"pkg3/x.go"}, Limit: 10}
 				var d []time.Duration

@@ -58,7 +58,7 @@ const (
 	// DefaultPackBudget is used when a MemoryQuery has no budget.
 	DefaultPackBudget = 8192
 	// PackVersion is the MemoryPack document version.
-	PackVersion = 1
+	PackVersion = agentos.DocVersion
 )
 
 // Query is a search.

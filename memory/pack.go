@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -30,7 +31,7 @@ func (s *Store) BuildPack(ctx context.Context, task string, q agentos.MemoryQuer
 		seen[h.Item.ID] = true
 	}
 	if len(q.Paths) > 0 {
-		scoped, err := s.scoped(ctx)
+		scoped, err := s.scoped(ctx, q.Paths, seen)
 		if err != nil {
 			return agentos.MemoryPack{}, err
 		}
@@ -41,9 +42,7 @@ func (s *Store) BuildPack(ctx context.Context, task string, q agentos.MemoryQuer
 			base = min(base, h.Score/2)
 		}
 		for _, it := range scoped {
-			if !seen[it.ID] && scopeMatches(it.Scope, q.Paths) {
-				hits = append(hits, Hit{Item: it, Score: weigh(base, it, q.Paths)})
-			}
+			hits = append(hits, Hit{Item: it, Score: weigh(base, it, q.Paths)})
 		}
 	}
 	return assemble(s.NewID("mp_"), task, q, hits), nil
@@ -95,22 +94,49 @@ func assemble(id, task string, q agentos.MemoryQuery, hits []Hit) agentos.Memory
 	return p
 }
 
-// scoped returns the newest live items that have a scope.
-func (s *Store) scoped(ctx context.Context) ([]agentos.MemoryItem, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+itemCols+` FROM memory_items WHERE superseded_by = '' AND scope != '[]' ORDER BY seq DESC LIMIT ?`, maxScoped)
+// scoped returns the newest live scoped items (at most maxScoped looked at)
+// whose scope matches paths, except those in seen. It reads only seq and
+// scope first: loading every column of thousands of items would cost more
+// than the whole search.
+func (s *Store) scoped(ctx context.Context, paths []string, seen map[string]bool) ([]agentos.MemoryItem, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, scope FROM memory_items WHERE superseded_by = '' AND scope != '[]' ORDER BY seq DESC LIMIT ?`, maxScoped)
 	if err != nil {
 		return nil, fmt.Errorf("memory: scoped items: %w", err)
 	}
 	defer rows.Close()
-	var out []agentos.MemoryItem
+	match := map[int64]float64{}
 	for rows.Next() {
-		_, it, err := scanItem(rows)
-		if err != nil {
+		var seq int64
+		var raw string
+		if err := rows.Scan(&seq, &raw); err != nil {
 			return nil, err
 		}
-		out = append(out, it)
+		var scope []string
+		if err := json.Unmarshal([]byte(raw), &scope); err != nil {
+			return nil, fmt.Errorf("memory: item %d: scope: %w", seq, err)
+		}
+		if scopeMatches(scope, paths) {
+			match[seq] = 0
+		}
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if len(match) == 0 {
+		return nil, nil
+	}
+	items, err := s.loadLive(ctx, match)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]agentos.MemoryItem, 0, len(items))
+	for _, it := range items {
+		if !seen[it.ID] {
+			out = append(out, it)
+		}
+	}
+	return out, nil
 }
 
 // VerifyPack checks that a pack's hash is the hash of its content.
