@@ -362,6 +362,9 @@ func (p *Planner) transportError(ctx context.Context, call string, err error) er
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return agentos.WrapError(agentos.EFAILED, err, "the %s request to %s timed out, still after retries: raise planner.openai.timeout or use a faster model", call, where)
 	}
+	if strings.Contains(err.Error(), "content-type") {
+		return agentos.WrapError(agentos.EFAILED, err, "the model endpoint %s did not answer JSON: check that planner.openai.base_url is an OpenAI-compatible API (it usually ends in /v1)", where)
+	}
 	return agentos.WrapError(agentos.EFAILED, err, "cannot reach the model endpoint %s: %v; is the server running and planner.openai.base_url right?", where, oneLine(err.Error()))
 }
 

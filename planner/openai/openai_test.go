@@ -80,10 +80,10 @@ func (f *fakeServer) handle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	w.Header().Set("Content-Type", "application/json")
 	for k, v := range rep.header {
 		w.Header().Set(k, v)
 	}
-	w.Header().Set("Content-Type", "application/json")
 	if rep.status != 0 && rep.status != 200 {
 		w.WriteHeader(rep.status)
 		fmt.Fprintf(w, `{"error":{"message":"scripted status %d","type":"test","code":"x"}}`, rep.status)
@@ -286,6 +286,7 @@ func TestTransportErrors(t *testing.T) {
 		{"ErrBadRequest", []reply{{status: 400}}, nil, "may not support Structured Outputs"},
 		{"ErrServer", []reply{{status: 503}}, nil, "try again later"},
 		{"ErrTimeout", []reply{{delay: 2 * time.Second, content: intentJSON}}, func(c *config.OpenAIPlanner) { c.Timeout = "200ms" }, "timed out"},
+		{"ErrNotJSON", []reply{{raw: "<html>hello</html>", header: map[string]string{"Content-Type": "text/html"}}}, nil, "did not answer JSON"},
 		{"ErrNoChoices", []reply{{raw: `{"id":"x","object":"chat.completion","choices":[],"usage":{}}`}}, nil, "no choices"},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/agentos/agentos/sandbox"
+)
+
+// TestMain lets the test binary play the parts agentos plays for itself:
+// the sandbox helper, the contractor hook (`agentos hook claude`), and a
+// fake custom contractor.
+func TestMain(m *testing.M) {
+	if sandbox.IsHelper() {
+		os.Exit(sandbox.HelperMain())
+	}
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "hook":
+			os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		case "__contractor":
+			os.Exit(fakeCustomContractor())
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// fakeCustomContractor follows the custom contract: it asks $AGENTOS_HOOK
+// before each write and does only what was allowed.
+func fakeCustomContractor() int {
+	wt := os.Getenv("AGENTOS_WORKTREE")
+	for _, w := range []struct{ path, content string }{
+		{filepath.Join(wt, "NOTES.md"), "notes by the contractor\n"},
+		{filepath.Join(wt, "..", "escape.txt"), "escaped\n"},
+	} {
+		ti, _ := json.Marshal(map[string]string{"file_path": w.path, "content": w.content})
+		in, _ := json.Marshal(map[string]any{"hook_event_name": "PreToolUse", "cwd": wt, "tool_name": "Write", "tool_input": json.RawMessage(ti)})
+		cmd := exec.Command("/bin/sh", "-c", os.Getenv("AGENTOS_HOOK"))
+		cmd.Stdin = bytes.NewReader(in)
+		out, err := cmd.Output()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "hook:", err)
+			return 1
+		}
+		if strings.Contains(string(out), `"permissionDecision":"allow"`) {
+			os.WriteFile(w.path, []byte(w.content), 0o644)
+		}
+		fmt.Println(strings.TrimSpace(string(out)))
+	}
+	return 0
+}
+
+func gitT(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t", "GIT_CONFIG_NOSYSTEM=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// mustGovernedRepo makes a repository with README.md and the given
+// agentos.yaml committed, initialised for AgentOS.
+func mustGovernedRepo(t *testing.T, policy string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "repo")
+	os.MkdirAll(dir, 0o755)
+	gitT(t, dir, "init", "-q", "-b", "main")
+	gitT(t, dir, "config", "user.name", "Tester")
+	gitT(t, dir, "config", "user.email", "t@t")
+	os.WriteFile(filepath.Join(dir, "README.md"), []byte("# demo\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "agentos.yaml"), []byte(policy), 0o644)
+	gitT(t, dir, "add", ".")
+	gitT(t, dir, "commit", "-q", "-m", "base")
+	if code, _, errOut := runCLI(t, "-C", dir, "init"); code != 0 {
+		t.Fatalf("agentos init: exit %d: %s", code, errOut)
+	}
+	return dir
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := Main(args, strings.NewReader(""), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+const basePolicy = `version: 1
+target: main
+commands:
+  allow: [cat, printf]
+sandbox:
+  require: false
+modes:
+  default: semi_auto
+`
+
+func TestRunRequestWithoutPlanner(t *testing.T) {
+	dir := mustGovernedRepo(t, basePolicy)
+	code, _, errOut := runCLI(t, "-C", dir, "run", "add a notes file")
+	if code != ExitUsage {
+		t.Fatalf("exit %d, want %d; stderr %s", code, ExitUsage, errOut)
+	}
+	for _, want := range []string{"kind: openai", "api_key_env", "Ollama", "vLLM", "llama.cpp", "--plan"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not say %q: %s", want, errOut)
+		}
+	}
+}
+
+// fakeModel answers the intent call, then a plan with a fabricated path, then
+// a good plan, checking strict json_schema on each request.
+type fakeModel struct {
+	mu    sync.Mutex
+	plans int
+	calls []string
+	fail  []string
+}
+
+func (f *fakeModel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var req struct {
+		Model          string `json:"model"`
+		ResponseFormat struct {
+			Type       string `json:"type"`
+			JSONSchema struct {
+				Name   string `json:"name"`
+				Strict bool   `json:"strict"`
+			} `json:"json_schema"`
+		} `json:"response_format"`
+		Messages []struct {
+			Content any `json:"content"`
+		} `json:"messages"`
+	}
+	json.Unmarshal(body, &req)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if req.ResponseFormat.Type != "json_schema" || !req.ResponseFormat.JSONSchema.Strict || req.Model != "test-model" || r.Header.Get("Authorization") != "Bearer sk-e2e" {
+		f.fail = append(f.fail, fmt.Sprintf("bad request shape: %s %+v auth %q", req.Model, req.ResponseFormat, r.Header.Get("Authorization")))
+	}
+	f.calls = append(f.calls, req.ResponseFormat.JSONSchema.Name)
+	var content string
+	switch req.ResponseFormat.JSONSchema.Name {
+	case "agentos_intent":
+		content = `{"goal":"add NOTES.md","kind":"docs","scope":["NOTES.md","README.md"],"constraints":[],"acceptance":["NOTES.md exists"],"assumptions":[],"risk":"low","open_questions":[]}`
+	case "agentos_plan":
+		f.plans++
+		step := `{"kind":"write","path":"NOTES.md","content":"# Notes\n","diff":"","paths":[],"from":"","to":"","argv":[],"timeout_ms":0,"rationale":"the request","risk":"low"}`
+		if f.plans == 1 {
+			step = `{"kind":"delete","path":"docs/imaginary.md","content":"","diff":"","paths":[],"from":"","to":"","argv":[],"timeout_ms":0,"rationale":"made up","risk":"low"}`
+		}
+		content = `{"goal":"add NOTES.md","steps":[` + step + `],"verify":[{"name":"notes exist","argv":["cat","NOTES.md"],"timeout_ms":0}],"open_questions":[]}`
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"id": "c1", "object": "chat.completion", "created": 1, "model": req.Model,
+		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": content}}},
+		"usage":   map[string]any{"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
+	})
+}
+
+func TestRunRequestOpenAI(t *testing.T) {
+	fm := &fakeModel{}
+	srv := httptest.NewServer(fm)
+	defer srv.Close()
+	t.Setenv("AGENTOS_E2E_KEY", "sk-e2e")
+	dir := mustGovernedRepo(t, basePolicy+`planner:
+  kind: openai
+  openai:
+    base_url: `+srv.URL+`/v1
+    model: test-model
+    api_key_env: AGENTOS_E2E_KEY
+    max_retries: 0
+`)
+	code, out, errOut := runCLI(t, "-C", dir, "run", "add a notes file")
+	if code != 0 {
+		t.Fatalf("agentos run: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	fm.mu.Lock()
+	calls, fails := fm.calls, fm.fail
+	fm.mu.Unlock()
+	for _, f := range fails {
+		t.Error(f)
+	}
+	if strings.Join(calls, ",") != "agentos_intent,agentos_plan,agentos_plan" {
+		t.Errorf("model calls = %v, want intent, a refused plan, a good plan", calls)
+	}
+	if got := gitT(t, dir, "show", "main:NOTES.md"); got != "# Notes" {
+		t.Errorf("main:NOTES.md = %q", got)
+	}
+	msg := gitT(t, dir, "log", "-1", "--format=%B", "main")
+	if !strings.Contains(strings.ToLower(msg), "intent") {
+		t.Errorf("commit message has no intent trailer:\n%s", msg)
+	}
+	if strings.Contains(out+errOut, "sk-e2e") {
+		t.Errorf("the API key was printed")
+	}
+	db, err := os.ReadFile(filepath.Join(dir, ".agentos", "agentos.db"))
+	if err == nil && bytes.Contains(db, []byte("sk-e2e")) {
+		t.Errorf("the API key is in the database")
+	}
+}
+
+func TestRunRequestContractor(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := mustGovernedRepo(t, basePolicy+`planner:
+  kind: contractor
+  contractor:
+    name: custom
+    argv: [`+exe+`, __contractor]
+    timeout: 1m
+`)
+	code, out, errOut := runCLI(t, "-C", dir, "run", "write notes")
+	if code != 0 {
+		t.Fatalf("agentos run: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if got := gitT(t, dir, "show", "main:NOTES.md"); got != "notes by the contractor" {
+		t.Errorf("main:NOTES.md = %q", got)
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, ".agentos", "contractors", "*", "escape.txt"))
+	if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "escape.txt")); err == nil || len(matches) > 0 {
+		t.Errorf("the contractor's write outside its worktree got through")
+	}
+	if st := gitT(t, dir, "status", "--porcelain"); st != "" {
+		t.Errorf("the user's tree changed:\n%s", st)
+	}
+}
