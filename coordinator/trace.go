@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"strings"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/gitrepo"
@@ -123,6 +124,23 @@ func (c *Coordinator) VerifyCommits(ctx context.Context) (int, []string, error) 
 		shas = append(shas, s)
 	}
 	rows.Close()
+	// Commits on the target branch that carry AgentOS trailers are checked
+	// too: a forged or amended commit reusing trailers is not in the records.
+	seen := map[string]bool{}
+	for _, s := range shas {
+		seen[s] = true
+	}
+	if target := c.Config.Target; target != "" {
+		if out, err := c.Repo.Git(ctx, "log", "--format=%H %(trailers:key=AgentOS-Task,valueonly,separator=%x2C)", "refs/heads/"+target, "--"); err == nil {
+			for _, line := range strings.Split(out, "\n") {
+				sha, task, _ := strings.Cut(strings.TrimSpace(line), " ")
+				if sha != "" && strings.TrimSpace(task) != "" && !seen[sha] {
+					seen[sha] = true
+					shas = append(shas, sha)
+				}
+			}
+		}
+	}
 	n := 0
 	var bad []string
 	for _, sha := range shas {

@@ -142,6 +142,8 @@ func cmdSQLExec(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	defer db.Close()
 	for _, q := range args[1:] {
+		// Single-quoted script words are not expanded by testscript.
+		q = os.Expand(q, ts.Getenv)
 		if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(q)), "SELECT") {
 			rows, err := db.Query(q)
 			if err != nil {
