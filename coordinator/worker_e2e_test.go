@@ -1,0 +1,595 @@
+package coordinator_test
+
+// End-to-end tests of the worker through the real binary: many tasks, many
+// workers, one repository (red lines 8, 9 and 10), and a worker killed with
+// SIGKILL in the middle of a run.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/lock"
+	"github.com/agentos/agentos/sqlite"
+)
+
+// agentosBin is the binary under test, built once by TestMain.
+var agentosBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "agentos-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	agentosBin = filepath.Join(dir, "agentos")
+	build := exec.Command("go", "build", "-o", agentosBin, "github.com/agentos/agentos/cmd/agentos")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building agentos:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const testPolicy = `version: 1
+target: main
+commands:
+  allow: [grep, sleep, "true", test]
+sandbox:
+  require: true
+`
+
+// mustRepo makes a git repository with an initialised AgentOS and files.
+func mustRepo(t *testing.T, policy string, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q", "-b", "main")
+	git("config", "user.name", "ann")
+	git("config", "user.email", "ann@example.com")
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	git("add", ".")
+	git("commit", "-q", "-m", "base")
+	mustAgentos(t, dir, "init")
+	if err := os.WriteFile(filepath.Join(dir, "agentos.yaml"), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	git("add", "agentos.yaml")
+	git("commit", "-q", "-m", "policy")
+	return dir
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func agentosRun(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(agentosBin, append([]string{"-C", dir}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errOut.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("agentos %v: %v", args, err)
+	}
+	return r
+}
+
+func mustAgentos(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	r := agentosRun(t, dir, args...)
+	if r.code != 0 {
+		t.Fatalf("agentos %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// submit writes a plan file outside the repository and submits it.
+func submit(t *testing.T, dir, name, plan string) string {
+	t.Helper()
+	pf := filepath.Join(t.TempDir(), name+".yaml")
+	if err := os.WriteFile(pf, []byte(plan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := mustAgentos(t, dir, "submit", "--plan", pf, "--json")
+	var v struct {
+		ID    string        `json:"id"`
+		State agentos.State `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.ID == "" {
+		t.Fatalf("submit %s: cannot read the task id from %q: %v", name, r.stdout, err)
+	}
+	if v.State != agentos.StateQueued {
+		t.Fatalf("submit %s: state = %s, want queued", name, v.State)
+	}
+	return v.ID
+}
+
+func writePlan(goal, path, content string, extra ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "version: 1\ngoal: %q\nsteps:\n", goal)
+	for _, e := range extra {
+		b.WriteString(e)
+	}
+	fmt.Fprintf(&b, "  - write: {path: %q, content: %q}\n", path, content)
+	fmt.Fprintf(&b, "verify:\n  - argv: [test, -f, %q]\n", path)
+	return b.String()
+}
+
+func openDB(t *testing.T, dir string) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(dir, ".agentos", "agentos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func gitOut(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git %v: %v", args, err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// commitsByTask maps AgentOS-Task trailers of the commits on main since
+// base to how many commits carry each.
+func commitsByTask(t *testing.T, dir, base string) map[string]int {
+	t.Helper()
+	out := gitOut(t, dir, "log", "--format=%(trailers:key=AgentOS-Task,valueonly)%x00", base+"..main")
+	m := map[string]int{}
+	for _, s := range strings.Split(out, "\x00") {
+		if s = strings.TrimSpace(s); s != "" {
+			m[s]++
+		}
+	}
+	return m
+}
+
+// assertInvariants checks what must hold after any set of runs: the audit
+// chain verifies, no lock is left, and every committed task has exactly one
+// traceable commit on main (and no other task has any).
+// viaWorker: every run was started by a worker, so each has its audited
+// dispatch.
+func assertInvariants(t *testing.T, dir, base string, db *sqlite.DB, viaWorker bool) map[string]*agentos.Task {
+	t.Helper()
+	if r := agentosRun(t, dir, "audit", "verify"); r.code != 0 {
+		t.Fatalf("audit verify: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	var locks struct {
+		Locks []json.RawMessage `json:"locks"`
+	}
+	r := mustAgentos(t, dir, "lock", "list", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &locks); err != nil {
+		t.Fatalf("lock list --json: %v\n%s", err, r.stdout)
+	}
+	if len(locks.Locks) != 0 {
+		t.Fatalf("locks left held: %s", r.stdout)
+	}
+	tasks, err := db.Tasks(t.Context(), agentos.TaskFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]*agentos.Task{}
+	commits := commitsByTask(t, dir, base)
+	for _, tk := range tasks {
+		byID[tk.ID] = tk
+		want := 0
+		if tk.State == agentos.StateCommitted {
+			want = 1
+		}
+		if commits[tk.ID] != want {
+			t.Errorf("task %s (%s) has %d commits on main, want %d", tk.ID, tk.State, commits[tk.ID], want)
+		}
+	}
+	for id := range commits {
+		if byID[id] == nil {
+			t.Errorf("commit for unknown task %s on main", id)
+		}
+	}
+	// Every run ended with a ReviewPack (red line 5) and every dispatch was
+	// audited with its rule and the rules' hash (red line 10).
+	for _, tk := range tasks {
+		evs, err := db.Events(t.Context(), sqlite.EventFilter{Task: tk.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dispatches := 0
+		for _, e := range evs {
+			if e.Kind != "scheduler.dispatch" {
+				continue
+			}
+			dispatches++
+			var d struct {
+				RuleID    string `json:"rule_id"`
+				RulesHash string `json:"rules_hash"`
+				Lease     string `json:"lease"`
+			}
+			if err := json.Unmarshal(e.Data, &d); err != nil || d.RuleID == "" || !strings.HasPrefix(d.RulesHash, "sha256:") || d.Lease == "" {
+				t.Errorf("task %s: dispatch event %d = %s, want rule id, rules hash and lease", tk.ID, e.Seq, e.Data)
+			}
+		}
+		runs, err := db.RunsOf(t.Context(), tk.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if viaWorker && dispatches < len(runs) {
+			t.Errorf("task %s: %d runs but %d audited dispatches", tk.ID, len(runs), dispatches)
+		}
+	}
+	return byID
+}
+
+// TestWorkerStress: 20 tasks, 4 workers, one repository. Ten write disjoint
+// files, five change different hunks of one shared file, five change the
+// same line of it. Every non-conflicting change lands; of the same-line
+// tasks one lands and the others are blocked with the conflict as reason.
+func TestWorkerStress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	var lines []string
+	for i := range 30 {
+		lines = append(lines, fmt.Sprintf("line %02d", i))
+	}
+	shared := strings.Join(lines, "\n") + "\n"
+	dir := mustRepo(t, testPolicy, map[string]string{"shared.txt": shared, "README": "base\n"})
+	base := gitOut(t, dir, "rev-parse", "main")
+
+	withLine := func(i int, s string) string {
+		l := slices.Clone(lines)
+		l[i] = s
+		return strings.Join(l, "\n") + "\n"
+	}
+	var disjoint, hunks, same []string
+	for i := range 20 {
+		switch {
+		case i%4 == 1 && len(hunks) < 5:
+			n := len(hunks)
+			hunks = append(hunks, submit(t, dir, fmt.Sprint("hunk", n), writePlan(fmt.Sprint("hunk ", n), "shared.txt", withLine(1+6*n, fmt.Sprintf("hunk %d was here", n)))))
+		case i%4 == 3 && len(same) < 5:
+			n := len(same)
+			same = append(same, submit(t, dir, fmt.Sprint("same", n), writePlan(fmt.Sprint("same line ", n), "shared.txt", withLine(29, fmt.Sprintf("same line by %d", n)))))
+		default:
+			n := len(disjoint)
+			disjoint = append(disjoint, submit(t, dir, fmt.Sprint("disjoint", n), writePlan(fmt.Sprint("disjoint ", n), fmt.Sprintf("d%02d.txt", n), fmt.Sprintf("disjoint %d\n", n))))
+		}
+	}
+	if len(disjoint) != 10 || len(hunks) != 5 || len(same) != 5 {
+		t.Fatalf("submitted %d disjoint, %d hunk, %d same-line tasks", len(disjoint), len(hunks), len(same))
+	}
+
+	r := mustAgentos(t, dir, "worker", "--workers", "4", "--until-idle")
+	t.Logf("worker:\n%s", r.stderr)
+
+	db := openDB(t, dir)
+	byID := assertInvariants(t, dir, base, db, true)
+	for _, id := range append(slices.Clone(disjoint), hunks...) {
+		if s := byID[id].State; s != agentos.StateCommitted {
+			t.Errorf("task %s is %s (%s), want committed", id, s, byID[id].Reason)
+		}
+	}
+	var winners []string
+	for _, id := range same {
+		switch tk := byID[id]; tk.State {
+		case agentos.StateCommitted:
+			winners = append(winners, id)
+		case agentos.StateBlocked, agentos.StatePlanning:
+			if !strings.Contains(tk.Reason, "conflicts in shared.txt") {
+				t.Errorf("task %s is %s with reason %q, want the conflict named", id, tk.State, tk.Reason)
+			}
+			qp, err := db.LatestQuestionPack(t.Context(), id)
+			if err != nil || len(qp.Questions) != 1 || !strings.Contains(qp.Questions[0].Why, "<<<<<<<") {
+				t.Errorf("task %s: QuestionPack %+v (%v), want the conflicting hunks", id, qp, err)
+			}
+		default:
+			t.Errorf("task %s is %s (%s), want committed, blocked or planning", id, tk.State, tk.Reason)
+		}
+	}
+	if len(winners) != 1 {
+		t.Fatalf("%d same-line tasks landed (%v), want exactly 1", len(winners), winners)
+	}
+
+	// The shared file holds every hunk and the one same-line winner: no
+	// lost update.
+	b, err := os.ReadFile(filepath.Join(dir, "shared.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	for n := range 5 {
+		if want := fmt.Sprintf("hunk %d was here", n); got[1+6*n] != want {
+			t.Errorf("shared.txt line %d = %q, want %q", 1+6*n, got[1+6*n], want)
+		}
+	}
+	winnerN := slices.Index(same, winners[0])
+	if want := fmt.Sprintf("same line by %d", winnerN); got[29] != want {
+		t.Errorf("shared.txt line 29 = %q, want %q (the task that landed)", got[29], want)
+	}
+	for n := range 10 {
+		if _, err := os.Stat(filepath.Join(dir, fmt.Sprintf("d%02d.txt", n))); err != nil {
+			t.Errorf("d%02d.txt is not on main: %v", n, err)
+		}
+	}
+	if n := len(commitsByTask(t, dir, base)); n != 16 {
+		t.Errorf("%d tasks landed, want 16", n)
+	}
+}
+
+// TestWorkerSchedulerRules: a held task stays queued and `scheduler explain`
+// names the rule and the rules' hash from the audit log; priorities and a
+// serialize key decide the order.
+func TestWorkerSchedulerRules(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	policy := testPolicy + `scheduler:
+  rules:
+    - {id: freeze, when: "'freeze' in task.labels", effect: hold, reason: "release freeze until Monday"}
+    - {id: urgent, when: "'urgent' in task.labels", effect: priority, priority: 5}
+    - {id: one-at-a-time, effect: serialize, key: all}
+`
+	dir := mustRepo(t, policy, map[string]string{"README": "base\n"})
+	base := gitOut(t, dir, "rev-parse", "main")
+	frozen := submit(t, dir, "frozen", writePlan("frozen", "frozen.txt", "x\n", "")+"labels: [freeze]\n")
+	normal := submit(t, dir, "normal", writePlan("normal", "normal.txt", "n\n"))
+	urgent := submit(t, dir, "urgent", writePlan("urgent", "urgent.txt", "u\n")+"labels: [urgent]\n")
+
+	mustAgentos(t, dir, "worker", "--workers", "4", "--until-idle")
+	db := openDB(t, dir)
+	byID := assertInvariants(t, dir, base, db, true)
+	if byID[frozen].State != agentos.StateQueued || byID[normal].State != agentos.StateCommitted || byID[urgent].State != agentos.StateCommitted {
+		t.Fatalf("states: frozen %s, normal %s, urgent %s; want queued, committed, committed", byID[frozen].State, byID[normal].State, byID[urgent].State)
+	}
+	// serialize: one at a time, so the urgent task (priority 5) landed first.
+	order := strings.Fields(gitOut(t, dir, "log", "--reverse", "--format=%(trailers:key=AgentOS-Task,valueonly)", base+"..main"))
+	if !slices.Equal(order, []string{urgent, normal}) {
+		t.Errorf("landing order = %v, want [%s %s] (priority first, one at a time)", order, urgent, normal)
+	}
+
+	var doc struct {
+		State agentos.State `json:"state"`
+		Last  struct {
+			Kind     string `json:"kind"`
+			Decision struct {
+				Action    string   `json:"action"`
+				RuleID    string   `json:"rule_id"`
+				RulesHash string   `json:"rules_hash"`
+				Reason    string   `json:"reason"`
+				Matched   []string `json:"matched"`
+			} `json:"decision"`
+		} `json:"last"`
+		RulesHash    string `json:"rules_hash"`
+		RulesChanged bool   `json:"rules_changed"`
+		History      []any  `json:"history"`
+	}
+	r := mustAgentos(t, dir, "scheduler", "explain", frozen, "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	d := doc.Last.Decision
+	if doc.Last.Kind != "scheduler.hold" || d.Action != "hold" || d.RuleID != "freeze" || d.Reason != "release freeze until Monday" ||
+		d.RulesHash != doc.RulesHash || doc.RulesChanged || !slices.Contains(d.Matched, "one-at-a-time") {
+		t.Fatalf("explain = %s", r.stdout)
+	}
+	// A second pass re-evaluates the hold but audits it only once.
+	mustAgentos(t, dir, "worker", "--until-idle")
+	r = mustAgentos(t, dir, "scheduler", "explain", frozen, "--json")
+	var again struct {
+		History []any `json:"history"`
+	}
+	json.Unmarshal([]byte(r.stdout), &again)
+	if len(again.History) != len(doc.History) {
+		t.Errorf("history grew from %d to %d events for an unchanged hold", len(doc.History), len(again.History))
+	}
+	text := mustAgentos(t, dir, "scheduler", "explain", frozen).stdout
+	if !strings.Contains(text, "held by rule freeze") || !strings.Contains(text, doc.RulesHash) {
+		t.Errorf("explain text does not name the rule and the hash:\n%s", text)
+	}
+}
+
+// TestWorkerKill9: a worker killed with SIGKILL while a task is applying
+// leaves the target branch untouched and its leases behind; a second worker
+// waits for them to expire, takes the task over (audited) and lands it once.
+func TestWorkerKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := mustRepo(t, testPolicy, map[string]string{"README": "base\n"})
+	base := gitOut(t, dir, "rev-parse", "main")
+	slow := submit(t, dir, "slow", writePlan("slow", "slow.txt", "slow\n", "  - exec: {argv: [sleep, \"3\"]}\n"))
+	fast := submit(t, dir, "fast", writePlan("fast", "fast.txt", "fast\n"))
+	db := openDB(t, dir)
+
+	w1 := exec.Command(agentosBin, "-C", dir, "worker", "--workers", "1", "--lease", "2s", "--poll", "50ms")
+	var w1err bytes.Buffer
+	w1.Stderr = &w1err
+	if err := w1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			w1.Process.Kill()
+			w1.Wait()
+		}
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		tk, err := db.Task(t.Context(), slow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.State == agentos.StateApplying {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s never reached applying (%s); worker said:\n%s", slow, tk.State, w1err.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := w1.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	w1.Wait()
+	killed = true
+
+	if head := gitOut(t, dir, "rev-parse", "main"); head != base {
+		t.Fatalf("main moved to %s while the killed run was applying", head)
+	}
+	if r := mustAgentos(t, dir, "lock", "list"); !strings.Contains(r.stdout, "task:"+slow) {
+		t.Fatalf("the killed worker's lease is gone already:\n%s", r.stdout)
+	}
+
+	w2 := mustAgentos(t, dir, "worker", "--workers", "2", "--until-idle", "--lease", "2s", "--poll", "50ms")
+	t.Logf("second worker:\n%s", w2.stderr)
+	byID := assertInvariants(t, dir, base, db, true)
+	for _, id := range []string{slow, fast} {
+		if byID[id].State != agentos.StateCommitted {
+			t.Errorf("task %s is %s (%s), want committed", id, byID[id].State, byID[id].Reason)
+		}
+	}
+	evs, err := db.Events(context.Background(), sqlite.EventFilter{Task: slow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind)
+	}
+	for _, want := range []string{"lock.takeover", "scheduler.takeover"} {
+		if !slices.Contains(kinds, want) {
+			t.Errorf("no %s event for %s; events: %v", want, slow, kinds)
+		}
+	}
+	runs, err := db.RunsOf(t.Context(), slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 2 {
+		t.Fatalf("task %s has %d runs, want 2 (the killed one and the takeover)", slow, len(runs))
+	}
+	for _, id := range runs {
+		run, err := db.Run(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.EndedAt.IsZero() || run.Outcome == "" {
+			t.Errorf("run %s was not closed: %+v", id, run)
+		}
+		var n int
+		if err := db.SQL().QueryRowContext(t.Context(), `SELECT count(*) FROM reviews WHERE task = ? AND run = ?`, slow, id).Scan(&n); err != nil || n != 1 {
+			t.Errorf("run %s has %d ReviewPacks (%v), want 1", id, n, err)
+		}
+	}
+}
+
+// TestApplyWithoutLocksRefused bypasses the scheduler: a direct `agentos
+// apply` of a task whose file another holder has locked writes nothing and
+// goes back to the queue; and a run whose lease is force-released mid-apply
+// has its next write refused at the executor's choke point (red line 9).
+func TestApplyWithoutLocksRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := mustRepo(t, testPolicy, map[string]string{"README": "base\n"})
+	base := gitOut(t, dir, "rev-parse", "main")
+	db := openDB(t, dir)
+
+	t.Run("FileLockedByAnother", func(t *testing.T) {
+		id := submit(t, dir, "locked", writePlan("locked", "x.txt", "x\n"))
+		h, err := lock.New(db.SQL(), time.Now).Acquire(t.Context(), "someone-else", []string{lock.FileKey("main", "x.txt")}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := agentosRun(t, dir, "apply", id)
+		if r.code != 1 || !strings.Contains(r.stderr, "file:main:x.txt is held by someone-else") {
+			t.Fatalf("apply with x.txt locked: exit %d, stderr %q; want exit 1 naming the holder", r.code, r.stderr)
+		}
+		tk, _ := db.Task(t.Context(), id)
+		if tk.State != agentos.StateQueued {
+			t.Fatalf("state = %s, want queued (nothing was written)", tk.State)
+		}
+		if _, err := os.Stat(filepath.Join(dir, ".agentos", "worktrees", id, "x.txt")); err == nil {
+			t.Fatal("x.txt was written without its lock")
+		}
+		if err := h.Release(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		mustAgentos(t, dir, "apply", id)
+	})
+
+	t.Run("LeaseLostMidRun", func(t *testing.T) {
+		id := submit(t, dir, "lost", writePlan("lost", "y.txt", "y\n", "  - exec: {argv: [sleep, \"2\"]}\n"))
+		cmd := exec.Command(agentosBin, "-C", dir, "apply", id)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		m := lock.New(db.SQL(), time.Now)
+		var leaseID string
+		deadline := time.Now().Add(time.Minute)
+		for leaseID == "" {
+			if l, err := m.Holder(t.Context(), lock.TaskKey(id)); err == nil && l != nil {
+				leaseID = l.ID
+			} else if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("apply never took its locks: %s", stderr.String())
+			} else {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		mustAgentos(t, dir, "lock", "release", leaseID, "--force", "--reason", "test: the holder is presumed dead")
+		err := cmd.Wait()
+		if err == nil || !strings.Contains(stderr.String(), "red line 9") {
+			t.Fatalf("apply after its lease was released: err %v, stderr %q; want the write refused (red line 9)", err, stderr.String())
+		}
+		tk, _ := db.Task(t.Context(), id)
+		if tk.State != agentos.StateFailed {
+			t.Fatalf("state = %s, want failed", tk.State)
+		}
+		evs, _ := db.Events(t.Context(), sqlite.EventFilter{Task: id, Kind: lock.EventForceRelease})
+		if len(evs) != 1 || !strings.Contains(string(evs[0].Data), "presumed dead") || evs[0].Actor != agentos.Human("ann") {
+			t.Fatalf("force-release events = %+v, want one by human:ann with the reason", evs)
+		}
+	})
+	if got := commitsByTask(t, dir, base); len(got) != 1 {
+		t.Fatalf("commits on main by task: %v, want only the one applied after its lock was free", got)
+	}
+	assertInvariants(t, dir, base, db, false)
+}
