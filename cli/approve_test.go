@@ -209,3 +209,23 @@ func TestPolicyTestCommand(t *testing.T) {
 		t.Fatalf("policy test with a failing example: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestStaleAfterMemoryChanged(t *testing.T) {
+	dir := gateRepo(t, "")
+	pol := filepath.Join(dir, "agentos.yaml")
+	b, _ := os.ReadFile(pol)
+	mustWrite(t, pol, strings.Replace(string(b), "    message: the plan changes CI configuration\n", "    message: the plan changes CI configuration\n    approvals: 2\n", 1))
+	git(t, dir, "commit", "-q", "-am", "two approvals for CI")
+	task, hash := runAwaiting(t, dir, writePlan(t, dir, "ci.yaml", ".github/workflows/ci.yml", "on: push\n"))
+	if r := agentosIn(t, dir, "approve", task, "--plan", hash, "--as", "bob"); r.code != ExitAwaitingApproval {
+		t.Fatalf("first approval: exit %d, want 4\n%s", r.code, r.stderr)
+	}
+	// What the memory says about the plan's paths changes after bob approved.
+	if r := agentosIn(t, dir, "memory", "add", "CI workflows must pin actions by SHA", "--kind", "convention", "--scope", ".github/workflows/**"); r.code != 0 {
+		t.Fatalf("memory add: exit %d\n%s", r.code, r.stderr)
+	}
+	r := agentosIn(t, dir, "approve", task, "--plan", hash, "--as", "cy")
+	if r.code != ExitAwaitingApproval || !strings.Contains(r.stderr, "approval by human:bob is stale: the memory changed") {
+		t.Fatalf("approval after the memory changed: exit %d, want 4 naming bob's stale approval\n%s", r.code, r.stderr)
+	}
+}

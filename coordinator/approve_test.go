@@ -1,0 +1,147 @@
+package coordinator
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/approval"
+	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/sqlite"
+)
+
+const gatePolicy = `version: 1
+target: main
+sandbox: {require: false}
+commands: {allow: ["true"]}
+gates:
+  - id: ci-config
+    when: glob(step.paths, ".github/workflows/**")
+    effect: require_approval
+    message: the plan changes CI configuration
+`
+
+func gateCoordinator(t *testing.T) (*Coordinator, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"agentos.yaml": gatePolicy, ".gitignore": ".agentos/\n", "README.md": "hello\n",
+		"ci.plan.yaml": "version: 1\ngoal: add CI\nsteps:\n  - write:\n      path: .github/workflows/ci.yml\n      content: \"on: push\\n\"\nverify:\n  - argv: [\"true\"]\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gitIn(t, dir, "init", "-q", "-b", "main")
+	gitIn(t, dir, "add", "agentos.yaml", ".gitignore", "README.md")
+	gitIn(t, dir, "commit", "-q", "-m", "init")
+	if err := os.MkdirAll(filepath.Join(dir, ".agentos"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(filepath.Join(dir, "agentos.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(t.Context(), filepath.Join(dir, ".agentos", "agentos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	repo, err := gitrepo.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return New(db, repo, cfg), dir
+}
+
+func gitIn(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=ann", "-c", "user.email=ann@example.com"}, args...)...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+}
+
+// TestAdmissionRefusesStaleApproval: an approval recorded, the task queued,
+// then the base moves before apply. Admission refuses, the task goes back to
+// awaiting_approval, and a fresh approval applies it.
+func TestAdmissionRefusesStaleApproval(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	ctx := t.Context()
+	ann, bob := agentos.Human("ann"), agentos.Human("bob")
+	task, err := c.PlanFile(ctx, PlanRequest{File: filepath.Join(dir, "ci.plan.yaml"), Mode: agentos.ModeSemiAuto, Actor: ann})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Apply(ctx, task.ID, ann); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+		t.Fatalf("Apply = %v, want awaiting_approval", err)
+	}
+	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, bob, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := approval.NewStore(c.DB.SQL()).Approve(ctx, req); err != nil || !st.Satisfied {
+		t.Fatalf("Approve = %+v, %v; want satisfied", st, err)
+	}
+	if _, err := c.DB.Transition(ctx, task.ID, agentos.StateAwaitingApproval, agentos.StateQueued, bob, sqlite.TaskUpdate{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("moved\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitIn(t, dir, "commit", "-q", "-am", "base moves")
+
+	_, err = c.Apply(ctx, task.ID, bob)
+	if agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "approval is stale: the base moved") {
+		t.Fatalf("Apply after the base moved = %v, want awaiting_approval: approval is stale", err)
+	}
+	if cur, _ := c.DB.Task(ctx, task.ID); cur.State != agentos.StateAwaitingApproval {
+		t.Fatalf("state = %s, want awaiting_approval", cur.State)
+	}
+	res, err := c.Approve(ctx, task.ID, task.PlanHash, bob, "again")
+	if err != nil || !res.Applied || res.Task.State != agentos.StateCommitted {
+		t.Fatalf("re-approve = %+v, %v; want applied and committed", res, err)
+	}
+}
+
+// TestReplanClearsApprovals: gating a new plan of the same task clears the
+// approvals of the earlier plan; they stay in the history.
+func TestReplanClearsApprovals(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	ctx := t.Context()
+	task, err := c.PlanFile(ctx, PlanRequest{File: filepath.Join(dir, "ci.plan.yaml"), Mode: agentos.ModeSemiAuto, Actor: agentos.Human("ann")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Apply(ctx, task.ID, agentos.Human("ann")); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+		t.Fatalf("Apply = %v, want awaiting_approval", err)
+	}
+	st := approval.NewStore(c.DB.SQL())
+	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, agentos.Human("bob"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Requirements = append(req.Requirements, approval.Requirement{RuleID: "extra", Approvals: 2})
+	if _, err := st.Approve(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := c.DB.Plan(ctx, task.PlanID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := *p
+	next.ID = NewID("p")
+	next.Hash = next.ComputeHash()
+	if _, _, err := c.evaluateGates(ctx, task, &next); err != nil {
+		t.Fatal(err)
+	}
+	list, err := st.List(ctx, task.ID)
+	if err != nil || len(list) != 1 || list[0].Cleared == "" {
+		t.Fatalf("approvals after gating a new plan = %+v, %v; want the old one cleared and kept", list, err)
+	}
+}
