@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/contractor"
 	"github.com/spf13/cobra"
 )
@@ -21,9 +22,9 @@ type HookOptions struct {
 // NewCmdHook builds `agentos hook claude`: the PreToolUse hook of Claude
 // Code (and of Codex and OpenCode through their adapters).
 //
-// Command rules: package cmdrule (another engineer's) is not in the tree
-// yet, so a Bash call is decided by the allowlist (commands.allow) plus path
-// containment; contractor.Rules.CommandRule is where cmdrule plugs in.
+// Shell commands are decided by the policy's command rules (package
+// cmdrule) and their arguments and redirections by path containment; file
+// tools by path containment and the protected paths.
 func NewCmdHook(f *Factory) *cobra.Command {
 	grp := group("hook", "Decide an agent CLI's tool calls (used by contractors; reads the hook JSON on stdin)")
 	opts := &HookOptions{IO: f.IO, F: f}
@@ -33,7 +34,7 @@ func NewCmdHook(f *Factory) *cobra.Command {
 		Long: "Reads one PreToolUse call on stdin and prints the decision in Claude Code's hook protocol " +
 			"(hookSpecificOutput.permissionDecision allow|deny). With --socket, the AgentOS contractor run " +
 			"that started the agent decides and records it; without, the repository's agentos.yaml " +
-			"(commands.allow) and the repository root as the only writable tree decide, and the decision " +
+			"(command rules) and the repository root as the only writable tree decide, and the decision " +
 			"is appended to .agentos/hooks.jsonl. It fails closed: anything that goes wrong is a deny.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return hookRun(cmd, opts) },
@@ -55,6 +56,9 @@ func hookRun(cmd *cobra.Command, opts *HookOptions) error {
 	if r, err := opts.F.Repo(ctx); err == nil {
 		if c, err := opts.F.Config(ctx); err == nil {
 			rules = &contractor.Rules{Worktree: r.Root, Allow: c.Commands.Allow}
+			if e, err := cmdrule.New(c.Commands); err == nil {
+				rules.Shell = contractor.ShellRule(e)
+			}
 		}
 	}
 	d, _ := contractor.Hook(opts.IO.In, opts.IO.Out, "", rules)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/cmdrule"
+	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -366,5 +368,19 @@ func TestDecide(t *testing.T) {
 	}
 	if d := Decide(withRule, in("Bash", "command", "go get x")); d.Allow || d.Rule != "no-go-get" {
 		t.Errorf("CommandRule not consulted: %+v", d)
+	}
+
+	eng, err := cmdrule.New(config.Commands{Allow: []string{"go", "ls"}, Rules: []config.CommandRule{{ID: "no-go-get", Prefix: []string{"go", "get"}, Decision: "deny", Reason: "needs network"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withEngine := Rules{Worktree: wt, Shell: ShellRule(eng)}
+	for _, tc := range []struct {
+		cmd   string
+		allow bool
+	}{{"go test ./... && ls", true}, {"go get example.com/x", false}, {"ls | grep x", false}, {"echo $(id)", false}, {"ls > /tmp/out", false}} {
+		if d := Decide(withEngine, in("Bash", "command", tc.cmd)); d.Allow != tc.allow {
+			t.Errorf("with cmdrule, %q: allow = %v (%s: %s), want %v", tc.cmd, d.Allow, d.Rule, d.Reason, tc.allow)
+		}
 	}
 }

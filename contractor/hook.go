@@ -63,6 +63,11 @@ type Rules struct {
 	// CommandRule optionally decides an argv (allow, rule id, reason); nil:
 	// allowlist only.
 	CommandRule func(argv []string) (bool, string, string) `json:"-"`
+	// Shell, when set, decides a whole shell command line instead of the
+	// per-program checks (package cmdrule: `sh -c LINE` with wrappers and
+	// scripts unwrapped); the path checks on arguments and redirections
+	// still apply. ShellRule builds it from a cmdrule engine.
+	Shell func(line string) (bool, string, string) `json:"-"`
 }
 
 // builtins are shell builtins a contractor may use without an allowlist
@@ -181,6 +186,9 @@ func decideShell(r Rules, d Decision, cwd string) Decision {
 					}
 				}
 			}
+			if r.Shell != nil {
+				return true
+			}
 			if r.CommandRule != nil {
 				ok, id, why := r.CommandRule(argv)
 				if !ok {
@@ -217,6 +225,10 @@ func decideShell(r Rules, d Decision, cwd string) Decision {
 	})
 	if problem != "" {
 		d.Rule, d.Reason = rule, problem
+		return d
+	}
+	if r.Shell != nil {
+		d.Allow, d.Rule, d.Reason = r.Shell(d.Command)
 		return d
 	}
 	d.Allow, d.Rule = true, "command.allowlist"

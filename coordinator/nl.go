@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/contractor"
 	"github.com/agentos/agentos/planfile"
 	"github.com/agentos/agentos/planner"
@@ -208,11 +209,15 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		Scope: []string{}, Constraints: []string{}, Acceptance: []string{}, Assumptions: []string{}, Risk: "medium",
 		OpenQuestions: []agentos.Question{}, Source: agentos.Source{Planner: "contractor", Model: kc.Name},
 	}
+	engine, err := cmdrule.New(c.Config.Commands)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
 	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "contractor " + kc.Name + " at work on a scratch worktree"})
 	res, err := contractor.Run(ctx, contractor.Spec{
 		Name: kc.Name, Repo: c.Repo.Root, Base: base, Prompt: contractor.Prompt(intent), IntentID: intent.ID,
 		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
-		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow},
+		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Shell: contractor.ShellRule(engine)},
 		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), Require: c.Config.Sandbox.Required(),
 		ReadOnly: c.Config.Sandbox.ReadOnly, Timeout: kc.RunTimeout(), Transcript: c.Log,
 	})
