@@ -1,0 +1,214 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/cmdrule"
+	"github.com/agentos/agentos/sandbox"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newCmdSandbox) }
+
+func newCmdSandbox(f *Factory) *cobra.Command {
+	cmd := group("sandbox", "Inspect the OS sandbox and run one command in it")
+	cmd.AddCommand(newCmdSandboxCheck(f), newCmdSandboxRun(f))
+	return cmd
+}
+
+func newCmdSandboxCheck(f *Factory) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Report which confinement features this machine supports (exit 1 if any is missing)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep := sandbox.Check()
+			if asJSON {
+				enc := json.NewEncoder(f.IO.Out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(f.IO.Out, "%s/%s, kernel %s, Landlock ABI %d\n", rep.OS, rep.Arch, rep.Kernel, rep.LandlockABI)
+				tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+				for _, ft := range rep.Features {
+					status := "ok"
+					if !ft.OK {
+						status = "MISSING"
+					}
+					note := ft.Detail
+					if ft.NetworkOnly {
+						note = strings.TrimSpace(note + " (needed when the network is off)")
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", ft.Name, status, note)
+				}
+				tw.Flush()
+			}
+			if missing := rep.Missing(false); len(missing) > 0 {
+				return agentos.Errorf(agentos.EFAILED, "this machine cannot confine commands (missing: %s); with sandbox.require (the default) AgentOS refuses to run them", strings.Join(missing, ", "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+// protectedPaths stay read-only inside the sandbox (the same list the
+// coordinator protects in task worktrees).
+var protectedPaths = []string{".git", ".agentos", "agentos.yaml"}
+
+func newCmdSandboxRun(f *Factory) *cobra.Command {
+	var network bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "run [--network] -- CMD [ARGS...]",
+		Short: "Run one command under this repository's command rules and sandbox (the repository is the writable root)",
+		Long: "Decides the command with the rules in agentos.yaml (commands.allow, commands.rules), then runs it in the sandbox " +
+			"with the repository as the writable root (.git, .agentos and agentos.yaml stay read-only), a private temp dir, and " +
+			"the policy's environment allowlist. Useful to debug rules and sandbox settings. A non-zero exit of the command is an error (exit 1).",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErr("usage: %s -- CMD [ARGS...]", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			repo, err := f.Repo(ctx)
+			if err != nil {
+				return err
+			}
+			cfg, err := f.Config(ctx)
+			if err != nil {
+				return err
+			}
+			rules, err := cmdrule.New(cfg.Commands)
+			if err != nil {
+				return err
+			}
+			root := repo.Root
+			dir := root
+			if wd, err := os.Getwd(); err == nil {
+				if rel, err := filepath.Rel(root, wd); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+					dir = wd
+				}
+			}
+			tmp, err := os.MkdirTemp("", "agentos-sandbox-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			env := sandboxEnv(cfg.Exec.EnvAllow, tmp)
+			look := envLookPath(env, dir)
+
+			dec := rules.Decide(args, look)
+			for _, c := range dec.Commands {
+				fmt.Fprintf(f.IO.ErrOut, "rule %s: %s %s (%s)\n", c.RuleID, c.Effect, strings.Join(c.Argv, " "), c.Reason)
+			}
+			switch dec.Effect {
+			case cmdrule.Deny:
+				return agentos.Errorf(agentos.EDENIED, "command denied by rule %s: %s", dec.RuleID, dec.Reason)
+			case cmdrule.Approve:
+				return agentos.Errorf(agentos.EDENIED, "command needs a human approval (rule %s: %s); run it as a plan step instead", dec.RuleID, dec.Reason)
+			}
+			exe, err := look(args[0])
+			if err != nil {
+				return agentos.Errorf(agentos.ENOTFOUND, "%s: no such executable", args[0])
+			}
+			if timeout == 0 {
+				timeout, _ = time.ParseDuration(cfg.Exec.DefaultTimeout)
+			}
+			var protected []string
+			for _, p := range protectedPaths {
+				protected = append(protected, filepath.Join(root, p))
+			}
+			res, err := sandbox.Run(ctx, sandbox.Spec{
+				Argv:      append([]string{exe}, args[1:]...),
+				Dir:       dir,
+				Env:       env,
+				Worktree:  root,
+				ReadWrite: []string{tmp},
+				ReadOnly:  cfg.Sandbox.ReadOnly,
+				Protected: protected,
+				Network:   network || cfg.Sandbox.Network,
+				Require:   cfg.Sandbox.Required(),
+				Timeout:   timeout,
+				Limits:    sandbox.LimitsFromConfig(cfg.Sandbox.Limits),
+				Stdin:     f.IO.In,
+				Stdout:    f.IO.Out,
+				Stderr:    f.IO.ErrOut,
+			})
+			if err != nil {
+				return err
+			}
+			if res.Unconfined {
+				fmt.Fprintln(f.IO.ErrOut, "warning: ran UNCONFINED (sandbox.require is false and this machine cannot confine)")
+			}
+			switch {
+			case res.TimedOut:
+				return agentos.Errorf(agentos.EFAILED, "%s killed after the %s timeout", args[0], timeout)
+			case res.ExitCode != 0:
+				return agentos.Errorf(agentos.EFAILED, "%s exited with code %d", args[0], res.ExitCode)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&network, "network", false, "allow network access for this command")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "kill the command after this long (default: exec.default_timeout)")
+	return cmd
+}
+
+// sandboxEnv builds the scrubbed environment: a fixed PATH, a private HOME
+// and TMPDIR, and only the allow-listed variables of the caller.
+func sandboxEnv(allow []string, tmp string) []string {
+	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + tmp, "TMPDIR=" + tmp}
+	for _, k := range append([]string{"LANG", "LC_ALL", "TERM", "TZ"}, allow...) {
+		if k == "PATH" || k == "HOME" || k == "TMPDIR" {
+			continue
+		}
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// envLookPath resolves names with the command's own PATH, and relative
+// paths from its working directory.
+func envLookPath(env []string, dir string) func(string) (string, error) {
+	path := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	return func(name string) (string, error) {
+		if strings.Contains(name, "/") {
+			if !filepath.IsAbs(name) {
+				name = filepath.Join(dir, name)
+			}
+			if st, err := os.Stat(name); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+				return "", errors.New("not an executable file")
+			}
+			return name, nil
+		}
+		for _, d := range filepath.SplitList(path) {
+			p := filepath.Join(d, name)
+			if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+				return p, nil
+			}
+		}
+		return "", errors.New("not found in PATH")
+	}
+}
