@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentos/agentos/cmdrule"
+	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -192,6 +194,10 @@ func TestClaudeCodeGoverned(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 
+	engine, err := cmdrule.New(config.Commands{Allow: []string{"printf", "rm", "ls"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	exe := testExe(t)
 	var transcript bytes.Buffer
 	getenv := func(k string) string {
@@ -210,7 +216,7 @@ func TestClaudeCodeGoverned(t *testing.T) {
 		IntentID:   "int-claude",
 		Env:        map[string]string{"ANTHROPIC_BASE_URL": srv.URL, "ANTHROPIC_API_KEY": "sk-ant-test"},
 		Getenv:     getenv,
-		Rules:      Rules{Allow: []string{"printf", "rm", "ls"}},
+		Rules:      Rules{Allow: []string{"printf", "rm", "ls"}, Shell: ShellRule(engine)},
 		HookArgv:   []string{exe, "__hook"},
 		StateDir:   filepath.Join(filepath.Dir(repo), "state"),
 		Network:    true,
