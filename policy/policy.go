@@ -84,6 +84,14 @@ var env = func() *cel.Env {
 }()
 
 func globAny(ps ref.Val, pattern string) ref.Val {
+	if sl, ok := ps.(*stringListVal); ok {
+		for _, p := range sl.ss {
+			if Glob(p, pattern) {
+				return types.True
+			}
+		}
+		return types.False
+	}
 	l, ok := ps.(traits.Lister)
 	if !ok {
 		return types.NoSuchOverloadErr()

@@ -309,6 +309,18 @@ func TestVariablesAreDeclared(t *testing.T) {
 	}
 }
 
+func TestGlobOnLiteralList(t *testing.T) {
+	e := mustEngine(t, `
+gates:
+  - id: lit
+    when: glob(["a/b.go", "c.txt"], "*.txt") && !glob(["a/b.go"], "*.txt")
+    effect: allow
+`)
+	if res := e.Evaluate(input(agentos.ModeSemiAuto, plan(write("x", "y")))); !res.Rules[0].Matched || res.Rules[0].Error != "" {
+		t.Errorf("rule lit: matched=%v error=%q, want matched", res.Rules[0].Matched, res.Rules[0].Error)
+	}
+}
+
 func TestFacts(t *testing.T) {
 	diff := "diff --git a/a.txt b/a.txt\n--- a/a.txt\n+++ b/a.txt\n@@ -1,2 +1,2 @@\n-old\n+new\n ctx\n" +
 		"diff --git a/gone.txt b/gone.txt\ndeleted file mode 100644\n--- a/gone.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-bye\n" +

@@ -8,6 +8,7 @@ import (
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/interpreter"
 )
 
@@ -66,13 +67,13 @@ var Variables = []Variable{
 	{Name: "step.risk", Type: cel.StringType, Doc: "risk the planner gave the step", step: true},
 }
 
-var varIndex = func() map[string]int {
-	m := make(map[string]int, len(Variables))
-	for i, v := range Variables {
-		m[v.Name] = i
+func init() {
+	// The activation indexes Variables by the v* constants below.
+	if len(Variables) != numVars || Variables[vStepIndex].Name != "step.index" || Variables[vPlanPaths].Name != "plan.paths" ||
+		Variables[vIntentKind].Name != "intent.kind" || Variables[numVars-1].Name != "step.risk" {
+		panic("policy: Variables and the v* constants disagree")
 	}
-	return m
-}()
+}
 
 // index of each variable in an activation's value slice.
 const (
@@ -261,23 +262,52 @@ type activation struct {
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
-	i, ok := varIndex[name]
-	if !ok || a.vals[i] == nil {
+	i := lookupVar(name)
+	if i < 0 || a.vals[i] == nil {
 		return nil, false
 	}
 	return a.vals[i], true
 }
 
+// lookupVar finds a variable's index: by prefix (task., intent., plan.,
+// step.) first, then in that group's small sorted-by-declaration slice, which
+// is cheaper than hashing the name.
+func lookupVar(name string) int {
+	lo, hi := 0, 0
+	switch {
+	case strings.HasPrefix(name, "step."):
+		lo, hi = vStepIndex, numVars
+	case strings.HasPrefix(name, "plan."):
+		lo, hi = vPlanPaths, vStepIndex
+	case strings.HasPrefix(name, "task."):
+		lo, hi = vTaskID, vIntentKind
+	case strings.HasPrefix(name, "intent."):
+		lo, hi = vIntentKind, vPlanPaths
+	}
+	for i := lo; i < hi; i++ {
+		if Variables[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
 func (a *activation) Parent() interpreter.Activation { return nil }
 
-// strList converts once, so that iterating the list in every rule does not
-// convert each element again.
+// stringListVal is a CEL list of strings converted once, so that iterating it
+// in every rule does not convert each element again; glob() reads ss
+// directly.
+type stringListVal struct {
+	traits.Lister
+	ss []string
+}
+
 func strList(ss []string) ref.Val {
 	vals := make([]ref.Val, len(ss))
 	for i, s := range ss {
 		vals[i] = types.String(s)
 	}
-	return types.NewRefValList(types.DefaultTypeAdapter, vals)
+	return &stringListVal{Lister: types.NewRefValList(types.DefaultTypeAdapter, vals).(traits.Lister), ss: ss}
 }
 
 // input is a plan prepared for evaluation.
