@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/agentos/agentos/contractor/contractortest"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -240,4 +241,66 @@ func TestRunRequestContractor(t *testing.T) {
 	if st := gitT(t, dir, "status", "--porcelain"); st != "" {
 		t.Errorf("the user's tree changed:\n%s", st)
 	}
+}
+
+// TestRunRequestClaudeCode runs the real Claude Code CLI (npm, cached) as
+// the contractor of `agentos run "…"` against a scripted local model: the
+// write outside its worktree and the denied command are refused at the hook,
+// and the rest lands as a governed commit on main.
+func TestRunRequestClaudeCode(t *testing.T) {
+	bin := contractortest.ClaudeCLI(t)
+	outside := filepath.Join(t.TempDir(), "outside.txt")
+	f := &contractortest.FakeAnthropic{Script: []func(string) []any{
+		func(cwd string) []any {
+			return contractortest.ToolUse("toolu_1", "Write", map[string]any{"file_path": filepath.Join(cwd, "hello.txt"), "content": "hello from Claude Code\n"})
+		},
+		func(string) []any {
+			return contractortest.ToolUse("toolu_2", "Write", map[string]any{"file_path": outside, "content": "escaped\n"})
+		},
+		func(string) []any {
+			return contractortest.ToolUse("toolu_3", "Bash", map[string]any{"command": "curl -s http://127.0.0.1:9/ -o stolen.txt", "description": "fetch"})
+		},
+		func(string) []any {
+			return contractortest.ToolUse("toolu_4", "Bash", map[string]any{"command": "printf 'made by bash\\n' > bash.txt", "description": "write"})
+		},
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	dir := mustGovernedRepo(t, strings.Replace(basePolicy, "allow: [cat, printf]", "allow: [cat, printf, ls]", 1)+`planner:
+  kind: contractor
+  contractor:
+    name: claude
+    env:
+      ANTHROPIC_BASE_URL: `+srv.URL+`
+      ANTHROPIC_API_KEY: sk-ant-fake-for-a-local-server
+    timeout: 2m
+`)
+	code, out, errOut := runCLI(t, "-C", dir, "run", "say hello in hello.txt")
+	if code != 0 {
+		t.Fatalf("agentos run: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	_, _, results := f.State()
+	refused := 0
+	for _, r := range results {
+		if fmt.Sprint(r["is_error"]) == "true" && strings.Contains(fmt.Sprint(r["content"]), "AgentOS") {
+			refused++
+		}
+	}
+	if refused != 2 {
+		t.Errorf("the model saw %d AgentOS refusals, want 2: %v", refused, results)
+	}
+	if _, err := os.Stat(outside); err == nil {
+		t.Errorf("the write outside the worktree got through")
+	}
+	if got := gitT(t, dir, "show", "main:hello.txt"); got != "hello from Claude Code" {
+		t.Errorf("main:hello.txt = %q", got)
+	}
+	if got := gitT(t, dir, "show", "main:bash.txt"); got != "made by bash" {
+		t.Errorf("main:bash.txt = %q", got)
+	}
+	if files := gitT(t, dir, "show", "--name-only", "--format=", "main"); strings.Contains(files, "stolen.txt") {
+		t.Errorf("the denied command's file landed: %s", files)
+	}
+	t.Logf("commit on main:\n%s", gitT(t, dir, "log", "-1", "--format=%B", "main"))
 }
