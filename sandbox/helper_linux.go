@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -178,15 +177,14 @@ func runConfined(ctx context.Context, spec Spec) (Result, error) {
 	return exitResult(res, werr)
 }
 
-// HelperMain is the helper's main. As pid 1 of the new namespaces it sets
-// up the mounts, then starts a second stage of itself that confines itself
-// and execs the command; pid 1 stays unconfined by the command's rlimits
-// (which would otherwise starve its own Go runtime) and reaps everything.
-// It returns the command's exit code (128+signal when killed).
+// HelperMain is the helper's main: pid 1 of the new namespaces, it sets up
+// the mounts, confines itself on one locked OS thread (capabilities,
+// no_new_privs and seccomp are per thread) and execs the command from that
+// thread. The command becomes pid 1: when it exits, the kernel kills
+// everything it left behind in the namespace (daemons included).
+// It returns an exit code only when the command could not be started.
 func HelperMain() int {
-	if len(os.Args) > 2 && os.Args[2] == "exec" {
-		return execStage()
-	}
+	runtime.LockOSThread()
 	repF := os.NewFile(reportFD, "report")
 	specF := os.NewFile(specFD, "spec")
 	if repF == nil || specF == nil {
@@ -196,11 +194,8 @@ func HelperMain() int {
 	unix.CloseOnExec(specFD)
 	unix.CloseOnExec(reportFD)
 	var hs helperSpec
-	data, err := io.ReadAll(specF)
+	err := json.NewDecoder(specF).Decode(&hs)
 	specF.Close()
-	if err == nil {
-		err = json.Unmarshal(data, &hs)
-	}
 	if err != nil {
 		return report(repF, true, "reading the sandbox spec: %v", err)
 	}
@@ -218,79 +213,6 @@ func HelperMain() int {
 		repF.Close()
 		return 0
 	}
-	specR, specW, err := os.Pipe()
-	if err != nil {
-		return report(repF, true, "%v", err)
-	}
-	proc, err := os.StartProcess("/proc/self/exe", []string{"agentos", helperArg, "exec"}, &os.ProcAttr{
-		Env:   []string{helperEnv + "=1"},
-		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, specR, repF},
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	})
-	specR.Close()
-	repF.Close()
-	if err != nil {
-		specW.Close()
-		return exitSetup
-	}
-	specW.Write(data)
-	specW.Close()
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT)
-	go func() {
-		for s := range sigs {
-			proc.Signal(s)
-		}
-	}()
-	// As pid 1 the helper inherits every orphan; reap them all until the
-	// command itself exits. Returning then ends the namespace and kills
-	// whatever the command left behind (daemons included).
-	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return exitSetup
-		}
-		if pid != proc.Pid {
-			continue
-		}
-		switch {
-		case ws.Exited():
-			return ws.ExitStatus()
-		case ws.Signaled():
-			return 128 + int(ws.Signal())
-		}
-	}
-}
-
-// report sends a failure to the parent and returns the helper's exit code.
-func report(repF *os.File, setup bool, format string, args ...any) int {
-	json.NewEncoder(repF).Encode(helperReport{Error: fmt.Sprintf(format, args...), Setup: setup})
-	repF.Close()
-	return exitSetup
-}
-
-// execStage is the second stage: it confines itself on one locked thread
-// (capabilities, no_new_privs and seccomp are per thread) and execs the
-// command from that thread, which carries everything over.
-func execStage() int {
-	runtime.LockOSThread()
-	repF := os.NewFile(reportFD, "report")
-	specF := os.NewFile(specFD, "spec")
-	if repF == nil || specF == nil {
-		return exitSetup
-	}
-	unix.CloseOnExec(specFD)
-	unix.CloseOnExec(reportFD)
-	var hs helperSpec
-	err := json.NewDecoder(specF).Decode(&hs)
-	specF.Close()
-	if err != nil {
-		return report(repF, true, "reading the sandbox spec: %v", err)
-	}
 	if err := confine(hs); err != nil {
 		return report(repF, true, "%v", err)
 	}
@@ -301,13 +223,21 @@ func execStage() int {
 	if err := os.Chdir(hs.Dir); err != nil {
 		return report(repF, false, "cannot enter %s: %v", hs.Dir, unwrapPathErr(err))
 	}
-	// Limits last: they would starve this Go runtime, not the command.
+	// Limits last: they bind the command, and would only get in the way
+	// of this Go runtime before the exec.
 	if err := setLimits(hs.Limits); err != nil {
 		return report(repF, true, "%v", err)
 	}
 	json.NewEncoder(repF).Encode(helperReport{Started: true})
 	err = syscall.Exec(argv0, hs.Argv, hs.Env)
 	return report(repF, false, "cannot start %s: %v (inside the sandbox only the worktree, system directories and sandbox.read_only are visible)", hs.Argv[0], err)
+}
+
+// report sends a failure to the parent and returns the helper's exit code.
+func report(repF *os.File, setup bool, format string, args ...any) int {
+	json.NewEncoder(repF).Encode(helperReport{Error: fmt.Sprintf(format, args...), Setup: setup})
+	repF.Close()
+	return exitSetup
 }
 
 func unwrapPathErr(err error) error {

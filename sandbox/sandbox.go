@@ -3,11 +3,12 @@
 //
 // On Linux, Run re-executes the agentos binary (/proc/self/exe) as a hidden
 // helper in new user, mount, pid, ipc, uts and (unless the network is
-// allowed) network namespaces. The helper makes protected paths read-only,
-// mounts a private /proc, sets rlimits, drops every capability, restricts
-// itself with Landlock and a seccomp filter, then starts the command as its
-// only child and stays pid 1 of the namespace, so when the command ends or
-// the timeout fires, everything it left behind dies with the namespace.
+// allowed) network namespaces. The helper makes everything but the writable
+// roots read-only, protected paths included, mounts a private /proc, bounds
+// the number of processes, drops every capability, restricts itself with
+// Landlock and a seccomp filter, sets rlimits and execs the command, which
+// is pid 1 of the namespace: when it ends or the timeout kills it,
+// everything it left behind dies with the namespace.
 // A binary that calls Run must call IsHelper/HelperMain first thing in main.
 package sandbox
 

@@ -1,0 +1,127 @@
+package sandbox_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/agentos/agentos/sandbox"
+)
+
+// Sandbox start overhead, measured against a bare exec of /bin/true in the
+// same run. Reported as median and p95 per variant, and their ratio; no
+// assertion on time.
+
+func quantiles(d []time.Duration) (median, p95 time.Duration) {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2], s[min(len(s)-1, len(s)*95/100)]
+}
+
+func report(b *testing.B, name string, d []time.Duration) time.Duration {
+	med, p95 := quantiles(d)
+	b.ReportMetric(float64(med.Microseconds())/1000, name+"-median-ms")
+	b.ReportMetric(float64(p95.Microseconds())/1000, name+"-p95-ms")
+	return med
+}
+
+func bareTrue(b *testing.B) {
+	if err := exec.Command("/bin/true").Run(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func sandboxTrue(b *testing.B, wt string, network bool) {
+	res, err := sandbox.Run(context.Background(), sandbox.Spec{
+		Argv: []string{"/bin/true"}, Worktree: wt, Require: true, Network: network,
+	})
+	if err != nil || res.ExitCode != 0 || res.Unconfined {
+		b.Fatalf("%+v %v", res, err)
+	}
+}
+
+// BenchmarkSandboxOverhead alternates bare and sandboxed runs so that both
+// see the same machine state.
+func BenchmarkSandboxOverhead(b *testing.B) {
+	if !sandbox.Check().OK() {
+		b.Skip("sandbox unavailable")
+	}
+	wt := b.TempDir()
+	var bare, boxed, boxedNet []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t := time.Now()
+		bareTrue(b)
+		bare = append(bare, time.Since(t))
+		t = time.Now()
+		sandboxTrue(b, wt, false)
+		boxed = append(boxed, time.Since(t))
+		t = time.Now()
+		sandboxTrue(b, wt, true)
+		boxedNet = append(boxedNet, time.Since(t))
+	}
+	mb := report(b, "bare", bare)
+	ms := report(b, "sandbox", boxed)
+	mn := report(b, "sandbox-network", boxedNet)
+	b.ReportMetric(float64(ms)/float64(mb), "ratio")
+	b.ReportMetric(float64(mn)/float64(mb), "ratio-network")
+}
+
+func BenchmarkBareTrue(b *testing.B) {
+	for b.Loop() {
+		bareTrue(b)
+	}
+}
+
+func BenchmarkSandboxTrue(b *testing.B) {
+	if !sandbox.Check().OK() {
+		b.Skip("sandbox unavailable")
+	}
+	wt := b.TempDir()
+	for b.Loop() {
+		sandboxTrue(b, wt, false)
+	}
+}
+
+// BenchmarkCLISandboxRun is the issue's figure: `agentos sandbox run --
+// /bin/true` (binary start, policy load, rules, sandbox) against a bare
+// /bin/true. It builds the real binary.
+func BenchmarkCLISandboxRun(b *testing.B) {
+	if !sandbox.Check().OK() {
+		b.Skip("sandbox unavailable")
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "agentos")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/agentos/agentos/cmd/agentos").CombinedOutput(); err != nil {
+		b.Skipf("cannot build agentos: %v\n%s", err, out)
+	}
+	repo := filepath.Join(dir, "repo")
+	for _, args := range [][]string{{"init", "-q", repo}, {"-C", repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"}} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			b.Skipf("git: %v %s", err, out)
+		}
+	}
+	policy := "version: 1\ncommands:\n  allow: [true]\nsandbox:\n  require: true\n"
+	if err := os.WriteFile(filepath.Join(repo, "agentos.yaml"), []byte(policy), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	var bare, cli []time.Duration
+	for b.Loop() {
+		t := time.Now()
+		bareTrue(b)
+		bare = append(bare, time.Since(t))
+		t = time.Now()
+		cmd := exec.Command(bin, "-C", repo, "sandbox", "run", "--", "/bin/true")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+		cli = append(cli, time.Since(t))
+	}
+	mb := report(b, "bare", bare)
+	mc := report(b, "cli", cli)
+	b.ReportMetric(float64(mc)/float64(mb), "ratio")
+}
