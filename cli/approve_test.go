@@ -208,6 +208,11 @@ func TestPolicyTestCommand(t *testing.T) {
 	if r := agentosIn(t, dir, "policy", "test"); r.code != ExitFailed || !strings.Contains(r.stdout, "FAIL  wrong match 1") {
 		t.Fatalf("policy test with a failing example: exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// Command rules' examples are run too.
+	mustWrite(t, pol, strings.Replace(string(b), "commands: {allow: [\"true\"]}", "commands: {allow: [\"true\", git], rules: [{id: no-push, prefix: [git, push], decision: deny, match: [[git, pull]]}]}", 1))
+	if r := agentosIn(t, dir, "policy", "test"); r.code == 0 || !strings.Contains(r.stdout+r.stderr, "no-push") {
+		t.Fatalf("policy test with a failing command example: exit %d, want failure naming no-push\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 func TestStaleAfterMemoryChanged(t *testing.T) {

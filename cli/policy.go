@@ -6,6 +6,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
+	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/policy"
 	"github.com/spf13/cobra"
 )
@@ -196,11 +197,25 @@ func newCmdPolicyTest(f *Factory) *cobra.Command {
 					failed++
 				}
 			}
+			// Command rules (commands.rules) carry examples too.
+			cmdExamples := 0
+			for _, r := range cfg.Commands.Rules {
+				cmdExamples += len(r.Match) + len(r.NotMatch)
+			}
+			cmdFails := []string{}
+			if ce, err := cmdrule.New(cfg.Commands); err != nil {
+				cmdFails = append(cmdFails, agentos.ErrorMessage(err))
+			} else {
+				cmdFails = append(cmdFails, ce.CheckExamples()...)
+			}
+			total := len(results) + cmdExamples
+			failed += len(cmdFails)
 			if asJSON {
 				if results == nil {
 					results = []policy.ExampleResult{}
 				}
-				if err := printJSON(f, map[string]any{"policy_hash": e.Hash(), "examples": results, "failed": failed}); err != nil {
+				if err := printJSON(f, map[string]any{"policy_hash": e.Hash(), "examples": results,
+					"command_examples": map[string]any{"count": cmdExamples, "failures": cmdFails}, "failed": failed}); err != nil {
 					return err
 				}
 			} else {
@@ -211,10 +226,16 @@ func newCmdPolicyTest(f *Factory) *cobra.Command {
 						fmt.Fprintf(f.IO.Out, "FAIL  %s %s %d: %s\n", r.RuleID, r.Kind, r.Index+1, r.Problem)
 					}
 				}
-				fmt.Fprintf(f.IO.ErrOut, "%d examples, %d failed\n", len(results), failed)
+				if len(cmdFails) == 0 && cmdExamples > 0 {
+					fmt.Fprintf(f.IO.Out, "ok    commands.rules: %d examples\n", cmdExamples)
+				}
+				for _, msg := range cmdFails {
+					fmt.Fprintf(f.IO.Out, "FAIL  commands.rules: %s\n", msg)
+				}
+				fmt.Fprintf(f.IO.ErrOut, "%d examples, %d failed\n", total, failed)
 			}
 			if failed > 0 {
-				return agentos.Errorf(agentos.EFAILED, "%d of %d gate examples failed: fix the rules or their examples in agentos.yaml", failed, len(results))
+				return agentos.Errorf(agentos.EFAILED, "%d of %d policy examples failed: fix the rules or their examples in agentos.yaml", failed, total)
 			}
 			return nil
 		},
