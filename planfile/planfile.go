@@ -148,7 +148,7 @@ func Parse(b []byte) (*File, error) {
 		}
 	}
 	if n, ok := m["labels"]; ok {
-		if f.Labels, err = strList(n, "labels"); err != nil {
+		if f.Labels, err = strList(n, "the plan", "labels"); err != nil {
 			return nil, err
 		}
 	}
@@ -223,14 +223,14 @@ func scalar(n *yaml.Node, field string) (string, error) {
 	return n.Value, nil
 }
 
-func strList(n *yaml.Node, field string) ([]string, error) {
+func strList(n *yaml.Node, where, field string) ([]string, error) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, errAt(n, "field %q: wrong type, want a list of strings", field)
+		return nil, errAt(n, "%s: field %q: wrong type, want a list of strings", where, field)
 	}
 	out := []string{}
 	for _, c := range n.Content {
 		if c.Kind != yaml.ScalarNode {
-			return nil, errAt(c, "field %q: wrong type, want a list of strings", field)
+			return nil, errAt(c, "%s: field %q: wrong type, want a list of strings", where, field)
 		}
 		out = append(out, c.Value)
 	}
@@ -299,7 +299,7 @@ func parseStep(n *yaml.Node, num int) (RawStep, error) {
 	for k, v := range fm {
 		switch k {
 		case "argv":
-			if s.Argv, err = strList(v, where+" argv"); err != nil {
+			if s.Argv, err = strList(v, where, "argv"); err != nil {
 				return s, err
 			}
 			if len(s.Argv) == 0 {
@@ -338,7 +338,7 @@ func parseCheck(n *yaml.Node, num int) (RawCheck, error) {
 	if !ok {
 		return c, errAt(n, "%s: missing field \"argv\"", where)
 	}
-	if c.Argv, err = strList(an, where+" argv"); err != nil {
+	if c.Argv, err = strList(an, where, "argv"); err != nil {
 		return c, err
 	}
 	if len(c.Argv) == 0 {
