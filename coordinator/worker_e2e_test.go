@@ -20,6 +20,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/lock"
+	"github.com/agentos/agentos/sandbox"
 	"github.com/agentos/agentos/sqlite"
 )
 
@@ -27,6 +28,11 @@ import (
 var agentosBin string
 
 func TestMain(m *testing.M) {
+	// In-process runs (the throughput benchmark) re-execute this binary as
+	// the sandbox helper.
+	if sandbox.IsHelper() {
+		os.Exit(sandbox.HelperMain())
+	}
 	dir, err := os.MkdirTemp("", "agentos-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

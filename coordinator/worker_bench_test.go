@@ -1,0 +1,114 @@
+package coordinator_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/coordinator"
+	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/sqlite"
+)
+
+// BenchmarkWorkerThroughput: 100 disjoint one-file tasks (a write and a
+// sandboxed verify check each) run to completion by 1, 2 and 4 workers in
+// one process. Reports tasks/s; compare the sub-benchmarks for the scaling
+// ratio. Run with -benchtime=1x: one iteration is 100 full runs.
+//
+// step=write is CPU-bound (git, the sandbox helper, SQLite), so it scales
+// with free cores at best; step=sleep adds a 200ms wait to every task (a
+// stand-in for a build or a test run) and shows what the dispatch loop and
+// the locks serialise when the cores are not the limit.
+func BenchmarkWorkerThroughput(b *testing.B) {
+	const tasks = 100
+	for _, step := range []struct{ name, extra string }{
+		{"write", ""},
+		{"sleep", "  - exec: {argv: [sleep, \"0.2\"]}\n"},
+	} {
+		for _, workers := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("step=%s/workers=%d", step.name, workers), func(b *testing.B) {
+				benchWork(b, tasks, workers, step.extra)
+			})
+		}
+	}
+}
+
+func benchWork(b *testing.B, tasks, workers int, extra string) {
+	var total time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		c := mustQueued(b, tasks, extra)
+		b.StartTimer()
+		start := time.Now()
+		st, err := c.Work(b.Context(), coordinator.WorkerOptions{Workers: workers, UntilIdle: true, Poll: 20 * time.Millisecond})
+		total += time.Since(start)
+		b.StopTimer()
+		if err != nil || st.Committed != tasks {
+			b.Fatalf("Work = %+v, %v; want %d committed", st, err, tasks)
+		}
+		c.DB.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(tasks*b.N)/total.Seconds(), "tasks/s")
+}
+
+// mustQueued makes a repository with n queued one-file tasks and returns its
+// coordinator.
+func mustQueued(b *testing.B, n int, extra string) *coordinator.Coordinator {
+	b.Helper()
+	dir := b.TempDir()
+	run := func(args ...string) {
+		b.Helper()
+		if _, err := gitrepo.GitIn(b.Context(), dir, nil, args...); err != nil {
+			b.Fatalf("git %v: %v", args, err)
+		}
+	}
+	run("init", "-q", "-b", "main")
+	run("config", "user.name", "bench")
+	run("config", "user.email", "bench@example.com")
+	for name, content := range map[string]string{"README": "base\n", "agentos.yaml": testPolicy} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	run("add", ".")
+	run("commit", "-q", "-m", "base")
+	if err := os.MkdirAll(filepath.Join(dir, ".agentos"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".git", "info", "exclude"), []byte(".agentos/\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	db, err := sqlite.Open(b.Context(), filepath.Join(dir, ".agentos", "agentos.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	repo, err := gitrepo.Open(b.Context(), dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := config.Load(filepath.Join(dir, config.FileName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := coordinator.New(db, repo, cfg)
+	plans := b.TempDir()
+	for i := range n {
+		pf := filepath.Join(plans, fmt.Sprintf("p%03d.yaml", i))
+		if err := os.WriteFile(pf, []byte(writePlan(fmt.Sprint("file ", i), fmt.Sprintf("f%03d.txt", i), fmt.Sprintf("%d\n", i), extra)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		tk, err := c.PlanFile(b.Context(), coordinator.PlanRequest{File: pf, Actor: agentos.Human("bench")})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Gate(b.Context(), tk, agentos.Human("bench")); err != nil || tk.State != agentos.StateQueued {
+			b.Fatalf("Gate = %v (%s)", err, tk.State)
+		}
+	}
+	return c
+}
