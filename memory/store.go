@@ -1,11 +1,13 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -296,13 +298,15 @@ func (s *Store) Optimize(ctx context.Context) error {
 // scope (items scoped to q.Paths ×1.5, items scoped elsewhere ×0.75, whole-
 // repository items ×1) and by confidence (×(0.5+confidence/2)).
 //
-// bm25 must visit every match, so a naive query on a word most items hold
-// costs time in proportion to the memory. Search avoids that in tiers: it
-// counts each term's matches up to CommonCap (cheap: it stops there); the
-// rare terms are ranked over all their matches, while the common ones are
-// ranked only over the newest CommonCap items that hold them (a rowid range
-// FTS5 seeks to). A common word says little about relevance and recency is a
-// fair prior for memory, so results barely change and cost stays bounded.
+// bm25 must visit every match, and FTS5 computes each term's IDF by reading
+// its whole doclist, so a naive query on a word most items hold costs time in
+// proportion to the memory. Search avoids that in tiers: it counts each
+// term's matches up to CommonCap (cheap: it stops there); rare terms are
+// ranked by FTS5's bm25 over all their matches, while common ones are ranked
+// only over the newest CommonCap items that hold any of them (a rowid range
+// FTS5 seeks to), by the sum of their estimated IDFs (see rankCommon). A
+// common word says little about relevance and recency is a fair prior for
+// memory, so results barely change and cost no longer grows with the memory.
 func (s *Store) Search(ctx context.Context, q Query) ([]Hit, error) {
 	limit := clampLimit(q.Limit, 10)
 	hits, err := s.search(ctx, Terms(q.Text), q.Paths, max(4*limit, 40))
@@ -384,13 +388,7 @@ func (s *Store) search(ctx context.Context, terms, paths []string, k int) ([]Hit
 		}
 	}
 	if len(common) > 0 {
-		all := matchExpr(append(rareTerms, common...))
-		var floor int64
-		err := s.db.QueryRowContext(ctx, `SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`, all, capN-1).Scan(&floor)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("memory: search: %w", err)
-		}
-		if err := collect(rankSQL+` AND rowid >= ? ORDER BY 2 DESC LIMIT ?`, all, floor, k); err != nil {
+		if err := s.rankCommon(ctx, common, capN, k, cands); err != nil {
 			return nil, err
 		}
 	}
@@ -406,6 +404,79 @@ func (s *Store) search(ctx context.Context, terms, paths []string, k int) ([]Hit
 	}
 	sortHits(hits)
 	return hits, nil
+}
+
+// rankCommon scores, into cands, the newest capN items holding any of the
+// common terms, without bm25: bm25 would read every common term's whole
+// doclist to compute its IDF. Each term's IDF is estimated from its matches
+// in that window scaled to the whole memory, with FTS5's own formula
+// (log((N-n+0.5)/(n+0.5)), at least 1e-6), and an item scores the sum over
+// the terms it holds: bm25 for one occurrence in an item of average length,
+// so the scale matches the rare tier's scores.
+func (s *Store) rankCommon(ctx context.Context, common []string, capN, k int, cands map[int64]float64) error {
+	var floor int64
+	err := s.db.QueryRowContext(ctx, `SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?`, matchExpr(common), capN-1).Scan(&floor)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("memory: search: %w", err)
+	}
+	// Sequence numbers stand in for counts: superseded items leave gaps, which
+	// shift both sides of the estimate alike.
+	var top int64
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM memory_items`).Scan(&top); err != nil {
+		return fmt.Errorf("memory: search: %w", err)
+	}
+	n := float64(max(top, 1))
+	window := float64(max(top-floor+1, 1))
+	if floor == 0 {
+		window = n
+	}
+	score := map[int64]float64{}
+	for _, t := range common {
+		rows, err := s.db.QueryContext(ctx, `SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? AND rowid >= ?`, matchExpr([]string{t}), floor)
+		if err != nil {
+			return fmt.Errorf("memory: search: %w", err)
+		}
+		var seqs []int64
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				rows.Close()
+				return err
+			}
+			seqs = append(seqs, seq)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		hit := float64(len(seqs)) * n / window
+		idf := math.Log((n - hit + 0.5) / (hit + 0.5))
+		if idf <= 0 {
+			idf = 1e-6
+		}
+		for _, seq := range seqs {
+			score[seq] += idf
+		}
+	}
+	ranked := make([]candidate, 0, len(score))
+	for seq, v := range score {
+		if _, ok := cands[seq]; !ok {
+			ranked = append(ranked, candidate{seq, v})
+		}
+	}
+	slices.SortFunc(ranked, func(a, b candidate) int {
+		if a.score != b.score {
+			if a.score > b.score {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.seq, a.seq)
+	})
+	for _, c := range ranked[:min(k, len(ranked))] {
+		cands[c.seq] = c.score
+	}
+	return nil
 }
 
 // loadLive loads the live items among seqs.
