@@ -208,6 +208,10 @@ func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, acto
 		return out, agentos.Errorf(agentos.EAWAITINGAPPROVAL, "approval by %s recorded; plan %s still needs %s: `agentos approve %s --plan %s`", actor, req.Plan.Hash, st.Needs(), t.ID, req.Plan.Hash)
 	}
 	if _, err := c.transition(ctx, t, agentos.StateQueued, actor, sqlite.TaskUpdate{Reason: sqlite.Str("")}, map[string]any{"approved": req.Plan.Hash}); err != nil {
+		if agentos.ErrorCode(err) == agentos.ECONFLICT {
+			// Another approval completed the set at the same moment and is applying it.
+			return out, agentos.WrapError(agentos.ECONFLICT, err, "approval by %s recorded; task %s was moved on concurrently (see `agentos task show %s`)", actor, t.ID, t.ID)
+		}
 		return out, err
 	}
 	out.Applied = true
