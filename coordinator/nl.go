@@ -2,7 +2,10 @@ package coordinator
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -209,6 +212,7 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		Scope: []string{}, Constraints: []string{}, Acceptance: []string{}, Assumptions: []string{}, Risk: "medium",
 		OpenQuestions: []agentos.Question{}, Source: agentos.Source{Planner: "contractor", Model: kc.Name},
 	}
+	transcript := &tailWriter{max: 4096, h: sha256.New()}
 	engine, err := cmdrule.New(c.Config.Commands)
 	if err != nil {
 		return c.failPlanning(ctx, t, err)
@@ -219,12 +223,17 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
 		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Shell: contractor.ShellRule(engine)},
 		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), Require: c.Config.Sandbox.Required(),
-		ReadOnly: c.Config.Sandbox.ReadOnly, Timeout: kc.RunTimeout(), Transcript: c.Log,
+		ReadOnly: c.Config.Sandbox.ReadOnly, Timeout: kc.RunTimeout(), Transcript: io.MultiWriter(c.Log, transcript),
 	})
+	for i := range res.Commands {
+		res.Commands[i].Command = c.redactText(res.Commands[i].Command)
+	}
 	evs := []sqlite.EventInput{{Task: t.ID, Actor: agent, Kind: EventContractorRun, Data: map[string]any{
 		"contractor": kc.Name, "exit_code": res.ExitCode, "duration_ms": res.DurationMS, "timed_out": res.TimedOut,
-		"unconfined": res.Unconfined, "steps": len(res.Steps), "commands": res.Commands, "error": agentos.ErrorMessage(err)}}}
+		"unconfined": res.Unconfined, "steps": len(res.Steps), "commands": res.Commands, "error": agentos.ErrorMessage(err),
+		"transcript_digest": "sha256:" + hex.EncodeToString(transcript.h.Sum(nil)), "transcript_tail": c.redactText(transcript.String())}}}
 	for _, d := range res.Decisions {
+		d.Command, d.Reason = c.redactText(d.Command), c.redactText(d.Reason)
 		evs = append(evs, sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: EventContractorDecision, Data: d})
 	}
 	if _, aerr := c.DB.Append(ctx, evs...); aerr != nil {
