@@ -44,8 +44,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-// ValidateAnswer checks a value against its question's kind.
+// ValidateAnswer checks a value against its question's kind. An empty
+// answer to a blocker is no answer.
 func ValidateAnswer(q agentos.Question, v string) error {
+	if v == "" && q.Blocker {
+		return agentos.Errorf(agentos.EINVALID, "answer to %q is empty: it is a blocker question (%s)", q.ID, q.Text)
+	}
 	switch q.Kind {
 	case agentos.KindChoice:
 		if !slices.Contains(q.Options, v) {
@@ -227,7 +231,7 @@ func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.Answ
 		return nil, err
 	}
 	if ap.Pack != qp.ID || ap.PackHash != qp.Hash {
-		return nil, agentos.Errorf(agentos.ECONFLICT, "the AnswerPack answers QuestionPack %s (%s), but task %s waits on %s (%s): fetch the current one with `agentos questions %s`",
+		return nil, agentos.Errorf(agentos.EINVALID, "the AnswerPack answers QuestionPack %s (%s), but task %s waits on %s (%s): fetch the current one with `agentos questions %s`",
 			orNone(ap.Pack), orNone(ap.PackHash), t.ID, qp.ID, qp.Hash, t.ID)
 	}
 	byID := map[string]agentos.Question{}
