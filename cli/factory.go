@@ -12,6 +12,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/redact"
 	"github.com/agentos/agentos/sqlite"
 )
 
@@ -97,6 +98,15 @@ func (f *Factory) DB(ctx context.Context) (*sqlite.DB, error) {
 		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot open the AgentOS store: %v", err)
 	}
 	db.Now = f.Now
+	// Secrets never reach the audit log: redact with the built-in patterns
+	// plus the policy's, when it loads.
+	patterns := []string{}
+	if cfg, err := f.Config(ctx); err == nil {
+		patterns = cfg.Redact.Patterns
+	}
+	if r, err := redact.New(patterns); err == nil {
+		db.Redact = func(b []byte) []byte { return r.JSON(b) }
+	}
 	f.db = db
 	return db, nil
 }

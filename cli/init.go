@@ -185,4 +185,3 @@ func renderInit(root, target string) ([]byte, string, error) {
 	err := initTemplate.Execute(&b, map[string]any{"Target": target, "Allow": allow, "Env": env, "Detected": detected, "Gates": policy.DefaultGatesYAML})
 	return b.Bytes(), detected, err
 }
-

@@ -225,4 +225,3 @@ func newCmdRollback(f *Factory) *cobra.Command {
 	addJSONFlag(cmd, f, &asJSON)
 	return cmd
 }
-

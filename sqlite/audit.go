@@ -64,6 +64,9 @@ func (d *DB) appendTx(ctx context.Context, tx *sql.Tx, evs ...EventInput) ([]age
 		if err != nil {
 			return nil, fmt.Errorf("audit data: %w", err)
 		}
+		if d.Redact != nil {
+			data = d.Redact(data)
+		}
 		seq++
 		e := agentos.Event{Seq: seq, Time: now, Task: in.Task, Run: in.Run, Actor: in.Actor, Kind: in.Kind, Data: data, PrevHash: prev}
 		e.Hash = e.ComputeHash()

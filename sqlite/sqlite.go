@@ -31,6 +31,9 @@ type DB struct {
 	Path string
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// Redact, when set, is applied to every audit event's data before it is
+	// chained: the one choke point for secrets in the audit log.
+	Redact func([]byte) []byte
 }
 
 // Open opens (creating if needed) the database at path and applies pending
