@@ -44,7 +44,7 @@ func benchWork(b *testing.B, tasks, workers int, extra string) {
 		c := mustQueued(b, tasks, extra)
 		b.StartTimer()
 		start := time.Now()
-		st, err := c.Work(b.Context(), coordinator.WorkerOptions{Workers: workers, UntilIdle: true, Poll: 20 * time.Millisecond})
+		st, err := c.Work(b.Context(), coordinator.WorkerOptions{Workers: workers, UntilIdle: true})
 		total += time.Since(start)
 		b.StopTimer()
 		if err != nil || st.Committed != tasks {
