@@ -14,8 +14,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/contractor/contractortest"
+	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/sandbox"
+	"github.com/agentos/agentos/sqlite"
 )
 
 // TestMain lets the test binary play the parts agentos plays for itself:
@@ -213,6 +216,29 @@ func TestRunRequestOpenAI(t *testing.T) {
 	if err == nil && bytes.Contains(db, []byte("sk-e2e")) {
 		t.Errorf("the API key is in the database")
 	}
+	pcalls := auditEvents(t, dir, coordinator.EventPlannerCall)
+	if len(pcalls) != 3 {
+		t.Fatalf("%d planner.call audit events, want 3", len(pcalls))
+	}
+	for i, want := range []string{"ok", "invalid", "ok"} {
+		if !strings.Contains(string(pcalls[i].Data), `"outcome":"`+want+`"`) || !strings.Contains(string(pcalls[i].Data), `"total_tokens":60`) || pcalls[i].Actor != "agent:openai:test-model" {
+			t.Errorf("planner.call %d = %s by %s, want outcome %s with 60 tokens by the model's agent identity", i, pcalls[i].Data, pcalls[i].Actor, want)
+		}
+	}
+}
+
+func auditEvents(t *testing.T, dir, kind string) []agentos.Event {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(dir, ".agentos", "agentos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	evs, err := db.Events(t.Context(), sqlite.EventFilter{Kind: kind})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
 }
 
 func TestRunRequestContractor(t *testing.T) {
@@ -240,6 +266,10 @@ func TestRunRequestContractor(t *testing.T) {
 	}
 	if st := gitT(t, dir, "status", "--porcelain"); st != "" {
 		t.Errorf("the user's tree changed:\n%s", st)
+	}
+	ds := auditEvents(t, dir, coordinator.EventContractorDecision)
+	if len(ds) != 2 || !strings.Contains(string(ds[0].Data), `"allow":true`) || !strings.Contains(string(ds[1].Data), `"allow":false`) || !strings.Contains(string(ds[1].Data), "outside the worktree") {
+		t.Errorf("contractor.decision events = %d: %v; want the allowed and the refused write", len(ds), ds)
 	}
 }
 
