@@ -599,3 +599,48 @@ func TestApplyWithoutLocksRefused(t *testing.T) {
 	}
 	assertInvariants(t, dir, base, db, false)
 }
+
+// TestWorkerSIGTERM: on SIGTERM a worker stops dispatching, lets the running
+// task finish, releases its locks and exits 0; the queue keeps the rest.
+func TestWorkerSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := mustRepo(t, testPolicy, map[string]string{"README": "base\n"})
+	base := gitOut(t, dir, "rev-parse", "main")
+	slow := submit(t, dir, "slow", writePlan("slow", "slow.txt", "slow\n", "  - exec: {argv: [sleep, \"2\"]}\n"))
+	next := submit(t, dir, "next", writePlan("next", "next.txt", "next\n"))
+	db := openDB(t, dir)
+
+	w := exec.Command(agentosBin, "-C", dir, "worker", "--workers", "1", "--poll", "50ms")
+	var werr bytes.Buffer
+	w.Stderr = &werr
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Process.Kill()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		tk, err := db.Task(t.Context(), slow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.State == agentos.StateApplying {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s never reached applying (%s):\n%s", slow, tk.State, werr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := w.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Wait(); err != nil {
+		t.Fatalf("worker after SIGTERM: %v\n%s", err, werr.String())
+	}
+	byID := assertInvariants(t, dir, base, db, true)
+	if byID[slow].State != agentos.StateCommitted || byID[next].State != agentos.StateQueued {
+		t.Fatalf("after SIGTERM: %s is %s (want committed), %s is %s (want queued)\n%s", slow, byID[slow].State, next, byID[next].State, werr.String())
+	}
+}
