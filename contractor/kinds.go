@@ -133,7 +133,11 @@ timeout = 30
 // turns off auto-update, model fetch, sharing, LSP downloads, default plugins
 // and the repository's own opencode.json.
 func setupOpenCode(spec Spec, d dirs, hook []string) (setupResult, error) {
-	cfgHome := filepath.Join(d.Config, "xdg")
+	// OpenCode writes into its config directory (a .gitignore, a plugin
+	// install), so it lives in the run's private, writable home. The plugin
+	// is loaded once at start, before the agent can act, and every later
+	// write outside the worktree goes through the hook and is refused.
+	cfgHome := filepath.Join(d.Home, "xdg-config")
 	plugins := filepath.Join(cfgHome, "opencode", "plugins")
 	if err := os.MkdirAll(plugins, 0o755); err != nil {
 		return setupResult{}, agentos.WrapError(agentos.EINTERNAL, err, "cannot create %s: %v", plugins, err)
@@ -158,6 +162,17 @@ export const AgentOS = async ({ directory }) => ({
 	file := filepath.Join(plugins, "agentos.js")
 	if err := os.WriteFile(file, []byte(plugin), 0o444); err != nil {
 		return setupResult{}, agentos.WrapError(agentos.EINTERNAL, err, "cannot write %s: %v", file, err)
+	}
+	// OpenCode's own prompts are off ("ask" means a silent reject in
+	// `opencode run`): the plugin above decides every call instead.
+	cfg := map[string]any{
+		"$schema":    "https://opencode.ai/config.json",
+		"autoupdate": false,
+		"share":      "disabled",
+		"permission": map[string]any{"edit": "allow", "bash": "allow", "webfetch": "allow", "external_directory": "allow"},
+	}
+	if err := writeJSON(filepath.Join(cfgHome, "opencode", "opencode.json"), cfg); err != nil {
+		return setupResult{}, agentos.WrapError(agentos.EINTERNAL, err, "cannot write the OpenCode config: %v", err)
 	}
 	return setupResult{
 		argv: []string{"opencode", "run", "--format", "json", "--dir", "{worktree}", "--title", "agentos", "{prompt}"},

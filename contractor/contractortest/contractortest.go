@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -22,10 +23,18 @@ import (
 // ClaudeCLI installs @anthropic-ai/claude-code from npm into a cache
 // directory once (AGENTOS_TEST_CACHE, default the user cache dir) and
 // returns its bin directory; it skips the test when npm is unavailable.
-func ClaudeCLI(t *testing.T) string {
+func ClaudeCLI(t *testing.T) string { return NPMInstall(t, "@anthropic-ai/claude-code", "claude") }
+
+// OpenCodeCLI installs opencode-ai the same way.
+func OpenCodeCLI(t *testing.T) string { return NPMInstall(t, "opencode-ai", "opencode") }
+
+// NPMInstall installs pkg into its own directory of the test cache once and
+// returns the bin directory holding bin; it skips the test under -short,
+// without npm, or when the install fails (offline).
+func NPMInstall(t *testing.T, pkg, bin string) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("-short: skipping the real Claude Code test")
+		t.Skipf("-short: skipping the real %s test", pkg)
 	}
 	cache := os.Getenv("AGENTOS_TEST_CACHE")
 	if cache == "" {
@@ -35,26 +44,26 @@ func ClaudeCLI(t *testing.T) string {
 		}
 		cache = filepath.Join(uc, "agentos-test")
 	}
-	dir := filepath.Join(cache, "claude-code")
-	bin := filepath.Join(dir, "node_modules", ".bin")
-	if _, err := os.Stat(filepath.Join(bin, "claude")); err == nil {
-		return bin
+	dir := filepath.Join(cache, path.Base(pkg))
+	binDir := filepath.Join(dir, "node_modules", ".bin")
+	if _, err := os.Stat(filepath.Join(binDir, bin)); err == nil {
+		return binDir
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		t.Skip("npm is not installed: skipping the real Claude Code test (install Node.js and npm to run it)")
+		t.Skipf("npm is not installed: skipping the real %s test (install Node.js and npm to run it)", pkg)
 	}
 	os.MkdirAll(dir, 0o755)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--prefix", dir, "@anthropic-ai/claude-code")
+	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--prefix", dir, pkg)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("npm install @anthropic-ai/claude-code failed (offline?): %v\n%s", err, out)
+		t.Skipf("npm install %s failed (offline?): %v\n%s", pkg, err, out)
 	}
-	if _, err := os.Stat(filepath.Join(bin, "claude")); err != nil {
-		t.Skipf("npm installed no claude binary in %s", bin)
+	if _, err := os.Stat(filepath.Join(binDir, bin)); err != nil {
+		t.Skipf("npm installed no %s binary in %s", bin, binDir)
 	}
-	return bin
+	return binDir
 }
 
 // FakeAnthropic is a Messages API server (SSE streaming) that scripts the
