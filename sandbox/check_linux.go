@@ -19,25 +19,29 @@ var checkOnce = sync.OnceValue(check)
 // test binary) must dispatch IsHelper/HelperMain.
 func Check() Report { return checkOnce() }
 
-func check() Report {
-	r := Report{OS: runtime.GOOS, Arch: runtime.GOARCH, LandlockABI: landlockABI()}
-	var uts unix.Utsname
-	if unix.Uname(&uts) == nil {
-		r.Kernel = string(bytes.TrimRight(uts.Release[:], "\x00"))
-	}
-	ll := Feature{Name: "landlock", OK: r.LandlockABI >= minLandlockABI, Detail: fmt.Sprintf("ABI %d", r.LandlockABI)}
+// staticFeatures are the checks that need no process: Landlock and seccomp.
+func staticFeatures() []Feature {
+	abi := landlockABI()
+	ll := Feature{Name: "landlock", OK: abi >= minLandlockABI, Detail: fmt.Sprintf("ABI %d", abi)}
 	if !ll.OK {
-		ll.Detail = fmt.Sprintf("ABI %d, need %d or later (boot with lsm=...,landlock)", r.LandlockABI, minLandlockABI)
+		ll.Detail = fmt.Sprintf("ABI %d, need %d or later (boot with lsm=...,landlock)", abi, minLandlockABI)
 	}
-	r.Features = append(r.Features, ll)
-
 	sc := Feature{Name: "seccomp", OK: true, Detail: "BPF filter"}
 	if _, ok := auditArch(); !ok {
 		sc = Feature{Name: "seccomp", Detail: "no filter for " + runtime.GOARCH}
 	} else if _, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err != nil {
 		sc = Feature{Name: "seccomp", Detail: "kernel without CONFIG_SECCOMP_FILTER"}
 	}
-	r.Features = append(r.Features, sc)
+	return []Feature{ll, sc}
+}
+
+func check() Report {
+	r := Report{OS: runtime.GOOS, Arch: runtime.GOARCH, LandlockABI: landlockABI()}
+	var uts unix.Utsname
+	if unix.Uname(&uts) == nil {
+		r.Kernel = string(bytes.TrimRight(uts.Release[:], "\x00"))
+	}
+	r.Features = staticFeatures()
 
 	// Probe the namespaces for real; on failure, one at a time to name
 	// exactly which is missing.

@@ -63,6 +63,12 @@ type helperReport struct {
 	Started bool `json:"started,omitempty"`
 }
 
+// plainSysProcAttr: an unconfined command gets its own process group (to
+// kill it whole) and dies with agentos.
+func plainSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}
+
 func cloneFlags(network bool) uintptr {
 	f := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
 	if !network {
@@ -135,7 +141,7 @@ func runConfined(ctx context.Context, spec Spec) (Result, error) {
 	start := time.Now()
 	cmd, rep, err := startHelper(hs, cloneFlags(spec.Network), spec.Stdin, spec.Stdout, spec.Stderr)
 	if err != nil {
-		return Result{}, agentos.WrapError(agentos.EDENIED, err, "sandbox: cannot start the sandbox helper: %v", err)
+		return Result{}, &notStarted{agentos.WrapError(agentos.EDENIED, err, "sandbox: cannot start the sandbox helper: %v", err)}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -165,7 +171,7 @@ func runConfined(ctx context.Context, spec Spec) (Result, error) {
 	}
 	if hr.Error != "" {
 		if hr.Setup {
-			return res, agentos.Errorf(agentos.EDENIED, "sandbox: %s; the command was not run", hr.Error)
+			return res, &notStarted{agentos.Errorf(agentos.EDENIED, "sandbox: %s; the command was not run", hr.Error)}
 		}
 		return res, agentos.Errorf(agentos.EFAILED, "sandbox: %s", hr.Error)
 	}

@@ -117,15 +117,35 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if spec.Dir == "" {
 		spec.Dir = spec.Worktree
 	}
-	if missing := Check().Missing(spec.Network); len(missing) > 0 {
-		if spec.Require {
-			return Result{}, agentos.Errorf(agentos.EDENIED,
-				"sandbox: this machine lacks %s, which the policy requires; enable it, or set `sandbox: {require: false}` in agentos.yaml to run commands unconfined",
-				strings.Join(missing, ", "))
-		}
-		return runPlain(ctx, spec, true)
+	// The cheap checks first; the namespace probe (another process) only
+	// when the confined start fails, to say exactly what is missing.
+	if missing := (Report{Features: staticFeatures()}).Missing(spec.Network); len(missing) > 0 {
+		return unavailable(ctx, spec, missing)
 	}
-	return runConfined(ctx, spec)
+	res, err := runConfined(ctx, spec)
+	if _, ok := errors.AsType[*notStarted](err); ok {
+		if missing := Check().Missing(spec.Network); len(missing) > 0 {
+			return unavailable(ctx, spec, missing)
+		}
+		return res, err.(*notStarted).err
+	}
+	return res, err
+}
+
+// notStarted marks a confined start that failed before the command ran.
+type notStarted struct{ err error }
+
+func (e *notStarted) Error() string { return e.err.Error() }
+func (e *notStarted) Unwrap() error { return e.err }
+
+// unavailable refuses (Require) or runs unconfined, saying so.
+func unavailable(ctx context.Context, spec Spec, missing []string) (Result, error) {
+	if spec.Require {
+		return Result{}, agentos.Errorf(agentos.EDENIED,
+			"sandbox: this machine lacks %s, which the policy requires; enable it, or set `sandbox: {require: false}` in agentos.yaml to run commands unconfined",
+			strings.Join(missing, ", "))
+	}
+	return runPlain(ctx, spec, true)
 }
 
 // runPlain runs without confinement: its own process group, killed as a
@@ -145,7 +165,7 @@ func runPlain(ctx context.Context, spec Spec, unconfined bool) (Result, error) {
 	cmd.Stdin = spec.Stdin
 	cmd.Stdout = spec.Stdout
 	cmd.Stderr = spec.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = plainSysProcAttr()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return Result{Unconfined: unconfined}, err
@@ -221,3 +241,5 @@ func (r Report) Missing(network bool) []string {
 
 // OK reports whether a fully confined run (network off) is possible.
 func (r Report) OK() bool { return len(r.Missing(false)) == 0 }
+
+var errUnsupported = errors.New("sandbox: not supported on this OS")

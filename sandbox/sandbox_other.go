@@ -1,0 +1,30 @@
+//go:build !linux
+
+package sandbox
+
+import (
+	"context"
+	"runtime"
+	"syscall"
+)
+
+func plainSysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+// IsHelper is false: the helper exists on Linux only.
+func IsHelper() bool { return false }
+
+// HelperMain is never called off Linux.
+func HelperMain() int { return 125 }
+
+func staticFeatures() []Feature {
+	return []Feature{{Name: "linux sandbox", Detail: "confinement is implemented for Linux only (" + runtime.GOOS + ")"}}
+}
+
+// Check reports that this OS cannot confine commands.
+func Check() Report {
+	return Report{OS: runtime.GOOS, Arch: runtime.GOARCH, Features: staticFeatures()}
+}
+
+func runConfined(ctx context.Context, spec Spec) (Result, error) {
+	return Result{}, &notStarted{errUnsupported}
+}
