@@ -49,7 +49,8 @@ type Spec struct {
 	Getenv  func(string) string
 	// Rules decide every tool call (the worktree is filled in by Run).
 	Rules Rules
-	// HookArgv is the hook program; default: this executable, "hook", "claude".
+	// HookArgv is the hook program; default: this executable, "hook",
+	// "claude" (or "codex" for Codex, whose answer format differs).
 	HookArgv []string
 	// StateDir holds the run's scratch worktree, home and config (e.g.
 	// .agentos/contractors); it must be outside the repository's tree.
@@ -167,7 +168,11 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		if err != nil {
 			return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot find the agentos executable for the hook: %v", err)
 		}
-		hook = []string{exe, "hook", "claude"}
+		proto := ProtocolClaude
+		if spec.Name == "codex" {
+			proto = ProtocolCodex
+		}
+		hook = []string{exe, "hook", string(proto)}
 	}
 	hook = append(slices.Clone(hook), "--socket", d.Socket)
 

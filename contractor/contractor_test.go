@@ -28,12 +28,16 @@ func TestMain(m *testing.M) {
 	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
-		case "__hook":
+		case "__hook", "__hook_codex":
 			sock := ""
 			if len(os.Args) > 3 && os.Args[2] == "--socket" {
 				sock = os.Args[3]
 			}
-			Hook(os.Stdin, os.Stdout, sock, nil)
+			proto := ProtocolClaude
+			if os.Args[1] == "__hook_codex" {
+				proto = ProtocolCodex
+			}
+			HookAs(proto, os.Stdin, os.Stdout, sock, nil)
 			os.Exit(0)
 		case "__fake":
 			os.Exit(fakeContractor(os.Args[2:]))
@@ -303,6 +307,21 @@ func TestHookFailsClosed(t *testing.T) {
 	d, err = Hook(strings.NewReader(`{"tool_name":"Bash","tool_input":{"command":"ls"},"cwd":"/w"}`), &out, "", &Rules{Worktree: "/w", Allow: []string{"ls"}})
 	if err != nil || !d.Allow || !strings.Contains(out.String(), `"hookEventName":"PreToolUse"`) || !strings.Contains(out.String(), `"allow"`) {
 		t.Errorf("Hook local allow: %v %s", err, out.String())
+	}
+}
+
+func TestHookCodexProtocol(t *testing.T) {
+	rules := &Rules{Worktree: "/w", Allow: []string{"ls"}}
+	var out bytes.Buffer
+	d, err := HookAs(ProtocolCodex, strings.NewReader(`{"tool_name":"Bash","tool_input":{"command":"ls"},"cwd":"/w"}`), &out, "", rules)
+	if err != nil || !d.Allow || out.Len() != 0 {
+		t.Errorf("codex allow: %v %+v, printed %q; want no output (Codex refuses permissionDecision allow)", err, d, out.String())
+	}
+	out.Reset()
+	d, _ = HookAs(ProtocolCodex, strings.NewReader(`{"tool_name":"Bash","tool_input":{"command":"curl x"},"cwd":"/w"}`), &out, "", rules)
+	var o HookOutput
+	if json.Unmarshal(out.Bytes(), &o) != nil || d.Allow || o.HookSpecificOutput.PermissionDecision != "deny" || o.HookSpecificOutput.PermissionDecisionReason == "" {
+		t.Errorf("codex deny printed %q; want the deny JSON with a reason", out.String())
 	}
 }
 

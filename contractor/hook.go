@@ -419,45 +419,68 @@ func (s *hookServer) close() []Decision {
 	return slices.Clone(s.decisions)
 }
 
+// Protocol is the hook answer format of an agent CLI.
+type Protocol string
+
+const (
+	// ProtocolClaude: always a JSON answer, permissionDecision allow|deny.
+	ProtocolClaude Protocol = "claude"
+	// ProtocolCodex: Codex refuses permissionDecision "allow"; an allowed
+	// call gets no output, a denied one the deny JSON with its reason.
+	ProtocolCodex Protocol = "codex"
+)
+
 // Hook is the hook program's side (`agentos hook claude`): it reads one hook
 // call on stdin, has it decided by the contractor run that owns socket (or,
 // with no socket, by rules locally), and answers on stdout in Claude Code's
 // protocol. It fails closed: if no decision can be had, the call is denied.
 func Hook(stdin io.Reader, stdout io.Writer, socket string, local *Rules) (Decision, error) {
+	return HookAs(ProtocolClaude, stdin, stdout, socket, local)
+}
+
+// HookAs is Hook answering in the given protocol.
+func HookAs(proto Protocol, stdin io.Reader, stdout io.Writer, socket string, local *Rules) (Decision, error) {
 	raw, err := io.ReadAll(io.LimitReader(stdin, 16<<20))
 	if err != nil {
-		return denyAll(stdout, "cannot read the hook input: "+err.Error())
+		return denyAll(proto, stdout, "cannot read the hook input: "+err.Error())
 	}
 	var in HookInput
 	if err := json.Unmarshal(raw, &in); err != nil {
-		return denyAll(stdout, "the hook input is not JSON: "+err.Error())
+		return denyAll(proto, stdout, "the hook input is not JSON: "+err.Error())
 	}
 	var d Decision
 	switch {
 	case socket != "":
 		c, err := net.DialTimeout("unix", socket, 10*time.Second)
 		if err != nil {
-			return denyAll(stdout, "cannot reach the AgentOS contractor run at "+socket+": "+err.Error())
+			return denyAll(proto, stdout, "cannot reach the AgentOS contractor run at "+socket+": "+err.Error())
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(30 * time.Second))
 		if _, err := c.Write(append(raw, '\n')); err != nil {
-			return denyAll(stdout, "cannot ask the AgentOS contractor run: "+err.Error())
+			return denyAll(proto, stdout, "cannot ask the AgentOS contractor run: "+err.Error())
 		}
 		if err := json.NewDecoder(c).Decode(&d); err != nil {
-			return denyAll(stdout, "no decision from the AgentOS contractor run: "+err.Error())
+			return denyAll(proto, stdout, "no decision from the AgentOS contractor run: "+err.Error())
 		}
 	case local != nil:
 		d = Decide(*local, in)
 	default:
-		return denyAll(stdout, "the hook has neither a contractor run nor rules to decide with")
+		return denyAll(proto, stdout, "the hook has neither a contractor run nor rules to decide with")
 	}
-	return d, json.NewEncoder(stdout).Encode(d.Output())
+	return d, answer(proto, stdout, d)
 }
 
-func denyAll(stdout io.Writer, reason string) (Decision, error) {
+func answer(proto Protocol, stdout io.Writer, d Decision) error {
+	if proto == ProtocolCodex && d.Allow {
+		return nil
+	}
+	return json.NewEncoder(stdout).Encode(d.Output())
+}
+
+func denyAll(proto Protocol, stdout io.Writer, reason string) (Decision, error) {
 	d := Decision{Allow: false, Rule: "hook.error", Reason: reason, Time: time.Now().UTC()}
-	if err := json.NewEncoder(stdout).Encode(d.Output()); err != nil {
+	if err := answer(proto, stdout, d); err != nil {
 		return d, err
 	}
 	return d, errors.New(reason)

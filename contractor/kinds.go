@@ -113,6 +113,9 @@ plugins = false
 
 [[hooks.PreToolUse]]
 matcher = "*"
+
+[[hooks.PreToolUse.hooks]]
+type = "command"
 command = %q
 timeout = 30
 `, shellJoin(hook))
