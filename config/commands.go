@@ -2,17 +2,28 @@ package config
 
 import "fmt"
 
-// Commands is red line 3's allowlist plus prefix rules over argv.
+// Commands is red line 3's allowlist plus prefix rules over argv, decided
+// by package cmdrule against what will really run: argv[0] resolved to its
+// real path (symlinks followed), wrappers (env, nice, timeout, xargs, ...)
+// unwrapped, `sh -c` scripts parsed command by command. A command neither
+// allowed nor covered by a rule is denied.
 type Commands struct {
-	// Allow lists the program names (argv[0] as written, or its base name)
-	// that exec steps and verify checks may run.
+	// Allow lists programs that may run with any arguments, by name (git)
+	// or path; an entry matches the real executable, not the name a
+	// symlink gives it.
 	Allow []string `yaml:"allow"`
 	// Rules are prefix rules with a decision (allow | approve | deny); the
-	// strictest matching decision wins.
+	// strictest matching decision (allow list included) wins.
 	Rules []CommandRule `yaml:"rules"`
 }
 
-// CommandRule is one prefix rule over argv.
+// CommandRule is one prefix rule over argv. An allow rule matches the real
+// program and exactly its prefix ("*" for any one argument). Deny and
+// approve rules match the program by any name and are loose: a short-flag
+// cluster matches in any grouping (-rf matches -r -f and -fr), a long flag
+// also as --flag=value, other words in order but not necessarily adjacent
+// (git push matches git -C dir push); when some arguments are only known at
+// run time (xargs, $VAR, globs) the program alone matches.
 type CommandRule struct {
 	ID       string     `yaml:"id"`
 	Prefix   []string   `yaml:"prefix"`

@@ -236,7 +236,7 @@ func pathRule(p string, write bool) landlock.Rule {
 	case write && isFile:
 		return landlock.RWFiles(p)
 	case write:
-		return landlock.RWDirs(p).WithRefer()
+		return landlock.RWDirs(p).WithRefer().WithResolveUnix()
 	case isFile:
 		return landlock.ROFiles(p)
 	default:

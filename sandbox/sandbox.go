@@ -17,6 +17,7 @@ import (
 	"errors"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -116,6 +117,22 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	if spec.Dir == "" {
 		spec.Dir = spec.Worktree
+	}
+	// The helper resolves paths after it has left the caller's context:
+	// make them absolute here.
+	var err error
+	if spec.Worktree, err = filepath.Abs(spec.Worktree); err != nil {
+		return Result{}, err
+	}
+	if spec.Dir, err = filepath.Abs(spec.Dir); err != nil {
+		return Result{}, err
+	}
+	for _, list := range [][]string{spec.ReadWrite, spec.ReadOnly} {
+		for i, p := range list {
+			if list[i], err = filepath.Abs(p); err != nil {
+				return Result{}, err
+			}
+		}
 	}
 	// The cheap checks first; the namespace probe (another process) only
 	// when the confined start fails, to say exactly what is missing.
@@ -241,5 +258,17 @@ func (r Report) Missing(network bool) []string {
 
 // OK reports whether a fully confined run (network off) is possible.
 func (r Report) OK() bool { return len(r.Missing(false)) == 0 }
+
+// disabledForTest names features a test pretends are missing.
+var disabledForTest = map[string]bool{}
+
+func disable(fs []Feature) []Feature {
+	for i := range fs {
+		if disabledForTest[fs[i].Name] {
+			fs[i].OK, fs[i].Detail = false, "disabled by a test"
+		}
+	}
+	return fs
+}
 
 var errUnsupported = errors.New("sandbox: not supported on this OS")
