@@ -56,9 +56,31 @@ func benchWork(b *testing.B, tasks, workers int, extra string) {
 	b.ReportMetric(float64(tasks*b.N)/total.Seconds(), "tasks/s")
 }
 
+// TestWorkInProcess runs Work in this process (so -race sees the dispatch
+// loop, the workers and the keep-alives together): 12 one-file tasks, 4
+// workers, every task lands.
+func TestWorkInProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs git and the sandbox")
+	}
+	c := mustQueued(t, 12, "")
+	defer c.DB.Close()
+	st, err := c.Work(t.Context(), coordinator.WorkerOptions{Workers: 4, UntilIdle: true, LeaseTTL: 3 * time.Second, Poll: 20 * time.Millisecond})
+	if err != nil || st.Committed != 12 || st.Dispatched != 12 {
+		t.Fatalf("Work = %+v, %v; want 12 dispatched and committed", st, err)
+	}
+	var n int
+	if err := c.DB.SQL().QueryRowContext(t.Context(), `SELECT count(*) FROM locks`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d lock rows left (%v), want 0", n, err)
+	}
+	if _, err := c.DB.VerifyChain(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // mustQueued makes a repository with n queued one-file tasks and returns its
 // coordinator.
-func mustQueued(b *testing.B, n int, extra string) *coordinator.Coordinator {
+func mustQueued(b testing.TB, n int, extra string) *coordinator.Coordinator {
 	b.Helper()
 	dir := b.TempDir()
 	run := func(args ...string) {
