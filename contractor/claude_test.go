@@ -73,19 +73,19 @@ func TestClaudeCodeGoverned(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, Spec{
-		Name:       "claude",
-		Repo:       repo,
-		Base:       base,
-		Prompt:     "Create hello.txt, then tidy up.",
-		IntentID:   "int-claude",
-		Env:        map[string]string{"ANTHROPIC_BASE_URL": srv.URL, "ANTHROPIC_API_KEY": "sk-ant-test"},
-		Getenv:     getenv,
-		Rules:      Rules{Allow: []string{"printf", "rm", "ls"}, Shell: ShellRule(engine)},
-		HookArgv:   []string{exe, "__hook"},
-		StateDir:   filepath.Join(filepath.Dir(repo), "state"),
-		Network:    true,
-		Timeout:    90 * time.Second,
-		ReadOnly:   []string{bin},
+		Name:     "claude",
+		Repo:     repo,
+		Base:     base,
+		Prompt:   "Create hello.txt, then tidy up.",
+		IntentID: "int-claude",
+		Env:      map[string]string{"ANTHROPIC_BASE_URL": srv.URL, "ANTHROPIC_API_KEY": "sk-ant-test"},
+		Getenv:   getenv,
+		Rules:    Rules{Allow: []string{"printf", "rm", "ls"}, Shell: ShellRule(engine)},
+		HookArgv: []string{exe, "__hook"},
+		StateDir: filepath.Join(filepath.Dir(repo), "state"),
+		Network:  true,
+		Timeout:  90 * time.Second,
+
 		Transcript: &transcript,
 	})
 	if err != nil {

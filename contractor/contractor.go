@@ -215,6 +215,11 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	readOnly := []string{d.Config, sockDir, filepath.Dir(exe), filepath.Dir(hook[0])}
 	if real, err := filepath.EvalSymlinks(exe); err == nil && real != exe {
 		readOnly = append(readOnly, filepath.Dir(real), filepath.Dir(filepath.Dir(real)))
+		// An npm launcher runs its platform package, a sibling under the
+		// same node_modules (Codex: @openai/codex-linux-x64).
+		if i := strings.LastIndex(real, string(filepath.Separator)+"node_modules"+string(filepath.Separator)); i >= 0 {
+			readOnly = append(readOnly, real[:i+len("/node_modules")])
+		}
 	}
 	readOnly = append(readOnly, spec.ReadOnly...)
 	sres, err := sandbox.Run(ctx, sandbox.Spec{

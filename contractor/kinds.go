@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/sandbox"
 )
 
 // setupClaude writes the settings file with the PreToolUse hook pointed at
@@ -89,15 +90,25 @@ func checkClaudeSettings(file string, hook []string) error {
 }
 
 // setupCodex writes a CODEX_HOME (not under TMPDIR) whose config points
-// Codex's PreToolUse hook at AgentOS, approvals never asked, its own sandbox
-// in workspace-write without /tmp, and telemetry off.
+// Codex's PreToolUse hook at AgentOS (Codex's hook protocol), approvals
+// never asked, its own sandbox chosen as below, and telemetry, plugins and
+// update checks off.
 func setupCodex(spec Spec, d dirs, hook []string) (setupResult, error) {
 	codexHome := filepath.Join(d.Home, ".codex")
 	if err := os.MkdirAll(codexHome, 0o700); err != nil {
 		return setupResult{}, agentos.WrapError(agentos.EINTERNAL, err, "cannot create CODEX_HOME: %v", err)
 	}
+	// Codex's own sandbox (bubblewrap) cannot nest inside AgentOS's
+	// namespaces (it fails with "Read-only file system" and every write
+	// and command fails). Where AgentOS confines, AgentOS's sandbox is the
+	// confinement and Codex's is off; where it cannot, Codex's own
+	// workspace-write sandbox is what is left.
+	mode := "workspace-write"
+	if len(sandbox.Check().Missing(spec.Network)) == 0 {
+		mode = "danger-full-access"
+	}
 	cfg := fmt.Sprintf(`approval_policy = "never"
-sandbox_mode = "workspace-write"
+sandbox_mode = %q
 check_for_update_on_startup = false
 
 [sandbox_workspace_write]
@@ -118,14 +129,14 @@ matcher = "*"
 type = "command"
 command = %q
 timeout = 30
-`, shellJoin(hook))
+`, mode, shellJoin(hook))
 	file := filepath.Join(codexHome, "config.toml")
 	if err := os.WriteFile(file, []byte(cfg), 0o444); err != nil {
 		return setupResult{}, agentos.WrapError(agentos.EINTERNAL, err, "cannot write %s: %v", file, err)
 	}
 	return setupResult{
 		argv: []string{"codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "--dangerously-bypass-hook-trust",
-			"-C", "{worktree}", "--sandbox", "workspace-write", "{prompt}"},
+			"-C", "{worktree}", "{prompt}"},
 		env:      map[string]string{"CODEX_HOME": codexHome},
 		settings: file,
 	}, nil

@@ -82,6 +82,9 @@ type FakeAnthropic struct {
 
 var cwdRe = regexp.MustCompile(`(?i)working directory:\s*(\S+)`)
 
+// cwdCodexRe finds the cwd in Codex's environment context.
+var cwdCodexRe = regexp.MustCompile(`<cwd>([^<]+)</cwd>`)
+
 func (f *FakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/v1/messages") || strings.Contains(r.URL.Path, "count_tokens") {
 		http.Error(w, `{"type":"error","error":{"type":"not_found_error","message":"not here"}}`, 404)
