@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/lock"
 	"github.com/agentos/agentos/sqlite"
 )
 
@@ -133,4 +136,81 @@ func mustQueued(b testing.TB, n int, extra string) *coordinator.Coordinator {
 		}
 	}
 	return c
+}
+
+// TestTakeoverRecoversLandedRun: a runner that died after its integration
+// moved the target branch (a CAS) but before it recorded the commit leaves
+// the task in verifying; the next worker finds the run's commit on the
+// target and records the task committed instead of running it again.
+func TestTakeoverRecoversLandedRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs git")
+	}
+	c := mustQueued(t, 1, "")
+	defer c.DB.Close()
+	ctx := t.Context()
+	tasks, err := c.DB.Tasks(ctx, agentos.TaskFilter{State: agentos.StateQueued})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("Tasks = %v, %v", tasks, err)
+	}
+	tk := tasks[0]
+	// The dead runner: its lease (expired an hour ago), its run, and its
+	// commit on main.
+	past := func() time.Time { return time.Now().Add(-time.Hour) }
+	if _, err := lock.New(c.DB.SQL(), past).Acquire(ctx, "worker:dead", []string{lock.TaskKey(tk.ID), lock.FileKey("main", "f000.txt")}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	run := &agentos.Run{ID: "rdead", Task: tk.ID, PlanHash: tk.PlanHash}
+	if err := c.DB.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DB.Transition(ctx, tk.ID, agentos.StateQueued, agentos.StateApplying, agentos.System, sqlite.TaskUpdate{RunID: &run.ID}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DB.Transition(ctx, tk.ID, agentos.StateApplying, agentos.StateVerifying, agentos.System, sqlite.TaskUpdate{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	head, _ := c.Repo.BranchHead(ctx, "main")
+	tree, err := c.Repo.Git(ctx, "rev-parse", head+"^{tree}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := gitrepo.Message("file 0", "", map[string]string{gitrepo.TrailerTask: tk.ID, gitrepo.TrailerRun: run.ID})
+	sha, err := gitrepo.GitIn(ctx, c.Repo.Root, nil, "commit-tree", strings.TrimSpace(tree), "-p", head, "-m", msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha = strings.TrimSpace(sha)
+	if err := c.Repo.UpdateRef(ctx, "main", sha, head, "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	st, err := c.Work(ctx, coordinator.WorkerOptions{Workers: 2, UntilIdle: true, LeaseTTL: time.Minute, Poll: 20 * time.Millisecond})
+	if err != nil || st.TakenOver != 1 || st.Dispatched != 0 {
+		t.Fatalf("Work = %+v, %v; want one takeover and no new run", st, err)
+	}
+	got, err := c.DB.Task(ctx, tk.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != agentos.StateCommitted || got.Commit != sha {
+		t.Fatalf("task = %s at %q, want committed at %s", got.State, got.Commit, sha)
+	}
+	if now, _ := c.Repo.BranchHead(ctx, "main"); now != sha {
+		t.Fatalf("main moved on to %s: the landed run was applied again", now)
+	}
+	r, err := c.DB.Run(ctx, run.ID)
+	if err != nil || r.EndedAt.IsZero() || r.Outcome != agentos.StateCommitted {
+		t.Fatalf("dead run = %+v, %v; want closed as committed", r, err)
+	}
+	var kinds []string
+	evs, _ := c.DB.Events(ctx, sqlite.EventFilter{Task: tk.ID})
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind)
+	}
+	for _, want := range []string{lock.EventTakeover, "scheduler.takeover", agentos.EventIntegrated} {
+		if !slices.Contains(kinds, want) {
+			t.Errorf("no %s event; events: %v", want, kinds)
+		}
+	}
 }
