@@ -85,7 +85,10 @@ func baseEnv() []string {
 	env := os.Environ()
 	// GIT_OPTIONAL_LOCKS=0: `git status` must not rewrite the index, so a dry
 	// run leaves the repository byte-identical.
-	return append(env, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1", "GIT_OPTIONAL_LOCKS=0")
+	// No automatic gc/maintenance: it would run inside a user's command and
+	// cost tens of milliseconds for nothing AgentOS needs.
+	return append(env, "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "GIT_CONFIG_NOSYSTEM=1", "GIT_OPTIONAL_LOCKS=0",
+		"GIT_CONFIG_COUNT=2", "GIT_CONFIG_KEY_0=maintenance.auto", "GIT_CONFIG_VALUE_0=false", "GIT_CONFIG_KEY_1=gc.auto", "GIT_CONFIG_VALUE_1=0")
 }
 
 func run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
@@ -191,12 +194,21 @@ func (r *Repo) DiffHash(ctx context.Context, parent, commit string) (string, str
 // AddWorktree creates a worktree at dir on a new branch at base. An existing
 // worktree or branch of the same name (from an earlier attempt) is replaced.
 func (r *Repo) AddWorktree(ctx context.Context, dir, branch, base string) error {
-	r.RemoveWorktree(ctx, dir, branch)
+	if _, err := os.Stat(dir); err == nil {
+		r.RemoveWorktree(ctx, dir, "")
+	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
-	_, err := r.Git(ctx, "worktree", "add", "--quiet", "-B", branch, dir, base)
-	return err
+	// -B resets a leftover branch of an earlier attempt.
+	if _, err := r.Git(ctx, "worktree", "add", "--quiet", "-B", branch, dir, base); err != nil {
+		// A stale registration (directory deleted by hand) blocks the
+		// branch: prune and try once more.
+		r.Git(ctx, "worktree", "prune")
+		_, err = r.Git(ctx, "worktree", "add", "--quiet", "-B", branch, dir, base)
+		return err
+	}
+	return nil
 }
 
 // RemoveWorktree removes a worktree directory and its branch, ignoring what is
@@ -205,9 +217,9 @@ func (r *Repo) RemoveWorktree(ctx context.Context, dir, branch string) {
 	if _, err := os.Stat(dir); err == nil {
 		if _, err := r.Git(ctx, "worktree", "remove", "--force", dir); err != nil {
 			os.RemoveAll(dir)
+			r.Git(ctx, "worktree", "prune")
 		}
 	}
-	r.Git(ctx, "worktree", "prune")
 	if branch != "" {
 		r.Git(ctx, "branch", "-D", branch)
 	}
