@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
@@ -30,7 +32,13 @@ var (
 const minLandlockABI = 3
 
 // setupMounts runs in the new mount namespace, while the helper still has
-// its namespace capabilities.
+// its namespace capabilities. It builds a new root holding only what the
+// command may see (system dirs and read_only entries read-only, the
+// worktree and read_write entries writable, a few device nodes, a private
+// /proc) and pivots into it. The rest of the host is not merely unreadable
+// but absent: Landlock (below ABI 9) does not govern connecting to unix
+// sockets, chmod, chown, utimes or xattrs, and a host service's socket
+// reached as root would be an escape.
 func setupMounts(hs helperSpec) error {
 	if hs.Probe && hs.ProbeFlags&unix.CLONE_NEWNS == 0 {
 		// Probing the user namespace alone: no mount namespace to change.
@@ -39,56 +47,198 @@ func setupMounts(hs helperSpec) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("mount namespace: making mounts private: %v", err)
 	}
-	// Everything is read-only except the writable roots: Landlock does not
-	// govern chmod, chown, utimes or xattrs, a read-only mount does.
-	if err := setReadOnly("/", true); err != nil {
-		return fmt.Errorf("making / read-only: %v", err)
-	}
-	// A /proc of the new pid namespace: the host's processes (and their
-	// environments) are not visible.
-	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mounting a private /proc: %v", err)
-	}
 	if hs.Probe {
+		// A /proc of the new pid namespace is the one mount a probe needs.
+		if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return fmt.Errorf("mounting a private /proc: %v", err)
+		}
 		return nil
 	}
 	if err := unix.Sethostname([]byte("agentos-sandbox")); err != nil {
 		return fmt.Errorf("uts namespace: %v", err)
 	}
-	for _, p := range append([]string{hs.Worktree}, hs.ReadWrite...) {
-		if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("binding writable path %s: %v", p, err)
+	return newRoot(hs)
+}
+
+// bind is one host path made visible at the same path in the new root.
+type bind struct {
+	path  string
+	write bool
+	fd    int // O_PATH, opened before the staging tmpfs can hide it
+	link  string
+	isDir bool
+}
+
+const stagingDir = "/tmp"
+
+func newRoot(hs helperSpec) error {
+	var binds []*bind
+	add := func(p string, write, required bool) error {
+		p = filepath.Clean(p)
+		st, err := os.Lstat(p)
+		if err != nil {
+			if required {
+				return fmt.Errorf("%s: %v", p, err)
+			}
+			return nil
 		}
-		if err := setReadOnly(p, false); err != nil {
-			return fmt.Errorf("making %s writable: %v", p, err)
+		b := &bind{path: p, write: write, fd: -1}
+		if st.Mode()&os.ModeSymlink != 0 && !required {
+			// /bin -> usr/bin: keep the link, bind what it points to if
+			// that is visible anyway.
+			if b.link, err = os.Readlink(p); err != nil {
+				return nil
+			}
+		} else {
+			fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err != nil {
+				if required {
+					return fmt.Errorf("%s: %v", p, err)
+				}
+				return nil
+			}
+			var fst unix.Stat_t
+			unix.Fstat(fd, &fst)
+			b.fd, b.isDir = fd, fst.Mode&unix.S_IFMT == unix.S_IFDIR
+		}
+		binds = append(binds, b)
+		return nil
+	}
+	for _, d := range systemDirs {
+		add(d, false, false)
+	}
+	for _, p := range hs.ReadOnly {
+		add(p, false, false)
+	}
+	if err := add(hs.Worktree, true, true); err != nil {
+		return fmt.Errorf("worktree %v", err)
+	}
+	for _, p := range hs.ReadWrite {
+		if err := add(p, true, true); err != nil {
+			return fmt.Errorf("writable path %v", err)
 		}
 	}
+	for _, d := range deviceFiles {
+		add(d, true, false)
+	}
+	defer func() {
+		for _, b := range binds {
+			if b.fd >= 0 {
+				unix.Close(b.fd)
+			}
+		}
+	}()
+	// Parents before children, so a nested entry lands on top.
+	slices.SortStableFunc(binds, func(a, b *bind) int {
+		return strings.Count(a.path, "/") - strings.Count(b.path, "/")
+	})
+
+	root := stagingDir
+	if err := unix.Mount("agentos-root", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
+		return fmt.Errorf("mounting the sandbox root: %v", err)
+	}
+	for _, b := range binds {
+		dst := filepath.Join(root, b.path)
+		if b.link != "" {
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			if err := os.Symlink(b.link, dst); err != nil && !os.IsExist(err) {
+				return fmt.Errorf("recreating link %s: %v", b.path, err)
+			}
+			continue
+		}
+		if err := mkMountpoint(dst, b.isDir); err != nil {
+			return fmt.Errorf("preparing %s: %v", b.path, err)
+		}
+		src := fmt.Sprintf("/proc/self/fd/%d", b.fd)
+		if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("binding %s: %v", b.path, err)
+		}
+		if err := setReadOnly(dst, !b.write); err != nil {
+			return fmt.Errorf("setting %s %s: %v", b.path, map[bool]string{true: "writable", false: "read-only"}[b.write], err)
+		}
+	}
+	// Protected paths inside the writable roots stay read-only. A symlink
+	// there could redirect the protection, so it is refused.
 	for _, p := range hs.Protected {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(hs.Worktree, p)
 		}
-		if _, err := os.Lstat(p); err != nil {
+		dst := filepath.Join(root, p)
+		st, err := os.Lstat(dst)
+		if err != nil {
 			continue
 		}
-		if err := bindReadOnly(p, p); err != nil {
+		if st.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("protected path %s is a symlink; remove it or make it a real file or directory", p)
+		}
+		if err := bindReadOnly(dst, dst); err != nil {
 			return fmt.Errorf("making protected path %s read-only: %v", p, err)
 		}
 	}
+	// Secrets under the readable system dirs (the command runs as the
+	// namespace's root, which owns them) are masked.
 	for _, f := range secretFiles {
-		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() {
-			if err := bindReadOnly("/dev/null", f); err != nil {
+		dst := filepath.Join(root, f)
+		if st, err := os.Lstat(dst); err == nil && st.Mode().IsRegular() {
+			if err := bindReadOnly(filepath.Join(root, "/dev/null"), dst); err != nil {
 				return fmt.Errorf("masking %s: %v", f, err)
 			}
 		}
 	}
 	for _, d := range secretDirs {
-		if st, err := os.Stat(d); err == nil && st.IsDir() {
-			if err := unix.Mount("tmpfs", d, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0755"); err != nil {
+		dst := filepath.Join(root, d)
+		if st, err := os.Lstat(dst); err == nil && st.IsDir() {
+			if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0755"); err != nil {
 				return fmt.Errorf("masking %s: %v", d, err)
 			}
 		}
 	}
-	return nil
+	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		os.MkdirAll(filepath.Join(root, "dev"), 0o755)
+		os.Symlink(target, filepath.Join(root, "dev", name))
+	}
+	for _, d := range []string{"proc", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	// A /proc of the new pid namespace: the host's processes (and their
+	// environments) are not visible.
+	if err := unix.Mount("proc", filepath.Join(root, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting a private /proc: %v", err)
+	}
+	// The skeleton itself is read-only: nothing can be added next to the
+	// visible paths.
+	if err := unix.MountSetattr(-1, root, 0, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}); err != nil {
+		return fmt.Errorf("making the sandbox root read-only: %v", err)
+	}
+	if err := unix.Chdir(root); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %v", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the host root: %v", err)
+	}
+	return unix.Chdir("/")
+}
+
+// mkMountpoint creates an empty directory or file to bind onto.
+func mkMountpoint(dst string, dir bool) error {
+	if dir {
+		return os.MkdirAll(dst, 0o755)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 func bindReadOnly(src, dst string) error {
@@ -109,8 +259,10 @@ func setReadOnly(path string, ro bool) error {
 			Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID,
 		})
 	}
+	// Not nodev either: the writable device nodes are binds too, and no
+	// one in the sandbox can create a device node (no CAP_MKNOD).
 	return unix.MountSetattr(-1, path, 0, &unix.MountAttr{
-		Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV,
+		Attr_set: unix.MOUNT_ATTR_NOSUID,
 		Attr_clr: unix.MOUNT_ATTR_RDONLY,
 	})
 }

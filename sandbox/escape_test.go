@@ -279,6 +279,22 @@ func TestEscapeNetwork(t *testing.T) {
 		_, res, err := b.probe(t, "udp", "1.1.1.1:53")
 		failedClosed(t, res, err)
 	})
+	t.Run("unix socket of a host service", func(t *testing.T) {
+		// Like /run/systemd/private or docker.sock: a root-owned socket
+		// outside the worktree that would run anything as host root.
+		sock := filepath.Join(b.out, "svc.sock")
+		uln, err := net.Listen("unix", sock)
+		must(t, err)
+		defer uln.Close()
+		go func() {
+			if c, err := uln.Accept(); err == nil {
+				accepted <- struct{}{}
+				c.Close()
+			}
+		}()
+		_, res, err := b.probe(t, "unix", sock)
+		failedClosed(t, res, err)
+	})
 	t.Run("netlink socket", func(t *testing.T) {
 		_, res, err := b.probe(t, "netlink")
 		failedClosed(t, res, err)

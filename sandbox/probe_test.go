@@ -42,6 +42,12 @@ func probe(name string, args []string) error {
 			c.Close()
 		}
 		return err
+	case "unix":
+		c, err := net.DialTimeout("unix", arg(0), 2*time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
 	case "udp":
 		c, err := net.Dial("udp", arg(0))
 		if err == nil {
