@@ -40,9 +40,9 @@ type NLRequest struct {
 
 // NoPlannerMessage is what `agentos run "…"` says when no planner is set.
 func NoPlannerMessage() string {
-	return "natural-language requests need a planner, and agentos.yaml has none (planner.kind is file): " +
-		strings.ReplaceAll(openai.HowToConfigure, "\n", " ") +
-		"; or an agent CLI: planner: {kind: contractor, contractor: {name: claude}}"
+	return "natural-language requests need a planner and agentos.yaml has none: " + openai.HowToConfigure +
+		"; or let an agent CLI do the work: `planner: {kind: contractor, contractor: {name: claude}}` (or codex, opencode); " +
+		"a plan file needs no planner: agentos run --plan FILE"
 }
 
 // RunRequest plans a natural-language request with the configured planner

@@ -124,19 +124,11 @@ func New(c config.OpenAIPlanner, getenv func(string) string, opts ...option.Requ
 	return p, nil
 }
 
-// HowToConfigure is the one paragraph that says how to configure a model.
-const HowToConfigure = `configure a model in agentos.yaml, for example
-  planner:
-    kind: openai
-    openai:
-      model: gpt-5.5
-      api_key_env: OPENAI_API_KEY      # the variable's NAME; export OPENAI_API_KEY=sk-...
-or a local OpenAI-compatible server (no key):
-      base_url: http://127.0.0.1:11434/v1   # Ollama (ollama serve; ollama pull qwen3-coder)
-      base_url: http://127.0.0.1:8000/v1    # vLLM (vllm serve MODEL)
-      base_url: http://127.0.0.1:8080/v1    # llama.cpp (llama-server -m MODEL.gguf)
-      model: the model name the server serves
-or use a plan file: agentos run --plan plan.yaml (see docs/planners.md)`
+// HowToConfigure says, in one line, how to configure a model.
+const HowToConfigure = "add to agentos.yaml `planner: {kind: openai, openai: {model: gpt-5.5, api_key_env: OPENAI_API_KEY}}` " +
+	"and export OPENAI_API_KEY (the file names the variable, never the key); for a local OpenAI-compatible server, no key: " +
+	"`base_url: http://127.0.0.1:11434/v1` (Ollama), `http://127.0.0.1:8000/v1` (vLLM) or `http://127.0.0.1:8080/v1` (llama.cpp server) " +
+	"with the model name it serves; see docs/planners.md"
 
 // Source is the provenance stamped into what this planner produces.
 func (p *Planner) Source() agentos.Source {
