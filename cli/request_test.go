@@ -334,3 +334,58 @@ func TestRunRequestClaudeCode(t *testing.T) {
 	}
 	t.Logf("commit on main:\n%s", gitT(t, dir, "log", "-1", "--format=%B", "main"))
 }
+
+// questionModel asks a blocker question in the intent until the answer is
+// in the request, then plans NOTES.<format>.
+type questionModel struct {
+	mu      sync.Mutex
+	intents int
+}
+
+func (f *questionModel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var content string
+	switch {
+	case strings.Contains(string(body), `"name":"agentos_intent"`):
+		f.intents++
+		q := `[{"id":"format","text":"Which format?","why":"the file name depends on it","kind":"choice","options":["md","txt"],"default":"","blocker":true}]`
+		if strings.Contains(string(body), "format: txt") {
+			q = `[]`
+		}
+		content = `{"goal":"add notes","kind":"docs","scope":["."],"constraints":[],"acceptance":[],"assumptions":[],"risk":"low","open_questions":` + q + `}`
+	default:
+		content = `{"goal":"add notes","steps":[{"kind":"write","path":"NOTES.txt","content":"notes\n","diff":"","paths":[],"from":"","to":"","argv":[],"timeout_ms":0,"rationale":"r","risk":"low"}],"verify":[],"open_questions":[]}`
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"id": "c1", "object": "chat.completion", "created": 1, "model": "test-model",
+		"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]any{"role": "assistant", "content": content}}},
+		"usage":   map[string]any{"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+	})
+}
+
+func TestRunRequestBlockedThenAnswered(t *testing.T) {
+	srv := httptest.NewServer(&questionModel{})
+	defer srv.Close()
+	dir := mustGovernedRepo(t, basePolicy+`planner:
+  kind: openai
+  openai:
+    base_url: `+srv.URL+`/v1
+    model: test-model
+    max_retries: 0
+`)
+	code, out, errOut := runCLI(t, "-C", dir, "run", "add a notes file")
+	if code != ExitBlocked {
+		t.Fatalf("agentos run: exit %d, want %d (blocked on the model's question)\nstdout %s\nstderr %s", code, ExitBlocked, out, errOut)
+	}
+	task := strings.Fields(out)[1]
+	code, out, errOut = runCLI(t, "-C", dir, "answer", task, "--set", "format=txt")
+	if code != 0 {
+		t.Fatalf("agentos answer: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	if got := gitT(t, dir, "show", "main:NOTES.txt"); got != "notes" {
+		t.Errorf("main:NOTES.txt = %q", got)
+	}
+}
