@@ -1,0 +1,73 @@
+package coordinator
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentos/agentos"
+)
+
+// Red line 4: a run missing a Plan, Apply or Verify record cannot commit.
+// The test bypasses the executor and calls the commit choke point directly
+// with an incomplete record set; it must refuse and write no commit.
+func TestCommitRequiresEveryRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		phases []agentos.Phase
+		okAll  bool
+		want   string
+	}{
+		{"no verify record", []agentos.Phase{agentos.PhasePlan, agentos.PhaseApply}, true, "step 1 has no verify record"},
+		{"no apply record", []agentos.Phase{agentos.PhasePlan, agentos.PhaseVerify}, true, "step 1 has no apply record"},
+		{"failed verify record", []agentos.Phase{agentos.PhasePlan, agentos.PhaseApply, agentos.PhaseVerify}, false, "is not OK"},
+		{"no check record", []agentos.Phase{agentos.PhasePlan, agentos.PhaseApply, agentos.PhaseVerify}, true, "verify check 1 has no passing record"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, dir := gateCoordinator(t)
+			ctx := t.Context()
+			plan := filepath.Join(dir, "p.yaml")
+			os.WriteFile(plan, []byte("version: 1\ngoal: g\nsteps:\n  - write: {path: a.txt, content: \"a\\n\"}\nverify:\n  - argv: [\"true\"]\n"), 0o644)
+			task, err := c.PlanFile(ctx, PlanRequest{File: plan, Mode: agentos.ModeSemiAuto, Actor: agentos.Human("ann")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _, err := c.DB.Plan(ctx, task.PlanID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run := &agentos.Run{ID: NewID("r"), Task: task.ID, PlanHash: p.Hash, Worktree: c.worktreeDir(task.ID)}
+			if err := c.DB.CreateRun(ctx, run); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Repo.AddWorktree(ctx, run.Worktree, branchOf(task.ID), p.BaseCommit); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(run.Worktree, "a.txt"), []byte("a\n"), 0o644)
+			locks, err := c.acquireLocks(ctx, task, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer locks.Release(ctx)
+			x := &executor{c: c, task: task, plan: p, run: run, wt: run.Worktree, locks: locks}
+			for _, ph := range tc.phases {
+				ok := tc.okAll || ph != agentos.PhaseVerify
+				if err := x.record(ctx, agentos.StepRecord{Phase: ph, Index: 0, Kind: "write", Summary: "write a.txt", OK: ok}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.name != "no check record" {
+				x.record(ctx, agentos.StepRecord{Phase: agentos.PhaseVerify, Index: 1, Kind: "check", OK: true})
+			}
+			sha, err := c.commit(ctx, x)
+			if agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "red line 4") {
+				t.Fatalf("commit = %q, %v; want a red line 4 refusal containing %q", sha, err, tc.want)
+			}
+			cs, _ := c.DB.CommitsOf(ctx, task.ID)
+			if len(cs) != 0 {
+				t.Fatalf("a commit was recorded: %v", cs)
+			}
+		})
+	}
+}
