@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path"
 	"strings"
 	"sync"
 	"time"
@@ -114,14 +113,7 @@ func (l *heldLocks) Covers(p string) bool {
 	if l.lost() != nil {
 		return false
 	}
-	covered := false
-	for q := p; q != "." && q != "/" && q != ""; q = path.Dir(q) {
-		if l.held.Covers(q) {
-			covered = true
-			break
-		}
-	}
-	if !covered {
+	if !l.held.Covers(p) {
 		return false
 	}
 	if err := l.held.Check(context.Background()); err != nil {

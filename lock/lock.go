@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -189,27 +190,33 @@ func (m *Manager) Acquire(ctx context.Context, owner string, keys []string, ttl 
 	}
 	defer tx.Rollback()
 	now := m.now()
-	holders, err := holdersOf(ctx, tx, keys, now)
+	held, err := overlapping(ctx, tx, keys, now)
 	if err != nil {
 		return nil, err
 	}
 	var taken []Lease
 	for _, k := range keys {
-		h, ok := holders[k]
-		if !ok {
-			continue
-		}
-		if !h.Expired {
-			return nil, &agentos.Error{
-				Code: agentos.ECONFLICT,
-				Op:   "lock.Acquire",
-				Message: fmt.Sprintf("lock %s is held by %s (lock %s) until %s: wait for it, or if its owner is gone run `agentos lock release %s --force --reason ...`",
-					k, h.Owner, h.ID, h.Expires.UTC().Format(time.RFC3339), h.ID),
-				Err: &Conflict{Key: k, Holder: *h},
+		for _, h := range held {
+			hk, ok := overlap(k, h.Keys)
+			if !ok {
+				continue
 			}
-		}
-		if !slices.ContainsFunc(taken, func(l Lease) bool { return l.ID == h.ID }) {
-			taken = append(taken, *h)
+			if !h.Expired {
+				what := "lock " + k
+				if hk != k {
+					what += " (through " + hk + ")"
+				}
+				return nil, &agentos.Error{
+					Code: agentos.ECONFLICT,
+					Op:   "lock.Acquire",
+					Message: fmt.Sprintf("%s is held by %s (lock %s) until %s: wait for it, or if its owner is gone run `agentos lock release %s --force --reason ...`",
+						what, h.Owner, h.ID, h.Expires.UTC().Format(time.RFC3339), h.ID),
+					Err: &Conflict{Key: k, Holder: h},
+				}
+			}
+			if !slices.ContainsFunc(taken, func(l Lease) bool { return l.ID == h.ID }) {
+				taken = append(taken, h)
+			}
 		}
 	}
 	for _, l := range taken {
@@ -233,44 +240,104 @@ func (m *Manager) Acquire(ctx context.Context, owner string, keys []string, ttl 
 	return h, nil
 }
 
-// holdersOf returns, for each of keys that is held, its whole lease.
-func holdersOf(ctx context.Context, tx *sql.Tx, keys []string, now time.Time) (map[string]*Lease, error) {
-	const chunk = 500
-	leaseIDs := map[string]bool{}
-	for i := 0; i < len(keys); i += chunk {
-		part := keys[i:min(i+chunk, len(keys))]
-		args := make([]any, len(part))
-		for j, k := range part {
-			args[j] = k
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT lease FROM locks WHERE key IN (?`+strings.Repeat(",?", len(part)-1)+`)`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("lock: read holders: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("lock: read holders: %w", err)
-			}
-			leaseIDs[id] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("lock: read holders: %w", err)
+// conflicts reports whether two keys exclude each other: the same key, or
+// two file keys on one target where one path is a directory containing the
+// other (a lock on a directory covers everything under it).
+func conflicts(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if !strings.HasPrefix(a, kindFile) || !strings.HasPrefix(b, kindFile) {
+		return false
+	}
+	return strings.HasPrefix(b, a+"/") || strings.HasPrefix(a, b+"/")
+}
+
+// overlap returns the first of held that conflicts with key.
+func overlap(key string, held []string) (string, bool) {
+	for _, h := range held {
+		if conflicts(key, h) {
+			return h, true
 		}
 	}
-	out := map[string]*Lease{}
-	for id := range leaseIDs {
+	return "", false
+}
+
+// overlapping returns every lease holding a key that conflicts with one of
+// keys. Non-file keys are looked up exactly; for file keys every file lock
+// on their targets is read (one range scan per target; a lock table holds
+// the paths of the running tasks only) and compared in Go, so a directory
+// and the paths under it are seen in both directions.
+func overlapping(ctx context.Context, tx *sql.Tx, keys []string, now time.Time) ([]Lease, error) {
+	leaseIDs := map[string]bool{}
+	var exact []any
+	want := map[string]bool{}  // requested file keys
+	above := map[string]bool{} // their parent directories' keys
+	targets := map[string]bool{}
+	for _, k := range keys {
+		p, ok := filePath(k)
+		if !ok {
+			exact = append(exact, k)
+			continue
+		}
+		want[k] = true
+		prefix := strings.TrimSuffix(k, p)
+		targets[prefix] = true
+		for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
+			above[prefix+d] = true
+		}
+	}
+	scan := func(q string, args []any, filter func(key string) bool) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("lock: read holders: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var key, id string
+			if err := rows.Scan(&key, &id); err != nil {
+				return fmt.Errorf("lock: read holders: %w", err)
+			}
+			if filter(key) {
+				leaseIDs[id] = true
+			}
+		}
+		return rows.Err()
+	}
+	const chunk = 500
+	for i := 0; i < len(exact); i += chunk {
+		part := exact[i:min(i+chunk, len(exact))]
+		if err := scan(`SELECT key, lease FROM locks WHERE key IN (?`+strings.Repeat(",?", len(part)-1)+`)`, part, func(string) bool { return true }); err != nil {
+			return nil, err
+		}
+	}
+	for prefix := range targets {
+		// "file:T:" < key < "file:T;" (';' sorts right after ':').
+		hi := strings.TrimSuffix(prefix, ":") + ";"
+		err := scan(`SELECT key, lease FROM locks WHERE key > ? AND key < ?`, []any{prefix, hi}, func(key string) bool {
+			if want[key] || above[key] {
+				return true
+			}
+			p, _ := filePath(key)
+			for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
+				if want[prefix+d] {
+					return true
+				}
+			}
+			return false
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	var out []Lease
+	for _, id := range slices.Sorted(maps.Keys(leaseIDs)) {
 		l, err := readLease(ctx, tx, id, now)
 		if err != nil {
 			return nil, err
 		}
-		if l == nil {
-			continue
-		}
-		for _, k := range l.Keys {
-			out[k] = l
+		if l != nil {
+			out = append(out, *l)
 		}
 	}
 	return out, nil
@@ -386,9 +453,18 @@ func (h *Held) Release(ctx context.Context) error {
 	return nil
 }
 
-// Covers reports whether the lease holds the file lock of repository path p.
+// Covers reports whether the lease holds the file lock of repository path p
+// or of a directory containing it.
 func (h *Held) Covers(p string) bool {
-	return h != nil && h.files[cleanPath(p)]
+	if h == nil {
+		return false
+	}
+	for q := cleanPath(p); q != "." && q != ""; q = path.Dir(q) {
+		if h.files[q] {
+			return true
+		}
+	}
+	return false
 }
 
 // Guard is the executor's check before it writes paths: each must be covered

@@ -130,6 +130,45 @@ func TestAcquire(t *testing.T) {
 	})
 }
 
+// TestDirectoryLocks: a lock on a directory excludes locks on paths under
+// it, and the reverse, on the same target only; it covers its subtree.
+func TestDirectoryLocks(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, held, want string
+		conflict         bool
+	}{
+		{"ChildOfHeldDir", "file:main:src", "file:main:src/a/b.go", true},
+		{"DirOfHeldFile", "file:main:src/a/b.go", "file:main:src", true},
+		{"MiddleDir", "file:main:src/a/b.go", "file:main:src/a", true},
+		{"Sibling", "file:main:src/a", "file:main:src/ab", false},
+		{"SiblingFile", "file:main:src/a", "file:main:src/a.go", false},
+		{"OtherTarget", "file:main:src", "file:dev:src/a.go", false},
+		{"BranchNamesAreNotDirs", "integrate:release", "integrate:release/1.0", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := lock.New(mustOpenDB(t, "").SQL(), newClock().Now)
+			h := mustAcquire(t, m, "w1", []string{tc.held}, time.Minute)
+			_, err := m.Acquire(ctx, "w2", []string{"task:x", tc.want}, time.Minute)
+			if tc.conflict {
+				wantCode(t, "Acquire", err, agentos.ECONFLICT)
+				if cf, _ := errors.AsType[*lock.Conflict](err); cf == nil || cf.Key != tc.want || cf.Holder.ID != h.Lease.ID {
+					t.Fatalf("conflict = %+v, want %s against %s", cf, tc.want, h.Lease.ID)
+				}
+			} else if err != nil {
+				t.Fatalf("Acquire = %v, want no conflict", err)
+			}
+		})
+	}
+	m := lock.New(mustOpenDB(t, "").SQL(), newClock().Now)
+	h := mustAcquire(t, m, "w1", []string{lock.FileKey("main", "docs")}, time.Minute)
+	for p, want := range map[string]bool{"docs": true, "docs/a/b.md": true, "docs2/x": false, "README": false} {
+		if got := h.Covers(p); got != want {
+			t.Errorf("Covers(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
 func TestExpiryTakeover(t *testing.T) {
 	ctx := context.Background()
 	c := newClock()
@@ -319,9 +358,23 @@ func TestKeepAliveLost(t *testing.T) {
 }
 
 // BenchmarkAcquireRelease50 measures acquire+release of a task lock plus 49
-// file locks, the lease a 49-file task takes.
+// file locks, the lease a 49-file task takes, into an empty lock table
+// (idle) and beside four other running tasks' 50-key leases on the same
+// target (busy: their file locks are read to rule out directory overlaps).
 func BenchmarkAcquireRelease50(b *testing.B) {
+	b.Run("idle", func(b *testing.B) { benchAcquireRelease(b, 0) })
+	b.Run("busy", func(b *testing.B) { benchAcquireRelease(b, 4) })
+}
+
+func benchAcquireRelease(b *testing.B, others int) {
 	m := lock.New(mustOpenDB(b, "").SQL(), time.Now)
+	for o := range others {
+		var ps []string
+		for i := range 49 {
+			ps = append(ps, fmt.Sprintf("other%d/pkg%02d/file.go", o, i))
+		}
+		mustAcquire(b, m, fmt.Sprint("other", o), append(lock.FileKeys("main", ps), lock.TaskKey(fmt.Sprint("O", o))), time.Hour)
+	}
 	paths := make([]string, 49)
 	for i := range paths {
 		paths[i] = fmt.Sprintf("src/pkg%02d/file.go", i)
