@@ -195,6 +195,8 @@ func TestEscapeRead(t *testing.T) {
 		{"list HOME", `ls -a "$HOME/.ssh"`, "id_rsa"},
 		{"another task's worktree", `cat ../other-task/secret.go`, "other-task-secret"},
 		{"real home dir", `ls -a /root /home`, ".bashrc"},
+		{"stat a planted key (existence leak)", `stat "$HOME/.ssh/id_rsa"`, "Size:"},
+		{"host root hidden", `ls -a /root /home /var /run /mnt 2>&1; test -e /var -o -e /root -o -e /run`, ".bashrc"},
 		{"shadow file (masked: reads as empty)", `cat /etc/shadow; test -s /etc/shadow`, "root:"},
 	}
 	for _, tc := range cases {
@@ -330,6 +332,16 @@ func TestEscapeSyscalls(t *testing.T) {
 	})
 	t.Run("setuid mount binary", func(t *testing.T) {
 		_, res, err := b.sh(t, `mkdir m && /usr/bin/mount -t tmpfs none m && touch m/x && test -e m/x`)
+		failedClosed(t, res, err)
+	})
+	t.Run("raise the process bound", func(t *testing.T) {
+		_, res, err := b.sh(t, `echo 4194304 > /proc/sys/kernel/pid_max`)
+		failedClosed(t, res, err)
+	})
+	t.Run("raise an rlimit", func(t *testing.T) {
+		s := b.spec(t, "/bin/bash", "-c", `ulimit -u unlimited && ulimit -v unlimited`)
+		s.Limits.Processes = 100
+		_, res, err := b.run(t, s)
 		failedClosed(t, res, err)
 	})
 	t.Run("nested user namespace", func(t *testing.T) {
