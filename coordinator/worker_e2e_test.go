@@ -644,3 +644,44 @@ func TestWorkerSIGTERM(t *testing.T) {
 		t.Fatalf("after SIGTERM: %s is %s (want committed), %s is %s (want queued)\n%s", slow, byID[slow].State, next, byID[next].State, werr.String())
 	}
 }
+
+// TestLockAndWorkerUsage: forced releases need --force and a reason and a
+// known lock id; bad worker flags are usage errors (exit 2).
+func TestLockAndWorkerUsage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := mustRepo(t, testPolicy, map[string]string{"README": "base\n"})
+	db := openDB(t, dir)
+	h, err := lock.New(db.SQL(), time.Now).Acquire(t.Context(), "w1", []string{lock.IntegrationKey("main")}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"lock", "release", h.Lease.ID}, 2, "--force"},
+		{[]string{"lock", "release", h.Lease.ID, "--force"}, 2, "--reason"},
+		{[]string{"lock", "release", "lk_unknown", "--force", "--reason", "gone"}, 2, "no lock lk_unknown"},
+		{[]string{"lock", "release"}, 2, "usage"},
+		{[]string{"lock", "list", "extra"}, 2, "no arguments"},
+		{[]string{"worker", "--workers", "0"}, 2, "--workers"},
+		{[]string{"worker", "--lease", "10ms"}, 2, "--lease"},
+		{[]string{"scheduler", "explain", "tnope"}, 2, ""},
+	} {
+		r := agentosRun(t, dir, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("agentos %v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, r.code, r.stderr, tc.code, tc.want)
+		}
+	}
+	out := mustAgentos(t, dir, "lock", "list").stdout
+	if !strings.Contains(out, h.Lease.ID) || !strings.Contains(out, "integrate:main") || !strings.Contains(out, "held") {
+		t.Fatalf("lock list:\n%s", out)
+	}
+	mustAgentos(t, dir, "lock", "release", h.Lease.ID, "--force", "--reason", "test")
+	if r := mustAgentos(t, dir, "lock", "list", "--json"); strings.Contains(r.stdout, h.Lease.ID) {
+		t.Fatalf("lock %s still listed after release:\n%s", h.Lease.ID, r.stdout)
+	}
+}
