@@ -192,6 +192,20 @@ type CommitRecord struct {
 	Trailers map[string]string `json:"trailers"`
 }
 
+// PlannerCall is one model call made while planning: what it was for,
+// tokens, latency and outcome (ok, invalid, refused, truncated, error).
+// No prompt, answer or key is in it.
+type PlannerCall struct {
+	Call             string `json:"call"`    // intent | plan
+	Attempt          int    `json:"attempt"` // 1 + answers sent back so far
+	Model            string `json:"model"`
+	PromptTokens     int64  `json:"prompt_tokens"`
+	CompletionTokens int64  `json:"completion_tokens"`
+	TotalTokens      int64  `json:"total_tokens"`
+	LatencyMS        int64  `json:"latency_ms"`
+	Outcome          string `json:"outcome"`
+}
+
 // ReviewPack is everything a reviewer needs for one run (red line 5).
 type ReviewPack struct {
 	Version     int            `json:"version"`
@@ -221,6 +235,11 @@ type ReviewPack struct {
 	ChainHead   string         `json:"chain_head"`
 	CreatedAt   time.Time      `json:"created_at"`
 	Hash        string         `json:"hash,omitempty"`
+
+	// PlannerCalls are the model calls that planned the task (LLM planner).
+	PlannerCalls []PlannerCall `json:"planner_calls,omitempty"`
+	// PlannerLastAnswer is the model's last answer when none was usable.
+	PlannerLastAnswer string `json:"planner_last_answer,omitempty"`
 }
 
 // ComputeHash returns the pack's digest with the hash field empty.

@@ -220,6 +220,18 @@ func TestRunRequestOpenAI(t *testing.T) {
 	if len(pcalls) != 3 {
 		t.Fatalf("%d planner.call audit events, want 3", len(pcalls))
 	}
+	reviews, _ := filepath.Glob(filepath.Join(dir, ".agentos", "reviews", "*.json"))
+	var rp agentos.ReviewPack
+	for _, r := range reviews {
+		b, _ := os.ReadFile(r)
+		var p agentos.ReviewPack
+		if json.Unmarshal(b, &p) == nil && len(p.PlannerCalls) > len(rp.PlannerCalls) {
+			rp = p
+		}
+	}
+	if len(rp.PlannerCalls) != 3 || rp.PlannerCalls[1].Outcome != "invalid" || rp.PlannerCalls[0].TotalTokens != 60 {
+		t.Errorf("ReviewPack planner_calls = %+v, want the 3 calls with their tokens", rp.PlannerCalls)
+	}
 	for i, want := range []string{"ok", "invalid", "ok"} {
 		if !strings.Contains(string(pcalls[i].Data), `"outcome":"`+want+`"`) || !strings.Contains(string(pcalls[i].Data), `"total_tokens":60`) || pcalls[i].Actor != "agent:openai:test-model" {
 			t.Errorf("planner.call %d = %s by %s, want outcome %s with 60 tokens by the model's agent identity", i, pcalls[i].Data, pcalls[i].Actor, want)
@@ -387,5 +399,37 @@ func TestRunRequestBlockedThenAnswered(t *testing.T) {
 	}
 	if got := gitT(t, dir, "show", "main:NOTES.txt"); got != "notes" {
 		t.Errorf("main:NOTES.txt = %q", got)
+	}
+}
+
+func TestRunRequestModelGivesUp(t *testing.T) {
+	srv := httptest.NewServer(&fakeModel{})
+	defer srv.Close()
+	t.Setenv("AGENTOS_E2E_KEY", "sk-e2e")
+	dir := mustGovernedRepo(t, basePolicy+`planner:
+  kind: openai
+  openai:
+    base_url: `+srv.URL+`/v1
+    model: test-model
+    api_key_env: AGENTOS_E2E_KEY
+    max_retries: 0
+    max_repairs: 0
+`)
+	code, out, errOut := runCLI(t, "-C", dir, "run", "add a notes file")
+	if code != ExitFailed || !strings.Contains(errOut, "docs/imaginary.md") {
+		t.Fatalf("agentos run: exit %d, stderr %s; want a failure naming the fabricated path", code, errOut)
+	}
+	reviews, _ := filepath.Glob(filepath.Join(dir, ".agentos", "reviews", "*.json"))
+	if len(reviews) != 1 {
+		t.Fatalf("reviews = %v, want one ReviewPack\nstdout %s", reviews, out)
+	}
+	b, _ := os.ReadFile(reviews[0])
+	var rp agentos.ReviewPack
+	json.Unmarshal(b, &rp)
+	if !strings.Contains(rp.PlannerLastAnswer, "docs/imaginary.md") || len(rp.PlannerCalls) != 2 || rp.Outcome != "failed" {
+		t.Errorf("ReviewPack outcome %s, last answer %q, calls %+v; want failed with the model's last answer and both calls", rp.Outcome, rp.PlannerLastAnswer, rp.PlannerCalls)
+	}
+	if _, err := exec.Command("git", "-C", dir, "show", "main:docs/imaginary.md").Output(); err == nil {
+		t.Errorf("something landed on main")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -313,6 +314,27 @@ func (c *Coordinator) failModel(ctx context.Context, t *agentos.Task, agent agen
 		}
 	}
 	return c.failPlanning(ctx, t, err)
+}
+
+// plannerRecords copies the planner's calls and its last unusable answer
+// from the task's audit events into the ReviewPack.
+func plannerRecords(rp *agentos.ReviewPack, evs []agentos.Event) {
+	for _, e := range evs {
+		switch e.Kind {
+		case EventPlannerCall:
+			var pc agentos.PlannerCall
+			if json.Unmarshal(e.Data, &pc) == nil {
+				rp.PlannerCalls = append(rp.PlannerCalls, pc)
+			}
+		case EventPlannerRefused:
+			var r struct {
+				LastAnswer string `json:"last_answer"`
+			}
+			if json.Unmarshal(e.Data, &r) == nil {
+				rp.PlannerLastAnswer = r.LastAnswer
+			}
+		}
+	}
 }
 
 func (c *Coordinator) auditUsage(ctx context.Context, t *agentos.Task, agent agentos.Actor, usage []openai.Usage) {

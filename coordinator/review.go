@@ -95,6 +95,7 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 	if evs, err := c.DB.Events(ctx, sqlite.EventFilter{Task: t.ID}); err == nil && len(evs) > 0 {
 		rp.AuditFrom = evs[0].Seq
 		rp.AuditTo = evs[len(evs)-1].Seq
+		plannerRecords(rp, evs) // nl.go
 	}
 	// The review event itself is appended next; the head recorded is the
 	// chain as it stood when the pack was assembled.

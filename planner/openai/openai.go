@@ -42,17 +42,7 @@ type Planner struct {
 
 // Usage is one model call: token counts and latency, for the audit log and
 // the ReviewPack. No prompt or key is in it.
-type Usage struct {
-	Call             string `json:"call"`    // intent | plan
-	Attempt          int    `json:"attempt"` // 1 + repairs so far
-	Model            string `json:"model"`
-	PromptTokens     int64  `json:"prompt_tokens"`
-	CompletionTokens int64  `json:"completion_tokens"`
-	TotalTokens      int64  `json:"total_tokens"`
-	LatencyMS        int64  `json:"latency_ms"`
-	// Outcome: ok, invalid (sent back), refused, truncated, error.
-	Outcome string `json:"outcome"`
-}
+type Usage = agentos.PlannerCall
 
 // AnswerError is returned (inside an *agentos.Error) when the model's
 // answers stayed unusable: LastAnswer is its last answer verbatim, for the
