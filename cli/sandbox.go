@@ -169,10 +169,20 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 	return cmd
 }
 
-// sandboxEnv builds the scrubbed environment: a fixed PATH, a private HOME
-// and TMPDIR, and only the allow-listed variables of the caller.
+// sandboxEnv builds the scrubbed environment as the coordinator does: the
+// absolute entries of the caller's PATH, a private HOME and TMPDIR, and only
+// the allow-listed variables of the caller.
 func sandboxEnv(allow []string, tmp string) []string {
-	env := []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + tmp, "TMPDIR=" + tmp}
+	var path []string
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		if filepath.IsAbs(d) {
+			path = append(path, d)
+		}
+	}
+	if len(path) == 0 {
+		path = []string{"/usr/local/bin", "/usr/bin", "/bin"}
+	}
+	env := []string{"PATH=" + strings.Join(path, string(filepath.ListSeparator)), "HOME=" + tmp, "TMPDIR=" + tmp, "AGENTOS=1"}
 	for _, k := range append([]string{"LANG", "LC_ALL", "TERM", "TZ"}, allow...) {
 		if k == "PATH" || k == "HOME" || k == "TMPDIR" {
 			continue
