@@ -42,7 +42,7 @@ type QuestionPack struct {
 	Budget    Budget     `json:"budget"`
 	Questions []Question `json:"questions"`
 	CreatedAt time.Time  `json:"created_at"`
-	Hash      string     `json:"hash,omitempty"`
+	Hash      string     `json:"hash"`
 }
 
 // ComputeHash returns the pack's digest with the hash field empty.
@@ -55,7 +55,7 @@ func (q QuestionPack) ComputeHash() string {
 type Answer struct {
 	Question string `json:"question"`
 	Value    string `json:"value"`
-	Note     string `json:"note,omitempty"`
+	Note     string `json:"note"`
 }
 
 // AnswerPack answers a QuestionPack, named by id and hash.
@@ -66,7 +66,7 @@ type AnswerPack struct {
 	Answers  []Answer  `json:"answers"`
 	Who      Actor     `json:"who"`
 	When     time.Time `json:"when"`
-	Hash     string    `json:"hash,omitempty"`
+	Hash     string    `json:"hash"`
 }
 
 // ComputeHash returns the pack's digest with the hash field empty.

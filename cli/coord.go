@@ -45,6 +45,14 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 	if f.IO.InTTY && f.IO.ErrTTY {
 		c.Prompter = &termPrompter{io: f.IO}
 	}
+	// Tasks blocked past blocked_expires_after are cancelled before any work.
+	expired, err := c.ExpireBlocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range expired {
+		fmt.Fprintf(f.IO.ErrOut, "agentos: cancelled %s: %s\n", t.ID, t.Reason)
+	}
 	return c, nil
 }
 

@@ -17,7 +17,7 @@ func init() { register(newCmdTask) }
 
 func newCmdTask(f *Factory) *cobra.Command {
 	cmd := group("task", "List, show and clean up tasks")
-	cmd.AddCommand(newCmdTaskList(f), newCmdTaskShow(f), newCmdTaskClean(f))
+	cmd.AddCommand(newCmdTaskList(f), newCmdTaskShow(f), newCmdTaskClean(f), newCmdTaskCancel(f))
 	return cmd
 }
 
@@ -42,6 +42,10 @@ func newCmdTaskList(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Building the coordinator cancels tasks blocked past
+			// blocked_expires_after, so the list is current; a broken policy
+			// file must not stop listing, so its error is left to other verbs.
+			f.Coordinator(ctx)
 			ts, err := db.Tasks(ctx, agentos.TaskFilter{State: agentos.State(state), Limit: limit})
 			if err != nil {
 				return err
@@ -237,4 +241,33 @@ func branchExists(cmd *cobra.Command, repo *gitrepo.Repo, branch string) bool {
 func onTarget(cmd *cobra.Command, repo *gitrepo.Repo, t *agentos.Task) bool {
 	head, err := repo.BranchHead(cmd.Context(), t.Target)
 	return err == nil && repo.IsAncestor(cmd.Context(), t.Commit, head)
+}
+
+func newCmdTaskCancel(f *Factory) *cobra.Command {
+	var reason string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "cancel TASK [--reason TEXT]",
+		Short: "Cancel a task that is not running (planned, blocked, awaiting approval, queued)",
+		Args:  exactArgs(1, "TASK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := f.Coordinator(ctx)
+			if err != nil {
+				return err
+			}
+			actor, err := f.Actor(ctx)
+			if err != nil {
+				return err
+			}
+			t, err := c.Cancel(ctx, args[0], actor, reason)
+			if err != nil {
+				return err
+			}
+			return f.reportTask(ctx, t, nil, asJSON)
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log and the ReviewPack)")
+	addJSONFlag(cmd, f, &asJSON)
+	return cmd
 }

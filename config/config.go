@@ -15,6 +15,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
@@ -132,6 +133,11 @@ func (c *Config) Validate() error {
 	if c.Modes.Default != "" {
 		if _, err := agentos.ParseMode(c.Modes.Default); err != nil {
 			return fmt.Errorf("modes.default: %v", err)
+		}
+	}
+	if c.BlockedExpiresAfter != "" {
+		if d, err := time.ParseDuration(c.BlockedExpiresAfter); err != nil || d <= 0 {
+			return fmt.Errorf("blocked_expires_after: %q is not a positive duration (e.g. 72h)", c.BlockedExpiresAfter)
 		}
 	}
 	for _, v := range sectionValidators {
