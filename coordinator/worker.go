@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/lock"
 	"github.com/agentos/agentos/scheduler"
 	"github.com/agentos/agentos/sqlite"
@@ -60,6 +63,8 @@ type worker struct {
 	sched *scheduler.Scheduler
 	locks *lock.Manager
 	owner string
+	// badPolicy is the hash of an agentos.yaml that failed to load.
+	badPolicy string
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -129,6 +134,7 @@ func (w *worker) loop(ctx context.Context) (WorkStats, error) {
 	var wg sync.WaitGroup
 	var loopErr error
 	for ctx.Err() == nil {
+		w.reloadPolicy()
 		if err := w.takeOver(ctx); err != nil && ctx.Err() == nil {
 			loopErr = err
 			break
@@ -179,6 +185,32 @@ func (w *worker) loop(ctx context.Context) (WorkStats, error) {
 	return w.stats, loopErr
 }
 
+// reloadPolicy picks up an edited agentos.yaml between passes: plans pin the
+// policy hash, so a worker that kept the old file would refuse every task
+// planned under the new one. Tasks already running keep the coordinator they
+// were dispatched with; the new scheduler rules (and their hash) apply from
+// this pass on. A file that does not load is reported once and the previous
+// policy stays in force.
+func (w *worker) reloadPolicy() {
+	b, err := os.ReadFile(filepath.Join(w.c.Repo.Root, config.FileName))
+	if err != nil || canonjson.Sum(b) == w.c.Config.Hash || canonjson.Sum(b) == w.badPolicy {
+		return
+	}
+	cfg, err := config.Parse(b, config.FileName)
+	if err == nil {
+		var sched *scheduler.Scheduler
+		if sched, err = scheduler.New(cfg.Scheduler.Rules); err == nil {
+			nc := *w.c
+			nc.Config = cfg
+			w.c, w.sched = &nc, sched
+			w.o.Log("%s changed: policy %s, scheduler rules %s", config.FileName, short(cfg.Hash), short(sched.Hash))
+			return
+		}
+	}
+	w.badPolicy = canonjson.Sum(b)
+	w.o.Log("%s changed but does not load (%s): keeping policy %s", config.FileName, agentos.ErrorMessage(err), short(w.c.Config.Hash))
+}
+
 // idle reports whether no task runs anywhere (no task is applying or
 // verifying, in this process or another).
 func (w *worker) idle(ctx context.Context) (bool, error) {
@@ -201,6 +233,7 @@ func (w *worker) idle(ctx context.Context) (bool, error) {
 }
 
 type started struct {
+	c    *Coordinator // under the policy the task was dispatched with
 	task *agentos.Task
 	held *lock.Held
 	d    scheduler.Decision
@@ -210,7 +243,7 @@ func (w *worker) run(ctx context.Context, s started, finished chan<- string) {
 	defer func() { finished <- s.task.ID }()
 	begin := time.Now()
 	octx := WithLockOptions(ctx, LockOptions{Owner: w.owner, TTL: w.o.LeaseTTL, Held: s.held})
-	t, err := w.c.Apply(octx, s.task.ID, w.o.Actor)
+	t, err := s.c.Apply(octx, s.task.ID, w.o.Actor)
 	if rerr := s.held.Release(context.WithoutCancel(ctx)); rerr != nil {
 		w.o.Log("%s: %s", s.task.ID, agentos.ErrorMessage(rerr))
 	}
@@ -375,7 +408,7 @@ func (w *worker) dispatch(ctx context.Context, free int) ([]started, bool, error
 			w.o.Log("%s: dispatched (rule %s, priority %d) under lock %s", d.Task, d.RuleID, d.Priority, h.Lease.ID)
 			st, _, _ := w.schedTask(ctx, t)
 			running = append(running, st)
-			out = append(out, started{task: t, held: h, d: d})
+			out = append(out, started{c: w.c, task: t, held: h, d: d})
 			free--
 		}
 	}

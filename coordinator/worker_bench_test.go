@@ -1,6 +1,7 @@
 package coordinator_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/lock"
+	"github.com/agentos/agentos/scheduler"
 	"github.com/agentos/agentos/sqlite"
 )
 
@@ -212,5 +214,71 @@ func TestTakeoverRecoversLandedRun(t *testing.T) {
 		if !slices.Contains(kinds, want) {
 			t.Errorf("no %s event; events: %v", want, kinds)
 		}
+	}
+}
+
+// TestWorkerReloadsPolicy: a running worker picks up an edited agentos.yaml,
+// so tasks planned under the new policy run (their plans pin its hash) and
+// its scheduler rules decide, naming the new rules hash.
+func TestWorkerReloadsPolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs git and the sandbox")
+	}
+	c := mustQueued(t, 0, "")
+	defer c.DB.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Work(ctx, coordinator.WorkerOptions{Workers: 2, Poll: 20 * time.Millisecond})
+		done <- err
+	}()
+
+	policy := testPolicy + "scheduler:\n  rules:\n    - {id: freeze, when: \"'freeze' in task.labels\", effect: hold}\n"
+	if err := os.WriteFile(filepath.Join(c.Repo.Root, config.FileName), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(filepath.Join(c.Repo.Root, config.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	planner := coordinator.New(c.DB, c.Repo, cfg)
+	var ids []string
+	for i, labels := range [][]string{nil, {"freeze"}} {
+		pf := filepath.Join(t.TempDir(), "p.yaml")
+		os.WriteFile(pf, []byte(writePlan(fmt.Sprint("new policy ", i), fmt.Sprintf("n%d.txt", i), "n\n")), 0o644)
+		tk, err := planner.PlanFile(ctx, coordinator.PlanRequest{File: pf, Actor: agentos.Human("ann"), Labels: labels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := planner.Gate(ctx, tk, agentos.Human("ann")); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tk.ID)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		tk, err := c.DB.Task(ctx, ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.State == agentos.StateCommitted {
+			break
+		}
+		if tk.State.Terminal() || time.Now().After(deadline) {
+			t.Fatalf("task %s planned under the new policy is %s (%s), want committed", tk.ID, tk.State, tk.Reason)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	evs, err := c.DB.Events(ctx, sqlite.EventFilter{Task: ids[1], Kind: "scheduler.hold"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := scheduler.Hash(cfg.Scheduler.Rules)
+	if len(evs) != 1 || !strings.Contains(string(evs[0].Data), want) || !strings.Contains(string(evs[0].Data), `"rule_id":"freeze"`) {
+		t.Fatalf("hold events of %s = %v, want one by rule freeze under %s", ids[1], evs, want)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
