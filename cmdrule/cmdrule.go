@@ -383,7 +383,7 @@ func (d *decider) command(args []arg, c cmdCtx) {
 		}
 	}
 	for _, p := range []string{prog, written} {
-		if w, ok := wrappers[p]; ok {
+		if w := wrapperFor(p); w != nil {
 			if w(d, id, args, c) {
 				return
 			}

@@ -38,7 +38,7 @@ func fixture(t *testing.T) (*cmdrule.Engine, func(string) (string, error)) {
 	rm, _ := exec.LookPath("rm")
 	curl, _ := exec.LookPath("curl")
 	tac, _ := exec.LookPath("tac")
-	for name, target := range map[string]string{"rmlink": rm, "ls": rm, "git": curl, "cat": tac} {
+	for name, target := range map[string]string{"rmlink": rm, "ls": rm, "git": curl, "cat": tac, "python3.99": tac} {
 		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
 			t.Fatal(err)
 		}
@@ -148,6 +148,7 @@ func TestDecide(t *testing.T) {
 		{"python stdin", []string{"python3"}, "deny"},
 		{"python script", []string{"python3", "script.py"}, "allow"},
 		{"perl -ne", []string{"perl", "-ne", "print"}, "deny"},
+		{"versioned python -c", []string{"./python3.99", "-c", "import os"}, "deny"},
 		{"node -e", []string{"node", "-e", "1"}, "deny"},
 		{"awk plain", []string{"awk", "{print $1}", "f"}, "allow"},
 		{"awk system", []string{"awk", `BEGIN{system("rm -rf /")}`}, "deny"},
@@ -167,7 +168,7 @@ func TestDecide(t *testing.T) {
 			if d.Effect != tc.want {
 				t.Fatalf("Decide(%q).Effect = %s (rule %s: %s), want %s", tc.argv, d.Effect, d.RuleID, d.Reason, tc.want)
 			}
-			if strings.Contains(tc.name, "sudo") || strings.Contains(tc.name, "doas") {
+			if strings.Contains(tc.name, "sudo") || strings.Contains(tc.name, "doas") || strings.Contains(tc.name, "versioned") {
 				if d.RuleID != cmdrule.RuleWrapper {
 					t.Fatalf("RuleID = %s, want %s", d.RuleID, cmdrule.RuleWrapper)
 				}

@@ -1,6 +1,7 @@
 package cmdrule
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -282,8 +283,22 @@ var inlineFlags = map[string][]string{
 	"osascript": {"-e"},
 }
 
+// versioned matches interpreters named with their version (python3.12,
+// node20, perl5.38), which must not escape the inline-code check.
+var versioned = regexp.MustCompile(`^(python|pypy|node|nodejs|perl|ruby|php|lua|luajit)[0-9.]+$`)
+
+func wrapperFor(name string) wrapper {
+	if w, ok := wrappers[name]; ok {
+		return w
+	}
+	if versioned.MatchString(name) {
+		return checkInterpreter
+	}
+	return nil
+}
+
 func interpreterFamily(name string) string {
-	for _, fam := range []string{"python", "pypy", "nodejs", "node", "luajit", "lua", "pwsh", "powershell"} {
+	for _, fam := range []string{"python", "pypy", "nodejs", "node", "luajit", "lua", "pwsh", "powershell", "perl", "ruby", "php"} {
 		if strings.HasPrefix(name, fam) {
 			switch fam {
 			case "nodejs":
