@@ -161,6 +161,18 @@ func New(rules []config.SchedulerRule) (*Scheduler, error) {
 				return nil, agentos.WrapError(agentos.EINVALID, err, "scheduler.rules[%d] (%s): key_expr: %v: fix the CEL expression in %s", i, r.ID, err, config.FileName)
 			}
 		}
+		// The task is a map, so a misspelt field (task.lables) compiles;
+		// evaluating against a sample task catches it at load time instead
+		// of holding every task later.
+		sample := activation(Task{ID: "t"}, time.Time{})
+		for what, prg := range map[string]cel.Program{"when": c.when, "key_expr": c.key} {
+			if prg == nil {
+				continue
+			}
+			if _, _, err := prg.Eval(sample); err != nil && strings.Contains(err.Error(), "no such key") {
+				return nil, agentos.WrapError(agentos.EINVALID, err, "scheduler.rules[%d] (%s): %s: %v: the task has id, labels, paths, mode, risk, age, submitter and target", i, r.ID, what, err)
+			}
+		}
 		s.rules = append(s.rules, c)
 	}
 	return s, nil

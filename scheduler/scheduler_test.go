@@ -235,6 +235,8 @@ func TestNewInvalid(t *testing.T) {
 		{"NotBool", config.SchedulerRule{ID: "x", When: "'a'", Effect: "hold"}},
 		{"KeyNotString", config.SchedulerRule{ID: "x", KeyExpr: "1", Effect: "serialize"}},
 		{"UnknownVariable", config.SchedulerRule{ID: "x", When: "plan.steps == 1", Effect: "hold"}},
+		{"UnknownTaskField", config.SchedulerRule{ID: "x", When: "'a' in task.lables", Effect: "hold"}},
+		{"UnknownKeyField", config.SchedulerRule{ID: "x", KeyExpr: "task.branch", Effect: "serialize"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := scheduler.New([]config.SchedulerRule{tc.rule})
