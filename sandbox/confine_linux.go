@@ -69,7 +69,7 @@ type bind struct {
 	isDir bool
 }
 
-const stagingDir = "/tmp"
+var stagingDirs = []string{"/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/home", "/root"}
 
 func newRoot(hs helperSpec) error {
 	var binds []*bind
@@ -121,6 +121,12 @@ func newRoot(hs helperSpec) error {
 	for _, d := range deviceFiles {
 		add(d, true, false)
 	}
+	if hs.Network {
+		// resolv.conf is often a link into /run (systemd-resolved).
+		if real, err := filepath.EvalSymlinks("/etc/resolv.conf"); err == nil && !strings.HasPrefix(real, "/etc/") {
+			add(real, false, false)
+		}
+	}
 	defer func() {
 		for _, b := range binds {
 			if b.fd >= 0 {
@@ -133,7 +139,18 @@ func newRoot(hs helperSpec) error {
 		return strings.Count(a.path, "/") - strings.Count(b.path, "/")
 	})
 
-	root := stagingDir
+	// Any existing directory can hold the new root: what it hides was
+	// opened above.
+	root := ""
+	for _, d := range stagingDirs {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			root = d
+			break
+		}
+	}
+	if root == "" {
+		return fmt.Errorf("no directory to build the sandbox root on (tried %s)", strings.Join(stagingDirs, ", "))
+	}
 	if err := unix.Mount("agentos-root", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
 		return fmt.Errorf("mounting the sandbox root: %v", err)
 	}
