@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -43,36 +44,48 @@ func check() Report {
 	}
 	r.Features = staticFeatures()
 
-	// Probe the namespaces for real; on failure, one at a time to name
-	// exactly which is missing.
-	all := cloneFlags(false)
-	if err := probe(all); err == nil {
+	// One confined dry run end to end; on failure, the namespaces one at a
+	// time, to name exactly what is missing.
+	dryErr := dryRun()
+	if dryErr == nil {
 		for _, ns := range namespaces {
 			r.Features = append(r.Features, Feature{Name: ns.name, OK: true, NetworkOnly: ns.flag == unix.CLONE_NEWNET})
 		}
-		r.Features = append(r.Features, Feature{Name: "private /proc and read-only binds", OK: true})
+		r.Features = append(r.Features, Feature{Name: "sandbox setup", OK: true, Detail: "new root, private /proc, process limit, no capabilities"})
 		return r
 	}
 	userErr := probe(unix.CLONE_NEWUSER)
+	nsOK := true
 	for _, ns := range namespaces {
 		f := Feature{Name: ns.name, NetworkOnly: ns.flag == unix.CLONE_NEWNET}
 		err := userErr
 		if err == nil && ns.flag != unix.CLONE_NEWUSER {
-			err = probe(unix.CLONE_NEWUSER | ns.flag | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS)
+			err = probe(unix.CLONE_NEWUSER | ns.flag | unix.CLONE_NEWNS | unix.CLONE_NEWPID)
 		}
 		if err == nil {
 			f.OK = true
 		} else {
 			f.Detail = err.Error()
+			nsOK = false
 		}
 		r.Features = append(r.Features, f)
 	}
-	mf := Feature{Name: "private /proc and read-only binds", OK: true}
-	if err := probe(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS); err != nil {
-		mf = Feature{Name: mf.Name, Detail: err.Error()}
+	if nsOK {
+		r.Features = append(r.Features, Feature{Name: "sandbox setup", Detail: dryErr.Error()})
 	}
-	r.Features = append(r.Features, mf)
 	return r
+}
+
+// dryRun confines a helper completely, over an empty worktree, without
+// running anything.
+func dryRun() error {
+	wt, err := os.MkdirTemp("", "agentos-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(wt)
+	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: DefaultLimits}
+	return waitHelper(hs, cloneFlags(false))
 }
 
 var namespaces = []struct {
@@ -88,9 +101,13 @@ var namespaces = []struct {
 }
 
 // probe starts the helper in probe mode with the given namespaces; the
-// helper sets up its mounts and exits.
+// helper sets up what those namespaces allow and exits.
 func probe(flags uintptr) error {
-	cmd, rep, err := startHelper(helperSpec{Probe: true, ProbeFlags: flags, Argv: []string{"probe"}}, flags, nil, io.Discard, io.Discard)
+	return waitHelper(helperSpec{Probe: true, ProbeFlags: flags, Argv: []string{"probe"}}, flags)
+}
+
+func waitHelper(hs helperSpec, flags uintptr) error {
+	cmd, rep, err := startHelper(hs, flags, nil, io.Discard, io.Discard)
 	if err != nil {
 		return fmt.Errorf("clone: %v", err)
 	}

@@ -52,6 +52,9 @@ type helperSpec struct {
 	// Probe only sets up the namespaces and mounts and exits (Check).
 	Probe      bool    `json:"probe,omitempty"`
 	ProbeFlags uintptr `json:"probe_flags,omitempty"`
+	// Dry confines itself completely, then exits instead of exec'ing
+	// (Check's end-to-end probe).
+	Dry bool `json:"dry,omitempty"`
 }
 
 type helperReport struct {
@@ -221,6 +224,10 @@ func HelperMain() int {
 	}
 	if err := confine(hs); err != nil {
 		return report(repF, true, "%v", err)
+	}
+	if hs.Dry {
+		repF.Close()
+		return 0
 	}
 	argv0, err := lookPath(hs.Argv[0], hs.Env)
 	if err != nil {
