@@ -356,6 +356,12 @@ func TestDecide(t *testing.T) {
 		{"bash outside redirect", in("Bash", "command", "echo x > /tmp/x"), false, "path.redirect"},
 		{"bash devnull", in("Bash", "command", "ls 2>/dev/null >&2"), true, "command.allowlist"},
 		{"bash unparsable", in("Bash", "command", "ls ("), false, "command.parse"},
+		{"bash tilde", in("Bash", "command", "cd ~ && ls"), false, "path.arg"},
+		{"bash home var", in("Bash", "command", "cat $HOME/.claude/settings.json"), false, "path.arg"},
+		{"bash home braces", in("Bash", "command", "ls ${HOME}"), false, "path.arg"},
+		{"bash dynamic cd", in("Bash", "command", "cd $(echo /tmp)"), false, "path.arg"},
+		{"bash other var ok", in("Bash", "command", "ls $FOO"), true, "command.allowlist"},
+		{"bash cd inside", in("Bash", "command", "cd sub && ls"), true, "command.allowlist"},
 		{"write inside", in("Write", "file_path", filepath.Join(wt, "sub", "a.go")), true, "path.write"},
 		{"write relative", in("Write", "file_path", "sub/new/a.go"), true, "path.write"},
 		{"write outside", in("Write", "file_path", filepath.Join(wt, "..", "x")), false, "path.write"},
@@ -397,7 +403,7 @@ func TestDecide(t *testing.T) {
 	for _, tc := range []struct {
 		cmd   string
 		allow bool
-	}{{"go test ./... && ls", true}, {"go get example.com/x", false}, {"ls | grep x", false}, {"echo $(id)", false}, {"ls > /tmp/out", false}} {
+	}{{"go test ./... && ls", true}, {"go get example.com/x", false}, {"ls | grep x", false}, {"echo $(id)", false}, {"ls > /tmp/out", false}, {"ls ~/.claude", false}, {"cd ~ && ls", false}} {
 		if d := Decide(withEngine, in("Bash", "command", tc.cmd)); d.Allow != tc.allow {
 			t.Errorf("with cmdrule, %q: allow = %v (%s: %s), want %v", tc.cmd, d.Allow, d.Rule, d.Reason, tc.allow)
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -73,6 +74,10 @@ type Rules struct {
 // builtins are shell builtins a contractor may use without an allowlist
 // entry: they start no program and change nothing outside the shell.
 var builtins = []string{"cd", "echo", "printf", "true", "false", "test", "[", "pwd", ":"}
+
+// escapesVar matches expansions of variables that name directories (or
+// the working directory), which path checks cannot follow.
+var escapesVar = regexp.MustCompile(`\$\{?(HOME|TMPDIR|TMP|TEMP|PWD|OLDPWD|XDG_[A-Z_]+|CLAUDE_[A-Z_]+|CODEX_HOME)\b`)
 
 // readTools only read; their path must still be inside the worktree.
 var readTools = []string{"Read", "Glob", "Grep", "LS", "NotebookRead"}
@@ -174,6 +179,15 @@ func decideShell(r Rules, d Decision, cwd string) Decision {
 						return false
 					}
 					lit = wordText(w)
+					// An argument that expands to a place (~, $HOME, $TMPDIR,
+					// $PWD, ...) cannot be checked here; the contractor's
+					// home holds its own settings, so refuse it.
+					if strings.HasPrefix(lit, "~") || escapesVar.MatchString(lit) {
+						fail("path.arg", "argument %s expands to a directory outside the worktree's control; use a path relative to the worktree", lit)
+					}
+					if i > 0 && len(x.Args) > 0 && wordText(x.Args[0]) == "cd" {
+						fail("path.arg", "cd %s: the target is computed at run time; cd to a literal path inside the worktree", lit)
+					}
 				}
 				argv = append(argv, lit)
 			}
