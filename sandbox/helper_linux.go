@@ -141,6 +141,11 @@ func runConfined(ctx context.Context, spec Spec) (Result, error) {
 	if hs.Env == nil {
 		hs.Env = []string{}
 	}
+	// Pdeathsig fires when the thread that started the helper exits; keep
+	// that thread until the helper is gone, so the sandbox dies with
+	// agentos and not with an idle runtime thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	start := time.Now()
 	cmd, rep, err := startHelper(hs, cloneFlags(spec.Network), spec.Stdin, spec.Stdout, spec.Stderr)
 	if err != nil {
