@@ -685,3 +685,44 @@ func TestLockAndWorkerUsage(t *testing.T) {
 		t.Fatalf("lock %s still listed after release:\n%s", h.Lease.ID, r.stdout)
 	}
 }
+
+// TestTwoWorkerProcesses: two worker processes on one queue dispatch every
+// task exactly once.
+func TestTwoWorkerProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := mustRepo(t, testPolicy, map[string]string{"README": "base\n"})
+	base := gitOut(t, dir, "rev-parse", "main")
+	var ids []string
+	for i := range 10 {
+		ids = append(ids, submit(t, dir, fmt.Sprint("t", i), writePlan(fmt.Sprint("task ", i), fmt.Sprintf("t%d.txt", i), "x\n")))
+	}
+	var cmds []*exec.Cmd
+	var errs [2]bytes.Buffer
+	for i := range 2 {
+		cmd := exec.Command(agentosBin, "-C", dir, "worker", "--workers", "2", "--until-idle", "--poll", "20ms")
+		cmd.Stderr = &errs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("worker %d: %v\n%s", i, err, errs[i].String())
+		}
+	}
+	db := openDB(t, dir)
+	byID := assertInvariants(t, dir, base, db, true)
+	for _, id := range ids {
+		if byID[id].State != agentos.StateCommitted {
+			t.Errorf("task %s is %s (%s)", id, byID[id].State, byID[id].Reason)
+		}
+		evs, _ := db.Events(t.Context(), sqlite.EventFilter{Task: id, Kind: "scheduler.dispatch"})
+		if len(evs) != 1 {
+			t.Errorf("task %s was dispatched %d times", id, len(evs))
+		}
+	}
+	t.Logf("worker 1:\n%sworker 2:\n%s", errs[0].String(), errs[1].String())
+}
