@@ -494,8 +494,9 @@ func (h *Held) Check(ctx context.Context) error {
 	return nil
 }
 
-// KeepAlive heartbeats every interval until ctx is done or a heartbeat
-// fails; the returned channel then receives the failure (or nil) and closes.
+// KeepAlive heartbeats every interval until ctx is done or the lease is
+// lost (or a store error outlasts it); the returned channel then receives
+// the failure (or nil) and closes.
 func (h *Held) KeepAlive(ctx context.Context, every time.Duration) <-chan error {
 	done := make(chan error, 1)
 	go func() {
@@ -512,6 +513,11 @@ func (h *Held) KeepAlive(ctx context.Context, every time.Duration) <-chan error 
 					if ctx.Err() != nil {
 						done <- nil
 						return
+					}
+					// A store error (not a lost lease) is retried while
+					// the lease is still valid.
+					if agentos.ErrorCode(err) != agentos.ECONFLICT && h.m.now().Before(h.Lease.Expires) {
+						continue
 					}
 					done <- err
 					return
