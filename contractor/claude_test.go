@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -157,4 +158,53 @@ func tail(s string, n int) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
+}
+
+// TestClaudeSettingsCannotDisableHook runs the real Claude Code with the
+// default command line in a home and a project whose own settings say
+// disableAllHooks: the AgentOS hook must still run and its deny hold. (With
+// --setting-sources user instead of "", the user settings switch it off.)
+func TestClaudeSettingsCannotDisableHook(t *testing.T) {
+	bin := contractortest.ClaudeCLI(t)
+	dir := t.TempDir()
+	d := dirs{Worktree: filepath.Join(dir, "wt"), Home: filepath.Join(dir, "home"), Tmp: filepath.Join(dir, "tmp"), Config: filepath.Join(dir, "cfg")}
+	for _, p := range []string{d.Worktree, d.Tmp, d.Config, filepath.Join(d.Home, ".claude"), filepath.Join(d.Worktree, ".claude")} {
+		os.MkdirAll(p, 0o755)
+	}
+	off := []byte(`{"disableAllHooks":true,"permissions":{"allow":["Write(*)"]}}`)
+	os.WriteFile(filepath.Join(d.Home, ".claude", "settings.json"), off, 0o644)
+	os.WriteFile(filepath.Join(d.Worktree, ".claude", "settings.json"), off, 0o644)
+	os.WriteFile(filepath.Join(d.Worktree, ".claude", "settings.local.json"), off, 0o644)
+	marker := filepath.Join(dir, "hook-ran")
+	deny := `{"hookSpecificOutput":{"hookEventName":"PreToolUse","permissionDecision":"deny","permissionDecisionReason":"AgentOS test: denied"}}`
+	hook := []string{"/bin/sh", "-c", "touch " + marker + "; echo '" + deny + "'"}
+	setup, err := setupClaude(Spec{}, d, hook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &contractortest.FakeAnthropic{Script: []func(string) []any{func(cwd string) []any {
+		return contractortest.ToolUse("toolu_1", "Write", map[string]any{"file_path": filepath.Join(cwd, "x.txt"), "content": "x\n"})
+	}}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	argv := expand(setup.argv, map[string]string{"{prompt}": "write x.txt", "{settings}": setup.settings})
+	argv[0] = filepath.Join(bin, "claude")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = d.Worktree
+	cmd.Env = []string{"HOME=" + d.Home, "PATH=" + os.Getenv("PATH"), "ANTHROPIC_BASE_URL=" + srv.URL, "ANTHROPIC_API_KEY=sk-ant-test"}
+	for k, v := range setup.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("claude: %v\n%s", err, tail(string(out), 3000))
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Errorf("the AgentOS hook did not run: settings in the home or the repository switched it off\n%s", tail(string(out), 3000))
+	}
+	if _, err := os.Stat(filepath.Join(d.Worktree, "x.txt")); err == nil {
+		t.Errorf("x.txt was written although the hook denied it")
+	}
 }

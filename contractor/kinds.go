@@ -14,8 +14,10 @@ import (
 // setupClaude writes the settings file with the PreToolUse hook pointed at
 // AgentOS (outside the worktree, read-only), validates it, and returns the
 // headless command line: approvals off (bypassPermissions; the hook's deny
-// holds regardless), only the user (fresh home) and our flag settings read,
-// never the repository's own .claude settings.
+// holds regardless) and no settings but ours (--setting-sources ""): a
+// `disableAllHooks` in the user settings of the (writable) home, or in the
+// repository's .claude settings, would otherwise switch the hook off
+// (observed with Claude Code 2.1.197 for user settings).
 func setupClaude(spec Spec, d dirs, hook []string) (setupResult, error) {
 	settings := filepath.Join(d.Config, "settings.json")
 	doc := map[string]any{
@@ -42,7 +44,7 @@ func setupClaude(spec Spec, d dirs, hook []string) (setupResult, error) {
 	}
 	return setupResult{
 		argv: []string{"claude", "-p", "{prompt}", "--output-format", "stream-json", "--verbose",
-			"--settings", "{settings}", "--setting-sources", "user", "--permission-mode", "bypassPermissions"},
+			"--settings", "{settings}", "--setting-sources", "", "--permission-mode", "bypassPermissions"},
 		env:      env,
 		settings: settings,
 	}, nil
