@@ -497,6 +497,19 @@ func TestEscapeResources(t *testing.T) {
 			t.Fatal("a process outlived the timeout")
 		}
 	})
+	t.Run("command dies with agentos", func(t *testing.T) {
+		b := newBox(t)
+		cmd := exec.Command(testExe(t), b.wt)
+		cmd.Env = append(os.Environ(), probeEnv+"=runner")
+		must(t, cmd.Start())
+		time.Sleep(400 * time.Millisecond)
+		must(t, cmd.Process.Kill())
+		cmd.Wait()
+		time.Sleep(1500 * time.Millisecond)
+		if _, err := os.Stat(filepath.Join(b.wt, "late")); err == nil {
+			t.Fatal("the sandboxed command outlived agentos")
+		}
+	})
 	t.Run("daemon killed after the step", func(t *testing.T) {
 		b := newBox(t)
 		_, res, err := b.sh(t, `setsid sh -c 'sleep 2; echo late > late' </dev/null >/dev/null 2>&1 & nohup sh -c 'sleep 2; echo late > late2' >/dev/null 2>&1 & exit 0`)

@@ -3,6 +3,7 @@
 package sandbox_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/agentos/agentos/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,6 +49,12 @@ func probe(name string, args []string) error {
 		if err == nil {
 			c.Close()
 		}
+		return err
+	case "runner":
+		// Plays agentos: runs a sandboxed command that outlives it.
+		_, err := sandbox.Run(context.Background(), sandbox.Spec{
+			Argv: []string{"/bin/sh", "-c", "sleep 1; echo late > late"}, Worktree: arg(0), Require: true,
+		})
 		return err
 	case "udp":
 		c, err := net.Dial("udp", arg(0))
