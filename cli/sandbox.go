@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -110,7 +109,7 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 			}
 			defer os.RemoveAll(tmp)
 			env := sandboxEnv(cfg.Exec.EnvAllow, tmp)
-			look := envLookPath(env, dir)
+			look := cmdrule.PathLookup(envValue(env, "PATH"), dir)
 
 			dec := rules.Decide(args, look)
 			for _, c := range dec.Commands {
@@ -194,31 +193,11 @@ func sandboxEnv(allow []string, tmp string) []string {
 	return env
 }
 
-// envLookPath resolves names with the command's own PATH, and relative
-// paths from its working directory.
-func envLookPath(env []string, dir string) func(string) (string, error) {
-	path := ""
+func envValue(env []string, key string) string {
 	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
 		}
 	}
-	return func(name string) (string, error) {
-		if strings.Contains(name, "/") {
-			if !filepath.IsAbs(name) {
-				name = filepath.Join(dir, name)
-			}
-			if st, err := os.Stat(name); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-				return "", errors.New("not an executable file")
-			}
-			return name, nil
-		}
-		for _, d := range filepath.SplitList(path) {
-			p := filepath.Join(d, name)
-			if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-				return p, nil
-			}
-		}
-		return "", errors.New("not found in PATH")
-	}
+	return ""
 }

@@ -253,6 +253,31 @@ func TestCheckExamples(t *testing.T) {
 	}
 }
 
+func TestPathLookup(t *testing.T) {
+	dir := t.TempDir()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "tool"), []byte("#!/bin/sh\n"), 0o755))
+	must(os.WriteFile(filepath.Join(dir, "data"), []byte("x"), 0o644))
+	look := cmdrule.PathLookup("relative:"+dir, "/nowhere")
+	if p, err := look("tool"); err != nil || p != filepath.Join(dir, "tool") {
+		t.Fatalf("look(tool) = %q, %v", p, err)
+	}
+	if _, err := look("data"); err == nil {
+		t.Fatal("found a non-executable file")
+	}
+	look = cmdrule.PathLookup("", dir)
+	if p, err := look("./tool"); err != nil || p != filepath.Join(dir, "tool") {
+		t.Fatalf("look(./tool) = %q, %v", p, err)
+	}
+	if _, err := look("tool"); err == nil {
+		t.Fatal("a bare name was found without PATH")
+	}
+}
+
 func TestEmptyAndDefault(t *testing.T) {
 	e, err := cmdrule.New(config.Commands{})
 	if err != nil {
