@@ -119,6 +119,19 @@ func Markdown(rp *agentos.ReviewPack) string {
 		}
 		w("\n")
 	}
+	if len(rp.PlannerCalls) > 0 || rp.PlannerLastAnswer != "" {
+		w("## Planner calls\n\n")
+		if len(rp.PlannerCalls) > 0 {
+			w("| call | attempt | model | prompt tokens | completion tokens | ms | outcome |\n|---|---|---|---|---|---|---|\n")
+		}
+		for _, c := range rp.PlannerCalls {
+			w("| %s | %d | %s | %d | %d | %d | %s |\n", c.Call, c.Attempt, c.Model, c.PromptTokens, c.CompletionTokens, c.LatencyMS, c.Outcome)
+		}
+		if rp.PlannerLastAnswer != "" {
+			w("\nThe model's last answer (not usable):\n\n```json\n%s\n```\n", strings.TrimSpace(rp.PlannerLastAnswer))
+		}
+		w("\n")
+	}
 	w("## Gates\n\n")
 	if len(rp.Gates) == 0 {
 		w("No gate was evaluated.\n")
