@@ -104,7 +104,7 @@ func optsThenCommand(valued map[string]bool, def []string, operand bool) wrapper
 		if operand && i < len(args) {
 			i++
 		}
-		xargs := filepath0(args[0].s) == "xargs" || filepath0(id.real) == "xargs"
+		xargs := baseName(args[0].s) == "xargs" || baseName(id.real) == "xargs"
 		if i >= len(args) {
 			if def == nil {
 				return false
@@ -121,7 +121,7 @@ func optsThenCommand(valued map[string]bool, def []string, operand bool) wrapper
 	}
 }
 
-func filepath0(p string) string {
+func baseName(p string) string {
 	if i := strings.LastIndex(p, "/"); i >= 0 {
 		return p[i+1:]
 	}
@@ -318,9 +318,9 @@ func interpreterFamily(name string) string {
 // or read from stdin: neither can be checked. Running a script file is an
 // ordinary command.
 func checkInterpreter(d *decider, id ident, args []arg, c cmdCtx) bool {
-	fam := interpreterFamily(filepath0(id.real))
+	fam := interpreterFamily(baseName(id.real))
 	if _, ok := inlineFlags[fam]; !ok {
-		fam = interpreterFamily(filepath0(args[0].s))
+		fam = interpreterFamily(baseName(args[0].s))
 	}
 	flags := inlineFlags[fam]
 	positional := false
