@@ -53,6 +53,13 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 	for _, t := range expired {
 		fmt.Fprintf(f.IO.ErrOut, "agentos: cancelled %s: %s\n", t.ID, t.Reason)
 	}
+	cleaned, err := c.CleanRetained(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range cleaned {
+		fmt.Fprintf(f.IO.ErrOut, "agentos: removed the worktree of %s (retention.worktrees)\n", id)
+	}
 	return c, nil
 }
 

@@ -82,6 +82,14 @@ modes:
 memory:
   pack_budget_bytes: 8192
 
+# Worktrees of failed runs are kept for inspection: "keep" until
+# "agentos task clean", or a duration (e.g. 168h) after the task ended.
+retention:
+  worktrees: keep
+
+# Tasks blocked on questions for longer than this are cancelled (empty: never).
+blocked_expires_after: ""
+
 # Who may approve plans that need a human (empty: any human).
 approvers: []
 

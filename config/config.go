@@ -135,6 +135,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("modes.default: %v", err)
 		}
 	}
+	if w := c.Retention.Worktrees; w != "" && w != "keep" {
+		if d, err := time.ParseDuration(w); err != nil || d < 0 {
+			return fmt.Errorf("retention.worktrees: %q is not a duration (e.g. 168h) or \"keep\"", w)
+		}
+	}
 	if c.BlockedExpiresAfter != "" {
 		if d, err := time.ParseDuration(c.BlockedExpiresAfter); err != nil || d <= 0 {
 			return fmt.Errorf("blocked_expires_after: %q is not a positive duration (e.g. 72h)", c.BlockedExpiresAfter)

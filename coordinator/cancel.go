@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -68,4 +69,42 @@ func (c *Coordinator) ExpireBlocked(ctx context.Context) ([]*agentos.Task, error
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// CleanRetained removes the worktrees (and branches) kept for inspection of
+// tasks that ended longer ago than the policy's retention.worktrees (a
+// duration; "keep" or empty keeps them until `agentos task clean`). A commit
+// still waiting on its branch is never removed.
+func (c *Coordinator) CleanRetained(ctx context.Context) ([]string, error) {
+	keep := c.Config.Retention.Worktrees
+	if keep == "" || keep == "keep" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(keep)
+	if err != nil || d < 0 {
+		return nil, agentos.Errorf(agentos.EINVALID, "agentos.yaml: retention.worktrees %q is not a duration or \"keep\"", keep)
+	}
+	ts, err := c.DB.Tasks(ctx, agentos.TaskFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var cleaned []string
+	for _, t := range ts {
+		if !t.State.Terminal() || c.Now().Sub(t.UpdatedAt) < d {
+			continue
+		}
+		dir := c.worktreeDir(t.ID)
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		branch := branchOf(t.ID)
+		if t.State == agentos.StateCommitted && t.Commit != "" {
+			if head, err := c.Repo.BranchHead(ctx, t.Target); err != nil || !c.Repo.IsAncestor(ctx, t.Commit, head) {
+				branch = "" // the commit waits on its branch
+			}
+		}
+		c.Repo.RemoveWorktree(ctx, dir, branch)
+		cleaned = append(cleaned, t.ID)
+	}
+	return cleaned, nil
 }
