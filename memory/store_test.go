@@ -279,3 +279,21 @@ func TestList(t *testing.T) {
 		t.Fatalf("List bad kind error = %v", err)
 	}
 }
+
+func TestNewID(t *testing.T) {
+	newID := memory.NewStore(nil).NewID
+	a := newID("mem_")
+	time.Sleep(2 * time.Millisecond)
+	b := newID("mem_")
+	if len(a) != 20 || a >= b {
+		t.Fatalf("ids %q then %q: want 20 characters, sorting by time", a, b)
+	}
+	seen := map[string]bool{}
+	for range 10000 {
+		id := newID("")
+		if seen[id] {
+			t.Fatalf("duplicate id %q", id)
+		}
+		seen[id] = true
+	}
+}
