@@ -63,16 +63,16 @@ verify:
 }
 
 func newCmdDemo(f *Factory) *cobra.Command {
-	var keep bool
+	var rm bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Walk through the whole story on a throwaway repository (no network, no API key)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDemo(cmd.Context(), f, keep)
+			return runDemo(cmd.Context(), f, !rm)
 		},
 	}
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the throwaway repository instead of removing it")
+	cmd.Flags().BoolVar(&rm, "rm", false, "remove the throwaway repository at the end (default: keep it so its ReviewPacks can be read)")
 	return cmd
 }
 
@@ -248,10 +248,8 @@ func runDemo(ctx context.Context, f *Factory, keep bool) error {
 	}
 	d.say("\n%s", f.IO.OutColor("green", "Done: every run above ended with a ReviewPack."))
 	if keep {
-		d.say("ReviewPack of the rollback: %s", review)
-		d.say("The repository is kept at %s", dir)
-	} else {
-		d.say("(pass --keep to keep the repository and read the ReviewPacks, e.g. %s)", filepath.Base(review))
+		d.say("Read a ReviewPack: %s", review)
+		d.say("The throwaway repository is %s (remove it with rm -rf, or run the demo with --rm).", dir)
 	}
 	return nil
 }
