@@ -206,6 +206,14 @@ type PlannerCall struct {
 	Outcome          string `json:"outcome"`
 }
 
+// CommandDecision is a command rule's decision on one command line.
+type CommandDecision struct {
+	RuleID   string   `json:"rule_id"`
+	Decision string   `json:"decision"`
+	Argv     []string `json:"argv"`
+	Reason   string   `json:"reason,omitempty"`
+}
+
 // ReviewPack is everything a reviewer needs for one run (red line 5).
 type ReviewPack struct {
 	Version     int            `json:"version"`
@@ -236,6 +244,9 @@ type ReviewPack struct {
 	CreatedAt   time.Time      `json:"created_at"`
 	Hash        string         `json:"hash,omitempty"`
 
+	// Commands are the command-rule decisions made right before each
+	// command of the run: rule, decision and the argv as matched.
+	Commands []CommandDecision `json:"commands,omitempty"`
 	// PlannerCalls are the model calls that planned the task (LLM planner).
 	PlannerCalls []PlannerCall `json:"planner_calls,omitempty"`
 	// PlannerLastAnswer is the model's last answer when none was usable.

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/agentos/agentos"
@@ -75,6 +76,12 @@ func newCmdPolicyExplain(f *Factory) *cobra.Command {
 				}
 			}
 			res := e.Evaluate(policy.Input{Task: *t, Intent: intent, Plan: *p})
+			// The coordinator's view adds the command rules (approve/deny).
+			if c, err := f.Coordinator(ctx); err == nil {
+				if full, err := c.GateResult(ctx, t, p); err == nil {
+					res = full
+				}
+			}
 			recorded, err := db.GateDecisions(ctx, t.ID, p.Hash)
 			if err != nil {
 				return err
@@ -137,6 +144,11 @@ func printPolicyExplain(f *Factory, v explainView) {
 			}
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.RuleID, r.Effect, scope, matched, why)
+	}
+	for _, d := range v.Decisions {
+		if strings.HasPrefix(d.RuleID, "commands.") {
+			fmt.Fprintf(w, "%s\t%s\tstep\tstep %d\t%s\n", d.RuleID, d.Effect, d.Step+1, d.Reason)
+		}
 	}
 	w.Flush()
 	if len(v.Requirements) > 0 {

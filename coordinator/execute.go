@@ -318,12 +318,12 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 	} else if _, err := os.Stat(exe); err != nil {
 		return rec, agentos.Errorf(agentos.EDENIED, "command %s (%s) no longer exists", argv[0], exe)
 	}
-	if err := x.c.checkCommand(ctx, x.task, x.run, argv, exe); err != nil {
-		return rec, err
-	}
 	dir := x.wt
 	if cwd != "" {
 		dir = filepath.Join(x.wt, filepath.FromSlash(cwd))
+	}
+	if err := x.c.checkCommand(ctx, x.task, x.run, argv, exe, dir); err != nil {
+		return rec, err
 	}
 	timeout := time.Duration(timeoutMS) * time.Millisecond
 	if timeout <= 0 {

@@ -42,7 +42,13 @@ func (c *Coordinator) gateResult(ctx context.Context, t *agentos.Task, p *agento
 			return policy.Result{}, err
 		}
 	}
-	return e.Evaluate(policy.Input{Task: *t, Intent: intent, Plan: *p}), nil
+	res := e.Evaluate(policy.Input{Task: *t, Intent: intent, Plan: *p})
+	// Command rules that say approve (or deny) join the gate result, so
+	// approvals of commands are bound to the plan hash like any gate.
+	if err := c.commandGates(p, &res); err != nil {
+		return policy.Result{}, err
+	}
+	return res, nil
 }
 
 // evaluateGates decides whether a plan may run unattended. It returns the
@@ -79,4 +85,10 @@ func (c *Coordinator) evaluateGates(ctx context.Context, t *agentos.Task, p *age
 		}
 	}
 	return effect, decisions, nil
+}
+
+// GateResult is what the gates (policy rules and command rules) say of a
+// task's plan now; `agentos policy explain` prints it.
+func (c *Coordinator) GateResult(ctx context.Context, t *agentos.Task, p *agentos.Plan) (policy.Result, error) {
+	return c.gateResult(ctx, t, p)
 }

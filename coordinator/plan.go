@@ -528,5 +528,11 @@ func (c *Coordinator) resolveCommand(tree *workspace.Tree, argv []string, cwd st
 		return "./" + rel, cwd, nil
 	}
 	exe, err := workspace.LookPath(name, c.Config.Commands.Allow, c.execPath(), c.Repo.Root)
-	return exe, cwd, err
+	if err != nil {
+		return "", "", err
+	}
+	if err := c.planCommandCheck(argv); err != nil {
+		return "", "", err
+	}
+	return exe, cwd, nil
 }

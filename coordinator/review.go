@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -89,6 +90,22 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 				}
 			}
 			rp.Commits = append(rp.Commits, agentos.CommitRecord{SHA: cr.SHA, Branch: branch, Trailers: cr.Trailers})
+		}
+	}
+	if run != nil {
+		if evs, err := c.DB.Events(ctx, sqlite.EventFilter{Task: t.ID, Kind: agentos.EventCommandRule}); err == nil {
+			for _, e := range evs {
+				if e.Run != run.ID {
+					continue
+				}
+				var d struct {
+					Rule, Decision, Reason string
+					Argv                   []string
+				}
+				if json.Unmarshal(e.Data, &d) == nil {
+					rp.Commands = append(rp.Commands, agentos.CommandDecision{RuleID: d.Rule, Decision: d.Decision, Argv: d.Argv, Reason: d.Reason})
+				}
+			}
 		}
 	}
 	rp.Rollback = review.RollbackGuide(rp, worktree)

@@ -157,6 +157,16 @@ func Markdown(rp *agentos.ReviewPack) string {
 			w("\nOutput tail of %s %d (%s, digest `%s`):\n\n```\n%s\n```\n", r.Phase, r.Index+1, oneLine(r.Summary), r.OutputDigest, strings.TrimRight(r.OutputTail, "\n"))
 		}
 	}
+	if len(rp.Commands) > 0 {
+		w("\n## Command decisions\n\n")
+		for _, c := range rp.Commands {
+			w("- `%s` → **%s** by rule `%s`", strings.Join(c.Argv, " "), c.Decision, c.RuleID)
+			if c.Reason != "" {
+				w(": %s", oneLine(c.Reason))
+			}
+			w("\n")
+		}
+	}
 	if len(rp.Patches) > 0 {
 		w("\n## Patches\n\n")
 		for _, p := range rp.Patches {
