@@ -213,8 +213,8 @@ func (s *Store) List(ctx context.Context, f ListFilter) ([]agentos.MemoryItem, e
 	}
 	if f.Source != "" {
 		// substr, not LIKE: a file name may hold % or _.
-		where = append(where, `(source = ? OR substr(source, 1, ?) = ?)`)
-		args = append(args, f.Source, len(f.Source)+1, f.Source+":")
+		where = append(where, `(source = ? OR substr(source, 1, length(?)) = ?)`)
+		args = append(args, f.Source, f.Source+":", f.Source+":")
 	}
 	q := `SELECT ` + itemCols + ` FROM memory_items`
 	if len(where) > 0 {

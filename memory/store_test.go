@@ -250,16 +250,18 @@ func TestList(t *testing.T) {
 	a, _ := s.Add(ctx, agentos.MemoryItem{Kind: agentos.MemoryLesson, Text: "go vet failed on x", Tags: []string{"ci"}, Source: "task:t1"})
 	b, _ := s.Add(ctx, agentos.MemoryItem{Kind: agentos.MemoryConvention, Text: "use tabs", Source: "AGENTS.md:4"})
 	c, _ := s.Add(ctx, agentos.MemoryItem{Kind: agentos.MemoryConvention, Text: "use gofmt", Source: "AGENTS.md.bak:1"})
+	d, _ := s.Add(ctx, agentos.MemoryItem{Kind: agentos.MemoryConvention, Text: "écrire en français", Source: "docs/RÈGLES_%.md:2"})
 	for _, tc := range []struct {
 		name string
 		f    memory.ListFilter
 		want []string
 	}{
-		{"All", memory.ListFilter{}, []string{c.ID, b.ID, a.ID}},
+		{"All", memory.ListFilter{}, []string{d.ID, c.ID, b.ID, a.ID}},
+		{"SourceNonASCII", memory.ListFilter{Source: "docs/RÈGLES_%.md"}, []string{d.ID}},
 		{"Kind", memory.ListFilter{Kind: agentos.MemoryLesson}, []string{a.ID}},
 		{"Tag", memory.ListFilter{Tag: "ci"}, []string{a.ID}},
 		{"Source", memory.ListFilter{Source: "AGENTS.md"}, []string{b.ID}},
-		{"Limit", memory.ListFilter{Limit: 1}, []string{c.ID}},
+		{"Limit", memory.ListFilter{Limit: 1}, []string{d.ID}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s.List(ctx, tc.f)
