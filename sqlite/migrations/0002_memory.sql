@@ -22,11 +22,12 @@ CREATE INDEX memory_items_live ON memory_items(seq) WHERE superseded_by = '';
 CREATE INDEX memory_items_scoped ON memory_items(seq) WHERE superseded_by = '' AND scope != '[]';
 CREATE INDEX memory_items_source ON memory_items(source) WHERE superseded_by = '';
 
--- Contentless: the text lives once, in memory_items; contentless_delete lets
+-- Porter stemming so "release branch" finds "release branches". Contentless:
+-- the text lives once, in memory_items; contentless_delete lets
 -- an edit or removal drop a row by rowid so the index stays exact.
 CREATE VIRTUAL TABLE memory_fts USING fts5(
 	text, tags,
 	content = '',
 	contentless_delete = 1,
-	tokenize = 'unicode61 remove_diacritics 2'
+	tokenize = 'porter unicode61 remove_diacritics 2'
 );
