@@ -25,7 +25,7 @@ type Step struct {
 	Content   string            `json:"content,omitempty"` // write
 	Diff      string            `json:"diff,omitempty"`    // patch: unified diff as git prints it
 	DiffHash  string            `json:"diff_hash,omitempty"`
-	Paths     []string          `json:"paths,omitempty"` // patch: files the diff touches
+	Paths     []string          `json:"paths,omitempty"` // patch: files the diff touches; exec: declared writes
 	From      string            `json:"from,omitempty"`  // rename
 	To        string            `json:"to,omitempty"`    // rename
 	Argv      []string          `json:"argv,omitempty"`  // exec, as written
@@ -46,7 +46,9 @@ func (s Step) Writes() []string {
 		return []string{s.Path}
 	case StepRename:
 		return []string{s.From, s.To}
-	case StepPatch:
+	case StepPatch, StepExec:
+		// An exec step declares what it writes (writes:); anything else it
+		// changes is refused at commit.
 		return s.Paths
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/sqlite"
+	"github.com/agentos/agentos/workspace"
 )
 
 // checkRecords is red line 4: every step has its Plan, Apply and Verify
@@ -67,6 +68,9 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if !changed {
 		return "", agentos.Errorf(agentos.EFAILED, "the plan changed nothing: there is nothing to commit")
 	}
+	if err := c.checkChangedPaths(ctx, x, parent); err != nil {
+		return "", err
+	}
 	tree, err := gitrepo.GitIn(ctx, x.wt, nil, "write-tree")
 	if err != nil {
 		return "", err
@@ -117,6 +121,34 @@ func (c *Coordinator) recordPatches(ctx context.Context, x *executor, parent, sh
 		if err := c.DB.AddPatch(ctx, x.run.ID, agentos.PatchRecord{Path: p, Diff: c.redact(d), DiffHash: sum([]byte(d)), IntentID: x.plan.IntentID}); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkChangedPaths holds what a run changed to what its plan declared: a
+// protected path is never committed (a command could create .agentos/ or a
+// nested .git in the worktree), and a path the plan does not declare, which
+// the gates never saw and no lock covers, is refused (an exec step declares
+// what it writes with writes:).
+func (c *Coordinator) checkChangedPaths(ctx context.Context, x *executor, parent string) error {
+	out, err := gitrepo.GitIn(ctx, x.wt, nil, "diff", "--cached", "--name-only", "--no-renames", "-z", parent)
+	if err != nil {
+		return err
+	}
+	var undeclared []string
+	for _, p := range strings.Split(out, "\x00") {
+		if p == "" {
+			continue
+		}
+		if workspace.IsProtected(p) {
+			return agentos.Errorf(agentos.EDENIED, "the run changed the protected path %s: refusing to commit", p)
+		}
+		if !x.locks.Covers(p) {
+			undeclared = append(undeclared, p)
+		}
+	}
+	if len(undeclared) > 0 {
+		return agentos.Errorf(agentos.EDENIED, "the run changed %s, which the plan does not declare: refusing to commit (declare what an exec step writes with writes: [paths])", strings.Join(undeclared, ", "))
 	}
 	return nil
 }

@@ -482,6 +482,17 @@ func (c *Coordinator) validateStep(ctx context.Context, base string, tree *works
 			d, _ := time.ParseDuration(t)
 			s.TimeoutMS = d.Milliseconds()
 		}
+		for _, w := range rs.Writes {
+			cp, err := writable(w)
+			if err != nil {
+				return s, agentos.WrapError(agentos.ErrorCode(err), err, "writes: %s", agentos.ErrorMessage(err))
+			}
+			if err := tree.CheckParentNotFile(cp); err != nil {
+				return s, err
+			}
+			s.Paths = append(s.Paths, cp)
+			touched[cp] = true
+		}
 		s.Env = rs.Env
 		for k := range s.Env {
 			if strings.ContainsAny(k, "=\x00") || k == "" {

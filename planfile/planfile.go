@@ -51,6 +51,7 @@ type RawStep struct {
 	Kind      agentos.StepKind
 	Fields    map[string]string // path, content, diff, from, to, cwd, timeout
 	Argv      []string
+	Writes    []string // exec: the paths (files or directories) the command may change
 	Env       map[string]string
 	Rationale string
 	Risk      string
@@ -246,7 +247,7 @@ var stepFields = map[agentos.StepKind]struct {
 	agentos.StepDelete: {[]string{"path"}, nil},
 	agentos.StepRename: {[]string{"from", "to"}, nil},
 	agentos.StepMkdir:  {[]string{"path"}, nil},
-	agentos.StepExec:   {[]string{"argv"}, []string{"timeout", "cwd", "env"}},
+	agentos.StepExec:   {[]string{"argv"}, []string{"timeout", "cwd", "env", "writes"}},
 }
 
 func parseStep(n *yaml.Node, num int) (RawStep, error) {
@@ -304,6 +305,10 @@ func parseStep(n *yaml.Node, num int) (RawStep, error) {
 			}
 			if len(s.Argv) == 0 {
 				return s, errAt(v, "%s: field \"argv\" is empty", where)
+			}
+		case "writes":
+			if s.Writes, err = strList(v, where, "writes"); err != nil {
+				return s, err
 			}
 		case "env":
 			if v.Kind != yaml.MappingNode {
@@ -441,6 +446,13 @@ func (f *File) Render(values map[string]string) (*Rendered, error) {
 				return nil, err
 			}
 			r.Argv = append(r.Argv, x)
+		}
+		for _, w := range s.Writes {
+			x, err := exec(where, w)
+			if err != nil {
+				return nil, err
+			}
+			r.Writes = append(r.Writes, x)
 		}
 		if s.Env != nil {
 			r.Env = map[string]string{}
