@@ -288,6 +288,7 @@ func rendered(p agentos.Plan) *planfile.Rendered {
 			rs.Fields["diff"] = s.Diff
 		case agentos.StepExec:
 			rs.Argv = s.Argv
+			rs.Writes = s.Paths
 			if s.TimeoutMS > 0 {
 				rs.Fields["timeout"] = (time.Duration(s.TimeoutMS) * time.Millisecond).String()
 			}

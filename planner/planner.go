@@ -138,6 +138,7 @@ func (p PlanProposal) Plan(intent agentos.Intent, source string) agentos.Plan {
 			st.From, st.To = s.From, s.To
 		case agentos.StepExec:
 			st.Argv, st.TimeoutMS = slices.Clone(s.Argv), s.TimeoutMS
+			st.Paths = slices.Clone(s.Paths) // what the command may change
 		}
 		pl.Steps = append(pl.Steps, st)
 	}
