@@ -103,7 +103,8 @@ type Task struct {
 	RunID      string    `json:"run_id,omitempty"` // the latest run
 	Commit     string    `json:"commit,omitempty"` // the integrated commit
 	Reason     string    `json:"reason,omitempty"` // why it failed, is blocked or waits
-	AutoApply  bool      `json:"auto_apply"`       // continue to apply once planned (run, submit)
+	AutoApply  bool      `json:"auto_apply"`       // continue to apply once planned (run)
+	AutoQueue  bool      `json:"auto_queue"`       // continue to the queue once planned (submit)
 	Source     string    `json:"-"`                // the plan file as submitted
 	SourcePath string    `json:"source_path,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`

@@ -33,6 +33,7 @@ queues it) and 1 when planning or a gate refused it.`,
 			if err != nil {
 				return err
 			}
+			req.AutoQueue = true
 			c, err := f.Coordinator(ctx)
 			if err != nil {
 				return err

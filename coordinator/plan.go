@@ -24,7 +24,8 @@ type PlanRequest struct {
 	Mode      agentos.Mode
 	Values    map[string]string // answers given up front (--set, --answers)
 	Actor     agentos.Actor
-	AutoApply bool // run/submit: continue to apply once planned
+	AutoApply bool // run: continue to apply once planned
+	AutoQueue bool // submit: continue to the queue once planned
 	Labels    []string
 }
 
@@ -67,7 +68,7 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	labels := append(append([]string{}, f.Labels...), req.Labels...)
 	t := &agentos.Task{
 		ID: NewID("t"), Mode: mode, Goal: f.Goal, Request: "plan file " + req.File, Planner: "file",
-		Submitter: req.Actor, Labels: labels, Target: target, AutoApply: req.AutoApply,
+		Submitter: req.Actor, Labels: labels, Target: target, AutoApply: req.AutoApply, AutoQueue: req.AutoQueue,
 		Source: string(raw), SourcePath: req.File,
 	}
 	if err := c.DB.CreateTask(ctx, t); err != nil {

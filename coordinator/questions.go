@@ -281,8 +281,13 @@ func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.Answ
 	if _, err := c.planFromSource(ctx, t, values, actor); err != nil {
 		return t, err
 	}
-	if t.AutoApply && t.State == agentos.StatePlanned {
+	switch {
+	case t.AutoApply && t.State == agentos.StatePlanned:
 		return c.Apply(ctx, t.ID, actor)
+	case t.AutoQueue && t.State == agentos.StatePlanned:
+		// A submitted task goes back through the gates to the queue, where
+		// a worker picks it up.
+		return t, c.Gate(ctx, t, actor)
 	}
 	return t, nil
 }

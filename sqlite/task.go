@@ -11,7 +11,7 @@ import (
 	"github.com/agentos/agentos/canonjson"
 )
 
-const taskCols = `id, state, mode, goal, request, planner, submitter, labels, target, intent_id, plan_id, plan_hash, run_id, commit_sha, reason, auto_apply, source, source_path, created_at, updated_at`
+const taskCols = `id, state, mode, goal, request, planner, submitter, labels, target, intent_id, plan_id, plan_hash, run_id, commit_sha, reason, auto_apply, auto_queue, source, source_path, created_at, updated_at`
 
 type scanner interface{ Scan(...any) error }
 
@@ -19,7 +19,7 @@ func scanTask(s scanner) (*agentos.Task, error) {
 	var t agentos.Task
 	var state, mode, submitter, labels, created, updated string
 	err := s.Scan(&t.ID, &state, &mode, &t.Goal, &t.Request, &t.Planner, &submitter, &labels, &t.Target,
-		&t.IntentID, &t.PlanID, &t.PlanHash, &t.RunID, &t.Commit, &t.Reason, &t.AutoApply, &t.Source, &t.SourcePath, &created, &updated)
+		&t.IntentID, &t.PlanID, &t.PlanHash, &t.RunID, &t.Commit, &t.Reason, &t.AutoApply, &t.AutoQueue, &t.Source, &t.SourcePath, &created, &updated)
 	if err != nil {
 		return nil, err
 	}
@@ -46,9 +46,9 @@ func (d *DB) CreateTask(ctx context.Context, t *agentos.Task) error {
 		t.Labels = []string{}
 	}
 	labels, _ := json.Marshal(t.Labels)
-	_, err = tx.ExecContext(ctx, `INSERT INTO tasks (`+taskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err = tx.ExecContext(ctx, `INSERT INTO tasks (`+taskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		t.ID, t.State, t.Mode, t.Goal, t.Request, t.Planner, t.Submitter, string(labels), t.Target,
-		t.IntentID, t.PlanID, t.PlanHash, t.RunID, t.Commit, t.Reason, t.AutoApply, t.Source, t.SourcePath, fmtTime(now), fmtTime(now))
+		t.IntentID, t.PlanID, t.PlanHash, t.RunID, t.Commit, t.Reason, t.AutoApply, t.AutoQueue, t.Source, t.SourcePath, fmtTime(now), fmtTime(now))
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
