@@ -39,6 +39,13 @@ func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string)
 			}
 			parent = head
 		}
+		// Fence: a run stalled past its lease may have been taken over (and
+		// its change landed by another worker); it must not land it again.
+		if l := activeLocks(t.ID); l != nil {
+			if err := l.held.Check(ctx); err != nil {
+				return agentos.WrapError(agentos.ECONFLICT, err, "run %s lost its lease before integrating: nothing was landed", x.run.ID)
+			}
+		}
 		landed, note, err := c.updateTarget(ctx, t, head, commit)
 		if err != nil {
 			if agentos.ErrorCode(err) == agentos.ECONFLICT {
