@@ -95,22 +95,9 @@ func (c *Coordinator) PlanRequest(ctx context.Context, req NLRequest) (*agentos.
 		ID: NewID("t"), Mode: mode, Goal: firstLine(text), Request: text, Planner: pc.Kind,
 		Submitter: req.Actor, Labels: req.Labels, Target: target, AutoApply: req.AutoApply,
 	}
-	if err := c.DB.CreateTask(ctx, t); err != nil {
-		return nil, err
-	}
-	if _, err := c.transition(ctx, t, agentos.StatePlanning, req.Actor, sqlite.TaskUpdate{}, nil); err != nil {
+	values, err := c.startTask(ctx, t, req.Values, req.Actor)
+	if err != nil {
 		return t, err
-	}
-	values := map[string]string{}
-	if len(req.Values) > 0 {
-		ap := &agentos.AnswerPack{Version: agentos.DocVersion, Pack: UpfrontPack, Who: req.Actor, When: c.Now().UTC()}
-		for _, id := range sortedKeys(req.Values) {
-			ap.Answers = append(ap.Answers, agentos.Answer{Question: id, Value: req.Values[id]})
-			values[id] = req.Values[id]
-		}
-		if err := c.recordAnswers(ctx, t, ap, nil, req.Actor); err != nil {
-			return t, err
-		}
 	}
 	return c.planRequest(ctx, t, values, req.Actor)
 }

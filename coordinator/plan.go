@@ -60,35 +60,43 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	if err := checkValues(f, req.Values, c.Repo.Root); err != nil {
 		return nil, err
 	}
-	target, base, err := c.targetAndBase(ctx)
+	target, _, err := c.targetAndBase(ctx)
 	if err != nil {
 		return nil, err
 	}
-	_ = base
 	labels := append(append([]string{}, f.Labels...), req.Labels...)
 	t := &agentos.Task{
 		ID: NewID("t"), Mode: mode, Goal: f.Goal, Request: "plan file " + req.File, Planner: "file",
 		Submitter: req.Actor, Labels: labels, Target: target, AutoApply: req.AutoApply, AutoQueue: req.AutoQueue,
 		Source: string(raw), SourcePath: req.File,
 	}
+	values, err := c.startTask(ctx, t, req.Values, req.Actor)
+	if err != nil {
+		return t, err
+	}
+	return c.planFromSource(ctx, t, values, req.Actor)
+}
+
+// startTask stores a new task, moves it to planning and records answers
+// given up front as an AnswerPack (they count as answered and spend no
+// budget). It returns the values known so far.
+func (c *Coordinator) startTask(ctx context.Context, t *agentos.Task, upfront map[string]string, actor agentos.Actor) (map[string]string, error) {
 	if err := c.DB.CreateTask(ctx, t); err != nil {
 		return nil, err
 	}
-	if _, err := c.transition(ctx, t, agentos.StatePlanning, req.Actor, sqlite.TaskUpdate{}, nil); err != nil {
-		return t, err
+	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, sqlite.TaskUpdate{}, nil); err != nil {
+		return nil, err
 	}
 	values := map[string]string{}
-	if len(req.Values) > 0 {
-		ap := &agentos.AnswerPack{Version: agentos.DocVersion, Pack: UpfrontPack, Who: req.Actor, When: c.Now().UTC()}
-		for _, id := range sortedKeys(req.Values) {
-			ap.Answers = append(ap.Answers, agentos.Answer{Question: id, Value: req.Values[id]})
-			values[id] = req.Values[id]
-		}
-		if err := c.recordAnswers(ctx, t, ap, nil, req.Actor); err != nil {
-			return t, err
-		}
+	if len(upfront) == 0 {
+		return values, nil
 	}
-	return c.planFromSource(ctx, t, values, req.Actor)
+	ap := &agentos.AnswerPack{Version: agentos.DocVersion, Pack: UpfrontPack, Who: actor, When: c.Now().UTC()}
+	for _, id := range sortedKeys(upfront) {
+		ap.Answers = append(ap.Answers, agentos.Answer{Question: id, Value: upfront[id]})
+		values[id] = upfront[id]
+	}
+	return values, c.recordAnswers(ctx, t, ap, nil, actor)
 }
 
 // planFromSource (re)plans a task in state planning from its stored plan
