@@ -10,9 +10,12 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/policy"
 	"github.com/agentos/agentos/redact"
+	"github.com/agentos/agentos/scheduler"
 	"github.com/agentos/agentos/sqlite"
 )
 
@@ -32,9 +35,10 @@ type Factory struct {
 
 	Now func() time.Time
 
-	repo *gitrepo.Repo
-	cfg  *config.Config
-	db   *sqlite.DB
+	repo       *gitrepo.Repo
+	cfg        *config.Config
+	cfgChecked bool
+	db         *sqlite.DB
 }
 
 // NewFactory returns a Factory over the given streams.
@@ -64,8 +68,33 @@ func (f *Factory) StatePath(ctx context.Context) (string, error) {
 	return filepath.Join(r.Root, StateDir), nil
 }
 
-// Config loads agentos.yaml from the repository root.
+// Config loads agentos.yaml from the repository root, with its gates and
+// command rules compiled and their examples checked: rules are code too, so
+// a rule that does not compile or whose examples fail is a load error of the
+// policy file, named here rather than at the first plan that reaches it.
 func (f *Factory) Config(ctx context.Context) (*config.Config, error) {
+	c, err := f.ConfigUnchecked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !f.cfgChecked {
+		if _, err := policy.Load(c); err != nil {
+			return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %s (see `agentos policy test`)", config.FileName, agentos.ErrorMessage(err))
+		}
+		if _, err := cmdrule.New(c.Commands); err != nil {
+			return nil, agentos.WrapError(agentos.EINVALID, err, "%s: commands: %s (see `agentos policy test`)", config.FileName, agentos.ErrorMessage(err))
+		}
+		if _, err := scheduler.New(c.Scheduler.Rules); err != nil {
+			return nil, agentos.WrapError(agentos.EINVALID, err, "%s: scheduler: %s", config.FileName, agentos.ErrorMessage(err))
+		}
+		f.cfgChecked = true
+	}
+	return c, nil
+}
+
+// ConfigUnchecked loads agentos.yaml without compiling its rules, for
+// `agentos policy test`, which reports every failing example itself.
+func (f *Factory) ConfigUnchecked(ctx context.Context) (*config.Config, error) {
 	if f.cfg != nil {
 		return f.cfg, nil
 	}
@@ -101,7 +130,7 @@ func (f *Factory) DB(ctx context.Context) (*sqlite.DB, error) {
 	// Secrets never reach the audit log: redact with the built-in patterns
 	// plus the policy's, when it loads.
 	patterns := []string{}
-	if cfg, err := f.Config(ctx); err == nil {
+	if cfg, err := f.ConfigUnchecked(ctx); err == nil {
 		patterns = cfg.Redact.Patterns
 	}
 	if r, err := redact.New(patterns); err == nil {

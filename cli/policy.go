@@ -194,7 +194,7 @@ func newCmdPolicyTest(f *Factory) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cfg, err := f.Config(ctx)
+			cfg, err := f.ConfigUnchecked(ctx)
 			if err != nil {
 				return err
 			}
