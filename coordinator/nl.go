@@ -185,7 +185,7 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 		BaseCommit: base, Target: t.Target, PolicyHash: c.Config.Hash, Params: values,
 		Assumptions: assumptions, Steps: steps, Verify: checks, Source: proposed.Source,
 	}
-	return c.storePlan(ctx, t, &intent, p, agent)
+	return c.storePlan(ctx, t, &intent, p, pack, agent)
 }
 
 func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, actor agentos.Actor) (*agentos.Task, error) {
@@ -200,6 +200,12 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		Scope: []string{}, Constraints: []string{}, Acceptance: []string{}, Assumptions: []string{}, Risk: "medium",
 		OpenQuestions: []agentos.Question{}, Source: agentos.Source{Planner: "contractor", Model: kc.Name},
 	}
+	// The contractor works with the MemoryPack the plan will pin (red line 1:
+	// every execution carries one).
+	pack, err := c.buildMemoryPack(ctx, t, &intent)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
 	transcript := &tailWriter{max: 4096, h: sha256.New()}
 	engine, err := cmdrule.New(c.Config.Commands)
 	if err != nil {
@@ -207,7 +213,7 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 	}
 	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "contractor " + kc.Name + " at work on a scratch worktree"})
 	res, err := contractor.Run(ctx, contractor.Spec{
-		Name: kc.Name, Repo: c.Repo.Root, Base: base, Prompt: contractor.Prompt(intent), IntentID: intent.ID,
+		Name: kc.Name, Repo: c.Repo.Root, Base: base, Prompt: contractor.Prompt(intent) + memoryPrompt(pack), IntentID: intent.ID,
 		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
 		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Shell: contractor.ShellRule(engine)},
 		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), Require: c.Config.Sandbox.Required(),
@@ -254,7 +260,20 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		BaseCommit: base, Target: t.Target, PolicyHash: c.Config.Hash, Params: map[string]string{},
 		Steps: steps, Verify: checks, Source: "contractor:" + kc.Name,
 	}
-	return c.storePlan(ctx, t, &intent, plan, agent)
+	return c.storePlan(ctx, t, &intent, plan, pack, agent)
+}
+
+// memoryPrompt renders a MemoryPack for a contractor's prompt.
+func memoryPrompt(pack *agentos.MemoryPack) string {
+	if pack == nil || len(pack.Items) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n\nWhat this repository's people have recorded (MemoryPack %s); follow it:\n", pack.Hash)
+	for _, it := range pack.Items {
+		fmt.Fprintf(&b, "- [%s] %s (%s)\n", it.Kind, strings.TrimSpace(it.Text), it.Source)
+	}
+	return b.String()
 }
 
 // rendered turns a proposed plan into the raw form validateSteps checks, so

@@ -201,22 +201,27 @@ func (c *Coordinator) buildFilePlan(ctx context.Context, t *agentos.Task, f *pla
 			intent.Risk = s.Risk
 		}
 	}
-	return c.storePlan(ctx, t, intent, p, actor)
+	return c.storePlan(ctx, t, intent, p, nil, actor)
 }
 
 // storePlan is where every planner's output enters: it checks the user's
 // working tree, builds and freezes the MemoryPack, pins it and the policy in
 // the plan, stores intent and plan, and moves the task to planned.
-func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *agentos.Intent, p *agentos.Plan, actor agentos.Actor) (*agentos.Task, error) {
+//
+// pack is the MemoryPack the planner was given, if it was given one: the plan
+// pins exactly what its author saw. Otherwise one is built here.
+func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *agentos.Intent, p *agentos.Plan, pack *agentos.MemoryPack, actor agentos.Actor) (*agentos.Task, error) {
 	if err := c.checkDirty(ctx, p); err != nil {
 		return c.failPlanning(ctx, t, err)
 	}
 	if p.Params == nil {
 		p.Params = map[string]string{}
 	}
-	pack, err := c.buildMemoryPack(ctx, t, intent)
-	if err != nil {
-		return c.failPlanning(ctx, t, err)
+	if pack == nil {
+		var err error
+		if pack, err = c.buildMemoryPack(ctx, t, intent); err != nil {
+			return c.failPlanning(ctx, t, err)
+		}
 	}
 	p.MemoryPackHash = pack.Hash
 	if err := c.DB.SaveIntent(ctx, intent); err != nil {
@@ -225,7 +230,7 @@ func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *ag
 	if err := c.DB.SavePlan(ctx, p, actor); err != nil {
 		return t, err
 	}
-	_, err = c.transition(ctx, t, agentos.StatePlanned, actor, sqlite.TaskUpdate{
+	_, err := c.transition(ctx, t, agentos.StatePlanned, actor, sqlite.TaskUpdate{
 		PlanID: &p.ID, PlanHash: &p.Hash, IntentID: &intent.ID, Goal: &p.Goal, Reason: sqlite.Str(""),
 	}, map[string]any{"plan_hash": p.Hash})
 	return t, err
