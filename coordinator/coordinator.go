@@ -5,9 +5,14 @@
 //
 //	admit.go      red lines 1 and 6, stale plans: only admit builds an Admitted
 //	plan.go       red line 3 at plan time (workspace.Clean/LookPath)
+//	questions.go  red line 2 through agentos.QuestionBudget; BLOCKED and answers
+//	gates.go      policy gates; approve.go: approvals bound to the plan hash
+//	commands.go   command rules at plan time, gates and right before each command
 //	execute.go    red line 3 at apply time, every command through sandbox.Run
+//	locks.go      red line 9: task and file leases; the executor checks Covers
 //	commit.go     red lines 4 and 7: the only caller of gitrepo.CommitTree
-//	integrate.go  fast-forward or three-way rebase, verify again, CAS on the ref
+//	integrate.go  red line 8: fast-forward or three-way rebase, verify again, CAS
+//	worker.go     red line 10: every dispatch, hold, skip audited with its rule
 //	review.go     red line 5: finish writes a ReviewPack on every return path
 package coordinator
 

@@ -16,8 +16,9 @@ const maxIntegrateAttempts = 5
 // integrate lands a verified commit on the target branch: a fast-forward
 // when the target is still at the plan's base; otherwise a three-way rebase
 // (git's merge machinery), verify again, and a compare-and-swap on the ref.
-// A conflict fails the task with the conflict recorded; the target branch is
-// never touched then.
+// A conflict never overwrites: the target is untouched and the task goes
+// back to blocked (plan files, with the hunks in a QuestionPack) or planning
+// (planners); see conflictBack.
 func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string) error {
 	t := x.task
 	unlock, err := c.lockIntegration(ctx, t, t.Target)
