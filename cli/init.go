@@ -96,7 +96,7 @@ approvers: []
 {{.Gates}}`))
 
 func newCmdInit(f *Factory) *cobra.Command {
-	var force bool
+	var force, asJSON bool
 	var target string
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -151,11 +151,15 @@ func newCmdInit(f *Factory) *cobra.Command {
 			if exists && !force {
 				fmt.Fprintf(f.IO.ErrOut, "%s already exists and loads; kept it (use --force to rewrite it)\n", config.FileName)
 			}
+			if asJSON {
+				return printJSON(f, map[string]any{"root": repo.Root, "policy": cfgPath, "state": state, "target": target, "wrote_policy": !exists || force})
+			}
 			fmt.Fprintf(f.IO.Out, "initialised %s\n  policy  %s\n  state   %s (git-ignored)\nnext: review and commit %s, then `agentos run --plan change.yaml`\n", repo.Root, cfgPath, state, config.FileName)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "rewrite agentos.yaml with the defaults")
+	addJSONFlag(cmd, f, &asJSON)
 	cmd.Flags().StringVar(&target, "target", "", "the `branch` commits land on (default: the current branch)")
 	return cmd
 }

@@ -170,7 +170,7 @@ func stepLine(s agentos.Step) string {
 }
 
 func newCmdTaskClean(f *Factory) *cobra.Command {
-	var all bool
+	var all, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "clean [TASK...] [--all]",
 		Short: "Remove the worktrees (and branches) kept for inspection of finished tasks",
@@ -203,7 +203,7 @@ func newCmdTaskClean(f *Factory) *cobra.Command {
 				}
 			}
 			dir, _ := f.StatePath(ctx)
-			n := 0
+			cleaned := []string{}
 			for _, t := range ts {
 				if !t.State.Terminal() {
 					if !all {
@@ -219,17 +219,23 @@ func newCmdTaskClean(f *Factory) *cobra.Command {
 						branch = "" // the commit waits on its branch: keep it
 					}
 					repo.RemoveWorktree(ctx, wt, branch)
-					fmt.Fprintf(f.IO.Out, "cleaned %s\n", t.ID)
-					n++
+					cleaned = append(cleaned, t.ID)
 				}
 			}
-			if n == 0 {
+			if asJSON {
+				return printJSON(f, map[string]any{"cleaned": cleaned})
+			}
+			for _, id := range cleaned {
+				fmt.Fprintf(f.IO.Out, "cleaned %s\n", id)
+			}
+			if len(cleaned) == 0 {
 				fmt.Fprintln(f.IO.ErrOut, "nothing to clean")
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "clean every finished task")
+	addJSONFlag(cmd, f, &asJSON)
 	return cmd
 }
 
