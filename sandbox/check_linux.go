@@ -33,7 +33,12 @@ func staticFeatures() []Feature {
 	} else if _, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err != nil {
 		sc = Feature{Name: "seccomp", Detail: "kernel without CONFIG_SECCOMP_FILTER"}
 	}
-	return disable([]Feature{ll, sc})
+	tcp := Feature{Name: "tcp allowlist", OK: abi >= minLandlockNetABI, AllowTCPOnly: true,
+		Detail: fmt.Sprintf("loopback listeners relayed by agentos, Landlock TCP rules (ABI %d)", abi)}
+	if !tcp.OK {
+		tcp.Detail = fmt.Sprintf("Landlock ABI %d cannot restrict TCP connect; need %d or later", abi, minLandlockNetABI)
+	}
+	return disable([]Feature{ll, sc, tcp})
 }
 
 func check() Report {
@@ -107,7 +112,7 @@ func probe(flags uintptr) error {
 }
 
 func waitHelper(hs helperSpec, flags uintptr) error {
-	cmd, rep, err := startHelper(hs, flags, nil, io.Discard, io.Discard)
+	cmd, rep, err := startHelper(hs, flags, nil, nil, io.Discard, io.Discard)
 	if err != nil {
 		return fmt.Errorf("clone: %v", err)
 	}

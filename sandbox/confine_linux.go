@@ -31,6 +31,10 @@ var (
 // renames across directories (2) and truncation (3).
 const minLandlockABI = 3
 
+// minLandlockNetABI is the first Landlock that restricts TCP bind and
+// connect, which a TCP allowlist needs.
+const minLandlockNetABI = 4
+
 // setupMounts runs in the new mount namespace, while the helper still has
 // its namespace capabilities. It builds a new root holding only what the
 // command may see (system dirs and read_only entries read-only, the
@@ -212,6 +216,11 @@ func newRoot(hs helperSpec) error {
 			}
 		}
 	}
+	if len(hs.Forwards) > 0 {
+		if err := mapHosts(root, hs.Forwards); err != nil {
+			return err
+		}
+	}
 	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
 		os.MkdirAll(filepath.Join(root, "dev"), 0o755)
 		os.Symlink(target, filepath.Join(root, "dev", name))
@@ -241,6 +250,27 @@ func newRoot(hs helperSpec) error {
 		return fmt.Errorf("detaching the host root: %v", err)
 	}
 	return unix.Chdir("/")
+}
+
+// mapHosts puts a private /etc/hosts (localhost and the allowlisted
+// names) over the host's. Its source, a file on the root's tmpfs, is
+// removed once bound, so only /etc/hosts shows it.
+func mapHosts(root string, fs []forward) error {
+	dst := filepath.Join(root, "etc", "hosts")
+	if st, err := os.Lstat(dst); err != nil || !st.Mode().IsRegular() {
+		// No file to bind onto: names stay unresolvable (the command can
+		// still use the loopback addresses).
+		return nil
+	}
+	src := filepath.Join(root, ".agentos-hosts")
+	if err := os.WriteFile(src, hostsFile(fs), 0o644); err != nil {
+		return fmt.Errorf("writing the sandbox's /etc/hosts: %v", err)
+	}
+	defer os.Remove(src)
+	if err := bindReadOnly(src, dst); err != nil {
+		return fmt.Errorf("mapping allow_tcp names in /etc/hosts: %v", err)
+	}
+	return nil
 }
 
 // mkMountpoint creates an empty directory or file to bind onto.
@@ -293,7 +323,7 @@ func confine(hs helperSpec) error {
 	if err := restrictLandlock(hs); err != nil {
 		return err
 	}
-	if err := installSeccomp(hs.Network); err != nil {
+	if err := installSeccomp(hs.Network, len(hs.Forwards) > 0); err != nil {
 		return err
 	}
 	// Once nothing else needs them: no capabilities at all on this thread.
@@ -381,6 +411,16 @@ func restrictLandlock(hs helperSpec) error {
 		landlock.RODirs(systemDirs...).IgnoreIfMissing(),
 		landlock.RODirs("/proc"),
 		landlock.RWFiles(deviceFiles...).IgnoreIfMissing(),
+	}
+	if !hs.Network && len(hs.Forwards) > 0 {
+		// Connect to the allowlist's listeners only (loopback is the only
+		// interface); no TCP bind.
+		if abi := landlockABI(); abi < minLandlockNetABI {
+			return fmt.Errorf("landlock ABI %d cannot restrict TCP connect, which allow_tcp needs (ABI %d)", abi, minLandlockNetABI)
+		}
+		for _, f := range hs.Forwards {
+			rules = append(rules, landlock.ConnectTCP(f.Port))
+		}
 	}
 	rw := append([]string{hs.Worktree}, hs.ReadWrite...)
 	for _, p := range rw {

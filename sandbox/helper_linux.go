@@ -48,7 +48,10 @@ type helperSpec struct {
 	ReadOnly  []string `json:"read_only"`
 	Protected []string `json:"protected"`
 	Network   bool     `json:"network"`
-	Limits    Limits   `json:"limits"`
+	// Forwards is the TCP allowlist (network off): listeners the helper
+	// opens inside the namespace and hands to the parent on forwardFD.
+	Forwards []forward `json:"forwards,omitempty"`
+	Limits   Limits    `json:"limits"`
 	// Probe only sets up the namespaces and mounts and exits (Check).
 	Probe      bool    `json:"probe,omitempty"`
 	ProbeFlags uintptr `json:"probe_flags,omitempty"`
@@ -84,7 +87,8 @@ func cloneFlags(network bool) uintptr {
 // user namespace maps its root to the caller's own uid and gid: files the
 // command creates belong to the caller, and the capabilities it has inside
 // are dropped before the command starts.
-func startHelper(hs helperSpec, flags uintptr, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
+// forward, when not nil, becomes the helper's forwardFD.
+func startHelper(hs helperSpec, flags uintptr, forward *os.File, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
 	data, err := json.Marshal(hs)
 	if err != nil {
 		return nil, nil, err
@@ -103,6 +107,9 @@ func startHelper(hs helperSpec, flags uintptr, stdin io.Reader, stdout, stderr i
 	cmd.Env = []string{helperEnv + "=1"}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	cmd.ExtraFiles = []*os.File{specR, repW}
+	if forward != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, forward)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:                 flags,
 		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
@@ -127,7 +134,7 @@ func startHelper(hs helperSpec, flags uintptr, stdin io.Reader, stdout, stderr i
 	return cmd, repR, nil
 }
 
-func runConfined(ctx context.Context, spec Spec) (Result, error) {
+func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error) {
 	if spec.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, spec.Timeout)
@@ -136,7 +143,18 @@ func runConfined(ctx context.Context, spec Spec) (Result, error) {
 	hs := helperSpec{
 		Argv: spec.Argv, Dir: spec.Dir, Env: spec.Env, Worktree: spec.Worktree,
 		ReadWrite: spec.ReadWrite, ReadOnly: spec.ReadOnly, Protected: spec.Protected,
-		Network: spec.Network, Limits: spec.Limits.withDefaults(),
+		Network: spec.Network, Forwards: fwds, Limits: spec.Limits.withDefaults(),
+	}
+	var rl *relay
+	var helperEnd *os.File
+	if len(fwds) > 0 {
+		var err error
+		if rl, helperEnd, err = newRelay(fwds); err != nil {
+			return Result{}, &notStarted{agentos.WrapError(agentos.EDENIED, err, "sandbox: %v", err)}
+		}
+		// Whatever happens, the relay ends with the run: no listener,
+		// connection or goroutine outlives it.
+		defer rl.close()
 	}
 	if hs.Env == nil {
 		hs.Env = []string{}
@@ -147,7 +165,13 @@ func runConfined(ctx context.Context, spec Spec) (Result, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	start := time.Now()
-	cmd, rep, err := startHelper(hs, cloneFlags(spec.Network), spec.Stdin, spec.Stdout, spec.Stderr)
+	cmd, rep, err := startHelper(hs, cloneFlags(spec.Network), helperEnd, spec.Stdin, spec.Stdout, spec.Stderr)
+	if helperEnd != nil {
+		helperEnd.Close()
+	}
+	if err == nil && rl != nil {
+		rl.start()
+	}
 	if err != nil {
 		return Result{}, &notStarted{agentos.WrapError(agentos.EDENIED, err, "sandbox: cannot start the sandbox helper: %v", err)}
 	}
@@ -226,6 +250,9 @@ func HelperMain() int {
 	if hs.Probe {
 		repF.Close()
 		return 0
+	}
+	if err := openForwards(hs.Forwards); err != nil {
+		return report(repF, true, "%v", err)
 	}
 	if err := confine(hs); err != nil {
 		return report(repF, true, "%v", err)

@@ -5,7 +5,9 @@ package sandbox_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"time"
@@ -42,6 +44,48 @@ func probe(name string, args []string) error {
 		c, err := net.DialTimeout("tcp", arg(0), 2*time.Second)
 		if err == nil {
 			c.Close()
+		}
+		return err
+	case "echo":
+		// Sends "ping", expects "pong" back: bytes both ways.
+		c, err := net.DialTimeout("tcp", arg(0), 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return err
+		}
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return err
+		}
+		if string(buf) != "pong" {
+			return fmt.Errorf("got %q", buf)
+		}
+		if arg(1) == "hold" {
+			// Leaves the connection open: the run's end must close it.
+			fmt.Println("holding")
+			time.Sleep(time.Hour)
+		}
+		return nil
+	case "mptcp":
+		// MPTCP is not TCP to Landlock's port rules.
+		ap, err := netip.ParseAddrPort(arg(0))
+		if err != nil {
+			return err
+		}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Connect(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+	case "listen":
+		ln, err := net.Listen("tcp", arg(0))
+		if err == nil {
+			ln.Close()
 		}
 		return err
 	case "unix":

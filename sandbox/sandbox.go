@@ -8,7 +8,10 @@
 // the number of processes, drops every capability, restricts itself with
 // Landlock and a seccomp filter, sets rlimits and execs the command, which
 // is pid 1 of the namespace: when it ends or the timeout kills it,
-// everything it left behind dies with the namespace.
+// everything it left behind dies with the namespace. With an allowlist
+// (Spec.AllowTCP) the helper also opens loopback listeners inside the
+// network namespace and hands them to the caller, which relays each
+// connection to its destination (forward_linux.go).
 // A binary that calls Run must call IsHelper/HelperMain first thing in main.
 package sandbox
 
@@ -42,8 +45,18 @@ type Spec struct {
 	// Protected lists paths inside Worktree that stay read-only (.git, .agentos, agentos.yaml).
 	// Relative paths are taken relative to Worktree. Paths that do not exist are skipped.
 	Protected []string
-	// Network allows network access.
+	// Network allows network access (the host's network, everything
+	// reachable).
 	Network bool
+	// AllowTCP, when Network is off, lets the command connect to these
+	// destinations and nowhere else ("host:port"; a host name is resolved
+	// by agentos, outside the sandbox). The command still has its own
+	// network namespace with only loopback: it reaches an IPv4 entry at
+	// 127.0.0.1:PORT (a loopback entry at its own address), an IPv6 one at
+	// [::1]:PORT, and a name by that name (mapped in the sandbox's
+	// /etc/hosts); agentos relays each connection to the destination.
+	// Other names do not resolve.
+	AllowTCP []string
 	// Require refuses to run when confinement is unavailable (policy sandbox.require).
 	Require bool
 	// Timeout kills the whole process tree when it expires (0: none).
@@ -134,14 +147,20 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			}
 		}
 	}
+	var fwds []forward
+	if !spec.Network && len(spec.AllowTCP) > 0 {
+		if fwds, err = planForwards(spec.AllowTCP); err != nil {
+			return Result{}, err
+		}
+	}
 	// The cheap checks first; the namespace probe (another process) only
 	// when the confined start fails, to say exactly what is missing.
-	if missing := (Report{Features: staticFeatures()}).Missing(spec.Network); len(missing) > 0 {
+	if missing := (Report{Features: staticFeatures()}).missing(spec.Network, len(fwds) > 0); len(missing) > 0 {
 		return unavailable(ctx, spec, missing)
 	}
-	res, err := runConfined(ctx, spec)
+	res, err := runConfined(ctx, spec, fwds)
 	if _, ok := errors.AsType[*notStarted](err); ok {
-		if missing := Check().Missing(spec.Network); len(missing) > 0 {
+		if missing := Check().missing(spec.Network, len(fwds) > 0); len(missing) > 0 {
 			return unavailable(ctx, spec, missing)
 		}
 		return res, err.(*notStarted).err
@@ -228,6 +247,9 @@ type Feature struct {
 	Detail string `json:"detail,omitempty"`
 	// NetworkOnly marks a feature needed only when the network is off.
 	NetworkOnly bool `json:"network_only,omitempty"`
+	// AllowTCPOnly marks a feature needed only by runs with a TCP
+	// allowlist (sandbox.allow_tcp).
+	AllowTCPOnly bool `json:"allow_tcp_only,omitempty"`
 }
 
 // Report says what this machine supports (agentos sandbox check).
@@ -241,10 +263,16 @@ type Report struct {
 
 // Missing names the features a run needs but this machine lacks, each with
 // why; network says whether the run may use the network.
-func (r Report) Missing(network bool) []string {
+func (r Report) Missing(network bool) []string { return r.missing(network, false) }
+
+// MissingAllowTCP is Missing for a run with the network off and a TCP
+// allowlist.
+func (r Report) MissingAllowTCP() []string { return r.missing(false, true) }
+
+func (r Report) missing(network, allowTCP bool) []string {
 	var out []string
 	for _, f := range r.Features {
-		if f.OK || (network && f.NetworkOnly) {
+		if f.OK || (network && f.NetworkOnly) || (f.AllowTCPOnly && (network || !allowTCP)) {
 			continue
 		}
 		s := f.Name

@@ -25,6 +25,6 @@ func Check() Report {
 	return Report{OS: runtime.GOOS, Arch: runtime.GOARCH, Features: staticFeatures()}
 }
 
-func runConfined(ctx context.Context, spec Spec) (Result, error) {
+func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error) {
 	return Result{}, &notStarted{errUnsupported}
 }

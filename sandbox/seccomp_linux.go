@@ -39,6 +39,7 @@ const (
 	offArch = 4
 	offArg0 = 16
 	offArg1 = 24
+	offArg2 = 32
 )
 
 func retErrno(errno unix.Errno) unix.SockFilter {
@@ -58,8 +59,10 @@ func bpfJump(op uint16, k uint32, jt, jf uint8) unix.SockFilter {
 }
 
 // seccompFilter builds the BPF program. With network off, socket(2) is
-// allowed for AF_UNIX only.
-func seccompFilter(network bool) ([]unix.SockFilter, error) {
+// allowed for AF_UNIX only, plus AF_INET and AF_INET6 with a TCP allowlist
+// (inet): loopback is then the namespace's only interface, and Landlock
+// decides which ports TCP may connect to.
+func seccompFilter(network, inet bool) ([]unix.SockFilter, error) {
 	arch, ok := auditArch()
 	if !ok {
 		return nil, fmt.Errorf("seccomp filter not available on %s", runtime.GOARCH)
@@ -94,12 +97,36 @@ func seccompFilter(network bool) ([]unix.SockFilter, error) {
 		allow,
 		retErrno(unix.EPERM),
 	)
-	if !network {
+	if !network && !inet {
 		p = append(p,
 			bpfJump(unix.BPF_JEQ, unix.SYS_SOCKET, 0, 4),
 			bpfLoad(offArg0),
 			bpfJump(unix.BPF_JEQ, unix.AF_UNIX, 1, 0),
 			retErrno(unix.EAFNOSUPPORT),
+			allow,
+		)
+	}
+	if !network && inet {
+		// IP sockets of TCP and UDP only: Landlock governs TCP, and
+		// MPTCP or SCTP would slip past its port rules (loopback only,
+		// still, but the allowlist should mean what it says).
+		p = append(p,
+			bpfJump(unix.BPF_JEQ, unix.SYS_SOCKET, 0, 16),
+			bpfLoad(offArg0),
+			bpfJump(unix.BPF_JEQ, unix.AF_UNIX, 13, 0),
+			bpfJump(unix.BPF_JEQ, unix.AF_INET, 2, 0),
+			bpfJump(unix.BPF_JEQ, unix.AF_INET6, 1, 0),
+			retErrno(unix.EAFNOSUPPORT),
+			bpfLoad(offArg2),
+			bpfJump(unix.BPF_JEQ, 0, 3, 0),
+			bpfJump(unix.BPF_JEQ, unix.IPPROTO_TCP, 2, 0),
+			bpfJump(unix.BPF_JEQ, unix.IPPROTO_UDP, 1, 0),
+			retErrno(unix.EPROTONOSUPPORT),
+			bpfLoad(offArg1),
+			unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: 0xf},
+			bpfJump(unix.BPF_JEQ, unix.SOCK_STREAM, 2, 0),
+			bpfJump(unix.BPF_JEQ, unix.SOCK_DGRAM, 1, 0),
+			retErrno(unix.EPROTONOSUPPORT),
 			allow,
 		)
 	}
@@ -110,8 +137,8 @@ func seccompFilter(network bool) ([]unix.SockFilter, error) {
 // installSeccomp loads the filter on the calling thread only: the helper
 // runs on a locked OS thread and forks the command from it, and the child
 // inherits exactly that thread's filter.
-func installSeccomp(network bool) error {
-	filter, err := seccompFilter(network)
+func installSeccomp(network, inet bool) error {
+	filter, err := seccompFilter(network, inet)
 	if err != nil {
 		return err
 	}
