@@ -1,6 +1,11 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+)
 
 // Sandbox configures the OS sandbox every command runs in.
 type Sandbox struct {
@@ -11,6 +16,11 @@ type Sandbox struct {
 	ReadOnly []string `yaml:"read_only"`
 	// Network allows network access for every command (default: none).
 	Network bool `yaml:"network"`
+	// AllowTCP lists the only destinations ("host:port") commands may
+	// connect to when network is off, e.g. a contractor's model endpoint.
+	// A host name is resolved by agentos, outside the sandbox; inside, the
+	// command reaches an IP entry at 127.0.0.1:PORT and a name by that name.
+	AllowTCP []string `yaml:"allow_tcp"`
 	// Limits bound each command's resources; zero fields keep the defaults.
 	Limits SandboxLimits `yaml:"limits"`
 }
@@ -35,6 +45,11 @@ func (s Sandbox) Required() bool { return s.Require == nil || *s.Require }
 
 func init() {
 	sectionValidators = append(sectionValidators, func(c *Config) error {
+		for _, e := range c.Sandbox.AllowTCP {
+			if _, _, err := ParseAllowTCP(e); err != nil {
+				return fmt.Errorf("sandbox.allow_tcp: %v", err)
+			}
+		}
 		l := c.Sandbox.Limits
 		if l.MemoryMB != 0 && l.MemoryMB < 64 {
 			return fmt.Errorf("sandbox.limits.memory_mb: %d is too small to start most programs; use 64 or more (0 keeps the default)", l.MemoryMB)
@@ -47,4 +62,37 @@ func init() {
 		}
 		return nil
 	})
+}
+
+// ParseAllowTCP splits one allow_tcp entry: "host:port", the host an IP
+// address or a DNS name, the port in 1..65535.
+func ParseAllowTCP(entry string) (host string, port uint16, err error) {
+	host, ps, err := net.SplitHostPort(entry)
+	if err != nil || host == "" {
+		return "", 0, fmt.Errorf("%q is not host:port; write e.g. 127.0.0.1:8080 or api.openai.com:443", entry)
+	}
+	p, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil || p == 0 {
+		return "", 0, fmt.Errorf("%q needs a port between 1 and 65535", entry)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && !validHostName(host) {
+		return "", 0, fmt.Errorf("%q: %q is neither an IP address nor a host name", entry, host)
+	}
+	return host, uint16(p), nil
+}
+
+// validHostName accepts DNS names (letters, digits, '-', '_' and dots),
+// which is also what a hosts file takes.
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 || h[0] == '.' || h[0] == '-' {
+		return false
+	}
+	for _, c := range h {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '.', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -208,5 +209,19 @@ func TestAllowTCPRefusesBadEntries(t *testing.T) {
 		AllowTCP: []string{"10.0.0.1:80", "10.0.0.2:80"}})
 	if agentos.ErrorCode(err) != agentos.EINVALID || !strings.Contains(err.Error(), "127.0.0.1:80") {
 		t.Errorf("two destinations on one listener: err = %v, want invalid naming 127.0.0.1:80", err)
+	}
+}
+
+func TestAllowTCPPolicyIsCheckedAtLoad(t *testing.T) {
+	ok := "version: 1\nsandbox:\n  allow_tcp: [\"127.0.0.1:8080\", \"api.openai.com:443\", \"[::1]:11434\"]\n"
+	c, err := config.Parse([]byte(ok), "agentos.yaml")
+	if err != nil || len(c.Sandbox.AllowTCP) != 3 {
+		t.Fatalf("valid allow_tcp refused: %v", err)
+	}
+	for _, e := range []string{"127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "host:http", "bad host:80", ":80"} {
+		_, err := config.Parse(fmt.Appendf(nil, "version: 1\nsandbox:\n  allow_tcp: [%q]\n", e), "agentos.yaml")
+		if agentos.ErrorCode(err) != agentos.EINVALID || !strings.Contains(err.Error(), "sandbox.allow_tcp") {
+			t.Errorf("%q: err = %v, want invalid naming sandbox.allow_tcp", e, err)
+		}
 	}
 }

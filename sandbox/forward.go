@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
 )
 
 // maxAllowTCP bounds the allowlist (one listening socket each, passed to
@@ -31,39 +32,6 @@ type forward struct {
 	Port uint16 `json:"port"`
 }
 
-// ParseAllowTCP splits one allow_tcp entry, "host:port" with a port in
-// 1..65535 and a host that is an IP address or a DNS name.
-func ParseAllowTCP(entry string) (host string, port uint16, err error) {
-	host, ps, err := net.SplitHostPort(entry)
-	if err != nil {
-		return "", 0, agentos.Errorf(agentos.EINVALID, "sandbox: allow_tcp entry %q is not host:port (write e.g. 127.0.0.1:8080 or api.openai.com:443)", entry)
-	}
-	p, err := strconv.ParseUint(ps, 10, 16)
-	if err != nil || p == 0 {
-		return "", 0, agentos.Errorf(agentos.EINVALID, "sandbox: allow_tcp entry %q needs a port between 1 and 65535", entry)
-	}
-	if _, err := netip.ParseAddr(host); err != nil && !validHostName(host) {
-		return "", 0, agentos.Errorf(agentos.EINVALID, "sandbox: allow_tcp entry %q: %q is neither an IP address nor a host name", entry, host)
-	}
-	return host, uint16(p), nil
-}
-
-// validHostName accepts DNS names (letters, digits, '-', '_', dots), which
-// is also what may go in /etc/hosts.
-func validHostName(h string) bool {
-	if h == "" || len(h) > 253 || h[0] == '.' || h[0] == '-' {
-		return false
-	}
-	for _, c := range h {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '.', c == '_':
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // planForwards turns the allowlist into listeners. Two entries that would
 // listen on the same address inside the sandbox are refused.
 func planForwards(entries []string) ([]forward, error) {
@@ -74,9 +42,9 @@ func planForwards(entries []string) ([]forward, error) {
 	names := map[string]netip.Addr{}
 	byListen := map[string]string{}
 	for _, e := range entries {
-		host, port, err := ParseAllowTCP(e)
+		host, port, err := config.ParseAllowTCP(e)
 		if err != nil {
-			return nil, err
+			return nil, agentos.Errorf(agentos.EINVALID, "sandbox: allow_tcp entry %v", err)
 		}
 		f := forward{Dest: net.JoinHostPort(host, strconv.Itoa(int(port))), Port: port}
 		var addr netip.Addr
