@@ -84,7 +84,7 @@ func TestClaudeCodeGoverned(t *testing.T) {
 		Rules:    Rules{Allow: []string{"printf", "rm", "ls"}, Shell: ShellRule(engine)},
 		HookArgv: []string{exe, "__hook"},
 		StateDir: filepath.Join(filepath.Dir(repo), "state"),
-		Network:  true,
+		AllowTCP: []string{srv.Listener.Addr().String()},
 		Timeout:  90 * time.Second,
 
 		Transcript: &transcript,
@@ -97,7 +97,7 @@ func TestClaudeCodeGoverned(t *testing.T) {
 	for _, d := range res.Decisions {
 		t.Logf("decision %d: %s %s%s -> allow=%v (%s: %s)", d.Seq, d.Tool, d.Path, d.Command, d.Allow, d.Rule, d.Reason)
 	}
-	if len(sandbox.Check().Missing(true)) == 0 && res.Unconfined {
+	if len(sandbox.Check().MissingAllowTCP()) == 0 && res.Unconfined {
 		t.Errorf("the contractor ran unconfined on a machine that can confine")
 	}
 	if cwd == "" {

@@ -64,7 +64,7 @@ func TestCodexGoverned(t *testing.T) {
 		Rules:    Rules{Allow: []string{"printf", "rm", "ls"}, Shell: ShellRule(engine)},
 		HookArgv: []string{testExe(t), "__hook_codex"},
 		StateDir: filepath.Join(filepath.Dir(repo), "state"),
-		Network:  true, Timeout: 2 * time.Minute,
+		AllowTCP: []string{srv.Listener.Addr().String()}, Timeout: 2 * time.Minute,
 		Transcript: &transcript,
 	})
 	if err != nil {

@@ -55,8 +55,13 @@ type Spec struct {
 	// StateDir holds the run's scratch worktree, home and config (e.g.
 	// .agentos/contractors); it must be outside the repository's tree.
 	StateDir string
-	// Network lets the contractor reach its model endpoint.
+	// Network lets the contractor reach the network (the host's, all of
+	// it). Prefer AllowTCP.
 	Network bool
+	// AllowTCP, when set, lets the contractor reach these destinations
+	// ("host:port": its model endpoint) and nothing else; Network is then
+	// ignored. See sandbox.Spec.AllowTCP.
+	AllowTCP []string
 	// Require refuses to run when the sandbox cannot confine (policy).
 	Require bool
 	// ReadOnly are extra readable paths (the contractor's installation).
@@ -66,6 +71,17 @@ type Spec struct {
 	Transcript io.Writer
 	// Keep leaves the scratch worktree in place (for inspection).
 	Keep bool
+}
+
+// network: the whole network only when no allowlist narrows it.
+func (s Spec) network() bool { return s.Network && len(s.AllowTCP) == 0 }
+
+// sandboxMissing names what the sandbox lacks to confine this contractor.
+func (s Spec) sandboxMissing() []string {
+	if !s.network() && len(s.AllowTCP) > 0 {
+		return sandbox.Check().MissingAllowTCP()
+	}
+	return sandbox.Check().Missing(s.network())
 }
 
 // Command is one command the contractor tried to run.
@@ -230,7 +246,8 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		ReadWrite: []string{d.Home, d.Tmp},
 		ReadOnly:  readOnly,
 		Protected: []string{filepath.Join(d.Worktree, ".git"), filepath.Join(d.Worktree, ".agentos"), filepath.Join(d.Worktree, "agentos.yaml")},
-		Network:   spec.Network,
+		Network:   spec.network(),
+		AllowTCP:  spec.AllowTCP,
 		Require:   spec.Require,
 		Timeout:   spec.Timeout,
 		Stdin:     bytes.NewReader(nil),

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/sandbox"
 )
 
 // setupClaude writes the settings file with the PreToolUse hook pointed at
@@ -106,7 +105,7 @@ func setupCodex(spec Spec, d dirs, hook []string) (setupResult, error) {
 	// confinement and Codex's is off; where it cannot, Codex's own
 	// workspace-write sandbox is what is left.
 	mode := "workspace-write"
-	if len(sandbox.Check().Missing(spec.Network)) == 0 {
+	if len(spec.sandboxMissing()) == 0 {
 		mode = "danger-full-access"
 	}
 	cfg := fmt.Sprintf(`approval_policy = "never"

@@ -68,7 +68,7 @@ func TestOpenCodeGoverned(t *testing.T) {
 		Rules:    Rules{Allow: []string{"printf", "rm", "ls"}, Shell: ShellRule(engine)},
 		HookArgv: []string{testExe(t), "__hook"},
 		StateDir: filepath.Join(filepath.Dir(repo), "state"),
-		Network:  true, Timeout: 2 * time.Minute,
+		AllowTCP: []string{srv.Listener.Addr().String()}, Timeout: 2 * time.Minute,
 		Transcript: &transcript,
 	})
 	if err != nil {

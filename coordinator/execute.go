@@ -339,6 +339,7 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 		ReadOnly:  x.c.Config.Sandbox.ReadOnly,
 		Protected: protectedIn(x.wt),
 		Network:   network || x.c.Config.Sandbox.Network,
+		AllowTCP:  x.c.Config.Sandbox.AllowTCP,
 		Require:   x.c.Config.Sandbox.Required(),
 		Timeout:   timeout,
 		Stdout:    out,
