@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -46,8 +47,11 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 						status = "MISSING"
 					}
 					note := ft.Detail
-					if ft.NetworkOnly {
+					switch {
+					case ft.NetworkOnly:
 						note = strings.TrimSpace(note + " (needed when the network is off)")
+					case ft.AllowTCPOnly:
+						note = strings.TrimSpace(note + " (needed for sandbox.allow_tcp)")
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", ft.Name, status, note)
 				}
@@ -69,9 +73,10 @@ var protectedPaths = []string{".git", ".agentos", "agentos.yaml"}
 
 func newCmdSandboxRun(f *Factory) *cobra.Command {
 	var network bool
+	var allowTCP []string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "run [--network] -- CMD [ARGS...]",
+		Use:   "run [--network | --allow-tcp HOST:PORT...] -- CMD [ARGS...]",
 		Short: "Run one command under this repository's command rules and sandbox (the repository is the writable root)",
 		Long: "Decides the command with the rules in agentos.yaml (commands.allow, commands.rules), then runs it in the sandbox " +
 			"with the repository as the writable root (.git, .agentos and agentos.yaml stay read-only), a private temp dir, and " +
@@ -141,6 +146,7 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 				ReadOnly:  cfg.Sandbox.ReadOnly,
 				Protected: protected,
 				Network:   network || cfg.Sandbox.Network,
+				AllowTCP:  append(slices.Clone(cfg.Sandbox.AllowTCP), allowTCP...),
 				Require:   cfg.Sandbox.Required(),
 				Timeout:   timeout,
 				Limits:    sandbox.LimitsFromConfig(cfg.Sandbox.Limits),
@@ -164,6 +170,7 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&network, "network", false, "allow network access for this command")
+	cmd.Flags().StringArrayVar(&allowTCP, "allow-tcp", nil, "with the network off, allow TCP to this HOST:PORT only (repeatable; added to sandbox.allow_tcp)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "kill the command after this long (default: exec.default_timeout)")
 	return cmd
 }

@@ -4,6 +4,7 @@ package sandbox_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,4 +161,36 @@ func TestCLISandboxRunEscapes(t *testing.T) {
 			t.Fatal("allowed rm did not run")
 		}
 	})
+}
+
+// TestCLISandboxRunAllowTCP: `agentos sandbox run --allow-tcp` opens exactly
+// the destination named, on top of sandbox.allow_tcp.
+func TestCLISandboxRunAllowTCP(t *testing.T) {
+	repo := cliRepo(t)
+	if m := sandbox.Check().MissingAllowTCP(); len(m) > 0 {
+		t.Skipf("TCP allowlist unavailable here: %v", m)
+	}
+	a, other := newEchoServer(t), newEchoServer(t)
+	exe := testExe(t)
+	policy := fmt.Sprintf("version: 1\ncommands:\n  allow: [%q]\nexec:\n  env_allow: [%s]\nsandbox:\n  require: true\n  read_only: [%q]\n  allow_tcp: [%q]\n",
+		filepath.Base(exe), probeEnv, filepath.Dir(exe), other.addr())
+	must(t, os.WriteFile(filepath.Join(repo, "agentos.yaml"), []byte(policy), 0o644))
+	env := []string{probeEnv + "=echo"}
+
+	out, code := runCLI(t, repo, env, "sandbox", "run", "--allow-tcp", a.addr(), "--", exe, a.addr())
+	if code != 0 || !strings.Contains(out, "ESCAPED") {
+		t.Fatalf("--allow-tcp %s: exit %d, want the exchange to succeed", a.addr(), code)
+	}
+	out, code = runCLI(t, repo, env, "sandbox", "run", "--", exe, other.addr())
+	if code != 0 || !strings.Contains(out, "ESCAPED") {
+		t.Fatalf("sandbox.allow_tcp %s: exit %d, want the exchange to succeed", other.addr(), code)
+	}
+	_, code = runCLI(t, repo, env, "sandbox", "run", "--", exe, a.addr())
+	if code == 0 {
+		t.Fatal("reached a destination that neither --allow-tcp nor sandbox.allow_tcp names")
+	}
+	out, code = runCLI(t, repo, nil, "sandbox", "check")
+	if code != 0 || !strings.Contains(out, "tcp allowlist") {
+		t.Fatalf("sandbox check does not report the TCP allowlist: exit %d", code)
+	}
 }
