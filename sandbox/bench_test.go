@@ -125,3 +125,34 @@ func BenchmarkCLISandboxRun(b *testing.B) {
 	mc := report(b, "cli", cli)
 	b.ReportMetric(float64(mc)/float64(mb), "ratio")
 }
+
+// BenchmarkSandboxAllowTCP: start overhead of a run with one allow_tcp
+// entry (loopback up, a listener handed to the parent, the relay) against
+// the same run without, alternated.
+func BenchmarkSandboxAllowTCP(b *testing.B) {
+	if !sandbox.Check().OK() || len(sandbox.Check().MissingAllowTCP()) > 0 {
+		b.Skip("sandbox or TCP allowlist unavailable")
+	}
+	wt := b.TempDir()
+	run := func(allow []string) {
+		res, err := sandbox.Run(context.Background(), sandbox.Spec{
+			Argv: []string{"/bin/true"}, Worktree: wt, Require: true, AllowTCP: allow,
+		})
+		if err != nil || res.ExitCode != 0 || res.Unconfined {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+	var plain, allowed []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t := time.Now()
+		run(nil)
+		plain = append(plain, time.Since(t))
+		t = time.Now()
+		run([]string{"127.0.0.1:8080"})
+		allowed = append(allowed, time.Since(t))
+	}
+	mp := report(b, "sandbox", plain)
+	ma := report(b, "sandbox-allow-tcp", allowed)
+	b.ReportMetric(float64((ma-mp).Microseconds())/1000, "added-median-ms")
+}
