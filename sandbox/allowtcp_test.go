@@ -23,9 +23,11 @@ type echoServer struct {
 	conns chan net.Conn
 }
 
-func newEchoServer(t *testing.T) *echoServer {
+func newEchoServer(t *testing.T) *echoServer { return newEchoServerAt(t, "127.0.0.1") }
+
+func newEchoServerAt(t *testing.T, ip string) *echoServer {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.Listen("tcp4", net.JoinHostPort(ip, "0"))
 	must(t, err)
 	s := &echoServer{ln: ln, conns: make(chan net.Conn, 16)}
 	t.Cleanup(func() { ln.Close() })
@@ -60,6 +62,19 @@ func (s *echoServer) accepted() bool {
 	case <-time.After(100 * time.Millisecond):
 		return false
 	}
+}
+
+// hostIPv4 is a non-loopback IPv4 address of this machine.
+func hostIPv4(t *testing.T) string {
+	t.Helper()
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("no non-loopback IPv4 address here")
+	return ""
 }
 
 func openFDs(t *testing.T) int {
@@ -101,6 +116,16 @@ func TestAllowTCP(t *testing.T) {
 			t.Fatalf("could not reach an allowlisted name: %v %+v %q", err, res, out)
 		}
 	})
+	t.Run("a non-loopback address, reached at that address", func(t *testing.T) {
+		ip := hostIPv4(t)
+		h := newEchoServerAt(t, ip)
+		out, res, err := b.allowProbe(t, []string{h.addr()}, "echo", h.addr())
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("could not reach %s: %v %+v %q", h.addr(), err, res, out)
+		}
+		_, res, err = b.allowProbe(t, []string{h.addr()}, "dial", net.JoinHostPort(ip, "22"))
+		failedClosed(t, res, err)
+	})
 	// Each attempt below must fail closed.
 	t.Run("another listener on 127.0.0.1", func(t *testing.T) {
 		_, res, err := b.allowProbe(t, allow, "dial", other.addr())
@@ -130,7 +155,7 @@ func TestAllowTCP(t *testing.T) {
 			failedClosed(t, res, err)
 		}
 	})
-	t.Run("mptcp to another port", func(t *testing.T) {
+	t.Run("mptcp bind", func(t *testing.T) {
 		_, res, err := b.allowProbe(t, allow, "mptcp", "127.0.0.1:8080")
 		failedClosed(t, res, err)
 	})
@@ -206,9 +231,9 @@ func TestAllowTCPRefusesBadEntries(t *testing.T) {
 		}
 	}
 	_, err := sandbox.Run(t.Context(), sandbox.Spec{Argv: []string{"/bin/true"}, Worktree: wt, Require: true,
-		AllowTCP: []string{"10.0.0.1:80", "10.0.0.2:80"}})
-	if agentos.ErrorCode(err) != agentos.EINVALID || !strings.Contains(err.Error(), "127.0.0.1:80") {
-		t.Errorf("two destinations on one listener: err = %v, want invalid naming 127.0.0.1:80", err)
+		AllowTCP: []string{"[2001:db8::1]:80", "[2001:db8::2]:80"}})
+	if agentos.ErrorCode(err) != agentos.EINVALID || !strings.Contains(err.Error(), "[::1]:80") {
+		t.Errorf("two destinations on one listener: err = %v, want invalid naming [::1]:80", err)
 	}
 }
 

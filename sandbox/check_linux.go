@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -57,6 +59,7 @@ func check() Report {
 			r.Features = append(r.Features, Feature{Name: ns.name, OK: true, NetworkOnly: ns.flag == unix.CLONE_NEWNET})
 		}
 		r.Features = append(r.Features, Feature{Name: "sandbox setup", OK: true, Detail: "new root, private /proc, process limit, no capabilities"})
+		r.Features = checkAllowTCP(r.Features)
 		return r
 	}
 	userErr := probe(unix.CLONE_NEWUSER)
@@ -93,6 +96,46 @@ func dryRun() error {
 	return waitHelper(hs, cloneFlags(false))
 }
 
+// checkAllowTCP confirms the static "tcp allowlist" feature with a dry run
+// that opens a loopback listener inside and hands it to this process.
+func checkAllowTCP(fs []Feature) []Feature {
+	i := slices.IndexFunc(fs, func(f Feature) bool { return f.Name == "tcp allowlist" })
+	if i < 0 || !fs[i].OK {
+		return fs
+	}
+	if err := dryRunAllowTCP(); err != nil {
+		fs[i].OK, fs[i].Detail = false, err.Error()
+	}
+	return fs
+}
+
+func dryRunAllowTCP() error {
+	wt, err := os.MkdirTemp("", "agentos-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(wt)
+	fwds := []forward{{Dest: "127.0.0.1:1", Listen: "127.0.0.1:1", Port: 1}}
+	rl, helperEnd, err := newRelay(fwds)
+	if err != nil {
+		return err
+	}
+	defer rl.close()
+	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: DefaultLimits, Forwards: fwds}
+	cmd, rep, err := startHelper(hs, cloneFlags(false), helperEnd, nil, io.Discard, io.Discard)
+	helperEnd.Close()
+	if err != nil {
+		return fmt.Errorf("clone: %v", err)
+	}
+	rl.start()
+	err = waitStarted(cmd, rep)
+	<-rl.ready
+	if err == nil && rl.listeners() != len(fwds) {
+		err = fmt.Errorf("the loopback listener did not reach agentos")
+	}
+	return err
+}
+
 var namespaces = []struct {
 	name string
 	flag uintptr
@@ -116,6 +159,11 @@ func waitHelper(hs helperSpec, flags uintptr) error {
 	if err != nil {
 		return fmt.Errorf("clone: %v", err)
 	}
+	return waitStarted(cmd, rep)
+}
+
+// waitStarted waits for a probe or dry-run helper and returns its failure.
+func waitStarted(cmd *exec.Cmd, rep *os.File) error {
 	raw, _ := io.ReadAll(rep)
 	rep.Close()
 	werr := cmd.Wait()

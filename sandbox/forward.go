@@ -21,11 +21,10 @@ type forward struct {
 	// Dest is the entry as given ("host:port"); the parent dials it, so a
 	// name is resolved outside the sandbox.
 	Dest string `json:"dest"`
-	// Listen is the loopback address inside the sandbox's network
-	// namespace: 127.0.0.1:PORT for an IPv4 address (the entry's own
-	// address when it is a loopback one), [::1]:PORT for IPv6, and an
-	// address of its own in 127.0.1.0/24 for a name, mapped in the
-	// sandbox's /etc/hosts.
+	// Listen is the address on loopback inside the sandbox's network
+	// namespace: the entry's own address for IPv4 (a non-loopback one is
+	// added to lo), [::1]:PORT for IPv6, and an address of its own in
+	// 127.0.1.0/24 for a name, mapped in the sandbox's /etc/hosts.
 	Listen string `json:"listen"`
 	// Name is the host name mapped to Listen's address ("" for an IP).
 	Name string `json:"name,omitempty"`
@@ -51,10 +50,15 @@ func planForwards(entries []string) ([]forward, error) {
 		if ip, err := netip.ParseAddr(host); err == nil {
 			ip = ip.Unmap()
 			switch {
-			case ip.Is4() && ip.IsLoopback():
+			case ip.Is4() && (ip.IsLoopback() || ip.IsUnspecified()):
 				addr = ip
+				if ip.IsUnspecified() {
+					addr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+				}
 			case ip.Is4():
-				addr = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+				// The address itself, added to loopback inside: a URL
+				// naming it works unchanged.
+				addr = ip
 			default:
 				addr = netip.IPv6Loopback()
 			}

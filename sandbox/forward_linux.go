@@ -58,6 +58,34 @@ func loopbackUp() error {
 	return nil
 }
 
+// addLoopbackAddr puts a/32 on lo (as the alias lo:N), so that the
+// command reaches an allowlisted IPv4 address at that address.
+func addLoopbackAddr(a netip.Addr, n int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	name := fmt.Sprintf("lo:%d", n)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	ip := a.As4()
+	ifr.SetInet4Addr(ip[:])
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFADDR, ifr); err != nil {
+		return fmt.Errorf("adding %s to loopback inside the sandbox: %v", a, err)
+	}
+	if ifr, err = unix.NewIfreq(name); err != nil {
+		return err
+	}
+	ifr.SetInet4Addr([]byte{255, 255, 255, 255})
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFNETMASK, ifr); err != nil {
+		return fmt.Errorf("setting %s/32 on loopback inside the sandbox: %v", a, err)
+	}
+	return nil
+}
+
 // openForwards runs in the helper, in the sandbox's network namespace and
 // before confinement: loopback up, one listener per entry, all of them
 // sent to the parent; the helper keeps none.
@@ -69,6 +97,16 @@ func openForwards(fs []forward) error {
 	defer unix.Close(forwardFD)
 	if err := loopbackUp(); err != nil {
 		return err
+	}
+	added := map[netip.Addr]bool{}
+	for _, f := range fs {
+		a := netip.MustParseAddrPort(f.Listen).Addr()
+		if a.Is4() && !a.IsLoopback() && !added[a] {
+			added[a] = true
+			if err := addLoopbackAddr(a, len(added)); err != nil {
+				return fmt.Errorf("allow_tcp %s: %v", f.Dest, err)
+			}
+		}
 	}
 	var fds []int
 	defer func() {
@@ -251,6 +289,13 @@ func (r *relay) untrack(c net.Conn) {
 	delete(r.conns, c)
 	r.mu.Unlock()
 	c.Close()
+}
+
+// listeners is how many listeners arrived from the helper.
+func (r *relay) listeners() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.lns)
 }
 
 // close ends the relay when the run ends: listeners, every relayed

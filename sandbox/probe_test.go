@@ -71,7 +71,8 @@ func probe(name string, args []string) error {
 		}
 		return nil
 	case "mptcp":
-		// MPTCP is not TCP to Landlock's port rules.
+		// MPTCP is not TCP to Landlock's port rules: a bind it would
+		// refuse a TCP socket goes through.
 		ap, err := netip.ParseAddrPort(arg(0))
 		if err != nil {
 			return err
@@ -81,7 +82,7 @@ func probe(name string, args []string) error {
 			return err
 		}
 		defer unix.Close(fd)
-		return unix.Connect(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+		return unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
 	case "listen":
 		ln, err := net.Listen("tcp", arg(0))
 		if err == nil {
