@@ -77,11 +77,19 @@ func hostIPv4(t *testing.T) string {
 	return ""
 }
 
-func openFDs(t *testing.T) int {
+// openSockets counts this process's sockets: the relay's listeners,
+// connections and socketpair are all sockets.
+func openSockets(t *testing.T) int {
 	t.Helper()
 	ents, err := os.ReadDir("/proc/self/fd")
 	must(t, err)
-	return len(ents)
+	n := 0
+	for _, e := range ents {
+		if l, _ := os.Readlink("/proc/self/fd/" + e.Name()); strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n
 }
 
 func (b box) allowProbe(t *testing.T, allow []string, args ...string) (string, sandbox.Result, error) {
@@ -195,7 +203,7 @@ func TestAllowTCPEndsWithTheRun(t *testing.T) {
 	// before the baseline.
 	b.allowProbe(t, allow, "echo", a.addr())
 	<-a.conns
-	before := openFDs(t)
+	before := openSockets(t)
 
 	s := b.spec(t, testExe(t), a.addr(), "hold")
 	s.Env = append(s.Env, probeEnv+"=echo")
@@ -217,8 +225,8 @@ func TestAllowTCPEndsWithTheRun(t *testing.T) {
 		t.Fatalf("the relayed connection outlived the run: read = %v, want EOF", err)
 	}
 	held.Close()
-	if after := openFDs(t); after > before {
-		t.Fatalf("%d descriptors open after the run, %d before: the relay lingers", after, before)
+	if after := openSockets(t); after > before {
+		t.Fatalf("%d sockets open after the run, %d before: the relay lingers", after, before)
 	}
 }
 
