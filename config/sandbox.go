@@ -19,7 +19,8 @@ type Sandbox struct {
 	// AllowTCP lists the only destinations ("host:port") commands may
 	// connect to when network is off, e.g. a contractor's model endpoint.
 	// A host name is resolved by agentos, outside the sandbox; inside, the
-	// command reaches an IP entry at 127.0.0.1:PORT and a name by that name.
+	// command reaches an IPv4 entry at its address (127.0.0.1:PORT for a
+	// local server), an IPv6 one at [::1]:PORT and a name by that name.
 	AllowTCP []string `yaml:"allow_tcp"`
 	// Limits bound each command's resources; zero fields keep the defaults.
 	Limits SandboxLimits `yaml:"limits"`

@@ -170,7 +170,7 @@ type relay struct {
 	ready chan struct{}
 }
 
-// newForwardPair makes the socketpair: the parent's end as a relay, the
+// newRelay makes the socketpair: the parent's end as a relay, the
 // helper's end as a file to pass as forwardFD.
 func newRelay(fs []forward) (*relay, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)

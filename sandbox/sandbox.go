@@ -52,10 +52,10 @@ type Spec struct {
 	// destinations and nowhere else ("host:port"; a host name is resolved
 	// by agentos, outside the sandbox). The command still has its own
 	// network namespace with only loopback: it reaches an IPv4 entry at
-	// 127.0.0.1:PORT (a loopback entry at its own address), an IPv6 one at
-	// [::1]:PORT, and a name by that name (mapped in the sandbox's
-	// /etc/hosts); agentos relays each connection to the destination.
-	// Other names do not resolve.
+	// that address (put on loopback inside), an IPv6 one at [::1]:PORT,
+	// and a name by that name (mapped in the sandbox's /etc/hosts);
+	// agentos relays each connection to the destination. Other names do
+	// not resolve, other addresses and ports are unreachable.
 	AllowTCP []string
 	// Require refuses to run when confinement is unavailable (policy sandbox.require).
 	Require bool
