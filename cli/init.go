@@ -69,6 +69,9 @@ exec:
 sandbox:
   require: true
   network: false
+  # Destinations ("host:port") commands may reach while network is false;
+  # nothing else is reachable (no DNS, no other host or local service).
+  allow_tcp: []
   read_only: []
 
 # Autonomy modes. semi_auto asks at most question_budget blocker questions;

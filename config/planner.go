@@ -74,7 +74,12 @@ type Contractor struct {
 	Timeout string `yaml:"timeout"`
 	// Network lets the contractor reach the network (its model endpoint);
 	// default true for contractors, since they must talk to their model.
+	// Prefer allow_tcp, which limits it to exactly that endpoint.
 	Network *bool `yaml:"network"`
+	// AllowTCP lists the only destinations ("host:port") the contractor
+	// may reach, e.g. its model endpoint; when set, network is ignored and
+	// nothing else is reachable.
+	AllowTCP []string `yaml:"allow_tcp"`
 }
 
 // PlannerKinds are the valid planner.kind values.
@@ -185,6 +190,11 @@ func validatePlanner(c *Config) error {
 	for _, name := range k.EnvPass {
 		if !envNameRe.MatchString(name) {
 			return fmt.Errorf("planner.contractor.env_pass: %q is not a variable name", name)
+		}
+	}
+	for _, e := range k.AllowTCP {
+		if _, _, err := ParseAllowTCP(e); err != nil {
+			return fmt.Errorf("planner.contractor.allow_tcp: %v", err)
 		}
 	}
 	if k.Timeout != "" {

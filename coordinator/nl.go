@@ -216,7 +216,7 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		Name: kc.Name, Repo: c.Repo.Root, Base: base, Prompt: contractor.Prompt(intent) + memoryPrompt(pack), IntentID: intent.ID,
 		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
 		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Shell: contractor.ShellRule(engine)},
-		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), Require: c.Config.Sandbox.Required(),
+		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), AllowTCP: kc.AllowTCP, Require: c.Config.Sandbox.Required(),
 		ReadOnly: c.Config.Sandbox.ReadOnly, Timeout: kc.RunTimeout(), Transcript: io.MultiWriter(c.Log, transcript),
 	})
 	for i := range res.Commands {
