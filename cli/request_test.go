@@ -316,6 +316,7 @@ func TestRunRequestClaudeCode(t *testing.T) {
     env:
       ANTHROPIC_BASE_URL: `+srv.URL+`
       ANTHROPIC_API_KEY: sk-ant-fake-for-a-local-server
+    allow_tcp: [`+strings.TrimPrefix(srv.URL, "http://")+`]
     timeout: 2m
 `)
 	code, out, errOut := runCLI(t, "-C", dir, "run", "say hello in hello.txt")
