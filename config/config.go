@@ -166,8 +166,6 @@ func (c *Config) QuestionBudget(mode agentos.Mode) int {
 	return agentos.QuestionBudget(mode, configured)
 }
 
-var yamlLineRe = regexp.MustCompile(`line (\d+): `)
-
 // YAMLError turns a yaml.v3 error into one readable line: "line N: …".
 func YAMLError(err error) string {
 	var te *yaml.TypeError
@@ -181,11 +179,37 @@ func YAMLError(err error) string {
 	return humanYAML(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
+// yaml.v3's messages name Go types, which mean nothing to someone editing
+// agentos.yaml; these rewrite them in the file's terms.
+var (
+	yamlUnknownRe = regexp.MustCompile(`not found in type [\w.]+`)
+	yamlTypeRe    = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: (`[^`]*`))? into ([\\w.\\[\\]*]+)")
+)
+
+func yamlKind(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["), strings.Contains(goType, "."):
+		return "a mapping"
+	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
+		return "a number"
+	case goType == "bool":
+		return "true or false"
+	}
+	return "a " + goType
+}
+
 func humanYAML(m string) string {
 	m = strings.TrimPrefix(m, "yaml: ")
-	m = strings.Replace(m, "not found in type", "is not a known key in", 1)
-	m = regexp.MustCompile(`in type [\w.]+`).ReplaceAllString(m, "")
-	m = strings.Replace(m, "cannot unmarshal !!", "wrong type: cannot use a ", 1)
-	_ = yamlLineRe
+	m = yamlUnknownRe.ReplaceAllString(m, "is not a known key here")
+	m = yamlTypeRe.ReplaceAllStringFunc(m, func(x string) string {
+		g := yamlTypeRe.FindStringSubmatch(x)
+		val := g[2]
+		if val == "" || g[1] == "seq" || g[1] == "map" {
+			val = "a " + map[string]string{"seq": "list", "map": "mapping", "str": "string", "int": "number", "bool": "bool"}[g[1]]
+		}
+		return fmt.Sprintf("wrong type: %s, want %s", val, yamlKind(g[3]))
+	})
 	return strings.TrimSpace(m)
 }
