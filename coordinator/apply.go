@@ -120,7 +120,9 @@ func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor ag
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			err = agentos.Errorf(agentos.EINTERNAL, "internal error during run %s: %v\n%s", run.ID, p, debug.Stack())
+			// One line for the user and the task; the stack for --debug.
+			err = &agentos.Error{Code: agentos.EINTERNAL, Message: fmt.Sprintf("internal error during run %s: %v (a bug: please report it; --debug shows the stack)", run.ID, p),
+				Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
 		}
 		err = c.finishRun(context.WithoutCancel(ctx), t, run, err)
 	}()
