@@ -92,7 +92,7 @@ func (c *Coordinator) Apply(ctx context.Context, taskID string, actor agentos.Ac
 
 // applyQueued runs admission and then the run. Every return path after the
 // run starts writes a ReviewPack (red line 5), panics included.
-func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor agentos.Actor) (_ *agentos.Task, err error) {
+func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor agentos.Actor) (rt *agentos.Task, err error) {
 	adm, aerr := c.admit(ctx, t)
 	if aerr != nil {
 		if agentos.ErrorCode(aerr) == agentos.EAWAITINGAPPROVAL {
@@ -125,6 +125,7 @@ func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor ag
 				Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
 		}
 		err = c.finishRun(context.WithoutCancel(ctx), t, run, err)
+		rt = t // also when a panic skipped the return below
 	}()
 	return t, c.execute(ctx, adm, run, actor)
 }
