@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,7 +72,6 @@ func Params(t *testing.T, dir string) testscript.Params {
 			} else if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
 				env.Setenv("GOCACHE", strings.TrimSpace(string(out)))
 			}
-			env.Setenv("GOROOT_BIN", filepath.Join(runtime.GOROOT(), "bin"))
 			repo := filepath.Join(env.WorkDir, "repo")
 			os.MkdirAll(repo, 0o755)
 			os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = Tester\n\temail = tester@example.com\n[init]\n\tdefaultBranch = main\n"), 0o644)
