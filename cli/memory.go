@@ -2,9 +2,6 @@ package cli
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -625,24 +622,9 @@ func memoryPackRun(ctx context.Context, opts *MemoryPackOptions) error {
 	if err != nil {
 		return err
 	}
-	var hash, body string
-	err = db.SQL().QueryRowContext(ctx, `SELECT hash, body FROM memory_packs WHERE task = ? ORDER BY rowid DESC LIMIT 1`, opts.Task).Scan(&hash, &body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return agentos.Errorf(agentos.ENOTFOUND, "task %s has no MemoryPack: it is built when the task is planned (agentos plan)", opts.Task)
-	}
+	p, err := db.LatestMemoryPack(ctx, opts.Task) // re-checks the stored hash
 	if err != nil {
-		return fmt.Errorf("read the MemoryPack of %s: %w", opts.Task, err)
-	}
-	var p agentos.MemoryPack
-	if err := json.Unmarshal([]byte(body), &p); err != nil {
-		return agentos.WrapError(agentos.ECONFLICT, err, "the stored MemoryPack of task %s is not valid JSON: the store was altered; re-plan the task", opts.Task)
-	}
-	// Re-hash on read: print nothing a reviewer could mistake for the pinned pack.
-	if err := memory.VerifyPack(p); err != nil {
 		return err
-	}
-	if p.Hash != hash {
-		return agentos.Errorf(agentos.ECONFLICT, "the MemoryPack of task %s is stored under hash %s but holds %s: the store was altered; re-plan the task", opts.Task, hash, p.Hash)
 	}
 	if opts.JSON {
 		return printJSON(opts.F, p)

@@ -341,16 +341,25 @@ func (d *DB) MemoryPackByHash(ctx context.Context, task, hash string) (*agentos.
 	return &m, nil
 }
 
-// LatestMemoryPack returns the newest pack stored for a task.
+// LatestMemoryPack returns the newest pack stored for a task. Like every
+// read of a hashed artifact it re-checks the pack against the hash it was
+// stored under, so a pack altered in the file is a conflict, never shown as
+// the pinned one.
 func (d *DB) LatestMemoryPack(ctx context.Context, task string) (*agentos.MemoryPack, error) {
-	var body string
-	err := d.db.QueryRowContext(ctx, `SELECT body FROM memory_packs WHERE task = ? ORDER BY rowid DESC LIMIT 1`, task).Scan(&body)
+	var hash, body string
+	err := d.db.QueryRowContext(ctx, `SELECT hash, body FROM memory_packs WHERE task = ? ORDER BY rowid DESC LIMIT 1`, task).Scan(&hash, &body)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, agentos.Errorf(agentos.ENOTFOUND, "task %s has no MemoryPack", task)
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "task %s has no MemoryPack: it is built when the task is planned (agentos plan)", task)
 	}
 	if err != nil {
 		return nil, err
 	}
 	var m agentos.MemoryPack
-	return &m, json.Unmarshal([]byte(body), &m)
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		return nil, agentos.WrapError(agentos.ECONFLICT, err, "the stored MemoryPack of task %s is not valid JSON: the store was altered; re-plan the task", task)
+	}
+	if got := m.ComputeHash(); got != hash || m.Hash != hash {
+		return nil, agentos.Errorf(agentos.ECONFLICT, "the MemoryPack of task %s is stored under hash %s but holds %s: the store was altered; re-plan the task", task, hash, got)
+	}
+	return &m, nil
 }
