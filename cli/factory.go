@@ -140,6 +140,20 @@ func (f *Factory) DB(ctx context.Context) (*sqlite.DB, error) {
 	return db, nil
 }
 
+// Task opens the store and looks up a task by id or unique id prefix: the
+// first step of every verb that takes a TASK.
+func (f *Factory) Task(ctx context.Context, id string) (*sqlite.DB, *agentos.Task, error) {
+	db, err := f.DB(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := db.Task(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return db, t, nil
+}
+
 // Actor is the human running the command: --as, else git user.name, else the
 // OS user. It can never be an agent identity.
 func (f *Factory) Actor(ctx context.Context) (agentos.Actor, error) {

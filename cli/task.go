@@ -102,11 +102,7 @@ func newCmdTaskShow(f *Factory) *cobra.Command {
 		Args:  exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			db, err := f.DB(ctx)
-			if err != nil {
-				return err
-			}
-			t, err := db.Task(ctx, args[0])
+			db, t, err := f.Task(ctx, args[0])
 			if err != nil {
 				return err
 			}
