@@ -83,24 +83,7 @@ func (d *DB) AddRecord(ctx context.Context, task string, rec agentos.StepRecord,
 
 // Records lists a run's step records in order.
 func (d *DB) Records(ctx context.Context, run string) ([]agentos.StepRecord, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT body FROM step_records WHERE run = ? ORDER BY seq`, run)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []agentos.StepRecord
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		var r agentos.StepRecord
-		if err := json.Unmarshal([]byte(body), &r); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return listBodies[agentos.StepRecord](ctx, d.db, `SELECT body FROM step_records WHERE run = ? ORDER BY seq`, run)
 }
 
 // AddPatch records a patch with its intent and diff hash (red line 6).
@@ -217,24 +200,11 @@ func (d *DB) SaveGateDecisions(ctx context.Context, task, planHash string, ds []
 
 // GateDecisions lists the stored decisions for a plan.
 func (d *DB) GateDecisions(ctx context.Context, task, planHash string) ([]agentos.GateDecision, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT body FROM gate_decisions WHERE task = ? AND plan_hash = ? ORDER BY seq`, task, planHash)
-	if err != nil {
-		return nil, err
+	out, err := listBodies[agentos.GateDecision](ctx, d.db, `SELECT body FROM gate_decisions WHERE task = ? AND plan_hash = ? ORDER BY seq`, task, planHash)
+	if out == nil && err == nil {
+		out = []agentos.GateDecision{}
 	}
-	defer rows.Close()
-	out := []agentos.GateDecision{}
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		var g agentos.GateDecision
-		if err := json.Unmarshal([]byte(body), &g); err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return out, err
 }
 
 // SaveReview stores a ReviewPack (JSON and Markdown) and audits it.
@@ -311,22 +281,27 @@ func (d *DB) SaveAnswerPack(ctx context.Context, task string, a *agentos.AnswerP
 
 // AnswerPacks lists a task's accepted AnswerPacks, oldest first.
 func (d *DB) AnswerPacks(ctx context.Context, task string) ([]agentos.AnswerPack, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT body FROM answer_packs WHERE task = ? ORDER BY created_at, rowid`, task)
+	return listBodies[agentos.AnswerPack](ctx, d.db, `SELECT body FROM answer_packs WHERE task = ? ORDER BY created_at, rowid`, task)
+}
+
+// listBodies runs a query selecting one JSON body column and decodes each row.
+func listBodies[T any](ctx context.Context, q querier, query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []agentos.AnswerPack
+	var out []T
 	for rows.Next() {
 		var body string
 		if err := rows.Scan(&body); err != nil {
 			return nil, err
 		}
-		var a agentos.AnswerPack
-		if err := json.Unmarshal([]byte(body), &a); err != nil {
+		var v T
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
 			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
