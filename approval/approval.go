@@ -14,12 +14,11 @@ package approval
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/agentos/agentos"
 )
@@ -42,45 +41,31 @@ func (r Requirement) Allows(a agentos.Actor) bool {
 }
 
 // Kind is approve or reject.
-type Kind string
+type Kind = agentos.ApprovalKind
 
 const (
-	KindApprove Kind = "approve"
-	KindReject  Kind = "reject"
+	KindApprove = agentos.KindApprove
+	KindReject  = agentos.KindReject
 )
 
 // Binding is what an approval is bound to beyond the plan hash: the world the
 // approver saw. Check compares the binding recorded with the current one.
-type Binding struct {
-	Base       string `json:"base_commit"`
-	PolicyHash string `json:"policy_hash"`
-	MemoryHash string `json:"memory_hash"`
-}
+type Binding = agentos.ApprovalBinding
 
 // Approval is one recorded approval or rejection.
-type Approval struct {
-	ID        int64         `json:"id"`
-	Task      string        `json:"task"`
-	Kind      Kind          `json:"kind"`
-	PlanID    string        `json:"plan_id"`
-	PlanHash  string        `json:"plan_hash"`
-	Binding   Binding       `json:"binding"`
-	Actor     agentos.Actor `json:"actor"`
-	Comment   string        `json:"comment,omitempty"`
-	Rules     []string      `json:"rules,omitempty"` // the requirements it counted towards
-	Time      time.Time     `json:"time"`
-	ClearedAt time.Time     `json:"cleared_at,omitzero"`
-	Cleared   string        `json:"cleared,omitempty"` // why it no longer counts
-}
+type Approval = agentos.Approval
 
-// Store keeps approvals in the AgentOS database.
+// Store keeps approvals through the AgentOS store.
 type Store struct {
-	DB  *sql.DB
-	Now func() time.Time
+	DB agentos.ApprovalStore
 }
 
-// NewStore returns a store over db with the wall clock.
-func NewStore(db *sql.DB) *Store { return &Store{DB: db, Now: time.Now} }
+// NewStore returns the approval rules over a store.
+func NewStore(db agentos.ApprovalStore) *Store { return &Store{DB: db} }
+
+// ErrPolicyChanged is the cause of a stale approval that needs a re-plan
+// (the gates must run again), not a re-approval.
+var ErrPolicyChanged = errors.New("the policy changed since the plan was gated")
 
 // Request is an approval or rejection about to be recorded.
 type Request struct {
@@ -193,35 +178,52 @@ func (s *Store) Approve(ctx context.Context, r Request) (Status, error) {
 	if len(r.Requirements) > 0 && len(counts) == 0 {
 		return Status{}, agentos.Errorf(agentos.EDENIED, "%s is not an approver of plan %s (approvers: %s)", r.Actor, r.Plan.Hash, actors(pool))
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return Status{}, err
-	}
-	defer tx.Rollback()
-	active, err := s.active(ctx, tx, r.Task.ID)
-	if err != nil {
-		return Status{}, err
-	}
+	a := newApproval(KindApprove, r, counts)
+	var st Status
 	already := false
-	for _, a := range active {
-		if a.Kind == KindReject && a.PlanHash == r.Plan.Hash {
-			return Status{}, agentos.Errorf(agentos.ECONFLICT, "plan %s was rejected by %s: re-plan task %s", r.Plan.Hash, a.Actor, r.Task.ID)
+	err := s.DB.RecordApproval(ctx, a, func(active []Approval) (bool, error) {
+		for _, x := range active {
+			if x.Kind == KindReject && x.PlanHash == r.Plan.Hash {
+				return false, agentos.Errorf(agentos.ECONFLICT, "plan %s was rejected by %s: re-plan task %s", r.Plan.Hash, x.Actor, r.Task.ID)
+			}
+			if x.Kind == KindApprove && x.PlanHash == r.Plan.Hash && x.Actor == r.Actor && x.Binding == r.Current {
+				already = true
+			}
 		}
-		if a.Kind == KindApprove && a.PlanHash == r.Plan.Hash && a.Actor == r.Actor && a.Binding == r.Current {
-			already = true
+		if already {
+			st = status(active, r.Plan, r.Requirements, r.Current)
+			return false, nil
 		}
+		st = status(append(active, a), r.Plan, r.Requirements, r.Current)
+		return true, nil
+	}, agentos.EventInput{Task: r.Task.ID, Actor: r.Actor, Kind: agentos.EventApproval, Data: lazyApprovalEvent(r, &st)})
+	if err != nil {
+		return Status{}, err
 	}
-	if !already {
-		if err := s.insert(ctx, tx, KindApprove, r, counts); err != nil {
-			return Status{}, err
-		}
-		if err := tx.Commit(); err != nil {
-			return Status{}, err
-		}
-	}
-	st, err := s.Status(ctx, r.Task.ID, r.Plan, r.Requirements, r.Current)
 	st.Already = already
-	return st, err
+	return st, nil
+}
+
+// lazyApprovalEvent is the approval's audit payload; it is encoded when the
+// event is appended, after decide has computed the status it reports.
+func lazyApprovalEvent(r Request, st *Status) json.Marshaler {
+	return marshalFunc(func() ([]byte, error) {
+		return json.Marshal(map[string]any{
+			"decision": string(KindApprove), "plan": r.Plan.ID, "plan_hash": r.Plan.Hash, "binding": r.Current,
+			"comment": r.Comment, "satisfied": st.Satisfied, "rules": st.Rules,
+		})
+	})
+}
+
+type marshalFunc func() ([]byte, error)
+
+func (f marshalFunc) MarshalJSON() ([]byte, error) { return f() }
+
+func newApproval(kind Kind, r Request, rules []string) Approval {
+	if rules == nil {
+		rules = []string{}
+	}
+	return Approval{Task: r.Task.ID, Kind: kind, PlanID: r.Plan.ID, PlanHash: r.Plan.Hash, Binding: r.Current, Actor: r.Actor, Comment: r.Comment, Rules: rules}
 }
 
 // Reject records r.Actor's rejection of the task's current plan; r.Comment is
@@ -242,83 +244,26 @@ func (s *Store) Reject(ctx context.Context, r Request) error {
 	if !allowed {
 		return agentos.Errorf(agentos.EDENIED, "%s is not an approver of plan %s and cannot reject it (approvers: %s)", r.Actor, r.Plan.Hash, actors(pool))
 	}
-	tx, err := s.DB.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := s.insert(ctx, tx, KindReject, r, nil); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-func (s *Store) insert(ctx context.Context, tx *sql.Tx, kind Kind, r Request, rules []string) error {
-	if rules == nil {
-		rules = []string{}
-	}
-	rj, _ := json.Marshal(rules)
-	_, err := tx.ExecContext(ctx, `INSERT INTO approvals (task, kind, plan_id, plan_hash, base_commit, policy_hash, memory_hash, actor, comment, rules, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
-		r.Task.ID, kind, r.Plan.ID, r.Plan.Hash, r.Current.Base, r.Current.PolicyHash, r.Current.MemoryHash, r.Actor, r.Comment, string(rj), fmtTime(s.now()))
-	if err != nil {
-		return fmt.Errorf("record %s: %w", kind, err)
-	}
-	return nil
+	return s.DB.RecordApproval(ctx, newApproval(KindReject, r, nil), func([]Approval) (bool, error) { return true, nil })
 }
 
 // Clear makes every counting approval and rejection of task, except those of
 // plan keep (empty: none), history: a re-plan calls it. It returns how many
 // rows it cleared.
 func (s *Store) Clear(ctx context.Context, task, keep, why string) (int, error) {
-	res, err := s.DB.ExecContext(ctx, `UPDATE approvals SET cleared_at = ?, cleared_why = ? WHERE task = ? AND cleared_at = '' AND plan_hash != ?`, fmtTime(s.now()), why, task, keep)
-	if err != nil {
-		return 0, fmt.Errorf("clear approvals: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	return s.DB.ClearApprovals(ctx, task, keep, why)
 }
 
 // List returns every approval and rejection of task, oldest first, cleared
 // ones included.
 func (s *Store) List(ctx context.Context, task string) ([]Approval, error) {
-	return s.query(ctx, s.DB, `WHERE task = ? ORDER BY id`, task)
-}
-
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func (s *Store) active(ctx context.Context, q querier, task string) ([]Approval, error) {
-	return s.query(ctx, q, `WHERE task = ? AND cleared_at = '' ORDER BY id`, task)
-}
-
-func (s *Store) query(ctx context.Context, q querier, where string, args ...any) ([]Approval, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, task, kind, plan_id, plan_hash, base_commit, policy_hash, memory_hash, actor, comment, rules, created_at, cleared_at, cleared_why FROM approvals `+where, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read approvals: %w", err)
-	}
-	defer rows.Close()
-	var out []Approval
-	for rows.Next() {
-		var a Approval
-		var rules, created, cleared string
-		if err := rows.Scan(&a.ID, &a.Task, &a.Kind, &a.PlanID, &a.PlanHash, &a.Binding.Base, &a.Binding.PolicyHash, &a.Binding.MemoryHash, &a.Actor, &a.Comment, &rules, &created, &cleared, &a.Cleared); err != nil {
-			return nil, fmt.Errorf("read approvals: %w", err)
-		}
-		_ = json.Unmarshal([]byte(rules), &a.Rules)
-		a.Time = parseTime(created)
-		if cleared != "" {
-			a.ClearedAt = parseTime(cleared)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	return s.DB.Approvals(ctx, task)
 }
 
 // Status counts, for each requirement, the distinct allowed humans whose
 // approval of plan is bound to cur. Stale approvals do not count.
 func (s *Store) Status(ctx context.Context, task string, plan agentos.Plan, reqs []Requirement, cur Binding) (Status, error) {
-	active, err := s.active(ctx, s.DB, task)
+	active, err := s.DB.ActiveApprovals(ctx, task)
 	if err != nil {
 		return Status{}, err
 	}
@@ -356,12 +301,11 @@ func status(active []Approval, plan agentos.Plan, reqs []Requirement, cur Bindin
 // fresh approvals of exactly this plan. Otherwise it returns EDENIED when the
 // plan was rejected, ECONFLICT when approvals exist but are stale (base,
 // policy or memory changed) and EAWAITINGAPPROVAL when approvals are missing.
-func Check(ctx context.Context, db *sql.DB, task agentos.Task, plan agentos.Plan, reqs []Requirement, cur Binding) error {
+func Check(ctx context.Context, db agentos.ApprovalStore, task agentos.Task, plan agentos.Plan, reqs []Requirement, cur Binding) error {
 	if len(reqs) == 0 {
 		return nil
 	}
-	s := NewStore(db)
-	active, err := s.active(ctx, db, task.ID)
+	active, err := db.ActiveApprovals(ctx, task.ID)
 	if err != nil {
 		return err
 	}
@@ -371,7 +315,7 @@ func Check(ctx context.Context, db *sql.DB, task agentos.Task, plan agentos.Plan
 		}
 	}
 	if plan.PolicyHash != "" && cur.PolicyHash != "" && plan.PolicyHash != cur.PolicyHash {
-		return agentos.Errorf(agentos.ECONFLICT, "approval is stale: the policy changed from %s to %s since plan %s was gated; re-plan task %s", plan.PolicyHash, cur.PolicyHash, plan.Hash, task.ID)
+		return agentos.WrapError(agentos.ECONFLICT, ErrPolicyChanged, "approval is stale: the policy changed from %s to %s since plan %s was gated; re-plan task %s", plan.PolicyHash, cur.PolicyHash, plan.Hash, task.ID)
 	}
 	st := status(active, plan, reqs, cur)
 	if st.Satisfied {
@@ -435,20 +379,4 @@ func short(commit string) string {
 		return "(none)"
 	}
 	return commit
-}
-
-func (s *Store) now() time.Time {
-	if s.Now == nil {
-		return time.Now()
-	}
-	return s.Now()
-}
-
-const timeFormat = time.RFC3339Nano
-
-func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
-
-func parseTime(v string) time.Time {
-	t, _ := time.Parse(timeFormat, v)
-	return t
 }

@@ -18,9 +18,9 @@ func mustStore(tb testing.TB) *approval.Store {
 		tb.Fatalf("sqlite.Open: %v", err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	s := approval.NewStore(db.SQL())
+	s := approval.NewStore(db)
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s.Now = func() time.Time { now = now.Add(time.Second); return now }
+	db.Now = func() time.Time { now = now.Add(time.Second); return now }
 	return s
 }
 

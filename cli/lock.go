@@ -7,9 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/lock"
-	"github.com/agentos/agentos/sqlite"
 	"github.com/spf13/cobra"
 )
 
@@ -59,7 +57,7 @@ func lockListRun(cmd *cobra.Command, opts *LockListOptions) error {
 		return err
 	}
 	now := opts.F.Now()
-	ls, err := lock.New(db.SQL(), opts.F.Now).List(ctx)
+	ls, err := lock.New(db, opts.F.Now).List(ctx)
 	if err != nil {
 		return err
 	}
@@ -133,15 +131,10 @@ func lockReleaseRun(cmd *cobra.Command, opts *LockReleaseOptions) error {
 	if err != nil {
 		return err
 	}
-	l, err := lock.New(db.SQL(), opts.F.Now).ForceRelease(ctx, opts.ID, opts.Reason)
+	// The release and its audit event are one transaction.
+	l, err := lock.New(db, opts.F.Now).ForceRelease(ctx, opts.ID, opts.Reason, actor)
 	if err != nil {
 		return err
-	}
-	if _, err := db.Append(ctx, sqlite.EventInput{
-		Task: lock.TaskOf(l.Keys), Actor: actor, Kind: lock.EventForceRelease,
-		Data: map[string]any{"lease": l, "reason": opts.Reason},
-	}); err != nil {
-		return agentos.WrapError(agentos.EINTERNAL, err, "lock %s was released but its audit event could not be written: %v", l.ID, err)
 	}
 	fmt.Fprintf(opts.F.IO.ErrOut, "released lock %s of %s (%s)\n", l.ID, l.Owner, strings.Join(l.Keys, " "))
 	return nil

@@ -86,7 +86,7 @@ func newCmdPolicyExplain(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			approvals, err := approval.NewStore(db.SQL()).List(ctx, t.ID)
+			approvals, err := approval.NewStore(db).List(ctx, t.ID)
 			if err != nil {
 				return err
 			}

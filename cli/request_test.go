@@ -246,7 +246,7 @@ func auditEvents(t *testing.T, dir, kind string) []agentos.Event {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	evs, err := db.Events(t.Context(), sqlite.EventFilter{Kind: kind})
+	evs, err := db.Events(t.Context(), agentos.EventFilter{Kind: kind})
 	if err != nil {
 		t.Fatal(err)
 	}

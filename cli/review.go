@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/sqlite"
 	"github.com/spf13/cobra"
 )
 
@@ -119,7 +118,7 @@ func newCmdAudit(f *Factory) *cobra.Command {
 				}
 				task = t.ID
 			}
-			evs, err := db.Events(ctx, sqlite.EventFilter{Task: task, Kind: kind, FromSeq: from, Limit: limit})
+			evs, err := db.Events(ctx, agentos.EventFilter{Task: task, Kind: kind, FromSeq: from, Limit: limit})
 			if err != nil {
 				return err
 			}

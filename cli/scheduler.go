@@ -9,7 +9,6 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/lock"
 	"github.com/agentos/agentos/scheduler"
-	"github.com/agentos/agentos/sqlite"
 	"github.com/spf13/cobra"
 )
 
@@ -87,7 +86,7 @@ func schedulerExplainRun(cmd *cobra.Command, opts *SchedulerExplainOptions) erro
 	if cfg, err := opts.F.Config(ctx); err == nil {
 		doc.RulesHash = scheduler.Hash(cfg.Scheduler.Rules)
 	}
-	evs, err := db.Events(ctx, sqlite.EventFilter{Task: t.ID})
+	evs, err := db.Events(ctx, agentos.EventFilter{Task: t.ID})
 	if err != nil {
 		return err
 	}

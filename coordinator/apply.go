@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // Run plans a plan file and, unless a question or a gate stops it, applies it.
@@ -39,7 +38,7 @@ func (c *Coordinator) Gate(ctx context.Context, t *agentos.Task, actor agentos.A
 	switch effect {
 	case agentos.EffectDeny:
 		reason := "denied by policy: " + gateReasons(decisions, agentos.EffectDeny)
-		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"phase": "gate"}); err != nil {
+		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"phase": "gate"}); err != nil {
 			return err
 		}
 		if _, err := c.writeReview(ctx, t, nil); err != nil {
@@ -49,7 +48,7 @@ func (c *Coordinator) Gate(ctx context.Context, t *agentos.Task, actor agentos.A
 	case agentos.EffectRequireApproval:
 		return c.requireApproval(ctx, t, p, decisions)
 	}
-	_, err = c.transition(ctx, t, agentos.StateQueued, agentos.System, sqlite.TaskUpdate{Reason: sqlite.Str("")}, map[string]any{"gate": string(effect)})
+	_, err = c.transition(ctx, t, agentos.StateQueued, agentos.System, agentos.TaskUpdate{Reason: agentos.Str("")}, map[string]any{"gate": string(effect)})
 	return err
 }
 
@@ -97,13 +96,13 @@ func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor ag
 	if aerr != nil {
 		if agentos.ErrorCode(aerr) == agentos.EAWAITINGAPPROVAL {
 			msg := agentos.ErrorMessage(aerr)
-			if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, sqlite.TaskUpdate{Reason: &msg}, nil); err != nil {
+			if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, agentos.TaskUpdate{Reason: &msg}, nil); err != nil {
 				return t, err
 			}
 			return t, aerr
 		}
 		reason := "admission refused: " + agentos.ErrorMessage(aerr)
-		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"phase": "admit"}); err != nil {
+		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"phase": "admit"}); err != nil {
 			return t, err
 		}
 		if _, err := c.writeReview(ctx, t, nil); err != nil {
@@ -115,7 +114,7 @@ func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor ag
 	if err := c.DB.CreateRun(ctx, run); err != nil {
 		return t, err
 	}
-	if _, err := c.transition(ctx, t, agentos.StateApplying, actor, sqlite.TaskUpdate{RunID: &run.ID}, map[string]any{"run": run.ID}); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateApplying, actor, agentos.TaskUpdate{RunID: &run.ID}, map[string]any{"run": run.ID}); err != nil {
 		return t, err
 	}
 	defer func() {
@@ -138,7 +137,7 @@ func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agent
 	}
 	if runErr != nil && !t.State.Terminal() && t.State != agentos.StatePlanning && t.State != agentos.StateBlocked && t.State != agentos.StateQueued {
 		reason := agentos.ErrorMessage(runErr)
-		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"run": run.ID}); err != nil {
+		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"run": run.ID}); err != nil {
 			return fmt.Errorf("%w (and recording the failure failed: %v)", runErr, err)
 		}
 		c.addLesson(ctx, t, run, runErr)

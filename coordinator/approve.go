@@ -2,13 +2,13 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
 	"github.com/agentos/agentos/canonjson"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // requireApproval parks a task in awaiting_approval and says who must approve
@@ -22,7 +22,7 @@ func (c *Coordinator) requireApproval(ctx context.Context, t *agentos.Task, p *a
 	if who := describeRequirements(res.Requirements); who != "" {
 		reason += " [" + who + "]"
 	}
-	if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"requirements": res.Requirements}); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"requirements": res.Requirements}); err != nil {
 		return err
 	}
 	return agentos.Errorf(agentos.EAWAITINGAPPROVAL, "task %s %s; approve with `agentos approve %s --plan %s`", t.ID, reason, t.ID, t.PlanHash)
@@ -79,8 +79,8 @@ func (c *Coordinator) checkApproval(ctx context.Context, t *agentos.Task, p *age
 	if err != nil {
 		return err
 	}
-	err = approval.Check(ctx, c.DB.SQL(), *t, *p, res.Requirements, cur)
-	if agentos.ErrorCode(err) == agentos.ECONFLICT && strings.HasPrefix(agentos.ErrorMessage(err), "approval is stale: the policy") {
+	err = approval.Check(ctx, c.DB, *t, *p, res.Requirements, cur)
+	if errors.Is(err, approval.ErrPolicyChanged) {
 		return err // a policy change needs a re-plan, not a re-approval
 	}
 	if agentos.ErrorCode(err) == agentos.ECONFLICT {
@@ -130,7 +130,7 @@ func memoryDigest(q agentos.MemoryQuery, items []agentos.PackedItem) string {
 
 // planAuthor is the actor that stored the plan (its plan.stored event).
 func (c *Coordinator) planAuthor(ctx context.Context, t *agentos.Task, p *agentos.Plan) (agentos.Actor, error) {
-	evs, err := c.DB.Events(ctx, sqlite.EventFilter{Task: t.ID, Kind: agentos.EventPlanStored})
+	evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: t.ID, Kind: agentos.EventPlanStored})
 	if err != nil {
 		return "", err
 	}
@@ -190,24 +190,17 @@ func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, acto
 	if err != nil {
 		return nil, err
 	}
-	st, err := approval.NewStore(c.DB.SQL()).Approve(ctx, req)
+	// The approval row and its audit event are one transaction.
+	st, err := approval.NewStore(c.DB).Approve(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	t := &req.Task
 	out := &ApproveResult{Task: t, Status: st, Binding: req.Current}
-	if !st.Already {
-		if _, err := c.DB.Append(ctx, sqlite.EventInput{Task: t.ID, Actor: actor, Kind: agentos.EventApproval, Data: map[string]any{
-			"decision": "approve", "plan": req.Plan.ID, "plan_hash": req.Plan.Hash, "binding": req.Current,
-			"comment": req.Comment, "satisfied": st.Satisfied, "rules": st.Rules,
-		}}); err != nil {
-			return out, err
-		}
-	}
 	if !st.Satisfied {
 		return out, agentos.Errorf(agentos.EAWAITINGAPPROVAL, "approval by %s recorded; plan %s still needs %s: `agentos approve %s --plan %s`", actor, req.Plan.Hash, st.Needs(), t.ID, req.Plan.Hash)
 	}
-	if _, err := c.transition(ctx, t, agentos.StateQueued, actor, sqlite.TaskUpdate{Reason: sqlite.Str("")}, map[string]any{"approved": req.Plan.Hash}); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateQueued, actor, agentos.TaskUpdate{Reason: agentos.Str("")}, map[string]any{"approved": req.Plan.Hash}); err != nil {
 		if agentos.ErrorCode(err) == agentos.ECONFLICT {
 			// Another approval completed the set at the same moment and is applying it.
 			return out, agentos.WrapError(agentos.ECONFLICT, err, "approval by %s recorded; task %s was moved on concurrently (see `agentos task show %s`)", actor, t.ID, t.ID)
@@ -232,12 +225,12 @@ func (c *Coordinator) Reject(ctx context.Context, taskID, planHash string, actor
 	if req.Given == "" {
 		req.Given = req.Plan.Hash // reject needs no hash: refusing the wrong plan cannot run anything
 	}
-	if err := approval.NewStore(c.DB.SQL()).Reject(ctx, req); err != nil {
+	if err := approval.NewStore(c.DB).Reject(ctx, req); err != nil {
 		return nil, err
 	}
 	t := &req.Task
 	msg := fmt.Sprintf("rejected by %s: %s", actor, req.Comment)
-	if _, err := c.transition(ctx, t, agentos.StateRejected, actor, sqlite.TaskUpdate{Reason: &msg}, map[string]any{
+	if _, err := c.transition(ctx, t, agentos.StateRejected, actor, agentos.TaskUpdate{Reason: &msg}, map[string]any{
 		"decision": "reject", "plan_hash": req.Plan.Hash, "binding": req.Current,
 	}); err != nil {
 		return t, err

@@ -85,10 +85,10 @@ func TestAdmissionRefusesStaleApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := approval.NewStore(c.DB.SQL()).Approve(ctx, req); err != nil || !st.Satisfied {
+	if st, err := approval.NewStore(c.DB).Approve(ctx, req); err != nil || !st.Satisfied {
 		t.Fatalf("Approve = %+v, %v; want satisfied", st, err)
 	}
-	if _, err := c.DB.Transition(ctx, task.ID, agentos.StateAwaitingApproval, agentos.StateQueued, bob, sqlite.TaskUpdate{}, nil); err != nil {
+	if _, err := c.DB.Transition(ctx, task.ID, agentos.StateAwaitingApproval, agentos.StateQueued, bob, agentos.TaskUpdate{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("moved\n"), 0o644); err != nil {
@@ -121,7 +121,7 @@ func TestReplanClearsApprovals(t *testing.T) {
 	if _, err := c.Apply(ctx, task.ID, agentos.Human("ann")); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
 		t.Fatalf("Apply = %v, want awaiting_approval", err)
 	}
-	st := approval.NewStore(c.DB.SQL())
+	st := approval.NewStore(c.DB)
 	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, agentos.Human("bob"), "")
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // Cancel ends a task that is not running, with a ReviewPack. A task that is
@@ -28,7 +27,7 @@ func (c *Coordinator) Cancel(ctx context.Context, taskID string, actor agentos.A
 	if reason == "" {
 		reason = "cancelled by " + string(actor)
 	}
-	if _, err := c.transition(ctx, t, agentos.StateCancelled, actor, sqlite.TaskUpdate{Reason: &reason}, nil); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateCancelled, actor, agentos.TaskUpdate{Reason: &reason}, nil); err != nil {
 		return t, err
 	}
 	_, err = c.writeReview(ctx, t, nil)
@@ -57,7 +56,7 @@ func (c *Coordinator) ExpireBlocked(ctx context.Context) ([]*agentos.Task, error
 			continue
 		}
 		reason := fmt.Sprintf("blocked longer than blocked_expires_after (%s) waiting on: %s", d, t.Reason)
-		if _, err := c.transition(ctx, t, agentos.StateCancelled, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"expired": true}); err != nil {
+		if _, err := c.transition(ctx, t, agentos.StateCancelled, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"expired": true}); err != nil {
 			if agentos.ErrorCode(err) == agentos.ECONFLICT {
 				continue // answered meanwhile
 			}

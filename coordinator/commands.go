@@ -10,7 +10,6 @@ import (
 	"github.com/agentos/agentos/approval"
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/policy"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // Command rules (agentos.yaml commands.rules) are decided three times, by one
@@ -118,7 +117,7 @@ func (c *Coordinator) checkCommand(ctx context.Context, t *agentos.Task, run *ag
 	if len(d.Commands) > 1 {
 		data["commands"] = d.Commands
 	}
-	if _, err := c.DB.Append(ctx, sqlite.EventInput{Task: t.ID, Run: run.ID, Actor: agentos.System, Kind: agentos.EventCommandRule, Data: data}); err != nil {
+	if _, err := c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Run: run.ID, Actor: agentos.System, Kind: agentos.EventCommandRule, Data: data}); err != nil {
 		return err
 	}
 	switch d.Effect {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/gitrepo"
-	"github.com/agentos/agentos/sqlite"
 	"github.com/agentos/agentos/workspace"
 )
 
@@ -98,7 +97,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := c.recordPatches(ctx, x, parent, sha); err != nil {
 		return "", err
 	}
-	row := sqlite.CommitRow{SHA: sha, Task: x.task.ID, Run: x.run.ID, Branch: branchOf(x.task.ID), PlanHash: x.plan.Hash,
+	row := agentos.CommitRow{SHA: sha, Task: x.task.ID, Run: x.run.ID, Branch: branchOf(x.task.ID), PlanHash: x.plan.Hash,
 		DiffHash: diffHash, IntentID: x.plan.IntentID, Kind: "change", Trailers: trailers}
 	if err := c.DB.AddCommit(ctx, row, agentos.System); err != nil {
 		return "", err

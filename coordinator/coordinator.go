@@ -27,7 +27,6 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/gitrepo"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // MemoryService is what the coordinator needs of the memory: a frozen pack
@@ -60,7 +59,7 @@ type ProgressEvent struct {
 
 // Coordinator runs tasks for one repository.
 type Coordinator struct {
-	DB       *sqlite.DB
+	DB       agentos.Store
 	Repo     *gitrepo.Repo
 	Config   *config.Config
 	StateDir string // <repo>/.agentos
@@ -79,7 +78,7 @@ type Coordinator struct {
 }
 
 // New returns a coordinator with defaults filled in.
-func New(db *sqlite.DB, repo *gitrepo.Repo, cfg *config.Config) *Coordinator {
+func New(db agentos.Store, repo *gitrepo.Repo, cfg *config.Config) *Coordinator {
 	return &Coordinator{
 		DB: db, Repo: repo, Config: cfg,
 		StateDir: filepath.Join(repo.Root, ".agentos"),
@@ -117,7 +116,7 @@ func (c *Coordinator) worktreeDir(task string) string {
 
 func branchOf(task string) string { return "agentos/" + task }
 
-func (c *Coordinator) transition(ctx context.Context, t *agentos.Task, to agentos.State, actor agentos.Actor, upd sqlite.TaskUpdate, data map[string]any) (*agentos.Task, error) {
+func (c *Coordinator) transition(ctx context.Context, t *agentos.Task, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, data map[string]any) (*agentos.Task, error) {
 	nt, err := c.DB.Transition(ctx, t.ID, t.State, to, actor, upd, data)
 	if err != nil {
 		return nil, err

@@ -18,7 +18,6 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/sandbox"
-	"github.com/agentos/agentos/sqlite"
 	"github.com/agentos/agentos/workspace"
 )
 
@@ -47,7 +46,7 @@ func (c *Coordinator) execute(ctx context.Context, adm *Admitted, run *agentos.R
 			return err
 		}
 	}
-	if _, err := c.transition(ctx, t, agentos.StateVerifying, agentos.System, sqlite.TaskUpdate{}, nil); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateVerifying, agentos.System, agentos.TaskUpdate{}, nil); err != nil {
 		return err
 	}
 	if err := x.verify(ctx, ""); err != nil {

@@ -63,7 +63,7 @@ func (c *Coordinator) evaluateGates(ctx context.Context, t *agentos.Task, p *age
 	if err != nil {
 		return "", nil, err
 	}
-	if _, err := approval.NewStore(c.DB.SQL()).Clear(ctx, t.ID, p.Hash, "superseded by plan "+p.Hash); err != nil {
+	if _, err := approval.NewStore(c.DB).Clear(ctx, t.ID, p.Hash, "superseded by plan "+p.Hash); err != nil {
 		return "", nil, err
 	}
 	effect, decisions := res.Effect, res.Decisions

@@ -7,7 +7,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/gitrepo"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // maxIntegrateAttempts bounds how often integration chases a moving target.
@@ -56,8 +55,8 @@ func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string)
 		}
 		reason := note
 		_, err = c.DB.Transition(ctx, t.ID, agentos.StateVerifying, agentos.StateCommitted, agentos.System,
-			sqlite.TaskUpdate{Commit: &commit, Reason: &reason}, map[string]any{"commit": commit},
-			sqlite.EventInput{Task: t.ID, Run: x.run.ID, Actor: agentos.System, Kind: agentos.EventIntegrated,
+			agentos.TaskUpdate{Commit: &commit, Reason: &reason}, map[string]any{"commit": commit},
+			agentos.EventInput{Task: t.ID, Run: x.run.ID, Actor: agentos.System, Kind: agentos.EventIntegrated,
 				Data: map[string]any{"target": t.Target, "commit": commit, "from": head, "landed": landed, "note": note}})
 		if err != nil {
 			return err
@@ -120,7 +119,7 @@ func (c *Coordinator) conflictBack(ctx context.Context, x *executor, ce *Conflic
 	}
 	if t.Planner != "file" {
 		reason := msg + ": re-plan on the new base"
-		if _, err := c.transition(ctx, t, agentos.StatePlanning, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"conflict": ce.Paths}); err != nil {
+		if _, err := c.transition(ctx, t, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"conflict": ce.Paths}); err != nil {
 			return fmt.Errorf("%w (and returning the task to planning failed: %v)", conflict, err)
 		}
 		return conflict
@@ -139,9 +138,9 @@ func (c *Coordinator) conflictBack(ctx context.Context, x *executor, ce *Conflic
 		return fmt.Errorf("%w (and saving its QuestionPack failed: %v)", conflict, err)
 	}
 	reason := msg + ": answer `agentos answer " + t.ID + " --set rebase_conflict=replan` to re-plan"
-	if _, err := c.DB.Transition(ctx, t.ID, t.State, agentos.StateBlocked, agentos.System, sqlite.TaskUpdate{Reason: &reason},
+	if _, err := c.DB.Transition(ctx, t.ID, t.State, agentos.StateBlocked, agentos.System, agentos.TaskUpdate{Reason: &reason},
 		map[string]any{"question_pack": qp.ID, "conflict": ce.Paths},
-		sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: agentos.EventQuestions, Data: map[string]any{"pack": qp.ID, "hash": qp.Hash, "questions": []string{q.ID}, "budget": qp.Budget}}); err != nil {
+		agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: agentos.EventQuestions, Data: map[string]any{"pack": qp.ID, "hash": qp.Hash, "questions": []string{q.ID}, "budget": qp.Budget}}); err != nil {
 		return fmt.Errorf("%w (and blocking the task failed: %v)", conflict, err)
 	}
 	if nt, err := c.DB.Task(ctx, t.ID); err == nil {

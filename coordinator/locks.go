@@ -10,7 +10,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/lock"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // Red line 9 in the coordinator: a task applies only under its task lock and
@@ -72,7 +71,7 @@ func LockKeys(t *agentos.Task, p *agentos.Plan) []string {
 	return append(lock.FileKeys(target, p.Paths()), lock.TaskKey(t.ID))
 }
 
-func (c *Coordinator) lockManager() *lock.Manager { return lock.New(c.DB.SQL(), c.Now) }
+func (c *Coordinator) lockManager() *lock.Manager { return lock.New(c.DB, c.Now) }
 
 // AuditTakeovers records each expired lease a new lease replaced.
 func (c *Coordinator) AuditTakeovers(ctx context.Context, h *lock.Held) error {
@@ -81,7 +80,7 @@ func (c *Coordinator) AuditTakeovers(ctx context.Context, h *lock.Held) error {
 		if task == "" {
 			task = lock.TaskOf(h.Lease.Keys)
 		}
-		if _, err := c.DB.Append(ctx, sqlite.EventInput{Task: task, Actor: agentos.System, Kind: lock.EventTakeover,
+		if _, err := c.DB.Append(ctx, agentos.EventInput{Task: task, Actor: agentos.System, Kind: lock.EventTakeover,
 			Data: map[string]any{"expired": old, "by": h.Lease.Owner, "lease": h.Lease.ID}}); err != nil {
 			return err
 		}
@@ -141,7 +140,7 @@ func (l *heldLocks) Release(ctx context.Context) {
 }
 
 func (l *heldLocks) recordLost(ctx context.Context, err error) {
-	l.c.DB.Append(context.WithoutCancel(ctx), sqlite.EventInput{Task: lock.TaskOf(l.held.Lease.Keys), Actor: agentos.System,
+	l.c.DB.Append(context.WithoutCancel(ctx), agentos.EventInput{Task: lock.TaskOf(l.held.Lease.Keys), Actor: agentos.System,
 		Kind: lock.EventLost, Data: map[string]any{"lease": l.held.Lease, "error": agentos.ErrorMessage(err)}})
 }
 
@@ -202,7 +201,7 @@ func (c *Coordinator) acquireLocks(ctx context.Context, t *agentos.Task, p *agen
 	if err != nil {
 		if agentos.ErrorCode(err) == agentos.ECONFLICT {
 			reason := "waiting for locks: " + agentos.ErrorMessage(err)
-			if _, terr := c.transition(context.WithoutCancel(ctx), t, agentos.StateQueued, agentos.System, sqlite.TaskUpdate{Reason: &reason}, map[string]any{"locks": "conflict"}); terr != nil {
+			if _, terr := c.transition(context.WithoutCancel(ctx), t, agentos.StateQueued, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"locks": "conflict"}); terr != nil {
 				return nil, fmt.Errorf("%w (and re-queueing failed: %v)", err, terr)
 			}
 		}

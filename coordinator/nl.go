@@ -18,7 +18,6 @@ import (
 	"github.com/agentos/agentos/planfile"
 	"github.com/agentos/agentos/planner"
 	"github.com/agentos/agentos/planner/openai"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // Audit event kinds of the natural-language front.
@@ -222,13 +221,13 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 	for i := range res.Commands {
 		res.Commands[i].Command = c.redactText(res.Commands[i].Command)
 	}
-	evs := []sqlite.EventInput{{Task: t.ID, Actor: agent, Kind: EventContractorRun, Data: map[string]any{
+	evs := []agentos.EventInput{{Task: t.ID, Actor: agent, Kind: EventContractorRun, Data: map[string]any{
 		"contractor": kc.Name, "exit_code": res.ExitCode, "duration_ms": res.DurationMS, "timed_out": res.TimedOut,
 		"unconfined": res.Unconfined, "steps": len(res.Steps), "commands": res.Commands, "error": agentos.ErrorMessage(err),
 		"transcript_digest": "sha256:" + hex.EncodeToString(transcript.h.Sum(nil)), "transcript_tail": c.redactText(transcript.String())}}}
 	for _, d := range res.Decisions {
 		d.Command, d.Reason = c.redactText(d.Command), c.redactText(d.Reason)
-		evs = append(evs, sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: EventContractorDecision, Data: d})
+		evs = append(evs, agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: EventContractorDecision, Data: d})
 	}
 	if _, aerr := c.DB.Append(ctx, evs...); aerr != nil {
 		return t, aerr
@@ -315,7 +314,7 @@ func rendered(p agentos.Plan) *planfile.Rendered {
 // reader, through the audit) and fails the task.
 func (c *Coordinator) failModel(ctx context.Context, t *agentos.Task, agent agentos.Actor, err error) (*agentos.Task, error) {
 	if last := openai.LastAnswer(err); last != "" {
-		if _, aerr := c.DB.Append(ctx, sqlite.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerRefused,
+		if _, aerr := c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerRefused,
 			Data: map[string]any{"error": agentos.ErrorMessage(err), "last_answer": c.redactText(last)}}); aerr != nil {
 			return t, aerr
 		}
@@ -345,9 +344,9 @@ func plannerRecords(rp *agentos.ReviewPack, evs []agentos.Event) {
 }
 
 func (c *Coordinator) auditUsage(ctx context.Context, t *agentos.Task, agent agentos.Actor, usage []openai.Usage) {
-	var evs []sqlite.EventInput
+	var evs []agentos.EventInput
 	for _, u := range usage {
-		evs = append(evs, sqlite.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerCall, Data: u})
+		evs = append(evs, agentos.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerCall, Data: u})
 	}
 	if len(evs) > 0 {
 		c.DB.Append(ctx, evs...)

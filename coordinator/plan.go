@@ -14,7 +14,6 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/planfile"
-	"github.com/agentos/agentos/sqlite"
 	"github.com/agentos/agentos/workspace"
 )
 
@@ -84,7 +83,7 @@ func (c *Coordinator) startTask(ctx context.Context, t *agentos.Task, upfront ma
 	if err := c.DB.CreateTask(ctx, t); err != nil {
 		return nil, err
 	}
-	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, sqlite.TaskUpdate{}, nil); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, agentos.TaskUpdate{}, nil); err != nil {
 		return nil, err
 	}
 	values := map[string]string{}
@@ -152,7 +151,7 @@ func (c *Coordinator) failPlanning(ctx context.Context, t *agentos.Task, cause e
 	if t.State.Terminal() {
 		return t, cause
 	}
-	if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, sqlite.TaskUpdate{Reason: sqlite.Str(msg)}, map[string]any{"phase": "plan"}); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: agentos.Str(msg)}, map[string]any{"phase": "plan"}); err != nil {
 		return t, err
 	}
 	if _, err := c.writeReview(ctx, t, nil); err != nil {
@@ -230,8 +229,8 @@ func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *ag
 	if err := c.DB.SavePlan(ctx, p, actor); err != nil {
 		return t, err
 	}
-	_, err := c.transition(ctx, t, agentos.StatePlanned, actor, sqlite.TaskUpdate{
-		PlanID: &p.ID, PlanHash: &p.Hash, IntentID: &intent.ID, Goal: &p.Goal, Reason: sqlite.Str(""),
+	_, err := c.transition(ctx, t, agentos.StatePlanned, actor, agentos.TaskUpdate{
+		PlanID: &p.ID, PlanHash: &p.Hash, IntentID: &intent.ID, Goal: &p.Goal, Reason: agentos.Str(""),
 	}, map[string]any{"plan_hash": p.Hash})
 	return t, err
 }

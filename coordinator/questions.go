@@ -9,7 +9,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/planfile"
-	"github.com/agentos/agentos/sqlite"
 	"github.com/agentos/agentos/workspace"
 )
 
@@ -139,9 +138,9 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 		return nil, err
 	}
 	reason := fmt.Sprintf("%d question(s): %s", len(ask), ids(ask))
-	if _, err := c.DB.Transition(ctx, t.ID, t.State, agentos.StateBlocked, agentos.System, sqlite.TaskUpdate{Reason: &reason},
+	if _, err := c.DB.Transition(ctx, t.ID, t.State, agentos.StateBlocked, agentos.System, agentos.TaskUpdate{Reason: &reason},
 		map[string]any{"question_pack": qp.ID},
-		sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: agentos.EventQuestions, Data: map[string]any{"pack": qp.ID, "hash": qp.Hash, "questions": ids(ask), "budget": qp.Budget}}); err != nil {
+		agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: agentos.EventQuestions, Data: map[string]any{"pack": qp.ID, "hash": qp.Hash, "questions": ids(ask), "budget": qp.Budget}}); err != nil {
 		return nil, err
 	}
 	nt, err := c.DB.Task(ctx, t.ID)
@@ -184,7 +183,7 @@ func (c *Coordinator) recordAnswers(ctx context.Context, t *agentos.Task, ap *ag
 	for _, a := range ap.Answers {
 		ids = append(ids, a.Question)
 	}
-	if _, err := c.DB.Append(ctx, sqlite.EventInput{Task: t.ID, Actor: actor, Kind: agentos.EventAnswers,
+	if _, err := c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Actor: actor, Kind: agentos.EventAnswers,
 		Data: map[string]any{"pack": ap.Pack, "answer_pack": ap.Hash, "who": ap.Who, "answers": ids}}); err != nil {
 		return err
 	}
@@ -265,7 +264,7 @@ func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.Answ
 	if err := c.recordAnswers(ctx, t, &ap, qp.Questions, actor); err != nil {
 		return nil, err
 	}
-	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, sqlite.TaskUpdate{Reason: sqlite.Str("")}, map[string]any{"answer_pack": ap.Hash}); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, agentos.TaskUpdate{Reason: agentos.Str("")}, map[string]any{"answer_pack": ap.Hash}); err != nil {
 		return nil, err
 	}
 	values, err := c.answeredValues(ctx, t.ID)

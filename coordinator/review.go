@@ -11,7 +11,6 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/review"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // ReviewPath returns where a run's ReviewPack files are written.
@@ -93,7 +92,7 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 		}
 	}
 	if run != nil {
-		if evs, err := c.DB.Events(ctx, sqlite.EventFilter{Task: t.ID, Kind: agentos.EventCommandRule}); err == nil {
+		if evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: t.ID, Kind: agentos.EventCommandRule}); err == nil {
 			for _, e := range evs {
 				if e.Run != run.ID {
 					continue
@@ -109,7 +108,7 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 		}
 	}
 	rp.Rollback = review.RollbackGuide(rp, worktree)
-	if evs, err := c.DB.Events(ctx, sqlite.EventFilter{Task: t.ID}); err == nil && len(evs) > 0 {
+	if evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: t.ID}); err == nil && len(evs) > 0 {
 		rp.AuditFrom = evs[0].Seq
 		rp.AuditTo = evs[len(evs)-1].Seq
 		plannerRecords(rp, evs) // nl.go

@@ -7,7 +7,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/gitrepo"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // Rollback reverts a committed task's commit on its target branch with a new
@@ -59,7 +58,7 @@ func (c *Coordinator) Rollback(ctx context.Context, taskID string, actor agentos
 		msg := fmt.Sprintf("cannot roll back task %s: later commits on %s changed the same lines in %s; %s was left untouched — roll back the later tasks first, or revert by hand",
 			t.ID, t.Target, strings.Join(conflicts, ", "), t.Target)
 		rec(agentos.StepRecord{Phase: agentos.PhaseApply, Index: 0, Kind: "revert", Summary: what, ExitCode: 1, OutputTail: msg})
-		c.DB.Append(ctx, sqlite.EventInput{Task: t.ID, Run: run.ID, Actor: actor, Kind: agentos.EventRollback, Data: map[string]any{"refused": true, "conflicts": conflicts}})
+		c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Run: run.ID, Actor: actor, Kind: agentos.EventRollback, Data: map[string]any{"refused": true, "conflicts": conflicts}})
 		run.Outcome = t.State
 		c.DB.FinishRun(ctx, run)
 		return t, "", agentos.Errorf(agentos.ECONFLICT, "%s", msg)
@@ -97,11 +96,11 @@ func (c *Coordinator) Rollback(ctx context.Context, taskID string, actor agentos
 	if !landed {
 		return t, "", agentos.Errorf(agentos.ECONFLICT, "rollback not applied: %s", note)
 	}
-	if err := c.DB.AddCommit(ctx, sqlite.CommitRow{SHA: sha, Task: t.ID, Run: run.ID, Branch: t.Target, PlanHash: t.PlanHash, DiffHash: diffHash, IntentID: t.IntentID, Kind: "rollback", Trailers: trailers}, actor); err != nil {
+	if err := c.DB.AddCommit(ctx, agentos.CommitRow{SHA: sha, Task: t.ID, Run: run.ID, Branch: t.Target, PlanHash: t.PlanHash, DiffHash: diffHash, IntentID: t.IntentID, Kind: "rollback", Trailers: trailers}, actor); err != nil {
 		return t, "", err
 	}
-	_, err = c.DB.Transition(ctx, t.ID, agentos.StateCommitted, agentos.StateRolledBack, actor, sqlite.TaskUpdate{RunID: &run.ID, Reason: sqlite.Str("rolled back by " + string(actor) + " with " + sha)},
-		map[string]any{"revert": sha}, sqlite.EventInput{Task: t.ID, Run: run.ID, Actor: actor, Kind: agentos.EventRollback, Data: map[string]any{"reverted": t.Commit, "commit": sha}})
+	_, err = c.DB.Transition(ctx, t.ID, agentos.StateCommitted, agentos.StateRolledBack, actor, agentos.TaskUpdate{RunID: &run.ID, Reason: agentos.Str("rolled back by " + string(actor) + " with " + sha)},
+		map[string]any{"revert": sha}, agentos.EventInput{Task: t.ID, Run: run.ID, Actor: actor, Kind: agentos.EventRollback, Data: map[string]any{"reverted": t.Commit, "commit": sha}})
 	if err != nil {
 		return t, "", err
 	}

@@ -110,20 +110,14 @@ func (c *Coordinator) TraceCommit(ctx context.Context, rev string) (*Trace, erro
 // repository and compares it with its trailer and record; it returns how many
 // were checked and the failures.
 func (c *Coordinator) VerifyCommits(ctx context.Context) (int, []string, error) {
-	rows, err := c.DB.SQL().QueryContext(ctx, `SELECT sha FROM commits ORDER BY rowid`)
+	recorded, err := c.DB.Commits(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
 	var shas []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			rows.Close()
-			return 0, nil, err
-		}
-		shas = append(shas, s)
+	for _, r := range recorded {
+		shas = append(shas, r.SHA)
 	}
-	rows.Close()
 	// Commits on the target branch that carry AgentOS trailers are checked
 	// too: a forged or amended commit reusing trailers is not in the records.
 	seen := map[string]bool{}

@@ -17,7 +17,6 @@ import (
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/lock"
 	"github.com/agentos/agentos/scheduler"
-	"github.com/agentos/agentos/sqlite"
 )
 
 // The dispatch loop: it takes over tasks whose runner died, asks the
@@ -395,7 +394,7 @@ func (w *worker) dispatch(ctx context.Context, free int) ([]started, bool, error
 				return out, waiting, err
 			}
 			// Audit before acting (red line 10).
-			if _, err := w.c.DB.Append(ctx, sqlite.EventInput{Task: d.Task, Actor: agentos.System, Kind: d.Action.EventKind(),
+			if _, err := w.c.DB.Append(ctx, agentos.EventInput{Task: d.Task, Actor: agentos.System, Kind: d.Action.EventKind(),
 				Data: dispatchData(d, h, w.owner)}); err != nil {
 				h.Release(ctx)
 				return out, waiting, err
@@ -447,7 +446,7 @@ func (w *worker) auditOnce(ctx context.Context, d scheduler.Decision) error {
 	if ok && prev.Same(d) {
 		return nil
 	}
-	if _, err := w.c.DB.Append(ctx, sqlite.EventInput{Task: d.Task, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d}); err != nil {
+	if _, err := w.c.DB.Append(ctx, agentos.EventInput{Task: d.Task, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d}); err != nil {
 		return err
 	}
 	w.mu.Lock()
@@ -459,7 +458,7 @@ func (w *worker) auditOnce(ctx context.Context, d scheduler.Decision) error {
 
 // lastDecision reads the task's latest scheduler event from the audit log.
 func (w *worker) lastDecision(ctx context.Context, task string) (scheduler.Decision, bool, error) {
-	evs, err := w.c.DB.Events(ctx, sqlite.EventFilter{Task: task})
+	evs, err := w.c.DB.Events(ctx, agentos.EventFilter{Task: task})
 	if err != nil {
 		return scheduler.Decision{}, false, err
 	}
@@ -551,9 +550,9 @@ func (w *worker) takeOverTask(ctx context.Context, t *agentos.Task, dead *lock.L
 			sha = strings.TrimSpace(sha)
 			reason := "recovered at takeover: run " + run.ID + " had landed " + ShortSHA(sha) + " before its runner died"
 			if _, err := w.c.DB.Transition(ctx, t.ID, t.State, agentos.StateCommitted, agentos.System,
-				sqlite.TaskUpdate{Commit: &sha, Reason: &reason}, map[string]any{"commit": sha, "takeover": true},
-				sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d},
-				sqlite.EventInput{Task: t.ID, Run: run.ID, Actor: agentos.System, Kind: agentos.EventIntegrated,
+				agentos.TaskUpdate{Commit: &sha, Reason: &reason}, map[string]any{"commit": sha, "takeover": true},
+				agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d},
+				agentos.EventInput{Task: t.ID, Run: run.ID, Actor: agentos.System, Kind: agentos.EventIntegrated,
 					Data: map[string]any{"target": t.Target, "commit": sha, "landed": true, "note": reason}}); err != nil {
 				return err
 			}
@@ -563,8 +562,8 @@ func (w *worker) takeOverTask(ctx context.Context, t *agentos.Task, dead *lock.L
 	}
 	reason := "re-queued: " + d.Reason
 	if _, err := w.c.DB.Transition(ctx, t.ID, t.State, agentos.StateQueued, agentos.System,
-		sqlite.TaskUpdate{Reason: &reason}, map[string]any{"takeover": true},
-		sqlite.EventInput{Task: t.ID, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d}); err != nil {
+		agentos.TaskUpdate{Reason: &reason}, map[string]any{"takeover": true},
+		agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d}); err != nil {
 		return err
 	}
 	if run != nil {

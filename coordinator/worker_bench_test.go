@@ -74,9 +74,8 @@ func TestWorkInProcess(t *testing.T) {
 	if err != nil || st.Committed != 12 || st.Dispatched != 12 {
 		t.Fatalf("Work = %+v, %v; want 12 dispatched and committed", st, err)
 	}
-	var n int
-	if err := c.DB.SQL().QueryRowContext(t.Context(), `SELECT count(*) FROM locks`).Scan(&n); err != nil || n != 0 {
-		t.Fatalf("%d lock rows left (%v), want 0", n, err)
+	if ls, err := c.DB.Leases(t.Context(), time.Now(), false); err != nil || len(ls) != 0 {
+		t.Fatalf("%d leases left (%v), want 0", len(ls), err)
 	}
 	if _, err := c.DB.VerifyChain(t.Context()); err != nil {
 		t.Fatal(err)
@@ -159,17 +158,17 @@ func TestTakeoverRecoversLandedRun(t *testing.T) {
 	// The dead runner: its lease (expired an hour ago), its run, and its
 	// commit on main.
 	past := func() time.Time { return time.Now().Add(-time.Hour) }
-	if _, err := lock.New(c.DB.SQL(), past).Acquire(ctx, "worker:dead", []string{lock.TaskKey(tk.ID), lock.FileKey("main", "f000.txt")}, time.Minute); err != nil {
+	if _, err := lock.New(c.DB, past).Acquire(ctx, "worker:dead", []string{lock.TaskKey(tk.ID), lock.FileKey("main", "f000.txt")}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	run := &agentos.Run{ID: "rdead", Task: tk.ID, PlanHash: tk.PlanHash}
 	if err := c.DB.CreateRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.DB.Transition(ctx, tk.ID, agentos.StateQueued, agentos.StateApplying, agentos.System, sqlite.TaskUpdate{RunID: &run.ID}, nil); err != nil {
+	if _, err := c.DB.Transition(ctx, tk.ID, agentos.StateQueued, agentos.StateApplying, agentos.System, agentos.TaskUpdate{RunID: &run.ID}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.DB.Transition(ctx, tk.ID, agentos.StateApplying, agentos.StateVerifying, agentos.System, sqlite.TaskUpdate{}, nil); err != nil {
+	if _, err := c.DB.Transition(ctx, tk.ID, agentos.StateApplying, agentos.StateVerifying, agentos.System, agentos.TaskUpdate{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	head, _ := c.Repo.BranchHead(ctx, "main")
@@ -206,7 +205,7 @@ func TestTakeoverRecoversLandedRun(t *testing.T) {
 		t.Fatalf("dead run = %+v, %v; want closed as committed", r, err)
 	}
 	var kinds []string
-	evs, _ := c.DB.Events(ctx, sqlite.EventFilter{Task: tk.ID})
+	evs, _ := c.DB.Events(ctx, agentos.EventFilter{Task: tk.ID})
 	for _, e := range evs {
 		kinds = append(kinds, e.Kind)
 	}
@@ -269,7 +268,7 @@ func TestWorkerReloadsPolicy(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	evs, err := c.DB.Events(ctx, sqlite.EventFilter{Task: ids[1], Kind: "scheduler.hold"})
+	evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: ids[1], Kind: "scheduler.hold"})
 	if err != nil {
 		t.Fatal(err)
 	}

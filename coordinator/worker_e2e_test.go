@@ -230,7 +230,7 @@ func assertInvariants(t *testing.T, dir, base string, db *sqlite.DB, viaWorker b
 	// Every run ended with a ReviewPack (red line 5) and every dispatch was
 	// audited with its rule and the rules' hash (red line 10).
 	for _, tk := range tasks {
-		evs, err := db.Events(t.Context(), sqlite.EventFilter{Task: tk.ID})
+		evs, err := db.Events(t.Context(), agentos.EventFilter{Task: tk.ID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -489,7 +489,7 @@ func TestWorkerKill9(t *testing.T) {
 			t.Errorf("task %s is %s (%s), want committed", id, byID[id].State, byID[id].Reason)
 		}
 	}
-	evs, err := db.Events(context.Background(), sqlite.EventFilter{Task: slow})
+	evs, err := db.Events(context.Background(), agentos.EventFilter{Task: slow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,7 +538,7 @@ func TestApplyWithoutLocksRefused(t *testing.T) {
 
 	t.Run("FileLockedByAnother", func(t *testing.T) {
 		id := submit(t, dir, "locked", writePlan("locked", "x.txt", "x\n"))
-		h, err := lock.New(db.SQL(), time.Now).Acquire(t.Context(), "someone-else", []string{lock.FileKey("main", "x.txt")}, time.Hour)
+		h, err := lock.New(db, time.Now).Acquire(t.Context(), "someone-else", []string{lock.FileKey("main", "x.txt")}, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -567,7 +567,7 @@ func TestApplyWithoutLocksRefused(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		m := lock.New(db.SQL(), time.Now)
+		m := lock.New(db, time.Now)
 		var leaseID string
 		deadline := time.Now().Add(time.Minute)
 		for leaseID == "" {
@@ -589,7 +589,7 @@ func TestApplyWithoutLocksRefused(t *testing.T) {
 		if tk.State != agentos.StateFailed {
 			t.Fatalf("state = %s, want failed", tk.State)
 		}
-		evs, _ := db.Events(t.Context(), sqlite.EventFilter{Task: id, Kind: lock.EventForceRelease})
+		evs, _ := db.Events(t.Context(), agentos.EventFilter{Task: id, Kind: lock.EventForceRelease})
 		if len(evs) != 1 || !strings.Contains(string(evs[0].Data), "presumed dead") || evs[0].Actor != agentos.Human("ann") {
 			t.Fatalf("force-release events = %+v, want one by human:ann with the reason", evs)
 		}
@@ -653,7 +653,7 @@ func TestLockAndWorkerUsage(t *testing.T) {
 	}
 	dir := mustRepo(t, testPolicy, map[string]string{"README": "base\n"})
 	db := openDB(t, dir)
-	h, err := lock.New(db.SQL(), time.Now).Acquire(t.Context(), "w1", []string{lock.IntegrationKey("main")}, time.Hour)
+	h, err := lock.New(db, time.Now).Acquire(t.Context(), "w1", []string{lock.IntegrationKey("main")}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -719,7 +719,7 @@ func TestTwoWorkerProcesses(t *testing.T) {
 		if byID[id].State != agentos.StateCommitted {
 			t.Errorf("task %s is %s (%s)", id, byID[id].State, byID[id].Reason)
 		}
-		evs, _ := db.Events(t.Context(), sqlite.EventFilter{Task: id, Kind: "scheduler.dispatch"})
+		evs, _ := db.Events(t.Context(), agentos.EventFilter{Task: id, Kind: "scheduler.dispatch"})
 		if len(evs) != 1 {
 			t.Errorf("task %s was dispatched %d times", id, len(evs))
 		}

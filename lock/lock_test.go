@@ -62,7 +62,7 @@ func TestAcquire(t *testing.T) {
 	ctx := context.Background()
 	t.Run("OK", func(t *testing.T) {
 		c := newClock()
-		m := lock.New(mustOpenDB(t, "").SQL(), c.Now)
+		m := lock.New(mustOpenDB(t, ""), c.Now)
 		h := mustAcquire(t, m, "w1", []string{lock.FileKey("main", "b.go"), lock.TaskKey("T1"), lock.FileKey("main", "./a.go"), lock.TaskKey("T1")}, time.Minute)
 		want := []string{"file:main:a.go", "file:main:b.go", "task:T1"}
 		if fmt.Sprint(h.Lease.Keys) != fmt.Sprint(want) {
@@ -87,7 +87,7 @@ func TestAcquire(t *testing.T) {
 		wantCode(t, "second Release", h.Release(ctx), agentos.ECONFLICT)
 	})
 	t.Run("ErrInvalid", func(t *testing.T) {
-		m := lock.New(mustOpenDB(t, "").SQL(), newClock().Now)
+		m := lock.New(mustOpenDB(t, ""), newClock().Now)
 		for _, tc := range []struct {
 			name  string
 			owner string
@@ -108,7 +108,7 @@ func TestAcquire(t *testing.T) {
 	})
 	t.Run("ErrConflictAllOrNothing", func(t *testing.T) {
 		c := newClock()
-		m := lock.New(mustOpenDB(t, "").SQL(), c.Now)
+		m := lock.New(mustOpenDB(t, ""), c.Now)
 		h1 := mustAcquire(t, m, "w1", []string{"file:main:b", "file:main:c"}, time.Minute)
 		_, err := m.Acquire(ctx, "w2", []string{"file:main:a", "file:main:c", "file:main:d"}, time.Minute)
 		wantCode(t, "overlapping Acquire", err, agentos.ECONFLICT)
@@ -147,7 +147,7 @@ func TestDirectoryLocks(t *testing.T) {
 		{"BranchNamesAreNotDirs", "integrate:release", "integrate:release/1.0", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := lock.New(mustOpenDB(t, "").SQL(), newClock().Now)
+			m := lock.New(mustOpenDB(t, ""), newClock().Now)
 			h := mustAcquire(t, m, "w1", []string{tc.held}, time.Minute)
 			_, err := m.Acquire(ctx, "w2", []string{"task:x", tc.want}, time.Minute)
 			if tc.conflict {
@@ -160,7 +160,7 @@ func TestDirectoryLocks(t *testing.T) {
 			}
 		})
 	}
-	m := lock.New(mustOpenDB(t, "").SQL(), newClock().Now)
+	m := lock.New(mustOpenDB(t, ""), newClock().Now)
 	h := mustAcquire(t, m, "w1", []string{lock.FileKey("main", "docs")}, time.Minute)
 	for p, want := range map[string]bool{"docs": true, "docs/a/b.md": true, "docs2/x": false, "README": false} {
 		if got := h.Covers(p); got != want {
@@ -172,7 +172,7 @@ func TestDirectoryLocks(t *testing.T) {
 func TestExpiryTakeover(t *testing.T) {
 	ctx := context.Background()
 	c := newClock()
-	m := lock.New(mustOpenDB(t, "").SQL(), c.Now)
+	m := lock.New(mustOpenDB(t, ""), c.Now)
 	old := mustAcquire(t, m, "w1", []string{"task:T1", "file:main:a", "file:main:b"}, time.Minute)
 
 	c.Add(40 * time.Second)
@@ -209,7 +209,7 @@ func TestExpiryTakeover(t *testing.T) {
 func TestGuard(t *testing.T) {
 	ctx := context.Background()
 	c := newClock()
-	m := lock.New(mustOpenDB(t, "").SQL(), c.Now)
+	m := lock.New(mustOpenDB(t, ""), c.Now)
 	h := mustAcquire(t, m, "w1", append(lock.FileKeys("main", []string{"src/a.go", "docs/x.md"}), lock.TaskKey("T1")), time.Minute)
 	for _, tc := range []struct {
 		path string
@@ -236,13 +236,13 @@ func TestGuard(t *testing.T) {
 
 func TestForceRelease(t *testing.T) {
 	ctx := context.Background()
-	m := lock.New(mustOpenDB(t, "").SQL(), newClock().Now)
+	m := lock.New(mustOpenDB(t, ""), newClock().Now)
 	h := mustAcquire(t, m, "w1", []string{"integrate:main"}, time.Hour)
-	_, err := m.ForceRelease(ctx, h.Lease.ID, "")
+	_, err := m.ForceRelease(ctx, h.Lease.ID, "", agentos.Human("tester"))
 	wantCode(t, "ForceRelease without reason", err, agentos.EINVALID)
-	_, err = m.ForceRelease(ctx, "lk_nope", "gone")
+	_, err = m.ForceRelease(ctx, "lk_nope", "gone", agentos.Human("tester"))
 	wantCode(t, "ForceRelease unknown", err, agentos.ENOTFOUND)
-	l, err := m.ForceRelease(ctx, h.Lease.ID, "worker host died")
+	l, err := m.ForceRelease(ctx, h.Lease.ID, "worker host died", agentos.Human("tester"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestMutualExclusion(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			m := lock.New(dbs[w%2].SQL(), time.Now)
+			m := lock.New(dbs[w%2], time.Now)
 			r := rand.New(rand.NewPCG(uint64(w), 1))
 			for range rounds {
 				idx := r.Perm(nkeys)[:1+r.IntN(4)]
@@ -301,7 +301,7 @@ func TestMutualExclusion(t *testing.T) {
 	if acquired.Load() == 0 {
 		t.Fatalf("no acquisition succeeded (%d conflicts)", conflicts.Load())
 	}
-	ls, err := lock.New(dbs[0].SQL(), time.Now).List(context.Background())
+	ls, err := lock.New(dbs[0], time.Now).List(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestKeepAlive(t *testing.T) {
 	db := mustOpenDB(t, "")
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
-		m := lock.New(db.SQL(), time.Now)
+		m := lock.New(db, time.Now)
 		const ttl = 30 * time.Second
 		h := mustAcquire(t, m, "w1", []string{"task:T"}, ttl)
 		done := h.KeepAlive(ctx, ttl/3)
@@ -347,10 +347,10 @@ func TestKeepAlive(t *testing.T) {
 func TestKeepAliveLost(t *testing.T) {
 	db := mustOpenDB(t, "")
 	synctest.Test(t, func(t *testing.T) {
-		m := lock.New(db.SQL(), time.Now)
+		m := lock.New(db, time.Now)
 		h := mustAcquire(t, m, "w1", []string{"task:T"}, time.Minute)
 		done := h.KeepAlive(t.Context(), 10*time.Second)
-		if _, err := m.ForceRelease(t.Context(), h.Lease.ID, "test"); err != nil {
+		if _, err := m.ForceRelease(t.Context(), h.Lease.ID, "test", agentos.Human("tester")); err != nil {
 			t.Fatal(err)
 		}
 		wantCode(t, "KeepAlive", <-done, agentos.ECONFLICT)
@@ -367,7 +367,7 @@ func BenchmarkAcquireRelease50(b *testing.B) {
 }
 
 func benchAcquireRelease(b *testing.B, others int) {
-	m := lock.New(mustOpenDB(b, "").SQL(), time.Now)
+	m := lock.New(mustOpenDB(b, ""), time.Now)
 	for o := range others {
 		var ps []string
 		for i := range 49 {

@@ -20,17 +20,8 @@ func parseTime(s string) time.Time {
 	return t
 }
 
-// EventInput is an audit event before it is sequenced and chained.
-type EventInput struct {
-	Task  string
-	Run   string
-	Actor agentos.Actor
-	Kind  string
-	Data  any
-}
-
 // Append appends events to the audit chain in one transaction.
-func (d *DB) Append(ctx context.Context, evs ...EventInput) ([]agentos.Event, error) {
+func (d *DB) Append(ctx context.Context, evs ...agentos.EventInput) ([]agentos.Event, error) {
 	tx, err := d.BeginImmediate(ctx)
 	if err != nil {
 		return nil, err
@@ -45,7 +36,7 @@ func (d *DB) Append(ctx context.Context, evs ...EventInput) ([]agentos.Event, er
 
 // appendTx chains events after the current head inside tx. Callers hold a
 // write transaction (BEGIN IMMEDIATE), so the head cannot move underneath.
-func (d *DB) appendTx(ctx context.Context, tx *sql.Tx, evs ...EventInput) ([]agentos.Event, error) {
+func (d *DB) appendTx(ctx context.Context, tx *sql.Tx, evs ...agentos.EventInput) ([]agentos.Event, error) {
 	var seq int64
 	prev := agentos.GenesisHash
 	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
@@ -79,16 +70,8 @@ func (d *DB) appendTx(ctx context.Context, tx *sql.Tx, evs ...EventInput) ([]age
 	return out, nil
 }
 
-// EventFilter selects audit events.
-type EventFilter struct {
-	Task    string
-	Kind    string
-	FromSeq int64
-	Limit   int
-}
-
 // Events lists audit events in sequence order.
-func (d *DB) Events(ctx context.Context, f EventFilter) ([]agentos.Event, error) {
+func (d *DB) Events(ctx context.Context, f agentos.EventFilter) ([]agentos.Event, error) {
 	q := `SELECT seq, time, task, run, actor, kind, data, prev_hash, hash FROM audit WHERE seq >= ?`
 	args := []any{f.FromSeq}
 	if f.Task != "" {
@@ -142,18 +125,8 @@ func (d *DB) ChainHead(ctx context.Context) (int64, string, error) {
 	return seq, hash, err
 }
 
-// ChainError names the first event that breaks the chain.
-type ChainError struct {
-	Seq    int64
-	Reason string
-}
-
-func (e *ChainError) Error() string {
-	return fmt.Sprintf("audit chain broken at event %d: %s", e.Seq, e.Reason)
-}
-
 // VerifyChain recomputes every event's hash and link, streaming the table.
-// It returns the number of events checked, and a *ChainError (wrapped in an
+// It returns the number of events checked, and a *agentos.ChainError (wrapped in an
 // agentos conflict error) at the first edited, deleted or reordered row.
 func (d *DB) VerifyChain(ctx context.Context) (int64, error) {
 	rows, err := d.db.QueryContext(ctx, `SELECT seq, time, task, run, actor, kind, data, prev_hash, hash FROM audit ORDER BY seq`)
@@ -161,28 +134,15 @@ func (d *DB) VerifyChain(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	defer rows.Close()
-	prev := agentos.GenesisHash
-	var n, want int64 = 0, 1
+	var check agentos.ChainCheck
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
-			return n, err
+			return check.Checked(), err
 		}
-		var ce *ChainError
-		switch {
-		case e.Seq != want:
-			ce = &ChainError{Seq: want, Reason: fmt.Sprintf("event %d is missing (next row is %d): a row was deleted", want, e.Seq)}
-		case e.PrevHash != prev:
-			ce = &ChainError{Seq: e.Seq, Reason: "prev_hash does not match the previous event: rows were deleted, inserted or reordered"}
-		case e.ComputeHash() != e.Hash:
-			ce = &ChainError{Seq: e.Seq, Reason: "its content does not match its hash: the row was edited"}
+		if err := check.Next(e); err != nil {
+			return check.Checked(), err
 		}
-		if ce != nil {
-			return n, agentos.WrapError(agentos.ECONFLICT, ce, "%s", ce.Error())
-		}
-		prev = e.Hash
-		want++
-		n++
 	}
-	return n, rows.Err()
+	return check.Checked(), rows.Err()
 }

@@ -75,7 +75,7 @@ func (d *DB) AddRecord(ctx context.Context, task string, rec agentos.StepRecord,
 	if _, err := tx.ExecContext(ctx, `INSERT INTO step_records (run, seq, phase, body) VALUES (?,?,?,?)`, rec.Run, seq, rec.Phase, string(body)); err != nil {
 		return err
 	}
-	if _, err := d.appendTx(ctx, tx, EventInput{Task: task, Run: rec.Run, Actor: actor, Kind: agentos.EventStep, Data: rec}); err != nil {
+	if _, err := d.appendTx(ctx, tx, agentos.EventInput{Task: task, Run: rec.Run, Actor: actor, Kind: agentos.EventStep, Data: rec}); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -111,25 +111,19 @@ func (d *DB) Patches(ctx context.Context, run string) ([]agentos.PatchRecord, er
 	return out, rows.Err()
 }
 
-// CommitRow is a commit AgentOS made, as recorded.
-type CommitRow struct {
-	SHA, Task, Run, Branch, PlanHash, DiffHash, IntentID, Kind string
-	Trailers                                                   map[string]string
-}
-
 // AddCommit records a commit and audits it.
-func (d *DB) AddCommit(ctx context.Context, c CommitRow, actor agentos.Actor) error {
+func (d *DB) AddCommit(ctx context.Context, c agentos.CommitRow, actor agentos.Actor) error {
 	tr, _ := json.Marshal(c.Trailers)
 	tx, err := d.BeginImmediate(ctx)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO commits (sha, task, run, branch, plan_hash, diff_hash, intent_id, kind, trailers) VALUES (?,?,?,?,?,?,?,?,?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO commits (sha, task, run, branch, plan_hash, diff_hash, intent_id, kind, trailers) VALUES (?,?,?,?,?,?,?,?,?)`,
 		c.SHA, c.Task, c.Run, c.Branch, c.PlanHash, c.DiffHash, c.IntentID, c.Kind, string(tr)); err != nil {
 		return err
 	}
-	if _, err := d.appendTx(ctx, tx, EventInput{Task: c.Task, Run: c.Run, Actor: actor, Kind: agentos.EventCommit,
+	if _, err := d.appendTx(ctx, tx, agentos.EventInput{Task: c.Task, Run: c.Run, Actor: actor, Kind: agentos.EventCommit,
 		Data: map[string]any{"sha": c.SHA, "branch": c.Branch, "kind": c.Kind, "trailers": c.Trailers}}); err != nil {
 		return err
 	}
@@ -137,8 +131,8 @@ func (d *DB) AddCommit(ctx context.Context, c CommitRow, actor agentos.Actor) er
 }
 
 // Commit loads a recorded commit by full sha.
-func (d *DB) Commit(ctx context.Context, sha string) (*CommitRow, error) {
-	var c CommitRow
+func (d *DB) Commit(ctx context.Context, sha string) (*agentos.CommitRow, error) {
+	var c agentos.CommitRow
 	var tr string
 	err := d.db.QueryRowContext(ctx, `SELECT sha, task, run, branch, plan_hash, diff_hash, intent_id, kind, trailers FROM commits WHERE sha = ?`, sha).
 		Scan(&c.SHA, &c.Task, &c.Run, &c.Branch, &c.PlanHash, &c.DiffHash, &c.IntentID, &c.Kind, &tr)
@@ -153,15 +147,24 @@ func (d *DB) Commit(ctx context.Context, sha string) (*CommitRow, error) {
 }
 
 // CommitsOf lists the commits of a task, oldest first.
-func (d *DB) CommitsOf(ctx context.Context, task string) ([]CommitRow, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT sha, task, run, branch, plan_hash, diff_hash, intent_id, kind, trailers FROM commits WHERE task = ? ORDER BY rowid`, task)
+func (d *DB) CommitsOf(ctx context.Context, task string) ([]agentos.CommitRow, error) {
+	return d.commits(ctx, `WHERE task = ?`, task)
+}
+
+// Commits lists every recorded commit, oldest first.
+func (d *DB) Commits(ctx context.Context) ([]agentos.CommitRow, error) {
+	return d.commits(ctx, ``)
+}
+
+func (d *DB) commits(ctx context.Context, where string, args ...any) ([]agentos.CommitRow, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT sha, task, run, branch, plan_hash, diff_hash, intent_id, kind, trailers FROM commits `+where+` ORDER BY rowid`, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []CommitRow
+	var out []agentos.CommitRow
 	for rows.Next() {
-		var c CommitRow
+		var c agentos.CommitRow
 		var tr string
 		if err := rows.Scan(&c.SHA, &c.Task, &c.Run, &c.Branch, &c.PlanHash, &c.DiffHash, &c.IntentID, &c.Kind, &tr); err != nil {
 			return nil, err
@@ -182,13 +185,13 @@ func (d *DB) SaveGateDecisions(ctx context.Context, task, planHash string, ds []
 	if _, err := tx.ExecContext(ctx, `DELETE FROM gate_decisions WHERE task = ? AND plan_hash = ?`, task, planHash); err != nil {
 		return err
 	}
-	evs := make([]EventInput, 0, len(ds))
+	evs := make([]agentos.EventInput, 0, len(ds))
 	for i, g := range ds {
 		body, _ := canonjson.Marshal(g)
 		if _, err := tx.ExecContext(ctx, `INSERT INTO gate_decisions (task, plan_hash, seq, body) VALUES (?,?,?,?)`, task, planHash, i, string(body)); err != nil {
 			return err
 		}
-		evs = append(evs, EventInput{Task: task, Actor: actor, Kind: agentos.EventGate, Data: map[string]any{"plan_hash": planHash, "decision": g}})
+		evs = append(evs, agentos.EventInput{Task: task, Actor: actor, Kind: agentos.EventGate, Data: map[string]any{"plan_hash": planHash, "decision": g}})
 	}
 	if len(evs) > 0 {
 		if _, err := d.appendTx(ctx, tx, evs...); err != nil {
@@ -218,11 +221,11 @@ func (d *DB) SaveReview(ctx context.Context, rp *agentos.ReviewPack, md string) 
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO reviews (task, run, hash, json, markdown, created_at) VALUES (?,?,?,?,?,?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO reviews (task, run, hash, json, markdown, created_at) VALUES (?,?,?,?,?,?)`,
 		rp.Task, rp.Run, rp.Hash, string(body), md, fmtTime(d.Now())); err != nil {
 		return err
 	}
-	if _, err := d.appendTx(ctx, tx, EventInput{Task: rp.Task, Run: rp.Run, Actor: agentos.System, Kind: agentos.EventReview,
+	if _, err := d.appendTx(ctx, tx, agentos.EventInput{Task: rp.Task, Run: rp.Run, Actor: agentos.System, Kind: agentos.EventReview,
 		Data: map[string]any{"hash": rp.Hash, "outcome": rp.Outcome}}); err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentos/agentos"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -121,3 +122,5 @@ func (d *DB) applyMigration(ctx context.Context, num int, base, name string) err
 	}
 	return tx.Commit()
 }
+
+var _ agentos.Store = (*DB)(nil)

@@ -28,16 +28,16 @@ func TestTransitionIsCASAndAudited(t *testing.T) {
 	if err := db.CreateTask(ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System, TaskUpdate{}, nil); err != nil {
+	if _, err := db.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, nil); err != nil {
 		t.Fatal(err)
 	}
 	n0, _, _ := db.ChainHead(ctx)
 	// Illegal pair: refused by the table, nothing written.
-	if _, err := db.Transition(ctx, "t1", agentos.StatePlanning, agentos.StateCommitted, agentos.System, TaskUpdate{}, nil); agentos.ErrorCode(err) != agentos.ECONFLICT {
+	if _, err := db.Transition(ctx, "t1", agentos.StatePlanning, agentos.StateCommitted, agentos.System, agentos.TaskUpdate{}, nil); agentos.ErrorCode(err) != agentos.ECONFLICT {
 		t.Fatalf("illegal transition: %v", err)
 	}
 	// Stale "from": another process moved the task.
-	if _, err := db.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System, TaskUpdate{}, nil); agentos.ErrorCode(err) != agentos.ECONFLICT {
+	if _, err := db.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, nil); agentos.ErrorCode(err) != agentos.ECONFLICT {
 		t.Fatalf("stale from: %v", err)
 	}
 	n1, _, _ := db.ChainHead(ctx)
@@ -48,7 +48,7 @@ func TestTransitionIsCASAndAudited(t *testing.T) {
 	if got.State != agentos.StatePlanning {
 		t.Fatalf("state = %s", got.State)
 	}
-	evs, _ := db.Events(ctx, EventFilter{Task: "t1", Kind: agentos.EventTransition})
+	evs, _ := db.Events(ctx, agentos.EventFilter{Task: "t1", Kind: agentos.EventTransition})
 	if len(evs) != 1 {
 		t.Fatalf("transition events = %d, want 1", len(evs))
 	}
@@ -74,9 +74,9 @@ func TestVerifyChainDetectsTampering(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := MustOpen(t)
-			var evs []EventInput
+			var evs []agentos.EventInput
 			for i := 0; i < 8; i++ {
-				evs = append(evs, EventInput{Actor: agentos.System, Kind: "test", Data: map[string]any{"x": i}})
+				evs = append(evs, agentos.EventInput{Actor: agentos.System, Kind: "test", Data: map[string]any{"x": i}})
 			}
 			if _, err := db.Append(ctx, evs...); err != nil {
 				t.Fatal(err)
@@ -88,7 +88,7 @@ func TestVerifyChainDetectsTampering(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := db.VerifyChain(ctx)
-			var ce *ChainError
+			var ce *agentos.ChainError
 			if !errors.As(err, &ce) || ce.Seq != tc.seq {
 				t.Fatalf("VerifyChain = %v, want a break at %d", err, tc.seq)
 			}
@@ -100,7 +100,7 @@ func TestEventTimesRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpen(t)
 	db.Now = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 600, time.FixedZone("x", 3600)) }
-	if _, err := db.Append(ctx, EventInput{Actor: agentos.System, Kind: "k", Data: nil}); err != nil {
+	if _, err := db.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: "k", Data: nil}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.VerifyChain(ctx); err != nil {
@@ -110,10 +110,10 @@ func TestEventTimesRoundTrip(t *testing.T) {
 
 func seed(b *testing.B, db *DB, n, batch int) {
 	ctx := context.Background()
-	evs := make([]EventInput, batch)
+	evs := make([]agentos.EventInput, batch)
 	for done := 0; done < n; done += batch {
 		for i := range evs {
-			evs[i] = EventInput{Task: "t1", Run: "r1", Actor: agentos.System, Kind: agentos.EventStep, Data: map[string]any{"i": done + i, "summary": "exec go test ./...", "ok": true}}
+			evs[i] = agentos.EventInput{Task: "t1", Run: "r1", Actor: agentos.System, Kind: agentos.EventStep, Data: map[string]any{"i": done + i, "summary": "exec go test ./...", "ok": true}}
 		}
 		if _, err := db.Append(ctx, evs...); err != nil {
 			b.Fatal(err)

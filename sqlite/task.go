@@ -52,7 +52,7 @@ func (d *DB) CreateTask(ctx context.Context, t *agentos.Task) error {
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
-	if _, err := d.appendTx(ctx, tx, EventInput{Task: t.ID, Actor: t.Submitter, Kind: agentos.EventTaskCreated,
+	if _, err := d.appendTx(ctx, tx, agentos.EventInput{Task: t.ID, Actor: t.Submitter, Kind: agentos.EventTaskCreated,
 		Data: map[string]any{"goal": t.Goal, "mode": t.Mode, "planner": t.Planner, "target": t.Target, "labels": t.Labels}}); err != nil {
 		return err
 	}
@@ -141,25 +141,10 @@ func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, 
 	return out, rows.Err()
 }
 
-// TaskUpdate holds fields set together with a transition.
-type TaskUpdate struct {
-	Reason    *string
-	PlanID    *string
-	PlanHash  *string
-	IntentID  *string
-	RunID     *string
-	Commit    *string
-	Goal      *string
-	AutoApply *bool
-}
-
-// Str returns a pointer to s, for TaskUpdate fields.
-func Str(s string) *string { return &s }
-
 // Transition is the only writer of a task's state: a compare-and-swap from
 // `from` to `to`, checked against the one transition table, with the audit
 // event appended in the same transaction. Extra events ride along atomically.
-func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, actor agentos.Actor, upd TaskUpdate, data map[string]any, extra ...EventInput) (*agentos.Task, error) {
+func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, data map[string]any, extra ...agentos.EventInput) (*agentos.Task, error) {
 	if err := agentos.CheckTransition(from, to); err != nil {
 		return nil, err
 	}
@@ -207,7 +192,7 @@ func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, 
 	for k, v := range data {
 		ev[k] = v
 	}
-	evs := append([]EventInput{{Task: id, Run: t.RunID, Actor: actor, Kind: agentos.EventTransition, Data: ev}}, extra...)
+	evs := append([]agentos.EventInput{{Task: id, Run: t.RunID, Actor: actor, Kind: agentos.EventTransition, Data: ev}}, extra...)
 	if _, err := d.appendTx(ctx, tx, evs...); err != nil {
 		return nil, err
 	}
@@ -229,7 +214,7 @@ func (d *DB) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO plans (id, task, hash, body, created_at) VALUES (?,?,?,?,?)`, p.ID, p.Task, p.Hash, string(body), fmtTime(d.Now())); err != nil {
 		return fmt.Errorf("save plan: %w", err)
 	}
-	if _, err := d.appendTx(ctx, tx, EventInput{Task: p.Task, Actor: actor, Kind: agentos.EventPlanStored,
+	if _, err := d.appendTx(ctx, tx, agentos.EventInput{Task: p.Task, Actor: actor, Kind: agentos.EventPlanStored,
 		Data: map[string]any{"plan": p.ID, "hash": p.Hash, "base": p.BaseCommit, "memory_pack": p.MemoryPackHash, "policy": p.PolicyHash, "steps": len(p.Steps), "verify": len(p.Verify)}}); err != nil {
 		return err
 	}
@@ -316,7 +301,7 @@ func (d *DB) SaveMemoryPack(ctx context.Context, m *agentos.MemoryPack, actor ag
 	for _, it := range m.Items {
 		ids = append(ids, it.ID)
 	}
-	if _, err := d.appendTx(ctx, tx, EventInput{Task: m.Task, Actor: actor, Kind: agentos.EventMemoryPack,
+	if _, err := d.appendTx(ctx, tx, agentos.EventInput{Task: m.Task, Actor: actor, Kind: agentos.EventMemoryPack,
 		Data: map[string]any{"pack": m.ID, "hash": m.Hash, "items": ids}}); err != nil {
 		return err
 	}
