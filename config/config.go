@@ -54,6 +54,8 @@ type Config struct {
 	Planner Planner `yaml:"planner"`
 	// Retention says how long worktrees of finished tasks are kept.
 	Retention Retention `yaml:"retention"`
+	// Integration says where verified commits land (config/integration.go).
+	Integration Integration `yaml:"integration"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
 
@@ -144,6 +146,9 @@ func (c *Config) Validate() error {
 		if d, err := time.ParseDuration(c.BlockedExpiresAfter); err != nil || d <= 0 {
 			return fmt.Errorf("blocked_expires_after: %q is not a positive duration (e.g. 72h)", c.BlockedExpiresAfter)
 		}
+	}
+	if err := c.Integration.validate(); err != nil {
+		return err
 	}
 	for _, v := range sectionValidators {
 		if err := v(c); err != nil {

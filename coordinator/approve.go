@@ -97,7 +97,7 @@ func (c *Coordinator) currentBinding(ctx context.Context, t *agentos.Task, p *ag
 	if target == "" {
 		target = t.Target
 	}
-	head, err := c.Repo.BranchHead(ctx, target)
+	head, err := c.targetHead(ctx, target)
 	if err != nil {
 		return approval.Binding{}, agentos.WrapError(agentos.ECONFLICT, err, "cannot read the head of %s: %v", target, err)
 	}

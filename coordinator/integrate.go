@@ -28,7 +28,7 @@ func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string)
 	c.progress(ProgressEvent{Task: t.ID, Phase: "integrate", What: "integrate into " + t.Target})
 	parent := x.plan.BaseCommit
 	for attempt := 0; attempt < maxIntegrateAttempts; attempt++ {
-		head, err := c.Repo.BranchHead(ctx, t.Target)
+		head, err := c.targetHead(ctx, t.Target)
 		if err != nil {
 			return err
 		}
@@ -46,7 +46,7 @@ func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string)
 				return agentos.WrapError(agentos.ECONFLICT, err, "run %s lost its lease before integrating: nothing was landed", x.run.ID)
 			}
 		}
-		landed, note, err := c.updateTarget(ctx, t, head, commit)
+		landed, note, err := c.land(ctx, t, head, commit)
 		if err != nil {
 			if agentos.ErrorCode(err) == agentos.ECONFLICT {
 				continue // the target moved under us: rebase again
@@ -57,7 +57,7 @@ func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string)
 		_, err = c.DB.Transition(ctx, t.ID, agentos.StateVerifying, agentos.StateCommitted, agentos.System,
 			agentos.TaskUpdate{Commit: &commit, Reason: &reason}, map[string]any{"commit": commit},
 			agentos.EventInput{Task: t.ID, Run: x.run.ID, Actor: agentos.System, Kind: agentos.EventIntegrated,
-				Data: map[string]any{"target": t.Target, "commit": commit, "from": head, "landed": landed, "note": note}})
+				Data: map[string]any{"target": t.Target, "remote": c.Config.Integration.Remote, "commit": commit, "from": head, "landed": landed, "note": note}})
 		if err != nil {
 			return err
 		}

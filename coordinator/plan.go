@@ -137,7 +137,7 @@ func (c *Coordinator) targetAndBase(ctx context.Context) (string, string, error)
 		}
 		target = b
 	}
-	base, err := c.Repo.BranchHead(ctx, target)
+	base, err := c.targetHead(ctx, target)
 	if err != nil {
 		return "", "", err
 	}

@@ -493,3 +493,49 @@ func CheckApplied(ctx context.Context, wt string, diff []byte) error {
 	_, err := runInput(ctx, wt, diff, "apply", "--reverse", "--check", "--whitespace=nowarn", "-")
 	return err
 }
+
+// ErrPushRejected is the cause of a push the remote refused because the
+// branch moved (not a fast-forward): fetch, rebase and try again.
+var ErrPushRejected = errors.New("the remote branch moved (not a fast-forward)")
+
+// FetchBranch fetches branch from remote into refs/remotes/REMOTE/BRANCH
+// and returns the commit it points to there.
+func (r *Repo) FetchBranch(ctx context.Context, remote, branch string) (string, error) {
+	tracking := "refs/remotes/" + remote + "/" + branch
+	if _, err := r.Git(ctx, "fetch", "--quiet", "--no-tags", "--", remote, "+refs/heads/"+branch+":"+tracking); err != nil {
+		return "", agentos.WrapError(agentos.ECONFLICT, err, "cannot fetch %s from %s: %v", branch, remote, err)
+	}
+	out, err := r.Git(ctx, "rev-parse", "--verify", "--quiet", tracking)
+	if err != nil {
+		return "", agentos.Errorf(agentos.ENOTFOUND, "remote %s has no branch %s", remote, branch)
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// HasCommit reports whether the object database holds commit.
+func (r *Repo) HasCommit(ctx context.Context, commit string) bool {
+	_, err := r.Git(ctx, "cat-file", "-e", commit+"^{commit}")
+	return err == nil
+}
+
+// PushFastForward pushes commit to branch on remote, never forcing. A push
+// the remote refuses because the branch moved returns an error wrapping
+// ErrPushRejected; any other refusal (a hook, permissions) is returned as is.
+func (r *Repo) PushFastForward(ctx context.Context, remote, commit, branch string) error {
+	out, err := r.Git(ctx, "push", "--porcelain", "--quiet", "--", remote, commit+":refs/heads/"+branch)
+	if err == nil {
+		return nil
+	}
+	var ge *GitError
+	detail := out
+	if errors.As(err, &ge) {
+		detail += ge.Stderr
+	}
+	// --porcelain marks a refused ref with "!" and says why in brackets.
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "!") && (strings.Contains(line, "non-fast-forward") || strings.Contains(line, "fetch first")) {
+			return agentos.WrapError(agentos.ECONFLICT, fmt.Errorf("%w: %s", ErrPushRejected, strings.TrimSpace(line)), "%s on %s moved while pushing", branch, remote)
+		}
+	}
+	return agentos.WrapError(agentos.ECONFLICT, err, "push of %s to %s on %s was refused: %s", commit, branch, remote, strings.TrimSpace(detail))
+}
