@@ -194,7 +194,7 @@ func newCmdRollback(f *Factory) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "rollback TASK",
-		Short: "Revert a committed task on its target branch with a new traceable commit",
+		Short: "Revert a committed task on its target branch through a new rollback task (a plan like any other)",
 		Args:  exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -206,14 +206,15 @@ func newCmdRollback(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, sha, err := c.Rollback(ctx, args[0], actor)
+			res, err := c.Rollback(ctx, args[0], actor)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(f, map[string]any{"task": t, "revert": sha})
+				return printJSON(f, res)
 			}
-			fmt.Fprintf(f.IO.Out, "task %s rolled_back\n  revert  %s on %s\n", t.ID, sha, t.Target)
+			t := res.Task
+			fmt.Fprintf(f.IO.Out, "task %s rolled_back\n  revert  %s on %s\n  by      task %s (`agentos review %s`)\n", t.ID, res.Revert, t.Target, res.Rollback.ID, res.Rollback.ID)
 			return nil
 		},
 	}
