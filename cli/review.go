@@ -195,7 +195,15 @@ func newCmdRollback(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rollback TASK",
 		Short: "Revert a committed task on its target branch through a new rollback task (a plan like any other)",
-		Args:  exactArgs(1, "TASK"),
+		Long: `Rollback creates a rollback task (labels rollback and rollback-of:TASK) whose plan is
+the revert of TASK's commit on the target's head as patch steps, checked by TASK's own
+verify checks, and runs it through the gates, admission, the sandbox, the one commit path
+and integration. When the revert lands, TASK becomes rolled_back.
+
+Exit 1 when later commits changed the same lines or a check fails (the target is untouched
+and the rollback task's ReviewPack says why); exit 4 when a gate wants an approval of the
+rollback task's plan (` + "`agentos approve`" + ` it like any plan).`,
+		Args: exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			c, err := f.Coordinator(ctx)
