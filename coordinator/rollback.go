@@ -157,7 +157,7 @@ func (c *Coordinator) Rollback(ctx context.Context, taskID string, actor agentos
 		return res, agentos.WrapError(agentos.ErrorCode(err), err, "rollback task %s of task %s: %s", rt.ID, t.ID, agentos.ErrorMessage(err))
 	}
 	if rt.State != agentos.StateCommitted {
-		return res, agentos.Errorf(agentos.EFAILED, "rollback task %s of task %s ended %s: see `agentos review %s`", rt.ID, t.ID, rt.State, rt.ID)
+		return res, agentos.Errorf(agentos.EFAILED, "rollback task %s of task %s is %s, not committed: see `agentos task show %s`", rt.ID, t.ID, rt.State, rt.ID)
 	}
 	if err := c.recordRollback(ctx, t, rt); err != nil {
 		return res, err
