@@ -136,3 +136,41 @@ func TestCommitTreeHasOneCaller(t *testing.T) {
 		t.Fatalf("references to gitrepo.CommitTree outside tests: %v; want exactly one, in coordinator/commit.go", users)
 	}
 }
+
+// Red line 8 for rollbacks: when the target moves during the rollback's run
+// with a change to the same lines, the rebase conflicts, nothing is
+// overwritten, and the rollback task fails (it is not sent back to a
+// planner) with a ReviewPack; the original stays committed.
+func TestRollbackRebaseConflictFails(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	ctx := t.Context()
+	orig := committedTask(t, c, dir)
+	moved := false
+	c.Progress = func(ev ProgressEvent) {
+		if ev.Task != orig.ID && ev.Phase == "verify" && ev.Done && !moved {
+			moved = true
+			os.WriteFile(filepath.Join(dir, "a.txt"), []byte("b\n"), 0o644)
+			gitIn(t, dir, "commit", "-q", "-am", "someone edits a.txt meanwhile")
+		}
+	}
+	res, err := c.Rollback(ctx, orig.ID, agentos.Human("ann"))
+	if agentos.ErrorCode(err) != agentos.ECONFLICT || !strings.Contains(err.Error(), "agentos rollback "+orig.ID) {
+		t.Fatalf("Rollback = %v; want a conflict naming how to start over", err)
+	}
+	if !moved {
+		t.Fatal("the target never moved: the test did not exercise the rebase")
+	}
+	rt, _ := c.DB.Task(ctx, res.Rollback.ID)
+	if rt.State != agentos.StateFailed {
+		t.Fatalf("rollback task is %s, want failed", rt.State)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "a.txt")); string(b) != "b\n" {
+		t.Fatalf("a.txt = %q: the concurrent change was overwritten", b)
+	}
+	if o, _ := c.DB.Task(ctx, orig.ID); o.State != agentos.StateCommitted {
+		t.Fatalf("original task is %s, want committed", o.State)
+	}
+	if rp, _, err := c.DB.Review(ctx, rt.ID); err != nil || rp.Outcome != agentos.StateFailed || rp.Run == "" {
+		t.Fatalf("ReviewPack = %+v, %v", rp, err)
+	}
+}
