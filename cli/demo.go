@@ -24,7 +24,8 @@ steps:
     rationale: the docs need a greeting
   - exec: {argv: [wc, -l, docs/hello.txt], timeout: 30s}
 verify:
-  - argv: [grep, -q, hello, docs/hello.txt]
+  # A check of what must hold with or without the change: a rollback re-runs it.
+  - {name: docs-index-intact, argv: [grep, -q, docs, docs/index.md]}
 `,
 	"fabricated.yaml": `version: 1
 goal: Deploy to production
@@ -228,7 +229,7 @@ func runDemo(ctx context.Context, f *Factory, keep bool) error {
 		return err
 	}
 
-	d.chapter("Rollback: a revert commit, itself traceable and audited")
+	d.chapter("Rollback: a rollback task, planned, gated, verified and committed like any other")
 	code, _, _ = d.agentos(ctx, "rollback", greetTask)
 	if err := d.expect("rollback", code, 0); err != nil {
 		return err

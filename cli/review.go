@@ -194,8 +194,16 @@ func newCmdRollback(f *Factory) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "rollback TASK",
-		Short: "Revert a committed task on its target branch with a new traceable commit",
-		Args:  exactArgs(1, "TASK"),
+		Short: "Revert a committed task on its target branch through a new rollback task (a plan like any other)",
+		Long: `Rollback creates a rollback task (labels rollback and rollback-of:TASK) whose plan is
+the revert of TASK's commit on the target's head as patch steps, checked by TASK's own
+verify checks, and runs it through the gates, admission, the sandbox, the one commit path
+and integration. When the revert lands, TASK becomes rolled_back.
+
+Exit 1 when later commits changed the same lines or a check fails (the target is untouched
+and the rollback task's ReviewPack says why); exit 4 when a gate wants an approval of the
+rollback task's plan (` + "`agentos approve`" + ` it like any plan).`,
+		Args: exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			c, err := f.Coordinator(ctx)
@@ -206,14 +214,15 @@ func newCmdRollback(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, sha, err := c.Rollback(ctx, args[0], actor)
+			res, err := c.Rollback(ctx, args[0], actor)
 			if err != nil {
 				return err
 			}
 			if asJSON {
-				return printJSON(f, map[string]any{"task": t, "revert": sha})
+				return printJSON(f, res)
 			}
-			fmt.Fprintf(f.IO.Out, "task %s rolled_back\n  revert  %s on %s\n", t.ID, sha, t.Target)
+			t := res.Task
+			fmt.Fprintf(f.IO.Out, "task %s rolled_back\n  revert  %s on %s\n  by      task %s (`agentos review %s`)\n", t.ID, res.Revert, t.Target, res.Rollback.ID, res.Rollback.ID)
 			return nil
 		},
 	}

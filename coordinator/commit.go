@@ -85,7 +85,8 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 		gitrepo.TrailerDiff:   diffHash,
 		gitrepo.TrailerIntent: x.plan.IntentID,
 	}
-	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify))
+	kind, note := rollbackCommit(x.task, x.plan)
+	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify)) + note
 	msg := gitrepo.Message(x.plan.Goal, body, trailers)
 	sha, err := gitrepo.CommitTree(ctx, x.wt, parent, msg, c.Identity)
 	if err != nil {
@@ -98,7 +99,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 		return "", err
 	}
 	row := agentos.CommitRow{SHA: sha, Task: x.task.ID, Run: x.run.ID, Branch: branchOf(x.task.ID), PlanHash: x.plan.Hash,
-		DiffHash: diffHash, IntentID: x.plan.IntentID, Kind: "change", Trailers: trailers}
+		DiffHash: diffHash, IntentID: x.plan.IntentID, Kind: kind, Trailers: trailers}
 	if err := c.DB.AddCommit(ctx, row, agentos.System); err != nil {
 		return "", err
 	}

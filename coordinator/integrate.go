@@ -65,6 +65,9 @@ func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string)
 		if err == nil {
 			*t = *nt
 		}
+		if landed {
+			return c.rollbackLanded(ctx, t, x.plan, x.run.ID) // rollback.go
+		}
 		return nil
 	}
 	return agentos.Errorf(agentos.ECONFLICT, "target branch %s kept moving; gave up after %d attempts", t.Target, maxIntegrateAttempts)
@@ -115,6 +118,12 @@ func (c *Coordinator) conflictBack(ctx context.Context, x *executor, ce *Conflic
 	msg := fmt.Sprintf("%s since the plan's base: %s was left untouched", ce.Error(), t.Target)
 	conflict := &agentos.Error{Code: agentos.ECONFLICT, Message: msg + "; re-plan on the new base", Err: ce}
 	if t.Mode == agentos.ModeFullAuto {
+		return conflict
+	}
+	if t.Planner == PlannerRollback {
+		// A rollback is not re-planned in place: the task fails (target
+		// untouched, ReviewPack written) and a new rollback starts over.
+		conflict.Message = fmt.Sprintf("%s; run `agentos rollback %s` again to revert on the new base", msg, x.plan.Params[paramRollbackOf])
 		return conflict
 	}
 	if t.Planner != "file" {

@@ -102,6 +102,10 @@ func (c *Coordinator) startTask(ctx context.Context, t *agentos.Task, upfront ma
 // file, with the answers known so far. Questions still open either block the
 // task or fail it, depending on the mode.
 func (c *Coordinator) planFromSource(ctx context.Context, t *agentos.Task, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
+	if t.Planner == PlannerRollback {
+		// Never handed to a model; a rollback is computed anew by Rollback.
+		return c.failPlanning(ctx, t, agentos.Errorf(agentos.ECONFLICT, "rollback task %s cannot be re-planned: run `agentos rollback` on the task it reverts again", t.ID))
+	}
 	if t.Planner != "" && t.Planner != "file" {
 		return c.planRequest(ctx, t, values, actor) // natural-language tasks (nl.go)
 	}
