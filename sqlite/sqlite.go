@@ -39,8 +39,6 @@ type DB struct {
 	// Redact, when set, is applied to every audit event's data before it is
 	// chained: the one choke point for secrets in the audit log.
 	Redact func([]byte) []byte
-	// ReadOnly is true for a store opened by OpenReadOnly.
-	ReadOnly bool
 }
 
 // Open opens (creating if needed) the database at path and applies pending
@@ -117,7 +115,7 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	sdb.SetMaxOpenConns(8)
-	d := &DB{db: sdb, Path: path, Now: time.Now, ReadOnly: true}
+	d := &DB{db: sdb, Path: path, Now: time.Now}
 	have, want, err := d.schemaVersion(ctx)
 	if err != nil {
 		sdb.Close()
