@@ -168,6 +168,7 @@ func (f *Factory) dbPath(ctx context.Context) (string, error) {
 	return path, nil
 }
 
+// setupDB gives an opened store the factory clock and the audit redaction.
 func (f *Factory) setupDB(ctx context.Context, db *sqlite.DB) *sqlite.DB {
 	db.Now = f.Now
 	// Secrets never reach the audit log: redact with the built-in patterns
