@@ -24,9 +24,7 @@ func gateRepo(t *testing.T, extra string) string {
 	mustWrite(t, filepath.Join(dir, "agentos.yaml"), policyText)
 	mustWrite(t, filepath.Join(dir, ".gitignore"), ".agentos/\n")
 	mustWrite(t, filepath.Join(dir, "README.md"), "hello\n")
-	if err := os.MkdirAll(filepath.Join(dir, ".agentos"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	mustStore(t, dir)
 	git(t, dir, "init", "-q", "-b", "main")
 	git(t, dir, "add", "-A")
 	git(t, dir, "commit", "-q", "-m", "init")

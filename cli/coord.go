@@ -11,17 +11,46 @@ import (
 	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/redact"
+	"github.com/agentos/agentos/sqlite"
 	"github.com/spf13/cobra"
 )
 
-// Coordinator builds the pipeline for the repository: store, git, policy,
-// memory, redaction, progress and (on a terminal) the interactive prompter.
+// Coordinator builds the pipeline over the read-write store, for the verbs
+// that change something (plan, apply, run, answer, approve, reject, cancel,
+// rollback, submit, worker). It first does the housekeeping the policy asks
+// for (see coordinator.GC): read verbs never do it.
 func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, error) {
-	repo, err := f.Repo(ctx)
+	db, err := f.DB(ctx)
 	if err != nil {
 		return nil, err
 	}
-	db, err := f.DB(ctx)
+	c, err := f.coordinator(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := c.GC(ctx, agentos.System, false)
+	printGC(f.IO.ErrOut, "agentos: ", rep)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// CoordinatorReadOnly builds the pipeline over the read-only store, for
+// the read verbs that check records against the repository (trace, audit
+// verify, policy explain): anything that would write fails.
+func (f *Factory) CoordinatorReadOnly(ctx context.Context) (*coordinator.Coordinator, error) {
+	db, err := f.DBReadOnly(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return f.coordinator(ctx, db)
+}
+
+// coordinator wires the pipeline for the repository: store, git, policy,
+// memory, redaction, progress and (on a terminal) the interactive prompter.
+func (f *Factory) coordinator(ctx context.Context, db *sqlite.DB) (*coordinator.Coordinator, error) {
+	repo, err := f.Repo(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -44,21 +73,6 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 	c.Progress = f.progressPrinter()
 	if f.IO.InTTY && f.IO.ErrTTY {
 		c.Prompter = &termPrompter{io: f.IO}
-	}
-	// Tasks blocked past blocked_expires_after are cancelled before any work.
-	expired, err := c.ExpireBlocked(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range expired {
-		fmt.Fprintf(f.IO.ErrOut, "agentos: cancelled %s: %s\n", t.ID, t.Reason)
-	}
-	cleaned, err := c.CleanRetained(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, id := range cleaned {
-		fmt.Fprintf(f.IO.ErrOut, "agentos: removed the worktree of %s (retention.worktrees)\n", id)
 	}
 	return c, nil
 }

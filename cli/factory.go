@@ -38,7 +38,8 @@ type Factory struct {
 	repo       *gitrepo.Repo
 	cfg        *config.Config
 	cfgChecked bool
-	db         *sqlite.DB
+	db         *sqlite.DB // read-write
+	rodb       *sqlite.DB // read-only
 }
 
 // NewFactory returns a Factory over the given streams.
@@ -110,22 +111,65 @@ func (f *Factory) ConfigUnchecked(ctx context.Context) (*config.Config, error) {
 	return c, nil
 }
 
-// DB opens the store of an initialised repository.
+// DB opens the store of an initialised repository read-write (migrating it
+// when this binary's schema is newer): for the verbs that change something.
+// A missing database file is an error, never a silently created empty store.
 func (f *Factory) DB(ctx context.Context) (*sqlite.DB, error) {
 	if f.db != nil {
 		return f.db, nil
 	}
-	dir, err := f.StatePath(ctx)
+	path, err := f.dbPath(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(dir); err != nil {
-		return nil, agentos.Errorf(agentos.ENOTFOUND, "this repository is not initialised for AgentOS: run `agentos init` first")
-	}
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "agentos.db"))
+	db, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot open the AgentOS store: %v", err)
 	}
+	f.db = f.setupDB(ctx, db)
+	return f.db, nil
+}
+
+// DBReadOnly opens the store for reading only: read verbs change nothing,
+// not even by housekeeping or a migration. A verb that already opened the
+// store read-write reads through that handle.
+func (f *Factory) DBReadOnly(ctx context.Context) (*sqlite.DB, error) {
+	if f.db != nil {
+		return f.db, nil
+	}
+	if f.rodb != nil {
+		return f.rodb, nil
+	}
+	path, err := f.dbPath(ctx)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlite.OpenReadOnly(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	f.rodb = f.setupDB(ctx, db)
+	return f.rodb, nil
+}
+
+// dbPath is the database file of an initialised repository.
+func (f *Factory) dbPath(ctx context.Context) (string, error) {
+	dir, err := f.StatePath(ctx)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return "", agentos.Errorf(agentos.ENOTFOUND, "this repository is not initialised for AgentOS: run `agentos init` first")
+	}
+	path := filepath.Join(dir, "agentos.db")
+	if _, err := os.Stat(path); err != nil {
+		return "", agentos.Errorf(agentos.ENOTFOUND, "the AgentOS store %s is missing: restore it from a backup, or run `agentos init` to start an empty one", path)
+	}
+	return path, nil
+}
+
+// setupDB gives an opened store the factory clock and the audit redaction.
+func (f *Factory) setupDB(ctx context.Context, db *sqlite.DB) *sqlite.DB {
 	db.Now = f.Now
 	// Secrets never reach the audit log: redact with the built-in patterns
 	// plus the policy's, when it loads.
@@ -136,14 +180,13 @@ func (f *Factory) DB(ctx context.Context) (*sqlite.DB, error) {
 	if r, err := redact.New(patterns); err == nil {
 		db.Redact = func(b []byte) []byte { return r.JSON(b) }
 	}
-	f.db = db
-	return db, nil
+	return db
 }
 
-// Task opens the store and looks up a task by id or unique id prefix: the
-// first step of every verb that takes a TASK.
+// Task opens the store read-only and looks up a task by id or unique id
+// prefix: the first step of the read verbs that take a TASK.
 func (f *Factory) Task(ctx context.Context, id string) (*sqlite.DB, *agentos.Task, error) {
-	db, err := f.DB(ctx)
+	db, err := f.DBReadOnly(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -184,5 +227,8 @@ func (f *Factory) Actor(ctx context.Context) (agentos.Actor, error) {
 func (f *Factory) Close() {
 	if f.db != nil {
 		f.db.Close()
+	}
+	if f.rodb != nil {
+		f.rodb.Close()
 	}
 }

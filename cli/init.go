@@ -86,11 +86,13 @@ memory:
   pack_budget_bytes: 8192
 
 # Worktrees of failed runs are kept for inspection: "keep" until
-# "agentos task clean", or a duration (e.g. 168h) after the task ended.
+# "agentos task clean", or a duration (e.g. 168h) after the task ended
+# (removed by "agentos gc" and when a write command starts).
 retention:
   worktrees: keep
 
-# Tasks blocked on questions for longer than this are cancelled (empty: never).
+# Tasks blocked on questions for longer than this are cancelled (empty: never),
+# by "agentos gc" and when a write command starts.
 blocked_expires_after: ""
 
 # Who may approve plans that need a human (empty: any human).

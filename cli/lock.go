@@ -52,7 +52,7 @@ func newCmdLockList(f *Factory) *cobra.Command {
 
 func lockListRun(cmd *cobra.Command, opts *LockListOptions) error {
 	ctx := cmd.Context()
-	db, err := opts.F.DB(ctx)
+	db, err := opts.F.DBReadOnly(ctx)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/memory"
+	"github.com/agentos/agentos/sqlite"
 	"github.com/spf13/cobra"
 )
 
@@ -27,8 +28,18 @@ func NewCmdMemory(f *Factory) *cobra.Command {
 }
 
 // memoryService is the memory agentos.yaml selects: remote by memory.url,
-// else the local store.
+// else the local store, read-write.
 func (f *Factory) memoryService(ctx context.Context) (memory.Service, error) {
+	return f.memoryOn(ctx, f.DB)
+}
+
+// memoryReader is memoryService for the read verbs: the local store is
+// opened read-only.
+func (f *Factory) memoryReader(ctx context.Context) (memory.Service, error) {
+	return f.memoryOn(ctx, f.DBReadOnly)
+}
+
+func (f *Factory) memoryOn(ctx context.Context, open func(context.Context) (*sqlite.DB, error)) (memory.Service, error) {
 	cfg, err := f.Config(ctx)
 	if err != nil {
 		return nil, err
@@ -36,7 +47,7 @@ func (f *Factory) memoryService(ctx context.Context) (memory.Service, error) {
 	if cfg.Memory.URL != "" {
 		return memory.FromConfig(nil, cfg.Memory, os.Getenv)
 	}
-	db, err := f.DB(ctx)
+	db, err := open(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +263,7 @@ func memorySearchRun(ctx context.Context, opts *MemorySearchOptions) error {
 	if opts.Limit < 1 || opts.Limit > memory.MaxLimit {
 		return usageErr("--limit %d: must be between 1 and %d", opts.Limit, memory.MaxLimit)
 	}
-	svc, err := opts.F.memoryService(ctx)
+	svc, err := opts.F.memoryReader(ctx)
 	if err != nil {
 		return err
 	}
@@ -323,7 +334,7 @@ func memoryListRun(ctx context.Context, opts *MemoryListOptions) error {
 	if opts.Filter.Limit < 1 || opts.Filter.Limit > memory.MaxLimit {
 		return usageErr("--limit %d: must be between 1 and %d", opts.Filter.Limit, memory.MaxLimit)
 	}
-	svc, err := opts.F.memoryService(ctx)
+	svc, err := opts.F.memoryReader(ctx)
 	if err != nil {
 		return err
 	}
@@ -376,7 +387,7 @@ func newCmdMemoryShow(f *Factory) *cobra.Command {
 }
 
 func memoryShowRun(ctx context.Context, opts *MemoryShowOptions) error {
-	svc, err := opts.F.memoryService(ctx)
+	svc, err := opts.F.memoryReader(ctx)
 	if err != nil {
 		return err
 	}
@@ -618,7 +629,7 @@ func newCmdMemoryPack(f *Factory) *cobra.Command {
 }
 
 func memoryPackRun(ctx context.Context, opts *MemoryPackOptions) error {
-	db, err := opts.F.DB(ctx)
+	db, err := opts.F.DBReadOnly(ctx)
 	if err != nil {
 		return err
 	}

@@ -26,10 +26,22 @@ func memRepo(t *testing.T, yaml string) string {
 	if err := os.WriteFile(filepath.Join(dir, "agentos.yaml"), []byte("version: 1\n"+yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	mustStore(t, dir)
+	return dir
+}
+
+// mustStore makes .agentos/ with an empty store, as `agentos init` does:
+// the commands never create a missing store themselves.
+func mustStore(t *testing.T, dir string) {
+	t.Helper()
 	if err := os.MkdirAll(filepath.Join(dir, StateDir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return dir
+	db, err := sqlite.Open(t.Context(), filepath.Join(dir, StateDir, "agentos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 }
 
 func runMem(t *testing.T, dir string, args ...string) (int, string, string) {

@@ -216,7 +216,7 @@ func (f *Factory) reportTask(ctx context.Context, t *agentos.Task, err error, as
 	if t.Reason != "" && err == nil {
 		fmt.Fprintf(out, "  note    %s\n", t.Reason)
 	}
-	if db, derr := f.DB(ctx); derr == nil {
+	if db, derr := f.DBReadOnly(ctx); derr == nil {
 		if rp, _, rerr := db.Review(ctx, t.ID); rerr == nil && (t.State.Terminal()) {
 			if dir, serr := f.StatePath(ctx); serr == nil {
 				run := rp.Run
@@ -254,7 +254,7 @@ type MemRef struct {
 
 func taskView(ctx context.Context, f *Factory, t *agentos.Task) TaskView {
 	v := TaskView{Task: t, Plans: []PlanRef{}, Runs: []string{}, Commits: []string{}}
-	db, err := f.DB(ctx)
+	db, err := f.DBReadOnly(ctx)
 	if err != nil {
 		return v
 	}

@@ -46,7 +46,7 @@ func newCmdPolicyExplain(f *Factory) *cobra.Command {
 		Args:  exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			db, err := f.DB(ctx)
+			db, err := f.DBReadOnly(ctx)
 			if err != nil {
 				return err
 			}
@@ -77,7 +77,7 @@ func newCmdPolicyExplain(f *Factory) *cobra.Command {
 			}
 			res := e.Evaluate(policy.Input{Task: *t, Intent: intent, Plan: *p})
 			// The coordinator's view adds the command rules (approve/deny).
-			if c, err := f.Coordinator(ctx); err == nil {
+			if c, err := f.CoordinatorReadOnly(ctx); err == nil {
 				if full, err := c.GateResult(ctx, t, p); err == nil {
 					res = full
 				}

@@ -54,7 +54,7 @@ func newCmdTrace(f *Factory) *cobra.Command {
 		Args:  exactArgs(1, "COMMIT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := f.Coordinator(ctx)
+			c, err := f.CoordinatorReadOnly(ctx)
 			if err != nil {
 				return err
 			}
@@ -107,7 +107,7 @@ func newCmdAudit(f *Factory) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			db, err := f.DB(ctx)
+			db, err := f.DBReadOnly(ctx)
 			if err != nil {
 				return err
 			}
@@ -147,7 +147,7 @@ func newCmdAudit(f *Factory) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := f.Coordinator(ctx)
+			c, err := f.CoordinatorReadOnly(ctx)
 			if err != nil {
 				return err
 			}

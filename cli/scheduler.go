@@ -74,7 +74,7 @@ func newCmdSchedulerExplain(f *Factory) *cobra.Command {
 
 func schedulerExplainRun(cmd *cobra.Command, opts *SchedulerExplainOptions) error {
 	ctx := cmd.Context()
-	db, err := opts.F.DB(ctx)
+	db, err := opts.F.DBReadOnly(ctx)
 	if err != nil {
 		return err
 	}

@@ -38,14 +38,12 @@ func newCmdTaskList(f *Factory) *cobra.Command {
 				}
 				return usageErr("--state %q is not a state (one of %s)", state, strings.Join(names, ", "))
 			}
-			db, err := f.DB(ctx)
+			// Read-only: tasks blocked past blocked_expires_after are listed
+			// as blocked until a write command or `agentos gc` cancels them.
+			db, err := f.DBReadOnly(ctx)
 			if err != nil {
 				return err
 			}
-			// Building the coordinator cancels tasks blocked past
-			// blocked_expires_after, so the list is current; a broken policy
-			// file must not stop listing, so its error is left to other verbs.
-			f.Coordinator(ctx)
 			ts, err := db.Tasks(ctx, agentos.TaskFilter{State: agentos.State(state), Limit: limit})
 			if err != nil {
 				return err

@@ -4,23 +4,27 @@
 // The database runs in WAL mode with a busy timeout; every read-then-write
 // transaction starts with BEGIN IMMEDIATE so two processes never both decide
 // on the same stale read. Migrations are embedded SQL files applied in order,
-// each in its own transaction.
+// each in its own transaction. OpenReadOnly is the store of read verbs: it
+// never creates, migrates or writes anything.
 package sqlite
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/agentos/agentos"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
 )
 
 //go:embed migrations/*.sql
@@ -45,20 +49,81 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// With the WAL kept (persistWAL), the last writer to close truncates it
+	// to zero bytes instead of leaving a checkpointed WAL's size on disk.
+	q.Add("_pragma", "journal_size_limit(67108864)")
 	// _txlock=immediate makes every BeginTx a BEGIN IMMEDIATE: our
 	// transactions read then write, and deferred ones deadlock into
 	// SQLITE_BUSY under concurrency instead of waiting.
 	q.Set("_txlock", "immediate")
-	dsn := "file:" + path + "?" + q.Encode()
-	sdb, err := sql.Open("sqlite", dsn)
+	base, err := sqlite.NewConnector("file:" + path + "?" + q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	sdb := sql.OpenDB(persistWAL{base})
 	sdb.SetMaxOpenConns(8)
 	d := &DB{db: sdb, Path: path, Now: time.Now}
 	if err := d.migrate(ctx); err != nil {
 		sdb.Close()
 		return nil, err
+	}
+	return d, nil
+}
+
+// persistWAL keeps the -wal and -shm files when the last connection closes.
+// A read-only open of a WAL database whose -wal is gone would create both
+// (SQLite needs them to read), so a read verb would leave files behind and
+// could not read a store in a directory it may not write.
+type persistWAL struct{ driver.Connector }
+
+func (p persistWAL) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := p.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fc, ok := conn.(sqlite.FileControl)
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("sqlite: the driver's connection has no file control")
+	}
+	if _, err := fc.FileControlPersistWAL("main", 1); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sqlite: keep the WAL: %w", err)
+	}
+	return conn, nil
+}
+
+// OpenReadOnly opens the existing database at path for reading only: the
+// store of read verbs. It never creates the file (ENOTFOUND when it is
+// missing), never migrates (EINVALID when the schema is older than this
+// binary's: a write command upgrades it), and SQLite refuses every write on
+// it. It reads concurrent writers' committed transactions as they land (no
+// immutable=1, which would skip the WAL and its locks).
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, agentos.Errorf(agentos.ENOTFOUND, "no AgentOS store at %s: run `agentos init` first", path)
+		}
+		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot read the AgentOS store: %v", err)
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	sdb, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	sdb.SetMaxOpenConns(8)
+	d := &DB{db: sdb, Path: path, Now: time.Now}
+	have, want, err := d.schemaVersion(ctx)
+	if err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	if have < want {
+		sdb.Close()
+		return nil, agentos.Errorf(agentos.EINVALID, "the AgentOS store %s is at schema version %d and this agentos reads version %d: run a write command (or `agentos gc`) to upgrade the store", path, have, want)
 	}
 	return d, nil
 }
@@ -79,22 +144,83 @@ func (d *DB) migrate(ctx context.Context) error {
 	if _, err := d.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	ms, err := migrations()
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		num, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with a number", base)
-		}
-		if err := d.applyMigration(ctx, num, base, name); err != nil {
+	for _, m := range ms {
+		if err := d.applyMigration(ctx, m.num, m.base, m.name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+type migration struct {
+	num        int
+	base, name string
+}
+
+// migrations lists the embedded migrations in order.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []migration
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		num, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number", base)
+		}
+		out = append(out, migration{num, base, name})
+	}
+	return out, nil
+}
+
+// schemaVersion returns how many of this binary's migrations the database
+// has applied and how many there are. A database without the
+// schema_migrations table has applied none.
+func (d *DB) schemaVersion(ctx context.Context) (have, want int, err error) {
+	ms, err := migrations()
+	if err != nil {
+		return 0, 0, err
+	}
+	var n int
+	err = d.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n)
+	if err != nil {
+		return 0, 0, agentos.WrapError(agentos.EINTERNAL, err, "cannot read the AgentOS store %s: %v", d.Path, err)
+	}
+	if n == 0 {
+		return 0, len(ms), nil
+	}
+	applied := map[int]bool{}
+	rows, err := d.db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return 0, 0, agentos.WrapError(agentos.EINTERNAL, err, "cannot read the schema version of %s: %v", d.Path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return 0, 0, err
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	// The version is the count of this binary's migrations applied in
+	// order: a gap (one missing in the middle) is behind too.
+	for _, m := range ms {
+		if !applied[m.num] {
+			break
+		}
+		have++
+	}
+	return have, len(ms), nil
 }
 
 func (d *DB) applyMigration(ctx context.Context, num int, base, name string) error {

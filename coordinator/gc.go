@@ -1,0 +1,179 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/agentos/agentos"
+)
+
+// EventWorktreeRemoved is audited for each retained worktree housekeeping
+// removes.
+const EventWorktreeRemoved = "worktree.removed"
+
+// WorktreeRemoved is the data of an EventWorktreeRemoved event.
+type WorktreeRemoved struct {
+	// Path is the worktree's directory, relative to the repository root.
+	Path string `json:"path"`
+	// Branch was deleted with it; empty when the task's commit still waits
+	// on its branch (it is kept).
+	Branch string `json:"branch,omitempty"`
+	// Retention is the policy's retention.worktrees that expired.
+	Retention string `json:"retention"`
+}
+
+// GCExpired is a task blocked longer than blocked_expires_after.
+type GCExpired struct {
+	Task string `json:"task"`
+	// BlockedSince is when the task last changed state (it has been blocked
+	// since).
+	BlockedSince time.Time `json:"blocked_since"`
+	// Reason is the cancellation reason recorded on the task.
+	Reason string `json:"reason"`
+}
+
+// GCWorktree is the worktree of a task that ended longer ago than
+// retention.worktrees.
+type GCWorktree struct {
+	Task    string        `json:"task"`
+	State   agentos.State `json:"state"`
+	EndedAt time.Time     `json:"ended_at"`
+	Path    string        `json:"path"` // relative to the repository root
+	Branch  string        `json:"branch,omitempty"`
+
+	dir string
+}
+
+// GCReport is what housekeeping did or, in a dry run, would do: the
+// document of `agentos gc --json`.
+type GCReport struct {
+	Version   int          `json:"version"`
+	DryRun    bool         `json:"dry_run"`
+	Expired   []GCExpired  `json:"expired"`
+	Worktrees []GCWorktree `json:"worktrees"`
+}
+
+// GC does the housekeeping the policy asks for: it cancels the tasks
+// blocked longer than blocked_expires_after (each a transition by actor,
+// with a ReviewPack) and removes the worktrees (and branches) of tasks that
+// ended longer ago than retention.worktrees (each audited as
+// EventWorktreeRemoved). A commit still waiting on its branch keeps the
+// branch. With dryRun it only lists what it would do and changes nothing.
+//
+// Only write verbs, the worker and `agentos gc` call it: read verbs never
+// change the store.
+func (c *Coordinator) GC(ctx context.Context, actor agentos.Actor, dryRun bool) (*GCReport, error) {
+	rep := &GCReport{Version: 1, DryRun: dryRun, Expired: []GCExpired{}, Worktrees: []GCWorktree{}}
+	expired, err := c.expiredBlocked(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, e := range expired {
+		if !dryRun {
+			reason := e.Reason
+			t := e.task
+			if _, err := c.transition(ctx, t, agentos.StateCancelled, actor, agentos.TaskUpdate{Reason: &reason}, map[string]any{"expired": true}); err != nil {
+				if agentos.ErrorCode(err) == agentos.ECONFLICT {
+					continue // answered or cancelled meanwhile
+				}
+				return rep, err
+			}
+			if _, err := c.writeReview(ctx, t, nil); err != nil {
+				return rep, err
+			}
+		}
+		rep.Expired = append(rep.Expired, e.GCExpired)
+	}
+	retained, err := c.retainedWorktrees(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, w := range retained {
+		if !dryRun {
+			c.Repo.RemoveWorktree(ctx, w.dir, w.Branch)
+			if _, err := os.Stat(w.dir); err == nil {
+				return rep, agentos.Errorf(agentos.EINTERNAL, "cannot remove the worktree of %s at %s: remove it by hand, then run `git worktree prune`", w.Task, w.dir)
+			}
+			if _, err := c.DB.Append(ctx, agentos.EventInput{Task: w.Task, Actor: actor, Kind: EventWorktreeRemoved,
+				Data: WorktreeRemoved{Path: w.Path, Branch: w.Branch, Retention: c.Config.Retention.Worktrees}}); err != nil {
+				return rep, err
+			}
+		}
+		rep.Worktrees = append(rep.Worktrees, w)
+	}
+	return rep, nil
+}
+
+type expiredTask struct {
+	GCExpired
+	task *agentos.Task
+}
+
+// expiredBlocked lists the tasks blocked longer than blocked_expires_after.
+func (c *Coordinator) expiredBlocked(ctx context.Context) ([]expiredTask, error) {
+	if c.Config.BlockedExpiresAfter == "" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(c.Config.BlockedExpiresAfter)
+	if err != nil || d <= 0 {
+		return nil, agentos.Errorf(agentos.EINVALID, "agentos.yaml: blocked_expires_after %q is not a duration (e.g. 72h)", c.Config.BlockedExpiresAfter)
+	}
+	ts, err := c.DB.Tasks(ctx, agentos.TaskFilter{State: agentos.StateBlocked})
+	if err != nil {
+		return nil, err
+	}
+	var out []expiredTask
+	now := c.Now()
+	for _, t := range ts {
+		if now.Sub(t.UpdatedAt) < d {
+			continue
+		}
+		reason := fmt.Sprintf("blocked longer than blocked_expires_after (%s) waiting on: %s", d, t.Reason)
+		out = append(out, expiredTask{GCExpired{Task: t.ID, BlockedSince: t.UpdatedAt, Reason: reason}, t})
+	}
+	return out, nil
+}
+
+// retainedWorktrees lists the worktrees of tasks that ended longer ago than
+// retention.worktrees (a duration; "keep" or empty keeps them until
+// `agentos task clean`), with the branch to delete along: none when the
+// task's commit has not reached its target.
+func (c *Coordinator) retainedWorktrees(ctx context.Context) ([]GCWorktree, error) {
+	keep := c.Config.Retention.Worktrees
+	if keep == "" || keep == "keep" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(keep)
+	if err != nil || d < 0 {
+		return nil, agentos.Errorf(agentos.EINVALID, "agentos.yaml: retention.worktrees %q is not a duration or \"keep\"", keep)
+	}
+	ts, err := c.DB.Tasks(ctx, agentos.TaskFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var out []GCWorktree
+	for _, t := range ts {
+		if !t.State.Terminal() || c.Now().Sub(t.UpdatedAt) < d {
+			continue
+		}
+		dir := c.worktreeDir(t.ID)
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		branch := branchOf(t.ID)
+		if t.State == agentos.StateCommitted && t.Commit != "" {
+			if head, err := c.Repo.BranchHead(ctx, t.Target); err != nil || !c.Repo.IsAncestor(ctx, t.Commit, head) {
+				branch = "" // the commit waits on its branch
+			}
+		}
+		rel, err := filepath.Rel(c.Repo.Root, dir)
+		if err != nil {
+			rel = dir
+		}
+		out = append(out, GCWorktree{Task: t.ID, State: t.State, EndedAt: t.UpdatedAt, Path: rel, Branch: branch, dir: dir})
+	}
+	return out, nil
+}

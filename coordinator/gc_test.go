@@ -1,0 +1,122 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/agentos/agentos"
+)
+
+// GC expires a task blocked past blocked_expires_after and removes a
+// worktree past retention.worktrees, auditing both as the given actor; its
+// dry run lists the same and changes nothing.
+func TestGC(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	ctx := t.Context()
+	ann := agentos.Human("ann")
+	plan := filepath.Join(dir, "release.plan.yaml")
+	if err := os.WriteFile(plan, []byte("version: 1\ngoal: release\nparams:\n  - {id: version, question: \"Which version?\", blocker: true}\nsteps:\n  - write: {path: VERSION, content: \"{{ .params.version }}\\n\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.PlanFile(ctx, PlanRequest{File: plan, Mode: agentos.ModeSemiAuto, Actor: ann})
+	if agentos.ErrorCode(err) != agentos.EBLOCKED || b == nil || b.State != agentos.StateBlocked {
+		t.Fatalf("PlanFile = %v, %v; want a blocked task", b, err)
+	}
+	c.Config.BlockedExpiresAfter = "1h"
+	c.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+
+	head := func() int64 {
+		n, _, err := c.DB.ChainHead(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	n0 := head()
+	rep, err := c.GC(ctx, ann, true)
+	if err != nil || len(rep.Expired) != 1 || rep.Expired[0].Task != b.ID || len(rep.Worktrees) != 0 {
+		t.Fatalf("dry run = %+v, %v", rep, err)
+	}
+	if got, _ := c.DB.Task(ctx, b.ID); got.State != agentos.StateBlocked || head() != n0 {
+		t.Fatalf("the dry run changed something: task %s, %d new events", got.State, head()-n0)
+	}
+
+	if rep, err = c.GC(ctx, ann, false); err != nil || len(rep.Expired) != 1 {
+		t.Fatalf("GC = %+v, %v", rep, err)
+	}
+	got, _ := c.DB.Task(ctx, b.ID)
+	if got.State != agentos.StateCancelled {
+		t.Fatalf("expired task is %s, want cancelled", got.State)
+	}
+	evs, _ := c.DB.Events(ctx, agentos.EventFilter{Task: b.ID, Kind: agentos.EventTransition})
+	last := evs[len(evs)-1]
+	if last.Actor != ann || !jsonHas(t, last.Data, "expired", true) {
+		t.Fatalf("expiry event = %s by %s", last.Data, last.Actor)
+	}
+	if _, _, err := c.DB.Review(ctx, b.ID); err != nil {
+		t.Fatalf("no ReviewPack for the expired task: %v", err)
+	}
+
+	// A worktree kept for the (now ended) task, past a zero retention.
+	wt := c.worktreeDir(b.ID)
+	if err := c.Repo.AddWorktree(ctx, wt, branchOf(b.ID), "main"); err != nil {
+		t.Fatal(err)
+	}
+	c.Config.Retention.Worktrees = "0s"
+	n1 := head()
+	if rep, err = c.GC(ctx, ann, true); err != nil || len(rep.Worktrees) != 1 || len(rep.Expired) != 0 {
+		t.Fatalf("dry run = %+v, %v", rep, err)
+	}
+	if _, err := os.Stat(wt); err != nil || head() != n1 {
+		t.Fatalf("the dry run removed the worktree (%v) or audited (%d events)", err, head()-n1)
+	}
+	if rep, err = c.GC(ctx, ann, false); err != nil || len(rep.Worktrees) != 1 {
+		t.Fatalf("GC = %+v, %v", rep, err)
+	}
+	w := rep.Worktrees[0]
+	if w.Task != b.ID || w.Path != filepath.Join(".agentos", "worktrees", b.ID) || w.Branch != branchOf(b.ID) {
+		t.Fatalf("removed %+v", w)
+	}
+	if _, err := os.Stat(wt); !os.IsNotExist(err) {
+		t.Fatalf("worktree still there: %v", err)
+	}
+	if _, err := c.Repo.BranchHead(ctx, branchOf(b.ID)); err == nil {
+		t.Fatalf("branch %s still there", branchOf(b.ID))
+	}
+	evs, _ = c.DB.Events(ctx, agentos.EventFilter{Task: b.ID, Kind: EventWorktreeRemoved})
+	if len(evs) != 1 || evs[0].Actor != ann {
+		t.Fatalf("worktree.removed events = %+v", evs)
+	}
+	var data WorktreeRemoved
+	if err := json.Unmarshal(evs[0].Data, &data); err != nil || data != (WorktreeRemoved{Path: w.Path, Branch: w.Branch, Retention: "0s"}) {
+		t.Fatalf("worktree.removed data = %s (%v)", evs[0].Data, err)
+	}
+	if _, err := c.DB.VerifyChain(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Nothing left: nothing done, nothing audited.
+	n2 := head()
+	if rep, err = c.GC(ctx, ann, false); err != nil || len(rep.Expired)+len(rep.Worktrees) != 0 || head() != n2 {
+		t.Fatalf("idle GC = %+v, %v, %d events", rep, err, head()-n2)
+	}
+
+	for _, bad := range []struct{ expires, keep string }{{"soon", "keep"}, {"", "a week"}} {
+		c.Config.BlockedExpiresAfter, c.Config.Retention.Worktrees = bad.expires, bad.keep
+		if _, err := c.GC(ctx, ann, true); agentos.ErrorCode(err) != agentos.EINVALID {
+			t.Fatalf("GC with %+v = %v, want EINVALID", bad, err)
+		}
+	}
+}
+
+func jsonHas(t *testing.T, b []byte, key string, want any) bool {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m[key] == want
+}
