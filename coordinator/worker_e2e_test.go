@@ -524,10 +524,11 @@ func TestWorkerKill9(t *testing.T) {
 	}
 }
 
-// TestApplyWithoutLocksRefused bypasses the scheduler: a direct `agentos
-// apply` of a task whose file another holder has locked writes nothing and
-// goes back to the queue; and a run whose lease is force-released mid-apply
-// has its next write refused at the executor's choke point (red line 9).
+// TestApplyWithoutLocksRefused: a direct `agentos apply` (no worker) of a
+// task whose file another holder has locked is skipped by the scheduler's
+// built-in file-lock rule, writes nothing and stays queued (exit 5); and a
+// run whose lease is force-released mid-apply has its next write refused at
+// the executor's choke point (red line 9).
 func TestApplyWithoutLocksRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
