@@ -15,6 +15,7 @@ const (
 	EFAILED           = "failed"            // the task ran and failed (step or verify)
 	EBLOCKED          = "blocked"           // waiting for answers (QuestionPack)
 	EAWAITINGAPPROVAL = "awaiting_approval" // waiting for a human approval of a plan hash
+	EHELD             = "held"              // the scheduler kept the task queued (a hold rule, a full key, a lock)
 )
 
 // Error is an application error: Message is the one line a user reads (what is

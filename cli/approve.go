@@ -37,12 +37,16 @@ func newCmdApprove(f *Factory) *cobra.Command {
 	var o approveOptions
 	cmd := &cobra.Command{
 		Use:   "approve TASK --plan sha256:…",
-		Short: "Approve exactly one plan hash of a task waiting for approval, then apply it",
+		Short: "Approve exactly one plan hash of a task waiting for approval; it is queued (and applied, for a run)",
 		Long: `Approve records your approval of the task's current plan, named by its hash
 (shown by ` + "`agentos task show TASK`" + `), bound to the current base commit, policy
 hash and MemoryPack. When every gate's approvals are there (N of M distinct
-approvers), the task is applied. Exits 4 while more approvals are needed.
-Only humans approve; an agent never approves, and a re-plan clears approvals.`,
+approvers), the task is queued. A task whose own ` + "`agentos run`" + ` stopped for
+this approval is then applied, through the scheduler rules like any run
+(exit 5 when a rule holds it); a submitted or planned task waits in the
+queue for ` + "`agentos worker`" + ` or ` + "`agentos apply TASK`" + `. Exits 4 while more
+approvals are needed. Only humans approve; an agent never approves, and a
+re-plan clears approvals.`,
 		Args: exactArgs(1, "TASK --plan sha256:…"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -62,6 +66,12 @@ Only humans approve; an agent never approves, and a re-plan clears approvals.`,
 			}
 			res, err := c.Approve(ctx, args[0], strings.TrimSpace(o.plan), actor, o.comment)
 			if res == nil {
+				return err
+			}
+			if res.Queued && !o.json {
+				if rerr := f.reportTask(ctx, res.Task, err, false); err == nil && rerr == nil {
+					fmt.Fprintf(f.IO.Out, "  next    approved and queued: `agentos worker` runs it under the scheduler rules, or run it now with `agentos apply %s`\n", res.Task.ID)
+				}
 				return err
 			}
 			if !res.Applied {

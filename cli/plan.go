@@ -125,9 +125,12 @@ func newCmdRun(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run (--plan PLAN.yaml | \"REQUEST\")",
 		Short: "Plan and apply in one go; stops where a question or a gate says so",
-		Long: `Run plans and applies. It exits 0 when the change is committed, 3 when the
-task is blocked on questions, 4 when the plan awaits approval, 1 when the
-task failed and 2 on bad input.`,
+		Long: `Run plans and applies. Like every run, it passes the scheduler rules of
+agentos.yaml first (audited; see ` + "`agentos scheduler explain TASK`" + `). It exits 0
+when the change is committed, 3 when the task is blocked on questions, 4 when
+the plan awaits approval, 5 when a scheduler rule holds the task (it stays
+queued for ` + "`agentos worker`" + ` or a later ` + "`agentos apply TASK`" + `), 1 when the task
+failed and 2 on bad input.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -165,7 +168,13 @@ func newCmdApply(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "apply TASK",
 		Short: "Apply exactly the stored plan of a task: worktree, steps, verify, commit",
-		Args:  exactArgs(1, "TASK"),
+		Long: `Apply runs the stored plan of a planned or queued task once the scheduler
+rules of agentos.yaml dispatch it (audited, like a worker's dispatch). It
+exits 0 when committed, 4 when the plan awaits approval, 5 when a scheduler
+rule holds or skips the task or another task holds a lock on one of its
+files (it stays queued: ` + "`agentos scheduler explain TASK`" + ` says why), 1 when it
+failed and 2 on bad input.`,
+		Args: exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			c, err := f.Coordinator(ctx)

@@ -81,6 +81,8 @@ func printError(f *Factory, err error) {
 		prefix = "blocked: "
 	case agentos.EAWAITINGAPPROVAL:
 		prefix = "awaiting approval: "
+	case agentos.EHELD:
+		prefix = "waiting: "
 	}
 	fmt.Fprintln(f.IO.ErrOut, f.IO.Color(colorFor(code), prefix)+agentos.ErrorMessage(err))
 	if f.Debug {
@@ -99,7 +101,7 @@ func printError(f *Factory, err error) {
 
 func colorFor(code string) string {
 	switch code {
-	case agentos.EBLOCKED, agentos.EAWAITINGAPPROVAL:
+	case agentos.EBLOCKED, agentos.EAWAITINGAPPROVAL, agentos.EHELD:
 		return "yellow"
 	}
 	return "red"
@@ -112,6 +114,9 @@ const (
 	ExitUsage            = 2
 	ExitBlocked          = 3
 	ExitAwaitingApproval = 4
+	// ExitHeld: the scheduler held or skipped the task (a hold rule, a full
+	// serialize or max_concurrency key, a file lock); it stays queued.
+	ExitHeld = 5
 )
 
 // ExitCode is the one place an error becomes an exit code.
@@ -126,6 +131,8 @@ func ExitCode(err error) int {
 		return ExitBlocked
 	case agentos.EAWAITINGAPPROVAL:
 		return ExitAwaitingApproval
+	case agentos.EHELD:
+		return ExitHeld
 	}
 	return ExitFailed
 }

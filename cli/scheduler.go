@@ -61,7 +61,8 @@ func newCmdSchedulerExplain(f *Factory) *cobra.Command {
 		Short: "Why a task runs, waits or was skipped: the rule, the rules' hash, the holder",
 		Long: "Reconstructs the scheduling history of a task from its audit events (never by re-evaluating the " +
 			"rules): each dispatch, hold, skip and takeover with the rule id and the rules' hash it was decided " +
-			"under, and the lock takeovers and forced releases that concern it.",
+			"under — by a worker or by a foreground apply, run or approve — and the lock takeovers and forced " +
+			"releases that concern it.",
 		Args: exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Task = args[0]
@@ -130,9 +131,12 @@ func printExplain(io *IOStreams, doc ExplainDoc) {
 	verb := map[scheduler.Action]string{
 		scheduler.Dispatch: "dispatched", scheduler.Hold: "held", scheduler.Skip: "skipped", scheduler.Takeover: "taken over",
 	}[d.Action]
-	fmt.Fprintf(w, "task %s is %s; last decision (event %d, %s): %s by rule %s under rules %s\n",
-		doc.Task, doc.State, doc.Last.Seq, doc.Last.Time.UTC().Format(time.RFC3339), verb, d.RuleID, d.RulesHash)
+	fmt.Fprintf(w, "task %s is %s; last decision (event %d, %s, for %s): %s by rule %s under rules %s\n",
+		doc.Task, doc.State, doc.Last.Seq, doc.Last.Time.UTC().Format(time.RFC3339), runner(doc.Last.Actor), verb, d.RuleID, d.RulesHash)
 	fmt.Fprintf(w, "  reason: %s\n", d.Reason)
+	if doc.State == agentos.StateQueued && (d.Action == scheduler.Hold || d.Action == scheduler.Skip) {
+		fmt.Fprintf(w, "  next: it stays queued; `agentos worker` dispatches it once rule %s lets it, or retry `agentos apply %s`\n", d.RuleID, doc.Task)
+	}
 	if len(d.Holders) > 0 {
 		fmt.Fprintf(w, "  waiting for: %s\n", strings.Join(d.Holders, ", "))
 	}
@@ -152,6 +156,15 @@ func printExplain(io *IOStreams, doc ExplainDoc) {
 		}
 		fmt.Fprintf(w, "  #%d %s %-18s by %s: %s\n", e.Seq, ts, e.Kind, e.Actor, string(e.Data))
 	}
+}
+
+// runner says which front door asked for a decision: the worker decides
+// as the system, a foreground apply, run or approve as its human.
+func runner(a agentos.Actor) string {
+	if a == agentos.System {
+		return "a worker"
+	}
+	return "a run by " + string(a)
 }
 
 func orNone(s []string) string {

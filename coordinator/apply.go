@@ -86,12 +86,28 @@ func (c *Coordinator) Apply(ctx context.Context, taskID string, actor agentos.Ac
 	default:
 		return t, agentos.Errorf(agentos.ECONFLICT, "task %s is %s: only a planned or queued task can be applied", t.ID, t.State)
 	}
-	return c.applyQueued(ctx, t, actor)
+	// The scheduler decides first (red line 10): a hold or skip leaves the
+	// task queued for a worker or a later apply.
+	d, err := c.Schedule(ctx, t, actor)
+	if err != nil {
+		return t, err
+	}
+	defer d.Release(context.WithoutCancel(ctx))
+	return c.applyDispatched(ctx, d, actor)
 }
 
-// applyQueued runs admission and then the run. Every return path after the
-// run starts writes a ReviewPack (red line 5), panics included.
-func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor agentos.Actor) (rt *agentos.Task, err error) {
+// applyDispatched runs admission and then the run of a task the scheduler
+// dispatched, under the locks it took. Every return path after the run
+// starts writes a ReviewPack (red line 5), panics included.
+func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor agentos.Actor) (rt *agentos.Task, err error) {
+	// Re-read: the task may have moved between the dispatch and now.
+	t, err := c.DB.Task(ctx, d.task.ID)
+	if err != nil {
+		return d.task, err
+	}
+	if t.State != agentos.StateQueued || t.PlanHash != d.plan.Hash {
+		return t, agentos.Errorf(agentos.ECONFLICT, "task %s is %s with plan %s since it was dispatched with plan %s: not running it (see `agentos task show %s`)", t.ID, t.State, t.PlanHash, d.plan.Hash, t.ID)
+	}
 	adm, aerr := c.admit(ctx, t)
 	if aerr != nil {
 		if agentos.ErrorCode(aerr) == agentos.EAWAITINGAPPROVAL {
@@ -126,7 +142,7 @@ func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor ag
 		err = c.finishRun(context.WithoutCancel(ctx), t, run, err)
 		rt = t // also when a panic skipped the return below
 	}()
-	return t, c.execute(ctx, adm, run, actor)
+	return t, c.execute(ctx, adm, d, run, actor)
 }
 
 // finishRun moves an unfinished run to failed, records a lesson, and writes

@@ -148,8 +148,13 @@ type ApproveResult struct {
 	Status  approval.Status  `json:"status"`
 	Binding approval.Binding `json:"binding"`
 	// Applied is set when this approval completed the requirements and the
-	// task was applied.
+	// task was applied (a foreground `run` that stopped for approval; it
+	// still passed the scheduler).
 	Applied bool `json:"applied"`
+	// Queued is set when this approval completed the requirements and the
+	// task waits in the queue for a worker (or `agentos apply`): a task
+	// that was submitted, planned alone, or held by the scheduler.
+	Queued bool `json:"queued"`
 }
 
 // decisionRequest builds the approval request for the task's current plan.
@@ -182,9 +187,12 @@ func (c *Coordinator) decisionRequest(ctx context.Context, taskID, planHash stri
 
 // Approve records actor's approval of the task's current plan, which the
 // human names by hash, and audits it. Once every rule's approvals are there
-// (N of M, distinct humans, fresh), the task is queued and applied; until
-// then it stays in awaiting_approval and the error (EAWAITINGAPPROVAL) says
-// what is missing.
+// (N of M, distinct humans, fresh), the task is queued; until then it stays
+// in awaiting_approval and the error (EAWAITINGAPPROVAL) says what is
+// missing. Only a task from a foreground `run` (auto_apply) is then applied
+// here, and only through the scheduler (Apply -> Schedule, red line 10): a
+// submitted or merely planned task waits in the queue for a worker or an
+// explicit `agentos apply`.
 func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, actor agentos.Actor, comment string) (*ApproveResult, error) {
 	req, err := c.decisionRequest(ctx, taskID, planHash, actor, comment)
 	if err != nil {
@@ -207,11 +215,19 @@ func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, acto
 		}
 		return out, err
 	}
-	out.Applied = true
+	if !t.AutoApply {
+		out.Queued = true
+		return out, nil
+	}
 	nt, err := c.Apply(ctx, t.ID, actor)
 	if nt != nil {
 		out.Task = nt
 	}
+	if agentos.ErrorCode(err) == agentos.EHELD {
+		out.Queued = true // the scheduler kept it queued
+		return out, err
+	}
+	out.Applied = true
 	return out, err
 }
 

@@ -103,9 +103,14 @@ func TestAdmissionRefusesStaleApproval(t *testing.T) {
 	if cur, _ := c.DB.Task(ctx, task.ID); cur.State != agentos.StateAwaitingApproval {
 		t.Fatalf("state = %s, want awaiting_approval", cur.State)
 	}
+	// The task was planned, not run: the approval queues it and nothing
+	// runs outside the scheduler (red line 10); an apply then lands it.
 	res, err := c.Approve(ctx, task.ID, task.PlanHash, bob, "again")
-	if err != nil || !res.Applied || res.Task.State != agentos.StateCommitted {
-		t.Fatalf("re-approve = %+v, %v; want applied and committed", res, err)
+	if err != nil || res.Applied || !res.Queued || res.Task.State != agentos.StateQueued {
+		t.Fatalf("re-approve = %+v, %v; want queued, not applied", res, err)
+	}
+	if nt, err := c.Apply(ctx, task.ID, bob); err != nil || nt.State != agentos.StateCommitted {
+		t.Fatalf("Apply after the re-approval = %+v, %v; want committed", nt, err)
 	}
 }
 

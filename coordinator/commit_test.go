@@ -45,7 +45,15 @@ func TestCommitRequiresEveryRecord(t *testing.T) {
 				t.Fatal(err)
 			}
 			os.WriteFile(filepath.Join(run.Worktree, "a.txt"), []byte("a\n"), 0o644)
-			locks, err := c.acquireLocks(ctx, task, p)
+			if err := c.Gate(ctx, task, agentos.Human("ann")); err != nil {
+				t.Fatal(err)
+			}
+			d, err := c.Schedule(ctx, task, agentos.Human("ann"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Release(ctx)
+			locks, err := c.holdLocks(ctx, task, p, d)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,7 +12,8 @@
 //	locks.go      red line 9: task and file leases; the executor checks Covers
 //	commit.go     red lines 4 and 7: the only caller of gitrepo.CommitTree
 //	integrate.go  red line 8: fast-forward or three-way rebase, verify again, CAS
-//	worker.go     red line 10: every dispatch, hold, skip audited with its rule
+//	schedule.go   red line 10: every run (worker, apply, run, approve) is dispatched
+//	              by the scheduler, each dispatch, hold and skip audited with its rule
 //	review.go     red line 5: finish writes a ReviewPack on every return path
 package coordinator
 

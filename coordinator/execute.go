@@ -24,9 +24,9 @@ import (
 // execute runs an admitted plan in the task's own worktree: steps, verify,
 // commit, integrate. The user's working tree, index and branch are never
 // touched here.
-func (c *Coordinator) execute(ctx context.Context, adm *Admitted, run *agentos.Run, actor agentos.Actor) error {
+func (c *Coordinator) execute(ctx context.Context, adm *Admitted, d *Dispatched, run *agentos.Run, actor agentos.Actor) error {
 	t, p := adm.task, adm.plan
-	locks, err := c.acquireLocks(ctx, t, p)
+	locks, err := c.holdLocks(ctx, t, p, d)
 	if err != nil {
 		return err
 	}

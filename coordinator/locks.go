@@ -2,8 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -28,37 +26,6 @@ const DefaultLeaseTTL = 30 * time.Second
 type Locks interface {
 	Covers(path string) bool
 	Release(ctx context.Context)
-}
-
-// LockOptions say who holds the locks a run takes and for how long; a worker
-// sets them, and may hand over a lease it already took, through the context
-// of Apply.
-type LockOptions struct {
-	Owner string
-	TTL   time.Duration
-	// Held is a lease the caller took for this task before Apply (the
-	// worker does, so a task is dispatched only when all its locks are
-	// free); the caller releases it after Apply returns.
-	Held *lock.Held
-}
-
-type lockOptionsKey struct{}
-
-// WithLockOptions returns ctx carrying o for Apply.
-func WithLockOptions(ctx context.Context, o LockOptions) context.Context {
-	return context.WithValue(ctx, lockOptionsKey{}, o)
-}
-
-func lockOptionsFrom(ctx context.Context) LockOptions {
-	o, _ := ctx.Value(lockOptionsKey{}).(LockOptions)
-	if o.TTL <= 0 {
-		o.TTL = DefaultLeaseTTL
-	}
-	if o.Owner == "" {
-		host, _ := os.Hostname()
-		o.Owner = fmt.Sprintf("apply:%s:%d", host, os.Getpid())
-	}
-	return o
 }
 
 // LockKeys returns the keys a task's run needs: its task lock and the file
@@ -93,7 +60,8 @@ type heldLocks struct {
 	c       *Coordinator
 	task    string
 	held    *lock.Held
-	owned   bool // release on Release (false: the worker releases it)
+	ttl     time.Duration
+	owned   bool // release on Release (false: the dispatcher releases it)
 	stop    context.CancelFunc
 	done    <-chan error
 	mu      sync.Mutex
@@ -158,7 +126,7 @@ func activeLocks(task string) *heldLocks {
 // task's run lease (task != "") is registered for lockIntegration.
 func (c *Coordinator) keep(ctx context.Context, task string, h *lock.Held, ttl time.Duration, owned bool) *heldLocks {
 	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	l := &heldLocks{c: c, task: task, held: h, owned: owned, stop: stop}
+	l := &heldLocks{c: c, task: task, held: h, ttl: ttl, owned: owned, stop: stop}
 	if task != "" {
 		active.Store(task, l)
 	}
@@ -177,53 +145,41 @@ func (c *Coordinator) keep(ctx context.Context, task string, h *lock.Held, ttl t
 	return l
 }
 
-// acquireLocks takes the locks a task needs to apply its plan: the lease the
-// worker took (checked to cover the plan), or a new one for a direct apply.
-// A conflict sends the task back to the queue (nothing was written yet).
-func (c *Coordinator) acquireLocks(ctx context.Context, t *agentos.Task, p *agentos.Plan) (Locks, error) {
-	o := lockOptionsFrom(ctx)
-	keys := LockKeys(t, p)
-	if o.Held != nil {
-		if lock.TaskOf(o.Held.Lease.Keys) != t.ID {
-			return nil, agentos.Errorf(agentos.EINTERNAL, "lease %s is not task %s's lock", o.Held.Lease.ID, t.ID)
-		}
-		for _, pth := range p.Paths() {
-			if !o.Held.Covers(pth) {
-				return nil, agentos.Errorf(agentos.EDENIED, "lease %s does not cover %s, which plan %s writes (red line 9)", o.Held.Lease.ID, pth, p.ID)
-			}
-		}
-		if err := o.Held.Check(ctx); err != nil {
-			return nil, err
-		}
-		return c.keep(ctx, t.ID, o.Held, o.TTL, false), nil
+// holdLocks keeps the lease the scheduler's dispatch took for the task
+// alive while it runs, after checking that it is the task's lock and covers
+// every path the plan writes. The dispatcher releases it after the run.
+func (c *Coordinator) holdLocks(ctx context.Context, t *agentos.Task, p *agentos.Plan, d *Dispatched) (Locks, error) {
+	if d == nil || d.held == nil {
+		return nil, agentos.Errorf(agentos.EINTERNAL, "task %s was not dispatched by the scheduler: refusing to run it (red line 10)", t.ID)
 	}
-	h, err := c.lockManager().Acquire(ctx, o.Owner, keys, o.TTL)
-	if err != nil {
-		if agentos.ErrorCode(err) == agentos.ECONFLICT {
-			reason := "waiting for locks: " + agentos.ErrorMessage(err)
-			if _, terr := c.transition(context.WithoutCancel(ctx), t, agentos.StateQueued, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"locks": "conflict"}); terr != nil {
-				return nil, fmt.Errorf("%w (and re-queueing failed: %v)", err, terr)
-			}
+	if lock.TaskOf(d.held.Lease.Keys) != t.ID {
+		return nil, agentos.Errorf(agentos.EINTERNAL, "lease %s is not task %s's lock", d.held.Lease.ID, t.ID)
+	}
+	for _, pth := range p.Paths() {
+		if !d.held.Covers(pth) {
+			return nil, agentos.Errorf(agentos.EDENIED, "lease %s does not cover %s, which plan %s writes (red line 9)", d.held.Lease.ID, pth, p.ID)
 		}
+	}
+	if err := d.held.Check(ctx); err != nil {
 		return nil, err
 	}
-	if err := c.AuditTakeovers(ctx, h); err != nil {
-		h.Release(ctx)
-		return nil, err
-	}
-	return c.keep(ctx, t.ID, h, o.TTL, true), nil
+	return c.keep(ctx, t.ID, d.held, d.ttl, false), nil
 }
 
 // lockIntegration serialises integration into a target branch: it waits
 // for the branch's integration lock (polling, until ctx ends) and holds it
 // under a keep-alive until the returned func is called.
 func (c *Coordinator) lockIntegration(ctx context.Context, t *agentos.Task, target string) (func(), error) {
-	o := lockOptionsFrom(ctx)
+	// The integration lock is held by whoever holds the run's lease.
+	owner, ttl := foregroundOwner(), DefaultLeaseTTL
+	if l := activeLocks(t.ID); l != nil {
+		owner, ttl = l.held.Lease.Owner, l.ttl
+	}
 	m := c.lockManager()
 	key := lock.IntegrationKey(target)
 	wait := 5 * time.Millisecond
 	for {
-		h, err := m.Acquire(ctx, o.Owner, []string{key}, o.TTL)
+		h, err := m.Acquire(ctx, owner, []string{key}, ttl)
 		if err == nil {
 			// The run's own lease must still be ours: a worker whose task was
 			// taken over (its lease expired) must not land it a second time.
@@ -237,7 +193,7 @@ func (c *Coordinator) lockIntegration(ctx context.Context, t *agentos.Task, targ
 				h.Release(ctx)
 				return nil, err
 			}
-			l := c.keep(ctx, "", h, o.TTL, true)
+			l := c.keep(ctx, "", h, ttl, true)
 			return func() { l.Release(context.WithoutCancel(ctx)) }, nil
 		}
 		if agentos.ErrorCode(err) != agentos.ECONFLICT {

@@ -2,12 +2,9 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,14 +49,11 @@ type WorkStats struct {
 	Blocked int
 }
 
-// dispatchKey serialises dispatch passes across worker processes, so that
-// serialize and max_concurrency count every running task.
-const dispatchKey = "dispatch:queue"
-
 type worker struct {
 	c     *Coordinator
 	o     WorkerOptions
 	sched *scheduler.Scheduler
+	disp  *dispatcher // red line 10's choke point, shared with foreground runs
 	locks *lock.Manager
 	owner string
 	// badPolicy is the hash of an agentos.yaml that failed to load.
@@ -68,14 +62,6 @@ type worker struct {
 	mu      sync.Mutex
 	running map[string]bool
 	stats   WorkStats
-	last    map[string]scheduler.Decision // last audited hold or skip per task
-	info    map[string]schedInfo          // per plan hash
-}
-
-type schedInfo struct {
-	paths []string
-	risk  string
-	plan  *agentos.Plan
 }
 
 // Work runs the dispatch loop until ctx ends (then lets running tasks
@@ -108,8 +94,10 @@ func (c *Coordinator) Work(ctx context.Context, o WorkerOptions) (WorkStats, err
 	w := &worker{
 		c: c, o: o, sched: sched, locks: c.lockManager(),
 		owner:   fmt.Sprintf("worker:%s:%d:%s", host, os.Getpid(), NewID("")),
-		running: map[string]bool{}, last: map[string]scheduler.Decision{}, info: map[string]schedInfo{},
+		running: map[string]bool{},
 	}
+	w.disp = newDispatcher(c, sched, w.owner, o.LeaseTTL, agentos.System)
+	w.disp.dedupe, w.disp.log = true, o.Log
 	return w.loop(ctx)
 }
 
@@ -202,6 +190,7 @@ func (w *worker) reloadPolicy() {
 			nc := *w.c
 			nc.Config = cfg
 			w.c, w.sched = &nc, sched
+			w.disp.c, w.disp.sched = &nc, sched
 			w.o.Log("%s changed: policy %s, scheduler rules %s", config.FileName, short(cfg.Hash), short(sched.Hash))
 			return
 		}
@@ -232,22 +221,20 @@ func (w *worker) idle(ctx context.Context) (bool, error) {
 }
 
 type started struct {
-	c    *Coordinator // under the policy the task was dispatched with
-	task *agentos.Task
-	held *lock.Held
-	d    scheduler.Decision
+	c *Coordinator // under the policy the task was dispatched with
+	d *Dispatched
 }
 
 func (w *worker) run(ctx context.Context, s started, finished chan<- string) {
-	defer func() { finished <- s.task.ID }()
+	id := s.d.Task().ID
+	defer func() { finished <- id }()
 	begin := time.Now()
-	octx := WithLockOptions(ctx, LockOptions{Owner: w.owner, TTL: w.o.LeaseTTL, Held: s.held})
-	t, err := s.c.Apply(octx, s.task.ID, w.o.Actor)
-	if rerr := s.held.Release(context.WithoutCancel(ctx)); rerr != nil {
-		w.o.Log("%s: %s", s.task.ID, agentos.ErrorMessage(rerr))
+	t, err := s.c.applyDispatched(ctx, s.d, w.o.Actor)
+	if rerr := s.d.Release(context.WithoutCancel(ctx)); rerr != nil {
+		w.o.Log("%s: %s", id, agentos.ErrorMessage(rerr))
 	}
 	w.mu.Lock()
-	delete(w.running, s.task.ID)
+	delete(w.running, id)
 	state := agentos.State("")
 	if t != nil {
 		state = t.State
@@ -264,10 +251,10 @@ func (w *worker) run(ctx context.Context, s started, finished chan<- string) {
 	}
 	w.mu.Unlock()
 	if err != nil {
-		w.o.Log("%s: %s after %s: %s", s.task.ID, state, time.Since(begin).Round(time.Millisecond), agentos.ErrorMessage(err))
+		w.o.Log("%s: %s after %s: %s", id, state, time.Since(begin).Round(time.Millisecond), agentos.ErrorMessage(err))
 		return
 	}
-	w.o.Log("%s: %s %s in %s", s.task.ID, state, ShortSHA(t.Commit), time.Since(begin).Round(time.Millisecond))
+	w.o.Log("%s: %s %s in %s", id, state, ShortSHA(t.Commit), time.Since(begin).Round(time.Millisecond))
 }
 
 // ShortSHA abbreviates a commit id for humans.
@@ -278,200 +265,29 @@ func ShortSHA(sha string) string {
 	return sha
 }
 
-// schedTask returns what the scheduler rules see of t.
-func (w *worker) schedTask(ctx context.Context, t *agentos.Task) (scheduler.Task, *agentos.Plan, error) {
-	w.mu.Lock()
-	in, ok := w.info[t.PlanHash]
-	w.mu.Unlock()
-	if !ok {
-		p, _, err := w.c.DB.Plan(ctx, t.PlanID)
-		if err != nil {
-			return scheduler.Task{}, nil, err
-		}
-		in = schedInfo{paths: p.Paths(), plan: p}
-		if intent, err := w.c.DB.Intent(ctx, p.IntentID); err == nil {
-			in.risk = intent.Risk
-		}
-		w.mu.Lock()
-		w.info[t.PlanHash] = in
-		w.mu.Unlock()
-	}
-	return scheduler.Task{
-		ID: t.ID, Labels: t.Labels, Paths: in.paths, Mode: string(t.Mode), Risk: in.risk,
-		Submitter: string(t.Submitter), Target: t.Target, Submitted: t.CreatedAt,
-	}, in.plan, nil
-}
-
-// dispatch runs one dispatch pass under the dispatch lock and returns the
-// tasks it started (with their leases) and whether a task waits on a lock
-// that will be released (so the loop is not idle).
+// dispatch runs one dispatch pass through the scheduler's choke point over
+// every queued task and returns the tasks it started (with their leases) and
+// whether a task waits on something that will end (so the loop is not idle).
 func (w *worker) dispatch(ctx context.Context, free int) ([]started, bool, error) {
-	dl, err := w.locks.Acquire(ctx, w.owner, []string{dispatchKey}, w.o.LeaseTTL)
-	if agentos.ErrorCode(err) == agentos.ECONFLICT {
-		return nil, true, nil // another worker is dispatching
-	}
+	pass, err := w.disp.dispatch(ctx, func(ctx context.Context) ([]*agentos.Task, error) {
+		return w.c.DB.Tasks(ctx, agentos.TaskFilter{State: agentos.StateQueued})
+	}, free, false)
 	if err != nil {
-		return nil, false, err
-	}
-	defer dl.Release(context.WithoutCancel(ctx))
-	if err := w.c.AuditTakeovers(ctx, dl); err != nil {
-		return nil, false, err
-	}
-
-	queuedTasks, err := w.c.DB.Tasks(ctx, agentos.TaskFilter{State: agentos.StateQueued})
-	if err != nil {
-		return nil, false, err
-	}
-	var running []scheduler.Task
-	for _, st := range []agentos.State{agentos.StateApplying, agentos.StateVerifying} {
-		ts, err := w.c.DB.Tasks(ctx, agentos.TaskFilter{State: st})
-		if err != nil {
-			return nil, false, err
+		// The loop stops on this error: give back what it will not run.
+		for _, d := range pass.Started {
+			d.Release(context.WithoutCancel(ctx))
 		}
-		for _, t := range ts {
-			if st, _, err := w.schedTask(ctx, t); err == nil {
-				running = append(running, st)
-			}
-		}
+		return nil, pass.Waiting, err
 	}
-	byID := map[string]*agentos.Task{}
-	plans := map[string]*agentos.Plan{}
-	var queued []scheduler.Task
-	for _, t := range queuedTasks {
-		st, p, err := w.schedTask(ctx, t)
-		if err != nil {
-			w.o.Log("%s: cannot read its plan: %s", t.ID, agentos.ErrorMessage(err))
-			continue
-		}
-		byID[t.ID], plans[t.ID] = t, p
-		queued = append(queued, st)
-	}
-
 	var out []started
-	waiting := false
-	for free > 0 && len(queued) > 0 {
-		ds := w.sched.Decide(queued, running, w.c.Now())
-		if len(ds) == 0 {
-			break
-		}
-		for _, d := range ds {
-			queued = slices.DeleteFunc(queued, func(t scheduler.Task) bool { return t.ID == d.Task })
-			if d.Action != scheduler.Dispatch {
-				if d.Action == scheduler.Skip {
-					waiting = true
-				}
-				if err := w.auditOnce(ctx, d); err != nil {
-					return out, waiting, err
-				}
-				continue
-			}
-			t, p := byID[d.Task], plans[d.Task]
-			h, err := w.locks.Acquire(ctx, w.owner, LockKeys(t, p), w.o.LeaseTTL)
-			if agentos.ErrorCode(err) == agentos.ECONFLICT {
-				waiting = true
-				skip := d
-				skip.Action, skip.RuleID = scheduler.Skip, scheduler.FileLockRule
-				skip.Reason = agentos.ErrorMessage(err)
-				if cf, ok := errors.AsType[*lock.Conflict](err); ok {
-					if holder := lock.TaskOf(cf.Holder.Keys); holder != "" {
-						skip.Holders = []string{holder}
-					}
-					skip.Reason = fmt.Sprintf("%s is locked by %s (lock %s)", cf.Key, cf.Holder.Owner, cf.Holder.ID)
-					if len(skip.Holders) > 0 {
-						skip.Reason += " running task " + skip.Holders[0]
-					}
-				}
-				if err := w.auditOnce(ctx, skip); err != nil {
-					return out, waiting, err
-				}
-				continue
-			}
-			if err != nil {
-				return out, waiting, err
-			}
-			if err := w.c.AuditTakeovers(ctx, h); err != nil {
-				h.Release(ctx)
-				return out, waiting, err
-			}
-			// Audit before acting (red line 10).
-			if _, err := w.c.DB.Append(ctx, agentos.EventInput{Task: d.Task, Actor: agentos.System, Kind: d.Action.EventKind(),
-				Data: dispatchData(d, h, w.owner)}); err != nil {
-				h.Release(ctx)
-				return out, waiting, err
-			}
-			w.mu.Lock()
-			w.running[d.Task] = true
-			w.stats.Dispatched++
-			delete(w.last, d.Task)
-			w.mu.Unlock()
-			w.o.Log("%s: dispatched (rule %s, priority %d) under lock %s", d.Task, d.RuleID, d.Priority, h.Lease.ID)
-			st, _, _ := w.schedTask(ctx, t)
-			running = append(running, st)
-			out = append(out, started{c: w.c, task: t, held: h, d: d})
-			free--
-		}
+	for _, d := range pass.Started {
+		w.mu.Lock()
+		w.running[d.Task().ID] = true
+		w.stats.Dispatched++
+		w.mu.Unlock()
+		out = append(out, started{c: w.disp.c, d: d})
 	}
-	return out, waiting, nil
-}
-
-// dispatchData is the audited dispatch decision plus the lease it runs under.
-func dispatchData(d scheduler.Decision, h *lock.Held, owner string) map[string]any {
-	m := decisionMap(d)
-	m["lease"] = h.Lease.ID
-	m["worker"] = owner
-	return m
-}
-
-func decisionMap(d scheduler.Decision) map[string]any {
-	b, _ := json.Marshal(d)
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	return m
-}
-
-// auditOnce audits a hold or skip unless the task's last scheduler event
-// already said the same thing (a held task is re-evaluated on every pass;
-// only a change is news).
-func (w *worker) auditOnce(ctx context.Context, d scheduler.Decision) error {
-	w.mu.Lock()
-	prev, ok := w.last[d.Task]
-	w.mu.Unlock()
-	if !ok {
-		if p, found, err := w.lastDecision(ctx, d.Task); err != nil {
-			return err
-		} else if found {
-			prev, ok = p, true
-		}
-	}
-	if ok && prev.Same(d) {
-		return nil
-	}
-	if _, err := w.c.DB.Append(ctx, agentos.EventInput{Task: d.Task, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d}); err != nil {
-		return err
-	}
-	w.mu.Lock()
-	w.last[d.Task] = d
-	w.mu.Unlock()
-	w.o.Log("%s: %s by rule %s: %s", d.Task, d.Action, d.RuleID, d.Reason)
-	return nil
-}
-
-// lastDecision reads the task's latest scheduler event from the audit log.
-func (w *worker) lastDecision(ctx context.Context, task string) (scheduler.Decision, bool, error) {
-	evs, err := w.c.DB.Events(ctx, agentos.EventFilter{Task: task})
-	if err != nil {
-		return scheduler.Decision{}, false, err
-	}
-	for i := len(evs) - 1; i >= 0; i-- {
-		if strings.HasPrefix(evs[i].Kind, scheduler.EventPrefix) {
-			var d scheduler.Decision
-			if err := json.Unmarshal(evs[i].Data, &d); err != nil {
-				return d, false, nil
-			}
-			return d, true, nil
-		}
-	}
-	return scheduler.Decision{}, false, nil
+	return out, pass.Waiting, err
 }
 
 // takeOver finds tasks left applying or verifying by a runner that died (its

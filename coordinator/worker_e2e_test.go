@@ -189,9 +189,9 @@ func commitsByTask(t *testing.T, dir, base string) map[string]int {
 // assertInvariants checks what must hold after any set of runs: the audit
 // chain verifies, no lock is left, and every committed task has exactly one
 // traceable commit on main (and no other task has any).
-// viaWorker: every run was started by a worker, so each has its audited
-// dispatch.
-func assertInvariants(t *testing.T, dir, base string, db *sqlite.DB, viaWorker bool) map[string]*agentos.Task {
+// Every run, whoever started it (a worker or a foreground apply), has its
+// audited dispatch (red line 10).
+func assertInvariants(t *testing.T, dir, base string, db *sqlite.DB) map[string]*agentos.Task {
 	t.Helper()
 	if r := agentosRun(t, dir, "audit", "verify"); r.code != 0 {
 		t.Fatalf("audit verify: exit %d: %s%s", r.code, r.stdout, r.stderr)
@@ -253,7 +253,7 @@ func assertInvariants(t *testing.T, dir, base string, db *sqlite.DB, viaWorker b
 		if err != nil {
 			t.Fatal(err)
 		}
-		if viaWorker && dispatches < len(runs) {
+		if dispatches < len(runs) {
 			t.Errorf("task %s: %d runs but %d audited dispatches", tk.ID, len(runs), dispatches)
 		}
 	}
@@ -303,7 +303,7 @@ func TestWorkerStress(t *testing.T) {
 	t.Logf("worker:\n%s", r.stderr)
 
 	db := openDB(t, dir)
-	byID := assertInvariants(t, dir, base, db, true)
+	byID := assertInvariants(t, dir, base, db)
 	for _, id := range append(slices.Clone(disjoint), hunks...) {
 		if s := byID[id].State; s != agentos.StateCommitted {
 			t.Errorf("task %s is %s (%s), want committed", id, s, byID[id].Reason)
@@ -377,7 +377,7 @@ func TestWorkerSchedulerRules(t *testing.T) {
 
 	mustAgentos(t, dir, "worker", "--workers", "4", "--until-idle")
 	db := openDB(t, dir)
-	byID := assertInvariants(t, dir, base, db, true)
+	byID := assertInvariants(t, dir, base, db)
 	if byID[frozen].State != agentos.StateQueued || byID[normal].State != agentos.StateCommitted || byID[urgent].State != agentos.StateCommitted {
 		t.Fatalf("states: frozen %s, normal %s, urgent %s; want queued, committed, committed", byID[frozen].State, byID[normal].State, byID[urgent].State)
 	}
@@ -483,7 +483,7 @@ func TestWorkerKill9(t *testing.T) {
 
 	w2 := mustAgentos(t, dir, "worker", "--workers", "2", "--until-idle", "--lease", "2s", "--poll", "50ms")
 	t.Logf("second worker:\n%s", w2.stderr)
-	byID := assertInvariants(t, dir, base, db, true)
+	byID := assertInvariants(t, dir, base, db)
 	for _, id := range []string{slow, fast} {
 		if byID[id].State != agentos.StateCommitted {
 			t.Errorf("task %s is %s (%s), want committed", id, byID[id].State, byID[id].Reason)
@@ -524,10 +524,11 @@ func TestWorkerKill9(t *testing.T) {
 	}
 }
 
-// TestApplyWithoutLocksRefused bypasses the scheduler: a direct `agentos
-// apply` of a task whose file another holder has locked writes nothing and
-// goes back to the queue; and a run whose lease is force-released mid-apply
-// has its next write refused at the executor's choke point (red line 9).
+// TestApplyWithoutLocksRefused: a direct `agentos apply` (no worker) of a
+// task whose file another holder has locked is skipped by the scheduler's
+// built-in file-lock rule, writes nothing and stays queued (exit 5); and a
+// run whose lease is force-released mid-apply has its next write refused at
+// the executor's choke point (red line 9).
 func TestApplyWithoutLocksRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -543,8 +544,8 @@ func TestApplyWithoutLocksRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := agentosRun(t, dir, "apply", id)
-		if r.code != 1 || !strings.Contains(r.stderr, "file:main:x.txt is held by someone-else") {
-			t.Fatalf("apply with x.txt locked: exit %d, stderr %q; want exit 1 naming the holder", r.code, r.stderr)
+		if r.code != 5 || !strings.Contains(r.stderr, "builtin.file-lock: file:main:x.txt is locked by someone-else") {
+			t.Fatalf("apply with x.txt locked: exit %d, stderr %q; want exit 5 (waiting) naming the rule and the holder", r.code, r.stderr)
 		}
 		tk, _ := db.Task(t.Context(), id)
 		if tk.State != agentos.StateQueued {
@@ -597,7 +598,7 @@ func TestApplyWithoutLocksRefused(t *testing.T) {
 	if got := commitsByTask(t, dir, base); len(got) != 1 {
 		t.Fatalf("commits on main by task: %v, want only the one applied after its lock was free", got)
 	}
-	assertInvariants(t, dir, base, db, false)
+	assertInvariants(t, dir, base, db)
 }
 
 // TestWorkerSIGTERM: on SIGTERM a worker stops dispatching, lets the running
@@ -639,7 +640,7 @@ func TestWorkerSIGTERM(t *testing.T) {
 	if err := w.Wait(); err != nil {
 		t.Fatalf("worker after SIGTERM: %v\n%s", err, werr.String())
 	}
-	byID := assertInvariants(t, dir, base, db, true)
+	byID := assertInvariants(t, dir, base, db)
 	if byID[slow].State != agentos.StateCommitted || byID[next].State != agentos.StateQueued {
 		t.Fatalf("after SIGTERM: %s is %s (want committed), %s is %s (want queued)\n%s", slow, byID[slow].State, next, byID[next].State, werr.String())
 	}
@@ -714,7 +715,7 @@ func TestTwoWorkerProcesses(t *testing.T) {
 		}
 	}
 	db := openDB(t, dir)
-	byID := assertInvariants(t, dir, base, db, true)
+	byID := assertInvariants(t, dir, base, db)
 	for _, id := range ids {
 		if byID[id].State != agentos.StateCommitted {
 			t.Errorf("task %s is %s (%s)", id, byID[id].State, byID[id].Reason)
