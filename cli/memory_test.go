@@ -26,7 +26,7 @@ func memRepo(t *testing.T, yaml string) string {
 	if err := os.WriteFile(filepath.Join(dir, "agentos.yaml"), []byte("version: 1\n"+yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, StateDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, agentos.StateDir), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -100,7 +100,7 @@ func TestMemoryPackCommand(t *testing.T) {
 		t.Fatalf("pack without one: exit %d, want %d (not found)", code, ExitUsage)
 	}
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, StateDir, "agentos.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(dir, agentos.StateDir, "agentos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

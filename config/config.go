@@ -23,7 +23,7 @@ import (
 )
 
 // FileName is the policy file at the repository root.
-const FileName = "agentos.yaml"
+const FileName = agentos.PolicyFile
 
 // Config is the parsed policy file.
 type Config struct {

@@ -81,7 +81,7 @@ type Coordinator struct {
 func New(db agentos.Store, repo *gitrepo.Repo, cfg *config.Config) *Coordinator {
 	return &Coordinator{
 		DB: db, Repo: repo, Config: cfg,
-		StateDir: filepath.Join(repo.Root, ".agentos"),
+		StateDir: filepath.Join(repo.Root, agentos.StateDir),
 		Identity: gitrepo.Identity{Name: "AgentOS", Email: "agentos@localhost"},
 		Env:      os.Environ(),
 		Now:      time.Now,
