@@ -71,6 +71,18 @@ func (e Event) ComputeHash() string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
+// PlanStored is the payload of a plan.stored event: which plan was stored
+// and what it pins. Readers decode it; they never search the event's text.
+type PlanStored struct {
+	Plan       string `json:"plan"`
+	Hash       string `json:"hash"`
+	Base       string `json:"base"`
+	MemoryPack string `json:"memory_pack"`
+	Policy     string `json:"policy"`
+	Steps      int    `json:"steps"`
+	Verify     int    `json:"verify"`
+}
+
 // Audit event kinds.
 const (
 	EventTaskCreated = "task.created"

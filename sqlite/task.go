@@ -215,7 +215,7 @@ func (d *DB) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor)
 		return fmt.Errorf("save plan: %w", err)
 	}
 	if _, err := d.appendTx(ctx, tx, agentos.EventInput{Task: p.Task, Actor: actor, Kind: agentos.EventPlanStored,
-		Data: map[string]any{"plan": p.ID, "hash": p.Hash, "base": p.BaseCommit, "memory_pack": p.MemoryPackHash, "policy": p.PolicyHash, "steps": len(p.Steps), "verify": len(p.Verify)}}); err != nil {
+		Data: agentos.PlanStored{Plan: p.ID, Hash: p.Hash, Base: p.BaseCommit, MemoryPack: p.MemoryPackHash, Policy: p.PolicyHash, Steps: len(p.Steps), Verify: len(p.Verify)}}); err != nil {
 		return err
 	}
 	return tx.Commit()
