@@ -144,8 +144,6 @@ func (c Contractor) RunTimeout() time.Duration {
 // NetworkAllowed reports whether the contractor may use the network.
 func (c Contractor) NetworkAllowed() bool { return c.Network == nil || *c.Network }
 
-func init() { sectionValidators = append(sectionValidators, validatePlanner) }
-
 func validatePlanner(c *Config) error {
 	p := c.Planner
 	if p.Kind != "" && !slices.Contains(PlannerKinds, p.Kind) {

@@ -66,8 +66,16 @@ func gateReasons(ds []agentos.GateDecision, e agentos.Effect) string {
 }
 
 // Apply takes a task from planned (through the gates) or queued through
-// admission, execution, verify, commit and integration.
+// admission, execution, verify, commit and integration, under a new lease
+// owned by this process.
 func (c *Coordinator) Apply(ctx context.Context, taskID string, actor agentos.Actor) (*agentos.Task, error) {
+	return c.ApplyWithLocks(ctx, taskID, actor, LockOptions{})
+}
+
+// ApplyWithLocks is Apply under the caller's lock options: a worker passes
+// its owner, its lease TTL and the lease it took when it dispatched the
+// task.
+func (c *Coordinator) ApplyWithLocks(ctx context.Context, taskID string, actor agentos.Actor, lo LockOptions) (*agentos.Task, error) {
 	t, err := c.DB.Task(ctx, taskID)
 	if err != nil {
 		return nil, err
@@ -86,12 +94,12 @@ func (c *Coordinator) Apply(ctx context.Context, taskID string, actor agentos.Ac
 	default:
 		return t, agentos.Errorf(agentos.ECONFLICT, "task %s is %s: only a planned or queued task can be applied", t.ID, t.State)
 	}
-	return c.applyQueued(ctx, t, actor)
+	return c.applyQueued(ctx, t, actor, lo)
 }
 
 // applyQueued runs admission and then the run. Every return path after the
 // run starts writes a ReviewPack (red line 5), panics included.
-func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor agentos.Actor) (rt *agentos.Task, err error) {
+func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor agentos.Actor, lo LockOptions) (rt *agentos.Task, err error) {
 	adm, aerr := c.admit(ctx, t)
 	if aerr != nil {
 		if agentos.ErrorCode(aerr) == agentos.EAWAITINGAPPROVAL {
@@ -126,7 +134,7 @@ func (c *Coordinator) applyQueued(ctx context.Context, t *agentos.Task, actor ag
 		err = c.finishRun(context.WithoutCancel(ctx), t, run, err)
 		rt = t // also when a panic skipped the return below
 	}()
-	return t, c.execute(ctx, adm, run, actor)
+	return t, c.execute(ctx, adm, run, actor, lo)
 }
 
 // finishRun moves an unfinished run to failed, records a lesson, and writes

@@ -45,7 +45,7 @@ func TestCommitRequiresEveryRecord(t *testing.T) {
 				t.Fatal(err)
 			}
 			os.WriteFile(filepath.Join(run.Worktree, "a.txt"), []byte("a\n"), 0o644)
-			locks, err := c.acquireLocks(ctx, task, p)
+			locks, err := c.acquireLocks(ctx, task, p, LockOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

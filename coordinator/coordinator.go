@@ -75,6 +75,10 @@ type Coordinator struct {
 	Log io.Writer
 	// Redact hides secrets in stored output; nil stores text as is.
 	Redact func(string) string
+
+	// engines holds the compiled gates and command rules (engines.go);
+	// nil compiles them on every use.
+	engines *engineCache
 }
 
 // New returns a coordinator with defaults filled in.
@@ -86,6 +90,7 @@ func New(db agentos.Store, repo *gitrepo.Repo, cfg *config.Config) *Coordinator 
 		Env:      os.Environ(),
 		Now:      time.Now,
 		Log:      io.Discard,
+		engines:  &engineCache{},
 	}
 }
 

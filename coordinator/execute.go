@@ -24,9 +24,9 @@ import (
 // execute runs an admitted plan in the task's own worktree: steps, verify,
 // commit, integrate. The user's working tree, index and branch are never
 // touched here.
-func (c *Coordinator) execute(ctx context.Context, adm *Admitted, run *agentos.Run, actor agentos.Actor) error {
+func (c *Coordinator) execute(ctx context.Context, adm *Admitted, run *agentos.Run, actor agentos.Actor, lo LockOptions) error {
 	t, p := adm.task, adm.plan
-	locks, err := c.acquireLocks(ctx, t, p)
+	locks, err := c.acquireLocks(ctx, t, p, lo)
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func (c *Coordinator) execute(ctx context.Context, adm *Admitted, run *agentos.R
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	x := &executor{c: c, task: t, plan: p, run: run, wt: wt, tmp: tmp, locks: locks, actor: actor}
+	x := &executor{c: c, task: t, plan: p, run: run, wt: wt, tmp: tmp, locks: locks, lockOpts: lo, actor: actor}
 	for i, s := range p.Steps {
 		if err := x.step(ctx, i, s); err != nil {
 			return err
@@ -68,7 +68,9 @@ type executor struct {
 	wt    string
 	tmp   string
 	locks Locks
-	actor agentos.Actor
+	// lockOpts are the run's lock options, reused for the integration lock.
+	lockOpts LockOptions
+	actor    agentos.Actor
 }
 
 func (x *executor) record(ctx context.Context, r agentos.StepRecord) error {

@@ -27,12 +27,15 @@ const DefaultLeaseTTL = 30 * time.Second
 // every write (red line 9's choke point in the executor).
 type Locks interface {
 	Covers(path string) bool
+	// Check re-reads the lease in the store: an error means it expired or
+	// was taken over, and the run must land nothing.
+	Check(ctx context.Context) error
 	Release(ctx context.Context)
 }
 
 // LockOptions say who holds the locks a run takes and for how long; a worker
-// sets them, and may hand over a lease it already took, through the context
-// of Apply.
+// passes them to ApplyWithLocks, with the lease it already took. The zero
+// value (a direct apply) takes a new lease owned by this process.
 type LockOptions struct {
 	Owner string
 	TTL   time.Duration
@@ -42,15 +45,8 @@ type LockOptions struct {
 	Held *lock.Held
 }
 
-type lockOptionsKey struct{}
-
-// WithLockOptions returns ctx carrying o for Apply.
-func WithLockOptions(ctx context.Context, o LockOptions) context.Context {
-	return context.WithValue(ctx, lockOptionsKey{}, o)
-}
-
-func lockOptionsFrom(ctx context.Context) LockOptions {
-	o, _ := ctx.Value(lockOptionsKey{}).(LockOptions)
+// withDefaults fills the lease TTL and the owner (this process) when unset.
+func (o LockOptions) withDefaults() LockOptions {
 	if o.TTL <= 0 {
 		o.TTL = DefaultLeaseTTL
 	}
@@ -91,7 +87,6 @@ func (c *Coordinator) AuditTakeovers(ctx context.Context, h *lock.Held) error {
 // heldLocks is a lease under a keep-alive.
 type heldLocks struct {
 	c       *Coordinator
-	task    string
 	held    *lock.Held
 	owned   bool // release on Release (false: the worker releases it)
 	stop    context.CancelFunc
@@ -124,10 +119,15 @@ func (l *heldLocks) Covers(p string) bool {
 	return true
 }
 
-func (l *heldLocks) Release(ctx context.Context) {
-	if l.task != "" {
-		active.CompareAndDelete(l.task, l)
+// Check re-reads the lease (the fence before integration).
+func (l *heldLocks) Check(ctx context.Context) error {
+	if err := l.lost(); err != nil {
+		return err
 	}
+	return l.held.Check(ctx)
+}
+
+func (l *heldLocks) Release(ctx context.Context) {
 	l.stop()
 	if err := <-l.done; err != nil {
 		l.recordLost(ctx, err)
@@ -144,24 +144,10 @@ func (l *heldLocks) recordLost(ctx context.Context, err error) {
 		Kind: lock.EventLost, Data: map[string]any{"lease": l.held.Lease, "error": agentos.ErrorMessage(err)}})
 }
 
-// active maps a task id to the locks its run in this process holds.
-var active sync.Map
-
-func activeLocks(task string) *heldLocks {
-	if v, ok := active.Load(task); ok {
-		return v.(*heldLocks)
-	}
-	return nil
-}
-
-// keep heartbeats h until Release; a lost lease makes Covers refuse. A
-// task's run lease (task != "") is registered for lockIntegration.
-func (c *Coordinator) keep(ctx context.Context, task string, h *lock.Held, ttl time.Duration, owned bool) *heldLocks {
+// keep heartbeats h until Release; a lost lease makes Covers refuse.
+func (c *Coordinator) keep(ctx context.Context, h *lock.Held, ttl time.Duration, owned bool) *heldLocks {
 	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	l := &heldLocks{c: c, task: task, held: h, owned: owned, stop: stop}
-	if task != "" {
-		active.Store(task, l)
-	}
+	l := &heldLocks{c: c, held: h, owned: owned, stop: stop}
 	inner := h.KeepAlive(kctx, ttl/3)
 	done := make(chan error, 1)
 	go func() {
@@ -178,10 +164,11 @@ func (c *Coordinator) keep(ctx context.Context, task string, h *lock.Held, ttl t
 }
 
 // acquireLocks takes the locks a task needs to apply its plan: the lease the
-// worker took (checked to cover the plan), or a new one for a direct apply.
-// A conflict sends the task back to the queue (nothing was written yet).
-func (c *Coordinator) acquireLocks(ctx context.Context, t *agentos.Task, p *agentos.Plan) (Locks, error) {
-	o := lockOptionsFrom(ctx)
+// worker took (o.Held, checked to cover the plan), or a new one for a direct
+// apply. A conflict sends the task back to the queue (nothing was written
+// yet).
+func (c *Coordinator) acquireLocks(ctx context.Context, t *agentos.Task, p *agentos.Plan, o LockOptions) (Locks, error) {
+	o = o.withDefaults()
 	keys := LockKeys(t, p)
 	if o.Held != nil {
 		if lock.TaskOf(o.Held.Lease.Keys) != t.ID {
@@ -195,7 +182,7 @@ func (c *Coordinator) acquireLocks(ctx context.Context, t *agentos.Task, p *agen
 		if err := o.Held.Check(ctx); err != nil {
 			return nil, err
 		}
-		return c.keep(ctx, t.ID, o.Held, o.TTL, false), nil
+		return c.keep(ctx, o.Held, o.TTL, false), nil
 	}
 	h, err := c.lockManager().Acquire(ctx, o.Owner, keys, o.TTL)
 	if err != nil {
@@ -211,14 +198,16 @@ func (c *Coordinator) acquireLocks(ctx context.Context, t *agentos.Task, p *agen
 		h.Release(ctx)
 		return nil, err
 	}
-	return c.keep(ctx, t.ID, h, o.TTL, true), nil
+	return c.keep(ctx, h, o.TTL, true), nil
 }
 
 // lockIntegration serialises integration into a target branch: it waits
 // for the branch's integration lock (polling, until ctx ends) and holds it
-// under a keep-alive until the returned func is called.
-func (c *Coordinator) lockIntegration(ctx context.Context, t *agentos.Task, target string) (func(), error) {
-	o := lockOptionsFrom(ctx)
+// under a keep-alive until the returned func is called. run is the run's
+// own lease, re-checked once the integration lock is held (nil when there
+// is none).
+func (c *Coordinator) lockIntegration(ctx context.Context, target string, o LockOptions, run Locks) (func(), error) {
+	o = o.withDefaults()
 	m := c.lockManager()
 	key := lock.IntegrationKey(target)
 	wait := 5 * time.Millisecond
@@ -227,8 +216,8 @@ func (c *Coordinator) lockIntegration(ctx context.Context, t *agentos.Task, targ
 		if err == nil {
 			// The run's own lease must still be ours: a worker whose task was
 			// taken over (its lease expired) must not land it a second time.
-			if l := activeLocks(t.ID); l != nil {
-				if err := l.held.Check(ctx); err != nil {
+			if run != nil {
+				if err := run.Check(ctx); err != nil {
 					h.Release(ctx)
 					return nil, err
 				}
@@ -237,7 +226,7 @@ func (c *Coordinator) lockIntegration(ctx context.Context, t *agentos.Task, targ
 				h.Release(ctx)
 				return nil, err
 			}
-			l := c.keep(ctx, "", h, o.TTL, true)
+			l := c.keep(ctx, h, o.TTL, true)
 			return func() { l.Release(context.WithoutCancel(ctx)) }, nil
 		}
 		if agentos.ErrorCode(err) != agentos.ECONFLICT {

@@ -28,7 +28,7 @@ func (c *Coordinator) Rollback(ctx context.Context, taskID string, actor agentos
 	if !c.Repo.IsAncestor(ctx, t.Commit, head) {
 		return t, "", agentos.Errorf(agentos.ECONFLICT, "commit %s of task %s is not on %s: nothing to roll back there", short(t.Commit), t.ID, t.Target)
 	}
-	unlock, err := c.lockIntegration(ctx, t, t.Target)
+	unlock, err := c.lockIntegration(ctx, t.Target, LockOptions{}, nil)
 	if err != nil {
 		return t, "", err
 	}

@@ -241,8 +241,7 @@ type started struct {
 func (w *worker) run(ctx context.Context, s started, finished chan<- string) {
 	defer func() { finished <- s.task.ID }()
 	begin := time.Now()
-	octx := WithLockOptions(ctx, LockOptions{Owner: w.owner, TTL: w.o.LeaseTTL, Held: s.held})
-	t, err := s.c.Apply(octx, s.task.ID, w.o.Actor)
+	t, err := s.c.ApplyWithLocks(ctx, s.task.ID, w.o.Actor, LockOptions{Owner: w.owner, TTL: w.o.LeaseTTL, Held: s.held})
 	if rerr := s.held.Release(context.WithoutCancel(ctx)); rerr != nil {
 		w.o.Log("%s: %s", s.task.ID, agentos.ErrorMessage(rerr))
 	}
