@@ -13,8 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newCmdDemo) }
-
 // demoPlans are the plan files of the story.
 var demoPlans = map[string]string{
 	"greet.yaml": `version: 1

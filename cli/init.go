@@ -15,8 +15,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newCmdInit) }
-
 // ecosystem is a build system init recognises by a marker file.
 type ecosystem struct {
 	marker   string

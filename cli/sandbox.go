@@ -16,8 +16,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newCmdSandbox) }
-
 func newCmdSandbox(f *Factory) *cobra.Command {
 	cmd := group("sandbox", "Inspect the OS sandbox and run one command in it")
 	cmd.AddCommand(newCmdSandboxCheck(f), newCmdSandboxRun(f))
