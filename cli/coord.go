@@ -31,6 +31,7 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 	}
 	c := coordinator.New(db, repo, cfg)
 	c.Now = f.Now
+	c.ModelPlanners = modelPlanners()
 	mem, err := memory.FromConfig(db.SQL(), cfg.Memory, os.Getenv)
 	if err != nil {
 		return nil, err

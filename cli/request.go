@@ -4,7 +4,9 @@ import (
 	"context"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/coordinator"
+	"github.com/agentos/agentos/planner/openai"
 )
 
 // runRequest is the natural-language entry of `agentos run "REQUEST"` (and
@@ -37,4 +39,19 @@ func runRequest(ctx context.Context, f *Factory, request string, p *planFlags) e
 		return err
 	}
 	return f.reportTask(ctx, t, err, p.json)
+}
+
+// modelPlanners are the planner kinds that ask a model, wired into the
+// pipeline here: the coordinator declares the interface and never imports
+// a model SDK.
+func modelPlanners() map[string]coordinator.NewModelPlanner {
+	return map[string]coordinator.NewModelPlanner{
+		"openai": func(cfg config.Planner, getenv func(string) string) (coordinator.ModelPlanner, error) {
+			p, err := openai.New(cfg.OpenAI, getenv)
+			if err != nil {
+				return nil, err
+			}
+			return p, nil
+		},
+	}
 }

@@ -75,6 +75,10 @@ type Coordinator struct {
 	Log io.Writer
 	// Redact hides secrets in stored output; nil stores text as is.
 	Redact func(string) string
+	// ModelPlanners build the model planner of each planner.kind that asks
+	// a model (the CLI wires "openai"); a kind missing here is refused
+	// before a task exists.
+	ModelPlanners map[string]NewModelPlanner
 
 	// engines holds the compiled gates and command rules (engines.go);
 	// nil compiles them on every use.

@@ -117,10 +117,13 @@ func New(c config.OpenAIPlanner, getenv func(string) string, opts ...option.Requ
 }
 
 // HowToConfigure says, in one line, how to configure a model.
-const HowToConfigure = "add to agentos.yaml `planner: {kind: openai, openai: {model: gpt-5.5, api_key_env: OPENAI_API_KEY}}` " +
-	"and export OPENAI_API_KEY (the file names the variable, never the key); for a local OpenAI-compatible server, no key: " +
-	"`base_url: http://127.0.0.1:11434/v1` (Ollama), `http://127.0.0.1:8000/v1` (vLLM) or `http://127.0.0.1:8080/v1` (llama.cpp server) " +
-	"with the model name it serves; see docs/planners.md"
+const HowToConfigure = config.HowToConfigureOpenAI
+
+// ContextBudget is how many bytes of repository context Plan may send.
+func (p *Planner) ContextBudget() int { return p.ContextBytes }
+
+// LastAnswer returns the model's last unusable answer carried by err.
+func (p *Planner) LastAnswer(err error) string { return LastAnswer(err) }
 
 // Source is the provenance stamped into what this planner produces.
 func (p *Planner) Source() agentos.Source {
