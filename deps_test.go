@@ -162,4 +162,3 @@ func TestDirectImporters(t *testing.T) {
 		}
 	}
 }
-
