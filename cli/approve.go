@@ -9,11 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	register(newCmdApprove)
-	register(newCmdReject)
-}
-
 // agentSessionEnv are variables AgentOS sets for contractor agents; a command
 // that sees one runs inside an agent's session and never decides for a human.
 var agentSessionEnv = []string{"AGENTOS_HOOK", "AGENTOS_WORKTREE"}

@@ -60,6 +60,7 @@ func (f *Factory) coordinator(ctx context.Context, db *sqlite.DB) (*coordinator.
 	}
 	c := coordinator.New(db, repo, cfg)
 	c.Now = f.Now
+	c.ModelPlanners = modelPlanners()
 	mem, err := memory.FromConfig(db.SQL(), cfg.Memory, os.Getenv)
 	if err != nil {
 		return nil, err

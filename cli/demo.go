@@ -13,8 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newCmdDemo) }
-
 // demoPlans are the plan files of the story.
 var demoPlans = map[string]string{
 	"greet.yaml": `version: 1
@@ -167,13 +165,13 @@ func runDemo(ctx context.Context, f *Factory, keep bool) error {
 		return d.expect("init", code, 0)
 	}
 	// The policy is code: commit it like any other.
-	if _, err := d.git(ctx, "add", "agentos.yaml"); err != nil {
+	if _, err := d.git(ctx, "add", agentos.PolicyFile); err != nil {
 		return err
 	}
 	if _, err := d.git(ctx, "commit", "-q", "-m", "Add the AgentOS policy"); err != nil {
 		return err
 	}
-	plans := filepath.Join(dir, ".agentos", "demo-plans")
+	plans := filepath.Join(dir, agentos.StateDir, "demo-plans")
 	os.MkdirAll(plans, 0o755)
 	for name, body := range demoPlans {
 		os.WriteFile(filepath.Join(plans, name), []byte(body), 0o644)
@@ -244,7 +242,7 @@ func runDemo(ctx context.Context, f *Factory, keep bool) error {
 	review := ""
 	if db, err := openDemoDB(ctx, dir); err == nil {
 		if rp, _, err := db.Review(ctx, greetTask); err == nil {
-			review = filepath.Join(dir, StateDir, "reviews", greetTask+"-"+rp.Run+".md")
+			review = filepath.Join(dir, agentos.StateDir, "reviews", greetTask+"-"+rp.Run+".md")
 		}
 	}
 	d.say("\n%s", f.IO.OutColor("green", "Done: every run above ended with a ReviewPack."))

@@ -19,9 +19,6 @@ import (
 	"github.com/agentos/agentos/sqlite"
 )
 
-// StateDir is the git-ignored directory AgentOS keeps per repository.
-const StateDir = ".agentos"
-
 // Factory holds the streams and lazily built dependencies of every command.
 type Factory struct {
 	IO *IOStreams
@@ -66,7 +63,7 @@ func (f *Factory) StatePath(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(r.Root, StateDir), nil
+	return filepath.Join(r.Root, agentos.StateDir), nil
 }
 
 // Config loads agentos.yaml from the repository root, with its gates and

@@ -8,8 +8,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(NewCmdGC) }
-
 // GCOptions are the inputs of `agentos gc`.
 type GCOptions struct {
 	F      *Factory

@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(NewCmdHook) }
-
 // HookOptions are the inputs of `agentos hook claude|codex`.
 type HookOptions struct {
 	IO       *IOStreams

@@ -15,8 +15,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newCmdInit) }
-
 // ecosystem is a build system init recognises by a marker file.
 type ecosystem struct {
 	marker   string
@@ -37,7 +35,7 @@ var ecosystems = []ecosystem{
 // basics are harmless everywhere: they read, compare and print.
 var basics = []string{"true", "false", "test", "grep", "cat", "ls", "echo", "printf", "head", "tail", "wc", "sort", "uniq", "diff", "cmp", "find", "sha256sum", "stat"}
 
-var initTemplate = template.Must(template.New("agentos.yaml").Parse(`# agentos.yaml: the AgentOS policy for this repository.
+var initTemplate = template.Must(template.New(agentos.PolicyFile).Parse(`# agentos.yaml: the AgentOS policy for this repository.
 # It is code: review and commit it. Its hash is pinned in every plan, so any
 # change here makes earlier plans and approvals stale. No plan may write it.
 version: 1
@@ -138,7 +136,7 @@ func newCmdInit(f *Factory) *cobra.Command {
 				}
 				fmt.Fprintf(f.IO.ErrOut, "wrote %s (target %s; detected %s)\n", cfgPath, target, detected)
 			}
-			state := filepath.Join(repo.Root, StateDir)
+			state := filepath.Join(repo.Root, agentos.StateDir)
 			for _, d := range []string{state, filepath.Join(state, "worktrees"), filepath.Join(state, "reviews")} {
 				if err := os.MkdirAll(d, 0o755); err != nil {
 					return err

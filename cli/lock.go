@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(NewCmdLock) }
-
 // NewCmdLock builds `agentos lock` and its verbs.
 func NewCmdLock(f *Factory) *cobra.Command {
 	cmd := group("lock", "List and force-release task, file and integration locks")

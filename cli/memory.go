@@ -14,8 +14,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(NewCmdMemory) }
-
 // NewCmdMemory builds `agentos memory` and its verbs.
 func NewCmdMemory(f *Factory) *cobra.Command {
 	cmd := group("memory", "What AgentOS knows about this repository: add, import, search, serve")

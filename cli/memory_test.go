@@ -34,10 +34,10 @@ func memRepo(t *testing.T, yaml string) string {
 // the commands never create a missing store themselves.
 func mustStore(t *testing.T, dir string) {
 	t.Helper()
-	if err := os.MkdirAll(filepath.Join(dir, StateDir), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, agentos.StateDir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(t.Context(), filepath.Join(dir, StateDir, "agentos.db"))
+	db, err := sqlite.Open(t.Context(), filepath.Join(dir, agentos.StateDir, "agentos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestMemoryPackCommand(t *testing.T) {
 		t.Fatalf("pack without one: exit %d, want %d (not found)", code, ExitUsage)
 	}
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, StateDir, "agentos.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(dir, agentos.StateDir, "agentos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

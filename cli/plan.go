@@ -12,12 +12,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-func init() {
-	register(newCmdPlan)
-	register(newCmdApply)
-	register(newCmdRun)
-}
-
 // planFlags are shared by plan, run and submit.
 type planFlags struct {
 	file    string
@@ -120,7 +114,12 @@ MemoryPack is frozen, and the plan is stored with its SHA-256.`,
 	return cmd
 }
 
-func newCmdRun(f *Factory) *cobra.Command {
+// requestFunc runs a natural-language request (`agentos run "REQUEST"`).
+type requestFunc func(ctx context.Context, f *Factory, request string, p *planFlags) error
+
+// newCmdRun builds `run`; request handles the natural-language form (the
+// root wires runRequest, request.go).
+func newCmdRun(f *Factory, request requestFunc) *cobra.Command {
 	var p planFlags
 	cmd := &cobra.Command{
 		Use:   "run (--plan PLAN.yaml | \"REQUEST\")",
@@ -138,7 +137,7 @@ failed and 2 on bad input.`,
 				if p.file != "" {
 					return usageErr("give either --plan FILE or a request, not both")
 				}
-				return runRequest(ctx, f, strings.Join(args, " "), &p)
+				return request(ctx, f, strings.Join(args, " "), &p)
 			}
 			req, err := p.request(ctx, f, true)
 			if err != nil {
@@ -156,11 +155,6 @@ failed and 2 on bad input.`,
 	cmd.Flags().StringVar(&p.file, "file", "", "the plan `file` (same as --plan)")
 	addJSONFlag(cmd, f, &p.json)
 	return cmd
-}
-
-// runRequest is the natural-language entry; the planner work wires it.
-var runRequest = func(ctx context.Context, f *Factory, request string, p *planFlags) error {
-	return agentos.Errorf(agentos.EINVALID, "natural-language requests need a planner: set `planner:` in agentos.yaml (see docs/planners.md); meanwhile use `agentos run --plan FILE`")
 }
 
 func newCmdApply(f *Factory) *cobra.Command {

@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newCmdPolicy) }
-
 func newCmdPolicy(f *Factory) *cobra.Command {
 	cmd := group("policy", "Explain and test the gates in agentos.yaml")
 	cmd.AddCommand(newCmdPolicyExplain(f), newCmdPolicyTest(f), newCmdPolicyVars(f))

@@ -11,11 +11,6 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-func init() {
-	register(newCmdQuestions)
-	register(newCmdAnswer)
-}
-
 func newCmdQuestions(f *Factory) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{

@@ -8,13 +8,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	register(newCmdReview)
-	register(newCmdTrace)
-	register(newCmdAudit)
-	register(newCmdRollback)
-}
-
 func newCmdReview(f *Factory) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{

@@ -16,13 +16,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// builders are the top-level commands; each noun's file registers its own in
-// an init func so adding a command never edits this file.
-var builders []func(*Factory) *cobra.Command
-
-func register(b func(*Factory) *cobra.Command) { builders = append(builders, b) }
-
-// NewRootCmd builds the command tree.
+// NewRootCmd builds the command tree. Every top-level command is listed
+// here, in one place, so the tree is read rather than assembled by init
+// funcs; each noun's file holds its constructor.
 func NewRootCmd(f *Factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "agentos",
@@ -44,9 +40,35 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	})
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	for _, b := range builders {
-		root.AddCommand(b(f))
-	}
+	root.AddCommand(
+		// Tasks: plan, decide, apply.
+		newCmdPlan(f),
+		newCmdApply(f),
+		newCmdRun(f, runRequest),
+		NewCmdSubmit(f),
+		NewCmdWorker(f),
+		newCmdApprove(f),
+		newCmdReject(f),
+		newCmdQuestions(f),
+		newCmdAnswer(f),
+		newCmdTask(f),
+		newCmdRollback(f),
+		NewCmdGC(f),
+		// Reading what happened.
+		newCmdReview(f),
+		newCmdTrace(f),
+		newCmdAudit(f),
+		// Policy and its machinery.
+		newCmdInit(f),
+		newCmdPolicy(f),
+		NewCmdScheduler(f),
+		newCmdSandbox(f),
+		NewCmdLock(f),
+		NewCmdMemory(f),
+		NewCmdHook(f),
+		NewCmdSchema(f),
+		newCmdDemo(f),
+	)
 	return root
 }
 

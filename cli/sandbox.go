@@ -16,8 +16,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newCmdSandbox) }
-
 func newCmdSandbox(f *Factory) *cobra.Command {
 	cmd := group("sandbox", "Inspect the OS sandbox and run one command in it")
 	cmd.AddCommand(newCmdSandboxCheck(f), newCmdSandboxRun(f))
@@ -67,10 +65,6 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 	return cmd
 }
 
-// protectedPaths stay read-only inside the sandbox (the same list the
-// coordinator protects in task worktrees).
-var protectedPaths = []string{".git", ".agentos", "agentos.yaml"}
-
 func newCmdSandboxRun(f *Factory) *cobra.Command {
 	var network bool
 	var allowTCP []string
@@ -113,7 +107,7 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 				return err
 			}
 			defer os.RemoveAll(tmp)
-			env := sandboxEnv(cfg.Exec.EnvAllow, tmp)
+			env := sandbox.Env(os.Environ(), cfg.Exec.EnvAllow, tmp)
 			look := cmdrule.PathLookup(envValue(env, "PATH"), dir)
 
 			dec := rules.Decide(args, look)
@@ -133,10 +127,6 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 			if timeout == 0 {
 				timeout, _ = time.ParseDuration(cfg.Exec.DefaultTimeout)
 			}
-			var protected []string
-			for _, p := range protectedPaths {
-				protected = append(protected, filepath.Join(root, p))
-			}
 			res, err := sandbox.Run(ctx, sandbox.Spec{
 				Argv:      append([]string{exe}, args[1:]...),
 				Dir:       dir,
@@ -144,7 +134,6 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 				Worktree:  root,
 				ReadWrite: []string{tmp},
 				ReadOnly:  cfg.Sandbox.ReadOnly,
-				Protected: protected,
 				Network:   network || cfg.Sandbox.Network,
 				AllowTCP:  append(slices.Clone(cfg.Sandbox.AllowTCP), allowTCP...),
 				Require:   cfg.Sandbox.Required(),
@@ -173,31 +162,6 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 	cmd.Flags().StringArrayVar(&allowTCP, "allow-tcp", nil, "with the network off, allow TCP to this HOST:PORT only (repeatable; added to sandbox.allow_tcp)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "kill the command after this long (default: exec.default_timeout)")
 	return cmd
-}
-
-// sandboxEnv builds the scrubbed environment as the coordinator does: the
-// absolute entries of the caller's PATH, a private HOME and TMPDIR, and only
-// the allow-listed variables of the caller.
-func sandboxEnv(allow []string, tmp string) []string {
-	var path []string
-	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
-		if filepath.IsAbs(d) {
-			path = append(path, d)
-		}
-	}
-	if len(path) == 0 {
-		path = []string{"/usr/local/bin", "/usr/bin", "/bin"}
-	}
-	env := []string{"PATH=" + strings.Join(path, string(filepath.ListSeparator)), "HOME=" + tmp, "TMPDIR=" + tmp, "AGENTOS=1"}
-	for _, k := range append([]string{"LANG", "LC_ALL", "TERM", "TZ"}, allow...) {
-		if k == "PATH" || k == "HOME" || k == "TMPDIR" {
-			continue
-		}
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
 }
 
 func envValue(env []string, key string) string {

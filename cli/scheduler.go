@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(NewCmdScheduler) }
-
 // NewCmdScheduler builds `agentos scheduler` and its verbs.
 func NewCmdScheduler(f *Factory) *cobra.Command {
 	cmd := group("scheduler", "Explain scheduling decisions")

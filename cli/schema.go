@@ -7,8 +7,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(NewCmdSchema) }
-
 // SchemaOptions are the inputs of `agentos schema`.
 type SchemaOptions struct {
 	IO   *IOStreams

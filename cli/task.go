@@ -13,8 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { register(newCmdTask) }
-
 func newCmdTask(f *Factory) *cobra.Command {
 	cmd := group("task", "List, show and clean up tasks")
 	cmd.AddCommand(newCmdTaskList(f), newCmdTaskShow(f), newCmdTaskClean(f), newCmdTaskCancel(f))

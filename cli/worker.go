@@ -10,11 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	register(NewCmdSubmit)
-	register(NewCmdWorker)
-}
-
 // NewCmdSubmit builds `agentos submit --plan FILE`: plan, gate, queue.
 func NewCmdSubmit(f *Factory) *cobra.Command {
 	var p planFlags

@@ -37,38 +37,48 @@ var deniedWrappers = map[string]string{
 // else and is matched as an ordinary command.
 type wrapper func(d *decider, id ident, args []arg, c cmdCtx) bool
 
-var wrappers map[string]wrapper
-
-func init() {
-	wrappers = map[string]wrapper{
-		"env":     unwrapEnv,
-		"nice":    optsThenCommand(map[string]bool{"-n": true, "--adjustment": true}, nil, false),
-		"nohup":   optsThenCommand(nil, nil, false),
-		"setsid":  optsThenCommand(nil, nil, false),
-		"stdbuf":  optsThenCommand(map[string]bool{"-i": true, "-o": true, "-e": true, "--input": true, "--output": true, "--error": true}, nil, false),
-		"time":    optsThenCommand(map[string]bool{"-f": true, "-o": true, "--format": true, "--output": true}, nil, false),
-		"timeout": optsThenCommand(map[string]bool{"-s": true, "-k": true, "--signal": true, "--kill-after": true}, nil, true),
-		"xargs": optsThenCommand(map[string]bool{
+// knownWrapper returns the handler of a command that runs other commands or
+// interprets code (nil if name is none): an explicit table, built where it
+// is used, so no package state can add to it.
+func knownWrapper(name string) wrapper {
+	switch name {
+	case "env":
+		return unwrapEnv
+	case "nice":
+		return optsThenCommand(map[string]bool{"-n": true, "--adjustment": true}, nil, false)
+	case "nohup", "setsid":
+		return optsThenCommand(nil, nil, false)
+	case "stdbuf":
+		return optsThenCommand(map[string]bool{"-i": true, "-o": true, "-e": true, "--input": true, "--output": true, "--error": true}, nil, false)
+	case "time":
+		return optsThenCommand(map[string]bool{"-f": true, "-o": true, "--format": true, "--output": true}, nil, false)
+	case "timeout":
+		return optsThenCommand(map[string]bool{"-s": true, "-k": true, "--signal": true, "--kill-after": true}, nil, true)
+	case "xargs":
+		return optsThenCommand(map[string]bool{
 			"-a": true, "-d": true, "-E": true, "-I": true, "-L": true, "-n": true, "-P": true, "-s": true,
 			"--arg-file": true, "--delimiter": true, "--eof": true, "--replace": true, "--max-lines": true,
 			"--max-args": true, "--max-procs": true, "--max-chars": true, "--process-slot-var": true,
-		}, []string{"echo"}, false),
-		"busybox": unwrapBusybox,
-		"find":    unwrapFind,
-		"git":     checkGit,
-		"tar":     checkTar,
-		"sed":     checkSed,
+		}, []string{"echo"}, false)
+	case "busybox":
+		return unwrapBusybox
+	case "find":
+		return unwrapFind
+	case "git":
+		return checkGit
+	case "tar":
+		return checkTar
+	case "sed":
+		return checkSed
+	case "sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "yash":
+		return unwrapShell
+	case "python", "python2", "python3", "pypy", "pypy3", "node", "nodejs", "bun", "deno",
+		"perl", "ruby", "php", "lua", "luajit", "Rscript", "pwsh", "powershell", "osascript", "tclsh", "wish", "jshell", "irb":
+		return checkInterpreter
+	case "awk", "gawk", "mawk", "nawk", "busybox-awk":
+		return checkAwk
 	}
-	for _, sh := range []string{"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "yash"} {
-		wrappers[sh] = unwrapShell
-	}
-	for _, in := range []string{"python", "python2", "python3", "pypy", "pypy3", "node", "nodejs", "bun", "deno",
-		"perl", "ruby", "php", "lua", "luajit", "Rscript", "pwsh", "powershell", "osascript", "tclsh", "wish", "jshell", "irb"} {
-		wrappers[in] = checkInterpreter
-	}
-	for _, aw := range []string{"awk", "gawk", "mawk", "nawk", "busybox-awk"} {
-		wrappers[aw] = checkAwk
-	}
+	return nil
 }
 
 // optsThenCommand handles wrappers of the form `w [options] [operand] cmd args`:
@@ -288,7 +298,7 @@ var inlineFlags = map[string][]string{
 var versioned = regexp.MustCompile(`^(python|pypy|node|nodejs|perl|ruby|php|lua|luajit)[0-9.]+$`)
 
 func wrapperFor(name string) wrapper {
-	if w, ok := wrappers[name]; ok {
+	if w := knownWrapper(name); w != nil {
 		return w
 	}
 	if versioned.MatchString(name) {

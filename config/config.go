@@ -23,7 +23,7 @@ import (
 )
 
 // FileName is the policy file at the repository root.
-const FileName = "agentos.yaml"
+const FileName = agentos.PolicyFile
 
 // Config is the parsed policy file.
 type Config struct {
@@ -150,16 +150,17 @@ func (c *Config) Validate() error {
 	if err := c.Integration.validate(); err != nil {
 		return err
 	}
-	for _, v := range sectionValidators {
+	// Each section's own checks, in its file; the list is explicit so
+	// what validates a policy is read here, not assembled by init funcs.
+	for _, v := range []func(*Config) error{
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler,
+	} {
 		if err := v(c); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-// sectionValidators lets each section's file add its own checks.
-var sectionValidators []func(*Config) error
 
 // QuestionBudget returns the effective budget for mode; red line 2 is decided
 // in agentos.QuestionBudget, never here.

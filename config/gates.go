@@ -85,8 +85,6 @@ type Redact struct {
 
 var gateIDRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
-func init() { sectionValidators = append(sectionValidators, validateGates) }
-
 // validateGates checks what needs no CEL: ids, effects, approvers and
 // patterns. The policy package type-checks the conditions.
 func validateGates(c *Config) error {

@@ -50,5 +50,3 @@ func validateMemory(c *Config) error {
 	}
 	return nil
 }
-
-func init() { sectionValidators = append(sectionValidators, validateMemory) }

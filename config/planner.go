@@ -144,8 +144,6 @@ func (c Contractor) RunTimeout() time.Duration {
 // NetworkAllowed reports whether the contractor may use the network.
 func (c Contractor) NetworkAllowed() bool { return c.Network == nil || *c.Network }
 
-func init() { sectionValidators = append(sectionValidators, validatePlanner) }
-
 func validatePlanner(c *Config) error {
 	p := c.Planner
 	if p.Kind != "" && !slices.Contains(PlannerKinds, p.Kind) {
@@ -204,3 +202,10 @@ func validatePlanner(c *Config) error {
 	}
 	return nil
 }
+
+// HowToConfigureOpenAI says, in one line, how to configure a model planner
+// (planner.kind openai).
+const HowToConfigureOpenAI = "add to agentos.yaml `planner: {kind: openai, openai: {model: gpt-5.5, api_key_env: OPENAI_API_KEY}}` " +
+	"and export OPENAI_API_KEY (the file names the variable, never the key); for a local OpenAI-compatible server, no key: " +
+	"`base_url: http://127.0.0.1:11434/v1` (Ollama), `http://127.0.0.1:8000/v1` (vLLM) or `http://127.0.0.1:8080/v1` (llama.cpp server) " +
+	"with the model name it serves; see docs/planners.md"

@@ -44,25 +44,25 @@ type SandboxLimits struct {
 // Required reports whether a missing sandbox feature must refuse the run.
 func (s Sandbox) Required() bool { return s.Require == nil || *s.Require }
 
-func init() {
-	sectionValidators = append(sectionValidators, func(c *Config) error {
-		for _, e := range c.Sandbox.AllowTCP {
-			if _, _, err := ParseAllowTCP(e); err != nil {
-				return fmt.Errorf("sandbox.allow_tcp: %v", err)
-			}
+// validateSandbox checks the allow_tcp entries and that the limits leave
+// room to start a program.
+func validateSandbox(c *Config) error {
+	for _, e := range c.Sandbox.AllowTCP {
+		if _, _, err := ParseAllowTCP(e); err != nil {
+			return fmt.Errorf("sandbox.allow_tcp: %v", err)
 		}
-		l := c.Sandbox.Limits
-		if l.MemoryMB != 0 && l.MemoryMB < 64 {
-			return fmt.Errorf("sandbox.limits.memory_mb: %d is too small to start most programs; use 64 or more (0 keeps the default)", l.MemoryMB)
-		}
-		if l.Processes != 0 && l.Processes < 8 {
-			return fmt.Errorf("sandbox.limits.processes: %d is too small for a shell pipeline; use 8 or more (0 keeps the default)", l.Processes)
-		}
-		if l.OpenFiles != 0 && l.OpenFiles < 16 {
-			return fmt.Errorf("sandbox.limits.open_files: %d is too small; use 16 or more (0 keeps the default)", l.OpenFiles)
-		}
-		return nil
-	})
+	}
+	l := c.Sandbox.Limits
+	if l.MemoryMB != 0 && l.MemoryMB < 64 {
+		return fmt.Errorf("sandbox.limits.memory_mb: %d is too small to start most programs; use 64 or more (0 keeps the default)", l.MemoryMB)
+	}
+	if l.Processes != 0 && l.Processes < 8 {
+		return fmt.Errorf("sandbox.limits.processes: %d is too small for a shell pipeline; use 8 or more (0 keeps the default)", l.Processes)
+	}
+	if l.OpenFiles != 0 && l.OpenFiles < 16 {
+		return fmt.Errorf("sandbox.limits.open_files: %d is too small; use 16 or more (0 keeps the default)", l.OpenFiles)
+	}
+	return nil
 }
 
 // ParseAllowTCP splits one allow_tcp entry: "host:port", the host an IP

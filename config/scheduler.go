@@ -48,8 +48,6 @@ type SchedulerRule struct {
 	Reason string `yaml:"reason" json:"reason,omitempty"`
 }
 
-func init() { sectionValidators = append(sectionValidators, validateScheduler) }
-
 // validateScheduler checks what needs no CEL; the scheduler package
 // type-checks the conditions and key expressions.
 func validateScheduler(c *Config) error {

@@ -245,7 +245,6 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		Worktree:  d.Worktree,
 		ReadWrite: []string{d.Home, d.Tmp},
 		ReadOnly:  readOnly,
-		Protected: []string{filepath.Join(d.Worktree, ".git"), filepath.Join(d.Worktree, ".agentos"), filepath.Join(d.Worktree, "agentos.yaml")},
 		Network:   spec.network(),
 		AllowTCP:  spec.AllowTCP,
 		Require:   spec.Require,

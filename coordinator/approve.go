@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -135,7 +136,11 @@ func (c *Coordinator) planAuthor(ctx context.Context, t *agentos.Task, p *agento
 		return "", err
 	}
 	for _, e := range evs {
-		if strings.Contains(string(e.Data), `"`+p.Hash+`"`) {
+		var d agentos.PlanStoredEvent
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return "", agentos.WrapError(agentos.EINTERNAL, err, "audit event %d (%s) does not decode: %v; run `agentos audit verify`", e.Seq, e.Kind, err)
+		}
+		if d.Plan == p.ID && d.Hash == p.Hash {
 			return e.Actor, nil
 		}
 	}

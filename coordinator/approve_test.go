@@ -150,3 +150,34 @@ func TestReplanClearsApprovals(t *testing.T) {
 		t.Fatalf("approvals after gating a new plan = %+v, %v; want the old one cleared and kept", list, err)
 	}
 }
+
+// TestPlanAuthorDecodesTheEvent: the author of a plan is the actor of the
+// plan.stored event naming that plan and hash, read from its decoded
+// payload; an event that only mentions the hash elsewhere does not count.
+func TestPlanAuthorDecodesTheEvent(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	ctx := t.Context()
+	ann := agentos.Human("ann")
+	task, err := c.PlanFile(ctx, PlanRequest{File: filepath.Join(dir, "ci.plan.yaml"), Mode: agentos.ModeSemiAuto, Actor: ann})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := c.DB.Plan(ctx, task.PlanID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoy := agentos.PlanStoredEvent{Plan: "p-other", Hash: "sha256:other", Base: p.Hash}
+	if _, err := c.DB.Append(ctx, agentos.EventInput{Task: task.ID, Actor: agentos.Agent("mallory"), Kind: agentos.EventPlanStored, Data: decoy}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.planAuthor(ctx, task, p)
+	if err != nil || got != ann {
+		t.Fatalf("planAuthor = %q, %v; want %q", got, err, ann)
+	}
+	other := *p
+	other.ID = "p-other"
+	other.Hash = "sha256:other"
+	if got, err := c.planAuthor(ctx, task, &other); err != nil || got != agentos.Agent("mallory") {
+		t.Fatalf("planAuthor(other) = %q, %v; want the decoy's actor", got, err)
+	}
+}

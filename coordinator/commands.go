@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
@@ -17,20 +16,6 @@ import (
 // needs a human approval of the plan, bound to its hash like any gate) and
 // right before the command runs (checkCommand), where the decision is
 // recorded with the argv as matched.
-
-var cmdEngines sync.Map // policy hash -> *cmdrule.Engine
-
-func (c *Coordinator) commandRules() (*cmdrule.Engine, error) {
-	if e, ok := cmdEngines.Load(c.Config.Hash); ok {
-		return e.(*cmdrule.Engine), nil
-	}
-	e, err := cmdrule.New(c.Config.Commands)
-	if err != nil {
-		return nil, agentos.WrapError(agentos.EINVALID, err, "agentos.yaml: commands: %s", agentos.ErrorMessage(err))
-	}
-	cmdEngines.Store(c.Config.Hash, e)
-	return e, nil
-}
 
 // decideCommand decides argv; dir is where relative program paths resolve.
 func (c *Coordinator) decideCommand(argv []string, dir string) (cmdrule.Decision, error) {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/gitrepo"
-	"github.com/agentos/agentos/workspace"
 )
 
 // checkRecords is red line 4: every step has its Plan, Apply and Verify
@@ -140,7 +139,7 @@ func (c *Coordinator) checkChangedPaths(ctx context.Context, x *executor, parent
 		if p == "" {
 			continue
 		}
-		if workspace.IsProtected(p) {
+		if agentos.IsProtected(p) {
 			return agentos.Errorf(agentos.EDENIED, "the run changed the protected path %s: refusing to commit", p)
 		}
 		if !x.locks.Covers(p) {

@@ -76,17 +76,26 @@ type Coordinator struct {
 	Log io.Writer
 	// Redact hides secrets in stored output; nil stores text as is.
 	Redact func(string) string
+	// ModelPlanners build the model planner of each planner.kind that asks
+	// a model (the CLI wires "openai"); a kind missing here is refused
+	// before a task exists.
+	ModelPlanners map[string]NewModelPlanner
+
+	// engines holds the compiled gates and command rules (engines.go);
+	// nil compiles them on every use.
+	engines *engineCache
 }
 
 // New returns a coordinator with defaults filled in.
 func New(db agentos.Store, repo *gitrepo.Repo, cfg *config.Config) *Coordinator {
 	return &Coordinator{
 		DB: db, Repo: repo, Config: cfg,
-		StateDir: filepath.Join(repo.Root, ".agentos"),
+		StateDir: filepath.Join(repo.Root, agentos.StateDir),
 		Identity: gitrepo.Identity{Name: "AgentOS", Email: "agentos@localhost"},
 		Env:      os.Environ(),
 		Now:      time.Now,
 		Log:      io.Discard,
+		engines:  &engineCache{},
 	}
 }
 

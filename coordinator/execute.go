@@ -339,7 +339,6 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 		Worktree:  x.wt,
 		ReadWrite: []string{x.tmp},
 		ReadOnly:  x.c.Config.Sandbox.ReadOnly,
-		Protected: protectedIn(x.wt),
 		Network:   network || x.c.Config.Sandbox.Network,
 		AllowTCP:  x.c.Config.Sandbox.AllowTCP,
 		Require:   x.c.Config.Sandbox.Required(),
@@ -364,31 +363,11 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 	return rec, nil
 }
 
-func protectedIn(wt string) []string {
-	var out []string
-	for _, p := range workspace.Protected {
-		out = append(out, filepath.Join(wt, p))
-	}
-	return out
-}
-
-// baseEnvAllow is what every command may see besides the configured list.
-var baseEnvAllow = []string{"LANG", "LC_ALL", "LC_CTYPE", "TZ", "TERM"}
-
-// commandEnv builds a command's environment from an allowlist: secrets in
-// the parent's environment never reach the child.
+// commandEnv builds a command's environment from an allowlist
+// (sandbox.Env): secrets in the parent's environment never reach the child.
+// A step's own variables come last.
 func (c *Coordinator) commandEnv(tmp string, extra map[string]string) []string {
-	allow := map[string]bool{}
-	for _, k := range append(append([]string{}, baseEnvAllow...), c.Config.Exec.EnvAllow...) {
-		allow[k] = true
-	}
-	env := []string{"PATH=" + c.execPath(), "HOME=" + tmp, "TMPDIR=" + tmp, "AGENTOS=1"}
-	for _, kv := range c.Env {
-		k, _, _ := strings.Cut(kv, "=")
-		if allow[k] && k != "PATH" && k != "HOME" && k != "TMPDIR" {
-			env = append(env, kv)
-		}
-	}
+	env := sandbox.Env(c.Env, c.Config.Exec.EnvAllow, tmp)
 	for _, k := range sortedKeys(extra) {
 		env = append(env, k+"="+extra[k])
 	}

@@ -4,29 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
 	"github.com/agentos/agentos/policy"
 )
-
-// engines caches compiled policies by policy hash: a policy file is code, and
-// the same bytes always compile to the same engine.
-var engines sync.Map // policy hash -> *policy.Engine
-
-// policyEngine compiles agentos.yaml's gates (type-checked, examples run).
-func (c *Coordinator) policyEngine() (*policy.Engine, error) {
-	if e, ok := engines.Load(c.Config.Hash); ok {
-		return e.(*policy.Engine), nil
-	}
-	e, err := policy.Load(c.Config)
-	if err != nil {
-		return nil, err
-	}
-	engines.Store(c.Config.Hash, e)
-	return e, nil
-}
 
 // gateResult evaluates the policy over a task's plan.
 func (c *Coordinator) gateResult(ctx context.Context, t *agentos.Task, p *agentos.Plan) (policy.Result, error) {

@@ -20,7 +20,7 @@ const maxIntegrateAttempts = 5
 // (planners); see conflictBack.
 func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string) error {
 	t := x.task
-	unlock, err := c.lockIntegration(ctx, t, t.Target)
+	unlock, err := c.lockIntegration(ctx, t.Target, x.locks)
 	if err != nil {
 		return err
 	}
@@ -41,8 +41,8 @@ func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string)
 		}
 		// Fence: a run stalled past its lease may have been taken over (and
 		// its change landed by another worker); it must not land it again.
-		if l := activeLocks(t.ID); l != nil {
-			if err := l.held.Check(ctx); err != nil {
+		if x.locks != nil {
+			if err := x.locks.Check(ctx); err != nil {
 				return agentos.WrapError(agentos.ECONFLICT, err, "run %s lost its lease before integrating: nothing was landed", x.run.ID)
 			}
 		}

@@ -25,6 +25,9 @@ const DefaultLeaseTTL = 30 * time.Second
 // every write (red line 9's choke point in the executor).
 type Locks interface {
 	Covers(path string) bool
+	// Check fails once the lease is lost (expired and taken over, or
+	// force-released): the integration fence.
+	Check(ctx context.Context) error
 	Release(ctx context.Context)
 }
 
@@ -58,7 +61,6 @@ func (c *Coordinator) AuditTakeovers(ctx context.Context, h *lock.Held) error {
 // heldLocks is a lease under a keep-alive.
 type heldLocks struct {
 	c       *Coordinator
-	task    string
 	held    *lock.Held
 	ttl     time.Duration
 	owned   bool // release on Release (false: the dispatcher releases it)
@@ -92,10 +94,16 @@ func (l *heldLocks) Covers(p string) bool {
 	return true
 }
 
-func (l *heldLocks) Release(ctx context.Context) {
-	if l.task != "" {
-		active.CompareAndDelete(l.task, l)
+// Check reports a lost lease: one the keep-alive lost, or one the store no
+// longer holds for this owner and fencing token.
+func (l *heldLocks) Check(ctx context.Context) error {
+	if err := l.lost(); err != nil {
+		return err
 	}
+	return l.held.Check(ctx)
+}
+
+func (l *heldLocks) Release(ctx context.Context) {
 	l.stop()
 	if err := <-l.done; err != nil {
 		l.recordLost(ctx, err)
@@ -112,24 +120,10 @@ func (l *heldLocks) recordLost(ctx context.Context, err error) {
 		Kind: lock.EventLost, Data: map[string]any{"lease": l.held.Lease, "error": agentos.ErrorMessage(err)}})
 }
 
-// active maps a task id to the locks its run in this process holds.
-var active sync.Map
-
-func activeLocks(task string) *heldLocks {
-	if v, ok := active.Load(task); ok {
-		return v.(*heldLocks)
-	}
-	return nil
-}
-
-// keep heartbeats h until Release; a lost lease makes Covers refuse. A
-// task's run lease (task != "") is registered for lockIntegration.
-func (c *Coordinator) keep(ctx context.Context, task string, h *lock.Held, ttl time.Duration, owned bool) *heldLocks {
+// keep heartbeats h until Release; a lost lease makes Covers refuse.
+func (c *Coordinator) keep(ctx context.Context, h *lock.Held, ttl time.Duration, owned bool) *heldLocks {
 	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	l := &heldLocks{c: c, task: task, held: h, ttl: ttl, owned: owned, stop: stop}
-	if task != "" {
-		active.Store(task, l)
-	}
+	l := &heldLocks{c: c, held: h, ttl: ttl, owned: owned, stop: stop}
 	inner := h.KeepAlive(kctx, ttl/3)
 	done := make(chan error, 1)
 	go func() {
@@ -163,16 +157,17 @@ func (c *Coordinator) holdLocks(ctx context.Context, t *agentos.Task, p *agentos
 	if err := d.held.Check(ctx); err != nil {
 		return nil, err
 	}
-	return c.keep(ctx, t.ID, d.held, d.ttl, false), nil
+	return c.keep(ctx, d.held, d.ttl, false), nil
 }
 
 // lockIntegration serialises integration into a target branch: it waits
 // for the branch's integration lock (polling, until ctx ends) and holds it
-// under a keep-alive until the returned func is called.
-func (c *Coordinator) lockIntegration(ctx context.Context, t *agentos.Task, target string) (func(), error) {
-	// The integration lock is held by whoever holds the run's lease.
+// under a keep-alive until the returned func is called. run is the run's
+// own lease (nil for none): its owner holds the integration lock too, and it
+// must still be held once the integration lock is.
+func (c *Coordinator) lockIntegration(ctx context.Context, target string, run Locks) (func(), error) {
 	owner, ttl := foregroundOwner(), DefaultLeaseTTL
-	if l := activeLocks(t.ID); l != nil {
+	if l, ok := run.(*heldLocks); ok && l != nil {
 		owner, ttl = l.held.Lease.Owner, l.ttl
 	}
 	m := c.lockManager()
@@ -183,8 +178,8 @@ func (c *Coordinator) lockIntegration(ctx context.Context, t *agentos.Task, targ
 		if err == nil {
 			// The run's own lease must still be ours: a worker whose task was
 			// taken over (its lease expired) must not land it a second time.
-			if l := activeLocks(t.ID); l != nil {
-				if err := l.held.Check(ctx); err != nil {
+			if run != nil {
+				if err := run.Check(ctx); err != nil {
 					h.Release(ctx)
 					return nil, err
 				}
@@ -193,7 +188,7 @@ func (c *Coordinator) lockIntegration(ctx context.Context, t *agentos.Task, targ
 				h.Release(ctx)
 				return nil, err
 			}
-			l := c.keep(ctx, "", h, ttl, true)
+			l := c.keep(ctx, h, ttl, true)
 			return func() { l.Release(context.WithoutCancel(ctx)) }, nil
 		}
 		if agentos.ErrorCode(err) != agentos.ECONFLICT {

@@ -14,10 +14,10 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/cmdrule"
+	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/contractor"
 	"github.com/agentos/agentos/planfile"
 	"github.com/agentos/agentos/planner"
-	"github.com/agentos/agentos/planner/openai"
 )
 
 // Audit event kinds of the natural-language front.
@@ -38,9 +38,46 @@ type NLRequest struct {
 	Labels    []string
 }
 
+// ModelPlanner plans a natural-language request by asking a model: first the
+// Intent, then a Plan that validate accepts. Package planner/openai
+// implements it and the CLI wires it in (Coordinator.ModelPlanners), so the
+// pipeline never depends on a model SDK.
+type ModelPlanner interface {
+	// Source is the provenance stamped into what the planner produces.
+	Source() agentos.Source
+	Intent(ctx context.Context, request string) (agentos.Intent, []agentos.PlannerCall, error)
+	Plan(ctx context.Context, intent agentos.Intent, pack agentos.MemoryPack, repo planner.RepoContext, allowed []string, validate func(agentos.Plan) error) (agentos.Plan, []agentos.Question, []agentos.PlannerCall, error)
+	// ContextBudget is how many bytes of repository context the plan
+	// request may carry.
+	ContextBudget() int
+	// LastAnswer returns the model's last unusable answer carried by an
+	// error of Intent or Plan, or "".
+	LastAnswer(err error) string
+}
+
+// NewModelPlanner builds the model planner the policy's planner section
+// configures; getenv looks its API key up by name. A configuration problem
+// is an EINVALID error.
+type NewModelPlanner func(cfg config.Planner, getenv func(string) string) (ModelPlanner, error)
+
+// modelPlanner builds the planner of the policy's planner.kind.
+func (c *Coordinator) modelPlanner() (ModelPlanner, error) {
+	kind := c.Config.Planner.Kind
+	build, ok := c.ModelPlanners[kind]
+	if !ok {
+		kinds := []string{"contractor"}
+		for k := range c.ModelPlanners {
+			kinds = append(kinds, k)
+		}
+		sort.Strings(kinds)
+		return nil, agentos.Errorf(agentos.EINVALID, "planner.kind %q is not supported by this agentos: use %s", kind, strings.Join(kinds, " or "))
+	}
+	return build(c.Config.Planner, c.getenv)
+}
+
 // NoPlannerMessage is what `agentos run "…"` says when no planner is set.
 func NoPlannerMessage() string {
-	return "natural-language requests need a planner and agentos.yaml has none: " + openai.HowToConfigure +
+	return "natural-language requests need a planner and agentos.yaml has none: " + config.HowToConfigureOpenAI +
 		"; or let an agent CLI do the work: `planner: {kind: contractor, contractor: {name: claude}}` (or codex, opencode); " +
 		"a plan file needs no planner: agentos run --plan FILE"
 }
@@ -71,13 +108,11 @@ func (c *Coordinator) PlanRequest(ctx context.Context, req NLRequest) (*agentos.
 	switch pc.Kind {
 	case "", "file":
 		return nil, agentos.Errorf(agentos.EINVALID, "%s", NoPlannerMessage())
-	case "openai":
-		if _, err := openai.New(pc.OpenAI, c.getenv); err != nil {
-			return nil, err
-		}
 	case "contractor":
 	default:
-		return nil, agentos.Errorf(agentos.EINVALID, "planner.kind %q is not supported: use openai or contractor", pc.Kind)
+		if _, err := c.modelPlanner(); err != nil {
+			return nil, err
+		}
 	}
 	mode := req.Mode
 	if mode == "" {
@@ -109,16 +144,16 @@ func (c *Coordinator) planRequest(ctx context.Context, t *agentos.Task, values m
 		values = map[string]string{}
 	}
 	switch c.Config.Planner.Kind {
-	case "openai":
-		return c.planWithModel(ctx, t, values, actor)
+	case "", "file":
+		return c.failPlanning(ctx, t, agentos.Errorf(agentos.EINVALID, "%s", NoPlannerMessage()))
 	case "contractor":
 		return c.planWithContractor(ctx, t, actor)
 	}
-	return c.failPlanning(ctx, t, agentos.Errorf(agentos.EINVALID, "%s", NoPlannerMessage()))
+	return c.planWithModel(ctx, t, values, actor)
 }
 
 func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
-	pl, err := openai.New(c.Config.Planner.OpenAI, c.getenv)
+	pl, err := c.modelPlanner()
 	if err != nil {
 		return c.failPlanning(ctx, t, err)
 	}
@@ -135,13 +170,14 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 		}
 		request = b.String()
 	}
-	agent := agentos.Agent("openai:" + c.Config.Planner.OpenAI.Model)
+	model := pl.Source().Model
+	agent := agentos.Agent(c.Config.Planner.Kind + ":" + model)
 
-	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "intent from " + c.Config.Planner.OpenAI.Model})
+	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "intent from " + model})
 	intent, usage, err := pl.Intent(ctx, request)
 	c.auditUsage(ctx, t, agent, usage)
 	if err != nil {
-		return c.failModel(ctx, t, agent, err)
+		return c.failModel(ctx, t, agent, pl.LastAnswer(err), err)
 	}
 	intent.Version, intent.ID, intent.Task, intent.Request = agentos.DocVersion, NewID("i"), t.ID, t.Request
 	assumptions, err := c.resolveQuestions(ctx, t, unanswered(intent.OpenQuestions, values), values, actor)
@@ -152,7 +188,7 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 	if err != nil {
 		return c.failPlanning(ctx, t, err)
 	}
-	budget := pl.ContextBytes
+	budget := pl.ContextBudget()
 	rc, err := planner.BuildRepoContext(ctx, c.Repo.Root, base, intent.Scope, budget)
 	if err != nil {
 		return c.failPlanning(ctx, t, agentos.WrapError(agentos.EINTERNAL, err, "cannot read the repository for the planner: %v", err))
@@ -164,11 +200,11 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 		steps, checks, err = c.validateSteps(ctx, base, rendered(p), intent.ID)
 		return err
 	}
-	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "plan from " + c.Config.Planner.OpenAI.Model})
+	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "plan from " + model})
 	proposed, qs, usage, err := pl.Plan(ctx, intent, *pack, rc, c.Config.Commands.Allow, validate)
 	c.auditUsage(ctx, t, agent, usage)
 	if err != nil {
-		return c.failModel(ctx, t, agent, err)
+		return c.failModel(ctx, t, agent, pl.LastAnswer(err), err)
 	}
 	more, err := c.resolveQuestions(ctx, t, unanswered(qs, values), values, actor)
 	if err != nil || t.State != agentos.StatePlanning {
@@ -312,8 +348,8 @@ func rendered(p agentos.Plan) *planfile.Rendered {
 
 // failModel records the model's last unusable answer (for the ReviewPack
 // reader, through the audit) and fails the task.
-func (c *Coordinator) failModel(ctx context.Context, t *agentos.Task, agent agentos.Actor, err error) (*agentos.Task, error) {
-	if last := openai.LastAnswer(err); last != "" {
+func (c *Coordinator) failModel(ctx context.Context, t *agentos.Task, agent agentos.Actor, last string, err error) (*agentos.Task, error) {
+	if last != "" {
 		if _, aerr := c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerRefused,
 			Data: map[string]any{"error": agentos.ErrorMessage(err), "last_answer": c.redactText(last)}}); aerr != nil {
 			return t, aerr
@@ -343,7 +379,7 @@ func plannerRecords(rp *agentos.ReviewPack, evs []agentos.Event) {
 	}
 }
 
-func (c *Coordinator) auditUsage(ctx context.Context, t *agentos.Task, agent agentos.Actor, usage []openai.Usage) {
+func (c *Coordinator) auditUsage(ctx context.Context, t *agentos.Task, agent agentos.Actor, usage []agentos.PlannerCall) {
 	var evs []agentos.EventInput
 	for _, u := range usage {
 		evs = append(evs, agentos.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerCall, Data: u})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/planfile"
+	"github.com/agentos/agentos/sandbox"
 	"github.com/agentos/agentos/workspace"
 )
 
@@ -309,22 +309,7 @@ func riskRank(r string) int {
 }
 
 // execPath is the PATH commands run with: the parent's absolute entries.
-func (c *Coordinator) execPath() string {
-	var keep []string
-	for _, kv := range c.Env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			for _, d := range filepath.SplitList(v) {
-				if filepath.IsAbs(d) {
-					keep = append(keep, d)
-				}
-			}
-		}
-	}
-	if len(keep) == 0 {
-		keep = []string{"/usr/local/bin", "/usr/bin", "/bin"}
-	}
-	return strings.Join(keep, string(filepath.ListSeparator))
-}
+func (c *Coordinator) execPath() string { return sandbox.SearchPath(c.Env) }
 
 func (c *Coordinator) defaultTimeout() time.Duration {
 	if d, err := time.ParseDuration(c.Config.Exec.DefaultTimeout); err == nil && d > 0 {

@@ -44,8 +44,9 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	// A linked worktree is not the repository we govern.
 	common, err := run(ctx, root, nil, "rev-parse", "--path-format=absolute", "--git-common-dir")
 	if err == nil {
-		c := filepath.Dir(strings.TrimSpace(common))
-		if c != root && strings.HasSuffix(strings.TrimSpace(common), ".git") {
+		common = strings.TrimSpace(common)
+		c := filepath.Dir(common)
+		if c != root && filepath.Base(common) == agentos.GitDir {
 			root = c
 		}
 	}

@@ -272,7 +272,7 @@ func BadPath(p string) string {
 		return fmt.Sprintf("is not clean (write %q)", path.Clean(p))
 	case p == ".." || strings.HasPrefix(p, "../"):
 		return "leaves the repository"
-	case p == ".git" || strings.HasPrefix(p, ".git/") || p == ".agentos" || strings.HasPrefix(p, ".agentos/") || p == "agentos.yaml":
+	case agentos.IsProtected(p):
 		return "is protected (.git, .agentos and agentos.yaml are never written by a plan)"
 	}
 	return ""

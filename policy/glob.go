@@ -4,6 +4,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Glob reports whether the slash-separated repository path p matches pattern:
@@ -45,7 +46,16 @@ type glob struct {
 	literal, prefix string
 }
 
-var globCache sync.Map // pattern -> *glob
+// globCache memoises compiled patterns: rules name a handful and are
+// evaluated for every path of every plan. It is bounded: a pattern computed
+// at evaluation time (glob(plan.paths, step.path)) must not grow it for the
+// life of a worker; past globCacheMax patterns are compiled uncached.
+var (
+	globCache  sync.Map // pattern -> *glob
+	globCached atomic.Int64
+)
+
+const globCacheMax = 1024
 
 func compileGlob(pattern string) *glob {
 	if g, ok := globCache.Load(pattern); ok {
@@ -82,7 +92,11 @@ func compileGlob(pattern string) *glob {
 			g.prefix = lit[:len(lit)-2]
 		}
 	}
-	globCache.Store(pattern, g)
+	if globCached.Load() < globCacheMax {
+		if _, loaded := globCache.LoadOrStore(pattern, g); !loaded {
+			globCached.Add(1)
+		}
+	}
 	return g
 }
 

@@ -67,15 +67,8 @@ var Variables = []Variable{
 	{Name: "step.risk", Type: cel.StringType, Doc: "risk the planner gave the step", step: true},
 }
 
-func init() {
-	// The activation indexes Variables by the v* constants below.
-	if len(Variables) != numVars || Variables[vStepIndex].Name != "step.index" || Variables[vPlanPaths].Name != "plan.paths" ||
-		Variables[vIntentKind].Name != "intent.kind" || Variables[numVars-1].Name != "step.risk" {
-		panic("policy: Variables and the v* constants disagree")
-	}
-}
-
-// index of each variable in an activation's value slice.
+// index of each variable in an activation's value slice, in the order of
+// Variables (TestVariableIndexes checks they agree).
 const (
 	vTaskID = iota
 	vTaskMode

@@ -367,7 +367,9 @@ func TestEscapeProtected(t *testing.T) {
 			t.Skipf("git init: %v %s", err, out)
 		}
 		must(t, os.WriteFile(filepath.Join(b.wt, "agentos.yaml"), []byte("version: 1\n"), 0o644))
-		return b, sandbox.Spec{Protected: []string{".git", ".agentos", "agentos.yaml"}}
+		// No Protected: Run keeps agentos.ProtectedPaths() read-only in
+		// every worktree without being asked.
+		return b, sandbox.Spec{}
 	}
 	cases := []struct{ name, script string }{
 		{"hook", `echo 'curl evil' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit`},

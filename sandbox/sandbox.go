@@ -21,6 +21,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -42,8 +43,10 @@ type Spec struct {
 	ReadWrite []string
 	// ReadOnly lists extra readable paths from the policy.
 	ReadOnly []string
-	// Protected lists paths inside Worktree that stay read-only (.git, .agentos, agentos.yaml).
-	// Relative paths are taken relative to Worktree. Paths that do not exist are skipped.
+	// Protected lists extra paths that stay read-only; Run always adds
+	// agentos.ProtectedPaths() inside Worktree, so no caller can forget
+	// them. Relative paths are taken relative to Worktree. Paths that do
+	// not exist are skipped.
 	Protected []string
 	// Network allows network access (the host's network, everything
 	// reachable).
@@ -147,6 +150,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			}
 		}
 	}
+	spec.Protected = protectedIn(spec.Worktree, spec.Protected)
 	var fwds []forward
 	if !spec.Network && len(spec.AllowTCP) > 0 {
 		if fwds, err = planForwards(spec.AllowTCP); err != nil {
@@ -166,6 +170,21 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return res, err.(*notStarted).err
 	}
 	return res, err
+}
+
+// protectedIn returns the protected paths of worktree (absolute, each once):
+// agentos.ProtectedPaths() and the caller's extras.
+func protectedIn(worktree string, extra []string) []string {
+	var out []string
+	for _, p := range append(agentos.ProtectedPaths(), extra...) {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(worktree, p)
+		}
+		if p = filepath.Clean(p); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // notStarted marks a confined start that failed before the command ran.

@@ -128,8 +128,37 @@ type rule struct {
 	key  cel.Program // key_expr
 }
 
+// taskVars are the names a rule can use, each declared with its type: a
+// misspelt field (task.lables) or a wrong type fails to compile, so a rule
+// that could never evaluate is refused when the policy loads rather than
+// holding every task later (and without reading CEL's error text: cel-go
+// has no typed error for a missing map key).
+func taskVars() []taskVar {
+	strs := cel.ListType(cel.StringType)
+	return []taskVar{
+		{"task.id", cel.StringType, func(t Task, _ time.Time) any { return t.ID }},
+		{"task.labels", strs, func(t Task, _ time.Time) any { return nonNil(t.Labels) }},
+		{"task.paths", strs, func(t Task, _ time.Time) any { return nonNil(t.Paths) }},
+		{"task.mode", cel.StringType, func(t Task, _ time.Time) any { return t.Mode }},
+		{"task.risk", cel.StringType, func(t Task, _ time.Time) any { return t.Risk }},
+		{"task.submitter", cel.StringType, func(t Task, _ time.Time) any { return t.Submitter }},
+		{"task.target", cel.StringType, func(t Task, _ time.Time) any { return t.Target }},
+		{"task.age", cel.DurationType, func(t Task, now time.Time) any { return now.Sub(t.Submitted) }},
+	}
+}
+
+type taskVar struct {
+	name  string
+	typ   *cel.Type
+	value func(t Task, now time.Time) any
+}
+
 var env = func() *cel.Env {
-	e, err := cel.NewEnv(cel.Variable("task", cel.MapType(cel.StringType, cel.DynType)))
+	var opts []cel.EnvOption
+	for _, v := range taskVars() {
+		opts = append(opts, cel.Variable(v.name, v.typ))
+	}
+	e, err := cel.NewEnv(opts...)
 	if err != nil {
 		panic(err)
 	}
@@ -153,24 +182,12 @@ func New(rules []config.SchedulerRule) (*Scheduler, error) {
 		var err error
 		if strings.TrimSpace(r.When) != "" {
 			if c.when, err = compile(r.When, cel.BoolType); err != nil {
-				return nil, agentos.WrapError(agentos.EINVALID, err, "scheduler.rules[%d] (%s): when: %v: fix the CEL condition in %s", i, r.ID, err, config.FileName)
+				return nil, agentos.WrapError(agentos.EINVALID, err, "scheduler.rules[%d] (%s): when: %v: fix the CEL condition in %s (%s)", i, r.ID, err, config.FileName, varHint())
 			}
 		}
 		if strings.TrimSpace(r.KeyExpr) != "" {
 			if c.key, err = compile(r.KeyExpr, cel.StringType); err != nil {
-				return nil, agentos.WrapError(agentos.EINVALID, err, "scheduler.rules[%d] (%s): key_expr: %v: fix the CEL expression in %s", i, r.ID, err, config.FileName)
-			}
-		}
-		// The task is a map, so a misspelt field (task.lables) compiles;
-		// evaluating against a sample task catches it at load time instead
-		// of holding every task later.
-		sample := activation(Task{ID: "t"}, time.Time{})
-		for what, prg := range map[string]cel.Program{"when": c.when, "key_expr": c.key} {
-			if prg == nil {
-				continue
-			}
-			if _, _, err := prg.Eval(sample); err != nil && strings.Contains(err.Error(), "no such key") {
-				return nil, agentos.WrapError(agentos.EINVALID, err, "scheduler.rules[%d] (%s): %s: %v: the task has id, labels, paths, mode, risk, age, submitter and target", i, r.ID, what, err)
+				return nil, agentos.WrapError(agentos.EINVALID, err, "scheduler.rules[%d] (%s): key_expr: %v: fix the CEL expression in %s (%s)", i, r.ID, err, config.FileName, varHint())
 			}
 		}
 		s.rules = append(s.rules, c)
@@ -190,24 +207,27 @@ func compile(src string, want *cel.Type) (cel.Program, error) {
 }
 
 func activation(t Task, now time.Time) map[string]any {
-	labels := t.Labels
-	if labels == nil {
-		labels = []string{}
+	act := map[string]any{}
+	for _, v := range taskVars() {
+		act[v.name] = v.value(t, now)
 	}
-	paths := t.Paths
-	if paths == nil {
-		paths = []string{}
+	return act
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
 	}
-	return map[string]any{"task": map[string]any{
-		"id":        t.ID,
-		"labels":    labels,
-		"paths":     paths,
-		"mode":      t.Mode,
-		"risk":      t.Risk,
-		"submitter": t.Submitter,
-		"target":    t.Target,
-		"age":       now.Sub(t.Submitted),
-	}}
+	return s
+}
+
+// varHint names the variables a rule can use, for the load error.
+func varHint() string {
+	var names []string
+	for _, v := range taskVars() {
+		names = append(names, v.name)
+	}
+	return "a rule can use " + strings.Join(names, ", ")
 }
 
 // Evaluate applies the rules to one task and returns its decision as if

@@ -17,10 +17,6 @@ import (
 	"github.com/agentos/agentos"
 )
 
-// Protected lists the paths no step may write: the repository's own git
-// data, AgentOS's state and the policy file.
-var Protected = []string{".git", ".agentos", "agentos.yaml"}
-
 // Clean normalises a repository-relative, slash-separated path. It refuses
 // empty paths, absolute paths, backslashes, NUL bytes and any ".." element:
 // a plan names paths inside the repository, never around it.
@@ -49,32 +45,13 @@ func Clean(p string) (string, error) {
 	return c, nil
 }
 
-// IsProtected reports whether p (clean) is or is under a protected path.
-// The check is case-insensitive so ".GIT/config" on a case-folding
-// filesystem is refused too.
-func IsProtected(p string) bool {
-	lp := strings.ToLower(p)
-	for _, pr := range Protected {
-		if lp == pr || strings.HasPrefix(lp, pr+"/") {
-			return true
-		}
-	}
-	// A nested repository's git dir is as dangerous as ours (hooks, config).
-	for _, el := range strings.Split(lp, "/") {
-		if el == ".git" {
-			return true
-		}
-	}
-	return false
-}
-
-// CleanWritable is Clean plus the protected-path refusal.
+// CleanWritable is Clean plus the protected-path refusal (agentos.IsProtected).
 func CleanWritable(p string) (string, error) {
 	c, err := Clean(p)
 	if err != nil {
 		return "", err
 	}
-	if IsProtected(c) {
+	if agentos.IsProtected(c) {
 		return "", agentos.Errorf(agentos.EDENIED, "path %q is protected: no step may write .git/, .agentos/ or agentos.yaml", c)
 	}
 	return c, nil

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -93,6 +94,7 @@ func New(c config.OpenAIPlanner, getenv func(string) string, opts ...option.Requ
 		option.WithHeaderDel("OpenAI-Project"),
 		option.WithMaxRetries(c.Retries()),
 		option.WithRequestTimeout(c.RequestTimeout()),
+		option.WithMiddleware(requireJSON),
 	}
 	all = append(all, opts...)
 	p := &Planner{
@@ -115,10 +117,13 @@ func New(c config.OpenAIPlanner, getenv func(string) string, opts ...option.Requ
 }
 
 // HowToConfigure says, in one line, how to configure a model.
-const HowToConfigure = "add to agentos.yaml `planner: {kind: openai, openai: {model: gpt-5.5, api_key_env: OPENAI_API_KEY}}` " +
-	"and export OPENAI_API_KEY (the file names the variable, never the key); for a local OpenAI-compatible server, no key: " +
-	"`base_url: http://127.0.0.1:11434/v1` (Ollama), `http://127.0.0.1:8000/v1` (vLLM) or `http://127.0.0.1:8080/v1` (llama.cpp server) " +
-	"with the model name it serves; see docs/planners.md"
+const HowToConfigure = config.HowToConfigureOpenAI
+
+// ContextBudget is how many bytes of repository context Plan may send.
+func (p *Planner) ContextBudget() int { return p.ContextBytes }
+
+// LastAnswer returns the model's last unusable answer carried by err.
+func (p *Planner) LastAnswer(err error) string { return LastAnswer(err) }
 
 // Source is the provenance stamped into what this planner produces.
 func (p *Planner) Source() agentos.Source {
@@ -344,10 +349,40 @@ func (p *Planner) transportError(ctx context.Context, call string, err error) er
 	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 		return agentos.WrapError(agentos.EFAILED, err, "the %s request to %s timed out, still after retries: raise planner.openai.timeout or use a faster model", call, where)
 	}
-	if strings.Contains(err.Error(), "content-type") {
+	if _, ok := errors.AsType[*NotJSONError](err); ok {
 		return agentos.WrapError(agentos.EFAILED, err, "the model endpoint %s did not answer JSON: check that planner.openai.base_url is an OpenAI-compatible API (it usually ends in /v1)", where)
 	}
 	return agentos.WrapError(agentos.EFAILED, err, "cannot reach the model endpoint %s: %v; is the server running and planner.openai.base_url right?", where, oneLine(err.Error()))
+}
+
+// NotJSONError says a successful answer was not JSON (a web page, a proxy's
+// login form): base_url points at something that is not an OpenAI-compatible
+// API. The SDK reports this case only as message text, so requireJSON
+// detects it first and transportError branches on the type.
+type NotJSONError struct{ ContentType string }
+
+func (e *NotJSONError) Error() string {
+	return fmt.Sprintf("the answer's content type is %q, not JSON", e.ContentType)
+}
+
+// requireJSON is a client middleware that turns a successful answer that
+// is not JSON into a *NotJSONError (the SDK's own test: application/json or
+// a +json type). Error answers (status >= 400) are left to the SDK. The
+// response is returned with the error so the SDK does not retry: it
+// retries only when there is no response or its status is retryable, and
+// the same endpoint will answer the same page again.
+func requireJSON(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	res, err := next(req)
+	if err != nil || res == nil || res.StatusCode >= 400 {
+		return res, err
+	}
+	ct := res.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ct)
+	if strings.Contains(mt, "application/json") || strings.HasSuffix(mt, "+json") {
+		return res, nil
+	}
+	res.Body.Close()
+	return res, &NotJSONError{ContentType: ct}
 }
 
 func isTimeout(err error) bool {

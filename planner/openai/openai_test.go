@@ -3,6 +3,7 @@ package openai
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -289,6 +290,15 @@ func TestTransportErrors(t *testing.T) {
 		{"ErrNotJSON", []reply{{raw: "<html>hello</html>", header: map[string]string{"Content-Type": "text/html"}}}, nil, "did not answer JSON"},
 		{"ErrNoChoices", []reply{{raw: `{"id":"x","object":"chat.completion","choices":[],"usage":{}}`}}, nil, "no choices"},
 	}
+	t.Run("ErrNotJSONTyped", func(t *testing.T) {
+		// A web page where the API should be is a deterministic answer:
+		// typed, and not retried.
+		f := newFake(t, reply{raw: "<html>login</html>", header: map[string]string{"Content-Type": "text/html; charset=utf-8"}})
+		_, _, err := newPlanner(t, f, nil).Intent(t.Context(), "x")
+		if _, ok := errors.AsType[*NotJSONError](err); !ok || len(f.requests()) != 1 {
+			t.Fatalf("err = %v after %d requests, want a *NotJSONError after 1", err, len(f.requests()))
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t, tc.replies...)
