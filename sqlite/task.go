@@ -79,7 +79,10 @@ func (d *DB) taskQ(ctx context.Context, q querier, id string) (*agentos.Task, er
 	if id == "" {
 		return nil, agentos.Errorf(agentos.ENOTFOUND, "no task id given: see `agentos task list`")
 	}
-	rows, err := q.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id LIKE ? ESCAPE '\' LIMIT 2`, escapeLike(id)+"%")
+	// LIKE narrows (and is ASCII case-insensitive in SQLite); the substr
+	// comparison keeps the prefix literal and case-sensitive, like the exact
+	// lookup above and like the PostgreSQL store.
+	rows, err := q.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks WHERE id LIKE ? ESCAPE '\' AND substr(id, 1, length(?)) = ? LIMIT 2`, escapeLike(id)+"%", id, id)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +194,7 @@ func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, 
 	for k, v := range data {
 		ev[k] = v
 	}
-	evs := append([]agentos.EventInput{{Task: id, Run: t.RunID, Actor: actor, Kind: agentos.EventTransition, Data: ev}}, extra...)
+	evs := append([]agentos.EventInput{{Task: t.ID, Run: t.RunID, Actor: actor, Kind: agentos.EventTransition, Data: ev}}, extra...)
 	if _, err := d.appendTx(ctx, tx, evs...); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,129 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/postgres"
+	"github.com/agentos/agentos/storetest"
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvTestURL names the server the tests create their databases on.
+const EnvTestURL = "AGENTOS_TEST_POSTGRES"
+
+// serverURL returns the test server's URL, or skips (fails in CI, where a
+// missing PostgreSQL must never pass as a silent skip).
+func serverURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv(EnvTestURL)
+	if u != "" {
+		return u
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("%s is unset: CI needs PostgreSQL: .ci/run starts it", EnvTestURL)
+	}
+	tb.Skipf("PostgreSQL tests skipped: set %s=postgres://USER:PASSWORD@127.0.0.1:5432/postgres?sslmode=disable (a role that may CREATE DATABASE), or run `bash .ci/postgres`", EnvTestURL)
+	return ""
+}
+
+// dbs gives every test its own database, created on first use and dropped
+// when the test ends, so runs never see each other's rows.
+type dbs struct {
+	mu   sync.Mutex
+	urls map[testing.TB]string
+}
+
+func (d *dbs) url(tb testing.TB) string {
+	tb.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if u, ok := d.urls[tb]; ok {
+		return u
+	}
+	u := freshDatabase(tb, serverURL(tb))
+	if d.urls == nil {
+		d.urls = map[testing.TB]string{}
+	}
+	d.urls[tb] = u
+	return u
+}
+
+// freshDatabase creates agentos_test_<random> and returns its URL; the
+// database is dropped in tb's cleanup.
+func freshDatabase(tb testing.TB, server string) string {
+	tb.Helper()
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, server)
+	if err != nil {
+		tb.Fatalf("connect to %s: %v", postgres.RedactURL(server), err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "agentos_test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		tb.Fatalf("create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		c, err := pgx.Connect(ctx, server)
+		if err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			tb.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(server)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func opener[T testing.TB](d *dbs) func(T) agentos.Store {
+	return func(tb T) agentos.Store {
+		tb.Helper()
+		db, err := postgres.Open(context.Background(), d.url(tb))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		return db
+	}
+}
+
+func TestConformance(t *testing.T) {
+	serverURL(t)
+	d := &dbs{}
+	storetest.Run(t, opener[*testing.T](d), storetest.Options{
+		Tamper: func(t *testing.T, _ agentos.Store, seq int64) {
+			ctx := context.Background()
+			c, err := pgx.Connect(ctx, d.url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(ctx)
+			if _, err := c.Exec(ctx, `UPDATE audit SET data = '{"x":99}' WHERE seq = $1`, seq); err != nil {
+				t.Fatal(err)
+			}
+		},
+		SetClock:  func(s agentos.Store, now func() time.Time) { s.(*postgres.DB).Now = now },
+		SetRedact: func(s agentos.Store, r func([]byte) []byte) { s.(*postgres.DB).Redact = r },
+	})
+}
+
+func BenchmarkAppend(b *testing.B) {
+	serverURL(b)
+	storetest.BenchmarkAppend(b, opener[*testing.B](&dbs{}))
+}

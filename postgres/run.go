@@ -1,0 +1,327 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
+	"github.com/jackc/pgx/v5"
+)
+
+// CreateRun starts a run record.
+func (d *DB) CreateRun(ctx context.Context, r *agentos.Run) error {
+	r.StartedAt = d.Now().UTC()
+	_, err := d.pool.Exec(ctx, `INSERT INTO runs (id, task, plan_hash, started_at, worktree) VALUES ($1,$2,$3,$4,$5)`,
+		r.ID, r.Task, r.PlanHash, fmtTime(r.StartedAt), r.Worktree)
+	return err
+}
+
+// FinishRun records a run's outcome.
+func (d *DB) FinishRun(ctx context.Context, r *agentos.Run) error {
+	r.EndedAt = d.Now().UTC()
+	_, err := d.pool.Exec(ctx, `UPDATE runs SET ended_at=$1, outcome=$2, commit_sha=$3, unconfined=$4 WHERE id=$5`,
+		fmtTime(r.EndedAt), string(r.Outcome), r.Commit, r.Unconfined, r.ID)
+	return err
+}
+
+// Run loads a run.
+func (d *DB) Run(ctx context.Context, id string) (*agentos.Run, error) {
+	var r agentos.Run
+	var started, ended, outcome string
+	err := d.pool.QueryRow(ctx, `SELECT id, task, plan_hash, started_at, ended_at, outcome, worktree, commit_sha, unconfined FROM runs WHERE id = $1`, id).
+		Scan(&r.ID, &r.Task, &r.PlanHash, &started, &ended, &outcome, &r.Worktree, &r.Commit, &r.Unconfined)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "run %s not found", id)
+	}
+	r.StartedAt, r.EndedAt, r.Outcome = parseTime(started), parseTime(ended), agentos.State(outcome)
+	return &r, err
+}
+
+// RunsOf lists a task's runs, oldest first.
+func (d *DB) RunsOf(ctx context.Context, task string) ([]string, error) {
+	return listStrings(ctx, d.pool, `SELECT id FROM runs WHERE task = $1 ORDER BY started_at, pos`, task)
+}
+
+// AddRecord stores a step record (red line 4) and audits it in one
+// transaction. The per-run lock makes "next seq" safe when two processes
+// record steps of one run.
+func (d *DB) AddRecord(ctx context.Context, task string, rec agentos.StepRecord, actor agentos.Actor) error {
+	body, err := canonjson.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return d.inTx(ctx, func(tx pgx.Tx) error {
+		if err := advisoryXact(ctx, tx, lockRunRows, "records:"+rec.Run); err != nil {
+			return err
+		}
+		var seq int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM step_records WHERE run = $1`, rec.Run).Scan(&seq); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO step_records (run, seq, phase, body) VALUES ($1,$2,$3,$4)`, rec.Run, seq, string(rec.Phase), string(body)); err != nil {
+			return err
+		}
+		_, err := d.appendTx(ctx, tx, agentos.EventInput{Task: task, Run: rec.Run, Actor: actor, Kind: agentos.EventStep, Data: rec})
+		return err
+	})
+}
+
+// Records lists a run's step records in order.
+func (d *DB) Records(ctx context.Context, run string) ([]agentos.StepRecord, error) {
+	return listBodies[agentos.StepRecord](ctx, d.pool, `SELECT body FROM step_records WHERE run = $1 ORDER BY seq`, run)
+}
+
+// AddPatch records a patch with its intent and diff hash (red line 6).
+func (d *DB) AddPatch(ctx context.Context, run string, p agentos.PatchRecord) error {
+	return d.inTx(ctx, func(tx pgx.Tx) error {
+		if err := advisoryXact(ctx, tx, lockRunRows, "patches:"+run); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO patches (run, seq, path, diff_hash, intent_id, diff) VALUES ($1, (SELECT COALESCE(MAX(seq),0)+1 FROM patches WHERE run = $1), $2,$3,$4,$5)`,
+			run, p.Path, p.DiffHash, p.IntentID, []byte(p.Diff))
+		return err
+	})
+}
+
+// Patches lists a run's patches.
+func (d *DB) Patches(ctx context.Context, run string) ([]agentos.PatchRecord, error) {
+	rows, err := d.pool.Query(ctx, `SELECT path, diff_hash, intent_id, diff FROM patches WHERE run = $1 ORDER BY seq`, run)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []agentos.PatchRecord
+	for rows.Next() {
+		var p agentos.PatchRecord
+		var diff []byte
+		if err := rows.Scan(&p.Path, &p.DiffHash, &p.IntentID, &diff); err != nil {
+			return nil, err
+		}
+		p.Diff = string(diff)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// AddCommit records a commit and audits it. A commit is recorded once: a
+// second record of the same sha is a conflict, never a replacement.
+func (d *DB) AddCommit(ctx context.Context, c agentos.CommitRow, actor agentos.Actor) error {
+	tr, _ := json.Marshal(c.Trailers)
+	return d.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO commits (sha, task, run, branch, plan_hash, diff_hash, intent_id, kind, trailers) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)`,
+			c.SHA, c.Task, c.Run, c.Branch, c.PlanHash, c.DiffHash, c.IntentID, c.Kind, string(tr)); err != nil {
+			if uniqueViolation(err) {
+				return agentos.WrapError(agentos.ECONFLICT, err, "commit %s is already recorded: a commit is recorded once", c.SHA)
+			}
+			return err
+		}
+		_, err := d.appendTx(ctx, tx, agentos.EventInput{Task: c.Task, Run: c.Run, Actor: actor, Kind: agentos.EventCommit,
+			Data: map[string]any{"sha": c.SHA, "branch": c.Branch, "kind": c.Kind, "trailers": c.Trailers}})
+		return err
+	})
+}
+
+const commitCols = `sha, task, run, branch, plan_hash, diff_hash, intent_id, kind, trailers`
+
+func scanCommit(s pgx.Row) (agentos.CommitRow, error) {
+	var c agentos.CommitRow
+	var tr string
+	if err := s.Scan(&c.SHA, &c.Task, &c.Run, &c.Branch, &c.PlanHash, &c.DiffHash, &c.IntentID, &c.Kind, &tr); err != nil {
+		return c, err
+	}
+	_ = json.Unmarshal([]byte(tr), &c.Trailers)
+	return c, nil
+}
+
+// Commit loads a recorded commit by full sha.
+func (d *DB) Commit(ctx context.Context, sha string) (*agentos.CommitRow, error) {
+	c, err := scanCommit(d.pool.QueryRow(ctx, `SELECT `+commitCols+` FROM commits WHERE sha = $1`, sha))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "commit %s was not made by AgentOS in this repository", sha)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// CommitsOf lists the commits of a task, oldest first.
+func (d *DB) CommitsOf(ctx context.Context, task string) ([]agentos.CommitRow, error) {
+	return d.commits(ctx, `WHERE task = $1`, task)
+}
+
+// Commits lists every recorded commit, oldest first.
+func (d *DB) Commits(ctx context.Context) ([]agentos.CommitRow, error) {
+	return d.commits(ctx, ``)
+}
+
+func (d *DB) commits(ctx context.Context, where string, args ...any) ([]agentos.CommitRow, error) {
+	rows, err := d.pool.Query(ctx, `SELECT `+commitCols+` FROM commits `+where+` ORDER BY pos`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []agentos.CommitRow
+	for rows.Next() {
+		c, err := scanCommit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// SaveGateDecisions stores the gate decisions for a plan and audits each.
+func (d *DB) SaveGateDecisions(ctx context.Context, task, planHash string, ds []agentos.GateDecision, actor agentos.Actor) error {
+	return d.inTx(ctx, func(tx pgx.Tx) error {
+		if err := advisoryXact(ctx, tx, lockGates, task); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM gate_decisions WHERE task = $1 AND plan_hash = $2`, task, planHash); err != nil {
+			return err
+		}
+		evs := make([]agentos.EventInput, 0, len(ds))
+		for i, g := range ds {
+			body, _ := canonjson.Marshal(g)
+			if _, err := tx.Exec(ctx, `INSERT INTO gate_decisions (task, plan_hash, seq, body) VALUES ($1,$2,$3,$4)`, task, planHash, i, string(body)); err != nil {
+				return err
+			}
+			evs = append(evs, agentos.EventInput{Task: task, Actor: actor, Kind: agentos.EventGate, Data: map[string]any{"plan_hash": planHash, "decision": g}})
+		}
+		if len(evs) > 0 {
+			if _, err := d.appendTx(ctx, tx, evs...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GateDecisions lists the stored decisions for a plan.
+func (d *DB) GateDecisions(ctx context.Context, task, planHash string) ([]agentos.GateDecision, error) {
+	out, err := listBodies[agentos.GateDecision](ctx, d.pool, `SELECT body FROM gate_decisions WHERE task = $1 AND plan_hash = $2 ORDER BY seq`, task, planHash)
+	if out == nil && err == nil {
+		out = []agentos.GateDecision{}
+	}
+	return out, err
+}
+
+// SaveReview stores a ReviewPack (JSON and Markdown) and audits it. A run
+// has one ReviewPack: a second is a conflict, never a replacement.
+func (d *DB) SaveReview(ctx context.Context, rp *agentos.ReviewPack, md string) error {
+	body, err := canonjson.Marshal(rp)
+	if err != nil {
+		return err
+	}
+	return d.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO reviews (task, run, hash, json, markdown, created_at) VALUES ($1,$2,$3,$4,$5,$6)`,
+			rp.Task, rp.Run, rp.Hash, string(body), []byte(md), fmtTime(d.Now())); err != nil {
+			if uniqueViolation(err) {
+				return agentos.WrapError(agentos.ECONFLICT, err, "run %s of task %s already has a ReviewPack", rp.Run, rp.Task)
+			}
+			return err
+		}
+		_, err := d.appendTx(ctx, tx, agentos.EventInput{Task: rp.Task, Run: rp.Run, Actor: agentos.System, Kind: agentos.EventReview,
+			Data: map[string]any{"hash": rp.Hash, "outcome": rp.Outcome}})
+		return err
+	})
+}
+
+// Review loads the newest ReviewPack of a task (JSON and Markdown).
+func (d *DB) Review(ctx context.Context, task string) (*agentos.ReviewPack, string, error) {
+	var body string
+	var md []byte
+	err := d.pool.QueryRow(ctx, `SELECT json, markdown FROM reviews WHERE task = $1 ORDER BY created_at DESC, pos DESC LIMIT 1`, task).Scan(&body, &md)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", agentos.Errorf(agentos.ENOTFOUND, "task %s has no ReviewPack yet (it is written when a run ends)", task)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	var rp agentos.ReviewPack
+	return &rp, string(md), json.Unmarshal([]byte(body), &rp)
+}
+
+// SaveQuestionPack stores a QuestionPack.
+func (d *DB) SaveQuestionPack(ctx context.Context, q *agentos.QuestionPack) error {
+	q.Hash = q.ComputeHash()
+	body, err := canonjson.Marshal(q)
+	if err != nil {
+		return err
+	}
+	_, err = d.pool.Exec(ctx, `INSERT INTO question_packs (id, task, hash, body, created_at) VALUES ($1,$2,$3,$4,$5)`, q.ID, q.Task, q.Hash, string(body), fmtTime(d.Now()))
+	return err
+}
+
+// LatestQuestionPack returns the newest QuestionPack of a task.
+func (d *DB) LatestQuestionPack(ctx context.Context, task string) (*agentos.QuestionPack, error) {
+	var body string
+	err := d.pool.QueryRow(ctx, `SELECT body FROM question_packs WHERE task = $1 ORDER BY created_at DESC, pos DESC LIMIT 1`, task).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "task %s has asked no questions", task)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var q agentos.QuestionPack
+	return &q, json.Unmarshal([]byte(body), &q)
+}
+
+// SaveAnswerPack stores an accepted AnswerPack.
+func (d *DB) SaveAnswerPack(ctx context.Context, task string, a *agentos.AnswerPack) error {
+	a.Hash = a.ComputeHash()
+	body, err := canonjson.Marshal(a)
+	if err != nil {
+		return err
+	}
+	_, err = d.pool.Exec(ctx, `INSERT INTO answer_packs (hash, task, pack, body, created_at) VALUES ($1,$2,$3,$4,$5)`, a.Hash, task, a.Pack, string(body), fmtTime(d.Now()))
+	return err
+}
+
+// AnswerPacks lists a task's accepted AnswerPacks, oldest first.
+func (d *DB) AnswerPacks(ctx context.Context, task string) ([]agentos.AnswerPack, error) {
+	return listBodies[agentos.AnswerPack](ctx, d.pool, `SELECT body FROM answer_packs WHERE task = $1 ORDER BY created_at, pos`, task)
+}
+
+// listBodies runs a query selecting one JSON body column and decodes each row.
+func listBodies[T any](ctx context.Context, q querier, query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		var v T
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			return nil, fmt.Errorf("stored row does not decode: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func listStrings(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
