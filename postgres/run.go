@@ -64,7 +64,7 @@ func (d *DB) AddRecord(ctx context.Context, task string, rec agentos.StepRecord,
 		if _, err := tx.Exec(ctx, `INSERT INTO step_records (run, seq, phase, body) VALUES ($1,$2,$3,$4)`, rec.Run, seq, string(rec.Phase), string(body)); err != nil {
 			return err
 		}
-		_, err := d.appendTx(ctx, tx, agentos.EventInput{Task: task, Run: rec.Run, Actor: actor, Kind: agentos.EventStep, Data: rec})
+		_, err := d.appendTx(ctx, tx, agentos.NewStepEvent(task, rec, actor))
 		return err
 	})
 }
@@ -118,8 +118,7 @@ func (d *DB) AddCommit(ctx context.Context, c agentos.CommitRow, actor agentos.A
 			}
 			return err
 		}
-		_, err := d.appendTx(ctx, tx, agentos.EventInput{Task: c.Task, Run: c.Run, Actor: actor, Kind: agentos.EventCommit,
-			Data: map[string]any{"sha": c.SHA, "branch": c.Branch, "kind": c.Kind, "trailers": c.Trailers}})
+		_, err := d.appendTx(ctx, tx, agentos.NewCommitEvent(c, actor))
 		return err
 	})
 }
@@ -190,7 +189,7 @@ func (d *DB) SaveGateDecisions(ctx context.Context, task, planHash string, ds []
 			if _, err := tx.Exec(ctx, `INSERT INTO gate_decisions (task, plan_hash, seq, body) VALUES ($1,$2,$3,$4)`, task, planHash, i, string(body)); err != nil {
 				return err
 			}
-			evs = append(evs, agentos.EventInput{Task: task, Actor: actor, Kind: agentos.EventGate, Data: map[string]any{"plan_hash": planHash, "decision": g}})
+			evs = append(evs, agentos.NewGateEvent(task, planHash, g, actor))
 		}
 		if len(evs) > 0 {
 			if _, err := d.appendTx(ctx, tx, evs...); err != nil {
@@ -225,8 +224,7 @@ func (d *DB) SaveReview(ctx context.Context, rp *agentos.ReviewPack, md string) 
 			}
 			return err
 		}
-		_, err := d.appendTx(ctx, tx, agentos.EventInput{Task: rp.Task, Run: rp.Run, Actor: agentos.System, Kind: agentos.EventReview,
-			Data: map[string]any{"hash": rp.Hash, "outcome": rp.Outcome}})
+		_, err := d.appendTx(ctx, tx, agentos.NewReviewEvent(rp))
 		return err
 	})
 }

@@ -47,8 +47,7 @@ func (d *DB) CreateTask(ctx context.Context, t *agentos.Task) error {
 		if err != nil {
 			return fmt.Errorf("create task: %w", err)
 		}
-		_, err = d.appendTx(ctx, tx, agentos.EventInput{Task: t.ID, Actor: t.Submitter, Kind: agentos.EventTaskCreated,
-			Data: map[string]any{"goal": t.Goal, "mode": t.Mode, "planner": t.Planner, "target": t.Target, "labels": t.Labels}})
+		_, err = d.appendTx(ctx, tx, agentos.NewTaskCreatedEvent(t))
 		return err
 	})
 }
@@ -209,8 +208,7 @@ func (d *DB) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor)
 		if _, err := tx.Exec(ctx, `INSERT INTO plans (id, task, hash, body, created_at) VALUES ($1,$2,$3,$4,$5)`, p.ID, p.Task, p.Hash, string(body), fmtTime(d.Now())); err != nil {
 			return fmt.Errorf("save plan: %w", err)
 		}
-		_, err := d.appendTx(ctx, tx, agentos.EventInput{Task: p.Task, Actor: actor, Kind: agentos.EventPlanStored,
-			Data: map[string]any{"plan": p.ID, "hash": p.Hash, "base": p.BaseCommit, "memory_pack": p.MemoryPackHash, "policy": p.PolicyHash, "steps": len(p.Steps), "verify": len(p.Verify)}})
+		_, err := d.appendTx(ctx, tx, agentos.NewPlanStoredEvent(p, actor))
 		return err
 	})
 }
@@ -289,12 +287,7 @@ func (d *DB) SaveMemoryPack(ctx context.Context, m *agentos.MemoryPack, actor ag
 		if _, err := tx.Exec(ctx, `INSERT INTO memory_packs (id, task, hash, body) VALUES ($1,$2,$3,$4)`, m.ID, m.Task, m.Hash, string(body)); err != nil {
 			return err
 		}
-		ids := make([]string, 0, len(m.Items))
-		for _, it := range m.Items {
-			ids = append(ids, it.ID)
-		}
-		_, err := d.appendTx(ctx, tx, agentos.EventInput{Task: m.Task, Actor: actor, Kind: agentos.EventMemoryPack,
-			Data: map[string]any{"pack": m.ID, "hash": m.Hash, "items": ids}})
+		_, err := d.appendTx(ctx, tx, agentos.NewMemoryPackEvent(m, actor))
 		return err
 	})
 }
