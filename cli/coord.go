@@ -11,7 +11,6 @@ import (
 	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/redact"
-	"github.com/agentos/agentos/sqlite"
 	"github.com/spf13/cobra"
 )
 
@@ -49,7 +48,7 @@ func (f *Factory) CoordinatorReadOnly(ctx context.Context) (*coordinator.Coordin
 
 // coordinator wires the pipeline for the repository: store, git, policy,
 // memory, redaction, progress and (on a terminal) the interactive prompter.
-func (f *Factory) coordinator(ctx context.Context, db *sqlite.DB) (*coordinator.Coordinator, error) {
+func (f *Factory) coordinator(ctx context.Context, db agentos.Store) (*coordinator.Coordinator, error) {
 	repo, err := f.Repo(ctx)
 	if err != nil {
 		return nil, err
@@ -61,11 +60,16 @@ func (f *Factory) coordinator(ctx context.Context, db *sqlite.DB) (*coordinator.
 	c := coordinator.New(db, repo, cfg)
 	c.Now = f.Now
 	c.ModelPlanners = modelPlanners()
-	mem, err := memory.FromConfig(db.SQL(), cfg.Memory, os.Getenv)
-	if err != nil {
-		return nil, err
+	// On PostgreSQL without a memory service the memory is not there yet:
+	// plans carry an empty MemoryPack (still pinned and hashed, red line 1).
+	sqlDB, noLocal := localSQL(db)
+	if noLocal == nil || cfg.Memory.URL != "" {
+		mem, err := memory.FromConfig(sqlDB, cfg.Memory, os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		c.Memory = mem
 	}
-	c.Memory = mem
 	r, err := redact.New(cfg.Redact.Patterns)
 	if err != nil {
 		return nil, agentos.WrapError(agentos.EINVALID, err, "agentos.yaml: redact: %v", err)

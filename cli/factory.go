@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"os"
 	"os/user"
@@ -14,6 +15,7 @@ import (
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/policy"
+	"github.com/agentos/agentos/postgres"
 	"github.com/agentos/agentos/redact"
 	"github.com/agentos/agentos/scheduler"
 	"github.com/agentos/agentos/sqlite"
@@ -35,8 +37,8 @@ type Factory struct {
 	repo       *gitrepo.Repo
 	cfg        *config.Config
 	cfgChecked bool
-	db         *sqlite.DB // read-write
-	rodb       *sqlite.DB // read-only
+	db         agentos.Store // read-write
+	rodb       agentos.Store // read-only
 }
 
 // NewFactory returns a Factory over the given streams.
@@ -110,47 +112,97 @@ func (f *Factory) ConfigUnchecked(ctx context.Context) (*config.Config, error) {
 
 // DB opens the store of an initialised repository read-write (migrating it
 // when this binary's schema is newer): for the verbs that change something.
-// A missing database file is an error, never a silently created empty store.
-func (f *Factory) DB(ctx context.Context) (*sqlite.DB, error) {
+// The store is the PostgreSQL database $AGENTOS_STORE_URL or store.url
+// names, else .agentos/agentos.db. A missing database file is an error,
+// never a silently created empty store.
+func (f *Factory) DB(ctx context.Context) (agentos.Store, error) {
 	if f.db != nil {
 		return f.db, nil
 	}
-	path, err := f.dbPath(ctx)
+	db, err := f.openStore(ctx, false)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot open the AgentOS store: %v", err)
-	}
-	f.db = f.setupDB(ctx, db)
-	return f.db, nil
+	f.db = db
+	return db, nil
 }
 
 // DBReadOnly opens the store for reading only: read verbs change nothing,
 // not even by housekeeping or a migration. A verb that already opened the
 // store read-write reads through that handle.
-func (f *Factory) DBReadOnly(ctx context.Context) (*sqlite.DB, error) {
+func (f *Factory) DBReadOnly(ctx context.Context) (agentos.Store, error) {
 	if f.db != nil {
 		return f.db, nil
 	}
 	if f.rodb != nil {
 		return f.rodb, nil
 	}
-	path, err := f.dbPath(ctx)
+	db, err := f.openStore(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.OpenReadOnly(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	f.rodb = f.setupDB(ctx, db)
-	return f.rodb, nil
+	f.rodb = db
+	return db, nil
 }
 
-// dbPath is the database file of an initialised repository.
-func (f *Factory) dbPath(ctx context.Context) (string, error) {
+func (f *Factory) openStore(ctx context.Context, readOnly bool) (agentos.Store, error) {
+	dir, err := f.stateDir(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := f.StoreURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if u != "" {
+		// postgres's errors name the URL with its password redacted.
+		open := postgres.Open
+		if readOnly {
+			open = postgres.OpenReadOnly
+		}
+		db, err := open(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		return f.setupDB(ctx, db), nil
+	}
+	path := filepath.Join(dir, "agentos.db")
+	if _, err := os.Stat(path); err != nil {
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "the AgentOS store %s is missing: restore it from a backup, or run `agentos init` to start an empty one", path)
+	}
+	if readOnly {
+		db, err := sqlite.OpenReadOnly(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		return f.setupDB(ctx, db), nil
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot open the AgentOS store: %v", err)
+	}
+	return f.setupDB(ctx, db), nil
+}
+
+// StoreURL is the PostgreSQL store in force: $AGENTOS_STORE_URL (checked
+// here) or store.url (checked when agentos.yaml loads); "" for SQLite.
+func (f *Factory) StoreURL(ctx context.Context) (string, error) {
+	if env := os.Getenv(config.EnvStoreURL); env != "" {
+		if err := config.CheckStoreURL(config.EnvStoreURL, env); err != nil {
+			return "", agentos.WrapError(agentos.EINVALID, err, "%v", err)
+		}
+	}
+	cfg, err := f.ConfigUnchecked(ctx)
+	if err != nil {
+		// The store of a repository whose policy does not load: only the
+		// variable can name one.
+		return os.Getenv(config.EnvStoreURL), nil
+	}
+	return cfg.StoreURL(os.Getenv), nil
+}
+
+// stateDir is the .agentos directory of an initialised repository.
+func (f *Factory) stateDir(ctx context.Context) (string, error) {
 	dir, err := f.StatePath(ctx)
 	if err != nil {
 		return "", err
@@ -158,31 +210,42 @@ func (f *Factory) dbPath(ctx context.Context) (string, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return "", agentos.Errorf(agentos.ENOTFOUND, "this repository is not initialised for AgentOS: run `agentos init` first")
 	}
-	path := filepath.Join(dir, "agentos.db")
-	if _, err := os.Stat(path); err != nil {
-		return "", agentos.Errorf(agentos.ENOTFOUND, "the AgentOS store %s is missing: restore it from a backup, or run `agentos init` to start an empty one", path)
-	}
-	return path, nil
+	return dir, nil
 }
 
 // setupDB gives an opened store the factory clock and the audit redaction.
-func (f *Factory) setupDB(ctx context.Context, db *sqlite.DB) *sqlite.DB {
-	db.Now = f.Now
+func (f *Factory) setupDB(ctx context.Context, db agentos.Store) agentos.Store {
 	// Secrets never reach the audit log: redact with the built-in patterns
 	// plus the policy's, when it loads.
 	patterns := []string{}
 	if cfg, err := f.ConfigUnchecked(ctx); err == nil {
 		patterns = cfg.Redact.Patterns
 	}
+	var redactJSON func([]byte) []byte
 	if r, err := redact.New(patterns); err == nil {
-		db.Redact = func(b []byte) []byte { return r.JSON(b) }
+		redactJSON = func(b []byte) []byte { return r.JSON(b) }
+	}
+	switch d := db.(type) {
+	case *sqlite.DB:
+		d.Now, d.Redact = f.Now, redactJSON
+	case *postgres.DB:
+		d.Now, d.Redact = f.Now, redactJSON
 	}
 	return db
 }
 
+// localSQL is the SQLite database the local memory keeps its tables in.
+// On PostgreSQL the memory is not there yet.
+func localSQL(db agentos.Store) (*sql.DB, error) {
+	if s, ok := db.(*sqlite.DB); ok {
+		return s.SQL(), nil
+	}
+	return nil, agentos.Errorf(agentos.EINVALID, "the memory is not kept in PostgreSQL yet (it arrives with the memory adapter): set memory.url to a memory service, or use the SQLite store (unset %s and store.url)", config.EnvStoreURL)
+}
+
 // Task opens the store read-only and looks up a task by id or unique id
 // prefix: the first step of the read verbs that take a TASK.
-func (f *Factory) Task(ctx context.Context, id string) (*sqlite.DB, *agentos.Task, error) {
+func (f *Factory) Task(ctx context.Context, id string) (agentos.Store, *agentos.Task, error) {
 	db, err := f.DBReadOnly(ctx)
 	if err != nil {
 		return nil, nil, err

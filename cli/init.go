@@ -146,11 +146,20 @@ func newCmdInit(f *Factory) *cobra.Command {
 			if err := os.WriteFile(filepath.Join(state, ".gitignore"), []byte("*\n"), 0o644); err != nil {
 				return err
 			}
-			db, err := sqlite.Open(ctx, filepath.Join(state, "agentos.db"))
+			// Create (or migrate) the store the repository is configured for.
+			storeURL, err := f.StoreURL(ctx)
 			if err != nil {
 				return err
 			}
-			db.Close()
+			if storeURL == "" {
+				db, err := sqlite.Open(ctx, filepath.Join(state, "agentos.db"))
+				if err != nil {
+					return err
+				}
+				db.Close()
+			} else if _, err := f.DB(ctx); err != nil {
+				return err
+			}
 			if exists && !force {
 				fmt.Fprintf(f.IO.ErrOut, "%s already exists and loads; kept it (use --force to rewrite it)\n", config.FileName)
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/memory"
-	"github.com/agentos/agentos/sqlite"
 	"github.com/spf13/cobra"
 )
 
@@ -37,7 +36,7 @@ func (f *Factory) memoryReader(ctx context.Context) (memory.Service, error) {
 	return f.memoryOn(ctx, f.DBReadOnly)
 }
 
-func (f *Factory) memoryOn(ctx context.Context, open func(context.Context) (*sqlite.DB, error)) (memory.Service, error) {
+func (f *Factory) memoryOn(ctx context.Context, open func(context.Context) (agentos.Store, error)) (memory.Service, error) {
 	cfg, err := f.Config(ctx)
 	if err != nil {
 		return nil, err
@@ -49,7 +48,11 @@ func (f *Factory) memoryOn(ctx context.Context, open func(context.Context) (*sql
 	if err != nil {
 		return nil, err
 	}
-	return memory.FromConfig(db.SQL(), cfg.Memory, os.Getenv)
+	sqlDB, err := localSQL(db)
+	if err != nil {
+		return nil, err
+	}
+	return memory.FromConfig(sqlDB, cfg.Memory, os.Getenv)
 }
 
 // MemoryAddOptions are the inputs of `agentos memory add`.
@@ -570,6 +573,10 @@ func memoryServeRun(ctx context.Context, opts *MemoryServeOptions) error {
 	if err != nil {
 		return err
 	}
+	sqlDB, err := localSQL(db)
+	if err != nil {
+		return err
+	}
 	so := memory.ServerOptions{Open: opts.Open, ErrorLog: opts.F.IO.ErrOut}
 	if !opts.Open {
 		name := opts.TokenEnv
@@ -584,7 +591,7 @@ func memoryServeRun(ctx context.Context, opts *MemoryServeOptions) error {
 			return usageErr("the memory service needs a token: export %s=TOKEN (or name another variable with --token-env), or pass --open on a loopback address", name)
 		}
 	}
-	srv, err := memory.NewServer(memory.NewStore(db.SQL()), so)
+	srv, err := memory.NewServer(memory.NewStore(sqlDB), so)
 	if err != nil {
 		return err
 	}

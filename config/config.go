@@ -56,6 +56,8 @@ type Config struct {
 	Retention Retention `yaml:"retention"`
 	// Integration says where verified commits land (config/integration.go).
 	Integration Integration `yaml:"integration"`
+	// Store selects the database (config/store.go); empty: SQLite in .agentos/.
+	Store Store `yaml:"store"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
 

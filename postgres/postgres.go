@@ -89,6 +89,58 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	return d, nil
 }
 
+// OpenReadOnly connects for reading only: the store of read verbs. It never
+// creates or migrates anything (ENOTFOUND when the database has no AgentOS
+// tables, EINVALID when their schema is older than this binary's: a write
+// command upgrades it), and every session runs with
+// default_transaction_read_only, so PostgreSQL refuses any write.
+func OpenReadOnly(ctx context.Context, rawURL string) (*DB, error) {
+	red := RedactURL(rawURL)
+	if !IsURL(rawURL) {
+		return nil, agentos.Errorf(agentos.EINVALID, "store URL %s: want postgres://USER@HOST:PORT/DATABASE", red)
+	}
+	cfg, err := pgxpool.ParseConfig(rawURL)
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINVALID, scrubbed(err, rawURL), "store URL %s does not parse: %s; want postgres://USER@HOST:PORT/DATABASE", red, scrub(parseReason(err), rawURL))
+	}
+	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINTERNAL, scrubbed(err, rawURL), "cannot open the store %s: %s", red, scrub(err.Error(), rawURL))
+	}
+	d := &DB{pool: pool, URL: red, Now: time.Now}
+	var have *int
+	var exists bool
+	err = pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists)
+	if err == nil && exists {
+		err = pool.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&have)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, agentos.WrapError(agentos.EINTERNAL, scrubbed(err, rawURL), "cannot connect to the store %s: %s", red, scrub(err.Error(), rawURL))
+	}
+	if have == nil {
+		pool.Close()
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "the store %s has no AgentOS tables: run `agentos init` first", red)
+	}
+	if want := latestMigration(); *have < want {
+		pool.Close()
+		return nil, agentos.Errorf(agentos.EINVALID, "the store %s is at schema version %d and this agentos reads version %d: run a write command (or `agentos gc`) to upgrade the store", red, *have, want)
+	}
+	return d, nil
+}
+
+// latestMigration is the newest schema version this binary carries.
+func latestMigration() int {
+	names, _ := fs.Glob(migrationFS, "migrations/*.sql")
+	n := 0
+	for _, name := range names {
+		v, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		n = max(n, v)
+	}
+	return n
+}
+
 // Close closes the pool.
 func (d *DB) Close() error {
 	d.pool.Close()

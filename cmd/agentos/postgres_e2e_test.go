@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// TestPostgresStore drives the real binary against PostgreSQL through
+// AGENTOS_STORE_URL: init, run a plan to a commit, audit verify, task list.
+// It judges by what it sees outside AgentOS: the rows in the database, no
+// SQLite file, and the URL's password in no output, no ReviewPack and no
+// audit event.
+func TestPostgresStore(t *testing.T) {
+	server := os.Getenv("AGENTOS_TEST_POSTGRES")
+	if server == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("AGENTOS_TEST_POSTGRES is unset: CI needs PostgreSQL: .ci/run starts it")
+		}
+		t.Skip("PostgreSQL test skipped: set AGENTOS_TEST_POSTGRES=postgres://USER:PASSWORD@127.0.0.1:5432/postgres?sslmode=disable (a role that may CREATE DATABASE), or run `bash .ci/postgres`")
+	}
+	ctx := context.Background()
+	dbURL := createTestDatabase(t, server)
+	u, _ := url.Parse(dbURL)
+	password, _ := u.User.Password()
+	if len(password) < 6 {
+		t.Fatalf("the test server's role needs a password of 6 characters or more to look for")
+	}
+
+	work := t.TempDir()
+	bin := filepath.Join(work, "agentos")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	home, repo := filepath.Join(work, "home"), filepath.Join(work, "repo")
+	for _, d := range []string{home, filepath.Join(repo, "docs")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write := func(p, s string) {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(home, ".gitconfig"), "[user]\n\tname = Tester\n\temail = tester@example.com\n[init]\n\tdefaultBranch = main\n")
+	write(filepath.Join(repo, "README.md"), "# test repo\n")
+	plan := filepath.Join(work, "change.yaml")
+	write(plan, "version: 1\ngoal: Add a greeting file\nsteps:\n  - write: {path: docs/hello.txt, content: \"hello\\n\"}\nverify:\n  - argv: [grep, -q, hello, docs/hello.txt]\n")
+	env := append(os.Environ(), "HOME="+home, "GIT_CONFIG_NOSYSTEM=1", "NO_COLOR=1", "AGENTOS_STORE_URL="+dbURL)
+	var seen strings.Builder // everything the binary printed
+	run := func(wantOK bool, args ...string) string {
+		t.Helper()
+		c := exec.Command(args[0], args[1:]...)
+		if args[0] == "agentos" {
+			c = exec.Command(bin, args[1:]...)
+		}
+		c.Dir, c.Env = repo, env
+		out, err := c.CombinedOutput()
+		seen.Write(out)
+		if wantOK && err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		if !wantOK && err == nil {
+			t.Fatalf("%v succeeded, want a failure:\n%s", args, out)
+		}
+		return string(out)
+	}
+	run(true, "git", "init", "-q", "-b", "main")
+	run(true, "git", "add", ".")
+	run(true, "git", "commit", "-q", "-m", "initial")
+
+	run(true, "agentos", "init")
+	if _, err := os.Stat(filepath.Join(repo, ".agentos", "agentos.db")); err == nil {
+		t.Fatal("init created a SQLite store although AGENTOS_STORE_URL names PostgreSQL")
+	}
+	out := run(true, "agentos", "run", "--plan", plan)
+	m := regexp.MustCompile(`task (t\w+) committed`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("run did not commit:\n%s", out)
+	}
+	task := m[1]
+	if out := run(true, "agentos", "audit", "verify"); !strings.Contains(out, "audit chain ok") {
+		t.Fatalf("audit verify:\n%s", out)
+	}
+	if out := run(true, "agentos", "task", "list"); !regexp.MustCompile(task + `\s+committed`).MatchString(out) {
+		t.Fatalf("task list does not show %s committed:\n%s", task, out)
+	}
+	auditJSON := run(true, "agentos", "audit", "log", "--json")
+	if !strings.Contains(auditJSON, task) {
+		t.Fatalf("audit log --json does not name %s", task)
+	}
+
+	// The rows are in PostgreSQL, seen without AgentOS.
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var state string
+	var events int
+	if err := conn.QueryRow(ctx, `SELECT state FROM tasks WHERE id = $1`, task).Scan(&state); err != nil || state != "committed" {
+		t.Fatalf("task %s in PostgreSQL: %q, %v", task, state, err)
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit WHERE strpos(data, $1) > 0 OR strpos(task, $1) > 0`, password).Scan(&events); err != nil || events != 0 {
+		t.Fatalf("%d audit events hold the password (%v)", events, err)
+	}
+
+	// Memory is not in PostgreSQL yet: a clear refusal, not a wrong store.
+	out = run(false, "agentos", "memory", "add", "a fact")
+	if !strings.Contains(out, "not kept in PostgreSQL yet") {
+		t.Fatalf("memory add on PostgreSQL:\n%s", out)
+	}
+
+	// Wrong password, unparsable URL: errors name the URL, never the password.
+	bad := *u
+	bad.User = url.UserPassword(u.User.Username(), "wrong-"+password)
+	env = append(env, "AGENTOS_STORE_URL="+bad.String())
+	if out := run(false, "agentos", "task", "list", "--debug"); !strings.Contains(out, "xxxxx") {
+		t.Fatalf("a refused login does not name the redacted URL:\n%s", out)
+	}
+	env = append(env, "AGENTOS_STORE_URL=postgres://agentos:"+password+"@127.0.0.1:notaport/x")
+	if out := run(false, "agentos", "task", "list", "--debug"); !strings.Contains(out, "does not parse") {
+		t.Fatalf("an unparsable URL:\n%s", out)
+	}
+
+	if strings.Contains(seen.String(), password) {
+		t.Fatalf("the store password appears in the binary's output:\n%s", seen.String())
+	}
+	filepath.WalkDir(filepath.Join(repo, ".agentos"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), password) {
+				t.Errorf("%s holds the store password", p)
+			}
+		}
+		return nil
+	})
+}
+
+// createTestDatabase creates agentos_test_<random> on server, dropped when
+// the test ends, and returns its URL.
+func createTestDatabase(t *testing.T, server string) string {
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, server)
+	if err != nil {
+		t.Fatalf("connect to the test server: %v", err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "agentos_test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(ctx, server); err == nil {
+			c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	})
+	u, err := url.Parse(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
