@@ -53,6 +53,8 @@ func (d *dbs) url(tb testing.TB) string {
 		d.urls = map[testing.TB]string{}
 	}
 	d.urls[tb] = u
+	// A benchmark runs its body (and its cleanups) several times.
+	tb.Cleanup(func() { d.mu.Lock(); delete(d.urls, tb); d.mu.Unlock() })
 	return u
 }
 

@@ -25,6 +25,8 @@ func opener[T testing.TB]() func(T) agentos.Store {
 		if !ok {
 			path = filepath.Join(tb.TempDir(), "agentos.db")
 			paths[tb] = path
+			// A benchmark runs its body (and its cleanups) several times.
+			tb.Cleanup(func() { mu.Lock(); delete(paths, tb); mu.Unlock() })
 		}
 		mu.Unlock()
 		db, err := sqlite.Open(context.Background(), path)
