@@ -11,6 +11,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/policy"
+	"github.com/agentos/agentos/postgres"
 	"github.com/agentos/agentos/sqlite"
 	"github.com/spf13/cobra"
 )
@@ -151,14 +152,21 @@ func newCmdInit(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			storeLine := ""
 			if storeURL == "" {
 				db, err := sqlite.Open(ctx, filepath.Join(state, "agentos.db"))
 				if err != nil {
 					return err
 				}
 				db.Close()
-			} else if _, err := f.DB(ctx); err != nil {
-				return err
+			} else {
+				db, err := f.DB(ctx)
+				if err != nil {
+					return err
+				}
+				if pg, ok := db.(*postgres.DB); ok {
+					storeLine = "  store   " + pg.URL + "\n" // password redacted
+				}
 			}
 			if exists && !force {
 				fmt.Fprintf(f.IO.ErrOut, "%s already exists and loads; kept it (use --force to rewrite it)\n", config.FileName)
@@ -166,7 +174,7 @@ func newCmdInit(f *Factory) *cobra.Command {
 			if asJSON {
 				return printJSON(f, map[string]any{"root": repo.Root, "policy": cfgPath, "state": state, "target": target, "wrote_policy": !exists || force})
 			}
-			fmt.Fprintf(f.IO.Out, "initialised %s\n  policy  %s\n  state   %s (git-ignored)\nnext: review and commit %s, then `agentos run --plan change.yaml`\n", repo.Root, cfgPath, state, config.FileName)
+			fmt.Fprintf(f.IO.Out, "initialised %s\n  policy  %s\n  state   %s (git-ignored)\n%snext: review and commit %s, then `agentos run --plan change.yaml`\n", repo.Root, cfgPath, state, storeLine, config.FileName)
 			return nil
 		},
 	}

@@ -80,7 +80,9 @@ func TestPostgresStore(t *testing.T) {
 	run(true, "git", "add", ".")
 	run(true, "git", "commit", "-q", "-m", "initial")
 
-	run(true, "agentos", "init")
+	if out := run(true, "agentos", "init"); !strings.Contains(out, "store   postgres://"+u.User.Username()+":xxxxx@") {
+		t.Fatalf("init does not name the store it created:\n%s", out)
+	}
 	if _, err := os.Stat(filepath.Join(repo, ".agentos", "agentos.db")); err == nil {
 		t.Fatal("init created a SQLite store although AGENTOS_STORE_URL names PostgreSQL")
 	}
