@@ -129,3 +129,42 @@ func BenchmarkAppend(b *testing.B) {
 	serverURL(b)
 	storetest.BenchmarkAppend(b, opener[*testing.B](&dbs{}))
 }
+
+// OpenReadOnly never creates or writes: an empty database is "not
+// initialised", and on an initialised one every write is refused by
+// PostgreSQL itself.
+func TestOpenReadOnly(t *testing.T) {
+	serverURL(t)
+	ctx := context.Background()
+	d := &dbs{}
+	u := d.url(t)
+	_, err := postgres.OpenReadOnly(ctx, u)
+	if agentos.ErrorCode(err) != agentos.ENOTFOUND {
+		t.Fatalf("OpenReadOnly of an empty database = %v, want not initialised", err)
+	}
+	rw, err := postgres.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	if _, err := rw.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := postgres.OpenReadOnly(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if n, err := ro.VerifyChain(ctx); err != nil || n != 1 {
+		t.Fatalf("read-only VerifyChain = %d, %v", n, err)
+	}
+	if _, err := ro.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: "k"}); err == nil {
+		t.Fatal("a read-only store appended")
+	}
+	if err := ro.CreateTask(ctx, &agentos.Task{ID: "x", Submitter: agentos.System, Target: "main"}); err == nil {
+		t.Fatal("a read-only store created a task")
+	}
+	if n, _, _ := rw.ChainHead(ctx); n != 1 {
+		t.Fatalf("head %d after refused writes, want 1", n)
+	}
+}

@@ -98,6 +98,14 @@ func TestPostgresStore(t *testing.T) {
 	if out := run(true, "agentos", "task", "list"); !regexp.MustCompile(task + `\s+committed`).MatchString(out) {
 		t.Fatalf("task list does not show %s committed:\n%s", task, out)
 	}
+	// Read verbs change nothing in PostgreSQL either.
+	before := dumpStore(t, dbURL)
+	run(true, "agentos", "task", "show", task)
+	run(true, "agentos", "trace", "HEAD")
+	run(true, "agentos", "audit", "verify")
+	if after := dumpStore(t, dbURL); after != before {
+		t.Fatalf("read verbs changed the store:\nbefore: %s\nafter:  %s", before, after)
+	}
 	auditJSON := run(true, "agentos", "audit", "log", "--json")
 	if !strings.Contains(auditJSON, task) {
 		t.Fatalf("audit log --json does not name %s", task)
@@ -176,4 +184,31 @@ func createTestDatabase(t *testing.T, server string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// dumpStore summarises what the store holds: row counts and the chain head.
+func dumpStore(t *testing.T, dbURL string) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var out strings.Builder
+	for _, q := range []string{
+		`SELECT count(*)::text FROM audit`, `SELECT coalesce(max(hash), '') FROM audit`,
+		`SELECT count(*)::text FROM tasks`, `SELECT string_agg(id || state || updated_at, ',') FROM tasks`,
+		`SELECT count(*)::text FROM reviews`, `SELECT count(*)::text FROM runs`, `SELECT count(*)::text FROM locks`,
+	} {
+		var s *string
+		if err := c.QueryRow(ctx, q).Scan(&s); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if s != nil {
+			out.WriteString(*s)
+		}
+		out.WriteString(" ")
+	}
+	return out.String()
 }
