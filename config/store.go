@@ -58,5 +58,3 @@ func validateStore(c *Config) error {
 	}
 	return nil
 }
-
-func init() { sectionValidators = append(sectionValidators, validateStore) }
