@@ -62,13 +62,14 @@ func (f *Factory) coordinator(ctx context.Context, db agentos.Store) (*coordinat
 	c.ModelPlanners = modelPlanners()
 	// On PostgreSQL without a memory service the memory is not there yet:
 	// plans carry an empty MemoryPack (still pinned and hashed, red line 1).
-	sqlDB, noLocal := localSQL(db)
-	if noLocal == nil || cfg.Memory.URL != "" {
-		mem, err := memory.FromConfig(sqlDB, cfg.Memory, os.Getenv)
-		if err != nil {
+	if local, err := localStore(db); err == nil {
+		if c.Memory, err = memory.FromConfig(local.SQL(), cfg.Memory, os.Getenv); err != nil {
 			return nil, err
 		}
-		c.Memory = mem
+	} else if cfg.Memory.URL != "" {
+		if c.Memory, err = memory.FromConfig(nil, cfg.Memory, os.Getenv); err != nil {
+			return nil, err
+		}
 	}
 	r, err := redact.New(cfg.Redact.Patterns)
 	if err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"database/sql"
 	"io"
 	"os"
 	"os/user"
@@ -234,11 +233,11 @@ func (f *Factory) setupDB(ctx context.Context, db agentos.Store) agentos.Store {
 	return db
 }
 
-// localSQL is the SQLite database the local memory keeps its tables in.
-// On PostgreSQL the memory is not there yet.
-func localSQL(db agentos.Store) (*sql.DB, error) {
+// localStore is the SQLite store the local memory keeps its tables in. On
+// PostgreSQL the memory is not there yet.
+func localStore(db agentos.Store) (*sqlite.DB, error) {
 	if s, ok := db.(*sqlite.DB); ok {
-		return s.SQL(), nil
+		return s, nil
 	}
 	return nil, agentos.Errorf(agentos.EINVALID, "the memory is not kept in PostgreSQL yet (it arrives with the memory adapter): set memory.url to a memory service, or use the SQLite store (unset %s and store.url)", config.EnvStoreURL)
 }
