@@ -60,14 +60,18 @@ func (f *Factory) coordinator(ctx context.Context, db agentos.Store) (*coordinat
 	c := coordinator.New(db, repo, cfg)
 	c.Now = f.Now
 	c.ModelPlanners = modelPlanners()
-	// On PostgreSQL without a memory service the memory is not there yet:
-	// plans carry an empty MemoryPack (still pinned and hashed, red line 1).
-	if local, err := localStore(db); err == nil {
-		if c.Memory, err = memory.FromConfig(local.SQL(), cfg.Memory, os.Getenv); err != nil {
+	// The memory lives in the store (SQLite FTS5 or PostgreSQL full-text
+	// search) unless memory.url names a memory service.
+	if cfg.Memory.URL != "" {
+		if c.Memory, err = memory.FromConfig(nil, cfg.Memory, os.Getenv); err != nil {
 			return nil, err
 		}
-	} else if cfg.Memory.URL != "" {
-		if c.Memory, err = memory.FromConfig(nil, cfg.Memory, os.Getenv); err != nil {
+	} else {
+		ix, err := memoryIndex(db)
+		if err != nil {
+			return nil, err
+		}
+		if c.Memory, err = memory.FromConfig(ix, cfg.Memory, os.Getenv); err != nil {
 			return nil, err
 		}
 	}

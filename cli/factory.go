@@ -13,6 +13,7 @@ import (
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/policy"
 	"github.com/agentos/agentos/postgres"
 	"github.com/agentos/agentos/redact"
@@ -233,13 +234,12 @@ func (f *Factory) setupDB(ctx context.Context, db agentos.Store) agentos.Store {
 	return db
 }
 
-// localStore is the SQLite store the local memory keeps its tables in. On
-// PostgreSQL the memory is not there yet.
-func localStore(db agentos.Store) (*sqlite.DB, error) {
-	if s, ok := db.(*sqlite.DB); ok {
-		return s, nil
+// memoryIndex is the memory the store keeps (both adapters have one).
+func memoryIndex(db agentos.Store) (memory.Index, error) {
+	if s, ok := db.(interface{ Memory() memory.Index }); ok {
+		return s.Memory(), nil
 	}
-	return nil, agentos.Errorf(agentos.EINVALID, "the memory is not kept in PostgreSQL yet (it arrives with the memory adapter): set memory.url to a memory service, or use the SQLite store (unset %s and store.url)", config.EnvStoreURL)
+	return nil, agentos.Errorf(agentos.EINVALID, "this store keeps no memory: set memory.url to a memory service")
 }
 
 // Task opens the store read-only and looks up a task by id or unique id

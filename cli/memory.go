@@ -48,11 +48,11 @@ func (f *Factory) memoryOn(ctx context.Context, open func(context.Context) (agen
 	if err != nil {
 		return nil, err
 	}
-	local, err := localStore(db)
+	ix, err := memoryIndex(db)
 	if err != nil {
 		return nil, err
 	}
-	return memory.FromConfig(local.SQL(), cfg.Memory, os.Getenv)
+	return memory.FromConfig(ix, cfg.Memory, os.Getenv)
 }
 
 // MemoryAddOptions are the inputs of `agentos memory add`.
@@ -573,7 +573,7 @@ func memoryServeRun(ctx context.Context, opts *MemoryServeOptions) error {
 	if err != nil {
 		return err
 	}
-	local, err := localStore(db)
+	ix, err := memoryIndex(db)
 	if err != nil {
 		return err
 	}
@@ -591,7 +591,7 @@ func memoryServeRun(ctx context.Context, opts *MemoryServeOptions) error {
 			return usageErr("the memory service needs a token: export %s=TOKEN (or name another variable with --token-env), or pass --open on a loopback address", name)
 		}
 	}
-	srv, err := memory.NewServer(memory.NewStore(local.SQL()), so)
+	srv, err := memory.NewServer(memory.NewStore(ix), so)
 	if err != nil {
 		return err
 	}

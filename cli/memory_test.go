@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/sqlite"
+	_ "modernc.org/sqlite" // the driver, to tamper with the file as an attacker would
 )
 
 // memRepo makes a git repository with a minimal agentos.yaml and .agentos/.
@@ -117,7 +119,7 @@ func TestMemoryPackCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s := memory.NewStore(db.SQL())
+	s := memory.NewStore(db.Memory())
 	if _, err := s.Add(ctx, agentos.MemoryItem{Kind: agentos.MemoryFact, Text: "The API is versioned under /v1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +127,7 @@ func TestMemoryPackCommand(t *testing.T) {
 	if err != nil || len(p.Items) != 1 {
 		t.Fatalf("BuildPack = %+v, %v", p, err)
 	}
-	body, _ := json.Marshal(p)
-	if _, err := db.SQL().Exec(`INSERT INTO memory_packs (id, task, hash, body) VALUES (?, ?, ?, ?)`, p.ID, p.Task, p.Hash, string(body)); err != nil {
+	if err := db.SaveMemoryPack(ctx, &p, agentos.System); err != nil {
 		t.Fatal(err)
 	}
 	code, out, _ := runMem(t, dir, "memory", "pack", "t1", "--json")
@@ -137,8 +138,13 @@ func TestMemoryPackCommand(t *testing.T) {
 	if code, out, _ := runMem(t, dir, "memory", "pack", "t1"); code != 0 || !strings.Contains(out, p.Hash) {
 		t.Fatalf("pack: exit %d, %s", code, out)
 	}
-	tampered := strings.Replace(string(body), "versioned", "unversioned", 1)
-	if _, err := db.SQL().Exec(`UPDATE memory_packs SET body = ? WHERE id = ?`, tampered, p.ID); err != nil {
+	// An attacker with the file rewrites the stored pack behind the store.
+	raw, err := sql.Open("sqlite", db.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE memory_packs SET body = replace(body, 'versioned', 'unversioned') WHERE id = ?`, p.ID); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, errOut := runMem(t, dir, "memory", "pack", "t1"); code != ExitFailed || !strings.Contains(errOut, "altered") {
@@ -154,7 +160,7 @@ func TestMemoryRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	remote := memory.NewStore(db.SQL())
+	remote := memory.NewStore(db.Memory())
 	srv, err := memory.NewServer(remote, memory.ServerOptions{Token: "tok"})
 	if err != nil {
 		t.Fatal(err)

@@ -88,7 +88,7 @@ func (g *corpusGen) item(i int) agentos.MemoryItem {
 
 var (
 	corpusMu     sync.Mutex
-	corpora      = map[int]*memory.Store{}
+	corpora      = map[int]*sqlite.MemoryIndex{}
 	benchCleanup []func()
 )
 
@@ -102,11 +102,11 @@ func TestMain(m *testing.M) {
 
 // corpus builds (once per process) a store of n items in batches of 5000,
 // then merges the index, and logs how long that took.
-func corpus(b *testing.B, n int) *memory.Store {
+func corpus(b *testing.B, n int) *sqlite.MemoryIndex {
 	corpusMu.Lock()
 	defer corpusMu.Unlock()
-	if s, ok := corpora[n]; ok {
-		return s
+	if ix, ok := corpora[n]; ok {
+		return ix
 	}
 	dir, err := os.MkdirTemp("", "agentos-membench-")
 	if err != nil {
@@ -117,7 +117,8 @@ func corpus(b *testing.B, n int) *memory.Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := memory.NewStore(db.SQL())
+	ix := db.Memory()
+	s := memory.NewStore(ix)
 	g := newCorpusGen(n)
 	start := time.Now()
 	const batch = 5000
@@ -132,15 +133,15 @@ func corpus(b *testing.B, n int) *memory.Store {
 		}
 	}
 	loaded := time.Since(start)
-	if err := s.Optimize(ctx); err != nil {
+	if err := ix.Optimize(ctx); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("corpus %d items: loaded in %v (%.0f items/s), optimized in %v", n, loaded.Round(time.Millisecond),
 		float64(n)/loaded.Seconds(), (time.Since(start) - loaded).Round(time.Millisecond))
-	corpora[n] = s
+	corpora[n] = ix
 	// Kept for the other shapes of this size; TestMain removes them.
 	benchCleanup = append(benchCleanup, func() { db.Close(); os.RemoveAll(dir) })
-	return s
+	return ix
 }
 
 // reportLatency adds p50/p95 in milliseconds to the benchmark's results.
@@ -170,12 +171,13 @@ func BenchmarkSearch(b *testing.B) {
 	for _, n := range benchSizes() {
 		for _, sh := range shapes {
 			b.Run(fmt.Sprintf("n=%d/%s", n, sh.name), func(b *testing.B) {
-				s := corpus(b, n)
+				ix := corpus(b, n)
 				if sh.naive {
-					naive := *s
+					naive := *ix
 					naive.CommonCap = math.MaxInt32
-					s = &naive
+					ix = &naive
 				}
+				s := memory.NewStore(ix)
 				ctx := context.Background()
 				q := memory.Query{Text: sh.query, Paths: []string{"pkg3/x.go"}, Limit: 10}
 				var d []time.Duration
@@ -199,7 +201,7 @@ func BenchmarkSearch(b *testing.B) {
 func BenchmarkBuildPack(b *testing.B) {
 	for _, n := range benchSizes() {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
-			s := corpus(b, n)
+			s := memory.NewStore(corpus(b, n))
 			ctx := context.Background()
 			var words []string
 			for i := uint64(2); i < 200; i += 17 {

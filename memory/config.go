@@ -1,22 +1,20 @@
 package memory
 
 import (
-	"database/sql"
-
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
 )
 
 // FromConfig returns the memory agentos.yaml asks for: a Client when
 // memory.url is set (its token read through getenv from memory.token_env),
-// else a Store on db, the handle of the repository's agentos.db
-// ((*sqlite.DB).SQL()). db may be nil when memory.url is set.
-func FromConfig(db *sql.DB, c config.Memory, getenv func(string) string) (Service, error) {
+// else a Store on ix, the store's own memory (db.Memory()). ix may be nil
+// when memory.url is set.
+func FromConfig(ix Index, c config.Memory, getenv func(string) string) (Service, error) {
 	if c.URL == "" {
-		if db == nil {
-			return nil, agentos.Errorf(agentos.EINTERNAL, "memory: no database for the local memory")
+		if ix == nil {
+			return nil, agentos.Errorf(agentos.EINTERNAL, "memory: no store for the local memory")
 		}
-		return NewStore(db), nil
+		return NewStore(ix), nil
 	}
 	token := ""
 	if c.TokenEnv != "" {

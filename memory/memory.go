@@ -1,11 +1,13 @@
 // Package memory is what AgentOS knows about a repository: facts,
-// conventions, decisions, answers and lessons, searchable with SQLite FTS5 and
-// frozen into a hashed MemoryPack for every plan.
+// conventions, decisions, answers and lessons, searchable by their stemmed
+// words and frozen into a hashed MemoryPack for every plan.
 //
-// Two implementations share one interface, Service: Store works on the
-// agentos.db file (its schema is sqlite/migrations/0002_memory.sql) and
-// Client talks to a Store served by Server over HTTP JSON, so several agents
-// and workers can share one memory. FromConfig picks one from agentos.yaml.
+// Two implementations share one interface, Service: Store keeps the memory in
+// the repository's store through an Index, which the store adapters implement
+// with their own full-text search (package sqlite with FTS5, package postgres
+// with tsvector), and Client talks to a Store served by Server over HTTP
+// JSON, so several agents and workers can share one memory. FromConfig picks
+// one from agentos.yaml. This package holds no SQL.
 //
 // Items are never deleted: Edit writes a new item and marks the old one
 // superseded by it, Remove marks it superseded by "removed". Superseded items
@@ -64,7 +66,8 @@ const (
 
 // Query is a search.
 type Query struct {
-	// Text is any user text; it is tokenised here, never passed to FTS5 as is.
+	// Text is any user text; it is split into words here (Terms), never
+	// passed to a full-text query language as is.
 	Text string `json:"text"`
 	// Paths the task touches: items scoped to them rank higher.
 	Paths []string `json:"paths,omitempty"`

@@ -2,8 +2,6 @@ package memory
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -94,39 +92,10 @@ func assemble(id, task string, q agentos.MemoryQuery, hits []Hit) agentos.Memory
 	return p
 }
 
-// scoped returns the newest live scoped items (at most maxScoped looked at)
-// whose scope matches paths, except those in seen. It reads only seq and
-// scope first: loading every column of thousands of items would cost more
-// than the whole search.
+// scoped returns the live items among the newest maxScoped scoped ones
+// whose scope matches paths, except those in seen.
 func (s *Store) scoped(ctx context.Context, paths []string, seen map[string]bool) ([]agentos.MemoryItem, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, scope FROM memory_items WHERE superseded_by = '' AND scope != '[]' ORDER BY seq DESC LIMIT ?`, maxScoped)
-	if err != nil {
-		return nil, fmt.Errorf("memory: scoped items: %w", err)
-	}
-	defer rows.Close()
-	match := map[int64]float64{}
-	for rows.Next() {
-		var seq int64
-		var raw string
-		if err := rows.Scan(&seq, &raw); err != nil {
-			return nil, err
-		}
-		var scope []string
-		if err := json.Unmarshal([]byte(raw), &scope); err != nil {
-			return nil, fmt.Errorf("memory: item %d: scope: %w", seq, err)
-		}
-		if scopeMatches(scope, paths) {
-			match[seq] = 0
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
-	if len(match) == 0 {
-		return nil, nil
-	}
-	items, err := s.loadLive(ctx, match)
+	items, err := s.ix.Scoped(ctx, maxScoped, func(scope []string) bool { return scopeMatches(scope, paths) })
 	if err != nil {
 		return nil, err
 	}

@@ -5,10 +5,11 @@ import (
 	"unicode"
 )
 
-// Terms splits user text into the words FTS5 indexes: runs of letters, digits
-// and combining marks, lowercased, deduplicated, in order of first use, at
-// most maxTerms. Everything else (quotes, operators, "*", "-", emoji) is a
-// separator, so no user text can reach FTS5's query syntax.
+// Terms splits user text into the words the full-text indexes hold: runs of
+// letters, digits and combining marks, lowercased, deduplicated, in order of
+// first use, at most maxTerms. Everything else (quotes, operators, "*", "-",
+// emoji) is a separator, so no user text can reach an index's query syntax
+// (FTS5's or PostgreSQL's tsquery).
 func Terms(text string) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -35,21 +36,4 @@ const (
 // and private-use characters are part of words.
 func isTokenRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Co, r)
-}
-
-// matchExpr builds an FTS5 MATCH expression: each term a quoted string,
-// joined by OR so that long task texts still find partial matches; bm25
-// ranks items holding more (and rarer) terms first. Terms hold no quotes,
-// and doubling them anyway keeps the expression valid whatever Terms becomes.
-func matchExpr(terms []string) string {
-	var b strings.Builder
-	for i, t := range terms {
-		if i > 0 {
-			b.WriteString(" OR ")
-		}
-		b.WriteByte('"')
-		b.WriteString(strings.ReplaceAll(t, `"`, `""`))
-		b.WriteByte('"')
-	}
-	return b.String()
 }

@@ -7,14 +7,8 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/memory"
+	"github.com/agentos/agentos/memory/memorytest"
 )
-
-var hostileQueries = []string{
-	"", " ", "api-key", "C++", `"unbalanced`, `"`, `""`, "NEAR", "NEAR(a b)", "a NEAR b", "*", "a*", "^start",
-	"AND", "OR", "NOT", "a AND", "OR b", "NOT NOT", "(", ")", "(a OR", "text:foo", "-x", "{text tags}: x",
-	"🔥", "deploy 🚀 prod", "'; DROP TABLE memory_items; --", "\x00", "\xff\xfe", "a\u0301", "日本語のテスト",
-	strings.Repeat("word ", 500), strings.Repeat("x", 1000),
-}
 
 func TestTerms(t *testing.T) {
 	for _, tc := range []struct {
@@ -39,32 +33,10 @@ func TestTerms(t *testing.T) {
 	}
 }
 
-func TestHostileQueries(t *testing.T) {
-	ctx := t.Context()
-	s := MustOpenStore(t)
-	key := mustAdd(t, s, "Store the api-key in the vault, never in code")
-	mustAdd(t, s, "C++ sources follow the Google style", "native/**")
-	mustAdd(t, s, "NEAR the release, freeze the API 🚀")
-	for _, q := range hostileQueries {
-		if _, err := s.Search(ctx, memory.Query{Text: q, Paths: []string{q}}); err != nil {
-			t.Errorf("Search(%q): %v", q, err)
-		}
-		if _, err := s.BuildPack(ctx, "t", agentos.MemoryQuery{Text: q, Paths: []string{q}}); err != nil {
-			t.Errorf("BuildPack(%q): %v", q, err)
-		}
-	}
-	if ids := searchIDs(t, s, memory.Query{Text: "api-key"}); len(ids) == 0 || ids[0] != key.ID {
-		t.Errorf("api-key found %v, want %s first", ids, key.ID)
-	}
-	if ids := searchIDs(t, s, memory.Query{Text: "near"}); len(ids) != 1 {
-		t.Errorf("NEAR as a word found %v, want the one item holding it", ids)
-	}
-}
-
 // FuzzSearch: whatever the text, search and pack building succeed, and every
 // hit is live and holds at least one of the query's words.
 func FuzzSearch(f *testing.F) {
-	for _, q := range hostileQueries {
+	for _, q := range memorytest.HostileQueries {
 		f.Add(q)
 	}
 	s := MustOpenStore(f)
@@ -118,15 +90,4 @@ func isASCII(s string) bool {
 func sameStemPrefix(a, b string) bool {
 	n := min(len(a), len(b), 3)
 	return a[:n] == b[:n]
-}
-
-func TestStemming(t *testing.T) {
-	s := MustOpenStore(t)
-	it := mustAdd(t, s, "Releases are cut from the release/* branches only", "release/**")
-	if ids := searchIDs(t, s, memory.Query{Text: "release branch"}); !slices.Equal(ids, []string{it.ID}) {
-		t.Fatalf("search release branch = %v, want [%s]", ids, it.ID)
-	}
-	if ids := searchIDs(t, s, memory.Query{Text: "branching"}); !slices.Equal(ids, []string{it.ID}) {
-		t.Fatalf("search branching = %v, want [%s]", ids, it.ID)
-	}
 }

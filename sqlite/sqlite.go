@@ -128,10 +128,6 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	return d, nil
 }
 
-// SQL returns the underlying handle for packages that keep their own tables
-// in this file (memory, locks, approvals). Their schemas are migrations here.
-func (d *DB) SQL() *sql.DB { return d.db }
-
 // Close closes the database.
 func (d *DB) Close() error { return d.db.Close() }
 

@@ -84,7 +84,7 @@ func TestVerifyChainDetectsTampering(t *testing.T) {
 			if n, err := db.VerifyChain(ctx); err != nil || n != 8 {
 				t.Fatalf("pristine: %d, %v", n, err)
 			}
-			if _, err := db.SQL().Exec(tc.sql); err != nil {
+			if _, err := db.db.Exec(tc.sql); err != nil {
 				t.Fatal(err)
 			}
 			_, err := db.VerifyChain(ctx)
