@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) memory.Index) {
 		{"Edit", testEdit},
 		{"Remove", testRemove},
 		{"SupersedeOnce", testSupersedeOnce},
+		{"ConcurrentEdits", testConcurrentEdits},
 		{"List", testList},
 		{"Stemming", testStemming},
 		{"Ranking", testRanking},
@@ -244,6 +245,45 @@ func testSupersedeOnce(t *testing.T, ix memory.Index) {
 	}
 	if got, _ := s.Get(ctx, a.ID); got.SupersededBy != memory.Removed {
 		t.Fatalf("Get = %+v, want removed", got)
+	}
+}
+
+// testConcurrentEdits: writers editing one item at once, each through its
+// own Store (as separate processes would), leave exactly one successor.
+func testConcurrentEdits(t *testing.T, ix memory.Index) {
+	ctx := t.Context()
+	a := add(t, NewStore(ix), "Deploys happen on Tuesdays")
+	const writers = 8
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := memory.NewStore(ix)
+			_, errs[i] = s.Edit(ctx, a.ID, fmt.Sprintf("Deploys happen on day %d", i), fmt.Sprintf("human:w%d", i))
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case agentos.ErrorCode(err) != agentos.ECONFLICT:
+			t.Errorf("writer %d: %v, want success or conflict", i, err)
+		}
+	}
+	live, err := NewStore(ix).List(ctx, memory.ListFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := NewStore(ix).List(ctx, memory.ListFilter{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if won != 1 || len(live) != 1 || len(all) != 2 || live[0].ID == a.ID {
+		t.Fatalf("%d writers won, %d live and %d items in all; want 1, 1 (the successor) and 2", won, len(live), len(all))
 	}
 }
 
