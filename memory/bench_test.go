@@ -117,7 +117,7 @@ func corpus(b *testing.B, n int) *sqlite.MemoryIndex {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ix := db.Memory()
+	ix := db.Memory().(*sqlite.MemoryIndex)
 	s := memory.NewStore(ix)
 	g := newCorpusGen(n)
 	start := time.Now()

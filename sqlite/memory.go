@@ -25,11 +25,15 @@ type MemoryIndex struct {
 	CommonCap int
 }
 
-var _ memory.Index = (*MemoryIndex)(nil)
+var (
+	_ memory.Index                       = (*MemoryIndex)(nil)
+	_ interface{ Memory() memory.Index } = (*DB)(nil)
+)
 
 // Memory returns the memory kept in this file, for memory.NewStore or
-// memory.FromConfig.
-func (d *DB) Memory() *MemoryIndex { return &MemoryIndex{db: d.db, CommonCap: 2000} }
+// memory.FromConfig (a *MemoryIndex). It returns the interface so that both
+// store adapters satisfy interface{ Memory() memory.Index }.
+func (d *DB) Memory() memory.Index { return &MemoryIndex{db: d.db, CommonCap: 2000} }
 
 const itemCols = `seq, id, kind, text, scope, tags, source, author, confidence, created_at, updated_at, superseded_by`
 

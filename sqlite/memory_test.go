@@ -17,7 +17,7 @@ func TestMemory(t *testing.T) {
 // word is common, and results still come back, rare words still win.
 func TestMemoryCommonTerm(t *testing.T) {
 	ctx := t.Context()
-	ix := MustOpen(t).Memory()
+	ix := MustOpen(t).Memory().(*MemoryIndex)
 	ix.CommonCap = 3
 	s := memorytest.NewStore(ix)
 	var items []agentos.MemoryItem
