@@ -21,8 +21,9 @@ import (
 // memory's own types (ListFilter, Hit) and only Store consumes it: the
 // pipeline sees Service.
 //
-// Both adapters stem words the same way: Porter's algorithm ("branches",
-// "branching" and "branch" are one word).
+// Both adapters stem words with Porter's algorithm (FTS5's porter tokenizer,
+// PostgreSQL's Snowball 'english'), so "branches", "branching" and "branch"
+// are one word.
 type Index interface {
 	// Insert stores items, already checked and with ids and times set, in one
 	// transaction: all or none.
