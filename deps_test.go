@@ -145,9 +145,6 @@ func TestDirectImporters(t *testing.T) {
 		"database/sql": {
 			module + "/sqlite",
 			module + "/postgres",
-			// memory still reaches SQL itself until its queries move into
-			// the store adapters; drop it from here when they do.
-			module + "/memory",
 		},
 		"github.com/spf13/cobra": {module + "/cli"},
 	}

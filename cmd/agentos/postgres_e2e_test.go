@@ -126,10 +126,13 @@ func TestPostgresStore(t *testing.T) {
 		t.Fatalf("%d audit events hold the password (%v)", events, err)
 	}
 
-	// Memory is not in PostgreSQL yet: a clear refusal, not a wrong store.
-	out = run(false, "agentos", "memory", "add", "a fact")
-	if !strings.Contains(out, "not kept in PostgreSQL yet") {
-		t.Fatalf("memory add on PostgreSQL:\n%s", out)
+	// The memory lives in PostgreSQL too (full-text search, stemmed).
+	run(true, "agentos", "memory", "add", "Releases are cut from the release branches only")
+	if out := run(true, "agentos", "memory", "search", "release branch"); !strings.Contains(out, "release branches") {
+		t.Fatalf("memory search on PostgreSQL does not find the item:\n%s", out)
+	}
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM memory_items WHERE strpos(text, 'release branches') > 0`).Scan(&events); err != nil || events != 1 {
+		t.Fatalf("the memory item is not in PostgreSQL: %d rows, %v", events, err)
 	}
 
 	// Wrong password, unparsable URL: errors name the URL, never the password.
