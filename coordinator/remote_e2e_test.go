@@ -2,6 +2,7 @@ package coordinator_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/postgres/pgtest"
 )
 
 const remotePolicy = testPolicy + `integration:
@@ -25,6 +27,26 @@ func TestRemoteTwoClones(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	// The store both machines share: PostgreSQL, as a team runs it, and the
+	// SQLite file shared through the file system as a stand-in.
+	t.Run("store=postgres", func(t *testing.T) {
+		t.Setenv("AGENTOS_STORE_URL", pgtest.FreshDatabase(t))
+		remoteTwoClones(t, nil)
+	})
+	t.Run("store=sqlite", func(t *testing.T) {
+		remoteTwoClones(t, func(a, b string) {
+			shared := filepath.Join(a, ".agentos", "agentos.db")
+			for _, f := range []string{"", "-wal", "-shm"} {
+				os.Remove(filepath.Join(b, ".agentos", "agentos.db"+f))
+			}
+			if err := os.Symlink(shared, filepath.Join(b, ".agentos", "agentos.db")); err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}
+
+func remoteTwoClones(t *testing.T, share func(a, b string)) {
 	root := t.TempDir()
 	bare := filepath.Join(root, "remote.git")
 	run := func(dir string, name string, args ...string) string {
@@ -54,12 +76,8 @@ func TestRemoteTwoClones(t *testing.T) {
 		return dir
 	}
 	a, b := clone("a"), clone("b")
-	// One store for both machines: SQLite shared through the file system
-	// stands in here; the PostgreSQL conformance suite covers the store.
-	shared := filepath.Join(a, ".agentos", "agentos.db")
-	os.Remove(filepath.Join(b, ".agentos", "agentos.db"))
-	if err := os.Symlink(shared, filepath.Join(b, ".agentos", "agentos.db")); err != nil {
-		t.Fatal(err)
+	if share != nil {
+		share(a, b)
 	}
 
 	var ids []string
@@ -102,12 +120,16 @@ func TestRemoteTwoClones(t *testing.T) {
 			count[s]++
 		}
 	}
-	db := openDB(t, a)
+	var tasks []agentos.Task
+	if err := json.Unmarshal([]byte(mustAgentos(t, b, "task", "list", "--json").stdout), &tasks); err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]agentos.Task{}
+	for _, tk := range tasks {
+		byID[tk.ID] = tk
+	}
 	for _, id := range ids {
-		tk, err := db.Task(t.Context(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tk := byID[id]
 		if tk.State != agentos.StateCommitted || count[id] != 1 {
 			t.Errorf("task %s is %s (%s) with %d commits on the remote, want committed with 1", id, tk.State, tk.Reason, count[id])
 		}

@@ -2,37 +2,19 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/postgres"
+	"github.com/agentos/agentos/postgres/pgtest"
 	"github.com/agentos/agentos/storetest"
 	"github.com/jackc/pgx/v5"
 )
 
-// EnvTestURL names the server the tests create their databases on.
-const EnvTestURL = "AGENTOS_TEST_POSTGRES"
-
-// serverURL returns the test server's URL, or skips (fails in CI, where a
-// missing PostgreSQL must never pass as a silent skip).
-func serverURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv(EnvTestURL)
-	if u != "" {
-		return u
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("%s is unset: CI needs PostgreSQL: .ci/run starts it", EnvTestURL)
-	}
-	tb.Skipf("PostgreSQL tests skipped: set %s=postgres://USER:PASSWORD@127.0.0.1:5432/postgres?sslmode=disable (a role that may CREATE DATABASE), or run `bash .ci/postgres`", EnvTestURL)
-	return ""
-}
+// serverURL returns the test server's URL, or skips (fails in CI).
+func serverURL(tb testing.TB) string { return pgtest.ServerURL(tb) }
 
 // dbs gives every test its own database, created on first use and dropped
 // when the test ends, so runs never see each other's rows.
@@ -48,7 +30,7 @@ func (d *dbs) url(tb testing.TB) string {
 	if u, ok := d.urls[tb]; ok {
 		return u
 	}
-	u := freshDatabase(tb, serverURL(tb))
+	u := pgtest.FreshDatabase(tb)
 	if d.urls == nil {
 		d.urls = map[testing.TB]string{}
 	}
@@ -56,41 +38,6 @@ func (d *dbs) url(tb testing.TB) string {
 	// A benchmark runs its body (and its cleanups) several times.
 	tb.Cleanup(func() { d.mu.Lock(); delete(d.urls, tb); d.mu.Unlock() })
 	return u
-}
-
-// freshDatabase creates agentos_test_<random> and returns its URL; the
-// database is dropped in tb's cleanup.
-func freshDatabase(tb testing.TB, server string) string {
-	tb.Helper()
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, server)
-	if err != nil {
-		tb.Fatalf("connect to %s: %v", postgres.RedactURL(server), err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "agentos_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		tb.Fatalf("create database: %v", err)
-	}
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(ctx, server)
-		if err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(server)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 func opener[T testing.TB](d *dbs) func(T) agentos.Store {
@@ -128,6 +75,11 @@ func TestConformance(t *testing.T) {
 func BenchmarkAppend(b *testing.B) {
 	serverURL(b)
 	storetest.BenchmarkAppend(b, opener[*testing.B](&dbs{}))
+}
+
+func BenchmarkClaims(b *testing.B) {
+	serverURL(b)
+	storetest.BenchmarkClaims(b, opener[*testing.B](&dbs{}))
 }
 
 // OpenReadOnly never creates or writes: an empty database is "not

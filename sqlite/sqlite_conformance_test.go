@@ -58,3 +58,7 @@ func TestConformance(t *testing.T) {
 func BenchmarkAppend(b *testing.B) {
 	storetest.BenchmarkAppend(b, opener[*testing.B]())
 }
+
+func BenchmarkClaims(b *testing.B) {
+	storetest.BenchmarkClaims(b, opener[*testing.B]())
+}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"os"
 	"os/exec"
@@ -12,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentos/agentos/postgres/pgtest"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -21,15 +20,8 @@ import (
 // SQLite file, and the URL's password in no output, no ReviewPack and no
 // audit event.
 func TestPostgresStore(t *testing.T) {
-	server := os.Getenv("AGENTOS_TEST_POSTGRES")
-	if server == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("AGENTOS_TEST_POSTGRES is unset: CI needs PostgreSQL: .ci/run starts it")
-		}
-		t.Skip("PostgreSQL test skipped: set AGENTOS_TEST_POSTGRES=postgres://USER:PASSWORD@127.0.0.1:5432/postgres?sslmode=disable (a role that may CREATE DATABASE), or run `bash .ci/postgres`")
-	}
 	ctx := context.Background()
-	dbURL := createTestDatabase(t, server)
+	dbURL := pgtest.FreshDatabase(t)
 	u, _ := url.Parse(dbURL)
 	password, _ := u.User.Password()
 	if len(password) < 6 {
@@ -158,35 +150,6 @@ func TestPostgresStore(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// createTestDatabase creates agentos_test_<random> on server, dropped when
-// the test ends, and returns its URL.
-func createTestDatabase(t *testing.T, server string) string {
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, server)
-	if err != nil {
-		t.Fatalf("connect to the test server: %v", err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "agentos_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(ctx, server); err == nil {
-			c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(ctx)
-		}
-	})
-	u, err := url.Parse(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // dumpStore summarises what the store holds: row counts and the chain head.
