@@ -11,7 +11,10 @@ import (
 	"github.com/agentos/agentos/canonjson"
 )
 
-const timeFormat = time.RFC3339Nano
+// timeFormat is agentos.TimeFormat: one text encoding of times in both
+// stores. Lease times are Unix nanoseconds instead, so expiry is an integer
+// comparison in SQL.
+const timeFormat = agentos.TimeFormat
 
 func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
 

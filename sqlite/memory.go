@@ -54,16 +54,16 @@ func scanItem(r scanner) (int64, agentos.MemoryItem, error) {
 		return 0, it, fmt.Errorf("memory item %s: tags: %w", it.ID, err)
 	}
 	var err error
-	if it.CreatedAt, err = time.Parse(time.RFC3339Nano, created); err != nil {
+	if it.CreatedAt, err = time.Parse(timeFormat, created); err != nil {
 		return 0, it, fmt.Errorf("memory item %s: created_at: %w", it.ID, err)
 	}
-	if it.UpdatedAt, err = time.Parse(time.RFC3339Nano, updated); err != nil {
+	if it.UpdatedAt, err = time.Parse(timeFormat, updated); err != nil {
 		return 0, it, fmt.Errorf("memory item %s: updated_at: %w", it.ID, err)
 	}
 	return seq, it, nil
 }
 
-func memTS(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+func memTS(t time.Time) string { return fmtTime(t) }
 
 // inserter writes item rows and their index rows inside one transaction,
 // with statements prepared once per transaction: parsing the SQL per row

@@ -239,7 +239,7 @@ func (d *DB) applyMigration(ctx context.Context, num int, base, name string) err
 	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 		return fmt.Errorf("migrate %s: %w", base, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, num, base, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, num, base, fmtTime(time.Now())); err != nil {
 		return fmt.Errorf("migrate %s: %w", base, err)
 	}
 	return tx.Commit()
