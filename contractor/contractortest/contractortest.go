@@ -161,8 +161,16 @@ func (f *FakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	main := len(req.Tools) > 0
 	if main {
-		if m := cwdRe.FindStringSubmatch(string(req.System)); m != nil && f.cwd == "" {
-			f.cwd = strings.TrimRight(m[1], `\n".,`)
+		// The environment section names the working directory: in the
+		// system prompt, or (Claude Code 2.1.332) in a system-role message.
+		where := []json.RawMessage{req.System}
+		for _, m := range req.Messages {
+			where = append(where, m.Content)
+		}
+		for _, w := range where {
+			if m := cwdRe.FindStringSubmatch(string(w)); m != nil && f.cwd == "" {
+				f.cwd = strings.TrimRight(m[1], `\n".,`)
+			}
 		}
 		if f.toolResults == nil {
 			f.toolResults = map[string]map[string]any{}
