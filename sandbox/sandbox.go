@@ -298,5 +298,3 @@ func disable(fs []Feature) []Feature {
 	}
 	return fs
 }
-
-var errUnsupported = errors.New("sandbox: not supported on this OS")
