@@ -95,7 +95,7 @@ func validateGates(c *Config) error {
 			return fmt.Errorf("%s: id is required", where)
 		}
 		if !gateIDRe.MatchString(g.ID) || strings.HasPrefix(g.ID, "builtin.") {
-			return fmt.Errorf("%s: id %q must be lower-case letters, digits, '.', '_' or '-' and not start with builtin.", where, g.ID)
+			return fmt.Errorf("%s: id %q must be lower-case letters, digits, '.', '_' or '-' and not start with \"builtin.\"", where, g.ID)
 		}
 		if seen[g.ID] {
 			return fmt.Errorf("%s: duplicate gate id %q", where, g.ID)

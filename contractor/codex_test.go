@@ -20,7 +20,7 @@ import (
 // protocol); the patch outside the worktree and the denied command are
 // refused, the rest lands as patch steps.
 func TestCodexGoverned(t *testing.T) {
-	bin := contractortest.NPMInstall(t, "@openai/codex", "codex")
+	bin := contractortest.CodexCLI(t)
 	repo, base := mustRepo(t)
 	f := &contractortest.FakeResponses{Script: []func(string) contractortest.CodexCall{
 		func(string) contractortest.CodexCall {

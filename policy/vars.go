@@ -300,7 +300,7 @@ func strList(ss []string) ref.Val {
 	for i, s := range ss {
 		vals[i] = types.String(s)
 	}
-	return &stringListVal{Lister: types.NewRefValList(types.DefaultTypeAdapter, vals).(traits.Lister), ss: ss}
+	return &stringListVal{Lister: types.NewRefValList(types.DefaultTypeAdapter, vals), ss: ss}
 }
 
 // input is a plan prepared for evaluation.
@@ -387,6 +387,7 @@ func (in *input) selectStep(i int) {
 	sv := &in.stepVals[i]
 	if sv[0] == nil {
 		s, f := in.plan.Steps[i], in.steps[i]
+		//lint:ignore SA4000 offset 0, written like the other offsets of the step section
 		sv[vStepIndex-vStepIndex] = types.Int(i)
 		sv[vStepKind-vStepIndex] = types.String(f.Kind)
 		sv[vStepPath-vStepIndex] = types.String(f.Path)

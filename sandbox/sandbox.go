@@ -317,5 +317,3 @@ func disable(fs []Feature) []Feature {
 	}
 	return fs
 }
-
-var errUnsupported = errors.New("sandbox: not supported on this OS")

@@ -4,9 +4,12 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"syscall"
 )
+
+var errUnsupported = errors.New("sandbox: not supported on this OS")
 
 func plainSysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 

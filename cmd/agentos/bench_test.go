@@ -32,7 +32,11 @@ func git(b *testing.B, dir string, args ...string) {
 // one verify check against doing the same by hand with git (write, add,
 // commit) in the same run. Report: ms/op of each and the difference.
 func BenchmarkRunOverhead(b *testing.B) {
-	bin := filepath.Join(binDir, "agentos")
+	// The test binary itself, as the agentos that TestMain put on PATH.
+	bin, err := exec.LookPath("agentos")
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.Run("by-hand-git", func(b *testing.B) {
 		dir := benchRepo(b)
 		i := 0

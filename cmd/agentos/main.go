@@ -9,11 +9,16 @@ import (
 	"github.com/agentos/agentos/sandbox"
 )
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run is the whole agentos command. The test binary runs it too, as the
+// `agentos` of the scripts (script_test.go), so main and the tests cannot
+// drift apart.
+func run() int {
 	// The sandbox re-executes this binary as its helper; dispatch it before
 	// anything else runs.
 	if sandbox.IsHelper() {
-		os.Exit(sandbox.HelperMain())
+		return sandbox.HelperMain()
 	}
-	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	return cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }

@@ -15,33 +15,26 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentos/agentos/sandbox"
 	"github.com/rogpeppe/go-internal/testscript"
 	_ "modernc.org/sqlite"
 )
 
 var update = flag.Bool("update", false, "update the expected output embedded in scripts")
 
-// binDir holds the agentos binary built once for all scripts: the tests drive
-// the real binary, including the sandbox helper it re-executes.
-var binDir string
-
+// TestMain makes the test binary itself the agentos command: testscript.Main
+// puts a copy of it named agentos on PATH, and a process started under that
+// name runs run(), the same function main calls. The scripts drive the real
+// command without a `go build`, and `go test -cover` counts what they run.
 func TestMain(m *testing.M) {
-	flag.Parse()
-	dir, err := os.MkdirTemp("", "agentos-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	// The sandbox starts its helper as /proc/self/exe, a name testscript
+	// does not know: without this, the helper would run the tests.
+	if sandbox.IsHelper() {
+		os.Exit(run())
 	}
-	binDir = dir
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "agentos"), ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building agentos:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testscript.Main(m, map[string]func(){
+		"agentos": func() { os.Exit(run()) },
+	})
 }
 
 func TestScripts(t *testing.T) {
@@ -49,15 +42,14 @@ func TestScripts(t *testing.T) {
 }
 
 // Params is the testscript setup shared by the script suites: a real git
-// repository with one commit in $WORK/repo, the built binary on PATH, and the
-// commands the scripts use to attack the store.
+// repository with one commit in $WORK/repo, agentos on PATH (testscript.Main
+// put it there), and the commands the scripts use to attack the store.
 func Params(t *testing.T, dir string) testscript.Params {
 	return testscript.Params{
 		Dir:                 dir,
 		RequireExplicitExec: true,
 		UpdateScripts:       *update,
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
 			home := filepath.Join(env.WorkDir, "home")
 			os.MkdirAll(home, 0o755)
 			env.Setenv("HOME", home)
@@ -87,6 +79,22 @@ func Params(t *testing.T, dir string) testscript.Params {
 			}
 			env.Cd = repo
 			return nil
+		},
+		// [sandbox]: this machine can confine a command, as agentos
+		// sandbox check reports it. Check starts the helper from this test
+		// binary, so a broken dispatch in TestMain reads as "cannot
+		// confine": under CI=true that is an error, not a skip.
+		Condition: func(cond string) (bool, error) {
+			if cond != "sandbox" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			if m := sandbox.Check().Missing(false); len(m) > 0 {
+				if os.Getenv("CI") == "true" {
+					return false, fmt.Errorf("CI=true but the sandbox is unavailable: %v", m)
+				}
+				return false, nil
+			}
+			return true, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode": cmdExitcode,

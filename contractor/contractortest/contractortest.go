@@ -1,6 +1,6 @@
-// Package contractortest holds what tests of contractors share: a cached
-// install of the real Claude Code CLI from npm and a scripted Anthropic
-// Messages API (SSE streaming) for it to talk to, on loopback, with no key.
+// Package contractortest holds what tests of contractors share: cached
+// installs of the real agent CLIs from npm, at pinned versions (CLIs), and
+// scripted model APIs for them to talk to, on loopback, with no key.
 package contractortest
 
 import (
@@ -20,50 +20,106 @@ import (
 	"time"
 )
 
-// ClaudeCLI installs @anthropic-ai/claude-code from npm into a cache
-// directory once (AGENTOS_TEST_CACHE, default the user cache dir) and
-// returns its bin directory; it skips the test when npm is unavailable.
-func ClaudeCLI(t *testing.T) string { return NPMInstall(t, "@anthropic-ai/claude-code", "claude") }
+// CLI is an agent CLI the tests run for real, installed from npm.
+type CLI struct {
+	Package string // the npm package
+	Version string // the exact version installed: never a range or "latest"
+	Bin     string // the command it puts in node_modules/.bin
+}
 
-// OpenCodeCLI installs opencode-ai the same way.
-func OpenCodeCLI(t *testing.T) string { return NPMInstall(t, "opencode-ai", "opencode") }
+// CLIs pins every agent CLI the tests install. This table is the one place
+// their versions live: .ci/run pre-installs exactly these (through
+// TestInstallCLIs), and the cache is keyed by version, so bumping one here
+// is the whole upgrade. Find the current version with `npm view PKG version`.
+var CLIs = map[string]CLI{
+	"claude":   {Package: "@anthropic-ai/claude-code", Version: "2.1.332", Bin: "claude"},
+	"codex":    {Package: "@openai/codex", Version: "0.171.0", Bin: "codex"},
+	"opencode": {Package: "opencode-ai", Version: "1.18.33", Bin: "opencode"},
+}
 
-// NPMInstall installs pkg into its own directory of the test cache once and
-// returns the bin directory holding bin; it skips the test under -short,
-// without npm, or when the install fails (offline).
-func NPMInstall(t *testing.T, pkg, bin string) string {
+// ClaudeCLI returns the bin directory of the pinned Claude Code CLI.
+func ClaudeCLI(t *testing.T) string { return InstallCLI(t, "claude") }
+
+// CodexCLI returns the bin directory of the pinned Codex CLI.
+func CodexCLI(t *testing.T) string { return InstallCLI(t, "codex") }
+
+// OpenCodeCLI returns the bin directory of the pinned OpenCode CLI.
+func OpenCodeCLI(t *testing.T) string { return InstallCLI(t, "opencode") }
+
+// InstallCLI installs the pinned CLI called name (a key of CLIs) into the
+// test cache once and returns the bin directory holding its command. The
+// cache is AGENTOS_TEST_CACHE, by default agentos-test in the user cache
+// directory, with one directory per package and version.
+//
+// It skips the test under -short. Without npm, or when the install fails, it
+// skips on a developer machine and fails under CI=true: in CI a real-CLI
+// test that does not run is a hole in the suite, not a pass.
+func InstallCLI(t *testing.T, name string) string {
 	t.Helper()
+	c, ok := CLIs[name]
+	if !ok {
+		t.Fatalf("contractortest: no pinned CLI %q", name)
+	}
 	if testing.Short() {
-		t.Skipf("-short: skipping the real %s test", pkg)
+		t.Skipf("-short: skipping the real %s test", c.Bin)
 	}
 	cache := os.Getenv("AGENTOS_TEST_CACHE")
 	if cache == "" {
 		uc, err := os.UserCacheDir()
 		if err != nil {
-			t.Skipf("no cache directory for the npm install (set AGENTOS_TEST_CACHE): %v", err)
+			unavailable(t, c, "no cache directory for the npm install (%v); set AGENTOS_TEST_CACHE", err)
 		}
 		cache = filepath.Join(uc, "agentos-test")
 	}
-	dir := filepath.Join(cache, path.Base(pkg))
+	dir := filepath.Join(cache, path.Base(c.Package)+"@"+c.Version)
 	binDir := filepath.Join(dir, "node_modules", ".bin")
-	if _, err := os.Stat(filepath.Join(binDir, bin)); err == nil {
+	if _, err := os.Stat(filepath.Join(binDir, c.Bin)); err == nil {
 		return binDir
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		t.Skipf("npm is not installed: skipping the real %s test (install Node.js and npm to run it)", pkg)
+		unavailable(t, c, "npm is not installed")
 	}
-	os.MkdirAll(dir, 0o755)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		unavailable(t, c, "%v", err)
+	}
+	// Install next to the final directory, then rename: two test binaries
+	// installing at once (contractor and cli) never see half an install.
+	tmp, err := os.MkdirTemp(cache, path.Base(c.Package)+".tmp-")
+	if err != nil {
+		unavailable(t, c, "%v", err)
+	}
+	defer os.RemoveAll(tmp)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--prefix", dir, pkg)
+	cmd := exec.CommandContext(ctx, npm, "install", "--no-audit", "--no-fund", "--no-update-notifier", "--prefix", tmp, c.Package+"@"+c.Version)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("npm install %s failed (offline?): %v\n%s", pkg, err, out)
+		unavailable(t, c, "npm install %s@%s failed: %v\n%s", c.Package, c.Version, err, out)
 	}
-	if _, err := os.Stat(filepath.Join(binDir, bin)); err != nil {
-		t.Skipf("npm installed no %s binary in %s", bin, binDir)
+	if _, err := os.Stat(filepath.Join(tmp, "node_modules", ".bin", c.Bin)); err != nil {
+		unavailable(t, c, "npm install %s@%s put no %s in node_modules/.bin", c.Package, c.Version, c.Bin)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		// Another test binary finished the same install first.
+		if _, serr := os.Stat(filepath.Join(binDir, c.Bin)); serr != nil {
+			unavailable(t, c, "%v", err)
+		}
 	}
 	return binDir
+}
+
+// unavailable fails the test under CI=true and skips it otherwise, with one
+// line saying how to run it.
+func unavailable(t *testing.T, c CLI, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true: the real %s test must run: %s", c.Bin, msg)
+	}
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i] // the npm log only in CI; the skip stays one line
+	}
+	t.Skipf("skipping the real %s test (%s@%s): %s; install Node.js and npm, with network access, to run it", c.Bin, c.Package, c.Version, msg)
 }
 
 // FakeAnthropic is a Messages API server (SSE streaming) that scripts the
@@ -105,8 +161,16 @@ func (f *FakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	main := len(req.Tools) > 0
 	if main {
-		if m := cwdRe.FindStringSubmatch(string(req.System)); m != nil && f.cwd == "" {
-			f.cwd = strings.TrimRight(m[1], `\n".,`)
+		// The environment section names the working directory: in the
+		// system prompt, or (Claude Code 2.1.332) in a system-role message.
+		where := []json.RawMessage{req.System}
+		for _, m := range req.Messages {
+			where = append(where, m.Content)
+		}
+		for _, w := range where {
+			if m := cwdRe.FindStringSubmatch(string(w)); m != nil && f.cwd == "" {
+				f.cwd = strings.TrimRight(m[1], `\n".,`)
+			}
 		}
 		if f.toolResults == nil {
 			f.toolResults = map[string]map[string]any{}
