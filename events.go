@@ -2,6 +2,7 @@ package agentos
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"maps"
 	"reflect"
@@ -459,4 +460,29 @@ func DecodeEvent(e Event) (any, error) {
 		return nil, Errorf(EINVALID, "audit event %d (%s): data has more than one JSON value", e.Seq, e.Kind)
 	}
 	return v.Interface(), nil
+}
+
+// VerifyPayloads decodes every event of the log strictly into its kind's
+// payload type (DecodeEvent), a page at a time so a long log is not held in
+// memory. It returns the number of events checked and one error per event
+// that does not decode (unknown kind, unknown field, wrong type), in order;
+// err is a failure to read the log.
+func VerifyPayloads(ctx context.Context, s AuditStore) (n int64, bad []error, err error) {
+	const page = 1000
+	for from := int64(0); ; {
+		evs, err := s.Events(ctx, EventFilter{FromSeq: from, Limit: page})
+		if err != nil {
+			return n, bad, err
+		}
+		for _, e := range evs {
+			n++
+			if _, err := DecodeEvent(e); err != nil {
+				bad = append(bad, err)
+			}
+		}
+		if len(evs) < page {
+			return n, bad, nil
+		}
+		from = evs[len(evs)-1].Seq + 1
+	}
 }
