@@ -442,8 +442,10 @@ func EventKinds() []string {
 // returns a pointer to it: an unknown kind, a field the type does not have,
 // a value of the wrong type or trailing data is an EINVALID error naming the
 // event's seq and kind.
-func DecodeEvent(e Event) (any, error) {
-	t, ok := EventPayloads()[e.Kind]
+func DecodeEvent(e Event) (any, error) { return decodeEvent(EventPayloads(), e) }
+
+func decodeEvent(payloads map[string]reflect.Type, e Event) (any, error) {
+	t, ok := payloads[e.Kind]
 	if !ok {
 		return nil, Errorf(EINVALID, "audit event %d has unknown kind %q: no payload type is registered for it", e.Seq, e.Kind)
 	}
@@ -469,6 +471,7 @@ func DecodeEvent(e Event) (any, error) {
 // err is a failure to read the log.
 func VerifyPayloads(ctx context.Context, s AuditStore) (n int64, bad []error, err error) {
 	const page = 1000
+	payloads := EventPayloads()
 	for from := int64(0); ; {
 		evs, err := s.Events(ctx, EventFilter{FromSeq: from, Limit: page})
 		if err != nil {
@@ -476,7 +479,7 @@ func VerifyPayloads(ctx context.Context, s AuditStore) (n int64, bad []error, er
 		}
 		for _, e := range evs {
 			n++
-			if _, err := DecodeEvent(e); err != nil {
+			if _, err := decodeEvent(payloads, e); err != nil {
 				bad = append(bad, err)
 			}
 		}
