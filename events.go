@@ -1,5 +1,15 @@
 package agentos
 
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"maps"
+	"reflect"
+	"slices"
+	"time"
+)
+
 // Typed audit payloads: one struct per event kind the pipeline and the
 // stores write. Every writer builds its event's data from these (both store
 // adapters through the constructors below, so they cannot drift), and every
@@ -24,24 +34,57 @@ func NewTaskCreatedEvent(t *Task) EventInput {
 		Data: TaskCreatedEvent{Goal: t.Goal, Mode: t.Mode, Planner: t.Planner, Target: t.Target, Labels: labels}}
 }
 
-// TransitionEvent is the data of task.transition. Detail carries what the
-// transition's caller adds (the plan approved, the conflicting paths, …).
+// TransitionEvent is the data of task.transition: the store adapter fills
+// From, To and Reason; the caller of Store.Transition gives the detail.
 type TransitionEvent struct {
 	From   State  `json:"from"`
 	To     State  `json:"to"`
 	Reason string `json:"reason,omitempty"`
-	// Optional details, each set by the transitions that have it.
-	Phase        string   `json:"phase,omitempty"`         // where planning or admission failed
-	Gate         string   `json:"gate,omitempty"`          // the gates' effect
-	Approved     string   `json:"approved,omitempty"`      // the plan hash an approval completed
-	AnswerPack   string   `json:"answer_pack,omitempty"`   // the AnswerPack that resumed the task
-	QuestionPack string   `json:"question_pack,omitempty"` // the QuestionPack that blocked it
-	Conflict     []string `json:"conflict,omitempty"`      // paths of a rebase conflict
-	Commit       string   `json:"commit,omitempty"`        // the commit a task landed
-	Revert       string   `json:"revert,omitempty"`        // the commit that rolled it back
-	Run          string   `json:"run,omitempty"`           // the run that ended
-	Expired      bool     `json:"expired,omitempty"`       // cancelled past blocked_expires_after
-	Requirements any      `json:"requirements,omitempty"`  // approval requirements (policy)
+	TransitionDetail
+}
+
+// TransitionDetail is what a transition's caller adds to its audit event
+// (the plan approved, the conflicting paths, …); each field is set by the
+// transitions that have it.
+type TransitionDetail struct {
+	Phase        string                `json:"phase,omitempty"`         // where planning, admission or a rollback failed
+	Gate         string                `json:"gate,omitempty"`          // the gates' effect
+	Approved     string                `json:"approved,omitempty"`      // the plan hash an approval completed
+	Decision     string                `json:"decision,omitempty"`      // "reject" on a rejection
+	PlanHash     string                `json:"plan_hash,omitempty"`     // the plan stored or rejected
+	Binding      *ApprovalBinding      `json:"binding,omitempty"`       // the world a rejection saw
+	AnswerPack   string                `json:"answer_pack,omitempty"`   // the AnswerPack that resumed the task
+	QuestionPack string                `json:"question_pack,omitempty"` // the QuestionPack that blocked it
+	Conflict     []string              `json:"conflict,omitempty"`      // paths of a rebase conflict
+	Conflicts    []string              `json:"conflicts,omitempty"`     // paths a refused rollback conflicts on
+	Commit       string                `json:"commit,omitempty"`        // the commit a task landed
+	Takeover     bool                  `json:"takeover,omitempty"`      // a worker took over a dead runner's task
+	Revert       string                `json:"revert,omitempty"`        // the commit that rolled it back
+	RollbackOf   string                `json:"rollback_of,omitempty"`   // the task a rollback task reverts
+	RollbackTask string                `json:"rollback_task,omitempty"` // the rollback task that reverted it
+	Run          string                `json:"run,omitempty"`           // the run that started or ended
+	Expired      bool                  `json:"expired,omitempty"`       // cancelled past blocked_expires_after
+	Requirements []ApprovalRequirement `json:"requirements,omitempty"`  // who must approve (policy)
+}
+
+// ApprovalRequirement is one require_approval rule's requirement as
+// audited (package approval's Requirement converts to it).
+type ApprovalRequirement struct {
+	RuleID    string  `json:"rule_id"`
+	Approvers []Actor `json:"approvers,omitempty"`
+	Approvals int     `json:"approvals"`
+	Reason    string  `json:"reason,omitempty"`
+}
+
+// NewTransitionEvent is the task.transition event of task t moved from
+// `from` to its state by actor; reason is recorded when the transition set
+// one. Both store adapters build the event here, so they cannot drift.
+func NewTransitionEvent(t *Task, from State, actor Actor, reasonSet bool, detail TransitionDetail) EventInput {
+	ev := TransitionEvent{From: from, To: t.State, TransitionDetail: detail}
+	if reasonSet {
+		ev.Reason = t.Reason
+	}
+	return EventInput{Task: t.ID, Run: t.RunID, Actor: actor, Kind: EventTransition, Data: ev}
 }
 
 // PlanStoredEvent is the data of plan.stored.
@@ -143,4 +186,306 @@ type AnswersEvent struct {
 	AnswerPack string   `json:"answer_pack"`
 	Who        Actor    `json:"who"`
 	Answers    []string `json:"answers"`
+}
+
+// RollbackEvent is the data of rollback, always on the task being rolled
+// back: a rollback task was requested for it, refused, or landed.
+type RollbackEvent struct {
+	Stage     string   `json:"stage"`
+	Task      string   `json:"rollback_task"`
+	Reverted  string   `json:"reverted"`
+	Commit    string   `json:"commit,omitempty"`    // landed: the revert commit
+	Conflicts []string `json:"conflicts,omitempty"` // refused
+}
+
+// CommandRuleEvent is the data of command.decision: the command rules'
+// decision on one command right before it runs.
+type CommandRuleEvent struct {
+	Rule     string `json:"rule"`
+	Decision string `json:"decision"`
+	// Argv is the command as matched: argv[0] resolved to its real path.
+	Argv   []string `json:"argv"`
+	Reason string   `json:"reason"`
+	Exe    string   `json:"exe"`
+	// Commands lists each command of a compound line with its decision.
+	Commands []CommandRuleSub `json:"commands,omitempty"`
+}
+
+// CommandRuleSub is one command of a compound line (package cmdrule's
+// Decision as audited).
+type CommandRuleSub struct {
+	RuleID   string           `json:"rule_id"`
+	Effect   string           `json:"effect"`
+	Argv     []string         `json:"argv"`
+	Reason   string           `json:"reason"`
+	Commands []CommandRuleSub `json:"commands,omitempty"`
+}
+
+// ApprovalEvent is the data of approval: one recorded approval and the
+// status it left the plan in.
+type ApprovalEvent struct {
+	Decision  ApprovalKind         `json:"decision"`
+	Plan      string               `json:"plan"`
+	PlanHash  string               `json:"plan_hash"`
+	Binding   ApprovalBinding      `json:"binding"`
+	Comment   string               `json:"comment"`
+	Satisfied bool                 `json:"satisfied"`
+	Rules     []ApprovalRuleStatus `json:"rules"`
+}
+
+// ApprovalRuleStatus is where one requirement stands (package approval's
+// RuleStatus as audited).
+type ApprovalRuleStatus struct {
+	RuleID    string  `json:"rule_id"`
+	Need      int     `json:"need"`
+	Have      int     `json:"have"`
+	By        []Actor `json:"by,omitempty"`
+	Approvers []Actor `json:"approvers,omitempty"`
+}
+
+// Audit event kinds of lock changes someone must be able to account for
+// (package lock re-exports them).
+const (
+	// EventLockTakeover: an expired lease was taken over by a new holder.
+	EventLockTakeover = "lock.takeover"
+	// EventLockForceRelease: a human removed a lease with --force and a reason.
+	EventLockForceRelease = "lock.force_release"
+	// EventLockLost: a holder found its lease gone (expired and taken over,
+	// or force-released) and stopped.
+	EventLockLost = "lock.lost"
+)
+
+// LockTakeoverEvent is the data of lock.takeover.
+type LockTakeoverEvent struct {
+	Expired Lease  `json:"expired"` // the lease taken over
+	By      string `json:"by"`      // the new holder
+	Lease   string `json:"lease"`   // the new lease
+}
+
+// LockForceReleaseEvent is the data of lock.force_release.
+type LockForceReleaseEvent struct {
+	Lease  Lease  `json:"lease"`
+	Reason string `json:"reason"`
+}
+
+// LockLostEvent is the data of lock.lost.
+type LockLostEvent struct {
+	Lease Lease  `json:"lease"`
+	Error string `json:"error"`
+}
+
+// Audit event kinds of model planners and contractors (package coordinator).
+const (
+	EventPlannerCall        = "planner.call"        // one model call: tokens, latency, outcome (data: PlannerCall)
+	EventPlannerRefused     = "planner.refused"     // the model's last unusable answer
+	EventContractorRun      = "contractor.run"      // exit, duration, steps, commands
+	EventContractorDecision = "contractor.decision" // one hook decision
+)
+
+// PlannerRefusedEvent is the data of planner.refused.
+type PlannerRefusedEvent struct {
+	Error      string `json:"error"`
+	LastAnswer string `json:"last_answer"`
+}
+
+// ContractorRunEvent is the data of contractor.run.
+type ContractorRunEvent struct {
+	Contractor       string              `json:"contractor"`
+	ExitCode         int                 `json:"exit_code"`
+	DurationMS       int64               `json:"duration_ms"`
+	TimedOut         bool                `json:"timed_out"`
+	Unconfined       bool                `json:"unconfined"`
+	Steps            int                 `json:"steps"`
+	Commands         []ContractorCommand `json:"commands"`
+	Error            string              `json:"error"`
+	TranscriptDigest string              `json:"transcript_digest"`
+	TranscriptTail   string              `json:"transcript_tail"`
+}
+
+// ContractorCommand is one shell command a contractor attempted (package
+// contractor's Command converts to it).
+type ContractorCommand struct {
+	Command string `json:"command"`
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
+}
+
+// ContractorDecisionEvent is the data of contractor.decision: one hook
+// decision (package contractor's Decision converts to it).
+type ContractorDecisionEvent struct {
+	Seq     int       `json:"seq"`
+	Time    time.Time `json:"time"`
+	Tool    string    `json:"tool"`
+	Command string    `json:"command,omitempty"`
+	Path    string    `json:"path,omitempty"`
+	Allow   bool      `json:"allow"`
+	Rule    string    `json:"rule"`
+	Reason  string    `json:"reason"`
+}
+
+// EventWorktreeRemoved is audited for each retained worktree housekeeping
+// removes.
+const EventWorktreeRemoved = "worktree.removed"
+
+// WorktreeRemovedEvent is the data of worktree.removed.
+type WorktreeRemovedEvent struct {
+	// Path is the worktree's directory, relative to the repository root.
+	Path string `json:"path"`
+	// Branch was deleted with it; empty when the task's commit still waits
+	// on its branch (it is kept).
+	Branch string `json:"branch,omitempty"`
+	// Retention is the policy's retention.worktrees that expired.
+	Retention string `json:"retention"`
+}
+
+// SchedulerAction is what the scheduler decided for a task (package
+// scheduler names it Action and declares its values).
+type SchedulerAction string
+
+// SchedulerEventPrefix starts the kind of every scheduler audit event.
+const SchedulerEventPrefix = "scheduler."
+
+// Scheduler audit event kinds, one per action.
+const (
+	EventSchedulerDispatch = SchedulerEventPrefix + "dispatch"
+	EventSchedulerHold     = SchedulerEventPrefix + "hold"
+	EventSchedulerSkip     = SchedulerEventPrefix + "skip"
+	EventSchedulerTakeover = SchedulerEventPrefix + "takeover"
+)
+
+// EventKind is the audit event kind of a decision: scheduler.dispatch,
+// scheduler.hold, scheduler.skip or scheduler.takeover.
+func (a SchedulerAction) EventKind() string { return SchedulerEventPrefix + string(a) }
+
+// SchedulerClaim is a concurrency slot a task takes while it runs.
+type SchedulerClaim struct {
+	Key   string `json:"key"`
+	Limit int    `json:"limit"`
+	Rule  string `json:"rule"`
+}
+
+// SchedulerDecision is one scheduling decision, the data of scheduler.hold,
+// scheduler.skip and scheduler.takeover (package scheduler names it Decision).
+type SchedulerDecision struct {
+	Task      string          `json:"task"`
+	Action    SchedulerAction `json:"action"`
+	RuleID    string          `json:"rule_id"`
+	RulesHash string          `json:"rules_hash"`
+	Reason    string          `json:"reason"`
+	// Priority and the rule that set it ("default" when none did).
+	Priority     int    `json:"priority"`
+	PriorityRule string `json:"priority_rule"`
+	// Matched lists every rule whose condition held, in rule order.
+	Matched []string `json:"matched"`
+	// Claims are the concurrency slots the task takes while running.
+	Claims []SchedulerClaim `json:"claims,omitempty"`
+	// Holders are the running tasks holding the full key of a skip.
+	Holders []string `json:"holders,omitempty"`
+}
+
+// Same reports whether d and o decide the same thing for the same reason,
+// so a loop audits a repeated hold or skip only once.
+func (d SchedulerDecision) Same(o SchedulerDecision) bool {
+	return d.Task == o.Task && d.Action == o.Action && d.RuleID == o.RuleID && d.RulesHash == o.RulesHash &&
+		slices.Equal(d.Holders, o.Holders)
+}
+
+// SchedulerDispatchEvent is the data of scheduler.dispatch: the decision
+// plus the lease the task runs under and the worker that took it.
+type SchedulerDispatchEvent struct {
+	SchedulerDecision
+	Lease  string `json:"lease"`
+	Worker string `json:"worker"`
+}
+
+// EventPayloads is the one registry of audit event kinds: every kind any
+// writer appends, with the type of its data. It is a function returning a
+// fresh map, so nothing can add a kind at run time; a new kind is added
+// here, with its struct, or `agentos audit verify` reports its events.
+func EventPayloads() map[string]reflect.Type {
+	return map[string]reflect.Type{
+		EventTaskCreated:        reflect.TypeFor[TaskCreatedEvent](),
+		EventTransition:         reflect.TypeFor[TransitionEvent](),
+		EventPlanStored:         reflect.TypeFor[PlanStoredEvent](),
+		EventMemoryPack:         reflect.TypeFor[MemoryPackEvent](),
+		EventStep:               reflect.TypeFor[StepRecord](),
+		EventGate:               reflect.TypeFor[GateEvent](),
+		EventCommit:             reflect.TypeFor[CommitEvent](),
+		EventIntegrated:         reflect.TypeFor[IntegratedEvent](),
+		EventReview:             reflect.TypeFor[ReviewEvent](),
+		EventRollback:           reflect.TypeFor[RollbackEvent](),
+		EventQuestions:          reflect.TypeFor[QuestionsEvent](),
+		EventAnswers:            reflect.TypeFor[AnswersEvent](),
+		EventCommandRule:        reflect.TypeFor[CommandRuleEvent](),
+		EventApproval:           reflect.TypeFor[ApprovalEvent](),
+		EventLockTakeover:       reflect.TypeFor[LockTakeoverEvent](),
+		EventLockForceRelease:   reflect.TypeFor[LockForceReleaseEvent](),
+		EventLockLost:           reflect.TypeFor[LockLostEvent](),
+		EventPlannerCall:        reflect.TypeFor[PlannerCall](),
+		EventPlannerRefused:     reflect.TypeFor[PlannerRefusedEvent](),
+		EventContractorRun:      reflect.TypeFor[ContractorRunEvent](),
+		EventContractorDecision: reflect.TypeFor[ContractorDecisionEvent](),
+		EventWorktreeRemoved:    reflect.TypeFor[WorktreeRemovedEvent](),
+		EventSchedulerDispatch:  reflect.TypeFor[SchedulerDispatchEvent](),
+		EventSchedulerHold:      reflect.TypeFor[SchedulerDecision](),
+		EventSchedulerSkip:      reflect.TypeFor[SchedulerDecision](),
+		EventSchedulerTakeover:  reflect.TypeFor[SchedulerDecision](),
+	}
+}
+
+// EventKinds lists every registered kind, sorted.
+func EventKinds() []string {
+	return slices.Sorted(maps.Keys(EventPayloads()))
+}
+
+// DecodeEvent decodes e's data strictly into its kind's payload type and
+// returns a pointer to it: an unknown kind, a field the type does not have,
+// a value of the wrong type or trailing data is an EINVALID error naming the
+// event's seq and kind.
+func DecodeEvent(e Event) (any, error) { return decodeEvent(EventPayloads(), e) }
+
+func decodeEvent(payloads map[string]reflect.Type, e Event) (any, error) {
+	t, ok := payloads[e.Kind]
+	if !ok {
+		return nil, Errorf(EINVALID, "audit event %d has unknown kind %q: no payload type is registered for it", e.Seq, e.Kind)
+	}
+	if b := bytes.TrimSpace(e.Data); len(b) == 0 || b[0] != '{' {
+		return nil, Errorf(EINVALID, "audit event %d (%s): data is not a JSON object", e.Seq, e.Kind)
+	}
+	v := reflect.New(t)
+	dec := json.NewDecoder(bytes.NewReader(e.Data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v.Interface()); err != nil {
+		return nil, Errorf(EINVALID, "audit event %d (%s): data does not decode as %s: %v", e.Seq, e.Kind, t.Name(), err)
+	}
+	if dec.More() {
+		return nil, Errorf(EINVALID, "audit event %d (%s): data has more than one JSON value", e.Seq, e.Kind)
+	}
+	return v.Interface(), nil
+}
+
+// VerifyPayloads decodes every event of the log strictly into its kind's
+// payload type (DecodeEvent), a page at a time so a long log is not held in
+// memory. It returns the number of events checked and one error per event
+// that does not decode (unknown kind, unknown field, wrong type), in order;
+// err is a failure to read the log.
+func VerifyPayloads(ctx context.Context, s AuditStore) (n int64, bad []error, err error) {
+	const page = 1000
+	payloads := EventPayloads()
+	for from := int64(0); ; {
+		evs, err := s.Events(ctx, EventFilter{FromSeq: from, Limit: page})
+		if err != nil {
+			return n, bad, err
+		}
+		for _, e := range evs {
+			n++
+			if _, err := decodeEvent(payloads, e); err != nil {
+				bad = append(bad, err)
+			}
+		}
+		if len(evs) < page {
+			return n, bad, nil
+		}
+		from = evs[len(evs)-1].Seq + 1
+	}
 }

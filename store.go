@@ -36,8 +36,10 @@ type TaskStore interface {
 	Tasks(ctx context.Context, f TaskFilter) ([]*Task, error)
 	// Transition is the only writer of a task's state: a compare-and-swap
 	// from `from` to `to`, checked against the one transition table, with
-	// its audit event (and extra events) appended atomically.
-	Transition(ctx context.Context, id string, from, to State, actor Actor, upd TaskUpdate, data map[string]any, extra ...EventInput) (*Task, error)
+	// its audit event (and extra events) appended atomically. The event is
+	// a TransitionEvent: the adapter fills From, To and Reason, the caller
+	// gives the detail.
+	Transition(ctx context.Context, id string, from, to State, actor Actor, upd TaskUpdate, detail TransitionDetail, extra ...EventInput) (*Task, error)
 	SavePlan(ctx context.Context, p *Plan, actor Actor) error
 	// Plan returns the plan and its task id.
 	Plan(ctx context.Context, id string) (*Plan, string, error)

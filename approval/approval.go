@@ -208,10 +208,12 @@ func (s *Store) Approve(ctx context.Context, r Request) (Status, error) {
 // event is appended, after decide has computed the status it reports.
 func lazyApprovalEvent(r Request, st *Status) json.Marshaler {
 	return marshalFunc(func() ([]byte, error) {
-		return json.Marshal(map[string]any{
-			"decision": string(KindApprove), "plan": r.Plan.ID, "plan_hash": r.Plan.Hash, "binding": r.Current,
-			"comment": r.Comment, "satisfied": st.Satisfied, "rules": st.Rules,
-		})
+		ev := agentos.ApprovalEvent{Decision: KindApprove, Plan: r.Plan.ID, PlanHash: r.Plan.Hash, Binding: r.Current,
+			Comment: r.Comment, Satisfied: st.Satisfied}
+		for _, rs := range st.Rules {
+			ev.Rules = append(ev.Rules, agentos.ApprovalRuleStatus(rs))
+		}
+		return json.Marshal(ev)
 	})
 }
 

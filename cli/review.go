@@ -136,7 +136,7 @@ func newCmdAudit(f *Factory) *cobra.Command {
 	var vJSON bool
 	verifyCmd := &cobra.Command{
 		Use:   "verify",
-		Short: "Recompute the audit chain and check every recorded commit against its trailers",
+		Short: "Recompute the audit chain, check every event's data against its kind, and every recorded commit against its trailers",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -146,12 +146,25 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			}
 			n, chainErr := c.DB.VerifyChain(ctx)
 			seq, head, _ := c.DB.ChainHead(ctx)
+			// Every event's data must decode strictly as its kind's
+			// registered payload: a row re-shaped and re-hashed by someone
+			// who knows the chain scheme keeps a valid chain but not a
+			// valid payload.
+			_, badData, err := agentos.VerifyPayloads(ctx, c.DB)
+			if err != nil {
+				return err
+			}
+			payloadProbs := []string{}
+			for _, e := range badData {
+				payloadProbs = append(payloadProbs, agentos.ErrorMessage(e))
+			}
 			commits, bad, err := c.VerifyCommits(ctx)
 			if err != nil {
 				return err
 			}
 			if vJSON {
-				res := map[string]any{"events": n, "head_seq": seq, "head": head, "commits": commits, "ok": chainErr == nil && len(bad) == 0, "commit_failures": bad}
+				res := map[string]any{"events": n, "head_seq": seq, "head": head, "commits": commits,
+					"ok": chainErr == nil && len(bad) == 0 && len(badData) == 0, "commit_failures": bad, "payload_failures": payloadProbs}
 				if chainErr != nil {
 					res["chain_error"] = agentos.ErrorMessage(chainErr)
 				}
@@ -162,11 +175,19 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			if chainErr != nil {
 				return chainErr
 			}
+			if len(badData) > 0 {
+				shown := payloadProbs
+				if len(shown) > 10 {
+					shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(payloadProbs)-10))
+				}
+				return agentos.Errorf(agentos.ECONFLICT, "%d audit event(s) do not match their kind's payload (see `agentos schema event.KIND`): %s",
+					len(badData), strings.Join(shown, "; "))
+			}
 			if len(bad) > 0 {
 				return agentos.Errorf(agentos.ECONFLICT, "%d commit(s) do not match their records: %s", len(bad), strings.Join(bad, "; "))
 			}
 			if !vJSON {
-				fmt.Fprintf(f.IO.Out, "audit chain ok: %d events, head %d %s; %d commits match their trailers and records\n", n, seq, head, commits)
+				fmt.Fprintf(f.IO.Out, "audit chain ok: %d events, head %d %s, every payload matches its kind; %d commits match their trailers and records\n", n, seq, head, commits)
 			}
 			return nil
 		},

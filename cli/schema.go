@@ -18,10 +18,11 @@ func NewCmdSchema(f *Factory) *cobra.Command {
 	opts := &SchemaOptions{IO: f.IO}
 	return &cobra.Command{
 		Use:   "schema [NAME]",
-		Short: "Print the JSON Schema of a document (intent, plan, ...); without NAME, list them",
-		Long: "Print the JSON Schema of an AgentOS document, as built into the binary. The schemas are " +
-			"strict-mode Structured Outputs schemas: the LLM planner sends them to the model. Available: " +
-			strings.Join(schema.Names(), ", ") + ".",
+		Short: "Print the JSON Schema of a document (intent, plan, event.KIND, ...); without NAME, list them",
+		Long: "Print the JSON Schema of an AgentOS document, as built into the binary. The artifact schemas (" +
+			strings.Join(schema.ArtifactNames(), ", ") + ") are strict-mode Structured Outputs schemas: the LLM " +
+			"planner sends them to the model. event.KIND is the schema of the data of an audit event of that kind, " +
+			"derived from its payload type; `agentos audit verify` checks every event's data against its kind.",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErr("usage: %s [NAME]", cmd.CommandPath())

@@ -38,7 +38,7 @@ func (c *Coordinator) Gate(ctx context.Context, t *agentos.Task, actor agentos.A
 	switch effect {
 	case agentos.EffectDeny:
 		reason := "denied by policy: " + gateReasons(decisions, agentos.EffectDeny)
-		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"phase": "gate"}); err != nil {
+		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Phase: "gate"}); err != nil {
 			return err
 		}
 		if _, err := c.writeReview(ctx, t, nil); err != nil {
@@ -48,7 +48,7 @@ func (c *Coordinator) Gate(ctx context.Context, t *agentos.Task, actor agentos.A
 	case agentos.EffectRequireApproval:
 		return c.requireApproval(ctx, t, p, decisions)
 	}
-	_, err = c.transition(ctx, t, agentos.StateQueued, agentos.System, agentos.TaskUpdate{Reason: agentos.Str("")}, map[string]any{"gate": string(effect)})
+	_, err = c.transition(ctx, t, agentos.StateQueued, agentos.System, agentos.TaskUpdate{Reason: agentos.Str("")}, agentos.TransitionDetail{Gate: string(effect)})
 	return err
 }
 
@@ -112,13 +112,13 @@ func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor 
 	if aerr != nil {
 		if agentos.ErrorCode(aerr) == agentos.EAWAITINGAPPROVAL {
 			msg := agentos.ErrorMessage(aerr)
-			if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, agentos.TaskUpdate{Reason: &msg}, nil); err != nil {
+			if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, agentos.TaskUpdate{Reason: &msg}, agentos.TransitionDetail{}); err != nil {
 				return t, err
 			}
 			return t, aerr
 		}
 		reason := "admission refused: " + agentos.ErrorMessage(aerr)
-		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"phase": "admit"}); err != nil {
+		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Phase: "admit"}); err != nil {
 			return t, err
 		}
 		if _, err := c.writeReview(ctx, t, nil); err != nil {
@@ -130,7 +130,7 @@ func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor 
 	if err := c.DB.CreateRun(ctx, run); err != nil {
 		return t, err
 	}
-	if _, err := c.transition(ctx, t, agentos.StateApplying, actor, agentos.TaskUpdate{RunID: &run.ID}, map[string]any{"run": run.ID}); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateApplying, actor, agentos.TaskUpdate{RunID: &run.ID}, agentos.TransitionDetail{Run: run.ID}); err != nil {
 		return t, err
 	}
 	defer func() {
@@ -153,7 +153,7 @@ func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agent
 	}
 	if runErr != nil && !t.State.Terminal() && t.State != agentos.StatePlanning && t.State != agentos.StateBlocked && t.State != agentos.StateQueued {
 		reason := agentos.ErrorMessage(runErr)
-		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"run": run.ID}); err != nil {
+		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Run: run.ID}); err != nil {
 			return fmt.Errorf("%w (and recording the failure failed: %v)", runErr, err)
 		}
 		c.addLesson(ctx, t, run, runErr)

@@ -23,7 +23,7 @@ func (c *Coordinator) requireApproval(ctx context.Context, t *agentos.Task, p *a
 	if who := describeRequirements(res.Requirements); who != "" {
 		reason += " [" + who + "]"
 	}
-	if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"requirements": res.Requirements}); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateAwaitingApproval, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Requirements: auditRequirements(res.Requirements)}); err != nil {
 		return err
 	}
 	return agentos.Errorf(agentos.EAWAITINGAPPROVAL, "task %s %s; approve with `agentos approve %s --plan %s`", t.ID, reason, t.ID, t.PlanHash)
@@ -213,7 +213,7 @@ func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, acto
 	if !st.Satisfied {
 		return out, agentos.Errorf(agentos.EAWAITINGAPPROVAL, "approval by %s recorded; plan %s still needs %s: `agentos approve %s --plan %s`", actor, req.Plan.Hash, st.Needs(), t.ID, req.Plan.Hash)
 	}
-	if _, err := c.transition(ctx, t, agentos.StateQueued, actor, agentos.TaskUpdate{Reason: agentos.Str("")}, map[string]any{"approved": req.Plan.Hash}); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateQueued, actor, agentos.TaskUpdate{Reason: agentos.Str("")}, agentos.TransitionDetail{Approved: req.Plan.Hash}); err != nil {
 		if agentos.ErrorCode(err) == agentos.ECONFLICT {
 			// Another approval completed the set at the same moment and is applying it.
 			return out, agentos.WrapError(agentos.ECONFLICT, err, "approval by %s recorded; task %s was moved on concurrently (see `agentos task show %s`)", actor, t.ID, t.ID)
@@ -251,8 +251,8 @@ func (c *Coordinator) Reject(ctx context.Context, taskID, planHash string, actor
 	}
 	t := &req.Task
 	msg := fmt.Sprintf("rejected by %s: %s", actor, req.Comment)
-	if _, err := c.transition(ctx, t, agentos.StateRejected, actor, agentos.TaskUpdate{Reason: &msg}, map[string]any{
-		"decision": "reject", "plan_hash": req.Plan.Hash, "binding": req.Current,
+	if _, err := c.transition(ctx, t, agentos.StateRejected, actor, agentos.TaskUpdate{Reason: &msg}, agentos.TransitionDetail{
+		Decision: string(agentos.KindReject), PlanHash: req.Plan.Hash, Binding: &req.Current,
 	}); err != nil {
 		return t, err
 	}

@@ -88,7 +88,7 @@ func TestAdmissionRefusesStaleApproval(t *testing.T) {
 	if st, err := approval.NewStore(c.DB).Approve(ctx, req); err != nil || !st.Satisfied {
 		t.Fatalf("Approve = %+v, %v; want satisfied", st, err)
 	}
-	if _, err := c.DB.Transition(ctx, task.ID, agentos.StateAwaitingApproval, agentos.StateQueued, bob, agentos.TaskUpdate{}, nil); err != nil {
+	if _, err := c.DB.Transition(ctx, task.ID, agentos.StateAwaitingApproval, agentos.StateQueued, bob, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte("moved\n"), 0o644); err != nil {

@@ -24,7 +24,7 @@ func (c *Coordinator) Cancel(ctx context.Context, taskID string, actor agentos.A
 	if reason == "" {
 		reason = "cancelled by " + string(actor)
 	}
-	if _, err := c.transition(ctx, t, agentos.StateCancelled, actor, agentos.TaskUpdate{Reason: &reason}, nil); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateCancelled, actor, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{}); err != nil {
 		return t, err
 	}
 	_, err = c.writeReview(ctx, t, nil)

@@ -98,9 +98,9 @@ func (c *Coordinator) checkCommand(ctx context.Context, t *agentos.Task, run *ag
 	if err != nil {
 		return err
 	}
-	data := map[string]any{"rule": d.RuleID, "decision": d.Effect, "argv": d.Argv, "reason": d.Reason, "exe": exe}
+	data := agentos.CommandRuleEvent{Rule: d.RuleID, Decision: d.Effect, Argv: d.Argv, Reason: d.Reason, Exe: exe}
 	if len(d.Commands) > 1 {
-		data["commands"] = d.Commands
+		data.Commands = auditSubCommands(d.Commands)
 	}
 	if _, err := c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Run: run.ID, Actor: agentos.System, Kind: agentos.EventCommandRule, Data: data}); err != nil {
 		return err

@@ -126,8 +126,8 @@ func (c *Coordinator) worktreeDir(task string) string {
 
 func branchOf(task string) string { return "agentos/" + task }
 
-func (c *Coordinator) transition(ctx context.Context, t *agentos.Task, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, data map[string]any) (*agentos.Task, error) {
-	nt, err := c.DB.Transition(ctx, t.ID, t.State, to, actor, upd, data)
+func (c *Coordinator) transition(ctx context.Context, t *agentos.Task, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, detail agentos.TransitionDetail) (*agentos.Task, error) {
+	nt, err := c.DB.Transition(ctx, t.ID, t.State, to, actor, upd, detail)
 	if err != nil {
 		return nil, err
 	}

@@ -49,7 +49,7 @@ func (c *Coordinator) execute(ctx context.Context, adm *Admitted, d *Dispatched,
 			return err
 		}
 	}
-	if _, err := c.transition(ctx, t, agentos.StateVerifying, agentos.System, agentos.TaskUpdate{}, nil); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateVerifying, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
 		return err
 	}
 	if err := x.verify(ctx, ""); err != nil {

@@ -12,18 +12,10 @@ import (
 
 // EventWorktreeRemoved is audited for each retained worktree housekeeping
 // removes.
-const EventWorktreeRemoved = "worktree.removed"
+const EventWorktreeRemoved = agentos.EventWorktreeRemoved
 
 // WorktreeRemoved is the data of an EventWorktreeRemoved event.
-type WorktreeRemoved struct {
-	// Path is the worktree's directory, relative to the repository root.
-	Path string `json:"path"`
-	// Branch was deleted with it; empty when the task's commit still waits
-	// on its branch (it is kept).
-	Branch string `json:"branch,omitempty"`
-	// Retention is the policy's retention.worktrees that expired.
-	Retention string `json:"retention"`
-}
+type WorktreeRemoved = agentos.WorktreeRemovedEvent
 
 // GCExpired is a task blocked longer than blocked_expires_after.
 type GCExpired struct {
@@ -75,7 +67,7 @@ func (c *Coordinator) GC(ctx context.Context, actor agentos.Actor, dryRun bool) 
 		if !dryRun {
 			reason := e.Reason
 			t := e.task
-			if _, err := c.transition(ctx, t, agentos.StateCancelled, actor, agentos.TaskUpdate{Reason: &reason}, map[string]any{"expired": true}); err != nil {
+			if _, err := c.transition(ctx, t, agentos.StateCancelled, actor, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Expired: true}); err != nil {
 				if agentos.ErrorCode(err) == agentos.ECONFLICT {
 					continue // answered or cancelled meanwhile
 				}

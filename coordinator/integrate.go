@@ -55,9 +55,9 @@ func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string)
 		}
 		reason := note
 		_, err = c.DB.Transition(ctx, t.ID, agentos.StateVerifying, agentos.StateCommitted, agentos.System,
-			agentos.TaskUpdate{Commit: &commit, Reason: &reason}, map[string]any{"commit": commit},
+			agentos.TaskUpdate{Commit: &commit, Reason: &reason}, agentos.TransitionDetail{Commit: commit},
 			agentos.EventInput{Task: t.ID, Run: x.run.ID, Actor: agentos.System, Kind: agentos.EventIntegrated,
-				Data: map[string]any{"target": t.Target, "remote": c.Config.Integration.Remote, "commit": commit, "from": head, "landed": landed, "note": note}})
+				Data: agentos.IntegratedEvent{Target: t.Target, Remote: c.Config.Integration.Remote, Commit: commit, From: head, Landed: landed, Note: note}})
 		if err != nil {
 			return err
 		}
@@ -128,7 +128,7 @@ func (c *Coordinator) conflictBack(ctx context.Context, x *executor, ce *Conflic
 	}
 	if t.Planner != "file" {
 		reason := msg + ": re-plan on the new base"
-		if _, err := c.transition(ctx, t, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"conflict": ce.Paths}); err != nil {
+		if _, err := c.transition(ctx, t, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Conflict: ce.Paths}); err != nil {
 			return fmt.Errorf("%w (and returning the task to planning failed: %v)", conflict, err)
 		}
 		return conflict
@@ -148,8 +148,8 @@ func (c *Coordinator) conflictBack(ctx context.Context, x *executor, ce *Conflic
 	}
 	reason := msg + ": answer `agentos answer " + t.ID + " --set rebase_conflict=replan` to re-plan"
 	if _, err := c.DB.Transition(ctx, t.ID, t.State, agentos.StateBlocked, agentos.System, agentos.TaskUpdate{Reason: &reason},
-		map[string]any{"question_pack": qp.ID, "conflict": ce.Paths},
-		agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: agentos.EventQuestions, Data: map[string]any{"pack": qp.ID, "hash": qp.Hash, "questions": []string{q.ID}, "budget": qp.Budget}}); err != nil {
+		agentos.TransitionDetail{QuestionPack: qp.ID, Conflict: ce.Paths},
+		agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: agentos.EventQuestions, Data: agentos.QuestionsEvent{Pack: qp.ID, Hash: qp.Hash, Questions: []string{q.ID}, Budget: qp.Budget}}); err != nil {
 		return fmt.Errorf("%w (and blocking the task failed: %v)", conflict, err)
 	}
 	if nt, err := c.DB.Task(ctx, t.ID); err == nil {

@@ -51,7 +51,7 @@ func (c *Coordinator) AuditTakeovers(ctx context.Context, h *lock.Held) error {
 			task = lock.TaskOf(h.Lease.Keys)
 		}
 		if _, err := c.DB.Append(ctx, agentos.EventInput{Task: task, Actor: agentos.System, Kind: lock.EventTakeover,
-			Data: map[string]any{"expired": old, "by": h.Lease.Owner, "lease": h.Lease.ID}}); err != nil {
+			Data: agentos.LockTakeoverEvent{Expired: old, By: h.Lease.Owner, Lease: h.Lease.ID}}); err != nil {
 			return err
 		}
 	}
@@ -117,7 +117,7 @@ func (l *heldLocks) Release(ctx context.Context) {
 
 func (l *heldLocks) recordLost(ctx context.Context, err error) {
 	l.c.DB.Append(context.WithoutCancel(ctx), agentos.EventInput{Task: lock.TaskOf(l.held.Lease.Keys), Actor: agentos.System,
-		Kind: lock.EventLost, Data: map[string]any{"lease": l.held.Lease, "error": agentos.ErrorMessage(err)}})
+		Kind: lock.EventLost, Data: agentos.LockLostEvent{Lease: l.held.Lease, Error: agentos.ErrorMessage(err)}})
 }
 
 // keep heartbeats h until Release; a lost lease makes Covers refuse.

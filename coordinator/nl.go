@@ -20,12 +20,13 @@ import (
 	"github.com/agentos/agentos/planner"
 )
 
-// Audit event kinds of the natural-language front.
+// Audit event kinds of the natural-language front (declared with their
+// payloads in the root package's registry).
 const (
-	EventPlannerCall        = "planner.call"        // one model call: tokens, latency, outcome
-	EventPlannerRefused     = "planner.refused"     // the model's last unusable answer
-	EventContractorRun      = "contractor.run"      // exit, duration, steps, commands
-	EventContractorDecision = "contractor.decision" // one hook decision
+	EventPlannerCall        = agentos.EventPlannerCall        // one model call: tokens, latency, outcome
+	EventPlannerRefused     = agentos.EventPlannerRefused     // the model's last unusable answer
+	EventContractorRun      = agentos.EventContractorRun      // exit, duration, steps, commands
+	EventContractorDecision = agentos.EventContractorDecision // one hook decision
 )
 
 // NLRequest asks for a task planned from a natural-language request.
@@ -257,13 +258,13 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 	for i := range res.Commands {
 		res.Commands[i].Command = c.redactText(res.Commands[i].Command)
 	}
-	evs := []agentos.EventInput{{Task: t.ID, Actor: agent, Kind: EventContractorRun, Data: map[string]any{
-		"contractor": kc.Name, "exit_code": res.ExitCode, "duration_ms": res.DurationMS, "timed_out": res.TimedOut,
-		"unconfined": res.Unconfined, "steps": len(res.Steps), "commands": res.Commands, "error": agentos.ErrorMessage(err),
-		"transcript_digest": "sha256:" + hex.EncodeToString(transcript.h.Sum(nil)), "transcript_tail": c.redactText(transcript.String())}}}
+	evs := []agentos.EventInput{{Task: t.ID, Actor: agent, Kind: EventContractorRun, Data: agentos.ContractorRunEvent{
+		Contractor: kc.Name, ExitCode: res.ExitCode, DurationMS: res.DurationMS, TimedOut: res.TimedOut,
+		Unconfined: res.Unconfined, Steps: len(res.Steps), Commands: contractorCommands(res.Commands), Error: agentos.ErrorMessage(err),
+		TranscriptDigest: "sha256:" + hex.EncodeToString(transcript.h.Sum(nil)), TranscriptTail: c.redactText(transcript.String())}}}
 	for _, d := range res.Decisions {
 		d.Command, d.Reason = c.redactText(d.Command), c.redactText(d.Reason)
-		evs = append(evs, agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: EventContractorDecision, Data: d})
+		evs = append(evs, agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: EventContractorDecision, Data: agentos.ContractorDecisionEvent(d)})
 	}
 	if _, aerr := c.DB.Append(ctx, evs...); aerr != nil {
 		return t, aerr
@@ -351,7 +352,7 @@ func rendered(p agentos.Plan) *planfile.Rendered {
 func (c *Coordinator) failModel(ctx context.Context, t *agentos.Task, agent agentos.Actor, last string, err error) (*agentos.Task, error) {
 	if last != "" {
 		if _, aerr := c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerRefused,
-			Data: map[string]any{"error": agentos.ErrorMessage(err), "last_answer": c.redactText(last)}}); aerr != nil {
+			Data: agentos.PlannerRefusedEvent{Error: agentos.ErrorMessage(err), LastAnswer: c.redactText(last)}}); aerr != nil {
 			return t, aerr
 		}
 	}
@@ -369,9 +370,7 @@ func plannerRecords(rp *agentos.ReviewPack, evs []agentos.Event) {
 				rp.PlannerCalls = append(rp.PlannerCalls, pc)
 			}
 		case EventPlannerRefused:
-			var r struct {
-				LastAnswer string `json:"last_answer"`
-			}
+			var r agentos.PlannerRefusedEvent
 			if json.Unmarshal(e.Data, &r) == nil {
 				rp.PlannerLastAnswer = r.LastAnswer
 			}

@@ -83,7 +83,7 @@ func (c *Coordinator) startTask(ctx context.Context, t *agentos.Task, upfront ma
 	if err := c.DB.CreateTask(ctx, t); err != nil {
 		return nil, err
 	}
-	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, agentos.TaskUpdate{}, nil); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
 		return nil, err
 	}
 	values := map[string]string{}
@@ -155,7 +155,7 @@ func (c *Coordinator) failPlanning(ctx context.Context, t *agentos.Task, cause e
 	if t.State.Terminal() {
 		return t, cause
 	}
-	if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: agentos.Str(msg)}, map[string]any{"phase": "plan"}); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: agentos.Str(msg)}, agentos.TransitionDetail{Phase: "plan"}); err != nil {
 		return t, err
 	}
 	if _, err := c.writeReview(ctx, t, nil); err != nil {
@@ -235,7 +235,7 @@ func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *ag
 	}
 	_, err := c.transition(ctx, t, agentos.StatePlanned, actor, agentos.TaskUpdate{
 		PlanID: &p.ID, PlanHash: &p.Hash, IntentID: &intent.ID, Goal: &p.Goal, Reason: agentos.Str(""),
-	}, map[string]any{"plan_hash": p.Hash})
+	}, agentos.TransitionDetail{PlanHash: p.Hash})
 	return t, err
 }
 

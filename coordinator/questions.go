@@ -139,8 +139,8 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 	}
 	reason := fmt.Sprintf("%d question(s): %s", len(ask), ids(ask))
 	if _, err := c.DB.Transition(ctx, t.ID, t.State, agentos.StateBlocked, agentos.System, agentos.TaskUpdate{Reason: &reason},
-		map[string]any{"question_pack": qp.ID},
-		agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: agentos.EventQuestions, Data: map[string]any{"pack": qp.ID, "hash": qp.Hash, "questions": ids(ask), "budget": qp.Budget}}); err != nil {
+		agentos.TransitionDetail{QuestionPack: qp.ID},
+		agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: agentos.EventQuestions, Data: agentos.QuestionsEvent{Pack: qp.ID, Hash: qp.Hash, Questions: questionIDs(ask), Budget: qp.Budget}}); err != nil {
 		return nil, err
 	}
 	nt, err := c.DB.Task(ctx, t.ID)
@@ -184,7 +184,7 @@ func (c *Coordinator) recordAnswers(ctx context.Context, t *agentos.Task, ap *ag
 		ids = append(ids, a.Question)
 	}
 	if _, err := c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Actor: actor, Kind: agentos.EventAnswers,
-		Data: map[string]any{"pack": ap.Pack, "answer_pack": ap.Hash, "who": ap.Who, "answers": ids}}); err != nil {
+		Data: agentos.AnswersEvent{Pack: ap.Pack, AnswerPack: ap.Hash, Who: ap.Who, Answers: ids}}); err != nil {
 		return err
 	}
 	if c.Memory != nil {
@@ -264,7 +264,7 @@ func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.Answ
 	if err := c.recordAnswers(ctx, t, &ap, qp.Questions, actor); err != nil {
 		return nil, err
 	}
-	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, agentos.TaskUpdate{Reason: agentos.Str("")}, map[string]any{"answer_pack": ap.Hash}); err != nil {
+	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, agentos.TaskUpdate{Reason: agentos.Str("")}, agentos.TransitionDetail{AnswerPack: ap.Hash}); err != nil {
 		return nil, err
 	}
 	values, err := c.answeredValues(ctx, t.ID)
@@ -311,4 +311,13 @@ func (c *Coordinator) answeredValues(ctx context.Context, task string) (map[stri
 		}
 	}
 	return values, nil
+}
+
+// questionIDs are the ids of qs, for the questions.asked event.
+func questionIDs(qs []agentos.Question) []string {
+	out := make([]string, 0, len(qs))
+	for _, q := range qs {
+		out = append(out, q.ID)
+	}
+	return out
 }

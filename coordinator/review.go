@@ -97,10 +97,7 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 				if e.Run != run.ID {
 					continue
 				}
-				var d struct {
-					Rule, Decision, Reason string
-					Argv                   []string
-				}
+				var d agentos.CommandRuleEvent
 				if json.Unmarshal(e.Data, &d) == nil {
 					rp.Commands = append(rp.Commands, agentos.CommandDecision{RuleID: d.Rule, Decision: d.Decision, Argv: d.Argv, Reason: d.Reason})
 				}

@@ -49,15 +49,9 @@ const (
 	rollbackLanded    = "landed"    // the revert is on the target: rolled_back
 )
 
-// RollbackEvent is the payload of an EventRollback, always on the task being
-// rolled back (so its own chain says what happened to it).
-type RollbackEvent struct {
-	Stage     string   `json:"stage"`
-	Task      string   `json:"rollback_task"`
-	Reverted  string   `json:"reverted"`
-	Commit    string   `json:"commit,omitempty"`    // landed: the revert commit
-	Conflicts []string `json:"conflicts,omitempty"` // refused
-}
+// RollbackEvent is the payload of an EventRollback, always on the task
+// being rolled back.
+type RollbackEvent = agentos.RollbackEvent
 
 // RollbackResult is what `agentos rollback` reports.
 type RollbackResult struct {
@@ -137,7 +131,7 @@ func (c *Coordinator) Rollback(ctx context.Context, taskID string, actor agentos
 	}()
 	// The link is on the original's chain, in the transaction that starts
 	// the rollback task.
-	if _, err := c.DB.Transition(ctx, rt.ID, agentos.StateCreated, agentos.StatePlanning, actor, agentos.TaskUpdate{}, map[string]any{"rollback_of": t.ID},
+	if _, err := c.DB.Transition(ctx, rt.ID, agentos.StateCreated, agentos.StatePlanning, actor, agentos.TaskUpdate{}, agentos.TransitionDetail{RollbackOf: t.ID},
 		agentos.EventInput{Task: t.ID, Actor: actor, Kind: agentos.EventRollback, Data: RollbackEvent{Stage: rollbackRequested, Task: rt.ID, Reverted: t.Commit}}); err != nil {
 		return res, err
 	}
@@ -222,7 +216,7 @@ func (c *Coordinator) rollbackLanded(ctx context.Context, rt *agentos.Task, p *a
 func (c *Coordinator) markRolledBack(ctx context.Context, t, rt *agentos.Task, run string) error {
 	reason := fmt.Sprintf("rolled back by task %s (revert %s), requested by %s", rt.ID, rt.Commit, rt.Submitter)
 	nt, err := c.DB.Transition(ctx, t.ID, agentos.StateCommitted, agentos.StateRolledBack, rt.Submitter, agentos.TaskUpdate{Reason: &reason},
-		map[string]any{"rollback_task": rt.ID, "revert": rt.Commit},
+		agentos.TransitionDetail{RollbackTask: rt.ID, Revert: rt.Commit},
 		agentos.EventInput{Task: t.ID, Run: run, Actor: rt.Submitter, Kind: agentos.EventRollback, Data: RollbackEvent{Stage: rollbackLanded, Task: rt.ID, Reverted: t.Commit, Commit: rt.Commit}})
 	if err != nil {
 		return agentos.WrapError(agentos.ErrorCode(err), err, "the revert %s of task %s landed, but marking it rolled_back failed: %s; run `agentos rollback %s` again to record it", short(rt.Commit), t.ID, agentos.ErrorMessage(err), t.ID)
@@ -265,7 +259,7 @@ func (c *Coordinator) planRollback(ctx context.Context, rt, orig *agentos.Task, 
 	if len(conflicts) > 0 {
 		msg := fmt.Sprintf("cannot roll back task %s: later commits on %s changed the same lines in %s; %s was left untouched — roll back the later tasks first, or revert by hand",
 			orig.ID, orig.Target, strings.Join(conflicts, ", "), orig.Target)
-		nt, terr := c.DB.Transition(ctx, rt.ID, rt.State, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &msg}, map[string]any{"phase": "plan", "conflicts": conflicts},
+		nt, terr := c.DB.Transition(ctx, rt.ID, rt.State, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &msg}, agentos.TransitionDetail{Phase: "plan", Conflicts: conflicts},
 			agentos.EventInput{Task: orig.ID, Actor: actor, Kind: agentos.EventRollback, Data: RollbackEvent{Stage: rollbackRefused, Task: rt.ID, Reverted: orig.Commit, Conflicts: conflicts}})
 		if terr != nil {
 			return terr
@@ -386,7 +380,7 @@ func (c *Coordinator) abandonRollback(ctx context.Context, rt *agentos.Task, cau
 	}
 	if !rt.State.Terminal() {
 		reason := agentos.ErrorMessage(cause)
-		if _, err := c.transition(ctx, rt, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, map[string]any{"phase": "rollback"}); err != nil {
+		if _, err := c.transition(ctx, rt, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Phase: "rollback"}); err != nil {
 			return fmt.Errorf("%w (and recording the failure failed: %v)", cause, err)
 		}
 	}

@@ -318,18 +318,8 @@ func fileLockSkip(d scheduler.Decision, err error) scheduler.Decision {
 }
 
 // dispatchData is the audited dispatch decision plus the lease it runs under.
-func dispatchData(d scheduler.Decision, h *lock.Held, owner string) map[string]any {
-	m := decisionMap(d)
-	m["lease"] = h.Lease.ID
-	m["worker"] = owner
-	return m
-}
-
-func decisionMap(d scheduler.Decision) map[string]any {
-	b, _ := json.Marshal(d)
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	return m
+func dispatchData(d scheduler.Decision, h *lock.Held, owner string) agentos.SchedulerDispatchEvent {
+	return agentos.SchedulerDispatchEvent{SchedulerDecision: d, Lease: h.Lease.ID, Worker: owner}
 }
 
 // audit appends a hold or skip (with dedupe, unless the task's last

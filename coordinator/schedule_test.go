@@ -206,7 +206,7 @@ func TestSchedule(t *testing.T) {
 		z := queuedTask(t, c, "docs", "z.txt")
 		// x is applying (its runner's lease is gone, as after a crash: the
 		// worker's takeover re-queues it, until then it counts), y leased.
-		if _, err := c.DB.Transition(t.Context(), x.ID, agentos.StateQueued, agentos.StateApplying, agentos.System, agentos.TaskUpdate{}, nil); err != nil {
+		if _, err := c.DB.Transition(t.Context(), x.ID, agentos.StateQueued, agentos.StateApplying, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
 			t.Fatal(err)
 		}
 		h := takeLease(t, c, y.ID)

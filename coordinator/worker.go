@@ -366,10 +366,10 @@ func (w *worker) takeOverTask(ctx context.Context, t *agentos.Task, dead *lock.L
 			sha = strings.TrimSpace(sha)
 			reason := "recovered at takeover: run " + run.ID + " had landed " + ShortSHA(sha) + " before its runner died"
 			if _, err := w.c.DB.Transition(ctx, t.ID, t.State, agentos.StateCommitted, agentos.System,
-				agentos.TaskUpdate{Commit: &sha, Reason: &reason}, map[string]any{"commit": sha, "takeover": true},
+				agentos.TaskUpdate{Commit: &sha, Reason: &reason}, agentos.TransitionDetail{Commit: sha, Takeover: true},
 				agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d},
 				agentos.EventInput{Task: t.ID, Run: run.ID, Actor: agentos.System, Kind: agentos.EventIntegrated,
-					Data: map[string]any{"target": t.Target, "commit": sha, "landed": true, "note": reason}}); err != nil {
+					Data: agentos.IntegratedEvent{Target: t.Target, Commit: sha, Landed: true, Note: reason}}); err != nil {
 				return err
 			}
 			run.Outcome, run.Commit = agentos.StateCommitted, sha
@@ -378,7 +378,7 @@ func (w *worker) takeOverTask(ctx context.Context, t *agentos.Task, dead *lock.L
 	}
 	reason := "re-queued: " + d.Reason
 	if _, err := w.c.DB.Transition(ctx, t.ID, t.State, agentos.StateQueued, agentos.System,
-		agentos.TaskUpdate{Reason: &reason}, map[string]any{"takeover": true},
+		agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Takeover: true},
 		agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d}); err != nil {
 		return err
 	}

@@ -165,10 +165,10 @@ func TestTakeoverRecoversLandedRun(t *testing.T) {
 	if err := c.DB.CreateRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.DB.Transition(ctx, tk.ID, agentos.StateQueued, agentos.StateApplying, agentos.System, agentos.TaskUpdate{RunID: &run.ID}, nil); err != nil {
+	if _, err := c.DB.Transition(ctx, tk.ID, agentos.StateQueued, agentos.StateApplying, agentos.System, agentos.TaskUpdate{RunID: &run.ID}, agentos.TransitionDetail{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.DB.Transition(ctx, tk.ID, agentos.StateApplying, agentos.StateVerifying, agentos.System, agentos.TaskUpdate{}, nil); err != nil {
+	if _, err := c.DB.Transition(ctx, tk.ID, agentos.StateApplying, agentos.StateVerifying, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
 		t.Fatal(err)
 	}
 	head, _ := c.Repo.BranchHead(ctx, "main")

@@ -39,12 +39,12 @@ const (
 // Audit event kinds of lock changes someone must be able to account for.
 const (
 	// EventTakeover: an expired lease was taken over by a new holder.
-	EventTakeover = "lock.takeover"
+	EventTakeover = agentos.EventLockTakeover
 	// EventForceRelease: a human removed a lease with --force and a reason.
-	EventForceRelease = "lock.force_release"
+	EventForceRelease = agentos.EventLockForceRelease
 	// EventLost: a holder found its lease gone (expired and taken over, or
 	// force-released) and stopped.
-	EventLost = "lock.lost"
+	EventLost = agentos.EventLockLost
 )
 
 // TaskOf returns the task id of the first task key in keys, or "".
@@ -352,7 +352,7 @@ func (m *Manager) ForceRelease(ctx context.Context, id, reason string, actor age
 	}
 	return m.db.ForceReleaseLease(ctx, id, func(l Lease) agentos.EventInput {
 		return agentos.EventInput{Task: TaskOf(l.Keys), Actor: actor, Kind: EventForceRelease,
-			Data: map[string]any{"lease": l, "reason": reason}}
+			Data: agentos.LockForceReleaseEvent{Lease: l, Reason: reason}}
 	})
 }
 

@@ -141,7 +141,7 @@ func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, 
 // event appended in the same transaction. Extra events ride along
 // atomically. The task row is read FOR UPDATE: a concurrent transition of
 // the same task waits, then sees the state it left and is refused.
-func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, data map[string]any, extra ...agentos.EventInput) (*agentos.Task, error) {
+func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, detail agentos.TransitionDetail, extra ...agentos.EventInput) (*agentos.Task, error) {
 	if err := agentos.CheckTransition(from, to); err != nil {
 		return nil, err
 	}
@@ -180,14 +180,7 @@ func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, 
 		if tag.RowsAffected() != 1 {
 			return agentos.Errorf(agentos.ECONFLICT, "task %s changed state concurrently", id)
 		}
-		ev := map[string]any{"from": from, "to": to}
-		if t.Reason != "" && upd.Reason != nil {
-			ev["reason"] = t.Reason
-		}
-		for k, v := range data {
-			ev[k] = v
-		}
-		evs := append([]agentos.EventInput{{Task: t.ID, Run: t.RunID, Actor: actor, Kind: agentos.EventTransition, Data: ev}}, extra...)
+		evs := append([]agentos.EventInput{agentos.NewTransitionEvent(t, from, actor, upd.Reason != nil, detail)}, extra...)
 		_, err = d.appendTx(ctx, tx, evs...)
 		return err
 	})

@@ -48,8 +48,10 @@ const TakeoverRule = "builtin.takeover"
 // what the other task landed (red line 8).
 const FileLockRule = "builtin.file-lock"
 
-// Action is what the scheduler decided for a task.
-type Action string
+// Action is what the scheduler decided for a task. It, Claim and Decision
+// are declared in the root package, which owns the registry of audit
+// payloads (agentos.EventPayloads); these names keep the scheduler's API.
+type Action = agentos.SchedulerAction
 
 const (
 	// Dispatch: the task runs now.
@@ -63,12 +65,10 @@ const (
 	Takeover Action = "takeover"
 )
 
-// EventPrefix starts the kind of every scheduler audit event.
-const EventPrefix = "scheduler."
-
-// EventKind is the audit event kind of a decision: scheduler.dispatch,
-// scheduler.hold, scheduler.skip or scheduler.takeover.
-func (a Action) EventKind() string { return EventPrefix + string(a) }
+// EventPrefix starts the kind of every scheduler audit event; an Action's
+// EventKind is scheduler.dispatch, scheduler.hold, scheduler.skip or
+// scheduler.takeover.
+const EventPrefix = agentos.SchedulerEventPrefix
 
 // Task is what the rules see of a queued or running task.
 type Task struct {
@@ -84,36 +84,11 @@ type Task struct {
 }
 
 // Claim is a concurrency slot a task takes while it runs.
-type Claim struct {
-	Key   string `json:"key"`
-	Limit int    `json:"limit"`
-	Rule  string `json:"rule"`
-}
+type Claim = agentos.SchedulerClaim
 
-// Decision is one scheduling decision, the data of its audit event.
-type Decision struct {
-	Task      string `json:"task"`
-	Action    Action `json:"action"`
-	RuleID    string `json:"rule_id"`
-	RulesHash string `json:"rules_hash"`
-	Reason    string `json:"reason"`
-	// Priority and the rule that set it ("default" when none did).
-	Priority     int    `json:"priority"`
-	PriorityRule string `json:"priority_rule"`
-	// Matched lists every rule whose condition held, in rule order.
-	Matched []string `json:"matched"`
-	// Claims are the concurrency slots the task takes while running.
-	Claims []Claim `json:"claims,omitempty"`
-	// Holders are the running tasks holding the full key of a skip.
-	Holders []string `json:"holders,omitempty"`
-}
-
-// Same reports whether d and o decide the same thing for the same reason,
-// so a loop audits a repeated hold or skip only once.
-func (d Decision) Same(o Decision) bool {
-	return d.Task == o.Task && d.Action == o.Action && d.RuleID == o.RuleID && d.RulesHash == o.RulesHash &&
-		slices.Equal(d.Holders, o.Holders)
-}
+// Decision is one scheduling decision, the data of its audit event (of
+// scheduler.dispatch with the lease it runs under).
+type Decision = agentos.SchedulerDecision
 
 // Scheduler is a compiled rule set.
 type Scheduler struct {

@@ -2,9 +2,10 @@
 // the binary (`agentos schema NAME` prints them), and checks documents against
 // them on receipt.
 //
-// Every schema is a *.json file in this directory; its name is the file name
-// without the extension, so adding a schema is adding a file. Every schema
-// must be usable with OpenAI Structured Outputs in strict mode (CheckStrict):
+// Every artifact schema is a *.json file in this directory; its name is the
+// file name without the extension, so adding a schema is adding a file. The
+// schema of each audit event kind, event.KIND, is derived from its payload
+// type (events.go). Every artifact schema must be usable with OpenAI Structured Outputs in strict mode (CheckStrict):
 // every property required, additionalProperties false on every object, and
 // only the keywords strict mode supports. TestSchemasAreStrict enforces it.
 package schema
@@ -25,8 +26,17 @@ import (
 //go:embed *.json
 var files embed.FS
 
-// Names returns the names of the built-in schemas, sorted.
+// Names returns the names of the built-in schemas, sorted: the artifact
+// schemas and event.KIND for every audit event kind.
 func Names() []string {
+	out := append(ArtifactNames(), eventNames()...)
+	sort.Strings(out)
+	return out
+}
+
+// ArtifactNames returns the names of the artifact schemas (the *.json files,
+// all strict-mode), sorted.
+func ArtifactNames() []string {
 	entries, _ := files.ReadDir(".")
 	var out []string
 	for _, e := range entries {
@@ -41,6 +51,12 @@ func Names() []string {
 // Get returns the schema called name, or a not_found error naming the
 // schemas there are.
 func Get(name string) ([]byte, error) {
+	if kind, ok := strings.CutPrefix(name, EventPrefix); ok {
+		if b, ok := eventSchema(kind); ok {
+			return b, nil
+		}
+		return nil, agentos.Errorf(agentos.ENOTFOUND, "no audit event kind %q: choose one of %s", kind, strings.Join(eventNames(), ", "))
+	}
 	b, err := files.ReadFile(path.Clean(name) + ".json")
 	if err != nil || strings.ContainsAny(name, "/\\") {
 		return nil, agentos.Errorf(agentos.ENOTFOUND, "no schema called %q: choose one of %s", name, strings.Join(Names(), ", "))

@@ -28,16 +28,16 @@ func TestTransitionIsCASAndAudited(t *testing.T) {
 	if err := db.CreateTask(ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, nil); err != nil {
+	if _, err := db.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
 		t.Fatal(err)
 	}
 	n0, _, _ := db.ChainHead(ctx)
 	// Illegal pair: refused by the table, nothing written.
-	if _, err := db.Transition(ctx, "t1", agentos.StatePlanning, agentos.StateCommitted, agentos.System, agentos.TaskUpdate{}, nil); agentos.ErrorCode(err) != agentos.ECONFLICT {
+	if _, err := db.Transition(ctx, "t1", agentos.StatePlanning, agentos.StateCommitted, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); agentos.ErrorCode(err) != agentos.ECONFLICT {
 		t.Fatalf("illegal transition: %v", err)
 	}
 	// Stale "from": another process moved the task.
-	if _, err := db.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, nil); agentos.ErrorCode(err) != agentos.ECONFLICT {
+	if _, err := db.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); agentos.ErrorCode(err) != agentos.ECONFLICT {
 		t.Fatalf("stale from: %v", err)
 	}
 	n1, _, _ := db.ChainHead(ctx)

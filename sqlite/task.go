@@ -146,7 +146,7 @@ func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, 
 // Transition is the only writer of a task's state: a compare-and-swap from
 // `from` to `to`, checked against the one transition table, with the audit
 // event appended in the same transaction. Extra events ride along atomically.
-func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, data map[string]any, extra ...agentos.EventInput) (*agentos.Task, error) {
+func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, detail agentos.TransitionDetail, extra ...agentos.EventInput) (*agentos.Task, error) {
 	if err := agentos.CheckTransition(from, to); err != nil {
 		return nil, err
 	}
@@ -187,14 +187,7 @@ func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, 
 	if n, _ := res.RowsAffected(); n != 1 {
 		return nil, agentos.Errorf(agentos.ECONFLICT, "task %s changed state concurrently", id)
 	}
-	ev := map[string]any{"from": from, "to": to}
-	if t.Reason != "" && upd.Reason != nil {
-		ev["reason"] = t.Reason
-	}
-	for k, v := range data {
-		ev[k] = v
-	}
-	evs := append([]agentos.EventInput{{Task: t.ID, Run: t.RunID, Actor: actor, Kind: agentos.EventTransition, Data: ev}}, extra...)
+	evs := append([]agentos.EventInput{agentos.NewTransitionEvent(t, from, actor, upd.Reason != nil, detail)}, extra...)
 	if _, err := d.appendTx(ctx, tx, evs...); err != nil {
 		return nil, err
 	}

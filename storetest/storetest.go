@@ -160,7 +160,7 @@ func (s *suite) transitions(t *testing.T) {
 	n0 := head(t, st)
 	tr, err := st.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System,
 		agentos.TaskUpdate{Reason: agentos.Str("because"), PlanID: agentos.Str("p1"), AutoApply: new(true)},
-		map[string]any{"why": "test"},
+		agentos.TransitionDetail{Phase: "test"},
 		agentos.EventInput{Task: "t1", Actor: agentos.System, Kind: "test.extra", Data: map[string]any{"n": 1}})
 	must(t, err)
 	if tr.State != agentos.StatePlanning || tr.Reason != "because" || tr.PlanID != "p1" || !tr.AutoApply {
@@ -176,20 +176,20 @@ func (s *suite) transitions(t *testing.T) {
 	if len(evs) != 2 || evs[0].Kind != agentos.EventTransition || evs[1].Kind != "test.extra" || evs[1].Seq != evs[0].Seq+1 {
 		t.Fatalf("transition appended %+v, want the transition then the extra event", evs)
 	}
-	for _, w := range []string{`"from":"created"`, `"to":"planning"`, `"reason":"because"`, `"why":"test"`} {
-		if !strings.Contains(string(evs[0].Data), w) {
-			t.Errorf("transition event data %s lacks %s", evs[0].Data, w)
-		}
+	if d, err := agentos.DecodeEvent(evs[0]); err != nil {
+		t.Errorf("transition event: %v", err)
+	} else if te := *d.(*agentos.TransitionEvent); te.From != agentos.StateCreated || te.To != agentos.StatePlanning || te.Reason != "because" || te.Phase != "test" {
+		t.Errorf("transition event data %s, want from created to planning, reason because, phase test", evs[0].Data)
 	}
 	n1 := head(t, st)
 	// Forbidden pair: refused by the table, nothing written.
-	_, err = st.Transition(ctx, "t1", agentos.StatePlanning, agentos.StateCommitted, agentos.System, agentos.TaskUpdate{}, nil)
+	_, err = st.Transition(ctx, "t1", agentos.StatePlanning, agentos.StateCommitted, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{})
 	wantCode(t, err, agentos.ECONFLICT, "illegal transition")
 	// Stale from: another process moved the task.
-	_, err = st.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, nil)
+	_, err = st.Transition(ctx, "t1", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{})
 	wantCode(t, err, agentos.ECONFLICT, "stale from")
 	// An extra event that cannot be appended takes the transition down with it.
-	_, err = st.Transition(ctx, "t1", agentos.StatePlanning, agentos.StatePlanned, agentos.System, agentos.TaskUpdate{Reason: agentos.Str("lost")}, nil,
+	_, err = st.Transition(ctx, "t1", agentos.StatePlanning, agentos.StatePlanned, agentos.System, agentos.TaskUpdate{Reason: agentos.Str("lost")}, agentos.TransitionDetail{},
 		agentos.EventInput{Task: "t1", Actor: agentos.System, Kind: "test.bad", Data: unencodable})
 	if err == nil {
 		t.Fatal("a transition whose extra event cannot be encoded succeeded")
@@ -203,11 +203,11 @@ func (s *suite) transitions(t *testing.T) {
 		t.Fatalf("refused and failed transitions appended %d events", n-n1)
 	}
 	// Unknown task.
-	_, err = st.Transition(ctx, "nope", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, nil)
+	_, err = st.Transition(ctx, "nope", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{})
 	wantCode(t, err, agentos.ENOTFOUND, "transition of an unknown task")
 	// By unique prefix: the event names the full id.
 	newTask(t, st, "prefixed-task")
-	_, err = st.Transition(ctx, "prefixed", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, nil)
+	_, err = st.Transition(ctx, "prefixed", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{})
 	must(t, err)
 	evs, err = st.Events(ctx, agentos.EventFilter{Task: "prefixed-task", Kind: agentos.EventTransition})
 	must(t, err)
@@ -248,7 +248,7 @@ func (s *suite) transitionRace(t *testing.T) {
 	errs := make(chan error, len(handles))
 	for _, h := range handles {
 		wg.Go(func() {
-			_, err := h.Transition(ctx, "race", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, nil)
+			_, err := h.Transition(ctx, "race", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{})
 			switch agentos.ErrorCode(err) {
 			case "":
 				won.Add(1)
@@ -460,7 +460,7 @@ func (s *suite) auditRedact(t *testing.T) {
 	_, err := st.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: "secret", Data: map[string]any{"password": "hunter2"}})
 	must(t, err)
 	newTask(t, st, "hunter2-task") // ids are not data: kept as given
-	_, err = st.Transition(ctx, "hunter2-task", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{Reason: agentos.Str("uses hunter2")}, nil)
+	_, err = st.Transition(ctx, "hunter2-task", agentos.StateCreated, agentos.StatePlanning, agentos.System, agentos.TaskUpdate{Reason: agentos.Str("uses hunter2")}, agentos.TransitionDetail{})
 	must(t, err)
 	evs, err := st.Events(ctx, agentos.EventFilter{})
 	must(t, err)

@@ -101,6 +101,7 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"sqlexec":  cmdSQLExec,
 			"snapshot": cmdSnapshot,
 			"lasttask": cmdLastTask,
+			"rechain":  cmdRechain, // rechain_test.go
 		},
 	}
 }
