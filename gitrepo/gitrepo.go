@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
@@ -503,7 +504,21 @@ var ErrPushRejected = errors.New("the remote branch moved (not a fast-forward)")
 // and returns the commit it points to there.
 func (r *Repo) FetchBranch(ctx context.Context, remote, branch string) (string, error) {
 	tracking := "refs/remotes/" + remote + "/" + branch
-	if _, err := r.Git(ctx, "fetch", "--quiet", "--no-tags", "--", remote, "+refs/heads/"+branch+":"+tracking); err != nil {
+	// A fetch checks connectivity against every ref, the HEADs of the
+	// other worktrees included; one that another run is adding or removing
+	// at that moment fails it. Such a failure passes: try a few times.
+	var err error
+	for try := range 6 {
+		if _, err = r.Git(ctx, "fetch", "--quiet", "--no-tags", "--", remote, "+refs/heads/"+branch+":"+tracking); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Duration(try+1) * 50 * time.Millisecond):
+		}
+	}
+	if err != nil {
 		return "", agentos.WrapError(agentos.ECONFLICT, err, "cannot fetch %s from %s: %v", branch, remote, err)
 	}
 	out, err := r.Git(ctx, "rev-parse", "--verify", "--quiet", tracking)
