@@ -238,6 +238,26 @@ type TaskUpdate struct {
 	AutoApply *bool
 }
 
+// Apply sets on t the fields u names: every store applies an update the same
+// way.
+func (u TaskUpdate) Apply(t *Task) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&t.Reason, u.Reason)
+	set(&t.PlanID, u.PlanID)
+	set(&t.PlanHash, u.PlanHash)
+	set(&t.IntentID, u.IntentID)
+	set(&t.RunID, u.RunID)
+	set(&t.Commit, u.Commit)
+	set(&t.Goal, u.Goal)
+	if u.AutoApply != nil {
+		t.AutoApply = *u.AutoApply
+	}
+}
+
 // Str returns a pointer to s, for TaskUpdate fields.
 func Str(s string) *string { return &s }
 

@@ -155,21 +155,7 @@ func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, 
 		if t.State != from {
 			return agentos.Errorf(agentos.ECONFLICT, "task %s is %s, not %s (another process moved it)", id, t.State, from)
 		}
-		set := func(dst *string, v *string) {
-			if v != nil {
-				*dst = *v
-			}
-		}
-		set(&t.Reason, upd.Reason)
-		set(&t.PlanID, upd.PlanID)
-		set(&t.PlanHash, upd.PlanHash)
-		set(&t.IntentID, upd.IntentID)
-		set(&t.RunID, upd.RunID)
-		set(&t.Commit, upd.Commit)
-		set(&t.Goal, upd.Goal)
-		if upd.AutoApply != nil {
-			t.AutoApply = *upd.AutoApply
-		}
+		upd.Apply(t)
 		t.State = to
 		t.UpdatedAt = d.Now().UTC()
 		tag, err := tx.Exec(ctx, `UPDATE tasks SET state=$1, reason=$2, plan_id=$3, plan_hash=$4, intent_id=$5, run_id=$6, commit_sha=$7, goal=$8, auto_apply=$9, updated_at=$10 WHERE id=$11 AND state=$12`,

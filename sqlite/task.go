@@ -162,21 +162,7 @@ func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, 
 	if t.State != from {
 		return nil, agentos.Errorf(agentos.ECONFLICT, "task %s is %s, not %s (another process moved it)", id, t.State, from)
 	}
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&t.Reason, upd.Reason)
-	set(&t.PlanID, upd.PlanID)
-	set(&t.PlanHash, upd.PlanHash)
-	set(&t.IntentID, upd.IntentID)
-	set(&t.RunID, upd.RunID)
-	set(&t.Commit, upd.Commit)
-	set(&t.Goal, upd.Goal)
-	if upd.AutoApply != nil {
-		t.AutoApply = *upd.AutoApply
-	}
+	upd.Apply(t)
 	t.State = to
 	t.UpdatedAt = d.Now().UTC()
 	res, err := tx.ExecContext(ctx, `UPDATE tasks SET state=?, reason=?, plan_id=?, plan_hash=?, intent_id=?, run_id=?, commit_sha=?, goal=?, auto_apply=?, updated_at=? WHERE id=? AND state=?`,
