@@ -28,6 +28,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/sandbox"
 )
 
 // MemoryService is what the coordinator needs of the memory: a frozen pack
@@ -58,6 +59,10 @@ type ProgressEvent struct {
 	Elapsed time.Duration
 }
 
+// Runner runs one confined command: the sandbox (sandbox.Run). Every exec
+// step and verify check goes through it; tests may hand in another.
+type Runner func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error)
+
 // Coordinator runs tasks for one repository.
 type Coordinator struct {
 	DB       agentos.Store
@@ -65,6 +70,8 @@ type Coordinator struct {
 	Config   *config.Config
 	StateDir string // <repo>/.agentos
 	Memory   MemoryService
+	// Sandbox runs every command of a plan (default sandbox.Run).
+	Sandbox  Runner
 	Prompter Prompter
 	Progress Progress
 	Identity gitrepo.Identity
@@ -95,6 +102,7 @@ func New(db agentos.Store, repo *gitrepo.Repo, cfg *config.Config) *Coordinator 
 		Env:      os.Environ(),
 		Now:      time.Now,
 		Log:      io.Discard,
+		Sandbox:  sandbox.Run,
 		engines:  &engineCache{},
 	}
 }

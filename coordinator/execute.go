@@ -346,7 +346,7 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 		Stdout:    out,
 		Stderr:    out,
 	}
-	res, err := sandbox.Run(ctx, spec)
+	res, err := x.c.Sandbox(ctx, spec)
 	rec.ExitCode = res.ExitCode
 	rec.Unconfined = res.Unconfined
 	rec.OutputDigest = "sha256:" + hex.EncodeToString(out.h.Sum(nil))
