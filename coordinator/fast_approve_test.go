@@ -14,11 +14,7 @@ func TestFastApprovalNofM(t *testing.T) {
 	f := newFixture(t, fastPolicy, nil)
 	ctx := t.Context()
 	task, err := f.plan("ci.yaml", ciPlan, agentos.ModeSemiAuto, true, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = f.c.Apply(ctx, task.ID, agentos.Human("ann"))
-	wantErr(t, err, agentos.EAWAITINGAPPROVAL, "ci-config: 2 of human:bob, human:cy, human:dee", "apply of a gated plan")
+	wantErr(t, err, agentos.EAWAITINGAPPROVAL, "ci-config: 2 of human:bob, human:cy, human:dee", "run of a gated plan")
 	task = f.wantState(task.ID, agentos.StateAwaitingApproval)
 	if _, d := f.lastTransition(task.ID); d["requirements"] == nil {
 		t.Fatalf("the awaiting_approval transition does not record the requirements: %v", d)

@@ -140,14 +140,19 @@ func (f *fixture) moveBase(line string) {
 	f.git("commit", "-q", "-am", "base moves: "+line)
 }
 
-// plan writes a plan file and plans it (AutoApply when run is set).
+// plan writes a plan file and plans it, or runs it (plan and apply) when
+// run is set.
 func (f *fixture) plan(name, body string, mode agentos.Mode, run bool, values map[string]string) (*agentos.Task, error) {
 	f.t.Helper()
 	p := filepath.Join(f.t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		f.t.Fatal(err)
 	}
-	return f.c.PlanFile(f.t.Context(), coordinator.PlanRequest{File: p, Mode: mode, Actor: agentos.Human("ann"), AutoApply: run, Values: values})
+	req := coordinator.PlanRequest{File: p, Mode: mode, Actor: agentos.Human("ann"), Values: values}
+	if run {
+		return f.c.Run(f.t.Context(), req)
+	}
+	return f.c.PlanFile(f.t.Context(), req)
 }
 
 // mustPlan plans a plan file that must reach planned.
