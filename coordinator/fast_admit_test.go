@@ -85,7 +85,7 @@ func TestFastAdmissionRefusals(t *testing.T) {
 func TestFastAdmitWithoutGateDecisions(t *testing.T) {
 	f := newFixture(t, fastPolicy, nil)
 	task := f.mustPlan("plain.yaml", plainPlan)
-	if _, err := f.db.Transition(t.Context(), task.ID, agentos.StatePlanned, agentos.StateQueued, agentos.System, agentos.TaskUpdate{}, nil); err != nil {
+	if _, err := f.db.Transition(t.Context(), task.ID, agentos.StatePlanned, agentos.StateQueued, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := f.c.Apply(t.Context(), task.ID, agentos.Human("ann"))

@@ -213,7 +213,7 @@ func TestFastCancel(t *testing.T) {
 	// A task being applied belongs to its runner.
 	busy := f.mustPlan("plain.yaml", plainPlan)
 	for _, to := range []agentos.State{agentos.StateQueued, agentos.StateApplying} {
-		if busy, err = f.db.Transition(ctx, busy.ID, busy.State, to, agentos.System, agentos.TaskUpdate{}, nil); err != nil {
+		if busy, err = f.db.Transition(ctx, busy.ID, busy.State, to, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
 			t.Fatal(err)
 		}
 	}

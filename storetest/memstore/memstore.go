@@ -454,7 +454,7 @@ func (s *Store) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Tas
 
 // Transition implements agentos.TaskStore: the compare-and-swap and its
 // audit events in one critical section.
-func (s *Store) Transition(ctx context.Context, id string, from, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, data map[string]any, extra ...agentos.EventInput) (*agentos.Task, error) {
+func (s *Store) Transition(ctx context.Context, id string, from, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, detail agentos.TransitionDetail, extra ...agentos.EventInput) (*agentos.Task, error) {
 	if err := agentos.CheckTransition(from, to); err != nil {
 		return nil, err
 	}
@@ -471,41 +471,16 @@ func (s *Store) Transition(ctx context.Context, id string, from, to agentos.Stat
 		return nil, agentos.Errorf(agentos.ECONFLICT, "task %s is %s, not %s (another process moved it)", id, cur.State, from)
 	}
 	t := copyTask(cur)
-	set := func(dst *string, v *string) {
-		if v != nil {
-			*dst = *v
-		}
-	}
-	set(&t.Reason, upd.Reason)
-	set(&t.PlanID, upd.PlanID)
-	set(&t.PlanHash, upd.PlanHash)
-	set(&t.IntentID, upd.IntentID)
-	set(&t.RunID, upd.RunID)
-	set(&t.Commit, upd.Commit)
-	set(&t.Goal, upd.Goal)
-	if upd.AutoApply != nil {
-		t.AutoApply = *upd.AutoApply
-	}
+	upd.Apply(t)
 	t.State = to
 	t.UpdatedAt = s.now()
-	evs, err := s.chain(d, append([]agentos.EventInput{transitionEvent(t, from, to, actor, upd, data)}, extra...))
+	evs, err := s.chain(d, append([]agentos.EventInput{agentos.NewTransitionEvent(t, from, actor, upd.Reason != nil, detail)}, extra...))
 	if err != nil {
 		return nil, err
 	}
 	d.tasks[t.ID] = t
 	d.commitEvents(evs)
 	return copyTask(t), nil
-}
-
-// transitionEvent is the task.transition event, built as the SQL adapters
-// build it.
-func transitionEvent(t *agentos.Task, from, to agentos.State, actor agentos.Actor, upd agentos.TaskUpdate, data map[string]any) agentos.EventInput {
-	ev := map[string]any{"from": from, "to": to}
-	if t.Reason != "" && upd.Reason != nil {
-		ev["reason"] = t.Reason
-	}
-	maps.Copy(ev, data)
-	return agentos.EventInput{Task: t.ID, Run: t.RunID, Actor: actor, Kind: agentos.EventTransition, Data: ev}
 }
 
 // needTask is the foreign key of the tables that reference tasks.
