@@ -29,7 +29,7 @@ func (c *Coordinator) decideCommand(argv []string, dir string) (cmdrule.Decision
 // planCommandCheck is the plan-time check: a command a rule denies is
 // refused before anything is stored.
 func (c *Coordinator) planCommandCheck(argv []string) error {
-	d, err := c.decideCommand(argv, c.Repo.Root)
+	d, err := c.decideCommand(argv, c.Repo.Dir())
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (c *Coordinator) commandGates(p *agentos.Plan, res *policy.Result) error {
 	}
 	seen := map[string]bool{}
 	for _, x := range cmds {
-		d, err := c.decideCommand(x.argv, c.Repo.Root)
+		d, err := c.decideCommand(x.argv, c.Repo.Dir())
 		if err != nil {
 			return err
 		}

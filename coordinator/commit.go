@@ -47,7 +47,7 @@ func (c *Coordinator) checkRecords(ctx context.Context, x *executor) error {
 	return nil
 }
 
-// commit is the only caller of gitrepo.CommitTree. It requires the complete
+// commit is the only caller of CommitTree. It requires the complete
 // record set, stages the worktree, hashes the diff and writes the commit
 // with the trailers of red line 7. It moves only the task's own branch.
 func (c *Coordinator) commit(ctx context.Context, x *executor) (string, error) {
@@ -59,7 +59,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 		return "", err
 	}
 	c.progress(ProgressEvent{Task: x.task.ID, Phase: "commit", What: "commit"})
-	changed, err := gitrepo.StageAll(ctx, x.wt)
+	changed, err := c.Repo.StageAll(ctx, x.wt)
 	if err != nil {
 		return "", err
 	}
@@ -69,11 +69,11 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := c.checkChangedPaths(ctx, x, parent); err != nil {
 		return "", err
 	}
-	tree, err := gitrepo.GitIn(ctx, x.wt, nil, "write-tree")
+	tree, err := c.Repo.WriteTree(ctx, x.wt)
 	if err != nil {
 		return "", err
 	}
-	diffHash, _, err := c.Repo.DiffHash(ctx, parent, strings.TrimSpace(tree))
+	diffHash, _, err := c.Repo.DiffHash(ctx, parent, tree)
 	if err != nil {
 		return "", err
 	}
@@ -87,11 +87,11 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	kind, note := rollbackCommit(x.task, x.plan)
 	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify)) + note
 	msg := gitrepo.Message(x.plan.Goal, body, trailers)
-	sha, err := gitrepo.CommitTree(ctx, x.wt, parent, msg, c.Identity)
+	sha, err := c.Repo.CommitTree(ctx, x.wt, parent, msg, c.Identity)
 	if err != nil {
 		return "", err
 	}
-	if _, err := gitrepo.GitIn(ctx, x.wt, nil, "reset", "--quiet", "--soft", sha); err != nil {
+	if err := c.Repo.ResetSoft(ctx, x.wt, sha); err != nil {
 		return "", err
 	}
 	if err := c.recordPatches(ctx, x, parent, sha); err != nil {
@@ -113,7 +113,7 @@ func (c *Coordinator) recordPatches(ctx context.Context, x *executor, parent, sh
 		return err
 	}
 	for _, p := range paths {
-		d, err := c.Repo.Git(ctx, "diff", "--binary", "--full-index", "--no-renames", "--no-color", parent, sha, "--", p)
+		d, err := c.Repo.FileDiff(ctx, parent, sha, p)
 		if err != nil {
 			return err
 		}
@@ -130,15 +130,12 @@ func (c *Coordinator) recordPatches(ctx context.Context, x *executor, parent, sh
 // the gates never saw and no lock covers, is refused (an exec step declares
 // what it writes with writes:).
 func (c *Coordinator) checkChangedPaths(ctx context.Context, x *executor, parent string) error {
-	out, err := gitrepo.GitIn(ctx, x.wt, nil, "diff", "--cached", "--name-only", "--no-renames", "-z", parent)
+	staged, err := c.Repo.StagedPaths(ctx, x.wt, parent)
 	if err != nil {
 		return err
 	}
 	var undeclared []string
-	for _, p := range strings.Split(out, "\x00") {
-		if p == "" {
-			continue
-		}
+	for _, p := range staged {
 		if agentos.IsProtected(p) {
 			return agentos.Errorf(agentos.EDENIED, "the run changed the protected path %s: refusing to commit", p)
 		}

@@ -66,7 +66,7 @@ type Runner func(ctx context.Context, spec sandbox.Spec) (sandbox.Result, error)
 // Coordinator runs tasks for one repository.
 type Coordinator struct {
 	DB       agentos.Store
-	Repo     *gitrepo.Repo
+	Repo     Git
 	Config   *config.Config
 	StateDir string // <repo>/.agentos
 	Memory   MemoryService
@@ -94,10 +94,10 @@ type Coordinator struct {
 }
 
 // New returns a coordinator with defaults filled in.
-func New(db agentos.Store, repo *gitrepo.Repo, cfg *config.Config) *Coordinator {
+func New(db agentos.Store, repo Git, cfg *config.Config) *Coordinator {
 	return &Coordinator{
 		DB: db, Repo: repo, Config: cfg,
-		StateDir: filepath.Join(repo.Root, agentos.StateDir),
+		StateDir: filepath.Join(repo.Dir(), agentos.StateDir),
 		Identity: gitrepo.Identity{Name: "AgentOS", Email: "agentos@localhost"},
 		Env:      os.Environ(),
 		Now:      time.Now,

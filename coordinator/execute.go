@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/sandbox"
 	"github.com/agentos/agentos/workspace"
 )
@@ -223,7 +222,7 @@ func (x *executor) apply(ctx context.Context, s agentos.Step) (agentos.StepRecor
 			return rec, agentos.Errorf(agentos.EDENIED, "patch hashes to %s, not the planned %s (red line 6)", h, s.DiffHash)
 		}
 		rec.OutputDigest = s.DiffHash
-		if err := gitrepo.ApplyPatch(ctx, x.wt, []byte(s.Diff)); err != nil {
+		if err := x.c.Repo.ApplyPatch(ctx, x.wt, []byte(s.Diff)); err != nil {
 			return rec, agentos.WrapError(agentos.EFAILED, err, "patch does not apply: %v", err)
 		}
 		return rec, nil
@@ -260,7 +259,7 @@ func (x *executor) postcondition(ctx context.Context, s agentos.Step) error {
 			return fmt.Errorf("%s does not exist", s.To)
 		}
 	case agentos.StepPatch:
-		if err := gitrepo.CheckApplied(ctx, x.wt, []byte(s.Diff)); err != nil {
+		if err := x.c.Repo.CheckApplied(ctx, x.wt, []byte(s.Diff)); err != nil {
 			return fmt.Errorf("the patch is not present after applying: %v", err)
 		}
 	case agentos.StepExec:

@@ -161,7 +161,7 @@ func (c *Coordinator) retainedWorktrees(ctx context.Context) ([]GCWorktree, erro
 				branch = "" // the commit waits on its branch
 			}
 		}
-		rel, err := filepath.Rel(c.Repo.Root, dir)
+		rel, err := filepath.Rel(c.Repo.Dir(), dir)
 		if err != nil {
 			rel = dir
 		}

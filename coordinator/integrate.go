@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/gitrepo"
 )
 
 // maxIntegrateAttempts bounds how often integration chases a moving target.
@@ -88,7 +87,7 @@ func (e *ConflictError) Error() string {
 // rebased tree, and commits again (new diff hash trailer).
 func (c *Coordinator) rebase(ctx context.Context, x *executor, commit, parent, head string) (string, error) {
 	c.progress(ProgressEvent{Task: x.task.ID, Phase: "integrate", What: "target moved: rebasing onto " + head[:12]})
-	conflicts, detail, err := gitrepo.Rebase(ctx, x.wt, commit, head)
+	conflicts, detail, err := c.Repo.Rebase(ctx, x.wt, commit, head)
 	if err != nil {
 		return "", err
 	}
@@ -176,20 +175,20 @@ func (c *Coordinator) updateTarget(ctx context.Context, t *agentos.Task, head, c
 		}
 		return true, "", nil
 	}
-	dirty, err := gitrepo.GitIn(ctx, wt, nil, "status", "--porcelain", "--untracked-files=no")
+	dirty, err := c.Repo.HasTrackedChanges(ctx, wt)
 	if err != nil {
 		return false, "", err
 	}
-	if strings.TrimSpace(dirty) != "" {
+	if dirty {
 		note := fmt.Sprintf("%s is checked out in %s with uncommitted changes, so it was not touched; the verified commit waits on branch %s: run `git merge --ff-only %s` there when it is clean",
 			t.Target, wt, branchOf(t.ID), branchOf(t.ID))
 		return false, note, nil
 	}
-	cur, err := gitrepo.GitIn(ctx, wt, nil, "rev-parse", "HEAD")
-	if err != nil || strings.TrimSpace(cur) != head {
+	cur, err := c.Repo.Head(ctx, wt)
+	if err != nil || cur != head {
 		return false, "", agentos.Errorf(agentos.ECONFLICT, "%s moved", t.Target)
 	}
-	if _, err := gitrepo.GitIn(ctx, wt, nil, "merge", "--ff-only", "--quiet", commit); err != nil {
+	if err := c.Repo.MergeFFOnly(ctx, wt, commit); err != nil {
 		return false, "", agentos.WrapError(agentos.ECONFLICT, err, "fast-forward of %s failed: %v", t.Target, err)
 	}
 	return true, "", nil

@@ -190,7 +190,7 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 		return c.failPlanning(ctx, t, err)
 	}
 	budget := pl.ContextBudget()
-	rc, err := planner.BuildRepoContext(ctx, c.Repo.Root, base, intent.Scope, budget)
+	rc, err := planner.BuildRepoContext(ctx, c.Repo.Dir(), base, intent.Scope, budget)
 	if err != nil {
 		return c.failPlanning(ctx, t, agentos.WrapError(agentos.EINTERNAL, err, "cannot read the repository for the planner: %v", err))
 	}
@@ -249,7 +249,7 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 	}
 	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "contractor " + kc.Name + " at work on a scratch worktree"})
 	res, err := contractor.Run(ctx, contractor.Spec{
-		Name: kc.Name, Repo: c.Repo.Root, Base: base, Prompt: contractor.Prompt(intent) + memoryPrompt(pack), IntentID: intent.ID,
+		Name: kc.Name, Repo: c.Repo.Dir(), Base: base, Prompt: contractor.Prompt(intent) + memoryPrompt(pack), IntentID: intent.ID,
 		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
 		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Shell: contractor.ShellRule(engine)},
 		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), AllowTCP: kc.AllowTCP, Require: c.Config.Sandbox.Required(),

@@ -56,7 +56,7 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 			mode = agentos.Mode(c.Config.Modes.Default)
 		}
 	}
-	if err := checkValues(f, req.Values, c.Repo.Root); err != nil {
+	if err := checkValues(f, req.Values, c.Repo.Dir()); err != nil {
 		return nil, err
 	}
 	target, _, err := c.targetAndBase(ctx)
@@ -540,7 +540,7 @@ func (c *Coordinator) resolveCommand(tree *workspace.Tree, argv []string, cwd st
 		}
 		return "./" + rel, cwd, nil
 	}
-	exe, err := workspace.LookPath(name, c.Config.Commands.Allow, c.execPath(), c.Repo.Root)
+	exe, err := workspace.LookPath(name, c.Config.Commands.Allow, c.execPath(), c.Repo.Dir())
 	if err != nil {
 		return "", "", err
 	}

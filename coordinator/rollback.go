@@ -11,7 +11,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/contractor"
-	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/planfile"
 )
 
@@ -306,11 +305,11 @@ func (c *Coordinator) revertPlan(ctx context.Context, rt, orig *agentos.Task) (*
 	// A detached scratch worktree: no branch or ref is created, and the
 	// user's tree and index are not touched.
 	scratch := filepath.Join(c.StateDir, "worktrees", rt.ID+"-revert")
-	if _, err := c.Repo.Git(ctx, "worktree", "add", "--quiet", "--detach", scratch, head); err != nil {
+	if err := c.Repo.AddDetachedWorktree(ctx, scratch, head); err != nil {
 		return nil, nil, nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot create a scratch worktree to compute the revert: %v", err)
 	}
 	defer c.Repo.RemoveWorktree(context.WithoutCancel(ctx), scratch, "")
-	conflicts, err := gitrepo.Revert(ctx, scratch, orig.Commit)
+	conflicts, err := c.Repo.Revert(ctx, scratch, orig.Commit)
 	if err != nil {
 		return nil, nil, nil, agentos.WrapError(agentos.EFAILED, err, "cannot revert commit %s: %v", short(orig.Commit), err)
 	}

@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"strings"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/gitrepo"
@@ -125,10 +124,9 @@ func (c *Coordinator) VerifyCommits(ctx context.Context) (int, []string, error) 
 		seen[s] = true
 	}
 	if target := c.Config.Target; target != "" {
-		if out, err := c.Repo.Git(ctx, "log", "--format=%H %(trailers:key=AgentOS-Task,valueonly,separator=%x2C)", "refs/heads/"+target, "--"); err == nil {
-			for _, line := range strings.Split(out, "\n") {
-				sha, task, _ := strings.Cut(strings.TrimSpace(line), " ")
-				if sha != "" && strings.TrimSpace(task) != "" && !seen[sha] {
+		if onTarget, err := c.Repo.TaskCommits(ctx, target); err == nil {
+			for _, sha := range onTarget {
+				if !seen[sha] {
 					seen[sha] = true
 					shas = append(shas, sha)
 				}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -179,7 +178,7 @@ func (w *worker) loop(ctx context.Context) (WorkStats, error) {
 // this pass on. A file that does not load is reported once and the previous
 // policy stays in force.
 func (w *worker) reloadPolicy() {
-	b, err := os.ReadFile(filepath.Join(w.c.Repo.Root, config.FileName))
+	b, err := os.ReadFile(filepath.Join(w.c.Repo.Dir(), config.FileName))
 	if err != nil || canonjson.Sum(b) == w.c.Config.Hash || canonjson.Sum(b) == w.badPolicy {
 		return
 	}
@@ -362,8 +361,7 @@ func (w *worker) takeOverTask(ctx context.Context, t *agentos.Task, dead *lock.L
 	// Did the dead run land before it died? Integration is a CAS on the
 	// target ref, so its commit is either on the target or nowhere there.
 	if run != nil && t.State == agentos.StateVerifying {
-		if sha, _ := w.c.Repo.Git(ctx, "log", "-1", "--format=%H", "--fixed-strings", "--grep", "AgentOS-Run: "+run.ID, "refs/heads/"+t.Target); strings.TrimSpace(sha) != "" {
-			sha = strings.TrimSpace(sha)
+		if sha, _ := w.c.Repo.CommitOfRun(ctx, t.Target, run.ID); sha != "" {
 			reason := "recovered at takeover: run " + run.ID + " had landed " + ShortSHA(sha) + " before its runner died"
 			if _, err := w.c.DB.Transition(ctx, t.ID, t.State, agentos.StateCommitted, agentos.System,
 				agentos.TaskUpdate{Commit: &sha, Reason: &reason}, agentos.TransitionDetail{Commit: sha, Takeover: true},

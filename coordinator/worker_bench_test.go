@@ -172,12 +172,12 @@ func TestTakeoverRecoversLandedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	head, _ := c.Repo.BranchHead(ctx, "main")
-	tree, err := c.Repo.Git(ctx, "rev-parse", head+"^{tree}")
+	tree, err := gitrepo.GitIn(ctx, c.Repo.Dir(), nil, "rev-parse", head+"^{tree}")
 	if err != nil {
 		t.Fatal(err)
 	}
 	msg := gitrepo.Message("file 0", "", map[string]string{gitrepo.TrailerTask: tk.ID, gitrepo.TrailerRun: run.ID})
-	sha, err := gitrepo.GitIn(ctx, c.Repo.Root, nil, "commit-tree", strings.TrimSpace(tree), "-p", head, "-m", msg)
+	sha, err := gitrepo.GitIn(ctx, c.Repo.Dir(), nil, "commit-tree", strings.TrimSpace(tree), "-p", head, "-m", msg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,10 +233,10 @@ func TestWorkerReloadsPolicy(t *testing.T) {
 	}()
 
 	policy := testPolicy + "scheduler:\n  rules:\n    - {id: freeze, when: \"'freeze' in task.labels\", effect: hold}\n"
-	if err := os.WriteFile(filepath.Join(c.Repo.Root, config.FileName), []byte(policy), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.Repo.Dir(), config.FileName), []byte(policy), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(filepath.Join(c.Repo.Root, config.FileName))
+	cfg, err := config.Load(filepath.Join(c.Repo.Dir(), config.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}

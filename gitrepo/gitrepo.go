@@ -54,6 +54,9 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	return &Repo{Root: root}, nil
 }
 
+// Dir is the main working tree's absolute path.
+func (r *Repo) Dir() string { return r.Root }
+
 // Git runs git in the main tree and returns stdout.
 func (r *Repo) Git(ctx context.Context, args ...string) (string, error) {
 	return run(ctx, r.Root, nil, args...)
@@ -213,6 +216,13 @@ func (r *Repo) AddWorktree(ctx context.Context, dir, branch, base string) error 
 	return nil
 }
 
+// AddDetachedWorktree creates a scratch worktree at dir with commit checked
+// out detached: no branch or ref is created.
+func (r *Repo) AddDetachedWorktree(ctx context.Context, dir, commit string) error {
+	_, err := r.Git(ctx, "worktree", "add", "--quiet", "--detach", dir, commit)
+	return err
+}
+
 // RemoveWorktree removes a worktree directory and its branch, ignoring what is
 // already gone.
 func (r *Repo) RemoveWorktree(ctx context.Context, dir, branch string) {
@@ -251,11 +261,11 @@ func (id Identity) env() []string {
 
 // StageAll stages every change in the worktree and returns whether anything
 // differs from HEAD.
-func StageAll(ctx context.Context, wt string) (bool, error) {
-	if _, err := GitIn(ctx, wt, nil, "add", "--all", "--", "."); err != nil {
+func (r *Repo) StageAll(ctx context.Context, wt string) (bool, error) {
+	if _, err := run(ctx, wt, nil, "add", "--all", "--", "."); err != nil {
 		return false, err
 	}
-	_, err := GitIn(ctx, wt, nil, "diff", "--cached", "--quiet")
+	_, err := run(ctx, wt, nil, "diff", "--cached", "--quiet")
 	if err == nil {
 		return false, nil
 	}
@@ -271,12 +281,12 @@ func StageAll(ctx context.Context, wt string) (bool, error) {
 
 // CommitTree writes the staged tree of worktree wt as a commit with parent and
 // message, without moving any ref, and returns its sha.
-func CommitTree(ctx context.Context, wt, parent, message string, id Identity) (string, error) {
-	tree, err := GitIn(ctx, wt, nil, "write-tree")
+func (r *Repo) CommitTree(ctx context.Context, wt, parent, message string, id Identity) (string, error) {
+	tree, err := r.WriteTree(ctx, wt)
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.CommandContext(ctx, "git", "commit-tree", strings.TrimSpace(tree), "-p", parent, "-F", "-")
+	cmd := exec.CommandContext(ctx, "git", "commit-tree", tree, "-p", parent, "-F", "-")
 	cmd.Dir = wt
 	cmd.Env = append(baseEnv(), id.env()...)
 	cmd.Stdin = strings.NewReader(message)
@@ -286,6 +296,54 @@ func CommitTree(ctx context.Context, wt, parent, message string, id Identity) (s
 		return "", &GitError{Args: []string{"commit-tree"}, Stderr: errb.String(), Err: err}
 	}
 	return strings.TrimSpace(out.String()), nil
+}
+
+// WriteTree writes the index of worktree wt as a tree and returns its sha.
+func (r *Repo) WriteTree(ctx context.Context, wt string) (string, error) {
+	out, err := run(ctx, wt, nil, "write-tree")
+	return strings.TrimSpace(out), err
+}
+
+// ResetSoft points worktree wt's HEAD at commit, keeping index and files.
+func (r *Repo) ResetSoft(ctx context.Context, wt, commit string) error {
+	_, err := run(ctx, wt, nil, "reset", "--quiet", "--soft", commit)
+	return err
+}
+
+// StagedPaths lists the paths whose staged content in worktree wt differs
+// from commit.
+func (r *Repo) StagedPaths(ctx context.Context, wt, commit string) ([]string, error) {
+	out, err := run(ctx, wt, nil, "diff", "--cached", "--name-only", "--no-renames", "-z", commit)
+	if err != nil {
+		return nil, err
+	}
+	return splitNUL(out), nil
+}
+
+// Head returns the commit worktree wt has checked out.
+func (r *Repo) Head(ctx context.Context, wt string) (string, error) {
+	out, err := run(ctx, wt, nil, "rev-parse", "--verify", "--quiet", "HEAD")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// HasTrackedChanges reports whether tracked files in worktree wt have
+// uncommitted changes, staged or not; untracked files do not count.
+func (r *Repo) HasTrackedChanges(ctx context.Context, wt string) (bool, error) {
+	out, err := run(ctx, wt, nil, "status", "--porcelain", "--untracked-files=no")
+	if err != nil {
+		return false, err
+	}
+	return strings.TrimSpace(out) != "", nil
+}
+
+// MergeFFOnly fast-forwards worktree wt's branch to commit, refusing
+// anything but a fast-forward.
+func (r *Repo) MergeFFOnly(ctx context.Context, wt, commit string) error {
+	_, err := run(ctx, wt, nil, "merge", "--ff-only", "--quiet", commit)
+	return err
 }
 
 // Message builds a commit message with trailers in TrailerKeys order.
@@ -321,6 +379,33 @@ func (r *Repo) Trailers(ctx context.Context, commit string) (map[string]string, 
 	return t, nil
 }
 
+// TaskCommits lists the commits on branch whose message carries an
+// AgentOS-Task trailer, newest first.
+func (r *Repo) TaskCommits(ctx context.Context, branch string) ([]string, error) {
+	out, err := r.Git(ctx, "log", "--format=%H %(trailers:key="+TrailerTask+",valueonly,separator=%x2C)", "refs/heads/"+branch, "--")
+	if err != nil {
+		return nil, err
+	}
+	var shas []string
+	for _, line := range strings.Split(out, "\n") {
+		sha, task, _ := strings.Cut(strings.TrimSpace(line), " ")
+		if sha != "" && strings.TrimSpace(task) != "" {
+			shas = append(shas, sha)
+		}
+	}
+	return shas, nil
+}
+
+// CommitOfRun returns the newest commit on branch whose message names
+// runID in an AgentOS-Run trailer, or "" when there is none.
+func (r *Repo) CommitOfRun(ctx context.Context, branch, runID string) (string, error) {
+	out, err := r.Git(ctx, "log", "-1", "--format=%H", "--fixed-strings", "--grep", TrailerRun+": "+runID, "refs/heads/"+branch)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(out), nil
+}
+
 // Parent returns the first parent of commit.
 func (r *Repo) Parent(ctx context.Context, commit string) (string, error) {
 	out, err := r.Git(ctx, "rev-parse", "--verify", "--quiet", commit+"^1")
@@ -352,20 +437,30 @@ func (r *Repo) ChangedPaths(ctx context.Context, from, to string) ([]string, err
 	if err != nil {
 		return nil, err
 	}
+	return splitNUL(out), nil
+}
+
+func splitNUL(out string) []string {
 	var ps []string
 	for _, p := range strings.Split(out, "\x00") {
 		if p != "" {
 			ps = append(ps, p)
 		}
 	}
-	return ps, nil
+	return ps
+}
+
+// FileDiff is the binary diff of one path between two commits, as recorded
+// with a run's patches.
+func (r *Repo) FileDiff(ctx context.Context, from, to, path string) (string, error) {
+	return r.Git(ctx, "diff", "--binary", "--full-index", "--no-renames", "--no-color", from, to, "--", path)
 }
 
 // Rebase replays commit (whose parent is oldBase) onto newBase three-way in
 // worktree wt, using git's merge machinery, and leaves the worktree at the
 // result with the changes staged but not committed. On conflict it returns
 // the conflicting paths and the conflict text, and resets the worktree.
-func Rebase(ctx context.Context, wt, commit, newBase string) (conflicts []string, detail string, err error) {
+func (r *Repo) Rebase(ctx context.Context, wt, commit, newBase string) (conflicts []string, detail string, err error) {
 	if _, err := GitIn(ctx, wt, nil, "reset", "--quiet", "--hard", newBase); err != nil {
 		return nil, "", err
 	}
@@ -390,7 +485,7 @@ func Rebase(ctx context.Context, wt, commit, newBase string) (conflicts []string
 
 // Revert stages the inverse of commit on top of the worktree's HEAD. On
 // conflict it returns the conflicting paths and leaves the worktree clean.
-func Revert(ctx context.Context, wt, commit string) ([]string, error) {
+func (r *Repo) Revert(ctx context.Context, wt, commit string) ([]string, error) {
 	_, err := GitIn(ctx, wt, nil, "revert", "--no-commit", commit)
 	if err == nil {
 		return nil, nil
@@ -411,7 +506,7 @@ func Revert(ctx context.Context, wt, commit string) ([]string, error) {
 }
 
 // ApplyPatch applies a unified diff to the worktree (index and files).
-func ApplyPatch(ctx context.Context, wt string, diff []byte) error {
+func (r *Repo) ApplyPatch(ctx context.Context, wt string, diff []byte) error {
 	_, err := runInput(ctx, wt, diff, "apply", "--whitespace=nowarn", "-")
 	return err
 }
@@ -491,7 +586,7 @@ func (r *Repo) ListTree(ctx context.Context, commit string) ([]TreeEntry, error)
 
 // CheckApplied reports whether diff is present in the worktree: its reverse
 // applies cleanly.
-func CheckApplied(ctx context.Context, wt string, diff []byte) error {
+func (r *Repo) CheckApplied(ctx context.Context, wt string, diff []byte) error {
 	_, err := runInput(ctx, wt, diff, "apply", "--reverse", "--check", "--whitespace=nowarn", "-")
 	return err
 }

@@ -1,0 +1,74 @@
+package coordinator
+
+import (
+	"context"
+
+	"github.com/agentos/agentos/gitrepo"
+)
+
+// Git is what the pipeline needs of the repository it governs: exactly the
+// operations it performs, each named, so the pipeline never composes git
+// argv itself. Package gitrepo implements it by shelling out to git (whose
+// merge machinery decides conflicts); tests may hand in another.
+//
+// Methods without a wt argument act on the main repository (its object
+// database, refs and main working tree); methods taking wt act inside that
+// worktree (a task's own worktree, a scratch worktree, or the tree where the
+// target branch is checked out).
+type Git interface {
+	// Dir is the main working tree's absolute path.
+	Dir() string
+
+	// Commits and refs.
+	ResolveCommit(ctx context.Context, rev string) (string, error)
+	HasCommit(ctx context.Context, commit string) bool
+	Parent(ctx context.Context, commit string) (string, error)
+	IsAncestor(ctx context.Context, a, b string) bool
+	CurrentBranch(ctx context.Context) (string, error)
+	BranchHead(ctx context.Context, branch string) (string, error)
+	// UpdateRef moves branch from oldSHA to newSHA, failing (conflict) when
+	// it no longer points at oldSHA: the CAS of red line 8.
+	UpdateRef(ctx context.Context, branch, newSHA, oldSHA, reason string) error
+	Trailers(ctx context.Context, commit string) (map[string]string, error)
+	// TaskCommits lists the commits on branch that carry an AgentOS-Task
+	// trailer; CommitOfRun finds the one naming a run ("" if none).
+	TaskCommits(ctx context.Context, branch string) ([]string, error)
+	CommitOfRun(ctx context.Context, branch, runID string) (string, error)
+
+	// Trees and diffs.
+	ListTree(ctx context.Context, commit string) ([]gitrepo.TreeEntry, error)
+	DirtyPaths(ctx context.Context) ([]string, error)
+	// DiffHash is the AgentOS-Diff hash of parent..commit and the diff bytes.
+	DiffHash(ctx context.Context, parent, commit string) (string, string, error)
+	ChangedPaths(ctx context.Context, from, to string) ([]string, error)
+	FileDiff(ctx context.Context, from, to, path string) (string, error)
+	CheckPatch(ctx context.Context, commit string, diff []byte) error
+
+	// Worktrees.
+	AddWorktree(ctx context.Context, dir, branch, base string) error
+	AddDetachedWorktree(ctx context.Context, dir, commit string) error
+	RemoveWorktree(ctx context.Context, dir, branch string)
+	WorktreeOf(ctx context.Context, branch string) string
+
+	// Inside a worktree.
+	ApplyPatch(ctx context.Context, wt string, diff []byte) error
+	CheckApplied(ctx context.Context, wt string, diff []byte) error
+	StageAll(ctx context.Context, wt string) (bool, error)
+	StagedPaths(ctx context.Context, wt, commit string) ([]string, error)
+	WriteTree(ctx context.Context, wt string) (string, error)
+	// CommitTree writes the staged tree as a commit without moving any ref.
+	// Only commit.go calls it (red lines 4 and 7; TestCommitTreeHasOneCaller).
+	CommitTree(ctx context.Context, wt, parent, message string, id gitrepo.Identity) (string, error)
+	ResetSoft(ctx context.Context, wt, commit string) error
+	Rebase(ctx context.Context, wt, commit, newBase string) (conflicts []string, detail string, err error)
+	Revert(ctx context.Context, wt, commit string) ([]string, error)
+	Head(ctx context.Context, wt string) (string, error)
+	HasTrackedChanges(ctx context.Context, wt string) (bool, error)
+	MergeFFOnly(ctx context.Context, wt, commit string) error
+
+	// Remotes.
+	FetchBranch(ctx context.Context, remote, branch string) (string, error)
+	PushFastForward(ctx context.Context, remote, commit, branch string) error
+}
+
+var _ Git = (*gitrepo.Repo)(nil)
