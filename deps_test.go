@@ -135,6 +135,14 @@ func TestPipelineDeps(t *testing.T) {
 			}
 		}
 	}
+	// The pipeline drives git only through the Git interface it declares
+	// (coordinator/git.go), so it never composes git argv itself; the CLI
+	// wires in package gitrepo.
+	for _, imp := range g[module+"/coordinator"] {
+		if imp == module+"/gitrepo" {
+			t.Errorf("%s imports %s: add a method to coordinator.Git and implement it in gitrepo instead", module+"/coordinator", imp)
+		}
+	}
 }
 
 // TestDirectImporters: only the store adapters talk SQL, and only the CLI

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/gitrepo"
 )
 
 // checkRecords is red line 4: every step has its Plan, Apply and Verify
@@ -78,15 +77,15 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 		return "", err
 	}
 	trailers := map[string]string{
-		gitrepo.TrailerTask:   x.task.ID,
-		gitrepo.TrailerRun:    x.run.ID,
-		gitrepo.TrailerPlan:   x.plan.Hash,
-		gitrepo.TrailerDiff:   diffHash,
-		gitrepo.TrailerIntent: x.plan.IntentID,
+		agentos.TrailerTask:   x.task.ID,
+		agentos.TrailerRun:    x.run.ID,
+		agentos.TrailerPlan:   x.plan.Hash,
+		agentos.TrailerDiff:   diffHash,
+		agentos.TrailerIntent: x.plan.IntentID,
 	}
 	kind, note := rollbackCommit(x.task, x.plan)
 	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify)) + note
-	msg := gitrepo.Message(x.plan.Goal, body, trailers)
+	msg := agentos.CommitMessage(x.plan.Goal, body, trailers)
 	sha, err := c.Repo.CommitTree(ctx, x.wt, parent, msg, c.Identity)
 	if err != nil {
 		return "", err

@@ -10,7 +10,7 @@
 //	commands.go   command rules at plan time, gates and right before each command
 //	execute.go    red line 3 at apply time, every command through sandbox.Run
 //	locks.go      red line 9: task and file leases; the executor checks Covers
-//	commit.go     red lines 4 and 7: the only caller of gitrepo.CommitTree
+//	commit.go     red lines 4 and 7: the only caller of Git.CommitTree
 //	integrate.go  red line 8: fast-forward or three-way rebase, verify again, CAS
 //	schedule.go   red line 10: every run (worker, apply, run, approve) is dispatched
 //	              by the scheduler, each dispatch, hold and skip audited with its rule
@@ -27,7 +27,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
-	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -74,7 +73,7 @@ type Coordinator struct {
 	Sandbox  Runner
 	Prompter Prompter
 	Progress Progress
-	Identity gitrepo.Identity
+	Identity agentos.CommitIdentity
 	// Env is the environment commands' allow-listed variables are taken from.
 	Env []string
 	Now func() time.Time
@@ -98,7 +97,7 @@ func New(db agentos.Store, repo Git, cfg *config.Config) *Coordinator {
 	return &Coordinator{
 		DB: db, Repo: repo, Config: cfg,
 		StateDir: filepath.Join(repo.Dir(), agentos.StateDir),
-		Identity: gitrepo.Identity{Name: "AgentOS", Email: "agentos@localhost"},
+		Identity: agentos.CommitIdentity{Name: "AgentOS", Email: "agentos@localhost"},
 		Env:      os.Environ(),
 		Now:      time.Now,
 		Log:      io.Discard,

@@ -3,7 +3,7 @@ package coordinator
 import (
 	"context"
 
-	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos"
 )
 
 // Git is what the pipeline needs of the repository it governs: exactly the
@@ -36,7 +36,7 @@ type Git interface {
 	CommitOfRun(ctx context.Context, branch, runID string) (string, error)
 
 	// Trees and diffs.
-	ListTree(ctx context.Context, commit string) ([]gitrepo.TreeEntry, error)
+	ListTree(ctx context.Context, commit string) ([]agentos.TreeEntry, error)
 	DirtyPaths(ctx context.Context) ([]string, error)
 	// DiffHash is the AgentOS-Diff hash of parent..commit and the diff bytes.
 	DiffHash(ctx context.Context, parent, commit string) (string, string, error)
@@ -58,7 +58,7 @@ type Git interface {
 	WriteTree(ctx context.Context, wt string) (string, error)
 	// CommitTree writes the staged tree as a commit without moving any ref.
 	// Only commit.go calls it (red lines 4 and 7; TestCommitTreeHasOneCaller).
-	CommitTree(ctx context.Context, wt, parent, message string, id gitrepo.Identity) (string, error)
+	CommitTree(ctx context.Context, wt, parent, message string, id agentos.CommitIdentity) (string, error)
 	ResetSoft(ctx context.Context, wt, commit string) error
 	Rebase(ctx context.Context, wt, commit, newBase string) (conflicts []string, detail string, err error)
 	Revert(ctx context.Context, wt, commit string) ([]string, error)
@@ -70,5 +70,3 @@ type Git interface {
 	FetchBranch(ctx context.Context, remote, branch string) (string, error)
 	PushFastForward(ctx context.Context, remote, commit, branch string) error
 }
-
-var _ Git = (*gitrepo.Repo)(nil)

@@ -82,8 +82,8 @@ func TestPanickingRollbackStillWritesReviewPack(t *testing.T) {
 }
 
 // Red lines 4 and 7 have one choke point: commit.go is the only non-test
-// file that refers to gitrepo.CommitTree, and nothing but gitrepo spells the
-// git command it wraps. A second commit path (rollback had one) fails here.
+// file that calls CommitTree (Git.CommitTree, implemented by gitrepo), and
+// nothing but gitrepo spells the git command it wraps. A second commit path (rollback had one) fails here.
 func TestCommitTreeHasOneCaller(t *testing.T) {
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -133,7 +133,7 @@ func TestCommitTreeHasOneCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(users) != 1 || users[0] != "coordinator/commit.go" {
-		t.Fatalf("references to gitrepo.CommitTree outside tests: %v; want exactly one, in coordinator/commit.go", users)
+		t.Fatalf("references to CommitTree outside tests: %v; want exactly one, in coordinator/commit.go", users)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/gitrepo"
 )
 
 // Trace is a commit resolved back to its records (red line 7).
@@ -43,18 +42,18 @@ func (c *Coordinator) TraceCommit(ctx context.Context, rev string) (*Trace, erro
 	if err != nil {
 		return nil, err
 	}
-	if tr[gitrepo.TrailerTask] == "" {
+	if tr[agentos.TrailerTask] == "" {
 		return nil, agentos.Errorf(agentos.ENOTFOUND, "commit %s has no AgentOS trailers: it was not made by AgentOS", short(sha))
 	}
-	out := &Trace{Commit: sha, Trailers: tr, Run: tr[gitrepo.TrailerRun], Plan: tr[gitrepo.TrailerPlan], Intent: tr[gitrepo.TrailerIntent], OK: true, Checks: []TraceCheck{}}
+	out := &Trace{Commit: sha, Trailers: tr, Run: tr[agentos.TrailerRun], Plan: tr[agentos.TrailerPlan], Intent: tr[agentos.TrailerIntent], OK: true, Checks: []TraceCheck{}}
 	check := func(what string, ok bool, got, want string) {
 		out.Checks = append(out.Checks, TraceCheck{What: what, OK: ok, Got: got, Want: want})
 		if !ok {
 			out.OK = false
 		}
 	}
-	t, err := c.DB.Task(ctx, tr[gitrepo.TrailerTask])
-	check("task "+tr[gitrepo.TrailerTask]+" is recorded", err == nil, "", "")
+	t, err := c.DB.Task(ctx, tr[agentos.TrailerTask])
+	check("task "+tr[agentos.TrailerTask]+" is recorded", err == nil, "", "")
 	if err == nil {
 		out.Task = t
 		out.Goal = t.Goal
@@ -63,7 +62,7 @@ func (c *Coordinator) TraceCommit(ctx context.Context, rev string) (*Trace, erro
 	check("commit is recorded", err == nil, "", "")
 	if row != nil {
 		out.Kind = row.Kind
-		check("recorded task matches", row.Task == tr[gitrepo.TrailerTask], row.Task, tr[gitrepo.TrailerTask])
+		check("recorded task matches", row.Task == tr[agentos.TrailerTask], row.Task, tr[agentos.TrailerTask])
 		check("recorded run matches", row.Run == out.Run, row.Run, out.Run)
 		check("recorded plan hash matches", row.PlanHash == out.Plan, row.PlanHash, out.Plan)
 		check("recorded intent matches", row.IntentID == out.Intent, row.IntentID, out.Intent)
@@ -98,7 +97,7 @@ func (c *Coordinator) TraceCommit(ctx context.Context, rev string) (*Trace, erro
 		return nil, err
 	}
 	out.DiffHash = dh
-	check("diff hashes to the AgentOS-Diff trailer", dh == tr[gitrepo.TrailerDiff], dh, tr[gitrepo.TrailerDiff])
+	check("diff hashes to the AgentOS-Diff trailer", dh == tr[agentos.TrailerDiff], dh, tr[agentos.TrailerDiff])
 	if row != nil {
 		check("diff hashes to the recorded diff hash", dh == row.DiffHash, dh, row.DiffHash)
 	}

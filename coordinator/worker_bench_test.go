@@ -176,7 +176,7 @@ func TestTakeoverRecoversLandedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := gitrepo.Message("file 0", "", map[string]string{gitrepo.TrailerTask: tk.ID, gitrepo.TrailerRun: run.ID})
+	msg := agentos.CommitMessage("file 0", "", map[string]string{agentos.TrailerTask: tk.ID, agentos.TrailerRun: run.ID})
 	sha, err := gitrepo.GitIn(ctx, c.Repo.Dir(), nil, "commit-tree", strings.TrimSpace(tree), "-p", head, "-m", msg)
 	if err != nil {
 		t.Fatal(err)

@@ -237,22 +237,8 @@ func (r *Repo) RemoveWorktree(ctx context.Context, dir, branch string) {
 	}
 }
 
-// Trailer keys of every AgentOS commit (red line 7).
-const (
-	TrailerTask   = "AgentOS-Task"
-	TrailerRun    = "AgentOS-Run"
-	TrailerPlan   = "AgentOS-Plan"
-	TrailerDiff   = "AgentOS-Diff"
-	TrailerIntent = "AgentOS-Intent"
-)
-
-// TrailerKeys is the order trailers are written in.
-var TrailerKeys = []string{TrailerTask, TrailerRun, TrailerPlan, TrailerDiff, TrailerIntent}
-
-// Identity is the author and committer of AgentOS commits.
-type Identity struct{ Name, Email string }
-
-func (id Identity) env() []string {
+// identityEnv makes id the author and committer of a commit.
+func identityEnv(id agentos.CommitIdentity) []string {
 	return []string{
 		"GIT_AUTHOR_NAME=" + id.Name, "GIT_AUTHOR_EMAIL=" + id.Email,
 		"GIT_COMMITTER_NAME=" + id.Name, "GIT_COMMITTER_EMAIL=" + id.Email,
@@ -281,14 +267,14 @@ func (r *Repo) StageAll(ctx context.Context, wt string) (bool, error) {
 
 // CommitTree writes the staged tree of worktree wt as a commit with parent and
 // message, without moving any ref, and returns its sha.
-func (r *Repo) CommitTree(ctx context.Context, wt, parent, message string, id Identity) (string, error) {
+func (r *Repo) CommitTree(ctx context.Context, wt, parent, message string, id agentos.CommitIdentity) (string, error) {
 	tree, err := r.WriteTree(ctx, wt)
 	if err != nil {
 		return "", err
 	}
 	cmd := exec.CommandContext(ctx, "git", "commit-tree", tree, "-p", parent, "-F", "-")
 	cmd.Dir = wt
-	cmd.Env = append(baseEnv(), id.env()...)
+	cmd.Env = append(baseEnv(), identityEnv(id)...)
 	cmd.Stdin = strings.NewReader(message)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -346,23 +332,6 @@ func (r *Repo) MergeFFOnly(ctx context.Context, wt, commit string) error {
 	return err
 }
 
-// Message builds a commit message with trailers in TrailerKeys order.
-func Message(subject, body string, trailers map[string]string) string {
-	var b strings.Builder
-	b.WriteString(strings.TrimSpace(subject))
-	b.WriteString("\n\n")
-	if body = strings.TrimSpace(body); body != "" {
-		b.WriteString(body)
-		b.WriteString("\n\n")
-	}
-	for _, k := range TrailerKeys {
-		if v, ok := trailers[k]; ok {
-			fmt.Fprintf(&b, "%s: %s\n", k, v)
-		}
-	}
-	return b.String()
-}
-
 // Trailers parses the AgentOS trailers of a commit.
 func (r *Repo) Trailers(ctx context.Context, commit string) (map[string]string, error) {
 	out, err := r.Git(ctx, "log", "-1", "--format=%(trailers:only,unfold)", commit)
@@ -382,7 +351,7 @@ func (r *Repo) Trailers(ctx context.Context, commit string) (map[string]string, 
 // TaskCommits lists the commits on branch whose message carries an
 // AgentOS-Task trailer, newest first.
 func (r *Repo) TaskCommits(ctx context.Context, branch string) ([]string, error) {
-	out, err := r.Git(ctx, "log", "--format=%H %(trailers:key="+TrailerTask+",valueonly,separator=%x2C)", "refs/heads/"+branch, "--")
+	out, err := r.Git(ctx, "log", "--format=%H %(trailers:key="+agentos.TrailerTask+",valueonly,separator=%x2C)", "refs/heads/"+branch, "--")
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +368,7 @@ func (r *Repo) TaskCommits(ctx context.Context, branch string) ([]string, error)
 // CommitOfRun returns the newest commit on branch whose message names
 // runID in an AgentOS-Run trailer, or "" when there is none.
 func (r *Repo) CommitOfRun(ctx context.Context, branch, runID string) (string, error) {
-	out, err := r.Git(ctx, "log", "-1", "--format=%H", "--fixed-strings", "--grep", TrailerRun+": "+runID, "refs/heads/"+branch)
+	out, err := r.Git(ctx, "log", "-1", "--format=%H", "--fixed-strings", "--grep", agentos.TrailerRun+": "+runID, "refs/heads/"+branch)
 	if err != nil {
 		return "", err
 	}
@@ -555,21 +524,14 @@ func (r *Repo) WorktreeOf(ctx context.Context, branch string) string {
 	return ""
 }
 
-// TreeEntry is one entry of a commit's tree.
-type TreeEntry struct {
-	Path    string
-	Dir     bool
-	Symlink bool
-}
-
 // ListTree lists every file and directory of commit (recursively), reading
 // only the object database.
-func (r *Repo) ListTree(ctx context.Context, commit string) ([]TreeEntry, error) {
+func (r *Repo) ListTree(ctx context.Context, commit string) ([]agentos.TreeEntry, error) {
 	out, err := r.Git(ctx, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
 	if err != nil {
 		return nil, err
 	}
-	var es []TreeEntry
+	var es []agentos.TreeEntry
 	for _, rec := range strings.Split(out, "\x00") {
 		meta, p, ok := strings.Cut(rec, "\t")
 		if !ok {
@@ -579,7 +541,7 @@ func (r *Repo) ListTree(ctx context.Context, commit string) ([]TreeEntry, error)
 		if len(f) < 2 {
 			continue
 		}
-		es = append(es, TreeEntry{Path: p, Dir: f[1] == "tree", Symlink: f[0] == "120000"})
+		es = append(es, agentos.TreeEntry{Path: p, Dir: f[1] == "tree", Symlink: f[0] == "120000"})
 	}
 	return es, nil
 }
