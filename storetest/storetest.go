@@ -627,7 +627,7 @@ func (s *suite) leaseContention(t *testing.T) {
 		{"file:main:dir/a"},
 		{"file:main:dir/a/b.txt"},
 		{"file:main:dir/a/b.txt", "task:z"},
-		{"task:z", "file:main:dir/c"},
+		{"task:z", "file:main:dir/a"}, // conflicts with the first three through dir/a, the fourth through task:z
 	}
 	const rounds = 15
 	var (
