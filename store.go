@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -178,6 +179,50 @@ type Lease struct {
 	Expires   time.Time `json:"expires"`
 	// Expired is true when the lease was past its expiry when it was read.
 	Expired bool `json:"expired"`
+}
+
+// LeaseRow is one stored key of a lease, as a store adapter reads it back
+// (times in Unix nanoseconds, as they are stored).
+type LeaseRow struct {
+	Key, Lease, Owner            string
+	Token                        int64
+	Acquired, Heartbeat, Expires int64
+}
+
+// LeaseGrouper turns a lease table's rows (one per key) into leases, in the
+// order each lease first appears, marking those past their expiry at Now:
+// every adapter reads leases back the same way.
+type LeaseGrouper struct {
+	Now   time.Time
+	out   []Lease
+	index map[string]int
+}
+
+// Add takes one row.
+func (g *LeaseGrouper) Add(r LeaseRow) {
+	if g.index == nil {
+		g.index = map[string]int{}
+	}
+	i, ok := g.index[r.Lease]
+	if !ok {
+		i = len(g.out)
+		g.index[r.Lease] = i
+		exp := time.Unix(0, r.Expires).UTC()
+		g.out = append(g.out, Lease{
+			ID: r.Lease, Owner: r.Owner, Token: r.Token,
+			Acquired: time.Unix(0, r.Acquired).UTC(), Heartbeat: time.Unix(0, r.Heartbeat).UTC(), Expires: exp,
+			Expired: !g.Now.Before(exp),
+		})
+	}
+	g.out[i].Keys = append(g.out[i].Keys, r.Key)
+}
+
+// Leases returns the leases, each with its keys sorted.
+func (g *LeaseGrouper) Leases() []Lease {
+	for i := range g.out {
+		slices.Sort(g.out[i].Keys)
+	}
+	return g.out
 }
 
 // Lock key kinds: a task lock, a file lock on one target branch, and the

@@ -139,33 +139,18 @@ func scanLeases(ctx context.Context, q querier, now time.Time, query string, arg
 		return nil, fmt.Errorf("lock: read: %w", err)
 	}
 	defer rows.Close()
-	var out []agentos.Lease
-	index := map[string]int{}
+	g := agentos.LeaseGrouper{Now: now}
 	for rows.Next() {
-		var key, id, owner string
-		var token, acq, hb, exp int64
-		if err := rows.Scan(&key, &id, &owner, &token, &acq, &hb, &exp); err != nil {
+		var r agentos.LeaseRow
+		if err := rows.Scan(&r.Key, &r.Lease, &r.Owner, &r.Token, &r.Acquired, &r.Heartbeat, &r.Expires); err != nil {
 			return nil, fmt.Errorf("lock: read: %w", err)
 		}
-		i, ok := index[id]
-		if !ok {
-			i = len(out)
-			index[id] = i
-			out = append(out, agentos.Lease{
-				ID: id, Owner: owner, Token: token,
-				Acquired: time.Unix(0, acq).UTC(), Heartbeat: time.Unix(0, hb).UTC(), Expires: time.Unix(0, exp).UTC(),
-				Expired: !now.Before(time.Unix(0, exp)),
-			})
-		}
-		out[i].Keys = append(out[i].Keys, key)
+		g.Add(r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("lock: read: %w", err)
 	}
-	for i := range out {
-		slices.Sort(out[i].Keys)
-	}
-	return out, nil
+	return g.Leases(), nil
 }
 
 // insertLease stores one row per key in a single statement (unnest of the

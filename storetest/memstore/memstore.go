@@ -195,20 +195,7 @@ func (d *DB) TamperPlan(id string, edit func(p *agentos.Plan)) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	row, ok := d.plans[id]
-	if !ok {
-		return false
-	}
-	var p agentos.Plan
-	if json.Unmarshal(row.json, &p) != nil {
-		return false
-	}
-	edit(&p)
-	b, err := canonjson.Marshal(&p)
-	if err != nil {
-		return false
-	}
-	row.json = b
-	return true
+	return ok && tamperBody(&row.json, edit)
 }
 
 // TamperMemoryPack replaces the stored body of MemoryPack id, keeping the
@@ -217,19 +204,21 @@ func (d *DB) TamperMemoryPack(id string, edit func(m *agentos.MemoryPack)) bool 
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	row, ok := d.mpacks[id]
-	if !ok {
+	return ok && tamperBody(&row.json, edit)
+}
+
+// tamperBody decodes a stored body, edits it and stores it re-encoded.
+func tamperBody[T any](body *[]byte, edit func(*T)) bool {
+	var v T
+	if json.Unmarshal(*body, &v) != nil {
 		return false
 	}
-	var m agentos.MemoryPack
-	if json.Unmarshal(row.json, &m) != nil {
-		return false
-	}
-	edit(&m)
-	b, err := canonjson.Marshal(&m)
+	edit(&v)
+	b, err := canonjson.Marshal(&v)
 	if err != nil {
 		return false
 	}
-	row.json = b
+	*body = b
 	return true
 }
 
