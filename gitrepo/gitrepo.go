@@ -593,7 +593,8 @@ func (r *Repo) HasCommit(ctx context.Context, commit string) bool {
 
 // PushFastForward pushes commit to branch on remote, never forcing. A push
 // the remote refuses because the branch moved returns an error wrapping
-// ErrPushRejected; any other refusal (a hook, permissions) is returned as is.
+// ErrPushRejected (ECONFLICT: fetch, rebase, try again); any other refusal
+// (a hook, permissions) is EDENIED.
 func (r *Repo) PushFastForward(ctx context.Context, remote, commit, branch string) error {
 	out, err := r.Git(ctx, "push", "--porcelain", "--quiet", "--", remote, commit+":refs/heads/"+branch)
 	if err == nil {
@@ -610,5 +611,6 @@ func (r *Repo) PushFastForward(ctx context.Context, remote, commit, branch strin
 			return agentos.WrapError(agentos.ECONFLICT, fmt.Errorf("%w: %s", ErrPushRejected, strings.TrimSpace(line)), "%s on %s moved while pushing", branch, remote)
 		}
 	}
-	return agentos.WrapError(agentos.ECONFLICT, err, "push of %s to %s on %s was refused: %s", commit, branch, remote, strings.TrimSpace(detail))
+	// Not a move: retrying cannot help (integrate retries conflicts only).
+	return agentos.WrapError(agentos.EDENIED, err, "push of %s to %s on %s was refused: %s", commit, branch, remote, strings.TrimSpace(detail))
 }

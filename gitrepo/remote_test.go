@@ -80,7 +80,7 @@ func TestPushFastForwardOnly(t *testing.T) {
 	os.WriteFile(filepath.Join(bare, "hooks", "pre-receive"), []byte("#!/bin/sh\necho no pushes today >&2\nexit 1\n"), 0o755)
 	git(a, "commit", "-q", "--allow-empty", "-m", "four")
 	err = repo.PushFastForward(t.Context(), "origin", git(a, "rev-parse", "HEAD"), "main")
-	if err == nil || errors.Is(err, gitrepo.ErrPushRejected) {
+	if err == nil || errors.Is(err, gitrepo.ErrPushRejected) || agentos.ErrorCode(err) == agentos.ECONFLICT {
 		t.Fatalf("push refused by a hook = %v, want a non-retryable error", err)
 	}
 }
