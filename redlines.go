@@ -58,3 +58,21 @@ func ReservedEnv(name string) bool {
 	}
 	return false
 }
+
+// CredentialPaths lists, relative to the invoking user's home, where
+// credentials live: SSH keys, cloud and registry logins, token stores. They
+// are never visible to a sandboxed command, even when a policy makes a
+// directory around them readable (a toolchain under ~/.cargo, a cache under
+// ~/.config). The policy's sandbox.hide adds to the list. It returns a new
+// slice.
+func CredentialPaths() []string {
+	return []string{
+		".ssh", ".gnupg", ".aws", ".azure", ".kube", ".docker/config.json",
+		".config/gcloud", ".config/gh", ".config/hub", ".config/git/credentials", ".config/op",
+		".config/pip/pip.conf", ".config/containers/auth.json",
+		".netrc", ".git-credentials", ".npmrc", ".yarnrc", ".yarnrc.yml", ".pypirc",
+		".cargo/credentials", ".cargo/credentials.toml", ".gem/credentials",
+		".m2/settings.xml", ".gradle/gradle.properties", ".terraform.d/credentials.tfrc.json",
+		".vault-token", ".password-store", ".local/share/keyrings",
+	}
+}

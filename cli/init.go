@@ -2,41 +2,36 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/ecosystem"
 	"github.com/agentos/agentos/policy"
 	"github.com/agentos/agentos/postgres"
 	"github.com/agentos/agentos/sqlite"
 	"github.com/spf13/cobra"
 )
 
-// ecosystem is a build system init recognises by a marker file.
-type ecosystem struct {
-	marker   string
-	name     string
-	commands []string
-	env      []string
-}
-
-var ecosystems = []ecosystem{
-	{"go.mod", "Go", []string{"go", "gofmt"}, []string{"GOCACHE", "GOMODCACHE", "GOPATH", "GOFLAGS", "GOPROXY", "GOTOOLCHAIN", "CGO_ENABLED"}},
-	{"Makefile", "Make", []string{"make"}, nil},
-	{"package.json", "Node.js", []string{"node", "npm", "npx"}, []string{"NODE_ENV", "npm_config_cache"}},
-	{"Cargo.toml", "Rust", []string{"cargo", "rustc", "rustfmt"}, []string{"CARGO_HOME", "RUSTUP_HOME"}},
-	{"pyproject.toml", "Python", []string{"python3", "pytest"}, []string{"VIRTUAL_ENV"}},
-	{"requirements.txt", "Python", []string{"python3", "pytest"}, []string{"VIRTUAL_ENV"}},
-}
-
 // basics are harmless everywhere: they read, compare and print.
 var basics = []string{"true", "false", "test", "grep", "cat", "ls", "echo", "printf", "head", "tail", "wc", "sort", "uniq", "diff", "cmp", "find", "sha256sum", "stat"}
 
-var initTemplate = template.Must(template.New(agentos.PolicyFile).Parse(`# agentos.yaml: the AgentOS policy for this repository.
+var initTemplate = template.Must(template.New(agentos.PolicyFile).Funcs(template.FuncMap{
+	"quote": quoteYAML,
+	"join": func(list []string) string {
+		q := make([]string, len(list))
+		for i, s := range list {
+			q[i] = quoteYAML(s)
+		}
+		return strings.Join(q, ", ")
+	},
+}).Parse(`# agentos.yaml: the AgentOS policy for this repository.
 # It is code: review and commit it. Its hash is pinned in every plan, so any
 # change here makes earlier plans and approvals stale. No plan may write it.
 version: 1
@@ -72,6 +67,32 @@ sandbox:
   # nothing else is reachable (no DNS, no other host or local service).
   allow_tcp: []
   read_only: []
+  # Toolchains and dependency caches, read-only, and build caches in {cache}:
+  # a writable directory AgentOS keeps for this repository and this policy
+  # (never committed, never shared with another repository or policy), so the
+  # second governed build is as warm as yours. ~/ is your home; a relative
+  # path is in this repository. "agentos sandbox check" says what is missing.
+  # Detected here: {{.Detected}}.
+  profiles:{{if not .Profiles}} {}{{end}}
+{{- range .Profiles}}
+    {{.Name}}:
+{{- range .Notes}}
+      # {{.}}
+{{- end}}
+      read_only: [{{join .Profile.ReadOnly}}]
+{{- if .Profile.Path}}
+      path: [{{join .Profile.Path}}]
+{{- end}}
+      env:{{if not .Profile.Env}} {}{{end}}
+{{- range $k, $v := .Profile.Env}}
+        {{$k}}: {{quote $v}}
+{{- end}}
+      tools: [{{join .Profile.Tools}}]
+{{- end}}
+  # Always hidden, even inside a visible directory: ~/.ssh, ~/.aws, ~/.netrc,
+  # ~/.npmrc, ~/.pypirc, ~/.docker/config.json, cloud SDK logins and the other
+  # credential stores. Add paths of your own here.
+  hide: []
 
 # Autonomy modes. semi_auto asks at most question_budget blocker questions;
 # full_auto asks none (red line 2: it cannot be given a budget).
@@ -184,29 +205,31 @@ func newCmdInit(f *Factory) *cobra.Command {
 	return cmd
 }
 
+// quoteYAML writes s as a YAML double-quoted scalar (JSON's escaping is
+// YAML's), so {cache} or a colon in a path cannot change the structure.
+func quoteYAML(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 func renderInit(root, target string) ([]byte, string, error) {
 	allow := append([]string{}, basics...)
 	var env, names []string
-	seen := map[string]bool{}
-	for _, e := range ecosystems {
-		if _, err := os.Stat(filepath.Join(root, e.marker)); err != nil {
-			continue
-		}
-		if !seen[e.name] {
-			names = append(names, e.name)
-			seen[e.name] = true
-		}
-		for _, c := range e.commands {
-			if !seen["cmd:"+c] {
+	var profiles []ecosystem.Ecosystem
+	for _, e := range ecosystem.Detect(root, ecosystem.Host{Env: os.Environ()}) {
+		names = append(names, e.Title)
+		for _, c := range e.Commands {
+			if !slices.Contains(allow, c) {
 				allow = append(allow, c)
-				seen["cmd:"+c] = true
 			}
 		}
-		for _, v := range e.env {
-			if !seen["env:"+v] {
+		for _, v := range e.EnvAllow {
+			if !slices.Contains(env, v) {
 				env = append(env, v)
-				seen["env:"+v] = true
 			}
+		}
+		if len(e.Profile.ReadOnly)+len(e.Profile.Path)+len(e.Profile.Env)+len(e.Profile.Tools) > 0 {
+			profiles = append(profiles, e)
 		}
 	}
 	detected := "no build system"
@@ -214,6 +237,6 @@ func renderInit(root, target string) ([]byte, string, error) {
 		detected = strings.Join(names, ", ")
 	}
 	var b bytes.Buffer
-	err := initTemplate.Execute(&b, map[string]any{"Target": target, "Allow": allow, "Env": env, "Detected": detected, "Gates": policy.DefaultGatesYAML})
+	err := initTemplate.Execute(&b, map[string]any{"Target": target, "Allow": allow, "Env": env, "Detected": detected, "Profiles": profiles, "Gates": policy.DefaultGatesYAML})
 	return b.Bytes(), detected, err
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,6 +29,19 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep := sandbox.Check()
+			// Inside a repository, the policy's profiles too: a toolchain
+			// missing on this machine is one line here, not a failure deep
+			// inside a run.
+			var cache string
+			if repo, err := f.Repo(cmd.Context()); err == nil {
+				if cfg, err := f.Config(cmd.Context()); err == nil {
+					pol := sandbox.NewPolicy(cfg, repo.Root, os.Environ())
+					rep.Profiles = pol.CheckProfiles(cfg, os.Environ())
+					if pol.UsesCache() {
+						cache = pol.CacheDir
+					}
+				}
+			}
 			if asJSON {
 				enc := json.NewEncoder(f.IO.Out)
 				enc.SetIndent("", "  ")
@@ -53,10 +65,25 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", ft.Name, status, note)
 				}
+				for _, pt := range rep.Profiles {
+					status, note := "ok", pt.Path
+					if pt.Problem != "" {
+						status, note = "MISSING", pt.Problem
+					}
+					fmt.Fprintf(tw, "profile %s: %s\t%s\t%s\n", pt.Profile, pt.Tool, status, note)
+				}
 				tw.Flush()
+				if cache != "" {
+					fmt.Fprintf(f.IO.Out, "build cache: %s (this repository and policy only)\n", cache)
+				}
 			}
 			if missing := rep.Missing(false); len(missing) > 0 {
 				return agentos.Errorf(agentos.EFAILED, "this machine cannot confine commands (missing: %s); with sandbox.require (the default) AgentOS refuses to run them", strings.Join(missing, ", "))
+			}
+			for _, pt := range rep.Profiles {
+				if pt.Problem != "" {
+					return agentos.Errorf(agentos.EFAILED, "profile %s: %s; install it, or remove it from sandbox.profiles.%s in agentos.yaml", pt.Profile, pt.Problem, pt.Profile)
+				}
 			}
 			return nil
 		},
@@ -107,7 +134,8 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 				return err
 			}
 			defer os.RemoveAll(tmp)
-			env := sandbox.Env(os.Environ(), cfg.Exec.EnvAllow, tmp)
+			pol := sandbox.NewPolicy(cfg, root, os.Environ())
+			env := pol.CommandEnv(os.Environ(), cfg.Exec.EnvAllow, tmp)
 			look := cmdrule.PathLookup(envValue(env, "PATH"), dir)
 
 			dec := rules.Decide(args, look)
@@ -124,25 +152,29 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 			if err != nil {
 				return agentos.Errorf(agentos.ENOTFOUND, "%s: no such executable", args[0])
 			}
+			if err := pol.Visible(exe, root); err != nil {
+				return agentos.WrapError(agentos.EDENIED, err, "command %s: %s", args[0], agentos.ErrorMessage(err))
+			}
 			if timeout == 0 {
 				timeout, _ = time.ParseDuration(cfg.Exec.DefaultTimeout)
 			}
-			res, err := sandbox.Run(ctx, sandbox.Spec{
+			spec := sandbox.Spec{
 				Argv:      append([]string{exe}, args[1:]...),
 				Dir:       dir,
 				Env:       env,
 				Worktree:  root,
 				ReadWrite: []string{tmp},
-				ReadOnly:  cfg.Sandbox.ReadOnly,
-				Network:   network || cfg.Sandbox.Network,
-				AllowTCP:  append(slices.Clone(cfg.Sandbox.AllowTCP), allowTCP...),
-				Require:   cfg.Sandbox.Required(),
+				Network:   network,
+				AllowTCP:  allowTCP,
 				Timeout:   timeout,
-				Limits:    sandbox.LimitsFromConfig(cfg.Sandbox.Limits),
 				Stdin:     f.IO.In,
 				Stdout:    f.IO.Out,
 				Stderr:    f.IO.ErrOut,
-			})
+			}
+			if err := pol.Apply(&spec); err != nil {
+				return err
+			}
+			res, err := sandbox.Run(ctx, spec)
 			if err != nil {
 				return err
 			}

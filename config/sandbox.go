@@ -4,7 +4,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
+
+	"github.com/agentos/agentos"
 )
 
 // Sandbox configures the OS sandbox every command runs in.
@@ -24,6 +30,31 @@ type Sandbox struct {
 	AllowTCP []string `yaml:"allow_tcp"`
 	// Limits bound each command's resources; zero fields keep the defaults.
 	Limits SandboxLimits `yaml:"limits"`
+	// Profiles make an ecosystem's toolchain and dependency caches visible
+	// (read-only) and point its build tools at caches AgentOS keeps
+	// (writable, per repository and policy). `agentos init` writes one per
+	// ecosystem it detects; the key is a free name (go, node, python...).
+	Profiles map[string]Profile `yaml:"profiles"`
+	// Hide lists paths that stay invisible inside the sandbox even under a
+	// visible directory, in addition to the built-in credential list
+	// (~/.ssh, ~/.aws, ~/.netrc, ~/.npmrc, ...).
+	Hide []string `yaml:"hide"`
+}
+
+// Profile is one ecosystem's view of the machine. Paths may start with ~/
+// (the invoking user's home), {home} or {repo}; a relative path is relative
+// to the repository root. Env values may use {home}, {repo} and {cache},
+// the writable directory AgentOS keeps for this repository and policy.
+type Profile struct {
+	// ReadOnly lists toolchains and dependency caches commands may read.
+	ReadOnly []string `yaml:"read_only"`
+	// Path lists directories put first on the commands' PATH.
+	Path []string `yaml:"path"`
+	// Env sets variables for every command (build caches, offline flags).
+	Env map[string]string `yaml:"env"`
+	// Tools names the executables the profile needs; `agentos sandbox
+	// check` says where each resolves, or that it is missing.
+	Tools []string `yaml:"tools"`
 }
 
 // SandboxLimits are per-command resource limits.
@@ -50,6 +81,16 @@ func validateSandbox(c *Config) error {
 	for _, e := range c.Sandbox.AllowTCP {
 		if _, _, err := ParseAllowTCP(e); err != nil {
 			return fmt.Errorf("sandbox.allow_tcp: %v", err)
+		}
+	}
+	for name, p := range c.Sandbox.Profiles {
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("sandbox.profiles.%s: %v", name, err)
+		}
+	}
+	for _, h := range c.Sandbox.Hide {
+		if err := validProfilePath(h); err != nil {
+			return fmt.Errorf("sandbox.hide: %v", err)
 		}
 	}
 	l := c.Sandbox.Limits
@@ -96,4 +137,59 @@ func validHostName(h string) bool {
 		}
 	}
 	return true
+}
+
+// ProfileNames returns the profile names in a stable order.
+func (s Sandbox) ProfileNames() []string {
+	names := make([]string, 0, len(s.Profiles))
+	for n := range s.Profiles {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (p Profile) validate() error {
+	for _, list := range [][]string{p.ReadOnly, p.Path} {
+		for _, e := range list {
+			if err := validProfilePath(e); err != nil {
+				return err
+			}
+		}
+	}
+	for k, v := range p.Env {
+		if k == "" || strings.ContainsAny(k, "= \t") {
+			return fmt.Errorf("env: %q is not a variable name", k)
+		}
+		if agentos.ReservedEnv(k) || k == "AGENTOS" {
+			return fmt.Errorf("env: %s is set by AgentOS (use path: for PATH)", k)
+		}
+		if strings.Contains(v, "{") && !placeholderRe.MatchString(v) {
+			return fmt.Errorf("env %s: %q uses a placeholder other than {home}, {repo} or {cache}", k, v)
+		}
+	}
+	for _, t := range p.Tools {
+		if t == "" || strings.Contains(t, "/") {
+			return fmt.Errorf("tools: %q must be a program name (looked up on PATH)", t)
+		}
+	}
+	return nil
+}
+
+// placeholderRe matches a value whose braces are only known placeholders.
+var placeholderRe = regexp.MustCompile(`^([^{}]|\{(home|repo|cache)\})*$`)
+
+// validProfilePath accepts ~/…, {home}…, {repo}…, absolute and relative
+// paths, none climbing out with "..".
+func validProfilePath(p string) error {
+	if p == "" {
+		return fmt.Errorf("empty path")
+	}
+	if slices.Contains(strings.Split(filepath.ToSlash(p), "/"), "..") {
+		return fmt.Errorf("%q: no \"..\" in paths", p)
+	}
+	if strings.Contains(p, "{") && !placeholderRe.MatchString(p) {
+		return fmt.Errorf("%q uses a placeholder other than {home}, {repo} or {cache}", p)
+	}
+	return nil
 }

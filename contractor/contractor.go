@@ -66,7 +66,11 @@ type Spec struct {
 	Require bool
 	// ReadOnly are extra readable paths (the contractor's installation).
 	ReadOnly []string
-	Timeout  time.Duration
+	// Policy, when set, gives the contractor's commands what the
+	// repository's policy gives every command: the profiles' toolchains,
+	// caches, variables and PATH, the hidden credentials and the limits.
+	Policy  *sandbox.Policy
+	Timeout time.Duration
 	// Transcript receives the contractor's stdout and stderr (may be nil).
 	Transcript io.Writer
 	// Keep leaves the scratch worktree in place (for inspection).
@@ -207,8 +211,15 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	argv[0] = exe
 
-	env := []string{"HOME=" + d.Home, "TMPDIR=" + d.Tmp, "PATH=" + spec.Getenv("PATH"), "LANG=C.UTF-8",
+	path := spec.Getenv("PATH")
+	if spec.Policy != nil {
+		path = spec.Policy.SearchPath([]string{"PATH=" + path})
+	}
+	env := []string{"HOME=" + d.Home, "TMPDIR=" + d.Tmp, "PATH=" + path, "LANG=C.UTF-8",
 		"AGENTOS_WORKTREE=" + d.Worktree, "AGENTOS_HOOK=" + shellJoin(hook), "AGENTOS_PROMPT=" + spec.Prompt}
+	if spec.Policy != nil {
+		env = append(env, spec.Policy.Env...)
+	}
 	for kv, v := range setup.env {
 		env = append(env, kv+"="+v)
 	}
@@ -238,7 +249,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}
 	readOnly = append(readOnly, spec.ReadOnly...)
-	sres, err := sandbox.Run(ctx, sandbox.Spec{
+	sspec := sandbox.Spec{
 		Argv:      argv,
 		Dir:       d.Worktree,
 		Env:       env,
@@ -252,7 +263,14 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		Stdin:     bytes.NewReader(nil),
 		Stdout:    out,
 		Stderr:    out,
-	})
+	}
+	var sres sandbox.Result
+	if spec.Policy != nil {
+		err = spec.Policy.ApplyFiles(&sspec)
+	}
+	if err == nil {
+		sres, err = sandbox.Run(ctx, sspec)
+	}
 	res.Decisions = srv.close()
 	decisionsDone = true
 	for _, dc := range res.Decisions {

@@ -331,19 +331,20 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 		timeout = x.c.defaultTimeout()
 	}
 	out := &tailWriter{max: tailBytes, h: sha256.New()}
+	pol := x.c.confinement()
 	spec := sandbox.Spec{
 		Argv:      append([]string{exe}, argv[1:]...),
 		Dir:       dir,
-		Env:       x.c.commandEnv(x.tmp, env),
+		Env:       x.c.commandEnv(pol, x.tmp, env),
 		Worktree:  x.wt,
 		ReadWrite: []string{x.tmp},
-		ReadOnly:  x.c.Config.Sandbox.ReadOnly,
-		Network:   network || x.c.Config.Sandbox.Network,
-		AllowTCP:  x.c.Config.Sandbox.AllowTCP,
-		Require:   x.c.Config.Sandbox.Required(),
+		Network:   network,
 		Timeout:   timeout,
 		Stdout:    out,
 		Stderr:    out,
+	}
+	if err := pol.Apply(&spec); err != nil {
+		return rec, err
 	}
 	res, err := x.c.Sandbox(ctx, spec)
 	rec.ExitCode = res.ExitCode
@@ -362,11 +363,17 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 	return rec, nil
 }
 
-// commandEnv builds a command's environment from an allowlist
-// (sandbox.Env): secrets in the parent's environment never reach the child.
+// confinement is the policy's sandbox settings for this repository: every
+// command of a plan gets its Spec and environment from it.
+func (c *Coordinator) confinement() *sandbox.Policy {
+	return sandbox.NewPolicy(c.Config, c.Repo.Dir(), c.Env)
+}
+
+// commandEnv builds a command's environment from an allowlist and the
+// policy's profiles (sandbox.Policy.CommandEnv): secrets in the parent's environment never reach the child.
 // A step's own variables come last.
-func (c *Coordinator) commandEnv(tmp string, extra map[string]string) []string {
-	env := sandbox.Env(c.Env, c.Config.Exec.EnvAllow, tmp)
+func (c *Coordinator) commandEnv(pol *sandbox.Policy, tmp string, extra map[string]string) []string {
+	env := pol.CommandEnv(c.Env, c.Config.Exec.EnvAllow, tmp)
 	for _, k := range sortedKeys(extra) {
 		env = append(env, k+"="+extra[k])
 	}

@@ -253,7 +253,7 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
 		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Shell: contractor.ShellRule(engine)},
 		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), AllowTCP: kc.AllowTCP, Require: c.Config.Sandbox.Required(),
-		ReadOnly: c.Config.Sandbox.ReadOnly, Timeout: kc.RunTimeout(), Transcript: io.MultiWriter(c.Log, transcript),
+		Policy: c.confinement(), Timeout: kc.RunTimeout(), Transcript: io.MultiWriter(c.Log, transcript),
 	})
 	for i := range res.Commands {
 		res.Commands[i].Command = c.redactText(res.Commands[i].Command)

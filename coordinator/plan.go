@@ -13,7 +13,6 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/planfile"
-	"github.com/agentos/agentos/sandbox"
 	"github.com/agentos/agentos/workspace"
 )
 
@@ -308,8 +307,9 @@ func riskRank(r string) int {
 	return 0
 }
 
-// execPath is the PATH commands run with: the parent's absolute entries.
-func (c *Coordinator) execPath() string { return sandbox.SearchPath(c.Env) }
+// execPath is the PATH commands run with: the profiles' directories, then
+// the parent's absolute entries.
+func (c *Coordinator) execPath() string { return c.confinement().SearchPath(c.Env) }
 
 func (c *Coordinator) defaultTimeout() time.Duration {
 	if d, err := time.ParseDuration(c.Config.Exec.DefaultTimeout); err == nil && d > 0 {
@@ -540,9 +540,15 @@ func (c *Coordinator) resolveCommand(tree *workspace.Tree, argv []string, cwd st
 		}
 		return "./" + rel, cwd, nil
 	}
-	exe, err := workspace.LookPath(name, c.Config.Commands.Allow, c.execPath(), c.Repo.Dir())
+	pol := c.confinement()
+	exe, err := workspace.LookPath(name, c.Config.Commands.Allow, pol.SearchPath(c.Env), c.Repo.Dir())
 	if err != nil {
 		return "", "", err
+	}
+	// Plan time equals run time: what resolves here but could not start
+	// in the sandbox is refused now, naming the setting that exposes it.
+	if err := pol.Visible(exe, ""); err != nil {
+		return "", "", agentos.WrapError(agentos.EDENIED, err, "command %s: %s", name, agentos.ErrorMessage(err))
 	}
 	if err := c.planCommandCheck(argv); err != nil {
 		return "", "", err

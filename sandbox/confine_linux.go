@@ -198,6 +198,23 @@ func newRoot(hs helperSpec) error {
 			return fmt.Errorf("making protected path %s read-only: %v", p, err)
 		}
 	}
+	// A writable root the caller named inside a protected path (the build
+	// cache under .agentos/ when the repository itself is the worktree, as
+	// for `agentos sandbox run`) is bound writable again on top: it was
+	// asked for explicitly, and the rest of the protected path stays
+	// read-only.
+	for _, b := range binds {
+		if !b.write || b.path == filepath.Clean(hs.Worktree) || b.fd < 0 || !insideAny(b.path, hs.Protected, hs.Worktree) {
+			continue
+		}
+		dst := filepath.Join(root, b.path)
+		if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", b.fd), dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("binding %s: %v", b.path, err)
+		}
+		if err := setReadOnly(dst, false); err != nil {
+			return fmt.Errorf("setting %s writable: %v", b.path, err)
+		}
+	}
 	// Secrets under the readable system dirs (the command runs as the
 	// namespace's root, which owns them) are masked.
 	for _, f := range secretFiles {
@@ -214,6 +231,14 @@ func newRoot(hs helperSpec) error {
 			if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0755"); err != nil {
 				return fmt.Errorf("masking %s: %v", d, err)
 			}
+		}
+	}
+	// Credentials inside a visible directory (and sandbox.hide) are masked
+	// the same way. Each is looked up in the new root, without following
+	// links: the caller passed link targets too.
+	for _, h := range hs.Hidden {
+		if err := maskPath(root, h); err != nil {
+			return fmt.Errorf("hiding %s: %v", h, err)
 		}
 	}
 	if len(hs.Forwards) > 0 {
@@ -250,6 +275,35 @@ func newRoot(hs helperSpec) error {
 		return fmt.Errorf("detaching the host root: %v", err)
 	}
 	return unix.Chdir("/")
+}
+
+// insideAny reports whether path lies strictly inside one of the protected
+// paths (relative ones are taken relative to worktree).
+func insideAny(path string, protected []string, worktree string) bool {
+	for _, p := range protected {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(worktree, p)
+		}
+		if strings.HasPrefix(path, filepath.Clean(p)+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// maskPath mounts an empty read-only directory or /dev/null over path in
+// the new root, if something visible is there.
+func maskPath(root, path string) error {
+	dst := filepath.Join(root, path)
+	st, err := os.Lstat(dst)
+	switch {
+	case err != nil, st.Mode()&os.ModeSymlink != 0:
+		return nil
+	case st.IsDir():
+		return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0700")
+	default:
+		return bindReadOnly(filepath.Join(root, "/dev/null"), dst)
+	}
 }
 
 // mapHosts puts a private /etc/hosts (localhost and the allowlisted

@@ -47,6 +47,7 @@ type helperSpec struct {
 	ReadWrite []string `json:"read_write"`
 	ReadOnly  []string `json:"read_only"`
 	Protected []string `json:"protected"`
+	Hidden    []string `json:"hidden,omitempty"`
 	Network   bool     `json:"network"`
 	// Forwards is the TCP allowlist (network off): listeners the helper
 	// opens inside the namespace and hands to the parent on forwardFD.
@@ -143,7 +144,7 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 	hs := helperSpec{
 		Argv: spec.Argv, Dir: spec.Dir, Env: spec.Env, Worktree: spec.Worktree,
 		ReadWrite: spec.ReadWrite, ReadOnly: spec.ReadOnly, Protected: spec.Protected,
-		Network: spec.Network, Forwards: fwds, Limits: spec.Limits.withDefaults(),
+		Hidden: spec.Hidden, Network: spec.Network, Forwards: fwds, Limits: spec.Limits.withDefaults(),
 	}
 	var rl *relay
 	var helperEnd *os.File

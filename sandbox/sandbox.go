@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -48,6 +49,11 @@ type Spec struct {
 	// them. Relative paths are taken relative to Worktree. Paths that do
 	// not exist are skipped.
 	Protected []string
+	// Hidden lists absolute paths masked inside the sandbox (an empty file
+	// or directory is mounted over them) even when a read-only entry
+	// contains them: credentials under a visible home directory. A symlink
+	// is followed, and its target masked as well.
+	Hidden []string
 	// Network allows network access (the host's network, everything
 	// reachable).
 	Network bool
@@ -151,6 +157,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}
 	spec.Protected = protectedIn(spec.Worktree, spec.Protected)
+	spec.Hidden = hiddenTargets(spec.Hidden)
 	var fwds []forward
 	if !spec.Network && len(spec.AllowTCP) > 0 {
 		if fwds, err = planForwards(spec.AllowTCP); err != nil {
@@ -182,6 +189,26 @@ func protectedIn(worktree string, extra []string) []string {
 		}
 		if p = filepath.Clean(p); !slices.Contains(out, p) {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// hiddenTargets returns the hidden paths that exist, with the targets of
+// those that are symlinks: the helper masks real files and directories
+// (a mount onto a link would follow it on the host, not in the new root).
+func hiddenTargets(hidden []string) []string {
+	var out []string
+	for _, h := range hidden {
+		h = filepath.Clean(h)
+		if _, err := os.Lstat(h); err != nil {
+			continue
+		}
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+		if real, err := filepath.EvalSymlinks(h); err == nil && real != h && !slices.Contains(out, real) {
+			out = append(out, real)
 		}
 	}
 	return out
@@ -278,6 +305,9 @@ type Report struct {
 	Kernel      string    `json:"kernel,omitempty"`
 	LandlockABI int       `json:"landlock_abi"`
 	Features    []Feature `json:"features"`
+	// Profiles are the policy's toolchains (agentos sandbox check in a
+	// repository): where each tool resolves, or what is missing.
+	Profiles []ProfileTool `json:"profiles,omitempty"`
 }
 
 // Missing names the features a run needs but this machine lacks, each with

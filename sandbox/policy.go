@@ -1,0 +1,348 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
+)
+
+// Policy is the repository's policy turned into confinement: what every
+// command AgentOS starts (exec steps, verify checks, contractors, `sandbox
+// run`) may see, which variables it gets, which caches it may write and
+// which limits bind it. Every caller builds its Spec through Apply and its
+// environment through Env, so a setting cannot reach one kind of command
+// and miss another.
+type Policy struct {
+	// ReadOnly are the absolute paths of sandbox.read_only and of every
+	// profile's read_only, each once.
+	ReadOnly []string
+	// Path are the absolute directories put first on PATH.
+	Path []string
+	// Env are the profiles' variables, placeholders expanded, sorted.
+	Env []string
+	// Hidden are the absolute paths masked inside the sandbox: the
+	// credential list under Home and sandbox.hide.
+	Hidden []string
+	// CacheDir is the writable directory kept for this repository and
+	// policy ({cache}); created on first use, mode 0700.
+	CacheDir string
+	// Home is the invoking user's home ({home}, ~/).
+	Home string
+	// Repo is the repository root ({repo}, relative paths).
+	Repo     string
+	Network  bool
+	AllowTCP []string
+	Require  bool
+	Limits   Limits
+}
+
+// CacheRoot is where the per-policy caches of a repository live, under its
+// state directory (never part of a commit: .agentos is ignored and
+// protected).
+func CacheRoot(repo string) string { return filepath.Join(repo, agentos.StateDir, "cache") }
+
+// NewPolicy resolves cfg's sandbox settings for the repository at repo.
+// env is the caller's environment (KEY=VALUE), which supplies HOME and the
+// PATH the profiles' directories are put in front of.
+func NewPolicy(cfg *config.Config, repo string, env []string) *Policy {
+	home := lookupEnv(env, "HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	p := &Policy{
+		Home: home, Repo: repo,
+		Network:  cfg.Sandbox.Network,
+		AllowTCP: slices.Clone(cfg.Sandbox.AllowTCP),
+		Require:  cfg.Sandbox.Required(),
+		Limits:   LimitsFromConfig(cfg.Sandbox.Limits),
+	}
+	// Keyed by the policy's hash: a cache written under one policy (its
+	// commands, network, profiles) is never read under another.
+	key := strings.TrimPrefix(cfg.Hash, "sha256:")
+	if len(key) > 16 {
+		key = key[:16]
+	}
+	if key == "" {
+		key = "default"
+	}
+	p.CacheDir = filepath.Join(CacheRoot(repo), key)
+	addPath := func(list *[]string, raw string) {
+		if a := p.Expand(raw); a != "" && !slices.Contains(*list, a) {
+			*list = append(*list, a)
+		}
+	}
+	for _, e := range cfg.Sandbox.ReadOnly {
+		addPath(&p.ReadOnly, e)
+	}
+	vars := map[string]string{}
+	for _, name := range cfg.Sandbox.ProfileNames() {
+		prof := cfg.Sandbox.Profiles[name]
+		for _, e := range prof.ReadOnly {
+			addPath(&p.ReadOnly, e)
+		}
+		for _, e := range prof.Path {
+			addPath(&p.Path, e)
+		}
+		for k, v := range prof.Env {
+			vars[k] = p.expandValue(v)
+		}
+	}
+	for _, k := range sortedKeys(vars) {
+		p.Env = append(p.Env, k+"="+vars[k])
+	}
+	if home != "" {
+		for _, c := range agentos.CredentialPaths() {
+			p.Hidden = append(p.Hidden, filepath.Join(home, c))
+		}
+	}
+	for _, h := range cfg.Sandbox.Hide {
+		addPath(&p.Hidden, h)
+	}
+	return p
+}
+
+// Expand turns a policy path into an absolute one: ~/ and {home} are the
+// invoking user's home, {repo} the repository root, a relative path is
+// relative to the repository root. "" when it needs a home there is none of.
+func (p *Policy) Expand(raw string) string {
+	s := raw
+	if s == "~" || strings.HasPrefix(s, "~/") {
+		if p.Home == "" {
+			return ""
+		}
+		s = p.Home + s[1:]
+	}
+	s = p.expandValue(s)
+	if !filepath.IsAbs(s) {
+		s = filepath.Join(p.Repo, s)
+	}
+	return filepath.Clean(s)
+}
+
+func (p *Policy) expandValue(v string) string {
+	return strings.NewReplacer("{home}", p.Home, "{repo}", p.Repo, "{cache}", p.CacheDir).Replace(v)
+}
+
+// UsesCache reports whether any profile variable points into {cache}.
+func (p *Policy) UsesCache() bool {
+	for _, kv := range p.Env {
+		if strings.Contains(kv, p.CacheDir) {
+			return true
+		}
+	}
+	return false
+}
+
+// SearchPath is the PATH commands get and plan-time lookups use: the
+// profiles' directories, then the caller's absolute entries.
+func (p *Policy) SearchPath(parent []string) string {
+	return strings.Join(append(slices.Clone(p.Path), SearchPath(parent)), string(filepath.ListSeparator))
+}
+
+// CommandEnv is Env (the scrubbed environment) with the profiles' PATH and
+// variables. A variable named by both the caller's allowlist and a profile
+// takes the profile's value: the policy file decides, not the caller.
+func (p *Policy) CommandEnv(parent, allow []string, tmp string) []string {
+	base := Env(parent, allow, tmp)
+	out := make([]string, 0, len(base)+len(p.Env))
+	set := map[string]bool{}
+	for _, kv := range p.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
+	}
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "PATH":
+			out = append(out, "PATH="+p.SearchPath(parent))
+		case !set[k]:
+			out = append(out, kv)
+		}
+	}
+	return append(out, p.Env...)
+}
+
+// Prepare creates the cache directory (0700, and its parent 0700: only the
+// invoking user may traverse it) when a profile uses it.
+func (p *Policy) Prepare() error {
+	if !p.UsesCache() {
+		return nil
+	}
+	root := CacheRoot(p.Repo)
+	for _, d := range []string{root, p.CacheDir} {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return agentos.WrapError(agentos.EINTERNAL, err, "cannot create the build cache %s: %v", d, err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return agentos.WrapError(agentos.EINTERNAL, err, "cannot restrict the build cache %s: %v", d, err)
+		}
+	}
+	return nil
+}
+
+// Apply fills spec's confinement from the policy: ApplyFiles, then the
+// network and allowlist (added to what the caller set: a --allow-tcp
+// flag, a step that needs the network) and Require.
+func (p *Policy) Apply(spec *Spec) error {
+	if err := p.ApplyFiles(spec); err != nil {
+		return err
+	}
+	spec.Network = spec.Network || p.Network
+	spec.AllowTCP = appendNew(spec.AllowTCP, p.AllowTCP...)
+	spec.Require = p.Require
+	return nil
+}
+
+// ApplyFiles fills what a command may see and use: the read-only paths,
+// the cache (writable), the masked credentials and the limits. Contractors
+// take this part only; their network is their own setting.
+func (p *Policy) ApplyFiles(spec *Spec) error {
+	if err := p.Prepare(); err != nil {
+		return err
+	}
+	spec.ReadOnly = appendNew(spec.ReadOnly, p.ReadOnly...)
+	if p.UsesCache() {
+		spec.ReadWrite = appendNew(spec.ReadWrite, p.CacheDir)
+	}
+	spec.Hidden = appendNew(spec.Hidden, p.Hidden...)
+	spec.Limits = p.Limits
+	return nil
+}
+
+// Visible says whether exe (an absolute path resolved on the host) can be
+// started inside the sandbox of a task whose worktree is wt: it, and what
+// it links to, must lie under a system directory, a read-only entry or the
+// worktree, and not under a hidden path. The error names the path and the
+// setting that would expose it, so plan time refuses what run time could
+// not start.
+func (p *Policy) Visible(exe, wt string) error {
+	check := func(path string) error {
+		for _, h := range p.Hidden {
+			if within(path, h) {
+				return agentos.Errorf(agentos.EDENIED, "%s lies under %s, which the sandbox hides (credentials)", path, h)
+			}
+		}
+		roots := append(append(slices.Clone(systemDirs), p.ReadOnly...), p.CacheDir)
+		if wt != "" {
+			roots = append(roots, wt)
+		}
+		for _, r := range roots {
+			if within(path, r) {
+				return nil
+			}
+		}
+		return agentos.Errorf(agentos.EDENIED, "%s is not visible in the sandbox: add %s (or a directory above it) to sandbox.read_only or to a profile's read_only in agentos.yaml", path, suggestRoot(path, p.Home))
+	}
+	if err := check(exe); err != nil {
+		return err
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil && real != exe {
+		if err := check(real); err != nil {
+			return agentos.Errorf(agentos.EDENIED, "%s links to %s", exe, agentos.ErrorMessage(err))
+		}
+	}
+	return nil
+}
+
+// suggestRoot proposes the directory to expose: for a path under home, its
+// first component there (~/.pyenv for ~/.pyenv/shims/python3), else the
+// executable's directory.
+func suggestRoot(path, home string) string {
+	if home != "" {
+		if rel, err := filepath.Rel(home, path); err == nil && !strings.HasPrefix(rel, "..") {
+			first, _, _ := strings.Cut(rel, string(filepath.Separator))
+			return "~/" + first
+		}
+	}
+	return filepath.Dir(path)
+}
+
+func within(path, root string) bool {
+	return path == root || strings.HasPrefix(path, strings.TrimSuffix(root, "/")+"/")
+}
+
+func appendNew(list []string, add ...string) []string {
+	for _, a := range add {
+		if !slices.Contains(list, a) {
+			list = append(list, a)
+		}
+	}
+	return list
+}
+
+func lookupEnv(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ProfileTool is where one tool a profile names resolves.
+type ProfileTool struct {
+	Profile string `json:"profile"`
+	Tool    string `json:"tool"`
+	Path    string `json:"path,omitempty"`
+	Problem string `json:"problem,omitempty"`
+}
+
+// CheckProfiles resolves every tool of cfg's profiles the way a command
+// would (the sandbox's PATH) and checks each is visible inside, and that
+// each read-only entry exists: `agentos sandbox check` prints one line per
+// tool, so a missing toolchain is found before a run, not deep inside one.
+func (p *Policy) CheckProfiles(cfg *config.Config, parent []string) []ProfileTool {
+	var out []ProfileTool
+	search := p.SearchPath(parent)
+	for _, name := range cfg.Sandbox.ProfileNames() {
+		prof := cfg.Sandbox.Profiles[name]
+		for _, t := range prof.Tools {
+			r := ProfileTool{Profile: name, Tool: t}
+			path, err := lookIn(t, search)
+			switch {
+			case err != nil:
+				r.Problem = fmt.Sprintf("%s is not installed on this machine (not found on PATH)", t)
+			default:
+				r.Path = path
+				if err := p.Visible(path, ""); err != nil {
+					r.Problem = agentos.ErrorMessage(err)
+				}
+			}
+			out = append(out, r)
+		}
+		for _, e := range prof.ReadOnly {
+			abs := p.Expand(e)
+			if _, err := os.Stat(abs); err != nil {
+				out = append(out, ProfileTool{Profile: name, Tool: e, Problem: fmt.Sprintf("%s does not exist on this machine (nothing cached or installed there yet)", abs)})
+			}
+		}
+	}
+	return out
+}
+
+// lookIn finds an executable name on a search path.
+func lookIn(name, search string) (string, error) {
+	for _, d := range filepath.SplitList(search) {
+		f := filepath.Join(d, name)
+		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return f, nil
+		}
+	}
+	return "", fs.ErrNotExist
+}
