@@ -162,7 +162,11 @@ func (p Profile) validate() error {
 			return fmt.Errorf("env: %q is not a variable name", k)
 		}
 		if agentos.ReservedEnv(k) || k == "AGENTOS" {
-			return fmt.Errorf("env: %s is set by AgentOS (use path: for PATH)", k)
+			hint := ""
+			if k == "PATH" {
+				hint = " (list directories under path: instead)"
+			}
+			return fmt.Errorf("env: %s is set by AgentOS%s", k, hint)
 		}
 		if strings.Contains(v, "{") && !placeholderRe.MatchString(v) {
 			return fmt.Errorf("env %s: %q uses a placeholder other than {home}, {repo} or {cache}", k, v)

@@ -176,6 +176,9 @@ func (p *Policy) Prepare() error {
 		return nil
 	}
 	root := CacheRoot(p.Repo)
+	if err := os.MkdirAll(filepath.Dir(root), 0o755); err != nil {
+		return agentos.WrapError(agentos.EINTERNAL, err, "cannot create the state directory for the build cache: %v", err)
+	}
 	for _, d := range []string{root, p.CacheDir} {
 		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return agentos.WrapError(agentos.EINTERNAL, err, "cannot create the build cache %s: %v", d, err)
