@@ -68,7 +68,7 @@ func gcRun(cmd *cobra.Command, opts *GCOptions) error {
 		return err
 	}
 	printGC(f.IO.Out, "", rep)
-	if err == nil && len(rep.Expired) == 0 && len(rep.Worktrees) == 0 {
+	if err == nil && len(rep.Expired) == 0 && len(rep.Worktrees) == 0 && len(rep.Caches) == 0 {
 		fmt.Fprintln(f.IO.ErrOut, "nothing to clean up")
 	}
 	return err
@@ -92,5 +92,8 @@ func printGC(w io.Writer, prefix string, rep *coordinator.GCReport) {
 			branch = ", branch " + wt.Branch
 		}
 		fmt.Fprintf(w, "%s%s the worktree of %s (retention.worktrees): %s%s\n", prefix, remove, wt.Task, wt.Path, branch)
+	}
+	for _, dir := range rep.Caches {
+		fmt.Fprintf(w, "%s%s the build cache of an earlier policy, unused for a day: %s\n", prefix, remove, dir)
 	}
 }

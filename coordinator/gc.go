@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/sandbox"
 )
 
 // EventWorktreeRemoved is audited for each retained worktree housekeeping
@@ -46,7 +47,14 @@ type GCReport struct {
 	DryRun    bool         `json:"dry_run"`
 	Expired   []GCExpired  `json:"expired"`
 	Worktrees []GCWorktree `json:"worktrees"`
+	// Caches are build caches of earlier policies unused for a day
+	// (relative to the repository root).
+	Caches []string `json:"caches"`
 }
+
+// staleCacheAge is how long a build cache of another policy stays after
+// its last use.
+const staleCacheAge = 24 * time.Hour
 
 // GC does the housekeeping the policy asks for: it cancels the tasks
 // blocked longer than blocked_expires_after (each a transition by actor,
@@ -58,7 +66,7 @@ type GCReport struct {
 // Only write verbs, the worker and `agentos gc` call it: read verbs never
 // change the store.
 func (c *Coordinator) GC(ctx context.Context, actor agentos.Actor, dryRun bool) (*GCReport, error) {
-	rep := &GCReport{Version: 1, DryRun: dryRun, Expired: []GCExpired{}, Worktrees: []GCWorktree{}}
+	rep := &GCReport{Version: 1, DryRun: dryRun, Expired: []GCExpired{}, Worktrees: []GCWorktree{}, Caches: []string{}}
 	expired, err := c.expiredBlocked(ctx)
 	if err != nil {
 		return rep, err
@@ -95,6 +103,18 @@ func (c *Coordinator) GC(ctx context.Context, actor agentos.Actor, dryRun bool) 
 			}
 		}
 		rep.Worktrees = append(rep.Worktrees, w)
+	}
+	for _, dir := range sandbox.StaleCaches(c.Repo.Dir(), c.confinement().CacheDir, c.Now().Add(-staleCacheAge)) {
+		if !dryRun {
+			if err := os.RemoveAll(dir); err != nil {
+				return rep, agentos.WrapError(agentos.EINTERNAL, err, "cannot remove the stale build cache %s: %v", dir, err)
+			}
+		}
+		rel, err := filepath.Rel(c.Repo.Dir(), dir)
+		if err != nil {
+			rel = dir
+		}
+		rep.Caches = append(rep.Caches, rel)
 	}
 	return rep, nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/sandbox"
 )
 
 // GC expires a task blocked past blocked_expires_after and removes a
@@ -119,4 +121,44 @@ func jsonHas(t *testing.T, b []byte, key string, want any) bool {
 		t.Fatal(err)
 	}
 	return m[key] == want
+}
+
+// GC removes the build caches of earlier policies once unused for a day,
+// never the current policy's nor a recently used one.
+func TestGCStaleCaches(t *testing.T) {
+	c, _ := gateCoordinator(t)
+	c.Config.Sandbox.Profiles = map[string]config.Profile{"go": {Env: map[string]string{"GOCACHE": "{cache}/go-build"}}}
+	current := c.confinement()
+	if err := current.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	root := sandbox.CacheRoot(c.Repo.Dir())
+	old, recent := filepath.Join(root, "0000old"), filepath.Join(root, "0000recent")
+	for _, d := range []string{old, recent} {
+		if err := os.MkdirAll(filepath.Join(d, "go-build"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(old, long, long); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(current.CacheDir, long, long); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.GC(t.Context(), agentos.Human("ann"), true)
+	if err != nil || len(rep.Caches) != 1 || rep.Caches[0] != ".agentos/cache/0000old" {
+		t.Fatalf("dry run = %+v, %v; want only the old policy's cache", rep, err)
+	}
+	if _, err := os.Stat(old); err != nil {
+		t.Fatal("the dry run removed the cache")
+	}
+	if _, err := c.GC(t.Context(), agentos.Human("ann"), false); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{old: false, recent: true, current.CacheDir: true} {
+		if _, err := os.Stat(dir); (err == nil) != want {
+			t.Errorf("%s exists = %v, want %v", dir, err == nil, want)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
@@ -187,7 +188,35 @@ func (p *Policy) Prepare() error {
 			return agentos.WrapError(agentos.EINTERNAL, err, "cannot restrict the build cache %s: %v", d, err)
 		}
 	}
+	// The cache's last use, for `agentos gc`: the directory's own mtime
+	// moves only when its top level changes.
+	now := time.Now()
+	if err := os.Chtimes(p.CacheDir, now, now); err != nil {
+		return agentos.WrapError(agentos.EINTERNAL, err, "cannot mark the build cache %s used: %v", p.CacheDir, err)
+	}
 	return nil
+}
+
+// StaleCaches lists the cache directories of repo that belong to another
+// policy than current (a *Policy's CacheDir) and were last used before
+// cutoff: a policy edit leaves the old one behind, and a run still under
+// the old policy keeps touching it.
+func StaleCaches(repo, current string, cutoff time.Time) []string {
+	ents, err := os.ReadDir(CacheRoot(repo))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		dir := filepath.Join(CacheRoot(repo), e.Name())
+		if !e.IsDir() || dir == current {
+			continue
+		}
+		if st, err := os.Stat(dir); err == nil && st.ModTime().Before(cutoff) {
+			out = append(out, dir)
+		}
+	}
+	return out
 }
 
 // Apply fills spec's confinement from the policy: ApplyFiles, then the
