@@ -275,12 +275,41 @@ func (p *Policy) Visible(exe, wt string) error {
 	if err := check(exe); err != nil {
 		return err
 	}
-	if real, err := filepath.EvalSymlinks(exe); err == nil && real != exe {
+	real, err := filepath.EvalSymlinks(exe)
+	if err == nil && real != exe {
 		if err := check(real); err != nil {
 			return agentos.Errorf(agentos.EDENIED, "%s links to %s", exe, agentos.ErrorMessage(err))
 		}
 	}
+	// A script's interpreter must be visible too (a pipx-installed tool
+	// whose #! names a virtualenv elsewhere).
+	if interp := shebang(real); interp != "" {
+		if err := check(interp); err != nil {
+			return agentos.Errorf(agentos.EDENIED, "%s is a script run by %s", exe, agentos.ErrorMessage(err))
+		}
+	}
 	return nil
+}
+
+// shebang returns the absolute interpreter path of a #! script, or "".
+func shebang(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	buf := make([]byte, 256)
+	n, _ := f.Read(buf)
+	line, ok := strings.CutPrefix(string(buf[:n]), "#!")
+	if !ok {
+		return ""
+	}
+	line, _, _ = strings.Cut(line, "\n")
+	fields := strings.Fields(line)
+	if len(fields) == 0 || !filepath.IsAbs(fields[0]) {
+		return ""
+	}
+	return fields[0]
 }
 
 // suggestRoot proposes the directory to expose: for a path under home, its

@@ -202,3 +202,21 @@ func TestPolicyCacheInsideProtectedState(t *testing.T) {
 		t.Error(".agentos/evil exists on the host")
 	}
 }
+
+func TestPolicyVisibleScriptInterpreter(t *testing.T) {
+	home := t.TempDir()
+	bin, venv := filepath.Join(home, ".local", "bin"), filepath.Join(home, "venvs", "tool", "bin")
+	must(t, os.MkdirAll(bin, 0o755))
+	must(t, os.MkdirAll(venv, 0o755))
+	must(t, os.WriteFile(filepath.Join(venv, "python"), []byte("\x7fELF"), 0o755))
+	must(t, os.WriteFile(filepath.Join(bin, "tool"), []byte("#!"+filepath.Join(venv, "python")+"\nimport tool\n"), 0o755))
+	p := sandbox.NewPolicy(policyConfig(t, "sandbox: {read_only: [\"~/.local\"]}\n"), t.TempDir(), []string{"HOME=" + home})
+	err := p.Visible(filepath.Join(bin, "tool"), "")
+	if err == nil || !strings.Contains(agentos.ErrorMessage(err), "~/venvs") {
+		t.Fatalf("a script whose interpreter is hidden: %v, want a refusal naming ~/venvs", err)
+	}
+	p = sandbox.NewPolicy(policyConfig(t, "sandbox: {read_only: [\"~/.local\", \"~/venvs\"]}\n"), t.TempDir(), []string{"HOME=" + home})
+	if err := p.Visible(filepath.Join(bin, "tool"), ""); err != nil {
+		t.Fatal(err)
+	}
+}
