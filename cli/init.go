@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,6 +33,11 @@ var ecosystems = []ecosystem{
 	{"pyproject.toml", "Python", []string{"python3", "pytest"}, []string{"VIRTUAL_ENV"}},
 	{"requirements.txt", "Python", []string{"python3", "pytest"}, []string{"VIRTUAL_ENV"}},
 }
+
+// verifyFor returns the test commands init writes as verify.default for a
+// detected ecosystem (e.g. go test ./...); the first detected ecosystem
+// that has some gives them. None: init writes `default: []`.
+var verifyFor = func(e ecosystem) [][]string { return nil }
 
 // basics are harmless everywhere: they read, compare and print.
 var basics = []string{"true", "false", "test", "grep", "cat", "ls", "echo", "printf", "head", "tail", "wc", "sort", "uniq", "diff", "cmp", "find", "sha256sum", "stat"}
@@ -72,6 +78,19 @@ sandbox:
   # nothing else is reachable (no DNS, no other host or local service).
   allow_tcp: []
   read_only: []
+
+# Every change is verified: a plan that brings no verify check of its own
+# (a model's, a contractor's, a plan file without verify:) gets these checks,
+# in the shape of a plan file's verify checks (name, argv, cwd, timeout).
+# A plan left with no check at all cannot commit unless allow_unverified is
+# true; its ReviewPack and commit message then say UNVERIFIED.
+verify:
+  default:
+{{- range .Verify}}
+    - name: {{.Name}}
+      argv: {{.Argv}}
+{{- end}}{{if not .Verify}} []{{end}}
+  allow_unverified: false
 
 # Autonomy modes. semi_auto asks at most question_budget blocker questions;
 # full_auto asks none (red line 2: it cannot be given a budget).
@@ -187,10 +206,16 @@ func newCmdInit(f *Factory) *cobra.Command {
 func renderInit(root, target string) ([]byte, string, error) {
 	allow := append([]string{}, basics...)
 	var env, names []string
+	var verify []initCheck
 	seen := map[string]bool{}
 	for _, e := range ecosystems {
 		if _, err := os.Stat(filepath.Join(root, e.marker)); err != nil {
 			continue
+		}
+		if len(verify) == 0 {
+			for _, argv := range verifyFor(e) {
+				verify = append(verify, newInitCheck(argv))
+			}
 		}
 		if !seen[e.name] {
 			names = append(names, e.name)
@@ -214,6 +239,16 @@ func renderInit(root, target string) ([]byte, string, error) {
 		detected = strings.Join(names, ", ")
 	}
 	var b bytes.Buffer
-	err := initTemplate.Execute(&b, map[string]any{"Target": target, "Allow": allow, "Env": env, "Detected": detected, "Gates": policy.DefaultGatesYAML})
+	err := initTemplate.Execute(&b, map[string]any{"Target": target, "Allow": allow, "Env": env, "Detected": detected, "Gates": policy.DefaultGatesYAML, "Verify": verify})
 	return b.Bytes(), detected, err
+}
+
+// initCheck is a default verify check as init writes it: JSON strings are
+// YAML scalars that need no further quoting.
+type initCheck struct{ Name, Argv string }
+
+func newInitCheck(argv []string) initCheck {
+	name, _ := json.Marshal(strings.Join(argv, " "))
+	list, _ := json.Marshal(argv)
+	return initCheck{Name: string(name), Argv: string(list)}
 }
