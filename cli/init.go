@@ -83,7 +83,8 @@ sandbox:
 # (a model's, a contractor's, a plan file without verify:) gets these checks,
 # in the shape of a plan file's verify checks (name, argv, cwd, timeout).
 # A plan left with no check at all cannot commit unless allow_unverified is
-# true; its ReviewPack and commit message then say UNVERIFIED.
+# true; its ReviewPack and commit message then say UNVERIFIED. For example:
+#   default: [{name: tests, argv: [make, test], timeout: 10m}]
 verify:
   default:
 {{- range .Verify}}

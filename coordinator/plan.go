@@ -225,7 +225,7 @@ func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *ag
 		// validateSteps refused this already unless the policy allows it;
 		// held here too, since every planner's plan passes this point.
 		if !c.Config.Verify.AllowUnverified {
-			return c.failPlanning(ctx, t, agentos.Errorf(agentos.EDENIED, "the plan has no verify check and %s has no verify.default, so its change would commit unverified: %s", agentos.PolicyFile, config.UnverifiedHowTo))
+			return c.failPlanning(ctx, t, errUnverified())
 		}
 		markUnverified(intent, p)
 	}
@@ -395,9 +395,14 @@ func (c *Coordinator) validateSteps(ctx context.Context, base string, r *planfil
 		}
 	}
 	if len(checks) == 0 && !c.Config.Verify.AllowUnverified {
-		return nil, nil, agentos.Errorf(agentos.EDENIED, "the plan has no verify check and %s has no verify.default, so its change would commit unverified: %s", agentos.PolicyFile, config.UnverifiedHowTo)
+		return nil, nil, errUnverified()
 	}
 	return steps, checks, nil
+}
+
+// errUnverified refuses a plan left with no verify check, naming the ways out.
+func errUnverified() error {
+	return agentos.Errorf(agentos.EDENIED, "the plan has no verify check and %s has no verify.default, so its change would commit unverified: %s", agentos.PolicyFile, config.UnverifiedHowTo)
 }
 
 // acceptance is how a verify check reads among an intent's acceptance
