@@ -248,9 +248,9 @@ func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *ag
 	return t, err
 }
 
-// UnverifiedNote is what a plan allowed to commit without a verify check
+// unverifiedNote is what a plan allowed to commit without a verify check
 // says, in its assumptions and its intent.
-const UnverifiedNote = "UNVERIFIED: the plan has no verify check and verify.allow_unverified is true in " + agentos.PolicyFile + ", so only each step's own postcondition is checked"
+const unverifiedNote = "UNVERIFIED: the plan has no verify check and verify.allow_unverified is true in " + agentos.PolicyFile + ", so only each step's own postcondition is checked"
 
 // markUnverified records in the plan and its intent that nothing verifies
 // the change, unless the planner already said why (a rollback does).
@@ -260,8 +260,8 @@ func markUnverified(intent *agentos.Intent, p *agentos.Plan) {
 			return
 		}
 	}
-	p.Assumptions = append(p.Assumptions, agentos.Assumption{Question: "verify", Value: "none", Why: UnverifiedNote})
-	intent.Assumptions = append(intent.Assumptions, UnverifiedNote)
+	p.Assumptions = append(p.Assumptions, agentos.Assumption{Question: "verify", Value: "none", Why: unverifiedNote})
+	intent.Assumptions = append(intent.Assumptions, unverifiedNote)
 }
 
 // buildMemoryPack selects and freezes the memory for a task. With no memory
