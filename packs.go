@@ -221,6 +221,7 @@ type ReviewPack struct {
 	Run         string         `json:"run"`
 	Outcome     State          `json:"outcome"`
 	Reason      string         `json:"reason,omitempty"`
+	Unverified  string         `json:"unverified,omitempty"` // why no verify check covers the change (the policy allowed a plan without one)
 	Mode        Mode           `json:"mode"`
 	Request     string         `json:"request,omitempty"`
 	Goal        string         `json:"goal"`

@@ -61,6 +61,10 @@ type Check struct {
 	Cwd       string   `json:"cwd,omitempty"`
 	TimeoutMS int64    `json:"timeout_ms,omitempty"`
 	Name      string   `json:"name,omitempty"`
+	// PolicyDefault marks a check the plan did not bring: it came from the
+	// policy's verify.default. Omitted when false, so the hash of a plan
+	// with its own checks is what it always was.
+	PolicyDefault bool `json:"policy_default,omitempty"`
 }
 
 // Assumption is a question resolved without asking (semi_auto defaults).

@@ -94,6 +94,21 @@ sandbox:
   # credential stores. Add paths of your own here.
   hide: []
 
+# Every change is verified: a plan that brings no verify check of its own
+# (a model's, a contractor's, a plan file without verify:) gets these checks,
+# in the shape of a plan file's verify checks (name, argv, cwd, timeout).
+# A plan left with no check at all cannot commit unless allow_unverified is
+# true; its ReviewPack and commit message then say UNVERIFIED. Detected here:
+# the test command of each ecosystem. For example:
+#   default: [{name: tests, argv: [make, test], timeout: 10m}]
+verify:
+  default:
+{{- range .Verify}}
+    - name: {{.Name}}
+      argv: {{.Argv}}
+{{- end}}{{if not .Verify}} []{{end}}
+  allow_unverified: false
+
 # Autonomy modes. semi_auto asks at most question_budget blocker questions;
 # full_auto asks none (red line 2: it cannot be given a budget).
 modes:
@@ -216,8 +231,12 @@ func renderInit(root, target string) ([]byte, string, error) {
 	allow := append([]string{}, basics...)
 	var env, names []string
 	var profiles []ecosystem.Ecosystem
+	var verify []initCheck
 	for _, e := range ecosystem.Detect(root, ecosystem.Host{Env: os.Environ()}) {
 		names = append(names, e.Title)
+		for _, argv := range e.Verify {
+			verify = append(verify, newInitCheck(argv))
+		}
 		for _, c := range e.Commands {
 			if !slices.Contains(allow, c) {
 				allow = append(allow, c)
@@ -237,6 +256,16 @@ func renderInit(root, target string) ([]byte, string, error) {
 		detected = strings.Join(names, ", ")
 	}
 	var b bytes.Buffer
-	err := initTemplate.Execute(&b, map[string]any{"Target": target, "Allow": allow, "Env": env, "Detected": detected, "Profiles": profiles, "Gates": policy.DefaultGatesYAML})
+	err := initTemplate.Execute(&b, map[string]any{"Target": target, "Allow": allow, "Env": env, "Detected": detected, "Profiles": profiles, "Gates": policy.DefaultGatesYAML, "Verify": verify})
 	return b.Bytes(), detected, err
+}
+
+// initCheck is a default verify check as init writes it: JSON strings are
+// YAML scalars that need no further quoting.
+type initCheck struct{ Name, Argv string }
+
+func newInitCheck(argv []string) initCheck {
+	name, _ := json.Marshal(strings.Join(argv, " "))
+	list, _ := json.Marshal(argv)
+	return initCheck{Name: string(name), Argv: string(list)}
 }

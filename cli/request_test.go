@@ -264,10 +264,17 @@ func TestRunRequestContractor(t *testing.T) {
     name: custom
     argv: [`+exe+`, __contractor]
     timeout: 1m
+verify:
+  default:
+    - {name: notes exist, argv: [cat, NOTES.md]}
 `)
 	code, out, errOut := runCLI(t, "-C", dir, "run", "write notes")
 	if code != 0 {
 		t.Fatalf("agentos run: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	// The contractor brought no check: the policy's default ran, and says so.
+	if msg := gitT(t, dir, "log", "-1", "--format=%B", "main"); !strings.Contains(msg, "1 verify checks") || !strings.Contains(msg, "verify.default") {
+		t.Errorf("commit message does not say the policy's default verified it:\n%s", msg)
 	}
 	if got := gitT(t, dir, "show", "main:NOTES.md"); got != "notes by the contractor" {
 		t.Errorf("main:NOTES.md = %q", got)
@@ -318,6 +325,9 @@ func TestRunRequestClaudeCode(t *testing.T) {
       ANTHROPIC_API_KEY: sk-ant-fake-for-a-local-server
     allow_tcp: [`+strings.TrimPrefix(srv.URL, "http://")+`]
     timeout: 2m
+verify:
+  default:
+    - {name: hello exists, argv: [cat, hello.txt, bash.txt]}
 `)
 	code, out, errOut := runCLI(t, "-C", dir, "run", "say hello in hello.txt")
 	if code != 0 {
@@ -369,7 +379,7 @@ func (f *questionModel) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		content = `{"goal":"add notes","kind":"docs","scope":["."],"constraints":[],"acceptance":[],"assumptions":[],"risk":"low","open_questions":` + q + `}`
 	default:
-		content = `{"goal":"add notes","steps":[{"kind":"write","path":"NOTES.txt","content":"notes\n","diff":"","paths":[],"from":"","to":"","argv":[],"timeout_ms":0,"rationale":"r","risk":"low"}],"verify":[],"open_questions":[]}`
+		content = `{"goal":"add notes","steps":[{"kind":"write","path":"NOTES.txt","content":"notes\n","diff":"","paths":[],"from":"","to":"","argv":[],"timeout_ms":0,"rationale":"r","risk":"low"}],"verify":[{"name":"notes exist","argv":["cat","NOTES.txt"],"timeout_ms":0}],"open_questions":[]}`
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{

@@ -24,6 +24,9 @@ func TestRunRequestHeldByScheduler(t *testing.T) {
     name: custom
     argv: [`+exe+`, __contractor]
     timeout: 1m
+verify:
+  default:
+    - {name: notes exist, argv: [cat, NOTES.md]}
 scheduler:
   rules:
     - {id: freeze, when: "'freeze' in task.labels", effect: hold, reason: release freeze until Monday}

@@ -58,6 +58,9 @@ type Config struct {
 	Integration Integration `yaml:"integration"`
 	// Store selects the database (config/store.go); empty: SQLite in .agentos/.
 	Store Store `yaml:"store"`
+	// Verify gives plans without checks the policy's default and decides
+	// whether a plan with none may commit (config/verify.go).
+	Verify Verify `yaml:"verify"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
 
@@ -155,7 +158,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify,
 	} {
 		if err := v(c); err != nil {
 			return err

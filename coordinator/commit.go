@@ -6,12 +6,18 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
 )
 
 // checkRecords is red line 4: every step has its Plan, Apply and Verify
 // records, all OK, and every verify check a passing Verify record. A run
-// missing one cannot commit.
+// missing one cannot commit. A plan with no verify check at all commits
+// only when the policy explicitly allows it (verify.allow_unverified):
+// planning refuses it too, but a plan stored by any other path stops here.
 func (c *Coordinator) checkRecords(ctx context.Context, x *executor) error {
+	if len(x.plan.Verify) == 0 && !c.Config.Verify.AllowUnverified {
+		return agentos.Errorf(agentos.EDENIED, "plan %s has no verify check and %s does not allow unverified commits: refusing to commit; %s", x.plan.ID, agentos.PolicyFile, config.UnverifiedHowTo)
+	}
 	recs, err := c.DB.Records(ctx, x.run.ID)
 	if err != nil {
 		return err
@@ -84,7 +90,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 		agentos.TrailerIntent: x.plan.IntentID,
 	}
 	kind, note := rollbackCommit(x.task, x.plan)
-	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify)) + note
+	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify)) + verifyNote(x.plan) + note
 	msg := agentos.CommitMessage(x.plan.Goal, body, trailers)
 	sha, err := c.Repo.CommitTree(ctx, x.wt, parent, msg, c.Identity)
 	if err != nil {
@@ -146,4 +152,18 @@ func (c *Coordinator) checkChangedPaths(ctx context.Context, x *executor, parent
 		return agentos.Errorf(agentos.EDENIED, "the run changed %s, which the plan does not declare: refusing to commit (declare what an exec step writes with writes: [paths])", strings.Join(undeclared, ", "))
 	}
 	return nil
+}
+
+// verifyNote is what a commit message adds about where its checks came
+// from: the policy's default, or nowhere (the policy allowed that).
+func verifyNote(p *agentos.Plan) string {
+	if len(p.Verify) == 0 {
+		return "\nUNVERIFIED: no verify check ran; " + agentos.PolicyFile + " allows it (verify.allow_unverified: true)."
+	}
+	for _, ch := range p.Verify {
+		if ch.PolicyDefault {
+			return "\nThe plan brought no verify check; the checks are verify.default of " + agentos.PolicyFile + "."
+		}
+	}
+	return ""
 }

@@ -1,7 +1,9 @@
 package coordinator
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,38 +29,8 @@ func TestCommitRequiresEveryRecord(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, dir := gateCoordinator(t)
 			ctx := t.Context()
-			plan := filepath.Join(dir, "p.yaml")
-			os.WriteFile(plan, []byte("version: 1\ngoal: g\nsteps:\n  - write: {path: a.txt, content: \"a\\n\"}\nverify:\n  - argv: [\"true\"]\n"), 0o644)
-			task, err := c.PlanFile(ctx, PlanRequest{File: plan, Mode: agentos.ModeSemiAuto, Actor: agentos.Human("ann")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, _, err := c.DB.Plan(ctx, task.PlanID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run := &agentos.Run{ID: NewID("r"), Task: task.ID, PlanHash: p.Hash, Worktree: c.worktreeDir(task.ID)}
-			if err := c.DB.CreateRun(ctx, run); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.Repo.AddWorktree(ctx, run.Worktree, branchOf(task.ID), p.BaseCommit); err != nil {
-				t.Fatal(err)
-			}
-			os.WriteFile(filepath.Join(run.Worktree, "a.txt"), []byte("a\n"), 0o644)
-			if err := c.Gate(ctx, task, agentos.Human("ann")); err != nil {
-				t.Fatal(err)
-			}
-			d, err := c.Schedule(ctx, task, agentos.Human("ann"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Release(ctx)
-			locks, err := c.holdLocks(ctx, task, p, d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer locks.Release(ctx)
-			x := &executor{c: c, task: task, plan: p, run: run, wt: run.Worktree, locks: locks}
+			x := commitExecutor(t, c, dir)
+			task := x.task
 			for _, ph := range tc.phases {
 				ok := tc.okAll || ph != agentos.PhaseVerify
 				if err := x.record(ctx, agentos.StepRecord{Phase: ph, Index: 0, Kind: "write", Summary: "write a.txt", OK: ok}); err != nil {
@@ -77,5 +49,81 @@ func TestCommitRequiresEveryRecord(t *testing.T) {
 				t.Fatalf("a commit was recorded: %v", cs)
 			}
 		})
+	}
+}
+
+// commitExecutor plans a one-step plan with one check and sets up what the
+// executor holds when it reaches the commit: run, worktree with the change,
+// gates passed, dispatch and locks held. No record is written.
+func commitExecutor(t *testing.T, c *Coordinator, dir string) *executor {
+	t.Helper()
+	ctx := t.Context()
+	plan := filepath.Join(dir, "p.yaml")
+	os.WriteFile(plan, []byte("version: 1\ngoal: g\nsteps:\n  - write: {path: a.txt, content: \"a\\n\"}\nverify:\n  - argv: [\"true\"]\n"), 0o644)
+	task, err := c.PlanFile(ctx, PlanRequest{File: plan, Mode: agentos.ModeSemiAuto, Actor: agentos.Human("ann")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := c.DB.Plan(ctx, task.PlanID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &agentos.Run{ID: NewID("r"), Task: task.ID, PlanHash: p.Hash, Worktree: c.worktreeDir(task.ID)}
+	if err := c.DB.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Repo.AddWorktree(ctx, run.Worktree, branchOf(task.ID), p.BaseCommit); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(run.Worktree, "a.txt"), []byte("a\n"), 0o644)
+	if err := c.Gate(ctx, task, agentos.Human("ann")); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Schedule(ctx, task, agentos.Human("ann"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Release(context.WithoutCancel(ctx)) })
+	locks, err := c.holdLocks(ctx, task, p, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { locks.Release(context.WithoutCancel(ctx)) })
+	return &executor{c: c, task: task, plan: p, run: run, wt: run.Worktree, locks: locks}
+}
+
+// The commit-time hold of "every change is verified": a plan that reaches
+// the commit with no verify check (stored by a path that skipped planning's
+// refusal, or by an older agentos) is refused there unless the policy
+// explicitly allows unverified commits, and then the message says so.
+func TestCommitRefusesUnverifiedPlan(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	ctx := t.Context()
+	x := commitExecutor(t, c, dir)
+	x.plan.Verify = nil
+	for _, ph := range []agentos.Phase{agentos.PhasePlan, agentos.PhaseApply, agentos.PhaseVerify} {
+		if err := x.record(ctx, agentos.StepRecord{Phase: ph, Index: 0, Kind: "write", Summary: "write a.txt", OK: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sha, err := c.commit(ctx, x)
+	if agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), "has no verify check") || !strings.Contains(err.Error(), "verify.allow_unverified") {
+		t.Fatalf("commit of a plan without checks = %q, %v; want a denial naming verify.allow_unverified", sha, err)
+	}
+	if cs, _ := c.DB.CommitsOf(ctx, x.task.ID); len(cs) != 0 {
+		t.Fatalf("a commit was recorded: %v", cs)
+	}
+
+	c.Config.Verify.AllowUnverified = true
+	sha, err = c.commit(ctx, x)
+	if err != nil {
+		t.Fatalf("commit with verify.allow_unverified: %v", err)
+	}
+	out, err := exec.Command("git", "-C", dir, "log", "-1", "--format=%B", sha).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := string(out); !strings.Contains(msg, "0 verify checks") || !strings.Contains(msg, "UNVERIFIED: no verify check ran") {
+		t.Fatalf("commit message does not say it is unverified:\n%s", out)
 	}
 }

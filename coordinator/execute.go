@@ -276,6 +276,9 @@ func (x *executor) verify(ctx context.Context, note string) error {
 		if ch.Name != "" {
 			what = ch.Name + ": " + strings.Join(ch.Argv, " ")
 		}
+		if ch.PolicyDefault {
+			what += " [verify.default]"
+		}
 		if note != "" {
 			what += " (" + note + ")"
 		}

@@ -166,7 +166,7 @@ func TestFastReject(t *testing.T) {
 // ReviewPack; the refusal is audited as a gate decision.
 func TestFastGateDeny(t *testing.T) {
 	f := newFixture(t, fastPolicy, nil)
-	task := f.mustPlan("secret.yaml", "version: 1\ngoal: add a key\nsteps:\n  - write: {path: secrets/key, content: \"k\\n\"}\n")
+	task := f.mustPlan("secret.yaml", "version: 1\ngoal: add a key\nsteps:\n  - write: {path: secrets/key, content: \"k\\n\"}\nverify:\n  - argv: [\"true\"]\n")
 	_, err := f.c.Apply(t.Context(), task.ID, agentos.Human("ann"))
 	wantErr(t, err, agentos.EDENIED, "no-secrets", "apply of a denied plan")
 	f.wantState(task.ID, agentos.StateFailed)

@@ -122,7 +122,7 @@ func TestFastPlanRefusesDirtyPaths(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(f.dir, "notes.txt"), []byte("mine\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	task, err := f.plan("dirty.yaml", "version: 1\ngoal: overwrite\nsteps:\n  - write: {path: notes.txt, content: x}\n", agentos.ModeSemiAuto, false, nil)
+	task, err := f.plan("dirty.yaml", "version: 1\ngoal: overwrite\nsteps:\n  - write: {path: notes.txt, content: x}\nverify:\n  - argv: [\"true\"]\n", agentos.ModeSemiAuto, false, nil)
 	wantErr(t, err, agentos.EINVALID, "uncommitted changes in notes.txt", "plan over a dirty path")
 	f.wantState(task.ID, agentos.StateFailed)
 	f.mustPlan("clean.yaml", plainPlan)

@@ -27,6 +27,8 @@ params:
   - {id: d, question: "D?", kind: path}
 steps:
   - write: {path: MANY, content: "{{ .params.a }} {{ .params.b }} {{ .params.c }} {{ .params.d }}\n"}
+verify:
+  - argv: [grep, -q, " ", MANY]
 `
 
 // TestFastQuestionsSemiAuto: a blocker question blocks the task with a

@@ -215,6 +215,7 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 	for _, a := range assumptions {
 		intent.Assumptions = append(intent.Assumptions, fmt.Sprintf("%s = %q (%s)", a.Question, a.Value, a.Why))
 	}
+	noteDefaultChecks(&intent, checks)
 	intent.Hash = intent.ComputeHash()
 	p := &agentos.Plan{
 		Version: agentos.DocVersion, ID: NewID("p"), Task: t.ID, IntentID: intent.ID, Goal: proposed.Goal,
@@ -290,6 +291,7 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		intent.Scope = append(intent.Scope, w)
 	}
 	sort.Strings(intent.Scope)
+	noteDefaultChecks(&intent, checks)
 	intent.Hash = intent.ComputeHash()
 	plan := &agentos.Plan{
 		Version: agentos.DocVersion, ID: NewID("p"), Task: t.ID, IntentID: intent.ID, Goal: t.Goal,

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/agentos/agentos"
@@ -49,12 +50,36 @@ func TestPlanRequestThroughModelPlanner(t *testing.T) {
 
 	m := &fakeModel{}
 	c.ModelPlanners = map[string]NewModelPlanner{"openai": func(config.Planner, func(string) string) (ModelPlanner, error) { return m, nil }}
+
+	// The model brings no verify check and the policy has no default: the
+	// change would commit unverified, so the plan is refused.
 	task, err := c.PlanRequest(ctx, NLRequest{Text: "add notes", Actor: ann})
+	if agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(agentos.ErrorMessage(err), "verify.default") || task == nil || task.State != agentos.StateFailed {
+		t.Fatalf("a model plan without checks and no default = %v, %v; want it failed, denied, naming verify.default", task, err)
+	}
+
+	// With a default, the model's plan gets it, marked as the policy's.
+	if c.Config, err = config.Parse([]byte(gatePolicy+"planner: {kind: openai, openai: {model: fake-model}}\nverify:\n  default:\n    - {name: smoke, argv: [\"true\"], timeout: 1m}\n"), config.FileName); err != nil {
+		t.Fatal(err)
+	}
+	m.calls = 0
+	task, err = c.PlanRequest(ctx, NLRequest{Text: "add notes", Actor: ann})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if task.State != agentos.StatePlanned || m.calls != 2 {
 		t.Fatalf("task %s after %d model calls, want planned after 2", task.State, m.calls)
+	}
+	p, _, err := c.DB.Plan(ctx, task.PlanID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Verify) != 1 || !p.Verify[0].PolicyDefault || p.Verify[0].Name != "smoke" || p.Verify[0].TimeoutMS != 60000 || p.Verify[0].Exe == "" {
+		t.Fatalf("plan verify = %+v, want the policy's default, resolved and marked", p.Verify)
+	}
+	in, err := c.DB.Intent(ctx, task.IntentID)
+	if err != nil || len(in.Acceptance) != 1 || !strings.Contains(in.Acceptance[0], "verify.default") {
+		t.Fatalf("intent acceptance = %v, %v; want the default check noted", in, err)
 	}
 	evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: task.ID, Kind: EventPlannerCall})
 	if err != nil || len(evs) != 2 || evs[0].Actor != agentos.Agent("openai:fake-model") {

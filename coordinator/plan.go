@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/planfile"
 	"github.com/agentos/agentos/workspace"
 )
@@ -196,7 +197,7 @@ func (c *Coordinator) buildFilePlan(ctx context.Context, t *agentos.Task, f *pla
 		intent.Scope = []string{}
 	}
 	for _, ch := range checks {
-		intent.Acceptance = append(intent.Acceptance, strings.Join(ch.Argv, " "))
+		intent.Acceptance = append(intent.Acceptance, acceptance(ch))
 	}
 	for _, s := range steps {
 		if riskRank(s.Risk) > riskRank(intent.Risk) {
@@ -219,6 +220,14 @@ func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *ag
 	if p.Params == nil {
 		p.Params = map[string]string{}
 	}
+	if len(p.Verify) == 0 {
+		// validateSteps refused this already unless the policy allows it;
+		// held here too, since every planner's plan passes this point.
+		if !c.Config.Verify.AllowUnverified {
+			return c.failPlanning(ctx, t, errUnverified())
+		}
+		markUnverified(intent, p)
+	}
 	if pack == nil {
 		var err error
 		if pack, err = c.buildMemoryPack(ctx, t, intent); err != nil {
@@ -236,6 +245,22 @@ func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *ag
 		PlanID: &p.ID, PlanHash: &p.Hash, IntentID: &intent.ID, Goal: &p.Goal, Reason: agentos.Str(""),
 	}, agentos.TransitionDetail{PlanHash: p.Hash})
 	return t, err
+}
+
+// unverifiedNote is what a plan allowed to commit without a verify check
+// says, in its assumptions and its intent.
+const unverifiedNote = "UNVERIFIED: the plan has no verify check and verify.allow_unverified is true in " + agentos.PolicyFile + ", so only each step's own postcondition is checked"
+
+// markUnverified records in the plan and its intent that nothing verifies
+// the change, unless the planner already said why (a rollback does).
+func markUnverified(intent *agentos.Intent, p *agentos.Plan) {
+	for _, a := range p.Assumptions {
+		if a.Question == "verify" {
+			return
+		}
+	}
+	p.Assumptions = append(p.Assumptions, agentos.Assumption{Question: "verify", Value: "none", Why: unverifiedNote})
+	intent.Assumptions = append(intent.Assumptions, unverifiedNote)
 }
 
 // buildMemoryPack selects and freezes the memory for a task. With no memory
@@ -357,7 +382,47 @@ func (c *Coordinator) validateSteps(ctx context.Context, base string, r *planfil
 		}
 		checks = append(checks, ch)
 	}
+	// Every change is verified: a plan that brings no check of its own gets
+	// the policy's default, resolved and allow-listed like any check and
+	// hashed with the plan, marked as coming from the policy.
+	if len(checks) == 0 {
+		for i, d := range c.Config.Verify.Default {
+			exe, cwd, err := c.resolveCommand(tree, d.Argv, d.Cwd)
+			if err != nil {
+				return nil, nil, agentos.WrapError(agentos.ErrorCode(err), err, "verify.default[%d] of %s (the plan brings no verify check, so the policy's default applies): %s", i, agentos.PolicyFile, agentos.ErrorMessage(err))
+			}
+			checks = append(checks, agentos.Check{Argv: slices.Clone(d.Argv), Exe: exe, Cwd: cwd, Name: d.Name, TimeoutMS: d.TimeoutMS(), PolicyDefault: true})
+		}
+	}
+	if len(checks) == 0 && !c.Config.Verify.AllowUnverified {
+		return nil, nil, errUnverified()
+	}
 	return steps, checks, nil
+}
+
+// errUnverified refuses a plan left with no verify check, naming the ways out.
+func errUnverified() error {
+	return agentos.Errorf(agentos.EDENIED, "the plan has no verify check and %s has no verify.default, so its change would commit unverified: %s", agentos.PolicyFile, config.UnverifiedHowTo)
+}
+
+// acceptance is how a verify check reads among an intent's acceptance
+// checks; one the policy supplied says so.
+func acceptance(ch agentos.Check) string {
+	a := strings.Join(ch.Argv, " ")
+	if ch.PolicyDefault {
+		a += " (verify.default of " + agentos.PolicyFile + ": the plan brought no check)"
+	}
+	return a
+}
+
+// noteDefaultChecks records in an intent whose acceptance its planner wrote
+// (a model, a contractor) the checks the policy added.
+func noteDefaultChecks(intent *agentos.Intent, checks []agentos.Check) {
+	for _, ch := range checks {
+		if ch.PolicyDefault {
+			intent.Acceptance = append(intent.Acceptance, acceptance(ch))
+		}
+	}
 }
 
 func (c *Coordinator) validateStep(ctx context.Context, base string, tree *workspace.Tree, touched map[string]bool, rs planfile.RawStep, intentID string) (agentos.Step, error) {

@@ -43,6 +43,9 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 		if p, _, err := c.DB.Plan(ctx, t.PlanID); err == nil {
 			rp.BaseCommit = p.BaseCommit
 			rp.Assumptions = p.Assumptions
+			if len(p.Verify) == 0 {
+				rp.Unverified = "the plan has no verify check: nothing but each step's own postcondition checks the change"
+			}
 			if m, err := c.DB.MemoryPackByHash(ctx, t.ID, p.MemoryPackHash); err == nil {
 				rp.MemoryPack = m
 			}

@@ -17,7 +17,8 @@ import (
 // A rollback is a plan like any other. `agentos rollback TASK` creates a new
 // task (planner "rollback", labels "rollback" and "rollback-of:TASK", goal
 // `Revert "<goal>"`) whose plan is the revert of TASK's commit on the target
-// head as hashed patch steps, verified by TASK's own verify checks, with a
+// head as hashed patch steps, verified by TASK's own verify checks (or the
+// policy's verify.default when it had none), with a
 // MemoryPack; the task then goes through the gates, admission, the locks, the
 // executor, the one commit path and integration like every plan. When its
 // revert lands on the target, TASK moves committed -> rolled_back, audited
@@ -346,6 +347,12 @@ func (c *Coordinator) revertPlan(ctx context.Context, rt, orig *agentos.Task) (*
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if len(origPlan.Verify) > 0 {
+		// Checks the policy once supplied to the original stay marked so.
+		for i := range checks {
+			checks[i].PolicyDefault = origPlan.Verify[i].PolicyDefault
+		}
+	}
 	intent := &agentos.Intent{
 		Version: agentos.DocVersion, ID: intentID, Task: rt.ID, Request: rt.Request, Goal: rt.Goal, Kind: "rollback",
 		Constraints: []string{fmt.Sprintf("revert exactly commit %s of task %s; change nothing else", orig.Commit, orig.ID)},
@@ -359,14 +366,15 @@ func (c *Coordinator) revertPlan(ctx context.Context, rt, orig *agentos.Task) (*
 		Steps:  steps, Verify: checks, Source: PlannerRollback,
 	}
 	if len(checks) == 0 {
-		// No default verify exists in agentos.yaml: say so, never invent a check.
-		why := fmt.Sprintf("task %s's plan has no verify checks (and agentos.yaml has no default): this revert is UNVERIFIED beyond each patch's postcondition", orig.ID)
+		// Only when the policy allows unverified commits (validateSteps
+		// refuses otherwise): say so, never invent a check.
+		why := fmt.Sprintf("task %s's plan has no verify checks (and agentos.yaml has no default; verify.allow_unverified is true): this revert is UNVERIFIED beyond each patch's postcondition", orig.ID)
 		p.Assumptions = []agentos.Assumption{{Question: "verify", Value: "none", Why: why}}
 		intent.Assumptions = append(intent.Assumptions, why)
 	}
 	intent.Scope = p.Paths()
 	for _, ch := range checks {
-		intent.Acceptance = append(intent.Acceptance, strings.Join(ch.Argv, " "))
+		intent.Acceptance = append(intent.Acceptance, acceptance(ch))
 	}
 	return intent, p, nil, nil
 }

@@ -229,7 +229,7 @@ func TestSchedule(t *testing.T) {
 	t.Run("OnlyQueuedTasks", func(t *testing.T) {
 		c := schedCoordinator(t)
 		plan := filepath.Join(t.TempDir(), "p.yaml")
-		os.WriteFile(plan, []byte("version: 1\ngoal: g\nsteps:\n  - write: {path: p.txt, content: \"p\\n\"}\n"), 0o644)
+		os.WriteFile(plan, []byte("version: 1\ngoal: g\nsteps:\n  - write: {path: p.txt, content: \"p\\n\"}\nverify:\n  - argv: [\"true\"]\n"), 0o644)
 		tk, err := c.PlanFile(t.Context(), PlanRequest{File: plan, Mode: agentos.ModeSemiAuto, Actor: ann})
 		if err != nil {
 			t.Fatal(err)

@@ -61,6 +61,10 @@ func Markdown(rp *agentos.ReviewPack) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# ReviewPack: task %s, run %s\n\n", rp.Task, orDash(rp.Run))
+	if rp.Unverified != "" {
+		// First, before anything else a reviewer reads.
+		w("**UNVERIFIED:** %s\n\n", oneLine(rp.Unverified))
+	}
 	w("- **Outcome:** %s\n", rp.Outcome)
 	if rp.Reason != "" {
 		w("- **Reason:** %s\n", oneLine(rp.Reason))

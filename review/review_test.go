@@ -31,3 +31,18 @@ func TestMarkdownAndRollbackGuide(t *testing.T) {
 		t.Errorf("failed guide = %v", g)
 	}
 }
+
+// An unverified change says so before anything else a reviewer reads; a
+// verified one never mentions it.
+func TestMarkdownUnverifiedFirst(t *testing.T) {
+	rp := &agentos.ReviewPack{Task: "t1", Run: "r1", Outcome: agentos.StateCommitted, Goal: "g", Target: "main",
+		Unverified: "the plan has no verify check"}
+	lines := strings.Split(Markdown(rp), "\n")
+	if len(lines) < 3 || lines[2] != "**UNVERIFIED:** the plan has no verify check" {
+		t.Fatalf("first lines = %q", lines[:min(len(lines), 4)])
+	}
+	rp.Unverified = ""
+	if md := Markdown(rp); strings.Contains(md, "UNVERIFIED") {
+		t.Fatalf("a verified pack says UNVERIFIED:\n%s", md)
+	}
+}
