@@ -94,9 +94,9 @@ sandbox:
   # credential stores. Add paths of your own here.
   hide: []
 
-# Every change is verified: a plan that brings no verify check of its own
-# (a model's, a contractor's, a plan file without verify:) gets these checks,
-# in the shape of a plan file's verify checks (name, argv, cwd, timeout).
+# Every change is verified: a plan file without verify: gets these checks, and
+# a model's or a contractor's plan gets them whatever checks it brings. Same
+# shape as a plan file's verify checks (name, argv, cwd, timeout).
 # A plan left with no check at all cannot commit unless allow_unverified is
 # true; its ReviewPack and commit message then say UNVERIFIED. Detected here:
 # the test command of each ecosystem. For example:

@@ -318,7 +318,7 @@ func memoryPrompt(pack *agentos.MemoryPack) string {
 // that a model's or contractor's plan passes exactly the checks a plan file
 // does (paths against the base commit, commands against the allowlist).
 func rendered(p agentos.Plan) *planfile.Rendered {
-	r := &planfile.Rendered{}
+	r := &planfile.Rendered{ByModel: true}
 	for i, s := range p.Steps {
 		rs := planfile.RawStep{Line: i + 1, Kind: s.Kind, Fields: map[string]string{}, Rationale: s.Rationale, Risk: s.Risk}
 		switch s.Kind {

@@ -12,7 +12,11 @@ import (
 
 // fakeModel is a ModelPlanner that answers from memory: the pipeline plans
 // through the interface it declares, with no model SDK behind it.
-type fakeModel struct{ calls int }
+type fakeModel struct {
+	calls int
+	// verify are the checks the model brings.
+	verify []agentos.Check
+}
 
 func (m *fakeModel) Source() agentos.Source {
 	return agentos.Source{Planner: "openai", Model: "fake-model"}
@@ -26,7 +30,7 @@ func (m *fakeModel) Intent(ctx context.Context, request string) (agentos.Intent,
 
 func (m *fakeModel) Plan(ctx context.Context, intent agentos.Intent, pack agentos.MemoryPack, repo planner.RepoContext, allowed []string, validate func(agentos.Plan) error) (agentos.Plan, []agentos.Question, []agentos.PlannerCall, error) {
 	m.calls++
-	p := agentos.Plan{Goal: "add notes", Source: "openai:fake-model", Steps: []agentos.Step{{Kind: agentos.StepWrite, Path: "NOTES.md", Content: "notes\n"}}}
+	p := agentos.Plan{Goal: "add notes", Source: "openai:fake-model", Steps: []agentos.Step{{Kind: agentos.StepWrite, Path: "NOTES.md", Content: "notes\n"}}, Verify: m.verify}
 	return p, nil, []agentos.PlannerCall{{Call: "plan", Attempt: 1, Model: "fake-model", Outcome: "ok"}}, validate(p)
 }
 
@@ -84,5 +88,19 @@ func TestPlanRequestThroughModelPlanner(t *testing.T) {
 	evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: task.ID, Kind: EventPlannerCall})
 	if err != nil || len(evs) != 2 || evs[0].Actor != agentos.Agent("openai:fake-model") {
 		t.Fatalf("planner.call events = %v, %v; want 2 by agent:openai:fake-model", evs, err)
+	}
+
+	// A model that brings a trivial check of its own still gets the
+	// repository's default: it cannot choose what verifies its change.
+	m.verify = []agentos.Check{{Argv: []string{"true", "trivially"}, Name: "mine"}}
+	task, err = c.PlanRequest(ctx, NLRequest{Text: "add notes", Actor: ann})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _, err = c.DB.Plan(ctx, task.PlanID); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Verify) != 2 || p.Verify[0].Name != "mine" || !p.Verify[1].PolicyDefault || p.Verify[1].Name != "smoke" {
+		t.Fatalf("plan verify = %+v, want the model's check and the policy's default", p.Verify)
 	}
 }

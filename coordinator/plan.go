@@ -384,9 +384,14 @@ func (c *Coordinator) validateSteps(ctx context.Context, base string, r *planfil
 	}
 	// Every change is verified: a plan that brings no check of its own gets
 	// the policy's default, resolved and allow-listed like any check and
-	// hashed with the plan, marked as coming from the policy.
-	if len(checks) == 0 {
+	// hashed with the plan, marked as coming from the policy. A model's or
+	// contractor's plan gets it whatever checks it brings (the AI proposes,
+	// the policy decides what verifies), each default check once.
+	if len(checks) == 0 || r.ByModel {
 		for i, d := range c.Config.Verify.Default {
+			if slices.ContainsFunc(checks, func(ch agentos.Check) bool { return slices.Equal(ch.Argv, d.Argv) && ch.Cwd == d.Cwd }) {
+				continue
+			}
 			exe, cwd, err := c.resolveCommand(tree, d.Argv, d.Cwd)
 			if err != nil {
 				return nil, nil, agentos.WrapError(agentos.ErrorCode(err), err, "verify.default[%d] of %s (the plan brings no verify check, so the policy's default applies): %s", i, agentos.PolicyFile, agentos.ErrorMessage(err))

@@ -410,6 +410,11 @@ func parseParams(n *yaml.Node) ([]Param, error) {
 type Rendered struct {
 	Steps  []RawStep
 	Verify []RawCheck
+	// ByModel marks a plan a model or contractor proposed: it gets the
+	// policy's default verify checks even when it brings checks of its own,
+	// so a proposer cannot put a trivial check in place of the
+	// repository's tests.
+	ByModel bool
 }
 
 // Render fills {{ .params.ID }} templates with values. Every declared param
