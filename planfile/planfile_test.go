@@ -13,9 +13,12 @@ params:
   - {id: channel, question: "Where?", kind: choice, options: [stable, beta], default: stable, blocker: false}
 steps:
   - write: {path: VERSION, content: "{{ .params.version }}\n"}
+    template: true
   - exec: {argv: [echo, "{{ .params.channel }}"], writes: ["out/{{ .params.channel }}"], timeout: 1m}
+    template: true
 verify:
   - argv: [grep, -q, "{{ .params.version }}", VERSION]
+    template: true
 `))
 	if err != nil {
 		t.Fatal(err)
