@@ -179,3 +179,30 @@ func TestParamsStillAsked(t *testing.T) {
 		t.Errorf("Render without v = %v", err)
 	}
 }
+
+// Whatever the text, the repair only appends (blank context lines or one
+// empty line, after a newline if the text lacked one), and a repaired diff
+// needs no second repair.
+func FuzzCompleteClippedDiff(f *testing.F) {
+	f.Add("@@ -1,3 +1,3 @@\n-a\n+A\n")
+	f.Add(strings.TrimSuffix(binPatch, "\n"))
+	f.Add(goTmplPatch)
+	f.Add("@@ -1 +1 @@\n-a\n\\ No newline at end of file\n")
+	f.Fuzz(func(t *testing.T, diff string) {
+		got := completeClippedDiff(diff)
+		if got == diff {
+			return
+		}
+		base := diff
+		if !strings.HasSuffix(base, "\n") {
+			base += "\n"
+		}
+		added, ok := strings.CutPrefix(got, base)
+		if !ok || (added != "\n" && strings.Trim(added, " \n") != "") {
+			t.Fatalf("repair of %q changed more than its end: %q", diff, got)
+		}
+		if again := completeClippedDiff(got); again != got {
+			t.Fatalf("repaired diff %q repaired again to %q", got, again)
+		}
+	})
+}

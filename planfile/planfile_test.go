@@ -66,6 +66,8 @@ func TestParseErrorsNameLineAndField(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("version: 1\ngoal: g\nsteps:\n  - write: {path: a, content: b}\n")
 	f.Add("version: 1\ngoal: g\nsteps:\n  - exec: {argv: [a], env: {A: b}}\nverify:\n  - argv: [b]\n")
+	f.Add("version: 1\ngoal: g\nparams:\n  - {id: v, question: q}\nsteps:\n  - write: {path: a, content: \"{{ .params.v }} ${{ x }}\"}\n    template: true\n")
+	f.Add("version: 1\ngoal: g\nsteps:\n  - write: {path: a, content: !!binary AP8=}\n  - patch:\n      diff: |\n        @@ -1,2 +1,2 @@\n        -a\n        +b\n")
 	f.Add("{")
 	f.Add("version: 1\ngoal: g\nsteps: [[[]]]")
 	f.Fuzz(func(t *testing.T, doc string) {
