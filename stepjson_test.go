@@ -55,3 +55,56 @@ func TestStepBytesRoundTrip(t *testing.T) {
 		t.Error("a step with both content and content_base64 decoded")
 	}
 }
+
+// The byte-safe step codec against plain struct encoding, on a 50-step text
+// plan: run both in one `go test -bench PlanHash` and compare.
+func BenchmarkPlanHash(b *testing.B) {
+	p := agentos.Plan{ID: "p1", Goal: "g"}
+	for i := range 50 {
+		p.Steps = append(p.Steps, agentos.Step{Kind: agentos.StepWrite, Path: "f" + strings.Repeat("x", i%7), Content: strings.Repeat("line {{ .Name }}\n", 40), IntentID: "i"})
+	}
+	b.Run("codec", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p.ComputeHash()
+		}
+	})
+	plain := withoutCodec(p)
+	if canonjson.MustDigest(plain) != p.ComputeHash() {
+		b.Fatal("the codec changed a text plan's hash")
+	}
+	b.Run("plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			canonjson.MustDigest(plain)
+		}
+	})
+}
+
+type plainStep agentos.Step // a Step's fields, without its codec
+
+// withoutCodec is p as it encoded before Step had a codec.
+func withoutCodec(p agentos.Plan) any {
+	plain := struct {
+		agentos.Plan
+		Hash  string      `json:"hash,omitempty"`
+		Steps []plainStep `json:"steps"`
+	}{Plan: p}
+	for _, s := range p.Steps {
+		plain.Steps = append(plain.Steps, plainStep(s))
+	}
+	return plain
+}
+
+// A plan whose bytes are all UTF-8 hashes as it did before the codec, so
+// stored plans, approvals and AgentOS-Plan trailers keep verifying.
+func TestTextPlanHashUnchanged(t *testing.T) {
+	p := agentos.Plan{ID: "p1", Goal: "g", Steps: []agentos.Step{
+		{Kind: agentos.StepWrite, Path: "a", Content: "héllo\x00 {{ .Name }} ${{ x }}\n<&>", IntentID: "i"},
+		{Kind: agentos.StepPatch, Diff: "+x\n", DiffHash: "sha256:1", Paths: []string{"a"}},
+		{Kind: agentos.StepExec, Argv: []string{"go", "test"}, Env: map[string]string{"A": "b"}, TimeoutMS: 5},
+	}}
+	if got, want := p.ComputeHash(), canonjson.MustDigest(withoutCodec(p)); got != want {
+		t.Errorf("hash with the codec = %s, without = %s", got, want)
+	}
+}
