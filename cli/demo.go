@@ -56,8 +56,10 @@ params:
     blocker: true
 steps:
   - write: {path: VERSION, content: "{{ .params.version }}\n"}
+    template: true
 verify:
   - argv: [grep, -qx, "{{ .params.version }}", VERSION]
+    template: true
 `,
 }
 

@@ -14,6 +14,7 @@ params:
   - {id: channel, question: "Which channel?", kind: choice, options: [stable, beta], default: stable, blocker: false}
 steps:
   - write: {path: VERSION, content: "{{ .params.version }} {{ .params.channel }}\n"}
+    template: true
 verify:
   - argv: ["true"]
 `
@@ -27,6 +28,7 @@ params:
   - {id: d, question: "D?", kind: path}
 steps:
   - write: {path: MANY, content: "{{ .params.a }} {{ .params.b }} {{ .params.c }} {{ .params.d }}\n"}
+    template: true
 verify:
   - argv: [grep, -q, " ", MANY]
 `

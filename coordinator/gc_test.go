@@ -20,7 +20,7 @@ func TestGC(t *testing.T) {
 	ctx := t.Context()
 	ann := agentos.Human("ann")
 	plan := filepath.Join(dir, "release.plan.yaml")
-	if err := os.WriteFile(plan, []byte("version: 1\ngoal: release\nparams:\n  - {id: version, question: \"Which version?\", blocker: true}\nsteps:\n  - write: {path: VERSION, content: \"{{ .params.version }}\\n\"}\n"), 0o644); err != nil {
+	if err := os.WriteFile(plan, []byte("version: 1\ngoal: release\nparams:\n  - {id: version, question: \"Which version?\", blocker: true}\nsteps:\n  - write: {path: VERSION, content: \"{{ .params.version }}\\n\"}\n    template: true\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	b, err := c.PlanFile(ctx, PlanRequest{File: plan, Mode: agentos.ModeSemiAuto, Actor: ann})

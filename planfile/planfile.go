@@ -1,18 +1,21 @@
 // Package planfile reads plan files: plans and runbooks written by a person
 // or a tool, in YAML. It checks shape strictly (unknown keys, missing fields
-// and wrong types are refused with the line and field named), declares
-// parameters that become questions, and renders step fields with Go template
-// syntax ({{ .params.id }}) once every parameter has a value.
+// and wrong types are refused with the line and field named) and declares
+// parameters that become questions.
+//
+// Every field is taken byte for byte as YAML gives it: nothing is a template
+// unless its step (or verify check) says `template: true`, and then only the
+// references {{ .params.ID }} are replaced, once every parameter has a value.
+// `!!binary` content is written as the decoded bytes. See docs/planfile.md.
 package planfile
 
 import (
-	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -45,7 +48,7 @@ func (p Param) AsQuestion() agentos.Question {
 	return q
 }
 
-// RawStep is a step as written, before templates are rendered.
+// RawStep is a step as written, before params are substituted.
 type RawStep struct {
 	Line      int
 	Kind      agentos.StepKind
@@ -55,15 +58,24 @@ type RawStep struct {
 	Env       map[string]string
 	Rationale string
 	Risk      string
+	// Template is the step's `template: true`: its {{ .params.ID }}
+	// references are substituted. Without it every field is byte-exact.
+	Template bool
+
+	templateSet bool            // template: given at all (false means "keep as written")
+	binary      map[string]bool // fields given as !!binary: bytes, never substituted
 }
 
 // RawCheck is a verify check as written.
 type RawCheck struct {
-	Line    int
-	Name    string
-	Argv    []string
-	Cwd     string
-	Timeout string
+	Line     int
+	Name     string
+	Argv     []string
+	Cwd      string
+	Timeout  string
+	Template bool // as RawStep.Template, for argv and cwd
+
+	templateSet bool
 }
 
 // File is a parsed plan file.
@@ -187,6 +199,9 @@ func Parse(b []byte) (*File, error) {
 			f.Verify = append(f.Verify, c)
 		}
 	}
+	if err := f.checkRefs(); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -233,9 +248,34 @@ func strList(n *yaml.Node, where, field string) ([]string, error) {
 		if c.Kind != yaml.ScalarNode {
 			return nil, errAt(c, "%s: field %q: wrong type, want a list of strings", where, field)
 		}
+		if isBinaryTag(c) {
+			return nil, errBinaryField(c, where, field)
+		}
 		out = append(out, c.Value)
 	}
 	return out, nil
+}
+
+func isBinaryTag(n *yaml.Node) bool { return n.ShortTag() == "!!binary" }
+
+func errBinaryField(n *yaml.Node, where, field string) error {
+	return errAt(n, "%s: field %q: !!binary is allowed only for write content and patch diff", where, field)
+}
+
+// decodeBinary returns the bytes of a !!binary scalar. YAML lets base64 be
+// wrapped over lines and indented, so all whitespace is dropped first.
+func decodeBinary(n *yaml.Node, where, field string) (string, error) {
+	b64 := strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
+			return -1
+		}
+		return r
+	}, n.Value)
+	b, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", errAt(n, "%s: field %q: !!binary is not valid base64 (%v)", where, field, err)
+	}
+	return string(b), nil
 }
 
 var stepFields = map[agentos.StepKind]struct {
@@ -252,7 +292,7 @@ var stepFields = map[agentos.StepKind]struct {
 
 func parseStep(n *yaml.Node, num int) (RawStep, error) {
 	where := fmt.Sprintf("step %d", num)
-	allowed := map[string]bool{"rationale": true, "risk": true}
+	allowed := map[string]bool{"rationale": true, "risk": true, "template": true}
 	for k := range stepFields {
 		allowed[string(k)] = true
 	}
@@ -270,6 +310,10 @@ func parseStep(n *yaml.Node, num int) (RawStep, error) {
 			}
 		case "risk":
 			if s.Risk, err = scalar(v, "risk"); err != nil {
+				return s, err
+			}
+		case "template":
+			if s.Template, s.templateSet, err = templateFlag(v, where); err != nil {
 				return s, err
 			}
 		default:
@@ -314,6 +358,11 @@ func parseStep(n *yaml.Node, num int) (RawStep, error) {
 			if v.Kind != yaml.MappingNode {
 				return s, errAt(v, "%s: field \"env\": wrong type, want a mapping of NAME: value", where)
 			}
+			for _, c := range v.Content {
+				if isBinaryTag(c) {
+					return s, errBinaryField(c, where, "env")
+				}
+			}
 			s.Env = map[string]string{}
 			if err := v.Decode(&s.Env); err != nil {
 				return s, errAt(v, "%s: field \"env\": %v", where, err)
@@ -321,6 +370,22 @@ func parseStep(n *yaml.Node, num int) (RawStep, error) {
 		default:
 			if s.Fields[k], err = scalar(v, k); err != nil {
 				return s, errAt(v, "%s: field %q: wrong type, want a string", where, k)
+			}
+			switch {
+			case isBinaryTag(v) && (k == "content" || k == "diff"):
+				if s.Fields[k], err = decodeBinary(v, where, k); err != nil {
+					return s, err
+				}
+				if s.binary == nil {
+					s.binary = map[string]bool{}
+				}
+				s.binary[k] = true
+			case isBinaryTag(v):
+				return s, errBinaryField(v, where, k)
+			case k == "diff" && v.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+				// A block scalar's default (clip) chomping drops trailing
+				// empty lines, which git's diffs can end with.
+				s.Fields[k] = completeClippedDiff(s.Fields[k])
 			}
 		}
 	}
@@ -334,11 +399,16 @@ func parseStep(n *yaml.Node, num int) (RawStep, error) {
 
 func parseCheck(n *yaml.Node, num int) (RawCheck, error) {
 	where := fmt.Sprintf("verify check %d", num)
-	m, err := mapping(n, where, map[string]bool{"argv": true, "name": true, "cwd": true, "timeout": true})
+	m, err := mapping(n, where, map[string]bool{"argv": true, "name": true, "cwd": true, "timeout": true, "template": true})
 	if err != nil {
 		return RawCheck{}, err
 	}
 	c := RawCheck{Line: n.Line}
+	if v, ok := m["template"]; ok {
+		if c.Template, c.templateSet, err = templateFlag(v, where); err != nil {
+			return c, err
+		}
+	}
 	an, ok := m["argv"]
 	if !ok {
 		return c, errAt(n, "%s: missing field \"argv\"", where)
@@ -353,6 +423,9 @@ func parseCheck(n *yaml.Node, num int) (RawCheck, error) {
 		if v, ok := m[k]; ok {
 			if *dst, err = scalar(v, k); err != nil {
 				return c, err
+			}
+			if isBinaryTag(v) {
+				return c, errBinaryField(v, where, k)
 			}
 		}
 	}
@@ -402,84 +475,6 @@ func parseParams(n *yaml.Node) ([]Param, error) {
 			return nil, errAt(pn, "%s (%s): kind %q is not one of choice, text, bool, path", where, p.ID, p.Kind)
 		}
 		out = append(out, p)
-	}
-	return out, nil
-}
-
-// Rendered is a plan file with every template filled in.
-type Rendered struct {
-	Steps  []RawStep
-	Verify []RawCheck
-	// ByModel marks a plan a model or contractor proposed: it gets the
-	// policy's default verify checks even when it brings checks of its own,
-	// so a proposer cannot put a trivial check in place of the
-	// repository's tests.
-	ByModel bool
-}
-
-// Render fills {{ .params.ID }} templates with values. Every declared param
-// must have a value; a template naming an undeclared param is an error.
-func (f *File) Render(values map[string]string) (*Rendered, error) {
-	data := map[string]any{"params": values}
-	exec := func(where, s string) (string, error) {
-		if !strings.Contains(s, "{{") {
-			return s, nil
-		}
-		t, err := template.New(where).Option("missingkey=error").Parse(s)
-		if err != nil {
-			return "", agentos.Errorf(agentos.EINVALID, "%s: bad template: %v", where, err)
-		}
-		var b bytes.Buffer
-		if err := t.Execute(&b, data); err != nil {
-			return "", agentos.Errorf(agentos.EINVALID, "%s: template names an undeclared param: %v", where, err)
-		}
-		return b.String(), nil
-	}
-	out := &Rendered{}
-	for i, s := range f.Steps {
-		where := fmt.Sprintf("step %d (line %d)", i+1, s.Line)
-		r := RawStep{Line: s.Line, Kind: s.Kind, Fields: map[string]string{}, Rationale: s.Rationale, Risk: s.Risk}
-		var err error
-		for k, v := range s.Fields {
-			if r.Fields[k], err = exec(where, v); err != nil {
-				return nil, err
-			}
-		}
-		for _, a := range s.Argv {
-			x, err := exec(where, a)
-			if err != nil {
-				return nil, err
-			}
-			r.Argv = append(r.Argv, x)
-		}
-		for _, w := range s.Writes {
-			x, err := exec(where, w)
-			if err != nil {
-				return nil, err
-			}
-			r.Writes = append(r.Writes, x)
-		}
-		if s.Env != nil {
-			r.Env = map[string]string{}
-			for k, v := range s.Env {
-				if r.Env[k], err = exec(where, v); err != nil {
-					return nil, err
-				}
-			}
-		}
-		out.Steps = append(out.Steps, r)
-	}
-	for i, c := range f.Verify {
-		where := fmt.Sprintf("verify check %d (line %d)", i+1, c.Line)
-		r := RawCheck{Line: c.Line, Name: c.Name, Cwd: c.Cwd, Timeout: c.Timeout}
-		for _, a := range c.Argv {
-			x, err := exec(where, a)
-			if err != nil {
-				return nil, err
-			}
-			r.Argv = append(r.Argv, x)
-		}
-		out.Verify = append(out.Verify, r)
 	}
 	return out, nil
 }

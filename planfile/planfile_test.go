@@ -13,9 +13,12 @@ params:
   - {id: channel, question: "Where?", kind: choice, options: [stable, beta], default: stable, blocker: false}
 steps:
   - write: {path: VERSION, content: "{{ .params.version }}\n"}
+    template: true
   - exec: {argv: [echo, "{{ .params.channel }}"], writes: ["out/{{ .params.channel }}"], timeout: 1m}
+    template: true
 verify:
   - argv: [grep, -q, "{{ .params.version }}", VERSION]
+    template: true
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +66,8 @@ func TestParseErrorsNameLineAndField(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add("version: 1\ngoal: g\nsteps:\n  - write: {path: a, content: b}\n")
 	f.Add("version: 1\ngoal: g\nsteps:\n  - exec: {argv: [a], env: {A: b}}\nverify:\n  - argv: [b]\n")
+	f.Add("version: 1\ngoal: g\nparams:\n  - {id: v, question: q}\nsteps:\n  - write: {path: a, content: \"{{ .params.v }} ${{ x }}\"}\n    template: true\n")
+	f.Add("version: 1\ngoal: g\nsteps:\n  - write: {path: a, content: !!binary AP8=}\n  - patch:\n      diff: |\n        @@ -1,2 +1,2 @@\n        -a\n        +b\n")
 	f.Add("{")
 	f.Add("version: 1\ngoal: g\nsteps: [[[]]]")
 	f.Fuzz(func(t *testing.T, doc string) {

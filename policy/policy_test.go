@@ -341,6 +341,27 @@ func TestFacts(t *testing.T) {
 	}
 }
 
+// A write is binary by git's rule (a NUL early on) or when its bytes are not
+// UTF-8 (a !!binary write need not hold a NUL); a character cut at git's
+// 8000-byte window is not.
+func TestBinaryWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name, content string
+		want          bool
+	}{
+		{"text", "héllo {{ .Name }}\n", false},
+		{"NUL", "a\x00b", true},
+		{"not UTF-8, no NUL", "caf\xe9\n", true},
+		{"NUL after the window", strings.Repeat("a", 8000) + "\x00", false},
+		{"a character cut by the window", strings.Repeat("a", 7999) + "é", false},
+		{"not UTF-8 inside the window", strings.Repeat("a", 7998) + "\xff" + "é", true},
+	} {
+		if got := policy.Facts(0, write("f", tc.content), nil).Binary; got != tc.want {
+			t.Errorf("%s: Binary = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 func TestGlob(t *testing.T) {
 	tests := []struct {
 		path, pattern string

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/redact"
@@ -189,12 +190,23 @@ func countLines(s string) int {
 	return n
 }
 
-// isBinary uses git's rule of thumb: a NUL byte in the first 8000 bytes.
+// isBinary uses git's rule of thumb, a NUL byte in the first 8000 bytes, and
+// adds bytes that are not UTF-8 there: a reviewer cannot read them as text
+// (a `!!binary` write need not contain a NUL to be binary).
 func isBinary(s string) bool {
 	if len(s) > 8000 {
 		s = s[:8000]
+		// The cut may split the last character; that alone is not binary.
+		for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
+			if utf8.RuneStart(s[i]) {
+				if !utf8.FullRuneInString(s[i:]) {
+					s = s[:i]
+				}
+				break
+			}
+		}
 	}
-	return strings.IndexByte(s, 0) >= 0
+	return strings.IndexByte(s, 0) >= 0 || !utf8.ValidString(s)
 }
 
 type diffStats struct {
