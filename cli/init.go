@@ -64,7 +64,9 @@ sandbox:
   require: true
   network: false
   # Destinations ("host:port") commands may reach while network is false;
-  # nothing else is reachable (no DNS, no other host or local service).
+  # nothing else is reachable (no DNS, no other host or local service). A name
+  # is resolved outside and reached by that name inside, e.g.
+  # ["localhost:8080", "proxy.golang.org:443", "registry.npmjs.org:443"].
   allow_tcp: []
   read_only: []
   # Toolchains and dependency caches, read-only, and build caches in {cache}:

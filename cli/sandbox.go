@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,6 +159,9 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 			if timeout == 0 {
 				timeout, _ = time.ParseDuration(cfg.Exec.DefaultTimeout)
 			}
+			// stderr is where tools report a failed fetch (OfflineHint); stdout
+			// stays the caller's own, a terminal included.
+			stderr := sandbox.NewOutputTail(8192)
 			spec := sandbox.Spec{
 				Argv:      append([]string{exe}, args[1:]...),
 				Dir:       dir,
@@ -169,7 +173,7 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 				Timeout:   timeout,
 				Stdin:     f.IO.In,
 				Stdout:    f.IO.Out,
-				Stderr:    f.IO.ErrOut,
+				Stderr:    io.MultiWriter(f.IO.ErrOut, stderr),
 			}
 			if err := pol.Apply(&spec); err != nil {
 				return err
@@ -185,7 +189,7 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 			case res.TimedOut:
 				return agentos.Errorf(agentos.EFAILED, "%s killed after the %s timeout", args[0], timeout)
 			case res.ExitCode != 0:
-				return agentos.Errorf(agentos.EFAILED, "%s exited with code %d", args[0], res.ExitCode)
+				return agentos.Errorf(agentos.EFAILED, "%s exited with code %d%s", args[0], res.ExitCode, sandbox.OfflineHint(stderr.String()))
 			}
 			return nil
 		},

@@ -107,20 +107,26 @@ func validateSandbox(c *Config) error {
 }
 
 // ParseAllowTCP splits one allow_tcp entry: "host:port", the host an IP
-// address or a DNS name, the port in 1..65535.
+// address or a DNS name, the port in 1..65535. A name comes back in
+// lower case without a trailing dot (names are case-insensitive), so
+// "LOCALHOST:8080" and "localhost.:8080" are localhost:8080, which means
+// the host's loopback (127.0.0.1 and ::1) at that port.
 func ParseAllowTCP(entry string) (host string, port uint16, err error) {
 	host, ps, err := net.SplitHostPort(entry)
 	if err != nil || host == "" {
-		return "", 0, fmt.Errorf("%q is not host:port; write e.g. 127.0.0.1:8080 or api.openai.com:443", entry)
+		return "", 0, fmt.Errorf("%q is not host:port; write e.g. localhost:8080, 127.0.0.1:8080 or api.openai.com:443", entry)
 	}
 	p, err := strconv.ParseUint(ps, 10, 16)
 	if err != nil || p == 0 {
 		return "", 0, fmt.Errorf("%q needs a port between 1 and 65535", entry)
 	}
-	if _, err := netip.ParseAddr(host); err != nil && !validHostName(host) {
-		return "", 0, fmt.Errorf("%q: %q is neither an IP address nor a host name", entry, host)
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host, uint16(p), nil
 	}
-	return host, uint16(p), nil
+	if name := strings.ToLower(strings.TrimSuffix(host, ".")); validHostName(name) {
+		return name, uint16(p), nil
+	}
+	return "", 0, fmt.Errorf("%q: %q is neither an IP address nor a host name", entry, host)
 }
 
 // validHostName accepts DNS names (letters, digits, '-', '_' and dots),

@@ -38,6 +38,9 @@ func TestCodexGoverned(t *testing.T) {
 	}}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
+	// The model endpoint by the name a user writes for a local server:
+	// allow_tcp localhost:PORT reaches the host's loopback.
+	local := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
 	engine, err := cmdrule.New(config.Commands{Allow: []string{"printf", "rm", "ls"}})
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +54,7 @@ func TestCodexGoverned(t *testing.T) {
 	argv := []string{"codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "--dangerously-bypass-hook-trust",
 		"-C", "{worktree}",
 		"-c", `model_provider="local"`, "-c", `model="gpt-5.5"`,
-		"-c", `model_providers.local={name="local", base_url="` + srv.URL + `/v1", env_key="LOCAL_MODEL_KEY", wire_api="responses"}`,
+		"-c", `model_providers.local={name="local", base_url="` + local + `/v1", env_key="LOCAL_MODEL_KEY", wire_api="responses"}`,
 		"{prompt}"}
 	var transcript bytes.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
@@ -64,7 +67,7 @@ func TestCodexGoverned(t *testing.T) {
 		Rules:    Rules{Allow: []string{"printf", "rm", "ls"}, Shell: ShellRule(engine)},
 		HookArgv: []string{testExe(t), "__hook_codex"},
 		StateDir: filepath.Join(filepath.Dir(repo), "state"),
-		AllowTCP: []string{srv.Listener.Addr().String()}, Timeout: 2 * time.Minute,
+		AllowTCP: []string{strings.TrimPrefix(local, "http://")}, Timeout: 2 * time.Minute,
 		Transcript: &transcript,
 	})
 	if err != nil {

@@ -129,7 +129,7 @@ func (x *executor) step(ctx context.Context, i int, s agentos.Step) error {
 		return agentos.WrapError(agentos.ErrorCode(applyErr), applyErr, "step %d (%s) failed: %s", i+1, what, agentos.ErrorMessage(applyErr))
 	}
 	if res.ExitCode != 0 {
-		return agentos.Errorf(agentos.EFAILED, "step %d (%s) exited %d%s", i+1, what, res.ExitCode, lastLine(res.OutputTail))
+		return agentos.Errorf(agentos.EFAILED, "step %d (%s) exited %d%s%s", i+1, what, res.ExitCode, lastLine(res.OutputTail), sandbox.OfflineHint(res.OutputTail))
 	}
 	// Verify record: the step's postcondition holds in the worktree.
 	v := agentos.StepRecord{Phase: agentos.PhaseVerify, Index: i, Kind: string(s.Kind), Summary: "postcondition of " + what}
@@ -299,7 +299,7 @@ func (x *executor) verify(ctx context.Context, note string) error {
 			return agentos.WrapError(agentos.EFAILED, err, "verify check %d (%s) could not run: %s", i+1, what, agentos.ErrorMessage(err))
 		}
 		if rec.ExitCode != 0 {
-			return agentos.Errorf(agentos.EFAILED, "verify check %d (%s) failed with exit code %d%s", i+1, what, rec.ExitCode, lastLine(rec.OutputTail))
+			return agentos.Errorf(agentos.EFAILED, "verify check %d (%s) failed with exit code %d%s%s", i+1, what, rec.ExitCode, lastLine(rec.OutputTail), sandbox.OfflineHint(rec.OutputTail))
 		}
 	}
 	return nil

@@ -243,6 +243,13 @@ func TestAllowTCPRefusesBadEntries(t *testing.T) {
 	if agentos.ErrorCode(err) != agentos.EINVALID || !strings.Contains(err.Error(), "[::1]:80") {
 		t.Errorf("two destinations on one listener: err = %v, want invalid naming [::1]:80", err)
 	}
+	// localhost is reached inside at [::1] too, so an IPv6 destination on
+	// its port would take its place there.
+	_, err = sandbox.Run(t.Context(), sandbox.Spec{Argv: []string{"/bin/true"}, Worktree: wt, Require: true,
+		AllowTCP: []string{"[2001:db8::1]:80", "localhost:80"}})
+	if agentos.ErrorCode(err) != agentos.EINVALID || !strings.Contains(err.Error(), "[::1]:80") {
+		t.Errorf("localhost and an IPv6 destination on one port: err = %v, want invalid naming [::1]:80", err)
+	}
 }
 
 func TestAllowTCPPolicyIsCheckedAtLoad(t *testing.T) {

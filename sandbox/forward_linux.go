@@ -114,14 +114,24 @@ func openForwards(fs []forward) error {
 			unix.Close(fd)
 		}
 	}()
-	for _, f := range fs {
+	// The message says which forward each descriptor is for: an optional
+	// listener the namespace cannot have (::1 with IPv6 off) is left out.
+	var which []byte
+	for i, f := range fs {
 		fd, err := listenTCP(f.Listen)
 		if err != nil {
+			if f.Optional {
+				continue
+			}
 			return fmt.Errorf("allow_tcp %s: listening on %s inside the sandbox: %v", f.Dest, f.Listen, err)
 		}
 		fds = append(fds, fd)
+		which = append(which, byte(i))
 	}
-	if err := unix.Sendmsg(forwardFD, []byte{byte(len(fds))}, unix.UnixRights(fds...), nil, 0); err != nil {
+	if len(which) == 0 {
+		which = []byte{0}
+	}
+	if err := unix.Sendmsg(forwardFD, which, unix.UnixRights(fds...), nil, 0); err != nil {
 		return fmt.Errorf("allow_tcp: passing the listeners to agentos: %v", err)
 	}
 	return nil
@@ -196,11 +206,13 @@ func (r *relay) start() {
 	r.wg.Go(func() {
 		defer close(r.ready)
 		oob := make([]byte, unix.CmsgSpace(4*len(r.fs)))
-		_, oobn, _, _, err := r.sock.ReadMsgUnix(make([]byte, 1), oob)
+		which := make([]byte, len(r.fs))
+		n, oobn, _, _, err := r.sock.ReadMsgUnix(which, oob)
 		r.sock.Close()
 		if err != nil || oobn == 0 {
 			return
 		}
+		which = which[:n]
 		var fds []int
 		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
 			for _, m := range msgs {
@@ -215,20 +227,20 @@ func (r *relay) start() {
 			f := os.NewFile(uintptr(fd), "allow-tcp-listener")
 			ln, err := net.FileListener(f)
 			f.Close()
-			if err != nil || i >= len(r.fs) || r.closed {
+			if err != nil || i >= len(which) || int(which[i]) >= len(r.fs) || r.closed {
 				if ln != nil {
 					ln.Close()
 				}
 				continue
 			}
 			r.lns = append(r.lns, ln)
-			dest := r.fs[i].Dest
-			r.wg.Go(func() { r.accept(ln, dest) })
+			fw := r.fs[which[i]]
+			r.wg.Go(func() { r.accept(ln, fw) })
 		}
 	})
 }
 
-func (r *relay) accept(ln net.Listener, dest string) {
+func (r *relay) accept(ln net.Listener, fw forward) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -240,8 +252,7 @@ func (r *relay) accept(ln net.Listener, dest string) {
 		}
 		r.wg.Go(func() {
 			defer r.untrack(c)
-			d := net.Dialer{Timeout: relayDialTimeout}
-			out, err := d.DialContext(r.ctx, "tcp", dest)
+			out, err := r.dial(fw)
 			if err != nil {
 				return
 			}
@@ -253,6 +264,25 @@ func (r *relay) accept(ln net.Listener, dest string) {
 			pipe(c, out)
 		})
 	}
+}
+
+// dial connects to the forward's destination from the host network: to
+// its targets only, in order, the first that answers.
+func (r *relay) dial(fw forward) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, relayDialTimeout)
+	defer cancel()
+	targets, err := fw.targets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	for _, t := range targets {
+		var c net.Conn
+		if c, err = d.DialContext(ctx, "tcp", t.String()); err == nil {
+			return c, nil
+		}
+	}
+	return nil, err
 }
 
 // pipe copies both ways, passing half-closes on, until both sides are done.

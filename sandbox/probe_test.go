@@ -4,9 +4,12 @@ package sandbox_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strconv"
@@ -110,6 +113,26 @@ func probe(name string, args []string) error {
 		return err
 	case "dns":
 		_, err := net.LookupHost(arg(0))
+		return err
+	case "https":
+		// GET URL trusting only the CA in the PEM file, prints the body:
+		// a TLS client that names the host, as a package manager does.
+		pem, err := os.ReadFile(arg(1))
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("no certificate in %s", arg(1))
+		}
+		cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		resp, err := cl.Get(arg(0))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		fmt.Printf("body: %s\n", body)
 		return err
 	case "alloc":
 		mib, _ := strconv.Atoi(arg(0))

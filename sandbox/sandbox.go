@@ -62,9 +62,12 @@ type Spec struct {
 	// by agentos, outside the sandbox). The command still has its own
 	// network namespace with only loopback: it reaches an IPv4 entry at
 	// that address (put on loopback inside), an IPv6 one at [::1]:PORT,
-	// and a name by that name (mapped in the sandbox's /etc/hosts);
-	// agentos relays each connection to the destination. Other names do
-	// not resolve, other addresses and ports are unreachable.
+	// localhost (the host's 127.0.0.1 or ::1) at localhost, 127.0.0.1 and
+	// [::1], and a name by that name (mapped in the sandbox's /etc/hosts;
+	// agentos resolves it with LookupNetIP for every connection and dials
+	// only those addresses); agentos relays each connection to the
+	// destination. Other names do not resolve, other addresses and ports
+	// are unreachable.
 	AllowTCP []string
 	// Require refuses to run when confinement is unavailable (policy sandbox.require).
 	Require bool

@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 		os.Exit(run())
 	}
 	testscript.Main(m, map[string]func(){
-		"agentos": func() { os.Exit(run()) },
+		"agentos": func() { useTestResolver(); os.Exit(run()) }, // net_test.go
 	})
 }
 
@@ -85,10 +85,15 @@ func Params(t *testing.T, dir string) testscript.Params {
 		// binary, so a broken dispatch in TestMain reads as "cannot
 		// confine": under CI=true that is an error, not a skip.
 		Condition: func(cond string) (bool, error) {
-			if cond != "sandbox" {
+			if cond != "sandbox" && cond != "allowtcp" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
-			if m := sandbox.Check().Missing(false); len(m) > 0 {
+			report := sandbox.Check()
+			m := report.Missing(false)
+			if cond == "allowtcp" { // [allowtcp]: and its TCP allowlist works
+				m = report.MissingAllowTCP()
+			}
+			if len(m) > 0 {
 				if os.Getenv("CI") == "true" {
 					return false, fmt.Errorf("CI=true but the sandbox is unavailable: %v", m)
 				}
@@ -102,6 +107,8 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"snapshot": cmdSnapshot,
 			"lasttask": cmdLastTask,
 			"rechain":  cmdRechain, // rechain_test.go
+			"serve":    cmdServe,   // net_test.go
+			"served":   cmdServed,  // net_test.go
 		},
 	}
 }
