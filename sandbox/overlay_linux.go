@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,10 +46,88 @@ func holdView(repF *os.File, hs helperSpec) int {
 	if err := mountOverlay(*hs.Overlay, hs.Worktree); err != nil {
 		return report(repF, true, "%v", err)
 	}
-	json.NewEncoder(repF).Encode(helperReport{Started: true})
-	repF.Close()
-	io.Copy(io.Discard, os.Stdin)
-	return 0
+	enc := json.NewEncoder(repF)
+	enc.Encode(helperReport{Started: true})
+	// Requests: programs (git) that must see the view at its real path,
+	// which only this namespace has (a path through /proc/PID/root is
+	// resolved back to the host's by realpath).
+	dec := json.NewDecoder(os.Stdin)
+	for {
+		var req viewRequest
+		if dec.Decode(&req) != nil {
+			return 0
+		}
+		for _, kv := range req.Env {
+			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+				os.Setenv("PATH", v) // where the program is found
+			}
+		}
+		var out, errb bytes.Buffer
+		cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
+		cmd.Dir, cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = req.Dir, req.Env, bytes.NewReader(req.Stdin), &out, &errb
+		var resp viewResponse
+		if err := cmd.Run(); err != nil {
+			resp.Exit = -1
+			if ee, ok := err.(*exec.ExitError); ok {
+				resp.Exit = ee.ExitCode()
+			} else {
+				resp.Error = err.Error()
+			}
+		}
+		resp.Stdout, resp.Stderr = out.Bytes(), errb.String()
+		if enc.Encode(resp) != nil {
+			return 0
+		}
+	}
+}
+
+type viewRequest struct {
+	Argv  []string `json:"argv"`
+	Dir   string   `json:"dir"`
+	Env   []string `json:"env"`
+	Stdin []byte   `json:"stdin,omitempty"`
+}
+
+type viewResponse struct {
+	Stdout []byte `json:"stdout"`
+	Stderr string `json:"stderr"`
+	Exit   int    `json:"exit"`
+	Error  string `json:"error,omitempty"`
+}
+
+// ViewExitError is a program run in a view that exited non-zero.
+type ViewExitError struct {
+	Code   int
+	Stderr string
+}
+
+func (e *ViewExitError) Error() string {
+	return fmt.Sprintf("exit status %d: %s", e.Code, strings.TrimSpace(e.Stderr))
+}
+
+// Run runs argv in the view's namespace, where the worktree's own path
+// (the at of OpenView) is the view: for programs such as git that resolve
+// their working directory. A non-zero exit is a *ViewExitError.
+func (v *View) Run(ctx context.Context, dir string, env []string, stdin []byte, argv ...string) (string, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.stdin == nil {
+		return "", fmt.Errorf("the view is closed")
+	}
+	if err := json.NewEncoder(v.stdin).Encode(viewRequest{Argv: argv, Dir: dir, Env: env, Stdin: stdin}); err != nil {
+		return "", fmt.Errorf("the worktree helper is gone: %v", err)
+	}
+	var resp viewResponse
+	if err := v.resp.Decode(&resp); err != nil {
+		return "", fmt.Errorf("the worktree helper is gone: %v", err)
+	}
+	if resp.Error != "" {
+		return string(resp.Stdout), fmt.Errorf("%s", resp.Error)
+	}
+	if resp.Exit != 0 {
+		return string(resp.Stdout), &ViewExitError{Code: resp.Exit, Stderr: resp.Stderr}
+	}
+	return string(resp.Stdout), nil
 }
 
 // View is a copy-on-write worktree mounted for AgentOS's own writes (write,
@@ -60,6 +140,9 @@ type View struct {
 	Path  string
 	cmd   *exec.Cmd
 	stdin *os.File
+	rep   *os.File
+	resp  *json.Decoder
+	mu    sync.Mutex
 }
 
 // OpenView mounts ov at the host path at inside a new user and mount
@@ -80,9 +163,10 @@ func OpenView(ctx context.Context, ov Overlay, at string) (*View, error) {
 		return nil, fmt.Errorf("starting the worktree helper: %v", err)
 	}
 	var hr helperReport
-	derr := json.NewDecoder(rep).Decode(&hr)
-	rep.Close()
+	dec := json.NewDecoder(rep)
+	derr := dec.Decode(&hr)
 	if derr != nil || !hr.Started {
+		rep.Close()
 		w.Close()
 		cmd.Wait()
 		if hr.Error == "" {
@@ -90,7 +174,7 @@ func OpenView(ctx context.Context, ov Overlay, at string) (*View, error) {
 		}
 		return nil, fmt.Errorf("%s", hr.Error)
 	}
-	return &View{Path: fmt.Sprintf("/proc/%d/root%s", cmd.Process.Pid, at), cmd: cmd, stdin: w}, nil
+	return &View{Path: fmt.Sprintf("/proc/%d/root%s", cmd.Process.Pid, at), cmd: cmd, stdin: w, rep: rep, resp: dec}, nil
 }
 
 // Close unmounts the view (the helper exits, and its namespace with it).
@@ -98,9 +182,13 @@ func (v *View) Close() error {
 	if v == nil || v.stdin == nil {
 		return nil
 	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	v.stdin.Close()
 	v.stdin = nil
-	return v.cmd.Wait()
+	err := v.cmd.Wait()
+	v.rep.Close()
+	return err
 }
 
 // OverlayCheck reports whether copy-on-write worktrees work with layers
@@ -166,4 +254,20 @@ func IsOpaque(p string) bool {
 	buf := make([]byte, 8)
 	n, err := unix.Lgetxattr(p, "user.overlay.opaque", buf)
 	return err == nil && n > 0 && buf[0] == 'y'
+}
+
+// Confinable reports whether commands can run fully confined here, the
+// TCP allowlist included, judging by the static checks (Landlock,
+// seccomp): a copy-on-write worktree is visible only inside the sandbox.
+func Confinable() bool {
+	return len((Report{Features: staticFeatures()}).missing(false, true)) == 0
+}
+
+// KernelRelease is the running kernel's release.
+func KernelRelease() string {
+	var uts unix.Utsname
+	if unix.Uname(&uts) != nil {
+		return ""
+	}
+	return string(bytes.TrimRight(uts.Release[:], "\x00"))
 }

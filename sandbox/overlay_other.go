@@ -29,3 +29,14 @@ func IsWhiteout(p string) bool { return false }
 
 // IsOpaque is false off Linux.
 func IsOpaque(p string) bool { return false }
+
+// Confinable is false off Linux.
+func Confinable() bool { return false }
+
+// KernelRelease is unknown off Linux.
+func KernelRelease() string { return "" }
+
+// Run is unavailable off Linux.
+func (v *View) Run(ctx context.Context, dir string, env []string, stdin []byte, argv ...string) (string, error) {
+	return "", fmt.Errorf("overlay worktrees need Linux")
+}
