@@ -89,4 +89,3 @@ func BenchmarkTaskCost(b *testing.B) {
 		})
 	}
 }
-
