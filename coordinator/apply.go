@@ -173,7 +173,7 @@ func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agent
 		if head, err := c.Repo.BranchHead(ctx, t.Target); err != nil || !c.Repo.IsAncestor(ctx, t.Commit, head) {
 			branch = ""
 		}
-		c.Repo.RemoveWorktree(ctx, run.Worktree, branch)
+		c.removeTree(ctx, run.Worktree, branch)
 	}
 	return runErr
 }

@@ -64,18 +64,16 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 		return "", err
 	}
 	c.progress(ProgressEvent{Task: x.task.ID, Phase: "commit", What: "commit"})
-	changed, err := c.Repo.StageAll(ctx, x.wt)
+	// Only the paths the run changed are staged (a layer says which);
+	// a full worktree is staged whole.
+	tree, staged, err := x.tt.stage(ctx, parent)
 	if err != nil {
 		return "", err
 	}
-	if !changed {
+	if len(staged) == 0 {
 		return "", agentos.Errorf(agentos.EFAILED, "the plan changed nothing: there is nothing to commit")
 	}
-	if err := c.checkChangedPaths(ctx, x, parent); err != nil {
-		return "", err
-	}
-	tree, err := c.Repo.WriteTree(ctx, x.wt)
-	if err != nil {
+	if err := c.checkChangedPaths(ctx, x, staged); err != nil {
 		return "", err
 	}
 	diffHash, _, err := c.Repo.DiffHash(ctx, parent, tree)
@@ -92,11 +90,11 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	kind, note := rollbackCommit(x.task, x.plan)
 	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify)) + verifyNote(x.plan) + note
 	msg := agentos.CommitMessage(x.plan.Goal, body, trailers)
-	sha, err := c.Repo.CommitTree(ctx, x.wt, parent, msg, c.Identity)
+	sha, err := c.Repo.CommitTree(ctx, tree, parent, msg, c.Identity)
 	if err != nil {
 		return "", err
 	}
-	if err := c.Repo.ResetSoft(ctx, x.wt, sha); err != nil {
+	if err := x.tt.committed(ctx, sha); err != nil {
 		return "", err
 	}
 	if err := c.recordPatches(ctx, x, parent, sha); err != nil {
@@ -134,11 +132,7 @@ func (c *Coordinator) recordPatches(ctx context.Context, x *executor, parent, sh
 // nested .git in the worktree), and a path the plan does not declare, which
 // the gates never saw and no lock covers, is refused (an exec step declares
 // what it writes with writes:).
-func (c *Coordinator) checkChangedPaths(ctx context.Context, x *executor, parent string) error {
-	staged, err := c.Repo.StagedPaths(ctx, x.wt, parent)
-	if err != nil {
-		return err
-	}
+func (c *Coordinator) checkChangedPaths(ctx context.Context, x *executor, staged []string) error {
 	var undeclared []string
 	for _, p := range staged {
 		if agentos.IsProtected(p) {

@@ -34,15 +34,25 @@ func (c *Coordinator) execute(ctx context.Context, adm *Admitted, d *Dispatched,
 	if err := c.ensureCommit(ctx, t.Target, p.BaseCommit); err != nil {
 		return err
 	}
-	if err := c.Repo.AddWorktree(ctx, wt, branchOf(t.ID), p.BaseCommit); err != nil {
-		return agentos.WrapError(agentos.EINTERNAL, err, "cannot create the task worktree: %v", err)
+	tt, err := c.openTree(ctx, t, p.BaseCommit, run)
+	if err != nil {
+		return err
 	}
+	defer tt.release()
 	tmp, err := os.MkdirTemp("", "agentos-"+t.ID+"-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	x := &executor{c: c, task: t, plan: p, run: run, wt: wt, tmp: tmp, locks: locks, actor: actor}
+	x := &executor{c: c, task: t, plan: p, run: run, wt: wt, tt: tt, tmp: tmp, locks: locks, actor: actor}
+	if tt.fallback != "" {
+		// The ReviewPack says how this run's files were laid out when
+		// it is not the copy-on-write way.
+		if err := x.record(ctx, agentos.StepRecord{Phase: agentos.PhasePlan, Index: -1, Kind: "worktree", OK: true,
+			Summary: "full git worktree (copy-on-write worktrees unavailable: " + tt.fallback + ")"}); err != nil {
+			return err
+		}
+	}
 	for i, s := range p.Steps {
 		if err := x.step(ctx, i, s); err != nil {
 			return err
@@ -67,7 +77,8 @@ type executor struct {
 	task  *agentos.Task
 	plan  *agentos.Plan
 	run   *agentos.Run
-	wt    string
+	wt    string // where commands see the worktree
+	tt    *taskTree
 	tmp   string
 	locks Locks
 	actor agentos.Actor
@@ -170,7 +181,11 @@ func (x *executor) writable(p string) error {
 	if cp != p {
 		return agentos.Errorf(agentos.EDENIED, "path %q is not normalised", p)
 	}
-	if err := workspace.NoSymlinkInPath(x.wt, cp); err != nil {
+	host, err := x.tt.path(context.Background())
+	if err != nil {
+		return err
+	}
+	if err := workspace.NoSymlinkInPath(host, cp); err != nil {
 		return err
 	}
 	if !x.locks.Covers(cp) {
@@ -186,7 +201,11 @@ func (x *executor) apply(ctx context.Context, s agentos.Step) (agentos.StepRecor
 			return rec, err
 		}
 	}
-	root, err := os.OpenRoot(x.wt)
+	host, err := x.tt.path(ctx)
+	if err != nil {
+		return rec, err
+	}
+	root, err := os.OpenRoot(host)
 	if err != nil {
 		return rec, err
 	}
@@ -215,14 +234,14 @@ func (x *executor) apply(ctx context.Context, s agentos.Step) (agentos.StepRecor
 				return rec, err
 			}
 		}
-		return rec, root.Rename(s.From, s.To)
+		return rec, renameIn(root, host, s.From, s.To)
 	case agentos.StepPatch:
 		// Red line 6, at the last moment: the bytes applied are the bytes planned.
 		if h := sum([]byte(s.Diff)); h != s.DiffHash {
 			return rec, agentos.Errorf(agentos.EDENIED, "patch hashes to %s, not the planned %s (red line 6)", h, s.DiffHash)
 		}
 		rec.OutputDigest = s.DiffHash
-		if err := x.c.Repo.ApplyPatch(ctx, x.wt, []byte(s.Diff)); err != nil {
+		if err := x.c.Repo.ApplyPatch(ctx, x.tt.view, x.tt.dir, []byte(s.Diff)); err != nil {
 			return rec, agentos.WrapError(agentos.EFAILED, err, "patch does not apply: %v", err)
 		}
 		return rec, nil
@@ -233,7 +252,11 @@ func (x *executor) apply(ctx context.Context, s agentos.Step) (agentos.StepRecor
 }
 
 func (x *executor) postcondition(ctx context.Context, s agentos.Step) error {
-	full := func(p string) string { return filepath.Join(x.wt, filepath.FromSlash(p)) }
+	host, err := x.tt.path(ctx)
+	if err != nil {
+		return err
+	}
+	full := func(p string) string { return filepath.Join(host, filepath.FromSlash(p)) }
 	switch s.Kind {
 	case agentos.StepWrite:
 		b, err := os.ReadFile(full(s.Path))
@@ -259,7 +282,7 @@ func (x *executor) postcondition(ctx context.Context, s agentos.Step) error {
 			return fmt.Errorf("%s does not exist", s.To)
 		}
 	case agentos.StepPatch:
-		if err := x.c.Repo.CheckApplied(ctx, x.wt, []byte(s.Diff)); err != nil {
+		if err := x.c.Repo.CheckApplied(ctx, x.tt.view, x.tt.dir, []byte(s.Diff)); err != nil {
 			return fmt.Errorf("the patch is not present after applying: %v", err)
 		}
 	case agentos.StepExec:
@@ -312,13 +335,17 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 	var rec agentos.StepRecord
 	if strings.HasPrefix(exe, "./") {
 		rel := strings.TrimPrefix(exe, "./")
-		if err := workspace.NoSymlinkInPath(x.wt, rel); err != nil {
+		host, err := x.tt.path(ctx)
+		if err != nil {
 			return rec, err
 		}
-		exe = filepath.Join(x.wt, rel)
-		if fi, err := os.Stat(exe); err != nil || fi.Mode()&0o111 == 0 {
+		if err := workspace.NoSymlinkInPath(host, rel); err != nil {
+			return rec, err
+		}
+		if fi, err := os.Stat(filepath.Join(host, rel)); err != nil || fi.Mode()&0o111 == 0 {
 			return rec, agentos.Errorf(agentos.EDENIED, "command %s is not an executable file in the worktree", argv[0])
 		}
+		exe = filepath.Join(x.wt, rel)
 	} else if _, err := os.Stat(exe); err != nil {
 		return rec, agentos.Errorf(agentos.EDENIED, "command %s (%s) no longer exists", argv[0], exe)
 	}
@@ -349,6 +376,11 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 	if err := pol.Apply(&spec); err != nil {
 		return rec, err
 	}
+	ov, err := x.tt.overlay()
+	if err != nil {
+		return rec, err
+	}
+	spec.Overlay = ov
 	res, err := x.c.Sandbox(ctx, spec)
 	rec.ExitCode = res.ExitCode
 	rec.Unconfined = res.Unconfined

@@ -73,7 +73,7 @@ func (m *fakeMemory) kinds() []agentos.MemoryKind {
 }
 
 type fixture struct {
-	t   *testing.T
+	t   testing.TB
 	c   *coordinator.Coordinator
 	db  *memstore.Store
 	mem *fakeMemory
@@ -82,7 +82,7 @@ type fixture struct {
 
 // newFixture makes a git repository holding policy and files, and a
 // coordinator over a fresh in-memory store.
-func newFixture(t *testing.T, policy string, files map[string]string) *fixture {
+func newFixture(t testing.TB, policy string, files map[string]string) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	all := map[string]string{"agentos.yaml": policy, ".gitignore": ".agentos/\n", "README.md": "hello\n"}

@@ -93,7 +93,7 @@ func (c *Coordinator) GC(ctx context.Context, actor agentos.Actor, dryRun bool) 
 	}
 	for _, w := range retained {
 		if !dryRun {
-			c.Repo.RemoveWorktree(ctx, w.dir, w.Branch)
+			c.removeTree(ctx, w.dir, w.Branch)
 			if _, err := os.Stat(w.dir); err == nil {
 				return rep, agentos.Errorf(agentos.EINTERNAL, "cannot remove the worktree of %s at %s: remove it by hand, then run `git worktree prune`", w.Task, w.dir)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/sandbox"
 )
 
 // Git is what the pipeline needs of the repository it governs: exactly the
@@ -50,15 +51,35 @@ type Git interface {
 	RemoveWorktree(ctx context.Context, dir, branch string)
 	WorktreeOf(ctx context.Context, branch string) string
 
+	// Copy-on-write worktrees (layer.go): a base checkout (files in tree,
+	// its own git directory gitdir) shared by the tasks on one commit, and
+	// a task's upper layer over it, seen through view.
+	// PrepareBase moves a base checkout from commit from ("" for none) to
+	// to, rewriting only the paths that differ.
+	PrepareBase(ctx context.Context, tree, gitdir, from, to string) error
+	// StageLayer writes the tree of base plus the layer's change and the
+	// paths that differ from base, reading only the paths the layer holds.
+	StageLayer(ctx context.Context, view *sandbox.View, tree, gitdir, upper, base string) (string, []string, error)
+	// ReplayTree replays commit (parent's child) onto head three-way
+	// without a worktree: the tree, or the conflicts and their hunks.
+	ReplayTree(ctx context.Context, commit, parent, head string) (string, []string, string, error)
+	// Materialize makes view (head plus an empty layer) hold treeSHA.
+	Materialize(ctx context.Context, view *sandbox.View, tree, gitdir, upper, head, treeSHA string) error
+	// SetBranch points branch at commit unconditionally (a task's own
+	// branch only).
+	SetBranch(ctx context.Context, branch, commit string) error
+
 	// Inside a worktree.
-	ApplyPatch(ctx context.Context, wt string, diff []byte) error
-	CheckApplied(ctx context.Context, wt string, diff []byte) error
+	// ApplyPatch and CheckApplied run in view's namespace when it is set
+	// (a copy-on-write worktree, whose path wt only that namespace sees).
+	ApplyPatch(ctx context.Context, view *sandbox.View, wt string, diff []byte) error
+	CheckApplied(ctx context.Context, view *sandbox.View, wt string, diff []byte) error
 	StageAll(ctx context.Context, wt string) (bool, error)
 	StagedPaths(ctx context.Context, wt, commit string) ([]string, error)
 	WriteTree(ctx context.Context, wt string) (string, error)
-	// CommitTree writes the staged tree as a commit without moving any ref.
+	// CommitTree writes tree as a commit without moving any ref.
 	// Only commit.go calls it (red lines 4 and 7; TestCommitTreeHasOneCaller).
-	CommitTree(ctx context.Context, wt, parent, message string, id agentos.CommitIdentity) (string, error)
+	CommitTree(ctx context.Context, tree, parent, message string, id agentos.CommitIdentity) (string, error)
 	ResetSoft(ctx context.Context, wt, commit string) error
 	Rebase(ctx context.Context, wt, commit, newBase string) (conflicts []string, detail string, err error)
 	Revert(ctx context.Context, wt, commit string) ([]string, error)

@@ -87,7 +87,7 @@ func (e *ConflictError) Error() string {
 // rebased tree, and commits again (new diff hash trailer).
 func (c *Coordinator) rebase(ctx context.Context, x *executor, commit, parent, head string) (string, error) {
 	c.progress(ProgressEvent{Task: x.task.ID, Phase: "integrate", What: "target moved: rebasing onto " + head[:12]})
-	conflicts, detail, err := c.Repo.Rebase(ctx, x.wt, commit, head)
+	conflicts, detail, err := x.tt.rebase(ctx, commit, parent, head)
 	if err != nil {
 		return "", err
 	}

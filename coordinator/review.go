@@ -108,6 +108,15 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 		}
 	}
 	rp.Rollback = review.RollbackGuide(rp, worktree)
+	if worktree != "" && isLayer(worktree) {
+		// A copy-on-write worktree is the run's change alone, not a git
+		// checkout: say how to read it.
+		for i, line := range rp.Rollback {
+			if strings.HasPrefix(line, "cd "+worktree+" && git status") {
+				rp.Rollback[i] = inspectHint(worktree, rp.BaseCommit)[0]
+			}
+		}
+	}
 	if evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: t.ID}); err == nil && len(evs) > 0 {
 		rp.AuditFrom = evs[0].Seq
 		rp.AuditTo = evs[len(evs)-1].Seq

@@ -18,6 +18,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/sandbox"
 )
 
 // Repo is a git repository (its main working tree).
@@ -265,15 +266,11 @@ func (r *Repo) StageAll(ctx context.Context, wt string) (bool, error) {
 	return false, err
 }
 
-// CommitTree writes the staged tree of worktree wt as a commit with parent and
-// message, without moving any ref, and returns its sha.
-func (r *Repo) CommitTree(ctx context.Context, wt, parent, message string, id agentos.CommitIdentity) (string, error) {
-	tree, err := r.WriteTree(ctx, wt)
-	if err != nil {
-		return "", err
-	}
+// CommitTree writes tree as a commit with parent and message, without
+// moving any ref, and returns its sha.
+func (r *Repo) CommitTree(ctx context.Context, tree, parent, message string, id agentos.CommitIdentity) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", "commit-tree", tree, "-p", parent, "-F", "-")
-	cmd.Dir = wt
+	cmd.Dir = r.Root
 	cmd.Env = append(baseEnv(), identityEnv(id)...)
 	cmd.Stdin = strings.NewReader(message)
 	var out, errb bytes.Buffer
@@ -474,9 +471,10 @@ func (r *Repo) Revert(ctx context.Context, wt, commit string) ([]string, error) 
 	return conflicts, nil
 }
 
-// ApplyPatch applies a unified diff to the worktree (index and files).
-func (r *Repo) ApplyPatch(ctx context.Context, wt string, diff []byte) error {
-	_, err := runInput(ctx, wt, diff, "apply", "--whitespace=nowarn", "-")
+// ApplyPatch applies a unified diff to the worktree's files (in view's
+// namespace when v is set).
+func (r *Repo) ApplyPatch(ctx context.Context, v *sandbox.View, wt string, diff []byte) error {
+	_, err := gitVia(ctx, v, wt, nil, diff, "apply", "--whitespace=nowarn", "-")
 	return err
 }
 
@@ -548,8 +546,8 @@ func (r *Repo) ListTree(ctx context.Context, commit string) ([]agentos.TreeEntry
 
 // CheckApplied reports whether diff is present in the worktree: its reverse
 // applies cleanly.
-func (r *Repo) CheckApplied(ctx context.Context, wt string, diff []byte) error {
-	_, err := runInput(ctx, wt, diff, "apply", "--reverse", "--check", "--whitespace=nowarn", "-")
+func (r *Repo) CheckApplied(ctx context.Context, v *sandbox.View, wt string, diff []byte) error {
+	_, err := gitVia(ctx, v, wt, nil, diff, "apply", "--reverse", "--check", "--whitespace=nowarn", "-")
 	return err
 }
 

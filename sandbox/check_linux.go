@@ -60,6 +60,7 @@ func check() Report {
 		}
 		r.Features = append(r.Features, Feature{Name: "sandbox setup", OK: true, Detail: "new root, private /proc, process limit, no capabilities"})
 		r.Features = checkAllowTCP(r.Features)
+		r.Features = append(r.Features, overlayFeature())
 		return r
 	}
 	userErr := probe(unix.CLONE_NEWUSER)
@@ -178,4 +179,14 @@ func waitStarted(cmd *exec.Cmd, rep *os.File) error {
 		return fmt.Errorf("helper: %v", werr)
 	}
 	return nil
+}
+
+// overlayFeature says whether tasks get copy-on-write worktrees here (a
+// speed-up: without it each task checks out the whole tree).
+func overlayFeature() Feature {
+	f := Feature{Name: "overlay worktrees", Optional: true, OK: true, Detail: "copy-on-write task worktrees over a shared checkout per base commit"}
+	if err := OverlayCheck(os.TempDir()); err != nil {
+		f.OK, f.Detail = false, fmt.Sprintf("%v; tasks use a full git worktree each (slower on large repositories)", err)
+	}
+	return f
 }

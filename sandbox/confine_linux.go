@@ -114,6 +114,14 @@ func newRoot(hs helperSpec) error {
 	for _, p := range hs.ReadOnly {
 		add(p, false, false)
 	}
+	if hs.Overlay != nil {
+		// The task's copy-on-write view goes onto the worktree's own path
+		// in this namespace first; the bind below then carries it into
+		// the new root like any worktree.
+		if err := mountOverlay(*hs.Overlay, hs.Worktree); err != nil {
+			return err
+		}
+	}
 	if err := add(hs.Worktree, true, true); err != nil {
 		return fmt.Errorf("worktree %v", err)
 	}

@@ -44,6 +44,7 @@ type helperSpec struct {
 	Dir       string   `json:"dir"`
 	Env       []string `json:"env"`
 	Worktree  string   `json:"worktree"`
+	Overlay   *Overlay `json:"overlay,omitempty"`
 	ReadWrite []string `json:"read_write"`
 	ReadOnly  []string `json:"read_only"`
 	Protected []string `json:"protected"`
@@ -59,6 +60,9 @@ type helperSpec struct {
 	// Dry confines itself completely, then exits instead of exec'ing
 	// (Check's end-to-end probe).
 	Dry bool `json:"dry,omitempty"`
+	// Hold only mounts Overlay at Worktree and waits for its stdin to
+	// close: AgentOS's own writes go through that view (OpenView).
+	Hold bool `json:"hold,omitempty"`
 }
 
 type helperReport struct {
@@ -142,7 +146,7 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 		defer cancel()
 	}
 	hs := helperSpec{
-		Argv: spec.Argv, Dir: spec.Dir, Env: spec.Env, Worktree: spec.Worktree,
+		Argv: spec.Argv, Dir: spec.Dir, Env: spec.Env, Worktree: spec.Worktree, Overlay: spec.Overlay,
 		ReadWrite: spec.ReadWrite, ReadOnly: spec.ReadOnly, Protected: spec.Protected,
 		Hidden: spec.Hidden, Network: spec.Network, Forwards: fwds, Limits: spec.Limits.withDefaults(),
 	}
@@ -237,6 +241,9 @@ func HelperMain() int {
 	specF.Close()
 	if err != nil {
 		return report(repF, true, "reading the sandbox spec: %v", err)
+	}
+	if hs.Hold {
+		return holdView(repF, hs)
 	}
 	if err := setupMounts(hs); err != nil {
 		return report(repF, true, "%v", err)

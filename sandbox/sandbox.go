@@ -40,6 +40,12 @@ type Spec struct {
 	Env []string
 	// Worktree is the read-write root of the task.
 	Worktree string
+	// Overlay, when set, makes Worktree a copy-on-write view inside the
+	// sandbox: Overlay.Lower (a shared checkout, never written) under
+	// Overlay.Upper (the task's own layer), mounted at Worktree in the
+	// sandbox's mount namespace. Such a run never falls back to running
+	// unconfined: without the namespace there is no view to run in.
+	Overlay *Overlay
 	// ReadWrite lists extra writable paths (the private temp dir).
 	ReadWrite []string
 	// ReadOnly lists extra readable paths from the policy.
@@ -159,6 +165,15 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			}
 		}
 	}
+	if spec.Overlay != nil {
+		ov := *spec.Overlay
+		for _, p := range []*string{&ov.Lower, &ov.Upper, &ov.Work} {
+			if *p, err = filepath.Abs(*p); err != nil {
+				return Result{}, err
+			}
+		}
+		spec.Overlay = &ov
+	}
 	spec.Protected = protectedIn(spec.Worktree, spec.Protected)
 	spec.Hidden = hiddenTargets(spec.Hidden)
 	var fwds []forward
@@ -225,6 +240,11 @@ func (e *notStarted) Unwrap() error { return e.err }
 
 // unavailable refuses (Require) or runs unconfined, saying so.
 func unavailable(ctx context.Context, spec Spec, missing []string) (Result, error) {
+	if spec.Overlay != nil {
+		return Result{}, agentos.Errorf(agentos.EDENIED,
+			"sandbox: this machine lacks %s, which a copy-on-write worktree needs; set AGENTOS_OVERLAY=off to use full git worktrees",
+			strings.Join(missing, ", "))
+	}
 	if spec.Require {
 		return Result{}, agentos.Errorf(agentos.EDENIED,
 			"sandbox: this machine lacks %s, which the policy requires; enable it, or set `sandbox: {require: false}` in agentos.yaml to run commands unconfined",
@@ -299,6 +319,9 @@ type Feature struct {
 	// AllowTCPOnly marks a feature needed only by runs with a TCP
 	// allowlist (sandbox.allow_tcp).
 	AllowTCPOnly bool `json:"allow_tcp_only,omitempty"`
+	// Optional marks a speed-up whose absence costs time, never
+	// confinement (copy-on-write worktrees): it is not missing.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Report says what this machine supports (agentos sandbox check).
@@ -324,7 +347,7 @@ func (r Report) MissingAllowTCP() []string { return r.missing(false, true) }
 func (r Report) missing(network, allowTCP bool) []string {
 	var out []string
 	for _, f := range r.Features {
-		if f.OK || (network && f.NetworkOnly) || (f.AllowTCPOnly && (network || !allowTCP)) {
+		if f.OK || f.Optional || (network && f.NetworkOnly) || (f.AllowTCPOnly && (network || !allowTCP)) {
 			continue
 		}
 		s := f.Name

@@ -1,0 +1,393 @@
+package gitrepo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/sandbox"
+)
+
+// base is a base checkout ("slot"): a checkout of one commit shared read-only by
+// every task on that commit: Tree holds the files, Git a small git directory of
+// its own (HEAD, index, and a commondir pointing at the repository), like a
+// linked worktree's but unregistered, so `git worktree` and fetch never see
+// it. Tree/.git points there: git run in the checkout, or in a task's view
+// of it, behaves as in a worktree.
+type base struct {
+	Tree string
+	Git  string
+}
+
+func (b base) env(worktree string) []string {
+	if worktree == "" {
+		worktree = b.Tree
+	}
+	return []string{"GIT_DIR=" + b.Git, "GIT_WORK_TREE=" + worktree}
+}
+
+// PrepareBase makes b hold commit to. from is the commit it holds now (""
+// when it holds nothing, or its state is unknown): then it is checked out in
+// full; otherwise git's two-tree merge rewrites only the paths that differ
+// between from and to.
+func (r *Repo) PrepareBase(ctx context.Context, tree, gitdir, from, to string) error {
+	b := base{Tree: tree, Git: gitdir}
+	if from != "" {
+		if _, err := run(ctx, b.Tree, b.env(""), "read-tree", "-m", "-u", from, to); err == nil {
+			return r.finishBase(ctx, b, to)
+		}
+		// Damaged (an interrupted update): start over.
+	}
+	os.RemoveAll(b.Tree)
+	os.RemoveAll(b.Git)
+	if err := os.MkdirAll(b.Tree, 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(b.Git, 0o755); err != nil {
+		return err
+	}
+	common, err := r.Git(ctx, "rev-parse", "--path-format=absolute", "--git-common-dir")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(b.Git, "commondir"), []byte(strings.TrimSpace(common)+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(b.Git, "HEAD"), []byte(to+"\n"), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(b.Tree, agentos.GitDir), []byte("gitdir: "+b.Git+"\n"), 0o644); err != nil {
+		return err
+	}
+	if _, err := run(ctx, b.Tree, b.env(""), "read-tree", "--reset", "-u", to); err != nil {
+		return err
+	}
+	return r.finishBase(ctx, b, to)
+}
+
+func (r *Repo) finishBase(ctx context.Context, b base, to string) error {
+	if err := os.WriteFile(filepath.Join(b.Git, "HEAD"), []byte(to+"\n"), 0o644); err != nil {
+		return err
+	}
+	// Primes the index's cache tree, so a task's tree is written from
+	// the subtrees its change invalidated only.
+	_, err := run(ctx, b.Tree, b.env(""), "write-tree")
+	return err
+}
+
+// LayerChange is what a task's upper layer holds, read from the layer
+// alone (never the whole tree).
+type LayerChange struct {
+	Files     []string // regular files and symlinks written
+	Deleted   []string // whiteouts: paths deleted
+	Opaque    []string // directories that replaced whatever was below them
+	Protected []string // paths inside a .git directory, which git cannot stage
+}
+
+// ReadLayer walks an upper layer.
+func ReadLayer(upper string) (LayerChange, error) {
+	var lc LayerChange
+	err := filepath.WalkDir(upper, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == upper {
+			return nil
+		}
+		rel, _ := filepath.Rel(upper, p)
+		rel = filepath.ToSlash(rel)
+		if d.Name() == agentos.GitDir {
+			lc.Protected = append(lc.Protected, rel)
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch {
+		case d.IsDir():
+			if sandbox.IsOpaque(p) {
+				lc.Opaque = append(lc.Opaque, rel)
+			}
+		case d.Type()&fs.ModeCharDevice != 0 && sandbox.IsWhiteout(p):
+			lc.Deleted = append(lc.Deleted, rel)
+		case d.Type().IsRegular(), d.Type()&fs.ModeSymlink != 0:
+			lc.Files = append(lc.Files, rel)
+		}
+		return nil
+	})
+	return lc, err
+}
+
+// StageLayer writes the tree of base plus a task's change and lists the
+// paths that differ from base. view is the task's worktree as this process
+// sees it (base with the layer on top); the layer's own walk says which
+// paths to look at, and git stages exactly those as `git add --all` would
+// (ignored new files stay out, modes, symlinks and filters as usual), on a
+// copy of the base checkout's index. Nothing scans the whole tree.
+func (r *Repo) StageLayer(ctx context.Context, v *sandbox.View, baseTree, gitdir, upper, base string) (tree string, changed []string, err error) {
+	b := baseOf(baseTree, gitdir)
+	lc, err := ReadLayer(upper)
+	if err != nil {
+		return "", nil, err
+	}
+	idx, err := os.CreateTemp(filepath.Dir(b.Git), ".index-*")
+	if err != nil {
+		return "", nil, err
+	}
+	idx.Close()
+	defer os.Remove(idx.Name())
+	if err := copyFile(filepath.Join(b.Git, "index"), idx.Name()); err != nil {
+		return "", nil, err
+	}
+	env := append(b.env(upper), "GIT_INDEX_FILE="+idx.Name())
+	// What base has at or under each path the layer touched: removed
+	// unless the view still has it.
+	specs := append(append(append([]string{}, lc.Deleted...), lc.Opaque...), lc.Files...)
+	inBase := map[string]bool{}
+	for chunk := range chunks(specs, 1000) {
+		out, err := run(ctx, b.Tree, b.env(""), append([]string{"ls-tree", "-r", "-z", "--name-only", "--full-tree", base, "--"}, chunk...)...)
+		if err != nil {
+			return "", nil, err
+		}
+		for _, p := range splitNUL(out) {
+			inBase[p] = true
+		}
+	}
+	var fresh []string
+	for _, f := range lc.Files {
+		if !inBase[f] {
+			fresh = append(fresh, f)
+		}
+	}
+	ignored := map[string]bool{}
+	if len(fresh) > 0 {
+		out, err := gitVia(ctx, v, upper, env, nulJoin(fresh), "check-ignore", "-z", "--stdin")
+		if err != nil && exitCode(err) != 1 { // 1: nothing ignored
+			return "", nil, err
+		}
+		for _, p := range splitNUL(out) {
+			ignored[p] = true
+		}
+	}
+	update := make([]string, 0, len(inBase)+len(lc.Files))
+	for p := range inBase {
+		update = append(update, p)
+	}
+	for _, f := range fresh {
+		if !ignored[f] {
+			update = append(update, f)
+		}
+	}
+	sort.Strings(update)
+	if len(update) > 0 {
+		if _, err := gitVia(ctx, v, upper, env, nulJoin(update), "update-index", "--add", "--remove", "--replace", "-z", "--stdin"); err != nil {
+			return "", nil, err
+		}
+	}
+	out, err := run(ctx, b.Tree, []string{"GIT_DIR=" + b.Git, "GIT_INDEX_FILE=" + idx.Name()}, "write-tree")
+	if err != nil {
+		return "", nil, err
+	}
+	tree = strings.TrimSpace(out)
+	out, err = r.Git(ctx, "diff-tree", "-r", "-z", "--name-only", "--no-renames", base, tree)
+	if err != nil {
+		return "", nil, err
+	}
+	return tree, splitNUL(out), nil
+}
+
+// ReplayTree replays commit (whose parent is parent) onto head without a
+// worktree, three-way, as a cherry-pick would: the resulting tree, or the
+// conflicting paths with the conflicted files' diff against head.
+func (r *Repo) ReplayTree(ctx context.Context, commit, parent, head string) (tree string, conflicts []string, detail string, err error) {
+	if !r.IsAncestor(ctx, parent, head) {
+		// merge-tree (git 2.39) merges from the merge base, which is
+		// parent only when head descends from it: otherwise a scratch
+		// worktree does what it always did.
+		return r.replayInWorktree(ctx, commit, head)
+	}
+	out, err := r.Git(ctx, "merge-tree", "--write-tree", "--name-only", "--no-messages", head, commit)
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if err == nil {
+		return strings.TrimSpace(lines[0]), nil, "", nil
+	}
+	if exitCode(err) != 1 || len(lines) < 2 {
+		return "", nil, "", err
+	}
+	tree = strings.TrimSpace(lines[0])
+	for _, l := range lines[1:] {
+		if l = strings.TrimSpace(l); l != "" && !contains(conflicts, l) {
+			conflicts = append(conflicts, l)
+		}
+	}
+	detail, _ = r.Git(ctx, append([]string{"diff", head, tree, "--"}, conflicts...)...)
+	return "", conflicts, detail, nil
+}
+
+func (r *Repo) replayInWorktree(ctx context.Context, commit, head string) (string, []string, string, error) {
+	dir, err := os.MkdirTemp("", "agentos-replay-")
+	if err != nil {
+		return "", nil, "", err
+	}
+	os.Remove(dir)
+	if err := r.AddDetachedWorktree(ctx, dir, head); err != nil {
+		return "", nil, "", err
+	}
+	defer r.RemoveWorktree(context.WithoutCancel(ctx), dir, "")
+	conflicts, detail, err := r.Rebase(ctx, dir, commit, head)
+	if err != nil || len(conflicts) > 0 {
+		return "", conflicts, detail, err
+	}
+	tree, err := r.WriteTree(ctx, dir)
+	return tree, nil, "", err
+}
+
+// Materialize makes the view (base head plus an empty layer) hold tree:
+// the paths that differ are removed, and git checks out the new content
+// (filters, modes and symlinks as a checkout does).
+func (r *Repo) Materialize(ctx context.Context, v *sandbox.View, baseTree, gitdir, upper, head, tree string) error {
+	b := baseOf(baseTree, gitdir)
+	out, err := r.Git(ctx, "diff-tree", "-r", "-z", "--no-renames", head, tree)
+	if err != nil {
+		return err
+	}
+	f := splitNUL(out)
+	var info bytes.Buffer
+	var write []string
+	for i := 0; i+1 < len(f); i += 2 {
+		meta := strings.Fields(strings.TrimPrefix(f[i], ":"))
+		p := f[i+1]
+		if len(meta) < 5 {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(v.Path, filepath.FromSlash(p))); err != nil {
+			return err
+		}
+		if meta[4] != "D" && meta[1] != "160000" {
+			info.WriteString(meta[1] + " " + meta[3] + "\t" + p + "\x00")
+			write = append(write, p)
+		}
+	}
+	if len(write) == 0 {
+		return nil
+	}
+	idx, err := os.CreateTemp(filepath.Dir(b.Git), ".index-*")
+	if err != nil {
+		return err
+	}
+	idx.Close()
+	defer os.Remove(idx.Name())
+	os.Remove(idx.Name())
+	env := append(b.env(upper), "GIT_INDEX_FILE="+idx.Name())
+	if _, err := runStdin(ctx, b.Tree, env, info.Bytes(), "update-index", "-z", "--index-info"); err != nil {
+		return err
+	}
+	_, err = gitVia(ctx, v, upper, env, nulJoin(write), "checkout-index", "-f", "-z", "--stdin")
+	return err
+}
+
+func baseOf(tree, gitdir string) base { return base{Tree: tree, Git: gitdir} }
+
+// SetBranch points refs/heads/branch at commit, whatever it pointed to.
+func (r *Repo) SetBranch(ctx context.Context, branch, commit string) error {
+	_, err := r.Git(ctx, "update-ref", "refs/heads/"+branch, commit)
+	return err
+}
+
+func chunks(s []string, n int) func(func([]string) bool) {
+	return func(yield func([]string) bool) {
+		for i := 0; i < len(s); i += n {
+			if !yield(s[i:min(i+n, len(s))]) {
+				return
+			}
+		}
+	}
+}
+
+func nulJoin(ps []string) []byte {
+	var b bytes.Buffer
+	for _, p := range ps {
+		b.WriteString(p)
+		b.WriteByte(0)
+	}
+	return b.Bytes()
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	var ve *sandbox.ViewExitError
+	if errors.As(err, &ve) {
+		return ve.Code
+	}
+	return -1
+}
+
+// gitVia runs git in dir, inside the view's namespace when v is set (there
+// dir, a task's layer path, is the task's worktree).
+func gitVia(ctx context.Context, v *sandbox.View, dir string, env []string, stdin []byte, args ...string) (string, error) {
+	if v == nil {
+		return runStdin(ctx, dir, env, stdin, args...)
+	}
+	out, err := v.Run(ctx, dir, append(baseEnv(), env...), stdin, append([]string{"git"}, args...)...)
+	if err != nil {
+		ge := &GitError{Args: args, Err: err}
+		var ve *sandbox.ViewExitError
+		if errors.As(err, &ve) {
+			ge.Stderr = ve.Stderr
+		} else {
+			ge.Stderr = err.Error()
+		}
+		return out, ge
+	}
+	return out, nil
+}
+
+func runStdin(ctx context.Context, dir string, env []string, stdin []byte, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(baseEnv(), env...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), &GitError{Args: args, Stderr: errb.String(), Err: err}
+	}
+	return out.String(), nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
