@@ -89,7 +89,10 @@ func commitExecutor(t *testing.T, c *Coordinator, dir string) *executor {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { locks.Release(context.WithoutCancel(ctx)) })
-	return &executor{c: c, task: task, plan: p, run: run, wt: run.Worktree, locks: locks}
+	// A full git worktree (the fallback tree): these tests are about the
+	// records, not the copy-on-write layer.
+	tree := &taskTree{c: c, dir: run.Worktree, branch: branchOf(task.ID), fallback: "test"}
+	return &executor{c: c, task: task, plan: p, run: run, wt: run.Worktree, locks: locks, tt: tree}
 }
 
 // The commit-time hold of "every change is verified": a plan that reaches
