@@ -72,6 +72,11 @@ func Params(t *testing.T, dir string) testscript.Params {
 			} else if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
 				env.Setenv("HOST_GOMODCACHE", strings.TrimSpace(string(out)))
 			}
+			// Where testscript put agentos: a script that narrows PATH
+			// keeps it there.
+			if bin, _, _ := strings.Cut(env.Getenv("PATH"), string(filepath.ListSeparator)); bin != "" {
+				env.Setenv("AGENTOS_BIN", bin)
+			}
 			repo := filepath.Join(env.WorkDir, "repo")
 			os.MkdirAll(repo, 0o755)
 			os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = Tester\n\temail = tester@example.com\n[init]\n\tdefaultBranch = main\n"), 0o644)
