@@ -97,6 +97,8 @@ func detectNode(root string, h Host) (Ecosystem, bool) {
 			e.Profile.Env["npm_config_cache"] = brace(cache, home)
 		}
 		e.Profile.Env["npm_config_offline"] = "true"
+		// npm writes its logs into the cache by default, read-only here.
+		e.Profile.Env["npm_config_logs_dir"] = "{cache}/npm-logs"
 		install := []string{"npm", "ci"}
 		if !exists(root, "package-lock.json") && !exists(root, "npm-shrinkwrap.json") {
 			install = []string{"npm", "install", "--no-package-lock"}

@@ -42,14 +42,19 @@ func TestDetect(t *testing.T) {
 		return m
 	}
 	npmEnv := func(extra ...string) map[string]string {
-		m := map[string]string{"npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_offline": "true"}
+		m := map[string]string{"npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false", "npm_config_offline": "true", "npm_config_logs_dir": "{cache}/npm-logs"}
 		for i := 0; i+1 < len(extra); i += 2 {
 			m[extra[i]] = extra[i+1]
 		}
 		return m
 	}
-	yarnEnv := func(extra ...string) map[string]string {
+	pnpmEnv := func(extra ...string) map[string]string {
 		m := npmEnv(extra...)
+		delete(m, "npm_config_logs_dir")
+		return m
+	}
+	yarnEnv := func(extra ...string) map[string]string {
+		m := pnpmEnv(extra...)
 		delete(m, "npm_config_offline") // yarn has its own switch
 		return m
 	}
@@ -116,7 +121,7 @@ func TestDetect(t *testing.T) {
 		repo: map[string]string{"package.json": `{"scripts": {"test": "vitest"}}`, "pnpm-lock.yaml": ""},
 		sys:  map[string]string{"node": "/usr/bin/node", "pnpm": "/usr/bin/pnpm"},
 		want: []detected{{Name: "node", Commands: []string{"node", "npm", "npx", "pnpm"}, ReadOnly: []string{"~/.local/share/pnpm/store"},
-			Env: npmEnv("npm_config_store_dir", "{home}/.local/share/pnpm/store"), Tools: []string{"node", "pnpm"},
+			Env: pnpmEnv("npm_config_store_dir", "{home}/.local/share/pnpm/store"), Tools: []string{"node", "pnpm"},
 			Verify: [][]string{{"pnpm", "install", "--frozen-lockfile", "--offline"}, {"pnpm", "test"}}}},
 	}, {
 		name:  "pnpm by packageManager, from ~/.local/share/pnpm, store set",
@@ -127,7 +132,7 @@ func TestDetect(t *testing.T) {
 		env:   []string{"npm_config_store_dir=$HOME/pnpm-store"},
 		want: []detected{{Name: "node", Commands: []string{"node", "npm", "npx", "pnpm"},
 			ReadOnly: []string{"~/.local/share/pnpm", "~/pnpm-store", "~/.cache/node/corepack"},
-			Env:      npmEnv("npm_config_store_dir", "{home}/pnpm-store", "COREPACK_HOME", "{home}/.cache/node/corepack", "COREPACK_ENABLE_DOWNLOAD_PROMPT", "0"),
+			Env:      pnpmEnv("npm_config_store_dir", "{home}/pnpm-store", "COREPACK_HOME", "{home}/.cache/node/corepack", "COREPACK_ENABLE_DOWNLOAD_PROMPT", "0"),
 			Tools:    []string{"node", "pnpm"}, Verify: [][]string{{"pnpm", "install", "--frozen-lockfile", "--offline"}, {"pnpm", "test"}}}},
 	}, {
 		name: "yarn classic",

@@ -9,12 +9,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -42,35 +42,7 @@ func cmdNPMRegistry(ts *testscript.TestScript, neg bool, args []string) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		ts.Check(err)
 		url := "http://" + ln.Addr().String()
-		sha1sum := sha1.Sum(tgz)
-		sha512sum := sha512.Sum512(tgz)
-		tarURL := url + "/" + name + "/-/" + name + "-" + version + ".tgz"
-		packument, _ := json.Marshal(map[string]any{
-			"name":      name,
-			"dist-tags": map[string]string{"latest": version},
-			"versions": map[string]any{version: map[string]any{
-				"name": name, "version": version,
-				"dist": map[string]string{
-					"tarball":   tarURL,
-					"shasum":    hex.EncodeToString(sha1sum[:]),
-					"integrity": "sha512-" + base64.StdEncoding.EncodeToString(sha512sum[:]),
-				},
-			}},
-		})
-		mux := http.NewServeMux()
-		mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.Write(packument)
-		})
-		mux.HandleFunc("/"+name+"/-/", func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != strings.TrimPrefix(tarURL, url) {
-				http.NotFound(w, r)
-				return
-			}
-			w.Header().Set("Content-Type", "application/octet-stream")
-			w.Write(tgz)
-		})
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: npmHandler(name, version, url, tgz), ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln)
 		npmMu.Lock()
 		npmRegistries[ts] = srv
@@ -129,4 +101,39 @@ func npmTarball(dir string) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// npmPackument is the registry document of one package version.
+func npmPackument(name, version, tarURL string, tgz []byte) []byte {
+	sha1sum := sha1.Sum(tgz)
+	sha512sum := sha512.Sum512(tgz)
+	b, _ := json.Marshal(map[string]any{
+		"name":      name,
+		"dist-tags": map[string]string{"latest": version},
+		"versions": map[string]any{version: map[string]any{
+			"name": name, "version": version,
+			"dist": map[string]string{
+				"tarball":   tarURL,
+				"shasum":    hex.EncodeToString(sha1sum[:]),
+				"integrity": "sha512-" + base64.StdEncoding.EncodeToString(sha512sum[:]),
+			},
+		}},
+	})
+	return b
+}
+
+// npmHandler serves a packument and the tarball of one package version.
+func npmHandler(name, version, url string, tgz []byte) http.Handler {
+	tarPath := fmt.Sprintf("/%s/-/%s-%s.tgz", name, name, version)
+	packument := npmPackument(name, version, url+tarPath, tgz)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(packument)
+	})
+	mux.HandleFunc(tarPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(tgz)
+	})
+	return mux
 }
