@@ -362,6 +362,9 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 	}
 	out := &tailWriter{max: tailBytes, h: sha256.New()}
 	pol := x.c.confinement()
+	if !strings.HasPrefix(exe, x.wt+"/") {
+		exe = invocation(argv[0], exe, pol.SearchPath(x.c.Env), pol, x.wt)
+	}
 	spec := sandbox.Spec{
 		Argv:      append([]string{exe}, argv[1:]...),
 		Dir:       dir,

@@ -37,7 +37,7 @@ func detectGo(root string, h Host) (Ecosystem, bool) {
 			Tools: []string{"go"},
 		},
 	}
-	if goroot := h.getenv("GOROOT"); goroot != "" && installRoot(filepath.Join(goroot, "bin", "go"), home) != "" {
+	if goroot := h.getenv("GOROOT"); goroot != "" && len(installRoots(filepath.Join(goroot, "bin", "go"), home)) > 0 {
 		e.Profile.ReadOnly = appendNew(e.Profile.ReadOnly, tilde(goroot, home))
 	}
 	e.Profile.ReadOnly = appendNew(e.Profile.ReadOnly, toolRoots(h, "go")...)
@@ -73,6 +73,9 @@ func detectNode(root string, h Host) (Ecosystem, bool) {
 	case exists(root, "yarn.lock") || strings.HasPrefix(pj.PackageManager, "yarn"):
 		pm = "yarn"
 	}
+	// Yarn 1 has no .yarnrc.yml and is pinned as yarn@1.x, if at all.
+	berry := pm == "yarn" && (exists(root, ".yarnrc.yml") ||
+		(strings.HasPrefix(pj.PackageManager, "yarn@") && !strings.HasPrefix(pj.PackageManager, "yarn@1.")))
 	e := Ecosystem{
 		Name: "node", Title: "Node.js (" + pm + ")",
 		Commands: []string{"node", "npm", "npx"},
@@ -94,13 +97,15 @@ func detectNode(root string, h Host) (Ecosystem, bool) {
 			e.Profile.Env["npm_config_cache"] = brace(cache, home)
 		}
 		e.Profile.Env["npm_config_offline"] = "true"
+		// npm writes its logs into the cache by default, read-only here.
+		e.Profile.Env["npm_config_logs_dir"] = "{cache}/npm-logs"
 		install := []string{"npm", "ci"}
 		if !exists(root, "package-lock.json") && !exists(root, "npm-shrinkwrap.json") {
 			install = []string{"npm", "install", "--no-package-lock"}
 		}
 		e.Verify = append(e.Verify, install)
 	case "pnpm":
-		store := h.getenv("PNPM_STORE_DIR")
+		store := h.getenv("npm_config_store_dir")
 		if store == "" && home != "" {
 			store = filepath.Join(home, ".local", "share", "pnpm", "store")
 		}
@@ -111,6 +116,18 @@ func detectNode(root string, h Host) (Ecosystem, bool) {
 		e.Profile.Env["npm_config_offline"] = "true"
 		e.Verify = append(e.Verify, []string{"pnpm", "install", "--frozen-lockfile", "--offline"})
 	case "yarn":
+		if berry {
+			// Yarn 2+: its global cache under ~/.yarn/berry (or the
+			// repository's .yarn/cache); no --offline flag, the network
+			// is off by setting, and --immutable replaces --frozen-lockfile.
+			if home != "" {
+				e.Profile.ReadOnly = appendNew(e.Profile.ReadOnly, "~/.yarn/berry")
+			}
+			e.Profile.Env["YARN_ENABLE_NETWORK"] = "0"
+			e.Profile.Env["YARN_ENABLE_TELEMETRY"] = "0"
+			e.Verify = append(e.Verify, []string{"yarn", "install", "--immutable"})
+			break
+		}
 		cache := h.getenv("YARN_CACHE_FOLDER")
 		if cache == "" && home != "" {
 			cache = filepath.Join(home, ".cache", "yarn")
@@ -119,8 +136,19 @@ func detectNode(root string, h Host) (Ecosystem, bool) {
 			e.Profile.ReadOnly = appendNew(e.Profile.ReadOnly, tilde(cache, home))
 			e.Profile.Env["YARN_CACHE_FOLDER"] = brace(cache, home)
 		}
-		e.Profile.Env["YARN_ENABLE_NETWORK"] = "0"
 		e.Verify = append(e.Verify, []string{"yarn", "install", "--frozen-lockfile", "--offline"})
+	}
+	if pj.PackageManager != "" && home != "" {
+		// corepack runs the version packageManager pins, from the copy it
+		// downloaded on the host: without it, the sandbox's own empty
+		// home would make corepack try the network.
+		dir := h.getenv("COREPACK_HOME")
+		if dir == "" {
+			dir = filepath.Join(home, ".cache", "node", "corepack")
+		}
+		e.Profile.ReadOnly = appendNew(e.Profile.ReadOnly, tilde(dir, home))
+		e.Profile.Env["COREPACK_HOME"] = brace(dir, home)
+		e.Profile.Env["COREPACK_ENABLE_DOWNLOAD_PROMPT"] = "0"
 	}
 	for k, v := range map[string]string{"npm_config_update_notifier": "false", "npm_config_fund": "false", "npm_config_audit": "false"} {
 		e.Profile.Env[k] = v
@@ -140,7 +168,8 @@ func detectNode(root string, h Host) (Ecosystem, bool) {
 var pytestRe = regexp.MustCompile(`(?m)\bpytest\b`)
 
 func detectPython(root string, h Host) (Ecosystem, bool) {
-	markers := []string{"pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "Pipfile", "tox.ini"}
+	// A project's virtualenv marks it too (scripts with requirements-dev.txt only).
+	markers := []string{"pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "Pipfile", "tox.ini", ".venv/pyvenv.cfg", "venv/pyvenv.cfg"}
 	found := false
 	for _, m := range markers {
 		found = found || exists(root, m)
@@ -188,9 +217,7 @@ func detectPython(root string, h Host) (Ecosystem, bool) {
 		e.Profile.ReadOnly = appendNew(e.Profile.ReadOnly, venv)
 		e.Profile.Path = []string{venv + "/bin"}
 		if base := pyvenvHome(read(root, filepath.Join(venv, "pyvenv.cfg"))); base != "" {
-			if r := installRoot(filepath.Join(base, "python3"), home); r != "" {
-				e.Profile.ReadOnly = appendNew(e.Profile.ReadOnly, r)
-			}
+			e.Profile.ReadOnly = appendNew(e.Profile.ReadOnly, installRoots(filepath.Join(base, "python3"), home)...)
 		}
 	}
 	e.Profile.ReadOnly = appendNew(e.Profile.ReadOnly, toolRoots(h, "python3")...)

@@ -110,33 +110,67 @@ func read(root, name string) string {
 // systemDirs are visible in every sandbox; a tool there needs no profile entry.
 var systemDirs = []string{"/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/etc/"}
 
-// installRoot returns the directory to make visible for the tool at path
-// (its links followed): for one under home, the first directory below home
-// (~/.pyenv, ~/.nvm, ~/.cargo); elsewhere the tool's prefix (/opt/go for
-// /opt/go/bin/go). "" when the tool is visible anyway.
-func installRoot(path, home string) string {
+// installRoots returns the directories to make visible for the tool at
+// path: one for the path itself and, when it is a link, one for what it
+// links to (a toolchain linked into ~/bin from /opt/go needs both). For a
+// path under home, the first directory below home (~/.pyenv, ~/.nvm,
+// ~/.cargo); for a path inside a hidden directory elsewhere (another
+// user's /root/.pyenv/shims/python3), that directory: a version manager's
+// shim runs the manager and a version from around it, not just the shims;
+// otherwise the tool's prefix (/opt/go for /opt/go/bin/go). Nothing for a
+// path under the system directories, which are visible anyway.
+func installRoots(path, home string) []string {
 	if path == "" {
-		return ""
+		return nil
 	}
 	paths := []string{path}
 	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
 		paths = append(paths, real)
 	}
+	var out []string
 	for _, p := range paths {
-		if slices.ContainsFunc(systemDirs, func(d string) bool { return strings.HasPrefix(p, d) }) {
-			continue
+		if r := installRoot(p, home); r != "" && !slices.Contains(out, r) {
+			out = append(out, r)
 		}
-		if home != "" && strings.HasPrefix(p, home+"/") {
-			first, _, _ := strings.Cut(strings.TrimPrefix(p, home+"/"), "/")
-			return "~/" + first
-		}
-		dir := filepath.Dir(p)
-		if filepath.Base(dir) == "bin" {
-			dir = filepath.Dir(dir)
-		}
-		return dir
 	}
-	return ""
+	return out
+}
+
+// installRoot is installRoots for one path, links not followed.
+func installRoot(p, home string) string {
+	if slices.ContainsFunc(systemDirs, func(d string) bool { return strings.HasPrefix(p, d) }) {
+		return ""
+	}
+	if home != "" && strings.HasPrefix(p, home+"/") {
+		return "~/" + managerDir(strings.Split(strings.TrimPrefix(p, home+"/"), "/"))
+	}
+	parts := strings.Split(p, "/")
+	for i := 1; i < len(parts)-1; i++ {
+		if strings.HasPrefix(parts[i], ".") && parts[i] != "." && parts[i] != ".." {
+			return strings.Join(parts[:i], "/") + "/" + managerDir(parts[i:])
+		}
+	}
+	dir := filepath.Dir(p)
+	if filepath.Base(dir) == "bin" {
+		dir = filepath.Dir(dir)
+	}
+	return dir
+}
+
+// sharedDirs are home directories many programs keep things in, some of
+// them credentials (~/.local/share/keyrings, ~/.config/gh): a tool there
+// exposes its own subdirectory, not all of it.
+var sharedDirs = []string{".local", ".local/share", ".local/lib", ".config", ".cache"}
+
+// managerDir returns the leading components of rel (a path below a home
+// directory, the tool last) that name the tool's install: the first one,
+// or more while they are a sharedDir.
+func managerDir(rel []string) string {
+	n := 1
+	for n < len(rel)-1 && slices.Contains(sharedDirs, strings.Join(rel[:n], "/")) {
+		n++
+	}
+	return strings.Join(rel[:n], "/")
 }
 
 // tilde writes path with ~/ for the home directory, as a policy reads best.
@@ -159,18 +193,27 @@ func brace(path, home string) string {
 func toolRoots(h Host, tools ...string) []string {
 	var out []string
 	for _, t := range tools {
-		if r := installRoot(h.look(t), h.home()); r != "" && !slices.Contains(out, r) {
-			out = append(out, r)
-		}
+		out = appendNew(out, installRoots(h.look(t), h.home())...)
 	}
 	return out
 }
 
+// appendNew appends the entries of add not yet in list. A path inside one
+// listed is left out (~/.pyenv/versions/3.12 after ~/.pyenv), and one
+// containing listed paths replaces them: those are visible anyway, and the
+// policy reads shorter.
 func appendNew(list []string, add ...string) []string {
 	for _, a := range add {
-		if a != "" && !slices.Contains(list, a) {
-			list = append(list, a)
+		if a == "" || slices.ContainsFunc(list, func(l string) bool { return l == a || within(a, l) }) {
+			continue
 		}
+		list = slices.DeleteFunc(list, func(l string) bool { return within(l, a) })
+		list = append(list, a)
 	}
 	return list
+}
+
+// within reports whether path lies strictly inside dir.
+func within(path, dir string) bool {
+	return strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
 }

@@ -64,6 +64,19 @@ func Params(t *testing.T, dir string) testscript.Params {
 			} else if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
 				env.Setenv("GOCACHE", strings.TrimSpace(string(out)))
 			}
+			// The machine's module cache (building agentos filled it): the
+			// toolchain scripts copy a module from it into the fake HOME's
+			// cache through a file:// proxy, without the network.
+			if mc := os.Getenv("GOMODCACHE"); mc != "" {
+				env.Setenv("HOST_GOMODCACHE", mc)
+			} else if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
+				env.Setenv("HOST_GOMODCACHE", strings.TrimSpace(string(out)))
+			}
+			// Where testscript put agentos: a script that narrows PATH
+			// keeps it there.
+			if bin, _, _ := strings.Cut(env.Getenv("PATH"), string(filepath.ListSeparator)); bin != "" {
+				env.Setenv("AGENTOS_BIN", bin)
+			}
 			repo := filepath.Join(env.WorkDir, "repo")
 			os.MkdirAll(repo, 0o755)
 			os.WriteFile(filepath.Join(home, ".gitconfig"), []byte("[user]\n\tname = Tester\n\temail = tester@example.com\n[init]\n\tdefaultBranch = main\n"), 0o644)
@@ -84,7 +97,19 @@ func Params(t *testing.T, dir string) testscript.Params {
 		// sandbox check reports it. Check starts the helper from this test
 		// binary, so a broken dispatch in TestMain reads as "cannot
 		// confine": under CI=true that is an error, not a skip.
+		// [have:PROG]: PROG is on PATH. The toolchain scripts need the
+		// real go, node, npm and python3; under CI=true a missing one is an
+		// error (the machine is set up wrong), not a skip.
 		Condition: func(cond string) (bool, error) {
+			if prog, ok := strings.CutPrefix(cond, "have:"); ok {
+				if _, err := exec.LookPath(prog); err != nil {
+					if os.Getenv("CI") == "true" {
+						return false, fmt.Errorf("CI=true but %s is not installed: %v", prog, err)
+					}
+					return false, nil
+				}
+				return true, nil
+			}
 			if cond != "sandbox" && cond != "allowtcp" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
@@ -102,13 +127,14 @@ func Params(t *testing.T, dir string) testscript.Params {
 			return true, nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode": cmdExitcode,
-			"sqlexec":  cmdSQLExec,
-			"snapshot": cmdSnapshot,
-			"lasttask": cmdLastTask,
-			"rechain":  cmdRechain, // rechain_test.go
-			"serve":    cmdServe,   // net_test.go
-			"served":   cmdServed,  // net_test.go
+			"exitcode":    cmdExitcode,
+			"sqlexec":     cmdSQLExec,
+			"snapshot":    cmdSnapshot,
+			"lasttask":    cmdLastTask,
+			"rechain":     cmdRechain,     // rechain_test.go
+			"serve":       cmdServe,       // net_test.go
+			"served":      cmdServed,      // net_test.go
+			"npmregistry": cmdNPMRegistry, // registry_test.go
 		},
 	}
 }
