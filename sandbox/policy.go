@@ -98,9 +98,21 @@ func NewPolicy(cfg *config.Config, repo string, env []string) *Policy {
 	for _, k := range sortedKeys(vars) {
 		p.Env = append(p.Env, k+"="+vars[k])
 	}
+	// Credentials are hidden under the invoking user's home and under every
+	// other home a read-only entry reaches into (/root/.cargo exposed while
+	// HOME is elsewhere: /root/.cargo/credentials.toml stays hidden).
+	homes := []string{}
 	if home != "" {
+		homes = append(homes, home)
+	}
+	for _, ro := range p.ReadOnly {
+		if h := dotParent(ro); h != "" && h != "/" && h != filepath.Clean(repo) && !slices.Contains(homes, h) {
+			homes = append(homes, h)
+		}
+	}
+	for _, h := range homes {
 		for _, c := range agentos.CredentialPaths() {
-			p.Hidden = append(p.Hidden, filepath.Join(home, c))
+			p.Hidden = append(p.Hidden, filepath.Join(h, c))
 		}
 	}
 	for _, h := range cfg.Sandbox.Hide {
@@ -313,7 +325,8 @@ func shebang(path string) string {
 }
 
 // suggestRoot proposes the directory to expose: for a path under home, its
-// first component there (~/.pyenv for ~/.pyenv/shims/python3), else the
+// first component there (~/.pyenv for ~/.pyenv/shims/python3); elsewhere
+// the first hidden directory on the way (/opt/u/.pyenv), else the
 // executable's directory.
 func suggestRoot(path, home string) string {
 	if home != "" {
@@ -322,7 +335,27 @@ func suggestRoot(path, home string) string {
 			return "~/" + first
 		}
 	}
+	if h := dotParent(path); h != "" {
+		rel, _ := filepath.Rel(h, path)
+		first, _, _ := strings.Cut(rel, string(filepath.Separator))
+		return filepath.Join(h, first)
+	}
 	return filepath.Dir(path)
+}
+
+// dotParent returns the directory holding the first hidden (dot)
+// component of path — the home a tool's dot-directory lives in — or "".
+func dotParent(path string) string {
+	parts := strings.Split(filepath.Clean(path), string(filepath.Separator))
+	for i, c := range parts {
+		if i > 0 && strings.HasPrefix(c, ".") && c != "." && c != ".." {
+			if i == 1 {
+				return "/"
+			}
+			return strings.Join(parts[:i], string(filepath.Separator))
+		}
+	}
+	return ""
 }
 
 func within(path, root string) bool {

@@ -220,3 +220,19 @@ func TestPolicyVisibleScriptInterpreter(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A toolchain exposed from another home than HOME (root's ~/.cargo while
+// HOME is elsewhere) keeps that home's credentials hidden too.
+func TestPolicyHidesCredentialsOfOtherHomes(t *testing.T) {
+	cfg := policyConfig(t, "sandbox: {profiles: {rust: {read_only: [/srv/other/.cargo, /srv/other/.rustup]}}}\n")
+	p := sandbox.NewPolicy(cfg, "/src/repo", []string{"HOME=/home/u"})
+	for _, want := range []string{"/home/u/.ssh", "/srv/other/.cargo/credentials.toml", "/srv/other/.ssh", "/srv/other/.npmrc"} {
+		if !slices.Contains(p.Hidden, want) {
+			t.Errorf("Hidden lacks %s", want)
+		}
+	}
+	err := p.Visible("/opt/u/.pyenv/shims/python3", "")
+	if err == nil || !strings.Contains(agentos.ErrorMessage(err), "/opt/u/.pyenv ") {
+		t.Errorf("suggestion for a tool outside HOME: %v, want /opt/u/.pyenv", err)
+	}
+}
