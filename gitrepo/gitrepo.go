@@ -110,21 +110,6 @@ func run(ctx context.Context, dir string, env []string, args ...string) (string,
 	return out.String(), nil
 }
 
-// runInput is run with stdin.
-func runInput(ctx context.Context, dir string, stdin []byte, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	cmd.Env = baseEnv()
-	cmd.Stdin = bytes.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &errb
-	if err := cmd.Run(); err != nil {
-		return out.String(), &GitError{Args: args, Stderr: errb.String(), Err: err}
-	}
-	return out.String(), nil
-}
-
 // CurrentBranch returns the branch checked out in the main tree ("" if detached).
 func (r *Repo) CurrentBranch(ctx context.Context) (string, error) {
 	out, err := r.Git(ctx, "symbolic-ref", "--quiet", "--short", "HEAD")
