@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos/sandbox"
+	"golang.org/x/sys/unix"
 )
 
 // The escape suite: each case tries to get out of the sandbox and must fail
@@ -555,5 +556,75 @@ func TestRunErrors(t *testing.T) {
 		if err == nil || strings.Contains(out, "ran") {
 			t.Fatalf("ran a program the sandbox cannot see: %v %q", err, out)
 		}
+	})
+}
+
+// TestEscapeSetID: no command can leave a set-id file, a file capability or
+// a device node behind. Judged on the host, by stat and getxattr of
+// everything in the worktree after the run: as root (the CI), the sandbox's
+// root is host root, so a set-id bit there would be a setuid-root program.
+func TestEscapeSetID(t *testing.T) {
+	shell := []struct{ name, script string }{
+		{"cp sh, chmod 6755", `cp /bin/sh x && chmod 6755 x`},
+		{"chmod u+s", `cp /bin/sh x && chmod u+s x`},
+		{"chmod g+s", `cp /bin/sh x && chmod g+s x`},
+		{"install -m 4755", `install -m 4755 /bin/sh x`},
+		{"python os.chmod", `cp /bin/sh x && /usr/bin/python3 -c 'import os; os.chmod("x", 0o6755)'`},
+		{"python os.open O_CREAT 06755", `/usr/bin/python3 -c 'import os; os.umask(0); os.close(os.open("x", os.O_CREAT|os.O_WRONLY, 0o6755))'`},
+		{"perl chmod", `cp /bin/sh x && /usr/bin/perl -e 'chmod(06755, "x") or die "$!\n"'`},
+		{"perl sysopen 06755", `/usr/bin/perl -e 'use Fcntl; umask 0; sysopen(my $f, "x", O_CREAT|O_WRONLY, 06755) or die "$!\n"'`},
+		{"tar extract set-id member", `cp /bin/sh x && tar cf a.tar --mode=6755 x && rm x && tar xpf a.tar && rm a.tar`},
+		{"cp -p of a setuid system binary", `for f in /usr/bin/su /usr/bin/passwd /bin/su /usr/bin/mount; do test -u $f && exec cp -p $f x; done; exit 1`},
+		{"setcap", `cp /bin/sh x && /usr/sbin/setcap cap_setuid+ep x`},
+		{"mkfifo is fine but mknod block device is not", `mknod x b 8 0`},
+	}
+	for _, tc := range shell {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBox(t)
+			_, res, err := b.sh(t, tc.script)
+			failedClosed(t, res, err)
+			noSetID(t, b.wt)
+		})
+	}
+	probes := []string{"setid-open", "setid-creat", "setid-tmpfile", "setid-openat2", "setid-mknod", "mknod-device", "setid-fchmod", "setid-fchmodat2", "file-capability"}
+	for _, name := range probes {
+		t.Run(name, func(t *testing.T) {
+			b := newBox(t)
+			x := filepath.Join(b.wt, "x")
+			if strings.HasPrefix(name, "setid-fchmod") || name == "file-capability" {
+				must(t, os.WriteFile(x, []byte("#!/bin/sh\n"), 0o755))
+			}
+			_, res, err := b.probe(t, name, x)
+			failedClosed(t, res, err)
+			noSetID(t, b.wt)
+		})
+	}
+	t.Run("ordinary modes still work", func(t *testing.T) {
+		b := newBox(t)
+		_, res, err := b.sh(t, `cp /bin/sh x && chmod 0755 x && chmod +t . && mkfifo p && /usr/bin/python3 -c 'import os; os.close(os.open("y", os.O_CREAT|os.O_WRONLY, 0o700))' && test -x x && test -p p && test -f y`)
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("ordinary chmod, mkfifo, open(O_CREAT) failed: %+v %v", res, err)
+		}
+	})
+}
+
+// noSetID fails if anything under dir has a set-id bit, a file capability
+// or is a device node, as the host sees it.
+func noSetID(t *testing.T, dir string) {
+	t.Helper()
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return nil
+		}
+		if m := info.Mode(); m&(os.ModeSetuid|os.ModeSetgid) != 0 && !info.IsDir() {
+			t.Errorf("%s is %v on the host", p, m)
+		}
+		if info.Mode()&os.ModeDevice != 0 {
+			t.Errorf("%s is a device node on the host", p)
+		}
+		if n, _ := unix.Lgetxattr(p, "security.capability", nil); n > 0 {
+			t.Errorf("%s carries a file capability on the host", p)
+		}
+		return nil
 	})
 }
