@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -428,7 +430,9 @@ func snapshot(t *testing.T, wt string) string {
 func TestEscapeResources(t *testing.T) {
 	t.Run("fork bomb bounded by processes", func(t *testing.T) {
 		b := newBox(t)
-		s := b.spec(t, "/bin/sh", "-c", `i=0; while [ $i -lt 400 ]; do sleep 30 & if [ $? -ne 0 ]; then break; fi; i=$((i+1)); done; echo started=$i`)
+		// Each started process is counted in a file the host reads: the
+		// shell (1) and its sleeps must stay within 64 tasks.
+		s := b.spec(t, "/bin/sh", "-c", `i=0; while [ $i -lt 400 ]; do sleep 30 & if [ $? -ne 0 ]; then break; fi; i=$((i+1)); echo $i > started; done; echo started=$i`)
 		s.Limits.Processes = 64
 		s.Timeout = 20 * time.Second
 		out, res, err := b.run(t, s)
@@ -438,8 +442,53 @@ func TestEscapeResources(t *testing.T) {
 		if res.TimedOut {
 			t.Fatal("timed out instead of hitting the process limit")
 		}
-		if strings.Contains(out, "started=400") || !strings.Contains(out, "fork") {
-			t.Fatalf("400 processes started under a limit of 64: %q", out)
+		data, err := os.ReadFile(filepath.Join(b.wt, "started"))
+		must(t, err)
+		n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		if n == 0 || n >= 64 {
+			t.Fatalf("%d processes started under a limit of 64 (output %q)", n, out)
+		}
+		t.Logf("started %d, limits hit %v", n, res.LimitsHit)
+	})
+	t.Run("memory bounds the whole tree", func(t *testing.T) {
+		b := newBox(t)
+		// Two processes each under the per-process bound (RLIMIT_AS 256
+		// MiB), 320 MiB together: one of them must not get its memory.
+		s := b.spec(t, "/bin/sh", "-c", `for n in 1 2; do (head -c 167772160 /dev/zero | tail -n 1 | wc -c > got$n) & done; wait`)
+		s.Limits.Memory = 256 << 20
+		_, res, err := b.run(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := 0
+		for _, f := range []string{"got1", "got2"} {
+			if data, err := os.ReadFile(filepath.Join(b.wt, f)); err == nil && strings.TrimSpace(string(data)) == "167772160" {
+				full++
+			}
+		}
+		if full == 2 {
+			t.Fatal("two processes held 320 MiB together under memory 256 MiB")
+		}
+		t.Logf("limits hit %v", res.LimitsHit)
+	})
+	t.Run("cpu time bounds the whole tree", func(t *testing.T) {
+		b := newBox(t)
+		// Three busy loops each die by RLIMIT_CPU after 1s of their own:
+		// without a bound on the tree (3s together) the shell goes on to
+		// write "after".
+		busy := `sh -c 'while :; do :; done'`
+		s := b.spec(t, "/bin/sh", "-c", busy+" & "+busy+" & "+busy+" & wait; echo survived > after")
+		s.Limits.CPU = time.Second
+		s.Timeout = 60 * time.Second
+		_, res, err := b.run(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(b.wt, "after")); err == nil {
+			t.Fatalf("the tree used 3s of CPU under cpu_seconds 1 (%+v)", res)
+		}
+		if !slices.Contains(res.LimitsHit, "cpu") {
+			t.Fatalf("LimitsHit = %v, want cpu", res.LimitsHit)
 		}
 	})
 	t.Run("classic fork bomb ends", func(t *testing.T) {
