@@ -188,6 +188,11 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Behind the seccomp filter: nothing set-id outlives the run in
+			// the repository or its caches.
+			if err := sandbox.RefuseSetID(append([]string{root}, spec.ReadWrite...)...); err != nil {
+				return err
+			}
 			if res.Unconfined {
 				fmt.Fprintln(f.IO.ErrOut, "warning: ran UNCONFINED (sandbox.require is false and this machine cannot confine)")
 			}

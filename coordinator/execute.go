@@ -34,6 +34,9 @@ func (c *Coordinator) execute(ctx context.Context, adm *Admitted, d *Dispatched,
 	if err := c.ensureCommit(ctx, t.Target, p.BaseCommit); err != nil {
 		return err
 	}
+	if err := sandbox.PrivateDir(filepath.Dir(wt)); err != nil {
+		return err
+	}
 	if err := c.Repo.AddWorktree(ctx, wt, branchOf(t.ID), p.BaseCommit); err != nil {
 		return agentos.WrapError(agentos.EINTERNAL, err, "cannot create the task worktree: %v", err)
 	}
