@@ -63,11 +63,20 @@ func detectCgroups() cgroupParents {
 	} else {
 		detectV1(&cp, string(self))
 	}
-	// Only a group that can really be created counts.
+	return cp
+}
+
+// probed is cgroupsOnce with each parent tried for real (sandbox check):
+// only a group that can be created counts. A run does not probe; a failed
+// mkdir there is a missing controller.
+func probed() cgroupParents {
+	cp := cgroupsOnce()
+	out := cgroupParents{v2: cp.v2, parent: map[string]string{}, why: map[string]string{}}
 	tried := map[string]error{}
 	for _, c := range controllers {
 		dir := cp.parent[c]
 		if dir == "" {
+			out.why[c] = cp.why[c]
 			continue
 		}
 		err, done := tried[dir]
@@ -76,10 +85,12 @@ func detectCgroups() cgroupParents {
 			tried[dir] = err
 		}
 		if err != nil {
-			cp.parent[c], cp.why[c] = "", fmt.Sprintf("cannot create a group in %s: %v", dir, unwrapPathErr(err))
+			out.why[c] = fmt.Sprintf("cannot create a group in %s: %v", dir, unwrapPathErr(err))
+			continue
 		}
+		out.parent[c] = dir
 	}
-	return cp
+	return out
 }
 
 func probeMkdir(dir string) error {
@@ -375,12 +386,16 @@ func (cg *cgroup) remove() {
 		if cg.v2 {
 			os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
 		}
-		for i := 0; i < 200; i++ {
+		// Up to about two seconds, checking often at first: the last
+		// tasks usually leave within a millisecond.
+		wait := 200 * time.Microsecond
+		for i := 0; i < 120; i++ {
 			if err := os.Remove(dir); err == nil || errors.Is(err, fs.ErrNotExist) {
 				break
 			}
 			killProcs(dir)
-			time.Sleep(5 * time.Millisecond)
+			time.Sleep(wait)
+			wait = min(2*wait, 20*time.Millisecond)
 		}
 	}
 }
@@ -420,7 +435,7 @@ func sweepStale(parent string) {
 // cgroupFeatures are `agentos sandbox check`'s lines for the limits: which
 // bound the whole tree on this machine.
 func cgroupFeatures() []Feature {
-	cp := cgroupsOnce()
+	cp := probed()
 	ver := "v1"
 	if cp.v2 {
 		ver = "v2"

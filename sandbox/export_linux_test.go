@@ -4,7 +4,7 @@ package sandbox
 func CgroupParents() []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, d := range cgroupsOnce().parent {
+	for _, d := range probed().parent {
 		if d != "" && !seen[d] {
 			seen[d] = true
 			out = append(out, d)
