@@ -15,6 +15,7 @@ import (
 	"github.com/agentos/agentos/ecosystem"
 	"github.com/agentos/agentos/policy"
 	"github.com/agentos/agentos/postgres"
+	"github.com/agentos/agentos/sandbox"
 	"github.com/agentos/agentos/sqlite"
 	"github.com/spf13/cobra"
 )
@@ -176,10 +177,15 @@ func newCmdInit(f *Factory) *cobra.Command {
 				fmt.Fprintf(f.IO.ErrOut, "wrote %s (target %s; detected %s)\n", cfgPath, target, detected)
 			}
 			state := filepath.Join(repo.Root, agentos.StateDir)
-			for _, d := range []string{state, filepath.Join(state, "worktrees"), filepath.Join(state, "reviews")} {
+			for _, d := range []string{state, filepath.Join(state, "reviews")} {
 				if err := os.MkdirAll(d, 0o755); err != nil {
 					return err
 				}
+			}
+			// Task worktrees hold what commands produced: only the invoking
+			// user may traverse them.
+			if err := sandbox.PrivateDir(filepath.Join(state, "worktrees")); err != nil {
+				return err
 			}
 			// A self-ignoring directory: nothing of the user's (.gitignore) changes.
 			if err := os.WriteFile(filepath.Join(state, ".gitignore"), []byte("*\n"), 0o644); err != nil {

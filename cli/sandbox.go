@@ -63,6 +63,9 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 						note = strings.TrimSpace(note + " (needed when the network is off)")
 					case ft.AllowTCPOnly:
 						note = strings.TrimSpace(note + " (needed for sandbox.allow_tcp)")
+					case ft.LimitsOnly && !ft.OK:
+						status = "unavailable"
+						note = strings.TrimSpace(note + " (a policy setting this limit is refused unless sandbox.limits.enforce is best_effort)")
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\n", ft.Name, status, note)
 				}
@@ -74,6 +77,9 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 					fmt.Fprintf(tw, "profile %s: %s\t%s\t%s\n", pt.Profile, pt.Tool, status, note)
 				}
 				tw.Flush()
+				if rep.Identity != "" {
+					fmt.Fprintf(f.IO.Out, "identity: %s\n", rep.Identity)
+				}
 				if cache != "" {
 					fmt.Fprintf(f.IO.Out, "build cache: %s (this repository and policy only)\n", cache)
 				}
@@ -182,12 +188,19 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Behind the seccomp filter: nothing set-id outlives the run in
+			// the repository or its caches.
+			if err := sandbox.RefuseSetID(append([]string{root}, spec.ReadWrite...)...); err != nil {
+				return err
+			}
 			if res.Unconfined {
 				fmt.Fprintln(f.IO.ErrOut, "warning: ran UNCONFINED (sandbox.require is false and this machine cannot confine)")
 			}
 			switch {
 			case res.TimedOut:
 				return agentos.Errorf(agentos.EFAILED, "%s killed after the %s timeout", args[0], timeout)
+			case res.ExitCode != 0 && len(res.LimitsHit) > 0:
+				return agentos.Errorf(agentos.EFAILED, "%s exited with code %d after reaching sandbox.limits (%s)", args[0], res.ExitCode, strings.Join(res.LimitsHit, ", "))
 			case res.ExitCode != 0:
 				return agentos.Errorf(agentos.EFAILED, "%s exited with code %d%s", args[0], res.ExitCode, sandbox.OfflineHint(stderr.String()))
 			}

@@ -23,6 +23,7 @@ import (
 //	    argv: [claude, -p, "{prompt}"]        # optional: overrides the default command line
 //	    env: {ANTHROPIC_BASE_URL: http://127.0.0.1:8082}
 //	    env_pass: [ANTHROPIC_API_KEY]
+//	    allow_tcp: [localhost:8082]           # the only destinations; network: true for all
 type Planner struct {
 	// Kind: file (default), openai, contractor.
 	Kind string `yaml:"kind"`
@@ -72,9 +73,9 @@ type Contractor struct {
 	EnvPass []string `yaml:"env_pass"`
 	// Timeout of the whole contractor run (default 30m).
 	Timeout string `yaml:"timeout"`
-	// Network lets the contractor reach the network (its model endpoint);
-	// default true for contractors, since they must talk to their model.
-	// Prefer allow_tcp, which limits it to exactly that endpoint.
+	// Network: true gives the contractor the host's whole network, an
+	// explicit opt-in. By default its network is off: allow_tcp names the
+	// only destinations it may reach (its model endpoint).
 	Network *bool `yaml:"network"`
 	// AllowTCP lists the only destinations ("host:port") the contractor
 	// may reach, e.g. its model endpoint; when set, network is ignored and
@@ -141,8 +142,17 @@ func (c Contractor) RunTimeout() time.Duration {
 	return DefaultContractorLimit
 }
 
-// NetworkAllowed reports whether the contractor may use the network.
-func (c Contractor) NetworkAllowed() bool { return c.Network == nil || *c.Network }
+// NetworkAllowed reports whether the contractor gets the host's whole
+// network: only when the policy says network: true.
+func (c Contractor) NetworkAllowed() bool { return c.Network != nil && *c.Network }
+
+// modelEndpoints are the default endpoints of the contractors that talk to
+// a hosted model, for the message that asks for allow_tcp.
+var modelEndpoints = map[string]string{
+	"claude":   "api.anthropic.com:443",
+	"codex":    "api.openai.com:443",
+	"opencode": "api.anthropic.com:443",
+}
 
 func validatePlanner(c *Config) error {
 	p := c.Planner
@@ -194,6 +204,12 @@ func validatePlanner(c *Config) error {
 		if _, _, err := ParseAllowTCP(e); err != nil {
 			return fmt.Errorf("planner.contractor.allow_tcp: %v", err)
 		}
+	}
+	// Until issue 13 a contractor got the host network when neither was
+	// set; it is off now, and such a policy would cut the CLI off from its
+	// model: refused, naming the new form.
+	if ep, ok := modelEndpoints[k.Name]; ok && k.Network == nil && len(k.AllowTCP) == 0 {
+		return fmt.Errorf("planner.contractor: %s needs its model endpoint and a contractor's network is off unless named: add `allow_tcp: [%s]` (your endpoint, e.g. a local proxy's localhost:PORT), or `network: true` for the host's whole network", k.Name, ep)
 	}
 	if k.Timeout != "" {
 		if d, err := time.ParseDuration(k.Timeout); err != nil || d <= 0 {

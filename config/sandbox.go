@@ -59,18 +59,37 @@ type Profile struct {
 
 // SandboxLimits are per-command resource limits.
 type SandboxLimits struct {
-	// CPUSeconds is CPU time (not wall clock; the timeout is exec.default_timeout).
+	// CPUSeconds is CPU time (not wall clock; the timeout is
+	// exec.default_timeout), of each process and, through the run's
+	// cgroup, of the whole process tree.
 	CPUSeconds uint64 `yaml:"cpu_seconds"`
-	// MemoryMB bounds address space; Go and JVM programs reserve far more
-	// than they use, so keep it at 2048 or more for them.
+	// MemoryMB bounds each process's address space (Go and JVM programs
+	// reserve far more than they use, so keep it at 2048 or more for
+	// them) and, through the run's cgroup, the memory of the whole tree.
 	MemoryMB uint64 `yaml:"memory_mb"`
-	// Processes bounds processes and threads together.
+	// Processes bounds processes and threads of the whole tree together.
 	Processes uint64 `yaml:"processes"`
 	// FileSizeMB bounds the size of any file a command writes.
 	FileSizeMB uint64 `yaml:"file_size_mb"`
 	// OpenFiles bounds open file descriptors.
 	OpenFiles uint64 `yaml:"open_files"`
+	// Enforce: "required" (default) refuses to run a command when the
+	// machine cannot bound cpu_seconds, memory_mb or processes, as set
+	// here, for the whole process tree (no cgroup controller for it:
+	// `agentos sandbox check` says); "best_effort" runs it with the
+	// per-process limits that do bind.
+	Enforce string `yaml:"enforce"`
 }
+
+// Enforce values of sandbox.limits.enforce.
+const (
+	EnforceRequired   = "required"
+	EnforceBestEffort = "best_effort"
+)
+
+// BestEffort reports whether limits the machine cannot enforce are
+// accepted (sandbox.limits.enforce: best_effort).
+func (l SandboxLimits) BestEffort() bool { return l.Enforce == EnforceBestEffort }
 
 // Required reports whether a missing sandbox feature must refuse the run.
 func (s Sandbox) Required() bool { return s.Require == nil || *s.Require }
@@ -99,6 +118,9 @@ func validateSandbox(c *Config) error {
 	}
 	if l.Processes != 0 && l.Processes < 8 {
 		return fmt.Errorf("sandbox.limits.processes: %d is too small for a shell pipeline; use 8 or more (0 keeps the default)", l.Processes)
+	}
+	if l.Enforce != "" && l.Enforce != EnforceRequired && l.Enforce != EnforceBestEffort {
+		return fmt.Errorf("sandbox.limits.enforce: %q is not %s or %s", l.Enforce, EnforceRequired, EnforceBestEffort)
 	}
 	if l.OpenFiles != 0 && l.OpenFiles < 16 {
 		return fmt.Errorf("sandbox.limits.open_files: %d is too small; use 16 or more (0 keeps the default)", l.OpenFiles)

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,8 +131,10 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if spec.StateDir == "" || spec.Repo == "" || spec.Base == "" {
 		return res, agentos.Errorf(agentos.EINTERNAL, "contractor.Run: StateDir, Repo and Base are required")
 	}
-	if err := os.MkdirAll(spec.StateDir, 0o700); err != nil {
-		return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot create %s: %v", spec.StateDir, err)
+	// Scratch worktrees hold what the contractor produced: only the
+	// invoking user may traverse them.
+	if err := sandbox.PrivateDir(spec.StateDir); err != nil {
+		return res, err
 	}
 	runDir, err := os.MkdirTemp(spec.StateDir, spec.Name+"-")
 	if err != nil {
@@ -237,17 +240,12 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	// The contractor's installation must be readable: npm puts a symlink in
-	// .bin whose target (and the package around it) lives elsewhere.
-	readOnly := []string{d.Config, sockDir, filepath.Dir(exe), filepath.Dir(hook[0])}
-	if real, err := filepath.EvalSymlinks(exe); err == nil && real != exe {
-		readOnly = append(readOnly, filepath.Dir(real), filepath.Dir(filepath.Dir(real)))
-		// An npm launcher runs its platform package, a sibling under the
-		// same node_modules (Codex: @openai/codex-linux-x64).
-		if i := strings.LastIndex(real, string(filepath.Separator)+"node_modules"+string(filepath.Separator)); i >= 0 {
-			readOnly = append(readOnly, real[:i+len("/node_modules")])
-		}
-	}
+	// The contractor sees the files it runs, not the directories around
+	// them (the agentos binary's directory may be a home directory holding
+	// ~/.ssh): the CLI and the hook program themselves, and for an npm CLI
+	// its package with the packages it depends on.
+	readOnly := append([]string{d.Config, sockDir}, installFiles(exe)...)
+	readOnly = append(readOnly, installFiles(hook[0])...)
 	readOnly = append(readOnly, spec.ReadOnly...)
 	sspec := sandbox.Spec{
 		Argv:      argv,
@@ -401,4 +399,60 @@ func writeJSON(file string, v any) error {
 		return err
 	}
 	return os.WriteFile(file, b, 0o444)
+}
+
+// installFiles are the paths that make exe runnable inside the sandbox: exe
+// itself (a symlink is recreated there, so its target too) and, when the
+// target lies in an npm package, that package's directory and those of its
+// dependencies, optional ones included (an npm launcher runs its platform
+// package: @openai/codex-linux-x64, opencode-linux-x64), found in the same
+// node_modules the way node resolves them.
+func installFiles(exe string) []string {
+	out := []string{exe}
+	real, err := filepath.EvalSymlinks(exe)
+	if err != nil {
+		return out
+	}
+	if real != exe {
+		out = append(out, real)
+	}
+	const nm = string(filepath.Separator) + "node_modules" + string(filepath.Separator)
+	i := strings.LastIndex(real, nm)
+	if i < 0 {
+		return out
+	}
+	root := real[:i+len(nm)-1]
+	rest := strings.Split(real[i+len(nm):], string(filepath.Separator))
+	name := rest[0]
+	if strings.HasPrefix(name, "@") && len(rest) > 1 {
+		name += "/" + rest[1]
+	}
+	seen := map[string]bool{}
+	var walk func(pkg string)
+	walk = func(pkg string) {
+		dir := filepath.Join(root, filepath.FromSlash(pkg))
+		if seen[pkg] || len(seen) > 500 {
+			return
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return
+		}
+		seen[pkg] = true
+		out = append(out, dir)
+		var manifest struct {
+			Dependencies         map[string]string `json:"dependencies"`
+			OptionalDependencies map[string]string `json:"optionalDependencies"`
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "package.json")); err == nil && json.Unmarshal(b, &manifest) == nil {
+			for _, deps := range []map[string]string{manifest.Dependencies, manifest.OptionalDependencies} {
+				for _, dep := range slices.Sorted(maps.Keys(deps)) {
+					if !strings.Contains(dep, "..") {
+						walk(dep)
+					}
+				}
+			}
+		}
+	}
+	walk(name)
+	return out
 }

@@ -409,3 +409,83 @@ func TestDecide(t *testing.T) {
 		}
 	}
 }
+
+// TestContractorSeesOnlyItsFiles: with the agentos binary (the hook) and the
+// contractor CLI each in a home-like directory holding a planted key and
+// notes, the contractor can run both programs but read nothing next to
+// them. Judged by what the contractor left in its worktree: the patch steps
+// that would be committed.
+func TestContractorSeesOnlyItsFiles(t *testing.T) {
+	if !sandbox.Check().OK() {
+		t.Skipf("sandbox unavailable: %v", sandbox.Check().Missing(false))
+	}
+	repo, base := mustRepo(t)
+	home := t.TempDir()
+	cliDir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
+	must(os.WriteFile(filepath.Join(home, ".ssh", "id_rsa"), []byte("-----BEGIN OPENSSH PRIVATE KEY----- planted\n"), 0o600))
+	must(os.WriteFile(filepath.Join(home, "notes.txt"), []byte("home-notes-secret\n"), 0o644))
+	must(os.WriteFile(filepath.Join(cliDir, "neighbour.txt"), []byte("cli-neighbour-secret\n"), 0o644))
+	bin, err := os.ReadFile(testExe(t))
+	must(err)
+	agentosBin := filepath.Join(home, "agentos")
+	must(os.WriteFile(agentosBin, bin, 0o755))
+	agent := filepath.Join(cliDir, "agent")
+	must(os.WriteFile(agent, []byte(fmt.Sprintf(`#!/bin/sh
+cat %[1]s/.ssh/id_rsa %[1]s/notes.txt %[2]s/neighbour.txt > stolen.txt 2>&1
+ls -a %[1]s %[2]s >> stolen.txt 2>&1
+# Both programs it was given still run.
+%[3]s __fake >/dev/null 2>&1; echo "hook=$?" >> stolen.txt
+echo ran >> stolen.txt
+`, home, cliDir, agentosBin)), 0o755))
+	res, err := Run(t.Context(), Spec{
+		Name: "custom", Repo: repo, Base: base, Prompt: "steal",
+		Argv:     []string{agent},
+		HookArgv: []string{agentosBin, "__hook"},
+		StateDir: filepath.Join(filepath.Dir(repo), "state"),
+		Require:  true,
+		Timeout:  time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var diffs strings.Builder
+	for _, s := range res.Steps {
+		diffs.WriteString(s.Diff)
+	}
+	t.Logf("what the contractor left:\n%s", diffs.String())
+	if !strings.Contains(diffs.String(), "+ran") || !strings.Contains(diffs.String(), "+hook=9") {
+		t.Fatalf("the contractor did not run to the end, or could not run the hook program: %q", diffs.String())
+	}
+	// The secrets' contents, and their names as a listing prints them.
+	for _, secret := range []string{"PRIVATE KEY", "home-notes-secret", "cli-neighbour-secret", "\n+neighbour.txt\n", "\n+notes.txt\n", "\n+.ssh\n"} {
+		if strings.Contains(diffs.String(), secret) {
+			t.Errorf("the contractor read %q next to a program it runs", secret)
+		}
+	}
+}
+
+func TestInstallFilesOfAnNpmCLI(t *testing.T) {
+	root := t.TempDir()
+	nm := filepath.Join(root, "node_modules")
+	for _, d := range []string{".bin", "@openai/codex/bin", "@openai/codex-linux-x64/vendor", "@openai/unrelated", "dep", "other"} {
+		if err := os.MkdirAll(filepath.Join(nm, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(nm, "@openai/codex/package.json"), []byte(`{"dependencies":{"dep":"1"},"optionalDependencies":{"@openai/codex-linux-x64":"1","@openai/codex-darwin-arm64":"1"}}`), 0o644)
+	os.WriteFile(filepath.Join(nm, "@openai/codex/bin/codex.js"), []byte("#!/usr/bin/env node\n"), 0o755)
+	os.Symlink("../@openai/codex/bin/codex.js", filepath.Join(nm, ".bin", "codex"))
+	got := installFiles(filepath.Join(nm, ".bin", "codex"))
+	want := []string{filepath.Join(nm, ".bin", "codex"), filepath.Join(nm, "@openai/codex/bin/codex.js"),
+		filepath.Join(nm, "@openai/codex"), filepath.Join(nm, "dep"), filepath.Join(nm, "@openai/codex-linux-x64")}
+	if !slices.Equal(got, want) {
+		t.Fatalf("installFiles = %q\nwant %q", got, want)
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/sandbox"
 )
 
 // checkRecords is red line 4: every step has its Plan, Apply and Verify
@@ -64,6 +65,11 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 		return "", err
 	}
 	c.progress(ProgressEvent{Task: x.task.ID, Phase: "commit", What: "commit"})
+	// Behind the seccomp filter: nothing set-id, no file capability, no
+	// device node is committed or kept (the layer holds only the change).
+	if err := sandbox.RefuseSetID(x.tt.dir); err != nil {
+		return "", err
+	}
 	// Only the paths the run changed are staged (a layer says which);
 	// a full worktree is staged whole.
 	tree, staged, err := x.tt.stage(ctx, parent)

@@ -130,3 +130,31 @@ func TestCommitRefusesUnverifiedPlan(t *testing.T) {
 		t.Fatalf("commit message does not say it is unverified:\n%s", out)
 	}
 }
+
+// Defence in depth behind the seccomp filter: a set-id file in what a run
+// leaves (planted here from outside the sandbox) is never committed, and
+// its bits are cleared on the host.
+func TestCommitRefusesSetIDFile(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	x := commitExecutor(t, c, dir)
+	ctx := t.Context()
+	for _, r := range []agentos.StepRecord{
+		{Phase: agentos.PhasePlan, Index: 0, Kind: "write", OK: true}, {Phase: agentos.PhaseApply, Index: 0, Kind: "write", OK: true},
+		{Phase: agentos.PhaseVerify, Index: 0, Kind: "write", OK: true}, {Phase: agentos.PhaseVerify, Index: 1, Kind: "check", OK: true},
+	} {
+		if err := x.record(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	suid := filepath.Join(x.wt, "a.txt")
+	if err := os.Chmod(suid, os.ModeSetuid|0o755); err != nil {
+		t.Fatal(err)
+	}
+	sha, err := c.commit(ctx, x)
+	if agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(agentos.ErrorMessage(err), "set-id") {
+		t.Fatalf("commit = %q, %v; want a set-id refusal", sha, err)
+	}
+	if st, err := os.Stat(suid); err != nil || st.Mode()&os.ModeSetuid != 0 {
+		t.Fatalf("after the refusal the file is %v, %v; want its set-uid bit cleared", st.Mode(), err)
+	}
+}

@@ -34,6 +34,10 @@ func (c *Coordinator) execute(ctx context.Context, adm *Admitted, d *Dispatched,
 	if err := c.ensureCommit(ctx, t.Target, p.BaseCommit); err != nil {
 		return err
 	}
+	// Worktrees live under a directory only the invoking user can traverse.
+	if err := sandbox.PrivateDir(filepath.Dir(wt)); err != nil {
+		return err
+	}
 	tt, err := c.openTree(ctx, t, p.BaseCommit, run)
 	if err != nil {
 		return err

@@ -79,7 +79,7 @@ func (c *Coordinator) modelPlanner() (ModelPlanner, error) {
 // NoPlannerMessage is what `agentos run "…"` says when no planner is set.
 func NoPlannerMessage() string {
 	return "natural-language requests need a planner and agentos.yaml has none: " + config.HowToConfigureOpenAI +
-		"; or let an agent CLI do the work: `planner: {kind: contractor, contractor: {name: claude}}` (or codex, opencode); " +
+		"; or let an agent CLI do the work: `planner: {kind: contractor, contractor: {name: claude, allow_tcp: [\"api.anthropic.com:443\"]}}` (or codex, opencode, with their endpoint); " +
 		"a plan file needs no planner: agentos run --plan FILE"
 }
 

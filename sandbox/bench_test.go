@@ -156,3 +156,31 @@ func BenchmarkSandboxAllowTCP(b *testing.B) {
 	ma := report(b, "sandbox-allow-tcp", allowed)
 	b.ReportMetric(float64((ma-mp).Microseconds())/1000, "added-median-ms")
 }
+
+// BenchmarkSandboxCgroup: start overhead of the per-run cgroup (created,
+// joined, removed) against the same run without it, alternated.
+func BenchmarkSandboxCgroup(b *testing.B) {
+	if !sandbox.Check().OK() || len(sandbox.CgroupParents()) == 0 {
+		b.Skip("sandbox or cgroups unavailable")
+	}
+	wt := b.TempDir()
+	without := func() {
+		defer sandbox.DisableForTest("cgroup pids")()
+		defer sandbox.DisableForTest("cgroup memory")()
+		defer sandbox.DisableForTest("cgroup cpu")()
+		sandboxTrue(b, wt, false)
+	}
+	var plain, grouped []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t := time.Now()
+		without()
+		plain = append(plain, time.Since(t))
+		t = time.Now()
+		sandboxTrue(b, wt, false)
+		grouped = append(grouped, time.Since(t))
+	}
+	mp := report(b, "no-cgroup", plain)
+	mg := report(b, "cgroup", grouped)
+	b.ReportMetric(float64(mg)/float64(mp), "ratio")
+}

@@ -61,6 +61,8 @@ func check() Report {
 		r.Features = append(r.Features, Feature{Name: "sandbox setup", OK: true, Detail: "new root, private /proc, process limit, no capabilities"})
 		r.Features = checkAllowTCP(r.Features)
 		r.Features = append(r.Features, overlayFeature())
+		r.Features = append(r.Features, cgroupFeatures()...)
+		r.Identity = identity()
 		return r
 	}
 	userErr := probe(unix.CLONE_NEWUSER)
@@ -82,7 +84,24 @@ func check() Report {
 	if nsOK {
 		r.Features = append(r.Features, Feature{Name: "sandbox setup", Detail: dryErr.Error()})
 	}
+	r.Features = append(r.Features, cgroupFeatures()...)
+	r.Identity = identity()
 	return r
+}
+
+// identity says which host identity confined commands run with. The
+// sandbox's root is the caller's own uid: a dedicated unprivileged uid
+// (with the worktree idmapped to it) is not used, because the helper, as
+// that uid, could no longer open the caller's worktree, caches and
+// read_only paths to bind them (each would have to be opened by agentos
+// and passed in) — see docs/sandbox.md.
+func identity() string {
+	uid, gid := os.Getuid(), os.Getgid()
+	if uid == 0 {
+		return "commands run as host root (uid 0, gid 0), the identity agentos runs as, with no capabilities: " +
+			"files they create are root's; set-id bits, file capabilities and device nodes are refused (seccomp)"
+	}
+	return fmt.Sprintf("commands run as your own uid %d (gid %d), with no capabilities; set-id bits, file capabilities and device nodes are refused (seccomp)", uid, gid)
 }
 
 // dryRun confines a helper completely, over an empty worktree, without

@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/agentos/agentos/sandbox"
+	"golang.org/x/sys/unix"
 )
 
 // The escape suite: each case tries to get out of the sandbox and must fail
@@ -427,7 +430,9 @@ func snapshot(t *testing.T, wt string) string {
 func TestEscapeResources(t *testing.T) {
 	t.Run("fork bomb bounded by processes", func(t *testing.T) {
 		b := newBox(t)
-		s := b.spec(t, "/bin/sh", "-c", `i=0; while [ $i -lt 400 ]; do sleep 30 & if [ $? -ne 0 ]; then break; fi; i=$((i+1)); done; echo started=$i`)
+		// Each started process is counted in a file the host reads: the
+		// shell (1) and its sleeps must stay within 64 tasks.
+		s := b.spec(t, "/bin/sh", "-c", `i=0; while [ $i -lt 400 ]; do sleep 30 & if [ $? -ne 0 ]; then break; fi; i=$((i+1)); echo $i > started; done; echo started=$i`)
 		s.Limits.Processes = 64
 		s.Timeout = 20 * time.Second
 		out, res, err := b.run(t, s)
@@ -437,8 +442,53 @@ func TestEscapeResources(t *testing.T) {
 		if res.TimedOut {
 			t.Fatal("timed out instead of hitting the process limit")
 		}
-		if strings.Contains(out, "started=400") || !strings.Contains(out, "fork") {
-			t.Fatalf("400 processes started under a limit of 64: %q", out)
+		data, err := os.ReadFile(filepath.Join(b.wt, "started"))
+		must(t, err)
+		n, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+		if n == 0 || n >= 64 {
+			t.Fatalf("%d processes started under a limit of 64 (output %q)", n, out)
+		}
+		t.Logf("started %d, limits hit %v", n, res.LimitsHit)
+	})
+	t.Run("memory bounds the whole tree", func(t *testing.T) {
+		b := newBox(t)
+		// Two processes each under the per-process bound (RLIMIT_AS 256
+		// MiB), 320 MiB together: one of them must not get its memory.
+		s := b.spec(t, "/bin/sh", "-c", `for n in 1 2; do (head -c 167772160 /dev/zero | tail -n 1 | wc -c > got$n) & done; wait`)
+		s.Limits.Memory = 256 << 20
+		_, res, err := b.run(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := 0
+		for _, f := range []string{"got1", "got2"} {
+			if data, err := os.ReadFile(filepath.Join(b.wt, f)); err == nil && strings.TrimSpace(string(data)) == "167772160" {
+				full++
+			}
+		}
+		if full == 2 {
+			t.Fatal("two processes held 320 MiB together under memory 256 MiB")
+		}
+		t.Logf("limits hit %v", res.LimitsHit)
+	})
+	t.Run("cpu time bounds the whole tree", func(t *testing.T) {
+		b := newBox(t)
+		// Three busy loops each die by RLIMIT_CPU after 1s of their own:
+		// without a bound on the tree (3s together) the shell goes on to
+		// write "after".
+		busy := `sh -c 'while :; do :; done'`
+		s := b.spec(t, "/bin/sh", "-c", busy+" & "+busy+" & "+busy+" & wait; echo survived > after")
+		s.Limits.CPU = time.Second
+		s.Timeout = 60 * time.Second
+		_, res, err := b.run(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(b.wt, "after")); err == nil {
+			t.Fatalf("the tree used 3s of CPU under cpu_seconds 1 (%+v)", res)
+		}
+		if !slices.Contains(res.LimitsHit, "cpu") {
+			t.Fatalf("LimitsHit = %v, want cpu", res.LimitsHit)
 		}
 	})
 	t.Run("classic fork bomb ends", func(t *testing.T) {
@@ -555,5 +605,75 @@ func TestRunErrors(t *testing.T) {
 		if err == nil || strings.Contains(out, "ran") {
 			t.Fatalf("ran a program the sandbox cannot see: %v %q", err, out)
 		}
+	})
+}
+
+// TestEscapeSetID: no command can leave a set-id file, a file capability or
+// a device node behind. Judged on the host, by stat and getxattr of
+// everything in the worktree after the run: as root (the CI), the sandbox's
+// root is host root, so a set-id bit there would be a setuid-root program.
+func TestEscapeSetID(t *testing.T) {
+	shell := []struct{ name, script string }{
+		{"cp sh, chmod 6755", `cp /bin/sh x && chmod 6755 x`},
+		{"chmod u+s", `cp /bin/sh x && chmod u+s x`},
+		{"chmod g+s", `cp /bin/sh x && chmod g+s x`},
+		{"install -m 4755", `install -m 4755 /bin/sh x`},
+		{"python os.chmod", `cp /bin/sh x && /usr/bin/python3 -c 'import os; os.chmod("x", 0o6755)'`},
+		{"python os.open O_CREAT 06755", `/usr/bin/python3 -c 'import os; os.umask(0); os.close(os.open("x", os.O_CREAT|os.O_WRONLY, 0o6755))'`},
+		{"perl chmod", `cp /bin/sh x && /usr/bin/perl -e 'chmod(06755, "x") or die "$!\n"'`},
+		{"perl sysopen 06755", `/usr/bin/perl -e 'use Fcntl; umask 0; sysopen(my $f, "x", O_CREAT|O_WRONLY, 06755) or die "$!\n"'`},
+		{"tar extract set-id member", `cp /bin/sh x && tar cf a.tar --mode=6755 x && rm x && tar xpf a.tar && rm a.tar`},
+		{"cp -p of a setuid system binary", `for f in /usr/bin/su /usr/bin/passwd /bin/su /usr/bin/mount; do test -u $f && exec cp -p $f x; done; exit 1`},
+		{"setcap", `cp /bin/sh x && /usr/sbin/setcap cap_setuid+ep x`},
+		{"mkfifo is fine but mknod block device is not", `mknod x b 8 0`},
+	}
+	for _, tc := range shell {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBox(t)
+			_, res, err := b.sh(t, tc.script)
+			failedClosed(t, res, err)
+			noSetID(t, b.wt)
+		})
+	}
+	probes := []string{"setid-open", "setid-creat", "setid-tmpfile", "setid-openat2", "setid-mknod", "mknod-device", "setid-fchmod", "setid-fchmodat2", "file-capability"}
+	for _, name := range probes {
+		t.Run(name, func(t *testing.T) {
+			b := newBox(t)
+			x := filepath.Join(b.wt, "x")
+			if strings.HasPrefix(name, "setid-fchmod") || name == "file-capability" {
+				must(t, os.WriteFile(x, []byte("#!/bin/sh\n"), 0o755))
+			}
+			_, res, err := b.probe(t, name, x)
+			failedClosed(t, res, err)
+			noSetID(t, b.wt)
+		})
+	}
+	t.Run("ordinary modes still work", func(t *testing.T) {
+		b := newBox(t)
+		_, res, err := b.sh(t, `cp /bin/sh x && chmod 0755 x && chmod +t . && mkfifo p && /usr/bin/python3 -c 'import os; os.close(os.open("y", os.O_CREAT|os.O_WRONLY, 0o700))' && test -x x && test -p p && test -f y`)
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("ordinary chmod, mkfifo, open(O_CREAT) failed: %+v %v", res, err)
+		}
+	})
+}
+
+// noSetID fails if anything under dir has a set-id bit, a file capability
+// or is a device node, as the host sees it.
+func noSetID(t *testing.T, dir string) {
+	t.Helper()
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return nil
+		}
+		if m := info.Mode(); m&(os.ModeSetuid|os.ModeSetgid) != 0 && !info.IsDir() {
+			t.Errorf("%s is %v on the host", p, m)
+		}
+		if info.Mode()&os.ModeDevice != 0 {
+			t.Errorf("%s is a device node on the host", p)
+		}
+		if n, _ := unix.Lgetxattr(p, "security.capability", nil); n > 0 {
+			t.Errorf("%s carries a file capability on the host", p)
+		}
+		return nil
 	})
 }

@@ -94,6 +94,13 @@ func cloneFlags(network bool) uintptr {
 // are dropped before the command starts.
 // forward, when not nil, becomes the helper's forwardFD.
 func startHelper(hs helperSpec, flags uintptr, forward *os.File, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
+	return startHelperIn(hs, flags, forward, nil, stdin, stdout, stderr)
+}
+
+// startHelperIn is startHelper that puts the helper in the run's cgroup
+// (cg, may be nil) before sending it the spec, so nothing it starts is
+// ever outside the group.
+func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
 	data, err := json.Marshal(hs)
 	if err != nil {
 		return nil, nil, err
@@ -130,6 +137,15 @@ func startHelper(hs helperSpec, flags uintptr, forward *os.File, stdin io.Reader
 		repR.Close()
 		return nil, nil, err
 	}
+	if cg != nil {
+		if err := cg.join(cmd.Process.Pid); err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			specW.Close()
+			repR.Close()
+			return nil, nil, err
+		}
+	}
 	// The helper reads the whole spec before anything else; if it died
 	// early the write fails and the report says why.
 	go func() {
@@ -164,13 +180,18 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 	if hs.Env == nil {
 		hs.Env = []string{}
 	}
+	cg, missing := newCgroup(hs.Limits)
+	defer cg.remove()
+	if err := unboundLimits(spec.Limits, missing); err != nil {
+		return Result{}, err
+	}
 	// Pdeathsig fires when the thread that started the helper exits; keep
 	// that thread until the helper is gone, so the sandbox dies with
 	// agentos and not with an idle runtime thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	start := time.Now()
-	cmd, rep, err := startHelper(hs, cloneFlags(spec.Network), helperEnd, spec.Stdin, spec.Stdout, spec.Stderr)
+	cmd, rep, err := startHelperIn(hs, cloneFlags(spec.Network), helperEnd, cg, spec.Stdin, spec.Stdout, spec.Stderr)
 	if helperEnd != nil {
 		helperEnd.Close()
 	}
@@ -189,11 +210,12 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 		case <-done:
 		}
 	}()
+	cg.watchCPU(func() { cmd.Process.Kill() }, done)
 	raw, _ := io.ReadAll(rep)
 	rep.Close()
 	werr := cmd.Wait()
 	close(done)
-	res := Result{Duration: time.Since(start), TimedOut: ctx.Err() != nil}
+	res := Result{Duration: time.Since(start), TimedOut: ctx.Err() != nil, LimitsHit: cg.hits()}
 	var hr helperReport
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	for {

@@ -191,6 +191,53 @@ func probe(name string, args []string) error {
 			return nil
 		}
 		return fmt.Errorf("no capabilities")
+	case "setid-open":
+		// open(O_CREAT) with set-id bits (umask does not clear them).
+		fd, err := unix.Open(arg(0), unix.O_CREAT|unix.O_WRONLY, 0o6755)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	case "setid-creat":
+		_, _, e := unix.Syscall(unix.SYS_CREAT, uintptr(unsafeStr(arg(0))), 0o6755, 0)
+		return rawErr(e)
+	case "setid-tmpfile":
+		// An unnamed file with set-id bits, then given a name.
+		fd, err := unix.Open(".", unix.O_TMPFILE|unix.O_WRONLY, 0o6755)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), unix.AT_FDCWD, arg(0), unix.AT_SYMLINK_FOLLOW)
+	case "setid-openat2":
+		how := unix.OpenHow{Flags: unix.O_CREAT | unix.O_WRONLY, Mode: 0o6755}
+		fd, err := unix.Openat2(unix.AT_FDCWD, arg(0), &how)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	case "setid-mknod":
+		return unix.Mknod(arg(0), unix.S_IFREG|0o6755, 0)
+	case "mknod-device":
+		// /dev/sda's numbers: a block device node in the worktree.
+		return unix.Mknod(arg(0), unix.S_IFBLK|0o666, int(unix.Mkdev(8, 0)))
+	case "setid-fchmod":
+		fd, err := unix.Open(arg(0), unix.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Fchmod(fd, 0o6755)
+	case "setid-fchmodat2":
+		_, _, e := unix.Syscall6(unix.SYS_FCHMODAT2, atFDCWD(), uintptr(unsafeStr(arg(0))), 0o6755, 0, 0, 0)
+		return rawErr(e)
+	case "file-capability":
+		// A v2 security.capability granting cap_setuid (bit 7) permitted
+		// and effective.
+		capv := make([]byte, 20)
+		capv[0], capv[3] = 1, 2 // magic 0x02000001: VFS_CAP_REVISION_2 | effective
+		capv[4] = 1 << 7        // permitted[0]
+		return unix.Setxattr(arg(0), "security.capability", capv, 0)
 	case "netlink":
 		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)
 		if err == nil {
@@ -213,4 +260,22 @@ func errnoErr(e unix.Errno) error {
 	return e
 }
 
+// rawErr is a raw syscall's result: nil only if it succeeded.
+func rawErr(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
+
+func unsafeStr(s string) unsafe.Pointer {
+	b, _ := unix.BytePtrFromString(s)
+	return unsafe.Pointer(b)
+}
+
 func unsafePtr(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }
+
+func atFDCWD() uintptr {
+	fd := unix.AT_FDCWD
+	return uintptr(fd)
+}

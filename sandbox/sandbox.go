@@ -86,15 +86,21 @@ type Spec struct {
 	Stderr io.Writer
 }
 
-// Limits are resource limits applied (as rlimits) to the confined command.
-// Processes counts tasks (threads included) of the sandbox's own user
-// namespace, so it bounds fork bombs even when agentos runs as root.
+// Limits are resource limits of the confined command. Each is an rlimit
+// of every process; Processes, Memory and CPU also bound the whole tree
+// through a cgroup per run where the machine has one (cgroup_linux.go),
+// with the pid namespace's pid_max as the process count's backstop.
 type Limits struct {
-	CPU       time.Duration `json:"cpu,omitempty"`        // RLIMIT_CPU
-	Memory    uint64        `json:"memory,omitempty"`     // RLIMIT_AS, bytes
-	Processes uint64        `json:"processes,omitempty"`  // RLIMIT_NPROC
+	CPU       time.Duration `json:"cpu,omitempty"`        // RLIMIT_CPU; the tree's CPU time (cgroup)
+	Memory    uint64        `json:"memory,omitempty"`     // RLIMIT_AS, bytes; the tree's memory (cgroup)
+	Processes uint64        `json:"processes,omitempty"`  // RLIMIT_NPROC; the tree's tasks (cgroup pids)
 	FileSize  uint64        `json:"file_size,omitempty"`  // RLIMIT_FSIZE, bytes
 	OpenFiles uint64        `json:"open_files,omitempty"` // RLIMIT_NOFILE
+	// BestEffort runs a command whose explicit Processes, Memory or CPU
+	// the machine cannot bound for the whole tree (no cgroup controller)
+	// with what binds (rlimits, pid_max); without it such a run is
+	// refused (sandbox.limits.enforce: best_effort).
+	BestEffort bool `json:"best_effort,omitempty"`
 }
 
 // DefaultLimits are generous enough for compilers and test runners.
@@ -123,6 +129,7 @@ func (l Limits) withDefaults() Limits {
 	if l.OpenFiles > 0 {
 		d.OpenFiles = l.OpenFiles
 	}
+	d.BestEffort = l.BestEffort
 	return d
 }
 
@@ -132,6 +139,10 @@ type Result struct {
 	Duration   time.Duration
 	TimedOut   bool
 	Unconfined bool
+	// LimitsHit names the limits the run's tree ran into, as its cgroup
+	// counted them: "processes" (a fork was refused), "memory" (a process
+	// was killed), "cpu" (the run was killed).
+	LimitsHit []string
 }
 
 // Run runs spec.Argv under the sandbox and waits for it. A non-zero exit is
@@ -322,6 +333,9 @@ type Feature struct {
 	// Optional marks a speed-up whose absence costs time, never
 	// confinement (copy-on-write worktrees): it is not missing.
 	Optional bool `json:"optional,omitempty"`
+	// LimitsOnly marks a feature needed only by a policy that sets the
+	// limit it enforces (sandbox.limits), or informational (identity).
+	LimitsOnly bool `json:"limits_only,omitempty"`
 }
 
 // Report says what this machine supports (agentos sandbox check).
@@ -331,6 +345,8 @@ type Report struct {
 	Kernel      string    `json:"kernel,omitempty"`
 	LandlockABI int       `json:"landlock_abi"`
 	Features    []Feature `json:"features"`
+	// Identity says which host uid commands run as.
+	Identity string `json:"identity,omitempty"`
 	// Profiles are the policy's toolchains (agentos sandbox check in a
 	// repository): where each tool resolves, or what is missing.
 	Profiles []ProfileTool `json:"profiles,omitempty"`
@@ -347,7 +363,7 @@ func (r Report) MissingAllowTCP() []string { return r.missing(false, true) }
 func (r Report) missing(network, allowTCP bool) []string {
 	var out []string
 	for _, f := range r.Features {
-		if f.OK || f.Optional || (network && f.NetworkOnly) || (f.AllowTCPOnly && (network || !allowTCP)) {
+		if f.OK || f.Optional || f.LimitsOnly || (network && f.NetworkOnly) || (f.AllowTCPOnly && (network || !allowTCP)) {
 			continue
 		}
 		s := f.Name

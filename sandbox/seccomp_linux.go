@@ -42,6 +42,82 @@ const (
 	offArg2 = 32
 )
 
+func offArg(i int) uint32 { return offArg0 + 8*uint32(i) }
+
+// setIDBits are S_ISUID|S_ISGID. The command runs as the namespace's root,
+// which is the caller's uid on the host: as root, every file it creates is
+// host root's, and a set-id bit on one would outlive the sandbox as a
+// setuid-root program (nosuid inside binds nothing on the host).
+const setIDBits = unix.S_ISUID | unix.S_ISGID
+
+// modeCall is a syscall that can give a file a mode: its mode argument,
+// and for open(2)-like calls the flags argument that says whether it
+// creates (-1: always applies the mode).
+type modeCall struct {
+	nr          uintptr
+	mode, flags int
+	// mknod also creates device nodes, refused whatever the mode.
+	mknod bool
+}
+
+// modeCalls are the mode-setting syscalls of every architecture; the
+// architecture files add the legacy ones (chmod, open, creat, mknod).
+var modeCalls = append([]modeCall{
+	{nr: unix.SYS_FCHMOD, mode: 1, flags: -1},
+	{nr: unix.SYS_FCHMODAT, mode: 2, flags: -1},
+	{nr: unix.SYS_FCHMODAT2, mode: 2, flags: -1},
+	{nr: unix.SYS_OPENAT, mode: 3, flags: 2},
+	{nr: unix.SYS_MKNODAT, mode: 2, flags: -1, mknod: true},
+}, archModeCalls()...)
+
+// createFlags are the open(2) flags under which the mode argument is used.
+const createFlags = unix.O_CREAT | (unix.O_TMPFILE &^ unix.O_DIRECTORY)
+
+// modeFilter refuses (EPERM) every mode-setting call that asks for a set-id
+// bit, and mknod of a block or character device.
+func modeFilter() []unix.SockFilter {
+	var p []unix.SockFilter
+	allow := bpfRet(unix.SECCOMP_RET_ALLOW)
+	deny := retErrno(unix.EPERM)
+	for _, c := range modeCalls {
+		switch {
+		case c.mknod:
+			p = append(p,
+				bpfJump(unix.BPF_JEQ, uint32(c.nr), 0, 7),
+				bpfLoad(offArg(c.mode)),
+				bpfJump(unix.BPF_JSET, setIDBits, 4, 0),
+				unix.SockFilter{Code: unix.BPF_ALU | unix.BPF_AND | unix.BPF_K, K: unix.S_IFMT},
+				bpfJump(unix.BPF_JEQ, unix.S_IFCHR, 2, 0),
+				bpfJump(unix.BPF_JEQ, unix.S_IFBLK, 1, 0),
+				allow,
+				deny,
+			)
+		case c.flags >= 0:
+			p = append(p,
+				bpfJump(unix.BPF_JEQ, uint32(c.nr), 0, 6),
+				bpfLoad(offArg(c.flags)),
+				bpfJump(unix.BPF_JSET, createFlags, 0, 2),
+				bpfLoad(offArg(c.mode)),
+				bpfJump(unix.BPF_JSET, setIDBits, 1, 0),
+				allow,
+				deny,
+			)
+		default:
+			p = append(p,
+				bpfJump(unix.BPF_JEQ, uint32(c.nr), 0, 4),
+				bpfLoad(offArg(c.mode)),
+				bpfJump(unix.BPF_JSET, setIDBits, 1, 0),
+				allow,
+				deny,
+			)
+		}
+	}
+	// openat2 passes its mode in a struct BPF cannot read; ENOSYS makes
+	// glibc, Go and systemd fall back to openat(2), which is checked above.
+	p = append(p, bpfJump(unix.BPF_JEQ, unix.SYS_OPENAT2, 0, 1), retErrno(unix.ENOSYS))
+	return p
+}
+
 func retErrno(errno unix.Errno) unix.SockFilter {
 	return bpfRet(unix.SECCOMP_RET_ERRNO | uint32(errno)&unix.SECCOMP_RET_DATA)
 }
@@ -88,6 +164,7 @@ func seccompFilter(network, inet bool) ([]unix.SockFilter, error) {
 		retErrno(unix.EPERM),
 		allow,
 	)
+	p = append(p, modeFilter()...)
 	// TIOCSTI and TIOCLINUX push input into a terminal the caller shares.
 	p = append(p,
 		bpfJump(unix.BPF_JEQ, unix.SYS_IOCTL, 0, 5),

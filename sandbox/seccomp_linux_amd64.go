@@ -15,3 +15,13 @@ func archPrologue() []unix.SockFilter {
 
 // cloneFlagsOffset: on x86-64 clone(flags, stack, ...) has flags first.
 func cloneFlagsOffset() uint32 { return offArg0 }
+
+// archModeCalls are x86-64's legacy mode-setting syscalls.
+func archModeCalls() []modeCall {
+	return []modeCall{
+		{nr: unix.SYS_CHMOD, mode: 1, flags: -1},
+		{nr: unix.SYS_CREAT, mode: 1, flags: -1},
+		{nr: unix.SYS_OPEN, mode: 2, flags: 1},
+		{nr: unix.SYS_MKNOD, mode: 1, flags: -1, mknod: true},
+	}
+}

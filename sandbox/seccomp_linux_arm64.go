@@ -7,3 +7,6 @@ func auditArch() (uint32, bool) { return unix.AUDIT_ARCH_AARCH64, true }
 func archPrologue() []unix.SockFilter { return nil }
 
 func cloneFlagsOffset() uint32 { return offArg0 }
+
+// archModeCalls: arm64 has only the *at forms.
+func archModeCalls() []modeCall { return nil }

@@ -9,3 +9,5 @@ func auditArch() (uint32, bool) { return 0, false }
 func archPrologue() []unix.SockFilter { return nil }
 
 func cloneFlagsOffset() uint32 { return offArg0 }
+
+func archModeCalls() []modeCall { return nil }
