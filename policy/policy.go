@@ -44,6 +44,9 @@ type rule struct {
 	effect agentos.Effect
 	prg    cel.Program
 	step   bool // uses step.* variables
+	// secrets: the condition reads step.secrets or plan.secrets, so it also
+	// judges a run's final diff (EvaluateDiff).
+	secrets bool
 	// approvers and approvals for require_approval rules.
 	approvers []agentos.Actor
 	approvals int
@@ -160,7 +163,7 @@ func Compile(c *config.Config) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		ru := &rule{gate: g, effect: agentos.Effect(g.Effect), prg: prg, step: step, approvals: max(g.Approvals, 1)}
+		ru := &rule{gate: g, effect: agentos.Effect(g.Effect), prg: prg, step: step, secrets: usesSecrets(g.When), approvals: max(g.Approvals, 1)}
 		for _, a := range g.Approvers {
 			ru.approvers = append(ru.approvers, approverActor(a))
 		}
