@@ -354,6 +354,8 @@ func (rule Rule) matchesStrong(s string) bool {
 	return false
 }
 
+var filePath = regexp.MustCompile(`^(?:/|~/|\./|\.\./)[A-Za-z0-9_./~+-]*$`)
+
 var identPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(.*)?$`)
 
 // literalSecret reports whether an assigned value is a literal secret: at
@@ -370,6 +372,9 @@ func literalSecret(v string) bool {
 	}
 	if !quoted && identPath.MatchString(v) {
 		return false
+	}
+	if filePath.MatchString(v) {
+		return false // PWD=/home/ann/src, key_file: /etc/ssl/x.pem: a path, not a secret
 	}
 	switch strings.ToLower(v) {
 	case "changeme", "password", "xxxxxxxx", "redacted", "********", "notasecret", "placeholder":
