@@ -30,7 +30,7 @@ func pack(v string) *agentos.ReviewPack {
 		PlannerLastAnswer: v,
 		Gates:             []agentos.GateDecision{{RuleID: v, Effect: agentos.EffectDeny, Reason: v, Step: 0}},
 		Records:           []agentos.StepRecord{{Phase: agentos.PhaseVerify, Summary: v, OutputDigest: v, OutputTail: v, ExitCode: 1}},
-		Commands:          []agentos.CommandDecision{{RuleID: v, Decision: v, Argv: []string{v, v}, Reason: v}},
+		Commands:          []agentos.CommandDecision{{RuleID: v, Decision: "approve", Argv: []string{v, v}, Reason: v}},
 		Patches:           []agentos.PatchRecord{{Path: v, IntentID: v, DiffHash: v, Diff: v}},
 	}
 	rp.Rollback = RollbackGuide(rp, "")
