@@ -213,6 +213,18 @@ func (f *Factory) stateDir(ctx context.Context) (string, error) {
 	return dir, nil
 }
 
+// redactText redacts s with the built-in rules plus the policy's patterns,
+// when the policy loads: for what the CLI prints itself (errors).
+func (f *Factory) redactText(s string) string {
+	r := redact.Default()
+	if cfg, err := f.ConfigUnchecked(context.Background()); err == nil {
+		if rr, err := redact.New(cfg.Redact.Patterns); err == nil {
+			r = rr
+		}
+	}
+	return r.String(s)
+}
+
 // setupDB gives an opened store the factory clock and the audit redaction.
 func (f *Factory) setupDB(ctx context.Context, db agentos.Store) agentos.Store {
 	// Secrets never reach the audit log: redact with the built-in patterns

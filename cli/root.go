@@ -88,9 +88,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func printError(f *Factory, err error) {
+	// An error can quote outside text (a failing check's last line, a
+	// model's answer): it is redacted like everything stored.
+	msg := f.redactText(agentos.ErrorMessage(err))
 	if f.JSONErrors {
 		_ = json.NewEncoder(f.IO.ErrOut).Encode(map[string]any{
-			"error":     agentos.ErrorMessage(err),
+			"error":     msg,
 			"code":      agentos.ErrorCode(err),
 			"exit_code": ExitCode(err),
 		})
@@ -106,7 +109,7 @@ func printError(f *Factory, err error) {
 	case agentos.EHELD:
 		prefix = "waiting: "
 	}
-	fmt.Fprintln(f.IO.ErrOut, f.IO.Color(colorFor(code), prefix)+agentos.ErrorMessage(err))
+	fmt.Fprintln(f.IO.ErrOut, f.IO.Color(colorFor(code), prefix)+msg)
 	if f.Debug {
 		for e := err; e != nil; {
 			u, ok := e.(interface{ Unwrap() error })
@@ -115,7 +118,7 @@ func printError(f *Factory, err error) {
 			}
 			e = u.Unwrap()
 			if e != nil {
-				fmt.Fprintf(f.IO.ErrOut, "  cause: %v\n", e)
+				fmt.Fprintf(f.IO.ErrOut, "  cause: %s\n", f.redactText(e.Error()))
 			}
 		}
 	}

@@ -290,3 +290,16 @@ func TestEmptyAndDefault(t *testing.T) {
 		t.Fatalf("no policy: %s %s, want deny by default", d.Effect, d.RuleID)
 	}
 }
+
+func TestScriptOf(t *testing.T) {
+	for argv, want := range map[string]string{
+		"sh s.sh": "s.sh", "bash -e -o pipefail ./b.sh x": "./b.sh", "/usr/bin/python3 -u gen.py": "gen.py",
+		"python3.12 -W ignore t.py": "t.py", "python3 -m pkg.tool": "pkg/tool", "node -r x.js app.js": "app.js",
+		"perl -w x.pl": "x.pl", ". ./env.sh": "./env.sh", "source env.sh": "env.sh", "bash -- s.sh": "s.sh",
+		"cat s.sh": "", "sh": "", "env sh s.sh": "", "grep -q x f": "",
+	} {
+		if got := cmdrule.ScriptOf(strings.Fields(argv)); got != want {
+			t.Errorf("ScriptOf(%q) = %q, want %q", argv, got, want)
+		}
+	}
+}

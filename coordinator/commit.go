@@ -82,6 +82,9 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := c.checkChangedPaths(ctx, x, staged); err != nil {
 		return "", err
 	}
+	if err := c.scanDiff(ctx, x, parent, tree); err != nil { // secrets in what lands, whoever wrote them
+		return "", err
+	}
 	diffHash, _, err := c.Repo.DiffHash(ctx, parent, tree)
 	if err != nil {
 		return "", err

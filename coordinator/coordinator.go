@@ -27,6 +27,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/redact"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -80,7 +81,9 @@ type Coordinator struct {
 	// Stdout/Stderr receive nothing by default; commands' output is captured
 	// into records.
 	Log io.Writer
-	// Redact hides secrets in stored output; nil stores text as is.
+	// Redact hides secrets in every text from outside that is stored or
+	// printed (New: the built-in rules; the CLI adds the policy's). nil
+	// stores text as is.
 	Redact func(string) string
 	// ModelPlanners build the model planner of each planner.kind that asks
 	// a model (the CLI wires "openai"); a kind missing here is refused
@@ -94,20 +97,24 @@ type Coordinator struct {
 
 // New returns a coordinator with defaults filled in.
 func New(db agentos.Store, repo Git, cfg *config.Config) *Coordinator {
-	return &Coordinator{
-		DB: db, Repo: repo, Config: cfg,
+	c := &Coordinator{
+		Repo: repo, Config: cfg,
 		StateDir: filepath.Join(repo.Dir(), agentos.StateDir),
 		Identity: agentos.CommitIdentity{Name: "AgentOS", Email: "agentos@localhost"},
 		Env:      os.Environ(),
 		Now:      time.Now,
 		Log:      io.Discard,
 		Sandbox:  sandbox.Run,
+		Redact:   redact.Default().String,
 		engines:  &engineCache{},
 	}
+	c.DB = &redactingStore{Store: db, c: c}
+	return c
 }
 
 func (c *Coordinator) progress(ev ProgressEvent) {
 	if c.Progress != nil {
+		ev.What = c.redact(ev.What) // printed: argv and check names can carry a token
 		c.Progress(ev)
 	}
 }

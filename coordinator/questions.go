@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -197,7 +198,7 @@ func (c *Coordinator) recordAnswers(ctx context.Context, t *agentos.Task, ap *ag
 			if q == "" {
 				q = a.Question
 			}
-			_, err := c.Memory.Add(ctx, agentos.MemoryItem{
+			_, err := c.remember(ctx, agentos.MemoryItem{
 				Kind: agentos.MemoryAnswer, Text: fmt.Sprintf("%s %s", q, a.Value), Scope: []string{}, Tags: []string{"answer", a.Question},
 				Source: "task " + t.ID, Author: string(ap.Who), Confidence: 1,
 			})
@@ -271,6 +272,8 @@ func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.Answ
 	if err != nil {
 		return nil, err
 	}
+	// Stored answers are redacted; this plan uses the values as given.
+	maps.Copy(values, given)
 	// Unanswered non-blockers of this pack take their defaults.
 	for _, q := range qp.Questions {
 		if _, ok := values[q.ID]; !ok {

@@ -125,6 +125,11 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 	// The review event itself is appended next; the head recorded is the
 	// chain as it stood when the pack was assembled.
 	_, rp.ChainHead, _ = c.DB.ChainHead(ctx)
+	// Every field came through the redacting store; this is the backstop for
+	// what was read from elsewhere (events, git), before the pack is hashed.
+	if err := c.redactReview(rp); err != nil {
+		return nil, err
+	}
 	rp.Hash = rp.ComputeHash()
 	md := review.Markdown(rp)
 	if err := c.DB.SaveReview(ctx, rp, md); err != nil {
@@ -199,6 +204,43 @@ func (c *Coordinator) addLesson(ctx context.Context, t *agentos.Task, run *agent
 	if tailText != "" {
 		text += "\nError tail: " + tailText
 	}
-	c.Memory.Add(ctx, agentos.MemoryItem{Kind: agentos.MemoryLesson, Text: c.redact(text), Scope: scope, Tags: []string{"lesson", "failed-run"},
+	c.remember(ctx, agentos.MemoryItem{Kind: agentos.MemoryLesson, Text: text, Scope: scope, Tags: []string{"lesson", "failed-run"},
 		Source: "task " + t.ID + " run " + run.ID, Author: string(agentos.System), Confidence: 0.8})
+}
+
+// redactReview redacts every string of a ReviewPack in place.
+func (c *Coordinator) redactReview(rp *agentos.ReviewPack) error {
+	b, err := json.Marshal(rp)
+	if err != nil {
+		return err
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if b, err = json.Marshal(redactValue(v, c.redact)); err != nil {
+		return err
+	}
+	var out agentos.ReviewPack
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	*rp = out
+	return nil
+}
+
+func redactValue(v any, r func(string) string) any {
+	switch x := v.(type) {
+	case string:
+		return r(x)
+	case []any:
+		for i := range x {
+			x[i] = redactValue(x[i], r)
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = redactValue(e, r)
+		}
+	}
+	return v
 }

@@ -14,8 +14,9 @@ const DefaultGatesYAML = `# Gates: policy-as-code rules over every plan, checked
 # Variables: task.{id,mode,labels,goal,submitter,planner,target},
 #   intent.{kind,risk,scope}, plan.{paths,steps,kinds,commands,lines_added,
 #   lines_removed,lines_changed,files_deleted,binary_files,secrets,network,
-#   risk,source}, step.{index,kind,path,paths,argv,exe,network,lines_added,
-#   lines_removed,files_deleted,binary,secrets,added,size,risk}.
+#   risk,source,runs_plan_files}, step.{index,kind,path,paths,argv,exe,network,
+#   lines_added,lines_removed,files_deleted,binary,secrets,added,size,risk,
+#   runs_plan_file}.
 # Functions: glob(path or list, "pattern") with ** across directories and a
 #   pattern without "/" matching the base name anywhere; risk_at_least(r, "high");
 #   CEL's own exists(), all(), matches(), startsWith(), size().
@@ -25,6 +26,10 @@ const DefaultGatesYAML = `# Gates: policy-as-code rules over every plan, checked
 #   checked whenever the policy loads and by ` + "`agentos policy test`" + `.
 # Built in and not removable: a plan that writes agentos.yaml needs a human
 #   approval (rule builtin.policy-file) and no auto_approve rule can cover it.
+# Built in unless you define a gate with its id: interpreter-plan-file holds a
+#   plan whose interpreter (sh, python, node, ...) runs a file the plan writes.
+# Rules reading step.secrets or plan.secrets also judge the final diff before
+#   every commit (docs/secrets.md).
 gates:
   # AgentOS's own state and git internals are never written by a plan.
   - id: protected-paths

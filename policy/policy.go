@@ -11,6 +11,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -44,6 +45,9 @@ type rule struct {
 	effect agentos.Effect
 	prg    cel.Program
 	step   bool // uses step.* variables
+	// secrets: the condition reads step.secrets or plan.secrets, so it also
+	// judges a run's final diff (EvaluateDiff).
+	secrets bool
 	// approvers and approvals for require_approval rules.
 	approvers []agentos.Actor
 	approvals int
@@ -131,6 +135,20 @@ func compile(where, expr string) (cel.Program, bool, error) {
 	return prg, step, nil
 }
 
+// InterpreterRule is the id of the built-in rule that holds for a human a
+// plan in which an interpreter (sh, bash, python, node, perl, ...) runs a
+// file the plan itself writes: the allowlist allowed the interpreter, not
+// what the file will make it run. A policy relaxes it by defining a gate
+// with this id (its own condition and effect replace the built-in one).
+const InterpreterRule = "interpreter-plan-file"
+
+var builtinInterpreter = config.Gate{
+	ID:      InterpreterRule,
+	When:    `size(plan.runs_plan_files) > 0`,
+	Effect:  string(agentos.EffectRequireApproval),
+	Message: "an interpreter runs a file the plan itself writes, so the command allowlist does not bind what it runs; a human must approve it",
+}
+
 // builtinPolicyFile is the rule no configuration can remove.
 var builtinPolicyFile = config.Gate{
 	ID:      PolicyFileRule,
@@ -151,16 +169,19 @@ func Compile(c *config.Config) (*Engine, error) {
 		e.approvers = append(e.approvers, approverActor(a))
 	}
 	gates := append(slices.Clone(c.Gates), builtinPolicyFile)
+	if !slices.ContainsFunc(c.Gates, func(g config.Gate) bool { return g.ID == InterpreterRule }) {
+		gates = append(gates, builtinInterpreter)
+	}
 	for i, g := range gates {
 		where := fmt.Sprintf("gates[%d] (%s)", i, g.ID)
-		if g.ID == PolicyFileRule {
+		if g.ID == PolicyFileRule || (g.ID == InterpreterRule && g.When == builtinInterpreter.When && g.Message == builtinInterpreter.Message) {
 			where = g.ID
 		}
 		prg, step, err := compile(where, g.When)
 		if err != nil {
 			return nil, err
 		}
-		ru := &rule{gate: g, effect: agentos.Effect(g.Effect), prg: prg, step: step, approvals: max(g.Approvals, 1)}
+		ru := &rule{gate: g, effect: agentos.Effect(g.Effect), prg: prg, step: step, secrets: usesSecrets(g.When), approvals: max(g.Approvals, 1)}
 		for _, a := range g.Approvers {
 			ru.approvers = append(ru.approvers, approverActor(a))
 		}
@@ -230,6 +251,24 @@ type Input struct {
 	Task   agentos.Task
 	Intent *agentos.Intent
 	Plan   agentos.Plan
+	// RunsPlanFiles maps an exec step (or verify check, numbered after the
+	// steps) to the files the plan writes that an interpreter in it runs;
+	// the caller knows the commands (package cmdrule finds the script).
+	RunsPlanFiles map[int][]string
+}
+
+// setRuns gives an input the plan-written files interpreters run.
+func (in *input) setRuns(runs map[int][]string) {
+	in.runs = runs
+	var all []string
+	for _, k := range slices.Sorted(maps.Keys(runs)) {
+		for _, f := range runs[k] {
+			if !slices.Contains(all, f) {
+				all = append(all, f)
+			}
+		}
+	}
+	in.act.vals[vPlanRunsPlanFiles] = strList(all)
 }
 
 // RuleResult is one rule's outcome, for `agentos policy explain`.
@@ -284,6 +323,7 @@ func Stricter(a, b agentos.Effect) agentos.Effect {
 // Evaluate runs every rule over in and returns the decisions.
 func (e *Engine) Evaluate(in Input) Result {
 	p := prepare(in.Task, in.Intent, in.Plan, e.redactor)
+	p.setRuns(in.RunsPlanFiles)
 	defer p.close()
 	res := Result{Effect: agentos.EffectAllow, PolicyHash: e.hash, PlanHash: in.Plan.Hash}
 	// Per-step rules run step by step so each step's values are selected
@@ -332,6 +372,11 @@ func (e *Engine) Evaluate(in Input) Result {
 			res.add(r, h.step, what, e.hash)
 		}
 		res.Rules = append(res.Rules, rr)
+	}
+	for i, d := range res.Decisions {
+		if d.RuleID == InterpreterRule && d.Step < 0 {
+			res.Decisions[i].Reason += " (" + strings.Join(strListOf(p.act.vals[vPlanRunsPlanFiles]), ", ") + ")"
+		}
 	}
 	if len(res.Decisions) == 0 {
 		res.Decisions = []agentos.GateDecision{{RuleID: "default", Effect: agentos.EffectAllow, Reason: "no gate matched", Step: -1, PolicyHash: e.hash}}

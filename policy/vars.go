@@ -51,6 +51,7 @@ var Variables = []Variable{
 	{Name: "plan.network", Type: cel.BoolType, Doc: "some exec step asks for network access"},
 	{Name: "plan.risk", Type: cel.StringType, Doc: "highest risk of the intent and the steps"},
 	{Name: "plan.source", Type: cel.StringType, Doc: "plan file or planner that produced the plan"},
+	{Name: "plan.runs_plan_files", Type: stringList, Doc: "files the plan writes that an interpreter (sh, python, node, ...) in a later exec step or a verify check runs"},
 	{Name: "step.index", Type: cel.IntType, Doc: "step index (0-based)", step: true},
 	{Name: "step.kind", Type: cel.StringType, Doc: "write, patch, delete, rename, mkdir, exec", step: true},
 	{Name: "step.path", Type: cel.StringType, Doc: "the step's main path (rename: the new path)", step: true},
@@ -66,6 +67,7 @@ var Variables = []Variable{
 	{Name: "step.added", Type: cel.StringType, Doc: "text the step adds (write: content; patch: the + lines)", step: true},
 	{Name: "step.size", Type: cel.IntType, Doc: "bytes of content or diff", step: true},
 	{Name: "step.risk", Type: cel.StringType, Doc: "risk the planner gave the step", step: true},
+	{Name: "step.runs_plan_file", Type: cel.BoolType, Doc: "exec: an interpreter runs a file an earlier step writes", step: true},
 }
 
 // index of each variable in an activation's value slice, in the order of
@@ -94,6 +96,7 @@ const (
 	vPlanNetwork
 	vPlanRisk
 	vPlanSource
+	vPlanRunsPlanFiles
 	vStepIndex
 	vStepKind
 	vStepPath
@@ -109,6 +112,7 @@ const (
 	vStepAdded
 	vStepSize
 	vStepRisk
+	vStepRunsPlanFile
 	numVars
 )
 
@@ -321,6 +325,8 @@ type input struct {
 	steps    []StepFacts
 	stepVals [][numVars - vStepIndex]ref.Val
 	plan     agentos.Plan
+	// runs: per step, the plan-written files an interpreter in it runs.
+	runs map[int][]string
 	// frame wraps act once for every rule evaluated over this input.
 	frame *interpreter.ExecutionFrame
 }
@@ -382,6 +388,7 @@ func prepare(task agentos.Task, intent *agentos.Intent, plan agentos.Plan, r *re
 	v[vPlanNetwork] = types.Bool(network)
 	v[vPlanRisk] = types.String(risk)
 	v[vPlanSource] = types.String(plan.Source)
+	v[vPlanRunsPlanFiles] = strList(nil)
 	frame, err := interpreter.NewExecutionFrame(&in.act)
 	if err != nil {
 		panic("policy: " + err.Error()) // only fails for activations of the wrong type
@@ -415,6 +422,7 @@ func (in *input) selectStep(i int) {
 		sv[vStepAdded-vStepIndex] = types.String(f.Added)
 		sv[vStepSize-vStepIndex] = types.Int(f.Size)
 		sv[vStepRisk-vStepIndex] = types.String(s.Risk)
+		sv[vStepRunsPlanFile-vStepIndex] = types.Bool(len(in.runs[i]) > 0)
 	}
 	copy(in.act.vals[vStepIndex:], sv[:])
 }
@@ -424,4 +432,12 @@ func (in *input) clearStep() {
 	for i := vStepIndex; i < numVars; i++ {
 		in.act.vals[i] = nil
 	}
+}
+
+// strListOf reads back a list built by strList.
+func strListOf(v ref.Val) []string {
+	if sl, ok := v.(*stringListVal); ok {
+		return sl.ss
+	}
+	return nil
 }

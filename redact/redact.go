@@ -11,6 +11,7 @@ package redact
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/agentos/agentos"
@@ -238,6 +239,99 @@ func (r *Redactor) Find(content string) []string {
 	return ids
 }
 
+// Match is one secret a strong rule found: the rule and the matched value.
+type Match struct {
+	Rule  string
+	Value string
+}
+
+// Matches returns every secret the strong rules find in content, in rule
+// order: what Find names, with the values, so that a scan can tell a secret
+// a change adds from one that was already there.
+//
+// Large content (a commit's files) is scanned only around the hints: a rule
+// with hints runs on the lines that hold one (a private key from its line
+// to the end), since Go's regexp costs per byte scanned.
+func (r *Redactor) Matches(content string) []Match {
+	var out []Match
+	var lower string
+	for _, rule := range r.rules {
+		segs := []string{content}
+		if rule.Hints != nil {
+			if lower == "" {
+				lower = asciiLower(content)
+			}
+			if segs = rule.segments(content, lower); segs == nil {
+				continue
+			}
+		}
+		for _, seg := range segs {
+			for _, m := range rule.Re.FindAllStringSubmatch(seg, -1) {
+				v := m[rule.Group]
+				if rule.Strong == nil || rule.Strong(v) {
+					out = append(out, Match{Rule: rule.ID, Value: v})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// segments are the parts of content around the rule's hints: whole lines,
+// merged where they touch; a rule that spans lines (a key block) runs from
+// its first hinted line to the end.
+func (rule Rule) segments(content, lower string) []string {
+	type span struct{ lo, hi int }
+	var spans []span
+	for _, h := range rule.Hints {
+		for off := 0; ; {
+			i := strings.Index(lower[off:], h)
+			if i < 0 {
+				break
+			}
+			i += off
+			lo := strings.LastIndexByte(content[:i], '\n') + 1
+			hi := len(content)
+			if rule.ID != "private-key" {
+				if j := strings.IndexByte(content[i:], '\n'); j >= 0 {
+					hi = i + j
+				}
+			}
+			spans = append(spans, span{lo, hi})
+			off = max(hi, i+len(h))
+			if off >= len(lower) {
+				break
+			}
+		}
+	}
+	if len(spans) == 0 {
+		return nil
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.lo - b.lo })
+	var out []string
+	cur := spans[0]
+	for _, s := range spans[1:] {
+		if s.lo <= cur.hi+1 {
+			cur.hi = max(cur.hi, s.hi)
+			continue
+		}
+		out = append(out, content[cur.lo:cur.hi])
+		cur = s
+	}
+	return append(out, content[cur.lo:cur.hi])
+}
+
+// asciiLower lower-cases ASCII letters only, so offsets stay those of s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 // LooksSecret reports whether content contains something a strong rule
 // recognises as a secret (a key, a token, a literal password).
 func (r *Redactor) LooksSecret(content string) bool { return len(r.Find(content)) > 0 }
@@ -260,6 +354,8 @@ func (rule Rule) matchesStrong(s string) bool {
 	return false
 }
 
+var filePath = regexp.MustCompile(`^(?:/|~/|\./|\.\./)[A-Za-z0-9_./~+-]*$`)
+
 var identPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(.*)?$`)
 
 // literalSecret reports whether an assigned value is a literal secret: at
@@ -276,6 +372,9 @@ func literalSecret(v string) bool {
 	}
 	if !quoted && identPath.MatchString(v) {
 		return false
+	}
+	if filePath.MatchString(v) {
+		return false // PWD=/home/ann/src, key_file: /etc/ssl/x.pem: a path, not a secret
 	}
 	switch strings.ToLower(v) {
 	case "changeme", "password", "xxxxxxxx", "redacted", "********", "notasecret", "placeholder":

@@ -133,3 +133,14 @@ func BenchmarkString(b *testing.B) {
 		redact.String(text)
 	}
 }
+
+func TestPathIsNotASecret(t *testing.T) {
+	for _, s := range []string{"PWD=/tmp/go-test-script1/repo/.agentos/worktrees/t1", "key_file: /etc/ssl/private/x.pem", "pwd = ./build/out"} {
+		if redact.LooksSecret(s) {
+			t.Errorf("LooksSecret(%q) = true: a path is not a secret", s)
+		}
+	}
+	if !redact.LooksSecret(`pwd = "/Tr0ub4dor&3"`) {
+		t.Errorf("a quoted literal that starts with / is still a secret")
+	}
+}

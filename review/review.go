@@ -56,49 +56,55 @@ func orDash(s string) string {
 	return s
 }
 
-// Markdown renders a ReviewPack for people.
+// Markdown renders a ReviewPack for people. Every value that came from a
+// person, a model, a plan or a command (goal, request, reason, summaries,
+// argv, paths, answers, memory, output, diffs) is rendered inert: inline as
+// a code span on one line (newlines shown as ⏎), in tables with | escaped,
+// and multi-line text in a fence longer than any fence inside it. So no
+// value can open a heading, a table row, a list item, a link, HTML or a
+// section of its own; only the headings and labels below structure the pack.
 func Markdown(rp *agentos.ReviewPack) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# ReviewPack: task %s, run %s\n\n", rp.Task, orDash(rp.Run))
 	if rp.Unverified != "" {
 		// First, before anything else a reviewer reads.
-		w("**UNVERIFIED:** %s\n\n", oneLine(rp.Unverified))
+		w("**UNVERIFIED:** %s\n\n", oneLine(rp.Unverified)) // AgentOS's own words
 	}
 	w("- **Outcome:** %s\n", rp.Outcome)
 	if rp.Reason != "" {
-		w("- **Reason:** %s\n", oneLine(rp.Reason))
+		w("- **Reason:** %s\n", code(rp.Reason))
 	}
-	w("- **Goal:** %s\n", rp.Goal)
+	w("- **Goal:** %s\n", code(rp.Goal))
 	w("- **Mode:** %s\n", rp.Mode)
 	if rp.Request != "" {
-		w("- **Request:** %s\n", rp.Request)
+		w("- **Request:** %s\n", code(rp.Request))
 	}
-	w("- **Plan:** `%s`\n", orDash(rp.PlanHash))
-	w("- **Base:** `%s` → target `%s`\n", orDash(rp.BaseCommit), orDash(rp.Target))
+	w("- **Plan:** %s\n", code(orDash(rp.PlanHash)))
+	w("- **Base:** %s → target %s\n", code(orDash(rp.BaseCommit)), code(orDash(rp.Target)))
 	if rp.Unconfined {
 		w("- **UNCONFINED:** at least one command ran without the sandbox (policy `sandbox: {require: false}`)\n")
 	}
-	w("- **Audit:** events %d–%d, chain head `%s`\n\n", rp.AuditFrom, rp.AuditTo, rp.ChainHead)
+	w("- **Audit:** events %d–%d, chain head %s\n\n", rp.AuditFrom, rp.AuditTo, code(rp.ChainHead))
 
 	if rp.Intent != nil {
-		w("## Intent `%s`\n\n", rp.Intent.ID)
-		w("- Kind: %s, risk: %s, planner: %s\n", rp.Intent.Kind, rp.Intent.Risk, rp.Intent.Source.Planner)
+		w("## Intent %s\n\n", code(rp.Intent.ID))
+		w("- Kind: %s, risk: %s, planner: %s\n", code(rp.Intent.Kind), code(rp.Intent.Risk), code(rp.Intent.Source.Planner))
 		if len(rp.Intent.Scope) > 0 {
-			w("- Scope: %s\n", strings.Join(rp.Intent.Scope, ", "))
+			w("- Scope: %s\n", codes(rp.Intent.Scope))
 		}
 		for _, a := range rp.Intent.Acceptance {
-			w("- Acceptance: `%s`\n", a)
+			w("- Acceptance: %s\n", code(a))
 		}
 		w("\n")
 	}
 	if rp.MemoryPack != nil {
-		w("## MemoryPack `%s`\n\n", rp.MemoryPack.Hash)
+		w("## MemoryPack %s\n\n", code(rp.MemoryPack.Hash))
 		if len(rp.MemoryPack.Items) == 0 {
 			w("No memory items matched (the pack is empty, hashed and pinned).\n\n")
 		}
 		for _, it := range rp.MemoryPack.Items {
-			w("- [%s] %s (score %.3f, %s)\n", it.Kind, oneLine(it.Text), it.Score, it.Source)
+			w("- %s %s (score %.3f, %s)\n", code(string(it.Kind)), code(it.Text), it.Score, code(it.Source))
 		}
 		if len(rp.MemoryPack.Items) > 0 {
 			w("\n")
@@ -107,19 +113,19 @@ func Markdown(rp *agentos.ReviewPack) string {
 	if rp.Questions != nil || len(rp.Answers) > 0 || len(rp.Assumptions) > 0 {
 		w("## Questions and answers\n\n")
 		if rp.Questions != nil {
-			w("QuestionPack `%s` (%s, budget %d, used %d):\n\n", rp.Questions.ID, rp.Questions.Mode, rp.Questions.Budget.Limit, rp.Questions.Budget.Used)
+			w("QuestionPack %s (%s, budget %d, used %d):\n\n", code(rp.Questions.ID), rp.Questions.Mode, rp.Questions.Budget.Limit, rp.Questions.Budget.Used)
 			for _, q := range rp.Questions.Questions {
-				w("- `%s` (%s%s): %s\n", q.ID, q.Kind, map[bool]string{true: ", blocker"}[q.Blocker], q.Text)
+				w("- %s (%s%s): %s\n", code(q.ID), code(string(q.Kind)), map[bool]string{true: ", blocker"}[q.Blocker], code(q.Text))
 			}
 			w("\n")
 		}
 		for _, a := range rp.Answers {
 			for _, x := range a.Answers {
-				w("- answer `%s` = %q by %s (%s)\n", x.Question, x.Value, a.Who, a.Pack)
+				w("- answer %s = %s by %s (%s)\n", code(x.Question), code(x.Value), code(string(a.Who)), code(a.Pack))
 			}
 		}
 		for _, a := range rp.Assumptions {
-			w("- assumed `%s` = %q: %s\n", a.Question, a.Value, a.Why)
+			w("- assumed %s = %s: %s\n", code(a.Question), code(a.Value), code(a.Why))
 		}
 		w("\n")
 	}
@@ -129,10 +135,10 @@ func Markdown(rp *agentos.ReviewPack) string {
 			w("| call | attempt | model | prompt tokens | completion tokens | ms | outcome |\n|---|---|---|---|---|---|---|\n")
 		}
 		for _, c := range rp.PlannerCalls {
-			w("| %s | %d | %s | %d | %d | %d | %s |\n", c.Call, c.Attempt, c.Model, c.PromptTokens, c.CompletionTokens, c.LatencyMS, c.Outcome)
+			w("| %s | %d | %s | %d | %d | %d | %s |\n", c.Call, c.Attempt, cell(c.Model), c.PromptTokens, c.CompletionTokens, c.LatencyMS, cell(c.Outcome))
 		}
 		if rp.PlannerLastAnswer != "" {
-			w("\nThe model's last answer (not usable):\n\n```json\n%s\n```\n", strings.TrimSpace(rp.PlannerLastAnswer))
+			w("\nThe model's last answer (not usable):\n\n%s\n", fence("json", strings.TrimSpace(rp.PlannerLastAnswer)))
 		}
 		w("\n")
 	}
@@ -145,7 +151,7 @@ func Markdown(rp *agentos.ReviewPack) string {
 		if g.Step >= 0 {
 			step = fmt.Sprintf("step %d", g.Step+1)
 		}
-		w("- `%s` → **%s** (%s): %s\n", g.RuleID, g.Effect, step, oneLine(g.Reason))
+		w("- %s → **%s** (%s): %s\n", code(g.RuleID), g.Effect, step, code(g.Reason))
 	}
 	w("\n## Records\n\n")
 	if len(rp.Records) == 0 {
@@ -154,19 +160,19 @@ func Markdown(rp *agentos.ReviewPack) string {
 		w("| phase | # | what | exit | ms | ok |\n|---|---|---|---|---|---|\n")
 	}
 	for _, r := range rp.Records {
-		w("| %s | %d | %s | %d | %d | %s |\n", r.Phase, r.Index+1, strings.ReplaceAll(oneLine(r.Summary), "|", `\|`), r.ExitCode, r.DurationMS, map[bool]string{true: "yes", false: "**no**"}[r.OK])
+		w("| %s | %d | %s | %d | %d | %s |\n", r.Phase, r.Index+1, cell(r.Summary), r.ExitCode, r.DurationMS, map[bool]string{true: "yes", false: "**no**"}[r.OK])
 	}
 	for _, r := range rp.Records {
 		if !r.OK && r.OutputTail != "" {
-			w("\nOutput tail of %s %d (%s, digest `%s`):\n\n```\n%s\n```\n", r.Phase, r.Index+1, oneLine(r.Summary), r.OutputDigest, strings.TrimRight(r.OutputTail, "\n"))
+			w("\nOutput tail of %s %d (%s, digest %s):\n\n%s\n", r.Phase, r.Index+1, code(r.Summary), code(r.OutputDigest), fence("", strings.TrimRight(r.OutputTail, "\n")))
 		}
 	}
 	if len(rp.Commands) > 0 {
 		w("\n## Command decisions\n\n")
 		for _, c := range rp.Commands {
-			w("- `%s` → **%s** by rule `%s`", strings.Join(c.Argv, " "), c.Decision, c.RuleID)
+			w("- %s → **%s** by rule %s", code(strings.Join(c.Argv, " ")), c.Decision, code(c.RuleID))
 			if c.Reason != "" {
-				w(": %s", oneLine(c.Reason))
+				w(": %s", code(c.Reason))
 			}
 			w("\n")
 		}
@@ -174,13 +180,13 @@ func Markdown(rp *agentos.ReviewPack) string {
 	if len(rp.Patches) > 0 {
 		w("\n## Patches\n\n")
 		for _, p := range rp.Patches {
-			w("### %s\n\nintent `%s`, diff `%s`\n\n```diff\n%s\n```\n\n", p.Path, p.IntentID, p.DiffHash, strings.TrimRight(p.Diff, "\n"))
+			w("### %s\n\nintent %s, diff %s\n\n%s\n\n", code(p.Path), code(p.IntentID), code(p.DiffHash), fence("diff", strings.TrimRight(p.Diff, "\n")))
 		}
 	}
 	if len(rp.Commits) > 0 {
 		w("\n## Commits\n\n")
 		for _, c := range rp.Commits {
-			w("- `%s` on `%s`\n", c.SHA, c.Branch)
+			w("- `%s` on `%s`\n", c.SHA, c.Branch) // ours: a sha and a branch name
 			keys := make([]string, 0, len(c.Trailers))
 			for k := range c.Trailers {
 				keys = append(keys, k)
@@ -191,9 +197,61 @@ func Markdown(rp *agentos.ReviewPack) string {
 			}
 		}
 	}
-	w("\n## Rollback guide\n\n```sh\n%s\n```\n", strings.Join(rp.Rollback, "\n"))
-	w("\nReviewPack hash: `%s`\n", rp.Hash)
+	w("\n## Rollback guide\n\n%s\n", fence("sh", strings.Join(rp.Rollback, "\n")))
+	w("\nReviewPack hash: %s\n", code(rp.Hash))
 	return b.String()
+}
+
+// lineBreaks are what Markdown (or a renderer) may treat as a new line.
+var lineBreaks = strings.NewReplacer("\r\n", " ⏎ ", "\n", " ⏎ ", "\r", " ⏎ ", "\u2028", " ⏎ ", "\u2029", " ⏎ ", "\u0085", " ⏎ ", "\f", " ", "\v", " ")
+
+// code renders s as one inert inline code span: on one line, its fence a
+// run of backticks longer than any inside it, padded so a leading or
+// trailing backtick stays content. Inside a code span nothing is Markdown:
+// no emphasis, link, autolink or HTML.
+func code(s string) string {
+	s = lineBreaks.Replace(s)
+	if s == "" {
+		return "` `"
+	}
+	f := strings.Repeat("`", longestRun(s, '`')+1)
+	if s[0] == '`' || s[len(s)-1] == '`' || (s[0] == ' ' && s[len(s)-1] == ' ') {
+		s = " " + s + " " // CommonMark strips one space from each side
+	}
+	return f + s + f
+}
+
+// cell is code for a table cell, where GFM splits on | even in code spans.
+func cell(s string) string { return strings.ReplaceAll(code(s), "|", `\|`) }
+
+// codes renders each element of ss as a code span, comma separated.
+func codes(ss []string) string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = code(s)
+	}
+	return strings.Join(out, ", ")
+}
+
+// fence wraps multi-line text in a fenced code block whose fence is longer
+// than any backtick or tilde run inside, so the text cannot close it.
+func fence(info, body string) string {
+	n := max(3, longestRun(body, '`')+1)
+	f := strings.Repeat("`", n)
+	return f + info + "\n" + body + "\n" + f
+}
+
+func longestRun(s string, c byte) int {
+	best, cur := 0, 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			cur++
+			best = max(best, cur)
+		} else {
+			cur = 0
+		}
+	}
+	return best
 }
 
 func oneLine(s string) string {

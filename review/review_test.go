@@ -20,7 +20,7 @@ func TestMarkdownAndRollbackGuide(t *testing.T) {
 		t.Fatalf("rollback guide = %v", rp.Rollback)
 	}
 	md := Markdown(rp)
-	for _, want := range []string{"# ReviewPack: task t1, run r1", `exec a\|b`, "UNCONFINED", "| plan | 2 | m | 10 |", "AgentOS-Task: t1", "agentos rollback t1"} {
+	for _, want := range []string{"# ReviewPack: task t1, run r1", `exec a\|b`, "UNCONFINED", "| plan | 2 | `m` | 10 |", "AgentOS-Task: t1", "agentos rollback t1"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

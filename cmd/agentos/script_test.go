@@ -131,6 +131,7 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"sqlexec":     cmdSQLExec,
 			"snapshot":    cmdSnapshot,
 			"lasttask":    cmdLastTask,
+			"noleak":      cmdNoLeak,
 			"rechain":     cmdRechain,     // rechain_test.go
 			"serve":       cmdServe,       // net_test.go
 			"served":      cmdServed,      // net_test.go
@@ -276,4 +277,51 @@ func cmdLastTask(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[0], id)
 	ts.Setenv(args[0]+"_RUN", run)
 	ts.Setenv(args[0]+"_COMMIT", commit)
+}
+
+// noleak TOKENS PATH... fails if any line of the file TOKENS occurs, byte
+// for byte, in any file under the PATHs (the store's database and WAL, the
+// ReviewPack files, ...): an observation of the bytes AgentOS left, made
+// without AgentOS.
+func cmdNoLeak(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: noleak TOKENS PATH...")
+	}
+	raw, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	var tokens []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			tokens = append(tokens, l)
+		}
+	}
+	if len(tokens) == 0 {
+		ts.Fatalf("noleak: %s names no token", args[0])
+	}
+	files := 0
+	for _, root := range args[1:] {
+		err := filepath.WalkDir(ts.MkAbs(root), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() && d.Name() == "bases" && filepath.Base(filepath.Dir(p)) == ".agentos" {
+				// Checkouts of commits already in the repository: what
+				// they hold is the repository's own content.
+				return filepath.SkipDir
+			}
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			files++
+			for _, tok := range tokens {
+				if strings.Contains(string(b), tok) {
+					ts.Fatalf("noleak: %s holds %q", p, tok)
+				}
+			}
+			return nil
+		})
+		ts.Check(err)
+	}
+	ts.Logf("noleak: %d tokens absent from %d files", len(tokens), files)
 }
