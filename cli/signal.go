@@ -34,9 +34,15 @@ func signalContext(parent context.Context, stderr io.Writer) (context.Context, f
 	ch := make(chan os.Signal, 3)
 	sigs := make([]os.Signal, 0, len(stopSignals))
 	for s := range stopSignals {
-		sigs = append(sigs, s)
+		// Started ignoring it (nohup, a background job of a script): it
+		// stays ignored, as the user asked.
+		if !signal.Ignored(s) {
+			sigs = append(sigs, s)
+		}
 	}
-	signal.Notify(ch, sigs...)
+	if len(sigs) > 0 { // Notify with none would relay every signal
+		signal.Notify(ch, sigs...)
+	}
 	done := make(chan struct{})
 	go func() {
 		n := 0
