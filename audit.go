@@ -87,4 +87,16 @@ const (
 	EventAnswers     = "answers.given"
 	EventCommandRule = "command.decision"
 	EventApproval    = "approval"
+	// EventCancelRequested: a person asked the live runner of a task to
+	// stop (`agentos task cancel` while its lease is held); the runner
+	// polls for it and ends the task cancelled.
+	EventCancelRequested = "task.cancel_requested"
 )
+
+// CancelRequestEvent is the data of task.cancel_requested.
+type CancelRequestEvent struct {
+	Reason string `json:"reason"`
+	// Lease and Owner name the runner asked to stop.
+	Lease string `json:"lease"`
+	Owner string `json:"owner"`
+}

@@ -16,6 +16,7 @@ const (
 	EBLOCKED          = "blocked"           // waiting for answers (QuestionPack)
 	EAWAITINGAPPROVAL = "awaiting_approval" // waiting for a human approval of a plan hash
 	EHELD             = "held"              // the scheduler kept the task queued (a hold rule, a full key, a lock)
+	ECANCELLED        = "cancelled"         // the run was stopped: a signal, a cancel request, a worker shutting down
 )
 
 // Error is an application error: Message is the one line a user reads (what is
@@ -71,3 +72,25 @@ func ErrorMessage(err error) string {
 	}
 	return err.Error()
 }
+
+// Interrupt is why a run was stopped before it ended on its own: a signal
+// to the process running it, a person's `agentos task cancel`, or a worker
+// shutting down. It is the cause of the run's cancelled context
+// (context.Cause), so every layer reads the same answer.
+type Interrupt struct {
+	// Signal names the signal ("SIGINT"); empty when none was sent.
+	Signal string
+	// Number is the signal's number: a command interrupted by it exits
+	// 128+Number.
+	Number int
+	// Actor asked for the stop: System for a signal, the person for a
+	// cancel request.
+	Actor Actor
+	// Reason is the one line recorded with the task.
+	Reason string
+	// Requeue puts the task back in the queue instead of cancelling it: a
+	// worker stopping is not a decision about the task.
+	Requeue bool
+}
+
+func (i *Interrupt) Error() string { return i.Reason }

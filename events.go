@@ -64,6 +64,7 @@ type TransitionDetail struct {
 	RollbackTask string                `json:"rollback_task,omitempty"` // the rollback task that reverted it
 	Run          string                `json:"run,omitempty"`           // the run that started or ended
 	Expired      bool                  `json:"expired,omitempty"`       // cancelled past blocked_expires_after
+	Signal       string                `json:"signal,omitempty"`        // the signal that stopped the run (SIGINT, SIGTERM, SIGHUP)
 	Requirements []ApprovalRequirement `json:"requirements,omitempty"`  // who must approve (policy)
 }
 
@@ -418,6 +419,7 @@ func EventPayloads() map[string]reflect.Type {
 		EventAnswers:            reflect.TypeFor[AnswersEvent](),
 		EventCommandRule:        reflect.TypeFor[CommandRuleEvent](),
 		EventApproval:           reflect.TypeFor[ApprovalEvent](),
+		EventCancelRequested:    reflect.TypeFor[CancelRequestEvent](),
 		EventLockTakeover:       reflect.TypeFor[LockTakeoverEvent](),
 		EventLockForceRelease:   reflect.TypeFor[LockForceReleaseEvent](),
 		EventLockLost:           reflect.TypeFor[LockLostEvent](),

@@ -19,6 +19,9 @@ import (
 // rollback, submit, worker). It first does the housekeeping the policy asks
 // for (see coordinator.GC): read verbs never do it.
 func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, error) {
+	if err := coordinator.CheckLease(os.Environ()); err != nil {
+		return nil, err
+	}
 	db, err := f.DB(ctx)
 	if err != nil {
 		return nil, err

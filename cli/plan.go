@@ -129,7 +129,9 @@ agentos.yaml first (audited; see ` + "`agentos scheduler explain TASK`" + `). It
 when the change is committed, 3 when the task is blocked on questions, 4 when
 the plan awaits approval, 5 when a scheduler rule holds the task (it stays
 queued for ` + "`agentos worker`" + ` or a later ` + "`agentos apply TASK`" + `), 1 when the task
-failed and 2 on bad input.`,
+failed and 2 on bad input. Ctrl-C (SIGINT), SIGTERM or a closed terminal
+(SIGHUP) kills the running command's process tree and ends the task cancelled
+with its ReviewPack; run then exits 130, 143 or 129.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -167,7 +169,8 @@ rules of agentos.yaml dispatch it (audited, like a worker's dispatch). It
 exits 0 when committed, 4 when the plan awaits approval, 5 when a scheduler
 rule holds or skips the task or another task holds a lock on one of its
 files (it stays queued: ` + "`agentos scheduler explain TASK`" + ` says why), 1 when it
-failed and 2 on bad input.`,
+failed and 2 on bad input. A signal stops the run and cancels the task (exit
+130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).`,
 		Args: exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

@@ -6,11 +6,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/agentos/agentos"
 	"github.com/spf13/cobra"
@@ -76,11 +74,17 @@ func NewRootCmd(f *Factory) *cobra.Command {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	f := NewFactory(stdin, stdout, stderr)
 	defer f.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background(), f.IO.ErrOut)
 	defer stop()
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if i, ok := context.Cause(ctx).(*agentos.Interrupt); ok && err != nil && agentos.ErrorCode(err) != agentos.ECANCELLED &&
+		(errors.Is(err, context.Canceled) || agentos.ErrorCode(err) == agentos.EINTERNAL) {
+		// Whatever the command was doing when the signal came ("context
+		// canceled" from a query, a git call): the user reads why it stopped.
+		err = agentos.WrapError(agentos.ECANCELLED, errors.Join(i, err), "%s", i.Reason)
+	}
 	if err != nil {
 		printError(f, err)
 	}
@@ -142,6 +146,9 @@ const (
 	// ExitHeld: the scheduler held or skipped the task (a hold rule, a full
 	// serialize or max_concurrency key, a file lock); it stays queued.
 	ExitHeld = 5
+	// ExitSignal plus the signal's number: the command was stopped by
+	// SIGHUP (129), SIGINT (130) or SIGTERM (143); its task is cancelled.
+	ExitSignal = 128
 )
 
 // ExitCode is the one place an error becomes an exit code.
@@ -158,6 +165,12 @@ func ExitCode(err error) int {
 		return ExitAwaitingApproval
 	case agentos.EHELD:
 		return ExitHeld
+	case agentos.ECANCELLED:
+		// Stopped by a signal: the shell's convention. Stopped by a
+		// person's `task cancel` or a worker shutting down: a failure.
+		if i, ok := errors.AsType[*agentos.Interrupt](err); ok && i.Number > 0 {
+			return ExitSignal + i.Number
+		}
 	}
 	return ExitFailed
 }

@@ -244,12 +244,27 @@ func onTarget(cmd *cobra.Command, repo *gitrepo.Repo, t *agentos.Task) bool {
 func newCmdTaskCancel(f *Factory) *cobra.Command {
 	var reason string
 	var asJSON bool
+	var wait time.Duration
 	cmd := &cobra.Command{
-		Use:   "cancel TASK [--reason TEXT]",
-		Short: "Cancel a task that is not running (planned, blocked, awaiting approval, queued)",
-		Args:  exactArgs(1, "TASK"),
+		Use:   "cancel TASK [--reason TEXT] [--wait DURATION]",
+		Short: "Cancel a task: at once when it is not running, else stop its run",
+		Long: `Cancel ends a task cancelled, with a ReviewPack, audited with who and why.
+
+A task that is not running (planned, blocked, awaiting approval, queued) is
+cancelled at once. A running task (applying, verifying) whose runner is alive
+is asked to stop: the request is audited, the runner kills the running command
+(its whole process tree) at its next poll and ends the task cancelled, and
+this command waits up to --wait for that. A running task whose runner died
+(kill -9, a lost machine: its lease expired) is ended here, the way
+terraform force-unlock ends a dead lock: the lease takeover is audited and
+the task cancelled with the dead run's ReviewPack; its worktree is kept. A
+run that had already landed its commit cannot be cancelled (use rollback).`,
+		Args: exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if wait < 0 {
+				return usageErr("--wait must not be negative, got %s", wait)
+			}
 			c, err := f.Coordinator(ctx)
 			if err != nil {
 				return err
@@ -258,7 +273,7 @@ func newCmdTaskCancel(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, err := c.Cancel(ctx, args[0], actor, reason)
+			t, err := c.Cancel(ctx, args[0], actor, reason, wait)
 			if err != nil {
 				return err
 			}
@@ -266,6 +281,7 @@ func newCmdTaskCancel(f *Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log and the ReviewPack)")
+	cmd.Flags().DurationVar(&wait, "wait", time.Minute, "how long to wait for a running task's runner to stop it")
 	addJSONFlag(cmd, f, &asJSON)
 	return cmd
 }

@@ -68,8 +68,17 @@ takes over tasks whose runner died (their lease expired), asks the scheduler
 rules of agentos.yaml which task runs next and audits every dispatch, hold,
 skip and takeover with the rule id and the rules' hash (see ` + "`agentos scheduler explain TASK`" + `).
 A task runs only once it holds its task lock and the lock of every file it
-writes. On SIGINT or SIGTERM it stops dispatching, lets running tasks finish
-within --grace, then releases their locks.`,
+writes.
+
+Stopping: the first SIGINT (Ctrl-C), SIGTERM or SIGHUP stops dispatching and
+lets running tasks finish within --grace; a task still running then has its
+command's whole process tree killed and goes back to the queue (re-queued,
+never failed), with a ReviewPack of the stopped run. A second signal does
+that at once; a third exits without cleanup (the leases then expire and the
+next worker takes the tasks over). Commands run in their own process group,
+so a terminal's Ctrl-C reaches the worker, not the running step. The worker
+exits 0 once it stopped as asked. To end a task rather than the worker, use
+` + "`agentos task cancel TASK`" + `.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return workerRun(cmd, opts)
@@ -79,7 +88,7 @@ within --grace, then releases their locks.`,
 	cmd.Flags().BoolVar(&opts.UntilIdle, "until-idle", false, "exit once nothing runs and nothing can be dispatched")
 	cmd.Flags().DurationVar(&opts.Lease, "lease", coordinator.DefaultLeaseTTL, "lock lease lifetime between heartbeats; a dead worker's tasks are taken over after it")
 	cmd.Flags().DurationVar(&opts.Poll, "poll", 200*time.Millisecond, "how often the queue is re-read")
-	cmd.Flags().DurationVar(&opts.Grace, "grace", 5*time.Minute, "on SIGINT/SIGTERM, how long running tasks may finish before they are cancelled")
+	cmd.Flags().DurationVar(&opts.Grace, "grace", 5*time.Minute, "on SIGINT/SIGTERM/SIGHUP, how long running tasks may finish before they are stopped and re-queued")
 	return cmd
 }
 
@@ -113,7 +122,7 @@ func workerRun(cmd *cobra.Command, opts *WorkerOptions) error {
 	logf("%d worker(s), lease %s", opts.Workers, opts.Lease)
 	st, err := c.Work(ctx, coordinator.WorkerOptions{
 		Workers: opts.Workers, UntilIdle: opts.UntilIdle, LeaseTTL: opts.Lease, Poll: opts.Poll, Grace: opts.Grace,
-		Actor: actor, Log: logf,
+		Actor: actor, Log: logf, StopNow: Again(ctx),
 	})
 	logf("dispatched %d, committed %d, blocked %d, failed %d, re-queued %d, taken over %d", st.Dispatched, st.Committed, st.Blocked, st.Failed, st.Requeued, st.TakenOver)
 	return err

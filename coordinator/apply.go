@@ -9,13 +9,18 @@ import (
 )
 
 // Run plans a plan file and, unless a question or a gate stops it, applies it.
+// Stopped (ctx cancelled, e.g. by a signal) before its run started, the task
+// it created is cancelled with a ReviewPack; a started run ends itself.
 func (c *Coordinator) Run(ctx context.Context, req PlanRequest) (*agentos.Task, error) {
 	req.AutoApply = true
 	t, err := c.PlanFile(ctx, req)
-	if err != nil {
-		return t, err
+	if err == nil {
+		t, err = c.Apply(ctx, t.ID, req.Actor)
 	}
-	return c.Apply(ctx, t.ID, req.Actor)
+	if i := interruptOf(ctx); i != nil && err != nil && t != nil {
+		return c.cancelInterrupted(context.WithoutCancel(ctx), t, i, err)
+	}
+	return t, err
 }
 
 // Gate evaluates the gates of a planned task and moves it to queued,
@@ -133,25 +138,35 @@ func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor 
 	if _, err := c.transition(ctx, t, agentos.StateApplying, actor, agentos.TaskUpdate{RunID: &run.ID}, agentos.TransitionDetail{Run: run.ID}); err != nil {
 		return t, err
 	}
+	// The run's own context: a signal (ctx), a cancel request (polled
+	// here) or a worker's shutdown stops it with its cause; finishRun
+	// reads the cause before the deferred stop below clears it.
+	rctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go c.watchCancel(rctx, t.ID, run.ID, stop)
 	defer func() {
 		if p := recover(); p != nil {
 			// One line for the user and the task; the stack for --debug.
 			err = &agentos.Error{Code: agentos.EINTERNAL, Message: fmt.Sprintf("internal error during run %s: %v (a bug: please report it; --debug shows the stack)", run.ID, p),
 				Err: fmt.Errorf("panic: %v\n%s", p, debug.Stack())}
 		}
-		err = c.finishRun(context.WithoutCancel(ctx), t, run, err)
+		err = c.finishRun(context.WithoutCancel(ctx), t, run, err, interruptOf(rctx))
 		rt = t // also when a panic skipped the return below
 	}()
-	return t, c.execute(ctx, adm, d, run, actor)
+	return t, c.execute(rctx, adm, d, run, actor)
 }
 
-// finishRun moves an unfinished run to failed, records a lesson, and writes
-// the ReviewPack.
-func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agentos.Run, runErr error) error {
+// finishRun moves an unfinished run to failed (or, stopped by stop, to
+// cancelled or back to the queue), records a lesson, and writes the
+// ReviewPack.
+func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agentos.Run, runErr error, stop *agentos.Interrupt) error {
 	if cur, err := c.DB.Task(ctx, t.ID); err == nil {
 		*t = *cur
 	}
-	if runErr != nil && !t.State.Terminal() && t.State != agentos.StatePlanning && t.State != agentos.StateBlocked && t.State != agentos.StateQueued {
+	running := t.State == agentos.StateApplying || t.State == agentos.StateVerifying
+	if stop != nil && running {
+		runErr = c.stopRun(ctx, t, run, stop, runErr)
+	} else if runErr != nil && !t.State.Terminal() && t.State != agentos.StatePlanning && t.State != agentos.StateBlocked && t.State != agentos.StateQueued {
 		reason := agentos.ErrorMessage(runErr)
 		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Run: run.ID}); err != nil {
 			return fmt.Errorf("%w (and recording the failure failed: %v)", runErr, err)

@@ -89,6 +89,8 @@ type executor struct {
 }
 
 func (x *executor) record(ctx context.Context, r agentos.StepRecord) error {
+	// The record of a step a signal stopped is written all the same.
+	ctx = context.WithoutCancel(ctx)
 	r.Run = x.run.ID
 	r.OutputTail = x.c.redact(r.OutputTail)
 	r.Summary = x.c.redact(r.Summary)
@@ -393,6 +395,15 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 	rec.Unconfined = res.Unconfined
 	rec.OutputDigest = "sha256:" + hex.EncodeToString(out.h.Sum(nil))
 	rec.OutputTail = out.String()
+	if i := interruptOf(ctx); i != nil {
+		// The run was stopped, not the command's own timeout: the sandbox
+		// killed the command's whole tree (its namespace and cgroup).
+		rec.OutputTail += "\n[agentos: killed: " + i.Reason + "]"
+		if rec.ExitCode == 0 {
+			rec.ExitCode = 128 + 9
+		}
+		return rec, agentos.WrapError(agentos.ECANCELLED, i, "%s", i.Reason)
+	}
 	if res.TimedOut {
 		rec.OutputTail += fmt.Sprintf("\n[agentos: killed after the %s timeout]", timeout)
 		if rec.ExitCode == 0 {

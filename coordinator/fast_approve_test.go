@@ -3,8 +3,10 @@ package coordinator_test
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/coordinator"
 )
 
 // TestFastApprovalNofM: a gated plan waits for two of its three named
@@ -195,7 +197,7 @@ func TestFastCancel(t *testing.T) {
 	task := f.mustPlan("ci.yaml", ciPlan)
 	_, err := f.c.Apply(ctx, task.ID, agentos.Human("ann"))
 	wantCode(t, err, agentos.EAWAITINGAPPROVAL, "gated apply")
-	ct, err := f.c.Cancel(ctx, task.ID, agentos.Human("ann"), "")
+	ct, err := f.c.Cancel(ctx, task.ID, agentos.Human("ann"), "", 0)
 	if err != nil || ct.State != agentos.StateCancelled {
 		t.Fatalf("Cancel = %+v, %v", ct, err)
 	}
@@ -207,7 +209,7 @@ func TestFastCancel(t *testing.T) {
 		t.Fatalf("cancel audited as %s", e.Actor)
 	}
 	f.wantReview(task.ID, agentos.StateCancelled)
-	_, err = f.c.Cancel(ctx, task.ID, agentos.Human("ann"), "again")
+	_, err = f.c.Cancel(ctx, task.ID, agentos.Human("ann"), "again", 0)
 	wantErr(t, err, agentos.ECONFLICT, "already ended", "cancel of a cancelled task")
 
 	// A task being applied belongs to its runner.
@@ -217,11 +219,22 @@ func TestFastCancel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, err = f.c.Cancel(ctx, busy.ID, agentos.Human("ann"), "stop")
-	wantErr(t, err, agentos.ECONFLICT, "stop the process running it", "cancel of an applying task")
+	// Its runner may be finishing (no lease, just updated): not yet.
+	_, err = f.c.Cancel(ctx, busy.ID, agentos.Human("ann"), "stop", 0)
+	wantErr(t, err, agentos.ECONFLICT, "is still applying", "cancel of an applying task")
 	f.wantState(busy.ID, agentos.StateApplying)
+	// A lease-lifetime later with no lease, its runner is dead: ended here.
+	f.c.Now = func() time.Time { return time.Now().Add(coordinator.DefaultLeaseTTL + time.Second) }
+	ct, err = f.c.Cancel(ctx, busy.ID, agentos.Human("ann"), "stop", 0)
+	if err != nil || ct.State != agentos.StateCancelled {
+		t.Fatalf("Cancel of a dead run = %+v, %v", ct, err)
+	}
+	if got := f.wantState(busy.ID, agentos.StateCancelled); got.Reason != "cancelled by human:ann: stop (its runner released its lease and stopped)" {
+		t.Fatalf("dead-run cancel reason %q", got.Reason)
+	}
+	f.c.Now = time.Now
 
-	_, err = f.c.Cancel(ctx, "t-nope", agentos.Human("ann"), "")
+	_, err = f.c.Cancel(ctx, "t-nope", agentos.Human("ann"), "", 0)
 	wantCode(t, err, agentos.ENOTFOUND, "cancel of an unknown task")
 	f.verifyChain()
 }

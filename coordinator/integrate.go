@@ -45,6 +45,12 @@ func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string)
 				return agentos.WrapError(agentos.ECONFLICT, err, "run %s lost its lease before integrating: nothing was landed", x.run.ID)
 			}
 		}
+		// The last safe point: once landing starts it completes (a ref
+		// update and its record), whatever stops the run meanwhile.
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		ctx := context.WithoutCancel(ctx)
 		landed, note, err := c.land(ctx, t, head, commit)
 		if err != nil {
 			if agentos.ErrorCode(err) == agentos.ECONFLICT {

@@ -166,7 +166,7 @@ func (c *Coordinator) holdLocks(ctx context.Context, t *agentos.Task, p *agentos
 // own lease (nil for none): its owner holds the integration lock too, and it
 // must still be held once the integration lock is.
 func (c *Coordinator) lockIntegration(ctx context.Context, target string, run Locks) (func(), error) {
-	owner, ttl := foregroundOwner(), DefaultLeaseTTL
+	owner, ttl := foregroundOwner(), c.leaseTTL()
 	if l, ok := run.(*heldLocks); ok && l != nil {
 		owner, ttl = l.held.Lease.Owner, l.ttl
 	}

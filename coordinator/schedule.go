@@ -380,7 +380,7 @@ func (c *Coordinator) Schedule(ctx context.Context, t *agentos.Task, actor agent
 	if err != nil {
 		return nil, err
 	}
-	g := newDispatcher(c, sched, foregroundOwner(), DefaultLeaseTTL, actor)
+	g := newDispatcher(c, sched, foregroundOwner(), c.leaseTTL(), actor)
 	pass, err := g.dispatch(ctx, func(ctx context.Context) ([]*agentos.Task, error) {
 		cur, err := c.DB.Task(ctx, t.ID)
 		if err != nil {

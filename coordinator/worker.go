@@ -30,10 +30,14 @@ type WorkerOptions struct {
 	LeaseTTL time.Duration
 	// Poll is how often the queue is re-read when nothing finished.
 	Poll time.Duration
-	// Grace is how long running tasks may finish after ctx ends before they
-	// are cancelled (and fail with a ReviewPack); their locks are released
-	// either way.
+	// Grace is how long running tasks may finish after ctx ends; those
+	// still running then are stopped (their commands' process trees
+	// killed) and put back in the queue with a ReviewPack of the stopped
+	// run. Their locks are released either way.
 	Grace time.Duration
+	// StopNow, once it yields, stops running tasks without waiting for the
+	// rest of Grace (re-queued the same way): the second Ctrl-C.
+	StopNow <-chan os.Signal
 	// Actor is who runs the worker; it applies the tasks.
 	Actor agentos.Actor
 	// Log receives one line per dispatch, hold, skip, takeover and outcome.
@@ -102,15 +106,23 @@ func (c *Coordinator) Work(ctx context.Context, o WorkerOptions) (WorkStats, err
 
 func (w *worker) loop(ctx context.Context) (WorkStats, error) {
 	// Tasks run under their own context: a signal stops dispatching, and
-	// running tasks get Grace to finish before they are cancelled.
-	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelTasks()
+	// running tasks get Grace to finish (or StopNow) before they are
+	// stopped and re-queued: a worker stopping decides nothing about a
+	// task, `agentos task cancel` does.
+	taskCtx, cancelTasks := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelTasks(nil)
 	stopGrace := context.AfterFunc(ctx, func() {
 		t := time.NewTimer(w.o.Grace)
 		defer t.Stop()
+		why := "worker " + w.owner + " was stopped"
+		if i, ok := context.Cause(ctx).(*agentos.Interrupt); ok && i.Signal != "" {
+			why += " by " + i.Signal
+		}
 		select {
 		case <-t.C:
-			cancelTasks()
+			cancelTasks(&agentos.Interrupt{Actor: agentos.System, Requeue: true, Reason: fmt.Sprintf("re-queued: %s and its --grace %s ran out", why, w.o.Grace)})
+		case s := <-w.o.StopNow:
+			cancelTasks(&agentos.Interrupt{Actor: agentos.System, Requeue: true, Reason: fmt.Sprintf("re-queued: %s, then told to stop now (%s again)", why, s)})
 		case <-taskCtx.Done():
 		}
 	})
@@ -372,6 +384,19 @@ func (w *worker) takeOverTask(ctx context.Context, t *agentos.Task, dead *lock.L
 			}
 			run.Outcome, run.Commit = agentos.StateCommitted, sha
 			return w.finishDeadRun(ctx, t, run, "committed (recovered)")
+		}
+	}
+	// A person asked the dead run to stop: it is cancelled, never re-run.
+	if run != nil {
+		if i := w.c.cancelRequest(ctx, t.ID, run.ID); i != nil {
+			reason := i.Reason + " (its runner died before stopping; ended at takeover by " + w.owner + ")"
+			if _, err := w.c.DB.Transition(ctx, t.ID, t.State, agentos.StateCancelled, i.Actor,
+				agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Run: run.ID, Takeover: true},
+				agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d}); err != nil {
+				return err
+			}
+			run.Outcome = agentos.StateCancelled
+			return w.finishDeadRun(ctx, t, run, "cancelled, as requested")
 		}
 	}
 	reason := "re-queued: " + d.Reason

@@ -16,6 +16,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 )
 
 // The helper is recognised by both a hidden first argument and an
@@ -74,6 +75,13 @@ type helperReport struct {
 	Started bool `json:"started,omitempty"`
 }
 
+// onTerminal reports whether r is a terminal (an interactive command's
+// stdin).
+func onTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // plainSysProcAttr: an unconfined command gets its own process group (to
 // kill it whole) and dies with agentos.
 func plainSysProcAttr() *syscall.SysProcAttr {
@@ -128,6 +136,13 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, s
 		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
 		GidMappingsEnableSetgroups: false,
 		Pdeathsig:                  syscall.SIGKILL,
+		// Its own process group: a terminal's Ctrl-C reaches agentos,
+		// which decides (a worker lets the step finish its grace), and not
+		// the command directly. A Go program as pid 1 of the namespace
+		// cannot even die of it and exits 2 instead. Only an interactive
+		// `sandbox run`, whose command reads the terminal, stays in the
+		// terminal's foreground group.
+		Setpgid: !onTerminal(stdin),
 	}
 	err = cmd.Start()
 	specR.Close()
