@@ -87,4 +87,5 @@ const (
 	EventAnswers     = "answers.given"
 	EventCommandRule = "command.decision"
 	EventApproval    = "approval"
+	EventMemoryWrite = "memory.write"
 )

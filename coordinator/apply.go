@@ -145,8 +145,9 @@ func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor 
 	return t, c.execute(ctx, adm, d, run, actor)
 }
 
-// finishRun moves an unfinished run to failed, records a lesson, and writes
-// the ReviewPack.
+// finishRun moves an unfinished run to failed, records what it printed as an
+// observation (or, once committed, its durable answers), and writes the
+// ReviewPack.
 func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agentos.Run, runErr error) error {
 	if cur, err := c.DB.Task(ctx, t.ID); err == nil {
 		*t = *cur
@@ -156,8 +157,9 @@ func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agent
 		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Run: run.ID}); err != nil {
 			return fmt.Errorf("%w (and recording the failure failed: %v)", runErr, err)
 		}
-		c.addLesson(ctx, t, run, runErr)
+		c.addObservation(ctx, t, run, runErr)
 	}
+	c.rememberAnswers(ctx, t) // only once committed
 	run.Outcome = t.State
 	run.Commit = t.Commit
 	if err := c.DB.FinishRun(ctx, run); err != nil && runErr == nil {

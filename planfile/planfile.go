@@ -31,6 +31,10 @@ type Param struct {
 	Options  []string `yaml:"options" json:"options"`
 	Default  *string  `yaml:"default" json:"default"`
 	Blocker  *bool    `yaml:"blocker" json:"blocker"`
+	// Durable: the answer stays true beyond this task, so it is remembered
+	// (kind answer) once the task commits. Default false: answers are
+	// this task's alone.
+	Durable bool `yaml:"durable" json:"durable,omitempty"`
 }
 
 // Question returns the param as a question.
@@ -45,6 +49,7 @@ func (p Param) AsQuestion() agentos.Question {
 	if p.Blocker != nil {
 		q.Blocker = *p.Blocker
 	}
+	q.Durable = p.Durable
 	return q
 }
 
@@ -445,7 +450,7 @@ func parseParams(n *yaml.Node) ([]Param, error) {
 	var out []Param
 	for i, pn := range n.Content {
 		where := fmt.Sprintf("param %d", i+1)
-		if _, err := mapping(pn, where, map[string]bool{"id": true, "question": true, "why": true, "kind": true, "options": true, "default": true, "blocker": true}); err != nil {
+		if _, err := mapping(pn, where, map[string]bool{"id": true, "question": true, "why": true, "kind": true, "options": true, "default": true, "blocker": true, "durable": true}); err != nil {
 			return nil, err
 		}
 		var p Param
