@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/review"
 )
 
