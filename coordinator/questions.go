@@ -122,6 +122,9 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 			if err != nil {
 				return nil, agentos.WrapError(agentos.EINVALID, err, "question %s: %v", q.ID, err)
 			}
+			if err := c.checkAnswers(map[string]string{q.ID: v}); err != nil {
+				return nil, err
+			}
 			values[q.ID] = v
 			ap.Answers = append(ap.Answers, agentos.Answer{Question: q.ID, Value: v})
 		}
@@ -198,6 +201,18 @@ func (c *Coordinator) recordAnswers(ctx context.Context, t *agentos.Task, ap *ag
 type answerKeeper interface {
 	List(ctx context.Context, f memory.ListFilter) ([]agentos.MemoryItem, error)
 	Edit(ctx context.Context, id, text, actor string) (agentos.MemoryItem, error)
+}
+
+func answerValues(ap agentos.AnswerPack) map[string]string {
+	m := make(map[string]string, len(ap.Answers))
+	for i, a := range ap.Answers {
+		if _, dup := m[a.Question]; dup {
+			m[fmt.Sprintf("%s#%d", a.Question, i)] = a.Value
+			continue
+		}
+		m[a.Question] = a.Value
+	}
+	return m
 }
 
 // internalQuestions are asked by AgentOS itself about one run; their
@@ -305,6 +320,9 @@ func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.Answ
 		byID[q.ID] = q
 	}
 	given := map[string]string{}
+	if err := c.checkAnswers(answerValues(ap)); err != nil {
+		return nil, err
+	}
 	for _, a := range ap.Answers {
 		q, ok := byID[a.Question]
 		if !ok {
