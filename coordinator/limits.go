@@ -58,6 +58,15 @@ func (c *Coordinator) checkGoal(t *agentos.Task) error {
 	return nil
 }
 
+// checkTaskInput bounds what a new task brings: its goal and request, and
+// the answers given up front.
+func (c *Coordinator) checkTaskInput(t *agentos.Task, upfront map[string]string) error {
+	if err := c.checkGoal(t); err != nil {
+		return err
+	}
+	return c.checkAnswers(upfront)
+}
+
 // checkAnswers bounds each answer value.
 func (c *Coordinator) checkAnswers(values map[string]string) error {
 	limit := c.Config.Limits.Answer()

@@ -65,6 +65,9 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 		Submitter: req.Actor, Labels: labels, Target: target, AutoApply: req.AutoApply, AutoQueue: req.AutoQueue,
 		Source: string(raw), SourcePath: req.File,
 	}
+	if err := c.checkTaskInput(t, req.Values); err != nil {
+		return nil, err // no task was created
+	}
 	values, err := c.startTask(ctx, t, req.Values, req.Actor)
 	if err != nil {
 		return t, err
@@ -76,10 +79,7 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 // given up front as an AnswerPack (they count as answered and spend no
 // budget). It returns the values known so far.
 func (c *Coordinator) startTask(ctx context.Context, t *agentos.Task, upfront map[string]string, actor agentos.Actor) (map[string]string, error) {
-	if err := c.checkGoal(t); err != nil {
-		return nil, err
-	}
-	if err := c.checkAnswers(upfront); err != nil {
+	if err := c.checkTaskInput(t, upfront); err != nil {
 		return nil, err
 	}
 	if err := c.DB.CreateTask(ctx, t); err != nil {
