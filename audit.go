@@ -91,6 +91,9 @@ const (
 	// stop (`agentos task cancel` while its lease is held); the runner
 	// polls for it and ends the task cancelled.
 	EventCancelRequested = "task.cancel_requested"
+	// EventMemoryWrite: a memory item was added, edited, removed or
+	// promoted, and by whom.
+	EventMemoryWrite = "memory.write"
 )
 
 // CancelRequestEvent is the data of task.cancel_requested.

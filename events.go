@@ -189,6 +189,20 @@ type AnswersEvent struct {
 	Answers    []string `json:"answers"`
 }
 
+// MemoryWriteEvent is the data of memory.write: one change to the memory
+// future plans are made with. The event's actor is who made it (for the
+// memory service: the client its bearer token names).
+type MemoryWriteEvent struct {
+	Op         string     `json:"op"` // add, edit, remove, promote
+	Item       string     `json:"item,omitempty"`
+	Supersedes string     `json:"supersedes,omitempty"`
+	Kind       MemoryKind `json:"kind,omitempty"`
+	Author     string     `json:"author,omitempty"`
+	Source     string     `json:"source,omitempty"`
+	TextHash   string     `json:"text_hash,omitempty"` // sha256 of the stored text
+	Client     string     `json:"client,omitempty"`    // memory service client name
+}
+
 // RollbackEvent is the data of rollback, always on the task being rolled
 // back: a rollback task was requested for it, refused, or landed.
 type RollbackEvent struct {
@@ -420,6 +434,7 @@ func EventPayloads() map[string]reflect.Type {
 		EventCommandRule:        reflect.TypeFor[CommandRuleEvent](),
 		EventApproval:           reflect.TypeFor[ApprovalEvent](),
 		EventCancelRequested:    reflect.TypeFor[CancelRequestEvent](),
+		EventMemoryWrite:        reflect.TypeFor[MemoryWriteEvent](),
 		EventLockTakeover:       reflect.TypeFor[LockTakeoverEvent](),
 		EventLockForceRelease:   reflect.TypeFor[LockForceReleaseEvent](),
 		EventLockLost:           reflect.TypeFor[LockLostEvent](),

@@ -25,6 +25,10 @@ type Question struct {
 	Options []string     `json:"options"`
 	Default string       `json:"default"`
 	Blocker bool         `json:"blocker"`
+	// Durable says the answer stays true beyond this task (a project fact
+	// such as "which license"), so it is remembered once the task commits.
+	// Omitted when false, so packs written before it hash the same.
+	Durable bool `json:"durable,omitempty"`
 }
 
 // Budget is a mode's question budget and how much of it is spent.
@@ -84,6 +88,10 @@ const (
 	MemoryDecision   MemoryKind = "decision"
 	MemoryAnswer     MemoryKind = "answer"
 	MemoryLesson     MemoryKind = "lesson"
+	// MemoryObservation is text AgentOS saw but nobody vouched for: command
+	// output, a model's or an agent's words. It is quoted, ranks below the
+	// other kinds, and becomes another kind only when a person promotes it.
+	MemoryObservation MemoryKind = "observation"
 )
 
 // MemoryItem is one thing AgentOS knows about the repository.

@@ -69,14 +69,8 @@ func (f *Factory) coordinator(ctx context.Context, db agentos.Store) (*coordinat
 		if c.Memory, err = memory.FromConfig(nil, cfg.Memory, os.Getenv); err != nil {
 			return nil, err
 		}
-	} else {
-		ix, err := memoryIndex(db)
-		if err != nil {
-			return nil, err
-		}
-		if c.Memory, err = memory.FromConfig(ix, cfg.Memory, os.Getenv); err != nil {
-			return nil, err
-		}
+	} else if c.Memory, err = localMemory(db, cfg.Memory); err != nil {
+		return nil, err
 	}
 	r, err := redact.New(cfg.Redact.Patterns)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/memory"
 	"github.com/spf13/cobra"
 )
@@ -20,7 +21,7 @@ func NewCmdMemory(f *Factory) *cobra.Command {
 		"hashed selection of it (the MemoryPack). Edits and removals supersede items and keep their history. " +
 		"With memory.url in agentos.yaml the commands use that remote memory service instead of the local store."
 	cmd.AddCommand(newCmdMemoryAdd(f), newCmdMemoryImport(f), newCmdMemorySearch(f), newCmdMemoryList(f),
-		newCmdMemoryShow(f), newCmdMemoryEdit(f), newCmdMemoryRm(f), newCmdMemoryServe(f), newCmdMemoryPack(f))
+		newCmdMemoryShow(f), newCmdMemoryEdit(f), newCmdMemoryRm(f), newCmdMemoryServe(f), newCmdMemoryPack(f), newCmdMemoryPromote(f))
 	return cmd
 }
 
@@ -48,11 +49,20 @@ func (f *Factory) memoryOn(ctx context.Context, open func(context.Context) (agen
 	if err != nil {
 		return nil, err
 	}
+	return localMemory(db, cfg.Memory)
+}
+
+// localMemory is the store's own memory, every write audited in its chain.
+func localMemory(db agentos.Store, c config.Memory) (memory.Service, error) {
 	ix, err := memoryIndex(db)
 	if err != nil {
 		return nil, err
 	}
-	return memory.FromConfig(ix, cfg.Memory, os.Getenv)
+	svc, err := memory.FromConfig(ix, c, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return memory.WithAudit(svc, db), nil
 }
 
 // MemoryAddOptions are the inputs of `agentos memory add`.
@@ -79,7 +89,7 @@ func newCmdMemoryAdd(f *Factory) *cobra.Command {
 			return memoryAddRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Kind, "kind", "fact", "fact, convention, decision, answer or lesson")
+	cmd.Flags().StringVar(&opts.Kind, "kind", "fact", "fact, convention, decision, answer, lesson or observation")
 	cmd.Flags().StringArrayVar(&opts.Scope, "scope", nil, "path `glob` the item concerns (repeatable; none: the whole repository)")
 	cmd.Flags().StringArrayVar(&opts.Tags, "tag", nil, "a tag (repeatable)")
 	cmd.Flags().StringVar(&opts.Source, "source", "", "where it comes from: file:line, a task id or a person")
@@ -350,7 +360,22 @@ func memoryListRun(ctx context.Context, opts *MemoryListOptions) error {
 		return printJSON(opts.F, MemoryListDoc{Version: 1, Items: items})
 	}
 	if len(items) == 0 {
-		fmt.Fprintln(opts.F.IO.ErrOut, "the memory is empty: add items with `agentos memory add` or `agentos memory import AGENTS.md`")
+		f := opts.Filter
+		if f.Kind == "" && f.Tag == "" && f.Source == "" {
+			fmt.Fprintln(opts.F.IO.ErrOut, "the memory is empty: add items with `agentos memory add` or `agentos memory import AGENTS.md`")
+			return nil
+		}
+		var by []string
+		if f.Kind != "" {
+			by = append(by, "kind "+string(f.Kind))
+		}
+		if f.Tag != "" {
+			by = append(by, "tag "+f.Tag)
+		}
+		if f.Source != "" {
+			by = append(by, "source "+f.Source)
+		}
+		fmt.Fprintf(opts.F.IO.ErrOut, "no memory item with %s: `agentos memory list` shows all of them\n", strings.Join(by, " and "))
 		return nil
 	}
 	tw := tabwriter.NewWriter(opts.F.IO.Out, 0, 4, 2, ' ', 0)
@@ -577,19 +602,32 @@ func memoryServeRun(ctx context.Context, opts *MemoryServeOptions) error {
 	if err != nil {
 		return err
 	}
-	so := memory.ServerOptions{Open: opts.Open, ErrorLog: opts.F.IO.ErrOut}
+	so := memory.ServerOptions{Open: opts.Open, ErrorLog: opts.F.IO.ErrOut, Audit: db}
 	if !opts.Open {
+		for _, cl := range cfg.Memory.Serve.Clients {
+			tok := os.Getenv(cl.TokenEnv)
+			if tok == "" {
+				return usageErr("memory.serve.clients: client %s reads its token from %s, which is empty: export %s=TOKEN", cl.Name, cl.TokenEnv, cl.TokenEnv)
+			}
+			so.Clients = append(so.Clients, memory.ServerClient{Name: cl.Name, Token: tok, Actor: agentos.Actor(cl.Actor)})
+		}
+		// The single token of the older form: named by the flag or
+		// memory.token_env, or the default variable when no client is named.
 		name := opts.TokenEnv
 		if name == "" {
 			name = cfg.Memory.TokenEnv
 		}
-		if name == "" {
+		if name == "" && len(so.Clients) == 0 {
 			name = DefaultMemoryTokenEnv
 		}
-		so.Token = os.Getenv(name)
-		if so.Token == "" {
-			return usageErr("the memory service needs a token: export %s=TOKEN (or name another variable with --token-env), or pass --open on a loopback address", name)
+		if name != "" {
+			so.Token = os.Getenv(name)
+			if so.Token == "" {
+				return usageErr("the memory service needs a token: export %s=TOKEN (or name another variable with --token-env, or list clients in memory.serve.clients), or pass --open on a loopback address", name)
+			}
 		}
+	} else if len(cfg.Memory.Serve.Clients) > 0 {
+		return usageErr("--open serves without tokens, but memory.serve.clients names clients: drop --open")
 	}
 	srv, err := memory.NewServer(memory.NewStore(ix), so)
 	if err != nil {
@@ -609,6 +647,64 @@ func memoryServeRun(ctx context.Context, opts *MemoryServeOptions) error {
 	}
 	fmt.Fprintf(opts.F.IO.ErrOut, "agentos: memory service on http://%s (%s); stop with Ctrl-C\n", ln.Addr(), mode)
 	return srv.Serve(ctx, ln)
+}
+
+// MemoryPromoteOptions are the inputs of `agentos memory promote`.
+type MemoryPromoteOptions struct {
+	F    *Factory
+	ID   string
+	Kind string
+	Text string
+	JSON bool
+}
+
+func newCmdMemoryPromote(f *Factory) *cobra.Command {
+	opts := &MemoryPromoteOptions{F: f}
+	cmd := &cobra.Command{
+		Use:   "promote ID --kind lesson|convention|fact|decision|answer",
+		Short: "Vouch for an item (usually an observation): it becomes a lesson, convention, fact, decision or answer by you",
+		Long: "Observations are text AgentOS saw but nobody vouched for: command output, a model's or an agent's words. " +
+			"They rank low in MemoryPacks. Promoting one writes a new item of --kind, authored by you, that supersedes it " +
+			"(the observation stays readable with `memory show`); --text restates it in your words. The change is audited.",
+		Example: `  agentos memory promote mem_01hx... --kind lesson --text "go test needs -race off on arm64"`,
+		Args:    exactArgs(1, "ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ID = args[0]
+			return memoryPromoteRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Kind, "kind", "", "lesson, convention, fact, decision or answer (required)")
+	cmd.Flags().StringVar(&opts.Text, "text", "", "the item in your words (default: the observation's quoted text)")
+	addJSONFlag(cmd, f, &opts.JSON)
+	return cmd
+}
+
+func memoryPromoteRun(ctx context.Context, opts *MemoryPromoteOptions) error {
+	if opts.Kind == "" {
+		return usageErr("memory promote %s: say what it becomes with --kind lesson|convention|fact|decision|answer", opts.ID)
+	}
+	kind, err := memory.ParseKind(opts.Kind)
+	if err != nil {
+		return err
+	}
+	svc, err := opts.F.memoryService(ctx)
+	if err != nil {
+		return err
+	}
+	actor, err := opts.F.Actor(ctx)
+	if err != nil {
+		return err
+	}
+	it, err := svc.Promote(ctx, opts.ID, kind, opts.Text, string(actor))
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return printJSON(opts.F, it)
+	}
+	fmt.Fprintln(opts.F.IO.Out, it.ID)
+	fmt.Fprintf(opts.F.IO.ErrOut, "%s (%s by %s) supersedes %s\n", it.ID, it.Kind, it.Author, opts.ID)
+	return nil
 }
 
 // MemoryPackOptions are the inputs of `agentos memory pack`.

@@ -161,7 +161,9 @@ func TestMemoryRemote(t *testing.T) {
 	}
 	defer db.Close()
 	remote := memory.NewStore(db.Memory())
-	srv, err := memory.NewServer(remote, memory.ServerOptions{Token: "tok"})
+	// The token names the client, and the client's actor is the author
+	// (what the CLI sends as author is ignored by the service).
+	srv, err := memory.NewServer(remote, memory.ServerOptions{Clients: []memory.ServerClient{{Name: "ann", Token: "tok", Actor: "human:ann"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +181,7 @@ func TestMemoryRemote(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &it) != nil {
 		t.Fatalf("remote add: exit %d, %s %s", code, out, errOut)
 	}
-	if got, err := remote.Get(ctx, it.ID); err != nil || got.Author != "human:ann" {
+	if got, err := remote.Get(ctx, it.ID); err != nil || got.Author != "human:ann" || got.Kind != agentos.MemoryFact {
 		t.Fatalf("the item is not in the served store: %+v, %v", got, err)
 	}
 	t.Setenv("MEM_TOK", "wrong")

@@ -61,6 +61,8 @@ type Config struct {
 	// Verify gives plans without checks the policy's default and decides
 	// whether a plan with none may commit (config/verify.go).
 	Verify Verify `yaml:"verify"`
+	// Limits bound plan files, files, goals and answers (config/limits.go).
+	Limits Limits `yaml:"limits"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
 
@@ -158,7 +160,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits,
 	} {
 		if err := v(c); err != nil {
 			return err

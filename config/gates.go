@@ -53,6 +53,9 @@ type ExampleStep struct {
 	// (patch) of that many lines when Content and Diff are empty.
 	LinesAdded   int `yaml:"lines_added"`
 	LinesRemoved int `yaml:"lines_removed"`
+	// Bytes synthesises a write of that many bytes on one line when
+	// Content is empty (for rules on plan.bytes_changed).
+	Bytes int `yaml:"bytes"`
 	// Repeat makes N copies of the step; "{n}" in paths becomes 1..N.
 	Repeat int `yaml:"repeat"`
 }
@@ -61,7 +64,7 @@ type ExampleStep struct {
 func (s ExampleStep) IsZero() bool {
 	return s.Kind == "" && s.Path == "" && len(s.Paths) == 0 && s.From == "" && s.To == "" &&
 		s.Content == "" && s.Diff == "" && len(s.Argv) == 0 && !s.Network && s.StepRisk == "" &&
-		s.LinesAdded == 0 && s.LinesRemoved == 0 && s.Repeat == 0
+		s.LinesAdded == 0 && s.LinesRemoved == 0 && s.Bytes == 0 && s.Repeat == 0
 }
 
 // AutoApprove is a standing approval: in full_auto, a plan that needs

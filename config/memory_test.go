@@ -19,6 +19,10 @@ func TestMemorySection(t *testing.T) {
 		{"ErrTokenEnv", "version: 1\nmemory:\n  token_env: 'MY-TOKEN'\n", false, 0},
 		{"ErrBudget", "version: 1\nmemory:\n  pack_budget_bytes: -1\n", false, 0},
 		{"ErrUnknownKey", "version: 1\nmemory:\n  token: abc\n", false, 0},
+		{"Clients", "version: 1\nmemory:\n  serve:\n    clients:\n      - {name: ci, token_env: CI_TOK}\n      - {name: alice, token_env: ALICE_TOK, actor: 'human:alice'}\n", true, DefaultPackBudgetBytes},
+		{"ErrClientTwice", "version: 1\nmemory:\n  serve:\n    clients:\n      - {name: ci, token_env: A}\n      - {name: ci, token_env: B}\n", false, 0},
+		{"ErrClientActor", "version: 1\nmemory:\n  serve:\n    clients:\n      - {name: ci, token_env: A, actor: system}\n", false, 0},
+		{"ErrClientNoEnv", "version: 1\nmemory:\n  serve:\n    clients:\n      - {name: ci}\n", false, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse([]byte(tc.yaml), FileName)

@@ -157,7 +157,8 @@ func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor 
 }
 
 // finishRun moves an unfinished run to failed (or, stopped by stop, to
-// cancelled or back to the queue), records a lesson, and writes the
+// cancelled or back to the queue), records what it printed as an
+// observation (or, once committed, its durable answers), and writes the
 // ReviewPack.
 func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agentos.Run, runErr error, stop *agentos.Interrupt) error {
 	if cur, err := c.DB.Task(ctx, t.ID); err == nil {
@@ -171,8 +172,9 @@ func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agent
 		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Run: run.ID}); err != nil {
 			return fmt.Errorf("%w (and recording the failure failed: %v)", runErr, err)
 		}
-		c.addLesson(ctx, t, run, runErr)
+		c.addObservation(ctx, t, run, runErr)
 	}
+	c.rememberAnswers(ctx, t) // only once committed
 	run.Outcome = t.State
 	run.Commit = t.Commit
 	if err := c.DB.FinishRun(ctx, run); err != nil && runErr == nil {

@@ -176,14 +176,14 @@ func TestFastVerifyFails(t *testing.T) {
 		t.Fatalf("ReviewPack of run %s, want %s", rp.Run, got.RunID)
 	}
 	kinds := f.mem.kinds()
-	if len(kinds) != 1 || kinds[0] != agentos.MemoryLesson {
-		t.Fatalf("memory was given %v, want one lesson", kinds)
+	if len(kinds) != 1 || kinds[0] != agentos.MemoryObservation {
+		t.Fatalf("memory was given %v, want one observation (never a lesson: nobody vouched for it)", kinds)
 	}
 	f.mem.mu.Lock()
-	lesson := f.mem.added[0].Text
+	obs := f.mem.added[0]
 	f.mem.mu.Unlock()
-	if !strings.Contains(lesson, "failed") || !strings.Contains(lesson, "Command: false") {
-		t.Fatalf("lesson %q does not name the failing command", lesson)
+	if !strings.Contains(obs.Text, "(false):\n> failed") || obs.Author == string(agentos.System) || !strings.Contains(obs.Source, "verify check 1") {
+		t.Fatalf("observation %+v: want the failing command quoted, sourced to its check, not by system", obs)
 	}
 }
 

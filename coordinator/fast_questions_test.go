@@ -10,7 +10,7 @@ import (
 const releasePlan = `version: 1
 goal: Cut a release
 params:
-  - {id: version, question: "Which version?", kind: text, blocker: true}
+  - {id: version, question: "Which version?", kind: text, blocker: true, durable: true}
   - {id: channel, question: "Which channel?", kind: choice, options: [stable, beta], default: stable, blocker: false}
 steps:
   - write: {path: VERSION, content: "{{ .params.version }} {{ .params.channel }}\n"}
@@ -101,8 +101,13 @@ func TestFastQuestionsSemiAuto(t *testing.T) {
 	if plans, _ := f.db.PlansOf(ctx, task.ID); len(plans) != 1 {
 		t.Fatalf("plans after the answer = %v, want the one plan made with it", plans)
 	}
-	if k := f.mem.kinds(); len(k) == 0 || k[0] != agentos.MemoryAnswer {
-		t.Fatalf("memory was given %v, want the answer first", k)
+	// Remembered once committed: the durable answer, by who gave it; the
+	// channel (not durable, and only assumed) is not.
+	f.mem.mu.Lock()
+	added := append([]agentos.MemoryItem{}, f.mem.added...)
+	f.mem.mu.Unlock()
+	if len(added) != 1 || added[0].Kind != agentos.MemoryAnswer || added[0].Text != "Which version? 1.4.0" || added[0].Author != "human:ann" {
+		t.Fatalf("memory was given %+v, want the one durable answer by human:ann", added)
 	}
 	_, err = f.c.Answer(ctx, task.ID, good, agentos.Human("ann"))
 	wantErr(t, err, agentos.ECONFLICT, "not blocked", "answer to a committed task")

@@ -130,6 +130,9 @@ func (c *Coordinator) PlanRequest(ctx context.Context, req NLRequest) (*agentos.
 		ID: NewID("t"), Mode: mode, Goal: firstLine(text), Request: text, Planner: pc.Kind,
 		Submitter: req.Actor, Labels: req.Labels, Target: target, AutoApply: req.AutoApply,
 	}
+	if err := c.checkTaskInput(t, req.Values); err != nil {
+		return nil, err // no task was created
+	}
 	values, err := c.startTask(ctx, t, req.Values, req.Actor)
 	if err != nil {
 		return t, err

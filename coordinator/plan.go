@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"slices"
 	"sort"
@@ -33,12 +32,9 @@ type PlanRequest struct {
 // missing (or blocks), builds the MemoryPack, and stores the hashed plan. It
 // touches neither the working tree, nor the index, nor any ref.
 func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.Task, error) {
-	raw, err := os.ReadFile(req.File)
+	raw, err := c.readPlanFile(req.File)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, agentos.Errorf(agentos.EINVALID, "plan file %s does not exist", req.File)
-		}
-		return nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", req.File, err)
+		return nil, err
 	}
 	f, err := planfile.Parse(raw)
 	if err != nil {
@@ -69,6 +65,9 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 		Submitter: req.Actor, Labels: labels, Target: target, AutoApply: req.AutoApply, AutoQueue: req.AutoQueue,
 		Source: string(raw), SourcePath: req.File,
 	}
+	if err := c.checkTaskInput(t, req.Values); err != nil {
+		return nil, err // no task was created
+	}
 	values, err := c.startTask(ctx, t, req.Values, req.Actor)
 	if err != nil {
 		return t, err
@@ -80,6 +79,9 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 // given up front as an AnswerPack (they count as answered and spend no
 // budget). It returns the values known so far.
 func (c *Coordinator) startTask(ctx context.Context, t *agentos.Task, upfront map[string]string, actor agentos.Actor) (map[string]string, error) {
+	if err := c.checkTaskInput(t, upfront); err != nil {
+		return nil, err
+	}
 	if err := c.DB.CreateTask(ctx, t); err != nil {
 		return nil, err
 	}
@@ -214,6 +216,9 @@ func (c *Coordinator) buildFilePlan(ctx context.Context, t *agentos.Task, f *pla
 // pack is the MemoryPack the planner was given, if it was given one: the plan
 // pins exactly what its author saw. Otherwise one is built here.
 func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *agentos.Intent, p *agentos.Plan, pack *agentos.MemoryPack, actor agentos.Actor) (*agentos.Task, error) {
+	if err := c.checkStepSizes(p); err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
 	if err := c.checkDirty(ctx, p); err != nil {
 		return c.failPlanning(ctx, t, err)
 	}

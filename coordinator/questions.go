@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/planfile"
 	"github.com/agentos/agentos/workspace"
 )
@@ -121,6 +122,9 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 			if err != nil {
 				return nil, agentos.WrapError(agentos.EINVALID, err, "question %s: %v", q.ID, err)
 			}
+			if err := c.checkAnswers(map[string]string{q.ID: v}); err != nil {
+				return nil, err
+			}
 			values[q.ID] = v
 			ap.Answers = append(ap.Answers, agentos.Answer{Question: q.ID, Value: v})
 		}
@@ -174,8 +178,9 @@ func (c *Coordinator) questionsAsked(ctx context.Context, task string) int {
 	return qp.Budget.Used
 }
 
-// recordAnswers stores an accepted AnswerPack, audits who answered, and
-// remembers each answer as a memory item of kind answer.
+// recordAnswers stores an accepted AnswerPack and audits who answered. The
+// answers are this task's: they become memory only if the task commits and
+// their question is durable (rememberAnswers).
 func (c *Coordinator) recordAnswers(ctx context.Context, t *agentos.Task, ap *agentos.AnswerPack, qs []agentos.Question, actor agentos.Actor) error {
 	if err := c.DB.SaveAnswerPack(ctx, t.ID, ap); err != nil {
 		return err
@@ -188,26 +193,102 @@ func (c *Coordinator) recordAnswers(ctx context.Context, t *agentos.Task, ap *ag
 		Data: agentos.AnswersEvent{Pack: ap.Pack, AnswerPack: ap.Hash, Who: ap.Who, Answers: ids}}); err != nil {
 		return err
 	}
-	if c.Memory != nil {
-		text := map[string]string{}
-		for _, q := range qs {
-			text[q.ID] = q.Text
+	return nil
+}
+
+// answerKeeper is the part of the memory that lets a new answer supersede
+// the last one to the same question (the memory package's Service).
+type answerKeeper interface {
+	List(ctx context.Context, f memory.ListFilter) ([]agentos.MemoryItem, error)
+	Edit(ctx context.Context, id, text, actor string) (agentos.MemoryItem, error)
+}
+
+func answerValues(ap agentos.AnswerPack) map[string]string {
+	m := make(map[string]string, len(ap.Answers))
+	for i, a := range ap.Answers {
+		if _, dup := m[a.Question]; dup {
+			m[fmt.Sprintf("%s#%d", a.Question, i)] = a.Value
+			continue
 		}
-		for _, a := range ap.Answers {
-			q := text[a.Question]
-			if q == "" {
-				q = a.Question
-			}
-			_, err := c.remember(ctx, agentos.MemoryItem{
-				Kind: agentos.MemoryAnswer, Text: fmt.Sprintf("%s %s", q, a.Value), Scope: []string{}, Tags: []string{"answer", a.Question},
-				Source: "task " + t.ID, Author: string(ap.Who), Confidence: 1,
-			})
-			if err != nil {
-				return agentos.WrapError(agentos.EINTERNAL, err, "cannot remember answer %s: %v", a.Question, err)
+		m[a.Question] = a.Value
+	}
+	return m
+}
+
+// internalQuestions are asked by AgentOS itself about one run; their
+// answers are never memory, whatever a pack says.
+var internalQuestions = map[string]bool{"rebase_conflict": true}
+
+// rememberAnswers, once t has committed, remembers the answers to its
+// durable questions (the plan file's params with durable: true, or asked
+// questions marked durable), each the latest a person gave, as items of
+// kind answer by that person. An answer already remembered for the same
+// question is superseded, so memory holds one answer per question.
+// Best effort, as the task is already committed: a failure is reported
+// through progress, never undoes the commit.
+func (c *Coordinator) rememberAnswers(ctx context.Context, t *agentos.Task) {
+	if c.Memory == nil || t.State != agentos.StateCommitted {
+		return
+	}
+	durable := map[string]agentos.Question{}
+	if t.Planner == "file" && t.Source != "" {
+		if f, err := planfile.Parse([]byte(t.Source)); err == nil {
+			for _, p := range f.Params {
+				if q := p.AsQuestion(); q.Durable {
+					durable[q.ID] = q
+				}
 			}
 		}
 	}
-	return nil
+	if qp, err := c.DB.LatestQuestionPack(ctx, t.ID); err == nil {
+		for _, q := range qp.Questions {
+			if q.Durable {
+				durable[q.ID] = q
+			}
+		}
+	}
+	if len(durable) == 0 {
+		return
+	}
+	packs, err := c.DB.AnswerPacks(ctx, t.ID)
+	if err != nil {
+		return
+	}
+	type given struct {
+		value string
+		who   agentos.Actor
+	}
+	latest := map[string]given{}
+	for _, ap := range packs { // oldest first: later answers win
+		for _, a := range ap.Answers {
+			if _, ok := durable[a.Question]; ok && !internalQuestions[a.Question] && ap.Who.IsHuman() {
+				latest[a.Question] = given{a.Value, ap.Who}
+			}
+		}
+	}
+	for _, id := range sortedKeys(latest) {
+		g, q := latest[id], durable[id]
+		text := c.redact(fmt.Sprintf("%s %s", strings.TrimSpace(q.Text), g.value))
+		tag := "question:" + id
+		var old []agentos.MemoryItem
+		keeper, ok := c.Memory.(answerKeeper)
+		if ok {
+			old, _ = keeper.List(ctx, memory.ListFilter{Kind: agentos.MemoryAnswer, Tag: tag, Limit: 1})
+		}
+		var err error
+		switch {
+		case len(old) > 0 && old[0].Text == text:
+			continue
+		case len(old) > 0:
+			_, err = keeper.Edit(ctx, old[0].ID, text, string(g.who))
+		default:
+			_, err = c.Memory.Add(ctx, agentos.MemoryItem{Kind: agentos.MemoryAnswer, Text: text, Scope: []string{}, Tags: []string{"answer", tag},
+				Source: "task " + t.ID, Author: string(g.who), Confidence: 1})
+		}
+		if err != nil {
+			c.progress(ProgressEvent{Task: t.ID, Phase: "memory", What: "remember answer " + id + ": " + agentos.ErrorMessage(err), Done: true})
+		}
+	}
 }
 
 // Answer accepts an AnswerPack for a blocked task and resumes it: a new plan
@@ -239,6 +320,9 @@ func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.Answ
 		byID[q.ID] = q
 	}
 	given := map[string]string{}
+	if err := c.checkAnswers(answerValues(ap)); err != nil {
+		return nil, err
+	}
 	for _, a := range ap.Answers {
 		q, ok := byID[a.Question]
 		if !ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/review"
 )
 
@@ -170,17 +171,21 @@ func writeFileAtomic(path string, b []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// addLesson remembers a failed run as a lesson scoped to the paths involved,
-// so the next plan for that area sees it.
-func (c *Coordinator) addLesson(ctx context.Context, t *agentos.Task, run *agentos.Run, runErr error) {
+// addObservation keeps what a failed run printed as an observation scoped
+// to the paths involved: quoted, sourced to the task, run, step and
+// command, authored by "output" (nobody vouched for it) and ranked below
+// what people said. It becomes a lesson only when a person promotes it
+// (`agentos memory promote ID --kind lesson`).
+func (c *Coordinator) addObservation(ctx context.Context, t *agentos.Task, run *agentos.Run, runErr error) {
 	if c.Memory == nil {
 		return
 	}
 	var scope []string
-	cmd := ""
+	cmd, where := "", ""
 	tailText := ""
+	steps := 0
 	if p, _, err := c.DB.Plan(ctx, t.PlanID); err == nil {
-		scope = p.Paths()
+		scope, steps = p.Paths(), len(p.Steps)
 	}
 	if recs, err := c.DB.Records(ctx, run.ID); err == nil {
 		for _, r := range recs {
@@ -188,6 +193,10 @@ func (c *Coordinator) addLesson(ctx context.Context, t *agentos.Task, run *agent
 				cmd = strings.Join(r.Argv, " ")
 				if cmd == "" {
 					cmd = r.Summary
+				}
+				where = fmt.Sprintf(" step %d", r.Index+1)
+				if r.Kind == "check" { // verify checks are numbered after the steps
+					where = fmt.Sprintf(" verify check %d", r.Index-steps+1)
 				}
 				tailText = tail(strings.TrimSpace(r.OutputTail), 400)
 				break
@@ -197,15 +206,29 @@ func (c *Coordinator) addLesson(ctx context.Context, t *agentos.Task, run *agent
 	if scope == nil {
 		scope = []string{}
 	}
-	text := fmt.Sprintf("Task %s (%s) failed: %s", t.ID, t.Goal, agentos.ErrorMessage(runErr))
-	if cmd != "" {
-		text += fmt.Sprintf("\nCommand: %s", cmd)
-	}
+	// The failure reason and the output both carry text a command (or a
+	// model) chose; all of it is quoted.
+	body := "failed: " + agentos.ErrorMessage(runErr)
 	if tailText != "" {
-		text += "\nError tail: " + tailText
+		body += "\noutput: " + tailText
 	}
-	c.remember(ctx, agentos.MemoryItem{Kind: agentos.MemoryLesson, Text: text, Scope: scope, Tags: []string{"lesson", "failed-run"},
-		Source: "task " + t.ID + " run " + run.ID, Author: string(agentos.System), Confidence: 0.8})
+	from := fmt.Sprintf("task %s run %s%s", t.ID, run.ID, where)
+	if cmd != "" {
+		from += fmt.Sprintf(" (%s)", oneLineOf(cmd, 120))
+	}
+	c.remember(ctx, agentos.MemoryItem{Kind: agentos.MemoryObservation, Text: memory.Quote(from, body), Scope: scope, Tags: []string{"failed-run"},
+		Source: fmt.Sprintf("task %s run %s%s", t.ID, run.ID, where), Author: ObservationAuthor, Confidence: 0.3})
+}
+
+// ObservationAuthor is the author of memory AgentOS took from command output.
+const ObservationAuthor = "output"
+
+func oneLineOf(s string, n int) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
 }
 
 // redactReview redacts every string of a ReviewPack in place.

@@ -153,6 +153,17 @@ func (c *Client) Remove(ctx context.Context, id, actor string) error {
 	return c.do(ctx, http.MethodPost, "/v1/memory/items/"+url.PathEscape(id)+"/remove", nil, removeRequest{Actor: actor}, nil)
 }
 
+// Promote implements Service. The service promotes as the client its token
+// names, whatever actor says.
+func (c *Client) Promote(ctx context.Context, id string, kind agentos.MemoryKind, text, actor string) (agentos.MemoryItem, error) {
+	var out agentos.MemoryItem
+	if id == "" {
+		return out, notFound(id)
+	}
+	err := c.do(ctx, http.MethodPost, "/v1/memory/items/"+url.PathEscape(id)+"/promote", nil, promoteRequest{Kind: kind, Text: text, Actor: actor}, &out)
+	return out, err
+}
+
 // Search implements Service.
 func (c *Client) Search(ctx context.Context, q Query) ([]Hit, error) {
 	var out searchResponse

@@ -45,6 +45,11 @@ type Service interface {
 	Remove(ctx context.Context, id, actor string) error
 	// Search ranks live items for q; any text is a valid query.
 	Search(ctx context.Context, q Query) ([]Hit, error)
+	// Promote makes a person vouch for an item, usually an observation: a
+	// new item of kind (never observation) with text (empty: the item's
+	// own, unquoted), authored by actor, supersedes it. EDENIED unless
+	// actor is a person; ENOTFOUND, ECONFLICT as Edit.
+	Promote(ctx context.Context, id string, kind agentos.MemoryKind, text, actor string) (agentos.MemoryItem, error)
 	// BuildPack selects items for a task within q.BudgetBytes and returns
 	// the pack with its hash set; an empty memory gives an empty pack.
 	BuildPack(ctx context.Context, task string, q agentos.MemoryQuery) (agentos.MemoryPack, error)
@@ -99,10 +104,56 @@ type ListFilter struct {
 // ParseKind checks a kind name.
 func ParseKind(s string) (agentos.MemoryKind, error) {
 	switch k := agentos.MemoryKind(s); k {
-	case agentos.MemoryFact, agentos.MemoryConvention, agentos.MemoryDecision, agentos.MemoryAnswer, agentos.MemoryLesson:
+	case agentos.MemoryFact, agentos.MemoryConvention, agentos.MemoryDecision, agentos.MemoryAnswer, agentos.MemoryLesson, agentos.MemoryObservation:
 		return k, nil
 	}
-	return "", agentos.Errorf(agentos.EINVALID, "memory kind %q: use one of fact, convention, decision, answer, lesson", s)
+	return "", agentos.Errorf(agentos.EINVALID, "memory kind %q: use one of fact, convention, decision, answer, lesson, observation", s)
+}
+
+// MaxObservationConfidence caps an observation's confidence: nobody
+// vouched for it, so it never weighs as much as what a person said.
+const MaxObservationConfidence = 0.5
+
+// Trusted reports whether author may state facts, conventions, decisions,
+// answers and lessons: a person, or AgentOS itself. Anyone else (an agent,
+// a model, command output, a memory-service client that is not a person)
+// is kept as an observation.
+func Trusted(author string) bool {
+	a := agentos.Actor(author)
+	return a.IsHuman() || a == agentos.System
+}
+
+// Quote renders untrusted text as an observation: a header saying where it
+// came from, then each line of it behind "> ", so it reads as a quotation
+// and never as an instruction or a statement of AgentOS.
+func Quote(from, text string) string {
+	var b strings.Builder
+	b.WriteString("Observed (unverified) in ")
+	b.WriteString(strings.TrimSpace(from))
+	b.WriteString(":")
+	for line := range strings.SplitSeq(strings.TrimSpace(text), "\n") {
+		b.WriteString("\n> ")
+		b.WriteString(strings.TrimRight(line, " \t\r"))
+	}
+	return b.String()
+}
+
+// unquote returns the quoted text of an observation made by Quote, or text
+// as it is when it is not one.
+func unquote(text string) string {
+	head, body, ok := strings.Cut(text, "\n")
+	if !ok || !strings.HasPrefix(head, "Observed (unverified) in ") {
+		return text
+	}
+	var lines []string
+	for line := range strings.SplitSeq(body, "\n") {
+		l, ok := strings.CutPrefix(line, "> ")
+		if !ok {
+			l = strings.TrimPrefix(line, ">")
+		}
+		lines = append(lines, l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // normalize checks an item for Add and cleans its scope and tags in place.

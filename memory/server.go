@@ -21,10 +21,33 @@ import (
 // MaxTextBytes, so 1 MiB leaves room for a long task text and nothing more.
 const DefaultMaxBodyBytes = 1 << 20
 
+// ServerClient is one client of the memory service: whoever holds Token
+// acts as Actor. What a request body says about authorship is ignored.
+type ServerClient struct {
+	Name  string
+	Token string
+	// Actor is who the client's writes are by: human:NAME for a person
+	// (whose items are kept as the kind they say), else agent:NAME (whose
+	// items are kept as observations). Empty: agent:NAME.
+	Actor agentos.Actor
+}
+
+// LegacyClient names the client of ServerOptions.Token.
+const LegacyClient = "default"
+
+// OpenClient names the client of an open (no token) service.
+const OpenClient = "open"
+
 // ServerOptions configures a Server.
 type ServerOptions struct {
-	// Token is the bearer token every request must carry.
+	// Token is the single bearer token of the older configuration: its
+	// holder is the client "default", acting as agent:default.
 	Token string
+	// Clients are the named clients, each with its own token and actor.
+	Clients []ServerClient
+	// Audit, when set, receives a memory.write event for every write, by
+	// the client's actor (agentos memory serve always sets it).
+	Audit agentos.AuditStore
 	// Open serves without a token; Serve refuses it on a non-loopback
 	// listener and the handler refuses non-loopback peers.
 	Open bool
@@ -43,6 +66,11 @@ type ServerOptions struct {
 //	GET  /v1/memory/items/{id}           -> MemoryItem
 //	POST /v1/memory/items/{id}/edit      {"text", "actor"} -> MemoryItem
 //	POST /v1/memory/items/{id}/remove    {"actor"} -> 204
+//	POST /v1/memory/items/{id}/promote   {"kind", "text"} -> MemoryItem (person clients only)
+//
+// Writes are made as the client the bearer token names: an item's author
+// and an edit's actor in the body are ignored. Every write is audited.
+//
 //	POST /v1/memory/pack                 {"task", "query"} -> MemoryPack
 //
 // Errors are {"error": message, "code": agentos error code} with a 4xx
@@ -55,11 +83,31 @@ type Server struct {
 
 // NewServer returns a Server for svc. A token is required unless opts.Open.
 func NewServer(svc Service, opts ServerOptions) (*Server, error) {
-	if opts.Token == "" && !opts.Open {
-		return nil, agentos.Errorf(agentos.EINVALID, "the memory service needs a bearer token: set one with --token-env NAME, or pass --open on a loopback address")
+	if opts.Token != "" {
+		opts.Clients = append([]ServerClient{{Name: LegacyClient, Token: opts.Token}}, opts.Clients...)
 	}
-	if opts.Token != "" && opts.Open {
+	if len(opts.Clients) == 0 && !opts.Open {
+		return nil, agentos.Errorf(agentos.EINVALID, "the memory service needs a bearer token: set one with --token-env NAME or memory.serve.clients, or pass --open on a loopback address")
+	}
+	if len(opts.Clients) > 0 && opts.Open {
 		return nil, agentos.Errorf(agentos.EINVALID, "the memory service is either open or token-protected, not both: drop --open or the token")
+	}
+	seen := map[string]bool{}
+	for i := range opts.Clients {
+		c := &opts.Clients[i]
+		if c.Name == "" || c.Token == "" {
+			return nil, agentos.Errorf(agentos.EINVALID, "memory service client %d: needs a name and a token", i+1)
+		}
+		if seen[c.Name] || seen["\x00"+c.Token] {
+			return nil, agentos.Errorf(agentos.EINVALID, "memory service client %q: names and tokens must differ between clients", c.Name)
+		}
+		seen[c.Name], seen["\x00"+c.Token] = true, true
+		if c.Actor == "" {
+			c.Actor = agentos.Agent(c.Name)
+		}
+		if !c.Actor.IsHuman() && !c.Actor.IsAgent() {
+			return nil, agentos.Errorf(agentos.EINVALID, "memory service client %q: actor %q must be human:NAME or agent:NAME", c.Name, c.Actor)
+		}
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -77,6 +125,7 @@ func NewServer(svc Service, opts ServerOptions) (*Server, error) {
 	s.handle("GET /v1/memory/items/{id}", s.get)
 	s.handle("POST /v1/memory/items/{id}/edit", s.edit)
 	s.handle("POST /v1/memory/items/{id}/remove", s.remove)
+	s.handle("POST /v1/memory/items/{id}/promote", s.promote)
 	s.handle("POST /v1/memory/pack", s.pack)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, agentos.Errorf(agentos.ENOTFOUND, "no endpoint %s %s: see the agentos memory serve documentation", r.Method, r.URL.Path))
@@ -125,11 +174,24 @@ type apiError struct {
 	Code  string `json:"code"`
 }
 
+type clientKey struct{}
+
+// writer is the Service a request writes through: as its client, audited.
+func (s *Server) writer(r *http.Request) (Service, ServerClient) {
+	c, _ := r.Context().Value(clientKey{}).(ServerClient)
+	if s.opts.Audit == nil {
+		return s.svc, c
+	}
+	return &Audited{Service: s.svc, Log: s.opts.Audit, Client: c.Name}, c
+}
+
 func (s *Server) handle(pattern string, h func(*http.Request) (int, any, error)) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(w, r) {
+		c, ok := s.authorized(w, r)
+		if !ok {
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
 		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 		status, body, err := h(r)
 		if err != nil {
@@ -144,21 +206,31 @@ func (s *Server) handle(pattern string, h func(*http.Request) (int, any, error))
 	})
 }
 
-func (s *Server) authorized(w http.ResponseWriter, r *http.Request) bool {
+// authorized returns the client the request's bearer token names.
+func (s *Server) authorized(w http.ResponseWriter, r *http.Request) (ServerClient, bool) {
 	if s.opts.Open {
 		if isLoopback(r.RemoteAddr) {
-			return true
+			return ServerClient{Name: OpenClient, Actor: agentos.Agent(OpenClient)}, true
 		}
 		writeJSON(w, http.StatusForbidden, apiError{"this memory service is open to loopback clients only", agentos.EDENIED})
-		return false
+		return ServerClient{}, false
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.Token)) == 1 {
-		return true
+	if ok {
+		// Compare with every token so the time taken does not say which matched.
+		var found ServerClient
+		for _, c := range s.opts.Clients {
+			if subtle.ConstantTimeCompare([]byte(got), []byte(c.Token)) == 1 {
+				found = c
+			}
+		}
+		if found.Name != "" {
+			return found, true
+		}
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="agentos-memory"`)
 	writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token: send Authorization: Bearer TOKEN (memory.token_env names its variable)", agentos.EDENIED})
-	return false
+	return ServerClient{}, false
 }
 
 // statusOf is the one table from error codes to HTTP statuses (Client maps
@@ -249,7 +321,9 @@ func (s *Server) add(r *http.Request) (int, any, error) {
 	if err := decode(r, &it); err != nil {
 		return 0, nil, err
 	}
-	out, err := s.svc.Add(r.Context(), it)
+	svc, c := s.writer(r)
+	it.Author = string(c.Actor) // never what the client says
+	out, err := svc.Add(r.Context(), it)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -302,7 +376,8 @@ func (s *Server) edit(r *http.Request) (int, any, error) {
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	it, err := s.svc.Edit(r.Context(), r.PathValue("id"), req.Text, req.Actor)
+	svc, c := s.writer(r)
+	it, err := svc.Edit(r.Context(), r.PathValue("id"), req.Text, string(c.Actor))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -318,10 +393,30 @@ func (s *Server) remove(r *http.Request) (int, any, error) {
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
 	}
-	if err := s.svc.Remove(r.Context(), r.PathValue("id"), req.Actor); err != nil {
+	svc, c := s.writer(r)
+	if err := svc.Remove(r.Context(), r.PathValue("id"), string(c.Actor)); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
+}
+
+type promoteRequest struct {
+	Kind  agentos.MemoryKind `json:"kind"`
+	Text  string             `json:"text,omitempty"`
+	Actor string             `json:"actor,omitempty"` // ignored: the token says who
+}
+
+func (s *Server) promote(r *http.Request) (int, any, error) {
+	var req promoteRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	svc, c := s.writer(r)
+	it, err := svc.Promote(r.Context(), r.PathValue("id"), req.Kind, req.Text, string(c.Actor))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, it, nil
 }
 
 type packRequest struct {

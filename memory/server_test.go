@@ -45,7 +45,8 @@ func services(t *testing.T) map[string]func(t *testing.T) memory.Service {
 	return map[string]func(t *testing.T) memory.Service{
 		"Store": func(t *testing.T) memory.Service { return MustOpenStore(t) },
 		"Client": func(t *testing.T) memory.Service {
-			url := MustServe(t, MustOpenStore(t), memory.ServerOptions{Token: testToken})
+			// A person's client: items keep the kind they say.
+			url := MustServe(t, MustOpenStore(t), memory.ServerOptions{Clients: []memory.ServerClient{{Name: "ann", Token: testToken, Actor: "human:ann"}}})
 			c, err := memory.NewClient(url, testToken, nil)
 			if err != nil {
 				t.Fatal(err)

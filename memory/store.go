@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,9 +69,27 @@ func (s *Store) now() time.Time { return s.Now().UTC().Round(0) }
 
 // prepare fills what Add assigns: id, times, author, and confidence 0 read as
 // "unset" (1), since callers such as the coordinator rarely know better.
+// What an untrusted author (see Trusted) claims to be a fact, convention,
+// decision, answer or lesson is kept as a quoted observation, its claim
+// named, its confidence capped: only a person promotes it.
 func (s *Store) prepare(it agentos.MemoryItem, now time.Time) (agentos.MemoryItem, error) {
 	if it.Confidence == 0 {
 		it.Confidence = 1
+	}
+	it.Author = strings.TrimSpace(it.Author)
+	if it.Author == "" {
+		it.Author = string(agentos.System)
+	}
+	if !Trusted(it.Author) && it.Kind != agentos.MemoryObservation {
+		if _, err := ParseKind(string(it.Kind)); err != nil {
+			return it, err
+		}
+		it.Text = Quote(fmt.Sprintf("a %s claimed by %s", it.Kind, it.Author), it.Text)
+		it.Tags = append(it.Tags, "claimed-"+string(it.Kind))
+		it.Kind = agentos.MemoryObservation
+	}
+	if it.Kind == agentos.MemoryObservation {
+		it.Confidence = min(it.Confidence, MaxObservationConfidence)
 	}
 	if err := normalize(&it); err != nil {
 		return it, err
@@ -78,10 +97,23 @@ func (s *Store) prepare(it agentos.MemoryItem, now time.Time) (agentos.MemoryIte
 	it.ID = s.NewID("mem_")
 	it.CreatedAt, it.UpdatedAt = now, now
 	it.SupersededBy = ""
-	if strings.TrimSpace(it.Author) == "" {
-		it.Author = string(agentos.System)
-	}
 	return it, nil
+}
+
+// mayChange refuses an untrusted actor changing what a person vouched for:
+// an agent may edit or remove observations, never lessons or conventions.
+func mayChange(old agentos.MemoryItem, actor, verb string) error {
+	if old.Kind == agentos.MemoryObservation || Trusted(orSystem(actor)) {
+		return nil
+	}
+	return agentos.Errorf(agentos.EDENIED, "%s cannot %s memory item %s (a %s): only a person changes what people vouched for", orSystem(actor), verb, old.ID, old.Kind)
+}
+
+func orSystem(actor string) string {
+	if strings.TrimSpace(actor) == "" {
+		return string(agentos.System)
+	}
+	return actor
 }
 
 // Add stores a new item. It assigns ID, CreatedAt and UpdatedAt and clears
@@ -169,6 +201,9 @@ func (s *Store) Edit(ctx context.Context, id, text, actor string) (agentos.Memor
 	if err != nil {
 		return agentos.MemoryItem{}, err
 	}
+	if err := mayChange(old, actor, "edit"); err != nil {
+		return agentos.MemoryItem{}, err
+	}
 	it := old
 	it.Text = text
 	it.Author = actor
@@ -191,10 +226,50 @@ func (s *Store) Edit(ctx context.Context, id, text, actor string) (agentos.Memor
 
 // Remove supersedes id with nothing: history stays, search and packs forget it.
 func (s *Store) Remove(ctx context.Context, id, actor string) error {
-	if _, err := s.live(ctx, id); err != nil {
+	old, err := s.live(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := mayChange(old, actor, "remove"); err != nil {
 		return err
 	}
 	return s.ix.Supersede(ctx, id, nil, actor, s.now())
+}
+
+// Promote is a person vouching for item id (see Service.Promote).
+func (s *Store) Promote(ctx context.Context, id string, kind agentos.MemoryKind, text, actor string) (agentos.MemoryItem, error) {
+	if !agentos.Actor(actor).IsHuman() {
+		return agentos.MemoryItem{}, agentos.Errorf(agentos.EDENIED, "%s cannot promote memory item %s: only a person vouches for memory", orSystem(actor), id)
+	}
+	if _, err := ParseKind(string(kind)); err != nil {
+		return agentos.MemoryItem{}, err
+	}
+	if kind == agentos.MemoryObservation {
+		return agentos.MemoryItem{}, agentos.Errorf(agentos.EINVALID, "promote %s --kind observation: promote to fact, convention, decision, answer or lesson", id)
+	}
+	old, err := s.live(ctx, id)
+	if err != nil {
+		return agentos.MemoryItem{}, err
+	}
+	if old.Kind == kind && strings.TrimSpace(text) == "" {
+		return agentos.MemoryItem{}, agentos.Errorf(agentos.EINVALID, "memory item %s is already a %s", id, kind)
+	}
+	it := old
+	it.Kind, it.Author, it.Confidence = kind, actor, 1
+	it.Text = text
+	if strings.TrimSpace(text) == "" {
+		it.Text = unquote(old.Text)
+	}
+	it.Tags = slices.DeleteFunc(slices.Clone(old.Tags), func(t string) bool { return strings.HasPrefix(t, "claimed-") })
+	if err := normalize(&it); err != nil {
+		return agentos.MemoryItem{}, err
+	}
+	now := s.now()
+	it.ID, it.CreatedAt, it.UpdatedAt, it.SupersededBy = s.NewID("mem_"), now, now, ""
+	if err := s.ix.Supersede(ctx, id, &it, actor, now); err != nil {
+		return agentos.MemoryItem{}, err
+	}
+	return it, nil
 }
 
 // Search ranks live items for q.Text by the index's text relevance, then
@@ -249,12 +324,18 @@ func scopeFactor(it agentos.MemoryItem, paths []string) float64 {
 	return scopeMiss
 }
 
-// weigh applies scope and confidence, rounded to 9 significant digits so that
+// observationWeight ranks an observation below anything a person said.
+const observationWeight = 0.5
+
+// weigh applies scope, kind and confidence, rounded to 9 significant digits so that
 // packs hash the same wherever the text score differs only in its last bits.
 // Relative, not absolute, rounding: FTS5 clamps the IDF of a word most items
 // hold to 1e-6, and those tiny scores must still order.
 func weigh(text float64, it agentos.MemoryItem, paths []string) float64 {
 	v := text * scopeFactor(it, paths) * (0.5 + it.Confidence/2)
+	if it.Kind == agentos.MemoryObservation {
+		v *= observationWeight
+	}
 	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 9, 64), 64)
 	return r
 }

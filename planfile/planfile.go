@@ -10,9 +10,11 @@
 package planfile
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -31,6 +33,10 @@ type Param struct {
 	Options  []string `yaml:"options" json:"options"`
 	Default  *string  `yaml:"default" json:"default"`
 	Blocker  *bool    `yaml:"blocker" json:"blocker"`
+	// Durable: the answer stays true beyond this task, so it is remembered
+	// (kind answer) once the task commits. Default false: answers are
+	// this task's alone.
+	Durable bool `yaml:"durable" json:"durable,omitempty"`
 }
 
 // Question returns the param as a question.
@@ -45,6 +51,7 @@ func (p Param) AsQuestion() agentos.Question {
 	if p.Blocker != nil {
 		q.Blocker = *p.Blocker
 	}
+	q.Durable = p.Durable
 	return q
 }
 
@@ -130,8 +137,19 @@ func errAt(n *yaml.Node, format string, args ...any) error {
 // Parse parses plan-file bytes.
 func Parse(b []byte) (*File, error) {
 	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	// A second document would be silently ignored by a reader that takes
+	// the first, and run by one that takes the last: refuse it.
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		line := next.Line
+		if err != nil || line == 0 {
+			return nil, errors.New("the plan file holds more than one YAML document (a \"---\" separator): put the plan in one document")
+		}
+		return nil, &posErr{line, "the plan file holds a second YAML document: put the plan in one document (no \"---\" separator)"}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, errors.New("the plan file is empty: it needs version, goal and steps")
@@ -445,7 +463,7 @@ func parseParams(n *yaml.Node) ([]Param, error) {
 	var out []Param
 	for i, pn := range n.Content {
 		where := fmt.Sprintf("param %d", i+1)
-		if _, err := mapping(pn, where, map[string]bool{"id": true, "question": true, "why": true, "kind": true, "options": true, "default": true, "blocker": true}); err != nil {
+		if _, err := mapping(pn, where, map[string]bool{"id": true, "question": true, "why": true, "kind": true, "options": true, "default": true, "blocker": true, "durable": true}); err != nil {
 			return nil, err
 		}
 		var p Param

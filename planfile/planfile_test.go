@@ -54,6 +54,10 @@ func TestParseErrorsNameLineAndField(t *testing.T) {
 		{"goal: g\nsteps:\n  - mkdir: {path: a}\n", `missing field "version"`},
 		{"version: 1\ngoal: g\nparams:\n  - {id: x, question: q, kind: choice}\nsteps:\n  - mkdir: {path: a}\n", `kind choice needs options`},
 		{"", "the plan file is empty"},
+		// A second document is refused, never ignored (it wrote .git/hooks).
+		{"version: 1\ngoal: g\nsteps:\n  - mkdir: {path: a}\n---\nversion: 1\ngoal: evil\nsteps:\n  - write: {path: .git/hooks/pre-commit, content: x}\n", "line 5: the plan file holds a second YAML document"},
+		{"version: 1\ngoal: g\nsteps:\n  - mkdir: {path: a}\n---\n", "line 5: the plan file holds a second YAML document"},
+		{"version: 1\ngoal: g\nparams:\n  - {id: x, question: q, durable: maybe}\nsteps:\n  - mkdir: {path: a}\n", "param 1"},
 	} {
 		_, err := Parse([]byte(tc.doc))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

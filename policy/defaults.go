@@ -13,7 +13,7 @@ const DefaultGatesYAML = `# Gates: policy-as-code rules over every plan, checked
 #   deny: the task fails.
 # Variables: task.{id,mode,labels,goal,submitter,planner,target},
 #   intent.{kind,risk,scope}, plan.{paths,steps,kinds,commands,lines_added,
-#   lines_removed,lines_changed,files_deleted,binary_files,secrets,network,
+#   lines_removed,lines_changed,bytes_changed,files_deleted,binary_files,secrets,network,
 #   risk,source,runs_plan_files}, step.{index,kind,path,paths,argv,exe,network,
 #   lines_added,lines_removed,files_deleted,binary,secrets,added,size,risk,
 #   runs_plan_file}.
@@ -87,15 +87,18 @@ gates:
     not_match:
       - {kind: write, path: config/db.go, content: "password := os.Getenv(\"DB_PASSWORD\")\n"}
 
-  # Large diffs deserve a human read.
+  # Large diffs deserve a human read, counted in lines and in bytes (one
+  # minified or generated line can be megabytes).
   - id: large-diff
-    when: plan.lines_changed > 800
+    when: plan.lines_changed > 800 || plan.bytes_changed > 1048576
     effect: require_approval
-    message: the plan changes more than 800 lines
+    message: the plan changes more than 800 lines or 1 MiB
     match:
       - {kind: patch, path: src/big.go, lines_added: 700, lines_removed: 200}
+      - {kind: write, path: dist/app.min.js, bytes: 1100000}
     not_match:
       - {kind: patch, path: src/small.go, lines_added: 40, lines_removed: 10}
+      - {kind: write, path: src/one.go, bytes: 20000}
 
 # Standing approvals for full_auto (where nobody is asked): a plan held by a
 # rule runs only if an auto_approve rule covers it; the rule is recorded.

@@ -132,7 +132,12 @@ func exampleStep(s config.ExampleStep, n int) (agentos.Step, error) {
 		st.Paths = []string{st.Path}
 		st.Path = ""
 	}
+	if s.Bytes < 0 || s.Bytes > 64<<20 {
+		return st, fmt.Errorf("bytes %d: must be between 0 and %d", s.Bytes, 64<<20)
+	}
 	switch {
+	case st.Kind == agentos.StepWrite && st.Content == "" && s.Bytes > 0:
+		st.Content = strings.Repeat("x", s.Bytes)
 	case st.Kind == agentos.StepWrite && st.Content == "" && s.LinesAdded > 0:
 		st.Content = strings.Repeat("line\n", s.LinesAdded)
 	case st.Kind == agentos.StepPatch && st.Diff == "" && (s.LinesAdded > 0 || s.LinesRemoved > 0):

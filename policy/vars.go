@@ -45,6 +45,7 @@ var Variables = []Variable{
 	{Name: "plan.lines_added", Type: cel.IntType, Doc: "lines added over all steps"},
 	{Name: "plan.lines_removed", Type: cel.IntType, Doc: "lines removed over all steps"},
 	{Name: "plan.lines_changed", Type: cel.IntType, Doc: "lines added plus removed"},
+	{Name: "plan.bytes_changed", Type: cel.IntType, Doc: "bytes of content written and of diffs, over all steps (one 64 MiB line is 1 line but 64 MiB)"},
 	{Name: "plan.files_deleted", Type: cel.IntType, Doc: "files deleted (delete steps and deletions inside patches)"},
 	{Name: "plan.binary_files", Type: cel.IntType, Doc: "binary files written or patched"},
 	{Name: "plan.secrets", Type: cel.BoolType, Doc: "some step writes secret-looking content"},
@@ -90,6 +91,7 @@ const (
 	vPlanLinesAdded
 	vPlanLinesRemoved
 	vPlanLinesChanged
+	vPlanBytesChanged
 	vPlanFilesDeleted
 	vPlanBinaryFiles
 	vPlanSecrets
@@ -355,7 +357,7 @@ func prepare(task agentos.Task, intent *agentos.Intent, plan agentos.Plan, r *re
 		v[vIntentScope] = strList(nil)
 	}
 	var kinds, commands []string
-	var added, removed, deleted, binary int
+	var added, removed, deleted, binary, size int
 	secrets, network := false, false
 	in.steps = make([]StepFacts, len(plan.Steps))
 	for i, s := range plan.Steps {
@@ -367,6 +369,7 @@ func prepare(task agentos.Task, intent *agentos.Intent, plan agentos.Plan, r *re
 		}
 		added += f.LinesAdded
 		removed += f.LinesRemoved
+		size += f.Size
 		deleted += f.FilesDeleted
 		if f.Binary {
 			binary++
@@ -382,6 +385,7 @@ func prepare(task agentos.Task, intent *agentos.Intent, plan agentos.Plan, r *re
 	v[vPlanLinesAdded] = types.Int(added)
 	v[vPlanLinesRemoved] = types.Int(removed)
 	v[vPlanLinesChanged] = types.Int(added + removed)
+	v[vPlanBytesChanged] = types.Int(size)
 	v[vPlanFilesDeleted] = types.Int(deleted)
 	v[vPlanBinaryFiles] = types.Int(binary)
 	v[vPlanSecrets] = types.Bool(secrets)

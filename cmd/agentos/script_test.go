@@ -136,6 +136,8 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"serve":       cmdServe,       // net_test.go
 			"served":      cmdServed,      // net_test.go
 			"npmregistry": cmdNPMRegistry, // registry_test.go
+			"freeport":    cmdFreeport,    // memsvc_test.go
+			"httpcall":    cmdHTTPCall,    // memsvc_test.go
 		},
 	}
 }
