@@ -52,12 +52,13 @@ type storeGuard struct {
 
 // guardStore checks db against the anchor in dir; nil guard for a store
 // that keeps no identity (an in-memory one).
-func guardStore(ctx context.Context, db agentos.Store, dir, name string) (*storeGuard, error) {
+func guardStore(ctx context.Context, db agentos.Store, dir, name string) (g *storeGuard, err error) {
+	defer func() { err = unreadable(err, name) }()
 	integ, ok := db.(agentos.StoreIntegrity)
 	if !ok {
 		return nil, nil
 	}
-	g := &storeGuard{db: db, integ: integ, path: filepath.Join(dir, anchorFile), name: name}
+	g = &storeGuard{db: db, integ: integ, path: filepath.Join(dir, anchorFile), name: name}
 	id, err := integ.Identity(ctx)
 	if err != nil {
 		return nil, err
@@ -111,7 +112,8 @@ func (g *storeGuard) hasEvent(ctx context.Context, a *storeAnchor) error {
 // verify proves the store whole before a run: its own structural check,
 // the anchor still holds, and the chain from the anchor to the head
 // verifies; then the anchor moves to the head.
-func (g *storeGuard) verify(ctx context.Context) error {
+func (g *storeGuard) verify(ctx context.Context) (err error) {
+	defer func() { err = unreadable(err, g.name) }()
 	if fp := g.fingerprint(); fp == "" || fp != g.checked {
 		if err := g.integ.QuickCheck(ctx); err != nil {
 			return err
@@ -119,6 +121,18 @@ func (g *storeGuard) verify(ctx context.Context) error {
 		g.checked = fp
 	}
 	return g.advance(ctx)
+}
+
+// unreadable names a store read that failed below AgentOS (SQLite's
+// "malformed", an I/O error) as one line with how to restore.
+func unreadable(err error, name string) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*agentos.Error](err); ok {
+		return err
+	}
+	return agentos.WrapError(agentos.ECONFLICT, err, "the AgentOS store %s cannot be read (%v): restore it from a backup, or run `agentos audit verify` to see where it breaks", name, err)
 }
 
 // fingerprint identifies the store files' current content by size and

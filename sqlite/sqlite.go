@@ -154,7 +154,10 @@ func (d *DB) Identity(ctx context.Context) (string, error) {
 	var id string
 	err := d.db.QueryRowContext(ctx, `SELECT store FROM store_identity WHERE id = 1`).Scan(&id)
 	if err != nil {
-		return "", agentos.WrapError(agentos.ECONFLICT, err, "the AgentOS store %s has no identity (%v): restore it from a backup, or run `agentos audit verify` to see where it breaks", d.Path, d.damaged(err))
+		if _, ok := d.damaged(err).(*agentos.Error); ok {
+			return "", d.damaged(err)
+		}
+		return "", agentos.WrapError(agentos.ECONFLICT, err, "the AgentOS store %s has no identity (%v): restore it from a backup, or run `agentos audit verify` to see where it breaks", d.Path, err)
 	}
 	return id, nil
 }
