@@ -40,6 +40,10 @@ type Factory struct {
 	db         agentos.Store // read-write
 	rodb       agentos.Store // read-only
 	guard      *storeGuard   // the read-write store's anchor (storecheck.go)
+	// anchorLater defers the read-only store's anchor check to the verb
+	// (audit verify: it reports the chain first, then the anchor).
+	anchorLater bool
+	anchorErr   error
 }
 
 // NewFactory returns a Factory over the given streams.
@@ -159,6 +163,9 @@ func (f *Factory) openStore(ctx context.Context, readOnly bool) (agentos.Store, 
 		return nil, err
 	}
 	g, err := guardStore(ctx, db, dir, name)
+	if err != nil && readOnly && f.anchorLater {
+		f.anchorErr, err = err, nil
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
