@@ -253,6 +253,11 @@ type ReviewPack struct {
 	CreatedAt   time.Time      `json:"created_at"`
 	Hash        string         `json:"hash,omitempty"`
 
+	// Attempts are every run of the task, oldest first, when it had more
+	// than one (a worker re-queued it after its runner died): what each
+	// ended as. The records above are the latest run's.
+	Attempts []Run `json:"attempts,omitempty"`
+
 	// Commands are the command-rule decisions made right before each
 	// command of the run: rule, decision and the argv as matched.
 	Commands []CommandDecision `json:"commands,omitempty"`

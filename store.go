@@ -28,6 +28,17 @@ type Store interface {
 	Close() error
 }
 
+// StoreIntegrity is what a persistent store offers to prove it is whole
+// before it is trusted with a run (both adapters implement it).
+type StoreIntegrity interface {
+	// Identity is the random id the store was created with by
+	// `agentos init`; a repository records which store it uses.
+	Identity(ctx context.Context) (string, error)
+	// QuickCheck checks the store's own structure (SQLite: PRAGMA
+	// quick_check); ECONFLICT names the damage and how to restore.
+	QuickCheck(ctx context.Context) error
+}
+
 // TaskStore keeps tasks, intents, plans and MemoryPacks.
 type TaskStore interface {
 	CreateTask(ctx context.Context, t *Task) error
@@ -369,6 +380,15 @@ func (c *ChainCheck) Next(e Event) error {
 	c.prev = e.Hash
 	c.n++
 	return nil
+}
+
+// ChainCheckFrom checks a chain from an event already verified (seq, with
+// hash) on: feed the events after it. Checked counts from seq.
+func ChainCheckFrom(seq int64, hash string) ChainCheck {
+	if seq <= 0 {
+		return ChainCheck{}
+	}
+	return ChainCheck{n: seq, prev: hash}
 }
 
 // Checked returns how many events were checked.

@@ -13,7 +13,7 @@ import (
 
 func mustStore(tb testing.TB) *approval.Store {
 	tb.Helper()
-	db, err := sqlite.Open(tb.Context(), filepath.Join(tb.TempDir(), "agentos.db"))
+	db, err := sqlite.Create(tb.Context(), filepath.Join(tb.TempDir(), "agentos.db"))
 	if err != nil {
 		tb.Fatalf("sqlite.Open: %v", err)
 	}

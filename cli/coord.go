@@ -30,6 +30,9 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 	if err != nil {
 		return nil, err
 	}
+	if f.guard != nil {
+		c.CheckStore = f.guard.verify // before every run (coordinator preflight)
+	}
 	rep, err := c.GC(ctx, agentos.System, false)
 	printGC(f.IO.ErrOut, "agentos: ", rep)
 	if err != nil {

@@ -39,6 +39,11 @@ type Factory struct {
 	cfgChecked bool
 	db         agentos.Store // read-write
 	rodb       agentos.Store // read-only
+	guard      *storeGuard   // the read-write store's anchor (storecheck.go)
+	// anchorLater defers the read-only store's anchor check to the verb
+	// (audit verify: it reports the chain first, then the anchor).
+	anchorLater bool
+	anchorErr   error
 }
 
 // NewFactory returns a Factory over the given streams.
@@ -113,8 +118,9 @@ func (f *Factory) ConfigUnchecked(ctx context.Context) (*config.Config, error) {
 // DB opens the store of an initialised repository read-write (migrating it
 // when this binary's schema is newer): for the verbs that change something.
 // The store is the PostgreSQL database $AGENTOS_STORE_URL or store.url
-// names, else .agentos/agentos.db. A missing database file is an error,
-// never a silently created empty store.
+// names, else .agentos/agentos.db. A missing, empty, damaged or replaced
+// store is an error, never a silently created empty one (only `agentos
+// init` creates a store).
 func (f *Factory) DB(ctx context.Context) (agentos.Store, error) {
 	if f.db != nil {
 		return f.db, nil
@@ -145,14 +151,40 @@ func (f *Factory) DBReadOnly(ctx context.Context) (agentos.Store, error) {
 	return db, nil
 }
 
+// openStore opens the store and checks it against the repository's anchor
+// (storecheck.go): every verb notices a replaced store or lost events.
 func (f *Factory) openStore(ctx context.Context, readOnly bool) (agentos.Store, error) {
 	dir, err := f.stateDir(ctx)
 	if err != nil {
 		return nil, err
 	}
-	u, err := f.StoreURL(ctx)
+	db, name, err := f.openStoreRaw(ctx, dir, readOnly)
 	if err != nil {
 		return nil, err
+	}
+	g, err := guardStore(ctx, db, dir, name)
+	if err != nil && readOnly && f.anchorLater {
+		f.anchorErr, err = err, nil
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if g != nil {
+		if _, ok := db.(*sqlite.DB); ok {
+			g.files = []string{name, name + "-wal"}
+		}
+	}
+	if !readOnly {
+		f.guard = g
+	}
+	return db, nil
+}
+
+func (f *Factory) openStoreRaw(ctx context.Context, dir string, readOnly bool) (agentos.Store, string, error) {
+	u, err := f.StoreURL(ctx)
+	if err != nil {
+		return nil, "", err
 	}
 	if u != "" {
 		// postgres's errors name the URL with its password redacted.
@@ -162,26 +194,28 @@ func (f *Factory) openStore(ctx context.Context, readOnly bool) (agentos.Store, 
 		}
 		db, err := open(ctx, u)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		return f.setupDB(ctx, db), nil
+		return f.setupDB(ctx, db), db.URL, nil
 	}
+	// sqlite.Open never creates the file: a missing or empty store is
+	// ENOTFOUND with how to restore it.
 	path := filepath.Join(dir, "agentos.db")
-	if _, err := os.Stat(path); err != nil {
-		return nil, agentos.Errorf(agentos.ENOTFOUND, "the AgentOS store %s is missing: restore it from a backup, or run `agentos init` to start an empty one", path)
-	}
 	if readOnly {
 		db, err := sqlite.OpenReadOnly(ctx, path)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		return f.setupDB(ctx, db), nil
+		return f.setupDB(ctx, db), path, nil
 	}
 	db, err := sqlite.Open(ctx, path)
 	if err != nil {
-		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot open the AgentOS store: %v", err)
+		if _, ok := err.(*agentos.Error); ok {
+			return nil, "", err
+		}
+		return nil, "", agentos.WrapError(agentos.EINTERNAL, err, "cannot open the AgentOS store: %v", err)
 	}
-	return f.setupDB(ctx, db), nil
+	return f.setupDB(ctx, db), path, nil
 }
 
 // StoreURL is the PostgreSQL store in force: $AGENTOS_STORE_URL (checked
@@ -297,6 +331,11 @@ func (f *Factory) Actor(ctx context.Context) (agentos.Actor, error) {
 // Close releases what the factory opened.
 func (f *Factory) Close() {
 	if f.db != nil {
+		if f.guard != nil {
+			// Best effort: a chain that no longer verifies keeps the old
+			// anchor, and the next command's check says so.
+			f.guard.advance(context.Background())
+		}
 		f.db.Close()
 	}
 	if f.rodb != nil {

@@ -191,26 +191,33 @@ func newCmdInit(f *Factory) *cobra.Command {
 			if err := os.WriteFile(filepath.Join(state, ".gitignore"), []byte("*\n"), 0o644); err != nil {
 				return err
 			}
-			// Create (or migrate) the store the repository is configured for.
+			// Open (and migrate) the store the repository is configured
+			// for; create it only when there is none. A damaged or replaced
+			// store is refused here too: init does not paper over it.
 			storeURL, err := f.StoreURL(ctx)
 			if err != nil {
 				return err
 			}
 			storeLine := ""
-			if storeURL == "" {
-				db, err := sqlite.Open(ctx, filepath.Join(state, "agentos.db"))
-				if err != nil {
-					return err
+			db, err := f.DB(ctx)
+			if agentos.ErrorCode(err) == agentos.ENOTFOUND {
+				if storeURL == "" {
+					db, err = sqlite.Create(ctx, filepath.Join(state, "agentos.db"))
+				} else {
+					db, err = postgres.Create(ctx, storeURL)
 				}
-				db.Close()
-			} else {
-				db, err := f.DB(ctx)
-				if err != nil {
-					return err
+				if err == nil {
+					db = f.setupDB(ctx, db)
+					f.db = db
+					// A new store: the anchor of any store it replaces goes.
+					err = newAnchor(ctx, db, state)
 				}
-				if pg, ok := db.(*postgres.DB); ok {
-					storeLine = "  store   " + pg.URL + "\n" // password redacted
-				}
+			}
+			if err != nil {
+				return err
+			}
+			if pg, ok := db.(*postgres.DB); ok {
+				storeLine = "  store   " + pg.URL + "\n" // password redacted
 			}
 			if exists && !force {
 				fmt.Fprintf(f.IO.ErrOut, "%s already exists and loads; kept it (use --force to rewrite it)\n", config.FileName)

@@ -39,7 +39,7 @@ func mustStore(t *testing.T, dir string) {
 	if err := os.MkdirAll(filepath.Join(dir, agentos.StateDir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(t.Context(), filepath.Join(dir, agentos.StateDir, "agentos.db"))
+	db, err := sqlite.Create(t.Context(), filepath.Join(dir, agentos.StateDir, "agentos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestMemoryPackCommand(t *testing.T) {
 // TestMemoryRemote: with memory.url set, the commands use the service.
 func TestMemoryRemote(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "agentos.db"))
+	db, err := sqlite.Create(ctx, filepath.Join(t.TempDir(), "agentos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -140,6 +140,10 @@ func newCmdAudit(f *Factory) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			// The store's anchor (.agentos/store.json) is one more check
+			// here, reported after the chain's own: it must not stop the
+			// verb its messages send the user to.
+			f.anchorLater = true
 			c, err := f.CoordinatorReadOnly(ctx)
 			if err != nil {
 				return err
@@ -164,7 +168,10 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			}
 			if vJSON {
 				res := map[string]any{"events": n, "head_seq": seq, "head": head, "commits": commits,
-					"ok": chainErr == nil && len(bad) == 0 && len(badData) == 0, "commit_failures": bad, "payload_failures": payloadProbs}
+					"ok": chainErr == nil && len(bad) == 0 && len(badData) == 0 && f.anchorErr == nil, "commit_failures": bad, "payload_failures": payloadProbs}
+				if f.anchorErr != nil {
+					res["anchor_error"] = agentos.ErrorMessage(f.anchorErr)
+				}
 				if chainErr != nil {
 					res["chain_error"] = agentos.ErrorMessage(chainErr)
 				}
@@ -185,6 +192,9 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			}
 			if len(bad) > 0 {
 				return agentos.Errorf(agentos.ECONFLICT, "%d commit(s) do not match their records: %s", len(bad), strings.Join(bad, "; "))
+			}
+			if f.anchorErr != nil {
+				return f.anchorErr
 			}
 			if !vJSON {
 				fmt.Fprintf(f.IO.Out, "audit chain ok: %d events, head %d %s, every payload matches its kind; %d commits match their trailers and records\n", n, seq, head, commits)

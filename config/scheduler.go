@@ -10,6 +10,21 @@ import (
 // and skip names the deciding rule and that hash.
 type Scheduler struct {
 	Rules []SchedulerRule `yaml:"rules" json:"rules"`
+	// MaxAttempts bounds how many runs a task gets: a worker that takes
+	// over a task whose runner died re-queues it only while it has had
+	// fewer runs than this, then ends it failed (0: DefaultMaxAttempts).
+	MaxAttempts int `yaml:"max_attempts" json:"max_attempts,omitempty"`
+}
+
+// DefaultMaxAttempts is scheduler.max_attempts' default.
+const DefaultMaxAttempts = 3
+
+// Attempts is the number of runs a task may have.
+func (s Scheduler) Attempts() int {
+	if s.MaxAttempts > 0 {
+		return s.MaxAttempts
+	}
+	return DefaultMaxAttempts
 }
 
 // Scheduler rule effects.
@@ -51,6 +66,9 @@ type SchedulerRule struct {
 // validateScheduler checks what needs no CEL; the scheduler package
 // type-checks the conditions and key expressions.
 func validateScheduler(c *Config) error {
+	if c.Scheduler.MaxAttempts < 0 {
+		return fmt.Errorf("scheduler.max_attempts: %d is negative; want 1 or more (default %d)", c.Scheduler.MaxAttempts, DefaultMaxAttempts)
+	}
 	seen := map[string]bool{}
 	for i, r := range c.Scheduler.Rules {
 		where := fmt.Sprintf("scheduler.rules[%d]", i)

@@ -17,6 +17,21 @@ const EnvStoreURL = "AGENTOS_STORE_URL"
 // that workers on several machines share.
 type Store struct {
 	URL string `yaml:"url"`
+	// MinFreeMiB is the free space, in MiB, the filesystem of .agentos/
+	// must have before a run starts (0: DefaultMinFreeMiB): below it apply
+	// refuses and the task stays queued, rather than fail half-recorded.
+	MinFreeMiB int `yaml:"min_free_mib"`
+}
+
+// DefaultMinFreeMiB is store.min_free_mib's default.
+const DefaultMinFreeMiB = 64
+
+// MinFreeBytes is the free space a run needs to start.
+func (c *Config) MinFreeBytes() int64 {
+	if c.Store.MinFreeMiB > 0 {
+		return int64(c.Store.MinFreeMiB) << 20
+	}
+	return DefaultMinFreeMiB << 20
 }
 
 // StoreURL returns the store URL in force: $AGENTOS_STORE_URL, else
@@ -46,6 +61,9 @@ func CheckStoreURL(name, raw string) error {
 }
 
 func validateStore(c *Config) error {
+	if c.Store.MinFreeMiB < 0 {
+		return fmt.Errorf("store.min_free_mib: %d is negative; want a size in MiB (default %d)", c.Store.MinFreeMiB, DefaultMinFreeMiB)
+	}
 	if c.Store.URL == "" {
 		return nil
 	}

@@ -91,6 +91,10 @@ func (c *Coordinator) Apply(ctx context.Context, taskID string, actor agentos.Ac
 	default:
 		return t, agentos.Errorf(agentos.ECONFLICT, "task %s is %s: only a planned or queued task can be applied", t.ID, t.State)
 	}
+	// Nothing runs on a damaged store or a full disk: the task stays queued.
+	if err := c.preflight(ctx); err != nil {
+		return t, err
+	}
 	// The scheduler decides first (red line 10): a hold or skip leaves the
 	// task queued for a worker or a later apply.
 	d, err := c.Schedule(ctx, t, actor)
@@ -161,6 +165,14 @@ func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor 
 // observation (or, once committed, its durable answers), and writes the
 // ReviewPack.
 func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agentos.Run, runErr error, stop *agentos.Interrupt) error {
+	if runErr != nil {
+		// A run that filled the disk must still end failed with a
+		// ReviewPack: free the reserve for the records below.
+		c.releaseReserve()
+		if isNoSpace(runErr) && agentos.ErrorCode(runErr) == agentos.EINTERNAL {
+			runErr = agentos.WrapError(agentos.EFAILED, runErr, "the disk under %s is full (%v): the run stopped there; free some space (`agentos task clean` removes the worktrees kept of failed runs)", c.StateDir, runErr)
+		}
+	}
 	if cur, err := c.DB.Task(ctx, t.ID); err == nil {
 		*t = *cur
 	}
@@ -169,7 +181,13 @@ func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agent
 		runErr = c.stopRun(ctx, t, run, stop, runErr)
 	} else if runErr != nil && !t.State.Terminal() && t.State != agentos.StatePlanning && t.State != agentos.StateBlocked && t.State != agentos.StateQueued {
 		reason := agentos.ErrorMessage(runErr)
-		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Run: run.ID}); err != nil {
+		// The final state first: it is the smallest write, and a task left
+		// applying is the one outcome that must not happen.
+		_, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Run: run.ID})
+		if err != nil && isNoSpace(err) && c.releaseReserve() {
+			_, err = c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Run: run.ID})
+		}
+		if err != nil {
 			return fmt.Errorf("%w (and recording the failure failed: %v)", runErr, err)
 		}
 		c.addObservation(ctx, t, run, runErr)
@@ -180,8 +198,12 @@ func (c *Coordinator) finishRun(ctx context.Context, t *agentos.Task, run *agent
 	if err := c.DB.FinishRun(ctx, run); err != nil && runErr == nil {
 		runErr = err
 	}
-	if _, err := c.writeReview(ctx, t, run); err != nil && runErr == nil {
-		runErr = err
+	if _, err := c.writeReview(ctx, t, run); err != nil {
+		if runErr == nil {
+			runErr = err
+		} else {
+			runErr = agentos.WrapError(agentos.ErrorCode(runErr), runErr, "%s (and writing its ReviewPack failed: %v)", agentos.ErrorMessage(runErr), err)
+		}
 	}
 	if t.State == agentos.StateCommitted {
 		// Keep the branch when the commit has not reached the target yet

@@ -46,7 +46,7 @@ func gateCoordinator(t *testing.T) (*Coordinator, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(t.Context(), filepath.Join(dir, ".agentos", "agentos.db"))
+	db, err := sqlite.Create(t.Context(), filepath.Join(dir, ".agentos", "agentos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,6 +90,10 @@ type Coordinator struct {
 	// before a task exists.
 	ModelPlanners map[string]NewModelPlanner
 
+	// CheckStore proves the store whole before a run starts (preflight.go);
+	// the CLI wires it. nil checks nothing.
+	CheckStore func(ctx context.Context) error
+
 	// engines holds the compiled gates and command rules (engines.go);
 	// nil compiles them on every use.
 	engines *engineCache

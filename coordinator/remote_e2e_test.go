@@ -39,6 +39,8 @@ func TestRemoteTwoClones(t *testing.T) {
 			for _, f := range []string{"", "-wal", "-shm"} {
 				os.Remove(filepath.Join(b, ".agentos", "agentos.db"+f))
 			}
+			// b adopts a's store: its own anchor named the store its init made.
+			os.Remove(filepath.Join(b, ".agentos", "store.json"))
 			if err := os.Symlink(shared, filepath.Join(b, ".agentos", "agentos.db")); err != nil {
 				t.Fatal(err)
 			}

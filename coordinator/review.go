@@ -73,6 +73,15 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 			rp.Gates = ds
 		}
 	}
+	if ids, err := c.DB.RunsOf(ctx, t.ID); err == nil && len(ids) > 1 {
+		for _, id := range ids {
+			if r, err := c.DB.Run(ctx, id); err == nil {
+				a := *r
+				a.Worktree = "" // a path of this machine, not part of the record
+				rp.Attempts = append(rp.Attempts, a)
+			}
+		}
+	}
 	if run != nil {
 		if recs, err := c.DB.Records(ctx, run.ID); err == nil && recs != nil {
 			rp.Records = recs

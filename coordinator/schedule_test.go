@@ -49,7 +49,7 @@ func schedCoordinator(t *testing.T) *Coordinator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sqlite.Open(t.Context(), filepath.Join(dir, ".agentos", "agentos.db"))
+	db, err := sqlite.Create(t.Context(), filepath.Join(dir, ".agentos", "agentos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,6 +61,8 @@ type worker struct {
 	owner string
 	// badPolicy is the hash of an agentos.yaml that failed to load.
 	badPolicy string
+	// held is the last preflight refusal logged (disk full), said once.
+	held string
 
 	mu      sync.Mutex
 	running map[string]bool
@@ -280,6 +282,22 @@ func ShortSHA(sha string) string {
 // every queued task and returns the tasks it started (with their leases) and
 // whether a task waits on something that will end (so the loop is not idle).
 func (w *worker) dispatch(ctx context.Context, free int) ([]started, bool, error) {
+	if queued, err := w.c.DB.Tasks(ctx, agentos.TaskFilter{State: agentos.StateQueued}); err != nil || len(queued) == 0 {
+		return nil, false, err
+	}
+	// Nothing starts on a damaged store (the loop stops) or a full disk
+	// (the tasks wait; a worker that would stop when idle stops now).
+	if err := w.c.preflight(ctx); err != nil {
+		if agentos.ErrorCode(err) == agentos.EHELD && !w.o.UntilIdle {
+			if msg := agentos.ErrorMessage(err); msg != w.held {
+				w.o.Log("%s", msg)
+				w.held = msg
+			}
+			return nil, true, nil
+		}
+		return nil, false, err
+	}
+	w.held = ""
 	pass, err := w.disp.dispatch(ctx, func(ctx context.Context) ([]*agentos.Task, error) {
 		return w.c.DB.Tasks(ctx, agentos.TaskFilter{State: agentos.StateQueued})
 	}, free, false)
@@ -398,6 +416,25 @@ func (w *worker) takeOverTask(ctx context.Context, t *agentos.Task, dead *lock.L
 			run.Outcome = agentos.StateCancelled
 			return w.finishDeadRun(ctx, t, run, "cancelled, as requested")
 		}
+	}
+	// Retries are bounded: a task whose runs keep dying (a step that fills
+	// the disk, or kills its runner) ends failed after max_attempts runs,
+	// its ReviewPack listing every attempt.
+	if runs, err := w.c.DB.RunsOf(ctx, t.ID); err != nil {
+		return err
+	} else if limit := w.c.Config.Scheduler.Attempts(); len(runs) >= limit {
+		reason := fmt.Sprintf("gave up after %d attempts (scheduler.max_attempts %d): the runner of each run died before it ended; last: %s", len(runs), limit, why)
+		d.Reason = "taken over by " + w.owner + ": " + reason
+		if _, err := w.c.DB.Transition(ctx, t.ID, t.State, agentos.StateFailed, agentos.System,
+			agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Takeover: true},
+			agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: d.Action.EventKind(), Data: d}); err != nil {
+			return err
+		}
+		if run == nil {
+			run = &agentos.Run{ID: t.RunID, Task: t.ID}
+		}
+		run.Outcome = agentos.StateFailed
+		return w.finishDeadRun(ctx, t, run, fmt.Sprintf("failed after %d attempts", len(runs)))
 	}
 	reason := "re-queued: " + d.Reason
 	if _, err := w.c.DB.Transition(ctx, t.ID, t.State, agentos.StateQueued, agentos.System,

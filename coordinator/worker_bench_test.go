@@ -109,7 +109,7 @@ func mustQueued(b testing.TB, n int, extra string) *coordinator.Coordinator {
 	if err := os.WriteFile(filepath.Join(dir, ".git", "info", "exclude"), []byte(".agentos/\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	db, err := sqlite.Open(b.Context(), filepath.Join(dir, ".agentos", "agentos.db"))
+	db, err := sqlite.Create(b.Context(), filepath.Join(dir, ".agentos", "agentos.db"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func mustOpenDB(tb testing.TB, path string) *sqlite.DB {
 	if path == "" {
 		path = filepath.Join(tb.TempDir(), "agentos.db")
 	}
-	db, err := sqlite.Open(context.Background(), path)
+	db, err := sqlite.Create(context.Background(), path)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func corpus(b *testing.B, n int) *sqlite.MemoryIndex {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "agentos.db"))
+	db, err := sqlite.Create(ctx, filepath.Join(dir, "agentos.db"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 // cover the memory's own parts: ids, Markdown import, the HTTP service.
 func MustOpenStore(tb testing.TB) *memory.Store {
 	tb.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "agentos.db"))
+	db, err := sqlite.Create(context.Background(), filepath.Join(tb.TempDir(), "agentos.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}

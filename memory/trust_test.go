@@ -18,7 +18,7 @@ import (
 // write is a memory.write event in the chain, by the client's actor.
 func TestServerAuthorship(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "agentos.db"))
+	db, err := sqlite.Create(ctx, filepath.Join(t.TempDir(), "agentos.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

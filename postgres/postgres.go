@@ -60,9 +60,23 @@ func IsURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
 }
 
+// Create connects to the database at rawURL and creates the AgentOS tables
+// in it (or migrates them): `agentos init`, the one verb that may make a
+// store. Its errors never contain the password.
+func Create(ctx context.Context, rawURL string) (*DB, error) {
+	return open(ctx, rawURL, true)
+}
+
 // Open connects to the database at rawURL (postgres:// or postgresql://)
-// and applies pending migrations. Its errors never contain the password.
+// and applies pending migrations. It never creates the store: a database
+// without the AgentOS tables (dropped, or another database) is ENOTFOUND,
+// so a lost store is noticed instead of silently started again. Its errors
+// never contain the password.
 func Open(ctx context.Context, rawURL string) (*DB, error) {
+	return open(ctx, rawURL, false)
+}
+
+func open(ctx context.Context, rawURL string, create bool) (*DB, error) {
 	red := RedactURL(rawURL)
 	if !IsURL(rawURL) {
 		return nil, agentos.Errorf(agentos.EINVALID, "store URL %s: want postgres://USER@HOST:PORT/DATABASE", red)
@@ -81,6 +95,17 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, agentos.WrapError(agentos.EINTERNAL, scrubbed(err, rawURL), "cannot connect to the store %s: %s", red, scrub(err.Error(), rawURL))
+	}
+	if !create {
+		var exists bool
+		if err := pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+			pool.Close()
+			return nil, agentos.WrapError(agentos.EINTERNAL, scrubbed(err, rawURL), "cannot read the store %s: %s", red, scrub(err.Error(), rawURL))
+		}
+		if !exists {
+			pool.Close()
+			return nil, noTablesError(red)
+		}
 	}
 	if err := d.migrate(ctx); err != nil {
 		pool.Close()
@@ -121,7 +146,7 @@ func OpenReadOnly(ctx context.Context, rawURL string) (*DB, error) {
 	}
 	if have == nil {
 		pool.Close()
-		return nil, agentos.Errorf(agentos.ENOTFOUND, "the store %s has no AgentOS tables: run `agentos init` first", red)
+		return nil, noTablesError(red)
 	}
 	if want := latestMigration(); *have < want {
 		pool.Close()
@@ -129,6 +154,24 @@ func OpenReadOnly(ctx context.Context, rawURL string) (*DB, error) {
 	}
 	return d, nil
 }
+
+func noTablesError(red string) error {
+	return agentos.Errorf(agentos.ENOTFOUND, "the store %s has no AgentOS tables: restore them from a backup, or run `agentos init` to create them (a new, empty store)", red)
+}
+
+// Identity is the random id the store was created with (store_identity):
+// what each repository's .agentos/store.json is checked against.
+func (d *DB) Identity(ctx context.Context) (string, error) {
+	var id string
+	if err := d.pool.QueryRow(ctx, `SELECT store FROM store_identity WHERE id = 1`).Scan(&id); err != nil {
+		return "", agentos.WrapError(agentos.ECONFLICT, err, "the store %s has no identity (%v): restore it from a backup, or run `agentos audit verify` to see where it breaks", d.URL, err)
+	}
+	return id, nil
+}
+
+// QuickCheck has nothing to do here: PostgreSQL checks its own pages (and
+// data checksums, where the cluster enables them) on every read.
+func (d *DB) QuickCheck(ctx context.Context) error { return nil }
 
 // latestMigration is the newest schema version this binary carries.
 func latestMigration() int {

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,7 +44,7 @@ func (d *dbs) url(tb testing.TB) string {
 func opener[T testing.TB](d *dbs) func(T) agentos.Store {
 	return func(tb T) agentos.Store {
 		tb.Helper()
-		db, err := postgres.Open(context.Background(), d.url(tb))
+		db, err := postgres.Create(context.Background(), d.url(tb))
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -94,11 +95,30 @@ func TestOpenReadOnly(t *testing.T) {
 	if agentos.ErrorCode(err) != agentos.ENOTFOUND {
 		t.Fatalf("OpenReadOnly of an empty database = %v, want not initialised", err)
 	}
-	rw, err := postgres.Open(ctx, u)
+	// A write verb's open does not create the store either: only init does.
+	if _, err := postgres.Open(ctx, u); agentos.ErrorCode(err) != agentos.ENOTFOUND || !strings.Contains(agentos.ErrorMessage(err), "agentos init") {
+		t.Fatalf("Open of an empty database = %v, want not initialised", err)
+	}
+	if _, err := postgres.OpenReadOnly(ctx, u); agentos.ErrorCode(err) != agentos.ENOTFOUND {
+		t.Fatalf("Open created tables: OpenReadOnly now says %v", err)
+	}
+	rw, err := postgres.Create(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rw.Close()
+	id, err := rw.Identity(ctx)
+	if err != nil || len(id) != 32 {
+		t.Fatalf("Identity = %q, %v", id, err)
+	}
+	if again, err := postgres.Open(ctx, u); err != nil {
+		t.Fatal(err)
+	} else {
+		if id2, _ := again.Identity(ctx); id2 != id {
+			t.Fatalf("Identity after reopen = %s, want %s", id2, id)
+		}
+		again.Close()
+	}
 	if _, err := rw.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: "k"}); err != nil {
 		t.Fatal(err)
 	}

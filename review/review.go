@@ -153,6 +153,16 @@ func Markdown(rp *agentos.ReviewPack) string {
 		}
 		w("- %s → **%s** (%s): %s\n", code(g.RuleID), g.Effect, step, code(g.Reason))
 	}
+	if len(rp.Attempts) > 1 {
+		w("\n## Attempts\n\n| # | run | started | ended | outcome |\n|---|---|---|---|---|\n")
+		for i, a := range rp.Attempts {
+			ended := "-"
+			if !a.EndedAt.IsZero() {
+				ended = a.EndedAt.UTC().Format("2006-01-02T15:04:05Z")
+			}
+			w("| %d | %s | %s | %s | %s |\n", i+1, code(a.ID), a.StartedAt.UTC().Format("2006-01-02T15:04:05Z"), ended, cell(string(a.Outcome)))
+		}
+	}
 	w("\n## Records\n\n")
 	if len(rp.Records) == 0 {
 		w("No step ran.\n")

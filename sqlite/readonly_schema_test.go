@@ -11,7 +11,9 @@ import (
 )
 
 // A store older than the binary is not migrated by a read: the read-only
-// open names the way to upgrade it, and changes nothing.
+// open names the way to upgrade it, and changes nothing. (A database with no
+// AgentOS schema at all is an empty store, refused by every open:
+// TestEmptyStoreIsRefused.)
 func TestOpenReadOnlyRefusesAnOlderSchema(t *testing.T) {
 	ctx := context.Background()
 	ms, err := migrations()
@@ -22,7 +24,6 @@ func TestOpenReadOnlyRefusesAnOlderSchema(t *testing.T) {
 		name    string
 		applied int // how many of the binary's migrations the store has
 	}{
-		{"no schema table", -1},
 		{"first migration only", 1},
 		{"all but the last", len(ms) - 1},
 	} {
@@ -35,7 +36,7 @@ func TestOpenReadOnlyRefusesAnOlderSchema(t *testing.T) {
 			if _, err := raw.Exec(`CREATE TABLE unrelated (x)`); err != nil {
 				t.Fatal(err)
 			}
-			if tc.applied >= 0 {
+			{
 				d := &DB{db: raw, Path: path}
 				if _, err := raw.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
 					t.Fatal(err)

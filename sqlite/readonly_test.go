@@ -98,7 +98,7 @@ func TestOpenReadOnlyChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "agentos.db")
-	w, err := Open(ctx, path)
+	w, err := Create(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestOpenReadOnlyChangesNothing(t *testing.T) {
 func TestOpenReadOnlyWithWriterRunning(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "agentos.db")
-	w, err := Open(ctx, path)
+	w, err := Create(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,13 +41,39 @@ type DB struct {
 	Redact func([]byte) []byte
 }
 
-// Open opens (creating if needed) the database at path and applies pending
-// migrations.
+// Create opens the store at path for `agentos init`, the one verb that may
+// make a store: a missing file, or a file without the AgentOS schema (an
+// empty or zero-length one), becomes a new store with a new identity; an
+// existing store is opened and migrated like Open.
+func Create(ctx context.Context, path string) (*DB, error) {
+	return open(ctx, path, true)
+}
+
+// Open opens the existing store at path read-write and applies pending
+// migrations. It never creates a store: a missing file is ENOTFOUND, and so
+// is a file without the AgentOS schema (truncated to nothing, or replaced by
+// an empty database) — only `agentos init` (Create) makes one, so a lost
+// store is noticed instead of silently started again.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return open(ctx, path, false)
+}
+
+func open(ctx context.Context, path string, create bool) (*DB, error) {
 	q := url.Values{}
+	if !create {
+		// rw, not rwc: SQLite itself refuses to create a missing file.
+		q.Set("mode", "rw")
+	}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(ON)")
+	// NORMAL in WAL mode: a committed transaction survives any crash of
+	// AgentOS (kill -9, OOM, panic): it is in the WAL before COMMIT returns.
+	// A power loss or OS crash may roll back the last transactions; FULL
+	// would prevent that at 1.1-1.3x the time of a run (an fsync per
+	// transaction), while git's own objects are not synced either, so the
+	// pair would still not be power-safe. The store anchor and `audit
+	// verify` (commit trailers) detect such a loss (docs/store.md).
 	q.Add("_pragma", "synchronous(NORMAL)")
 	// With the WAL kept (persistWAL), the last writer to close truncates it
 	// to zero bytes instead of leaving a checkpointed WAL's size on disk.
@@ -56,6 +82,19 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// transactions read then write, and deferred ones deadlock into
 	// SQLITE_BUSY under concurrency instead of waiting.
 	q.Set("_txlock", "immediate")
+	if !create {
+		st, err := os.Stat(path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, missingError(path)
+			}
+			return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot read the AgentOS store: %v", err)
+		}
+		if st.Size() == 0 {
+			// Before connecting: journal_mode(WAL) would write a header.
+			return nil, emptyError(path)
+		}
+	}
 	base, err := sqlite.NewConnector("file:" + path + "?" + q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -63,11 +102,96 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	sdb := sql.OpenDB(persistWAL{base})
 	sdb.SetMaxOpenConns(8)
 	d := &DB{db: sdb, Path: path, Now: time.Now}
+	if !create {
+		if err := d.checkNotEmpty(ctx); err != nil {
+			sdb.Close()
+			return nil, err
+		}
+	}
 	if err := d.migrate(ctx); err != nil {
 		sdb.Close()
-		return nil, err
+		return nil, d.damaged(err)
 	}
 	return d, nil
+}
+
+func missingError(path string) error {
+	return agentos.Errorf(agentos.ENOTFOUND, "the AgentOS store %s is missing: restore it from a backup, or run `agentos init` to start a new one (the audit history is lost)", path)
+}
+
+// checkNotEmpty refuses a database without the AgentOS schema: a store
+// truncated to nothing or replaced by an empty file is not a store to
+// migrate into a new, empty one.
+func (d *DB) checkNotEmpty(ctx context.Context) error {
+	var n int
+	err := d.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n)
+	if err != nil {
+		return d.damaged(err)
+	}
+	if n == 0 {
+		return emptyError(d.Path)
+	}
+	return nil
+}
+
+func emptyError(path string) error {
+	return agentos.Errorf(agentos.ENOTFOUND, "the AgentOS store %s is empty (truncated, or replaced by an empty database): restore it from a backup, or run `agentos init` to start a new one (the audit history is lost)", path)
+}
+
+// damaged names a store SQLite cannot read as one: not a database, or a
+// malformed one.
+func (d *DB) damaged(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "not a database") || strings.Contains(msg, "malformed") || strings.Contains(msg, "(11)") || strings.Contains(msg, "(26)") {
+		return agentos.WrapError(agentos.ECONFLICT, err, "the AgentOS store %s is damaged (%v): restore it from a backup, or run `agentos audit verify` to see where it breaks", d.Path, err)
+	}
+	return err
+}
+
+// Identity is the random id the store was created with (store_identity):
+// what the repository's .agentos/store.json is checked against.
+func (d *DB) Identity(ctx context.Context) (string, error) {
+	var id string
+	err := d.db.QueryRowContext(ctx, `SELECT store FROM store_identity WHERE id = 1`).Scan(&id)
+	if err != nil {
+		if _, ok := d.damaged(err).(*agentos.Error); ok {
+			return "", d.damaged(err)
+		}
+		return "", agentos.WrapError(agentos.ECONFLICT, err, "the AgentOS store %s has no identity (%v): restore it from a backup, or run `agentos audit verify` to see where it breaks", d.Path, err)
+	}
+	return id, nil
+}
+
+// QuickCheck is SQLite's PRAGMA quick_check: every page and b-tree of the
+// file is well formed (not every index entry, which integrity_check adds
+// at several times the cost). It reads the whole file: a run calls it once,
+// before apply, not every command.
+func (d *DB) QuickCheck(ctx context.Context) error {
+	rows, err := d.db.QueryContext(ctx, `PRAGMA quick_check(5)`)
+	if err != nil {
+		return d.damaged(err)
+	}
+	defer rows.Close()
+	var probs []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return d.damaged(err)
+		}
+		if s != "ok" {
+			probs = append(probs, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return d.damaged(err)
+	}
+	if len(probs) > 0 {
+		return agentos.Errorf(agentos.ECONFLICT, "the AgentOS store %s is damaged (quick_check: %s): restore it from a backup, or run `agentos audit verify` to see where it breaks", d.Path, strings.Join(probs, "; "))
+	}
+	return nil
 }
 
 // persistWAL keeps the -wal and -shm files when the last connection closes.
@@ -102,7 +226,7 @@ func (p persistWAL) Connect(ctx context.Context) (driver.Conn, error) {
 func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, agentos.Errorf(agentos.ENOTFOUND, "no AgentOS store at %s: run `agentos init` first", path)
+			return nil, missingError(path)
 		}
 		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot read the AgentOS store: %v", err)
 	}
@@ -119,7 +243,11 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	have, want, err := d.schemaVersion(ctx)
 	if err != nil {
 		sdb.Close()
-		return nil, err
+		return nil, d.damaged(err)
+	}
+	if have == 0 {
+		sdb.Close()
+		return nil, emptyError(path)
 	}
 	if have < want {
 		sdb.Close()

@@ -29,7 +29,7 @@ func opener[T testing.TB]() func(T) agentos.Store {
 			tb.Cleanup(func() { mu.Lock(); delete(paths, tb); mu.Unlock() })
 		}
 		mu.Unlock()
-		db, err := sqlite.Open(context.Background(), path)
+		db, err := sqlite.Create(context.Background(), path)
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -13,7 +13,7 @@ import (
 
 func MustOpen(tb testing.TB) *DB {
 	tb.Helper()
-	db, err := Open(context.Background(), filepath.Join(tb.TempDir(), "agentos.db"))
+	db, err := Create(context.Background(), filepath.Join(tb.TempDir(), "agentos.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}

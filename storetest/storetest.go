@@ -68,6 +68,29 @@ func Run(t *testing.T, open func(t *testing.T) agentos.Store, opts ...Options) {
 	t.Run("QuestionAnswerPacks", s.questionAnswerPacks)
 	t.Run("MemoryPacks", s.memoryPacks)
 	t.Run("PlansAndIntents", s.plansAndIntents)
+	t.Run("Integrity", s.integrity)
+}
+
+// integrity: a persistent store has an identity made when it was created,
+// the same on every read and after writes, and a whole store passes its
+// own structural check.
+func (s *suite) integrity(t *testing.T) {
+	st := s.open(t)
+	integ, ok := st.(agentos.StoreIntegrity)
+	if !ok {
+		t.Skip("the store keeps no identity (in memory)")
+	}
+	id, err := integ.Identity(ctx)
+	must(t, err)
+	if len(id) < 16 {
+		t.Fatalf("Identity = %q, want a random id", id)
+	}
+	_, err = st.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: "k"})
+	must(t, err)
+	if again, err := integ.Identity(ctx); err != nil || again != id {
+		t.Fatalf("Identity after a write = %q, %v; want %q", again, err, id)
+	}
+	must(t, integ.QuickCheck(ctx))
 }
 
 type suite struct {
