@@ -38,7 +38,9 @@ type Git interface {
 
 	// Trees and diffs.
 	ListTree(ctx context.Context, commit string) ([]agentos.TreeEntry, error)
-	DirtyPaths(ctx context.Context) ([]string, error)
+	// DirtyPaths lists the main working tree's uncommitted changes at,
+	// under or above paths (nil: all).
+	DirtyPaths(ctx context.Context, paths []string) ([]string, error)
 	// DiffHash is the AgentOS-Diff hash of parent..commit and the diff bytes.
 	DiffHash(ctx context.Context, parent, commit string) (string, string, error)
 	ChangedPaths(ctx context.Context, from, to string) ([]string, error)

@@ -300,7 +300,7 @@ func (c *Coordinator) buildMemoryPack(ctx context.Context, t *agentos.Task, inte
 // checkDirty refuses a plan that writes paths with uncommitted changes in the
 // user's working tree: integrating it would overwrite or tangle their work.
 func (c *Coordinator) checkDirty(ctx context.Context, p *agentos.Plan) error {
-	dirty, err := c.Repo.DirtyPaths(ctx)
+	dirty, err := c.Repo.DirtyPaths(ctx, append([]string{}, p.Paths()...))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -153,13 +154,44 @@ func (r *Repo) BranchHead(ctx context.Context, branch string) (string, error) {
 }
 
 // DirtyPaths returns the paths with uncommitted changes (staged, unstaged or
-// untracked) in the main working tree.
-func (r *Repo) DirtyPaths(ctx context.Context) ([]string, error) {
-	out, err := r.Git(ctx, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+// untracked) in the main working tree at, under or above the given paths
+// (nil: anywhere). Limiting git's status to those paths keeps its cost to
+// them instead of a stat of every file and a scan of every directory.
+func (r *Repo) DirtyPaths(ctx context.Context, paths []string) ([]string, error) {
+	args := []string{"status", "--porcelain=v1", "-z", "--untracked-files=all"}
+	if paths != nil {
+		args = append(args, "--")
+		seen := map[string]bool{}
+		add := func(p string) {
+			if !seen[p] {
+				seen[p] = true
+				args = append(args, ":(top,literal)"+p)
+			}
+		}
+		for _, p := range paths {
+			if p == "" || p == "." {
+				args = args[:4] // the whole tree
+				break
+			}
+			add(p)
+			// A parent that is (or was) a file is a change above the path.
+			// One that is a directory on disk cannot be: naming it would
+			// only widen the scan to its whole subtree.
+			for d := path.Dir(p); d != "."; d = path.Dir(d) {
+				if fi, err := os.Lstat(filepath.Join(r.Root, filepath.FromSlash(d))); err != nil || !fi.IsDir() {
+					add(d)
+				}
+			}
+		}
+		if len(args) == 5 {
+			return nil, nil // no paths
+		}
+	}
+	out, err := r.Git(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
-	var paths []string
+	var dirty []string
 	fields := strings.Split(out, "\x00")
 	for i := 0; i < len(fields); i++ {
 		f := fields[i]
@@ -167,16 +199,16 @@ func (r *Repo) DirtyPaths(ctx context.Context) ([]string, error) {
 			continue
 		}
 		status, p := f[:2], f[3:]
-		paths = append(paths, p)
+		dirty = append(dirty, p)
 		if status[0] == 'R' || status[0] == 'C' {
 			i++ // the next field is the rename source
 			if i < len(fields) && fields[i] != "" {
-				paths = append(paths, fields[i])
+				dirty = append(dirty, fields[i])
 			}
 		}
 	}
-	sort.Strings(paths)
-	return paths, nil
+	sort.Strings(dirty)
+	return dirty, nil
 }
 
 // Exists reports whether path exists as a file or tree in commit.

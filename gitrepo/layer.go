@@ -41,8 +41,8 @@ func (b base) env(worktree string) []string {
 func (r *Repo) PrepareBase(ctx context.Context, tree, gitdir, from, to string) error {
 	b := base{Tree: tree, Git: gitdir}
 	if from != "" {
-		if _, err := run(ctx, b.Tree, b.env(""), "read-tree", "-m", "-u", from, to); err == nil {
-			return r.finishBase(ctx, b, to)
+		if err := r.moveBase(ctx, b, from, to); err == nil {
+			return nil
 		}
 		// Damaged (an interrupted update): start over.
 	}
@@ -71,6 +71,78 @@ func (r *Repo) PrepareBase(ctx context.Context, tree, gitdir, from, to string) e
 		return err
 	}
 	return r.finishBase(ctx, b, to)
+}
+
+// moveBaseMax is how many changed paths a base moves by writing those
+// paths alone; beyond it git's two-tree read-tree, which walks both trees
+// and rewrites the whole index anyway, is no slower.
+const moveBaseMax = 2000
+
+// moveBase moves a base checkout from one commit to another by the paths
+// that differ only: each is removed, the base's index learns the new
+// entries, and git checks them out (filters, modes and symlinks as a
+// checkout does). Unlike `read-tree -m -u from to` nothing walks the two
+// trees: the cost follows the diff, not the repository.
+func (r *Repo) moveBase(ctx context.Context, b base, from, to string) error {
+	out, err := run(ctx, b.Tree, b.env(""), "diff-tree", "-r", "-z", "--no-renames", from, to)
+	if err != nil {
+		return err
+	}
+	f := splitNUL(out)
+	if len(f)/2 > moveBaseMax {
+		if _, err := run(ctx, b.Tree, b.env(""), "read-tree", "-m", "-u", from, to); err != nil {
+			return err
+		}
+		return r.finishBase(ctx, b, to)
+	}
+	var del, add bytes.Buffer
+	var write, gone []string
+	for i := 0; i+1 < len(f); i += 2 {
+		meta := strings.Fields(strings.TrimPrefix(f[i], ":"))
+		p := f[i+1]
+		if len(meta) < 5 {
+			return errors.New("unexpected diff-tree output")
+		}
+		if meta[0] == "160000" || meta[1] == "160000" {
+			// A submodule's directory: read-tree knows how.
+			if _, err := run(ctx, b.Tree, b.env(""), "read-tree", "-m", "-u", from, to); err != nil {
+				return err
+			}
+			return r.finishBase(ctx, b, to)
+		}
+		if err := os.RemoveAll(filepath.Join(b.Tree, filepath.FromSlash(p))); err != nil {
+			return err
+		}
+		if meta[4] == "D" {
+			del.WriteString("0 " + strings.Repeat("0", len(meta[3])) + "\t" + p + "\x00")
+			gone = append(gone, p)
+			continue
+		}
+		add.WriteString(meta[1] + " " + meta[3] + "\t" + p + "\x00")
+		write = append(write, p)
+	}
+	// Directories a deletion emptied go, as a checkout removes them.
+	for _, p := range gone {
+		for d := filepath.Dir(filepath.FromSlash(p)); d != "."; d = filepath.Dir(d) {
+			if os.Remove(filepath.Join(b.Tree, d)) != nil {
+				break
+			}
+		}
+	}
+	// Deletions first: a file may replace a directory it deleted.
+	if del.Len()+add.Len() > 0 {
+		if _, err := runStdin(ctx, b.Tree, b.env(""), append(del.Bytes(), add.Bytes()...), "update-index", "-z", "--index-info"); err != nil {
+			return err
+		}
+	}
+	if len(write) > 0 {
+		if _, err := runStdin(ctx, b.Tree, b.env(""), nulJoin(write), "checkout-index", "-f", "-z", "--stdin"); err != nil {
+			return err
+		}
+	}
+	// The index's cache tree stays valid outside the changed paths, so no
+	// write-tree here: the next task's staging recomputes those only.
+	return os.WriteFile(filepath.Join(b.Git, "HEAD"), []byte(to+"\n"), 0o644)
 }
 
 func (r *Repo) finishBase(ctx context.Context, b base, to string) error {
