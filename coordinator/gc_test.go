@@ -162,3 +162,48 @@ func TestGCStaleCaches(t *testing.T) {
 		}
 	}
 }
+
+// Housekeep (every write command's start) asks the store only for the
+// tasks that ended since the last sweep's cutoff: a worktree of a task that
+// ended before it is not looked at again (the explicit GC still finds it),
+// and one that ended after it is removed.
+func TestHousekeepSweepsOnlySinceTheMark(t *testing.T) {
+	c, _ := gateCoordinator(t)
+	ctx := t.Context()
+	c.Config.Retention.Worktrees = "0s"
+	ended := func(id string) string {
+		t.Helper()
+		if err := c.DB.CreateTask(ctx, &agentos.Task{ID: id, Mode: agentos.ModeSemiAuto, Goal: id, Submitter: agentos.System, Target: "main"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.DB.Transition(ctx, id, agentos.StateCreated, agentos.StateCancelled, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
+			t.Fatal(err)
+		}
+		dir := c.worktreeDir(id)
+		if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil { // a kept layer
+			t.Fatal(err)
+		}
+		return dir
+	}
+	exists := func(dir string) bool { _, err := os.Stat(dir); return err == nil }
+	old := ended("old")
+	if rep, err := c.Housekeep(ctx, agentos.System); err != nil || len(rep.Worktrees) != 1 || exists(old) {
+		t.Fatalf("first Housekeep = %+v, %v; want the old task's worktree removed", rep, err)
+	}
+	// Left behind (as if its removal had been missed), before the mark.
+	if err := os.MkdirAll(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond)
+	fresh := ended("fresh")
+	rep, err := c.Housekeep(ctx, agentos.System)
+	if err != nil || len(rep.Worktrees) != 1 || rep.Worktrees[0].Task != "fresh" || exists(fresh) {
+		t.Fatalf("second Housekeep = %+v, %v; want only the task that ended since the mark", rep, err)
+	}
+	if !exists(old) {
+		t.Fatal("Housekeep looked at a task that ended before the mark")
+	}
+	if rep, err := c.GC(ctx, agentos.System, false); err != nil || len(rep.Worktrees) != 1 || exists(old) {
+		t.Fatalf("GC = %+v, %v; want the full sweep to find the old worktree", rep, err)
+	}
+}
