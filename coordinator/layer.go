@@ -266,6 +266,10 @@ func (c *Coordinator) openTree(ctx context.Context, t *agentos.Task, base string
 		tt.release()
 		return nil, err
 	}
+	if err := c.recordLayerBase(t.ID, base); err != nil {
+		tt.release()
+		return nil, err
+	}
 	if err := c.Repo.SetBranch(ctx, tt.branch, base); err != nil {
 		tt.release()
 		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot create the task branch %s: %v", tt.branch, err)
@@ -391,6 +395,9 @@ func (tt *taskTree) rebase(ctx context.Context, commit, parent, head string) ([]
 	if err := os.MkdirAll(tt.dir, 0o755); err != nil {
 		return nil, "", err
 	}
+	if err := c.recordLayerBase(filepath.Base(tt.dir), head); err != nil {
+		return nil, "", err
+	}
 	if _, err := tt.path(ctx); err != nil {
 		return nil, "", err
 	}
@@ -417,15 +424,31 @@ func (c *Coordinator) removeTree(ctx context.Context, dir, branch string) {
 	}
 	sandbox.RemoveLayer(dir)
 	sandbox.RemoveLayer(filepath.Join(filepath.Dir(dir), ".work", filepath.Base(dir)))
+	os.Remove(layerBaseFile(filepath.Dir(dir), filepath.Base(dir)))
 	if branch != "" {
 		c.Repo.RemoveWorktree(ctx, dir, branch) // the directory is gone: deletes the branch only
 	}
 }
 
+// layerBaseFile records the commit a task's layer lies over: the base
+// checkouts move on, so a kept layer names its own.
+func layerBaseFile(worktrees, task string) string {
+	return filepath.Join(worktrees, ".base", task)
+}
+
+func (c *Coordinator) recordLayerBase(task, commit string) error {
+	p := layerBaseFile(filepath.Join(c.StateDir, "worktrees"), task)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeAtomic(p, commit+"\n")
+}
+
 // inspectHint tells a person how to look at what a kept layer holds.
-func inspectHint(dir, base string) []string {
+func inspectHint(task, dir, base string) []string {
 	return []string{
-		fmt.Sprintf("find %s    # the files the run wrote, over base %s (a 0,0 character device marks a deleted path)", dir, short(base)),
+		fmt.Sprintf("agentos task show %s    # the paths the run changed over base %s (its layer: %s)", task, short(base), dir),
+		fmt.Sprintf("agentos task inspect %s DIR    # base plus the run's change, checked out in DIR (git status and git diff show the change)", task),
 	}
 }
 
