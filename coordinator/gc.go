@@ -51,6 +51,9 @@ type GCReport struct {
 	// Caches are build caches of earlier policies unused for a day
 	// (relative to the repository root).
 	Caches []string `json:"caches"`
+	// Bases are idle base checkouts of copy-on-write worktrees beyond the
+	// few kept, least recently used first.
+	Bases []GCBase `json:"bases"`
 }
 
 // staleCacheAge is how long a build cache of another policy stays after
@@ -83,7 +86,7 @@ func (c *Coordinator) Housekeep(ctx context.Context, actor agentos.Actor) (*GCRe
 }
 
 func (c *Coordinator) gc(ctx context.Context, actor agentos.Actor, dryRun, sinceMark bool) (*GCReport, error) {
-	rep := &GCReport{Version: 1, DryRun: dryRun, Expired: []GCExpired{}, Worktrees: []GCWorktree{}, Caches: []string{}}
+	rep := &GCReport{Version: 1, DryRun: dryRun, Expired: []GCExpired{}, Worktrees: []GCWorktree{}, Caches: []string{}, Bases: []GCBase{}}
 	expired, err := c.expiredBlocked(ctx)
 	if err != nil {
 		return rep, err
@@ -124,6 +127,11 @@ func (c *Coordinator) gc(ctx context.Context, actor agentos.Actor, dryRun, since
 	if !dryRun && !before.IsZero() {
 		// Every ended task before this instant has been swept.
 		c.setSweepMark(before)
+	}
+	bases, err := c.pruneBases(dryRun)
+	rep.Bases = append(rep.Bases, bases...)
+	if err != nil {
+		return rep, err
 	}
 	for _, dir := range sandbox.StaleCaches(c.Repo.Dir(), c.confinement().CacheDir, c.Now().Add(-staleCacheAge)) {
 		if !dryRun {

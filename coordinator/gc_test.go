@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,5 +206,54 @@ func TestHousekeepSweepsOnlySinceTheMark(t *testing.T) {
 	}
 	if rep, err := c.GC(ctx, agentos.System, false); err != nil || len(rep.Worktrees) != 1 || exists(old) {
 		t.Fatalf("GC = %+v, %v; want the full sweep to find the old worktree", rep, err)
+	}
+}
+
+// Idle base checkouts beyond maxIdleBases go least recently used first; a
+// base a run holds is never removed, however old.
+func TestGCPrunesIdleBases(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	ctx := t.Context()
+	var leases []*baseLease
+	for i := range 4 {
+		if i > 0 {
+			os.WriteFile(filepath.Join(dir, "README.md"), []byte(strings.Repeat("x", i)+"\n"), 0o644)
+			gitIn(t, dir, "commit", "-q", "-am", "next")
+		}
+		head, err := c.Repo.BranchHead(ctx, "main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := c.leaseBase(ctx, head) // each held: every lease needs a new base
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, l)
+	}
+	for i, l := range leases {
+		at := time.Now().Add(-time.Duration(4-i) * time.Hour) // leases[0] the oldest
+		os.Chtimes(l.f.Name(), at, at)
+		if i > 0 {
+			l.release()
+		}
+	}
+	slot := func(l *baseLease) string { return filepath.Dir(l.tree) }
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	rep, err := c.GC(ctx, agentos.System, true)
+	if err != nil || len(rep.Bases) != 1 || rep.Bases[0].Path != filepath.Join(".agentos", "bases", filepath.Base(slot(leases[1]))) || !exists(slot(leases[1])) {
+		t.Fatalf("dry run = %+v, %v; want the least recently used idle base listed, not removed", rep.Bases, err)
+	}
+	if rep, err = c.GC(ctx, agentos.System, false); err != nil || len(rep.Bases) != 1 {
+		t.Fatalf("GC = %+v, %v", rep.Bases, err)
+	}
+	if exists(slot(leases[1])) || !exists(filepath.Join(leases[0].tree, "README.md")) || !exists(slot(leases[2])) || !exists(slot(leases[3])) {
+		t.Fatal("GC removed the wrong bases (or the held one)")
+	}
+	if rep, err = c.GC(ctx, agentos.System, false); err != nil || len(rep.Bases) != 0 {
+		t.Fatalf("GC at the limit = %+v, %v; want nothing removed", rep.Bases, err)
+	}
+	leases[0].release()
+	if rep, err = c.GC(ctx, agentos.System, false); err != nil || len(rep.Bases) != 1 || exists(slot(leases[0])) {
+		t.Fatalf("GC once released = %+v, %v; want the oldest base removed", rep.Bases, err)
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/sandbox"
@@ -168,6 +170,7 @@ func (c *Coordinator) leaseBase(ctx context.Context, commit string) (*baseLease,
 				l.release()
 				return nil, err
 			}
+			touchBase(l)
 			return l, nil
 		}
 		l.release()
@@ -191,6 +194,7 @@ func (c *Coordinator) leaseBase(ctx context.Context, commit string) (*baseLease,
 			l.release()
 			return nil, err
 		}
+		touchBase(l)
 		return l, nil
 	}
 	// A base no run holds: move it to commit (only the differing paths).
@@ -222,6 +226,92 @@ func (c *Coordinator) leaseBase(ctx context.Context, commit string) (*baseLease,
 	}
 	l.commit = ""
 	return move(l)
+}
+
+// touchBase marks a base as just used: idle bases beyond maxIdleBases go
+// least recently used first.
+func touchBase(l *baseLease) {
+	now := time.Now()
+	os.Chtimes(l.f.Name(), now, now)
+}
+
+// maxIdleBases is how many base checkouts no run holds are kept: each is a
+// full checkout, and more than one exists only when runs overlapped.
+const maxIdleBases = 2
+
+// GCBase is an idle base checkout housekeeping removes.
+type GCBase struct {
+	Path     string    `json:"path"` // relative to the repository root
+	Commit   string    `json:"commit"`
+	LastUsed time.Time `json:"last_used"`
+}
+
+// pruneBases removes the idle base checkouts beyond maxIdleBases, least
+// recently used first. A base a run holds (its shared flock) is never
+// touched, nor walked: only a base this process holds exclusively, with
+// the pool locked so no run can choose it meanwhile, is removed. The cost
+// follows the number of bases (at most the runs that ever overlapped).
+func (c *Coordinator) pruneBases(dryRun bool) ([]GCBase, error) {
+	dir := filepath.Join(c.StateDir, "bases")
+	pool, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, nil // no bases
+	}
+	defer pool.Close()
+	if err := flock(pool, syscall.LOCK_EX); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	type idle struct {
+		GCBase
+		dir string
+		f   *os.File
+	}
+	var free []idle
+	defer func() {
+		for _, b := range free {
+			b.f.Close()
+		}
+	}()
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil || !e.IsDir() {
+			continue
+		}
+		s := filepath.Join(dir, e.Name())
+		f, err := os.OpenFile(filepath.Join(s, "lock"), os.O_RDWR, 0o644)
+		if err != nil {
+			continue // being created: its creator holds the pool lock, so not now
+		}
+		if flock(f, syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // in use
+			continue
+		}
+		b := idle{dir: s, f: f}
+		if fi, err := f.Stat(); err == nil {
+			b.LastUsed = fi.ModTime().UTC()
+		}
+		cb, _ := os.ReadFile(filepath.Join(s, "commit"))
+		b.Commit = strings.TrimSpace(string(cb))
+		b.Path, _ = filepath.Rel(c.Repo.Dir(), s)
+		free = append(free, b)
+	}
+	if len(free) <= maxIdleBases {
+		return nil, nil
+	}
+	sort.Slice(free, func(i, j int) bool { return free[i].LastUsed.After(free[j].LastUsed) })
+	var out []GCBase
+	for _, b := range free[maxIdleBases:] {
+		if !dryRun {
+			if err := sandbox.RemoveLayer(b.dir); err != nil {
+				return out, agentos.WrapError(agentos.EINTERNAL, err, "cannot remove the idle base checkout %s: %v", b.dir, err)
+			}
+		}
+		out = append(out, b.GCBase)
+	}
+	return out, nil
 }
 
 func writeAtomic(p, content string) error {
