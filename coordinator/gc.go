@@ -180,7 +180,7 @@ func (c *Coordinator) expiredBlocked(ctx context.Context) ([]expiredTask, error)
 
 // sweepMark is the file holding the instant before which every ended
 // task's worktree has been swept (TimeFormat).
-func (c *Coordinator) sweepMark() string { return filepath.Join(c.StateDir, "worktrees", ".swept") }
+func (c *Coordinator) sweepMark() string { return filepath.Join(c.StateDir, "worktrees-swept") }
 
 func (c *Coordinator) readSweepMark() time.Time {
 	b, err := os.ReadFile(c.sweepMark())
