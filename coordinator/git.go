@@ -37,7 +37,9 @@ type Git interface {
 	CommitOfRun(ctx context.Context, branch, runID string) (string, error)
 
 	// Trees and diffs.
-	ListTree(ctx context.Context, commit string) ([]agentos.TreeEntry, error)
+	// ReadTree reads commit's tree a directory at a time (plan checks read
+	// only the directories a plan names).
+	ReadTree(ctx context.Context, commit string) (agentos.DirLister, error)
 	// DirtyPaths lists the main working tree's uncommitted changes at,
 	// under or above paths (nil: all).
 	DirtyPaths(ctx context.Context, paths []string) ([]string, error)
