@@ -428,6 +428,9 @@ func (r *Repo) UpdateRef(ctx context.Context, branch, newSHA, oldSHA, reason str
 
 // IsAncestor reports whether a is an ancestor of b.
 func (r *Repo) IsAncestor(ctx context.Context, a, b string) bool {
+	if a == b && a != "" {
+		return true // a commit is its own ancestor: no git process for it
+	}
 	_, err := r.Git(ctx, "merge-base", "--is-ancestor", a, b)
 	return err == nil
 }
