@@ -128,7 +128,7 @@ func (c *Coordinator) gc(ctx context.Context, actor agentos.Actor, dryRun, since
 		// Every ended task before this instant has been swept.
 		c.setSweepMark(before)
 	}
-	bases, err := c.pruneBases(dryRun)
+	bases, err := c.pruneBases(dryRun, !sinceMark)
 	rep.Bases = append(rep.Bases, bases...)
 	if err != nil {
 		return rep, err

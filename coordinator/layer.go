@@ -251,14 +251,25 @@ type GCBase struct {
 // touched, nor walked: only a base this process holds exclusively, with
 // the pool locked so no run can choose it meanwhile, is removed. The cost
 // follows the number of bases (at most the runs that ever overlapped).
-func (c *Coordinator) pruneBases(dryRun bool) ([]GCBase, error) {
+//
+// Without wait it does nothing when another process is choosing or
+// preparing a base (a write command's housekeeping never waits on a
+// checkout); `agentos gc` waits.
+func (c *Coordinator) pruneBases(dryRun, wait bool) ([]GCBase, error) {
 	dir := filepath.Join(c.StateDir, "bases")
 	pool, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, nil // no bases
 	}
 	defer pool.Close()
-	if err := flock(pool, syscall.LOCK_EX); err != nil {
+	how := syscall.LOCK_EX
+	if !wait {
+		how |= syscall.LOCK_NB
+	}
+	if err := flock(pool, how); err != nil {
+		if !wait && err == syscall.EWOULDBLOCK {
+			return nil, nil
+		}
 		return nil, err
 	}
 	entries, err := os.ReadDir(dir)
