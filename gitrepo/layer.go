@@ -67,7 +67,7 @@ func (r *Repo) PrepareBase(ctx context.Context, tree, gitdir, from, to string) e
 	if err := os.WriteFile(filepath.Join(b.Tree, agentos.GitDir), []byte("gitdir: "+b.Git+"\n"), 0o644); err != nil {
 		return err
 	}
-	if _, err := run(ctx, b.Tree, b.env(""), "read-tree", "--reset", "-u", to); err != nil {
+	if _, err := run(ctx, b.Tree, b.env(""), splitBase("read-tree", "--reset", "-u", to)...); err != nil {
 		return err
 	}
 	return r.finishBase(ctx, b, to)
@@ -90,7 +90,7 @@ func (r *Repo) moveBase(ctx context.Context, b base, from, to string) error {
 	}
 	f := splitNUL(out)
 	if len(f)/2 > moveBaseMax {
-		if _, err := run(ctx, b.Tree, b.env(""), "read-tree", "-m", "-u", from, to); err != nil {
+		if _, err := run(ctx, b.Tree, b.env(""), splitBase("read-tree", "-m", "-u", from, to)...); err != nil {
 			return err
 		}
 		return r.finishBase(ctx, b, to)
@@ -105,7 +105,7 @@ func (r *Repo) moveBase(ctx context.Context, b base, from, to string) error {
 		}
 		if meta[0] == "160000" || meta[1] == "160000" {
 			// A submodule's directory: read-tree knows how.
-			if _, err := run(ctx, b.Tree, b.env(""), "read-tree", "-m", "-u", from, to); err != nil {
+			if _, err := run(ctx, b.Tree, b.env(""), splitBase("read-tree", "-m", "-u", from, to)...); err != nil {
 				return err
 			}
 			return r.finishBase(ctx, b, to)
@@ -131,12 +131,12 @@ func (r *Repo) moveBase(ctx context.Context, b base, from, to string) error {
 	}
 	// Deletions first: a file may replace a directory it deleted.
 	if del.Len()+add.Len() > 0 {
-		if _, err := runStdin(ctx, b.Tree, b.env(""), append(del.Bytes(), add.Bytes()...), "update-index", "-z", "--index-info"); err != nil {
+		if _, err := runStdin(ctx, b.Tree, b.env(""), append(del.Bytes(), add.Bytes()...), splitBase("update-index", "-z", "--index-info")...); err != nil {
 			return err
 		}
 	}
 	if len(write) > 0 {
-		if _, err := runStdin(ctx, b.Tree, b.env(""), nulJoin(write), "checkout-index", "-f", "-z", "--stdin"); err != nil {
+		if _, err := runStdin(ctx, b.Tree, b.env(""), nulJoin(write), splitBase("checkout-index", "-f", "-z", "--stdin")...); err != nil {
 			return err
 		}
 	}
@@ -145,13 +145,31 @@ func (r *Repo) moveBase(ctx context.Context, b base, from, to string) error {
 	return os.WriteFile(filepath.Join(b.Git, "HEAD"), []byte(to+"\n"), 0o644)
 }
 
+// A base's index is split (git's split index): the entries of the whole
+// tree in a shared file written when the base is checked out, and a small
+// file with what changed since. Moving a base and staging a task's change
+// on a copy of its index then write the small file only, not an index of
+// every path. When a write makes a new shared file (a fifth of the entries
+// changed), the old one goes at once: a base is written only while no run
+// holds it, so no copy of its index still needs the old file.
+func splitBase(args ...string) []string {
+	return append([]string{"-c", "core.splitIndex=true", "-c", "splitIndex.sharedIndexExpire=now"}, args...)
+}
+
+// splitCopy is for a task's copy of a base's index: the copy keeps the
+// base's mode (split or not) and never writes a shared file of its own,
+// which would outlive the copy.
+func splitCopy(args ...string) []string {
+	return append([]string{"-c", "splitIndex.maxPercentChange=100"}, args...)
+}
+
 func (r *Repo) finishBase(ctx context.Context, b base, to string) error {
 	if err := os.WriteFile(filepath.Join(b.Git, "HEAD"), []byte(to+"\n"), 0o644); err != nil {
 		return err
 	}
 	// Primes the index's cache tree, so a task's tree is written from
 	// the subtrees its change invalidated only.
-	_, err := run(ctx, b.Tree, b.env(""), "write-tree")
+	_, err := run(ctx, b.Tree, b.env(""), splitBase("write-tree")...)
 	return err
 }
 
@@ -260,11 +278,11 @@ func (r *Repo) StageLayer(ctx context.Context, v *sandbox.View, baseTree, gitdir
 	}
 	sort.Strings(update)
 	if len(update) > 0 {
-		if _, err := gitVia(ctx, v, upper, env, nulJoin(update), "update-index", "--add", "--remove", "--replace", "-z", "--stdin"); err != nil {
+		if _, err := gitVia(ctx, v, upper, env, nulJoin(update), splitCopy("update-index", "--add", "--remove", "--replace", "-z", "--stdin")...); err != nil {
 			return "", nil, err
 		}
 	}
-	out, err := run(ctx, b.Tree, []string{"GIT_DIR=" + b.Git, "GIT_INDEX_FILE=" + idx.Name()}, "write-tree")
+	out, err := run(ctx, b.Tree, []string{"GIT_DIR=" + b.Git, "GIT_INDEX_FILE=" + idx.Name()}, splitCopy("write-tree")...)
 	if err != nil {
 		return "", nil, err
 	}

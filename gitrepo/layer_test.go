@@ -85,6 +85,28 @@ func TestMoveBaseByDiff(t *testing.T) {
 	if head, _ := os.ReadFile(filepath.Join(b.Git, "HEAD")); strings.TrimSpace(string(head)) != to {
 		t.Errorf("HEAD = %q, want %s", head, to)
 	}
+	// The base's index is split: a shared file of every entry, and a
+	// small index; a task's copy of it writes neither a shared file of its
+	// own nor a whole index.
+	shared, _ := filepath.Glob(filepath.Join(b.Git, "sharedindex.*"))
+	if len(shared) != 1 {
+		t.Fatalf("shared index files %v, want one", shared)
+	}
+	cp := filepath.Join(state, ".index-copy")
+	if err := copyFile(filepath.Join(b.Git, "index"), cp); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(b.Tree, "added.txt"), []byte("added\n"), 0o644)
+	copyEnv := append(b.env(""), "GIT_INDEX_FILE="+cp)
+	runGit(t, b.Tree, copyEnv, splitCopy("update-index", "--add", "added.txt")...)
+	tree := strings.TrimSpace(runGit(t, b.Tree, copyEnv, splitCopy("write-tree")...))
+	os.Remove(filepath.Join(b.Tree, "added.txt"))
+	if again, _ := filepath.Glob(filepath.Join(b.Git, "sharedindex.*")); len(again) != 1 {
+		t.Errorf("staging on a copy of the index wrote a shared index: %v", again)
+	}
+	if names := runGit(t, b.Tree, nil, "ls-tree", "--name-only", tree); !strings.Contains(names, "added.txt") || !strings.Contains(names, "keep") {
+		t.Errorf("the copy's tree lists %q", names)
+	}
 	want := listing(t, dir)
 	got := listing(t, b.Tree)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
