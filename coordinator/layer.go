@@ -537,6 +537,15 @@ func layerBaseFile(worktrees, task string) string {
 	return filepath.Join(worktrees, ".base", task)
 }
 
+// layerBase is the commit task's kept layer lies over ("" if unrecorded).
+func (c *Coordinator) layerBase(task string) string {
+	b, err := os.ReadFile(layerBaseFile(filepath.Join(c.StateDir, "worktrees"), task))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
 func (c *Coordinator) recordLayerBase(task, commit string) error {
 	p := layerBaseFile(filepath.Join(c.StateDir, "worktrees"), task)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -115,8 +115,8 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 		for _, line := range rp.Rollback {
 			if strings.HasPrefix(line, "cd "+worktree+" && git status") {
 				base := rp.BaseCommit
-				if kw, err := c.KeptWorktree(t.ID); err == nil && kw.Base != "" {
-					base = kw.Base
+				if b := c.layerBase(t.ID); b != "" {
+					base = b // after a rebase, the layer lies over the new head
 				}
 				guide = append(guide, inspectHint(t.ID, worktree, base)...)
 				continue
