@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -52,24 +51,37 @@ func ReadKeptWorktree(stateDir, task string) (*KeptWorktree, error) {
 	if b, err := os.ReadFile(layerBaseFile(filepath.Dir(dir), task)); err == nil {
 		kw.Base = strings.TrimSpace(string(b))
 	}
-	lc, err := gitrepo.ReadLayer(dir)
+	kw.Written, kw.Deleted, kw.Replaced = []string{}, []string{}, []string{}
+	// The layer alone is walked (as the commit's staging reads it), never
+	// the tree below it.
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if d.Name() == agentos.GitDir && d.IsDir() {
+			return filepath.SkipDir
+		}
+		switch {
+		case d.IsDir():
+			if sandbox.IsOpaque(p) {
+				kw.Replaced = append(kw.Replaced, rel)
+			}
+		case d.Type()&fs.ModeCharDevice != 0 && sandbox.IsWhiteout(p):
+			kw.Deleted = append(kw.Deleted, rel)
+		case d.Type().IsRegular(), d.Type()&fs.ModeSymlink != 0:
+			kw.Written = append(kw.Written, rel)
+			if fi, err := d.Info(); err == nil {
+				kw.Bytes += fi.Size()
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot read the layer of %s: %v", task, err)
 	}
-	kw.Written, kw.Deleted, kw.Replaced = nonNil(lc.Files), nonNil(lc.Deleted), nonNil(lc.Opaque)
-	for _, f := range lc.Files {
-		if fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f))); err == nil {
-			kw.Bytes += fi.Size()
-		}
-	}
 	return kw, nil
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // InspectInto checks out a kept layer's view, its base commit plus the
