@@ -63,7 +63,8 @@ type Git interface {
 	PrepareBase(ctx context.Context, tree, gitdir, from, to string) error
 	// StageLayer writes the tree of base plus the layer's change and the
 	// paths that differ from base, reading only the paths the layer holds.
-	StageLayer(ctx context.Context, view *sandbox.View, tree, gitdir, upper, base string) (string, []string, error)
+	// view opens the task's view when the layer alone does not do.
+	StageLayer(ctx context.Context, view func() (*sandbox.View, error), tree, gitdir, upper, base string) (string, []string, error)
 	// ReplayTree replays commit (parent's child) onto head three-way
 	// without a worktree: the tree, or the conflicts and their hunks.
 	ReplayTree(ctx context.Context, commit, parent, head string) (string, []string, string, error)

@@ -456,11 +456,14 @@ func (tt *taskTree) stage(ctx context.Context, parent string) (string, []string,
 	if tt.base.commit != parent {
 		return "", nil, agentos.Errorf(agentos.EINTERNAL, "the run's base checkout is at %s, not at the commit's parent %s", short(tt.base.commit), short(parent))
 	}
-	if _, err := tt.path(ctx); err != nil {
-		return "", nil, err
-	}
 	defer tt.closeView()
-	return c.Repo.StageLayer(ctx, tt.view, tt.base.tree, tt.base.git, tt.dir, parent)
+	view := func() (*sandbox.View, error) {
+		if _, err := tt.path(ctx); err != nil {
+			return nil, err
+		}
+		return tt.view, nil
+	}
+	return c.Repo.StageLayer(ctx, view, tt.base.tree, tt.base.git, tt.dir, parent)
 }
 
 // committed points the task's branch (and a worktree's HEAD) at sha.

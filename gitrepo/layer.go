@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -222,11 +223,23 @@ func ReadLayer(upper string) (LayerChange, error) {
 // paths to look at, and git stages exactly those as `git add --all` would
 // (ignored new files stay out, modes, symlinks and filters as usual), on a
 // copy of the base checkout's index. Nothing scans the whole tree.
-func (r *Repo) StageLayer(ctx context.Context, v *sandbox.View, baseTree, gitdir, upper, base string) (tree string, changed []string, err error) {
+//
+// view opens the task's view; it is asked for only when the layer deletes
+// or replaces something, or changes a .gitignore or .gitattributes. Else
+// git reads the layer itself (every path to stage is a file in it, and the
+// ignore and attribute files it consults are the base's), and no helper
+// has to mount the view for the commit.
+func (r *Repo) StageLayer(ctx context.Context, view func() (*sandbox.View, error), baseTree, gitdir, upper, base string) (tree string, changed []string, err error) {
 	b := baseOf(baseTree, gitdir)
 	lc, err := ReadLayer(upper)
 	if err != nil {
 		return "", nil, err
+	}
+	var v *sandbox.View
+	if layerNeedsView(lc) {
+		if v, err = view(); err != nil {
+			return "", nil, err
+		}
 	}
 	idx, err := os.CreateTemp(filepath.Dir(b.Git), ".index-*")
 	if err != nil {
@@ -259,7 +272,13 @@ func (r *Repo) StageLayer(ctx context.Context, v *sandbox.View, baseTree, gitdir
 	}
 	ignored := map[string]bool{}
 	if len(fresh) > 0 {
-		out, err := gitVia(ctx, v, upper, env, nulJoin(fresh), "check-ignore", "-z", "--stdin")
+		// Without the view, the base checkout has every ignore file
+		// that applies (the layer changes none).
+		dir, ienv := upper, env
+		if v == nil {
+			dir, ienv = b.Tree, append(b.env(""), "GIT_INDEX_FILE="+idx.Name())
+		}
+		out, err := gitVia(ctx, v, dir, ienv, nulJoin(fresh), "check-ignore", "-z", "--stdin")
 		if err != nil && exitCode(err) != 1 { // 1: nothing ignored
 			return "", nil, err
 		}
@@ -292,6 +311,20 @@ func (r *Repo) StageLayer(ctx context.Context, v *sandbox.View, baseTree, gitdir
 		return "", nil, err
 	}
 	return tree, splitNUL(out), nil
+}
+
+// layerNeedsView reports whether staging lc needs the view of base plus
+// layer rather than the layer alone.
+func layerNeedsView(lc LayerChange) bool {
+	if len(lc.Deleted)+len(lc.Opaque)+len(lc.Protected) > 0 {
+		return true
+	}
+	for _, f := range lc.Files {
+		if n := path.Base(f); n == ".gitignore" || n == ".gitattributes" {
+			return true
+		}
+	}
+	return false
 }
 
 // ReplayTree replays commit (whose parent is parent) onto head without a
