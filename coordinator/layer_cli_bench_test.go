@@ -83,7 +83,7 @@ func ext4Image(b *testing.B) string {
 	dir := b.TempDir()
 	img, mnt := filepath.Join(dir, "fs.img"), filepath.Join(dir, "mnt")
 	os.MkdirAll(mnt, 0o755)
-	for _, c := range [][]string{{"truncate", "-s", "4G", img}, {"mkfs.ext4", "-q", "-F", img}, {"mount", "-o", "loop", img, mnt}} {
+	for _, c := range [][]string{{"truncate", "-s", "16G", img}, {"mkfs.ext4", "-q", "-F", img}, {"mount", "-o", "loop", img, mnt}} {
 		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
 			b.Skipf("%v: %v\n%s", c, err, out)
 		}
