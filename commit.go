@@ -45,3 +45,11 @@ type TreeEntry struct {
 	Dir     bool
 	Symlink bool
 }
+
+// DirLister reads a commit's tree one directory at a time: ListDir returns
+// the entries directly in dir ("." for the root), nil when dir is not a
+// directory of the commit.
+type DirLister interface {
+	ListDir(dir string) ([]TreeEntry, error)
+	Close() error
+}

@@ -128,7 +128,43 @@ type Run struct {
 type TaskFilter struct {
 	State State
 	Limit int
+	// Ended keeps only tasks in a terminal state.
+	Ended bool
+	// UpdatedSince and UpdatedBefore keep only the tasks last changed in
+	// [UpdatedSince, UpdatedBefore); a zero bound is no bound. Housekeeping
+	// asks for a window of ended tasks this way, never for every task.
+	UpdatedSince  time.Time
+	UpdatedBefore time.Time
 }
+
+// Match reports whether t passes every condition of f but Limit: the one
+// definition the stores follow (a SQL store may select a superset in SQL
+// and finish with Match).
+func (f TaskFilter) Match(t *Task) bool {
+	switch {
+	case f.State != "" && t.State != f.State:
+		return false
+	case f.Ended && !t.State.Terminal():
+		return false
+	case !f.UpdatedSince.IsZero() && t.UpdatedAt.Before(f.UpdatedSince):
+		return false
+	case !f.UpdatedBefore.IsZero() && !t.UpdatedAt.Before(f.UpdatedBefore):
+		return false
+	}
+	return true
+}
+
+// TerminalStates are the states of State.Terminal, for a store's query.
+func TerminalStates() []State {
+	return []State{StateCommitted, StateFailed, StateRejected, StateCancelled, StateRolledBack}
+}
+
+// TimeBoundSeconds renders t for a store that keeps times as TimeFormat
+// text: TimeFormat trims trailing zeros, so its strings compare in time
+// order only to the second. A stored time s is before t's second exactly
+// when s < TimeBoundSeconds(t) as strings; s is at or after it exactly when
+// s >= TimeBoundSeconds(t).
+func TimeBoundSeconds(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05") }
 
 // ShortID renders an id for humans; ids are already short.
 func ShortID(id string) string {

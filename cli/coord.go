@@ -17,7 +17,7 @@ import (
 // Coordinator builds the pipeline over the read-write store, for the verbs
 // that change something (plan, apply, run, answer, approve, reject, cancel,
 // rollback, submit, worker). It first does the housekeeping the policy asks
-// for (see coordinator.GC): read verbs never do it.
+// for (see coordinator.Housekeep): read verbs never do it.
 func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, error) {
 	if err := coordinator.CheckLease(os.Environ()); err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 	if f.guard != nil {
 		c.CheckStore = f.guard.verify // before every run (coordinator preflight)
 	}
-	rep, err := c.GC(ctx, agentos.System, false)
+	rep, err := c.Housekeep(ctx, agentos.System)
 	printGC(f.IO.ErrOut, "agentos: ", rep)
 	if err != nil {
 		return nil, err

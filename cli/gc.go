@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/agentos/agentos/coordinator"
 	"github.com/spf13/cobra"
@@ -24,7 +25,8 @@ func NewCmdGC(f *Factory) *cobra.Command {
 		Long: "Gc does the housekeeping agentos.yaml asks for: it cancels the tasks blocked longer than " +
 			"blocked_expires_after (each cancellation audited, with a ReviewPack) and removes the worktrees and " +
 			"branches of tasks that ended longer ago than retention.worktrees (each removal audited; a commit that " +
-			"has not reached its target keeps its branch). Write commands (plan, apply, run, answer, approve, reject, " +
+			"has not reached its target keeps its branch), and removes idle base checkouts of copy-on-write worktrees beyond " +
+			"the two most recently used (never one a run holds). Write commands (plan, apply, run, answer, approve, reject, " +
 			"cancel, rollback, submit, worker) do the same when they start; read commands never do. Gc also upgrades " +
 			"the store to this binary's schema. With --dry-run it lists what it would do and changes nothing.",
 		Args: noArgs,
@@ -68,7 +70,7 @@ func gcRun(cmd *cobra.Command, opts *GCOptions) error {
 		return err
 	}
 	printGC(f.IO.Out, "", rep)
-	if err == nil && len(rep.Expired) == 0 && len(rep.Worktrees) == 0 && len(rep.Caches) == 0 {
+	if err == nil && len(rep.Expired) == 0 && len(rep.Worktrees) == 0 && len(rep.Caches) == 0 && len(rep.Bases) == 0 {
 		fmt.Fprintln(f.IO.ErrOut, "nothing to clean up")
 	}
 	return err
@@ -92,6 +94,9 @@ func printGC(w io.Writer, prefix string, rep *coordinator.GCReport) {
 			branch = ", branch " + wt.Branch
 		}
 		fmt.Fprintf(w, "%s%s the worktree of %s (retention.worktrees): %s%s\n", prefix, remove, wt.Task, wt.Path, branch)
+	}
+	for _, b := range rep.Bases {
+		fmt.Fprintf(w, "%s%s the idle base checkout %s (at %.12s, last used %s)\n", prefix, remove, b.Path, b.Commit, b.LastUsed.Format(time.RFC3339))
 	}
 	for _, dir := range rep.Caches {
 		fmt.Fprintf(w, "%s%s the build cache of an earlier policy, unused for a day: %s\n", prefix, remove, dir)

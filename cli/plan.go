@@ -243,6 +243,8 @@ type TaskView struct {
 	Runs    []string  `json:"runs"`
 	Commits []string  `json:"commits"`
 	Memory  *MemRef   `json:"memory_pack,omitempty"`
+	// Worktree is what the task's kept worktree holds, when it kept one.
+	Worktree *coordinator.KeptWorktree `json:"kept_worktree,omitempty"`
 }
 
 // PlanRef names one of a task's plans.

@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/sandbox"
 	"github.com/spf13/cobra"
 )
 
 func newCmdTask(f *Factory) *cobra.Command {
 	cmd := group("task", "List, show and clean up tasks")
-	cmd.AddCommand(newCmdTaskList(f), newCmdTaskShow(f), newCmdTaskClean(f), newCmdTaskCancel(f))
+	cmd.AddCommand(newCmdTaskList(f), newCmdTaskShow(f), newCmdTaskInspect(f), newCmdTaskClean(f), newCmdTaskCancel(f))
 	return cmd
 }
 
@@ -103,6 +105,11 @@ func newCmdTaskShow(f *Factory) *cobra.Command {
 				return err
 			}
 			v := taskView(ctx, f, t)
+			if dir, err := f.StatePath(ctx); err == nil {
+				if kw, err := coordinator.ReadKeptWorktree(dir, t.ID); err == nil {
+					v.Worktree = kw
+				}
+			}
 			if asJSON {
 				return printJSON(f, v)
 			}
@@ -123,7 +130,26 @@ func newCmdTaskShow(f *Factory) *cobra.Command {
 			for _, c := range v.Commits {
 				fmt.Fprintf(w, "commit\t%s\n", c)
 			}
+			if kw := v.Worktree; kw != nil {
+				if kw.Kind == "layer" {
+					fmt.Fprintf(w, "worktree\t%s (copy-on-write layer over base %s: %d written, %d deleted, %d bytes)\n", kw.Path, kw.Base, len(kw.Written), len(kw.Deleted), kw.Bytes)
+				} else {
+					fmt.Fprintf(w, "worktree\t%s (git worktree)\n", kw.Path)
+				}
+			}
 			w.Flush()
+			if kw := v.Worktree; kw != nil && kw.Kind == "layer" {
+				fmt.Fprintf(f.IO.Out, "\nchanged in the kept worktree (see them over the base: agentos task inspect %s DIR):\n", t.ID)
+				for _, p := range kw.Written {
+					fmt.Fprintf(f.IO.Out, "  written  %s\n", p)
+				}
+				for _, p := range kw.Deleted {
+					fmt.Fprintf(f.IO.Out, "  deleted  %s\n", p)
+				}
+				for _, p := range kw.Replaced {
+					fmt.Fprintf(f.IO.Out, "  replaced %s/\n", p)
+				}
+			}
 			if t.PlanID != "" {
 				if p, _, err := db.Plan(ctx, t.PlanID); err == nil {
 					fmt.Fprintf(f.IO.Out, "\nsteps (base %s):\n", p.BaseCommit)
@@ -159,6 +185,43 @@ func stepLine(s agentos.Step) string {
 		return fmt.Sprintf("exec %s  [%s]", strings.Join(s.Argv, " "), s.Exe)
 	}
 	return string(s.Kind)
+}
+
+func newCmdTaskInspect(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "inspect TASK DIR",
+		Short: "Check out a kept copy-on-write worktree (base plus the task's change) into DIR for inspection",
+		Long: "Inspect makes DIR (a new directory) a detached git worktree of the repository at the base commit of " +
+			"the task's kept copy-on-write worktree, with the task's change written over it: `git status` and " +
+			"`git diff` in DIR show what the run changed. The kept layer is not changed. Remove DIR with " +
+			"`git worktree remove --force DIR`.",
+		Args: exactArgs(2, "TASK DIR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			_, t, err := f.Task(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			dst, err := filepath.Abs(args[1])
+			if err != nil {
+				return err
+			}
+			c, err := f.CoordinatorReadOnly(ctx)
+			if err != nil {
+				return err
+			}
+			skipped, err := c.InspectInto(ctx, t.ID, dst)
+			if err != nil {
+				return err
+			}
+			for _, p := range skipped {
+				fmt.Fprintf(f.IO.ErrOut, "agentos: left out %s (inside a .git directory, which a commit refuses)\n", p)
+			}
+			fmt.Fprintf(f.IO.Out, "%s holds base plus the change of %s: cd %s && git status\nremove it with: git worktree remove --force %s\n", dst, t.ID, dst, dst)
+			return nil
+		},
+	}
+	return cmd
 }
 
 func newCmdTaskClean(f *Factory) *cobra.Command {
@@ -211,6 +274,10 @@ func newCmdTaskClean(f *Factory) *cobra.Command {
 						branch = "" // the commit waits on its branch: keep it
 					}
 					repo.RemoveWorktree(ctx, wt, branch)
+					// A copy-on-write worktree's scratch directory and base
+					// record go with it.
+					sandbox.RemoveLayer(filepath.Join(dir, "worktrees", ".work", t.ID))
+					os.Remove(filepath.Join(dir, "worktrees", ".base", t.ID))
 					cleaned = append(cleaned, t.ID)
 				}
 			}

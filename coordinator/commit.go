@@ -106,7 +106,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := x.tt.committed(ctx, sha); err != nil {
 		return "", err
 	}
-	if err := c.recordPatches(ctx, x, parent, sha); err != nil {
+	if err := c.recordPatches(ctx, x, parent, sha, staged); err != nil {
 		return "", err
 	}
 	row := agentos.CommitRow{SHA: sha, Task: x.task.ID, Run: x.run.ID, Branch: branchOf(x.task.ID), PlanHash: x.plan.Hash,
@@ -118,12 +118,9 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 }
 
 // recordPatches records each changed file's diff with its hash and the
-// intent it serves (red line 6).
-func (c *Coordinator) recordPatches(ctx context.Context, x *executor, parent, sha string) error {
-	paths, err := c.Repo.ChangedPaths(ctx, parent, sha)
-	if err != nil {
-		return err
-	}
+// intent it serves (red line 6). paths are the commit's changed paths, as
+// staging listed them (sha's tree against parent).
+func (c *Coordinator) recordPatches(ctx context.Context, x *executor, parent, sha string, paths []string) error {
 	for _, p := range paths {
 		d, err := c.Repo.FileDiff(ctx, parent, sha, p)
 		if err != nil {

@@ -126,6 +126,21 @@ func TestFastPlanRefusesDirtyPaths(t *testing.T) {
 	wantErr(t, err, agentos.EINVALID, "uncommitted changes in notes.txt", "plan over a dirty path")
 	f.wantState(task.ID, agentos.StateFailed)
 	f.mustPlan("clean.yaml", plainPlan)
+	// Status is asked about the plan's paths only, yet still sees a change
+	// below a path the plan writes (an untracked file in a directory it
+	// deletes) and one above it (an untracked file where the plan makes a
+	// directory); a change elsewhere does not count.
+	if err := os.WriteFile(filepath.Join(f.dir, "docs", "draft.md"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.plan("below.yaml", "version: 1\ngoal: drop docs\nsteps:\n  - delete: {path: docs}\nverify:\n  - argv: [\"true\"]\n", agentos.ModeSemiAuto, false, nil)
+	wantErr(t, err, agentos.EINVALID, "uncommitted changes in docs/draft.md", "plan over a directory with an untracked file")
+	if err := os.WriteFile(filepath.Join(f.dir, "tools", "mine"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.plan("above.yaml", "version: 1\ngoal: under\nsteps:\n  - write: {path: tools/mine/sub.txt, content: x}\nverify:\n  - argv: [\"true\"]\n", agentos.ModeSemiAuto, false, nil)
+	wantErr(t, err, agentos.EINVALID, "uncommitted changes in tools/mine", "plan under an untracked file")
+	f.mustPlan("elsewhere.yaml", "version: 1\ngoal: elsewhere\nsteps:\n  - write: {path: fresh/new.txt, content: x}\nverify:\n  - argv: [\"true\"]\n")
 	// A verify check off the allowlist is refused the same way.
 	task, err = f.plan("verify.yaml", "version: 1\ngoal: v\nsteps:\n  - write: {path: v.txt, content: x}\nverify:\n  - argv: [rm, v.txt]\n", agentos.ModeSemiAuto, false, nil)
 	wantErr(t, err, agentos.EDENIED, "verify check 1", "verify off the allowlist")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -50,6 +51,9 @@ type GCReport struct {
 	// Caches are build caches of earlier policies unused for a day
 	// (relative to the repository root).
 	Caches []string `json:"caches"`
+	// Bases are idle base checkouts of copy-on-write worktrees beyond the
+	// few kept, least recently used first.
+	Bases []GCBase `json:"bases"`
 }
 
 // staleCacheAge is how long a build cache of another policy stays after
@@ -65,8 +69,24 @@ const staleCacheAge = 24 * time.Hour
 //
 // Only write verbs, the worker and `agentos gc` call it: read verbs never
 // change the store.
+//
+// GC sweeps every ended task past retention (what `agentos gc` asks for);
+// Housekeep, which write commands run when they start, only the tasks that
+// ended since the last sweep.
 func (c *Coordinator) GC(ctx context.Context, actor agentos.Actor, dryRun bool) (*GCReport, error) {
-	rep := &GCReport{Version: 1, DryRun: dryRun, Expired: []GCExpired{}, Worktrees: []GCWorktree{}, Caches: []string{}}
+	return c.gc(ctx, actor, dryRun, false)
+}
+
+// Housekeep is GC as every write command does it on start: its cost
+// follows what ended since the last sweep, never the number of past tasks
+// or kept worktrees (a mark in the state directory says how far the
+// sweeps got).
+func (c *Coordinator) Housekeep(ctx context.Context, actor agentos.Actor) (*GCReport, error) {
+	return c.gc(ctx, actor, false, true)
+}
+
+func (c *Coordinator) gc(ctx context.Context, actor agentos.Actor, dryRun, sinceMark bool) (*GCReport, error) {
+	rep := &GCReport{Version: 1, DryRun: dryRun, Expired: []GCExpired{}, Worktrees: []GCWorktree{}, Caches: []string{}, Bases: []GCBase{}}
 	expired, err := c.expiredBlocked(ctx)
 	if err != nil {
 		return rep, err
@@ -87,7 +107,7 @@ func (c *Coordinator) GC(ctx context.Context, actor agentos.Actor, dryRun bool) 
 		}
 		rep.Expired = append(rep.Expired, e.GCExpired)
 	}
-	retained, err := c.retainedWorktrees(ctx)
+	retained, before, err := c.retainedWorktrees(ctx, sinceMark)
 	if err != nil {
 		return rep, err
 	}
@@ -103,6 +123,15 @@ func (c *Coordinator) GC(ctx context.Context, actor agentos.Actor, dryRun bool) 
 			}
 		}
 		rep.Worktrees = append(rep.Worktrees, w)
+	}
+	if !dryRun && !before.IsZero() {
+		// Every ended task before this instant has been swept.
+		c.setSweepMark(before)
+	}
+	bases, err := c.pruneBases(dryRun, !sinceMark)
+	rep.Bases = append(rep.Bases, bases...)
+	if err != nil {
+		return rep, err
 	}
 	for _, dir := range sandbox.StaleCaches(c.Repo.Dir(), c.confinement().CacheDir, c.Now().Add(-staleCacheAge)) {
 		if !dryRun {
@@ -149,28 +178,59 @@ func (c *Coordinator) expiredBlocked(ctx context.Context) ([]expiredTask, error)
 	return out, nil
 }
 
+// sweepMark is the file holding the instant before which every ended
+// task's worktree has been swept (TimeFormat).
+func (c *Coordinator) sweepMark() string { return filepath.Join(c.StateDir, "worktrees-swept") }
+
+func (c *Coordinator) readSweepMark() time.Time {
+	b, err := os.ReadFile(c.sweepMark())
+	if err != nil {
+		return time.Time{}
+	}
+	t, _ := time.Parse(agentos.TimeFormat, strings.TrimSpace(string(b)))
+	return t
+}
+
+// setSweepMark moves the mark forward to t (never back: a longer retention
+// does not bring back what was swept).
+func (c *Coordinator) setSweepMark(t time.Time) {
+	if t.Before(c.readSweepMark()) {
+		return
+	}
+	if os.MkdirAll(filepath.Dir(c.sweepMark()), 0o755) == nil {
+		writeAtomic(c.sweepMark(), t.UTC().Format(agentos.TimeFormat)+"\n")
+	}
+}
+
 // retainedWorktrees lists the worktrees of tasks that ended longer ago than
 // retention.worktrees (a duration; "keep" or empty keeps them until
 // `agentos task clean`), with the branch to delete along: none when the
-// task's commit has not reached its target.
-func (c *Coordinator) retainedWorktrees(ctx context.Context) ([]GCWorktree, error) {
+// task's commit has not reached its target. It asks the store for the
+// ended tasks last changed before the cutoff it returns, and with
+// sinceMark only those at or after the sweep mark.
+func (c *Coordinator) retainedWorktrees(ctx context.Context, sinceMark bool) ([]GCWorktree, time.Time, error) {
 	keep := c.Config.Retention.Worktrees
 	if keep == "" || keep == "keep" {
-		return nil, nil
+		return nil, time.Time{}, nil
 	}
 	d, err := time.ParseDuration(keep)
 	if err != nil || d < 0 {
-		return nil, agentos.Errorf(agentos.EINVALID, "agentos.yaml: retention.worktrees %q is not a duration or \"keep\"", keep)
+		return nil, time.Time{}, agentos.Errorf(agentos.EINVALID, "agentos.yaml: retention.worktrees %q is not a duration or \"keep\"", keep)
 	}
-	ts, err := c.DB.Tasks(ctx, agentos.TaskFilter{})
+	// Ended at or before now-d, as before: the bound is exclusive.
+	f := agentos.TaskFilter{Ended: true, UpdatedBefore: c.Now().Add(-d).Add(time.Nanosecond)}
+	if sinceMark {
+		f.UpdatedSince = c.readSweepMark()
+		if !f.UpdatedSince.Before(f.UpdatedBefore) {
+			return nil, time.Time{}, nil // nothing ended since the last sweep's cutoff
+		}
+	}
+	ts, err := c.DB.Tasks(ctx, f)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	var out []GCWorktree
 	for _, t := range ts {
-		if !t.State.Terminal() || c.Now().Sub(t.UpdatedAt) < d {
-			continue
-		}
 		dir := c.worktreeDir(t.ID)
 		if _, err := os.Stat(dir); err != nil {
 			continue
@@ -187,5 +247,5 @@ func (c *Coordinator) retainedWorktrees(ctx context.Context) ([]GCWorktree, erro
 		}
 		out = append(out, GCWorktree{Task: t.ID, State: t.State, EndedAt: t.UpdatedAt, Path: rel, Branch: branch, dir: dir})
 	}
-	return out, nil
+	return out, f.UpdatedBefore, nil
 }

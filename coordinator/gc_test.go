@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,5 +161,99 @@ func TestGCStaleCaches(t *testing.T) {
 		if _, err := os.Stat(dir); (err == nil) != want {
 			t.Errorf("%s exists = %v, want %v", dir, err == nil, want)
 		}
+	}
+}
+
+// Housekeep (every write command's start) asks the store only for the
+// tasks that ended since the last sweep's cutoff: a worktree of a task that
+// ended before it is not looked at again (the explicit GC still finds it),
+// and one that ended after it is removed.
+func TestHousekeepSweepsOnlySinceTheMark(t *testing.T) {
+	c, _ := gateCoordinator(t)
+	ctx := t.Context()
+	c.Config.Retention.Worktrees = "0s"
+	ended := func(id string) string {
+		t.Helper()
+		if err := c.DB.CreateTask(ctx, &agentos.Task{ID: id, Mode: agentos.ModeSemiAuto, Goal: id, Submitter: agentos.System, Target: "main"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.DB.Transition(ctx, id, agentos.StateCreated, agentos.StateCancelled, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
+			t.Fatal(err)
+		}
+		dir := c.worktreeDir(id)
+		if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil { // a kept layer
+			t.Fatal(err)
+		}
+		return dir
+	}
+	exists := func(dir string) bool { _, err := os.Stat(dir); return err == nil }
+	old := ended("old")
+	if rep, err := c.Housekeep(ctx, agentos.System); err != nil || len(rep.Worktrees) != 1 || exists(old) {
+		t.Fatalf("first Housekeep = %+v, %v; want the old task's worktree removed", rep, err)
+	}
+	// Left behind (as if its removal had been missed), before the mark.
+	if err := os.MkdirAll(old, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond)
+	fresh := ended("fresh")
+	rep, err := c.Housekeep(ctx, agentos.System)
+	if err != nil || len(rep.Worktrees) != 1 || rep.Worktrees[0].Task != "fresh" || exists(fresh) {
+		t.Fatalf("second Housekeep = %+v, %v; want only the task that ended since the mark", rep, err)
+	}
+	if !exists(old) {
+		t.Fatal("Housekeep looked at a task that ended before the mark")
+	}
+	if rep, err := c.GC(ctx, agentos.System, false); err != nil || len(rep.Worktrees) != 1 || exists(old) {
+		t.Fatalf("GC = %+v, %v; want the full sweep to find the old worktree", rep, err)
+	}
+}
+
+// Idle base checkouts beyond maxIdleBases go least recently used first; a
+// base a run holds is never removed, however old.
+func TestGCPrunesIdleBases(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	ctx := t.Context()
+	var leases []*baseLease
+	for i := range 4 {
+		if i > 0 {
+			os.WriteFile(filepath.Join(dir, "README.md"), []byte(strings.Repeat("x", i)+"\n"), 0o644)
+			gitIn(t, dir, "commit", "-q", "-am", "next")
+		}
+		head, err := c.Repo.BranchHead(ctx, "main")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := c.leaseBase(ctx, head) // each held: every lease needs a new base
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, l)
+	}
+	for i, l := range leases {
+		at := time.Now().Add(-time.Duration(4-i) * time.Hour) // leases[0] the oldest
+		os.Chtimes(l.f.Name(), at, at)
+		if i > 0 {
+			l.release()
+		}
+	}
+	slot := func(l *baseLease) string { return filepath.Dir(l.tree) }
+	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
+	rep, err := c.GC(ctx, agentos.System, true)
+	if err != nil || len(rep.Bases) != 1 || rep.Bases[0].Path != filepath.Join(".agentos", "bases", filepath.Base(slot(leases[1]))) || !exists(slot(leases[1])) {
+		t.Fatalf("dry run = %+v, %v; want the least recently used idle base listed, not removed", rep.Bases, err)
+	}
+	if rep, err = c.GC(ctx, agentos.System, false); err != nil || len(rep.Bases) != 1 {
+		t.Fatalf("GC = %+v, %v", rep.Bases, err)
+	}
+	if exists(slot(leases[1])) || !exists(filepath.Join(leases[0].tree, "README.md")) || !exists(slot(leases[2])) || !exists(slot(leases[3])) {
+		t.Fatal("GC removed the wrong bases (or the held one)")
+	}
+	if rep, err = c.GC(ctx, agentos.System, false); err != nil || len(rep.Bases) != 0 {
+		t.Fatalf("GC at the limit = %+v, %v; want nothing removed", rep.Bases, err)
+	}
+	leases[0].release()
+	if rep, err = c.GC(ctx, agentos.System, false); err != nil || len(rep.Bases) != 1 || exists(slot(leases[0])) {
+		t.Fatalf("GC once released = %+v, %v; want the oldest base removed", rep.Bases, err)
 	}
 }

@@ -37,8 +37,12 @@ type Git interface {
 	CommitOfRun(ctx context.Context, branch, runID string) (string, error)
 
 	// Trees and diffs.
-	ListTree(ctx context.Context, commit string) ([]agentos.TreeEntry, error)
-	DirtyPaths(ctx context.Context) ([]string, error)
+	// ReadTree reads commit's tree a directory at a time (plan checks read
+	// only the directories a plan names).
+	ReadTree(ctx context.Context, commit string) (agentos.DirLister, error)
+	// DirtyPaths lists the main working tree's uncommitted changes at,
+	// under or above paths (nil: all).
+	DirtyPaths(ctx context.Context, paths []string) ([]string, error)
 	// DiffHash is the AgentOS-Diff hash of parent..commit and the diff bytes.
 	DiffHash(ctx context.Context, parent, commit string) (string, string, error)
 	ChangedPaths(ctx context.Context, from, to string) ([]string, error)
@@ -59,7 +63,8 @@ type Git interface {
 	PrepareBase(ctx context.Context, tree, gitdir, from, to string) error
 	// StageLayer writes the tree of base plus the layer's change and the
 	// paths that differ from base, reading only the paths the layer holds.
-	StageLayer(ctx context.Context, view *sandbox.View, tree, gitdir, upper, base string) (string, []string, error)
+	// view opens the task's view when the layer alone does not do.
+	StageLayer(ctx context.Context, view func() (*sandbox.View, error), tree, gitdir, upper, base string) (string, []string, error)
 	// ReplayTree replays commit (parent's child) onto head three-way
 	// without a worktree: the tree, or the conflicts and their hunks.
 	ReplayTree(ctx context.Context, commit, parent, head string) (string, []string, string, error)

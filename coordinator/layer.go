@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/sandbox"
@@ -168,6 +170,7 @@ func (c *Coordinator) leaseBase(ctx context.Context, commit string) (*baseLease,
 				l.release()
 				return nil, err
 			}
+			touchBase(l)
 			return l, nil
 		}
 		l.release()
@@ -191,6 +194,7 @@ func (c *Coordinator) leaseBase(ctx context.Context, commit string) (*baseLease,
 			l.release()
 			return nil, err
 		}
+		touchBase(l)
 		return l, nil
 	}
 	// A base no run holds: move it to commit (only the differing paths).
@@ -222,6 +226,103 @@ func (c *Coordinator) leaseBase(ctx context.Context, commit string) (*baseLease,
 	}
 	l.commit = ""
 	return move(l)
+}
+
+// touchBase marks a base as just used: idle bases beyond maxIdleBases go
+// least recently used first.
+func touchBase(l *baseLease) {
+	now := time.Now()
+	os.Chtimes(l.f.Name(), now, now)
+}
+
+// maxIdleBases is how many base checkouts no run holds are kept: each is a
+// full checkout, and more than one exists only when runs overlapped.
+const maxIdleBases = 2
+
+// GCBase is an idle base checkout housekeeping removes.
+type GCBase struct {
+	Path     string    `json:"path"` // relative to the repository root
+	Commit   string    `json:"commit"`
+	LastUsed time.Time `json:"last_used"`
+}
+
+// pruneBases removes the idle base checkouts beyond maxIdleBases, least
+// recently used first. A base a run holds (its shared flock) is never
+// touched, nor walked: only a base this process holds exclusively, with
+// the pool locked so no run can choose it meanwhile, is removed. The cost
+// follows the number of bases (at most the runs that ever overlapped).
+//
+// Without wait it does nothing when another process is choosing or
+// preparing a base (a write command's housekeeping never waits on a
+// checkout); `agentos gc` waits.
+func (c *Coordinator) pruneBases(dryRun, wait bool) ([]GCBase, error) {
+	dir := filepath.Join(c.StateDir, "bases")
+	pool, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, nil // no bases
+	}
+	defer pool.Close()
+	how := syscall.LOCK_EX
+	if !wait {
+		how |= syscall.LOCK_NB
+	}
+	if err := flock(pool, how); err != nil {
+		if !wait && err == syscall.EWOULDBLOCK {
+			return nil, nil
+		}
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	type idle struct {
+		GCBase
+		dir string
+		f   *os.File
+	}
+	var free []idle
+	defer func() {
+		for _, b := range free {
+			b.f.Close()
+		}
+	}()
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil || !e.IsDir() {
+			continue
+		}
+		s := filepath.Join(dir, e.Name())
+		f, err := os.OpenFile(filepath.Join(s, "lock"), os.O_RDWR, 0o644)
+		if err != nil {
+			continue // being created: its creator holds the pool lock, so not now
+		}
+		if flock(f, syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // in use
+			continue
+		}
+		b := idle{dir: s, f: f}
+		if fi, err := f.Stat(); err == nil {
+			b.LastUsed = fi.ModTime().UTC()
+		}
+		cb, _ := os.ReadFile(filepath.Join(s, "commit"))
+		b.Commit = strings.TrimSpace(string(cb))
+		b.Path, _ = filepath.Rel(c.Repo.Dir(), s)
+		free = append(free, b)
+	}
+	if len(free) <= maxIdleBases {
+		return nil, nil
+	}
+	sort.Slice(free, func(i, j int) bool { return free[i].LastUsed.After(free[j].LastUsed) })
+	var out []GCBase
+	for _, b := range free[maxIdleBases:] {
+		if !dryRun {
+			if err := sandbox.RemoveLayer(b.dir); err != nil {
+				return out, agentos.WrapError(agentos.EINTERNAL, err, "cannot remove the idle base checkout %s: %v", b.dir, err)
+			}
+		}
+		out = append(out, b.GCBase)
+	}
+	return out, nil
 }
 
 func writeAtomic(p, content string) error {
@@ -263,6 +364,10 @@ func (c *Coordinator) openTree(ctx context.Context, t *agentos.Task, base string
 	}
 	tt.base = l
 	if err := os.MkdirAll(tt.dir, 0o755); err != nil {
+		tt.release()
+		return nil, err
+	}
+	if err := c.recordLayerBase(t.ID, base); err != nil {
 		tt.release()
 		return nil, err
 	}
@@ -351,11 +456,14 @@ func (tt *taskTree) stage(ctx context.Context, parent string) (string, []string,
 	if tt.base.commit != parent {
 		return "", nil, agentos.Errorf(agentos.EINTERNAL, "the run's base checkout is at %s, not at the commit's parent %s", short(tt.base.commit), short(parent))
 	}
-	if _, err := tt.path(ctx); err != nil {
-		return "", nil, err
-	}
 	defer tt.closeView()
-	return c.Repo.StageLayer(ctx, tt.view, tt.base.tree, tt.base.git, tt.dir, parent)
+	view := func() (*sandbox.View, error) {
+		if _, err := tt.path(ctx); err != nil {
+			return nil, err
+		}
+		return tt.view, nil
+	}
+	return c.Repo.StageLayer(ctx, view, tt.base.tree, tt.base.git, tt.dir, parent)
 }
 
 // committed points the task's branch (and a worktree's HEAD) at sha.
@@ -391,6 +499,9 @@ func (tt *taskTree) rebase(ctx context.Context, commit, parent, head string) ([]
 	if err := os.MkdirAll(tt.dir, 0o755); err != nil {
 		return nil, "", err
 	}
+	if err := c.recordLayerBase(filepath.Base(tt.dir), head); err != nil {
+		return nil, "", err
+	}
 	if _, err := tt.path(ctx); err != nil {
 		return nil, "", err
 	}
@@ -417,15 +528,40 @@ func (c *Coordinator) removeTree(ctx context.Context, dir, branch string) {
 	}
 	sandbox.RemoveLayer(dir)
 	sandbox.RemoveLayer(filepath.Join(filepath.Dir(dir), ".work", filepath.Base(dir)))
+	os.Remove(layerBaseFile(filepath.Dir(dir), filepath.Base(dir)))
 	if branch != "" {
 		c.Repo.RemoveWorktree(ctx, dir, branch) // the directory is gone: deletes the branch only
 	}
 }
 
+// layerBaseFile records the commit a task's layer lies over: the base
+// checkouts move on, so a kept layer names its own.
+func layerBaseFile(worktrees, task string) string {
+	return filepath.Join(worktrees, ".base", task)
+}
+
+// layerBase is the commit task's kept layer lies over ("" if unrecorded).
+func (c *Coordinator) layerBase(task string) string {
+	b, err := os.ReadFile(layerBaseFile(filepath.Join(c.StateDir, "worktrees"), task))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (c *Coordinator) recordLayerBase(task, commit string) error {
+	p := layerBaseFile(filepath.Join(c.StateDir, "worktrees"), task)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeAtomic(p, commit+"\n")
+}
+
 // inspectHint tells a person how to look at what a kept layer holds.
-func inspectHint(dir, base string) []string {
+func inspectHint(task, dir, base string) []string {
 	return []string{
-		fmt.Sprintf("find %s    # the files the run wrote, over base %s (a 0,0 character device marks a deleted path)", dir, short(base)),
+		fmt.Sprintf("agentos task show %s    # the paths the run changed over base %s (its layer: %s)", task, short(base), dir),
+		fmt.Sprintf("agentos task inspect %s DIR    # base plus the run's change, checked out in DIR (git status and git diff show the change)", task),
 	}
 }
 

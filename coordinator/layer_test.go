@@ -168,3 +168,54 @@ verify:
 		t.Errorf("a's commit after the rebase holds:\n%s\nwant only a.txt", got)
 	}
 }
+
+// A layer that only adds and modifies files is staged from the layer alone
+// (no view): its commit is the same as a full worktree's, modes and
+// symlinks included, a new file the base's .gitignore ignores left out,
+// and .gitattributes of the base applied (a clean filter's eol rule).
+func TestLayerStagedWithoutView(t *testing.T) {
+	overlayOrSkip(t)
+	files := map[string]string{
+		".gitignore":     ".agentos/\n*.log\nout/\n",
+		".gitattributes": "*.txt text eol=lf\n",
+		"notes.txt":      "one\n",
+		"run.sh":         "#!/bin/sh\necho run\n",
+		"d/x":            "x\n",
+	}
+	plan := `version: 1
+goal: adds and edits only
+steps:
+  - write: {path: d/new.txt, content: "crlf\r\nline\r\n"}
+  - write: {path: out/o, content: "o\n"}
+  - exec:
+      argv: [sh, -c, "chmod +x run.sh && echo two >> notes.txt && ln -s notes.txt link && echo noise > d/build.log"]
+      writes: [run.sh, notes.txt, link, d/build.log]
+verify:
+  - argv: [grep, -q, two, notes.txt]
+`
+	trees := map[string]string{}
+	for _, mode := range []string{"overlay", "off"} {
+		t.Run(mode, func(t *testing.T) {
+			f := newFixture(t, layerPolicy, files)
+			if mode == "off" {
+				f.c.Env = append(f.c.Env, "AGENTOS_OVERLAY=off")
+			}
+			task, err := f.plan("p.yaml", plan, agentos.ModeSemiAuto, true, nil)
+			if err != nil || task.State != agentos.StateCommitted {
+				t.Fatalf("run = %+v, %v", task, err)
+			}
+			got := f.changes(task.Commit)
+			want := "A\td/new.txt\nA\tlink\nM\tnotes.txt\nM\trun.sh"
+			if got != want {
+				t.Errorf("commit changes:\n%s\nwant:\n%s", got, want)
+			}
+			if b := f.git("cat-file", "-p", task.Commit+":d/new.txt"); strings.Contains(b, "\r") {
+				t.Errorf("d/new.txt committed with CR (the base's .gitattributes not applied): %q", b)
+			}
+			trees[mode] = f.git("rev-parse", task.Commit+"^{tree}")
+		})
+	}
+	if trees["overlay"] != trees["off"] {
+		t.Errorf("the layer's tree %s differs from the full worktree's %s", trees["overlay"], trees["off"])
+	}
+}

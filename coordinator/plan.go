@@ -305,7 +305,7 @@ func (c *Coordinator) buildMemoryPack(ctx context.Context, t *agentos.Task, inte
 // checkDirty refuses a plan that writes paths with uncommitted changes in the
 // user's working tree: integrating it would overwrite or tangle their work.
 func (c *Coordinator) checkDirty(ctx context.Context, p *agentos.Plan) error {
-	dirty, err := c.Repo.DirtyPaths(ctx)
+	dirty, err := c.Repo.DirtyPaths(ctx, append([]string{}, p.Paths()...))
 	if err != nil {
 		return err
 	}
@@ -353,18 +353,21 @@ func (c *Coordinator) defaultTimeout() time.Duration {
 // base commit unless an earlier step creates it; every command is allowed and
 // exists. It reads only the object database.
 func (c *Coordinator) validateSteps(ctx context.Context, base string, r *planfile.Rendered, intentID string) ([]agentos.Step, []agentos.Check, error) {
-	entries, err := c.Repo.ListTree(ctx, base)
+	// Only the directories the plan's paths go through are read.
+	lister, err := c.Repo.ReadTree(ctx, base)
 	if err != nil {
 		return nil, nil, err
 	}
-	tree := workspace.NewTree()
-	for _, e := range entries {
-		if e.Dir {
-			tree.AddDir(e.Path)
-		} else {
-			tree.AddFile(e.Path, e.Symlink)
-		}
+	defer lister.Close()
+	tree := workspace.NewLazyTree(lister.ListDir)
+	steps, checks, err := c.validateOn(ctx, tree, base, r, intentID)
+	if tree.Err() != nil {
+		err = agentos.WrapError(agentos.EINTERNAL, tree.Err(), "cannot read the base commit %s: %v", short(base), tree.Err())
 	}
+	return steps, checks, err
+}
+
+func (c *Coordinator) validateOn(ctx context.Context, tree *workspace.Tree, base string, r *planfile.Rendered, intentID string) ([]agentos.Step, []agentos.Check, error) {
 	touched := map[string]bool{}
 	var steps []agentos.Step
 	for i, rs := range r.Steps {

@@ -121,11 +121,19 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 	if worktree != "" && isLayer(worktree) {
 		// A copy-on-write worktree is the run's change alone, not a git
 		// checkout: say how to read it.
-		for i, line := range rp.Rollback {
+		var guide []string
+		for _, line := range rp.Rollback {
 			if strings.HasPrefix(line, "cd "+worktree+" && git status") {
-				rp.Rollback[i] = inspectHint(worktree, rp.BaseCommit)[0]
+				base := rp.BaseCommit
+				if b := c.layerBase(t.ID); b != "" {
+					base = b // after a rebase, the layer lies over the new head
+				}
+				guide = append(guide, inspectHint(t.ID, worktree, base)...)
+				continue
 			}
+			guide = append(guide, line)
 		}
+		rp.Rollback = guide
 	}
 	if evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: t.ID}); err == nil && len(evs) > 0 {
 		rp.AuditFrom = evs[0].Seq

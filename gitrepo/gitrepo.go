@@ -5,14 +5,18 @@
 package gitrepo
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,13 +142,44 @@ func (r *Repo) BranchHead(ctx context.Context, branch string) (string, error) {
 }
 
 // DirtyPaths returns the paths with uncommitted changes (staged, unstaged or
-// untracked) in the main working tree.
-func (r *Repo) DirtyPaths(ctx context.Context) ([]string, error) {
-	out, err := r.Git(ctx, "status", "--porcelain=v1", "-z", "--untracked-files=all")
+// untracked) in the main working tree at, under or above the given paths
+// (nil: anywhere). Limiting git's status to those paths keeps its cost to
+// them instead of a stat of every file and a scan of every directory.
+func (r *Repo) DirtyPaths(ctx context.Context, paths []string) ([]string, error) {
+	args := []string{"status", "--porcelain=v1", "-z", "--untracked-files=all"}
+	if paths != nil {
+		args = append(args, "--")
+		seen := map[string]bool{}
+		add := func(p string) {
+			if !seen[p] {
+				seen[p] = true
+				args = append(args, ":(top,literal)"+p)
+			}
+		}
+		for _, p := range paths {
+			if p == "" || p == "." {
+				args = args[:4] // the whole tree
+				break
+			}
+			add(p)
+			// A parent that is (or was) a file is a change above the path.
+			// One that is a directory on disk cannot be: naming it would
+			// only widen the scan to its whole subtree.
+			for d := path.Dir(p); d != "."; d = path.Dir(d) {
+				if fi, err := os.Lstat(filepath.Join(r.Root, filepath.FromSlash(d))); err != nil || !fi.IsDir() {
+					add(d)
+				}
+			}
+		}
+		if len(args) == 5 {
+			return nil, nil // no paths
+		}
+	}
+	out, err := r.Git(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
-	var paths []string
+	var dirty []string
 	fields := strings.Split(out, "\x00")
 	for i := 0; i < len(fields); i++ {
 		f := fields[i]
@@ -152,16 +187,16 @@ func (r *Repo) DirtyPaths(ctx context.Context) ([]string, error) {
 			continue
 		}
 		status, p := f[:2], f[3:]
-		paths = append(paths, p)
+		dirty = append(dirty, p)
 		if status[0] == 'R' || status[0] == 'C' {
 			i++ // the next field is the rename source
 			if i < len(fields) && fields[i] != "" {
-				paths = append(paths, fields[i])
+				dirty = append(dirty, fields[i])
 			}
 		}
 	}
-	sort.Strings(paths)
-	return paths, nil
+	sort.Strings(dirty)
+	return dirty, nil
 }
 
 // Exists reports whether path exists as a file or tree in commit.
@@ -378,6 +413,9 @@ func (r *Repo) UpdateRef(ctx context.Context, branch, newSHA, oldSHA, reason str
 
 // IsAncestor reports whether a is an ancestor of b.
 func (r *Repo) IsAncestor(ctx context.Context, a, b string) bool {
+	if a == b && a != "" {
+		return true // a commit is its own ancestor: no git process for it
+	}
 	_, err := r.Git(ctx, "merge-base", "--is-ancestor", a, b)
 	return err == nil
 }
@@ -596,4 +634,90 @@ func (r *Repo) PushFastForward(ctx context.Context, remote, commit, branch strin
 	}
 	// Not a move: retrying cannot help (integrate retries conflicts only).
 	return agentos.WrapError(agentos.EDENIED, err, "push of %s to %s on %s was refused: %s", commit, branch, remote, strings.TrimSpace(detail))
+}
+
+// TreeReader reads one commit's tree a directory at a time through a
+// single `git cat-file --batch`: what a check needs of a large tree costs
+// the directories it looks at, not a listing of every file.
+type TreeReader struct {
+	commit string
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	out    *bufio.Reader
+}
+
+// ReadTree starts a TreeReader on commit; Close it.
+func (r *Repo) ReadTree(ctx context.Context, commit string) (agentos.DirLister, error) {
+	cmd := exec.CommandContext(ctx, "git", "cat-file", "--batch")
+	cmd.Dir = r.Root
+	cmd.Env = baseEnv()
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &TreeReader{commit: commit, cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
+}
+
+// ListDir lists the entries directly in dir ("." for the root), with full
+// paths; nil when dir is not a directory of the commit.
+func (tr *TreeReader) ListDir(dir string) ([]agentos.TreeEntry, error) {
+	if strings.ContainsAny(dir, "\n\x00") {
+		return nil, fmt.Errorf("path %q cannot be looked up", dir)
+	}
+	spec := tr.commit + ":" + dir
+	if dir == "." || dir == "" {
+		spec, dir = tr.commit+"^{tree}", ""
+	}
+	if _, err := io.WriteString(tr.in, spec+"\n"); err != nil {
+		return nil, err
+	}
+	head, err := tr.out.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	f := strings.Fields(head)
+	if len(f) != 3 {
+		return nil, nil // missing, ambiguous: not a directory
+	}
+	size, err := strconv.Atoi(f[2])
+	if err != nil {
+		return nil, fmt.Errorf("git cat-file: unexpected %q", head)
+	}
+	body := make([]byte, size+1) // and the newline
+	if _, err := io.ReadFull(tr.out, body); err != nil {
+		return nil, err
+	}
+	if f[1] != "tree" {
+		return nil, nil
+	}
+	hashLen := len(f[0]) / 2
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	var es []agentos.TreeEntry
+	for b := body[:size]; len(b) > 0; {
+		sp := bytes.IndexByte(b, ' ')
+		nul := bytes.IndexByte(b, 0)
+		if sp < 0 || nul < sp || nul+1+hashLen > len(b) {
+			return nil, fmt.Errorf("git cat-file: malformed tree %s", f[0])
+		}
+		mode, name := string(b[:sp]), string(b[sp+1:nul])
+		es = append(es, agentos.TreeEntry{Path: prefix + name, Dir: mode == "40000", Symlink: mode == "120000"})
+		b = b[nul+1+hashLen:]
+	}
+	return es, nil
+}
+
+// Close ends the reader's git process.
+func (tr *TreeReader) Close() error {
+	tr.in.Close()
+	return tr.cmd.Wait()
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -41,8 +42,8 @@ func (b base) env(worktree string) []string {
 func (r *Repo) PrepareBase(ctx context.Context, tree, gitdir, from, to string) error {
 	b := base{Tree: tree, Git: gitdir}
 	if from != "" {
-		if _, err := run(ctx, b.Tree, b.env(""), "read-tree", "-m", "-u", from, to); err == nil {
-			return r.finishBase(ctx, b, to)
+		if err := r.moveBase(ctx, b, from, to); err == nil {
+			return nil
 		}
 		// Damaged (an interrupted update): start over.
 	}
@@ -67,10 +68,100 @@ func (r *Repo) PrepareBase(ctx context.Context, tree, gitdir, from, to string) e
 	if err := os.WriteFile(filepath.Join(b.Tree, agentos.GitDir), []byte("gitdir: "+b.Git+"\n"), 0o644); err != nil {
 		return err
 	}
-	if _, err := run(ctx, b.Tree, b.env(""), "read-tree", "--reset", "-u", to); err != nil {
+	if _, err := run(ctx, b.Tree, b.env(""), splitBase("read-tree", "--reset", "-u", to)...); err != nil {
 		return err
 	}
 	return r.finishBase(ctx, b, to)
+}
+
+// moveBaseMax is how many changed paths a base moves by writing those
+// paths alone; beyond it git's two-tree read-tree, which walks both trees
+// and rewrites the whole index anyway, is no slower.
+const moveBaseMax = 2000
+
+// moveBase moves a base checkout from one commit to another by the paths
+// that differ only: each is removed, the base's index learns the new
+// entries, and git checks them out (filters, modes and symlinks as a
+// checkout does). Unlike `read-tree -m -u from to` nothing walks the two
+// trees: the cost follows the diff, not the repository.
+func (r *Repo) moveBase(ctx context.Context, b base, from, to string) error {
+	out, err := run(ctx, b.Tree, b.env(""), "diff-tree", "-r", "-z", "--no-renames", from, to)
+	if err != nil {
+		return err
+	}
+	f := splitNUL(out)
+	if len(f)/2 > moveBaseMax {
+		if _, err := run(ctx, b.Tree, b.env(""), splitBase("read-tree", "-m", "-u", from, to)...); err != nil {
+			return err
+		}
+		return r.finishBase(ctx, b, to)
+	}
+	var del, add bytes.Buffer
+	var write, gone []string
+	for i := 0; i+1 < len(f); i += 2 {
+		meta := strings.Fields(strings.TrimPrefix(f[i], ":"))
+		p := f[i+1]
+		if len(meta) < 5 {
+			return errors.New("unexpected diff-tree output")
+		}
+		if meta[0] == "160000" || meta[1] == "160000" {
+			// A submodule's directory: read-tree knows how.
+			if _, err := run(ctx, b.Tree, b.env(""), splitBase("read-tree", "-m", "-u", from, to)...); err != nil {
+				return err
+			}
+			return r.finishBase(ctx, b, to)
+		}
+		if err := os.RemoveAll(filepath.Join(b.Tree, filepath.FromSlash(p))); err != nil {
+			return err
+		}
+		if meta[4] == "D" {
+			del.WriteString("0 " + strings.Repeat("0", len(meta[3])) + "\t" + p + "\x00")
+			gone = append(gone, p)
+			continue
+		}
+		add.WriteString(meta[1] + " " + meta[3] + "\t" + p + "\x00")
+		write = append(write, p)
+	}
+	// Directories a deletion emptied go, as a checkout removes them.
+	for _, p := range gone {
+		for d := filepath.Dir(filepath.FromSlash(p)); d != "."; d = filepath.Dir(d) {
+			if os.Remove(filepath.Join(b.Tree, d)) != nil {
+				break
+			}
+		}
+	}
+	// Deletions first: a file may replace a directory it deleted.
+	if del.Len()+add.Len() > 0 {
+		if _, err := runStdin(ctx, b.Tree, b.env(""), append(del.Bytes(), add.Bytes()...), splitBase("update-index", "-z", "--index-info")...); err != nil {
+			return err
+		}
+	}
+	if len(write) > 0 {
+		if _, err := runStdin(ctx, b.Tree, b.env(""), nulJoin(write), splitBase("checkout-index", "-f", "-z", "--stdin")...); err != nil {
+			return err
+		}
+	}
+	// The index's cache tree stays valid outside the changed paths, so no
+	// write-tree here: the next task's staging recomputes those only.
+	return os.WriteFile(filepath.Join(b.Git, "HEAD"), []byte(to+"\n"), 0o644)
+}
+
+// A base's index is split (git's split index): the entries of the whole
+// tree in a shared file written when the base is checked out, and a small
+// file with what changed since. Moving a base and staging a task's change
+// on a copy of its index then write the small file only, not an index of
+// every path. When a write makes a new shared file (a fifth of the entries
+// changed), the old one goes at once: a base is written only while no run
+// holds it, so no copy of its index still needs the old file.
+func splitBase(args ...string) []string {
+	return append([]string{"-c", "core.splitIndex=true", "-c", "splitIndex.sharedIndexExpire=now"}, args...)
+}
+
+// splitCopy is for a task's copy of a base's index: the copy keeps the
+// base's mode (split or not) and never writes a shared file of its own,
+// which would outlive the copy.
+func splitCopy(args ...string) []string {
+	return append([]string{"-c", "splitIndex.maxPercentChange=100"}, args...)
 }
 
 func (r *Repo) finishBase(ctx context.Context, b base, to string) error {
@@ -79,7 +170,7 @@ func (r *Repo) finishBase(ctx context.Context, b base, to string) error {
 	}
 	// Primes the index's cache tree, so a task's tree is written from
 	// the subtrees its change invalidated only.
-	_, err := run(ctx, b.Tree, b.env(""), "write-tree")
+	_, err := run(ctx, b.Tree, b.env(""), splitBase("write-tree")...)
 	return err
 }
 
@@ -132,11 +223,23 @@ func ReadLayer(upper string) (LayerChange, error) {
 // paths to look at, and git stages exactly those as `git add --all` would
 // (ignored new files stay out, modes, symlinks and filters as usual), on a
 // copy of the base checkout's index. Nothing scans the whole tree.
-func (r *Repo) StageLayer(ctx context.Context, v *sandbox.View, baseTree, gitdir, upper, base string) (tree string, changed []string, err error) {
+//
+// view opens the task's view; it is asked for only when the layer deletes
+// or replaces something, or changes a .gitignore or .gitattributes. Else
+// git reads the layer itself (every path to stage is a file in it, and the
+// ignore and attribute files it consults are the base's), and no helper
+// has to mount the view for the commit.
+func (r *Repo) StageLayer(ctx context.Context, view func() (*sandbox.View, error), baseTree, gitdir, upper, base string) (tree string, changed []string, err error) {
 	b := baseOf(baseTree, gitdir)
 	lc, err := ReadLayer(upper)
 	if err != nil {
 		return "", nil, err
+	}
+	var v *sandbox.View
+	if layerNeedsView(lc) {
+		if v, err = view(); err != nil {
+			return "", nil, err
+		}
 	}
 	idx, err := os.CreateTemp(filepath.Dir(b.Git), ".index-*")
 	if err != nil {
@@ -169,7 +272,13 @@ func (r *Repo) StageLayer(ctx context.Context, v *sandbox.View, baseTree, gitdir
 	}
 	ignored := map[string]bool{}
 	if len(fresh) > 0 {
-		out, err := gitVia(ctx, v, upper, env, nulJoin(fresh), "check-ignore", "-z", "--stdin")
+		// Without the view, the base checkout has every ignore file
+		// that applies (the layer changes none).
+		dir, ienv := upper, env
+		if v == nil {
+			dir, ienv = b.Tree, append(b.env(""), "GIT_INDEX_FILE="+idx.Name())
+		}
+		out, err := gitVia(ctx, v, dir, ienv, nulJoin(fresh), "check-ignore", "-z", "--stdin")
 		if err != nil && exitCode(err) != 1 { // 1: nothing ignored
 			return "", nil, err
 		}
@@ -188,11 +297,11 @@ func (r *Repo) StageLayer(ctx context.Context, v *sandbox.View, baseTree, gitdir
 	}
 	sort.Strings(update)
 	if len(update) > 0 {
-		if _, err := gitVia(ctx, v, upper, env, nulJoin(update), "update-index", "--add", "--remove", "--replace", "-z", "--stdin"); err != nil {
+		if _, err := gitVia(ctx, v, upper, env, nulJoin(update), splitCopy("update-index", "--add", "--remove", "--replace", "-z", "--stdin")...); err != nil {
 			return "", nil, err
 		}
 	}
-	out, err := run(ctx, b.Tree, []string{"GIT_DIR=" + b.Git, "GIT_INDEX_FILE=" + idx.Name()}, "write-tree")
+	out, err := run(ctx, b.Tree, []string{"GIT_DIR=" + b.Git, "GIT_INDEX_FILE=" + idx.Name()}, splitCopy("write-tree")...)
 	if err != nil {
 		return "", nil, err
 	}
@@ -202,6 +311,20 @@ func (r *Repo) StageLayer(ctx context.Context, v *sandbox.View, baseTree, gitdir
 		return "", nil, err
 	}
 	return tree, splitNUL(out), nil
+}
+
+// layerNeedsView reports whether staging lc needs the view of base plus
+// layer rather than the layer alone.
+func layerNeedsView(lc LayerChange) bool {
+	if len(lc.Deleted)+len(lc.Opaque)+len(lc.Protected) > 0 {
+		return true
+	}
+	for _, f := range lc.Files {
+		if n := path.Base(f); n == ".gitignore" || n == ".gitattributes" {
+			return true
+		}
+	}
+	return false
 }
 
 // ReplayTree replays commit (whose parent is parent) onto head without a

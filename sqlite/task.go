@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
@@ -115,16 +117,39 @@ func escapeLike(s string) string {
 	return string(b)
 }
 
-// Tasks lists tasks, newest first.
+// Tasks lists tasks, newest first. Times are TimeFormat text, which
+// compares in order to the second only: the time bounds select to the
+// second in SQL and TaskFilter.Match finishes the job.
 func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, error) {
 	q := `SELECT ` + taskCols + ` FROM tasks`
+	var where []string
 	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "?"
+	}
 	if f.State != "" {
-		q += ` WHERE state = ?`
-		args = append(args, f.State)
+		where = append(where, `state = `+arg(f.State))
+	}
+	if f.Ended {
+		var in []string
+		for _, s := range agentos.TerminalStates() {
+			in = append(in, arg(s))
+		}
+		where = append(where, `state IN (`+strings.Join(in, ", ")+`)`)
+	}
+	if !f.UpdatedSince.IsZero() {
+		where = append(where, `updated_at >= `+arg(agentos.TimeBoundSeconds(f.UpdatedSince)))
+	}
+	if !f.UpdatedBefore.IsZero() {
+		where = append(where, `updated_at < `+arg(agentos.TimeBoundSeconds(f.UpdatedBefore.Truncate(time.Second).Add(time.Second))))
+	}
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	q += ` ORDER BY created_at DESC, id DESC`
-	if f.Limit > 0 {
+	exact := f.UpdatedSince.IsZero() && f.UpdatedBefore.IsZero()
+	if f.Limit > 0 && exact {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
 	rows, err := d.db.QueryContext(ctx, q, args...)
@@ -137,6 +162,12 @@ func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, 
 		t, err := scanTask(rows)
 		if err != nil {
 			return nil, err
+		}
+		if !f.Match(t) {
+			continue
+		}
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
 		}
 		out = append(out, t)
 	}

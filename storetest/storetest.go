@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) agentos.Store, opts ...Options) {
 	t.Run("Transitions", s.transitions)
 	t.Run("TransitionRace", s.transitionRace)
 	t.Run("TaskLookup", s.taskLookup)
+	t.Run("TaskWindow", s.taskWindow)
 	t.Run("AuditChain", s.auditChain)
 	t.Run("AuditConcurrentAppends", s.auditConcurrent)
 	t.Run("AuditTimeExact", s.auditTimeExact)
@@ -255,6 +256,62 @@ func (s *suite) transitions(t *testing.T) {
 		t.Fatalf("Tasks(limit 1) = %d", len(one))
 	}
 	verify(t, st, -1)
+}
+
+// taskWindow: ended tasks last changed in [since, before), exact to the
+// nanosecond, though stores keep times as text that drops trailing zeros
+// (so "…:05Z" sorts after "…:05.5Z"); tasks not ended never match Ended.
+func (s *suite) taskWindow(t *testing.T) {
+	st := s.open(t)
+	start := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	clk := s.clock(t, st, start)
+	end := func(id string, at time.Time) {
+		t.Helper()
+		clk.now = at
+		newTask(t, st, id)
+		_, err := st.Transition(ctx, id, agentos.StateCreated, agentos.StateCancelled, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{})
+		must(t, err)
+	}
+	end("a-whole-second", start)                          // …:07Z
+	end("b-half", start.Add(500*time.Millisecond))        // …:07.5Z
+	end("c-next", start.Add(time.Second+time.Nanosecond)) // …:08.000000001Z
+	end("d-late", start.Add(time.Hour))
+	clk.now = start.Add(600 * time.Millisecond)
+	newTask(t, st, "e-open") // created, not ended
+	ids := func(f agentos.TaskFilter) string {
+		t.Helper()
+		ts, err := st.Tasks(ctx, f)
+		must(t, err)
+		var out []string
+		for _, x := range ts {
+			out = append(out, x.ID)
+		}
+		slices.Sort(out)
+		return strings.Join(out, " ")
+	}
+	for _, c := range []struct {
+		f    agentos.TaskFilter
+		want string
+	}{
+		{agentos.TaskFilter{Ended: true}, "a-whole-second b-half c-next d-late"},
+		{agentos.TaskFilter{Ended: true, UpdatedBefore: start.Add(500 * time.Millisecond)}, "a-whole-second"},
+		{agentos.TaskFilter{Ended: true, UpdatedBefore: start.Add(500*time.Millisecond + 1)}, "a-whole-second b-half"},
+		{agentos.TaskFilter{Ended: true, UpdatedSince: start.Add(1), UpdatedBefore: start.Add(time.Second + 1)}, "b-half"},
+		{agentos.TaskFilter{Ended: true, UpdatedSince: start.Add(500 * time.Millisecond), UpdatedBefore: start.Add(2 * time.Second)}, "b-half c-next"},
+		{agentos.TaskFilter{UpdatedSince: start.Add(time.Second)}, "c-next d-late"},
+		{agentos.TaskFilter{UpdatedBefore: start.Add(time.Second)}, "a-whole-second b-half e-open"},
+		{agentos.TaskFilter{State: agentos.StateCreated, UpdatedBefore: start.Add(time.Second)}, "e-open"},
+	} {
+		if got := ids(c.f); got != c.want {
+			t.Errorf("Tasks(ended=%v since=%s before=%s) = [%s], want [%s]", c.f.Ended, c.f.UpdatedSince.Format(time.RFC3339Nano), c.f.UpdatedBefore.Format(time.RFC3339Nano), got, c.want)
+		}
+	}
+	// Limit counts matching tasks, newest first.
+	ts, err := st.Tasks(ctx, agentos.TaskFilter{Ended: true, UpdatedSince: start.Add(1), Limit: 2})
+	must(t, err)
+	if len(ts) != 2 || ts[0].ID != "d-late" || ts[1].ID != "c-next" {
+		t.Errorf("Tasks(limit 2) = %v, want d-late, c-next", ts)
+	}
 }
 
 // transitionRace: many handles race one compare-and-swap; exactly one wins

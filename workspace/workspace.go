@@ -81,8 +81,20 @@ func NoSymlinkInPath(root, rel string) error {
 // Tree is a snapshot of which paths exist (files and directories) and
 // which are symlinks, used to check a plan against its base commit without
 // touching the repository. It tracks the effect of earlier steps.
+//
+// A tree made by NewLazyTree reads the base commit one directory at a time,
+// only the directories on the paths asked about (and the whole subtree of a
+// path removed or renamed), so checking a plan costs what the plan names,
+// not the size of the repository. Every mutation first loads what it
+// touches from the base: a directory's base listing is merged once, before
+// anything changes inside it, so the base never overrides an earlier step.
 type Tree struct {
 	entries map[string]entry
+	// Lazy trees only: list reads one directory of the base commit;
+	// loaded holds the directories whose base listing has been merged.
+	list   func(dir string) ([]agentos.TreeEntry, error)
+	loaded map[string]bool
+	err    error
 }
 
 type entry struct{ dir, symlink bool }
@@ -90,16 +102,122 @@ type entry struct{ dir, symlink bool }
 // NewTree builds a tree from `git ls-tree -r -t` style entries.
 func NewTree() *Tree { return &Tree{entries: map[string]entry{}} }
 
+// NewLazyTree builds a tree that reads the base commit through list, which
+// returns the entries directly in a directory ("." for the root; nil when
+// it is not a directory of the commit).
+func NewLazyTree(list func(dir string) ([]agentos.TreeEntry, error)) *Tree {
+	return &Tree{entries: map[string]entry{}, list: list, loaded: map[string]bool{}}
+}
+
+// Err is the first error reading the base commit: a lazy tree that failed
+// to read answers as if the paths did not exist, so its caller must check.
+func (t *Tree) Err() error { return t.err }
+
+// load merges the base listing of every directory from the root down to p
+// (p itself included when it is a directory).
+func (t *Tree) load(p string) {
+	if t.list == nil || t.err != nil {
+		return
+	}
+	chain := []string{"."}
+	if p != "." && p != "" {
+		els := strings.Split(p, "/")
+		for i := range els {
+			chain = append(chain, strings.Join(els[:i+1], "/"))
+		}
+	}
+	for _, d := range chain {
+		if d != "." {
+			e, ok := t.entries[d]
+			if !ok || !e.dir {
+				return // nothing below exists in the base
+			}
+		}
+		if t.loaded[d] {
+			continue
+		}
+		t.loaded[d] = true
+		es, err := t.list(d)
+		if err != nil {
+			t.err = err
+			return
+		}
+		for _, e := range es {
+			if _, ok := t.entries[e.Path]; !ok {
+				t.entries[e.Path] = entry{dir: e.Dir, symlink: e.Symlink}
+			}
+		}
+	}
+}
+
+// loadAll merges the base listing of p and of everything under it: one
+// listing per directory of the subtree.
+func (t *Tree) loadAll(p string) {
+	if t.list == nil {
+		return
+	}
+	t.load(p)
+	if e, ok := t.entries[p]; !ok || !e.dir {
+		return
+	}
+	var todo []string
+	for k, e := range t.entries {
+		if e.dir && strings.HasPrefix(k, p+"/") && !t.loaded[k] {
+			todo = append(todo, k)
+		}
+	}
+	for len(todo) > 0 && t.err == nil {
+		d := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if t.loaded[d] {
+			continue
+		}
+		t.loaded[d] = true
+		es, err := t.list(d)
+		if err != nil {
+			t.err = err
+			return
+		}
+		for _, e := range es {
+			if _, ok := t.entries[e.Path]; !ok {
+				t.entries[e.Path] = entry{dir: e.Dir, symlink: e.Symlink}
+				if e.Dir {
+					todo = append(todo, e.Path)
+				}
+			}
+		}
+	}
+}
+
 // AddFile records an existing file (and its parent directories).
 func (t *Tree) AddFile(p string, symlink bool) {
+	t.load(path.Dir(p))
 	t.addParents(p)
 	t.entries[p] = entry{symlink: symlink}
+	t.markNew(p)
 }
 
 // AddDir records an existing directory.
 func (t *Tree) AddDir(p string) {
+	t.load(p)
 	t.addParents(p)
-	t.entries[p] = entry{dir: true}
+	if e, ok := t.entries[p]; !ok || !e.dir {
+		t.entries[p] = entry{dir: true}
+	}
+	t.markNew(p)
+}
+
+// markNew marks p and its parents as loaded: whatever the base has there
+// was merged before (load), or the base has nothing there.
+func (t *Tree) markNew(p string) {
+	if t.list == nil {
+		return
+	}
+	for d := p; d != "." && d != "/"; d = path.Dir(d) {
+		if t.entries[d].dir {
+			t.loaded[d] = true
+		}
+	}
 }
 
 func (t *Tree) addParents(p string) {
@@ -111,13 +229,21 @@ func (t *Tree) addParents(p string) {
 }
 
 // Exists reports whether p exists.
-func (t *Tree) Exists(p string) bool { _, ok := t.entries[p]; return ok }
+func (t *Tree) Exists(p string) bool {
+	t.load(path.Dir(p))
+	_, ok := t.entries[p]
+	return ok
+}
 
 // IsDir reports whether p is a directory.
-func (t *Tree) IsDir(p string) bool { return t.entries[p].dir }
+func (t *Tree) IsDir(p string) bool {
+	t.load(path.Dir(p))
+	return t.entries[p].dir
+}
 
 // Remove deletes p and everything under it.
 func (t *Tree) Remove(p string) {
+	t.loadAll(p)
 	for k := range t.entries {
 		if k == p || strings.HasPrefix(k, p+"/") {
 			delete(t.entries, k)
@@ -127,6 +253,8 @@ func (t *Tree) Remove(p string) {
 
 // Rename moves p and everything under it to q.
 func (t *Tree) Rename(p, q string) {
+	t.loadAll(p)
+	t.load(path.Dir(q))
 	moved := map[string]entry{}
 	for k, e := range t.entries {
 		if k == p || strings.HasPrefix(k, p+"/") {
@@ -137,11 +265,16 @@ func (t *Tree) Rename(p, q string) {
 	t.addParents(q)
 	for k, e := range moved {
 		t.entries[k] = e
+		if e.dir && t.list != nil {
+			t.loaded[k] = true // complete: moved whole
+		}
 	}
+	t.markNew(q)
 }
 
 // CheckNoSymlink refuses a path whose existing elements include a symlink.
 func (t *Tree) CheckNoSymlink(p string) error {
+	t.load(path.Dir(p))
 	els := strings.Split(p, "/")
 	for i := range els {
 		sub := strings.Join(els[:i+1], "/")
@@ -154,6 +287,7 @@ func (t *Tree) CheckNoSymlink(p string) error {
 
 // CheckParentNotFile refuses creating p under an existing regular file.
 func (t *Tree) CheckParentNotFile(p string) error {
+	t.load(path.Dir(p))
 	for d := path.Dir(p); d != "."; d = path.Dir(d) {
 		if e, ok := t.entries[d]; ok && !e.dir {
 			return agentos.Errorf(agentos.EINVALID, "cannot create %q: %q is a file", p, d)

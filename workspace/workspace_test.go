@@ -1,7 +1,9 @@
 package workspace
 
 import (
+	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -133,4 +135,88 @@ func FuzzClean(f *testing.F) {
 			t.Fatalf("Clean(%q) = %q is not clean", p, c)
 		}
 	})
+}
+
+// A lazy tree answers exactly as a tree holding the whole base does,
+// through every kind of change (a removed directory stays removed when it
+// is made again, a renamed one takes its base children along, a symlink
+// under a renamed directory still refuses), and reads only the directories
+// on the paths asked about.
+func TestLazyTreeMatchesEager(t *testing.T) {
+	base := []agentos.TreeEntry{
+		{Path: "a", Dir: true}, {Path: "a/b", Dir: true}, {Path: "a/b/c.txt"}, {Path: "a/b/link", Symlink: true},
+		{Path: "a/d", Dir: true}, {Path: "a/d/e.txt"}, {Path: "f.txt"}, {Path: "top-link", Symlink: true},
+		{Path: "big", Dir: true},
+	}
+	for i := range 50 {
+		base = append(base, agentos.TreeEntry{Path: fmt.Sprintf("big/f%d", i)})
+	}
+	listed := map[string]int{}
+	list := func(dir string) ([]agentos.TreeEntry, error) {
+		listed[dir]++
+		var out []agentos.TreeEntry
+		for _, e := range base {
+			if path.Dir(e.Path) == dir {
+				out = append(out, e)
+			}
+		}
+		return out, nil
+	}
+	eager := NewTree()
+	for _, e := range base {
+		if e.Dir {
+			eager.AddDir(e.Path)
+		} else {
+			eager.AddFile(e.Path, e.Symlink)
+		}
+	}
+	lazy := NewLazyTree(list)
+	queries := []string{"a", "a/b", "a/b/c.txt", "a/b/link", "a/b/link/x", "a/d/e.txt", "z", "z/b/c.txt", "z/b/link/x", "f.txt", "f.txt/x", "top-link/x", "new/dir/file", "a/d", "a/d/new"}
+	check := func(when string) {
+		t.Helper()
+		for _, q := range queries {
+			ge, gl := eager.Exists(q), lazy.Exists(q)
+			de, dl := eager.IsDir(q), lazy.IsDir(q)
+			se, sl := eager.CheckNoSymlink(q) == nil, lazy.CheckNoSymlink(q) == nil
+			pe, pl := eager.CheckParentNotFile(q) == nil, lazy.CheckParentNotFile(q) == nil
+			if ge != gl || de != dl || se != sl || pe != pl {
+				t.Errorf("%s: %q: eager exists=%v dir=%v nosymlink=%v parentok=%v, lazy %v %v %v %v", when, q, ge, de, se, pe, gl, dl, sl, pl)
+			}
+		}
+	}
+	check("at the base")
+	if listed["big"] != 0 {
+		t.Errorf("listed big/ (%d times), which no query goes through", listed["big"])
+	}
+	ops := []struct {
+		name string
+		do   func(tr *Tree)
+	}{
+		{"remove a/d", func(tr *Tree) { tr.Remove("a/d") }},
+		{"mkdir a/d again", func(tr *Tree) { tr.AddDir("a/d") }},
+		{"rename a to z", func(tr *Tree) { tr.Rename("a", "z") }},
+		{"write new/dir/file", func(tr *Tree) { tr.AddFile("new/dir/file", false) }},
+		{"remove f.txt", func(tr *Tree) { tr.Remove("f.txt") }},
+		{"write a/d/new", func(tr *Tree) { tr.AddFile("a/d/new", false) }},
+	}
+	for _, op := range ops {
+		op.do(eager)
+		op.do(lazy)
+		check("after " + op.name)
+	}
+	// The same changes on a tree nothing was asked of before.
+	fresh := NewLazyTree(list)
+	for _, op := range ops {
+		op.do(fresh)
+	}
+	lazy = fresh
+	check("after every change, unasked")
+	if lazy.Err() != nil {
+		t.Fatal(lazy.Err())
+	}
+	for d, n := range listed {
+		if n > 2 { // once per tree
+			t.Errorf("listed %q %d times, want once per tree", d, n)
+		}
+	}
 }

@@ -425,7 +425,7 @@ func (s *Store) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Tas
 	defer d.mu.Unlock()
 	var out []*agentos.Task
 	for _, t := range d.tasks {
-		if f.State == "" || t.State == f.State {
+		if f.Match(t) {
 			out = append(out, copyTask(t))
 		}
 	}
