@@ -71,7 +71,7 @@ func allowTCPBox(t *testing.T) box {
 	t.Helper()
 	b := newBox(t)
 	if m := sandbox.Check().MissingAllowTCP(); len(m) > 0 {
-		t.Skipf("TCP allowlist unavailable here: %v", m)
+		unavailable(t, "TCP allowlist unavailable here: %v", m)
 	}
 	return b
 }

@@ -31,7 +31,7 @@ type box struct {
 func newBox(t *testing.T) box {
 	t.Helper()
 	if !sandbox.Check().OK() {
-		t.Skipf("sandbox unavailable here: %v", sandbox.Check().Missing(false))
+		unavailable(t, "sandbox unavailable here: %v", sandbox.Check().Missing(false))
 	}
 	root := t.TempDir()
 	b := box{
@@ -49,6 +49,16 @@ func newBox(t *testing.T) box {
 	must(t, os.WriteFile(filepath.Join(b.other, "secret.go"), []byte("other-task-secret"), 0o644))
 	must(t, os.WriteFile(filepath.Join(b.wt, "file"), []byte("in worktree"), 0o644))
 	return b
+}
+
+// unavailable skips a test whose facility this machine lacks, except in CI
+// (CI=true), where .ci/run provides it and a missing one is a failure.
+func unavailable(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true but "+format, args...)
+	}
+	t.Skipf(format, args...)
 }
 
 func must(t *testing.T, err error) {

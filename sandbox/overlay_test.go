@@ -14,7 +14,7 @@ import (
 func overlayOrSkip(t *testing.T) {
 	t.Helper()
 	if err := sandbox.OverlayCheck(t.TempDir()); err != nil {
-		t.Skipf("overlay worktrees unavailable here: %v", err)
+		unavailable(t, "overlay worktrees unavailable here: %v", err)
 	}
 }
 
@@ -23,7 +23,7 @@ func overlayOrSkip(t *testing.T) {
 func TestOverlaySpec(t *testing.T) {
 	overlayOrSkip(t)
 	if !sandbox.Check().OK() {
-		t.Skipf("sandbox unavailable here: %v", sandbox.Check().Missing(false))
+		unavailable(t, "sandbox unavailable here: %v", sandbox.Check().Missing(false))
 	}
 	d := t.TempDir()
 	ov := sandbox.Overlay{Lower: filepath.Join(d, "lower"), Upper: filepath.Join(d, "upper"), Work: filepath.Join(d, "work")}
