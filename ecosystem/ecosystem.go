@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/config"
 )
 
@@ -55,23 +56,15 @@ func (h Host) getenv(k string) string {
 func (h Host) home() string { return h.getenv("HOME") }
 
 func (h Host) look(name string) string {
-	if h.LookPath != nil {
-		p, err := h.LookPath(name)
-		if err != nil {
-			return ""
-		}
-		return p
+	look := h.LookPath
+	if look == nil {
+		look = cmdrule.PathLookup(h.getenv("PATH"), "")
 	}
-	for _, d := range filepath.SplitList(h.getenv("PATH")) {
-		if !filepath.IsAbs(d) {
-			continue
-		}
-		f := filepath.Join(d, name)
-		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return f
-		}
+	p, err := look(name)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return p
 }
 
 // Detect returns the ecosystems of the repository at root, in a stable order.

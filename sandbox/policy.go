@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/config"
 )
 
@@ -408,7 +409,7 @@ func (p *Policy) CheckProfiles(cfg *config.Config, parent []string) []ProfileToo
 		prof := cfg.Sandbox.Profiles[name]
 		for _, t := range prof.Tools {
 			r := ProfileTool{Profile: name, Tool: t}
-			path, err := lookIn(t, search)
+			path, err := cmdrule.PathLookup(search, "")(t)
 			switch {
 			case err != nil:
 				r.Problem = fmt.Sprintf("%s is not installed on this machine (not found on PATH)", t)
@@ -428,15 +429,4 @@ func (p *Policy) CheckProfiles(cfg *config.Config, parent []string) []ProfileToo
 		}
 	}
 	return out
-}
-
-// lookIn finds an executable name on a search path.
-func lookIn(name, search string) (string, error) {
-	for _, d := range filepath.SplitList(search) {
-		f := filepath.Join(d, name)
-		if st, err := os.Stat(f); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return f, nil
-		}
-	}
-	return "", fs.ErrNotExist
 }
