@@ -82,7 +82,13 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := c.checkChangedPaths(ctx, x, staged); err != nil {
 		return "", err
 	}
-	if err := c.scanDiff(ctx, x, parent, tree); err != nil { // secrets in what lands, whoever wrote them
+	// Each changed file's diff, read once: the secret scan and the patch
+	// records both use it.
+	diffs, err := c.fileDiffs(ctx, parent, tree, staged)
+	if err != nil {
+		return "", err
+	}
+	if err := c.scanDiff(ctx, x, diffs); err != nil { // secrets in what lands, whoever wrote them
 		return "", err
 	}
 	diffHash, _, err := c.Repo.DiffHash(ctx, parent, tree)
@@ -106,7 +112,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := x.tt.committed(ctx, sha); err != nil {
 		return "", err
 	}
-	if err := c.recordPatches(ctx, x, parent, sha, staged); err != nil {
+	if err := c.recordPatches(ctx, x, diffs); err != nil {
 		return "", err
 	}
 	row := agentos.CommitRow{SHA: sha, Task: x.task.ID, Run: x.run.ID, Branch: branchOf(x.task.ID), PlanHash: x.plan.Hash,
@@ -120,17 +126,29 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 // recordPatches records each changed file's diff with its hash and the
 // intent it serves (red line 6). paths are the commit's changed paths, as
 // staging listed them (sha's tree against parent).
-func (c *Coordinator) recordPatches(ctx context.Context, x *executor, parent, sha string, paths []string) error {
-	for _, p := range paths {
-		d, err := c.Repo.FileDiff(ctx, parent, sha, p)
-		if err != nil {
-			return err
-		}
-		if err := c.DB.AddPatch(ctx, x.run.ID, agentos.PatchRecord{Path: p, Diff: c.redact(d), DiffHash: sum([]byte(d)), IntentID: x.plan.IntentID}); err != nil {
+func (c *Coordinator) recordPatches(ctx context.Context, x *executor, diffs []fileDiff) error {
+	for _, d := range diffs {
+		if err := c.DB.AddPatch(ctx, x.run.ID, agentos.PatchRecord{Path: d.path, Diff: c.redact(d.diff), DiffHash: sum([]byte(d.diff)), IntentID: x.plan.IntentID}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// fileDiff is one changed file's diff between a commit's parent and tree.
+type fileDiff struct{ path, diff string }
+
+// fileDiffs reads the diff of each changed path, in order.
+func (c *Coordinator) fileDiffs(ctx context.Context, parent, tree string, paths []string) ([]fileDiff, error) {
+	out := make([]fileDiff, 0, len(paths))
+	for _, p := range paths {
+		d, err := c.Repo.FileDiff(ctx, parent, tree, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, fileDiff{p, d})
+	}
+	return out, nil
 }
 
 // checkChangedPaths holds what a run changed to what its plan declared: a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/agentos/agentos"
@@ -24,12 +25,12 @@ import (
 // shows it, a human approves that plan) or a narrower rule in the policy.
 // The decisions join the plan's gate decisions, so the ReviewPack shows the
 // finding (file and rule, never the value).
-func (c *Coordinator) scanDiff(ctx context.Context, x *executor, parent, tree string) error {
+func (c *Coordinator) scanDiff(ctx context.Context, x *executor, diffs []fileDiff) error {
 	e, err := c.policyEngine()
 	if err != nil {
 		return err
 	}
-	changes, err := c.diffChanges(ctx, x.wt, parent, tree)
+	changes, err := diffChanges(x.wt, diffs)
 	if err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func (c *Coordinator) scanDiff(ctx context.Context, x *executor, parent, tree st
 	kept := append([]agentos.GateDecision{}, prior...)
 	for _, d := range res.Decisions {
 		d.Step = -1 // the reason names the file; no plan step wrote it as such
-		if !containsDecision(prior, d) {
+		if !slices.Contains(prior, d) {
 			kept = append(kept, d)
 		}
 	}
@@ -98,30 +99,14 @@ func approvedFor(prior []agentos.GateDecision, p *agentos.Plan, rule, path strin
 	return false
 }
 
-func containsDecision(ds []agentos.GateDecision, d agentos.GateDecision) bool {
-	for _, g := range ds {
-		if g == d {
-			return true
-		}
-	}
-	return false
-}
-
 // diffChanges lists what the commit adds and removes per file: a text
 // file's added and removed lines from git's diff, a binary file's bytes as
 // the worktree holds them (git's binary patch is compressed). Symlinks are
 // scanned as their target text, never followed.
-func (c *Coordinator) diffChanges(ctx context.Context, wt, parent, tree string) ([]policy.Change, error) {
-	paths, err := c.Repo.ChangedPaths(ctx, parent, tree)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]policy.Change, 0, len(paths))
-	for _, p := range paths {
-		d, err := c.Repo.FileDiff(ctx, parent, tree, p)
-		if err != nil {
-			return nil, err
-		}
+func diffChanges(wt string, diffs []fileDiff) ([]policy.Change, error) {
+	out := make([]policy.Change, 0, len(diffs))
+	for _, fd := range diffs {
+		p, d := fd.path, fd.diff
 		ch := policy.Change{Path: p}
 		if strings.Contains(d, "\nGIT binary patch\n") || strings.Contains(d, "\nBinary files ") {
 			full := filepath.Join(wt, filepath.FromSlash(p))

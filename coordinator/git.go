@@ -45,7 +45,6 @@ type Git interface {
 	DirtyPaths(ctx context.Context, paths []string) ([]string, error)
 	// DiffHash is the AgentOS-Diff hash of parent..commit and the diff bytes.
 	DiffHash(ctx context.Context, parent, commit string) (string, string, error)
-	ChangedPaths(ctx context.Context, from, to string) ([]string, error)
 	FileDiff(ctx context.Context, from, to, path string) (string, error)
 	CheckPatch(ctx context.Context, commit string, diff []byte) error
 

@@ -420,15 +420,6 @@ func (r *Repo) IsAncestor(ctx context.Context, a, b string) bool {
 	return err == nil
 }
 
-// ChangedPaths lists the paths that differ between two commits.
-func (r *Repo) ChangedPaths(ctx context.Context, from, to string) ([]string, error) {
-	out, err := r.Git(ctx, "diff", "--name-only", "--no-renames", "-z", from, to)
-	if err != nil {
-		return nil, err
-	}
-	return splitNUL(out), nil
-}
-
 func splitNUL(out string) []string {
 	var ps []string
 	for _, p := range strings.Split(out, "\x00") {
