@@ -143,7 +143,7 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 			defer os.RemoveAll(tmp)
 			pol := sandbox.NewPolicy(cfg, root, os.Environ())
 			env := pol.CommandEnv(os.Environ(), cfg.Exec.EnvAllow, tmp)
-			look := cmdrule.PathLookup(envValue(env, "PATH"), dir)
+			look := cmdrule.PathLookup(sandbox.EnvValue(env, "PATH"), dir)
 
 			dec := rules.Decide(args, look)
 			for _, c := range dec.Commands {
@@ -211,13 +211,4 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 	cmd.Flags().StringArrayVar(&allowTCP, "allow-tcp", nil, "with the network off, allow TCP to this HOST:PORT only (repeatable; added to sandbox.allow_tcp)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "kill the command after this long (default: exec.default_timeout)")
 	return cmd
-}
-
-func envValue(env []string, key string) string {
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok {
-			return v
-		}
-	}
-	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,7 +55,7 @@ func CacheRoot(repo string) string { return filepath.Join(repo, agentos.StateDir
 // env is the caller's environment (KEY=VALUE), which supplies HOME and the
 // PATH the profiles' directories are put in front of.
 func NewPolicy(cfg *config.Config, repo string, env []string) *Policy {
-	home := lookupEnv(env, "HOME")
+	home := EnvValue(env, "HOME")
 	if home == "" {
 		home, _ = os.UserHomeDir()
 	}
@@ -96,7 +97,7 @@ func NewPolicy(cfg *config.Config, repo string, env []string) *Policy {
 			vars[k] = p.expandValue(v)
 		}
 	}
-	for _, k := range sortedKeys(vars) {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
 		p.Env = append(p.Env, k+"="+vars[k])
 	}
 	// Credentials are hidden under the invoking user's home and under every
@@ -372,22 +373,15 @@ func appendNew(list []string, add ...string) []string {
 	return list
 }
 
-func lookupEnv(env []string, key string) string {
+// EnvValue is the value of key in a KEY=VALUE environment (the last
+// entry wins, as for exec), or "".
+func EnvValue(env []string, key string) string {
 	for i := len(env) - 1; i >= 0; i-- {
 		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
 			return v
 		}
 	}
 	return ""
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // ProfileTool is where one tool a profile names resolves.
