@@ -74,5 +74,7 @@ func CredentialPaths() []string {
 		".cargo/credentials", ".cargo/credentials.toml", ".gem/credentials",
 		".m2/settings.xml", ".gradle/gradle.properties", ".terraform.d/credentials.tfrc.json",
 		".vault-token", ".password-store", ".local/share/keyrings",
+		// AgentOS's own keys (auditkey): what signs the audit checkpoints.
+		".config/agentos",
 	}
 }
