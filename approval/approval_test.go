@@ -35,7 +35,7 @@ func fixture(id string) (agentos.Task, agentos.Plan, approval.Binding) {
 var anyHuman = []approval.Requirement{{RuleID: "ci-config", Approvals: 1}}
 
 func req(t agentos.Task, p agentos.Plan, b approval.Binding, who agentos.Actor, reqs []approval.Requirement) approval.Request {
-	return approval.Request{Task: t, Plan: p, Given: p.Hash, Actor: who, Author: agentos.Agent("openai"), Current: b, Requirements: reqs}
+	return approval.Request{Task: t, Plan: p, Given: p.Hash, Who: approval.Identity{Actor: who}, Author: agentos.Agent("openai"), Current: b, Requirements: reqs}
 }
 
 func TestApproveRefusals(t *testing.T) {
@@ -48,9 +48,9 @@ func TestApproveRefusals(t *testing.T) {
 		mutate   func(r *approval.Request)
 		wantCode string
 	}{
-		{"agent approver", func(r *approval.Request) { r.Actor = agentos.Agent("openai") }, agentos.EDENIED},
-		{"system approver", func(r *approval.Request) { r.Actor = agentos.System }, agentos.EDENIED},
-		{"agent approves its own plan", func(r *approval.Request) { r.Actor = agentos.Agent("openai"); r.Author = agentos.Agent("openai") }, agentos.EDENIED},
+		{"agent approver", func(r *approval.Request) { r.Who.Actor = agentos.Agent("openai") }, agentos.EDENIED},
+		{"system approver", func(r *approval.Request) { r.Who.Actor = agentos.System }, agentos.EDENIED},
+		{"agent approves its own plan", func(r *approval.Request) { r.Who.Actor = agentos.Agent("openai"); r.Author = agentos.Agent("openai") }, agentos.EDENIED},
 		{"wrong hash", func(r *approval.Request) { r.Given = other.Hash }, agentos.ECONFLICT},
 		{"malformed hash", func(r *approval.Request) { r.Given = "abc" }, agentos.EINVALID},
 		{"missing hash", func(r *approval.Request) { r.Given = "" }, agentos.EINVALID},
@@ -83,7 +83,7 @@ func TestNofM(t *testing.T) {
 	task, p, b := fixture("a")
 	reqs := []approval.Requirement{{RuleID: "ci-config", Approvers: []agentos.Actor{"human:ann", "human:bob", "human:cy"}, Approvals: 2}}
 	ctx := t.Context()
-	err := approval.Check(ctx, s.DB, task, p, reqs, b)
+	err := approval.Check(ctx, s.DB, task, p, reqs, b, nil)
 	if agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "2 more approvals for ci-config") {
 		t.Fatalf("Check before approvals = %v, want awaiting_approval needing 2", err)
 	}
@@ -96,14 +96,14 @@ func TestNofM(t *testing.T) {
 	if err != nil || !st.Already || st.Rules[0].Have != 1 {
 		t.Fatalf("repeat Approve = %+v, %v; want Already and still 1 of 2", st, err)
 	}
-	if err := approval.Check(ctx, s.DB, task, p, reqs, b); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "1 more approval for ci-config") {
+	if err := approval.Check(ctx, s.DB, task, p, reqs, b, nil); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "1 more approval for ci-config") {
 		t.Fatalf("Check after one = %v, want awaiting 1 more", err)
 	}
 	st, err = s.Approve(ctx, req(task, p, b, "human:cy", reqs))
 	if err != nil || !st.Satisfied {
 		t.Fatalf("second Approve = %+v, %v; want satisfied", st, err)
 	}
-	if err := approval.Check(ctx, s.DB, task, p, reqs, b); err != nil {
+	if err := approval.Check(ctx, s.DB, task, p, reqs, b, nil); err != nil {
 		t.Fatalf("Check after two = %v, want nil", err)
 	}
 }
@@ -118,14 +118,14 @@ func TestMultipleRules(t *testing.T) {
 	if _, err := s.Approve(t.Context(), req(task, p, b, "human:dev", reqs)); err != nil {
 		t.Fatal(err)
 	}
-	err := approval.Check(t.Context(), s.DB, task, p, reqs, b)
+	err := approval.Check(t.Context(), s.DB, task, p, reqs, b, nil)
 	if agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "for ci-config from human:ops") || strings.Contains(err.Error(), "for secrets") {
 		t.Fatalf("Check = %v, want only ci-config from human:ops missing", err)
 	}
 	if _, err := s.Approve(t.Context(), req(task, p, b, "human:ops", reqs)); err != nil {
 		t.Fatal(err)
 	}
-	if err := approval.Check(t.Context(), s.DB, task, p, reqs, b); err != nil {
+	if err := approval.Check(t.Context(), s.DB, task, p, reqs, b, nil); err != nil {
 		t.Fatalf("Check = %v, want nil", err)
 	}
 }
@@ -149,11 +149,11 @@ func TestStale(t *testing.T) {
 			}
 			now := b
 			tc.change(&now)
-			err := approval.Check(t.Context(), s.DB, task, p, anyHuman, now)
+			err := approval.Check(t.Context(), s.DB, task, p, anyHuman, now, nil)
 			if agentos.ErrorCode(err) != agentos.ECONFLICT || !strings.Contains(err.Error(), "approval is stale") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Check = %v, want conflict %q", err, tc.want)
 			}
-			st, err := s.Status(t.Context(), task.ID, p, anyHuman, now)
+			st, err := s.Status(t.Context(), task.ID, p, anyHuman, now, nil)
 			if err != nil || st.Satisfied || len(st.Stale) != 1 || st.Stale[0].Actor != "human:bob" || !strings.Contains(st.Stale[0].Why, tc.want) {
 				t.Fatalf("Status = %+v, %v; want bob's approval listed as stale (%s)", st, err, tc.want)
 			}
@@ -163,7 +163,7 @@ func TestStale(t *testing.T) {
 			if _, err := s.Approve(t.Context(), req(task, p, now, "human:bob", anyHuman)); err != nil {
 				t.Fatalf("re-approve: %v", err)
 			}
-			if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, now); err != nil {
+			if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, now, nil); err != nil {
 				t.Fatalf("Check after re-approval = %v, want nil", err)
 			}
 		})
@@ -183,7 +183,7 @@ func TestReplanClears(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("Clear = %d, %v; want 1", n, err)
 	}
-	if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, b); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+	if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, b, nil); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
 		t.Fatalf("Check after clear = %v, want awaiting_approval", err)
 	}
 	list, err := s.List(t.Context(), task.ID)
@@ -192,7 +192,7 @@ func TestReplanClears(t *testing.T) {
 	}
 	// A new plan needs its own approval: the old one never counts for it.
 	task2, p2, _ := fixture("b")
-	if err := approval.Check(t.Context(), s.DB, task2, p2, anyHuman, b); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+	if err := approval.Check(t.Context(), s.DB, task2, p2, anyHuman, b, nil); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
 		t.Fatalf("Check of new plan = %v, want awaiting_approval", err)
 	}
 }
@@ -208,14 +208,14 @@ func TestReject(t *testing.T) {
 	if err := s.Reject(t.Context(), r); err != nil {
 		t.Fatal(err)
 	}
-	if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, b); agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), "touches CI") {
+	if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, b, nil); agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), "touches CI") {
 		t.Fatalf("Check after reject = %v, want denied with the reason", err)
 	}
 	if _, err := s.Approve(t.Context(), req(task, p, b, "human:cy", anyHuman)); agentos.ErrorCode(err) != agentos.ECONFLICT {
 		t.Fatalf("Approve after reject = %v, want conflict", err)
 	}
 	ra := r
-	ra.Actor = agentos.Agent("x")
+	ra.Who.Actor = agentos.Agent("x")
 	if err := s.Reject(t.Context(), ra); agentos.ErrorCode(err) != agentos.EDENIED {
 		t.Fatalf("agent Reject = %v, want denied", err)
 	}
@@ -224,7 +224,7 @@ func TestReject(t *testing.T) {
 func TestNoRequirements(t *testing.T) {
 	s := mustStore(t)
 	task, p, b := fixture("a")
-	if err := approval.Check(t.Context(), s.DB, task, p, nil, b); err != nil {
+	if err := approval.Check(t.Context(), s.DB, task, p, nil, b, nil); err != nil {
 		t.Fatalf("Check without requirements = %v, want nil", err)
 	}
 }
