@@ -1,6 +1,8 @@
 package approval_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -8,7 +10,9 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
+	"github.com/agentos/agentos/signers"
 	"github.com/agentos/agentos/sqlite"
+	"golang.org/x/crypto/ssh"
 )
 
 func mustStore(tb testing.TB) *approval.Store {
@@ -226,5 +230,81 @@ func TestNoRequirements(t *testing.T) {
 	task, p, b := fixture("a")
 	if err := approval.Check(t.Context(), s.DB, task, p, nil, b, nil); err != nil {
 		t.Fatalf("Check without requirements = %v, want nil", err)
+	}
+}
+
+func signerFor(tb testing.TB, name string) (signers.Person, approval.Identity) {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := signers.Person{Name: name, Keys: []ssh.PublicKey{s.PublicKey()}}
+	return p, approval.Identity{Actor: agentos.Human(name), OSUser: "os-" + name, Sign: func(msg []byte) (*agentos.SignedStatement, error) {
+		sig, err := signers.Sign(s, msg)
+		return &agentos.SignedStatement{Statement: string(msg), Signature: sig, Namespace: signers.Namespace}, err
+	}}
+}
+
+// TestSignedEvidence: with signers listed, only rows backed by a signed
+// approval event of that very person count; a row written straight into the
+// store (no event), and an unsigned decision, never do. Four eyes refuses
+// the author, and a person whose principals name the author.
+func TestSignedEvidence(t *testing.T) {
+	s := mustStore(t)
+	task, p, b := fixture("a")
+	pa, alice := signerFor(t, "alice")
+	pb, bob := signerFor(t, "bob")
+	pc, cy := signerFor(t, "cy")
+	pc.Principals = []string{"ann"} // cy is also the OS user ann, who requested the plan
+	keys, err := signers.NewKeyring([]signers.Person{pa, pb, pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &approval.Evidence{Keys: keys, Authors: []agentos.Actor{task.Submitter}, FourEyes: true}
+	two := []approval.Requirement{{RuleID: "ci-config", Approvals: 2}}
+	r := req(task, p, b, "", two)
+	r.Evidence = ev
+
+	r.Who = approval.Identity{Actor: agentos.Human("alice")}
+	if _, err := s.Approve(t.Context(), r); agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), "unsigned") {
+		t.Fatalf("unsigned Approve with signers listed = %v, want denied", err)
+	}
+	r.Who = cy
+	if _, err := s.Approve(t.Context(), r); agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), "distinct_from_author") {
+		t.Fatalf("Approve by the requester's own principal = %v, want denied (four eyes)", err)
+	}
+	r.Who = alice
+	if st, err := s.Approve(t.Context(), r); err != nil || st.Satisfied || st.Rules[0].Have != 1 {
+		t.Fatalf("Approve(alice) = %+v, %v; want 1 of 2", st, err)
+	}
+	// bob's row is written straight into the store: no event proves it.
+	forged := approval.Approval{Task: task.ID, Kind: approval.KindApprove, PlanID: p.ID, PlanHash: p.Hash, Binding: b, Actor: agentos.Human("bob"), Rules: []string{"ci-config"}}
+	if err := s.DB.RecordApproval(t.Context(), forged, func([]approval.Approval) (bool, error) { return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	err = approval.Check(t.Context(), s.DB, task, p, two, b, ev)
+	if agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "the approval by human:bob does not count: no signed approval event") {
+		t.Fatalf("Check with a forged row = %v, want awaiting approval naming bob's row", err)
+	}
+	// The same rows under a policy without signers still need their events.
+	if err := approval.Check(t.Context(), s.DB, task, p, two, b, &approval.Evidence{}); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+		t.Fatalf("solo Check with a forged row = %v, want awaiting approval", err)
+	}
+	r.Who = bob
+	if st, err := s.Approve(t.Context(), r); err != nil || !st.Satisfied {
+		t.Fatalf("Approve(bob) = %+v, %v; want satisfied", st, err)
+	}
+	if err := approval.Check(t.Context(), s.DB, task, p, two, b, ev); err != nil {
+		t.Fatalf("Check after two signed approvals = %v", err)
+	}
+	// A signer removed from the policy no longer counts.
+	k2, _ := signers.NewKeyring([]signers.Person{pa, pc})
+	if err := approval.Check(t.Context(), s.DB, task, p, two, b, &approval.Evidence{Keys: k2}); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+		t.Fatalf("Check after bob left the signers = %v, want awaiting approval", err)
 	}
 }
