@@ -3,11 +3,13 @@ package signers_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"net"
 	"strings"
 	"testing"
 
 	"github.com/agentos/agentos/signers"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 )
 
 func newSigner(tb testing.TB) ssh.Signer {
@@ -148,6 +150,33 @@ func BenchmarkVerify(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := k.Verify(msg, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSignAgent signs through an ssh-agent protocol round trip (an
+// in-process agent over a pipe; a real agent adds its socket hop).
+func BenchmarkSignAgent(b *testing.B) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kr := agent.NewKeyring()
+	if err := kr.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+		b.Fatal(err)
+	}
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	go agent.ServeAgent(kr, c2)
+	ss, err := agent.NewClient(c1).Signers()
+	if err != nil || len(ss) != 1 {
+		b.Fatalf("agent signers = %v, %v", ss, err)
+	}
+	msg := []byte(strings.Repeat("x", 600))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := signers.Sign(ss[0], msg); err != nil {
 			b.Fatal(err)
 		}
 	}
