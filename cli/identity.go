@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/user"
 	"slices"
@@ -169,12 +168,4 @@ func (f *Factory) Decider(ctx context.Context, role signers.Role) (approval.Iden
 		return approval.Identity{}, agentos.Errorf(agentos.EDENIED, "%s may not %s: the policy does not give them the %s role", strings.Join(seen, ", "), what, what)
 	}
 	return approval.Identity{}, agentos.Errorf(agentos.EDENIED, "none of the %d key(s) offered belongs to a signer listed in agentos.yaml: load your listed key with `ssh-add`, or pass --signing-key FILE", len(offered))
-}
-
-// signerHint is the one line `approve` prints about how it signed.
-func signerHint(id approval.Identity) string {
-	if !id.Signed() {
-		return fmt.Sprintf("as OS user %s, unsigned (no signers listed in agentos.yaml)", id.OSUser)
-	}
-	return fmt.Sprintf("as %s, signed", id.Actor)
 }
