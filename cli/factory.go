@@ -84,7 +84,8 @@ func (f *Factory) Config(ctx context.Context) (*config.Config, error) {
 	}
 	if !f.cfgChecked {
 		if _, err := policy.Load(c); err != nil {
-			return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %s (see `agentos policy test`)", config.FileName, agentos.ErrorMessage(err))
+			// policy's errors already name the file and the command that helps.
+			return nil, err
 		}
 		if _, err := cmdrule.New(c.Commands); err != nil {
 			return nil, agentos.WrapError(agentos.EINVALID, err, "%s: commands: %s (see `agentos policy test`)", config.FileName, agentos.ErrorMessage(err))

@@ -23,7 +23,7 @@ func TestCommandTree(t *testing.T) {
 	want := []string{
 		"answer", "apply", "approve", "audit", "demo", "gc", "hook", "init", "lock", "memory", "plan", "policy",
 		"questions", "reject", "review", "rollback", "run", "sandbox", "scheduler", "schema", "submit", "task",
-		"trace", "worker",
+		"trace", "version", "worker",
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
