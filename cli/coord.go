@@ -109,7 +109,8 @@ type progressLine struct {
 
 func (p *progressLine) event(ev coordinator.ProgressEvent) {
 	f := p.f
-	if f.Quiet {
+	// With --json, stderr holds nothing but the error object, if any.
+	if f.Quiet || f.JSONErrors {
 		return
 	}
 	p.mu.Lock()

@@ -10,8 +10,9 @@ import (
 
 func newCmdReview(f *Factory) *cobra.Command {
 	var format string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "review TASK [--format md|json]",
+		Use:   "review TASK [--format md|json | --json]",
 		Short: "Print the ReviewPack of a task's latest run",
 		Args:  exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -23,6 +24,12 @@ func newCmdReview(f *Factory) *cobra.Command {
 			rp, md, err := db.Review(ctx, t.ID)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				if cmd.Flags().Changed("format") && format != "json" {
+					return usageErr("--json and --format %s disagree: pass one of them", format)
+				}
+				format = "json"
 			}
 			switch format {
 			case "md", "markdown", "":
@@ -36,6 +43,8 @@ func newCmdReview(f *Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "md", "md or json")
+	// --json as on every other state command (same as --format json).
+	addJSONFlag(cmd, f, &asJSON)
 	return cmd
 }
 

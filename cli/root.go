@@ -92,6 +92,16 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 	root := NewRootCmd(f)
 	root.SetArgs(args)
+	// --json asks for a JSON error too, also when the error is in the flags
+	// themselves (parsed before any command's PreRunE could say so).
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--json" || a == "--json=true" {
+			f.JSONErrors = true
+		}
+	}
 	err := root.ExecuteContext(ctx)
 	if i, ok := context.Cause(ctx).(*agentos.Interrupt); ok && err != nil && agentos.ErrorCode(err) != agentos.ECANCELLED &&
 		(errors.Is(err, context.Canceled) || agentos.ErrorCode(err) == agentos.EINTERNAL) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"strings"
 
 	"github.com/agentos/agentos/schema"
@@ -11,12 +12,15 @@ import (
 type SchemaOptions struct {
 	IO   *IOStreams
 	Name string
+	// JSON lists the schema names as a JSON array (a schema itself is
+	// always JSON).
+	JSON bool
 }
 
 // NewCmdSchema builds `agentos schema [NAME]`.
 func NewCmdSchema(f *Factory) *cobra.Command {
 	opts := &SchemaOptions{IO: f.IO}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "schema [NAME]",
 		Short: "Print the JSON Schema of a document (intent, plan, event.KIND, ...); without NAME, list them",
 		Long: "Print the JSON Schema of an AgentOS document, as built into the binary. The artifact schemas (" +
@@ -36,10 +40,17 @@ func NewCmdSchema(f *Factory) *cobra.Command {
 			return schemaRun(opts)
 		},
 	}
+	addJSONFlag(cmd, f, &opts.JSON)
+	return cmd
 }
 
 func schemaRun(opts *SchemaOptions) error {
 	if opts.Name == "" {
+		if opts.JSON {
+			enc := json.NewEncoder(opts.IO.Out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(schema.Names())
+		}
 		for _, n := range schema.Names() {
 			opts.IO.Out.Write([]byte(n + "\n"))
 		}
