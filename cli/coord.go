@@ -197,11 +197,16 @@ func roundElapsed(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// addJSONFlag adds --json; with it, errors are JSON on stderr too.
+// addJSONFlag adds --json and --jq; with either, errors are JSON on
+// stderr too.
 func addJSONFlag(cmd *cobra.Command, f *Factory, dst *bool) {
 	cmd.Flags().BoolVar(dst, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&f.JQ, "jq", "", "filter the JSON output with a jq `expression` (implies --json; strings print raw)")
 	prev := cmd.PreRunE
 	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		if f.JQ != "" {
+			*dst = true
+		}
 		if *dst {
 			f.JSONErrors = true
 		}
@@ -213,6 +218,13 @@ func addJSONFlag(cmd *cobra.Command, f *Factory, dst *bool) {
 }
 
 func printJSON(f *Factory, v any) error {
+	if f.JQ != "" {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return applyJQ(f.IO.Out, f.JQ, b)
+	}
 	enc := json.NewEncoder(f.IO.Out)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)

@@ -31,6 +31,10 @@ type Factory struct {
 	Debug      bool
 	JSONErrors bool
 	Quiet      bool
+	// NoPager keeps long output off the pager (--no-pager).
+	NoPager bool
+	// JQ is --jq: an expression applied to a command's JSON output.
+	JQ string
 
 	Now func() time.Time
 

@@ -33,6 +33,7 @@ func newCmdReview(f *Factory) *cobra.Command {
 			}
 			switch format {
 			case "md", "markdown", "":
+				defer f.startPager()()
 				fmt.Fprint(f.IO.Out, md)
 			case "json":
 				return printJSON(f, rp)
@@ -130,6 +131,7 @@ func newCmdAudit(f *Factory) *cobra.Command {
 				}
 				return printJSON(f, evs)
 			}
+			defer f.startPager()()
 			for _, e := range evs {
 				fmt.Fprintf(f.IO.Out, "%6d %s %-8s %-22s %-18s %s\n", e.Seq, e.Time.Format("2006-01-02T15:04:05.000Z"), dash(e.Task), e.Kind, e.Actor, trunc(string(e.Data), 120))
 			}

@@ -38,6 +38,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.PersistentFlags().StringVarP(&f.Dir, "repo", "C", f.Dir, "repository `dir` (default: the current directory)")
 	root.PersistentFlags().StringVar(&f.As, "as", f.As, "act as this human (default: git user.name or the OS user)")
 	root.PersistentFlags().BoolVar(&f.Debug, "debug", false, "print error causes")
+	root.PersistentFlags().BoolVar(&f.NoPager, "no-pager", false, "never page long output (default: $AGENTOS_PAGER or $PAGER, else less, on a terminal)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		// `agentos rnu --plan x`: cobra found no command "rnu" and parsed
 		// the flags against the root; the mistyped command is the news.
@@ -80,7 +81,9 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		newCmdDemo(f),
 		newCmdVersion(f),
 	)
+	root.AddCommand(newCmdMan(root))
 	root.SetHelpCommand(newCmdHelp(root))
+	wireTaskCompletion(f, root)
 	return root
 }
 
@@ -98,7 +101,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if a == "--" {
 			break
 		}
-		if a == "--json" || a == "--json=true" {
+		if a == "--json" || a == "--json=true" || a == "--jq" || strings.HasPrefix(a, "--jq=") {
 			f.JSONErrors = true
 		}
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"strings"
 
 	"github.com/agentos/agentos/schema"
@@ -37,6 +36,9 @@ func NewCmdSchema(f *Factory) *cobra.Command {
 			if len(args) == 1 {
 				opts.Name = args[0]
 			}
+			if opts.Name == "" && opts.JSON {
+				return printJSON(f, schema.Names())
+			}
 			return schemaRun(opts)
 		},
 	}
@@ -46,11 +48,6 @@ func NewCmdSchema(f *Factory) *cobra.Command {
 
 func schemaRun(opts *SchemaOptions) error {
 	if opts.Name == "" {
-		if opts.JSON {
-			enc := json.NewEncoder(opts.IO.Out)
-			enc.SetIndent("", "  ")
-			return enc.Encode(schema.Names())
-		}
 		for _, n := range schema.Names() {
 			opts.IO.Out.Write([]byte(n + "\n"))
 		}
