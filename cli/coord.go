@@ -83,7 +83,11 @@ func (f *Factory) coordinator(ctx context.Context, db agentos.Store) (*coordinat
 	c.Redact = r.String
 	c.Progress = f.progressPrinter()
 	if f.IO.InTTY && f.IO.ErrTTY {
-		c.Prompter = &termPrompter{io: f.IO}
+		tp := &termPrompter{io: f.IO}
+		c.Prompter = tp
+		if !f.Yes {
+			c.ConfirmApply = tp.ConfirmApply(f.redactText)
+		}
 	}
 	return c, nil
 }

@@ -31,6 +31,8 @@ type Factory struct {
 	Debug      bool
 	JSONErrors bool
 	Quiet      bool
+	// Yes answers "apply?" in interactive mode up front (run --yes).
+	Yes bool
 	// NoPager keeps long output off the pager (--no-pager).
 	NoPager bool
 	// JQ is --jq: an expression applied to a command's JSON output.

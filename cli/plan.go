@@ -155,6 +155,7 @@ with its ReviewPack; run then exits 130, 143 or 129.`,
 	}
 	p.add(cmd, "plan")
 	cmd.Flags().StringVar(&p.file, "file", "", "the plan `file` (same as --plan)")
+	cmd.Flags().BoolVarP(&f.Yes, "yes", "y", false, "interactive mode: apply without showing the plan and asking first")
 	addJSONFlag(cmd, f, &p.json)
 	return cmd
 }
