@@ -17,6 +17,7 @@ const (
 	EAWAITINGAPPROVAL = "awaiting_approval" // waiting for a human approval of a plan hash
 	EHELD             = "held"              // the scheduler kept the task queued (a hold rule, a full key, a lock)
 	ECANCELLED        = "cancelled"         // the run was stopped: a signal, a cancel request, a worker shutting down
+	EDECLINED         = "declined"          // a person answered no when asked to apply (the task stays planned)
 )
 
 // Error is an application error: Message is the one line a user reads (what is

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -82,57 +83,134 @@ func (f *Factory) coordinator(ctx context.Context, db agentos.Store) (*coordinat
 	c.Redact = r.String
 	c.Progress = f.progressPrinter()
 	if f.IO.InTTY && f.IO.ErrTTY {
-		c.Prompter = &termPrompter{io: f.IO}
+		tp := &termPrompter{io: f.IO}
+		c.Prompter = tp
+		if !f.Yes {
+			c.ConfirmApply = tp.ConfirmApply(f.redactText)
+		}
 	}
 	return c, nil
 }
 
-// progressPrinter renders progress on stderr: redrawn lines with colour on
-// a terminal, plain lines a log can keep elsewhere.
+// progressPrinter renders progress on stderr: on a terminal, one line per
+// step redrawn every second with the step's own elapsed time and the run's
+// (a 90-second `go test` must not look hung); off a terminal, plain lines
+// with the wall-clock time, which a log can keep.
 func (f *Factory) progressPrinter() coordinator.Progress {
-	start := time.Now()
-	return func(ev coordinator.ProgressEvent) {
-		if f.Quiet {
+	p := &progressLine{f: f, start: time.Now()}
+	return p.event
+}
+
+type progressLine struct {
+	f     *Factory
+	start time.Time
+
+	mu      sync.Mutex
+	running string        // the running step's text, without times
+	since   time.Time     // when it started
+	stop    chan struct{} // ends the running step's redraw loop
+}
+
+func (p *progressLine) event(ev coordinator.ProgressEvent) {
+	f := p.f
+	// With --json, stderr holds nothing but the error object, if any.
+	if f.Quiet || f.JSONErrors {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop != nil {
+		close(p.stop)
+		p.stop = nil
+	}
+	pos := ""
+	if ev.Total > 0 {
+		pos = fmt.Sprintf("[%d/%d] ", ev.Index, ev.Total)
+	}
+	if f.IO.ErrTTY {
+		if !ev.Done {
+			p.running = fmt.Sprintf("%s %s%s", f.IO.Color("cyan", ev.Phase), pos, ev.What)
+			p.since = time.Now()
+			p.drawLocked()
+			stop := make(chan struct{})
+			p.stop = stop
+			go p.redraw(stop)
 			return
 		}
-		pos := ""
-		if ev.Total > 0 {
-			pos = fmt.Sprintf("[%d/%d] ", ev.Index, ev.Total)
+		p.running = ""
+		mark := f.IO.Color("green", "ok")
+		if !ev.OK {
+			mark = f.IO.Color("red", "FAILED")
 		}
-		elapsed := time.Since(start).Round(100 * time.Millisecond)
-		if f.IO.ErrTTY {
-			if !ev.Done {
-				fmt.Fprintf(f.IO.ErrOut, "\r\x1b[K%s %s%s %s", f.IO.Color("cyan", ev.Phase), pos, ev.What, f.IO.Color("dim", elapsed.String()))
-				return
-			}
-			mark := f.IO.Color("green", "ok")
-			if !ev.OK {
-				mark = f.IO.Color("red", "FAILED")
-			}
-			fmt.Fprintf(f.IO.ErrOut, "\r\x1b[K%s %s%s %s %s\n", f.IO.Color("cyan", ev.Phase), pos, ev.What, mark, f.IO.Color("dim", ev.Elapsed.Round(time.Millisecond).String()))
+		fmt.Fprintf(f.IO.ErrOut, "\r\x1b[K%s %s%s %s %s\n", f.IO.Color("cyan", ev.Phase), pos, ev.What, mark, f.IO.Color("dim", roundElapsed(ev.Elapsed)))
+		return
+	}
+	now := time.Now().Format("15:04:05")
+	if ev.Done {
+		status := "ok"
+		if !ev.OK {
+			status = "FAILED"
+		}
+		if ev.Phase == "review" {
+			fmt.Fprintf(f.IO.ErrOut, "agentos: %s review written: %s\n", now, ev.What)
 			return
 		}
-		if ev.Done {
-			status := "ok"
-			if !ev.OK {
-				status = "FAILED"
+		fmt.Fprintf(f.IO.ErrOut, "agentos: %s %s %s%s: %s (%s)\n", now, ev.Phase, pos, ev.What, status, roundElapsed(ev.Elapsed))
+	} else if ev.Total == 0 {
+		fmt.Fprintf(f.IO.ErrOut, "agentos: %s %s: %s\n", now, ev.Phase, ev.What)
+	} else {
+		fmt.Fprintf(f.IO.ErrOut, "agentos: %s %s %s%s ...\n", now, ev.Phase, pos, ev.What)
+	}
+}
+
+// redraw refreshes the running step's line once a second until stop.
+func (p *progressLine) redraw(stop chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			select {
+			case <-stop: // the step ended while we waited for the lock
+			default:
+				p.drawLocked()
 			}
-			if ev.Phase == "review" {
-				fmt.Fprintf(f.IO.ErrOut, "agentos: review written: %s\n", ev.What)
-				return
-			}
-			fmt.Fprintf(f.IO.ErrOut, "agentos: %s %s%s: %s (%s)\n", ev.Phase, pos, ev.What, status, ev.Elapsed.Round(time.Millisecond))
-		} else if ev.Total == 0 {
-			fmt.Fprintf(f.IO.ErrOut, "agentos: %s: %s\n", ev.Phase, ev.What)
+			p.mu.Unlock()
 		}
 	}
 }
 
-// addJSONFlag adds --json; with it, errors are JSON on stderr too.
+func (p *progressLine) drawLocked() {
+	f := p.f
+	times := fmt.Sprintf("%s (run %s)", roundElapsed(time.Since(p.since)), roundElapsed(time.Since(p.start)))
+	fmt.Fprintf(f.IO.ErrOut, "\r\x1b[K%s %s", p.running, f.IO.Color("dim", times))
+}
+
+// roundElapsed prints a duration at the precision a person reads: ms under
+// a second, tenths under a minute, whole seconds after.
+func roundElapsed(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// addJSONFlag adds --json and --jq; with either, errors are JSON on
+// stderr too.
 func addJSONFlag(cmd *cobra.Command, f *Factory, dst *bool) {
 	cmd.Flags().BoolVar(dst, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&f.JQ, "jq", "", "filter the JSON output with a jq `expression` (implies --json; strings print raw)")
 	prev := cmd.PreRunE
 	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		if f.JQ != "" {
+			*dst = true
+		}
 		if *dst {
 			f.JSONErrors = true
 		}
@@ -144,6 +222,13 @@ func addJSONFlag(cmd *cobra.Command, f *Factory, dst *bool) {
 }
 
 func printJSON(f *Factory, v any) error {
+	if f.JQ != "" {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		return applyJQ(f.IO.Out, f.JQ, b)
+	}
 	enc := json.NewEncoder(f.IO.Out)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)

@@ -32,6 +32,12 @@ type Factory struct {
 	Debug      bool
 	JSONErrors bool
 	Quiet      bool
+	// Yes answers "apply?" in interactive mode up front (run --yes).
+	Yes bool
+	// NoPager keeps long output off the pager (--no-pager).
+	NoPager bool
+	// JQ is --jq: an expression applied to a command's JSON output.
+	JQ string
 
 	Now func() time.Time
 
@@ -87,7 +93,8 @@ func (f *Factory) Config(ctx context.Context) (*config.Config, error) {
 	}
 	if !f.cfgChecked {
 		if _, err := policy.Load(c); err != nil {
-			return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %s (see `agentos policy test`)", config.FileName, agentos.ErrorMessage(err))
+			// policy's errors already name the file and the command that helps.
+			return nil, err
 		}
 		if _, err := cmdrule.New(c.Commands); err != nil {
 			return nil, agentos.WrapError(agentos.EINVALID, err, "%s: commands: %s (see `agentos policy test`)", config.FileName, agentos.ErrorMessage(err))

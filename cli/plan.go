@@ -155,6 +155,7 @@ with its ReviewPack; run then exits 130, 143 or 129.`,
 	}
 	p.add(cmd, "plan")
 	cmd.Flags().StringVar(&p.file, "file", "", "the plan `file` (same as --plan)")
+	cmd.Flags().BoolVarP(&f.Yes, "yes", "y", false, "interactive mode: apply without showing the plan and asking first")
 	addJSONFlag(cmd, f, &p.json)
 	return cmd
 }
@@ -217,7 +218,13 @@ func (f *Factory) reportTask(ctx context.Context, t *agentos.Task, err error, as
 		fmt.Fprintf(out, "  plan    %s\n", t.PlanHash)
 	}
 	if t.Commit != "" {
-		fmt.Fprintf(out, "  commit  %s on %s\n", t.Commit, t.Target)
+		// The target is not moved when its checkout is dirty: the commit
+		// then waits on the task's branch, and saying "on main" would lie.
+		where := t.Target
+		if r, rerr := f.Repo(ctx); rerr == nil && !r.IsAncestor(ctx, t.Commit, "refs/heads/"+t.Target) {
+			where = "agentos/" + t.ID + " (" + t.Target + " not moved)"
+		}
+		fmt.Fprintf(out, "  commit  %s on %s\n", t.Commit, where)
 	}
 	if t.Reason != "" && err == nil {
 		fmt.Fprintf(out, "  note    %s\n", t.Reason)

@@ -10,8 +10,9 @@ import (
 
 func newCmdReview(f *Factory) *cobra.Command {
 	var format string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "review TASK [--format md|json]",
+		Use:   "review TASK [--format md|json | --json]",
 		Short: "Print the ReviewPack of a task's latest run",
 		Args:  exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -24,8 +25,15 @@ func newCmdReview(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				if cmd.Flags().Changed("format") && format != "json" {
+					return usageErr("--json and --format %s disagree: pass one of them", format)
+				}
+				format = "json"
+			}
 			switch format {
 			case "md", "markdown", "":
+				defer f.startPager()()
 				fmt.Fprint(f.IO.Out, md)
 			case "json":
 				return printJSON(f, rp)
@@ -36,6 +44,8 @@ func newCmdReview(f *Factory) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "md", "md or json")
+	// --json as on every other state command (same as --format json).
+	addJSONFlag(cmd, f, &asJSON)
 	return cmd
 }
 
@@ -121,6 +131,7 @@ func newCmdAudit(f *Factory) *cobra.Command {
 				}
 				return printJSON(f, evs)
 			}
+			defer f.startPager()()
 			for _, e := range evs {
 				fmt.Fprintf(f.IO.Out, "%6d %s %-8s %-22s %-18s %s\n", e.Seq, e.Time.Format("2006-01-02T15:04:05.000Z"), dash(e.Task), e.Kind, e.Actor, trunc(string(e.Data), 120))
 			}

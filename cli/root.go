@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/agentos/agentos"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // NewRootCmd builds the command tree. Every top-level command is listed
@@ -25,16 +28,26 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		Version:       agentos.Version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args:          noArgs,
+		Args:          unknownCommand,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cmd.Help()
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}")
+	root.Version = readBuildInfo().String()
 	root.PersistentFlags().StringVarP(&f.Dir, "repo", "C", f.Dir, "repository `dir` (default: the current directory)")
 	root.PersistentFlags().StringVar(&f.As, "as", f.As, "pick which of your identities acts: the OS user, or a signer of agentos.yaml whose key you hold (grants nothing by itself)")
 	root.PersistentFlags().StringVar(&f.KeyFile, "signing-key", f.KeyFile, "SSH key `file` that signs approvals, rejections and answers (default: $"+SigningKeyEnv+", else ssh-agent)")
 	root.PersistentFlags().BoolVar(&f.Debug, "debug", false, "print error causes")
+	root.PersistentFlags().BoolVar(&f.NoPager, "no-pager", false, "never page long output (default: $AGENTOS_PAGER or $PAGER, else less, on a terminal)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// `agentos rnu --plan x`: cobra found no command "rnu" and parsed
+		// the flags against the root; the mistyped command is the news.
+		if c == c.Root() {
+			if name := firstArg(c, os.Args[1:]); name != "" && !isCommand(c, name) {
+				return unknownCommand(c, []string{name})
+			}
+		}
 		return usageErr("%v (see `%s --help`)", err, c.CommandPath())
 	})
 	root.SetOut(f.IO.Out)
@@ -67,7 +80,11 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdHook(f),
 		NewCmdSchema(f),
 		newCmdDemo(f),
+		newCmdVersion(f),
 	)
+	root.AddCommand(newCmdMan(root))
+	root.SetHelpCommand(newCmdHelp(root))
+	wireTaskCompletion(f, root)
 	return root
 }
 
@@ -79,6 +96,16 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 	root := NewRootCmd(f)
 	root.SetArgs(args)
+	// --json asks for a JSON error too, also when the error is in the flags
+	// themselves (parsed before any command's PreRunE could say so).
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--json" || a == "--json=true" || a == "--jq" || strings.HasPrefix(a, "--jq=") {
+			f.JSONErrors = true
+		}
+	}
 	err := root.ExecuteContext(ctx)
 	if i, ok := context.Cause(ctx).(*agentos.Interrupt); ok && err != nil && agentos.ErrorCode(err) != agentos.ECANCELLED &&
 		(errors.Is(err, context.Canceled) || agentos.ErrorCode(err) == agentos.EINTERNAL) {
@@ -203,12 +230,99 @@ func group(use, short string) *cobra.Command {
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
+		Args:  unknownCommand,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+}
+
+// unknownCommand refuses a parent command's leftover argument as the
+// mistyped subcommand it most likely is, with cobra's suggestions
+// (Levenshtein distance and prefixes): "did you mean task?".
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %s", args[0], cmd.CommandPath())
+	if s := suggest(cmd, args[0]); len(s) > 0 {
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	return usageErr("%s (see `%s --help`)", msg, cmd.CommandPath())
+}
+
+// firstArg is the first argument that is not a flag (nor a persistent
+// flag's value), as cobra would have taken for the command name.
+func firstArg(root *cobra.Command, args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return ""
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			return a
+		}
+		if strings.Contains(a, "=") {
+			continue
+		}
+		name := strings.TrimLeft(a, "-")
+		var fl *pflag.Flag
+		if strings.HasPrefix(a, "--") {
+			fl = root.PersistentFlags().Lookup(name)
+		} else if len(name) == 1 {
+			fl = root.PersistentFlags().ShorthandLookup(name)
+		}
+		if fl != nil && fl.NoOptDefVal == "" {
+			i++ // the flag's value
+		}
+	}
+	return ""
+}
+
+// suggest names the subcommands of parent close to name (cobra's edit
+// distance of 2 and prefixes).
+func suggest(parent *cobra.Command, name string) []string {
+	if parent.SuggestionsMinimumDistance <= 0 {
+		parent.SuggestionsMinimumDistance = 2
+	}
+	return parent.SuggestionsFor(name)
+}
+
+func isCommand(parent *cobra.Command, name string) bool {
+	for _, c := range parent.Commands() {
+		if c.Name() == name || c.HasAlias(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// newCmdHelp replaces cobra's help command, which prints the root's help
+// and exits 0 for a topic it does not know: `agentos help nope` is a
+// usage error that names the topic and suggests the near ones.
+func newCmdHelp(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageErr("unknown command %q for %s (see `%s --help`)", args[0], cmd.CommandPath(), cmd.CommandPath())
+			c, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				parent := c
+				if parent == nil {
+					parent = root
+				}
+				name := args[len(args)-1]
+				if len(rest) > 0 {
+					name = rest[0]
+				}
+				msg := fmt.Sprintf("unknown help topic %q", strings.Join(args, " "))
+				if s := suggest(parent, name); len(s) > 0 {
+					msg += "; did you mean " + strings.Join(s, " or ") + "?"
+				}
+				return usageErr("%s (see `%s --help`)", msg, root.CommandPath())
 			}
-			return cmd.Help()
+			return c.Help()
 		},
 	}
 }

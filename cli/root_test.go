@@ -21,9 +21,9 @@ func TestCommandTree(t *testing.T) {
 		got = append(got, c.Name())
 	}
 	want := []string{
-		"answer", "apply", "approve", "audit", "demo", "gc", "hook", "init", "lock", "memory", "plan", "policy",
+		"answer", "apply", "approve", "audit", "demo", "gc", "hook", "init", "lock", "man", "memory", "plan", "policy",
 		"questions", "reject", "review", "rollback", "run", "sandbox", "scheduler", "schema", "submit", "task",
-		"trace", "worker",
+		"trace", "version", "worker",
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {

@@ -11,12 +11,15 @@ import (
 type SchemaOptions struct {
 	IO   *IOStreams
 	Name string
+	// JSON lists the schema names as a JSON array (a schema itself is
+	// always JSON).
+	JSON bool
 }
 
 // NewCmdSchema builds `agentos schema [NAME]`.
 func NewCmdSchema(f *Factory) *cobra.Command {
 	opts := &SchemaOptions{IO: f.IO}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "schema [NAME]",
 		Short: "Print the JSON Schema of a document (intent, plan, event.KIND, ...); without NAME, list them",
 		Long: "Print the JSON Schema of an AgentOS document, as built into the binary. The artifact schemas (" +
@@ -33,9 +36,14 @@ func NewCmdSchema(f *Factory) *cobra.Command {
 			if len(args) == 1 {
 				opts.Name = args[0]
 			}
+			if opts.Name == "" && opts.JSON {
+				return printJSON(f, schema.Names())
+			}
 			return schemaRun(opts)
 		},
 	}
+	addJSONFlag(cmd, f, &opts.JSON)
+	return cmd
 }
 
 func schemaRun(opts *SchemaOptions) error {

@@ -58,6 +58,7 @@ func newCmdTaskList(f *Factory) *cobra.Command {
 				fmt.Fprintln(f.IO.ErrOut, "no tasks")
 				return nil
 			}
+			defer f.startPager()()
 			w := tabwriter.NewWriter(f.IO.Out, 0, 2, 2, ' ', 0)
 			fmt.Fprintln(w, "TASK\tSTATE\tMODE\tAGE\tGOAL\tWAITING ON / NOTE")
 			for _, t := range ts {

@@ -154,6 +154,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("retention.worktrees: %q is not a duration (e.g. 168h) or \"keep\"", w)
 		}
 	}
+	if t := c.Exec.DefaultTimeout; t != "" {
+		// "10 minutes" used to fall back to the default silently.
+		if d, err := time.ParseDuration(t); err != nil || d <= 0 {
+			return fmt.Errorf("exec.default_timeout: %q is not a positive duration (e.g. 90s, 10m, 1h)", t)
+		}
+	}
 	if c.BlockedExpiresAfter != "" {
 		if d, err := time.ParseDuration(c.BlockedExpiresAfter); err != nil || d <= 0 {
 			return fmt.Errorf("blocked_expires_after: %q is not a positive duration (e.g. 72h)", c.BlockedExpiresAfter)

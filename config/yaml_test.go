@@ -24,3 +24,21 @@ func TestLoadErrorsAreReadable(t *testing.T) {
 		}
 	}
 }
+
+// A value that does not parse is refused with its key, never replaced by a
+// default ("10 minutes" used to run with the 10m default).
+func TestDurationsAreStrict(t *testing.T) {
+	for key, doc := range map[string]string{
+		"exec.default_timeout":  "version: 1\nexec: {default_timeout: 10 minutes}\n",
+		"blocked_expires_after": "version: 1\nblocked_expires_after: 3 days\n",
+		"retention.worktrees":   "version: 1\nretention: {worktrees: forever}\n",
+	} {
+		_, err := Parse([]byte(doc), "agentos.yaml")
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s: Parse = %v; want an error naming the key", key, err)
+		}
+	}
+	if _, err := Parse([]byte("version: 1\nexec: {default_timeout: 90s}\n"), "agentos.yaml"); err != nil {
+		t.Fatalf("a valid duration: %v", err)
+	}
+}

@@ -14,6 +14,9 @@ import (
 func (c *Coordinator) Run(ctx context.Context, req PlanRequest) (*agentos.Task, error) {
 	req.AutoApply = true
 	t, err := c.PlanFile(ctx, req)
+	if err == nil && t.State == agentos.StatePlanned && t.Mode == agentos.ModeInteractive && c.ConfirmApply != nil {
+		err = c.confirmApply(ctx, t)
+	}
 	if err == nil {
 		t, err = c.Apply(ctx, t.ID, req.Actor)
 	}
@@ -21,6 +24,23 @@ func (c *Coordinator) Run(ctx context.Context, req PlanRequest) (*agentos.Task, 
 		return c.cancelInterrupted(context.WithoutCancel(ctx), t, i, err)
 	}
 	return t, err
+}
+
+// confirmApply shows the plan of an interactive run and asks; a "no"
+// leaves the task planned, to apply or cancel later.
+func (c *Coordinator) confirmApply(ctx context.Context, t *agentos.Task) error {
+	pv, err := c.Preview(ctx, t)
+	if err != nil {
+		return err
+	}
+	yes, err := c.ConfirmApply(ctx, pv)
+	if err != nil {
+		return err
+	}
+	if !yes {
+		return agentos.Errorf(agentos.EDECLINED, "not applied: task %s stays planned (`agentos apply %s` applies it, `agentos task cancel %s` drops it)", t.ID, t.ID, t.ID)
+	}
+	return nil
 }
 
 // Gate evaluates the gates of a planned task and moves it to queued,

@@ -73,8 +73,12 @@ type Coordinator struct {
 	// Sandbox runs every command of a plan (default sandbox.Run).
 	Sandbox  Runner
 	Prompter Prompter
-	Progress Progress
-	Identity agentos.CommitIdentity
+	// ConfirmApply shows an interactive run's plan and asks before it is
+	// applied (false: not applied, the task stays planned). Nil when
+	// nobody can answer (off a terminal) or `--yes` was given.
+	ConfirmApply func(ctx context.Context, p *PlanPreview) (bool, error)
+	Progress     Progress
+	Identity     agentos.CommitIdentity
 	// Env is the environment commands' allow-listed variables are taken from.
 	Env []string
 	Now func() time.Time

@@ -146,7 +146,7 @@ func (x *executor) step(ctx context.Context, i int, s agentos.Step) error {
 		return agentos.WrapError(agentos.ErrorCode(applyErr), applyErr, "step %d (%s) failed: %s", i+1, what, agentos.ErrorMessage(applyErr))
 	}
 	if res.ExitCode != 0 {
-		return agentos.Errorf(agentos.EFAILED, "step %d (%s) exited %d%s%s", i+1, what, res.ExitCode, lastLine(res.OutputTail), sandbox.OfflineHint(res.OutputTail))
+		return agentos.Errorf(agentos.EFAILED, "step %d (%s) exited %d%s%s", i+1, what, res.ExitCode, failureSummary(res.OutputTail), sandbox.OfflineHint(res.OutputTail))
 	}
 	// Verify record: the step's postcondition holds in the worktree.
 	v := agentos.StepRecord{Phase: agentos.PhaseVerify, Index: i, Kind: string(s.Kind), Summary: "postcondition of " + what}
@@ -162,19 +162,6 @@ func (x *executor) step(ctx context.Context, i int, s agentos.Step) error {
 		return agentos.Errorf(agentos.EFAILED, "step %d (%s): postcondition failed: %s", i+1, what, v.OutputTail)
 	}
 	return nil
-}
-
-// lastLine returns ": <last output line>" for messages, or "" when the
-// command printed nothing.
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if s == "" {
-		return " (no output)"
-	}
-	return ": " + s
 }
 
 // writable is red line 3 at apply time plus red line 9: the path is clean,
@@ -328,7 +315,7 @@ func (x *executor) verify(ctx context.Context, note string) error {
 			return agentos.WrapError(agentos.EFAILED, err, "verify check %d (%s) could not run: %s", i+1, what, agentos.ErrorMessage(err))
 		}
 		if rec.ExitCode != 0 {
-			return agentos.Errorf(agentos.EFAILED, "verify check %d (%s) failed with exit code %d%s%s", i+1, what, rec.ExitCode, lastLine(rec.OutputTail), sandbox.OfflineHint(rec.OutputTail))
+			return agentos.Errorf(agentos.EFAILED, "verify check %d (%s) failed with exit code %d%s%s", i+1, what, rec.ExitCode, failureSummary(rec.OutputTail), sandbox.OfflineHint(rec.OutputTail))
 		}
 	}
 	return nil

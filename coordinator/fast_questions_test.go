@@ -128,10 +128,20 @@ func TestFastQuestionBudget(t *testing.T) {
 	f.wantReview(task.ID, agentos.StateFailed)
 
 	task, err = f.plan("release.yaml", releasePlan, agentos.ModeFullAuto, false, nil)
-	wantErr(t, err, agentos.EFAILED, "full_auto allows no questions: version, channel", "questions in full_auto")
+	// Only the blocker is a question: channel (blocker: false, default
+	// stable) takes its declared default.
+	wantErr(t, err, agentos.EFAILED, "full_auto allows no questions: version (", "questions in full_auto")
 	f.wantState(task.ID, agentos.StateFailed)
 	if _, err := f.db.LatestQuestionPack(t.Context(), task.ID); agentos.ErrorCode(err) != agentos.ENOTFOUND {
 		t.Fatalf("full_auto stored a QuestionPack: %v", err)
+	}
+
+	task, err = f.plan("release.yaml", releasePlan, agentos.ModeFullAuto, true, map[string]string{"version": "2.0.0"})
+	if err != nil || task.State != agentos.StateCommitted {
+		t.Fatalf("full_auto with the blocker answered up front = %+v, %v (the non-blocker takes its default)", task, err)
+	}
+	if p, _, err := f.db.Plan(t.Context(), task.PlanID); err != nil || p.Params["channel"] != "stable" || len(p.Assumptions) != 1 || p.Assumptions[0].Question != "channel" {
+		t.Fatalf("full_auto plan params/assumptions = %+v, %v; want channel assumed as stable", p, err)
 	}
 
 	task, err = f.plan("many.yaml", manyPlan, agentos.ModeFullAuto, true, map[string]string{"a": "1", "b": "2", "c": "yes", "d": "docs"})

@@ -90,11 +90,24 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 	var ask []agentos.Question
 	switch t.Mode {
 	case agentos.ModeFullAuto:
-		// Red line 2: budget is zero, so any question fails the task; never
-		// block, never guess.
-		_, err := c.failPlanning(ctx, t, agentos.Errorf(agentos.EFAILED,
-			"full_auto allows no questions: %s (answer them up front with --set ID=VALUE, or use --mode semi_auto or interactive)", ids(questions)))
-		return nil, err
+		// Red line 2: budget is zero, so any blocker fails the task; never
+		// block, never guess. A non-blocker takes the default its plan
+		// declared (not a guess: the author's own answer), as an assumption.
+		for _, q := range questions {
+			if q.Blocker {
+				ask = append(ask, q)
+			}
+		}
+		if len(ask) > 0 {
+			_, err := c.failPlanning(ctx, t, agentos.Errorf(agentos.EFAILED,
+				"full_auto allows no questions: %s (answer them up front with --set ID=VALUE, or use --mode semi_auto or interactive)", ids(ask)))
+			return nil, err
+		}
+		for _, q := range questions {
+			values[q.ID] = q.Default
+			assumptions = append(assumptions, agentos.Assumption{Question: q.ID, Value: q.Default, Why: "full_auto: non-blocker param takes the default its plan declared"})
+		}
+		return assumptions, nil
 	case agentos.ModeSemiAuto:
 		for _, q := range questions {
 			if q.Blocker {

@@ -41,7 +41,9 @@ type Param struct {
 
 // Question returns the param as a question.
 func (p Param) AsQuestion() agentos.Question {
-	q := agentos.Question{ID: p.ID, Text: p.Question, Why: p.Why, Kind: agentos.QuestionKind(p.Kind), Options: p.Options, Blocker: true}
+	// A param with a default is not a blocker unless it says so: its
+	// author already said what to use when nobody answers.
+	q := agentos.Question{ID: p.ID, Text: p.Question, Why: p.Why, Kind: agentos.QuestionKind(p.Kind), Options: p.Options, Blocker: p.Default == nil}
 	if q.Options == nil {
 		q.Options = []string{}
 	}

@@ -12,6 +12,7 @@ package policy
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -109,13 +110,25 @@ func globAny(ps ref.Val, pattern string) ref.Val {
 	return types.False
 }
 
+// undeclaredRe is CEL's message for a name it does not know, which speaks
+// of containers a policy author never meets.
+var undeclaredRe = regexp.MustCompile(`^undeclared reference to '([^']*)' \(in container '[^']*'\)$`)
+
+// celMessage says a CEL checker message in a policy author's terms.
+func celMessage(m string) string {
+	if g := undeclaredRe.FindStringSubmatch(m); g != nil {
+		return fmt.Sprintf("unknown name %q", g[1])
+	}
+	return m
+}
+
 // compile type-checks a condition; errors name where and the position.
 func compile(where, expr string) (cel.Program, bool, error) {
 	ast, iss := env.Compile(expr)
 	if iss != nil && iss.Err() != nil {
 		var msgs []string
 		for _, e := range iss.Errors() {
-			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Location.Line(), e.Location.Column()+1, e.Message))
+			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Location.Line(), e.Location.Column()+1, celMessage(e.Message)))
 		}
 		return nil, false, agentos.Errorf(agentos.EINVALID, "agentos.yaml: %s: when: %s: fix the CEL condition (see `agentos policy vars`)", where, strings.Join(msgs, "; "))
 	}

@@ -163,7 +163,7 @@ func TestCompileErrors(t *testing.T) {
 gates:
   - id: typo
     when: step.pth == "x"
-    effect: deny`, []string{"gates[0] (typo)", "1:", "undeclared reference"}},
+    effect: deny`, []string{"gates[0] (typo)", "1:", "unknown name"}},
 		{"not bool", `
 gates:
   - id: ok

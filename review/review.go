@@ -183,12 +183,13 @@ func Markdown(rp *agentos.ReviewPack) string {
 	} else {
 		w("| phase | # | what | exit | ms | ok |\n|---|---|---|---|---|---|\n")
 	}
+	steps := stepCount(rp.Records)
 	for _, r := range rp.Records {
-		w("| %s | %d | %s | %d | %d | %s |\n", r.Phase, r.Index+1, cell(r.Summary), r.ExitCode, r.DurationMS, map[bool]string{true: "yes", false: "**no**"}[r.OK])
+		w("| %s | %s | %s | %d | %d | %s |\n", r.Phase, recordLabel(r, steps), cell(r.Summary), r.ExitCode, r.DurationMS, map[bool]string{true: "yes", false: "**no**"}[r.OK])
 	}
 	for _, r := range rp.Records {
 		if !r.OK && r.OutputTail != "" {
-			w("\nOutput tail of %s %d (%s, digest %s):\n\n%s\n", r.Phase, r.Index+1, code(r.Summary), code(r.OutputDigest), fence("", strings.TrimRight(r.OutputTail, "\n")))
+			w("\nOutput tail of %s %s (%s, digest %s):\n\n%s\n", r.Phase, recordLabel(r, steps), code(r.Summary), code(r.OutputDigest), fence("", strings.TrimRight(r.OutputTail, "\n")))
 		}
 	}
 	if len(rp.Commands) > 0 {
@@ -284,4 +285,28 @@ func oneLine(s string) string {
 		s = s[:i] + " …"
 	}
 	return s
+}
+
+// stepCount is the number of plan steps a run's records cover (every step
+// has a plan record): verify checks are recorded after them.
+func stepCount(recs []agentos.StepRecord) int {
+	n := 0
+	for _, r := range recs {
+		if r.Phase == agentos.PhasePlan && r.Index+1 > n {
+			n = r.Index + 1
+		}
+	}
+	return n
+}
+
+// recordLabel numbers a record the way progress and errors do: "step 2",
+// "check 1" (a check's stored index counts after the steps).
+func recordLabel(r agentos.StepRecord, steps int) string {
+	switch {
+	case r.Kind == "check":
+		return fmt.Sprintf("check %d", r.Index-steps+1)
+	case r.Index < 0:
+		return r.Kind
+	}
+	return fmt.Sprintf("step %d", r.Index+1)
 }

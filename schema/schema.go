@@ -26,10 +26,31 @@ import (
 //go:embed *.json
 var files embed.FS
 
+// inputs are the schemas of files people write (input/*.json): the plan
+// file. They are for editors and `--check`, not for a model, so they need
+// not be strict-mode (optional fields stay optional).
+//
+//go:embed input/*.json
+var inputs embed.FS
+
 // Names returns the names of the built-in schemas, sorted: the artifact
-// schemas and event.KIND for every audit event kind.
+// schemas, the input schemas and event.KIND for every audit event kind.
 func Names() []string {
 	out := append(ArtifactNames(), eventNames()...)
+	out = append(out, InputNames()...)
+	sort.Strings(out)
+	return out
+}
+
+// InputNames returns the names of the schemas of files people write.
+func InputNames() []string {
+	entries, _ := inputs.ReadDir("input")
+	var out []string
+	for _, e := range entries {
+		if n, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+			out = append(out, n)
+		}
+	}
 	sort.Strings(out)
 	return out
 }
@@ -56,6 +77,9 @@ func Get(name string) ([]byte, error) {
 			return b, nil
 		}
 		return nil, agentos.Errorf(agentos.ENOTFOUND, "no audit event kind %q: choose one of %s", kind, strings.Join(eventNames(), ", "))
+	}
+	if slices.Contains(InputNames(), name) {
+		return inputs.ReadFile("input/" + name + ".json")
 	}
 	b, err := files.ReadFile(path.Clean(name) + ".json")
 	if err != nil || strings.ContainsAny(name, "/\\") {
