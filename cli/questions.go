@@ -87,6 +87,9 @@ current QuestionPack; with --file it is read from YAML or JSON:
 		Args: exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := refuseAgentSession("answer"); err != nil {
+				return err
+			}
 			if (len(sets) == 0) == (file == "") {
 				return usageErr("give the answers with --set ID=VALUE (repeatable) or --file ANSWERS.yaml")
 			}
