@@ -43,8 +43,11 @@ func diffStruct(out *[]string, prefix string, a, b reflect.Value) {
 }
 
 func hasID(t reflect.Type) bool {
+	if t.Kind() != reflect.Struct {
+		return false
+	}
 	f, ok := t.FieldByName("ID")
-	return t.Kind() == reflect.Struct && ok && f.Type.Kind() == reflect.String
+	return ok && f.Type.Kind() == reflect.String
 }
 
 // diffByID names each entry removed, added or changed, in the order of a
