@@ -49,6 +49,7 @@ type Factory struct {
 	// user was told when it is not the working tree's file.
 	origin        *policyOrigin
 	policyNoticed bool
+	committed     map[string]committedFile
 }
 
 // NewFactory returns a Factory over the given streams.

@@ -48,7 +48,34 @@ func (f *Factory) PolicyAt(ctx context.Context, commit, target string) (*config.
 	if err != nil {
 		return nil, false, err
 	}
-	return config.AtCommit(ctx, r.FileAt, commit, defaults)
+	return config.AtCommit(ctx, f.readCommitted(r), commit, defaults)
+}
+
+// committedFile is a file as read at a commit (commits do not change).
+type committedFile struct {
+	b  []byte
+	ok bool
+}
+
+// readCommitted reads files at commits through a per-process cache: a
+// person on the target branch has HEAD at its head, and its policy is
+// then read once.
+func (f *Factory) readCommitted(r *gitrepo.Repo) config.ReadCommitted {
+	return func(ctx context.Context, commit, path string) ([]byte, bool, error) {
+		key := commit + ":" + path
+		if c, ok := f.committed[key]; ok {
+			return c.b, c.ok, nil
+		}
+		b, ok, err := r.FileAt(ctx, commit, path)
+		if err != nil {
+			return nil, false, err
+		}
+		if f.committed == nil {
+			f.committed = map[string]committedFile{}
+		}
+		f.committed[key] = committedFile{b, ok}
+		return b, ok, nil
+	}
 }
 
 // defaultPolicy is the policy in force where none is committed: what
@@ -75,12 +102,22 @@ func defaultPolicy(target string) (*config.Config, error) {
 // side branch, changes nothing.
 func (f *Factory) policyBase(ctx context.Context, r *gitrepo.Repo) (target, commit string, err error) {
 	remote := ""
-	if b, ok, err := r.FileAt(ctx, "HEAD", config.FileName); err == nil && ok {
-		c, err := config.Parse(b, config.FileName)
+	head, err := r.ResolveCommit(ctx, "HEAD")
+	if err != nil {
+		head = "" // no commit yet
+	}
+	if head != "" {
+		b, ok, err := f.readCommitted(r)(ctx, head, config.FileName)
 		if err != nil {
 			return "", "", err
 		}
-		target, remote = c.Target, c.Integration.Remote
+		if ok {
+			c, err := config.Parse(b, config.FileName)
+			if err != nil {
+				return "", "", err
+			}
+			target, remote = c.Target, c.Integration.Remote
+		}
 	}
 	if target == "" {
 		target, _ = r.CurrentBranch(ctx)
@@ -88,8 +125,7 @@ func (f *Factory) policyBase(ctx context.Context, r *gitrepo.Repo) (target, comm
 	if target == "" {
 		// Detached and nothing names a target: HEAD itself (planning
 		// refuses later for want of a target branch).
-		commit, _ = r.ResolveCommit(ctx, "HEAD")
-		return "", commit, nil
+		return "", head, nil
 	}
 	if remote != "" {
 		if c, err := r.ResolveCommit(ctx, "refs/remotes/"+remote+"/"+target); err == nil {
