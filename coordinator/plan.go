@@ -151,6 +151,10 @@ func (c *Coordinator) targetAndBase(ctx context.Context) (string, string, error)
 	if err != nil {
 		return "", "", err
 	}
+	// A task is governed by the policy committed at its base.
+	if err := c.checkPolicyAt(ctx, base, c.Config.Hash, "the policy changed on "+target+" meanwhile; run the command again"); err != nil {
+		return "", "", err
+	}
 	return target, base, nil
 }
 
