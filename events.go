@@ -307,6 +307,21 @@ const (
 	EventContractorDecision = "contractor.decision" // one hook decision
 )
 
+// EventPlanRefused: a plan file refused before any task was made for it
+// (a red line, a malformed step): the refusal is audited, and no failed
+// task clutters the list (data: PlanRefusedEvent).
+const EventPlanRefused = "plan.refused"
+
+// PlanRefusedEvent is the data of plan.refused.
+type PlanRefusedEvent struct {
+	File  string `json:"file"`
+	Goal  string `json:"goal"`
+	Code  string `json:"code"`
+	Error string `json:"error"`
+	// PlanSHA256 is the digest of the plan file's bytes as read.
+	PlanSHA256 string `json:"plan_sha256"`
+}
+
 // PlannerRefusedEvent is the data of planner.refused.
 type PlannerRefusedEvent struct {
 	Error      string `json:"error"`
@@ -450,6 +465,7 @@ func EventPayloads() map[string]reflect.Type {
 		EventLockLost:           reflect.TypeFor[LockLostEvent](),
 		EventPlannerCall:        reflect.TypeFor[PlannerCall](),
 		EventPlannerRefused:     reflect.TypeFor[PlannerRefusedEvent](),
+		EventPlanRefused:        reflect.TypeFor[PlanRefusedEvent](),
 		EventContractorRun:      reflect.TypeFor[ContractorRunEvent](),
 		EventContractorDecision: reflect.TypeFor[ContractorDecisionEvent](),
 		EventWorktreeRemoved:    reflect.TypeFor[WorktreeRemovedEvent](),

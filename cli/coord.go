@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/redact"
@@ -66,6 +67,11 @@ func (f *Factory) coordinator(ctx context.Context, db agentos.Store) (*coordinat
 	}
 	c := coordinator.New(db, repo, cfg)
 	c.Now = f.Now
+	target := f.origin.Target
+	c.PolicyAt = func(ctx context.Context, commit string) (*config.Config, error) {
+		cfg, _, err := f.PolicyAt(ctx, commit, target)
+		return cfg, err
+	}
 	c.ModelPlanners = modelPlanners()
 	// The memory lives in the store (SQLite FTS5 or PostgreSQL full-text
 	// search) unless memory.url names a memory service.

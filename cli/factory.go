@@ -53,6 +53,12 @@ type Factory struct {
 	anchorErr   error
 	// closers release what identity lookup opened (the ssh-agent connection).
 	closers []func()
+
+	// origin is where cfg came from (policybase.go); policyNoticed: the
+	// user was told when it is not the working tree's file.
+	origin        *policyOrigin
+	policyNoticed bool
+	committed     map[string]committedFile
 }
 
 // NewFactory returns a Factory over the given streams.
@@ -82,8 +88,9 @@ func (f *Factory) StatePath(ctx context.Context) (string, error) {
 	return filepath.Join(r.Root, agentos.StateDir), nil
 }
 
-// Config loads agentos.yaml from the repository root, with its gates and
-// command rules compiled and their examples checked: rules are code too, so
+// Config loads the policy in force — agentos.yaml as committed at the
+// target branch's head (policybase.go), never the working tree's — with its
+// gates and command rules compiled and their examples checked: rules are code too, so
 // a rule that does not compile or whose examples fail is a load error of the
 // policy file, named here rather than at the first plan that reaches it.
 func (f *Factory) Config(ctx context.Context) (*config.Config, error) {
@@ -107,17 +114,12 @@ func (f *Factory) Config(ctx context.Context) (*config.Config, error) {
 	return c, nil
 }
 
-// ConfigUnchecked loads agentos.yaml without compiling its rules, for
-// `agentos policy test`, which reports every failing example itself.
+// ConfigUnchecked loads the policy in force without compiling its rules.
 func (f *Factory) ConfigUnchecked(ctx context.Context) (*config.Config, error) {
 	if f.cfg != nil {
 		return f.cfg, nil
 	}
-	r, err := f.Repo(ctx)
-	if err != nil {
-		return nil, err
-	}
-	c, err := config.Load(filepath.Join(r.Root, config.FileName))
+	c, err := f.loadPolicy(ctx)
 	if err != nil {
 		return nil, err
 	}

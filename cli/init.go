@@ -165,6 +165,7 @@ func newCmdInit(f *Factory) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			f.policyNoticed = true // init says it itself, below
 			repo, err := f.Repo(ctx)
 			if err != nil {
 				return err
@@ -240,10 +241,15 @@ func newCmdInit(f *Factory) *cobra.Command {
 			if exists && !force {
 				fmt.Fprintf(f.IO.ErrOut, "%s already exists and loads; kept it (use --force to rewrite it)\n", config.FileName)
 			}
-			if asJSON {
-				return printJSON(f, map[string]any{"root": repo.Root, "policy": cfgPath, "state": state, "target": target, "wrote_policy": !exists || force})
+			// Only the committed policy governs: say so until it is.
+			inForce := f.origin != nil && f.origin.Committed && f.origin.WorkingTree == wtSame
+			if !inForce {
+				fmt.Fprintf(f.IO.ErrOut, "%s is not in force until you commit it (git add %s && git commit): until then %s\n", config.FileName, config.FileName, notInForce(f.origin))
 			}
-			fmt.Fprintf(f.IO.Out, "initialised %s\n  policy  %s\n  state   %s (git-ignored)\n%snext: review and commit %s, then `agentos run --plan change.yaml`\n", repo.Root, cfgPath, state, storeLine, config.FileName)
+			if asJSON {
+				return printJSON(f, map[string]any{"root": repo.Root, "policy": cfgPath, "state": state, "target": target, "wrote_policy": !exists || force, "policy_in_force": inForce})
+			}
+			fmt.Fprintf(f.IO.Out, "initialised %s\n  policy  %s\n  state   %s (git-ignored)\n%snext: review and commit %s (only the committed policy governs), then `agentos run --plan change.yaml`\n", repo.Root, cfgPath, state, storeLine, config.FileName)
 			return nil
 		},
 	}
@@ -261,11 +267,17 @@ func quoteYAML(s string) string {
 }
 
 func renderInit(root, target string) ([]byte, string, error) {
+	return renderPolicy(target, ecosystem.Detect(root, ecosystem.Host{Env: os.Environ()}))
+}
+
+// renderPolicy writes the policy for target and the detected ecosystems;
+// with none, it is the embedded default policy (policybase.go).
+func renderPolicy(target string, found []ecosystem.Ecosystem) ([]byte, string, error) {
 	allow := append([]string{}, basics...)
 	var env, names []string
 	var profiles []ecosystem.Ecosystem
 	var verify []initCheck
-	for _, e := range ecosystem.Detect(root, ecosystem.Host{Env: os.Environ()}) {
+	for _, e := range found {
 		names = append(names, e.Title)
 		for _, argv := range e.Verify {
 			verify = append(verify, newInitCheck(argv))

@@ -28,6 +28,13 @@ func memRepo(t *testing.T, yaml string) string {
 	if err := os.WriteFile(filepath.Join(dir, "agentos.yaml"), []byte("version: 1\n"+yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Only the committed policy governs.
+	if out, err := exec.Command("git", "-C", dir, "add", "agentos.yaml").CombinedOutput(); err != nil {
+		t.Fatalf("git add: %v %s", err, out)
+	}
+	if out, err := exec.Command("git", "-C", dir, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "policy").CombinedOutput(); err != nil {
+		t.Fatalf("git commit: %v %s", err, out)
+	}
 	mustStore(t, dir)
 	return dir
 }

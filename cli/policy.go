@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
 	"github.com/agentos/agentos/cmdrule"
+	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/policy"
 	"github.com/spf13/cobra"
 )
@@ -34,6 +37,39 @@ type explainView struct {
 	AutoApproved  bool                   `json:"auto_approved"`
 	AutoApprovals []policy.AutoApproval  `json:"auto_approvals"`
 	Approvals     []approval.Approval    `json:"approvals"`
+	// Source is where the policy in force comes from; Uncommitted is the
+	// working tree's agentos.yaml when it differs (not in effect).
+	Source      *policyOrigin    `json:"policy_source"`
+	Uncommitted *uncommittedView `json:"uncommitted,omitempty"`
+}
+
+// uncommittedView is what an uncommitted agentos.yaml would change: nothing
+// until it is committed.
+type uncommittedView struct {
+	Status      string   `json:"status"` // always notInEffect
+	Loads       bool     `json:"loads"`
+	Differences []string `json:"differences"`
+}
+
+const notInEffect = "not in effect: uncommitted"
+
+// uncommitted compares the working tree's agentos.yaml with the policy in
+// force; nil when they are the same file.
+func uncommitted(o *policyOrigin, inForce *config.Config) *uncommittedView {
+	if o == nil || o.WorkingTree == wtSame || (o.WorkingTree == wtMissing && !o.Committed) {
+		return nil
+	}
+	v := &uncommittedView{Status: notInEffect, Differences: []string{}}
+	switch {
+	case o.WorkingTree == wtMissing:
+		v.Differences = append(v.Differences, config.FileName+": deleted")
+	case o.Uncommitted != nil:
+		v.Loads = true
+		v.Differences = append(v.Differences, config.Differences(inForce, o.Uncommitted)...)
+	default:
+		v.Differences = append(v.Differences, config.FileName+": does not load (see `agentos policy test`)")
+	}
+	return v
 }
 
 func newCmdPolicyExplain(f *Factory) *cobra.Command {
@@ -92,6 +128,7 @@ func newCmdPolicyExplain(f *Factory) *cobra.Command {
 				Task: t.ID, State: t.State, Mode: t.Mode, PlanHash: p.Hash, PolicyHash: e.Hash(), PlanPolicy: p.PolicyHash,
 				Effect: res.Effect, Rules: res.Rules, Decisions: res.Decisions, Recorded: recorded,
 				Requirements: res.Requirements, AutoApproved: res.AutoApproved, AutoApprovals: res.AutoApprovals, Approvals: approvals,
+				Source: f.origin, Uncommitted: uncommitted(f.origin, cfg),
 			}
 			if asJSON {
 				return printJSON(f, v)
@@ -106,7 +143,7 @@ func newCmdPolicyExplain(f *Factory) *cobra.Command {
 
 func printPolicyExplain(f *Factory, v explainView) {
 	out := f.IO.Out
-	fmt.Fprintf(out, "task %s (%s, %s)\nplan %s\npolicy %s\n", v.Task, v.State, v.Mode, v.PlanHash, v.PolicyHash)
+	fmt.Fprintf(out, "task %s (%s, %s)\nplan %s\npolicy %s (%s)\n", v.Task, v.State, v.Mode, v.PlanHash, v.PolicyHash, v.Source.describe())
 	if v.PlanPolicy != v.PolicyHash {
 		fmt.Fprintf(f.IO.ErrOut, "note: the plan was gated under policy %s; this is the current policy's view (applying it needs a re-plan)\n", v.PlanPolicy)
 	}
@@ -162,6 +199,15 @@ func printPolicyExplain(f *Factory, v explainView) {
 	for _, a := range v.AutoApprovals {
 		fmt.Fprintf(out, "  standing approval %s covers %s (full_auto)\n", a.AutoRuleID, a.RuleID)
 	}
+	if u := v.Uncommitted; u != nil {
+		fmt.Fprintf(out, "\nworking tree %s (%s):\n", config.FileName, u.Status)
+		for _, d := range u.Differences {
+			fmt.Fprintf(out, "  %s (%s)\n", d, u.Status)
+		}
+		if len(u.Differences) == 0 {
+			fmt.Fprintf(out, "  the same rules, other bytes (%s)\n", u.Status)
+		}
+	}
 	if len(v.Approvals) > 0 {
 		fmt.Fprintln(out, "\napproval history:")
 		for _, a := range v.Approvals {
@@ -185,17 +231,21 @@ func shortSHA(s string) string {
 }
 
 func newCmdPolicyTest(f *Factory) *cobra.Command {
-	var asJSON bool
+	var asJSON, committed bool
 	cmd := &cobra.Command{
 		Use:   "test",
-		Short: "Run every gate rule's match / not_match examples",
-		Args:  noArgs,
+		Short: "Run every gate rule's match / not_match examples (of the working tree's agentos.yaml; --committed: of the policy in force)",
+		Long: "Checks agentos.yaml as it is in the working tree, so a policy can be tested before it is " +
+			"committed; it says which file it checked and whether that file is in force (only the " +
+			"committed agentos.yaml governs). --committed checks the policy in force instead.",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			cfg, err := f.ConfigUnchecked(ctx)
+			cfg, file, inForce, err := policyUnderTest(ctx, f, committed)
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(f.IO.ErrOut, "checking %s\n", file)
 			e, err := policy.Compile(cfg)
 			if err != nil {
 				return err
@@ -224,7 +274,7 @@ func newCmdPolicyTest(f *Factory) *cobra.Command {
 				if results == nil {
 					results = []policy.ExampleResult{}
 				}
-				if err := printJSON(f, map[string]any{"policy_hash": e.Hash(), "examples": results,
+				if err := printJSON(f, map[string]any{"policy_hash": e.Hash(), "file": file, "in_force": inForce, "examples": results,
 					"command_examples": map[string]any{"count": cmdExamples, "failures": cmdFails}, "failed": failed}); err != nil {
 					return err
 				}
@@ -251,7 +301,41 @@ func newCmdPolicyTest(f *Factory) *cobra.Command {
 		},
 	}
 	addJSONFlag(cmd, f, &asJSON)
+	cmd.Flags().BoolVar(&committed, "committed", false, "check the policy in force (as committed) instead of the working tree's file")
 	return cmd
+}
+
+// policyUnderTest is the policy `policy test` checks and a line naming it:
+// the working tree's agentos.yaml (whether it is in force or not), or with
+// committed the policy in force.
+func policyUnderTest(ctx context.Context, f *Factory, committed bool) (*config.Config, string, bool, error) {
+	f.policyNoticed = true // the line below says it
+	if committed {
+		cfg, err := f.ConfigUnchecked(ctx)
+		if err != nil {
+			return nil, "", false, err
+		}
+		return cfg, "the policy in force (" + f.origin.describe() + ")", true, nil
+	}
+	r, err := f.Repo(ctx)
+	if err != nil {
+		return nil, "", false, err
+	}
+	path := filepath.Join(r.Root, config.FileName)
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, "", false, err
+	}
+	// Whether it is in force: the policy in force may not load; then it is
+	// not this file either.
+	inForce := false
+	if cur, err := f.ConfigUnchecked(ctx); err == nil {
+		inForce = cur.Hash == cfg.Hash && f.origin.Committed
+	}
+	if inForce {
+		return cfg, path + " (in force: " + f.origin.describe() + ")", true, nil
+	}
+	return cfg, path + " (working tree; " + notInEffect + " — only the committed " + config.FileName + " governs)", false, nil
 }
 
 func newCmdPolicyVars(f *Factory) *cobra.Command {

@@ -65,6 +65,21 @@ func (c *Coordinator) admit(ctx context.Context, t *agentos.Task) (*Admitted, er
 	if p.PolicyHash != c.Config.Hash {
 		return nil, agentos.Errorf(agentos.ECONFLICT, "agentos.yaml changed since task %s was planned (policy %s, now %s): the plan is stale; re-plan it", t.ID, short(p.PolicyHash), short(c.Config.Hash))
 	}
+	if c.PolicyAt != nil {
+		// The policy in force is the one committed where the task will
+		// land: a commit to the target that changed it makes the plan stale.
+		target := p.Target
+		if target == "" {
+			target = t.Target
+		}
+		head, err := c.targetHead(ctx, target)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.checkPolicyAt(ctx, head, p.PolicyHash, "the plan of task "+t.ID+" is stale; re-plan it"); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := c.Repo.ResolveCommit(ctx, p.BaseCommit); err != nil {
 		return nil, agentos.Errorf(agentos.ECONFLICT, "the plan's base commit %s no longer exists: re-plan the task", p.BaseCommit)
 	}

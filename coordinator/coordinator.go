@@ -94,6 +94,9 @@ type Coordinator struct {
 	// before a task exists.
 	ModelPlanners map[string]NewModelPlanner
 
+	// PolicyAt reads the policy committed at a commit (policybase.go).
+	PolicyAt PolicyAt
+
 	// CheckStore proves the store whole before a run starts (preflight.go);
 	// the CLI wires it. nil checks nothing.
 	CheckStore func(ctx context.Context) error

@@ -46,9 +46,9 @@ type Git interface {
 	// DiffHash is the AgentOS-Diff hash of parent..commit and the diff bytes.
 	DiffHash(ctx context.Context, parent, commit string) (string, string, error)
 	FileDiff(ctx context.Context, from, to, path string) (string, error)
-	// FileAt reads path in commit (ok false: no such file), not reading a
+	// FileUpTo reads path in commit (ok false: no such file), not reading a
 	// file larger than limit (content nil, size set).
-	FileAt(ctx context.Context, commit, path string, limit int64) (content []byte, size int64, ok bool, err error)
+	FileUpTo(ctx context.Context, commit, path string, limit int64) (content []byte, size int64, ok bool, err error)
 	CheckPatch(ctx context.Context, commit string, diff []byte) error
 
 	// Worktrees.

@@ -32,6 +32,11 @@ func (c *Coordinator) integrate(ctx context.Context, x *executor, commit string)
 			return err
 		}
 		if head != parent {
+			// The target moved: what landed there may have changed the
+			// committed policy, under which this plan was never gated.
+			if err := c.checkPolicyAt(ctx, head, x.plan.PolicyHash, "the policy changed on "+t.Target+" while task "+t.ID+" ran; re-plan it"); err != nil {
+				return err
+			}
 			commit, err = c.rebase(ctx, x, commit, parent, head)
 			if err != nil {
 				return err

@@ -55,7 +55,7 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	if err := checkValues(f, req.Values, c.Repo.Dir()); err != nil {
 		return nil, err
 	}
-	target, _, err := c.targetAndBase(ctx)
+	target, base, err := c.targetAndBase(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +66,10 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 		Source: string(raw), SourcePath: req.File,
 	}
 	if err := c.checkTaskInput(t, req.Values); err != nil {
+		return nil, err // no task was created
+	}
+	if err := c.precheckFile(ctx, f, req.Values, mode, base); err != nil && refusal(err) {
+		c.auditRefusal(ctx, req.File, raw, f.Goal, req.Actor, err)
 		return nil, err // no task was created
 	}
 	values, err := c.startTask(ctx, t, req.Values, req.Actor)
@@ -145,6 +149,10 @@ func (c *Coordinator) targetAndBase(ctx context.Context) (string, string, error)
 	}
 	base, err := c.targetHead(ctx, target)
 	if err != nil {
+		return "", "", err
+	}
+	// A task is governed by the policy committed at its base.
+	if err := c.checkPolicyAt(ctx, base, c.Config.Hash, "the policy changed on "+target+" meanwhile; run the command again"); err != nil {
 		return "", "", err
 	}
 	return target, base, nil

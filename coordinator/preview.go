@@ -55,7 +55,7 @@ func (c *Coordinator) Preview(ctx context.Context, t *agentos.Task) (*PlanPrevie
 		sp := StepPreview{Summary: fmt.Sprintf("%d. %s", i+1, stepSummary(s))}
 		switch s.Kind {
 		case agentos.StepWrite:
-			old, size, ok, err := c.Repo.FileAt(ctx, p.BaseCommit, s.Path, previewLimit)
+			old, size, ok, err := c.Repo.FileUpTo(ctx, p.BaseCommit, s.Path, previewLimit)
 			if err != nil {
 				return nil, err
 			}

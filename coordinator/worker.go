@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/lock"
 	"github.com/agentos/agentos/scheduler"
@@ -59,8 +57,8 @@ type worker struct {
 	disp  *dispatcher // red line 10's choke point, shared with foreground runs
 	locks *lock.Manager
 	owner string
-	// badPolicy is the hash of an agentos.yaml that failed to load.
-	badPolicy string
+	// policyHead is the target commit whose policy was last looked at.
+	policyHead string
 	// held is the last preflight refusal logged (disk full), said once.
 	held string
 
@@ -134,7 +132,7 @@ func (w *worker) loop(ctx context.Context) (WorkStats, error) {
 	var wg sync.WaitGroup
 	var loopErr error
 	for ctx.Err() == nil {
-		w.reloadPolicy()
+		w.reloadPolicy(ctx)
 		if err := w.takeOver(ctx); err != nil && ctx.Err() == nil {
 			loopErr = err
 			break
@@ -185,18 +183,36 @@ func (w *worker) loop(ctx context.Context) (WorkStats, error) {
 	return w.stats, loopErr
 }
 
-// reloadPolicy picks up an edited agentos.yaml between passes: plans pin the
-// policy hash, so a worker that kept the old file would refuse every task
-// planned under the new one. Tasks already running keep the coordinator they
-// were dispatched with; the new scheduler rules (and their hash) apply from
-// this pass on. A file that does not load is reported once and the previous
-// policy stays in force.
-func (w *worker) reloadPolicy() {
-	b, err := os.ReadFile(filepath.Join(w.c.Repo.Dir(), config.FileName))
-	if err != nil || canonjson.Sum(b) == w.c.Config.Hash || canonjson.Sum(b) == w.badPolicy {
+// reloadPolicy picks up a policy committed to the target between passes:
+// plans pin the policy hash, so a worker that kept the old one would refuse
+// every task planned under the new one. Only the committed agentos.yaml
+// counts (PolicyAt); an edit of the working tree's changes nothing. Tasks
+// already running keep the coordinator they were dispatched with; the new
+// scheduler rules (and their hash) apply from this pass on. A policy that
+// does not load is reported once and the previous one stays in force.
+func (w *worker) reloadPolicy(ctx context.Context) {
+	if w.c.PolicyAt == nil {
 		return
 	}
-	cfg, err := config.Parse(b, config.FileName)
+	target := w.c.Config.Target
+	if target == "" {
+		target, _ = w.c.Repo.CurrentBranch(ctx)
+	}
+	// Without fetching: the remote's branch as last fetched (admission
+	// checks the freshly fetched head).
+	ref := "refs/heads/" + target
+	if r := w.c.Config.Integration.Remote; r != "" {
+		ref = "refs/remotes/" + r + "/" + target
+	}
+	head, err := w.c.Repo.ResolveCommit(ctx, ref)
+	if err != nil || head == w.policyHead {
+		return
+	}
+	cfg, err := w.c.PolicyAt(ctx, head)
+	if err == nil && cfg.Hash == w.c.Config.Hash {
+		w.policyHead = head
+		return
+	}
 	if err == nil {
 		var sched *scheduler.Scheduler
 		if sched, err = scheduler.New(cfg.Scheduler.Rules); err == nil {
@@ -204,12 +220,13 @@ func (w *worker) reloadPolicy() {
 			nc.Config = cfg
 			w.c, w.sched = &nc, sched
 			w.disp.c, w.disp.sched = &nc, sched
-			w.o.Log("%s changed: policy %s, scheduler rules %s", config.FileName, short(cfg.Hash), short(sched.Hash))
+			w.policyHead = head
+			w.o.Log("%s changed on %s (%s): policy %s, scheduler rules %s", config.FileName, target, short(head), short(cfg.Hash), short(sched.Hash))
 			return
 		}
 	}
-	w.badPolicy = canonjson.Sum(b)
-	w.o.Log("%s changed but does not load (%s): keeping policy %s", config.FileName, agentos.ErrorMessage(err), short(w.c.Config.Hash))
+	w.policyHead = head // reported once per commit
+	w.o.Log("%s committed at %s does not load (%s): keeping policy %s", config.FileName, short(head), agentos.ErrorMessage(err), short(w.c.Config.Hash))
 }
 
 // idle reports whether no task runs anywhere (no task is applying or

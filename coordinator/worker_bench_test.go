@@ -2,6 +2,7 @@ package coordinator_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -216,7 +217,7 @@ func TestTakeoverRecoversLandedRun(t *testing.T) {
 	}
 }
 
-// TestWorkerReloadsPolicy: a running worker picks up an edited agentos.yaml,
+// TestWorkerReloadsPolicy: a running worker picks up a committed agentos.yaml,
 // so tasks planned under the new policy run (their plans pin its hash) and
 // its scheduler rules decide, naming the new rules hash.
 func TestWorkerReloadsPolicy(t *testing.T) {
@@ -225,6 +226,11 @@ func TestWorkerReloadsPolicy(t *testing.T) {
 	}
 	c := mustQueued(t, 0, "")
 	defer c.DB.Close()
+	repo := c.Repo.(*gitrepo.Repo)
+	c.PolicyAt = func(ctx context.Context, commit string) (*config.Config, error) {
+		cfg, _, err := config.AtCommit(ctx, repo.FileAt, commit, func() (*config.Config, error) { return nil, errors.New("no policy committed") })
+		return cfg, err
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
@@ -234,6 +240,10 @@ func TestWorkerReloadsPolicy(t *testing.T) {
 
 	policy := testPolicy + "scheduler:\n  rules:\n    - {id: freeze, when: \"'freeze' in task.labels\", effect: hold}\n"
 	if err := os.WriteFile(filepath.Join(c.Repo.Dir(), config.FileName), []byte(policy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Only the committed policy counts.
+	if _, err := repo.Git(ctx, "commit", "-q", "-m", "freeze rule", "--", config.FileName); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(filepath.Join(c.Repo.Dir(), config.FileName))

@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// FileAt returns the bytes of path in commit, or ok=false when commit has
+// FileUpTo returns the bytes of path in commit, or ok=false when commit has
 // no file there. Files larger than limit are not read (big=true, with their
 // size): a preview shows a diff a person can read, not a 64 MiB blob.
-func (r *Repo) FileAt(ctx context.Context, commit, path string, limit int64) (content []byte, size int64, ok bool, err error) {
+func (r *Repo) FileUpTo(ctx context.Context, commit, path string, limit int64) (content []byte, size int64, ok bool, err error) {
 	spec := commit + ":" + path
 	out, err := r.Git(ctx, "cat-file", "-s", spec)
 	if err != nil {

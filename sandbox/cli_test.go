@@ -70,12 +70,23 @@ func cliRepo(t *testing.T) string {
 		}
 	}
 	must(t, os.WriteFile(filepath.Join(repo, "agentos.yaml"), []byte(cliPolicy), 0o644))
+	commitPolicy(t, repo)
 	must(t, os.MkdirAll(filepath.Join(repo, "sub"), 0o755))
 	must(t, os.WriteFile(filepath.Join(repo, "sub", "keep"), []byte("keep"), 0o644))
 	rm, err := exec.LookPath("rm")
 	must(t, err)
 	must(t, os.Symlink(rm, filepath.Join(repo, "myrm")))
 	return repo
+}
+
+// commitPolicy commits agentos.yaml: only the committed policy governs.
+func commitPolicy(t *testing.T, repo string) {
+	t.Helper()
+	for _, args := range [][]string{{"-C", repo, "add", "agentos.yaml"}, {"-C", repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "policy"}} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v %s", args, err, out)
+		}
+	}
 }
 
 func runCLI(t *testing.T, repo string, env []string, args ...string) (string, int) {
@@ -175,6 +186,7 @@ func TestCLISandboxRunAllowTCP(t *testing.T) {
 	policy := fmt.Sprintf("version: 1\ncommands:\n  allow: [%q]\nexec:\n  env_allow: [%s]\nsandbox:\n  require: true\n  read_only: [%q]\n  allow_tcp: [%q]\n",
 		filepath.Base(exe), probeEnv, filepath.Dir(exe), other.addr())
 	must(t, os.WriteFile(filepath.Join(repo, "agentos.yaml"), []byte(policy), 0o644))
+	commitPolicy(t, repo)
 	env := []string{probeEnv + "=echo"}
 
 	out, code := runCLI(t, repo, env, "sandbox", "run", "--allow-tcp", a.addr(), "--", exe, a.addr())

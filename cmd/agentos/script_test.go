@@ -145,6 +145,7 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"npmregistry": cmdNPMRegistry, // registry_test.go
 			"freeport":    cmdFreeport,    // memsvc_test.go
 			"httpcall":    cmdHTTPCall,    // memsvc_test.go
+			"commitpol":   cmdCommitPol,   // policybase_test.go
 		},
 	}
 }

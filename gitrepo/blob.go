@@ -1,0 +1,29 @@
+package gitrepo
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+
+	"github.com/agentos/agentos"
+)
+
+// FileAt returns path's bytes as committed at commit, read from the object
+// database (never the working tree); ok is false when commit has no such
+// file. The bytes are the blob's own: no filter or line-ending conversion.
+func (r *Repo) FileAt(ctx context.Context, commit, path string) ([]byte, bool, error) {
+	out, err := r.Git(ctx, "cat-file", "blob", commit+":"+path)
+	if err == nil {
+		return []byte(out), true, nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return nil, false, agentos.WrapError(agentos.EINTERNAL, err, "cannot read %s at %s: %v", path, commit, err)
+	}
+	// git refused: no such commit, or no blob at path in it (asked only
+	// now, so a file that is there costs one git run).
+	if !r.HasCommit(ctx, commit) {
+		return nil, false, agentos.Errorf(agentos.ENOTFOUND, "%s is not a commit in %s", commit, r.Root)
+	}
+	return nil, false, nil
+}
