@@ -93,8 +93,8 @@ type Request struct {
 	// Who decides, and what signs for them.
 	Who Identity
 	// Author is who proposed the plan (the actor of its plan.stored event).
-	// An agent never approves its own plan (nor any other); a human who
-	// wrote a plan file may approve it, so one-person repositories work.
+	// An agent never approves its own plan (nor any other); whether a human
+	// who wrote or requested it may is four eyes' call (Evidence).
 	Author  agentos.Actor
 	Comment string
 	// Current is the world now: the approval is bound to it.
@@ -216,6 +216,9 @@ func (s *Store) Approve(ctx context.Context, r Request) (Status, error) {
 	a := newApproval(KindApprove, r, counts)
 	signed, err := r.Who.sign(r.statement(KindApprove), r.Now)
 	if err != nil {
+		return Status{}, err
+	}
+	if err := r.Evidence.checkOwn(r.Who.Actor, signed); err != nil {
 		return Status{}, err
 	}
 	ev, err := r.Evidence.load(ctx, s.DB, r.Task.ID)

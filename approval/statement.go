@@ -170,6 +170,26 @@ func (ev *Evidence) proves(a Approval) string {
 	return why
 }
 
+// checkOwn verifies a decision just signed for actor against the listed
+// keys, so that a signature admission would refuse is never recorded as
+// counting (nothing to check in solo use).
+func (ev *Evidence) checkOwn(actor agentos.Actor, signed *agentos.SignedStatement) error {
+	if ev == nil || ev.Keys.Len() == 0 {
+		return nil
+	}
+	if signed == nil {
+		return agentos.Errorf(agentos.EDENIED, "%s cannot decide unsigned: the policy lists signers", actor)
+	}
+	p, _, err := ev.Keys.Verify([]byte(signed.Statement), signed.Signature)
+	if err != nil {
+		return agentos.WrapError(agentos.EDENIED, err, "the signature made for %s does not verify: %v", actor, err)
+	}
+	if p.Actor() != actor || !p.Can(signers.RoleApprove) {
+		return agentos.Errorf(agentos.EDENIED, "the key that signed is %s's, who may not approve as %s", p.Name, actor)
+	}
+	return nil
+}
+
 // load returns a copy of ev (the zero Evidence when nil: solo rules, no
 // four eyes) holding task's approval events from db.
 func (ev *Evidence) load(ctx context.Context, db DB, task string) (*Evidence, error) {
