@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -145,6 +146,11 @@ func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor 
 				return t, err
 			}
 			return t, aerr
+		}
+		if errors.Is(aerr, errStalePlan) {
+			// Nothing wrong with the task, only with its plan's world:
+			// plan it again (its gates then run again) instead of failing it.
+			return c.replanStale(ctx, t, actor, aerr)
 		}
 		reason := "admission refused: " + agentos.ErrorMessage(aerr)
 		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Phase: "admit"}); err != nil {
