@@ -24,16 +24,16 @@ import (
 // HookInput is what Claude Code (and Codex, in the same format) sends a
 // PreToolUse hook on stdin. Unknown fields are ignored.
 type HookInput struct {
-	SessionID     string          `json:"session_id"`
-	Cwd           string          `json:"cwd"`
-	HookEventName string          `json:"hook_event_name"`
+	SessionID     string `json:"session_id"`
+	Cwd           string `json:"cwd"`
+	HookEventName string `json:"hook_event_name"`
 	// PermissionMode is the CLI's own mode (default, acceptEdits,
 	// bypassPermissions, ...): under bypassPermissions and dontAsk nobody
 	// answers a prompt, so "ask" is a deny.
 	PermissionMode string          `json:"permission_mode"`
-	ToolName      string          `json:"tool_name"`
-	ToolInput     json.RawMessage `json:"tool_input"`
-	ToolUseID     string          `json:"tool_use_id"`
+	ToolName       string          `json:"tool_name"`
+	ToolInput      json.RawMessage `json:"tool_input"`
+	ToolUseID      string          `json:"tool_use_id"`
 }
 
 // HookOutput is the PreToolUse answer in Claude Code's protocol.
@@ -437,6 +437,8 @@ func (r Rules) pathProblem(cwd, p string, write bool) string {
 		return "is outside the repository: in hook mode AgentOS lets an agent touch only the repository it works in"
 	case strings.HasPrefix(msg, "is protected"):
 		return "is protected (.git, .agentos and agentos.yaml are never written by an agent under AgentOS)"
+	case msg == "is the worktree itself":
+		return "is the repository itself; name what to change inside it"
 	case msg != "":
 		return msg
 	}
@@ -652,18 +654,18 @@ func HookAs(proto Protocol, stdin io.Reader, stdout io.Writer, socket string, lo
 	default:
 		return denyAll(proto, stdout, "the hook has neither a contractor run nor rules to decide with")
 	}
+	if proto == ProtocolCodex && d.Ask {
+		// Codex's PreToolUse has no "ask" (an answer it does not know
+		// fails open): the call is refused, saying a person must decide.
+		d.Ask = false
+		d.Reason += "; Codex's hook cannot ask, so it is refused: run it yourself if you want it"
+	}
 	return d, answer(proto, stdout, d)
 }
 
 func answer(proto Protocol, stdout io.Writer, d Decision) error {
 	if proto == ProtocolCodex && d.Allow {
 		return nil
-	}
-	if proto == ProtocolCodex && d.Ask {
-		// Codex's PreToolUse has no "ask" (an answer it does not know
-		// fails open): the call is refused, saying a person must decide.
-		d.Ask = false
-		d.Reason += "; Codex's hook cannot ask, so it is refused: run it yourself if you want it"
 	}
 	return json.NewEncoder(stdout).Encode(d.Output())
 }
