@@ -379,6 +379,23 @@ func plannerRecords(rp *agentos.ReviewPack, evs []agentos.Event) {
 			if json.Unmarshal(e.Data, &r) == nil {
 				rp.PlannerLastAnswer = r.LastAnswer
 			}
+		case EventContractorDecision:
+			var d agentos.ContractorDecisionEvent
+			if json.Unmarshal(e.Data, &d) == nil {
+				rp.ToolDecisions = append(rp.ToolDecisions, d)
+				if rp.ToolCounts == nil {
+					rp.ToolCounts = &agentos.ToolDecisionCounts{}
+				}
+				rp.ToolCounts.Total++
+				switch {
+				case d.Allow:
+					rp.ToolCounts.Allowed++
+				case d.Ask:
+					rp.ToolCounts.Asked++
+				default:
+					rp.ToolCounts.Denied++
+				}
+			}
 		}
 	}
 }
