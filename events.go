@@ -350,9 +350,12 @@ const EventHookDecision = "hook.decision"
 type HookDecisionEvent struct {
 	Agent     string `json:"agent"`      // the hook protocol: claude or codex
 	SessionID string `json:"session_id"` // the agent CLI's session
-	Tool      string `json:"tool"`
-	Command   string `json:"command,omitempty"`
-	Path      string `json:"path,omitempty"`
+	// Event is the hook event: PreToolUse, or PermissionRequest (the CLI
+	// is about to prompt the person; AgentOS can only refuse it).
+	Event   string `json:"event,omitempty"`
+	Tool    string `json:"tool"`
+	Command string `json:"command,omitempty"`
+	Path    string `json:"path,omitempty"`
 	// Decision is allow, deny or ask (handed to the CLI's own prompt).
 	Decision string `json:"decision"`
 	Rule     string `json:"rule"`

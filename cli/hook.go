@@ -104,7 +104,7 @@ func hookRun(cmd *cobra.Command, opts *HookOptions) error {
 		// store opens.
 		d, _ = contractor.HookAs(opts.Protocol, bytes.NewReader(raw), io.Discard, "", &contractor.Rules{})
 		d.Allow, d.Ask, d.Rule, d.Reason = false, false, "hook.error", problem
-		_ = json.NewEncoder(&out).Encode(d.Output())
+		_ = contractor.Answer(opts.Protocol, in.HookEventName, &out, d)
 	} else {
 		d, _ = contractor.HookAs(opts.Protocol, bytes.NewReader(raw), &out, "", rules)
 	}
@@ -114,7 +114,7 @@ func hookRun(cmd *cobra.Command, opts *HookOptions) error {
 		d.Allow, d.Ask, d.Rule = false, false, "hook.audit"
 		d.Reason = "AgentOS cannot record this decision in its audit (" + agentos.ErrorMessage(err) + "); run `agentos init` in the repository"
 		out.Reset()
-		_ = json.NewEncoder(&out).Encode(d.Output())
+		_ = contractor.Answer(opts.Protocol, in.HookEventName, &out, d)
 	}
 	_, err = opts.IO.Out.Write(out.Bytes())
 	return err
@@ -141,8 +141,8 @@ func recordHookDecision(cmd *cobra.Command, opts *HookOptions, in contractor.Hoo
 	if mode == hookModeSession && (in.PermissionMode == "bypassPermissions" || in.PermissionMode == "dontAsk") {
 		mode = hookModeFullAuto
 	}
-	ev := agentos.HookDecisionEvent{Agent: string(opts.Protocol), SessionID: in.SessionID, Tool: d.Tool, Command: d.Command, Path: d.Path,
-		Decision: decision, Rule: d.Rule, Reason: d.Reason, Mode: mode, Cwd: in.Cwd}
+	ev := agentos.HookDecisionEvent{Agent: string(opts.Protocol), SessionID: in.SessionID, Event: in.HookEventName, Tool: d.Tool,
+		Command: d.Command, Path: d.Path, Decision: decision, Rule: d.Rule, Reason: d.Reason, Mode: mode, Cwd: in.Cwd}
 	evs, err := db.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: agentos.EventHookDecision, Data: ev})
 	if err != nil {
 		return err

@@ -654,20 +654,51 @@ func HookAs(proto Protocol, stdin io.Reader, stdout io.Writer, socket string, lo
 	default:
 		return denyAll(proto, stdout, "the hook has neither a contractor run nor rules to decide with")
 	}
-	if proto == ProtocolCodex && d.Ask {
+	if proto == ProtocolCodex && d.Ask && in.HookEventName != EventPermissionRequest {
 		// Codex's PreToolUse has no "ask" (an answer it does not know
 		// fails open): the call is refused, saying a person must decide.
 		d.Ask = false
 		d.Reason += "; Codex's hook cannot ask, so it is refused: run it yourself if you want it"
 	}
-	return d, answer(proto, stdout, d)
+	return d, Answer(proto, in.HookEventName, stdout, d)
 }
 
-func answer(proto Protocol, stdout io.Writer, d Decision) error {
+// EventPermissionRequest is the hook event a CLI sends right before it
+// shows its own permission prompt (Claude Code; Codex in its approval
+// path).
+const EventPermissionRequest = "PermissionRequest"
+
+// Answer writes d in the protocol of the hook event. A PreToolUse call
+// gets allow, deny or ask (Codex: no output allows). A PermissionRequest
+// can only be made stricter: a deny refuses it, anything else leaves the
+// prompt to the person (no output), so AgentOS never answers for them.
+func Answer(proto Protocol, event string, stdout io.Writer, d Decision) error {
+	if event == EventPermissionRequest {
+		if d.Allow || d.Ask {
+			return nil
+		}
+		var o struct {
+			HookSpecificOutput struct {
+				HookEventName string `json:"hookEventName"`
+				Decision      struct {
+					Behavior string `json:"behavior"`
+					Message  string `json:"message"`
+				} `json:"decision"`
+			} `json:"hookSpecificOutput"`
+		}
+		o.HookSpecificOutput.HookEventName = EventPermissionRequest
+		o.HookSpecificOutput.Decision.Behavior = "deny"
+		o.HookSpecificOutput.Decision.Message = "AgentOS " + d.Rule + ": " + d.Reason
+		return json.NewEncoder(stdout).Encode(o)
+	}
 	if proto == ProtocolCodex && d.Allow {
 		return nil
 	}
 	return json.NewEncoder(stdout).Encode(d.Output())
+}
+
+func answer(proto Protocol, stdout io.Writer, d Decision) error {
+	return Answer(proto, "", stdout, d)
 }
 
 func denyAll(proto Protocol, stdout io.Writer, reason string) (Decision, error) {
