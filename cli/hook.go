@@ -143,18 +143,15 @@ func recordHookDecision(cmd *cobra.Command, opts *HookOptions, in contractor.Hoo
 	}
 	ev := agentos.HookDecisionEvent{Agent: string(opts.Protocol), SessionID: in.SessionID, Event: in.HookEventName, Tool: d.Tool,
 		Command: d.Command, Path: d.Path, Decision: decision, Rule: d.Rule, Reason: d.Reason, Mode: mode, Cwd: in.Cwd}
-	evs, err := db.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: agentos.EventHookDecision, Data: ev})
-	if err != nil {
+	if _, err := db.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: agentos.EventHookDecision, Data: ev}); err != nil {
 		return err
 	}
 	if dir, err := opts.F.StatePath(ctx); err == nil {
 		if fh, err := os.OpenFile(filepath.Join(dir, "hooks.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600); err == nil {
-			// The copy carries the audit event's data as stored (redacted).
-			var stored any = ev
-			if len(evs) == 1 {
-				stored = json.RawMessage(evs[0].Data)
-			}
-			json.NewEncoder(fh).Encode(stored)
+			// The documented line format (one decision as before), redacted
+			// like the audit event.
+			d.Command, d.Reason = opts.F.redactText(d.Command), opts.F.redactText(d.Reason)
+			json.NewEncoder(fh).Encode(d)
 			fh.Close()
 		}
 	}

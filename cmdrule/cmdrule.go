@@ -127,6 +127,14 @@ func New(cfg config.Commands) (*Engine, error) {
 		default:
 			return nil, agentos.Errorf(agentos.EINVALID, "%s (%s): decision %q; use allow, approve or deny", where, r.ID, r.Decision)
 		}
+		for _, fl := range append(slices.Clone(r.Flags), r.NotFlags...) {
+			if len(fl) < 2 || fl[0] != '-' {
+				return nil, agentos.Errorf(agentos.EINVALID, "%s (%s): flags and not_flags list options such as -a or --list, not %q", where, r.ID, fl)
+			}
+		}
+		if r.MaxArgs != nil && *r.MaxArgs < 0 {
+			return nil, agentos.Errorf(agentos.EINVALID, "%s (%s): max_args must be 0 or more", where, r.ID)
+		}
 		e.rules = append(e.rules, rule{r})
 	}
 	if fails := e.CheckExamples(); len(fails) > 0 {

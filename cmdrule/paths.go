@@ -131,8 +131,9 @@ func specFor(prog string) (progSpec, bool) {
 		return s, true
 	case "grep", "egrep", "fgrep", "rg", "ag":
 		return progSpec{
-			short:   merge(shorts(rNone, "emABCDdgtTM"), shorts(rRead, "f")),
-			long:    map[string]role{"--regexp": rNone, "--file": rRead, "--include": rNone, "--exclude": rNone, "--exclude-dir": rNone, "--glob": rNone, "--type": rNone, "--max-count": rNone, "--context": rNone, "--color": rNone, "--colour": rNone, "--exclude-from": rRead, "--ignore-file": rRead},
+			short: merge(shorts(rNone, "emABCDdgtTM"), shorts(rRead, "f")),
+			long: map[string]role{"--regexp": rNone, "--file": rRead, "--include": rNone, "--exclude": rNone, "--exclude-dir": rNone, "--glob": rNone, "--type": rNone, "--max-count": rNone, "--context": rNone, "--color": rNone, "--colour": rNone, "--exclude-from": rRead, "--ignore-file": rRead,
+				"--pre": rExec, "--hostname-bin": rExec, "--pre-glob": rNone},
 			operand: firstNone(rRead), other: rRead,
 		}, true
 	case "sort":

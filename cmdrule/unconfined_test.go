@@ -1,7 +1,9 @@
 package cmdrule_test
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,7 +21,7 @@ func hookPolicy() config.Commands {
 	return config.Commands{
 		Allow: []string{"cat", "ls", "grep", "head", "tail", "wc", "sort", "uniq", "echo", "printf", "find", "awk",
 			"tee", "rm", "cp", "mv", "mkdir", "touch", "go", "make", "printenv", "env", "xargs", "timeout", "nice",
-			"tar", "dd", "jq", "diff", "chmod", "true", "stat", "nohup", "setsid", "cut", "tr", "seq", "sleep", "date"},
+			"tar", "dd", "jq", "diff", "chmod", "true", "stat", "nohup", "setsid", "cut", "tr", "seq", "sleep", "date", "rg"},
 		Rules: []config.CommandRule{
 			{ID: "git-read", Prefix: []string{"git", "status|diff|log|show"}, Decision: "allow",
 				Match: [][]string{{"git", "status"}, {"git", "-C", ".", "status"}, {"git", "log", "--oneline"}}, NotMatch: [][]string{{"git", "push"}}},
@@ -55,6 +57,19 @@ func TestUnconfinedCorpus(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := e.Unconfined()
+	// ripgrep is rarely installed: a program named rg (a copy of true)
+	// stands in, since rg's options are known by its name.
+	rg := filepath.Join(t.TempDir(), "rg")
+	tr, _ := exec.LookPath("true")
+	if b, err := os.ReadFile(tr); err != nil || os.WriteFile(rg, b, 0o755) != nil {
+		t.Fatal("cannot make a stand-in rg")
+	}
+	lookPath := func(name string) (string, error) {
+		if name == "rg" {
+			return rg, nil
+		}
+		return exec.LookPath(name)
+	}
 	cases := []struct {
 		line  string
 		want  string
@@ -87,6 +102,10 @@ func TestUnconfinedCorpus(t *testing.T) {
 		{`git status|cat`, "allow", ""},
 		{`git push origin main`, "approve", ""},
 		{`git -c core.hooksPath=/tmp status`, "deny", ""},
+		{`rg --pre=./pwn TODO .`, "deny", ""},
+		{`rg --pre ./pwn TODO .`, "deny", ""},
+		{`rg --hostname-bin=./pwn -n TODO`, "deny", ""},
+		{`rg -n TODO src`, "allow", ""},
 		// Attached values and abbreviations.
 		{`sort --out=agentos.yaml x`, "deny", ""},
 		{`sort -oagentos.yaml x`, "allow", "agentos.yaml"},
@@ -172,7 +191,7 @@ func TestUnconfinedCorpus(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.line, func(t *testing.T) {
-			d := u.Decide([]string{"/bin/sh", "-c", tc.line}, nil)
+			d := u.Decide([]string{"/bin/sh", "-c", tc.line}, lookPath)
 			if d.Effect != tc.want {
 				t.Fatalf("%s: %s by %s (%s), want %s", tc.line, d.Effect, d.RuleID, d.Reason, tc.want)
 			}
@@ -205,6 +224,15 @@ func TestRuleLanguage(t *testing.T) {
 	}
 	if _, err := cmdrule.New(config.Commands{Rules: bad}); err == nil || !strings.Contains(err.Error(), "does not match its example") {
 		t.Fatalf("a flags rule whose example it refuses loaded: %v", err)
+	}
+	neg := -1
+	for _, r := range []config.CommandRule{
+		{ID: "x", Prefix: []string{"git"}, Decision: "allow", Flags: []string{"list"}},
+		{ID: "x", Prefix: []string{"git"}, Decision: "allow", MaxArgs: &neg},
+	} {
+		if _, err := cmdrule.New(config.Commands{Rules: []config.CommandRule{r}}); err == nil {
+			t.Errorf("rule %+v loaded", r)
+		}
 	}
 	alts := []config.CommandRule{{ID: "py", Prefix: []string{"python|python3", "-m", "pytest|unittest"}, Decision: "allow",
 		Match: [][]string{{"python3", "-m", "pytest"}, {"python", "-m", "unittest"}}, NotMatch: [][]string{{"python3", "-m", "http.server"}}}}
