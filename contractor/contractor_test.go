@@ -529,6 +529,9 @@ func TestDecideSession(t *testing.T) {
 		reason string // a substring of the reason
 	}{
 		{"policy rewrite", session, in("Bash", "command", "sort -o agentos.yaml a.txt"), "deny", "agentos.yaml, which is protected"},
+		{"policy rewrite, absolute", session, in("Bash", "command", "sort -o "+filepath.Join(wt, "agentos.yaml")+" a.txt"), "deny", "is protected"},
+		{"policy rewrite, dotted", session, in("Bash", "command", "sort -o ./sub/..//agentos.yaml a.txt"), "deny", "is protected"},
+		{"state rewrite, attached", session, in("Bash", "command", "sort -o.agentos/hooks.jsonl a.txt"), "deny", "is protected"},
 		{"attached outside", session, in("Bash", "command", "sort -o/tmp/x a.txt"), "deny", "outside the repository"},
 		{"cd into .git", session, in("Bash", "command", "cd sub && cd ../.git && echo x > hooks/pre-commit"), "deny", ""},
 		{"glob through a symlink", session, in("Bash", "command", "cat zz-*"), "deny", "outside the repository"},
