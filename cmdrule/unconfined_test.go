@@ -240,3 +240,24 @@ func TestRuleLanguage(t *testing.T) {
 		t.Fatalf("alternatives: %v", err)
 	}
 }
+
+// TestDenyRuleAttachedValue: a deny rule written against an option holds
+// when the value is attached or the long option abbreviated, in plan steps
+// as in hooks (Codex's base64 -oFILE case).
+func TestDenyRuleAttachedValue(t *testing.T) {
+	e, err := cmdrule.New(config.Commands{Allow: []string{"sort", "base64"}, Rules: []config.CommandRule{
+		{ID: "no-sort-o", Prefix: []string{"sort", "-o"}, Decision: "deny"},
+		{ID: "no-base64-out", Prefix: []string{"base64", "--output"}, Decision: "deny"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, argv := range [][]string{{"sort", "-o/tmp/x", "f"}, {"sort", "-uo/tmp/x", "f"}, {"sort", "-oFILE", "f"}, {"base64", "--out=x", "f"}, {"base64", "--output=x"}} {
+		if d := e.Decide(argv, nil); d.Effect != cmdrule.Deny {
+			t.Errorf("%q: %s by %s, want deny", argv, d.Effect, d.RuleID)
+		}
+	}
+	if d := e.Decide([]string{"sort", "-u", "f"}, nil); d.Effect != cmdrule.Allow {
+		t.Errorf("sort -u: %s by %s", d.Effect, d.RuleID)
+	}
+}
