@@ -352,11 +352,15 @@ type HookDecisionEvent struct {
 	SessionID string `json:"session_id"` // the agent CLI's session
 	// Event is the hook event: PreToolUse, or PermissionRequest (the CLI
 	// is about to prompt the person; AgentOS can only refuse it).
-	Event   string `json:"event,omitempty"`
-	Tool    string `json:"tool"`
-	Command string `json:"command,omitempty"`
-	Path    string `json:"path,omitempty"`
-	// Decision is allow, deny or ask (handed to the CLI's own prompt).
+	Event string `json:"event,omitempty"`
+	// ToolUseID is the CLI's id of the call, linking an "ask" to the
+	// person's answer (decision "approved", from PostToolUse).
+	ToolUseID string `json:"tool_use_id,omitempty"`
+	Tool      string `json:"tool"`
+	Command   string `json:"command,omitempty"`
+	Path      string `json:"path,omitempty"`
+	// Decision is allow, deny or ask (handed to the CLI's own prompt); or
+	// approved: an asked call ran, so the person allowed it.
 	Decision string `json:"decision"`
 	Rule     string `json:"rule"`
 	Reason   string `json:"reason"`

@@ -40,8 +40,9 @@ const (
 )
 
 // claudeHookEvents are the Claude Code hook events wired: PreToolUse
-// decides every call, PermissionRequest lets AgentOS refuse at the prompt.
-var claudeHookEvents = []string{"PreToolUse", contractor.EventPermissionRequest}
+// decides every call, PermissionRequest lets AgentOS refuse at the prompt,
+// PostToolUse records that a call AgentOS asked about was allowed.
+var claudeHookEvents = []string{"PreToolUse", contractor.EventPermissionRequest, "PostToolUse"}
 
 // wireAgent reports (and, with write, installs idempotently) the wiring of
 // agent in the repository at root.

@@ -76,6 +76,12 @@ func hookRun(cmd *cobra.Command, opts *HookOptions) error {
 	}
 	var in contractor.HookInput
 	_ = json.Unmarshal(raw, &in)
+	if in.HookEventName == "PostToolUse" {
+		// Nothing to decide: the call ran. If AgentOS had asked the person
+		// about it, their answer was yes, and that is recorded.
+		recordApproval(cmd, opts, in)
+		return nil
+	}
 	var rules *contractor.Rules
 	problem := ""
 	switch opts.Mode {
@@ -141,7 +147,7 @@ func recordHookDecision(cmd *cobra.Command, opts *HookOptions, in contractor.Hoo
 	if mode == hookModeSession && (in.PermissionMode == "bypassPermissions" || in.PermissionMode == "dontAsk") {
 		mode = hookModeFullAuto
 	}
-	ev := agentos.HookDecisionEvent{Agent: string(opts.Protocol), SessionID: in.SessionID, Event: in.HookEventName, Tool: d.Tool,
+	ev := agentos.HookDecisionEvent{Agent: string(opts.Protocol), SessionID: in.SessionID, Event: in.HookEventName, ToolUseID: in.ToolUseID, Tool: d.Tool,
 		Command: d.Command, Path: d.Path, Decision: decision, Rule: d.Rule, Reason: d.Reason, Mode: mode, Cwd: in.Cwd}
 	if _, err := db.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: agentos.EventHookDecision, Data: ev}); err != nil {
 		return err
@@ -156,4 +162,38 @@ func recordHookDecision(cmd *cobra.Command, opts *HookOptions, in contractor.Hoo
 		}
 	}
 	return nil
+}
+
+// recordApproval records the person's answer to an "ask": a PostToolUse
+// for a call the hook asked about (same tool_use_id, among the recent
+// decisions) means the person allowed it at the CLI's prompt.
+func recordApproval(cmd *cobra.Command, opts *HookOptions, in contractor.HookInput) {
+	ctx := cmd.Context()
+	if in.ToolUseID == "" {
+		return
+	}
+	db, err := opts.F.DB(ctx)
+	if err != nil {
+		return
+	}
+	head, _, err := db.ChainHead(ctx)
+	if err != nil {
+		return
+	}
+	evs, err := db.Events(ctx, agentos.EventFilter{Kind: agentos.EventHookDecision, FromSeq: max(1, head-1000)})
+	if err != nil {
+		return
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		var h agentos.HookDecisionEvent
+		if json.Unmarshal(evs[i].Data, &h) != nil || h.ToolUseID != in.ToolUseID || h.SessionID != in.SessionID {
+			continue
+		}
+		if h.Decision == "ask" {
+			h.Event, h.Decision = "PostToolUse", "approved"
+			h.Reason = "the person allowed it at the CLI's prompt, and it ran"
+			db.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: agentos.EventHookDecision, Data: h})
+		}
+		return
+	}
 }

@@ -30,7 +30,7 @@ func TestInitAgentIdempotent(t *testing.T) {
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, ".claude", "settings.json"))
 	s := string(b)
-	if strings.Count(s, `"agentos hook claude"`) != 2 || !strings.Contains(s, `"PermissionRequest"`) || !strings.Contains(s, `"onFailure": "block"`) ||
+	if strings.Count(s, `"agentos hook claude"`) != 3 || !strings.Contains(s, `"PermissionRequest"`) || !strings.Contains(s, `"onFailure": "block"`) ||
 		!strings.Contains(s, `"model": "x"`) || !strings.Contains(s, `"command": "fmt"`) {
 		t.Errorf(".claude/settings.json after two runs:\n%s", s)
 	}
