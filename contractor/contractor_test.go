@@ -545,6 +545,8 @@ func TestDecideSession(t *testing.T) {
 		{"approve in full_auto", Rules{Worktree: wt, Engine: eng, Session: true, NoAsk: true}, in("Bash", "command", "wc -l a.txt"), "deny", "nobody answers"},
 		{"approve for a contractor", contract, in("Bash", "command", "wc -l a.txt"), "deny", "contractor cannot get"},
 		{"codex exec_command", session, in("exec_command", "cmd", "cat /etc/shadow"), "deny", "outside"},
+		{"codex view_image outside", session, in("view_image", "path", "/etc/hostname"), "deny", "outside"},
+		{"codex view_image inside", session, in("view_image", "path", "a.txt"), "allow", ""},
 		{"write_stdin poll", session, in("write_stdin", "chars", ""), "allow", ""},
 		{"write_stdin typing", session, in("write_stdin", "chars", "y\n"), "ask", "typing"},
 		{"write_stdin typing, contractor", contract, in("write_stdin", "chars", "y\n"), "deny", "typing"},

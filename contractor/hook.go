@@ -111,7 +111,7 @@ var builtins = []string{"cd", "echo", "printf", "true", "false", "test", "[", "p
 var escapesVar = regexp.MustCompile(`\$\{?(HOME|TMPDIR|TMP|TEMP|PWD|OLDPWD|XDG_[A-Z_]+|CLAUDE_[A-Z_]+|CODEX_HOME)\b`)
 
 // readTools only read; their path must still be inside the worktree.
-var readTools = []string{"Read", "Glob", "Grep", "LS", "NotebookRead"}
+var readTools = []string{"Read", "Glob", "Grep", "LS", "NotebookRead", "view_image"}
 
 // writeTools change a file named by file_path (or notebook_path).
 var writeTools = []string{"Write", "Edit", "MultiEdit", "NotebookEdit"}
