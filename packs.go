@@ -265,6 +265,19 @@ type ReviewPack struct {
 	PlannerCalls []PlannerCall `json:"planner_calls,omitempty"`
 	// PlannerLastAnswer is the model's last answer when none was usable.
 	PlannerLastAnswer string `json:"planner_last_answer,omitempty"`
+	// ToolDecisions are the agent's tool calls as the AgentOS hook decided
+	// them (a contractor run's contractor.decision events; arguments as
+	// redacted in the audit), and ToolCounts sums them up.
+	ToolDecisions []ContractorDecisionEvent `json:"tool_decisions,omitempty"`
+	ToolCounts    *ToolDecisionCounts       `json:"tool_counts,omitempty"`
+}
+
+// ToolDecisionCounts counts an agent's tool decisions by outcome.
+type ToolDecisionCounts struct {
+	Total   int `json:"total"`
+	Allowed int `json:"allowed"`
+	Denied  int `json:"denied"`
+	Asked   int `json:"asked,omitempty"`
 }
 
 // ComputeHash returns the pack's digest with the hash field empty.

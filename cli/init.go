@@ -141,6 +141,7 @@ approvers: []
 func newCmdInit(f *Factory) *cobra.Command {
 	var force, asJSON bool
 	var target string
+	var agents []string
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write agentos.yaml (safe defaults) and .agentos/ (git-ignored) in this repository",
@@ -223,6 +224,9 @@ func newCmdInit(f *Factory) *cobra.Command {
 			if exists && !force {
 				fmt.Fprintf(f.IO.ErrOut, "%s already exists and loads; kept it (use --force to rewrite it)\n", config.FileName)
 			}
+			if err := initAgents(f, repo.Root, agents); err != nil {
+				return err
+			}
 			// Only the committed policy governs: say so until it is.
 			inForce := f.origin != nil && f.origin.Committed && f.origin.WorkingTree == wtSame
 			if !inForce {
@@ -238,6 +242,7 @@ func newCmdInit(f *Factory) *cobra.Command {
 	cmd.Flags().BoolVar(&force, "force", false, "rewrite agentos.yaml with the defaults")
 	addJSONFlag(cmd, f, &asJSON)
 	cmd.Flags().StringVar(&target, "target", "", "the `branch` commits land on (default: the current branch)")
+	cmd.Flags().StringSliceVar(&agents, "agent", nil, "wire an agent CLI's hooks to AgentOS (hook mode): claude, codex or opencode (repeatable; idempotent)")
 	return cmd
 }
 

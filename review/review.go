@@ -85,6 +85,13 @@ func Markdown(rp *agentos.ReviewPack) string {
 	if rp.Unconfined {
 		w("- **UNCONFINED:** at least one command ran without the sandbox (policy `sandbox: {require: false}`)\n")
 	}
+	if c := rp.ToolCounts; c != nil {
+		w("- **Agent tool calls:** %d decided: %d allowed, %d denied", c.Total, c.Allowed, c.Denied)
+		if c.Asked > 0 {
+			w(", %d asked", c.Asked)
+		}
+		w("\n")
+	}
 	w("- **Audit:** events %d–%d, chain head %s\n\n", rp.AuditFrom, rp.AuditTo, code(rp.ChainHead))
 
 	if rp.Intent != nil {
@@ -186,6 +193,23 @@ func Markdown(rp *agentos.ReviewPack) string {
 				w(": %s", code(c.Reason))
 			}
 			w("\n")
+		}
+	}
+	if len(rp.ToolDecisions) > 0 {
+		w("\n## Agent tool decisions\n\n| # | tool | call | decision | rule | reason |\n|---|---|---|---|---|---|\n")
+		for _, d := range rp.ToolDecisions {
+			call := d.Command
+			if call == "" {
+				call = d.Path
+			}
+			dec := "**deny**"
+			switch {
+			case d.Allow:
+				dec = "allow"
+			case d.Ask:
+				dec = "ask"
+			}
+			w("| %d | %s | %s | %s | %s | %s |\n", d.Seq, cell(d.Tool), cell(call), dec, cell(d.Rule), cell(d.Reason))
 		}
 	}
 	if len(rp.Patches) > 0 {
