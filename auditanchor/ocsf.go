@@ -70,9 +70,9 @@ func OCSF(e agentos.Event, hostname string) map[string]any {
 		"type_uid": class*100 + activity, "type_name": className + ": " + activityNames[activity],
 		"severity_id": 1, "severity": "Informational",
 		"status_id": statusID, "status": status,
-		"time":  e.Time.UnixMilli(),
-		"actor": ocsfActor(e.Actor),
-		"api": map[string]any{"operation": e.Kind, "service": map[string]any{"name": "agentos"}},
+		"time":         e.Time.UnixMilli(),
+		"actor":        ocsfActor(e.Actor),
+		"api":          map[string]any{"operation": e.Kind, "service": map[string]any{"name": "agentos"}},
 		"src_endpoint": map[string]any{"hostname": hostname},
 		"metadata": map[string]any{
 			"version": ocsfVersion, "uid": e.Hash, "sequence": e.Seq, "log_name": "agentos.audit",

@@ -125,4 +125,3 @@ audit:
 	}
 	return os.WriteFile(cfgPath, []byte(body), 0o644)
 }
-
