@@ -245,9 +245,10 @@ func (a *anchors) gather(ctx context.Context) (*evidence, error) {
 	if err != nil {
 		return nil, err
 	}
+	var began time.Time // this store's first checkpoint: ReviewPacks before it are an earlier store's
 	for _, e := range log {
-		if e.Seq == 0 && e.Store == a.id && e.Since != "" {
-			ev.since = e.Since
+		if e.Seq == 0 && e.Store == a.id {
+			ev.since, began = e.Since, e.Time
 		}
 	}
 	ev.checkpoints = append(ev.checkpoints, log...)
@@ -259,9 +260,7 @@ func (a *anchors) gather(ctx context.Context) (*evidence, error) {
 		for i, e := range ref {
 			ev.checkpoints = append(ev.checkpoints, e)
 			if e.Seq == 0 && e.Store == a.id {
-				if e.Since != "" {
-					ev.since = e.Since
-				}
+				ev.since, began = e.Since, e.Time
 				ev.retired = len(ref) - i - 1
 				break
 			}
@@ -279,12 +278,13 @@ func (a *anchors) gather(ctx context.Context) (*evidence, error) {
 			continue
 		}
 		var rp struct {
-			ChainHead string `json:"chain_head"`
+			ChainHead string    `json:"chain_head"`
+			CreatedAt time.Time `json:"created_at"`
 		}
 		if json.Unmarshal(b, &rp) != nil {
 			return nil, agentos.Errorf(agentos.ECONFLICT, "ReviewPack %s does not parse: it was edited", p)
 		}
-		if rp.ChainHead != "" {
+		if rp.ChainHead != "" && !rp.CreatedAt.Before(began) {
 			ev.reviews = append(ev.reviews, auditanchor.Witness{Hash: rp.ChainHead, Where: "ReviewPack " + filepath.Join(agentos.StateDir, "reviews", filepath.Base(p))})
 		}
 	}

@@ -59,6 +59,14 @@ func initAuditKey(ctx context.Context, f *Factory, db agentos.Store, state, targ
 	if err != nil {
 		return nil, false, err
 	}
+	if a.keyFile == "" && a.pinned != "" {
+		// A new store (init --new-store) of a repository whose policy pins
+		// its key keeps that key: the pin is the repository's, not the
+		// store's.
+		if err := adoptPinnedKey(path, a.pinned); err != nil {
+			return nil, false, err
+		}
+	}
 	key, keyCreated, err := auditkey.LoadOrCreate(path)
 	if err != nil {
 		return nil, false, err
@@ -124,4 +132,37 @@ audit:
 		return agentos.WrapError(agentos.EINTERNAL, err, "pinning the audit key breaks agentos.yaml (a bug): %v", err)
 	}
 	return os.WriteFile(cfgPath, []byte(body), 0o644)
+}
+
+// adoptPinnedKey copies the key pinned by pinned from another store's
+// default key file to path, when path has none.
+func adoptPinnedKey(path, pinned string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	pub, err := auditkey.ParsePublic(pinned)
+	if err != nil {
+		return err
+	}
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "*"))
+	for _, p := range files {
+		k, err := auditkey.Load(p)
+		if err != nil || !k.Public.Equal(pub) {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return agentos.WrapError(agentos.EINTERNAL, err, "cannot copy the pinned audit key to %s: %v", path, err)
+		}
+		_, werr := f.Write(b)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		return werr
+	}
+	return nil
 }
