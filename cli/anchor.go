@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -277,6 +278,15 @@ func (a *anchors) gather(ctx context.Context) (*evidence, error) {
 		if err != nil {
 			continue
 		}
+		if began.IsZero() {
+			// Only the head is needed, and canonical JSON writes the key
+			// once (a string holding it would escape its quotes): no
+			// parse of a pack that may be megabytes.
+			if h, ok := chainHeadOf(b); ok {
+				ev.reviews = append(ev.reviews, auditanchor.Witness{Hash: h, Where: "ReviewPack " + filepath.Join(agentos.StateDir, "reviews", filepath.Base(p))})
+				continue
+			}
+		}
 		var rp struct {
 			ChainHead string    `json:"chain_head"`
 			CreatedAt time.Time `json:"created_at"`
@@ -326,4 +336,19 @@ func (a *anchors) priorStore(ctx context.Context) string {
 		}
 	}
 	return ""
+}
+
+// chainHeadOf finds a ReviewPack's "chain_head" value without parsing it.
+func chainHeadOf(b []byte) (string, bool) {
+	const key = `"chain_head":"`
+	i := bytes.Index(b, []byte(key))
+	if i < 0 || bytes.Contains(b[i+len(key):], []byte(key)) {
+		return "", false
+	}
+	rest := b[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return "", false
+	}
+	return string(rest[:j]), true
 }

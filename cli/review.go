@@ -148,22 +148,31 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, chainErr := c.DB.VerifyChain(ctx)
 			seq, head, _ := c.DB.ChainHead(ctx)
 			// The evidence outside the store (anchor.go): checkpoints,
-			// commit trailers, ReviewPacks; checked in the payload pass.
+			// commit trailers, ReviewPacks; checked in the same pass.
 			ac, err := f.anchorCheck(ctx, c.DB)
 			if err != nil {
 				return err
 			}
-			// Every event's data must decode strictly as its kind's
-			// registered payload: a row re-shaped and re-hashed by someone
-			// who knows the chain scheme keeps a valid chain but not a
-			// valid payload.
-			_, badData, err := agentos.VerifyPayloadsFunc(ctx, c.DB, ac.checker.Event)
+			// One pass over the log: the chain (every hash and link, as
+			// the store's VerifyChain checks it), every event's data
+			// decoded strictly as its kind's registered payload (a row
+			// re-shaped and re-hashed by someone who knows the chain scheme
+			// keeps a valid chain but not a valid payload), and the
+			// anchors' per-event checks.
+			var check agentos.ChainCheck
+			var chainErr error
+			_, badData, err := agentos.VerifyPayloadsFunc(ctx, c.DB, func(e agentos.Event, v any) {
+				if chainErr == nil {
+					chainErr = check.Next(e)
+				}
+				ac.checker.Event(e, v)
+			})
 			if err != nil {
 				return err
 			}
+			n := check.Checked()
 			if err := ac.finish(ctx, c.DB); err != nil {
 				return err
 			}
