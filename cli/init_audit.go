@@ -11,6 +11,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/auditkey"
 	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/policy"
 )
 
 // startOver is init's check before it creates a store where there is none:
@@ -118,8 +119,7 @@ func pinAuditKey(cfgPath string, key *auditkey.Key) error {
 	if !strings.HasSuffix(body, "\n") {
 		body += "\n"
 	}
-	body += fmt.Sprintf(`
-# The audit key signs checkpoints of the audit chain (docs/audit.md). Its
+	block := fmt.Sprintf(`# The audit key signs checkpoints of the audit chain (docs/audit.md). Its
 # private half is kept outside the repository (key_file: default
 # ~/.config/agentos/audit/<store>); the public half pinned here, committed,
 # is what `+"`agentos audit verify`"+` accepts. ref: true also writes every
@@ -127,7 +127,15 @@ func pinAuditKey(cfgPath string, key *auditkey.Key) error {
 audit:
   public_key: %s
   ref: false
+
 `, quoteYAML(key.AuthorizedKey()))
+	// Before the gates, which stay the file's last section: people append
+	// rules there.
+	if i := strings.Index(body, policy.DefaultGatesYAML); i >= 0 {
+		body = body[:i] + block + body[i:]
+	} else {
+		body += "\n" + block
+	}
 	if _, err := config.Parse([]byte(body), config.FileName); err != nil {
 		return agentos.WrapError(agentos.EINTERNAL, err, "pinning the audit key breaks agentos.yaml (a bug): %v", err)
 	}
