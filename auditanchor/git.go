@@ -1,11 +1,8 @@
 package auditanchor
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 
@@ -21,33 +18,30 @@ const Ref = "refs/agentos/audit"
 // reads: enough for years of a busy repository, and one git process.
 const MaxWalk = 20000
 
-// Git runs git plumbing in the repository at Dir.
+// Repo is the git a checkpoint log in git needs (package gitrepo).
+type Repo interface {
+	Git(ctx context.Context, args ...string) (string, error)
+	AppendToRef(ctx context.Context, ref, name string, content []byte, message string, id agentos.CommitIdentity) (string, error)
+}
+
+// Git reads and writes the evidence kept in git.
 type Git struct {
-	Dir string
+	Repo Repo
 	// Identity authors the checkpoint commits.
 	Identity agentos.CommitIdentity
 }
 
-func (g Git) run(ctx context.Context, stdin []byte, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = g.Dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "GIT_TERMINAL_PROMPT=0", "GIT_OPTIONAL_LOCKS=0",
-		"GIT_AUTHOR_NAME="+g.Identity.Name, "GIT_AUTHOR_EMAIL="+g.Identity.Email,
-		"GIT_COMMITTER_NAME="+g.Identity.Name, "GIT_COMMITTER_EMAIL="+g.Identity.Email)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
+func (g Git) run(ctx context.Context, args ...string) (string, error) {
+	out, err := g.Repo.Git(ctx, args...)
+	if err != nil {
+		return out, agentos.WrapError(agentos.EINTERNAL, err, "%v", err)
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		return out.String(), agentos.WrapError(agentos.EINTERNAL, err, "git %s: %s", strings.Join(args, " "), strings.TrimSpace(errb.String()))
-	}
-	return out.String(), nil
+	return out, nil
 }
 
 // RefHead is the commit Ref points at, "" when there is none.
 func (g Git) RefHead(ctx context.Context) string {
-	out, err := g.run(ctx, nil, "rev-parse", "--verify", "--quiet", Ref+"^{commit}")
+	out, err := g.run(ctx, "rev-parse", "--verify", "--quiet", Ref+"^{commit}")
 	if err != nil {
 		return ""
 	}
@@ -59,35 +53,15 @@ func (g Git) RefHead(ctx context.Context) string {
 // compare-and-swap so two writers never lose each other's checkpoint.
 func (g Git) WriteRef(ctx context.Context, c Checkpoint) (string, error) {
 	js := append(c.Marshal(), '\n')
-	blob, err := g.run(ctx, js, "hash-object", "-w", "--stdin")
+	msg := fmt.Sprintf("AgentOS audit checkpoint %d:%s\n\n%s", c.Seq, c.Head, js)
+	sha, err := g.Repo.AppendToRef(ctx, Ref, "checkpoint.json", js, msg, g.Identity)
 	if err != nil {
-		return "", err
-	}
-	tree, err := g.run(ctx, fmt.Appendf(nil, "100644 blob %s\tcheckpoint.json\n", strings.TrimSpace(blob)), "mktree")
-	if err != nil {
-		return "", err
-	}
-	msg := fmt.Appendf(nil, "AgentOS audit checkpoint %d:%s\n\n%s", c.Seq, c.Head, js)
-	for range 3 {
-		old := g.RefHead(ctx)
-		args := []string{"commit-tree", strings.TrimSpace(tree), "-F", "-"}
-		if old != "" {
-			args = append(args, "-p", old)
-		}
-		sha, err := g.run(ctx, msg, args...)
-		if err != nil {
+		if _, ok := err.(*agentos.Error); ok {
 			return "", err
 		}
-		sha = strings.TrimSpace(sha)
-		oldArg := old
-		if oldArg == "" {
-			oldArg = strings.Repeat("0", len(sha)) // must not exist yet
-		}
-		if _, err := g.run(ctx, nil, "update-ref", "-m", "agentos audit checkpoint", Ref, sha, oldArg); err == nil {
-			return sha, nil
-		}
+		return "", agentos.WrapError(agentos.EINTERNAL, err, "cannot write %s: %v", Ref, err)
 	}
-	return "", agentos.Errorf(agentos.ECONFLICT, "cannot move %s: other writers keep moving it", Ref)
+	return sha, nil
 }
 
 // ReadRef reads the checkpoints of Ref, newest first (none when there is
@@ -97,7 +71,7 @@ func (g Git) ReadRef(ctx context.Context, limit int) ([]Entry, error) {
 	if g.RefHead(ctx) == "" {
 		return nil, nil
 	}
-	out, err := g.run(ctx, nil, "log", "-n", strconv.Itoa(limit), "--format=%H%x00%B%x1e", Ref, "--")
+	out, err := g.run(ctx, "log", "-n", strconv.Itoa(limit), "--format=%H%x00%B%x1e", Ref, "--")
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +124,7 @@ func ParseTrailer(v string) (int64, string, bool) {
 // process. A malformed value is an error: AgentOS never writes one.
 func (g Git) Trailers(ctx context.Context, branch, since string, limit int) ([]Trailer, error) {
 	ref := "refs/heads/" + branch
-	if _, err := g.run(ctx, nil, "rev-parse", "--verify", "--quiet", ref); err != nil {
+	if _, err := g.run(ctx, "rev-parse", "--verify", "--quiet", ref); err != nil {
 		return nil, nil // an unborn or deleted branch witnesses nothing
 	}
 	args := []string{"log", "-n", strconv.Itoa(limit), "--fixed-strings", "--grep", agentos.TrailerAudit + ": ",
@@ -158,7 +132,7 @@ func (g Git) Trailers(ctx context.Context, branch, since string, limit int) ([]T
 	if since != "" {
 		args = append(args, "^"+since)
 	}
-	out, err := g.run(ctx, nil, append(args, "--")...)
+	out, err := g.run(ctx, append(args, "--")...)
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +160,6 @@ func short(sha string) string {
 
 // Head is the commit branch points at.
 func (g Git) Head(ctx context.Context, branch string) (string, error) {
-	out, err := g.run(ctx, nil, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch+"^{commit}")
+	out, err := g.run(ctx, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch+"^{commit}")
 	return strings.TrimSpace(out), err
 }

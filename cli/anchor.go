@@ -16,6 +16,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/auditanchor"
 	"github.com/agentos/agentos/auditkey"
+	"github.com/agentos/agentos/gitrepo"
 )
 
 // pubFile, beside store.json, records the audit key's public half when
@@ -28,22 +29,23 @@ const pubFile = "audit.pub"
 // the ref refs/agentos/audit and the target's AgentOS-Audit trailers.
 type anchors struct {
 	f       *Factory
-	dir     string // .agentos
-	root    string // the repository
-	id      string // the store's identity
-	keyFile string // audit.key_file
-	pinned  string // audit.public_key
-	ref     bool   // audit.ref
+	dir     string        // .agentos
+	repo    *gitrepo.Repo // nil outside a repository
+	id      string        // the store's identity
+	keyFile string        // audit.key_file
+	pinned  string        // audit.public_key
+	ref     bool          // audit.ref
 	target  string
 
 	key    *auditkey.Key
 	keyErr error
+	warned bool
 }
 
 func (f *Factory) newAnchors(ctx context.Context, dir, id string) *anchors {
 	a := &anchors{f: f, dir: dir, id: id}
 	if r, err := f.Repo(ctx); err == nil {
-		a.root = r.Root
+		a.repo = r
 	}
 	if cfg, err := f.ConfigUnchecked(ctx); err == nil {
 		a.keyFile, a.pinned, a.ref, a.target = cfg.Audit.KeyFile, cfg.Audit.PublicKey, cfg.Audit.Ref, cfg.Target
@@ -52,7 +54,16 @@ func (f *Factory) newAnchors(ctx context.Context, dir, id string) *anchors {
 }
 
 func (a *anchors) git() auditanchor.Git {
-	return auditanchor.Git{Dir: a.root, Identity: agentos.CommitIdentity{Name: "AgentOS", Email: "agentos@localhost"}}
+	return auditanchor.Git{Repo: a.repo, Identity: agentos.CommitIdentity{Name: "AgentOS", Email: "agentos@localhost"}}
+}
+
+// warn says once what could not be anchored.
+func (a *anchors) warn(msg string) {
+	if a.warned {
+		return
+	}
+	a.warned = true
+	fmt.Fprintf(a.f.IO.ErrOut, "agentos: %s\n", msg)
 }
 
 func (a *anchors) logPath() string { return auditanchor.LogPath(a.dir) }
@@ -84,7 +95,11 @@ func (a *anchors) pin() (ed25519.PublicKey, string, error) {
 	if err != nil {
 		return nil, "", agentos.WrapError(agentos.EINTERNAL, err, "cannot read %s: %v", pubFile, err)
 	}
-	pub, err := auditkey.ParsePublic(strings.TrimSpace(string(b)))
+	key, store := splitPub(string(b))
+	if store != a.id {
+		return nil, "", nil // recorded for another store (one this clone no longer uses)
+	}
+	pub, err := auditkey.ParsePublic(key)
 	if err != nil {
 		return nil, "", agentos.Errorf(agentos.ECONFLICT, "%s does not parse: pin the audit key with audit.public_key in %s", filepath.Join(a.dir, pubFile), agentos.PolicyFile)
 	}
@@ -112,7 +127,7 @@ func (a *anchors) checkHead(ctx context.Context, db agentos.Store, full bool) er
 		cps = append(cps, *last)
 	}
 	var trs []auditanchor.Trailer
-	if full && a.root != "" {
+	if full && a.repo != nil {
 		g := a.git()
 		if es, err := g.ReadRef(ctx, 1); err == nil {
 			cps = append(cps, es...)
@@ -205,7 +220,7 @@ func (a *anchors) checkpoint(ctx context.Context, db agentos.Store, toRef bool) 
 		}
 	}
 	sha := ""
-	if (toRef || a.ref) && a.root != "" {
+	if (toRef || a.ref) && a.repo != nil {
 		if sha, err = a.git().WriteRef(ctx, c); err != nil {
 			return &c, "", err
 		}
@@ -221,7 +236,7 @@ func (a *anchors) genesis(ctx context.Context, key *auditkey.Key, since string) 
 	if err := auditanchor.Append(a.logPath(), c); err != nil {
 		return err
 	}
-	if a.ref && a.root != "" {
+	if a.ref && a.repo != nil {
 		_, err := a.git().WriteRef(ctx, c)
 		return err
 	}
@@ -248,21 +263,31 @@ func (a *anchors) gather(ctx context.Context) (*evidence, error) {
 	}
 	var began time.Time // this store's first checkpoint: ReviewPacks before it are an earlier store's
 	for _, e := range log {
-		if e.Seq == 0 && e.Store == a.id {
+		switch {
+		case e.Seq == 0 && e.Store != a.id:
+			// Another store's first checkpoint vouches for no event here
+			// (a clone that adopted a shared store after its own init).
+			ev.retired++
+			continue
+		case e.Seq == 0:
 			ev.since, began = e.Since, e.Time
 		}
+		ev.checkpoints = append(ev.checkpoints, e)
 	}
-	ev.checkpoints = append(ev.checkpoints, log...)
-	if a.root != "" {
+	if a.repo != nil {
 		ref, err := a.git().ReadRef(ctx, auditanchor.MaxWalk)
 		if err != nil {
 			return nil, err
 		}
 		for i, e := range ref {
+			if e.Seq == 0 && e.Store != a.id {
+				ev.retired++
+				continue
+			}
 			ev.checkpoints = append(ev.checkpoints, e)
 			if e.Seq == 0 && e.Store == a.id {
 				ev.since, began = e.Since, e.Time
-				ev.retired = len(ref) - i - 1
+				ev.retired += len(ref) - i - 1
 				break
 			}
 		}
@@ -321,7 +346,7 @@ func (a *anchors) priorStore(ctx context.Context) string {
 	if last, err := auditanchor.Last(a.logPath()); err != nil || last != nil {
 		return filepath.Join(agentos.StateDir, auditanchor.LogFile)
 	}
-	if a.root == "" {
+	if a.repo == nil {
 		return ""
 	}
 	if a.git().RefHead(ctx) != "" {
@@ -352,3 +377,16 @@ func chainHeadOf(b []byte) (string, bool) {
 	}
 	return string(rest[:j]), true
 }
+
+// splitPub reads .agentos/audit.pub: "ssh-ed25519 AAAA… store=ID", the key
+// and the store it was recorded for.
+func splitPub(line string) (key, store string) {
+	f := strings.Fields(line)
+	if len(f) < 3 {
+		return strings.TrimSpace(line), ""
+	}
+	return f[0] + " " + f[1], strings.TrimPrefix(f[2], "store=")
+}
+
+// pubLine is audit.pub's content for key and store id.
+func pubLine(key *auditkey.Key, id string) string { return key.AuthorizedKey() + " store=" + id + "\n" }

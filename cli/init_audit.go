@@ -79,16 +79,18 @@ func initAuditKey(ctx context.Context, f *Factory, db agentos.Store, state, targ
 		}
 	}
 	pubPath := filepath.Join(state, pubFile)
-	if b, err := os.ReadFile(pubPath); err == nil && !created {
-		if strings.TrimSpace(string(b)) != key.AuthorizedKey() {
-			return nil, false, agentos.Errorf(agentos.ECONFLICT, "the audit key %s (%s) is not the one recorded in %s (%s): put the recorded key back, or remove %s to adopt this one (earlier checkpoints then no longer verify)", key.Path, key.AuthorizedKey(), pubPath, strings.TrimSpace(string(b)), pubPath)
+	b, err := os.ReadFile(pubPath)
+	recorded, store := splitPub(string(b))
+	if err == nil && !created && store == id {
+		if recorded != key.AuthorizedKey() {
+			return nil, false, agentos.Errorf(agentos.ECONFLICT, "the audit key %s (%s) is not the one recorded in %s (%s): put the recorded key back, or remove %s to adopt this one (earlier checkpoints then no longer verify)", key.Path, key.AuthorizedKey(), pubPath, recorded, pubPath)
 		}
-	} else if err := os.WriteFile(pubPath, []byte(key.AuthorizedKey()+"\n"), 0o644); err != nil {
+	} else if err := os.WriteFile(pubPath, []byte(pubLine(key, id)), 0o644); err != nil {
 		return nil, false, agentos.WrapError(agentos.EINTERNAL, err, "cannot record the audit key's public half: %v", err)
 	}
 	if created {
 		since := ""
-		if a.root != "" && target != "" {
+		if a.repo != nil && target != "" {
 			if out, err := a.git().Head(ctx, target); err == nil {
 				since = out
 			}
