@@ -98,8 +98,10 @@ func (g Git) ReadRef(ctx context.Context, limit int) ([]Entry, error) {
 // Trailer is one commit's AgentOS-Audit trailer.
 type Trailer struct {
 	Commit string
-	Seq    int64
-	Hash   string
+	// Task is the commit's AgentOS-Task.
+	Task string
+	Seq  int64
+	Hash string
 }
 
 // FormatTrailer is the AgentOS-Audit value of a chain head.
@@ -128,7 +130,7 @@ func (g Git) Trailers(ctx context.Context, branch, since string, limit int) ([]T
 		return nil, nil // an unborn or deleted branch witnesses nothing
 	}
 	args := []string{"log", "-n", strconv.Itoa(limit), "--fixed-strings", "--grep", agentos.TrailerAudit + ": ",
-		"--format=%H%x00%(trailers:key=" + agentos.TrailerAudit + ",valueonly,separator=%x2C)", ref}
+		"--format=%H%x00%(trailers:key=" + agentos.TrailerAudit + ",valueonly,separator=%x2C)%x00%(trailers:key=" + agentos.TrailerTask + ",valueonly,separator=%x2C)", ref}
 	if since != "" {
 		args = append(args, "^"+since)
 	}
@@ -139,6 +141,7 @@ func (g Git) Trailers(ctx context.Context, branch, since string, limit int) ([]T
 	var ts []Trailer
 	for line := range strings.SplitSeq(out, "\n") {
 		sha, v, ok := strings.Cut(line, "\x00")
+		v, task, _ := strings.Cut(v, "\x00")
 		if !ok || strings.TrimSpace(v) == "" {
 			continue
 		}
@@ -146,7 +149,7 @@ func (g Git) Trailers(ctx context.Context, branch, since string, limit int) ([]T
 		if !ok {
 			return ts, agentos.Errorf(agentos.ECONFLICT, "commit %s has a malformed %s trailer %q", short(sha), agentos.TrailerAudit, strings.TrimSpace(v))
 		}
-		ts = append(ts, Trailer{Commit: sha, Seq: seq, Hash: h})
+		ts = append(ts, Trailer{Commit: sha, Task: strings.TrimSpace(task), Seq: seq, Hash: h})
 	}
 	return ts, nil
 }

@@ -139,8 +139,19 @@ func (a *anchors) checkHead(ctx context.Context, db agentos.Store, full bool) er
 			if first, err := auditanchor.First(a.logPath()); err == nil && first != nil && first.Seq == 0 && first.Store == a.id && first.Verify(pub) == nil {
 				since = first.Since // trailers before it are an earlier store's
 			}
-			if trs, err = g.Trailers(ctx, a.target, since, 1); err != nil {
+			// The newest trailer of a task this store recorded: commits
+			// another clone made with its own store (pulled into the
+			// target) name that store's chain. `audit verify` holds the
+			// chain to every trailer.
+			recent, err := g.Trailers(ctx, a.target, since, 20)
+			if err != nil {
 				return err
+			}
+			for _, t := range recent {
+				if _, err := db.Task(ctx, t.Task); err == nil {
+					trs = append(trs, t)
+					break
+				}
 			}
 		}
 	}
