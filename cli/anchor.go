@@ -232,7 +232,11 @@ func (a *anchors) checkpoint(ctx context.Context, db agentos.Store, toRef bool) 
 	}
 	sha := ""
 	if (toRef || a.ref) && a.repo != nil {
-		if sha, err = a.git().WriteRef(ctx, c); err != nil {
+		g := a.git()
+		if newest, err := g.ReadRef(ctx, 1); err == nil && len(newest) == 1 && newest[0].Store == c.Store && newest[0].Seq == c.Seq && newest[0].Head == c.Head {
+			return &c, g.RefHead(ctx), nil // the ref already has it
+		}
+		if sha, err = g.WriteRef(ctx, c); err != nil {
 			return &c, "", err
 		}
 	}

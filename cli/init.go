@@ -243,6 +243,8 @@ func newCmdInit(f *Factory) *cobra.Command {
 					if err := pinAuditKey(cfgPath, key); err != nil {
 						return err
 					}
+				} else if cfg, err := config.Load(cfgPath); err == nil && cfg.Audit.PublicKey == "" {
+					auditLine += fmt.Sprintf("          not pinned: add to %s and commit: audit: {public_key: %s}\n", config.FileName, quoteYAML(key.AuthorizedKey()))
 				}
 			}
 			if exists && !force {
