@@ -14,10 +14,13 @@ const (
 	TrailerPlan   = "AgentOS-Plan"
 	TrailerDiff   = "AgentOS-Diff"
 	TrailerIntent = "AgentOS-Intent"
+	// TrailerAudit is the audit chain head when the commit was made
+	// ("SEQ:HASH"): pushed anywhere, the history witnesses the chain.
+	TrailerAudit = "AgentOS-Audit"
 )
 
 // TrailerKeys is the order trailers are written in.
-var TrailerKeys = []string{TrailerTask, TrailerRun, TrailerPlan, TrailerDiff, TrailerIntent}
+var TrailerKeys = []string{TrailerTask, TrailerRun, TrailerPlan, TrailerDiff, TrailerIntent, TrailerAudit}
 
 // CommitIdentity is the author and committer of AgentOS commits.
 type CommitIdentity struct{ Name, Email string }

@@ -539,6 +539,14 @@ func decodeEvent(payloads map[string]reflect.Type, e Event) (any, error) {
 // that does not decode (unknown kind, unknown field, wrong type), in order;
 // err is a failure to read the log.
 func VerifyPayloads(ctx context.Context, s AuditStore) (n int64, bad []error, err error) {
+	return VerifyPayloadsFunc(ctx, s, nil)
+}
+
+// VerifyPayloadsFunc is VerifyPayloads that also hands each event and its
+// decoded payload (nil when it does not decode) to fn, in order: the
+// checks that follow the chain (package auditanchor) ride on this one pass
+// instead of reading the log again.
+func VerifyPayloadsFunc(ctx context.Context, s AuditStore, fn func(Event, any)) (n int64, bad []error, err error) {
 	const page = 1000
 	payloads := EventPayloads()
 	for from := int64(0); ; {
@@ -548,8 +556,12 @@ func VerifyPayloads(ctx context.Context, s AuditStore) (n int64, bad []error, er
 		}
 		for _, e := range evs {
 			n++
-			if _, err := decodeEvent(payloads, e); err != nil {
+			v, err := decodeEvent(payloads, e)
+			if err != nil {
 				bad = append(bad, err)
+			}
+			if fn != nil {
+				fn(e, v)
 			}
 		}
 		if len(evs) < page {

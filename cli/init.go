@@ -139,7 +139,7 @@ approvers: []
 {{.Gates}}`))
 
 func newCmdInit(f *Factory) *cobra.Command {
-	var force, asJSON bool
+	var force, asJSON, newStore bool
 	var target string
 	var agents []string
 	cmd := &cobra.Command{
@@ -202,7 +202,16 @@ func newCmdInit(f *Factory) *cobra.Command {
 			}
 			storeLine := ""
 			db, err := f.DB(ctx)
+			created := false
 			if agentos.ErrorCode(err) == agentos.ENOTFOUND {
+				// A repository that had a store says so outside it: its
+				// store.json, checkpoints, refs/agentos/audit or commit
+				// trailers. A lost store is restored, never silently
+				// replaced by an empty one.
+				if err := startOver(ctx, f, state, newStore); err != nil {
+					return err
+				}
+				created = true
 				if storeURL == "" {
 					db, err = sqlite.Create(ctx, filepath.Join(state, "agentos.db"))
 				} else {
@@ -221,6 +230,25 @@ func newCmdInit(f *Factory) *cobra.Command {
 			if pg, ok := db.(*postgres.DB); ok {
 				storeLine = "  store   " + pg.URL + "\n" // password redacted
 			}
+			key, keyCreated, err := initAuditKey(ctx, f, db, state, target, created)
+			if err != nil {
+				return err
+			}
+			auditLine := ""
+			if key != nil {
+				verb := "loaded"
+				if keyCreated {
+					verb = "created"
+				}
+				auditLine = fmt.Sprintf("  audit   key %s (%s, outside the repository)\n          %s\n", key.Path, verb, key.AuthorizedKey())
+				if !exists || force {
+					if err := pinAuditKey(cfgPath, key); err != nil {
+						return err
+					}
+				} else if cfg, err := config.Load(cfgPath); err == nil && cfg.Audit.PublicKey == "" {
+					auditLine += fmt.Sprintf("          not pinned: add to %s and commit: audit: {public_key: %s}\n", config.FileName, quoteYAML(key.AuthorizedKey()))
+				}
+			}
 			if exists && !force {
 				fmt.Fprintf(f.IO.ErrOut, "%s already exists and loads; kept it (use --force to rewrite it)\n", config.FileName)
 			}
@@ -233,13 +261,18 @@ func newCmdInit(f *Factory) *cobra.Command {
 				fmt.Fprintf(f.IO.ErrOut, "%s is not in force until you commit it (git add %s && git commit): until then %s\n", config.FileName, config.FileName, notInForce(f.origin))
 			}
 			if asJSON {
-				return printJSON(f, map[string]any{"root": repo.Root, "policy": cfgPath, "state": state, "target": target, "wrote_policy": !exists || force, "policy_in_force": inForce})
+				res := map[string]any{"root": repo.Root, "policy": cfgPath, "state": state, "target": target, "wrote_policy": !exists || force, "policy_in_force": inForce}
+				if key != nil {
+					res["audit_key"], res["audit_public_key"] = key.Path, key.AuthorizedKey()
+				}
+				return printJSON(f, res)
 			}
-			fmt.Fprintf(f.IO.Out, "initialised %s\n  policy  %s\n  state   %s (git-ignored)\n%snext: review and commit %s (only the committed policy governs), then `agentos run --plan change.yaml`\n", repo.Root, cfgPath, state, storeLine, config.FileName)
+			fmt.Fprintf(f.IO.Out, "initialised %s\n  policy  %s\n  state   %s (git-ignored)\n%s%snext: review and commit %s (only the committed policy governs), then `agentos run --plan change.yaml`\n", repo.Root, cfgPath, state, storeLine, auditLine, config.FileName)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "rewrite agentos.yaml with the defaults")
+	cmd.Flags().BoolVar(&newStore, "new-store", false, "start a new, empty store although this repository had one (its audit chain starts over)")
 	addJSONFlag(cmd, f, &asJSON)
 	cmd.Flags().StringVar(&target, "target", "", "the `branch` commits land on (default: the current branch)")
 	cmd.Flags().StringSliceVar(&agents, "agent", nil, "wire an agent CLI's hooks to AgentOS (hook mode): claude, codex or opencode (repeatable; idempotent)")

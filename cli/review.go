@@ -159,16 +159,35 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, chainErr := c.DB.VerifyChain(ctx)
 			seq, head, _ := c.DB.ChainHead(ctx)
-			// Every event's data must decode strictly as its kind's
-			// registered payload: a row re-shaped and re-hashed by someone
-			// who knows the chain scheme keeps a valid chain but not a
-			// valid payload.
-			_, badData, err := agentos.VerifyPayloads(ctx, c.DB)
+			// The evidence outside the store (anchor.go): checkpoints,
+			// commit trailers, ReviewPacks; checked in the same pass.
+			ac, err := f.anchorCheck(ctx, c.DB)
 			if err != nil {
 				return err
 			}
+			// One pass over the log: the chain (every hash and link, as
+			// the store's VerifyChain checks it), every event's data
+			// decoded strictly as its kind's registered payload (a row
+			// re-shaped and re-hashed by someone who knows the chain scheme
+			// keeps a valid chain but not a valid payload), and the
+			// anchors' per-event checks.
+			var check agentos.ChainCheck
+			var chainErr error
+			_, badData, err := agentos.VerifyPayloadsFunc(ctx, c.DB, func(e agentos.Event, v any) {
+				if chainErr == nil {
+					chainErr = check.Next(e)
+				}
+				ac.checker.Event(e, v)
+			})
+			if err != nil {
+				return err
+			}
+			n := check.Checked()
+			if err := ac.finish(ctx, c.DB); err != nil {
+				return err
+			}
+			anchorProbs := ac.problems()
 			payloadProbs := []string{}
 			for _, e := range badData {
 				payloadProbs = append(payloadProbs, agentos.ErrorMessage(e))
@@ -179,7 +198,8 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			}
 			if vJSON {
 				res := map[string]any{"events": n, "head_seq": seq, "head": head, "commits": commits,
-					"ok": chainErr == nil && len(bad) == 0 && len(badData) == 0 && f.anchorErr == nil, "commit_failures": bad, "payload_failures": payloadProbs}
+					"ok": chainErr == nil && len(bad) == 0 && len(badData) == 0 && f.anchorErr == nil && len(anchorProbs) == 0, "commit_failures": bad, "payload_failures": payloadProbs,
+					"anchored": ac.summary(), "anchor_failures": anchorProbs}
 				if f.anchorErr != nil {
 					res["anchor_error"] = agentos.ErrorMessage(f.anchorErr)
 				}
@@ -201,6 +221,18 @@ func newCmdAudit(f *Factory) *cobra.Command {
 				return agentos.Errorf(agentos.ECONFLICT, "%d audit event(s) do not match their kind's payload (see `agentos schema event.KIND`): %s",
 					len(badData), strings.Join(shown, "; "))
 			}
+			if len(anchorProbs) > 0 {
+				if !vJSON {
+					for _, p := range anchorProbs[:min(len(anchorProbs), 20)] {
+						fmt.Fprintf(f.IO.Out, "inconsistent: %s\n", p)
+					}
+				}
+				more := ""
+				if len(anchorProbs) > 1 {
+					more = fmt.Sprintf(" (and %d more inconsistencies)", len(anchorProbs)-1)
+				}
+				return agentos.Errorf(agentos.ECONFLICT, "the audit chain does not match the evidence outside its store: %s%s", anchorProbs[0], more)
+			}
 			if len(bad) > 0 {
 				return agentos.Errorf(agentos.ECONFLICT, "%d commit(s) do not match their records: %s", len(bad), strings.Join(bad, "; "))
 			}
@@ -209,12 +241,13 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			}
 			if !vJSON {
 				fmt.Fprintf(f.IO.Out, "audit chain ok: %d events, head %d %s, every payload matches its kind; %d commits match their trailers and records\n", n, seq, head, commits)
+				ac.print(f.IO.Out)
 			}
 			return nil
 		},
 	}
 	addJSONFlag(verifyCmd, f, &vJSON)
-	cmd.AddCommand(logCmd, verifyCmd)
+	cmd.AddCommand(logCmd, verifyCmd, newCmdAuditCheckpoint(f), newCmdAuditExport(f))
 	return cmd
 }
 

@@ -58,6 +58,8 @@ type Config struct {
 	Integration Integration `yaml:"integration"`
 	// Store selects the database (config/store.go); empty: SQLite in .agentos/.
 	Store Store `yaml:"store"`
+	// Audit names the audit key and pins its public half (config/audit.go).
+	Audit Audit `yaml:"audit"`
 	// Verify gives plans without checks the policy's default and decides
 	// whether a plan with none may commit (config/verify.go).
 	Verify Verify `yaml:"verify"`
@@ -166,7 +168,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit,
 	} {
 		if err := v(c); err != nil {
 			return err

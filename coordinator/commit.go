@@ -95,12 +95,19 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err != nil {
 		return "", err
 	}
+	// The chain head goes into the history: once pushed, a rewrite or
+	// truncation of the audit chain no longer matches it.
+	headSeq, headHash, err := c.DB.ChainHead(ctx)
+	if err != nil {
+		return "", err
+	}
 	trailers := map[string]string{
 		agentos.TrailerTask:   x.task.ID,
 		agentos.TrailerRun:    x.run.ID,
 		agentos.TrailerPlan:   x.plan.Hash,
 		agentos.TrailerDiff:   diffHash,
 		agentos.TrailerIntent: x.plan.IntentID,
+		agentos.TrailerAudit:  fmt.Sprintf("%d:%s", headSeq, headHash),
 	}
 	kind, note := rollbackCommit(x.task, x.plan)
 	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify)) + verifyNote(x.plan) + note
