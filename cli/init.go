@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -173,6 +175,16 @@ func newCmdInit(f *Factory) *cobra.Command {
 				if _, err := config.Parse(body, config.FileName); err != nil {
 					return agentos.WrapError(agentos.EINTERNAL, err, "the generated agentos.yaml does not load (a bug): %v", err)
 				}
+				if exists {
+					// --force on a customised policy: keep the old one beside it.
+					if old, err := os.ReadFile(cfgPath); err == nil && !bytes.Equal(old, body) {
+						bak, err := backupFile(cfgPath, old)
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(f.IO.ErrOut, "saved the previous %s as %s\n", config.FileName, bak)
+					}
+				}
 				if err := os.WriteFile(cfgPath, body, 0o644); err != nil {
 					return err
 				}
@@ -333,4 +345,32 @@ func newInitCheck(argv []string) initCheck {
 	name, _ := json.Marshal(strings.Join(argv, " "))
 	list, _ := json.Marshal(argv)
 	return initCheck{Name: string(name), Argv: string(list)}
+}
+
+// backupFile writes b next to path as path.bak, or path.bak.N when that is
+// taken: a backup never overwrites an earlier one.
+func backupFile(path string, b []byte) (string, error) {
+	for n := 0; n < 1000; n++ {
+		bak := path + ".bak"
+		if n > 0 {
+			bak = fmt.Sprintf("%s.bak.%d", path, n)
+		}
+		f, err := os.OpenFile(bak, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", agentos.WrapError(agentos.EINTERNAL, err, "cannot back up %s: %v", path, err)
+		}
+		_, werr := f.Write(b)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			os.Remove(bak)
+			return "", agentos.WrapError(agentos.EINTERNAL, werr, "cannot back up %s: %v", path, werr)
+		}
+		return bak, nil
+	}
+	return "", agentos.Errorf(agentos.ECONFLICT, "cannot back up %s: %s.bak through .bak.999 exist; remove some", path, path)
 }
