@@ -265,6 +265,9 @@ type ReviewPack struct {
 	PlannerCalls []PlannerCall `json:"planner_calls,omitempty"`
 	// PlannerLastAnswer is the model's last answer when none was usable.
 	PlannerLastAnswer string `json:"planner_last_answer,omitempty"`
+	// Attestation says whether the run's commit carries its signed
+	// attestation (git note and a file beside this pack), or why not.
+	Attestation string `json:"attestation,omitempty"`
 }
 
 // ComputeHash returns the pack's digest with the hash field empty.

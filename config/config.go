@@ -63,6 +63,8 @@ type Config struct {
 	Verify Verify `yaml:"verify"`
 	// Limits bound plan files, files, goals and answers (config/limits.go).
 	Limits Limits `yaml:"limits"`
+	// Commit signs AgentOS's commits (config/commit.go).
+	Commit Commit `yaml:"commit"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
 

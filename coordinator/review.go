@@ -85,6 +85,7 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 	if run != nil {
 		if recs, err := c.DB.Records(ctx, run.ID); err == nil && recs != nil {
 			rp.Records = recs
+			rp.Attestation = attestationOf(recs) // attest.go
 		}
 		if ps, err := c.DB.Patches(ctx, run.ID); err == nil && ps != nil {
 			rp.Patches = ps

@@ -85,6 +85,9 @@ func Markdown(rp *agentos.ReviewPack) string {
 	if rp.Unconfined {
 		w("- **UNCONFINED:** at least one command ran without the sandbox (policy `sandbox: {require: false}`)\n")
 	}
+	if rp.Attestation != "" {
+		w("- **Attestation:** %s\n", code(rp.Attestation))
+	}
 	w("- **Audit:** events %d–%d, chain head %s\n\n", rp.AuditFrom, rp.AuditTo, code(rp.ChainHead))
 
 	if rp.Intent != nil {
