@@ -291,9 +291,11 @@ func (c *Coordinator) verifyAttestation(ctx context.Context, tr *Trace, check fu
 		}
 		check(fmt.Sprintf("attested audit event %d is in the chain", pr.Audit.Seq), got == pr.Audit.Hash, got, pr.Audit.Hash)
 	}
+	signed, _ := c.Repo.CommitSigned(ctx, sha)
 	if pr.CommitSigner != "" {
-		signed, _ := c.Repo.CommitSigned(ctx, sha)
-		check("commit is signed, as its attestation says ("+pr.CommitSigner+")", signed, "", "")
+		check("commit is signed, as its attestation says ("+pr.CommitSigner+")", signed, "unsigned", "signed")
+	} else if !signed && c.commitIdentity(ctx).Sign {
+		check("commit is unsigned: its attestation says commit signing was not configured when it was made", true, "", "")
 	}
 	// The copy beside the ReviewPack, when it is this commit's (after a
 	// rebase the earlier commit's envelope is only in its note).
@@ -336,9 +338,9 @@ func approvalList(aps []attest.Approval) string {
 	return strings.Join(s, ",")
 }
 
-// verifyCommitSignature checks the commit object's signature: required
-// when signing is configured; checked against the policy's key (or git's
-// allowed signers when git's own configuration signs) whenever present.
+// verifyCommitSignature checks the commit object's signature, when it has
+// one, against the policy's key (or git's allowed signers when git's own
+// configuration signs).
 func (c *Coordinator) verifyCommitSignature(ctx context.Context, sha string, check func(what string, ok bool, got, want string)) {
 	id := c.commitIdentity(ctx)
 	signed, err := c.Repo.CommitSigned(ctx, sha)
@@ -347,9 +349,8 @@ func (c *Coordinator) verifyCommitSignature(ctx context.Context, sha string, che
 		return
 	}
 	if !signed {
-		if id.Sign {
-			check("commit is signed (commit signing is configured)", false, "unsigned", "signed")
-		}
+		// Whether it had to be is the attestation's to say (commit_signer):
+		// turning signing on later does not condemn the commits before.
 		return
 	}
 	allowed := ""
