@@ -3,70 +3,53 @@ package gitrepo
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/agentos/agentos"
 )
 
-// zeroOID makes update-ref require that a ref does not exist yet.
-const zeroOID = "0000000000000000000000000000000000000000"
-
 // maxNoteAttempts bounds how often AddNote chases a notes ref that other
-// writers keep moving.
-const maxNoteAttempts = 8
+// writers keep moving; between attempts it waits a random few
+// milliseconds, growing, so writers that collided do not collide again.
+const maxNoteAttempts = 32
 
 // AddNote sets commit's note under ref (refs/notes/…) to note, replacing
 // any note it had, and keeps the other notes. It works on objects and refs
-// only (no working tree, no index) and moves ref with a compare-and-swap, so
-// two processes adding notes at once both land: git notes add would let the
-// later one drop the earlier one's note.
+// only (no working tree, no index): one git fast-import writes the note,
+// its trees (in git's notes fan-out) and the notes commit, whose parent is
+// the ref as read before, and moves the ref only if it still points there.
+// So two processes adding notes at once both land, where git notes add
+// would let the later one drop the earlier one's note.
 func (r *Repo) AddNote(ctx context.Context, ref, commit string, note []byte, id agentos.CommitIdentity) error {
-	blob, err := r.gitStdin(ctx, nil, note, "hash-object", "-w", "--stdin")
-	if err != nil {
-		return err
-	}
+	var lastErr error
 	for attempt := 0; attempt < maxNoteAttempts; attempt++ {
 		old, _ := r.Git(ctx, "rev-parse", "--verify", "--quiet", ref+"^{commit}")
 		old = strings.TrimSpace(old)
-		var tree bytes.Buffer
+		var in bytes.Buffer
+		msg := "Notes added by 'agentos'\n"
+		fmt.Fprintf(&in, "commit %s\ncommitter %s <%s> %d +0000\ndata %d\n%s", ref, id.Name, id.Email, time.Now().Unix(), len(msg), msg)
 		if old != "" {
-			// The root level only: notes fanned out into directories by
-			// git stay where they are, and git reads both layouts.
-			ls, err := r.Git(ctx, "ls-tree", "-z", old)
-			if err != nil {
-				return err
-			}
-			for _, e := range strings.Split(ls, "\x00") {
-				if _, name, ok := strings.Cut(e, "\t"); ok && name != commit {
-					tree.WriteString(e)
-					tree.WriteByte(0)
-				}
-			}
+			fmt.Fprintf(&in, "from %s\n", old)
 		}
-		tree.WriteString("100644 blob " + blob + "\t" + commit + "\x00")
-		treeSHA, err := r.gitStdin(ctx, nil, tree.Bytes(), "mktree", "-z")
-		if err != nil {
-			return err
-		}
-		args := []string{"commit-tree", treeSHA}
-		if old != "" {
-			args = append(args, "-p", old)
-		}
-		args = append(args, "-F", "-")
-		nc, err := r.gitStdin(ctx, identityEnv(id), []byte("Notes added by 'agentos'\n"), args...)
-		if err != nil {
-			return err
-		}
-		want := old
-		if want == "" {
-			want = zeroOID
-		}
-		if _, err := r.Git(ctx, "update-ref", "-m", "agentos: note for "+commit, ref, nc, want); err == nil {
+		fmt.Fprintf(&in, "N inline %s\ndata %d\n", commit, len(note))
+		in.Write(note)
+		in.WriteString("\ndone\n")
+		// A refused update (the ref moved since it was read: the new tip
+		// does not contain it) is a non-zero exit: read it again and retry.
+		if _, lastErr = r.gitStdin(ctx, nil, in.Bytes(), "fast-import", "--quiet", "--done"); lastErr == nil {
 			return nil
 		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(time.Duration(1+rand.IntN(2+attempt)) * time.Millisecond):
+		}
 	}
-	return agentos.Errorf(agentos.ECONFLICT, "%s kept moving: the note for %s was not written after %d attempts", ref, commit, maxNoteAttempts)
+	return agentos.WrapError(agentos.ECONFLICT, lastErr, "the note for %s was not written after %d attempts: %v", commit, maxNoteAttempts, lastErr)
 }
 
 // Note returns commit's note under ref; ENOTFOUND when it has none.
