@@ -44,7 +44,7 @@ func newCmdTrace(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trace COMMIT [--verify]",
 		Short: "Resolve a commit's AgentOS trailers to task, run, plan and intent, and check its diff hash",
-		Long:  "Resolve a commit's AgentOS trailers to task, run, plan and intent, and check its diff hash. With --verify, also check the commit's attestation (the git note under refs/notes/agentos: its DSSE signature by the audit key, its subject, and its plan hash, policy hash, approvals and audit event against the store) and the commit's own signature when commit signing is configured. Exit non-zero naming the first mismatch.",
+		Long:  "Resolve a commit's AgentOS trailers to task, run, plan and intent, and check its diff hash. With --verify, also check the commit's attestation (the git note under refs/notes/agentos: its DSSE signature by the audit key, its subject, and its plan hash, policy hash, approvals and audit event against the store) and the commit's own signature (required where the attestation says the commit was signed). Exit non-zero naming the first mismatch.",
 		Args:  exactArgs(1, "COMMIT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

@@ -12,7 +12,8 @@ type Commit struct {
 	// git does with gpg.format=ssh: a private key file (no passphrase), a
 	// public key file whose private half ssh-agent holds, or
 	// "key::ssh-ed25519 AAAA…" (in ssh-agent). A leading ~/ is the home
-	// directory. Empty: git's own commit.gpgsign decides.
+	// directory. Empty: the repository's git config decides (commit.gpgsign
+	// with gpg.format ssh).
 	SigningKey string `yaml:"signing_key"`
 }
 

@@ -31,8 +31,8 @@ func (c *Coordinator) AttestationPath(task, run string) string {
 // attest signs commit sha's in-toto statement with the audit key and keeps
 // the envelope as a git note and beside the ReviewPack. The commit stands
 // either way: a missing key or a failed write is recorded on the run (and
-// so in the ReviewPack), never skipped in silence. Only a store error is
-// returned.
+// so in the ReviewPack), never skipped in silence. Only failing to record
+// that is returned.
 func (c *Coordinator) attest(ctx context.Context, x *executor, sha, parent, diffHash string) error {
 	rec := agentos.StepRecord{Phase: agentos.PhaseVerify, Index: -1, Kind: KindAttestation}
 	env, err := c.signAttestation(ctx, x, sha, parent, diffHash)
@@ -130,7 +130,11 @@ func (c *Coordinator) predicate(ctx context.Context, x *executor, parent, diffHa
 	}
 	p.Audit = attest.Checkpoint{Seq: seq, Hash: hash}
 	if id := c.commitIdentity(ctx); id.Sign {
-		p.CommitSigner = signerOf(id.SigningKey)
+		spec := id.SigningKey
+		if spec == "" {
+			spec = expandHome(c.Repo.GitSigningKey(ctx))
+		}
+		p.CommitSigner = signerOf(spec)
 	}
 	return p, nil
 }
@@ -156,7 +160,8 @@ func approvalSigner(agentos.Approval) string {
 }
 
 // commitIdentity is c.Identity with the signing the repository asks for:
-// the policy's commit.signing_key, else git's own commit.gpgsign.
+// the policy's commit.signing_key, else its git config's commit.gpgsign
+// with gpg.format ssh.
 func (c *Coordinator) commitIdentity(ctx context.Context) agentos.CommitIdentity {
 	id := c.Identity
 	if id.Sign {
@@ -214,13 +219,10 @@ func signingPublicKey(spec string) (ssh.PublicKey, error) {
 }
 
 // signerOf names the key a commit is signed with: its SSH fingerprint, or
-// "git" when git's own (possibly OpenPGP) configuration signs.
+// "ssh" when its public half cannot be read here.
 func signerOf(spec string) string {
-	if spec == "" {
-		return "git"
-	}
 	pk, err := signingPublicKey(spec)
-	if err != nil {
+	if spec == "" || err != nil {
 		return "ssh"
 	}
 	return ssh.FingerprintSHA256(pk)

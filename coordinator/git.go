@@ -96,8 +96,8 @@ type Git interface {
 	// reads it (ENOTFOUND when none).
 	AddNote(ctx context.Context, ref, commit string, note []byte, id agentos.CommitIdentity) error
 	Note(ctx context.Context, ref, commit string) ([]byte, error)
-	// SignsCommits is git's commit.gpgsign; GitSigningKey its
-	// user.signingkey when gpg.format is ssh.
+	// SignsCommits is the repository's commit.gpgsign with gpg.format ssh;
+	// GitSigningKey its user.signingkey when gpg.format is ssh.
 	SignsCommits(ctx context.Context) bool
 	GitSigningKey(ctx context.Context) string
 	CommitSigned(ctx context.Context, commit string) (bool, error)

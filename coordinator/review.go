@@ -207,7 +207,7 @@ func (c *Coordinator) addObservation(ctx context.Context, t *agentos.Task, run *
 	}
 	if recs, err := c.DB.Records(ctx, run.ID); err == nil {
 		for _, r := range recs {
-			if !r.OK && r.Phase != agentos.PhasePlan {
+			if !r.OK && r.Phase != agentos.PhasePlan && r.Kind != KindAttestation {
 				cmd = strings.Join(r.Argv, " ")
 				if cmd == "" {
 					cmd = r.Summary

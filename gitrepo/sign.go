@@ -35,12 +35,19 @@ func signError(id agentos.CommitIdentity, stderr string, err error) error {
 	return agentos.WrapError(agentos.EDENIED, err, "cannot sign the commit with %s (%s): nothing was committed; fix the key (a readable SSH private key without passphrase, or one loaded in ssh-agent) or remove the signing setting", key, msg)
 }
 
-// SignsCommits reports git's own wish to sign commits (commit.gpgsign in
-// the repository's or the user's configuration). git commit-tree does not
-// honour it by itself.
+// SignsCommits reports the repository's own wish to have its commits
+// signed with SSH: commit.gpgsign in its config (git config --local) and
+// gpg.format ssh. git commit-tree does not honour it by itself. A global
+// commit.gpgsign is not followed: it is a person's setting for their own
+// commits, often an OpenPGP key behind a pinentry an unattended run cannot
+// answer.
 func (r *Repo) SignsCommits(ctx context.Context) bool {
-	out, err := r.Git(ctx, "config", "--type=bool", "--get", "commit.gpgsign")
-	return err == nil && strings.TrimSpace(out) == "true"
+	out, err := r.Git(ctx, "config", "--local", "--type=bool", "--get", "commit.gpgsign")
+	if err != nil || strings.TrimSpace(out) != "true" {
+		return false
+	}
+	f, _ := r.Git(ctx, "config", "--get", "gpg.format")
+	return strings.TrimSpace(f) == "ssh"
 }
 
 // GitSigningKey is git's user.signingkey when gpg.format is ssh, else "".
