@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -102,7 +103,11 @@ func (c *Coordinator) predicate(ctx context.Context, x *executor, parent, diffHa
 	if err != nil {
 		return nil, err
 	}
-	p.Approvals = attestedApprovals(aps, x.plan.Hash)
+	signer, err := c.approvalSigners(ctx, x.task.ID)
+	if err != nil {
+		return nil, err
+	}
+	p.Approvals = attestedApprovals(aps, x.plan.Hash, signer)
 	p.Sandbox = attest.Sandbox{Confined: !x.run.Unconfined, Network: c.Config.Sandbox.Network, AllowTCP: c.Config.Sandbox.AllowTCP, Profiles: c.Config.Sandbox.ProfileNames()}
 	if x.tt != nil && x.tt.fallback != "" {
 		p.Sandbox.Fallbacks = append(p.Sandbox.Fallbacks, "full git worktree: "+x.tt.fallback)
@@ -139,24 +144,54 @@ func (c *Coordinator) predicate(ctx context.Context, x *executor, parent, diffHa
 	return p, nil
 }
 
-// attestedApprovals are the approvals that counted for planHash.
-func attestedApprovals(aps []agentos.Approval, planHash string) []attest.Approval {
+// attestedApprovals are the approvals that counted for planHash, each
+// with the key its decision was signed with (signer).
+func attestedApprovals(aps []agentos.Approval, planHash string, signer func(agentos.Approval) string) []attest.Approval {
 	out := []attest.Approval{}
 	for _, a := range aps {
 		if a.Kind != agentos.KindApprove || a.PlanHash != planHash {
 			continue
 		}
-		out = append(out, attest.Approval{ID: a.ID, Kind: string(a.Kind), Actor: string(a.Actor), PlanHash: a.PlanHash, Time: a.Time.UTC(), Signer: approvalSigner(a)})
+		out = append(out, attest.Approval{ID: a.ID, Kind: string(a.Kind), Actor: string(a.Actor), PlanHash: a.PlanHash, Time: a.Time.UTC(), Signer: signer(a)})
 	}
 	return out
 }
 
-// approvalSigner is the fingerprint of the key that signed an approval, or
-// attest.Unsigned. Approvals carry no signature yet (signed approvals are
-// issue 15's "people are keys"): when they do, this is the one place to
-// read it from.
-func approvalSigner(agentos.Approval) string {
-	return attest.Unsigned
+// approvalSigners finds, for an approval of task, the SSH key fingerprint
+// its approval event was signed with (the event's signed.key, which
+// admission verified against the policy's signers), or attest.Unsigned.
+// The event is decoded by field name, so a store whose events carry no
+// signature reads as unsigned.
+func (c *Coordinator) approvalSigners(ctx context.Context, task string) (func(agentos.Approval) string, error) {
+	evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: task, Kind: agentos.EventApproval})
+	if err != nil {
+		return nil, err
+	}
+	return signersOf(evs), nil
+}
+
+func signersOf(evs []agentos.Event) func(agentos.Approval) string {
+	type signedEvent struct {
+		Decision agentos.ApprovalKind    `json:"decision"`
+		Plan     string                  `json:"plan"`
+		PlanHash string                  `json:"plan_hash"`
+		Binding  agentos.ApprovalBinding `json:"binding"`
+		Signed   *struct {
+			Key string `json:"key"`
+		} `json:"signed"`
+	}
+	return func(a agentos.Approval) string {
+		for _, e := range evs {
+			var d signedEvent
+			if e.Actor != a.Actor || json.Unmarshal(e.Data, &d) != nil || d.Decision != a.Kind || d.Plan != a.PlanID || d.PlanHash != a.PlanHash || d.Binding != a.Binding {
+				continue
+			}
+			if d.Signed != nil && d.Signed.Key != "" {
+				return d.Signed.Key
+			}
+		}
+		return attest.Unsigned
+	}
 }
 
 // commitIdentity is c.Identity with the signing the repository asks for:
@@ -281,8 +316,15 @@ func (c *Coordinator) verifyAttestation(ctx context.Context, tr *Trace, check fu
 			check("attestation base matches the stored plan", pr.Base == pl.BaseCommit, pl.BaseCommit, pr.Base)
 		}
 	}
-	if aps, err := c.DB.Approvals(ctx, pr.Task); err == nil {
-		got, want := approvalList(pr.Approvals), approvalList(recordedApprovals(aps, pr))
+	aps, err := c.DB.Approvals(ctx, pr.Task)
+	var signer func(agentos.Approval) string
+	if err == nil {
+		signer, err = c.approvalSigners(ctx, pr.Task)
+	}
+	if err != nil {
+		check("the store's approvals are readable", false, errText(err), "")
+	} else {
+		got, want := approvalList(pr.Approvals), approvalList(recordedApprovals(aps, pr, signer))
 		check("attestation approvals match the recorded approvals", got == want, got, want)
 	}
 	if pr.Audit.Seq > 0 {
@@ -319,14 +361,14 @@ func (c *Coordinator) verifyAttestation(ctx context.Context, tr *Trace, check fu
 
 // recordedApprovals are the store's approvals that counted for the
 // attested plan at commit time (cleared later or not at all).
-func recordedApprovals(aps []agentos.Approval, pr attest.Predicate) []attest.Approval {
+func recordedApprovals(aps []agentos.Approval, pr attest.Predicate, signer func(agentos.Approval) string) []attest.Approval {
 	var counted []agentos.Approval
 	for _, a := range aps {
 		if a.ClearedAt.IsZero() || a.ClearedAt.After(pr.Time) {
 			counted = append(counted, a)
 		}
 	}
-	return attestedApprovals(counted, pr.PlanHash)
+	return attestedApprovals(counted, pr.PlanHash, signer)
 }
 
 func approvalList(aps []attest.Approval) string {
