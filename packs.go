@@ -250,6 +250,7 @@ type ReviewPack struct {
 	AuditFrom   int64          `json:"audit_from"`
 	AuditTo     int64          `json:"audit_to"`
 	ChainHead   string         `json:"chain_head"`
+	Attestation string         `json:"attestation,omitempty"` // the commit's signed attestation (git note, file beside this pack), or why it is missing
 	CreatedAt   time.Time      `json:"created_at"`
 	Hash        string         `json:"hash,omitempty"`
 
@@ -265,9 +266,6 @@ type ReviewPack struct {
 	PlannerCalls []PlannerCall `json:"planner_calls,omitempty"`
 	// PlannerLastAnswer is the model's last answer when none was usable.
 	PlannerLastAnswer string `json:"planner_last_answer,omitempty"`
-	// Attestation says whether the run's commit carries its signed
-	// attestation (git note and a file beside this pack), or why not.
-	Attestation string `json:"attestation,omitempty"`
 }
 
 // ComputeHash returns the pack's digest with the hash field empty.

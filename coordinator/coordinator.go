@@ -86,15 +86,14 @@ type Coordinator struct {
 	// printed (New: the built-in rules; the CLI adds the policy's). nil
 	// stores text as is.
 	Redact func(string) string
-	// ModelPlanners build the model planner of each planner.kind that asks
-	// a model (the CLI wires "openai"); a kind missing here is refused
-	// before a task exists.
-	ModelPlanners map[string]NewModelPlanner
-
 	// AuditKey returns the repository's audit key, which signs every
 	// commit's attestation (attest.go); the CLI wires it. nil: commits get
 	// no attestation, and their runs' ReviewPacks say so.
 	AuditKey func(ctx context.Context) (*auditkey.Key, error)
+	// ModelPlanners build the model planner of each planner.kind that asks
+	// a model (the CLI wires "openai"); a kind missing here is refused
+	// before a task exists.
+	ModelPlanners map[string]NewModelPlanner
 
 	// CheckStore proves the store whole before a run starts (preflight.go);
 	// the CLI wires it. nil checks nothing.
