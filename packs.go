@@ -250,6 +250,7 @@ type ReviewPack struct {
 	AuditFrom   int64          `json:"audit_from"`
 	AuditTo     int64          `json:"audit_to"`
 	ChainHead   string         `json:"chain_head"`
+	Attestation string         `json:"attestation,omitempty"` // the commit's signed attestation (git note, file beside this pack), or why it is missing
 	CreatedAt   time.Time      `json:"created_at"`
 	Hash        string         `json:"hash,omitempty"`
 

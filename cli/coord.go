@@ -35,6 +35,7 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 	if f.guard != nil {
 		c.CheckStore = f.guard.verify // before every run (coordinator preflight)
 	}
+	c.AuditKey = attestKey(f, db, true)
 	rep, err := c.Housekeep(ctx, agentos.System)
 	printGC(f.IO.ErrOut, "agentos: ", rep)
 	if err != nil {
@@ -51,7 +52,12 @@ func (f *Factory) CoordinatorReadOnly(ctx context.Context) (*coordinator.Coordin
 	if err != nil {
 		return nil, err
 	}
-	return f.coordinator(ctx, db)
+	c, err := f.coordinator(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	c.AuditKey = attestKey(f, db, false)
+	return c, nil
 }
 
 // coordinator wires the pipeline for the repository: store, git, policy,

@@ -36,7 +36,17 @@ func TestMain(m *testing.M) {
 			os.Exit(fakeCustomContractor())
 		}
 	}
-	os.Exit(m.Run())
+	// Audit keys the commands make (the first commit of a store makes one)
+	// go to a directory of this run, not the user's ~/.config.
+	cfgDir, err := os.MkdirTemp("", "agentos-cli-config-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_CONFIG_HOME", cfgDir)
+	code := m.Run()
+	os.RemoveAll(cfgDir)
+	os.Exit(code)
 }
 
 // fakeCustomContractor follows the custom contract: it asks $AGENTOS_HOOK

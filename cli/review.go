@@ -50,10 +50,11 @@ func newCmdReview(f *Factory) *cobra.Command {
 }
 
 func newCmdTrace(f *Factory) *cobra.Command {
-	var asJSON bool
+	var asJSON, verify bool
 	cmd := &cobra.Command{
-		Use:   "trace COMMIT",
+		Use:   "trace COMMIT [--verify]",
 		Short: "Resolve a commit's AgentOS trailers to task, run, plan and intent, and check its diff hash",
+		Long:  "Resolve a commit's AgentOS trailers to task, run, plan and intent, and check its diff hash. With --verify, also check the commit's attestation (the git note under refs/notes/agentos: its DSSE signature by the audit key, its subject, and its plan hash, policy hash, approvals and audit event against the store) and the commit's own signature (required where the attestation says the commit was signed). Exit non-zero naming the first mismatch.",
 		Args:  exactArgs(1, "COMMIT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -61,7 +62,11 @@ func newCmdTrace(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tr, err := c.TraceCommit(ctx, args[0])
+			trace := c.TraceCommit
+			if verify {
+				trace = c.TraceVerify
+			}
+			tr, err := trace(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -89,11 +94,12 @@ func newCmdTrace(f *Factory) *cobra.Command {
 				}
 			}
 			if !tr.OK {
-				return agentos.Errorf(agentos.ECONFLICT, "commit %s does not match its records: see the failed checks above", tr.Commit[:12])
+				return agentos.Errorf(agentos.ECONFLICT, "commit %s does not match its records: %s", tr.Commit[:12], tr.FirstFailure())
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&verify, "verify", false, "also check the commit's signed attestation and its commit signature")
 	addJSONFlag(cmd, f, &asJSON)
 	return cmd
 }

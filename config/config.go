@@ -65,6 +65,8 @@ type Config struct {
 	Verify Verify `yaml:"verify"`
 	// Limits bound plan files, files, goals and answers (config/limits.go).
 	Limits Limits `yaml:"limits"`
+	// Commit signs AgentOS's commits (config/commit.go).
+	Commit Commit `yaml:"commit"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
 
@@ -168,7 +170,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit,
 	} {
 		if err := v(c); err != nil {
 			return err

@@ -112,7 +112,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	kind, note := rollbackCommit(x.task, x.plan)
 	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify)) + verifyNote(x.plan) + note
 	msg := agentos.CommitMessage(x.plan.Goal, body, trailers)
-	sha, err := c.Repo.CommitTree(ctx, tree, parent, msg, c.Identity)
+	sha, err := c.Repo.CommitTree(ctx, tree, parent, msg, c.commitIdentity(ctx))
 	if err != nil {
 		return "", err
 	}
@@ -125,6 +125,9 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	row := agentos.CommitRow{SHA: sha, Task: x.task.ID, Run: x.run.ID, Branch: branchOf(x.task.ID), PlanHash: x.plan.Hash,
 		DiffHash: diffHash, IntentID: x.plan.IntentID, Kind: kind, Trailers: trailers}
 	if err := c.DB.AddCommit(ctx, row, agentos.System); err != nil {
+		return "", err
+	}
+	if err := c.attest(ctx, x, sha, parent, diffHash); err != nil { // attest.go
 		return "", err
 	}
 	return sha, nil

@@ -94,6 +94,19 @@ type Git interface {
 	HasTrackedChanges(ctx context.Context, wt string) (bool, error)
 	MergeFFOnly(ctx context.Context, wt, commit string) error
 
+	// Attestations and signatures (attest.go). AddNote sets commit's note
+	// under ref without a working tree, by compare-and-swap on ref; Note
+	// reads it (ENOTFOUND when none).
+	AddNote(ctx context.Context, ref, commit string, note []byte, id agentos.CommitIdentity) error
+	Note(ctx context.Context, ref, commit string) ([]byte, error)
+	// SignsCommits is the repository's commit.gpgsign with gpg.format ssh;
+	// GitSigningKey its user.signingkey when gpg.format is ssh.
+	SignsCommits(ctx context.Context) bool
+	GitSigningKey(ctx context.Context) string
+	CommitSigned(ctx context.Context, commit string) (bool, error)
+	// VerifyCommit runs git verify-commit, against allowedSigners when set.
+	VerifyCommit(ctx context.Context, commit, allowedSigners string) (string, error)
+
 	// Remotes.
 	FetchBranch(ctx context.Context, remote, branch string) (string, error)
 	PushFastForward(ctx context.Context, remote, commit, branch string) error

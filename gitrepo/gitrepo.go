@@ -289,16 +289,30 @@ func (r *Repo) StageAll(ctx context.Context, wt string) (bool, error) {
 // CommitTree writes tree as a commit with parent and message, without
 // moving any ref, and returns its sha.
 func (r *Repo) CommitTree(ctx context.Context, tree, parent, message string, id agentos.CommitIdentity) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", "commit-tree", tree, "-p", parent, "-F", "-")
+	args := append(signArgs(id), "commit-tree", tree, "-p", parent, "-F", "-")
+	if id.Sign {
+		args = append(args, "-S")
+	}
+	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = r.Root
 	cmd.Env = append(baseEnv(), identityEnv(id)...)
 	cmd.Stdin = strings.NewReader(message)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
+		if id.Sign {
+			return "", signError(id, errb.String(), err)
+		}
 		return "", &GitError{Args: []string{"commit-tree"}, Stderr: errb.String(), Err: err}
 	}
-	return strings.TrimSpace(out.String()), nil
+	sha := strings.TrimSpace(out.String())
+	if id.Sign {
+		// Signing was asked for: an unsigned commit is never made.
+		if signed, err := r.CommitSigned(ctx, sha); err != nil || !signed {
+			return "", signError(id, "git wrote no signature", err)
+		}
+	}
+	return sha, nil
 }
 
 // WriteTree writes the index of worktree wt as a tree and returns its sha.

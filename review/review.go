@@ -82,6 +82,9 @@ func Markdown(rp *agentos.ReviewPack) string {
 	}
 	w("- **Plan:** %s\n", code(orDash(rp.PlanHash)))
 	w("- **Base:** %s → target %s\n", code(orDash(rp.BaseCommit)), code(orDash(rp.Target)))
+	if rp.Attestation != "" {
+		w("- **Attestation:** %s\n", code(rp.Attestation))
+	}
 	if rp.Unconfined {
 		w("- **UNCONFINED:** at least one command ran without the sandbox (policy `sandbox: {require: false}`)\n")
 	}

@@ -120,6 +120,11 @@ func NewPolicy(cfg *config.Config, repo string, env []string) *Policy {
 	for _, h := range cfg.Sandbox.Hide {
 		addPath(&p.Hidden, h)
 	}
+	// The key that signs AgentOS's commits is a credential wherever it is
+	// kept (a key::… literal names a key ssh-agent holds: nothing to hide).
+	if k := cfg.Commit.SigningKey; k != "" && !strings.HasPrefix(k, "key::") {
+		addPath(&p.Hidden, k)
+	}
 	return p
 }
 
