@@ -38,7 +38,9 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	}
 	f, err := planfile.Parse(raw)
 	if err != nil {
-		return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %v", req.File, err)
+		err = agentos.WrapError(agentos.EINVALID, err, "%s: %v", req.File, err)
+		c.auditRefusal(ctx, req.File, raw, "", req.Actor, err)
+		return nil, err
 	}
 	mode := req.Mode
 	if mode == "" && f.Mode != "" {
