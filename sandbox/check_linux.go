@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/agentos/agentos/sandbox/internal/helper"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -24,27 +26,27 @@ func Check() Report { return checkOnce() }
 
 // staticFeatures are the checks that need no process: Landlock and seccomp.
 func staticFeatures() []Feature {
-	abi := landlockABI()
-	ll := Feature{Name: "landlock", OK: abi >= minLandlockABI, Detail: fmt.Sprintf("ABI %d", abi)}
+	abi := helper.LandlockABI()
+	ll := Feature{Name: "landlock", OK: abi >= helper.MinLandlockABI, Detail: fmt.Sprintf("ABI %d", abi)}
 	if !ll.OK {
-		ll.Detail = fmt.Sprintf("ABI %d, need %d or later (boot with lsm=...,landlock)", abi, minLandlockABI)
+		ll.Detail = fmt.Sprintf("ABI %d, need %d or later (boot with lsm=...,landlock)", abi, helper.MinLandlockABI)
 	}
 	sc := Feature{Name: "seccomp", OK: true, Detail: "BPF filter"}
-	if _, ok := auditArch(); !ok {
+	if _, ok := helper.AuditArch(); !ok {
 		sc = Feature{Name: "seccomp", Detail: "no filter for " + runtime.GOARCH}
 	} else if _, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err != nil {
 		sc = Feature{Name: "seccomp", Detail: "kernel without CONFIG_SECCOMP_FILTER"}
 	}
-	tcp := Feature{Name: "tcp allowlist", OK: abi >= minLandlockNetABI, AllowTCPOnly: true,
+	tcp := Feature{Name: "tcp allowlist", OK: abi >= helper.MinLandlockNetABI, AllowTCPOnly: true,
 		Detail: fmt.Sprintf("loopback listeners relayed by agentos, Landlock TCP rules (ABI %d)", abi)}
 	if !tcp.OK {
-		tcp.Detail = fmt.Sprintf("Landlock ABI %d cannot restrict TCP connect; need %d or later", abi, minLandlockNetABI)
+		tcp.Detail = fmt.Sprintf("Landlock ABI %d cannot restrict TCP connect; need %d or later", abi, helper.MinLandlockNetABI)
 	}
 	return disable([]Feature{ll, sc, tcp})
 }
 
 func check() Report {
-	r := Report{OS: runtime.GOOS, Arch: runtime.GOARCH, LandlockABI: landlockABI()}
+	r := Report{OS: runtime.GOOS, Arch: runtime.GOARCH, LandlockABI: helper.LandlockABI()}
 	var uts unix.Utsname
 	if unix.Uname(&uts) == nil {
 		r.Kernel = string(bytes.TrimRight(uts.Release[:], "\x00"))
@@ -112,7 +114,7 @@ func dryRun() error {
 		return err
 	}
 	defer os.RemoveAll(wt)
-	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: DefaultLimits}
+	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: helperLimits(DefaultLimits)}
 	return waitHelper(hs, cloneFlags(false))
 }
 
@@ -141,7 +143,7 @@ func dryRunAllowTCP() error {
 		return err
 	}
 	defer rl.close()
-	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: DefaultLimits, Forwards: fwds}
+	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: helperLimits(DefaultLimits), Forwards: helperForwards(fwds)}
 	cmd, rep, err := startHelper(hs, cloneFlags(false), helperEnd, nil, io.Discard, io.Discard)
 	helperEnd.Close()
 	if err != nil {
