@@ -3,8 +3,8 @@ package helper
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"io"
+	"os"
 	"strings"
 
 	"golang.org/x/sys/unix"
