@@ -65,6 +65,7 @@ func check() Report {
 		r.Features = append(r.Features, overlayFeature())
 		r.Features = append(r.Features, cgroupFeatures()...)
 		r.Identity = identity()
+		r.Limitations = limitations(r.LandlockABI)
 		return r
 	}
 	userErr := probe(unix.CLONE_NEWUSER)
@@ -88,7 +89,36 @@ func check() Report {
 	}
 	r.Features = append(r.Features, cgroupFeatures()...)
 	r.Identity = identity()
+	r.Limitations = limitations(r.LandlockABI)
 	return r
+}
+
+// limitations are what the sandbox leaves open on this machine even when
+// every feature works: agentos sandbox check prints them, one line each.
+func limitations(abi int) []string {
+	var out []string
+	if os.Getuid() == 0 {
+		out = append(out, "identity: commands run as host root without capabilities, not as a separate unprivileged uid: "+
+			"the files they create are root's on the host (set-id bits and file capabilities are refused, and refused again before commit)")
+	} else {
+		out = append(out, "identity: commands run as your own uid, not as a separate unprivileged uid: "+
+			"they read what the sandbox shows (worktree, sandbox.read_only, system directories) with your rights, and what they create is yours")
+	}
+	out = append(out,
+		"network: with the network on (--network, a step's network: true) a command shares the host's network and can reach "+
+			"every service it could, and send out anything it can read; off (the default), it has only a loopback of its own",
+		"reading: a command can read every file in its worktree (a .env included) and copy it into the files it writes; "+
+			"the final-diff scan refuses what it recognises (plain, base64, hex, in zip, tar or gzip), not encrypted or otherwise encoded secrets",
+		"namespaces: no cgroup or time namespace of its own: a command sees the host's clock and its cgroup's path on the host (/proc/self/cgroup)")
+	if abi < 6 {
+		out = append(out, fmt.Sprintf("landlock ABI %d: signals and abstract unix sockets are not scoped (ABI 6): "+
+			"with the network on, a command can connect to the host's abstract sockets (D-Bus, X11 and the like)", abi))
+	}
+	if abi < 9 {
+		out = append(out, fmt.Sprintf("landlock ABI %d: connecting to a unix socket file is not governed (ABI 9): "+
+			"a socket inside a visible path (the worktree, a sandbox.read_only entry) can be connected to", abi))
+	}
+	return out
 }
 
 // identity says which host identity confined commands run with. The

@@ -347,6 +347,9 @@ type Report struct {
 	Features    []Feature `json:"features"`
 	// Identity says which host uid commands run as.
 	Identity string `json:"identity,omitempty"`
+	// Limitations say, plainly, what the sandbox does not stop on this
+	// machine, even with every feature present.
+	Limitations []string `json:"limitations,omitempty"`
 	// Profiles are the policy's toolchains (agentos sandbox check in a
 	// repository): where each tool resolves, or what is missing.
 	Profiles []ProfileTool `json:"profiles,omitempty"`
