@@ -20,8 +20,7 @@ import (
 var checkOnce = sync.OnceValue(check)
 
 // Check reports which confinement features this machine supports. The
-// namespace probe starts the helper once per process, so the binary (or
-// test binary) must dispatch IsHelper/HelperMain.
+// namespace probe starts the helper once per process.
 func Check() Report { return checkOnce() }
 
 // staticFeatures are the checks that need no process: Landlock and seccomp.
