@@ -11,8 +11,8 @@ import (
 // memory passes a redactor: an item's text and source on add, the text of
 // an edit or a promotion, and the items read back (a remote service's
 // items come from outside; an item stored before redaction was the rule
-// must not be printed raw). Packs are returned as built, with their hash;
-// the coordinator redacts a pack where it stores it.
+// must not be printed raw), packs included (their hash recomputed over
+// the redacted items, as the store hashes a pack it keeps).
 //
 // It is the memory's one redaction point: `agentos memory` (add, import,
 // edit, promote, search, list, show), `agentos memory serve` and the
@@ -86,4 +86,24 @@ func (s *Redacted) Search(ctx context.Context, q Query) ([]Hit, error) {
 func (s *Redacted) Promote(ctx context.Context, id string, kind agentos.MemoryKind, text, actor string) (agentos.MemoryItem, error) {
 	it, err := s.Service.Promote(ctx, id, kind, s.Redact(text), actor)
 	return s.item(it), err
+}
+
+// BuildPack implements Service: the pack's items redacted, its hash over
+// what it now holds.
+func (s *Redacted) BuildPack(ctx context.Context, task string, q agentos.MemoryQuery) (agentos.MemoryPack, error) {
+	p, err := s.Service.BuildPack(ctx, task, q)
+	if err != nil {
+		return p, err
+	}
+	changed := false
+	for i := range p.Items {
+		it := &p.Items[i]
+		text, source := s.Redact(it.Text), s.Redact(it.Source)
+		changed = changed || text != it.Text || source != it.Source
+		it.Text, it.Source = text, source
+	}
+	if changed {
+		p.Hash = p.ComputeHash()
+	}
+	return p, nil
 }
