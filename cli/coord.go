@@ -12,7 +12,6 @@ import (
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/memory"
-	"github.com/agentos/agentos/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -88,9 +87,9 @@ func (f *Factory) coordinator(ctx context.Context, db agentos.Store) (*coordinat
 	} else if c.Memory, err = localMemory(db, cfg.Memory); err != nil {
 		return nil, err
 	}
-	r, err := redact.New(cfg.Redact.Patterns)
+	r, err := policyRedactor(cfg)
 	if err != nil {
-		return nil, agentos.WrapError(agentos.EINVALID, err, "agentos.yaml: redact: %v", err)
+		return nil, err
 	}
 	c.Redact = r.String
 	c.Progress = f.progressPrinter()

@@ -131,7 +131,11 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 	if c.Prompter != nil && t.Mode == agentos.ModeInteractive {
 		ap := agentos.AnswerPack{Version: agentos.DocVersion, Pack: "interactive", Who: actor, When: c.Now().UTC()}
 		for _, q := range ask {
-			v, err := c.Prompter.Ask(q)
+			// What the terminal shows is redacted (a plan's or a model's
+			// question text); options and default stay: they are values.
+			shown := q
+			shown.Text, shown.Why = c.redact(q.Text), c.redact(q.Why)
+			v, err := c.Prompter.Ask(shown)
 			if err != nil {
 				return nil, agentos.WrapError(agentos.EINVALID, err, "question %s: %v", q.ID, err)
 			}

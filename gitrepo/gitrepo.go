@@ -42,15 +42,18 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, agentos.Errorf(agentos.EINVALID, "%s does not exist: pass an existing repository with -C", abs)
 	}
-	out, err := run(ctx, abs, nil, "rev-parse", "--show-toplevel")
+	// One git for both answers (each git start is a few milliseconds of
+	// every agentos command); a git too old for --path-format answers the
+	// top level alone.
+	out, err := run(ctx, abs, nil, "rev-parse", "--show-toplevel", "--path-format=absolute", "--git-common-dir")
 	if err != nil {
-		return nil, agentos.Errorf(agentos.EINVALID, "%s is not a git repository: run `git init` there first, or pass -C DIR", abs)
+		if out, err = run(ctx, abs, nil, "rev-parse", "--show-toplevel"); err != nil {
+			return nil, agentos.Errorf(agentos.EINVALID, "%s is not a git repository: run `git init` there first, or pass -C DIR", abs)
+		}
 	}
-	root := strings.TrimSpace(out)
+	root, common, _ := strings.Cut(strings.TrimSpace(out), "\n")
 	// A linked worktree is not the repository we govern.
-	common, err := run(ctx, root, nil, "rev-parse", "--path-format=absolute", "--git-common-dir")
-	if err == nil {
-		common = strings.TrimSpace(common)
+	if common = strings.TrimSpace(common); common != "" {
 		c := filepath.Dir(common)
 		if c != root && filepath.Base(common) == agentos.GitDir {
 			root = c

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentos/agentos/sandbox/internal/helper"
+
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/config"
@@ -280,7 +282,7 @@ func (p *Policy) Visible(exe, wt string) error {
 				return agentos.Errorf(agentos.EDENIED, "%s lies under %s, which the sandbox hides (credentials)", path, h)
 			}
 		}
-		roots := append(append(slices.Clone(systemDirs), p.ReadOnly...), p.CacheDir)
+		roots := append(append(slices.Clone(helper.SystemDirs), p.ReadOnly...), p.CacheDir)
 		if wt != "" {
 			roots = append(roots, wt)
 		}
