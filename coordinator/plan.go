@@ -36,7 +36,8 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	if err != nil {
 		return nil, err
 	}
-	f, err := planfile.Parse(raw)
+	defer largeBodyGC(len(raw))()
+	f, err := planfile.ParseString(raw)
 	if err != nil {
 		return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %v", req.File, err)
 	}
@@ -63,7 +64,7 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	t := &agentos.Task{
 		ID: NewID("t"), Mode: mode, Goal: f.Goal, Request: "plan file " + req.File, Planner: "file",
 		Submitter: req.Actor, Labels: labels, Target: target, AutoApply: req.AutoApply, AutoQueue: req.AutoQueue,
-		Source: string(raw), SourcePath: req.File,
+		Source: raw, SourcePath: req.File,
 	}
 	if err := c.checkTaskInput(t, req.Values); err != nil {
 		return nil, err // no task was created
@@ -72,7 +73,7 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	if err != nil {
 		return t, err
 	}
-	return c.planFromSource(ctx, t, values, req.Actor)
+	return c.planFromFile(ctx, t, f, values, req.Actor)
 }
 
 // startTask stores a new task, moves it to planning and records answers
@@ -111,10 +112,20 @@ func (c *Coordinator) planFromSource(ctx context.Context, t *agentos.Task, value
 	if t.Planner != "" && t.Planner != "file" {
 		return c.planRequest(ctx, t, values, actor) // natural-language tasks (nl.go)
 	}
-	f, err := planfile.Parse([]byte(t.Source))
+	src, err := c.taskSource(ctx, t)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	f, err := planfile.ParseString(src)
 	if err != nil {
 		return c.failPlanning(ctx, t, agentos.WrapError(agentos.EINVALID, err, "%s: %v", t.SourcePath, err))
 	}
+	return c.planFromFile(ctx, t, f, values, actor)
+}
+
+// planFromFile is planFromSource with the plan file already parsed (a plan
+// file is parsed once per planning, whatever its size).
+func (c *Coordinator) planFromFile(ctx context.Context, t *agentos.Task, f *planfile.File, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
 	if values == nil {
 		values = map[string]string{}
 	}

@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +23,6 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -102,16 +103,25 @@ func baseEnv() []string {
 }
 
 func run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	// A strings.Builder: the output is returned without a final copy (a
+	// diff may be as large as limits.file_bytes).
+	var out strings.Builder
+	err := runTo(ctx, dir, env, &out, args...)
+	return out.String(), err
+}
+
+// runTo runs git with its output streamed to w.
+func runTo(ctx context.Context, dir string, env []string, w io.Writer, args ...string) error {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(baseEnv(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout = &out
+	var errb bytes.Buffer
+	cmd.Stdout = w
 	cmd.Stderr = &errb
 	if err := cmd.Run(); err != nil {
-		return out.String(), &GitError{Args: args, Stderr: errb.String(), Err: err}
+		return &GitError{Args: args, Stderr: errb.String(), Err: err}
 	}
-	return out.String(), nil
+	return nil
 }
 
 // CurrentBranch returns the branch checked out in the main tree ("" if detached).
@@ -208,13 +218,15 @@ func (r *Repo) Exists(ctx context.Context, commit, path string) bool {
 // DiffHash is the one definition of a commit's diff hash (trailer
 // AgentOS-Diff): SHA-256 over `git diff --binary --full-index --no-renames
 // PARENT COMMIT`, with git's config kept out so any clone computes the same.
-func (r *Repo) DiffHash(ctx context.Context, parent, commit string) (string, string, error) {
-	out, err := r.Git(ctx, "-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
+func (r *Repo) DiffHash(ctx context.Context, parent, commit string) (string, error) {
+	// Hashed as git writes it: the whole diff is never held in memory.
+	h := sha256.New()
+	err := runTo(ctx, r.Root, nil, h, "-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
 		"diff", "--binary", "--full-index", "--no-renames", "--no-ext-diff", "--no-textconv", "--no-color", parent, commit)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	return canonjson.Sum([]byte(out)), out, nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // AddWorktree creates a worktree at dir on a new branch at base. An existing
