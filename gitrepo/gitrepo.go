@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -110,11 +111,50 @@ func run(ctx context.Context, dir string, env []string, args ...string) (string,
 	return out.String(), err
 }
 
-// runTo runs git with its output streamed to w.
-func runTo(ctx context.Context, dir string, env []string, w io.Writer, args ...string) error {
+// gitCommand is the one place AgentOS starts git. Every git runs in its
+// own process group, so a terminal's Ctrl-C or hang-up reaches AgentOS and
+// not git: AgentOS decides (a worker finishing its grace period still
+// commits and integrates), and cancelling ctx kills git's whole group (ssh,
+// hooks) rather than git alone. The exceptions are the commands that talk
+// to a remote (fetch, push, ls-remote): ssh asks for a passphrase on the
+// terminal, which a background process group cannot read (it would stop on
+// SIGTTIN), so they stay in the terminal's group and its Ctrl-C stops them.
+// GIT_TERMINAL_PROMPT=0 (baseEnv) keeps git itself from prompting.
+func gitCommand(ctx context.Context, dir string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(baseEnv(), env...)
+	if !mayPrompt(args) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error {
+			// The group's id is git's pid (Setpgid with Pgid 0).
+			if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+				return cmd.Process.Kill()
+			}
+			return nil
+		}
+	}
+	return cmd
+}
+
+// mayPrompt reports whether git args may prompt on the terminal: the
+// commands that reach a remote (over ssh, a passphrase).
+func mayPrompt(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-c" || a == "-C":
+			i++ // its value
+		case strings.HasPrefix(a, "-"):
+		default:
+			return a == "fetch" || a == "push" || a == "ls-remote" || a == "pull" || a == "clone"
+		}
+	}
+	return false
+}
+
+// runTo runs git with its output streamed to w.
+func runTo(ctx context.Context, dir string, env []string, w io.Writer, args ...string) error {
+	cmd := gitCommand(ctx, dir, env, args...)
 	var errb bytes.Buffer
 	cmd.Stdout = w
 	cmd.Stderr = &errb
@@ -301,9 +341,7 @@ func (r *Repo) StageAll(ctx context.Context, wt string) (bool, error) {
 // CommitTree writes tree as a commit with parent and message, without
 // moving any ref, and returns its sha.
 func (r *Repo) CommitTree(ctx context.Context, tree, parent, message string, id agentos.CommitIdentity) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", "commit-tree", tree, "-p", parent, "-F", "-")
-	cmd.Dir = r.Root
-	cmd.Env = append(baseEnv(), identityEnv(id)...)
+	cmd := gitCommand(ctx, r.Root, identityEnv(id), "commit-tree", tree, "-p", parent, "-F", "-")
 	cmd.Stdin = strings.NewReader(message)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -517,9 +555,7 @@ func (r *Repo) CheckPatch(ctx context.Context, commit string, diff []byte) error
 	if _, err := run(ctx, r.Root, env, "read-tree", commit); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "git", "apply", "--cached", "--check", "-")
-	cmd.Dir = r.Root
-	cmd.Env = append(baseEnv(), env...)
+	cmd := gitCommand(ctx, r.Root, env, "apply", "--cached", "--check", "-")
 	cmd.Stdin = bytes.NewReader(diff)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
@@ -651,9 +687,7 @@ type TreeReader struct {
 
 // ReadTree starts a TreeReader on commit; Close it.
 func (r *Repo) ReadTree(ctx context.Context, commit string) (agentos.DirLister, error) {
-	cmd := exec.CommandContext(ctx, "git", "cat-file", "--batch")
-	cmd.Dir = r.Root
-	cmd.Env = baseEnv()
+	cmd := gitCommand(ctx, r.Root, nil, "cat-file", "--batch")
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
