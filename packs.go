@@ -191,6 +191,12 @@ type PatchRecord struct {
 	Diff     string `json:"diff"`
 	DiffHash string `json:"diff_hash"`
 	IntentID string `json:"intent_id"`
+	// DiffBlob is set instead of Diff, as a store reads a patch back, when
+	// the diff is StreamMin bytes or more: the store keeps it once, as a
+	// blob (TaskStore.Blob), and the ReviewPack references it rather than
+	// carrying it twice. DiffBytes is its size.
+	DiffBlob  string `json:"diff_blob,omitempty"`
+	DiffBytes int64  `json:"diff_bytes,omitempty"`
 }
 
 // CommitRecord is a commit AgentOS made.

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/canonjson"
 )
 
 // Admitted is a plan that passed admission. Only admit builds one (its fields
@@ -59,7 +58,7 @@ func (c *Coordinator) admit(ctx context.Context, t *agentos.Task) (*Admitted, er
 		if s.Kind != agentos.StepPatch {
 			continue
 		}
-		if h := canonjson.Sum([]byte(s.Diff)); h != s.DiffHash || s.IntentID == "" {
+		if h := sumString(s.Diff); h != s.DiffHash || s.IntentID == "" {
 			return nil, agentos.Errorf(agentos.EDENIED, "step %d: patch hashes to %s, not the recorded %s (red line 6): refusing to apply", i+1, h, s.DiffHash)
 		}
 	}

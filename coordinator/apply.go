@@ -161,6 +161,8 @@ func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor 
 		}
 		return t, aerr
 	}
+	// The run's diff and secret scan copy a large body again.
+	defer largeBodyGC(largestBody(adm.plan))()
 	run := &agentos.Run{ID: NewID("r"), Task: t.ID, PlanHash: t.PlanHash, Worktree: c.worktreeDir(t.ID)}
 	if err := c.DB.CreateRun(ctx, run); err != nil {
 		return t, err

@@ -91,7 +91,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := c.scanDiff(ctx, x, diffs); err != nil { // secrets in what lands, whoever wrote them
 		return "", err
 	}
-	diffHash, _, err := c.Repo.DiffHash(ctx, parent, tree)
+	diffHash, err := c.Repo.DiffHash(ctx, parent, tree)
 	if err != nil {
 		return "", err
 	}
@@ -138,7 +138,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 // staging listed them (sha's tree against parent).
 func (c *Coordinator) recordPatches(ctx context.Context, x *executor, diffs []fileDiff) error {
 	for _, d := range diffs {
-		if err := c.DB.AddPatch(ctx, x.run.ID, agentos.PatchRecord{Path: d.path, Diff: c.redact(d.diff), DiffHash: sum([]byte(d.diff)), IntentID: x.plan.IntentID}); err != nil {
+		if err := c.DB.AddPatch(ctx, x.run.ID, agentos.PatchRecord{Path: d.path, Diff: c.redact(d.diff), DiffHash: sumString(d.diff), IntentID: x.plan.IntentID}); err != nil {
 			return err
 		}
 	}

@@ -43,8 +43,8 @@ type Git interface {
 	// DirtyPaths lists the main working tree's uncommitted changes at,
 	// under or above paths (nil: all).
 	DirtyPaths(ctx context.Context, paths []string) ([]string, error)
-	// DiffHash is the AgentOS-Diff hash of parent..commit and the diff bytes.
-	DiffHash(ctx context.Context, parent, commit string) (string, string, error)
+	// DiffHash is the AgentOS-Diff hash of parent..commit.
+	DiffHash(ctx context.Context, parent, commit string) (string, error)
 	FileDiff(ctx context.Context, from, to, path string) (string, error)
 	// FileUpTo reads path in commit (ok false: no such file), not reading a
 	// file larger than limit (content nil, size set).

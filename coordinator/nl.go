@@ -135,7 +135,7 @@ func (c *Coordinator) PlanRequest(ctx context.Context, req NLRequest) (*agentos.
 	}
 	values, err := c.startTask(ctx, t, req.Values, req.Actor)
 	if err != nil {
-		return t, err
+		return c.startedOrNot(ctx, t), err
 	}
 	return c.planRequest(ctx, t, values, req.Actor)
 }

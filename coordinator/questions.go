@@ -247,12 +247,18 @@ func (c *Coordinator) rememberAnswers(ctx context.Context, t *agentos.Task) {
 	if c.Memory == nil || t.State != agentos.StateCommitted {
 		return
 	}
+	packs, err := c.DB.AnswerPacks(ctx, t.ID)
+	if err != nil || len(packs) == 0 {
+		return // nothing answered: the plan file need not be read again
+	}
 	durable := map[string]agentos.Question{}
-	if t.Planner == "file" && t.Source != "" {
-		if f, err := planfile.Parse([]byte(t.Source)); err == nil {
-			for _, p := range f.Params {
-				if q := p.AsQuestion(); q.Durable {
-					durable[q.ID] = q
+	if t.Planner == "file" {
+		if src, err := c.taskSource(ctx, t); err == nil && src != "" {
+			if f, err := planfile.ParseString(src); err == nil {
+				for _, p := range f.Params {
+					if q := p.AsQuestion(); q.Durable {
+						durable[q.ID] = q
+					}
 				}
 			}
 		}
@@ -265,10 +271,6 @@ func (c *Coordinator) rememberAnswers(ctx context.Context, t *agentos.Task) {
 		}
 	}
 	if len(durable) == 0 {
-		return
-	}
-	packs, err := c.DB.AnswerPacks(ctx, t.ID)
-	if err != nil {
 		return
 	}
 	type given struct {

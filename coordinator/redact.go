@@ -50,8 +50,8 @@ func (s *redactingStore) redactSource(t *agentos.Task) string {
 	if red == t.Source || (t.Planner != "" && t.Planner != "file") {
 		return red
 	}
-	a, err1 := planfile.Parse([]byte(t.Source))
-	b, err2 := planfile.Parse([]byte(red))
+	a, err1 := planfile.ParseString(t.Source)
+	b, err2 := planfile.ParseString(red)
 	if err1 != nil || err2 != nil {
 		return t.Source
 	}

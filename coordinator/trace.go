@@ -96,7 +96,7 @@ func (c *Coordinator) TraceCommit(ctx context.Context, rev string) (*Trace, erro
 	if err != nil {
 		return nil, err
 	}
-	dh, _, err := c.Repo.DiffHash(ctx, parent, sha)
+	dh, err := c.Repo.DiffHash(ctx, parent, sha)
 	if err != nil {
 		return nil, err
 	}

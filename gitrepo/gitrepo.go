@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +20,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -105,16 +107,64 @@ func baseEnv() []string {
 }
 
 func run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	// A strings.Builder: the output is returned without a final copy (a
+	// diff may be as large as limits.file_bytes).
+	var out strings.Builder
+	err := runTo(ctx, dir, env, &out, args...)
+	return out.String(), err
+}
+
+// gitCommand is the one place AgentOS starts git. Every git runs in its
+// own process group, so a terminal's Ctrl-C or hang-up reaches AgentOS and
+// not git: AgentOS decides (a worker finishing its grace period still
+// commits and integrates), and cancelling ctx kills git's whole group (ssh,
+// hooks) rather than git alone. The exceptions are the commands that talk
+// to a remote (fetch, push, ls-remote): ssh asks for a passphrase on the
+// terminal, which a background process group cannot read (it would stop on
+// SIGTTIN), so they stay in the terminal's group and its Ctrl-C stops them.
+// GIT_TERMINAL_PROMPT=0 (baseEnv) keeps git itself from prompting.
+func gitCommand(ctx context.Context, dir string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(baseEnv(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout = &out
+	if !mayPrompt(args) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error {
+			// The group's id is git's pid (Setpgid with Pgid 0).
+			if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+				return cmd.Process.Kill()
+			}
+			return nil
+		}
+	}
+	return cmd
+}
+
+// mayPrompt reports whether git args may prompt on the terminal: the
+// commands that reach a remote (over ssh, a passphrase).
+func mayPrompt(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-c" || a == "-C":
+			i++ // its value
+		case strings.HasPrefix(a, "-"):
+		default:
+			return a == "fetch" || a == "push" || a == "ls-remote" || a == "pull" || a == "clone"
+		}
+	}
+	return false
+}
+
+// runTo runs git with its output streamed to w.
+func runTo(ctx context.Context, dir string, env []string, w io.Writer, args ...string) error {
+	cmd := gitCommand(ctx, dir, env, args...)
+	var errb bytes.Buffer
+	cmd.Stdout = w
 	cmd.Stderr = &errb
 	if err := cmd.Run(); err != nil {
-		return out.String(), &GitError{Args: args, Stderr: errb.String(), Err: err}
+		return &GitError{Args: args, Stderr: errb.String(), Err: err}
 	}
-	return out.String(), nil
+	return nil
 }
 
 // CurrentBranch returns the branch checked out in the main tree ("" if detached).
@@ -211,13 +261,15 @@ func (r *Repo) Exists(ctx context.Context, commit, path string) bool {
 // DiffHash is the one definition of a commit's diff hash (trailer
 // AgentOS-Diff): SHA-256 over `git diff --binary --full-index --no-renames
 // PARENT COMMIT`, with git's config kept out so any clone computes the same.
-func (r *Repo) DiffHash(ctx context.Context, parent, commit string) (string, string, error) {
-	out, err := r.Git(ctx, "-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
+func (r *Repo) DiffHash(ctx context.Context, parent, commit string) (string, error) {
+	// Hashed as git writes it: the whole diff is never held in memory.
+	h := sha256.New()
+	err := runTo(ctx, r.Root, nil, h, "-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
 		"diff", "--binary", "--full-index", "--no-renames", "--no-ext-diff", "--no-textconv", "--no-color", parent, commit)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	return canonjson.Sum([]byte(out)), out, nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // AddWorktree creates a worktree at dir on a new branch at base. An existing
@@ -296,9 +348,7 @@ func (r *Repo) CommitTree(ctx context.Context, tree, parent, message string, id 
 	if id.Sign {
 		args = append(args, "-S")
 	}
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = r.Root
-	cmd.Env = append(baseEnv(), identityEnv(id)...)
+	cmd := gitCommand(ctx, r.Root, identityEnv(id), args...)
 	cmd.Stdin = strings.NewReader(message)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -522,9 +572,7 @@ func (r *Repo) CheckPatch(ctx context.Context, commit string, diff []byte) error
 	if _, err := run(ctx, r.Root, env, "read-tree", commit); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "git", "apply", "--cached", "--check", "-")
-	cmd.Dir = r.Root
-	cmd.Env = append(baseEnv(), env...)
+	cmd := gitCommand(ctx, r.Root, env, "apply", "--cached", "--check", "-")
 	cmd.Stdin = bytes.NewReader(diff)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
@@ -656,9 +704,7 @@ type TreeReader struct {
 
 // ReadTree starts a TreeReader on commit; Close it.
 func (r *Repo) ReadTree(ctx context.Context, commit string) (agentos.DirLister, error) {
-	cmd := exec.CommandContext(ctx, "git", "cat-file", "--batch")
-	cmd.Dir = r.Root
-	cmd.Env = baseEnv()
+	cmd := gitCommand(ctx, r.Root, nil, "cat-file", "--batch")
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

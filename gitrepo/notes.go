@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"strings"
 	"time"
 
@@ -66,9 +65,7 @@ func (r *Repo) Note(ctx context.Context, ref, commit string) ([]byte, error) {
 
 // gitStdin runs git in the main tree with stdin and returns stdout, trimmed.
 func (r *Repo) gitStdin(ctx context.Context, env []string, stdin []byte, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = r.Root
-	cmd.Env = append(baseEnv(), env...)
+	cmd := gitCommand(ctx, r.Root, env, args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -84,9 +84,7 @@ func (r *Repo) VerifyCommit(ctx context.Context, commit, allowedSigners string) 
 		args = append(args, "-c", "gpg.ssh.allowedSignersFile="+allowedSigners)
 	}
 	args = append(args, "verify-commit", "--raw", commit)
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = r.Root
-	cmd.Env = baseEnv()
+	cmd := gitCommand(ctx, r.Root, nil, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -218,6 +218,12 @@ func Markdown(rp *agentos.ReviewPack) string {
 	if len(rp.Patches) > 0 {
 		w("\n## Patches\n\n")
 		for _, p := range rp.Patches {
+			if p.DiffBlob != "" {
+				// A large patch is kept once, in the store, not copied here.
+				w("### %s\n\nintent %s, diff %s\n\nThe patch is %d bytes, kept once in the store as blob %s (`git show` of the commit prints it).\n\n",
+					code(p.Path), code(p.IntentID), code(p.DiffHash), p.DiffBytes, code(p.DiffBlob))
+				continue
+			}
 			w("### %s\n\nintent %s, diff %s\n\n%s\n\n", code(p.Path), code(p.IntentID), code(p.DiffHash), fence("diff", strings.TrimRight(p.Diff, "\n")))
 		}
 	}
