@@ -14,13 +14,24 @@ const (
 	TrailerPlan   = "AgentOS-Plan"
 	TrailerDiff   = "AgentOS-Diff"
 	TrailerIntent = "AgentOS-Intent"
+	// TrailerAudit is the audit chain head when the commit was made
+	// ("SEQ:HASH"): pushed anywhere, the history witnesses the chain.
+	TrailerAudit = "AgentOS-Audit"
 )
 
 // TrailerKeys is the order trailers are written in.
-var TrailerKeys = []string{TrailerTask, TrailerRun, TrailerPlan, TrailerDiff, TrailerIntent}
+var TrailerKeys = []string{TrailerTask, TrailerRun, TrailerPlan, TrailerDiff, TrailerIntent, TrailerAudit}
 
 // CommitIdentity is the author and committer of AgentOS commits.
-type CommitIdentity struct{ Name, Email string }
+type CommitIdentity struct {
+	Name, Email string
+	// Sign signs every commit object the way git does (a gpgsig header),
+	// with SigningKey when set (an SSH key: gpg.format=ssh), else with
+	// git's own user.signingkey and gpg.format. A commit that cannot be
+	// signed is not made.
+	Sign       bool
+	SigningKey string
+}
 
 // CommitMessage builds a commit message with trailers in TrailerKeys order.
 func CommitMessage(subject, body string, trailers map[string]string) string {

@@ -359,8 +359,43 @@ type ContractorDecisionEvent struct {
 	Command string    `json:"command,omitempty"`
 	Path    string    `json:"path,omitempty"`
 	Allow   bool      `json:"allow"`
+	Ask     bool      `json:"ask,omitempty"`
 	Rule    string    `json:"rule"`
 	Reason  string    `json:"reason"`
+}
+
+// EventHookDecision is audited for each tool call `agentos hook claude|codex`
+// decides in a person's own agent session (hook mode, outside any AgentOS
+// run): the hash-chained record of what the agent tried. A contractor run's
+// calls are contractor.decision events of its task.
+const EventHookDecision = "hook.decision"
+
+// HookDecisionEvent is the data of hook.decision. Command and Reason pass
+// the store's audit redaction like every event's data.
+type HookDecisionEvent struct {
+	Agent     string `json:"agent"`      // the hook protocol: claude or codex
+	SessionID string `json:"session_id"` // the agent CLI's session
+	// Event is the hook event: PreToolUse, or PermissionRequest (the CLI
+	// is about to prompt the person; AgentOS can only refuse it).
+	Event string `json:"event,omitempty"`
+	// ToolUseID is the CLI's id of the call, linking an "ask" to the
+	// person's answer (decision "approved", from PostToolUse).
+	ToolUseID string `json:"tool_use_id,omitempty"`
+	Tool      string `json:"tool"`
+	Command   string `json:"command,omitempty"`
+	Path      string `json:"path,omitempty"`
+	// Decision is allow, deny or ask (handed to the CLI's own prompt); or
+	// approved: an asked call ran, so the person allowed it.
+	Decision string `json:"decision"`
+	Rule     string `json:"rule"`
+	Reason   string `json:"reason"`
+	// Mode is the hook's mode: session (a person's session; asks can
+	// reach the person) or full_auto (nobody answers; asks are denied).
+	Mode string `json:"mode"`
+	// Policy is the digest of the policy the decision was made under.
+	Policy string `json:"policy,omitempty"`
+	// Cwd is the directory the call runs in.
+	Cwd string `json:"cwd,omitempty"`
 }
 
 // EventWorktreeRemoved is audited for each retained worktree housekeeping
@@ -468,6 +503,7 @@ func EventPayloads() map[string]reflect.Type {
 		EventPlanRefused:        reflect.TypeFor[PlanRefusedEvent](),
 		EventContractorRun:      reflect.TypeFor[ContractorRunEvent](),
 		EventContractorDecision: reflect.TypeFor[ContractorDecisionEvent](),
+		EventHookDecision:       reflect.TypeFor[HookDecisionEvent](),
 		EventWorktreeRemoved:    reflect.TypeFor[WorktreeRemovedEvent](),
 		EventSchedulerDispatch:  reflect.TypeFor[SchedulerDispatchEvent](),
 		EventSchedulerHold:      reflect.TypeFor[SchedulerDecision](),
@@ -513,6 +549,14 @@ func decodeEvent(payloads map[string]reflect.Type, e Event) (any, error) {
 // that does not decode (unknown kind, unknown field, wrong type), in order;
 // err is a failure to read the log.
 func VerifyPayloads(ctx context.Context, s AuditStore) (n int64, bad []error, err error) {
+	return VerifyPayloadsFunc(ctx, s, nil)
+}
+
+// VerifyPayloadsFunc is VerifyPayloads that also hands each event and its
+// decoded payload (nil when it does not decode) to fn, in order: the
+// checks that follow the chain (package auditanchor) ride on this one pass
+// instead of reading the log again.
+func VerifyPayloadsFunc(ctx context.Context, s AuditStore, fn func(Event, any)) (n int64, bad []error, err error) {
 	const page = 1000
 	payloads := EventPayloads()
 	for from := int64(0); ; {
@@ -522,8 +566,12 @@ func VerifyPayloads(ctx context.Context, s AuditStore) (n int64, bad []error, er
 		}
 		for _, e := range evs {
 			n++
-			if _, err := decodeEvent(payloads, e); err != nil {
+			v, err := decodeEvent(payloads, e)
+			if err != nil {
 				bad = append(bad, err)
+			}
+			if fn != nil {
+				fn(e, v)
 			}
 		}
 		if len(evs) < page {

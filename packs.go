@@ -191,6 +191,12 @@ type PatchRecord struct {
 	Diff     string `json:"diff"`
 	DiffHash string `json:"diff_hash"`
 	IntentID string `json:"intent_id"`
+	// DiffBlob is set instead of Diff, as a store reads a patch back, when
+	// the diff is StreamMin bytes or more: the store keeps it once, as a
+	// blob (TaskStore.Blob), and the ReviewPack references it rather than
+	// carrying it twice. DiffBytes is its size.
+	DiffBlob  string `json:"diff_blob,omitempty"`
+	DiffBytes int64  `json:"diff_bytes,omitempty"`
 }
 
 // CommitRecord is a commit AgentOS made.
@@ -250,6 +256,7 @@ type ReviewPack struct {
 	AuditFrom   int64          `json:"audit_from"`
 	AuditTo     int64          `json:"audit_to"`
 	ChainHead   string         `json:"chain_head"`
+	Attestation string         `json:"attestation,omitempty"` // the commit's signed attestation (git note, file beside this pack), or why it is missing
 	CreatedAt   time.Time      `json:"created_at"`
 	Hash        string         `json:"hash,omitempty"`
 
@@ -269,6 +276,19 @@ type ReviewPack struct {
 	// task, from their audit events: who, and the key that signed, or
 	// unsigned (no signers listed: the OS user decided).
 	Decisions []DecisionRecord `json:"decisions,omitempty"`
+	// ToolDecisions are the agent's tool calls as the AgentOS hook decided
+	// them (a contractor run's contractor.decision events; arguments as
+	// redacted in the audit), and ToolCounts sums them up.
+	ToolDecisions []ContractorDecisionEvent `json:"tool_decisions,omitempty"`
+	ToolCounts    *ToolDecisionCounts       `json:"tool_counts,omitempty"`
+}
+
+// ToolDecisionCounts counts an agent's tool decisions by outcome.
+type ToolDecisionCounts struct {
+	Total   int `json:"total"`
+	Allowed int `json:"allowed"`
+	Denied  int `json:"denied"`
+	Asked   int `json:"asked,omitempty"`
 }
 
 // DecisionRecord is one person's decision as a ReviewPack shows it.

@@ -37,6 +37,10 @@ type Step struct {
 	IntentID  string            `json:"intent_id"`
 	Rationale string            `json:"rationale,omitempty"`
 	Risk      string            `json:"risk,omitempty"`
+
+	// contentBlob / diffBlob name the blob a store keeps a large body in,
+	// between PlanForStore's encoding and PlanFromStore's loading only.
+	contentBlob, diffBlob string
 }
 
 // Writes returns the repository paths a step may write (for locks and gates).
@@ -96,9 +100,14 @@ type Plan struct {
 
 // ComputeHash returns the plan's SHA-256 over its canonical JSON with the
 // hash field empty. The one function every plan hash goes through.
+// Large bodies are hashed as a stream (see digest): same hash, no copies.
 func (p Plan) ComputeHash() string {
 	p.Hash = ""
-	return canonjson.MustDigest(p)
+	d, err := p.digest()
+	if err != nil {
+		panic(err)
+	}
+	return d
 }
 
 // Paths returns every repository path the plan may write, in step order,

@@ -22,11 +22,14 @@ type stepWire struct {
 	stepFields
 	ContentBase64 *string `json:"content_base64,omitempty"`
 	DiffBase64    *string `json:"diff_base64,omitempty"`
+	// A store's form of a large body: its blob's hash (PlanForStore).
+	ContentBlob string `json:"content_blob,omitempty"`
+	DiffBlob    string `json:"diff_blob,omitempty"`
 }
 
 // MarshalJSON encodes the step; see the comment above for the byte fields.
 func (s Step) MarshalJSON() ([]byte, error) {
-	w := stepWire{stepFields: stepFields(s)}
+	w := stepWire{stepFields: stepFields(s), ContentBlob: s.contentBlob, DiffBlob: s.diffBlob}
 	if !utf8.ValidString(s.Content) {
 		b := base64.StdEncoding.EncodeToString([]byte(s.Content))
 		w.ContentBase64, w.Content = &b, ""
@@ -45,6 +48,7 @@ func (s *Step) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	*s = Step(w.stepFields)
+	s.contentBlob, s.diffBlob = w.ContentBlob, w.DiffBlob
 	for _, f := range []struct {
 		name string
 		b64  *string

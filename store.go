@@ -60,6 +60,10 @@ type TaskStore interface {
 	SaveIntent(ctx context.Context, in *Intent) error
 	Intent(ctx context.Context, id string) (*Intent, error)
 	SaveMemoryPack(ctx context.Context, m *MemoryPack, actor Actor) error
+	// Blob reads a large body the store keeps once, by the hash a plan,
+	// a task's SourceBlob or a patch's DiffBlob names (ECONFLICT when it is
+	// missing or its bytes do not hash to it).
+	Blob(ctx context.Context, hash string) (string, error)
 	MemoryPackByHash(ctx context.Context, task, hash string) (*MemoryPack, error)
 	LatestMemoryPack(ctx context.Context, task string) (*MemoryPack, error)
 }

@@ -109,6 +109,12 @@ type Task struct {
 	SourcePath string    `json:"source_path,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
+
+	// SourceBlob is set instead of Source, as a store reads a task back,
+	// when the plan file is StreamMin bytes or more: the store keeps it
+	// once as a blob (TaskStore.Blob reads it), so reading a task does not
+	// carry the whole file.
+	SourceBlob string `json:"-"`
 }
 
 // Run is one attempt to apply a task's plan.

@@ -14,6 +14,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"unicode/utf8"
 )
 
 // Marshal returns the canonical JSON encoding of v.
@@ -65,4 +67,39 @@ func MustDigest(v any) string {
 		panic(err)
 	}
 	return d
+}
+
+// WriteString writes the canonical encoding of the string s (quotes
+// included) to w a piece at a time, byte for byte what Marshal(s) returns,
+// so a large string is hashed without a second copy of it in memory.
+// Escaping is per rune, and pieces end before a rune start, so encoding
+// piece by piece gives the same bytes as encoding the whole.
+func WriteString(w io.Writer, s string) error {
+	const piece = 64 << 10
+	if _, err := io.WriteString(w, `"`); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for len(s) > 0 {
+		n := min(piece, len(s))
+		for n < len(s) && n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		if n == 0 { // no rune start in reach: invalid bytes, each escaped alone
+			n = min(piece, len(s))
+		}
+		buf.Reset()
+		if err := enc.Encode(s[:n]); err != nil {
+			return fmt.Errorf("canonjson: %w", err)
+		}
+		b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+		if _, err := w.Write(b[1 : len(b)-1]); err != nil {
+			return err
+		}
+		s = s[n:]
+	}
+	_, err := io.WriteString(w, `"`)
+	return err
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/memory"
-	"github.com/agentos/agentos/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -35,6 +34,7 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 	if f.guard != nil {
 		c.CheckStore = f.guard.verify // before every run (coordinator preflight)
 	}
+	c.AuditKey = attestKey(f, db, true)
 	rep, err := c.Housekeep(ctx, agentos.System)
 	printGC(f.IO.ErrOut, "agentos: ", rep)
 	if err != nil {
@@ -51,7 +51,12 @@ func (f *Factory) CoordinatorReadOnly(ctx context.Context) (*coordinator.Coordin
 	if err != nil {
 		return nil, err
 	}
-	return f.coordinator(ctx, db)
+	c, err := f.coordinator(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	c.AuditKey = attestKey(f, db, false)
+	return c, nil
 }
 
 // coordinator wires the pipeline for the repository: store, git, policy,
@@ -82,9 +87,9 @@ func (f *Factory) coordinator(ctx context.Context, db agentos.Store) (*coordinat
 	} else if c.Memory, err = localMemory(db, cfg.Memory); err != nil {
 		return nil, err
 	}
-	r, err := redact.New(cfg.Redact.Patterns)
+	r, err := policyRedactor(cfg)
 	if err != nil {
-		return nil, agentos.WrapError(agentos.EINVALID, err, "agentos.yaml: redact: %v", err)
+		return nil, err
 	}
 	c.Redact = r.String
 	c.Progress = f.progressPrinter()

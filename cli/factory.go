@@ -175,6 +175,14 @@ func (f *Factory) openStore(ctx context.Context, readOnly bool) (agentos.Store, 
 		return nil, err
 	}
 	g, err := guardStore(ctx, db, dir, name)
+	if err == nil && g != nil {
+		g.anchors = f.newAnchors(ctx, dir, g.id)
+		if g.adopted {
+			// No store.json (deleted, or never written): the checkpoints
+			// and trailers still tell this store from a replaced one.
+			err = unreadable(g.anchors.checkHead(ctx, db, true), name)
+		}
+	}
 	if err != nil && readOnly && f.anchorLater {
 		f.anchorErr, err = err, nil
 	}

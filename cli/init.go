@@ -3,7 +3,9 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -157,8 +159,9 @@ approvers: []
 {{.Gates}}`))
 
 func newCmdInit(f *Factory) *cobra.Command {
-	var force, asJSON bool
+	var force, asJSON, newStore bool
 	var target string
+	var agents []string
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write agentos.yaml (safe defaults) and .agentos/ (git-ignored) in this repository",
@@ -190,6 +193,16 @@ func newCmdInit(f *Factory) *cobra.Command {
 				if _, err := config.Parse(body, config.FileName); err != nil {
 					return agentos.WrapError(agentos.EINTERNAL, err, "the generated agentos.yaml does not load (a bug): %v", err)
 				}
+				if exists {
+					// --force on a customised policy: keep the old one beside it.
+					if old, err := os.ReadFile(cfgPath); err == nil && !bytes.Equal(old, body) {
+						bak, err := backupFile(cfgPath, old)
+						if err != nil {
+							return err
+						}
+						fmt.Fprintf(f.IO.ErrOut, "saved the previous %s as %s\n", config.FileName, bak)
+					}
+				}
 				if err := os.WriteFile(cfgPath, body, 0o644); err != nil {
 					return err
 				}
@@ -219,7 +232,16 @@ func newCmdInit(f *Factory) *cobra.Command {
 			}
 			storeLine := ""
 			db, err := f.DB(ctx)
+			created := false
 			if agentos.ErrorCode(err) == agentos.ENOTFOUND {
+				// A repository that had a store says so outside it: its
+				// store.json, checkpoints, refs/agentos/audit or commit
+				// trailers. A lost store is restored, never silently
+				// replaced by an empty one.
+				if err := startOver(ctx, f, state, newStore); err != nil {
+					return err
+				}
+				created = true
 				if storeURL == "" {
 					db, err = sqlite.Create(ctx, filepath.Join(state, "agentos.db"))
 				} else {
@@ -238,8 +260,30 @@ func newCmdInit(f *Factory) *cobra.Command {
 			if pg, ok := db.(*postgres.DB); ok {
 				storeLine = "  store   " + pg.URL + "\n" // password redacted
 			}
+			key, keyCreated, err := initAuditKey(ctx, f, db, state, target, created)
+			if err != nil {
+				return err
+			}
+			auditLine := ""
+			if key != nil {
+				verb := "loaded"
+				if keyCreated {
+					verb = "created"
+				}
+				auditLine = fmt.Sprintf("  audit   key %s (%s, outside the repository)\n          %s\n", key.Path, verb, key.AuthorizedKey())
+				if !exists || force {
+					if err := pinAuditKey(cfgPath, key); err != nil {
+						return err
+					}
+				} else if cfg, err := config.Load(cfgPath); err == nil && cfg.Audit.PublicKey == "" {
+					auditLine += fmt.Sprintf("          not pinned: add to %s and commit: audit: {public_key: %s}\n", config.FileName, quoteYAML(key.AuthorizedKey()))
+				}
+			}
 			if exists && !force {
 				fmt.Fprintf(f.IO.ErrOut, "%s already exists and loads; kept it (use --force to rewrite it)\n", config.FileName)
+			}
+			if err := initAgents(f, repo.Root, agents); err != nil {
+				return err
 			}
 			// Only the committed policy governs: say so until it is.
 			inForce := f.origin != nil && f.origin.Committed && f.origin.WorkingTree == wtSame
@@ -247,15 +291,21 @@ func newCmdInit(f *Factory) *cobra.Command {
 				fmt.Fprintf(f.IO.ErrOut, "%s is not in force until you commit it (git add %s && git commit): until then %s\n", config.FileName, config.FileName, notInForce(f.origin))
 			}
 			if asJSON {
-				return printJSON(f, map[string]any{"root": repo.Root, "policy": cfgPath, "state": state, "target": target, "wrote_policy": !exists || force, "policy_in_force": inForce})
+				res := map[string]any{"root": repo.Root, "policy": cfgPath, "state": state, "target": target, "wrote_policy": !exists || force, "policy_in_force": inForce}
+				if key != nil {
+					res["audit_key"], res["audit_public_key"] = key.Path, key.AuthorizedKey()
+				}
+				return printJSON(f, res)
 			}
-			fmt.Fprintf(f.IO.Out, "initialised %s\n  policy  %s\n  state   %s (git-ignored)\n%snext: review and commit %s (only the committed policy governs), then `agentos run --plan change.yaml`\n", repo.Root, cfgPath, state, storeLine, config.FileName)
+			fmt.Fprintf(f.IO.Out, "initialised %s\n  policy  %s\n  state   %s (git-ignored)\n%s%snext: review and commit %s (only the committed policy governs), then `agentos run --plan change.yaml`\n", repo.Root, cfgPath, state, storeLine, auditLine, config.FileName)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "rewrite agentos.yaml with the defaults")
+	cmd.Flags().BoolVar(&newStore, "new-store", false, "start a new, empty store although this repository had one (its audit chain starts over)")
 	addJSONFlag(cmd, f, &asJSON)
 	cmd.Flags().StringVar(&target, "target", "", "the `branch` commits land on (default: the current branch)")
+	cmd.Flags().StringSliceVar(&agents, "agent", nil, "wire an agent CLI's hooks to AgentOS (hook mode): claude, codex or opencode (repeatable; idempotent)")
 	return cmd
 }
 
@@ -313,4 +363,32 @@ func newInitCheck(argv []string) initCheck {
 	name, _ := json.Marshal(strings.Join(argv, " "))
 	list, _ := json.Marshal(argv)
 	return initCheck{Name: string(name), Argv: string(list)}
+}
+
+// backupFile writes b next to path as path.bak, or path.bak.N when that is
+// taken: a backup never overwrites an earlier one.
+func backupFile(path string, b []byte) (string, error) {
+	for n := 0; n < 1000; n++ {
+		bak := path + ".bak"
+		if n > 0 {
+			bak = fmt.Sprintf("%s.bak.%d", path, n)
+		}
+		f, err := os.OpenFile(bak, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", agentos.WrapError(agentos.EINTERNAL, err, "cannot back up %s: %v", path, err)
+		}
+		_, werr := f.Write(b)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			os.Remove(bak)
+			return "", agentos.WrapError(agentos.EINTERNAL, werr, "cannot back up %s: %v", path, werr)
+		}
+		return bak, nil
+	}
+	return "", agentos.Errorf(agentos.ECONFLICT, "cannot back up %s: %s.bak through .bak.999 exist; remove some", path, path)
 }

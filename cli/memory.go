@@ -26,7 +26,8 @@ func NewCmdMemory(f *Factory) *cobra.Command {
 }
 
 // memoryService is the memory agentos.yaml selects: remote by memory.url,
-// else the local store, read-write.
+// else the local store, read-write. What the verbs write and print passes
+// the policy's redactor (memory.Redacted).
 func (f *Factory) memoryService(ctx context.Context) (memory.Service, error) {
 	return f.memoryOn(ctx, f.DB)
 }
@@ -42,14 +43,24 @@ func (f *Factory) memoryOn(ctx context.Context, open func(context.Context) (agen
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Memory.URL != "" {
-		return memory.FromConfig(nil, cfg.Memory, os.Getenv)
-	}
-	db, err := open(ctx)
+	r, err := policyRedactor(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return localMemory(db, cfg.Memory)
+	var svc memory.Service
+	if cfg.Memory.URL != "" {
+		svc, err = memory.FromConfig(nil, cfg.Memory, os.Getenv)
+	} else {
+		var db agentos.Store
+		if db, err = open(ctx); err != nil {
+			return nil, err
+		}
+		svc, err = localMemory(db, cfg.Memory)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return memory.WithRedaction(svc, r.String), nil
 }
 
 // localMemory is the store's own memory, every write audited in its chain.
@@ -602,7 +613,11 @@ func memoryServeRun(ctx context.Context, opts *MemoryServeOptions) error {
 	if err != nil {
 		return err
 	}
-	so := memory.ServerOptions{Open: opts.Open, ErrorLog: opts.F.IO.ErrOut, Audit: db}
+	r, err := policyRedactor(cfg)
+	if err != nil {
+		return err
+	}
+	so := memory.ServerOptions{Open: opts.Open, ErrorLog: opts.F.IO.ErrOut, Audit: db, Redact: r.String}
 	if !opts.Open {
 		for _, cl := range cfg.Memory.Serve.Clients {
 			tok := os.Getenv(cl.TokenEnv)

@@ -339,11 +339,26 @@ func policyUnderTest(ctx context.Context, f *Factory, committed bool) (*config.C
 }
 
 func newCmdPolicyVars(f *Factory) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "vars",
 		Short: "List the variables and functions gate conditions can use",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				type entry struct {
+					Name string `json:"name"`
+					Type string `json:"type"`
+					Doc  string `json:"doc"`
+				}
+				out := []entry{}
+				for _, v := range policy.Variables {
+					out = append(out, entry{v.Name, fmt.Sprint(v.Type), v.Doc})
+				}
+				out = append(out, entry{"glob(path|list, pattern)", "bool", "** spans directories; a pattern without / matches the base name"},
+					entry{"risk_at_least(risk, min)", "bool", "low < medium < high < critical"})
+				return printJSON(f, out)
+			}
 			w := tabwriter.NewWriter(f.IO.Out, 0, 2, 2, ' ', 0)
 			fmt.Fprintln(w, "VARIABLE\tTYPE\tMEANING")
 			for _, v := range policy.Variables {
@@ -354,4 +369,6 @@ func newCmdPolicyVars(f *Factory) *cobra.Command {
 			return w.Flush()
 		},
 	}
+	addJSONFlag(cmd, f, &asJSON)
+	return cmd
 }

@@ -36,7 +36,17 @@ func TestMain(m *testing.M) {
 			os.Exit(fakeCustomContractor())
 		}
 	}
-	os.Exit(m.Run())
+	// Audit keys the commands make (the first commit of a store makes one)
+	// go to a directory of this run, not the user's ~/.config.
+	cfgDir, err := os.MkdirTemp("", "agentos-cli-config-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Setenv("XDG_CONFIG_HOME", cfgDir)
+	code := m.Run()
+	os.RemoveAll(cfgDir)
+	os.Exit(code)
 }
 
 // fakeCustomContractor follows the custom contract: it asks $AGENTOS_HOOK
@@ -289,6 +299,24 @@ verify:
 	ds := auditEvents(t, dir, coordinator.EventContractorDecision)
 	if len(ds) != 2 || !strings.Contains(string(ds[0].Data), `"allow":true`) || !strings.Contains(string(ds[1].Data), `"allow":false`) || !strings.Contains(string(ds[1].Data), "outside the worktree") {
 		t.Errorf("contractor.decision events = %d: %v; want the allowed and the refused write", len(ds), ds)
+	}
+	// The ReviewPack shows the agent's work: every tool decision, counted.
+	mds, _ := filepath.Glob(filepath.Join(dir, ".agentos", "reviews", "*.md"))
+	jss, _ := filepath.Glob(filepath.Join(dir, ".agentos", "reviews", "*.json"))
+	var md, js []byte
+	for _, m := range mds {
+		b, _ := os.ReadFile(m)
+		md = append(md, b...)
+	}
+	for _, j := range jss {
+		b, _ := os.ReadFile(j)
+		js = append(js, b...)
+	}
+	if !strings.Contains(string(md), "**Agent tool calls:** 2 decided: 1 allowed, 1 denied") || !strings.Contains(string(md), "## Agent tool decisions") || !strings.Contains(string(md), "escape.txt") {
+		t.Errorf("the ReviewPack does not list the contractor's tool decisions:\n%s", md)
+	}
+	if !strings.Contains(string(js), `"tool_counts":{"allowed":1,"denied":1,"total":2}`) {
+		t.Errorf("the ReviewPack JSON has no tool counts: %s", js)
 	}
 }
 

@@ -50,10 +50,11 @@ func newCmdReview(f *Factory) *cobra.Command {
 }
 
 func newCmdTrace(f *Factory) *cobra.Command {
-	var asJSON bool
+	var asJSON, verify bool
 	cmd := &cobra.Command{
-		Use:   "trace COMMIT",
+		Use:   "trace COMMIT [--verify]",
 		Short: "Resolve a commit's AgentOS trailers to task, run, plan and intent, and check its diff hash",
+		Long:  "Resolve a commit's AgentOS trailers to task, run, plan and intent, and check its diff hash. With --verify, also check the commit's attestation (the git note under refs/notes/agentos: its DSSE signature by the audit key, its subject, and its plan hash, policy hash, approvals and audit event against the store) and the commit's own signature (required where the attestation says the commit was signed). Exit non-zero naming the first mismatch.",
 		Args:  exactArgs(1, "COMMIT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -61,7 +62,11 @@ func newCmdTrace(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tr, err := c.TraceCommit(ctx, args[0])
+			trace := c.TraceCommit
+			if verify {
+				trace = c.TraceVerify
+			}
+			tr, err := trace(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -89,11 +94,12 @@ func newCmdTrace(f *Factory) *cobra.Command {
 				}
 			}
 			if !tr.OK {
-				return agentos.Errorf(agentos.ECONFLICT, "commit %s does not match its records: see the failed checks above", tr.Commit[:12])
+				return agentos.Errorf(agentos.ECONFLICT, "commit %s does not match its records: %s", tr.Commit[:12], tr.FirstFailure())
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&verify, "verify", false, "also check the commit's signed attestation and its commit signature")
 	addJSONFlag(cmd, f, &asJSON)
 	return cmd
 }
@@ -159,16 +165,35 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, chainErr := c.DB.VerifyChain(ctx)
 			seq, head, _ := c.DB.ChainHead(ctx)
-			// Every event's data must decode strictly as its kind's
-			// registered payload: a row re-shaped and re-hashed by someone
-			// who knows the chain scheme keeps a valid chain but not a
-			// valid payload.
-			_, badData, err := agentos.VerifyPayloads(ctx, c.DB)
+			// The evidence outside the store (anchor.go): checkpoints,
+			// commit trailers, ReviewPacks; checked in the same pass.
+			ac, err := f.anchorCheck(ctx, c.DB)
 			if err != nil {
 				return err
 			}
+			// One pass over the log: the chain (every hash and link, as
+			// the store's VerifyChain checks it), every event's data
+			// decoded strictly as its kind's registered payload (a row
+			// re-shaped and re-hashed by someone who knows the chain scheme
+			// keeps a valid chain but not a valid payload), and the
+			// anchors' per-event checks.
+			var check agentos.ChainCheck
+			var chainErr error
+			_, badData, err := agentos.VerifyPayloadsFunc(ctx, c.DB, func(e agentos.Event, v any) {
+				if chainErr == nil {
+					chainErr = check.Next(e)
+				}
+				ac.checker.Event(e, v)
+			})
+			if err != nil {
+				return err
+			}
+			n := check.Checked()
+			if err := ac.finish(ctx, c.DB); err != nil {
+				return err
+			}
+			anchorProbs := ac.problems()
 			payloadProbs := []string{}
 			for _, e := range badData {
 				payloadProbs = append(payloadProbs, agentos.ErrorMessage(e))
@@ -179,7 +204,8 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			}
 			if vJSON {
 				res := map[string]any{"events": n, "head_seq": seq, "head": head, "commits": commits,
-					"ok": chainErr == nil && len(bad) == 0 && len(badData) == 0 && f.anchorErr == nil, "commit_failures": bad, "payload_failures": payloadProbs}
+					"ok": chainErr == nil && len(bad) == 0 && len(badData) == 0 && f.anchorErr == nil && len(anchorProbs) == 0, "commit_failures": bad, "payload_failures": payloadProbs,
+					"anchored": ac.summary(), "anchor_failures": anchorProbs}
 				if f.anchorErr != nil {
 					res["anchor_error"] = agentos.ErrorMessage(f.anchorErr)
 				}
@@ -201,6 +227,18 @@ func newCmdAudit(f *Factory) *cobra.Command {
 				return agentos.Errorf(agentos.ECONFLICT, "%d audit event(s) do not match their kind's payload (see `agentos schema event.KIND`): %s",
 					len(badData), strings.Join(shown, "; "))
 			}
+			if len(anchorProbs) > 0 {
+				if !vJSON {
+					for _, p := range anchorProbs[:min(len(anchorProbs), 20)] {
+						fmt.Fprintf(f.IO.Out, "inconsistent: %s\n", p)
+					}
+				}
+				more := ""
+				if len(anchorProbs) > 1 {
+					more = fmt.Sprintf(" (and %d more inconsistencies)", len(anchorProbs)-1)
+				}
+				return agentos.Errorf(agentos.ECONFLICT, "the audit chain does not match the evidence outside its store: %s%s", anchorProbs[0], more)
+			}
 			if len(bad) > 0 {
 				return agentos.Errorf(agentos.ECONFLICT, "%d commit(s) do not match their records: %s", len(bad), strings.Join(bad, "; "))
 			}
@@ -209,12 +247,13 @@ func newCmdAudit(f *Factory) *cobra.Command {
 			}
 			if !vJSON {
 				fmt.Fprintf(f.IO.Out, "audit chain ok: %d events, head %d %s, every payload matches its kind; %d commits match their trailers and records\n", n, seq, head, commits)
+				ac.print(f.IO.Out)
 			}
 			return nil
 		},
 	}
 	addJSONFlag(verifyCmd, f, &vJSON)
-	cmd.AddCommand(logCmd, verifyCmd)
+	cmd.AddCommand(logCmd, verifyCmd, newCmdAuditCheckpoint(f), newCmdAuditExport(f))
 	return cmd
 }
 

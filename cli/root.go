@@ -78,6 +78,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdLock(f),
 		NewCmdMemory(f),
 		NewCmdHook(f),
+		newCmdDoctor(f),
 		NewCmdSchema(f),
 		newCmdDemo(f),
 		newCmdVersion(f),

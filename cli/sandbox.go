@@ -80,6 +80,12 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 				if rep.Identity != "" {
 					fmt.Fprintf(f.IO.Out, "identity: %s\n", rep.Identity)
 				}
+				if len(rep.Limitations) > 0 {
+					fmt.Fprintln(f.IO.Out, "limitations:")
+					for _, l := range rep.Limitations {
+						fmt.Fprintf(f.IO.Out, "  - %s\n", l)
+					}
+				}
 				if cache != "" {
 					fmt.Fprintf(f.IO.Out, "build cache: %s (this repository and policy only)\n", cache)
 				}

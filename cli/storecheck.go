@@ -48,6 +48,13 @@ type storeGuard struct {
 	// worker polling an unchanged store does not re-read it every pass.
 	files   []string
 	checked string
+	// anchors is the evidence outside the store (anchor.go): checked
+	// before every run, extended by a signed checkpoint whenever the
+	// anchor moves.
+	anchors *anchors
+	// adopted: there was no store.json, so only that evidence can tell
+	// this store from a replaced one.
+	adopted bool
 }
 
 // guardStore checks db against the anchor in dir; nil guard for a store
@@ -65,8 +72,12 @@ func guardStore(ctx context.Context, db agentos.Store, dir, name string) (g *sto
 	}
 	g.id = id
 	a, err := g.read()
-	if err != nil || a == nil {
+	if err != nil {
 		return g, err
+	}
+	if a == nil {
+		g.adopted = true
+		return g, nil
 	}
 	if a.Store != id {
 		return nil, agentos.Errorf(agentos.ECONFLICT, "the AgentOS store %s is not this repository's: it is store %s, and %s names store %s (replaced by another repository's or a new store): restore this repository's store from a backup, or remove %s to adopt this one", name, id, g.path, a.Store, g.path)
@@ -119,6 +130,14 @@ func (g *storeGuard) verify(ctx context.Context) (err error) {
 			return err
 		}
 		g.checked = fp
+	}
+	// The newest checkpoint, ref checkpoint and commit trailer name events
+	// the chain must still have: a store rewritten and re-hashed, cut
+	// short or swapped (with its store.json) stops here.
+	if g.anchors != nil {
+		if err := g.anchors.checkHead(ctx, g.db, true); err != nil {
+			return err
+		}
 	}
 	return g.advance(ctx)
 }
@@ -181,7 +200,21 @@ func (g *storeGuard) advance(ctx context.Context) error {
 	if n := len(evs); n > 0 {
 		next.Seq, next.Hash = evs[n-1].Seq, evs[n-1].Hash
 	}
-	return g.write(next)
+	if err := g.write(next); err != nil {
+		return err
+	}
+	// The anchor moved: sign the new head (the end of a run, and of every
+	// write command). No audit key yet (a repository initialised before
+	// audit keys) checkpoints nothing; `agentos init` makes one. A
+	// checkpoint that cannot be made (a key that is not the pinned one, a
+	// chain that contradicts the last checkpoint) is said, not fatal: the
+	// check before every run is what refuses a store that is not whole.
+	if g.anchors != nil {
+		if _, _, err := g.anchors.checkpoint(ctx, g.db, false); err != nil && agentos.ErrorCode(err) != agentos.ENOTFOUND {
+			g.anchors.warn("no checkpoint written: " + agentos.ErrorMessage(err))
+		}
+	}
+	return nil
 }
 
 // write replaces the anchor atomically. Two commands closing at once may

@@ -17,7 +17,7 @@ import (
 
 func newCmdTask(f *Factory) *cobra.Command {
 	cmd := group("task", "List, show and clean up tasks")
-	cmd.AddCommand(newCmdTaskList(f), newCmdTaskShow(f), newCmdTaskInspect(f), newCmdTaskClean(f), newCmdTaskCancel(f))
+	cmd.AddCommand(newCmdTaskList(f), newCmdTaskShow(f), newCmdTaskInspect(f), newCmdTaskClean(f), newCmdTaskCancel(f), newCmdTaskReplan(f))
 	return cmd
 }
 
@@ -350,6 +350,36 @@ run that had already landed its commit cannot be cancelled (use rollback).`,
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log and the ReviewPack)")
 	cmd.Flags().DurationVar(&wait, "wait", time.Minute, "how long to wait for a running task's runner to stop it")
+	addJSONFlag(cmd, f, &asJSON)
+	return cmd
+}
+
+func newCmdTaskReplan(f *Factory) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "replan TASK",
+		Short: "Plan a stale task again on the current base, policy and memory (its answers kept)",
+		Long: `Replan plans a planned, queued or awaiting_approval task again from its
+stored plan file or request, on the target's current head and the policy
+committed there: the way out of "the plan is stale; re-plan it" after
+agentos.yaml, the base or the memory changed. Answers given before are kept;
+approvals of the old plan hash no longer count. Exit codes as for plan
+(0 planned, 3 blocked, 4 awaiting approval for a submitted task).`,
+		Args: exactArgs(1, "TASK"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := f.Coordinator(ctx)
+			if err != nil {
+				return err
+			}
+			actor, err := f.Actor(ctx)
+			if err != nil {
+				return err
+			}
+			t, err := c.Replan(ctx, args[0], actor)
+			return f.reportTask(ctx, t, err, asJSON)
+		},
+	}
 	addJSONFlag(cmd, f, &asJSON)
 	return cmd
 }

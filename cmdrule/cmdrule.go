@@ -49,6 +49,14 @@ type Decision struct {
 	Reason string   `json:"reason"`
 	// Commands lists each command the line runs, with its decision.
 	Commands []Decision `json:"commands,omitempty"`
+	// Paths lists the files the line names (operands, option values,
+	// redirections, files inside sed and awk programs). A caller that
+	// does not confine the command checks them (package contractor's
+	// hook); relative ones are relative to each of Cwds.
+	Paths []PathUse `json:"paths,omitempty"`
+	// Cwds are the directories, relative to where the line starts, that
+	// its commands may run in (["."] unless the script changes directory).
+	Cwds []string `json:"cwds,omitempty"`
 }
 
 // Rule IDs of decisions that no configured rule made.
@@ -59,6 +67,10 @@ const (
 	RuleBuiltin = "shell:builtin" // a harmless shell builtin
 	RuleFunc    = "shell:function"
 	RuleResolve = "resolve" // the executable does not exist
+	// Decisions made only for commands that run unconfined (Unconfined).
+	RuleUnresolved = "shell:unresolved" // a path only known at run time
+	RuleBackground = "shell:background" // a process that outlives the call
+	RuleSecretEnv  = "shell:secret-env" // reads a secret-looking variable
 )
 
 type rule struct {
@@ -69,6 +81,22 @@ type rule struct {
 type Engine struct {
 	allow []string
 	rules []rule
+	// unconfined: the commands decided run outside any sandbox (a hook in
+	// a person's session, a contractor's hook), so what cannot be resolved
+	// statically is denied, not left to the sandbox.
+	unconfined bool
+}
+
+// Unconfined returns an engine with the same rules for commands that run
+// outside the AgentOS sandbox: the analysis fails closed. A path only
+// known at run time (parameter expansion, command substitution, a loop
+// variable, xargs input, a glob outside the working directory), a process
+// left running (&, nohup, setsid, disown) and reading a secret-looking
+// environment variable are denied.
+func (e *Engine) Unconfined() *Engine {
+	c := *e
+	c.unconfined = true
+	return &c
 }
 
 // New builds an Engine from the policy's commands section. It refuses
@@ -98,6 +126,14 @@ func New(cfg config.Commands) (*Engine, error) {
 		case Allow, Approve, Deny:
 		default:
 			return nil, agentos.Errorf(agentos.EINVALID, "%s (%s): decision %q; use allow, approve or deny", where, r.ID, r.Decision)
+		}
+		for _, fl := range append(slices.Clone(r.Flags), r.NotFlags...) {
+			if len(fl) < 2 || fl[0] != '-' {
+				return nil, agentos.Errorf(agentos.EINVALID, "%s (%s): flags and not_flags list options such as -a or --list, not %q", where, r.ID, fl)
+			}
+		}
+		if r.MaxArgs != nil && *r.MaxArgs < 0 {
+			return nil, agentos.Errorf(agentos.EINVALID, "%s (%s): max_args must be 0 or more", where, r.ID)
 		}
 		e.rules = append(e.rules, rule{r})
 	}
@@ -133,7 +169,7 @@ func (e *Engine) Decide(argv []string, lookPath func(string) (string, error)) De
 	if lookPath == nil {
 		lookPath = exec.LookPath
 	}
-	d := &decider{e: e, lookPath: lookPath, resolved: map[string]string{}}
+	d := &decider{e: e, lookPath: lookPath, resolved: map[string]string{}, cwds: []string{"."}}
 	d.command(plainArgs(argv), cmdCtx{})
 	return d.result(argv)
 }
@@ -143,6 +179,8 @@ func (e *Engine) Decide(argv []string, lookPath func(string) (string, error)) De
 type arg struct {
 	s   string
 	dyn bool
+	// glob: dyn only through glob characters (* ? [), no other expansion.
+	glob bool
 }
 
 func plainArgs(argv []string) []arg {
@@ -198,24 +236,162 @@ func (id ident) matchAny(p string) bool {
 // approve rule on its program.
 func (r rule) matches(id ident, args []arg, unknownTail bool) bool {
 	if r.Decision == Allow {
-		if !id.matchReal(r.Prefix[0]) || len(args) < len(r.Prefix) {
+		if !anyAlt(r.Prefix[0], id.matchReal) {
+			return false
+		}
+		rest := args[1:]
+		if len(r.Prefix) > 1 && !strings.HasPrefix(r.Prefix[1], "-") {
+			rest = skipGlobal(filepath.Base(id.real), rest)
+		}
+		if len(rest) < len(r.Prefix)-1 {
 			return false
 		}
 		for i, t := range r.Prefix[1:] {
-			a := args[i+1]
-			if a.dyn || (t != "*" && t != a.s) {
+			a := rest[i]
+			if a.dyn || !alt(t, a.s) {
 				return false
 			}
 		}
-		return true
+		tail := rest[len(r.Prefix)-1:]
+		if unknownTail && (r.Flags != nil || r.MaxArgs != nil) {
+			return false // arguments appended at run time may be any
+		}
+		return !slices.ContainsFunc(tail, func(a arg) bool { return a.dyn && (r.Flags != nil || r.NotFlags != nil || r.MaxArgs != nil) }) &&
+			r.narrow(strs(tail))
 	}
-	if !id.matchAny(r.Prefix[0]) {
+	if !anyAlt(r.Prefix[0], id.matchAny) {
 		return false
 	}
 	if unknownTail || slices.ContainsFunc(args, func(a arg) bool { return a.dyn }) {
 		return true
 	}
-	return looseMatch(r.Prefix[1:], strs(args[1:]))
+	if !looseMatch(r.Prefix[1:], strs(args[1:])) {
+		return false
+	}
+	// The words the prefix names are not flags or arguments to narrow by.
+	tail := strs(args[1:])
+	for _, t := range r.Prefix[1:] {
+		if i := slices.IndexFunc(tail, func(a string) bool { return alt(t, a) }); i >= 0 {
+			tail = slices.Delete(slices.Clone(tail), i, i+1)
+		}
+	}
+	return r.narrow(tail)
+}
+
+// alt: the pattern word t (alternatives separated by |, * for any word)
+// admits s.
+func alt(t, s string) bool {
+	if t == "*" || t == s {
+		return true
+	}
+	if !strings.Contains(t, "|") {
+		return false
+	}
+	return slices.Contains(strings.Split(t, "|"), s)
+}
+
+// anyAlt: one of the program names t lists satisfies match.
+func anyAlt(t string, match func(string) bool) bool {
+	if !strings.Contains(t, "|") {
+		return match(t)
+	}
+	return slices.ContainsFunc(strings.Split(t, "|"), match)
+}
+
+// narrow applies the rule's flags, not_flags and max_args to the words
+// after its prefix.
+func (r rule) narrow(tail []string) bool {
+	words := 0
+	for i, a := range tail {
+		if a == "--" {
+			words += len(tail) - i - 1
+			break
+		}
+		if a == "-" || !strings.HasPrefix(a, "-") {
+			words++
+			continue
+		}
+		names := flagNames(a)
+		if r.Flags != nil && !slices.Contains(r.Flags, a) {
+			for _, n := range names {
+				if !slices.Contains(r.Flags, n) {
+					return false
+				}
+			}
+		}
+		for _, nf := range r.NotFlags {
+			if nf == a || slices.Contains(names, nf) || abbreviates(names, nf) {
+				return false
+			}
+		}
+	}
+	return r.MaxArgs == nil || words <= *r.MaxArgs
+}
+
+// flagNames are the options one argument carries: --name of --name=value;
+// each letter of a short cluster up to an attached value (-la is -l -a,
+// -oFILE is -o -F -I -L -E, -o/x is -o).
+func flagNames(a string) []string {
+	if strings.HasPrefix(a, "--") {
+		n, _, _ := strings.Cut(a, "=")
+		return []string{n}
+	}
+	var out []string
+	for j := 1; j < len(a) && isAlnum(a[j]); j++ {
+		out = append(out, "-"+a[j:j+1])
+	}
+	return out
+}
+
+// abbreviates: GNU programs take a unique prefix of a long option
+// (--out for --output); for a not_flags entry, any prefix counts.
+func abbreviates(names []string, long string) bool {
+	if !strings.HasPrefix(long, "--") {
+		return false
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "--") && len(n) > 3 && strings.HasPrefix(long, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// globalOpts are the options a program takes before its subcommand, and
+// whether each takes a value: skipped to find the subcommand (git -C .
+// status is git status).
+func globalOpts(prog string) map[string]bool {
+	switch prog {
+	case "git":
+		return map[string]bool{"-C": true, "-c": true, "--git-dir": true, "--work-tree": true, "--namespace": true,
+			"-p": false, "-P": false, "--paginate": false, "--no-pager": false, "--bare": false, "--no-replace-objects": false,
+			"--literal-pathspecs": false, "--glob-pathspecs": false, "--noglob-pathspecs": false, "--icase-pathspecs": false,
+			"--no-optional-locks": false, "--no-advice": false}
+	}
+	return nil
+}
+
+func skipGlobal(prog string, args []arg) []arg {
+	g := globalOpts(prog)
+	if g == nil {
+		return args
+	}
+	i := 0
+	for i < len(args) && !args[i].dyn {
+		name, _, hasVal := strings.Cut(args[i].s, "=")
+		valued, ok := g[name]
+		if !ok {
+			break
+		}
+		i++
+		if valued && !hasVal {
+			i++
+		}
+	}
+	if i > len(args) {
+		i = len(args)
+	}
+	return args[i:]
 }
 
 // looseMatch: each short-flag cluster of the prefix (-rf) matches when all
@@ -228,9 +404,10 @@ func looseMatch(prefix, args []string) bool {
 		if a == "--" {
 			break
 		}
-		if isShortCluster(a) {
-			for _, c := range a[1:] {
-				short[c] = true
+		if len(a) > 1 && a[0] == '-' && a[1] != '-' {
+			// -la, and the option of an attached value (-o/x, -oFILE).
+			for _, n := range flagNames(a) {
+				short[rune(n[1])] = true
 			}
 		}
 	}
@@ -248,11 +425,13 @@ func looseMatch(prefix, args []string) bool {
 				}
 			}
 		case strings.HasPrefix(t, "--"):
-			if !slices.ContainsFunc(args, func(a string) bool { return a == t || strings.HasPrefix(a, t+"=") }) {
+			if !slices.ContainsFunc(args, func(a string) bool {
+				return a == t || strings.HasPrefix(a, t+"=") || strings.HasPrefix(a, "--") && abbreviates(flagNames(a), t)
+			}) {
 				return false
 			}
 		default:
-			i := slices.Index(args[next:], t)
+			i := slices.IndexFunc(args[next:], func(a string) bool { return alt(t, a) })
 			if i < 0 {
 				return false
 			}
@@ -280,6 +459,10 @@ type decider struct {
 	lookPath func(string) (string, error)
 	resolved map[string]string
 	leaves   []Decision
+	// paths every command of the line names; cwds the directories its
+	// commands may run in (relative to the start).
+	paths []PathUse
+	cwds  []string
 }
 
 // cmdCtx is what surrounds a command.
@@ -293,6 +476,9 @@ type cmdCtx struct {
 	// cwdChanges: the script changes directory, so relative program paths
 	// cannot be resolved now.
 	cwdChanges bool
+	// tailUnder: the arguments appended at run time are files under paths
+	// already decided (find -exec).
+	tailUnder bool
 }
 
 const maxDepth = 8
@@ -330,7 +516,7 @@ func (d *decider) result(argv []string) Decision {
 			top = l
 		}
 	}
-	return Decision{RuleID: top.RuleID, Effect: top.Effect, Argv: top.Argv, Reason: top.Reason, Commands: d.leaves}
+	return Decision{RuleID: top.RuleID, Effect: top.Effect, Argv: top.Argv, Reason: top.Reason, Commands: d.leaves, Paths: d.paths, Cwds: d.cwds}
 }
 
 // command decides one simple command (after shell parsing).
@@ -368,6 +554,10 @@ func (d *decider) command(args []arg, c cmdCtx) {
 		d.deny(RuleWrapper, args, "%s: %s", filepath.Base(name), reason)
 		return
 	}
+	if reason, ok := detachers[filepath.Base(name)]; ok && d.e.unconfined {
+		d.deny(RuleBackground, args, "%s %s; a process the hook allows runs unconfined, so none may outlive the call", filepath.Base(name), reason)
+		return
+	}
 	real := d.realPath(name)
 	if real == "" {
 		d.deny(RuleResolve, args, "%s: no such executable; commands must exist (red line 3)", name)
@@ -381,6 +571,10 @@ func (d *decider) command(args []arg, c cmdCtx) {
 			d.deny(RuleWrapper, args, "%s: %s", p, reason)
 			return
 		}
+		if reason, ok := detachers[p]; ok && d.e.unconfined {
+			d.deny(RuleBackground, args, "%s %s; a process the hook allows runs unconfined, so none may outlive the call", p, reason)
+			return
+		}
 	}
 	for _, p := range []string{prog, written} {
 		if w := wrapperFor(p); w != nil {
@@ -390,11 +584,15 @@ func (d *decider) command(args []arg, c cmdCtx) {
 			break
 		}
 	}
-	d.leaf(id, args, c.unknownTail)
+	d.leaf(id, args, c)
 }
 
 // leaf matches a command that runs no other command against the rules.
-func (d *decider) leaf(id ident, args []arg, unknownTail bool) {
+func (d *decider) leaf(id ident, args []arg, c cmdCtx) {
+	unknownTail := c.unknownTail
+	if d.pathChecks(id, args, c) {
+		return
+	}
 	matched := append([]string{id.real}, strs(args[1:])...)
 	best := Decision{Effect: "", Argv: matched}
 	consider := func(ruleID, effect, reason string) {

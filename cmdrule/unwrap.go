@@ -208,7 +208,7 @@ func unwrapBusybox(d *decider, id ident, args []arg, c cmdCtx) bool {
 // unwrapFind decides find itself and every command its -exec family runs
 // (with arguments only known at run time).
 func unwrapFind(d *decider, id ident, args []arg, c cmdCtx) bool {
-	d.leaf(id, args, c.unknownTail)
+	d.leaf(id, args, c)
 	for i := 1; i < len(args); i++ {
 		switch args[i].s {
 		case "-exec", "-execdir", "-ok", "-okdir":
@@ -216,10 +216,12 @@ func unwrapFind(d *decider, id ident, args []arg, c cmdCtx) bool {
 			for j < len(args) && args[j].s != ";" && args[j].s != "+" {
 				j++
 			}
-			d.command(args[i+1:j], cmdCtx{depth: c.depth + 1, unknownTail: true})
+			// The files appended are under find's start points, which
+			// pathChecks decided as written.
+			d.command(args[i+1:j], cmdCtx{depth: c.depth + 1, unknownTail: true, tailUnder: true})
 			i = j
 		case "-fprint", "-fprintf", "-fls", "-fprint0":
-			// Writes are the sandbox's business.
+			// Files written: findPaths lists them.
 		}
 	}
 	return true
@@ -386,6 +388,10 @@ func checkAwk(d *decider, id ident, args []arg, c cmdCtx) bool {
 				d.deny(RuleWrapper, args, "awk: the program runs commands (system() or a pipe); not allowed")
 				return true
 			}
+			if name, bad := awkSecretEnv(s); bad && d.e.unconfined {
+				d.deny(RuleSecretEnv, args, "awk reads ENVIRON[%s], a secret-looking or computed variable; not allowed in hook mode", name)
+				return true
+			}
 			return false
 		}
 	}
@@ -428,8 +434,13 @@ func checkSed(d *decider, id ident, args []arg, c cmdCtx) bool {
 		}
 	}
 	for _, sc := range scripts {
-		if sedRunsCommands(sc) {
+		_, _, runs, ok := sedPaths(sc)
+		if sedRunsCommands(sc) || runs {
 			d.deny(RuleWrapper, args, "sed: the script runs shell commands (e); not allowed")
+			return true
+		}
+		if !ok && d.e.unconfined {
+			d.deny(RuleUnresolved, args, "sed: the script %q is not one the hook can follow (it cannot tell which files it writes); simplify it", sc)
 			return true
 		}
 	}

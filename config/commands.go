@@ -24,6 +24,11 @@ type Commands struct {
 // also as --flag=value, other words in order but not necessarily adjacent
 // (git push matches git -C dir push); when some arguments are only known at
 // run time (xargs, $VAR, globs) the program alone matches.
+//
+// A prefix word may list alternatives (`status|diff|log`). Flags, NotFlags
+// and MaxArgs narrow a rule to the flags and arguments it may see after
+// its prefix (package cmdrule documents how), so a rule can say
+// "git branch, listing only".
 type CommandRule struct {
 	ID       string     `yaml:"id"`
 	Prefix   []string   `yaml:"prefix"`
@@ -31,6 +36,13 @@ type CommandRule struct {
 	Reason   string     `yaml:"reason"`
 	Match    [][]string `yaml:"match"`     // example argvs that must match
 	NotMatch [][]string `yaml:"not_match"` // example argvs that must not match
+	// Flags, when set, are the only flags the rule covers after the
+	// prefix: a command with any other flag is not matched.
+	Flags []string `yaml:"flags"`
+	// NotFlags are flags that take a command out of the rule.
+	NotFlags []string `yaml:"not_flags"`
+	// MaxArgs, when set, is how many non-flag words may follow the prefix.
+	MaxArgs *int `yaml:"max_args"`
 }
 
 // The rules' examples are checked by package cmdrule (cmdrule.New, agentos

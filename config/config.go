@@ -63,11 +63,15 @@ type Config struct {
 	Integration Integration `yaml:"integration"`
 	// Store selects the database (config/store.go); empty: SQLite in .agentos/.
 	Store Store `yaml:"store"`
+	// Audit names the audit key and pins its public half (config/audit.go).
+	Audit Audit `yaml:"audit"`
 	// Verify gives plans without checks the policy's default and decides
 	// whether a plan with none may commit (config/verify.go).
 	Verify Verify `yaml:"verify"`
 	// Limits bound plan files, files, goals and answers (config/limits.go).
 	Limits Limits `yaml:"limits"`
+	// Commit signs AgentOS's commits (config/commit.go).
+	Commit Commit `yaml:"commit"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
 
@@ -171,7 +175,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateSigners,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners,
 	} {
 		if err := v(c); err != nil {
 			return err

@@ -492,3 +492,96 @@ func TestInstallFilesOfAnNpmCLI(t *testing.T) {
 		t.Fatalf("installFiles = %q\nwant %q", got, want)
 	}
 }
+
+// TestDecideSession: the hook in a person's session (hook mode): the
+// fail-closed analysis with path checks from every directory a line may
+// cd into, "ask" for what needs a person (a deny where nobody answers),
+// every tool decided, and messages that speak of the repository.
+func TestDecideSession(t *testing.T) {
+	wt := t.TempDir()
+	os.MkdirAll(filepath.Join(wt, "sub"), 0o755)
+	os.WriteFile(filepath.Join(wt, "a.txt"), []byte("a\n"), 0o644)
+	os.Symlink("/etc/passwd", filepath.Join(wt, "zz-link"))
+	eng, err := cmdrule.New(config.Commands{
+		Allow: []string{"cat", "sort", "ls", "echo", "find", "sed"},
+		Rules: []config.CommandRule{{ID: "wc-asks", Prefix: []string{"wc"}, Decision: "approve"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := Rules{Worktree: wt, Engine: eng, Session: true}
+	contract := Rules{Worktree: wt, Engine: eng}
+	in := func(tool string, kv ...string) HookInput {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		b, _ := json.Marshal(m)
+		return HookInput{ToolName: tool, ToolInput: b, Cwd: wt, PermissionMode: "default"}
+	}
+	bypass := in("Bash", "command", "wc -l a.txt")
+	bypass.PermissionMode = "bypassPermissions"
+	cases := []struct {
+		name   string
+		r      Rules
+		in     HookInput
+		want   string // allow | deny | ask
+		reason string // a substring of the reason
+	}{
+		{"policy rewrite", session, in("Bash", "command", "sort -o agentos.yaml a.txt"), "deny", "agentos.yaml, which is protected"},
+		{"policy rewrite, absolute", session, in("Bash", "command", "sort -o "+filepath.Join(wt, "agentos.yaml")+" a.txt"), "deny", "is protected"},
+		{"policy rewrite, dotted", session, in("Bash", "command", "sort -o ./sub/..//agentos.yaml a.txt"), "deny", "is protected"},
+		{"state rewrite, attached", session, in("Bash", "command", "sort -o.agentos/hooks.jsonl a.txt"), "deny", "is protected"},
+		{"attached outside", session, in("Bash", "command", "sort -o/tmp/x a.txt"), "deny", "outside the repository"},
+		{"cd into .git", session, in("Bash", "command", "cd sub && cd ../.git && echo x > hooks/pre-commit"), "deny", ""},
+		{"glob through a symlink", session, in("Bash", "command", "cat zz-*"), "deny", "outside the repository"},
+		{"glob inside", session, in("Bash", "command", "cat a.*"), "allow", ""},
+		{"sed w outside", session, in("Bash", "command", "sed -n '1w /tmp/x' a.txt"), "deny", "sed w"},
+		{"variable", session, in("Bash", "command", `f=/etc/passwd; cat "$f"`), "deny", "only known at run time"},
+		{"hook settings", session, in("Write", "file_path", filepath.Join(wt, ".claude", "settings.json")), "deny", "wires the agent's hooks"},
+		{"hook settings by shell", session, in("Bash", "command", "echo '{}' > .claude/settings.local.json"), "deny", "wires the agent's hooks"},
+		{"approve asks", session, in("Bash", "command", "wc -l a.txt"), "ask", "approval"},
+		{"approve under bypassPermissions", session, bypass, "deny", "nobody answers"},
+		{"approve in full_auto", Rules{Worktree: wt, Engine: eng, Session: true, NoAsk: true}, in("Bash", "command", "wc -l a.txt"), "deny", "nobody answers"},
+		{"approve for a contractor", contract, in("Bash", "command", "wc -l a.txt"), "deny", "contractor cannot get"},
+		{"codex exec_command", session, in("exec_command", "cmd", "cat /etc/shadow"), "deny", "outside"},
+		{"codex view_image outside", session, in("view_image", "path", "/etc/hostname"), "deny", "outside"},
+		{"codex view_image inside", session, in("view_image", "path", "a.txt"), "allow", ""},
+		{"write_stdin poll", session, in("write_stdin", "chars", ""), "allow", ""},
+		{"write_stdin typing", session, in("write_stdin", "chars", "y\n"), "ask", "typing"},
+		{"write_stdin typing, contractor", contract, in("write_stdin", "chars", "y\n"), "deny", "typing"},
+		{"web in a session", session, in("WebFetch", "url", "http://x"), "ask", "network"},
+		{"unknown tool", session, in("mcp__x__write"), "deny", "unknown tools are denied"},
+		{"outside message, session", session, in("Read", "file_path", "/etc/shadow"), "deny", "outside the repository"},
+		{"outside message, contractor", contract, in("Read", "file_path", "/etc/shadow"), "deny", "scratch worktree"},
+		{"ordinary", session, in("Bash", "command", "ls -la sub && cat a.txt | sort"), "allow", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decide(tc.r, tc.in)
+			got := "deny"
+			if d.Allow {
+				got = "allow"
+			} else if d.Ask {
+				got = "ask"
+			}
+			if got != tc.want || !strings.Contains(d.Reason, tc.reason) {
+				t.Errorf("Decide = %s (%s: %s), want %s with %q", got, d.Rule, d.Reason, tc.want, tc.reason)
+			}
+			if tc.r.Session && strings.Contains(d.Reason, "contractor") {
+				t.Errorf("a person's session got a contractor's message: %s", d.Reason)
+			}
+		})
+	}
+	var out bytes.Buffer
+	raw, _ := json.Marshal(in("Bash", "command", "wc -l a.txt"))
+	d, _ := HookAs(ProtocolClaude, bytes.NewReader(raw), &out, "", &session)
+	if !d.Ask || !strings.Contains(out.String(), `"permissionDecision":"ask"`) {
+		t.Errorf("claude ask printed %s", out.String())
+	}
+	out.Reset()
+	d, _ = HookAs(ProtocolCodex, bytes.NewReader(raw), &out, "", &session)
+	if d.Ask || !strings.Contains(out.String(), `"permissionDecision":"deny"`) {
+		t.Errorf("codex ask printed %s; want a deny (Codex's PreToolUse cannot ask)", out.String())
+	}
+}

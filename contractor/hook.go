@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/workspace"
 	"mvdan.cc/sh/v3/syntax"
 )
@@ -23,12 +24,16 @@ import (
 // HookInput is what Claude Code (and Codex, in the same format) sends a
 // PreToolUse hook on stdin. Unknown fields are ignored.
 type HookInput struct {
-	SessionID     string          `json:"session_id"`
-	Cwd           string          `json:"cwd"`
-	HookEventName string          `json:"hook_event_name"`
-	ToolName      string          `json:"tool_name"`
-	ToolInput     json.RawMessage `json:"tool_input"`
-	ToolUseID     string          `json:"tool_use_id"`
+	SessionID     string `json:"session_id"`
+	Cwd           string `json:"cwd"`
+	HookEventName string `json:"hook_event_name"`
+	// PermissionMode is the CLI's own mode (default, acceptEdits,
+	// bypassPermissions, ...): under bypassPermissions and dontAsk nobody
+	// answers a prompt, so "ask" is a deny.
+	PermissionMode string          `json:"permission_mode"`
+	ToolName       string          `json:"tool_name"`
+	ToolInput      json.RawMessage `json:"tool_input"`
+	ToolUseID      string          `json:"tool_use_id"`
 }
 
 // HookOutput is the PreToolUse answer in Claude Code's protocol.
@@ -48,8 +53,11 @@ type Decision struct {
 	Command string    `json:"command,omitempty"` // Bash
 	Path    string    `json:"path,omitempty"`    // file tools
 	Allow   bool      `json:"allow"`
-	Rule    string    `json:"rule"`
-	Reason  string    `json:"reason"`
+	// Ask: the call needs a person; in a person's session the hook hands
+	// it to the CLI's own prompt (Allow is false).
+	Ask    bool   `json:"ask,omitempty"`
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
 }
 
 // Rules are what the hook decides with. Command rules: until package
@@ -69,7 +77,30 @@ type Rules struct {
 	// scripts unwrapped); the path checks on arguments and redirections
 	// still apply. ShellRule builds it from a cmdrule engine.
 	Shell func(line string) (bool, string, string) `json:"-"`
+	// Engine, when set, decides shell command lines with the policy's
+	// command rules under the fail-closed analysis for commands that run
+	// unconfined (cmdrule's Unconfined): every program, every file the
+	// line names (operands, option values, redirections, sed and awk
+	// files) and every directory it may cd into is checked. It takes
+	// precedence over Shell.
+	Engine *cmdrule.Engine `json:"-"`
+	// Session: the hook serves a person's own agent session (hook mode),
+	// not a contractor run: a call that needs a person is handed to the
+	// CLI's own prompt ("ask") unless NoAsk, messages speak of the
+	// repository, and the agents' own settings files are protected too.
+	Session bool `json:"session,omitempty"`
+	// NoAsk: nobody answers prompts (full_auto); "ask" becomes a deny.
+	NoAsk bool `json:"no_ask,omitempty"`
 }
+
+// canAsk: a person can be asked about this call.
+func (r Rules) canAsk(in HookInput) bool {
+	return r.Session && !r.NoAsk && in.PermissionMode != "bypassPermissions" && in.PermissionMode != "dontAsk"
+}
+
+// sessionProtected are files an agent in a person's session must not
+// write on top of AgentOS's own: the settings that wire the hook.
+var sessionProtected = []string{".claude/settings.json", ".claude/settings.local.json", ".claude/hooks", ".codex", ".opencode", "opencode.json", "opencode.jsonc"}
 
 // builtins are shell builtins a contractor may use without an allowlist
 // entry: they start no program and change nothing outside the shell.
@@ -80,13 +111,17 @@ var builtins = []string{"cd", "echo", "printf", "true", "false", "test", "[", "p
 var escapesVar = regexp.MustCompile(`\$\{?(HOME|TMPDIR|TMP|TEMP|PWD|OLDPWD|XDG_[A-Z_]+|CLAUDE_[A-Z_]+|CODEX_HOME)\b`)
 
 // readTools only read; their path must still be inside the worktree.
-var readTools = []string{"Read", "Glob", "Grep", "LS", "NotebookRead"}
+var readTools = []string{"Read", "Glob", "Grep", "LS", "NotebookRead", "view_image"}
 
 // writeTools change a file named by file_path (or notebook_path).
 var writeTools = []string{"Write", "Edit", "MultiEdit", "NotebookEdit"}
 
 // innocuous tools touch nothing outside the agent.
-var innocuous = []string{"TodoWrite", "Task", "Agent", "ExitPlanMode", "BashOutput", "KillShell", "KillBash"}
+var innocuous = []string{"TodoWrite", "Task", "Agent", "ExitPlanMode", "BashOutput", "KillShell", "KillBash", "update_plan"}
+
+// shellTools carry a command line: Claude Code's Bash (Codex reports its
+// shell calls as Bash too), Codex's exec_command / shell / local_shell.
+var shellTools = []string{"Bash", "exec_command", "shell", "local_shell", "container.exec"}
 
 // Decide decides one tool call. It never errs: anything it cannot
 // understand is denied with the reason.
@@ -99,6 +134,15 @@ func Decide(r Rules, in HookInput) Decision {
 		d.Allow, d.Rule, d.Reason = false, rule, fmt.Sprintf(format, args...)
 		return d
 	}
+	ask := func(rule, format string, args ...any) Decision {
+		d = deny(rule, format, args...)
+		if r.canAsk(in) {
+			d.Ask = true
+		} else if r.Session {
+			d.Reason += " (it needs a person's approval, and nobody answers prompts here)"
+		}
+		return d
+	}
 	allow := func(rule, reason string) Decision {
 		d.Allow, d.Rule, d.Reason = true, rule, reason
 		return d
@@ -108,13 +152,41 @@ func Decide(r Rules, in HookInput) Decision {
 		cwd = r.Worktree
 	}
 	switch {
-	case in.ToolName == "Bash":
+	case slices.Contains(shellTools, in.ToolName):
 		d.Command = str("command")
-		return decideShell(r, d, cwd)
+		if d.Command == "" {
+			d.Command = str("cmd")
+		}
+		if argv, ok := ti["command"].([]any); ok { // Codex's shell: an argv
+			var parts []string
+			for _, a := range argv {
+				s, _ := a.(string)
+				parts = append(parts, s)
+			}
+			d.Command = shellJoin(parts)
+		}
+		d = decideShell(r, d, cwd)
+		if d.Ask && !r.canAsk(in) {
+			d.Ask = false
+			if r.Session {
+				d.Reason += " (it needs a person's approval, and nobody answers prompts here)"
+			}
+		}
+		return d
+	case in.ToolName == "write_stdin": // Codex: input typed into a running command
+		chars := str("chars")
+		d.Command = chars
+		if chars == "" {
+			return allow("tool.stdin", "polls a running command's output without typing into it")
+		}
+		return ask("tool.stdin", "typing into a running command cannot be checked: what the command does with the input is out of the hook's sight")
 	case in.ToolName == "apply_patch": // Codex: the whole patch in tool_input.command
 		d.Command = str("command")
+		if d.Command == "" {
+			d.Command = str("input")
+		}
 		for _, p := range patchPaths(d.Command) {
-			if msg := pathProblem(r.Worktree, cwd, p, true); msg != "" {
+			if msg := r.pathProblem(cwd, p, true); msg != "" {
 				d.Path = p
 				return deny("path.write", "%s %s", p, msg)
 			}
@@ -126,7 +198,7 @@ func Decide(r Rules, in HookInput) Decision {
 			p = str("notebook_path")
 		}
 		d.Path = p
-		if msg := pathProblem(r.Worktree, cwd, p, true); msg != "" {
+		if msg := r.pathProblem(cwd, p, true); msg != "" {
 			return deny("path.write", "%s %s", p, msg)
 		}
 		return allow("path.write", "inside the worktree")
@@ -139,16 +211,19 @@ func Decide(r Rules, in HookInput) Decision {
 		if p == "" {
 			return allow("path.read", "the worktree")
 		}
-		if msg := pathProblem(r.Worktree, cwd, p, false); msg != "" {
+		if msg := r.pathProblem(cwd, p, false); msg != "" {
 			return deny("path.read", "%s %s", p, msg)
 		}
 		return allow("path.read", "inside the worktree")
 	case slices.Contains(innocuous, in.ToolName):
 		return allow("tool.innocuous", "changes nothing outside the agent")
-	case in.ToolName == "WebFetch" || in.ToolName == "WebSearch":
+	case in.ToolName == "WebFetch" || in.ToolName == "WebSearch" || in.ToolName == "web_search":
+		if r.Session {
+			return ask("tool.network", "%s reaches the network; a person decides", in.ToolName)
+		}
 		return deny("tool.network", "%s: contractors get no web access from AgentOS; put what is needed in the request or the repository", in.ToolName)
 	}
-	return deny("tool.unknown", "tool %q is not one AgentOS knows how to govern", in.ToolName)
+	return deny("tool.unknown", "tool %q is not one AgentOS knows how to govern; unknown tools are denied", in.ToolName)
 }
 
 func decideShell(r Rules, d Decision, cwd string) Decision {
@@ -195,12 +270,12 @@ func decideShell(r Rules, d Decision, cwd string) Decision {
 			ran = append(ran, name)
 			for _, a := range argv[1:] {
 				if looksLikePath(a) {
-					if msg := pathProblem(r.Worktree, cwd, a, false); msg != "" {
+					if msg := r.pathProblem(cwd, a, false); msg != "" {
 						fail("path.arg", "argument %s %s", a, msg)
 					}
 				}
 			}
-			if r.Shell != nil {
+			if r.Shell != nil || r.Engine != nil {
 				return true
 			}
 			if r.CommandRule != nil {
@@ -227,7 +302,7 @@ func decideShell(r Rules, d Decision, cwd string) Decision {
 				if !ok {
 					fail("path.redirect", "a redirection to %q is computed at run time", wordText(x.Word))
 				} else if lit != "/dev/null" && !strings.HasPrefix(lit, "&") && x.Op != syntax.DplOut && x.Op != syntax.DplIn {
-					if msg := pathProblem(r.Worktree, cwd, lit, x.Op != syntax.RdrIn); msg != "" {
+					if msg := r.pathProblem(cwd, lit, x.Op != syntax.RdrIn); msg != "" {
 						fail("path.redirect", "redirection to %s %s", lit, msg)
 					}
 				}
@@ -240,6 +315,9 @@ func decideShell(r Rules, d Decision, cwd string) Decision {
 	if problem != "" {
 		d.Rule, d.Reason = rule, problem
 		return d
+	}
+	if r.Engine != nil {
+		return r.decideWithEngine(d, cwd)
 	}
 	if r.Shell != nil {
 		d.Allow, d.Rule, d.Reason = r.Shell(d.Command)
@@ -292,6 +370,98 @@ func looksLikePath(a string) bool {
 		a = a[i+1:]
 	}
 	return strings.HasPrefix(a, "/") || a == ".." || strings.HasPrefix(a, "../") || strings.Contains(a, "/../") || strings.HasSuffix(a, "/..")
+}
+
+// decideWithEngine decides a command line with the policy's command rules
+// under the unconfined analysis, then checks every file it names, from
+// every directory it may run in.
+func (r Rules) decideWithEngine(d Decision, cwd string) Decision {
+	cd := r.Engine.Unconfined().Decide([]string{"/bin/sh", "-c", d.Command}, nil)
+	id := "cmdrule:" + cd.RuleID
+	switch cd.Effect {
+	case cmdrule.Deny:
+		d.Rule, d.Reason = id, cd.Reason
+		return d
+	}
+	cwds := cd.Cwds
+	if len(cwds) == 0 {
+		cwds = []string{"."}
+	}
+	for _, p := range cd.Paths {
+		rule := "path.read"
+		if p.Write {
+			rule = "path.write"
+		}
+		for _, c := range cwds {
+			dir := filepath.Join(cwd, c)
+			names := []string{p.Path}
+			if p.Glob {
+				// Expanded now, as the shell will; a pattern that matches
+				// nothing stays itself.
+				if m, err := filepath.Glob(filepath.Join(dir, p.Path)); err == nil && len(m) > 0 {
+					names = m
+				}
+			}
+			for _, n := range names {
+				if msg := r.pathProblem(dir, n, p.Write); msg != "" {
+					d.Path = p.Path
+					d.Rule, d.Reason = rule, fmt.Sprintf("%s names %s, which %s", p.By, n, msg)
+					return d
+				}
+			}
+		}
+	}
+	if cd.Effect == cmdrule.Approve {
+		d.Rule, d.Reason = id, cd.Reason
+		if r.Session {
+			d.Ask = true
+			d.Reason += " (needs a person's approval)"
+		} else {
+			d.Reason += " (needs a human's approval, which a contractor cannot get at the hook; leave it to the plan's verify checks)"
+		}
+		return d
+	}
+	d.Allow, d.Rule, d.Reason = true, id, cd.Reason
+	return d
+}
+
+// pathProblem is pathProblem for these rules: the worktree, and the
+// messages and protected files of the mode.
+func (r Rules) pathProblem(cwd, p string, write bool) string {
+	msg := pathProblem(r.Worktree, cwd, p, write)
+	if !r.Session {
+		return msg
+	}
+	switch {
+	case strings.HasPrefix(msg, "is outside"):
+		return "is outside the repository: in hook mode AgentOS lets an agent touch only the repository it works in"
+	case strings.HasPrefix(msg, "is protected"):
+		return "is protected (.git, .agentos and agentos.yaml are never written by an agent under AgentOS)"
+	case msg == "is the worktree itself":
+		return "is the repository itself; name what to change inside it"
+	case msg != "":
+		return msg
+	}
+	if write {
+		abs := p
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(cwd, p)
+		}
+		root := filepath.Clean(r.Worktree)
+		if real, err := filepath.EvalSymlinks(root); err == nil {
+			root = real
+		}
+		rel, err := filepath.Rel(root, resolveExisting(filepath.Clean(abs)))
+		if err == nil {
+			rel = filepath.ToSlash(rel)
+			for _, sp := range sessionProtected {
+				if rel == sp || strings.HasPrefix(rel, sp+"/") {
+					return "is protected: it wires the agent's hooks to AgentOS, and an agent may not rewire them"
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // pathProblem says why p (absolute, or relative to cwd) is not acceptable,
@@ -372,6 +542,8 @@ func (d Decision) Output() HookOutput {
 	o.HookSpecificOutput.PermissionDecision = "deny"
 	if d.Allow {
 		o.HookSpecificOutput.PermissionDecision = "allow"
+	} else if d.Ask {
+		o.HookSpecificOutput.PermissionDecision = "ask"
 	}
 	o.HookSpecificOutput.PermissionDecisionReason = "AgentOS " + d.Rule + ": " + d.Reason
 	return o
@@ -482,14 +654,51 @@ func HookAs(proto Protocol, stdin io.Reader, stdout io.Writer, socket string, lo
 	default:
 		return denyAll(proto, stdout, "the hook has neither a contractor run nor rules to decide with")
 	}
-	return d, answer(proto, stdout, d)
+	if proto == ProtocolCodex && d.Ask && in.HookEventName != EventPermissionRequest {
+		// Codex's PreToolUse has no "ask" (an answer it does not know
+		// fails open): the call is refused, saying a person must decide.
+		d.Ask = false
+		d.Reason += "; Codex's hook cannot ask, so it is refused: run it yourself if you want it"
+	}
+	return d, Answer(proto, in.HookEventName, stdout, d)
 }
 
-func answer(proto Protocol, stdout io.Writer, d Decision) error {
+// EventPermissionRequest is the hook event a CLI sends right before it
+// shows its own permission prompt (Claude Code; Codex in its approval
+// path).
+const EventPermissionRequest = "PermissionRequest"
+
+// Answer writes d in the protocol of the hook event. A PreToolUse call
+// gets allow, deny or ask (Codex: no output allows). A PermissionRequest
+// can only be made stricter: a deny refuses it, anything else leaves the
+// prompt to the person (no output), so AgentOS never answers for them.
+func Answer(proto Protocol, event string, stdout io.Writer, d Decision) error {
+	if event == EventPermissionRequest {
+		if d.Allow || d.Ask {
+			return nil
+		}
+		var o struct {
+			HookSpecificOutput struct {
+				HookEventName string `json:"hookEventName"`
+				Decision      struct {
+					Behavior string `json:"behavior"`
+					Message  string `json:"message"`
+				} `json:"decision"`
+			} `json:"hookSpecificOutput"`
+		}
+		o.HookSpecificOutput.HookEventName = EventPermissionRequest
+		o.HookSpecificOutput.Decision.Behavior = "deny"
+		o.HookSpecificOutput.Decision.Message = "AgentOS " + d.Rule + ": " + d.Reason
+		return json.NewEncoder(stdout).Encode(o)
+	}
 	if proto == ProtocolCodex && d.Allow {
 		return nil
 	}
 	return json.NewEncoder(stdout).Encode(d.Output())
+}
+
+func answer(proto Protocol, stdout io.Writer, d Decision) error {
+	return Answer(proto, "", stdout, d)
 }
 
 func denyAll(proto Protocol, stdout io.Writer, reason string) (Decision, error) {

@@ -2,9 +2,9 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/canonjson"
 )
 
 // Admitted is a plan that passed admission. Only admit builds one (its fields
@@ -58,12 +58,12 @@ func (c *Coordinator) admit(ctx context.Context, t *agentos.Task) (*Admitted, er
 		if s.Kind != agentos.StepPatch {
 			continue
 		}
-		if h := canonjson.Sum([]byte(s.Diff)); h != s.DiffHash || s.IntentID == "" {
+		if h := sumString(s.Diff); h != s.DiffHash || s.IntentID == "" {
 			return nil, agentos.Errorf(agentos.EDENIED, "step %d: patch hashes to %s, not the recorded %s (red line 6): refusing to apply", i+1, h, s.DiffHash)
 		}
 	}
 	if p.PolicyHash != c.Config.Hash {
-		return nil, agentos.Errorf(agentos.ECONFLICT, "agentos.yaml changed since task %s was planned (policy %s, now %s): the plan is stale; re-plan it", t.ID, short(p.PolicyHash), short(c.Config.Hash))
+		return nil, agentos.WrapError(agentos.ECONFLICT, errStalePlan, "agentos.yaml changed since task %s was planned (policy %s, now %s): the plan is stale; re-plan it", t.ID, short(p.PolicyHash), short(c.Config.Hash))
 	}
 	if c.PolicyAt != nil {
 		// The policy in force is the one committed where the task will
@@ -77,11 +77,14 @@ func (c *Coordinator) admit(ctx context.Context, t *agentos.Task) (*Admitted, er
 			return nil, err
 		}
 		if err := c.checkPolicyAt(ctx, head, p.PolicyHash, "the plan of task "+t.ID+" is stale; re-plan it"); err != nil {
+			if agentos.ErrorCode(err) == agentos.ECONFLICT {
+				err = agentos.WrapError(agentos.ECONFLICT, errors.Join(errStalePlan, err), "%s", agentos.ErrorMessage(err))
+			}
 			return nil, err
 		}
 	}
 	if _, err := c.Repo.ResolveCommit(ctx, p.BaseCommit); err != nil {
-		return nil, agentos.Errorf(agentos.ECONFLICT, "the plan's base commit %s no longer exists: re-plan the task", p.BaseCommit)
+		return nil, agentos.WrapError(agentos.ECONFLICT, errStalePlan, "the plan's base commit %s no longer exists: re-plan the task", p.BaseCommit)
 	}
 	if err := c.checkApproval(ctx, t, p, pack); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 
@@ -146,6 +147,11 @@ func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor 
 			}
 			return t, aerr
 		}
+		if errors.Is(aerr, errStalePlan) {
+			// Nothing wrong with the task, only with its plan's world:
+			// plan it again (its gates then run again) instead of failing it.
+			return c.replanStale(ctx, t, actor, aerr)
+		}
 		reason := "admission refused: " + agentos.ErrorMessage(aerr)
 		if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: &reason}, agentos.TransitionDetail{Phase: "admit"}); err != nil {
 			return t, err
@@ -155,6 +161,8 @@ func (c *Coordinator) applyDispatched(ctx context.Context, d *Dispatched, actor 
 		}
 		return t, aerr
 	}
+	// The run's diff and secret scan copy a large body again.
+	defer largeBodyGC(largestBody(adm.plan))()
 	run := &agentos.Run{ID: NewID("r"), Task: t.ID, PlanHash: t.PlanHash, Worktree: c.worktreeDir(t.ID)}
 	if err := c.DB.CreateRun(ctx, run); err != nil {
 		return t, err

@@ -91,7 +91,13 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := c.scanDiff(ctx, x, diffs); err != nil { // secrets in what lands, whoever wrote them
 		return "", err
 	}
-	diffHash, _, err := c.Repo.DiffHash(ctx, parent, tree)
+	diffHash, err := c.Repo.DiffHash(ctx, parent, tree)
+	if err != nil {
+		return "", err
+	}
+	// The chain head goes into the history: once pushed, a rewrite or
+	// truncation of the audit chain no longer matches it.
+	headSeq, headHash, err := c.DB.ChainHead(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -101,11 +107,12 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 		agentos.TrailerPlan:   x.plan.Hash,
 		agentos.TrailerDiff:   diffHash,
 		agentos.TrailerIntent: x.plan.IntentID,
+		agentos.TrailerAudit:  fmt.Sprintf("%d:%s", headSeq, headHash),
 	}
 	kind, note := rollbackCommit(x.task, x.plan)
 	body := fmt.Sprintf("Applied by AgentOS from plan %s (%d steps, %d verify checks).", x.plan.ID, len(x.plan.Steps), len(x.plan.Verify)) + verifyNote(x.plan) + note
 	msg := agentos.CommitMessage(x.plan.Goal, body, trailers)
-	sha, err := c.Repo.CommitTree(ctx, tree, parent, msg, c.Identity)
+	sha, err := c.Repo.CommitTree(ctx, tree, parent, msg, c.commitIdentity(ctx))
 	if err != nil {
 		return "", err
 	}
@@ -120,6 +127,9 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := c.DB.AddCommit(ctx, row, agentos.System); err != nil {
 		return "", err
 	}
+	if err := c.attest(ctx, x, sha, parent, diffHash); err != nil { // attest.go
+		return "", err
+	}
 	return sha, nil
 }
 
@@ -128,7 +138,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 // staging listed them (sha's tree against parent).
 func (c *Coordinator) recordPatches(ctx context.Context, x *executor, diffs []fileDiff) error {
 	for _, d := range diffs {
-		if err := c.DB.AddPatch(ctx, x.run.ID, agentos.PatchRecord{Path: d.path, Diff: c.redact(d.diff), DiffHash: sum([]byte(d.diff)), IntentID: x.plan.IntentID}); err != nil {
+		if err := c.DB.AddPatch(ctx, x.run.ID, agentos.PatchRecord{Path: d.path, Diff: c.redact(d.diff), DiffHash: sumString(d.diff), IntentID: x.plan.IntentID}); err != nil {
 			return err
 		}
 	}

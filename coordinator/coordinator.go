@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/auditkey"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/redact"
 	"github.com/agentos/agentos/sandbox"
@@ -89,6 +90,10 @@ type Coordinator struct {
 	// printed (New: the built-in rules; the CLI adds the policy's). nil
 	// stores text as is.
 	Redact func(string) string
+	// AuditKey returns the repository's audit key, which signs every
+	// commit's attestation (attest.go); the CLI wires it. nil: commits get
+	// no attestation, and their runs' ReviewPacks say so.
+	AuditKey func(ctx context.Context) (*auditkey.Key, error)
 	// ModelPlanners build the model planner of each planner.kind that asks
 	// a model (the CLI wires "openai"); a kind missing here is refused
 	// before a task exists.

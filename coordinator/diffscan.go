@@ -133,6 +133,7 @@ func diffChanges(wt string, diffs []fileDiff) ([]policy.Change, error) {
 // diffLines splits a unified diff into its removed and added lines.
 func diffLines(d string) (old, added []byte) {
 	var o, a bytes.Buffer
+	a.Grow(len(d)) // at most the diff: one allocation, not a doubling series
 	inHunk := false
 	for _, l := range strings.SplitAfter(d, "\n") {
 		switch {

@@ -1,13 +1,13 @@
 package coordinator
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -61,6 +61,12 @@ func (c *Coordinator) execute(ctx context.Context, adm *Admitted, d *Dispatched,
 		if err := x.step(ctx, i, s); err != nil {
 			return err
 		}
+	}
+	// The steps are applied: nothing after them reads a body (verify,
+	// commit and integrate work from the tree and the plan's hash), so the
+	// run stops holding what may be limits.file_bytes per step.
+	for i := range p.Steps {
+		p.Steps[i].Content, p.Steps[i].Diff = "", ""
 	}
 	if _, err := c.transition(ctx, t, agentos.StateVerifying, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
 		return err
@@ -214,9 +220,8 @@ func (x *executor) apply(ctx context.Context, s agentos.Step) (agentos.StepRecor
 		if fi, err := root.Stat(s.Path); err == nil {
 			mode = fi.Mode().Perm()
 		}
-		err = root.WriteFile(s.Path, []byte(s.Content), mode)
-		rec.OutputDigest = sum([]byte(s.Content))
-		return rec, err
+		rec.OutputDigest = sumString(s.Content)
+		return rec, writeIn(root, s.Path, s.Content, mode)
 	case agentos.StepMkdir:
 		return rec, root.MkdirAll(s.Path, 0o755)
 	case agentos.StepDelete:
@@ -230,7 +235,7 @@ func (x *executor) apply(ctx context.Context, s agentos.Step) (agentos.StepRecor
 		return rec, renameIn(root, host, s.From, s.To)
 	case agentos.StepPatch:
 		// Red line 6, at the last moment: the bytes applied are the bytes planned.
-		if h := sum([]byte(s.Diff)); h != s.DiffHash {
+		if h := sumString(s.Diff); h != s.DiffHash {
 			return rec, agentos.Errorf(agentos.EDENIED, "patch hashes to %s, not the planned %s (red line 6)", h, s.DiffHash)
 		}
 		rec.OutputDigest = s.DiffHash
@@ -252,11 +257,11 @@ func (x *executor) postcondition(ctx context.Context, s agentos.Step) error {
 	full := func(p string) string { return filepath.Join(host, filepath.FromSlash(p)) }
 	switch s.Kind {
 	case agentos.StepWrite:
-		b, err := os.ReadFile(full(s.Path))
+		same, err := fileHolds(full(s.Path), s.Content)
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal(b, []byte(s.Content)) {
+		if !same {
 			return fmt.Errorf("%s does not hold the planned content", s.Path)
 		}
 	case agentos.StepMkdir:
@@ -423,6 +428,49 @@ func (c *Coordinator) commandEnv(pol *sandbox.Policy, tmp string, extra map[stri
 func sum(b []byte) string {
 	s := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// fileHolds reports whether the file at name holds exactly content,
+// reading it a piece at a time (a content may be as large as
+// limits.file_bytes; reading the file whole would be a second copy).
+func fileHolds(name, content string) (bool, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := io.ReadFull(f, buf)
+		if n > len(content) || string(buf[:n]) != content[:n] {
+			return false, nil
+		}
+		content = content[n:]
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return len(content) == 0, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
+// sumString is sum of a string's bytes without copying the string: a
+// step's content may be as large as limits.file_bytes.
+func sumString(s string) string { return agentos.BlobHash(s) }
+
+// writeIn is os.Root.WriteFile for a string, written as it is (WriteFile
+// takes []byte, and converting a large content would copy it).
+func writeIn(root *os.Root, name, data string, perm fs.FileMode) error {
+	f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(data)
+	if err1 := f.Close(); err == nil {
+		err = err1
+	}
+	return err
 }
 
 // tailWriter keeps a running digest of everything and the last max bytes.

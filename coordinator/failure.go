@@ -14,7 +14,7 @@ import (
 // "FAIL" or "exit status 1"). It returns ": …", or " (no output)".
 func failureSummary(out string) string {
 	lines := strings.Split(strings.ReplaceAll(out, "\r\n", "\n"), "\n")
-	for _, f := range []func([]string) (names []string, msg string){goTestFailures, pytestFailures, jestFailures, cargoFailures} {
+	for _, f := range []func([]string) (names []string, msg string){goTestFailures, pytestFailures, unittestFailures, jestFailures, cargoFailures} {
 		if names, msg := f(lines); len(names) > 0 {
 			s := ": failing test " + names[0]
 			if msg != "" {
@@ -49,9 +49,10 @@ var bareStatus = regexp.MustCompile(`^(FAIL|FAILED|ok|PASS|exit status \d+|FAIL\
 
 var (
 	goFailRe     = regexp.MustCompile(`^\s*--- FAIL: (\S+)`)
-	pytestFailRe = regexp.MustCompile(`^FAILED (\S+?)(?: - (.*))?$`)
+	pytestFailRe = regexp.MustCompile(`^FAILED (\S+::\S+?)(?: - (.*))?$`)
 	pytestERe    = regexp.MustCompile(`^E\s+(.+)$`)
 	jestFailRe   = regexp.MustCompile(`^\s*● (.+)$`)
+	unittestRe   = regexp.MustCompile(`^(?:FAIL|ERROR): (\S+)(?: \((.+)\))?$`)
 	cargoFailRe  = regexp.MustCompile(`^test (\S+) \.\.\. FAILED$`)
 	cargoPanicRe = regexp.MustCompile(`panicked at [^:]+:\d+:\d+:?$`)
 )
@@ -105,6 +106,40 @@ func pytestFailures(lines []string) ([]string, string) {
 		for _, l := range lines {
 			if m := pytestERe.FindStringSubmatch(l); m != nil {
 				msg = strings.TrimSpace(m[1])
+				break
+			}
+		}
+	}
+	return names, msg
+}
+
+// unittestFailures: Python unittest's "FAIL: test_x (pkg.mod.Case.test_x)"
+// blocks; the message is the traceback's last unindented line
+// ("AssertionError: 'x' != 'X!'").
+func unittestFailures(lines []string) ([]string, string) {
+	var names []string
+	msg := ""
+	for i, l := range lines {
+		m := unittestRe.FindStringSubmatch(strings.TrimSpace(l))
+		if m == nil {
+			continue
+		}
+		name := m[1]
+		if m[2] != "" {
+			name = m[2]
+		}
+		names = append(names, name)
+		if msg != "" {
+			continue
+		}
+		// The first unindented line after the traceback's frames.
+		for j := i + 2; j < len(lines); j++ {
+			t := lines[j]
+			if strings.HasPrefix(t, "-----") || strings.HasPrefix(t, "=====") {
+				break
+			}
+			if strings.TrimSpace(t) != "" && !strings.HasPrefix(t, " ") && !strings.HasPrefix(t, "Traceback") {
+				msg = strings.TrimSpace(t)
 				break
 			}
 		}

@@ -42,6 +42,23 @@ assertion failed: 2 + 2 == 5
 test result: FAILED. 0 passed; 1 failed
 error: test failed, to rerun pass ` + "`--lib`" + `
 `, ": failing test tests::it_adds: assertion failed: 2 + 2 == 5"},
+		"unittest": {`F.
+======================================================================
+FAIL: test_headline (tests.test_headline.T.test_headline)
+----------------------------------------------------------------------
+Traceback (most recent call last):
+  File "/w/tests/test_headline.py", line 6, in test_headline
+    self.assertEqual(headline("x"), "X!")
+AssertionError: 'x' != 'X!'
+- x
++ X!
+
+
+----------------------------------------------------------------------
+Ran 2 tests in 0.001s
+
+FAILED (failures=1)
+`, ": failing test tests.test_headline.T.test_headline: AssertionError: 'x' != 'X!'"},
 		"generic":   {"checking…\nerror: config.json: unexpected token at line 3\nexit status 1\n", ": error: config.json: unexpected token at line 3"},
 		"no output": {"", " (no output)"},
 		"only FAIL": {"FAIL\n", ": FAIL"},

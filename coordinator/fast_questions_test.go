@@ -1,6 +1,7 @@
 package coordinator_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/agentos/agentos"
@@ -197,5 +198,36 @@ func TestFastValidateAnswer(t *testing.T) {
 		if (err == nil) != tc.ok || (err != nil && agentos.ErrorCode(err) != agentos.EINVALID) {
 			t.Errorf("ValidateAnswer(%s %s, %q) = %v, want ok=%v", tc.q.Kind, tc.q.ID, tc.v, err, tc.ok)
 		}
+	}
+}
+
+type recordingPrompter struct{ shown []agentos.Question }
+
+func (p *recordingPrompter) Ask(q agentos.Question) (string, error) {
+	p.shown = append(p.shown, q)
+	return "1.0.0", nil
+}
+
+// TestFastPrompterSeesRedactedQuestions: an interactive question is shown
+// redacted: its text comes from a plan or a model, and the terminal is a
+// place text is printed.
+func TestFastPrompterSeesRedactedQuestions(t *testing.T) {
+	f := newFixture(t, fastPolicy, nil)
+	p := &recordingPrompter{}
+	f.c.Prompter = p
+	body := strings.Replace(releasePlan, `question: "Which version?"`, `question: "Which version? (token ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u)"`, 1)
+	if _, err := f.plan("release.yaml", body, agentos.ModeInteractive, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.shown) == 0 {
+		t.Fatal("no question was asked")
+	}
+	for _, q := range p.shown {
+		if strings.Contains(q.Text, "ghp_R8xQ2mK9") {
+			t.Errorf("the terminal was shown %q", q.Text)
+		}
+	}
+	if !strings.Contains(p.shown[0].Text, "[REDACTED:github-token]") {
+		t.Errorf("question shown as %q", p.shown[0].Text)
 	}
 }

@@ -43,8 +43,8 @@ type Git interface {
 	// DirtyPaths lists the main working tree's uncommitted changes at,
 	// under or above paths (nil: all).
 	DirtyPaths(ctx context.Context, paths []string) ([]string, error)
-	// DiffHash is the AgentOS-Diff hash of parent..commit and the diff bytes.
-	DiffHash(ctx context.Context, parent, commit string) (string, string, error)
+	// DiffHash is the AgentOS-Diff hash of parent..commit.
+	DiffHash(ctx context.Context, parent, commit string) (string, error)
 	FileDiff(ctx context.Context, from, to, path string) (string, error)
 	// FileUpTo reads path in commit (ok false: no such file), not reading a
 	// file larger than limit (content nil, size set).
@@ -93,6 +93,19 @@ type Git interface {
 	Head(ctx context.Context, wt string) (string, error)
 	HasTrackedChanges(ctx context.Context, wt string) (bool, error)
 	MergeFFOnly(ctx context.Context, wt, commit string) error
+
+	// Attestations and signatures (attest.go). AddNote sets commit's note
+	// under ref without a working tree, by compare-and-swap on ref; Note
+	// reads it (ENOTFOUND when none).
+	AddNote(ctx context.Context, ref, commit string, note []byte, id agentos.CommitIdentity) error
+	Note(ctx context.Context, ref, commit string) ([]byte, error)
+	// SignsCommits is the repository's commit.gpgsign with gpg.format ssh;
+	// GitSigningKey its user.signingkey when gpg.format is ssh.
+	SignsCommits(ctx context.Context) bool
+	GitSigningKey(ctx context.Context) string
+	CommitSigned(ctx context.Context, commit string) (bool, error)
+	// VerifyCommit runs git verify-commit, against allowedSigners when set.
+	VerifyCommit(ctx context.Context, commit, allowedSigners string) (string, error)
 
 	// Remotes.
 	FetchBranch(ctx context.Context, remote, branch string) (string, error)

@@ -1,9 +1,12 @@
 package coordinator
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"strings"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
@@ -20,28 +23,42 @@ func tooLarge(what string, n, limit int64, setting string) error {
 
 // readPlanFile reads a plan file, refusing one larger than
 // limits.plan_file_bytes without reading past the limit.
-func (c *Coordinator) readPlanFile(name string) ([]byte, error) {
+// The file is read once into a string of its size (it becomes the task's
+// source as it is), never grown by doubling.
+func (c *Coordinator) readPlanFile(name string) (string, error) {
 	fh, err := os.Open(name)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return nil, agentos.Errorf(agentos.EINVALID, "plan file %s does not exist", name)
+			return "", agentos.Errorf(agentos.EINVALID, "plan file %s does not exist", name)
 		}
-		return nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
+		return "", agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
 	}
 	defer fh.Close()
 	limit := c.Config.Limits.PlanFile()
-	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > limit {
-		return nil, tooLarge("plan file "+name, st.Size(), limit, "plan_file_bytes")
+	var raw strings.Builder
+	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
+		if st.Size() > limit {
+			return "", tooLarge("plan file "+name, st.Size(), limit, "plan_file_bytes")
+		}
+		raw.Grow(int(st.Size()) + 1)
 	}
-	raw, err := io.ReadAll(io.LimitReader(fh, limit+1))
-	if err != nil {
-		return nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
+	if _, err := io.Copy(&raw, io.LimitReader(fh, limit+1)); err != nil {
+		return "", agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
 	}
-	if int64(len(raw)) > limit { // grew, or not a regular file
-		return nil, agentos.Errorf(agentos.EINVALID, "plan file %s is more than the %s limit: shorten it, or raise limits.plan_file_bytes in %s",
+	if int64(raw.Len()) > limit { // grew, or not a regular file
+		return "", agentos.Errorf(agentos.EINVALID, "plan file %s is more than the %s limit: shorten it, or raise limits.plan_file_bytes in %s",
 			name, config.SizeOf(limit), agentos.PolicyFile)
 	}
-	return raw, nil
+	return raw.String(), nil
+}
+
+// taskSource returns the plan file a task was submitted with; a store
+// keeps a large one as a blob, read only here.
+func (c *Coordinator) taskSource(ctx context.Context, t *agentos.Task) (string, error) {
+	if t.SourceBlob == "" {
+		return t.Source, nil
+	}
+	return c.DB.Blob(ctx, t.SourceBlob)
 }
 
 // checkGoal bounds a task's goal and request text.
@@ -89,4 +106,27 @@ func (c *Coordinator) checkStepSizes(p *agentos.Plan) error {
 		}
 	}
 	return nil
+}
+
+// largeBodyGC makes the garbage collector run at 25% heap growth instead of
+// 100% while a body of agentos.StreamMin or more is in hand, and returns
+// the call that restores the setting. Parsing, diffing and scanning a large
+// body make transient copies; at the default the heap may reach twice what
+// is live before they are collected. Marking a few large pointer-free
+// buffers is cheap, so the extra collections cost little.
+func largeBodyGC(n int) (restore func()) {
+	if n < agentos.StreamMin {
+		return func() {}
+	}
+	old := debug.SetGCPercent(25)
+	return func() { debug.SetGCPercent(old) }
+}
+
+// largestBody is the largest step content or diff of p.
+func largestBody(p *agentos.Plan) int {
+	n := 0
+	for _, s := range p.Steps {
+		n = max(n, len(s.Content), len(s.Diff))
+	}
+	return n
 }

@@ -135,7 +135,7 @@ func (c *Coordinator) PlanRequest(ctx context.Context, req NLRequest) (*agentos.
 	}
 	values, err := c.startTask(ctx, t, req.Values, req.Actor)
 	if err != nil {
-		return t, err
+		return c.startedOrNot(ctx, t), err
 	}
 	return c.planRequest(ctx, t, values, req.Actor)
 }
@@ -255,7 +255,7 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 	res, err := contractor.Run(ctx, contractor.Spec{
 		Name: kc.Name, Repo: c.Repo.Dir(), Base: base, Prompt: contractor.Prompt(intent) + memoryPrompt(pack), IntentID: intent.ID,
 		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
-		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Shell: contractor.ShellRule(engine)},
+		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Engine: engine},
 		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), AllowTCP: kc.AllowTCP, Require: c.Config.Sandbox.Required(),
 		Policy: c.confinement(), Timeout: kc.RunTimeout(), Transcript: io.MultiWriter(c.Log, transcript),
 	})
@@ -378,6 +378,23 @@ func plannerRecords(rp *agentos.ReviewPack, evs []agentos.Event) {
 			var r agentos.PlannerRefusedEvent
 			if json.Unmarshal(e.Data, &r) == nil {
 				rp.PlannerLastAnswer = r.LastAnswer
+			}
+		case EventContractorDecision:
+			var d agentos.ContractorDecisionEvent
+			if json.Unmarshal(e.Data, &d) == nil {
+				rp.ToolDecisions = append(rp.ToolDecisions, d)
+				if rp.ToolCounts == nil {
+					rp.ToolCounts = &agentos.ToolDecisionCounts{}
+				}
+				rp.ToolCounts.Total++
+				switch {
+				case d.Allow:
+					rp.ToolCounts.Allowed++
+				case d.Ask:
+					rp.ToolCounts.Asked++
+				default:
+					rp.ToolCounts.Denied++
+				}
 			}
 		}
 	}

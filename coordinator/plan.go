@@ -36,9 +36,12 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	if err != nil {
 		return nil, err
 	}
-	f, err := planfile.Parse(raw)
+	defer largeBodyGC(len(raw))()
+	f, err := planfile.ParseString(raw)
 	if err != nil {
-		return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %v", req.File, err)
+		err = agentos.WrapError(agentos.EINVALID, err, "%s: %v", req.File, err)
+		c.auditRefusal(ctx, req.File, raw, "", req.Actor, err)
+		return nil, err
 	}
 	mode := req.Mode
 	if mode == "" && f.Mode != "" {
@@ -63,7 +66,7 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	t := &agentos.Task{
 		ID: NewID("t"), Mode: mode, Goal: f.Goal, Request: "plan file " + req.File, Planner: "file",
 		Submitter: req.Actor, Labels: labels, Target: target, AutoApply: req.AutoApply, AutoQueue: req.AutoQueue,
-		Source: string(raw), SourcePath: req.File,
+		Source: raw, SourcePath: req.File,
 	}
 	if err := c.checkTaskInput(t, req.Values); err != nil {
 		return nil, err // no task was created
@@ -74,9 +77,9 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	}
 	values, err := c.startTask(ctx, t, req.Values, req.Actor)
 	if err != nil {
-		return t, err
+		return c.startedOrNot(ctx, t), err
 	}
-	return c.planFromSource(ctx, t, values, req.Actor)
+	return c.planFromFile(ctx, t, f, values, req.Actor)
 }
 
 // startTask stores a new task, moves it to planning and records answers
@@ -86,10 +89,23 @@ func (c *Coordinator) startTask(ctx context.Context, t *agentos.Task, upfront ma
 	if err := c.checkTaskInput(t, upfront); err != nil {
 		return nil, err
 	}
+	// A plan file is stored about twice (as submitted and as the plan's
+	// bodies), each first in SQLite's WAL and then in the database: a
+	// planning that needs more than is free would fill the disk halfway
+	// through, where even recording its failure may not fit. (A small
+	// plan still plans on a nearly full disk; its run is held by the
+	// preflight until there is room.)
+	if free, ok := freeBytes(c.StateDir); ok && free < 4*int64(len(t.Source)) {
+		return nil, c.noSpace(fmt.Errorf("%s free, planning a %s plan file needs about %s", mib(free), mib(int64(len(t.Source))), mib(4*int64(len(t.Source)))), "no task was created")
+	}
 	if err := c.DB.CreateTask(ctx, t); err != nil {
+		if isNoSpace(err) {
+			return nil, c.noSpace(err, "no task was created")
+		}
 		return nil, err
 	}
 	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
+		_, err = c.failPlanning(ctx, t, err)
 		return nil, err
 	}
 	values := map[string]string{}
@@ -115,10 +131,20 @@ func (c *Coordinator) planFromSource(ctx context.Context, t *agentos.Task, value
 	if t.Planner != "" && t.Planner != "file" {
 		return c.planRequest(ctx, t, values, actor) // natural-language tasks (nl.go)
 	}
-	f, err := planfile.Parse([]byte(t.Source))
+	src, err := c.taskSource(ctx, t)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	f, err := planfile.ParseString(src)
 	if err != nil {
 		return c.failPlanning(ctx, t, agentos.WrapError(agentos.EINVALID, err, "%s: %v", t.SourcePath, err))
 	}
+	return c.planFromFile(ctx, t, f, values, actor)
+}
+
+// planFromFile is planFromSource with the plan file already parsed (a plan
+// file is parsed once per planning, whatever its size).
+func (c *Coordinator) planFromFile(ctx context.Context, t *agentos.Task, f *planfile.File, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
 	if values == nil {
 		values = map[string]string{}
 	}
@@ -161,17 +187,48 @@ func (c *Coordinator) targetAndBase(ctx context.Context) (string, string, error)
 // failPlanning moves a planning task to failed, writes its ReviewPack and
 // returns the original error.
 func (c *Coordinator) failPlanning(ctx context.Context, t *agentos.Task, cause error) (*agentos.Task, error) {
+	if isNoSpace(cause) && agentos.ErrorCode(cause) == agentos.EINTERNAL {
+		cause = c.noSpace(cause, "planning stopped there")
+	}
 	msg := agentos.ErrorMessage(cause)
 	if t.State.Terminal() {
 		return t, cause
 	}
+	if isNoSpace(cause) {
+		// The disk is full: the reserve gives the failed state and the
+		// ReviewPack their room (the next run's preflight makes it again).
+		c.dropReserve()
+	}
 	if _, err := c.transition(ctx, t, agentos.StateFailed, agentos.System, agentos.TaskUpdate{Reason: agentos.Str(msg)}, agentos.TransitionDetail{Phase: "plan"}); err != nil {
-		return t, err
+		return t, agentos.WrapError(agentos.ErrorCode(cause), cause, "%s (and recording the failure failed: %v)", msg, err)
 	}
 	if _, err := c.writeReview(ctx, t, nil); err != nil {
-		return t, err
+		return t, agentos.WrapError(agentos.ErrorCode(cause), cause, "%s (and writing its ReviewPack failed: %v)", msg, err)
 	}
 	return t, cause
+}
+
+// storedBodies is how many bytes of p's step bodies a store keeps.
+func storedBodies(p *agentos.Plan) int {
+	n := 0
+	for _, s := range p.Steps {
+		n += len(s.Content) + len(s.Diff)
+	}
+	return n
+}
+
+// startedOrNot is t when startTask stored it, nil when it failed before
+// (a full disk): a task that does not exist is not reported as created.
+func (c *Coordinator) startedOrNot(ctx context.Context, t *agentos.Task) *agentos.Task {
+	if _, err := c.DB.Task(ctx, t.ID); err != nil {
+		return nil
+	}
+	return t
+}
+
+// noSpace is a full disk as the user reads it: one line, exit 1.
+func (c *Coordinator) noSpace(err error, what string) error {
+	return agentos.WrapError(agentos.EFAILED, err, "the disk under %s is full (%v): %s; free some space (`agentos task clean` removes the worktrees kept of failed runs)", c.StateDir, err, what)
 }
 
 // buildFilePlan renders the plan file with values, validates every step
@@ -248,16 +305,30 @@ func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *ag
 		}
 	}
 	p.MemoryPackHash = pack.Hash
+	// The plan's bodies go to the store twice over (WAL, then database):
+	// when that cannot fit, the task ends failed now, while its failure
+	// and ReviewPack still find room.
+	if need := 2 * int64(storedBodies(p)); need > 0 {
+		if free, ok := freeBytes(c.StateDir); ok && free < need {
+			return c.failPlanning(ctx, t, c.noSpace(fmt.Errorf("%s free, storing the plan's content needs about %s", mib(free), mib(need)), "planning stopped there"))
+		}
+	}
+	// A store write that fails here (a full disk) ends the task failed
+	// with its ReviewPack: each write is one transaction, so nothing of it
+	// is half-kept, and a task is never left planning.
 	if err := c.DB.SaveIntent(ctx, intent); err != nil {
-		return t, err
+		return c.failPlanning(ctx, t, err)
 	}
 	if err := c.DB.SavePlan(ctx, p, actor); err != nil {
-		return t, err
+		return c.failPlanning(ctx, t, err)
 	}
 	_, err := c.transition(ctx, t, agentos.StatePlanned, actor, agentos.TaskUpdate{
 		PlanID: &p.ID, PlanHash: &p.Hash, IntentID: &intent.ID, Goal: &p.Goal, Reason: agentos.Str(""),
 	}, agentos.TransitionDetail{PlanHash: p.Hash})
-	return t, err
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	return t, nil
 }
 
 // unverifiedNote is what a plan allowed to commit without a verify check

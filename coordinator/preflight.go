@@ -58,6 +58,11 @@ func (c *Coordinator) releaseReserve() bool {
 	return os.Remove(c.reservePath()) == nil
 }
 
+// dropReserve frees the reserve because a write just failed for want of
+// space (whatever statfs says now: SQLite may need more than it shows);
+// it reports whether there was one to free.
+func (c *Coordinator) dropReserve() bool { return os.Remove(c.reservePath()) == nil }
+
 // isNoSpace reports whether err is a full disk (or quota), as the OS or
 // SQLite says it.
 func isNoSpace(err error) bool {

@@ -133,7 +133,11 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 	if c.Prompter != nil && t.Mode == agentos.ModeInteractive {
 		ap := agentos.AnswerPack{Version: agentos.DocVersion, Pack: "interactive", Who: actor, When: c.Now().UTC()}
 		for _, q := range ask {
-			v, err := c.Prompter.Ask(q)
+			// What the terminal shows is redacted (a plan's or a model's
+			// question text); options and default stay: they are values.
+			shown := q
+			shown.Text, shown.Why = c.redact(q.Text), c.redact(q.Why)
+			v, err := c.Prompter.Ask(shown)
 			if err != nil {
 				return nil, agentos.WrapError(agentos.EINVALID, err, "question %s: %v", q.ID, err)
 			}
@@ -245,12 +249,18 @@ func (c *Coordinator) rememberAnswers(ctx context.Context, t *agentos.Task) {
 	if c.Memory == nil || t.State != agentos.StateCommitted {
 		return
 	}
+	packs, err := c.DB.AnswerPacks(ctx, t.ID)
+	if err != nil || len(packs) == 0 {
+		return // nothing answered: the plan file need not be read again
+	}
 	durable := map[string]agentos.Question{}
-	if t.Planner == "file" && t.Source != "" {
-		if f, err := planfile.Parse([]byte(t.Source)); err == nil {
-			for _, p := range f.Params {
-				if q := p.AsQuestion(); q.Durable {
-					durable[q.ID] = q
+	if t.Planner == "file" {
+		if src, err := c.taskSource(ctx, t); err == nil && src != "" {
+			if f, err := planfile.ParseString(src); err == nil {
+				for _, p := range f.Params {
+					if q := p.AsQuestion(); q.Durable {
+						durable[q.ID] = q
+					}
 				}
 			}
 		}
@@ -263,10 +273,6 @@ func (c *Coordinator) rememberAnswers(ctx context.Context, t *agentos.Task) {
 		}
 	}
 	if len(durable) == 0 {
-		return
-	}
-	packs, err := c.DB.AnswerPacks(ctx, t.ID)
-	if err != nil {
 		return
 	}
 	type given struct {

@@ -5,12 +5,14 @@ import (
 	"reflect"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/planfile"
 )
 
 // redactingStore is the one place free text from outside (goals, requests,
 // reasons and error messages, command output, answers, model text, memory)
-// is redacted on its way into the store. It wraps the coordinator's store
+// is redacted on its way into the store; memory.Redacted is the same for
+// the memory (remember, below; the CLI's memory verbs and memory serve). It wraps the coordinator's store
 // (New installs it), so no pipeline path can write such text unredacted.
 //
 // Hashed artifacts (plan, intent, packs) are hashed by the store after this
@@ -48,8 +50,8 @@ func (s *redactingStore) redactSource(t *agentos.Task) string {
 	if red == t.Source || (t.Planner != "" && t.Planner != "file") {
 		return red
 	}
-	a, err1 := planfile.Parse([]byte(t.Source))
-	b, err2 := planfile.Parse([]byte(red))
+	a, err1 := planfile.ParseString(t.Source)
+	b, err2 := planfile.ParseString(red)
 	if err1 != nil || err2 != nil {
 		return t.Source
 	}
@@ -144,9 +146,9 @@ func (s *redactingStore) RecordApproval(ctx context.Context, a agentos.Approval,
 	return s.Store.RecordApproval(ctx, a, decide, evs...)
 }
 
-// remember redacts the text of an item the pipeline remembers (answers,
-// lessons), whatever memory service keeps it.
+// remember adds an item the pipeline remembers (answers, lessons),
+// redacted as memory.Redacted redacts every item, whatever memory service
+// keeps it.
 func (c *Coordinator) remember(ctx context.Context, it agentos.MemoryItem) (agentos.MemoryItem, error) {
-	it.Text = c.redact(it.Text)
-	return c.Memory.Add(ctx, it)
+	return c.Memory.Add(ctx, memory.RedactItem(it, c.redact))
 }

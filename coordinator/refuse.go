@@ -42,8 +42,8 @@ func refusal(err error) bool {
 }
 
 // auditRefusal records a plan refused before it became a task.
-func (c *Coordinator) auditRefusal(ctx context.Context, file string, raw []byte, goal string, actor agentos.Actor, cause error) {
-	sum := sha256.Sum256(raw)
+func (c *Coordinator) auditRefusal(ctx context.Context, file string, raw string, goal string, actor agentos.Actor, cause error) {
+	sum := sha256.Sum256([]byte(raw))
 	// The goal and the message can quote the plan: redacted like every text
 	// from outside.
 	_, _ = c.DB.Append(ctx, agentos.EventInput{Actor: actor, Kind: agentos.EventPlanRefused, Data: agentos.PlanRefusedEvent{

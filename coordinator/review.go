@@ -88,6 +88,7 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 	if run != nil {
 		if recs, err := c.DB.Records(ctx, run.ID); err == nil && recs != nil {
 			rp.Records = recs
+			rp.Attestation = attestationOf(recs) // attest.go
 		}
 		if ps, err := c.DB.Patches(ctx, run.ID); err == nil && ps != nil {
 			rp.Patches = ps
@@ -209,7 +210,7 @@ func (c *Coordinator) addObservation(ctx context.Context, t *agentos.Task, run *
 	}
 	if recs, err := c.DB.Records(ctx, run.ID); err == nil {
 		for _, r := range recs {
-			if !r.OK && r.Phase != agentos.PhasePlan {
+			if !r.OK && r.Phase != agentos.PhasePlan && r.Kind != KindAttestation {
 				cmd = strings.Join(r.Argv, " ")
 				if cmd == "" {
 					cmd = r.Summary

@@ -285,7 +285,7 @@ func (g *dispatcher) schedTask(ctx context.Context, t *agentos.Task) (scheduler.
 		if err != nil {
 			return scheduler.Task{}, nil, err
 		}
-		in = schedInfo{paths: p.Paths(), plan: p}
+		in = schedInfo{paths: p.Paths(), plan: withoutBodies(p)}
 		if intent, err := g.c.DB.Intent(ctx, p.IntentID); err == nil {
 			in.risk = intent.Risk
 		}
@@ -428,4 +428,17 @@ func heldError(task string, d scheduler.Decision) error {
 // integration) under the locks dispatch took; it does not release them.
 func (c *Coordinator) RunDispatched(ctx context.Context, d *Dispatched, actor agentos.Actor) (*agentos.Task, error) {
 	return c.applyDispatched(ctx, d, actor)
+}
+
+// withoutBodies returns p without its steps' content and diffs: what the
+// scheduler keeps of a plan (its hash, paths and target) for as long as it
+// runs. A body may be as large as limits.file_bytes, and the run reads the
+// plan anew when it is admitted.
+func withoutBodies(p *agentos.Plan) *agentos.Plan {
+	q := *p
+	q.Steps = slices.Clone(p.Steps)
+	for i := range q.Steps {
+		q.Steps[i].Content, q.Steps[i].Diff = "", ""
+	}
+	return &q
 }

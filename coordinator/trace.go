@@ -2,8 +2,10 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/attest"
 )
 
 // Trace is a commit resolved back to its records (red line 7).
@@ -20,6 +22,8 @@ type Trace struct {
 	Kind     string            `json:"kind"`
 	Checks   []TraceCheck      `json:"checks"`
 	OK       bool              `json:"ok"`
+	// Attestation is the commit's verified in-toto statement (TraceVerify).
+	Attestation *attest.Statement `json:"attestation,omitempty"`
 }
 
 // TraceCheck is one comparison trace made.
@@ -92,7 +96,7 @@ func (c *Coordinator) TraceCommit(ctx context.Context, rev string) (*Trace, erro
 	if err != nil {
 		return nil, err
 	}
-	dh, _, err := c.Repo.DiffHash(ctx, parent, sha)
+	dh, err := c.Repo.DiffHash(ctx, parent, sha)
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +106,41 @@ func (c *Coordinator) TraceCommit(ctx context.Context, rev string) (*Trace, erro
 		check("diff hashes to the recorded diff hash", dh == row.DiffHash, dh, row.DiffHash)
 	}
 	return out, nil
+}
+
+// TraceVerify is TraceCommit plus the commit's evidence outside the store:
+// its attestation note (signature by the audit key, subject, and the
+// predicate against the store's plan, policy, approvals and audit chain) and
+// its commit signature when signing is configured.
+func (c *Coordinator) TraceVerify(ctx context.Context, rev string) (*Trace, error) {
+	tr, err := c.TraceCommit(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	c.verifyAttestation(ctx, tr, func(what string, ok bool, got, want string) {
+		tr.Checks = append(tr.Checks, TraceCheck{What: what, OK: ok, Got: got, Want: want})
+		if !ok {
+			tr.OK = false
+		}
+	})
+	return tr, nil
+}
+
+// FirstFailure is the first check that failed, "" when all passed.
+func (t *Trace) FirstFailure() string {
+	for _, ch := range t.Checks {
+		if ch.OK {
+			continue
+		}
+		switch {
+		case ch.Want != "":
+			return fmt.Sprintf("%s (got %s, want %s)", ch.What, ch.Got, ch.Want)
+		case ch.Got != "":
+			return fmt.Sprintf("%s: %s", ch.What, ch.Got)
+		}
+		return ch.What
+	}
+	return ""
 }
 
 // VerifyCommits re-hashes every recorded commit that is still in the

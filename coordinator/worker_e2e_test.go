@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	agentosBin = filepath.Join(dir, "agentos")
+	// Audit keys the binary makes (the first commit of a store makes one)
+	// go to this run's directory, not the user's ~/.config.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	build := exec.Command("go", "build", "-o", agentosBin, "github.com/agentos/agentos/cmd/agentos")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

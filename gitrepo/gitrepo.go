@@ -8,6 +8,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,10 +20,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -42,15 +44,18 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, agentos.Errorf(agentos.EINVALID, "%s does not exist: pass an existing repository with -C", abs)
 	}
-	out, err := run(ctx, abs, nil, "rev-parse", "--show-toplevel")
+	// One git for both answers (each git start is a few milliseconds of
+	// every agentos command); a git too old for --path-format answers the
+	// top level alone.
+	out, err := run(ctx, abs, nil, "rev-parse", "--show-toplevel", "--path-format=absolute", "--git-common-dir")
 	if err != nil {
-		return nil, agentos.Errorf(agentos.EINVALID, "%s is not a git repository: run `git init` there first, or pass -C DIR", abs)
+		if out, err = run(ctx, abs, nil, "rev-parse", "--show-toplevel"); err != nil {
+			return nil, agentos.Errorf(agentos.EINVALID, "%s is not a git repository: run `git init` there first, or pass -C DIR", abs)
+		}
 	}
-	root := strings.TrimSpace(out)
+	root, common, _ := strings.Cut(strings.TrimSpace(out), "\n")
 	// A linked worktree is not the repository we govern.
-	common, err := run(ctx, root, nil, "rev-parse", "--path-format=absolute", "--git-common-dir")
-	if err == nil {
-		common = strings.TrimSpace(common)
+	if common = strings.TrimSpace(common); common != "" {
 		c := filepath.Dir(common)
 		if c != root && filepath.Base(common) == agentos.GitDir {
 			root = c
@@ -102,16 +107,64 @@ func baseEnv() []string {
 }
 
 func run(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	// A strings.Builder: the output is returned without a final copy (a
+	// diff may be as large as limits.file_bytes).
+	var out strings.Builder
+	err := runTo(ctx, dir, env, &out, args...)
+	return out.String(), err
+}
+
+// gitCommand is the one place AgentOS starts git. Every git runs in its
+// own process group, so a terminal's Ctrl-C or hang-up reaches AgentOS and
+// not git: AgentOS decides (a worker finishing its grace period still
+// commits and integrates), and cancelling ctx kills git's whole group (ssh,
+// hooks) rather than git alone. The exceptions are the commands that talk
+// to a remote (fetch, push, ls-remote): ssh asks for a passphrase on the
+// terminal, which a background process group cannot read (it would stop on
+// SIGTTIN), so they stay in the terminal's group and its Ctrl-C stops them.
+// GIT_TERMINAL_PROMPT=0 (baseEnv) keeps git itself from prompting.
+func gitCommand(ctx context.Context, dir string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(baseEnv(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout = &out
+	if !mayPrompt(args) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error {
+			// The group's id is git's pid (Setpgid with Pgid 0).
+			if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+				return cmd.Process.Kill()
+			}
+			return nil
+		}
+	}
+	return cmd
+}
+
+// mayPrompt reports whether git args may prompt on the terminal: the
+// commands that reach a remote (over ssh, a passphrase).
+func mayPrompt(args []string) bool {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-c" || a == "-C":
+			i++ // its value
+		case strings.HasPrefix(a, "-"):
+		default:
+			return a == "fetch" || a == "push" || a == "ls-remote" || a == "pull" || a == "clone"
+		}
+	}
+	return false
+}
+
+// runTo runs git with its output streamed to w.
+func runTo(ctx context.Context, dir string, env []string, w io.Writer, args ...string) error {
+	cmd := gitCommand(ctx, dir, env, args...)
+	var errb bytes.Buffer
+	cmd.Stdout = w
 	cmd.Stderr = &errb
 	if err := cmd.Run(); err != nil {
-		return out.String(), &GitError{Args: args, Stderr: errb.String(), Err: err}
+		return &GitError{Args: args, Stderr: errb.String(), Err: err}
 	}
-	return out.String(), nil
+	return nil
 }
 
 // CurrentBranch returns the branch checked out in the main tree ("" if detached).
@@ -208,13 +261,15 @@ func (r *Repo) Exists(ctx context.Context, commit, path string) bool {
 // DiffHash is the one definition of a commit's diff hash (trailer
 // AgentOS-Diff): SHA-256 over `git diff --binary --full-index --no-renames
 // PARENT COMMIT`, with git's config kept out so any clone computes the same.
-func (r *Repo) DiffHash(ctx context.Context, parent, commit string) (string, string, error) {
-	out, err := r.Git(ctx, "-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
+func (r *Repo) DiffHash(ctx context.Context, parent, commit string) (string, error) {
+	// Hashed as git writes it: the whole diff is never held in memory.
+	h := sha256.New()
+	err := runTo(ctx, r.Root, nil, h, "-c", "core.quotePath=true", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
 		"diff", "--binary", "--full-index", "--no-renames", "--no-ext-diff", "--no-textconv", "--no-color", parent, commit)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	return canonjson.Sum([]byte(out)), out, nil
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // AddWorktree creates a worktree at dir on a new branch at base. An existing
@@ -289,16 +344,28 @@ func (r *Repo) StageAll(ctx context.Context, wt string) (bool, error) {
 // CommitTree writes tree as a commit with parent and message, without
 // moving any ref, and returns its sha.
 func (r *Repo) CommitTree(ctx context.Context, tree, parent, message string, id agentos.CommitIdentity) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", "commit-tree", tree, "-p", parent, "-F", "-")
-	cmd.Dir = r.Root
-	cmd.Env = append(baseEnv(), identityEnv(id)...)
+	args := append(signArgs(id), "commit-tree", tree, "-p", parent, "-F", "-")
+	if id.Sign {
+		args = append(args, "-S")
+	}
+	cmd := gitCommand(ctx, r.Root, identityEnv(id), args...)
 	cmd.Stdin = strings.NewReader(message)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
+		if id.Sign {
+			return "", signError(id, errb.String(), err)
+		}
 		return "", &GitError{Args: []string{"commit-tree"}, Stderr: errb.String(), Err: err}
 	}
-	return strings.TrimSpace(out.String()), nil
+	sha := strings.TrimSpace(out.String())
+	if id.Sign {
+		// Signing was asked for: an unsigned commit is never made.
+		if signed, err := r.CommitSigned(ctx, sha); err != nil || !signed {
+			return "", signError(id, "git wrote no signature", err)
+		}
+	}
+	return sha, nil
 }
 
 // WriteTree writes the index of worktree wt as a tree and returns its sha.
@@ -505,9 +572,7 @@ func (r *Repo) CheckPatch(ctx context.Context, commit string, diff []byte) error
 	if _, err := run(ctx, r.Root, env, "read-tree", commit); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "git", "apply", "--cached", "--check", "-")
-	cmd.Dir = r.Root
-	cmd.Env = append(baseEnv(), env...)
+	cmd := gitCommand(ctx, r.Root, env, "apply", "--cached", "--check", "-")
 	cmd.Stdin = bytes.NewReader(diff)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
@@ -639,9 +704,7 @@ type TreeReader struct {
 
 // ReadTree starts a TreeReader on commit; Close it.
 func (r *Repo) ReadTree(ctx context.Context, commit string) (agentos.DirLister, error) {
-	cmd := exec.CommandContext(ctx, "git", "cat-file", "--batch")
-	cmd.Dir = r.Root
-	cmd.Env = baseEnv()
+	cmd := gitCommand(ctx, r.Root, nil, "cat-file", "--batch")
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

@@ -486,9 +486,7 @@ func gitVia(ctx context.Context, v *sandbox.View, dir string, env []string, stdi
 }
 
 func runStdin(ctx context.Context, dir string, env []string, stdin []byte, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(baseEnv(), env...)
+	cmd := gitCommand(ctx, dir, env, args...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -55,6 +55,9 @@ type ServerOptions struct {
 	MaxBodyBytes int64
 	// ErrorLog receives internal errors, whose text clients never see.
 	ErrorLog io.Writer
+	// Redact redacts every text a client writes or reads (nil: the
+	// built-in rules; agentos memory serve passes the policy's).
+	Redact func(string) string
 }
 
 // Server exposes a Service over HTTP JSON:
@@ -115,7 +118,9 @@ func NewServer(svc Service, opts ServerOptions) (*Server, error) {
 	if opts.ErrorLog == nil {
 		opts.ErrorLog = io.Discard
 	}
-	s := &Server{svc: svc, opts: opts, mux: http.NewServeMux()}
+	// Clients are outside: what they write is redacted before it is
+	// stored, and what they read is redacted too.
+	s := &Server{svc: WithRedaction(svc, opts.Redact), opts: opts, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})

@@ -26,9 +26,10 @@ import (
 // PostgreSQL's Snowball 'english'), so "branches", "branching" and "branch"
 // are one word.
 type Index interface {
-	// Insert stores items, already checked and with ids and times set, in one
-	// transaction: all or none.
-	Insert(ctx context.Context, items []agentos.MemoryItem) error
+	// Insert stores items, already checked and with ids and times set, and
+	// appends evs to the store's audit chain, in one transaction: all or
+	// none.
+	Insert(ctx context.Context, items []agentos.MemoryItem, evs ...agentos.EventInput) error
 	// Item returns an item, superseded or not; ok is false when id is unknown.
 	Item(ctx context.Context, id string) (it agentos.MemoryItem, ok bool, err error)
 	// Items returns items in the reverse order of their insertion, narrowed
@@ -36,9 +37,10 @@ type Index interface {
 	Items(ctx context.Context, f ListFilter) ([]agentos.MemoryItem, error)
 	// Supersede, in one transaction, marks the live item id superseded by
 	// next (by Removed when next is nil) as actor at the given time, drops it
-	// from the full-text index, and inserts next. ECONFLICT when id is no
-	// longer live: the caller checked it, so another writer came first.
-	Supersede(ctx context.Context, id string, next *agentos.MemoryItem, actor string, at time.Time) error
+	// from the full-text index, inserts next and appends evs to the audit
+	// chain. ECONFLICT when id is no longer live: the caller checked it, so
+	// another writer came first.
+	Supersede(ctx context.Context, id string, next *agentos.MemoryItem, actor string, at time.Time, evs ...agentos.EventInput) error
 	// Match returns live items holding any of terms (words from Terms,
 	// matched after stemming) with a text relevance Score, higher is better:
 	// at least the best k of them, when there are that many.
@@ -56,6 +58,18 @@ type Store struct {
 	Now func() time.Time
 	// NewID returns a fresh id with the given prefix; tests replace it.
 	NewID func(prefix string) string
+
+	// audit, when set (Audited), gives each write's audit events, which
+	// the index appends in the write's own transaction.
+	audit func(op string, it *agentos.MemoryItem, supersedes, actor string) agentos.EventInput
+}
+
+// events returns the audit events of one write (none without audit).
+func (s *Store) events(op string, it *agentos.MemoryItem, supersedes, actor string) []agentos.EventInput {
+	if s.audit == nil {
+		return nil
+	}
+	return []agentos.EventInput{s.audit(op, it, supersedes, actor)}
 }
 
 var _ Service = (*Store)(nil)
@@ -142,7 +156,11 @@ func (s *Store) AddBatch(ctx context.Context, items []agentos.MemoryItem) ([]age
 		}
 		out[i] = p
 	}
-	if err := s.ix.Insert(ctx, out); err != nil {
+	var evs []agentos.EventInput
+	for i := range out {
+		evs = append(evs, s.events("add", &out[i], "", out[i].Author)...)
+	}
+	if err := s.ix.Insert(ctx, out, evs...); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -218,7 +236,7 @@ func (s *Store) Edit(ctx context.Context, id, text, actor string) (agentos.Memor
 	}
 	now := s.now()
 	it.ID, it.CreatedAt, it.UpdatedAt, it.SupersededBy = s.NewID("mem_"), now, now, ""
-	if err := s.ix.Supersede(ctx, id, &it, actor, now); err != nil {
+	if err := s.ix.Supersede(ctx, id, &it, actor, now, s.events("edit", &it, id, actor)...); err != nil {
 		return agentos.MemoryItem{}, err
 	}
 	return it, nil
@@ -233,7 +251,7 @@ func (s *Store) Remove(ctx context.Context, id, actor string) error {
 	if err := mayChange(old, actor, "remove"); err != nil {
 		return err
 	}
-	return s.ix.Supersede(ctx, id, nil, actor, s.now())
+	return s.ix.Supersede(ctx, id, nil, actor, s.now(), s.events("remove", nil, id, actor)...)
 }
 
 // Promote is a person vouching for item id (see Service.Promote).
@@ -266,7 +284,7 @@ func (s *Store) Promote(ctx context.Context, id string, kind agentos.MemoryKind,
 	}
 	now := s.now()
 	it.ID, it.CreatedAt, it.UpdatedAt, it.SupersededBy = s.NewID("mem_"), now, now, ""
-	if err := s.ix.Supersede(ctx, id, &it, actor, now); err != nil {
+	if err := s.ix.Supersede(ctx, id, &it, actor, now, s.events("promote", &it, id, actor)...); err != nil {
 		return agentos.MemoryItem{}, err
 	}
 	return it, nil

@@ -137,9 +137,15 @@ func errAt(n *yaml.Node, format string, args ...any) error {
 }
 
 // Parse parses plan-file bytes.
-func Parse(b []byte) (*File, error) {
+func Parse(b []byte) (*File, error) { return parse(bytes.NewReader(b)) }
+
+// ParseString parses a plan file held as a string, without copying it
+// (a plan file may be as large as limits.plan_file_bytes).
+func ParseString(s string) (*File, error) { return parse(strings.NewReader(s)) }
+
+func parse(r io.Reader) (*File, error) {
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec := yaml.NewDecoder(r)
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 	}

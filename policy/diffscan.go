@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/redact"
+	"github.com/google/cel-go/common/types"
 )
 
 // Change is one file of a commit's diff as the final secret scan sees it:
@@ -19,15 +20,22 @@ type Change struct {
 }
 
 // Finding is a file whose change adds something that looks like a secret.
-// It names the rules that matched, never the value.
+// It names the rules that matched, never the value, and where inside the
+// file it was when not in plain sight: "base64", "hex", "zip member
+// a/.env", nested with " > " ("zip member x.tgz > gzip > tar member .env").
+// Rule UnscannedRule means a part of the file could not be read (In says
+// which, and why).
 type Finding struct {
 	Path  string   `json:"path"`
 	Rules []string `json:"rules"`
+	In    []string `json:"in,omitempty"`
 }
 
 // ScanSecrets returns the files whose change adds a secret that was not
 // there before (the same secret moved within a file is not new), in the
-// order of changes. It reads bytes, text or binary alike.
+// order of changes. It reads bytes, text or binary alike, and what they
+// encode or pack: base64 and hex runs, zip, tar and gzip archives (see
+// expand.go for the bounds).
 func ScanSecrets(r *redact.Redactor, changes []Change) []Finding {
 	if r == nil {
 		r = redact.Default()
@@ -37,27 +45,69 @@ func ScanSecrets(r *redact.Redactor, changes []Change) []Finding {
 		if len(c.New) == 0 {
 			continue
 		}
-		ms := r.Matches(string(c.New))
-		if len(ms) == 0 {
-			continue
-		}
-		old := map[string]bool{}
-		if len(c.Old) > 0 {
-			for _, m := range r.Matches(string(c.Old)) {
-				old[m.Value] = true
+		x := expand(c.New)
+		var f Finding
+		var old map[string]bool
+		for _, v := range x.views {
+			ms := r.Matches(string(v.data))
+			if len(ms) == 0 {
+				continue
+			}
+			if old == nil {
+				old = oldValues(r, c.Old)
+			}
+			added := false
+			for _, m := range ms {
+				if old[m.Value] {
+					continue
+				}
+				added = true
+				if !slices.Contains(f.Rules, m.Rule) {
+					f.Rules = append(f.Rules, m.Rule)
+				}
+			}
+			if added && v.where != "" && !slices.Contains(f.In, v.where) {
+				f.In = append(f.In, v.where)
 			}
 		}
-		var rules []string
-		for _, m := range ms {
-			if !old[m.Value] && !slices.Contains(rules, m.Rule) {
-				rules = append(rules, m.Rule)
-			}
+		f.In = innermost(f.In)
+		if len(x.unscanned) > 0 {
+			f.Rules = append(f.Rules, UnscannedRule)
+			f.In = append(f.In, x.unscanned...)
 		}
-		if len(rules) > 0 {
-			out = append(out, Finding{Path: c.Path, Rules: rules})
+		if len(f.Rules) > 0 {
+			f.Path = c.Path
+			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// innermost drops a place that holds another (a tar stream's bytes hold
+// its members' verbatim): the finding names where the secret was put.
+func innermost(in []string) []string {
+	var out []string
+	for _, w := range in {
+		if !slices.ContainsFunc(in, func(o string) bool { return strings.HasPrefix(o, w+" > ") }) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// oldValues are the secrets the removed side already held, in every form
+// the scan reads.
+func oldValues(r *redact.Redactor, old []byte) map[string]bool {
+	vals := map[string]bool{}
+	if len(old) == 0 {
+		return vals
+	}
+	for _, v := range expand(old).views {
+		for _, m := range r.Matches(string(v.data)) {
+			vals[m.Value] = true
+		}
+	}
+	return vals
 }
 
 // DiffPrefix starts the reason of every decision about a commit's diff.
@@ -80,8 +130,12 @@ func (e *Engine) EvaluateDiff(in Input, changes []Change) ([]Finding, Result) {
 	}
 	p := in.Plan
 	p.Steps = nil
-	for _, f := range found {
+	// Each finding is a write step of the file; it looks secret to the
+	// rules whatever form the secret had (encoded, packed, unscannable).
+	in.secrets = map[int][]string{}
+	for i, f := range found {
 		p.Steps = append(p.Steps, agentos.Step{Kind: agentos.StepWrite, Path: f.Path, Content: string(byPath[f.Path])})
+		in.secrets[i] = f.Rules
 	}
 	sub := *e
 	sub.rules = nil
@@ -99,12 +153,11 @@ func (e *Engine) EvaluateDiff(in Input, changes []Change) ([]Finding, Result) {
 		}
 		where := ""
 		if d.Step >= 0 {
-			f := found[d.Step]
-			where = fmt.Sprintf("%s adds %s", f.Path, strings.Join(f.Rules, ", "))
+			where = found[d.Step].String()
 		} else {
 			var parts []string
 			for _, f := range found {
-				parts = append(parts, fmt.Sprintf("%s adds %s", f.Path, strings.Join(f.Rules, ", ")))
+				parts = append(parts, f.String())
 			}
 			where = strings.Join(parts, "; ")
 		}
@@ -117,6 +170,27 @@ func (e *Engine) EvaluateDiff(in Input, changes []Change) ([]Finding, Result) {
 		res.Effect = agentos.EffectAllow
 	}
 	return found, res
+}
+
+// String says what the file adds and where: "out.zip adds github-token
+// (in zip member a/.env)".
+func (f Finding) String() string {
+	s := fmt.Sprintf("%s adds %s", f.Path, strings.Join(f.Rules, ", "))
+	if len(f.In) > 0 {
+		s += " (in " + strings.Join(f.In, "; ") + ")"
+	}
+	return s
+}
+
+// forceSecrets makes the steps named in secrets look secret to the rules
+// (step.secrets, plan.secrets), whatever their content shows.
+func (in *input) forceSecrets(secrets map[int][]string) {
+	for i, ids := range secrets {
+		if i >= 0 && i < len(in.steps) && len(ids) > 0 {
+			in.steps[i].Secrets = append(in.steps[i].Secrets, ids...)
+			in.act.vals[vPlanSecrets] = types.Bool(true)
+		}
+	}
 }
 
 func stepWhatOf(i int, found []Finding) string {

@@ -268,6 +268,9 @@ type Input struct {
 	// steps) to the files the plan writes that an interpreter in it runs;
 	// the caller knows the commands (package cmdrule finds the script).
 	RunsPlanFiles map[int][]string
+	// secrets makes steps look secret whatever their content (the final
+	// diff scan's findings: encoded, packed or unscannable secrets).
+	secrets map[int][]string
 }
 
 // setRuns gives an input the plan-written files interpreters run.
@@ -337,6 +340,7 @@ func Stricter(a, b agentos.Effect) agentos.Effect {
 func (e *Engine) Evaluate(in Input) Result {
 	p := prepare(in.Task, in.Intent, in.Plan, e.redactor)
 	p.setRuns(in.RunsPlanFiles)
+	p.forceSecrets(in.secrets)
 	defer p.close()
 	res := Result{Effect: agentos.EffectAllow, PolicyHash: e.hash, PlanHash: in.Plan.Hash}
 	// Per-step rules run step by step so each step's values are selected

@@ -94,16 +94,29 @@ func insertMem(ctx context.Context, q querier, it agentos.MemoryItem) error {
 	return nil
 }
 
-// Insert stores items and indexes them, in one transaction.
-func (m *MemoryIndex) Insert(ctx context.Context, items []agentos.MemoryItem) error {
+// Insert stores items, indexes them and appends evs to the audit chain, in
+// one transaction.
+func (m *MemoryIndex) Insert(ctx context.Context, items []agentos.MemoryItem, evs ...agentos.EventInput) error {
 	return m.db.inTx(ctx, func(tx pgx.Tx) error {
 		for _, it := range items {
 			if err := insertMem(ctx, tx, it); err != nil {
 				return err
 			}
 		}
-		return nil
+		return m.audit(ctx, tx, evs)
 	})
+}
+
+// audit appends a write's events inside its transaction: a write is never
+// kept without its event, nor an event without its write.
+func (m *MemoryIndex) audit(ctx context.Context, tx pgx.Tx, evs []agentos.EventInput) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if _, err := m.db.appendTx(ctx, tx, evs...); err != nil {
+		return fmt.Errorf("memory: audit: %w", err)
+	}
+	return nil
 }
 
 // Item returns an item, superseded or not.
@@ -167,7 +180,7 @@ func (m *MemoryIndex) Items(ctx context.Context, f memory.ListFilter) ([]agentos
 // Supersede marks id superseded and inserts next, in one transaction. The
 // update is its own check: at READ COMMITTED a second writer waits for the
 // first's row lock, then finds the item no longer live and changes nothing.
-func (m *MemoryIndex) Supersede(ctx context.Context, id string, next *agentos.MemoryItem, actor string, at time.Time) error {
+func (m *MemoryIndex) Supersede(ctx context.Context, id string, next *agentos.MemoryItem, actor string, at time.Time, evs ...agentos.EventInput) error {
 	by := memory.Removed
 	if next != nil {
 		by = next.ID
@@ -181,9 +194,11 @@ func (m *MemoryIndex) Supersede(ctx context.Context, id string, next *agentos.Me
 			return agentos.Errorf(agentos.ECONFLICT, "memory item %s was edited or removed meanwhile: see `agentos memory show %s`", id, id)
 		}
 		if next != nil {
-			return insertMem(ctx, tx, *next)
+			if err := insertMem(ctx, tx, *next); err != nil {
+				return err
+			}
 		}
-		return nil
+		return m.audit(ctx, tx, evs)
 	})
 }
 

@@ -59,3 +59,14 @@ func TestMemoryCommonTerm(t *testing.T) {
 		t.Fatalf("all-common query: %d hits, want CommonCap=3", len(hits))
 	}
 }
+
+// TestMemoryAudited: a memory write and its audit event are one
+// transaction on PostgreSQL too.
+func TestMemoryAudited(t *testing.T) {
+	serverURL(t)
+	open := opener[*testing.T](&dbs{})
+	memorytest.RunAudited(t, func(t *testing.T) (memory.Index, agentos.AuditStore) {
+		db := open(t).(*postgres.DB)
+		return db.Memory(), db
+	})
+}

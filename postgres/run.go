@@ -80,15 +80,23 @@ func (d *DB) AddPatch(ctx context.Context, run string, p agentos.PatchRecord) er
 		if err := advisoryXact(ctx, tx, lockRunRows, "patches:"+run); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO patches (run, seq, path, diff_hash, intent_id, diff) VALUES ($1, (SELECT COALESCE(MAX(seq),0)+1 FROM patches WHERE run = $1), $2,$3,$4,$5)`,
-			run, p.Path, p.DiffHash, p.IntentID, []byte(p.Diff))
+		diff, blob := agentos.BlobForStore(p.Diff)
+		ref := ""
+		if blob != nil {
+			if err := d.putBlob(ctx, tx, *blob); err != nil {
+				return err
+			}
+			ref = blob.Hash
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO patches (run, seq, path, diff_hash, intent_id, diff, diff_blob, diff_bytes) VALUES ($1, (SELECT COALESCE(MAX(seq),0)+1 FROM patches WHERE run = $1), $2,$3,$4,$5,$6,$7)`,
+			run, p.Path, p.DiffHash, p.IntentID, []byte(diff), ref, len(p.Diff))
 		return err
 	})
 }
 
 // Patches lists a run's patches.
 func (d *DB) Patches(ctx context.Context, run string) ([]agentos.PatchRecord, error) {
-	rows, err := d.pool.Query(ctx, `SELECT path, diff_hash, intent_id, diff FROM patches WHERE run = $1 ORDER BY seq`, run)
+	rows, err := d.pool.Query(ctx, `SELECT path, diff_hash, intent_id, diff, diff_blob, diff_bytes FROM patches WHERE run = $1 ORDER BY seq`, run)
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +105,11 @@ func (d *DB) Patches(ctx context.Context, run string) ([]agentos.PatchRecord, er
 	for rows.Next() {
 		var p agentos.PatchRecord
 		var diff []byte
-		if err := rows.Scan(&p.Path, &p.DiffHash, &p.IntentID, &diff); err != nil {
+		if err := rows.Scan(&p.Path, &p.DiffHash, &p.IntentID, &diff, &p.DiffBlob, &p.DiffBytes); err != nil {
 			return nil, err
+		}
+		if p.DiffBlob == "" {
+			p.DiffBytes = 0 // a small diff is carried as it is
 		}
 		p.Diff = string(diff)
 		out = append(out, p)

@@ -13,14 +13,14 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const taskCols = `id, state, mode, goal, request, planner, submitter, labels, target, intent_id, plan_id, plan_hash, run_id, commit_sha, reason, auto_apply, auto_queue, source, source_path, created_at, updated_at`
+const taskCols = `id, state, mode, goal, request, planner, submitter, labels, target, intent_id, plan_id, plan_hash, run_id, commit_sha, reason, auto_apply, auto_queue, source, source_path, created_at, updated_at, source_blob`
 
 func scanTask(s pgx.Row) (*agentos.Task, error) {
 	var t agentos.Task
 	var state, mode, submitter, labels, created, updated string
 	var source []byte
 	err := s.Scan(&t.ID, &state, &mode, &t.Goal, &t.Request, &t.Planner, &submitter, &labels, &t.Target,
-		&t.IntentID, &t.PlanID, &t.PlanHash, &t.RunID, &t.Commit, &t.Reason, &t.AutoApply, &t.AutoQueue, &source, &t.SourcePath, &created, &updated)
+		&t.IntentID, &t.PlanID, &t.PlanHash, &t.RunID, &t.Commit, &t.Reason, &t.AutoApply, &t.AutoQueue, &source, &t.SourcePath, &created, &updated, &t.SourceBlob)
 	if err != nil {
 		return nil, err
 	}
@@ -43,9 +43,17 @@ func (d *DB) CreateTask(ctx context.Context, t *agentos.Task) error {
 			t.Labels = []string{}
 		}
 		labels, _ := json.Marshal(t.Labels)
-		_, err := tx.Exec(ctx, `INSERT INTO tasks (`+taskCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)`,
+		source, blob := agentos.BlobForStore(t.Source)
+		ref := ""
+		if blob != nil {
+			if err := d.putBlob(ctx, tx, *blob); err != nil {
+				return err
+			}
+			ref = blob.Hash
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO tasks (`+taskCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)`,
 			t.ID, string(t.State), string(t.Mode), t.Goal, t.Request, t.Planner, string(t.Submitter), string(labels), t.Target,
-			t.IntentID, t.PlanID, t.PlanHash, t.RunID, t.Commit, t.Reason, t.AutoApply, t.AutoQueue, []byte(t.Source), t.SourcePath, fmtTime(now), fmtTime(now))
+			t.IntentID, t.PlanID, t.PlanHash, t.RunID, t.Commit, t.Reason, t.AutoApply, t.AutoQueue, []byte(source), t.SourcePath, fmtTime(now), fmtTime(now), ref)
 		if err != nil {
 			return fmt.Errorf("create task: %w", err)
 		}
@@ -210,11 +218,16 @@ func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, 
 // SavePlan stores a plan (re-hashing it) and audits it.
 func (d *DB) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor) error {
 	p.Hash = p.ComputeHash()
-	body, err := canonjson.Marshal(p)
+	body, blobs, err := agentos.PlanForStore(p)
 	if err != nil {
 		return err
 	}
 	return d.inTx(ctx, func(tx pgx.Tx) error {
+		for _, b := range blobs {
+			if err := d.putBlob(ctx, tx, b); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO plans (id, task, hash, body, created_at) VALUES ($1,$2,$3,$4,$5)`, p.ID, p.Task, p.Hash, string(body), fmtTime(d.Now())); err != nil {
 			return fmt.Errorf("save plan: %w", err)
 		}
@@ -234,11 +247,65 @@ func (d *DB) Plan(ctx context.Context, id string) (*agentos.Plan, string, error)
 	if err != nil {
 		return nil, "", err
 	}
-	var p agentos.Plan
-	if err := json.Unmarshal([]byte(body), &p); err != nil {
+	p, err := agentos.PlanFromStore([]byte(body), func(h string) (string, error) { return d.Blob(ctx, h) })
+	if err != nil {
+		if agentos.ErrorCode(err) == agentos.ECONFLICT {
+			return nil, "", err
+		}
 		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
 	}
-	return &p, hash, nil
+	return p, hash, nil
+}
+
+// putBlob stores b once (a blob already kept is left as it is), a chunk
+// at a time.
+func (d *DB) putBlob(ctx context.Context, tx pgx.Tx, b agentos.Blob) error {
+	tag, err := tx.Exec(ctx, `INSERT INTO blobs (hash, size, created_at) VALUES ($1,$2,$3) ON CONFLICT (hash) DO NOTHING`, b.Hash, len(b.Data), fmtTime(d.Now()))
+	if err != nil {
+		return fmt.Errorf("save blob: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil
+	}
+	for seq, off := 0, 0; off < len(b.Data); seq, off = seq+1, off+agentos.BlobChunk {
+		chunk := []byte(b.Data[off:min(off+agentos.BlobChunk, len(b.Data))])
+		if _, err := tx.Exec(ctx, `INSERT INTO blob_chunks (hash, seq, data) VALUES ($1,$2,$3)`, b.Hash, seq, chunk); err != nil {
+			return fmt.Errorf("save blob: %w", err)
+		}
+	}
+	return nil
+}
+
+// Blob reads a blob back: the size first, so the chunks go into one
+// buffer of the right size; bytes that do not hash to it are refused.
+func (d *DB) Blob(ctx context.Context, hash string) (string, error) {
+	var size int64
+	err := d.pool.QueryRow(ctx, `SELECT size FROM blobs WHERE hash = $1`, hash).Scan(&size)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", agentos.Errorf(agentos.ECONFLICT, "stored blob %s is missing: the store was changed outside AgentOS", hash)
+	}
+	if err != nil {
+		return "", err
+	}
+	data, err := agentos.ReadBlob(size, func(add func([]byte)) error {
+		rows, err := d.pool.Query(ctx, `SELECT data FROM blob_chunks WHERE hash = $1 ORDER BY seq`, hash)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var chunk []byte
+			if err := rows.Scan(&chunk); err != nil {
+				return err
+			}
+			add(chunk)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return "", err
+	}
+	return data, agentos.CheckBlob(hash, data)
 }
 
 // PlansOf lists a task's plan ids and hashes, oldest first.

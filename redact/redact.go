@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/agentos/agentos"
 )
@@ -38,33 +39,44 @@ const assignKeys = `(?i)((?:password|passwd|pwd|secret|secret[_-]?key|client[_-]
 
 // builtin is the ordered list of built-in rules; more specific rules come
 // first so that a GitHub token is named as such, not as a "token=" value.
-var builtin = []Rule{
-	{ID: "private-key", Hints: []string{"private key"}, Re: regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----`)},
-	// A key header without its end (a truncated output tail) is still a key.
-	{ID: "private-key", Hints: []string{"private key"}, Re: regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s\\n]*`)},
-	{ID: "aws-access-key-id", Hints: []string{"akia", "asia", "abia", "acca"}, Re: regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`)},
-	{ID: "aws-secret-access-key", Hints: []string{"aws"}, Re: regexp.MustCompile(`(?i)(aws_?secret_?(?:access_?)?key["']?\s*(?::=|=|:)\s*["']?)([A-Za-z0-9/+=]{40})`), Group: 2},
-	{ID: "gcp-api-key", Hints: []string{"aiza"}, Re: regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}\b`)},
-	{ID: "gcp-oauth-token", Hints: []string{"ya29."}, Re: regexp.MustCompile(`\bya29\.[0-9A-Za-z_\-]{20,}`)},
-	{ID: "github-token", Hints: []string{"gh"}, Re: regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`)},
-	{ID: "anthropic-key", Hints: []string{"sk-ant-"}, Re: regexp.MustCompile(`\bsk-ant-[A-Za-z0-9_\-]{20,}`)},
-	{ID: "openai-key", Hints: []string{"sk-"}, Re: regexp.MustCompile(`\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}`)},
-	{ID: "slack-token", Hints: []string{"xox"}, Re: regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9\-]{10,}`)},
-	{ID: "slack-webhook", Hints: []string{"hooks.slack.com"}, Re: regexp.MustCompile(`https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9_/\-]+`)},
-	{ID: "jwt", Hints: []string{"eyj"}, Re: regexp.MustCompile(`\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}`)},
-	{ID: "url-credentials", Hints: []string{"://"}, Re: regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@"']+:)([^/\s@"']{3,})(@)`), Group: 2},
-	// Assignments: every value is redacted; only a literal that is not a
-	// reference or placeholder counts as a secret for the gates.
-	{ID: "password", Hints: []string{"pass", "pwd", "secret", "key", "token"}, Re: regexp.MustCompile(assignKeys + `("[^"\n]*"|'[^'\n]*'|[^\s"',;]+)`), Group: 2, Strong: literalSecret},
-}
+// Compiled on first use: every agentos process links this package, and
+// most (the sandbox helper, `agentos --version`) never redact anything.
+var builtin = sync.OnceValue(func() []Rule {
+	return []Rule{
+		{ID: "private-key", Hints: []string{"private key"}, Re: regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----`)},
+		// A key header without its end (a truncated output tail) is still a key.
+		{ID: "private-key", Hints: []string{"private key"}, Re: regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s\\n]*`)},
+		{ID: "aws-access-key-id", Hints: []string{"akia", "asia", "abia", "acca"}, Re: regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`)},
+		{ID: "aws-secret-access-key", Hints: []string{"aws"}, Re: regexp.MustCompile(`(?i)(aws_?secret_?(?:access_?)?key["']?\s*(?::=|=|:)\s*["']?)([A-Za-z0-9/+=]{40})`), Group: 2},
+		{ID: "gcp-api-key", Hints: []string{"aiza"}, Re: regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}\b`)},
+		{ID: "gcp-oauth-token", Hints: []string{"ya29."}, Re: regexp.MustCompile(`\bya29\.[0-9A-Za-z_\-]{20,}`)},
+		{ID: "github-token", Hints: []string{"gh"}, Re: regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`)},
+		{ID: "anthropic-key", Hints: []string{"sk-ant-"}, Re: regexp.MustCompile(`\bsk-ant-[A-Za-z0-9_\-]{20,}`)},
+		{ID: "openai-key", Hints: []string{"sk-"}, Re: regexp.MustCompile(`\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}`)},
+		{ID: "slack-token", Hints: []string{"xox"}, Re: regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9\-]{10,}`)},
+		{ID: "slack-webhook", Hints: []string{"hooks.slack.com"}, Re: regexp.MustCompile(`https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9_/\-]+`)},
+		{ID: "jwt", Hints: []string{"eyj"}, Re: regexp.MustCompile(`\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}`)},
+		{ID: "url-credentials", Hints: []string{"://"}, Re: regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@"']+:)([^/\s@"']{3,})(@)`), Group: 2},
+		// Assignments: every value is redacted; only a literal that is not a
+		// reference or placeholder counts as a secret for the gates.
+		{ID: "password", Hints: []string{"pass", "pwd", "secret", "key", "token"}, Re: regexp.MustCompile(assignKeys + `("[^"\n]*"|'[^'\n]*'|[^\s"',;]+)`), Group: 2, Strong: literalSecret},
+	}
+})
 
 // Redactor replaces secrets in text. The zero value is not usable; use New or
 // Default.
 type Redactor struct {
-	rules []Rule
+	extra []Rule
+	all   func() []Rule
 }
 
-var def = &Redactor{rules: builtin}
+func newRedactor(extra []Rule) *Redactor {
+	return &Redactor{extra: extra, all: sync.OnceValue(func() []Rule {
+		return append(slices.Clip(builtin()), extra...)
+	})}
+}
+
+var def = newRedactor(nil)
 
 // Default returns the redactor with the built-in rules only.
 func Default() *Redactor { return def }
@@ -73,7 +85,7 @@ func Default() *Redactor { return def }
 // (agentos.yaml redact.patterns). A pattern with a capture group redacts only
 // the first group.
 func New(extra []string) (*Redactor, error) {
-	r := &Redactor{rules: append([]Rule(nil), builtin...)}
+	var rules []Rule
 	for i, p := range extra {
 		re, err := regexp.Compile(p)
 		if err != nil {
@@ -86,9 +98,9 @@ func New(extra []string) (*Redactor, error) {
 		if re.NumSubexp() > 0 {
 			g = 1
 		}
-		r.rules = append(r.rules, Rule{ID: "custom", Re: re, Group: g})
+		rules = append(rules, Rule{ID: "custom", Re: re, Group: g})
 	}
-	return r, nil
+	return newRedactor(rules), nil
 }
 
 // String returns s with every secret replaced by [REDACTED:RULE].
@@ -97,7 +109,7 @@ func (r *Redactor) String(s string) string {
 		return s
 	}
 	var lower string
-	for _, rule := range r.rules {
+	for _, rule := range r.all() {
 		if rule.Hints != nil {
 			if lower == "" {
 				lower = strings.ToLower(s)
@@ -221,7 +233,7 @@ func (r *Redactor) value(v any) (any, bool) {
 func (r *Redactor) Find(content string) []string {
 	var ids []string
 	var lower string
-	for _, rule := range r.rules {
+	for _, rule := range r.all() {
 		if rule.Hints != nil {
 			if lower == "" {
 				lower = strings.ToLower(content)
@@ -255,7 +267,7 @@ type Match struct {
 func (r *Redactor) Matches(content string) []Match {
 	var out []Match
 	var lower string
-	for _, rule := range r.rules {
+	for _, rule := range r.all() {
 		segs := []string{content}
 		if rule.Hints != nil {
 			if lower == "" {
@@ -354,9 +366,9 @@ func (rule Rule) matchesStrong(s string) bool {
 	return false
 }
 
-var filePath = regexp.MustCompile(`^(?:/|~/|\./|\.\./)[A-Za-z0-9_./~+-]*$`)
+var filePath = lazyRegexp(`^(?:/|~/|\./|\.\./)[A-Za-z0-9_./~+-]*$`)
 
-var identPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(.*)?$`)
+var identPath = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:\(.*)?$`)
 
 // literalSecret reports whether an assigned value is a literal secret: at
 // least 8 characters, not a reference (${…}, {{…}}, %…%, <…>, $VAR), not a
@@ -370,10 +382,10 @@ func literalSecret(v string) bool {
 	if len(v) < 8 || strings.ContainsAny(v, " \t$%{}<>") {
 		return false
 	}
-	if !quoted && identPath.MatchString(v) {
+	if !quoted && identPath().MatchString(v) {
 		return false
 	}
-	if filePath.MatchString(v) {
+	if filePath().MatchString(v) {
 		return false // PWD=/home/ann/src, key_file: /etc/ssl/x.pem: a path, not a secret
 	}
 	switch strings.ToLower(v) {
@@ -390,4 +402,9 @@ func (rule Rule) hinted(lower string) bool {
 		}
 	}
 	return false
+}
+
+// lazyRegexp compiles expr on first use.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -28,6 +28,7 @@ func pack(v string) *agentos.ReviewPack {
 		Assumptions:       []agentos.Assumption{{Question: v, Value: v, Why: v}},
 		PlannerCalls:      []agentos.PlannerCall{{Call: "plan", Model: v, Outcome: v}},
 		PlannerLastAnswer: v,
+		Attestation:       v,
 		Gates:             []agentos.GateDecision{{RuleID: v, Effect: agentos.EffectDeny, Reason: v, Step: 0}},
 		Records:           []agentos.StepRecord{{Phase: agentos.PhaseVerify, Summary: v, OutputDigest: v, OutputTail: v, ExitCode: 1}},
 		Commands:          []agentos.CommandDecision{{RuleID: v, Decision: "approve", Argv: []string{v, v}, Reason: v}},

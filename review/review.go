@@ -82,8 +82,18 @@ func Markdown(rp *agentos.ReviewPack) string {
 	}
 	w("- **Plan:** %s\n", code(orDash(rp.PlanHash)))
 	w("- **Base:** %s → target %s\n", code(orDash(rp.BaseCommit)), code(orDash(rp.Target)))
+	if rp.Attestation != "" {
+		w("- **Attestation:** %s\n", code(rp.Attestation))
+	}
 	if rp.Unconfined {
 		w("- **UNCONFINED:** at least one command ran without the sandbox (policy `sandbox: {require: false}`)\n")
+	}
+	if c := rp.ToolCounts; c != nil {
+		w("- **Agent tool calls:** %d decided: %d allowed, %d denied", c.Total, c.Allowed, c.Denied)
+		if c.Asked > 0 {
+			w(", %d asked", c.Asked)
+		}
+		w("\n")
 	}
 	w("- **Audit:** events %d–%d, chain head %s\n\n", rp.AuditFrom, rp.AuditTo, code(rp.ChainHead))
 
@@ -202,9 +212,32 @@ func Markdown(rp *agentos.ReviewPack) string {
 			w("\n")
 		}
 	}
+	if len(rp.ToolDecisions) > 0 {
+		w("\n## Agent tool decisions\n\n| # | tool | call | decision | rule | reason |\n|---|---|---|---|---|---|\n")
+		for _, d := range rp.ToolDecisions {
+			call := d.Command
+			if call == "" {
+				call = d.Path
+			}
+			dec := "**deny**"
+			switch {
+			case d.Allow:
+				dec = "allow"
+			case d.Ask:
+				dec = "ask"
+			}
+			w("| %d | %s | %s | %s | %s | %s |\n", d.Seq, cell(d.Tool), cell(call), dec, cell(d.Rule), cell(d.Reason))
+		}
+	}
 	if len(rp.Patches) > 0 {
 		w("\n## Patches\n\n")
 		for _, p := range rp.Patches {
+			if p.DiffBlob != "" {
+				// A large patch is kept once, in the store, not copied here.
+				w("### %s\n\nintent %s, diff %s\n\nThe patch is %d bytes, kept once in the store as blob %s (`git show` of the commit prints it).\n\n",
+					code(p.Path), code(p.IntentID), code(p.DiffHash), p.DiffBytes, code(p.DiffBlob))
+				continue
+			}
 			w("### %s\n\nintent %s, diff %s\n\n%s\n\n", code(p.Path), code(p.IntentID), code(p.DiffHash), fence("diff", strings.TrimRight(p.Diff, "\n")))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,8 +89,13 @@ func BenchmarkSandboxTrue(b *testing.B) {
 }
 
 // BenchmarkCLISandboxRun is the issue's figure: `agentos sandbox run --
-// /bin/true` (binary start, policy load, rules, sandbox) against a bare
-// /bin/true. It builds the real binary.
+// /bin/true` (binary start, policy load, rules, sandbox: the whole
+// process) against `bwrap --unshare-all` and `unshare -Urnmpf` where they
+// are installed, and a bare /bin/true, alternated in one run. Reported:
+// each one's median wall time and CPU time (user+system of the process and
+// its children), and agentos's ratio to each. It builds the real binary.
+//
+//	go test ./sandbox/ -run '^$' -bench CLISandboxRun -benchtime 200x
 func BenchmarkCLISandboxRun(b *testing.B) {
 	if !sandbox.Check().OK() {
 		b.Skip("sandbox unavailable")
@@ -109,21 +115,51 @@ func BenchmarkCLISandboxRun(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(repo, "agentos.yaml"), []byte(policy), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	var bare, cli []time.Duration
-	for b.Loop() {
-		t := time.Now()
-		bareTrue(b)
-		bare = append(bare, time.Since(t))
-		t = time.Now()
-		cmd := exec.Command(bin, "-C", repo, "sandbox", "run", "--", "/bin/true")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("%v: %s", err, out)
-		}
-		cli = append(cli, time.Since(t))
+	type variant struct {
+		name      string
+		argv      []string
+		wall, cpu []time.Duration
 	}
-	mb := report(b, "bare", bare)
-	mc := report(b, "cli", cli)
-	b.ReportMetric(float64(mc)/float64(mb), "ratio")
+	vs := []*variant{
+		{name: "bare", argv: []string{"/bin/true"}},
+		{name: "cli", argv: []string{bin, "-C", repo, "sandbox", "run", "--", "/bin/true"}},
+	}
+	// AGENTOS_BENCH_BASELINE names another agentos binary (an older build)
+	// to alternate with: before and after in one run.
+	if p := os.Getenv("AGENTOS_BENCH_BASELINE"); p != "" {
+		vs = append(vs, &variant{name: "baseline", argv: []string{p, "-C", repo, "sandbox", "run", "--", "/bin/true"}})
+	}
+	if p, err := exec.LookPath("bwrap"); err == nil {
+		vs = append(vs, &variant{name: "bwrap", argv: []string{p, "--unshare-all", "--ro-bind", "/", "/", "/bin/true"}})
+	}
+	if p, err := exec.LookPath("unshare"); err == nil && exec.Command(p, "-Urnmpf", "/bin/true").Run() == nil {
+		vs = append(vs, &variant{name: "unshare", argv: []string{p, "-Urnmpf", "/bin/true"}})
+	}
+	for b.Loop() {
+		for _, v := range vs {
+			t := time.Now()
+			cmd := exec.Command(v.argv[0], v.argv[1:]...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.Fatalf("%s: %v: %s", v.name, err, out)
+			}
+			v.wall = append(v.wall, time.Since(t))
+			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			v.cpu = append(v.cpu, time.Duration(ru.Utime.Nano()+ru.Stime.Nano()))
+		}
+	}
+	med := map[string][2]time.Duration{}
+	for _, v := range vs {
+		w := report(b, v.name, v.wall)
+		c, _ := quantiles(v.cpu)
+		b.ReportMetric(float64(c.Microseconds())/1000, v.name+"-cpu-ms")
+		med[v.name] = [2]time.Duration{w, c}
+	}
+	for _, other := range []string{"bare", "baseline", "bwrap", "unshare"} {
+		if m, ok := med[other]; ok {
+			b.ReportMetric(float64(med["cli"][0])/float64(m[0]), "ratio-"+other)
+			b.ReportMetric(float64(med["cli"][1])/float64(m[1]), "cpu-ratio-"+other)
+		}
+	}
 }
 
 // BenchmarkSandboxAllowTCP: start overhead of a run with one allow_tcp

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/sandbox/internal/helper"
 	"golang.org/x/sys/unix"
 )
 
@@ -476,8 +477,8 @@ func unboundLimits(asked Limits, missing []string) error {
 	var out []string
 	for _, c := range missing {
 		switch {
-		case c == ctlPids && asked.Processes > 0 && asked.Processes+1 < minPidMax:
-			out = append(out, fmt.Sprintf("processes: %d (no cgroup pids controller; the pid namespace cannot go below %d)", asked.Processes, minPidMax-1))
+		case c == ctlPids && asked.Processes > 0 && asked.Processes+1 < helper.MinPidMax:
+			out = append(out, fmt.Sprintf("processes: %d (no cgroup pids controller; the pid namespace cannot go below %d)", asked.Processes, helper.MinPidMax-1))
 		case c == ctlMemory && asked.Memory > 0:
 			out = append(out, fmt.Sprintf("memory_mb: %d for the whole tree (no cgroup memory controller; RLIMIT_AS is per process)", asked.Memory>>20))
 		case c == ctlCPU && asked.CPU > 0:
@@ -488,4 +489,11 @@ func unboundLimits(asked Limits, missing []string) error {
 		return nil
 	}
 	return agentos.Errorf(agentos.EDENIED, "sandbox: this machine cannot enforce sandbox.limits %s; see `agentos sandbox check`, or set `sandbox: {limits: {enforce: best_effort}}` in agentos.yaml to run with the per-process limits only", strings.Join(out, ", "))
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
 }

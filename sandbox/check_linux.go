@@ -12,39 +12,40 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/agentos/agentos/sandbox/internal/helper"
+
 	"golang.org/x/sys/unix"
 )
 
 var checkOnce = sync.OnceValue(check)
 
 // Check reports which confinement features this machine supports. The
-// namespace probe starts the helper once per process, so the binary (or
-// test binary) must dispatch IsHelper/HelperMain.
+// namespace probe starts the helper once per process.
 func Check() Report { return checkOnce() }
 
 // staticFeatures are the checks that need no process: Landlock and seccomp.
 func staticFeatures() []Feature {
-	abi := landlockABI()
-	ll := Feature{Name: "landlock", OK: abi >= minLandlockABI, Detail: fmt.Sprintf("ABI %d", abi)}
+	abi := helper.LandlockABI()
+	ll := Feature{Name: "landlock", OK: abi >= helper.MinLandlockABI, Detail: fmt.Sprintf("ABI %d", abi)}
 	if !ll.OK {
-		ll.Detail = fmt.Sprintf("ABI %d, need %d or later (boot with lsm=...,landlock)", abi, minLandlockABI)
+		ll.Detail = fmt.Sprintf("ABI %d, need %d or later (boot with lsm=...,landlock)", abi, helper.MinLandlockABI)
 	}
 	sc := Feature{Name: "seccomp", OK: true, Detail: "BPF filter"}
-	if _, ok := auditArch(); !ok {
+	if _, ok := helper.AuditArch(); !ok {
 		sc = Feature{Name: "seccomp", Detail: "no filter for " + runtime.GOARCH}
 	} else if _, err := unix.PrctlRetInt(unix.PR_GET_SECCOMP, 0, 0, 0, 0); err != nil {
 		sc = Feature{Name: "seccomp", Detail: "kernel without CONFIG_SECCOMP_FILTER"}
 	}
-	tcp := Feature{Name: "tcp allowlist", OK: abi >= minLandlockNetABI, AllowTCPOnly: true,
+	tcp := Feature{Name: "tcp allowlist", OK: abi >= helper.MinLandlockNetABI, AllowTCPOnly: true,
 		Detail: fmt.Sprintf("loopback listeners relayed by agentos, Landlock TCP rules (ABI %d)", abi)}
 	if !tcp.OK {
-		tcp.Detail = fmt.Sprintf("Landlock ABI %d cannot restrict TCP connect; need %d or later", abi, minLandlockNetABI)
+		tcp.Detail = fmt.Sprintf("Landlock ABI %d cannot restrict TCP connect; need %d or later", abi, helper.MinLandlockNetABI)
 	}
 	return disable([]Feature{ll, sc, tcp})
 }
 
 func check() Report {
-	r := Report{OS: runtime.GOOS, Arch: runtime.GOARCH, LandlockABI: landlockABI()}
+	r := Report{OS: runtime.GOOS, Arch: runtime.GOARCH, LandlockABI: helper.LandlockABI()}
 	var uts unix.Utsname
 	if unix.Uname(&uts) == nil {
 		r.Kernel = string(bytes.TrimRight(uts.Release[:], "\x00"))
@@ -63,6 +64,7 @@ func check() Report {
 		r.Features = append(r.Features, overlayFeature())
 		r.Features = append(r.Features, cgroupFeatures()...)
 		r.Identity = identity()
+		r.Limitations = limitations(r.LandlockABI)
 		return r
 	}
 	userErr := probe(unix.CLONE_NEWUSER)
@@ -86,7 +88,36 @@ func check() Report {
 	}
 	r.Features = append(r.Features, cgroupFeatures()...)
 	r.Identity = identity()
+	r.Limitations = limitations(r.LandlockABI)
 	return r
+}
+
+// limitations are what the sandbox leaves open on this machine even when
+// every feature works: agentos sandbox check prints them, one line each.
+func limitations(abi int) []string {
+	var out []string
+	if os.Getuid() == 0 {
+		out = append(out, "identity: commands run as host root without capabilities, not as a separate unprivileged uid: "+
+			"the files they create are root's on the host (set-id bits and file capabilities are refused, and refused again before commit)")
+	} else {
+		out = append(out, "identity: commands run as your own uid, not as a separate unprivileged uid: "+
+			"they read what the sandbox shows (worktree, sandbox.read_only, system directories) with your rights, and what they create is yours")
+	}
+	out = append(out,
+		"network: with the network on (--network, a step's network: true) a command shares the host's network and can reach "+
+			"every service it could, and send out anything it can read; off (the default), it has only a loopback of its own",
+		"reading: a command can read every file in its worktree (a .env included) and copy it into the files it writes; "+
+			"the final-diff scan refuses what it recognises (plain, base64, hex, in zip, tar or gzip), not encrypted or otherwise encoded secrets",
+		"namespaces: no cgroup or time namespace of its own: a command sees the host's clock and its cgroup's path on the host (/proc/self/cgroup)")
+	if abi < 6 {
+		out = append(out, fmt.Sprintf("landlock ABI %d: signals and abstract unix sockets are not scoped (ABI 6): "+
+			"with the network on, a command can connect to the host's abstract sockets (D-Bus, X11 and the like)", abi))
+	}
+	if abi < 9 {
+		out = append(out, fmt.Sprintf("landlock ABI %d: connecting to a unix socket file is not governed (ABI 9): "+
+			"a socket inside a visible path (the worktree, a sandbox.read_only entry) can be connected to", abi))
+	}
+	return out
 }
 
 // identity says which host identity confined commands run with. The
@@ -112,7 +143,7 @@ func dryRun() error {
 		return err
 	}
 	defer os.RemoveAll(wt)
-	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: DefaultLimits}
+	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: helperLimits(DefaultLimits)}
 	return waitHelper(hs, cloneFlags(false))
 }
 
@@ -141,7 +172,7 @@ func dryRunAllowTCP() error {
 		return err
 	}
 	defer rl.close()
-	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: DefaultLimits, Forwards: fwds}
+	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: helperLimits(DefaultLimits), Forwards: helperForwards(fwds)}
 	cmd, rep, err := startHelper(hs, cloneFlags(false), helperEnd, nil, io.Discard, io.Discard)
 	helperEnd.Close()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentos/agentos/sandbox/internal/helper"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,10 +27,6 @@ import (
 // loopback is the namespace's only interface, Landlock allows TCP connect
 // to the allowlisted ports only and no TCP bind at all.
 
-// forwardFD is the helper's end of the socketpair that carries the
-// listening sockets to the parent (present only with an allowlist).
-const forwardFD = 5
-
 // maxRelayConns bounds the connections one run may have open through its
 // allowlist; more are closed at once.
 const maxRelayConns = 256
@@ -37,132 +34,15 @@ const maxRelayConns = 256
 // relayDialTimeout bounds the parent's dial of a destination.
 const relayDialTimeout = 30 * time.Second
 
-// loopbackUp sets IFF_UP on lo, which gives it 127.0.0.0/8 and ::1.
-func loopbackUp() error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("network namespace: socket for loopback: %v", err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("lo")
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("network namespace: reading loopback flags: %v", err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("network namespace: bringing loopback up: %v", err)
-	}
-	return nil
-}
-
-// addLoopbackAddr puts a/32 on lo (as the alias lo:N), so that the
-// command reaches an allowlisted IPv4 address at that address.
-func addLoopbackAddr(a netip.Addr, n int) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	name := fmt.Sprintf("lo:%d", n)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return err
-	}
-	ip := a.As4()
-	ifr.SetInet4Addr(ip[:])
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFADDR, ifr); err != nil {
-		return fmt.Errorf("adding %s to loopback inside the sandbox: %v", a, err)
-	}
-	if ifr, err = unix.NewIfreq(name); err != nil {
-		return err
-	}
-	ifr.SetInet4Addr([]byte{255, 255, 255, 255})
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFNETMASK, ifr); err != nil {
-		return fmt.Errorf("setting %s/32 on loopback inside the sandbox: %v", a, err)
-	}
-	return nil
-}
-
-// openForwards runs in the helper, in the sandbox's network namespace and
-// before confinement: loopback up, one listener per entry, all of them
-// sent to the parent; the helper keeps none.
-func openForwards(fs []forward) error {
-	if len(fs) == 0 {
-		return nil
-	}
-	unix.CloseOnExec(forwardFD)
-	defer unix.Close(forwardFD)
-	if err := loopbackUp(); err != nil {
-		return err
-	}
-	added := map[netip.Addr]bool{}
+// helperForwards is fs as the helper opens them: each listening address
+// parsed here, so that the helper needs no address parsing of its own.
+func helperForwards(fs []forward) []helper.Forward {
+	var out []helper.Forward
 	for _, f := range fs {
-		a := netip.MustParseAddrPort(f.Listen).Addr()
-		if a.Is4() && !a.IsLoopback() && !added[a] {
-			added[a] = true
-			if err := addLoopbackAddr(a, len(added)); err != nil {
-				return fmt.Errorf("allow_tcp %s: %v", f.Dest, err)
-			}
-		}
+		ap := netip.MustParseAddrPort(f.Listen)
+		out = append(out, helper.Forward{Dest: f.Dest, Addr: ap.Addr().AsSlice(), Port: ap.Port(), Optional: f.Optional})
 	}
-	var fds []int
-	defer func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	}()
-	// The message says which forward each descriptor is for: an optional
-	// listener the namespace cannot have (::1 with IPv6 off) is left out.
-	var which []byte
-	for i, f := range fs {
-		fd, err := listenTCP(f.Listen)
-		if err != nil {
-			if f.Optional {
-				continue
-			}
-			return fmt.Errorf("allow_tcp %s: listening on %s inside the sandbox: %v", f.Dest, f.Listen, err)
-		}
-		fds = append(fds, fd)
-		which = append(which, byte(i))
-	}
-	if len(which) == 0 {
-		which = []byte{0}
-	}
-	if err := unix.Sendmsg(forwardFD, which, unix.UnixRights(fds...), nil, 0); err != nil {
-		return fmt.Errorf("allow_tcp: passing the listeners to agentos: %v", err)
-	}
-	return nil
-}
-
-func listenTCP(addr string) (int, error) {
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return -1, err
-	}
-	var sa unix.Sockaddr
-	family := unix.AF_INET
-	if ap.Addr().Is4() {
-		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	} else {
-		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	if err := unix.Bind(fd, sa); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	if err := unix.Listen(fd, 128); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
+	return out
 }
 
 // relay is the parent's side of the allowlist for one run.
@@ -181,7 +61,7 @@ type relay struct {
 }
 
 // newRelay makes the socketpair: the parent's end as a relay, the
-// helper's end as a file to pass as forwardFD.
+// helper's end as a file to pass as helper.ForwardFD.
 func newRelay(fs []forward) (*relay, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -4,76 +4,37 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/sandbox/internal/helper"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
 
-// The helper is recognised by both a hidden first argument and an
-// environment marker, so neither alone (a user typing the argument, or an
-// inherited variable) turns agentos into the helper.
-const (
-	helperArg = "__sandbox-helper"
-	helperEnv = "AGENTOS_SANDBOX_HELPER"
-	// Inherited descriptors of the helper: the spec (parent -> helper) and
-	// the setup report (helper -> parent).
-	specFD   = 3
-	reportFD = 4
-	// exitSetup is the helper's exit code when confinement failed; the
-	// report pipe carries the reason.
-	exitSetup = 125
+// IsHelper reports whether this process was started as the sandbox helper.
+// The helper package's init takes over such a process before main runs,
+// so in agentos this is false by the time anyone asks; it stays for
+// binaries that dispatch it themselves.
+func IsHelper() bool { return helper.IsHelper() }
+
+// HelperMain runs the helper (see package helper); it returns an exit code
+// only when the command could not be started.
+func HelperMain() int { return helper.Main() }
+
+// helperSpec and helperReport are the helper's protocol.
+type (
+	helperSpec   = helper.Spec
+	helperReport = helper.Report
 )
 
-// IsHelper reports whether this process was started as the sandbox helper.
-func IsHelper() bool {
-	return len(os.Args) > 1 && os.Args[1] == helperArg && os.Getenv(helperEnv) == "1"
-}
-
-// helperSpec is what the parent sends the helper over specFD.
-type helperSpec struct {
-	Argv      []string `json:"argv"`
-	Dir       string   `json:"dir"`
-	Env       []string `json:"env"`
-	Worktree  string   `json:"worktree"`
-	Overlay   *Overlay `json:"overlay,omitempty"`
-	ReadWrite []string `json:"read_write"`
-	ReadOnly  []string `json:"read_only"`
-	Protected []string `json:"protected"`
-	Hidden    []string `json:"hidden,omitempty"`
-	Network   bool     `json:"network"`
-	// Forwards is the TCP allowlist (network off): listeners the helper
-	// opens inside the namespace and hands to the parent on forwardFD.
-	Forwards []forward `json:"forwards,omitempty"`
-	Limits   Limits    `json:"limits"`
-	// Probe only sets up the namespaces and mounts and exits (Check).
-	Probe      bool    `json:"probe,omitempty"`
-	ProbeFlags uintptr `json:"probe_flags,omitempty"`
-	// Dry confines itself completely, then exits instead of exec'ing
-	// (Check's end-to-end probe).
-	Dry bool `json:"dry,omitempty"`
-	// Hold only mounts Overlay at Worktree and waits for its stdin to
-	// close: AgentOS's own writes go through that view (OpenView).
-	Hold bool `json:"hold,omitempty"`
-}
-
-type helperReport struct {
-	Error string `json:"error,omitempty"`
-	// Setup is true when the failure is in confinement, false when the
-	// command itself could not be started.
-	Setup bool `json:"setup,omitempty"`
-	// Started confirms the command was started confined.
-	Started bool `json:"started,omitempty"`
-}
+// helperLimits converts l for the helper (the same fields).
+func helperLimits(l Limits) helper.Limits { return helper.Limits(l) }
 
 // onTerminal reports whether r is a terminal (an interactive command's
 // stdin).
@@ -123,8 +84,8 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, s
 		specW.Close()
 		return nil, nil, err
 	}
-	cmd := exec.Command("/proc/self/exe", helperArg)
-	cmd.Env = []string{helperEnv + "=1"}
+	cmd := exec.Command("/proc/self/exe", helper.Arg)
+	cmd.Env = []string{helper.Env + "=1"}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	cmd.ExtraFiles = []*os.File{specR, repW}
 	if forward != nil {
@@ -177,9 +138,12 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 		defer cancel()
 	}
 	hs := helperSpec{
-		Argv: spec.Argv, Dir: spec.Dir, Env: spec.Env, Worktree: spec.Worktree, Overlay: spec.Overlay,
+		Argv: spec.Argv, Dir: spec.Dir, Env: spec.Env, Worktree: spec.Worktree, Overlay: (*helper.Overlay)(spec.Overlay),
 		ReadWrite: spec.ReadWrite, ReadOnly: spec.ReadOnly, Protected: spec.Protected,
-		Hidden: spec.Hidden, Network: spec.Network, Forwards: fwds, Limits: spec.Limits.withDefaults(),
+		Hidden: spec.Hidden, Network: spec.Network, Limits: helperLimits(spec.Limits.withDefaults()),
+	}
+	if len(fwds) > 0 {
+		hs.Forwards, hs.Hosts = helperForwards(fwds), hostsFile(fwds)
 	}
 	var rl *relay
 	var helperEnd *os.File
@@ -195,7 +159,7 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 	if hs.Env == nil {
 		hs.Env = []string{}
 	}
-	cg, missing := newCgroup(hs.Limits)
+	cg, missing := newCgroup(spec.Limits.withDefaults())
 	defer cg.remove()
 	if err := unboundLimits(spec.Limits, missing); err != nil {
 		return Result{}, err
@@ -255,108 +219,4 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 		return res, agentos.Errorf(agentos.EDENIED, "sandbox: the helper exited before starting %s (%v)", spec.Argv[0], werr)
 	}
 	return exitResult(res, werr)
-}
-
-// HelperMain is the helper's main: pid 1 of the new namespaces, it sets up
-// the mounts, confines itself on one locked OS thread (capabilities,
-// no_new_privs and seccomp are per thread) and execs the command from that
-// thread. The command becomes pid 1: when it exits, the kernel kills
-// everything it left behind in the namespace (daemons included).
-// It returns an exit code only when the command could not be started.
-func HelperMain() int {
-	runtime.LockOSThread()
-	repF := os.NewFile(reportFD, "report")
-	specF := os.NewFile(specFD, "spec")
-	if repF == nil || specF == nil {
-		fmt.Fprintln(os.Stderr, "agentos: the sandbox helper is started by agentos itself")
-		return exitSetup
-	}
-	unix.CloseOnExec(specFD)
-	unix.CloseOnExec(reportFD)
-	var hs helperSpec
-	err := json.NewDecoder(specF).Decode(&hs)
-	specF.Close()
-	if err != nil {
-		return report(repF, true, "reading the sandbox spec: %v", err)
-	}
-	if hs.Hold {
-		return holdView(repF, hs)
-	}
-	if err := setupMounts(hs); err != nil {
-		return report(repF, true, "%v", err)
-	}
-	if hs.Probe && hs.ProbeFlags&unix.CLONE_NEWPID == 0 {
-		repF.Close()
-		return 0
-	}
-	if err := limitPids(hs.Limits.Processes); err != nil {
-		return report(repF, true, "%v", err)
-	}
-	if hs.Probe {
-		repF.Close()
-		return 0
-	}
-	if err := openForwards(hs.Forwards); err != nil {
-		return report(repF, true, "%v", err)
-	}
-	if err := confine(hs); err != nil {
-		return report(repF, true, "%v", err)
-	}
-	if hs.Dry {
-		repF.Close()
-		return 0
-	}
-	argv0, err := lookPath(hs.Argv[0], hs.Env)
-	if err != nil {
-		return report(repF, false, "%v", err)
-	}
-	if err := os.Chdir(hs.Dir); err != nil {
-		return report(repF, false, "cannot enter %s: %v", hs.Dir, unwrapPathErr(err))
-	}
-	// Limits last: they bind the command, and would only get in the way
-	// of this Go runtime before the exec.
-	if err := setLimits(hs.Limits); err != nil {
-		return report(repF, true, "%v", err)
-	}
-	json.NewEncoder(repF).Encode(helperReport{Started: true})
-	err = syscall.Exec(argv0, hs.Argv, hs.Env)
-	return report(repF, false, "cannot start %s: %v (inside the sandbox only the worktree, system directories and sandbox.read_only are visible)", hs.Argv[0], err)
-}
-
-// report sends a failure to the parent and returns the helper's exit code.
-func report(repF *os.File, setup bool, format string, args ...any) int {
-	json.NewEncoder(repF).Encode(helperReport{Error: fmt.Sprintf(format, args...), Setup: setup})
-	repF.Close()
-	return exitSetup
-}
-
-func unwrapPathErr(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
-}
-
-// lookPath resolves a bare command name against the command's own PATH,
-// after confinement, so the search sees only what the command may see.
-func lookPath(name string, env []string) (string, error) {
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	path := "/usr/local/bin:/usr/bin:/bin"
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
-	}
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("%s: not found in the sandbox's PATH", name)
 }

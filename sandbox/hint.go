@@ -31,25 +31,46 @@ type Offline struct {
 	Note string
 }
 
-var (
-	// Each finds the host in a line that says a name did not resolve or a
-	// connection could not be made.
-	reGoLookup   = regexp.MustCompile(`dial tcp: lookup ([A-Za-z0-9._-]+)`)
-	reNodeDNS    = regexp.MustCompile(`getaddrinfo (?:ENOTFOUND|EAI_AGAIN) ([A-Za-z0-9._-]+)`)
-	reCurl       = regexp.MustCompile(`Could not resolve host: ([A-Za-z0-9._-]+)`)
-	reURLLib3    = regexp.MustCompile(`host='([A-Za-z0-9._-]+)'[^\n]*(?:NewConnectionError|NameResolutionError|Failed to establish a new connection)`)
-	reNpmRequest = regexp.MustCompile(`request to (https?://\S+) failed`)
-	reURL        = regexp.MustCompile(`https?://[A-Za-z0-9._-]+(?::[0-9]+)?[^\s"'()<>` + "`" + `]*`)
+// hintRegexps are compiled on first use: only a failed command's output
+// is ever diagnosed.
+type hintRegexps struct {
+	reGoLookup      *regexp.Regexp
+	reNodeDNS       *regexp.Regexp
+	reCurl          *regexp.Regexp
+	reURLLib3       *regexp.Regexp
+	reNpmRequest    *regexp.Regexp
+	reURL           *regexp.Regexp
+	reGoROCache     *regexp.Regexp
+	reGoModule      *regexp.Regexp
+	reGoDownloading *regexp.Regexp
+	reGoPackage     *regexp.Regexp
+	reGoMarker      *regexp.Regexp
+	rePipPackage    *regexp.Regexp
+	rePipSimple     *regexp.Regexp
+	reCargoPackage  *regexp.Regexp
+}
 
-	reGoROCache     = regexp.MustCompile(`/cache/download/(\S+)/@v/(v[^/\s]+?)\.(?:lock|zip|mod|info|ziphash)\S*: read-only file system`)
-	reGoModule      = regexp.MustCompile(`([A-Za-z0-9._~/-]+\.[A-Za-z0-9._~/-]+@v[A-Za-z0-9._+-]+): (?:Get|reading|verifying|module lookup)`)
-	reGoDownloading = regexp.MustCompile(`(?m)^go: downloading (\S+) (v\S+)`)
-	reGoPackage     = regexp.MustCompile(`(?:module providing package|finding module for package) ([A-Za-z0-9._~/-]+)`)
-	reGoMarker      = regexp.MustCompile(`(?m)^go: |GOPROXY|GOFLAGS|\.go:\d+:\d+: \S+@v|go\.sum`)
-	rePipPackage    = regexp.MustCompile(`No matching distribution found for ([^\s;]+)`)
-	rePipSimple     = regexp.MustCompile(`/simple/([A-Za-z0-9._-]+)/`)
-	reCargoPackage  = regexp.MustCompile("(?:failed to get `([^`]+)` as a dependency|failed to download `([^`]+)`|no matching package named `([^`]+)` found)")
-)
+var hintRes = sync.OnceValue(func() *hintRegexps {
+	return &hintRegexps{
+		// Each finds the host in a line that says a name did not resolve or a
+		// connection could not be made.
+		reGoLookup:   regexp.MustCompile(`dial tcp: lookup ([A-Za-z0-9._-]+)`),
+		reNodeDNS:    regexp.MustCompile(`getaddrinfo (?:ENOTFOUND|EAI_AGAIN) ([A-Za-z0-9._-]+)`),
+		reCurl:       regexp.MustCompile(`Could not resolve host: ([A-Za-z0-9._-]+)`),
+		reURLLib3:    regexp.MustCompile(`host='([A-Za-z0-9._-]+)'[^\n]*(?:NewConnectionError|NameResolutionError|Failed to establish a new connection)`),
+		reNpmRequest: regexp.MustCompile(`request to (https?://\S+) failed`),
+		reURL:        regexp.MustCompile(`https?://[A-Za-z0-9._-]+(?::[0-9]+)?[^\s"'()<>` + "`" + `]*`),
+
+		reGoROCache:     regexp.MustCompile(`/cache/download/(\S+)/@v/(v[^/\s]+?)\.(?:lock|zip|mod|info|ziphash)\S*: read-only file system`),
+		reGoModule:      regexp.MustCompile(`([A-Za-z0-9._~/-]+\.[A-Za-z0-9._~/-]+@v[A-Za-z0-9._+-]+): (?:Get|reading|verifying|module lookup)`),
+		reGoDownloading: regexp.MustCompile(`(?m)^go: downloading (\S+) (v\S+)`),
+		reGoPackage:     regexp.MustCompile(`(?:module providing package|finding module for package) ([A-Za-z0-9._~/-]+)`),
+		reGoMarker:      regexp.MustCompile(`(?m)^go: |GOPROXY|GOFLAGS|\.go:\d+:\d+: \S+@v|go\.sum`),
+		rePipPackage:    regexp.MustCompile(`No matching distribution found for ([^\s;]+)`),
+		rePipSimple:     regexp.MustCompile(`/simple/([A-Za-z0-9._-]+)/`),
+		reCargoPackage:  regexp.MustCompile("(?:failed to get `([^`]+)` as a dependency|failed to download `([^`]+)`|no matching package named `([^`]+)` found)"),
+	}
+})
 
 // DiagnoseOffline reads the output of a failed command for the signs of a
 // network fetch the sandbox did not allow. It reports false when the output
@@ -57,21 +78,21 @@ var (
 func DiagnoseOffline(output string) (Offline, bool) {
 	var o Offline
 	switch {
-	case match(reGoLookup, output) != "":
-		o.Host = match(reGoLookup, output)
-	case match(reNodeDNS, output) != "":
-		o.Host = match(reNodeDNS, output)
-	case match(reCurl, output) != "":
-		o.Host = match(reCurl, output)
-	case match(reURLLib3, output) != "":
-		o.Host = match(reURLLib3, output)
+	case match(hintRes().reGoLookup, output) != "":
+		o.Host = match(hintRes().reGoLookup, output)
+	case match(hintRes().reNodeDNS, output) != "":
+		o.Host = match(hintRes().reNodeDNS, output)
+	case match(hintRes().reCurl, output) != "":
+		o.Host = match(hintRes().reCurl, output)
+	case match(hintRes().reURLLib3, output) != "":
+		o.Host = match(hintRes().reURLLib3, output)
 	case strings.Contains(output, "ENOTCACHED"):
-		o.Host = urlHost(match(reNpmRequest, output))
+		o.Host = urlHost(match(hintRes().reNpmRequest, output))
 		o.Ecosystem, o.Note = "npm", "npm runs from its cache only (ENOTCACHED)"
-	case reGoROCache.MatchString(output):
+	case hintRes().reGoROCache.MatchString(output):
 		// The go profile's module cache is the host's, read-only: go
 		// could not even start a download.
-		m := reGoROCache.FindStringSubmatch(output)
+		m := hintRes().reGoROCache.FindStringSubmatch(output)
 		o.Ecosystem, o.Package = "go", unescapeGoModule(m[1])+"@"+m[2]
 		o.Note = "the module cache the sandbox sees is read-only and does not hold it"
 	case strings.Contains(output, "module lookup disabled by GOPROXY=off"):
@@ -85,7 +106,7 @@ func DiagnoseOffline(output string) (Offline, bool) {
 		o.Ecosystem, o.Note = "cargo", "cargo runs with --offline"
 	case strings.Contains(output, "network was disabled"):
 		o.Ecosystem, o.Note = "uv", "uv runs offline"
-	case rePipPackage.MatchString(output):
+	case hintRes().rePipPackage.MatchString(output):
 		o.Ecosystem = "python"
 	default:
 		return Offline{}, false
@@ -135,7 +156,7 @@ var defaultRegistry = map[string]string{
 // marks its messages leave in the output.
 func ecosystem(host, out string) string {
 	switch {
-	case host == "proxy.golang.org" || host == "sum.golang.org" || reGoDownloading.MatchString(out) || reGoModule.MatchString(out):
+	case host == "proxy.golang.org" || host == "sum.golang.org" || hintRes().reGoDownloading.MatchString(out) || hintRes().reGoModule.MatchString(out):
 		return "go"
 	case strings.Contains(out, "ERR_PNPM") || strings.Contains(out, "pnpm"):
 		return "pnpm"
@@ -145,11 +166,11 @@ func ecosystem(host, out string) string {
 		return "npm"
 	case strings.Contains(out, "\n  Caused by: ") && (host == "pypi.org" || host == "files.pythonhosted.org"):
 		return "uv"
-	case host == "pypi.org" || host == "files.pythonhosted.org" || rePipPackage.MatchString(out) || rePipSimple.MatchString(out):
+	case host == "pypi.org" || host == "files.pythonhosted.org" || hintRes().rePipPackage.MatchString(out) || hintRes().rePipSimple.MatchString(out):
 		return "python"
 	case strings.HasSuffix(host, "crates.io") || strings.Contains(out, "as a dependency of package") || strings.Contains(out, "crates.io index"):
 		return "cargo"
-	case reGoMarker.MatchString(out):
+	case hintRes().reGoMarker.MatchString(out):
 		// GOPROXY=direct: go ran git, and git could not resolve the host.
 		if strings.Contains(out, "git ls-remote") || strings.Contains(out, "go: downloading") {
 			return "go"
@@ -162,13 +183,13 @@ func ecosystem(host, out string) string {
 func packageName(eco, host, out string) string {
 	switch eco {
 	case "go":
-		if m := match(reGoModule, out); m != "" {
+		if m := match(hintRes().reGoModule, out); m != "" {
 			return m
 		}
-		if m := reGoDownloading.FindStringSubmatch(out); m != nil {
+		if m := hintRes().reGoDownloading.FindStringSubmatch(out); m != nil {
 			return m[1] + "@" + m[2]
 		}
-		return match(reGoPackage, out)
+		return match(hintRes().reGoPackage, out)
 	case "npm", "pnpm", "yarn":
 		for _, u := range urls(out) {
 			p, err := url.Parse(u)
@@ -187,12 +208,12 @@ func packageName(eco, host, out string) string {
 			}
 		}
 	case "python", "uv":
-		if m := match(rePipPackage, out); m != "" {
+		if m := match(hintRes().rePipPackage, out); m != "" {
 			return m
 		}
-		return match(rePipSimple, out)
+		return match(hintRes().rePipSimple, out)
 	case "cargo":
-		if m := reCargoPackage.FindStringSubmatch(out); m != nil {
+		if m := hintRes().reCargoPackage.FindStringSubmatch(out); m != nil {
 			return m[1] + m[2] + m[3]
 		}
 	}
@@ -269,7 +290,7 @@ func firstURL(s string) string {
 // urls are the URLs in s, without the punctuation that ends a sentence
 // or a "GET URL:" prefix.
 func urls(s string) []string {
-	out := reURL.FindAllString(s, -1)
+	out := hintRes().reURL.FindAllString(s, -1)
 	for i, u := range out {
 		out[i] = strings.TrimRight(u, ".,:;")
 	}

@@ -12,88 +12,10 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/agentos/agentos/sandbox/internal/helper"
+
 	"golang.org/x/sys/unix"
 )
-
-// mountOverlay mounts ov at the host path at, in the calling process's own
-// mount namespace. userxattr keeps overlayfs's marks (opaque directories)
-// in user.* attributes, which an unprivileged user namespace may write;
-// deletions are 0:0 character devices that overlayfs itself creates with
-// the namespace's capabilities, so AgentOS never needs CAP_MKNOD.
-func mountOverlay(ov Overlay, at string) error {
-	for _, p := range []string{ov.Lower, ov.Upper, ov.Work} {
-		// The legacy option string separates with , and :.
-		if strings.ContainsAny(p, ",:\\\n") {
-			return fmt.Errorf("overlay path %q contains , : or \\, which a mount option cannot carry", p)
-		}
-	}
-	opts := "userxattr,lowerdir=" + ov.Lower + ",upperdir=" + ov.Upper + ",workdir=" + ov.Work
-	if err := unix.Mount("agentos-worktree", at, "overlay", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		return fmt.Errorf("mounting the copy-on-write worktree at %s: %v", at, err)
-	}
-	return nil
-}
-
-// holdView is the helper's part of OpenView: mount, confirm, then wait
-// until AgentOS closes stdin. Nothing is executed.
-func holdView(repF *os.File, hs helperSpec) int {
-	if hs.Overlay == nil {
-		return report(repF, true, "hold: no overlay given")
-	}
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return report(repF, true, "mount namespace: making mounts private: %v", err)
-	}
-	if err := mountOverlay(*hs.Overlay, hs.Worktree); err != nil {
-		return report(repF, true, "%v", err)
-	}
-	enc := json.NewEncoder(repF)
-	enc.Encode(helperReport{Started: true})
-	// Requests: programs (git) that must see the view at its real path,
-	// which only this namespace has (a path through /proc/PID/root is
-	// resolved back to the host's by realpath).
-	dec := json.NewDecoder(os.Stdin)
-	for {
-		var req viewRequest
-		if dec.Decode(&req) != nil {
-			return 0
-		}
-		for _, kv := range req.Env {
-			if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-				os.Setenv("PATH", v) // where the program is found
-			}
-		}
-		var out, errb bytes.Buffer
-		cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
-		cmd.Dir, cmd.Env, cmd.Stdin, cmd.Stdout, cmd.Stderr = req.Dir, req.Env, bytes.NewReader(req.Stdin), &out, &errb
-		var resp viewResponse
-		if err := cmd.Run(); err != nil {
-			resp.Exit = -1
-			if ee, ok := err.(*exec.ExitError); ok {
-				resp.Exit = ee.ExitCode()
-			} else {
-				resp.Error = err.Error()
-			}
-		}
-		resp.Stdout, resp.Stderr = out.Bytes(), errb.String()
-		if enc.Encode(resp) != nil {
-			return 0
-		}
-	}
-}
-
-type viewRequest struct {
-	Argv  []string `json:"argv"`
-	Dir   string   `json:"dir"`
-	Env   []string `json:"env"`
-	Stdin []byte   `json:"stdin,omitempty"`
-}
-
-type viewResponse struct {
-	Stdout []byte `json:"stdout"`
-	Stderr string `json:"stderr"`
-	Exit   int    `json:"exit"`
-	Error  string `json:"error,omitempty"`
-}
 
 // ViewExitError is a program run in a view that exited non-zero.
 type ViewExitError struct {
@@ -114,10 +36,10 @@ func (v *View) Run(ctx context.Context, dir string, env []string, stdin []byte, 
 	if v.stdin == nil {
 		return "", fmt.Errorf("the view is closed")
 	}
-	if err := json.NewEncoder(v.stdin).Encode(viewRequest{Argv: argv, Dir: dir, Env: env, Stdin: stdin}); err != nil {
+	if err := json.NewEncoder(v.stdin).Encode(helper.ViewRequest{Argv: argv, Dir: dir, Env: env, Stdin: stdin}); err != nil {
 		return "", fmt.Errorf("the worktree helper is gone: %v", err)
 	}
-	var resp viewResponse
+	var resp helper.ViewResponse
 	if err := v.resp.Decode(&resp); err != nil {
 		return "", fmt.Errorf("the worktree helper is gone: %v", err)
 	}
@@ -155,7 +77,7 @@ func OpenView(ctx context.Context, ov Overlay, at string) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	hs := helperSpec{Hold: true, Overlay: &ov, Worktree: at, Argv: []string{"hold"}, Env: []string{}, Limits: DefaultLimits}
+	hs := helperSpec{Hold: true, Overlay: (*helper.Overlay)(&ov), Worktree: at, Argv: []string{"hold"}, Env: []string{}, Limits: helperLimits(DefaultLimits)}
 	cmd, rep, err := startHelper(hs, unix.CLONE_NEWUSER|unix.CLONE_NEWNS, nil, r, io.Discard, io.Discard)
 	r.Close()
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentos/agentos/sandbox/internal/helper"
+
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/config"
@@ -119,6 +121,11 @@ func NewPolicy(cfg *config.Config, repo string, env []string) *Policy {
 	}
 	for _, h := range cfg.Sandbox.Hide {
 		addPath(&p.Hidden, h)
+	}
+	// The key that signs AgentOS's commits is a credential wherever it is
+	// kept (a key::… literal names a key ssh-agent holds: nothing to hide).
+	if k := cfg.Commit.SigningKey; k != "" && !strings.HasPrefix(k, "key::") {
+		addPath(&p.Hidden, k)
 	}
 	return p
 }
@@ -275,7 +282,7 @@ func (p *Policy) Visible(exe, wt string) error {
 				return agentos.Errorf(agentos.EDENIED, "%s lies under %s, which the sandbox hides (credentials)", path, h)
 			}
 		}
-		roots := append(append(slices.Clone(systemDirs), p.ReadOnly...), p.CacheDir)
+		roots := append(append(slices.Clone(helper.SystemDirs), p.ReadOnly...), p.CacheDir)
 		if wt != "" {
 			roots = append(roots, wt)
 		}

@@ -236,3 +236,12 @@ func TestPolicyHidesCredentialsOfOtherHomes(t *testing.T) {
 		t.Errorf("suggestion for a tool outside HOME: %v, want /opt/u/.pyenv", err)
 	}
 }
+
+// The commit signing key is hidden wherever the policy keeps it.
+func TestPolicyHidesSigningKey(t *testing.T) {
+	cfg := policyConfig(t, "commit: {signing_key: /opt/keys/agentos_signing}\nsandbox: {read_only: [/opt/keys]}\n")
+	p := sandbox.NewPolicy(cfg, "/src/repo", []string{"HOME=/home/u"})
+	if !slices.Contains(p.Hidden, "/opt/keys/agentos_signing") {
+		t.Errorf("Hidden lacks the signing key: %q", p.Hidden)
+	}
+}

@@ -12,7 +12,11 @@
 // (Spec.AllowTCP) the helper also opens loopback listeners inside the
 // network namespace and hands them to the caller, which relays each
 // connection to its destination (forward_linux.go).
-// A binary that calls Run must call IsHelper/HelperMain first thing in main.
+// The helper is package sandbox/internal/helper, whose init takes over the
+// re-executed process before the rest of the binary is initialised: any
+// binary that links this package (agentos, its tests) plays the helper's
+// part without doing anything; IsHelper/HelperMain remain for binaries
+// that dispatched it themselves.
 package sandbox
 
 import (
@@ -347,6 +351,9 @@ type Report struct {
 	Features    []Feature `json:"features"`
 	// Identity says which host uid commands run as.
 	Identity string `json:"identity,omitempty"`
+	// Limitations say, plainly, what the sandbox does not stop on this
+	// machine, even with every feature present.
+	Limitations []string `json:"limitations,omitempty"`
 	// Profiles are the policy's toolchains (agentos sandbox check in a
 	// repository): where each tool resolves, or what is missing.
 	Profiles []ProfileTool `json:"profiles,omitempty"`

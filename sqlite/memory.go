@@ -21,6 +21,8 @@ import (
 // stemming (migrations/0002_memory.sql). memory.Store puts the rules on top.
 type MemoryIndex struct {
 	db *sql.DB
+	// store appends a write's audit events in the write's transaction.
+	store *DB
 	// CommonCap is how many matches make a term common (see Match).
 	CommonCap int
 }
@@ -33,7 +35,7 @@ var (
 // Memory returns the memory kept in this file, for memory.NewStore or
 // memory.FromConfig (a *MemoryIndex). It returns the interface so that both
 // store adapters satisfy interface{ Memory() memory.Index }.
-func (d *DB) Memory() memory.Index { return &MemoryIndex{db: d.db, CommonCap: 2000} }
+func (d *DB) Memory() memory.Index { return &MemoryIndex{db: d.db, store: d, CommonCap: 2000} }
 
 const itemCols = `seq, id, kind, text, scope, tags, source, author, confidence, created_at, updated_at, superseded_by`
 
@@ -115,8 +117,9 @@ func orEmpty(xs []string) []string {
 	return xs
 }
 
-// Insert stores items and indexes them, in one transaction.
-func (m *MemoryIndex) Insert(ctx context.Context, items []agentos.MemoryItem) error {
+// Insert stores items, indexes them and appends evs to the audit chain, in
+// one transaction.
+func (m *MemoryIndex) Insert(ctx context.Context, items []agentos.MemoryItem, evs ...agentos.EventInput) error {
 	tx, err := m.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("memory: begin: %w", err)
@@ -131,6 +134,9 @@ func (m *MemoryIndex) Insert(ctx context.Context, items []agentos.MemoryItem) er
 		if err := in.insert(ctx, it); err != nil {
 			return err
 		}
+	}
+	if err := m.audit(ctx, tx, evs); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("memory: commit: %w", err)
@@ -194,7 +200,7 @@ func (m *MemoryIndex) Items(ctx context.Context, f memory.ListFilter) ([]agentos
 
 // Supersede marks id superseded, drops it from the index and inserts next,
 // in one transaction.
-func (m *MemoryIndex) Supersede(ctx context.Context, id string, next *agentos.MemoryItem, actor string, at time.Time) error {
+func (m *MemoryIndex) Supersede(ctx context.Context, id string, next *agentos.MemoryItem, actor string, at time.Time, evs ...agentos.EventInput) error {
 	tx, err := m.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("memory: begin: %w", err)
@@ -225,8 +231,26 @@ func (m *MemoryIndex) Supersede(ctx context.Context, id string, next *agentos.Me
 			return err
 		}
 	}
+	if err := m.audit(ctx, tx, evs); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("memory: commit: %w", err)
+	}
+	return nil
+}
+
+// audit appends a write's events inside its transaction: a write is never
+// kept without its event, nor an event without its write.
+func (m *MemoryIndex) audit(ctx context.Context, tx *sql.Tx, evs []agentos.EventInput) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if m.store == nil {
+		return agentos.Errorf(agentos.EINTERNAL, "memory: this index has no audit chain to append the write's events to")
+	}
+	if _, err := m.store.appendTx(ctx, tx, evs...); err != nil {
+		return fmt.Errorf("memory: audit: %w", err)
 	}
 	return nil
 }

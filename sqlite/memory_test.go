@@ -46,3 +46,10 @@ func TestMemoryCommonTerm(t *testing.T) {
 		t.Fatalf("all-common query: %d hits, want CommonCap=3", len(hits))
 	}
 }
+
+func TestMemoryAudited(t *testing.T) {
+	memorytest.RunAudited(t, func(t *testing.T) (memory.Index, agentos.AuditStore) {
+		db := MustOpen(t)
+		return db.Memory(), db
+	})
+}

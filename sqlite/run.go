@@ -88,14 +88,29 @@ func (d *DB) Records(ctx context.Context, run string) ([]agentos.StepRecord, err
 
 // AddPatch records a patch with its intent and diff hash (red line 6).
 func (d *DB) AddPatch(ctx context.Context, run string, p agentos.PatchRecord) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO patches (run, seq, path, diff_hash, intent_id, diff) VALUES (?, (SELECT COALESCE(MAX(seq),0)+1 FROM patches WHERE run = ?), ?,?,?,?)`,
-		run, run, p.Path, p.DiffHash, p.IntentID, p.Diff)
-	return err
+	tx, err := d.BeginImmediate(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	diff, blob := agentos.BlobForStore(p.Diff)
+	ref := ""
+	if blob != nil {
+		if err := d.putBlob(ctx, tx, *blob); err != nil {
+			return err
+		}
+		ref = blob.Hash
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO patches (run, seq, path, diff_hash, intent_id, diff, diff_blob, diff_bytes) VALUES (?, (SELECT COALESCE(MAX(seq),0)+1 FROM patches WHERE run = ?), ?,?,?,?,?,?)`,
+		run, run, p.Path, p.DiffHash, p.IntentID, diff, ref, len(p.Diff)); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // Patches lists a run's patches.
 func (d *DB) Patches(ctx context.Context, run string) ([]agentos.PatchRecord, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT path, diff_hash, intent_id, diff FROM patches WHERE run = ? ORDER BY seq`, run)
+	rows, err := d.db.QueryContext(ctx, `SELECT path, diff_hash, intent_id, diff, diff_blob, diff_bytes FROM patches WHERE run = ? ORDER BY seq`, run)
 	if err != nil {
 		return nil, err
 	}
@@ -103,8 +118,11 @@ func (d *DB) Patches(ctx context.Context, run string) ([]agentos.PatchRecord, er
 	var out []agentos.PatchRecord
 	for rows.Next() {
 		var p agentos.PatchRecord
-		if err := rows.Scan(&p.Path, &p.DiffHash, &p.IntentID, &p.Diff); err != nil {
+		if err := rows.Scan(&p.Path, &p.DiffHash, &p.IntentID, &p.Diff, &p.DiffBlob, &p.DiffBytes); err != nil {
 			return nil, err
+		}
+		if p.DiffBlob == "" {
+			p.DiffBytes = 0 // a small diff is carried as it is
 		}
 		out = append(out, p)
 	}

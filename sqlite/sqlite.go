@@ -116,7 +116,7 @@ func open(ctx context.Context, path string, create bool) (*DB, error) {
 }
 
 func missingError(path string) error {
-	return agentos.Errorf(agentos.ENOTFOUND, "the AgentOS store %s is missing: restore it from a backup, or run `agentos init` to start a new one (the audit history is lost)", path)
+	return agentos.Errorf(agentos.ENOTFOUND, "the AgentOS store %s is missing: restore it from a backup, or run `agentos init --new-store` to start a new one (the audit history is lost)", path)
 }
 
 // checkNotEmpty refuses a database without the AgentOS schema: a store
@@ -135,7 +135,7 @@ func (d *DB) checkNotEmpty(ctx context.Context) error {
 }
 
 func emptyError(path string) error {
-	return agentos.Errorf(agentos.ENOTFOUND, "the AgentOS store %s is empty (truncated, or replaced by an empty database): restore it from a backup, or run `agentos init` to start a new one (the audit history is lost)", path)
+	return agentos.Errorf(agentos.ENOTFOUND, "the AgentOS store %s is empty (truncated, or replaced by an empty database): restore it from a backup, or run `agentos init --new-store` to start a new one (the audit history is lost)", path)
 }
 
 // damaged names a store SQLite cannot read as one: not a database, or a

@@ -13,7 +13,7 @@ import (
 	"github.com/agentos/agentos/canonjson"
 )
 
-const taskCols = `id, state, mode, goal, request, planner, submitter, labels, target, intent_id, plan_id, plan_hash, run_id, commit_sha, reason, auto_apply, auto_queue, source, source_path, created_at, updated_at`
+const taskCols = `id, state, mode, goal, request, planner, submitter, labels, target, intent_id, plan_id, plan_hash, run_id, commit_sha, reason, auto_apply, auto_queue, source, source_path, created_at, updated_at, source_blob`
 
 type scanner interface{ Scan(...any) error }
 
@@ -21,7 +21,7 @@ func scanTask(s scanner) (*agentos.Task, error) {
 	var t agentos.Task
 	var state, mode, submitter, labels, created, updated string
 	err := s.Scan(&t.ID, &state, &mode, &t.Goal, &t.Request, &t.Planner, &submitter, &labels, &t.Target,
-		&t.IntentID, &t.PlanID, &t.PlanHash, &t.RunID, &t.Commit, &t.Reason, &t.AutoApply, &t.AutoQueue, &t.Source, &t.SourcePath, &created, &updated)
+		&t.IntentID, &t.PlanID, &t.PlanHash, &t.RunID, &t.Commit, &t.Reason, &t.AutoApply, &t.AutoQueue, &t.Source, &t.SourcePath, &created, &updated, &t.SourceBlob)
 	if err != nil {
 		return nil, err
 	}
@@ -48,9 +48,17 @@ func (d *DB) CreateTask(ctx context.Context, t *agentos.Task) error {
 		t.Labels = []string{}
 	}
 	labels, _ := json.Marshal(t.Labels)
-	_, err = tx.ExecContext(ctx, `INSERT INTO tasks (`+taskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	source, blob := agentos.BlobForStore(t.Source)
+	ref := ""
+	if blob != nil {
+		if err := d.putBlob(ctx, tx, *blob); err != nil {
+			return err
+		}
+		ref = blob.Hash
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO tasks (`+taskCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		t.ID, t.State, t.Mode, t.Goal, t.Request, t.Planner, t.Submitter, string(labels), t.Target,
-		t.IntentID, t.PlanID, t.PlanHash, t.RunID, t.Commit, t.Reason, t.AutoApply, t.AutoQueue, t.Source, t.SourcePath, fmtTime(now), fmtTime(now))
+		t.IntentID, t.PlanID, t.PlanHash, t.RunID, t.Commit, t.Reason, t.AutoApply, t.AutoQueue, source, t.SourcePath, fmtTime(now), fmtTime(now), ref)
 	if err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
@@ -214,7 +222,7 @@ func (d *DB) Transition(ctx context.Context, id string, from, to agentos.State, 
 // SavePlan stores a plan (re-hashing it) and audits it.
 func (d *DB) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor) error {
 	p.Hash = p.ComputeHash()
-	body, err := canonjson.Marshal(p)
+	body, blobs, err := agentos.PlanForStore(p)
 	if err != nil {
 		return err
 	}
@@ -223,6 +231,11 @@ func (d *DB) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor)
 		return err
 	}
 	defer tx.Rollback()
+	for _, b := range blobs {
+		if err := d.putBlob(ctx, tx, b); err != nil {
+			return err
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO plans (id, task, hash, body, created_at) VALUES (?,?,?,?,?)`, p.ID, p.Task, p.Hash, string(body), fmtTime(d.Now())); err != nil {
 		return fmt.Errorf("save plan: %w", err)
 	}
@@ -243,11 +256,65 @@ func (d *DB) Plan(ctx context.Context, id string) (*agentos.Plan, string, error)
 	if err != nil {
 		return nil, "", err
 	}
-	var p agentos.Plan
-	if err := json.Unmarshal([]byte(body), &p); err != nil {
+	p, err := agentos.PlanFromStore([]byte(body), func(h string) (string, error) { return d.Blob(ctx, h) })
+	if err != nil {
+		if agentos.ErrorCode(err) == agentos.ECONFLICT {
+			return nil, "", err
+		}
 		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
 	}
-	return &p, hash, nil
+	return p, hash, nil
+}
+
+// putBlob stores b once (a blob already kept is left as it is), a chunk
+// at a time.
+func (d *DB) putBlob(ctx context.Context, tx *sql.Tx, b agentos.Blob) error {
+	res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO blobs (hash, size, created_at) VALUES (?,?,?)`, b.Hash, len(b.Data), fmtTime(d.Now()))
+	if err != nil {
+		return fmt.Errorf("save blob: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	for seq, off := 0, 0; off < len(b.Data); seq, off = seq+1, off+agentos.BlobChunk {
+		chunk := []byte(b.Data[off:min(off+agentos.BlobChunk, len(b.Data))])
+		if _, err := tx.ExecContext(ctx, `INSERT INTO blob_chunks (hash, seq, data) VALUES (?,?,?)`, b.Hash, seq, chunk); err != nil {
+			return fmt.Errorf("save blob: %w", err)
+		}
+	}
+	return nil
+}
+
+// Blob reads a blob back: the size first, so the chunks go into one
+// buffer of the right size; bytes that do not hash to it are refused.
+func (d *DB) Blob(ctx context.Context, hash string) (string, error) {
+	var size int64
+	err := d.db.QueryRowContext(ctx, `SELECT size FROM blobs WHERE hash = ?`, hash).Scan(&size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", agentos.Errorf(agentos.ECONFLICT, "stored blob %s is missing: the store was changed outside AgentOS", hash)
+	}
+	if err != nil {
+		return "", err
+	}
+	data, err := agentos.ReadBlob(size, func(add func([]byte)) error {
+		rows, err := d.db.QueryContext(ctx, `SELECT data FROM blob_chunks WHERE hash = ? ORDER BY seq`, hash)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var chunk sql.RawBytes
+			if err := rows.Scan(&chunk); err != nil {
+				return err
+			}
+			add(chunk)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return "", err
+	}
+	return data, agentos.CheckBlob(hash, data)
 }
 
 // PlansOf lists a task's plan ids and hashes, oldest first.

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
 )
 
 // Options are the store-specific hooks the suite cannot reach through
@@ -70,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) agentos.Store, opts ...Options) {
 	t.Run("MemoryPacks", s.memoryPacks)
 	t.Run("PlansAndIntents", s.plansAndIntents)
 	t.Run("Integrity", s.integrity)
+	t.Run("LargeBodies", s.largeBodies)
 }
 
 // integrity: a persistent store has an identity made when it was created,
@@ -1029,7 +1031,7 @@ func (s *suite) runs(t *testing.T) {
 	ps, err := st.Patches(ctx, "r1")
 	must(t, err)
 	if len(ps) != 2 || ps[0].Diff != diff || ps[1].Path != "y" {
-		t.Fatalf("Patches = %q", ps)
+		t.Fatalf("Patches = %+v", ps)
 	}
 	// Gate decisions: empty is an empty list; saving replaces the plan's.
 	gd, err := st.GateDecisions(ctx, "tr", "ph")
@@ -1211,5 +1213,51 @@ func (s *suite) plansAndIntents(t *testing.T) {
 	}
 	_, err = st.Intent(ctx, "i9")
 	wantCode(t, err, agentos.ENOTFOUND, "unknown intent")
+	verify(t, st, -1)
+}
+
+// largeBodies: a plan file, a step body and a patch of StreamMin bytes or
+// more are kept once, as blobs: the plan comes back whole and still hashes
+// to its hash (invalid UTF-8 included), a task read carries a reference
+// instead of the file, a patch comes back by reference with its size, and
+// Blob reads each back byte for byte.
+func (s *suite) largeBodies(t *testing.T) {
+	st := s.open(t)
+	big := strings.Repeat("x", agentos.StreamMin) + "\xff\n" // not UTF-8: content_base64 in the hash
+	src := "version: 1\n# " + strings.Repeat("y", agentos.StreamMin) + "\n"
+	task := &agentos.Task{ID: "tb", Mode: agentos.ModeSemiAuto, Goal: "g", Submitter: agentos.Human("alice"), Target: "main", Source: src}
+	must(t, st.CreateTask(ctx, task))
+	got, err := st.Task(ctx, "tb")
+	must(t, err)
+	if got.Source != "" || got.SourceBlob != agentos.BlobHash(src) {
+		t.Fatalf("task read back with %d bytes of source and blob %q, want a reference", len(got.Source), got.SourceBlob)
+	}
+	if b, err := st.Blob(ctx, got.SourceBlob); err != nil || b != src {
+		t.Fatalf("Blob(source) = %d bytes, %v", len(b), err)
+	}
+	p := &agentos.Plan{Version: 1, ID: "pb", Task: "tb", Goal: "g", Steps: []agentos.Step{
+		{Kind: "write", Path: "a.bin", Content: big}, {Kind: "write", Path: "b.bin", Content: big}, {Kind: "write", Path: "c.txt", Content: "small"}},
+		Verify: []agentos.Check{}}
+	must(t, st.SavePlan(ctx, p, agentos.System))
+	if p.Hash != canonjson.MustDigest(func() agentos.Plan { q := *p; q.Hash = ""; return q }()) {
+		t.Fatal("a plan with large bodies hashed differently from its whole encoding")
+	}
+	gp, hash, err := st.Plan(ctx, "pb")
+	must(t, err)
+	if hash != p.Hash || gp.Steps[0].Content != big || gp.Steps[1].Content != big || gp.Steps[2].Content != "small" || gp.ComputeHash() != p.Hash {
+		t.Fatalf("plan with large bodies did not round-trip (hash %s, want %s)", hash, p.Hash)
+	}
+	must(t, st.CreateRun(ctx, &agentos.Run{ID: "rb", Task: "tb", PlanHash: p.Hash}))
+	must(t, st.AddPatch(ctx, "rb", agentos.PatchRecord{Path: "a.bin", Diff: big, DiffHash: "dh", IntentID: "i"}))
+	ps, err := st.Patches(ctx, "rb")
+	must(t, err)
+	if len(ps) != 1 || ps[0].Diff != "" || ps[0].DiffBlob != agentos.BlobHash(big) || ps[0].DiffBytes != int64(len(big)) || ps[0].DiffHash != "dh" {
+		t.Fatalf("large patch read back as %d bytes, blob %q, size %d", len(ps[0].Diff), ps[0].DiffBlob, ps[0].DiffBytes)
+	}
+	if b, err := st.Blob(ctx, ps[0].DiffBlob); err != nil || b != big {
+		t.Fatalf("Blob(patch) = %d bytes, %v", len(b), err)
+	}
+	_, err = st.Blob(ctx, agentos.BlobHash("nothing"))
+	wantCode(t, err, agentos.ECONFLICT, "a missing blob")
 	verify(t, st, -1)
 }

@@ -15,8 +15,9 @@ func main() { os.Exit(run()) }
 // `agentos` of the scripts (script_test.go), so main and the tests cannot
 // drift apart.
 func run() int {
-	// The sandbox re-executes this binary as its helper; dispatch it before
-	// anything else runs.
+	// The sandbox re-executes this binary as its helper, which its own
+	// package's init takes over before main (sandbox/internal/helper);
+	// this is a second line, should that init ever not run first.
 	if sandbox.IsHelper() {
 		return sandbox.HelperMain()
 	}

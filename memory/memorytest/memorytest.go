@@ -537,3 +537,73 @@ func testBuildPackEmpty(t *testing.T, ix memory.Index) {
 		t.Fatalf("budget = %d, want the default recorded", p.Query.BudgetBytes)
 	}
 }
+
+// RunAudited is the conformance case for audited writes, on an index that
+// lives in the store log belongs to (the store's own Memory()): every
+// write through memory.Audited is one memory.write event in the chain, and
+// a write and its event are one transaction: when the event cannot be
+// appended, the write is not kept either.
+func RunAudited(t *testing.T, open func(t *testing.T) (memory.Index, agentos.AuditStore)) {
+	ctx := context.Background()
+	ix, log := open(t)
+	s := NewStore(ix)
+	a := memory.WithAudit(s, log)
+	count := func() int {
+		t.Helper()
+		evs, err := log.Events(ctx, agentos.EventFilter{Kind: agentos.EventMemoryWrite})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	it, err := a.Add(ctx, agentos.MemoryItem{Kind: agentos.MemoryFact, Text: "the build uses make", Author: "human:ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, err := a.Edit(ctx, it.ID, "the build uses just", "human:ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Remove(ctx, ed.ID, "human:ann"); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := log.Events(ctx, agentos.EventFilter{Kind: agentos.EventMemoryWrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3 || evs[0].Actor != "human:ann" || !strings.Contains(string(evs[0].Data), it.ID) || !strings.Contains(string(evs[1].Data), ed.ID) {
+		t.Fatalf("memory.write events = %+v, want add, edit, remove by human:ann", evs)
+	}
+
+	// One transaction: an event the chain refuses takes its write with it.
+	bad := agentos.EventInput{Actor: agentos.System, Kind: agentos.EventMemoryWrite, Data: make(chan int)}
+	lost := agentos.MemoryItem{ID: "mem_lost", Kind: agentos.MemoryFact, Text: "never kept", Author: "system",
+		CreatedAt: time.Now().UTC(), UpdatedAt: time.Now().UTC()}
+	if err := ix.Insert(ctx, []agentos.MemoryItem{lost}, bad); err == nil {
+		t.Fatal("Insert with an event that cannot be appended succeeded")
+	}
+	if _, ok, err := ix.Item(ctx, "mem_lost"); err != nil || ok {
+		t.Fatalf("the write of a failed event was kept (ok=%v, err=%v)", ok, err)
+	}
+	live, err := a.Add(ctx, agentos.MemoryItem{Kind: agentos.MemoryFact, Text: "still here", Author: "human:ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := live
+	next.ID, next.Text = "mem_next", "replaced"
+	if err := ix.Supersede(ctx, live.ID, &next, "human:ann", time.Now().UTC(), bad); err == nil {
+		t.Fatal("Supersede with an event that cannot be appended succeeded")
+	}
+	if got, ok, err := ix.Item(ctx, live.ID); err != nil || !ok || got.SupersededBy != "" {
+		t.Fatalf("a supersede whose event failed took effect: %+v, %v, %v", got, ok, err)
+	}
+	if _, ok, _ := ix.Item(ctx, "mem_next"); ok {
+		t.Fatal("a supersede whose event failed inserted its item")
+	}
+	if n := count(); n != 4 {
+		t.Fatalf("%d memory.write events, want 4 (add, edit, remove, add)", n)
+	}
+	if _, err := log.VerifyChain(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -46,6 +46,7 @@ type DB struct {
 	runs       map[string]*runRow
 	records    map[string][][]byte // by run
 	patches    map[string][]agentos.PatchRecord
+	blobs      map[string]string // large bodies, by hash, as the adapters keep them
 	commits    map[string]*commitRow
 	gates      map[[2]string][][]byte // by (task, plan hash)
 	reviews    map[[2]string]*reviewRow
@@ -116,6 +117,7 @@ func New() *DB {
 		runs:    map[string]*runRow{},
 		records: map[string][][]byte{},
 		patches: map[string][]agentos.PatchRecord{},
+		blobs:   map[string]string{},
 		commits: map[string]*commitRow{},
 		gates:   map[[2]string][][]byte{},
 		reviews: map[[2]string]*reviewRow{},
@@ -371,7 +373,12 @@ func (s *Store) CreateTask(ctx context.Context, t *agentos.Task) error {
 	if err != nil {
 		return err
 	}
-	d.tasks[t.ID] = copyTask(t)
+	row := copyTask(t)
+	if src, blob := agentos.BlobForStore(t.Source); blob != nil {
+		d.blobs[blob.Hash] = blob.Data
+		row.Source, row.SourceBlob = src, blob.Hash
+	}
+	d.tasks[t.ID] = row
 	d.taskSeq[t.ID] = d.nextSeq()
 	d.commitEvents(evs)
 	return nil
@@ -483,7 +490,7 @@ func (d *DB) needTask(what, task string) error {
 // SavePlan implements agentos.TaskStore.
 func (s *Store) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor) error {
 	p.Hash = p.ComputeHash()
-	b, err := canonjson.Marshal(p)
+	b, blobs, err := agentos.PlanForStore(p)
 	if err != nil {
 		return err
 	}
@@ -502,6 +509,9 @@ func (s *Store) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Act
 	if err != nil {
 		return err
 	}
+	for _, bl := range blobs {
+		d.blobs[bl.Hash] = bl.Data
+	}
 	d.plans[p.ID] = &planRow{body: body{p.Task, p.Hash, b}, id: p.ID, created: s.now(), seq: d.nextSeq()}
 	d.commitEvents(evs)
 	return nil
@@ -518,11 +528,14 @@ func (s *Store) Plan(ctx context.Context, id string) (*agentos.Plan, string, err
 	if !ok {
 		return nil, "", agentos.Errorf(agentos.ENOTFOUND, "plan %s not found", id)
 	}
-	var p agentos.Plan
-	if err := json.Unmarshal(row.json, &p); err != nil {
+	p, err := agentos.PlanFromStore(row.json, d.blob)
+	if err != nil {
+		if agentos.ErrorCode(err) == agentos.ECONFLICT {
+			return nil, "", err
+		}
 		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
 	}
-	return &p, row.hash, nil
+	return p, row.hash, nil
 }
 
 // PlansOf implements agentos.TaskStore.
@@ -796,8 +809,31 @@ func (s *Store) AddPatch(ctx context.Context, run string, p agentos.PatchRecord)
 		return err
 	}
 	// Only these columns are stored.
-	d.patches[run] = append(d.patches[run], agentos.PatchRecord{Path: p.Path, DiffHash: p.DiffHash, IntentID: p.IntentID, Diff: p.Diff})
+	row := agentos.PatchRecord{Path: p.Path, DiffHash: p.DiffHash, IntentID: p.IntentID, Diff: p.Diff}
+	if diff, blob := agentos.BlobForStore(p.Diff); blob != nil {
+		d.blobs[blob.Hash] = blob.Data
+		row.Diff, row.DiffBlob, row.DiffBytes = diff, blob.Hash, int64(len(p.Diff))
+	}
+	d.patches[run] = append(d.patches[run], row)
 	return nil
+}
+
+// Blob implements agentos.TaskStore.
+func (s *Store) Blob(ctx context.Context, hash string) (string, error) {
+	d, err := s.begin(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer d.mu.Unlock()
+	return d.blob(hash)
+}
+
+func (d *DB) blob(hash string) (string, error) {
+	data, ok := d.blobs[hash]
+	if !ok {
+		return "", agentos.Errorf(agentos.ECONFLICT, "stored blob %s is missing: the store was changed outside AgentOS", hash)
+	}
+	return data, agentos.CheckBlob(hash, data)
 }
 
 // Patches implements agentos.RunStore.

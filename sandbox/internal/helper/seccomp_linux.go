@@ -1,4 +1,4 @@
-package sandbox
+package helper
 
 import (
 	"fmt"
@@ -139,7 +139,7 @@ func bpfJump(op uint16, k uint32, jt, jf uint8) unix.SockFilter {
 // (inet): loopback is then the namespace's only interface, and Landlock
 // decides which ports TCP may connect to.
 func seccompFilter(network, inet bool) ([]unix.SockFilter, error) {
-	arch, ok := auditArch()
+	arch, ok := AuditArch()
 	if !ok {
 		return nil, fmt.Errorf("seccomp filter not available on %s", runtime.GOARCH)
 	}

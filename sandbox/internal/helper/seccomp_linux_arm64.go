@@ -1,8 +1,9 @@
-package sandbox
+package helper
 
 import "golang.org/x/sys/unix"
 
-func auditArch() (uint32, bool) { return unix.AUDIT_ARCH_AARCH64, true }
+// AuditArch is the seccomp architecture of this build.
+func AuditArch() (uint32, bool) { return unix.AUDIT_ARCH_AARCH64, true }
 
 func archPrologue() []unix.SockFilter { return nil }
 

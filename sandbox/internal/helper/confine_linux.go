@@ -1,9 +1,9 @@
-package sandbox
+package helper
 
 import (
 	"fmt"
 	"os"
-	"path/filepath"
+	"path"
 	"slices"
 	"strings"
 	"syscall"
@@ -12,9 +12,6 @@ import (
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
 	"golang.org/x/sys/unix"
 )
-
-// systemDirs are readable (and executable) by every command.
-var systemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}
 
 // deviceFiles are the device nodes commands may open read-write.
 var deviceFiles = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"}
@@ -27,13 +24,13 @@ var (
 	secretDirs  = []string{"/etc/ssh", "/etc/sudoers.d", "/etc/ssl/private"}
 )
 
-// minLandlockABI is the oldest Landlock the sandbox accepts: ABI 3 handles
+// MinLandlockABI is the oldest Landlock the sandbox accepts: ABI 3 handles
 // renames across directories (2) and truncation (3).
-const minLandlockABI = 3
+const MinLandlockABI = 3
 
-// minLandlockNetABI is the first Landlock that restricts TCP bind and
+// MinLandlockNetABI is the first Landlock that restricts TCP bind and
 // connect, which a TCP allowlist needs.
-const minLandlockNetABI = 4
+const MinLandlockNetABI = 4
 
 // setupMounts runs in the new mount namespace, while the helper still has
 // its namespace capabilities. It builds a new root holding only what the
@@ -43,7 +40,7 @@ const minLandlockNetABI = 4
 // but absent: Landlock (below ABI 9) does not govern connecting to unix
 // sockets, chmod, chown, utimes or xattrs, and a host service's socket
 // reached as root would be an escape.
-func setupMounts(hs helperSpec) error {
+func setupMounts(hs Spec) error {
 	if hs.Probe && hs.ProbeFlags&unix.CLONE_NEWNS == 0 {
 		// Probing the user namespace alone: no mount namespace to change.
 		return nil
@@ -75,10 +72,10 @@ type bind struct {
 
 var stagingDirs = []string{"/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/home", "/root"}
 
-func newRoot(hs helperSpec) error {
+func newRoot(hs Spec) error {
 	var binds []*bind
 	add := func(p string, write, required bool) error {
-		p = filepath.Clean(p)
+		p = path.Clean(p)
 		st, err := os.Lstat(p)
 		if err != nil {
 			if required {
@@ -108,7 +105,7 @@ func newRoot(hs helperSpec) error {
 		binds = append(binds, b)
 		return nil
 	}
-	for _, d := range systemDirs {
+	for _, d := range SystemDirs {
 		add(d, false, false)
 	}
 	for _, p := range hs.ReadOnly {
@@ -135,7 +132,7 @@ func newRoot(hs helperSpec) error {
 	}
 	if hs.Network {
 		// resolv.conf is often a link into /run (systemd-resolved).
-		if real, err := filepath.EvalSymlinks("/etc/resolv.conf"); err == nil && !strings.HasPrefix(real, "/etc/") {
+		if real, err := realPath("/etc/resolv.conf"); err == nil && !strings.HasPrefix(real, "/etc/") {
 			add(real, false, false)
 		}
 	}
@@ -167,9 +164,9 @@ func newRoot(hs helperSpec) error {
 		return fmt.Errorf("mounting the sandbox root: %v", err)
 	}
 	for _, b := range binds {
-		dst := filepath.Join(root, b.path)
+		dst := path.Join(root, b.path)
 		if b.link != "" {
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			if err := os.MkdirAll(path.Dir(dst), 0o755); err != nil {
 				return err
 			}
 			if err := os.Symlink(b.link, dst); err != nil && !os.IsExist(err) {
@@ -191,10 +188,10 @@ func newRoot(hs helperSpec) error {
 	// Protected paths inside the writable roots stay read-only. A symlink
 	// there could redirect the protection, so it is refused.
 	for _, p := range hs.Protected {
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(hs.Worktree, p)
+		if !path.IsAbs(p) {
+			p = path.Join(hs.Worktree, p)
 		}
-		dst := filepath.Join(root, p)
+		dst := path.Join(root, p)
 		st, err := os.Lstat(dst)
 		if err != nil {
 			continue
@@ -212,10 +209,10 @@ func newRoot(hs helperSpec) error {
 	// asked for explicitly, and the rest of the protected path stays
 	// read-only.
 	for _, b := range binds {
-		if !b.write || b.path == filepath.Clean(hs.Worktree) || b.fd < 0 || !insideAny(b.path, hs.Protected, hs.Worktree) {
+		if !b.write || b.path == path.Clean(hs.Worktree) || b.fd < 0 || !insideAny(b.path, hs.Protected, hs.Worktree) {
 			continue
 		}
-		dst := filepath.Join(root, b.path)
+		dst := path.Join(root, b.path)
 		if err := unix.Mount(fmt.Sprintf("/proc/self/fd/%d", b.fd), dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return fmt.Errorf("binding %s: %v", b.path, err)
 		}
@@ -226,15 +223,15 @@ func newRoot(hs helperSpec) error {
 	// Secrets under the readable system dirs (the command runs as the
 	// namespace's root, which owns them) are masked.
 	for _, f := range secretFiles {
-		dst := filepath.Join(root, f)
+		dst := path.Join(root, f)
 		if st, err := os.Lstat(dst); err == nil && st.Mode().IsRegular() {
-			if err := bindReadOnly(filepath.Join(root, "/dev/null"), dst); err != nil {
+			if err := bindReadOnly(path.Join(root, "/dev/null"), dst); err != nil {
 				return fmt.Errorf("masking %s: %v", f, err)
 			}
 		}
 	}
 	for _, d := range secretDirs {
-		dst := filepath.Join(root, d)
+		dst := path.Join(root, d)
 		if st, err := os.Lstat(dst); err == nil && st.IsDir() {
 			if err := unix.Mount("tmpfs", dst, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0755"); err != nil {
 				return fmt.Errorf("masking %s: %v", d, err)
@@ -249,23 +246,23 @@ func newRoot(hs helperSpec) error {
 			return fmt.Errorf("hiding %s: %v", h, err)
 		}
 	}
-	if len(hs.Forwards) > 0 {
-		if err := mapHosts(root, hs.Forwards); err != nil {
+	if len(hs.Hosts) > 0 {
+		if err := mapHosts(root, hs.Hosts); err != nil {
 			return err
 		}
 	}
 	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
-		os.MkdirAll(filepath.Join(root, "dev"), 0o755)
-		os.Symlink(target, filepath.Join(root, "dev", name))
+		os.MkdirAll(path.Join(root, "dev"), 0o755)
+		os.Symlink(target, path.Join(root, "dev", name))
 	}
 	for _, d := range []string{"proc", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+		if err := os.MkdirAll(path.Join(root, d), 0o755); err != nil {
 			return err
 		}
 	}
 	// A /proc of the new pid namespace: the host's processes (and their
 	// environments) are not visible.
-	if err := unix.Mount("proc", filepath.Join(root, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if err := unix.Mount("proc", path.Join(root, "proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mounting a private /proc: %v", err)
 	}
 	// The skeleton itself is read-only: nothing can be added next to the
@@ -285,24 +282,35 @@ func newRoot(hs helperSpec) error {
 	return unix.Chdir("/")
 }
 
-// insideAny reports whether path lies strictly inside one of the protected
+// realPath resolves every link in p, as the kernel does (path/filepath's
+// EvalSymlinks is left out of the helper; see the package comment).
+func realPath(p string) (string, error) {
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	return os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+}
+
+// insideAny reports whether name lies strictly inside one of the protected
 // paths (relative ones are taken relative to worktree).
-func insideAny(path string, protected []string, worktree string) bool {
+func insideAny(name string, protected []string, worktree string) bool {
 	for _, p := range protected {
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(worktree, p)
+		if !path.IsAbs(p) {
+			p = path.Join(worktree, p)
 		}
-		if strings.HasPrefix(path, filepath.Clean(p)+"/") {
+		if strings.HasPrefix(name, path.Clean(p)+"/") {
 			return true
 		}
 	}
 	return false
 }
 
-// maskPath mounts an empty read-only directory or /dev/null over path in
+// maskPath mounts an empty read-only directory or /dev/null over name in
 // the new root, if something visible is there.
-func maskPath(root, path string) error {
-	dst := filepath.Join(root, path)
+func maskPath(root, name string) error {
+	dst := path.Join(root, name)
 	st, err := os.Lstat(dst)
 	switch {
 	case err != nil, st.Mode()&os.ModeSymlink != 0:
@@ -310,22 +318,22 @@ func maskPath(root, path string) error {
 	case st.IsDir():
 		return unix.Mount("tmpfs", dst, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0700")
 	default:
-		return bindReadOnly(filepath.Join(root, "/dev/null"), dst)
+		return bindReadOnly(path.Join(root, "/dev/null"), dst)
 	}
 }
 
 // mapHosts puts a private /etc/hosts (localhost and the allowlisted
 // names) over the host's. Its source, a file on the root's tmpfs, is
 // removed once bound, so only /etc/hosts shows it.
-func mapHosts(root string, fs []forward) error {
-	dst := filepath.Join(root, "etc", "hosts")
+func mapHosts(root string, hosts []byte) error {
+	dst := path.Join(root, "etc", "hosts")
 	if st, err := os.Lstat(dst); err != nil || !st.Mode().IsRegular() {
 		// No file to bind onto: names stay unresolvable (the command can
 		// still use the loopback addresses).
 		return nil
 	}
-	src := filepath.Join(root, ".agentos-hosts")
-	if err := os.WriteFile(src, hostsFile(fs), 0o644); err != nil {
+	src := path.Join(root, ".agentos-hosts")
+	if err := os.WriteFile(src, hosts, 0o644); err != nil {
 		return fmt.Errorf("writing the sandbox's /etc/hosts: %v", err)
 	}
 	defer os.Remove(src)
@@ -340,7 +348,7 @@ func mkMountpoint(dst string, dir bool) error {
 	if dir {
 		return os.MkdirAll(dst, 0o755)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := os.MkdirAll(path.Dir(dst), 0o755); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(dst, os.O_CREATE|os.O_RDONLY, 0o644)
@@ -378,7 +386,7 @@ func setReadOnly(path string, ro bool) error {
 
 // confine restricts the helper (and so the command it forks from this
 // locked thread): rlimits, capabilities, Landlock, no_new_privs, seccomp.
-func confine(hs helperSpec) error {
+func confine(hs Spec) error {
 	if err := dropCapabilities(); err != nil {
 		return err
 	}
@@ -419,14 +427,14 @@ func setLimits(l Limits) error {
 	return nil
 }
 
-// minPidMax is the smallest pid_max the kernel accepts.
-const minPidMax = 301
+// MinPidMax is the smallest pid_max the kernel accepts.
+const MinPidMax = 301
 
 // limitPids bounds the number of tasks in the sandbox's pid namespace
 // (pid_max is per pid namespace since Linux 6.14). RLIMIT_NPROC alone does
 // not bind when agentos runs as root.
 func limitPids(n uint64) error {
-	v := max(n+1, minPidMax)
+	v := max(n+1, MinPidMax)
 	err := os.WriteFile("/proc/sys/kernel/pid_max", []byte(fmt.Sprint(v)), 0)
 	if err != nil && os.Getuid() == 0 {
 		return fmt.Errorf("bounding the number of processes (pid_max per pid namespace needs Linux 6.14): %v", err)
@@ -453,7 +461,8 @@ func dropCapabilities() error {
 	return nil
 }
 
-func landlockABI() int {
+// LandlockABI is the kernel's Landlock ABI version (0: none).
+func LandlockABI() int {
 	v, err := llsys.LandlockGetABIVersion()
 	if err != nil {
 		return 0
@@ -461,24 +470,24 @@ func landlockABI() int {
 	return v
 }
 
-func restrictLandlock(hs helperSpec) error {
-	if abi := landlockABI(); abi < minLandlockABI {
-		return fmt.Errorf("landlock ABI %d is older than the required %d", abi, minLandlockABI)
+func restrictLandlock(hs Spec) error {
+	if abi := LandlockABI(); abi < MinLandlockABI {
+		return fmt.Errorf("landlock ABI %d is older than the required %d", abi, MinLandlockABI)
 	}
 	cfg := landlock.V11.BestEffort()
 	if hs.Network {
 		cfg.HandledAccessNet = 0
 	}
 	rules := []landlock.Rule{
-		landlock.RODirs(systemDirs...).IgnoreIfMissing(),
+		landlock.RODirs(SystemDirs...).IgnoreIfMissing(),
 		landlock.RODirs("/proc"),
 		landlock.RWFiles(deviceFiles...).IgnoreIfMissing(),
 	}
 	if !hs.Network && len(hs.Forwards) > 0 {
 		// Connect to the allowlist's listeners only (loopback is the only
 		// interface); no TCP bind.
-		if abi := landlockABI(); abi < minLandlockNetABI {
-			return fmt.Errorf("landlock ABI %d cannot restrict TCP connect, which allow_tcp needs (ABI %d)", abi, minLandlockNetABI)
+		if abi := LandlockABI(); abi < MinLandlockNetABI {
+			return fmt.Errorf("landlock ABI %d cannot restrict TCP connect, which allow_tcp needs (ABI %d)", abi, MinLandlockNetABI)
 		}
 		for _, f := range hs.Forwards {
 			rules = append(rules, landlock.ConnectTCP(f.Port))

@@ -1,8 +1,9 @@
-package sandbox
+package helper
 
 import "golang.org/x/sys/unix"
 
-func auditArch() (uint32, bool) { return unix.AUDIT_ARCH_X86_64, true }
+// AuditArch is the seccomp architecture of this build.
+func AuditArch() (uint32, bool) { return unix.AUDIT_ARCH_X86_64, true }
 
 // archPrologue denies the x32 ABI, whose syscall numbers alias the x86-64
 // ones with a high bit set and would slip past the number checks.

@@ -1,10 +1,11 @@
 //go:build linux && !amd64 && !arm64
 
-package sandbox
+package helper
 
 import "golang.org/x/sys/unix"
 
-func auditArch() (uint32, bool) { return 0, false }
+// AuditArch is the seccomp architecture of this build.
+func AuditArch() (uint32, bool) { return 0, false }
 
 func archPrologue() []unix.SockFilter { return nil }
 

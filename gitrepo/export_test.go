@@ -1,0 +1,4 @@
+package gitrepo
+
+// MayPrompt is mayPrompt, for the external tests.
+var MayPrompt = mayPrompt

@@ -1,0 +1,218 @@
+package helper
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The helper is recognised by both a hidden first argument and an
+// environment marker, so neither alone (a user typing the argument, or an
+// inherited variable) turns agentos into the helper.
+const (
+	Arg = "__sandbox-helper"
+	Env = "AGENTOS_SANDBOX_HELPER"
+	// Inherited descriptors of the helper: the spec (parent -> helper),
+	// the setup report (helper -> parent) and, with a TCP allowlist, the
+	// socket that carries the listeners to the parent.
+	SpecFD    = 3
+	ReportFD  = 4
+	ForwardFD = 5
+	// ExitSetup is the helper's exit code when confinement failed; the
+	// report pipe carries the reason.
+	ExitSetup = 125
+)
+
+// The helper takes over here, before the packages it does not need are
+// initialised (see the package comment).
+func init() {
+	if IsHelper() {
+		os.Exit(Main())
+	}
+}
+
+// IsHelper reports whether this process was started as the sandbox helper.
+func IsHelper() bool {
+	return len(os.Args) > 1 && os.Args[1] == Arg && os.Getenv(Env) == "1"
+}
+
+// Limits are the command's resource limits (sandbox.Limits, converted).
+type Limits struct {
+	CPU        time.Duration `json:"cpu,omitempty"`
+	Memory     uint64        `json:"memory,omitempty"`
+	Processes  uint64        `json:"processes,omitempty"`
+	FileSize   uint64        `json:"file_size,omitempty"`
+	OpenFiles  uint64        `json:"open_files,omitempty"`
+	BestEffort bool          `json:"best_effort,omitempty"`
+}
+
+// Overlay is a copy-on-write worktree (sandbox.Overlay, converted).
+type Overlay struct {
+	Lower string `json:"lower"`
+	Upper string `json:"upper"`
+	Work  string `json:"work"`
+}
+
+// Forward is one allow_tcp listener as the helper opens it: the parent
+// has parsed the address already.
+type Forward struct {
+	// Dest is the entry as given, for messages.
+	Dest string `json:"dest"`
+	// Addr is the listening address inside (4 or 16 bytes), Port its
+	// port, which is also the one port the command may connect to.
+	Addr []byte `json:"addr"`
+	Port uint16 `json:"port"`
+	// Optional marks a listener the run does without when the namespace
+	// cannot open it (::1 with IPv6 off).
+	Optional bool `json:"optional,omitempty"`
+}
+
+// Spec is what the parent sends the helper over SpecFD.
+type Spec struct {
+	Argv      []string `json:"argv"`
+	Dir       string   `json:"dir"`
+	Env       []string `json:"env"`
+	Worktree  string   `json:"worktree"`
+	Overlay   *Overlay `json:"overlay,omitempty"`
+	ReadWrite []string `json:"read_write"`
+	ReadOnly  []string `json:"read_only"`
+	Protected []string `json:"protected"`
+	Hidden    []string `json:"hidden,omitempty"`
+	Network   bool     `json:"network"`
+	// Forwards is the TCP allowlist (network off): listeners the helper
+	// opens inside the namespace and hands to the parent on ForwardFD.
+	Forwards []Forward `json:"forwards,omitempty"`
+	// Hosts, when set, is the sandbox's /etc/hosts (the allowlisted
+	// names at their listeners' addresses).
+	Hosts  []byte `json:"hosts,omitempty"`
+	Limits Limits `json:"limits"`
+	// Probe only sets up the namespaces and mounts and exits (Check).
+	Probe      bool    `json:"probe,omitempty"`
+	ProbeFlags uintptr `json:"probe_flags,omitempty"`
+	// Dry confines itself completely, then exits instead of exec'ing
+	// (Check's end-to-end probe).
+	Dry bool `json:"dry,omitempty"`
+	// Hold only mounts Overlay at Worktree and waits for its stdin to
+	// close: AgentOS's own writes go through that view (OpenView).
+	Hold bool `json:"hold,omitempty"`
+}
+
+// Report is one line the helper sends the parent over ReportFD.
+type Report struct {
+	Error string `json:"error,omitempty"`
+	// Setup is true when the failure is in confinement, false when the
+	// command itself could not be started.
+	Setup bool `json:"setup,omitempty"`
+	// Started confirms the command was started confined.
+	Started bool `json:"started,omitempty"`
+}
+
+// Main is the helper's main: pid 1 of the new namespaces, it sets up
+// the mounts, confines itself on one locked OS thread (capabilities,
+// no_new_privs and seccomp are per thread) and execs the command from that
+// thread. The command becomes pid 1: when it exits, the kernel kills
+// everything it left behind in the namespace (daemons included).
+// It returns an exit code only when the command could not be started.
+func Main() int {
+	runtime.LockOSThread()
+	repF := os.NewFile(ReportFD, "report")
+	specF := os.NewFile(SpecFD, "spec")
+	if repF == nil || specF == nil {
+		fmt.Fprintln(os.Stderr, "agentos: the sandbox helper is started by agentos itself")
+		return ExitSetup
+	}
+	unix.CloseOnExec(SpecFD)
+	unix.CloseOnExec(ReportFD)
+	var hs Spec
+	err := json.NewDecoder(specF).Decode(&hs)
+	specF.Close()
+	if err != nil {
+		return report(repF, true, "reading the sandbox spec: %v", err)
+	}
+	if hs.Hold {
+		return holdView(repF, hs)
+	}
+	if err := setupMounts(hs); err != nil {
+		return report(repF, true, "%v", err)
+	}
+	if hs.Probe && hs.ProbeFlags&unix.CLONE_NEWPID == 0 {
+		repF.Close()
+		return 0
+	}
+	if err := limitPids(hs.Limits.Processes); err != nil {
+		return report(repF, true, "%v", err)
+	}
+	if hs.Probe {
+		repF.Close()
+		return 0
+	}
+	if err := openForwards(hs.Forwards); err != nil {
+		return report(repF, true, "%v", err)
+	}
+	if err := confine(hs); err != nil {
+		return report(repF, true, "%v", err)
+	}
+	if hs.Dry {
+		repF.Close()
+		return 0
+	}
+	argv0, err := lookPath(hs.Argv[0], hs.Env)
+	if err != nil {
+		return report(repF, false, "%v", err)
+	}
+	if err := os.Chdir(hs.Dir); err != nil {
+		return report(repF, false, "cannot enter %s: %v", hs.Dir, unwrapPathErr(err))
+	}
+	// Limits last: they bind the command, and would only get in the way
+	// of this Go runtime before the exec.
+	if err := setLimits(hs.Limits); err != nil {
+		return report(repF, true, "%v", err)
+	}
+	json.NewEncoder(repF).Encode(Report{Started: true})
+	err = syscall.Exec(argv0, hs.Argv, hs.Env)
+	return report(repF, false, "cannot start %s: %v (inside the sandbox only the worktree, system directories and sandbox.read_only are visible)", hs.Argv[0], err)
+}
+
+// report sends a failure to the parent and returns the helper's exit code.
+func report(repF *os.File, setup bool, format string, args ...any) int {
+	json.NewEncoder(repF).Encode(Report{Error: fmt.Sprintf(format, args...), Setup: setup})
+	repF.Close()
+	return ExitSetup
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// lookPath resolves a bare command name against the command's own PATH,
+// after confinement, so the search sees only what the command may see.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	path := "/usr/local/bin:/usr/bin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			continue
+		}
+		p := dir + "/" + name
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found in the sandbox's PATH", name)
+}
