@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,6 +119,7 @@ type progressLine struct {
 
 	mu      sync.Mutex
 	running string        // the running step's text, without times
+	output  func() string // the running command's last output line
 	since   time.Time     // when it started
 	stop    chan struct{} // ends the running step's redraw loop
 }
@@ -141,6 +143,7 @@ func (p *progressLine) event(ev coordinator.ProgressEvent) {
 	if f.IO.ErrTTY {
 		if !ev.Done {
 			p.running = fmt.Sprintf("%s %s%s", f.IO.Color("cyan", ev.Phase), pos, ev.What)
+			p.output = ev.Output
 			p.since = time.Now()
 			p.drawLocked()
 			stop := make(chan struct{})
@@ -197,7 +200,27 @@ func (p *progressLine) redraw(stop chan struct{}) {
 func (p *progressLine) drawLocked() {
 	f := p.f
 	times := fmt.Sprintf("%s (run %s)", roundElapsed(time.Since(p.since)), roundElapsed(time.Since(p.start)))
-	fmt.Fprintf(f.IO.ErrOut, "\r\x1b[K%s %s", p.running, f.IO.Color("dim", times))
+	tail := ""
+	if p.output != nil {
+		// What the command prints is outside text: redacted, one line,
+		// cut to fit beside the step.
+		if line := f.redactText(p.output()); line != "" {
+			if r := []rune(line); len(r) > 60 {
+				line = string(r[:57]) + "..."
+			}
+			tail = " " + f.IO.Color("dim", "> "+strings.Map(printable, line))
+		}
+	}
+	fmt.Fprintf(f.IO.ErrOut, "\r\x1b[K%s %s%s", p.running, f.IO.Color("dim", times), tail)
+}
+
+// printable drops control characters (escape sequences a command printed
+// must not drive the terminal).
+func printable(r rune) rune {
+	if r < 0x20 || r == 0x7f {
+		return -1
+	}
+	return r
 }
 
 // roundElapsed prints a duration at the precision a person reads: ms under

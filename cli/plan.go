@@ -86,6 +86,7 @@ func parseSets(sets []string) (map[string]string, error) {
 
 func newCmdPlan(f *Factory) *cobra.Command {
 	var p planFlags
+	var check bool
 	cmd := &cobra.Command{
 		Use:   "plan --file PLAN.yaml",
 		Short: "Dry run: validate, hash and store a plan; touches nothing",
@@ -100,6 +101,25 @@ MemoryPack is frozen, and the plan is stored with its SHA-256.`,
 			if err != nil {
 				return err
 			}
+			if check {
+				// Nothing is stored: the read-only pipeline does.
+				c, err := f.CoordinatorReadOnly(ctx)
+				if err != nil {
+					return err
+				}
+				fc, err := c.CheckFile(ctx, req)
+				if err != nil {
+					return err
+				}
+				if p.json {
+					return printJSON(f, fc)
+				}
+				fmt.Fprintf(f.IO.Out, "%s: valid (%d step(s), %d check(s), against %s)\n", fc.File, fc.Steps, fc.Checks, shortSHA(fc.Base))
+				if len(fc.Open) > 0 {
+					fmt.Fprintf(f.IO.Out, "  params to answer first: %s (their steps are checked once answered: pass --set ID=VALUE)\n", strings.Join(fc.Open, ", "))
+				}
+				return nil
+			}
 			c, err := f.Coordinator(ctx)
 			if err != nil {
 				return err
@@ -108,6 +128,7 @@ MemoryPack is frozen, and the plan is stored with its SHA-256.`,
 			return f.reportTask(ctx, t, err, p.json)
 		},
 	}
+	cmd.Flags().BoolVar(&check, "check", false, "only check the plan file against the base and the policy: no task, nothing stored")
 	p.add(cmd, "file")
 	cmd.Flags().StringVar(&p.file, "plan", "", "the plan `file` (same as --file)")
 	addJSONFlag(cmd, f, &p.json)

@@ -58,6 +58,9 @@ type ProgressEvent struct {
 	Done    bool
 	OK      bool
 	Elapsed time.Duration
+	// Output, on a start event of a command, is the last line the command
+	// has printed so far: a terminal shows it while the command runs.
+	Output func() string
 }
 
 // Runner runs one confined command: the sandbox (sandbox.Run). Every exec

@@ -13,6 +13,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -92,6 +94,17 @@ type executor struct {
 	tmp   string
 	locks Locks
 	actor agentos.Actor
+	// live is the running command's output, for progress to show its
+	// last line while it runs (nil between commands).
+	live atomic.Pointer[tailWriter]
+}
+
+// liveLine is the last line the running command printed ("" if none).
+func (x *executor) liveLine() string {
+	if w := x.live.Load(); w != nil {
+		return w.lastLine()
+	}
+	return ""
 }
 
 func (x *executor) record(ctx context.Context, r agentos.StepRecord) error {
@@ -128,7 +141,7 @@ func describe(s agentos.Step) string {
 func (x *executor) step(ctx context.Context, i int, s agentos.Step) error {
 	total := len(x.plan.Steps)
 	what := describe(s)
-	x.c.progress(ProgressEvent{Task: x.task.ID, Phase: "apply", Index: i + 1, Total: total, What: what})
+	x.c.progress(ProgressEvent{Task: x.task.ID, Phase: "apply", Index: i + 1, Total: total, What: what, Output: x.liveLine})
 	if err := x.record(ctx, agentos.StepRecord{Phase: agentos.PhasePlan, Index: i, Kind: string(s.Kind), Summary: what, Argv: s.Argv, OK: true}); err != nil {
 		return err
 	}
@@ -303,7 +316,7 @@ func (x *executor) verify(ctx context.Context, note string) error {
 		if note != "" {
 			what += " (" + note + ")"
 		}
-		x.c.progress(ProgressEvent{Task: x.task.ID, Phase: "verify", Index: i + 1, Total: total, What: what})
+		x.c.progress(ProgressEvent{Task: x.task.ID, Phase: "verify", Index: i + 1, Total: total, What: what, Output: x.liveLine})
 		start := time.Now()
 		rec, err := x.exec(ctx, ch.Argv, ch.Exe, ch.Cwd, nil, ch.TimeoutMS, false)
 		rec.Phase, rec.Index, rec.Kind, rec.Summary, rec.Argv = agentos.PhaseVerify, len(x.plan.Steps)+i, "check", what, ch.Argv
@@ -359,6 +372,8 @@ func (x *executor) exec(ctx context.Context, argv []string, exe, cwd string, env
 		timeout = x.c.defaultTimeout()
 	}
 	out := &tailWriter{max: tailBytes, h: sha256.New()}
+	x.live.Store(out)
+	defer x.live.Store(nil)
 	pol := x.c.confinement()
 	if !strings.HasPrefix(exe, x.wt+"/") {
 		exe = invocation(argv[0], exe, pol.SearchPath(x.c.Env), pol, x.wt)
@@ -474,13 +489,17 @@ func writeIn(root *os.Root, name, data string, perm fs.FileMode) error {
 }
 
 // tailWriter keeps a running digest of everything and the last max bytes.
+// Progress reads it while the command writes, hence the lock.
 type tailWriter struct {
+	mu  sync.Mutex
 	max int
 	buf []byte
 	h   hash.Hash
 }
 
 func (w *tailWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.h.Write(p)
 	w.buf = append(w.buf, p...)
 	if len(w.buf) > 2*w.max {
@@ -490,9 +509,30 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 }
 
 func (w *tailWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	b := w.buf
 	if len(b) > w.max {
 		b = b[len(b)-w.max:]
 	}
 	return strings.ToValidUTF8(string(b), "?")
+}
+
+// lastLine is the last non-empty line written so far (a carriage return
+// starts a line too, as progress bars redraw with it).
+func (w *tailWriter) lastLine() string {
+	w.mu.Lock()
+	b := w.buf
+	if len(b) > 4096 {
+		b = b[len(b)-4096:]
+	}
+	s := string(b)
+	w.mu.Unlock()
+	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i := len(lines) - 1; i >= 0; i-- {
+		if t := strings.TrimSpace(lines[i]); t != "" {
+			return strings.ToValidUTF8(t, "?")
+		}
+	}
+	return ""
 }

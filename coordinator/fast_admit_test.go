@@ -51,9 +51,6 @@ func TestFastAdmissionRefusals(t *testing.T) {
 				f.t.Fatal("no MemoryPack to tamper with")
 			}
 		}, agentos.EDENIED, "tampered with (red line 1)"},
-		{"policy changed", func(f *fixture, task *agentos.Task) {
-			f.c.Config.Hash = "sha256:" + strings.Repeat("1", 64)
-		}, agentos.ECONFLICT, "agentos.yaml changed since task"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, fastPolicy, nil)
@@ -78,6 +75,26 @@ func TestFastAdmissionRefusals(t *testing.T) {
 			f.verifyChain()
 		})
 	}
+}
+
+// TestFastAdmissionReplansStale: a plan whose policy changed since it was
+// made is not failed at admission but planned again (its gates then run
+// again), and the caller is told why; nothing was applied.
+func TestFastAdmissionReplansStale(t *testing.T) {
+	f := newFixture(t, fastPolicy, nil)
+	task := f.mustPlan("plain.yaml", plainPlan)
+	old := task.PlanHash
+	f.c.Config.Hash = "sha256:" + strings.Repeat("1", 64)
+	_, err := f.c.Apply(t.Context(), task.ID, agentos.Human("ann"))
+	wantErr(t, err, agentos.ECONFLICT, "was re-planned as", "apply of a stale plan")
+	got := f.wantState(task.ID, agentos.StatePlanned)
+	if got.PlanHash == old || got.PlanHash == "" {
+		t.Fatalf("plan hash %q after the re-plan, was %q", got.PlanHash, old)
+	}
+	if _, err := f.c.Apply(t.Context(), task.ID, agentos.Human("ann")); err != nil {
+		t.Fatalf("apply of the re-planned task: %v", err)
+	}
+	f.wantState(task.ID, agentos.StateCommitted)
 }
 
 // TestFastAdmitWithoutGateDecisions: a queued task whose plan was never

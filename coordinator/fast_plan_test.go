@@ -3,6 +3,7 @@ package coordinator_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/agentos/agentos"
@@ -100,17 +101,18 @@ func TestFastPlanRefusals(t *testing.T) {
 			f := newFixture(t, fastPolicy, planFiles)
 			task, err := f.plan("bad.yaml", "version: 1\ngoal: "+tc.name+"\nsteps:\n"+tc.steps, agentos.ModeSemiAuto, false, nil)
 			wantErr(t, err, tc.code, tc.says, tc.name)
-			if task == nil {
-				t.Fatal("no task")
+			// Refused before a task was made: none is left behind, and the
+			// refusal is audited.
+			if task != nil {
+				t.Fatalf("a refused plan left task %s (%s)", task.ID, task.State)
 			}
-			got := f.wantState(task.ID, agentos.StateFailed)
-			if got.PlanID != "" {
-				t.Fatalf("a refused plan was stored as %s", got.PlanID)
+			if ts, err := f.db.Tasks(t.Context(), agentos.TaskFilter{}); err != nil || len(ts) != 0 {
+				t.Fatalf("tasks after a refusal: %v, %v", ts, err)
 			}
-			if _, d := f.lastTransition(task.ID); d["phase"] != "plan" {
-				t.Fatalf("failure transition data %v, want phase plan", d)
+			evs, err := f.db.Events(t.Context(), agentos.EventFilter{Kind: agentos.EventPlanRefused})
+			if err != nil || len(evs) != 1 || evs[0].Task != "" || !strings.Contains(string(evs[0].Data), `"code":"`+tc.code+`"`) {
+				t.Fatalf("plan.refused events %+v, %v; want one with code %s", evs, err, tc.code)
 			}
-			f.wantReview(task.ID, agentos.StateFailed)
 		})
 	}
 }
@@ -124,7 +126,9 @@ func TestFastPlanRefusesDirtyPaths(t *testing.T) {
 	}
 	task, err := f.plan("dirty.yaml", "version: 1\ngoal: overwrite\nsteps:\n  - write: {path: notes.txt, content: x}\nverify:\n  - argv: [\"true\"]\n", agentos.ModeSemiAuto, false, nil)
 	wantErr(t, err, agentos.EINVALID, "uncommitted changes in notes.txt", "plan over a dirty path")
-	f.wantState(task.ID, agentos.StateFailed)
+	if task != nil {
+		t.Fatalf("a refused plan left task %s", task.ID)
+	}
 	f.mustPlan("clean.yaml", plainPlan)
 	// Status is asked about the plan's paths only, yet still sees a change
 	// below a path the plan writes (an untracked file in a directory it
@@ -144,5 +148,7 @@ func TestFastPlanRefusesDirtyPaths(t *testing.T) {
 	// A verify check off the allowlist is refused the same way.
 	task, err = f.plan("verify.yaml", "version: 1\ngoal: v\nsteps:\n  - write: {path: v.txt, content: x}\nverify:\n  - argv: [rm, v.txt]\n", agentos.ModeSemiAuto, false, nil)
 	wantErr(t, err, agentos.EDENIED, "verify check 1", "verify off the allowlist")
-	f.wantState(task.ID, agentos.StateFailed)
+	if task != nil {
+		t.Fatalf("a refused plan left task %s", task.ID)
+	}
 }

@@ -62,7 +62,10 @@ func TestFastPolicyOfTheCommit(t *testing.T) {
 		f.commitPolicy(change)
 		_, err := f.c.Apply(t.Context(), task.ID, agentos.Human("ann"))
 		wantErr(t, err, agentos.ECONFLICT, "is stale; re-plan it", "apply after a policy commit")
-		f.wantState(task.ID, agentos.StateFailed)
+		// This process loaded the policy before the commit: it neither
+		// re-plans with it nor fails the task; the next command re-plans.
+		wantErr(t, err, agentos.ECONFLICT, "run it again to re-plan the task", "apply after a policy commit")
+		f.wantState(task.ID, agentos.StateQueued)
 		if _, ok := f.onMain("notes/a.txt"); ok {
 			t.Fatal("a stale plan reached main")
 		}

@@ -29,10 +29,58 @@ func (c *Coordinator) precheckFile(ctx context.Context, f *planfile.File, given 
 		}
 	}
 	rendered, err := f.Render(values)
-	if err == nil {
-		_, _, err = c.validateSteps(ctx, base, rendered, "")
+	if err != nil {
+		return err
 	}
-	return err
+	steps, _, err := c.validateSteps(ctx, base, rendered, "")
+	if err != nil {
+		return err
+	}
+	// A plan over the user's uncommitted changes is refused the same way.
+	return c.checkDirty(ctx, &agentos.Plan{Steps: steps})
+}
+
+// CheckFile is `agentos plan --check`: the plan file is parsed, its
+// answers checked, and every step validated against the base exactly as
+// planning would, but nothing is stored, audited or asked. A plan whose
+// params still need answers is checked as far as it can be (the steps are
+// validated once answered) and says so.
+func (c *Coordinator) CheckFile(ctx context.Context, req PlanRequest) (*FileCheck, error) {
+	raw, err := c.readPlanFile(req.File)
+	if err != nil {
+		return nil, err
+	}
+	f, err := planfile.Parse([]byte(raw))
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINVALID, err, "%s: %v", req.File, err)
+	}
+	if err := checkValues(f, req.Values, c.Repo.Dir()); err != nil {
+		return nil, err
+	}
+	_, base, err := c.targetAndBase(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fc := &FileCheck{File: req.File, Goal: f.Goal, Steps: len(f.Steps), Checks: len(f.Verify), Base: base}
+	for _, p := range f.Params {
+		if _, ok := req.Values[p.ID]; !ok && (p.Default == nil || req.Mode == agentos.ModeInteractive) {
+			fc.Open = append(fc.Open, p.ID)
+		}
+	}
+	if err := c.precheckFile(ctx, f, req.Values, req.Mode, base); err != nil {
+		return nil, err
+	}
+	return fc, nil
+}
+
+// FileCheck is what `agentos plan --check` found.
+type FileCheck struct {
+	File   string   `json:"file"`
+	Goal   string   `json:"goal"`
+	Steps  int      `json:"steps"`
+	Checks int      `json:"checks"`
+	Base   string   `json:"base"`
+	Open   []string `json:"open_params,omitempty"` // params to answer before the steps can be checked
 }
 
 // refusal reports whether err is a refusal of the plan itself (rather than

@@ -17,6 +17,14 @@ var errStalePlan = errors.New("the plan is stale")
 // same breath: the caller sees why, and the next apply (or worker pass)
 // gates it like any plan.
 func (c *Coordinator) replanStale(ctx context.Context, t *agentos.Task, actor agentos.Actor, cause error) (*agentos.Task, error) {
+	// A re-plan needs the policy in force now; a process that loaded it
+	// before the commit that made the plan stale leaves the task as it is
+	// (queued) for the next command, which loads the new one.
+	if head, err := c.targetHead(ctx, t.Target); err == nil {
+		if err := c.checkPolicyAt(ctx, head, c.Config.Hash, "the policy changed on "+t.Target+" while this command ran; run it again to re-plan the task"); err != nil {
+			return t, agentos.WrapError(agentos.ECONFLICT, errors.Join(cause, err), "%s; %s", agentos.ErrorMessage(cause), agentos.ErrorMessage(err))
+		}
+	}
 	nt, err := c.replan(ctx, t, actor, "stale")
 	if err != nil {
 		return nt, err
