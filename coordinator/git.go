@@ -88,8 +88,10 @@ type Git interface {
 	Rebase(ctx context.Context, wt, commit, newBase string) (conflicts []string, detail string, err error)
 	Revert(ctx context.Context, wt, commit string) ([]string, error)
 	Head(ctx context.Context, wt string) (string, error)
-	HasTrackedChanges(ctx context.Context, wt string) (bool, error)
-	MergeFFOnly(ctx context.Context, wt, commit string) error
+	// FastForwardCheckout moves branch, checked out in wt at from, to its
+	// descendant to, rewriting only the paths that differ; when any of them
+	// has uncommitted changes in wt it touches nothing and returns them.
+	FastForwardCheckout(ctx context.Context, wt, branch, from, to, reason string) (dirty []string, err error)
 
 	// Remotes.
 	FetchBranch(ctx context.Context, remote, branch string) (string, error)

@@ -146,6 +146,11 @@ func (r *Repo) BranchHead(ctx context.Context, branch string) (string, error) {
 // (nil: anywhere). Limiting git's status to those paths keeps its cost to
 // them instead of a stat of every file and a scan of every directory.
 func (r *Repo) DirtyPaths(ctx context.Context, paths []string) ([]string, error) {
+	return r.DirtyPathsIn(ctx, r.Root, paths)
+}
+
+// DirtyPathsIn is DirtyPaths in worktree wt.
+func (r *Repo) DirtyPathsIn(ctx context.Context, wt string, paths []string) ([]string, error) {
 	args := []string{"status", "--porcelain=v1", "-z", "--untracked-files=all"}
 	if paths != nil {
 		args = append(args, "--")
@@ -166,7 +171,7 @@ func (r *Repo) DirtyPaths(ctx context.Context, paths []string) ([]string, error)
 			// One that is a directory on disk cannot be: naming it would
 			// only widen the scan to its whole subtree.
 			for d := path.Dir(p); d != "."; d = path.Dir(d) {
-				if fi, err := os.Lstat(filepath.Join(r.Root, filepath.FromSlash(d))); err != nil || !fi.IsDir() {
+				if fi, err := os.Lstat(filepath.Join(wt, filepath.FromSlash(d))); err != nil || !fi.IsDir() {
 					add(d)
 				}
 			}
@@ -175,7 +180,7 @@ func (r *Repo) DirtyPaths(ctx context.Context, paths []string) ([]string, error)
 			return nil, nil // no paths
 		}
 	}
-	out, err := r.Git(ctx, args...)
+	out, err := run(ctx, wt, nil, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -330,23 +335,6 @@ func (r *Repo) Head(ctx context.Context, wt string) (string, error) {
 		return "", err
 	}
 	return strings.TrimSpace(out), nil
-}
-
-// HasTrackedChanges reports whether tracked files in worktree wt have
-// uncommitted changes, staged or not; untracked files do not count.
-func (r *Repo) HasTrackedChanges(ctx context.Context, wt string) (bool, error) {
-	out, err := run(ctx, wt, nil, "status", "--porcelain", "--untracked-files=no")
-	if err != nil {
-		return false, err
-	}
-	return strings.TrimSpace(out) != "", nil
-}
-
-// MergeFFOnly fast-forwards worktree wt's branch to commit, refusing
-// anything but a fast-forward.
-func (r *Repo) MergeFFOnly(ctx context.Context, wt, commit string) error {
-	_, err := run(ctx, wt, nil, "merge", "--ff-only", "--quiet", commit)
-	return err
 }
 
 // Trailers parses the AgentOS trailers of a commit.
