@@ -30,7 +30,7 @@ const ffPathsMax = 1000
 // The branch moves by compare-and-swap after the files: when it no longer
 // points at from, the files are put back and the error is a conflict.
 func (r *Repo) FastForwardCheckout(ctx context.Context, wt, branch, from, to, reason string) (dirty []string, err error) {
-	out, err := run(ctx, wt, nil, "diff-tree", "-r", "-z", "--no-renames", from, to)
+	out, err := run(ctx, wt, r.objectsOnly(nil), "diff-tree", "-r", "-z", "--no-renames", from, to)
 	if err != nil {
 		return nil, err
 	}

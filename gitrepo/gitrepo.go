@@ -28,6 +28,8 @@ import (
 // Repo is a git repository (its main working tree).
 type Repo struct {
 	Root string // absolute path of the main working tree
+
+	common string // the git common directory, absolute ("" if unknown)
 }
 
 // Open finds the repository containing dir.
@@ -55,8 +57,10 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 		if c != root && filepath.Base(common) == agentos.GitDir {
 			root = c
 		}
+	} else {
+		common = ""
 	}
-	return &Repo{Root: root}, nil
+	return &Repo{Root: root, common: common}, nil
 }
 
 // Dir is the main working tree's absolute path.
