@@ -455,28 +455,6 @@ func (r *Repo) Rebase(ctx context.Context, wt, commit, newBase string) (conflict
 	return conflicts, d, nil
 }
 
-// Revert stages the inverse of commit on top of the worktree's HEAD. On
-// conflict it returns the conflicting paths and leaves the worktree clean.
-func (r *Repo) Revert(ctx context.Context, wt, commit string) ([]string, error) {
-	_, err := GitIn(ctx, wt, nil, "revert", "--no-commit", commit)
-	if err == nil {
-		return nil, nil
-	}
-	out, _ := GitIn(ctx, wt, nil, "diff", "--name-only", "--diff-filter=U")
-	var conflicts []string
-	for _, p := range strings.Split(strings.TrimSpace(out), "\n") {
-		if p != "" {
-			conflicts = append(conflicts, p)
-		}
-	}
-	GitIn(ctx, wt, nil, "revert", "--abort")
-	GitIn(ctx, wt, nil, "reset", "--quiet", "--hard", "HEAD")
-	if len(conflicts) == 0 {
-		return nil, err
-	}
-	return conflicts, nil
-}
-
 // ApplyPatch applies a unified diff to the worktree's files (in view's
 // namespace when v is set).
 func (r *Repo) ApplyPatch(ctx context.Context, v *sandbox.View, wt string, diff []byte) error {
