@@ -71,6 +71,8 @@ type Git interface {
 	// (one per changed file), or the conflicting paths, from git's objects
 	// alone: no worktree, and nothing written to the repository.
 	RevertSteps(ctx context.Context, commit, head, intentID string) (steps []agentos.Step, conflicts []string, err error)
+	// TreeSteps lists what differs from base to treeSHA as patch steps.
+	TreeSteps(ctx context.Context, base, treeSHA, intentID string) ([]agentos.Step, error)
 	// Materialize makes view (head plus an empty layer) hold treeSHA.
 	Materialize(ctx context.Context, view *sandbox.View, tree, gitdir, upper, head, treeSHA string) error
 	// SetBranch points branch at commit unconditionally (a task's own

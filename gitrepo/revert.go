@@ -66,14 +66,20 @@ func (r *Repo) RevertSteps(ctx context.Context, commit, head, intentID string) (
 		return nil, conflicts, nil
 	}
 	tree := strings.TrimSpace(lines[0])
-	steps, err = TreeSteps(git, head, tree, intentID)
+	steps, err = treeSteps(git, head, tree, intentID)
 	return steps, nil, err
 }
 
 // TreeSteps lists what differs from commit base to tree as patch steps, one
 // per changed file (a rename is one step with both paths), each diff as
-// `git diff --binary -M` writes it and hashed; git runs git.
-func TreeSteps(git func(args ...string) (string, error), base, tree, intentID string) ([]agentos.Step, error) {
+// `git diff --binary -M` writes it, hashed, with intentID.
+func (r *Repo) TreeSteps(ctx context.Context, base, tree, intentID string) ([]agentos.Step, error) {
+	env := r.objectsOnly(nil)
+	return treeSteps(func(args ...string) (string, error) { return run(ctx, r.Root, env, args...) }, base, tree, intentID)
+}
+
+// treeSteps is TreeSteps with git run by git.
+func treeSteps(git func(args ...string) (string, error), base, tree, intentID string) ([]agentos.Step, error) {
 	// The diff's text is what a patch step applies: no config may change
 	// its prefixes.
 	diffArgs := []string{"-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "diff"}
