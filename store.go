@@ -400,3 +400,9 @@ func (c *ChainCheck) Checked() int64 { return c.n }
 
 // TimeFormat is the one encoding of times in stores and documents.
 const TimeFormat = time.RFC3339Nano
+
+// StoreTimeFormat is how a store writes a time (UTC) as text: TimeFormat
+// with the nanoseconds at a fixed width, so that stored times sort as text
+// in time order (trimmed, "…:07.1Z" sorts after "…:07.15Z"). TimeFormat
+// parses it.
+const StoreTimeFormat = "2006-01-02T15:04:05.000000000Z07:00"

@@ -166,8 +166,9 @@ func TerminalStates() []State {
 }
 
 // TimeBoundSeconds renders t for a store that keeps times as TimeFormat
-// text: TimeFormat trims trailing zeros, so its strings compare in time
-// order only to the second. A stored time s is before t's second exactly
+// text, whose strings compare in time order at least to the second (those
+// written trimmed by older binaries and not rewritten by a migration only
+// that far). A stored time s is before t's second exactly
 // when s < TimeBoundSeconds(t) as strings; s is at or after it exactly when
 // s >= TimeBoundSeconds(t).
 func TimeBoundSeconds(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05") }

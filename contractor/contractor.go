@@ -76,6 +76,20 @@ type Spec struct {
 	Transcript io.Writer
 	// Keep leaves the scratch worktree in place (for inspection).
 	Keep bool
+	// Layer, when set, is the contractor's worktree instead of a scratch
+	// git worktree: a copy-on-write layer of its own over a checkout of
+	// Base shared with the tasks on it, mounted in the sandbox.
+	Layer *Layer
+}
+
+// Layer is a contractor's copy-on-write worktree: Lower is a checkout of
+// Spec.Base that nothing writes while the contractor runs; the layer over
+// it (a directory in the run's directory) receives everything it writes,
+// and Collect turns that layer (upper, with work as overlayfs's scratch
+// directory) into patch steps against Base.
+type Layer struct {
+	Lower   string
+	Collect func(ctx context.Context, upper, work string) ([]agentos.Step, error)
 }
 
 // network: the whole network only when no allowlist narrows it.
@@ -151,13 +165,27 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot create %s: %v", p, err)
 		}
 	}
-	if _, err := gitrepo.GitIn(ctx, spec.Repo, nil, "worktree", "add", "--detach", "--quiet", d.Worktree, spec.Base); err != nil {
+	// A layer costs what the contractor changes; a scratch worktree is a
+	// whole checkout.
+	var overlay *sandbox.Overlay
+	if spec.Layer != nil {
+		overlay = &sandbox.Overlay{Lower: spec.Layer.Lower, Upper: d.Worktree, Work: filepath.Join(runDir, "work")}
+		for _, p := range []string{overlay.Upper, overlay.Work} {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot create the contractor's layer at %s: %v", p, err)
+			}
+		}
+	} else if _, err := gitrepo.GitIn(ctx, spec.Repo, nil, "worktree", "add", "--detach", "--quiet", d.Worktree, spec.Base); err != nil {
 		return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot create the contractor's scratch worktree at %s: %v", d.Worktree, err)
 	}
 	res.Worktree = d.Worktree
 	defer func() {
 		if !spec.Keep {
-			gitrepo.GitIn(context.WithoutCancel(ctx), spec.Repo, nil, "worktree", "remove", "--force", d.Worktree)
+			if overlay != nil {
+				sandbox.RemoveLayer(overlay.Work)
+			} else {
+				gitrepo.GitIn(context.WithoutCancel(ctx), spec.Repo, nil, "worktree", "remove", "--force", d.Worktree)
+			}
 			os.RemoveAll(runDir)
 		}
 	}()
@@ -266,6 +294,10 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if spec.Policy != nil {
 		err = spec.Policy.ApplyFiles(&sspec)
 	}
+	if overlay != nil {
+		sspec.Overlay = overlay
+		overlay.Upper = d.Worktree // as resolved
+	}
 	if err == nil {
 		sres, err = sandbox.Run(ctx, sspec)
 	}
@@ -282,6 +314,15 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	}
 	if sres.TimedOut {
 		return res, agentos.Errorf(agentos.EFAILED, "contractor %s timed out after %s; nothing it changed is used (raise planner.contractor.timeout)", spec.Name, spec.Timeout)
+	}
+	if overlay != nil {
+		if res.Steps, err = spec.Layer.Collect(ctx, overlay.Upper, overlay.Work); err != nil {
+			return res, err
+		}
+		for i := range res.Steps {
+			res.Steps[i].Rationale = "contractor " + spec.Name + " " + res.Steps[i].Rationale
+		}
+		return res, nil
 	}
 	res.Steps, err = Changes(ctx, d.Worktree, spec.Base, spec.IntentID, spec.Name)
 	if err != nil {

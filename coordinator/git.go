@@ -70,6 +70,12 @@ type Git interface {
 	// ReplayTree replays commit (parent's child) onto head three-way
 	// without a worktree: the tree, or the conflicts and their hunks.
 	ReplayTree(ctx context.Context, commit, parent, head string) (string, []string, string, error)
+	// RevertSteps computes the revert of commit on head as patch steps
+	// (one per changed file), or the conflicting paths, from git's objects
+	// alone: no worktree, and nothing written to the repository.
+	RevertSteps(ctx context.Context, commit, head, intentID string) (steps []agentos.Step, conflicts []string, err error)
+	// TreeSteps lists what differs from base to treeSHA as patch steps.
+	TreeSteps(ctx context.Context, base, treeSHA, intentID string) ([]agentos.Step, error)
 	// Materialize makes view (head plus an empty layer) hold treeSHA.
 	Materialize(ctx context.Context, view *sandbox.View, tree, gitdir, upper, head, treeSHA string) error
 	// SetBranch points branch at commit unconditionally (a task's own
@@ -89,10 +95,11 @@ type Git interface {
 	CommitTree(ctx context.Context, tree, parent, message string, id agentos.CommitIdentity) (string, error)
 	ResetSoft(ctx context.Context, wt, commit string) error
 	Rebase(ctx context.Context, wt, commit, newBase string) (conflicts []string, detail string, err error)
-	Revert(ctx context.Context, wt, commit string) ([]string, error)
 	Head(ctx context.Context, wt string) (string, error)
-	HasTrackedChanges(ctx context.Context, wt string) (bool, error)
-	MergeFFOnly(ctx context.Context, wt, commit string) error
+	// FastForwardCheckout moves branch, checked out in wt at from, to its
+	// descendant to, rewriting only the paths that differ; when any of them
+	// has uncommitted changes in wt it touches nothing and returns them.
+	FastForwardCheckout(ctx context.Context, wt, branch, from, to, reason string) (dirty []string, err error)
 
 	// Attestations and signatures (attest.go). AddNote sets commit's note
 	// under ref without a working tree, by compare-and-swap on ref; Note

@@ -176,8 +176,11 @@ func tail(s string, n int) string {
 }
 
 // updateTarget moves the target branch from head to commit. If the branch is
-// checked out in a clean working tree, that tree is fast-forwarded; if that
-// tree is dirty, it is left alone and the commit waits on its own branch.
+// checked out in a working tree, that tree is fast-forwarded by the paths
+// the commit changes alone (uncommitted changes elsewhere stay, as with git's
+// own fast-forward); if any of those paths has uncommitted changes there,
+// nothing is touched and the commit waits on its own branch. The cost
+// follows the change, not the size of the checkout.
 func (c *Coordinator) updateTarget(ctx context.Context, t *agentos.Task, head, commit string) (bool, string, error) {
 	wt := c.Repo.WorktreeOf(ctx, t.Target)
 	if wt == "" {
@@ -186,21 +189,26 @@ func (c *Coordinator) updateTarget(ctx context.Context, t *agentos.Task, head, c
 		}
 		return true, "", nil
 	}
-	dirty, err := c.Repo.HasTrackedChanges(ctx, wt)
-	if err != nil {
-		return false, "", err
-	}
-	if dirty {
-		note := fmt.Sprintf("%s is checked out in %s with uncommitted changes, so it was not touched; the verified commit waits on branch %s: run `git merge --ff-only %s` there when it is clean",
-			t.Target, wt, branchOf(t.ID), branchOf(t.ID))
-		return false, note, nil
-	}
 	cur, err := c.Repo.Head(ctx, wt)
 	if err != nil || cur != head {
 		return false, "", agentos.Errorf(agentos.ECONFLICT, "%s moved", t.Target)
 	}
-	if err := c.Repo.MergeFFOnly(ctx, wt, commit); err != nil {
-		return false, "", agentos.WrapError(agentos.ECONFLICT, err, "fast-forward of %s failed: %v", t.Target, err)
+	dirty, err := c.Repo.FastForwardCheckout(ctx, wt, t.Target, head, commit, "agentos: "+t.ID)
+	if err != nil {
+		return false, "", err
+	}
+	if len(dirty) > 0 {
+		note := fmt.Sprintf("%s is checked out in %s with uncommitted changes, so it was not touched (%s, which this task changes too); the verified commit waits on branch %s: run `git merge --ff-only %s` there when it is clean",
+			t.Target, wt, listPaths(dirty, 5), branchOf(t.ID), branchOf(t.ID))
+		return false, note, nil
 	}
 	return true, "", nil
+}
+
+// listPaths names up to n paths, and how many more there are.
+func listPaths(ps []string, n int) string {
+	if len(ps) <= n {
+		return strings.Join(ps, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ps[:n], ", "), len(ps)-n)
 }

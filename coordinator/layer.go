@@ -512,6 +512,35 @@ func (tt *taskTree) rebase(ctx context.Context, commit, parent, head string) ([]
 	return nil, "", nil
 }
 
+// layerSteps turns a contractor's layer over base checkout l (at base) into
+// patch steps: the layer's paths are staged as a task's are (only they are
+// read), and the steps are the diff from base to that tree.
+func (c *Coordinator) layerSteps(ctx context.Context, l *baseLease, upper, work, base, intentID string) ([]agentos.Step, error) {
+	var v *sandbox.View
+	defer func() {
+		if v != nil {
+			v.Close()
+		}
+	}()
+	view := func() (*sandbox.View, error) {
+		sandbox.RemoveLayer(work)
+		if err := os.MkdirAll(work, 0o755); err != nil {
+			return nil, err
+		}
+		var err error
+		v, err = sandbox.OpenView(ctx, sandbox.Overlay{Lower: l.tree, Upper: upper, Work: work}, upper)
+		return v, err
+	}
+	tree, changed, err := c.Repo.StageLayer(ctx, view, l.tree, l.git, upper, base)
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot collect the contractor's changes: %v", err)
+	}
+	if len(changed) == 0 {
+		return []agentos.Step{}, nil
+	}
+	return c.Repo.TreeSteps(ctx, base, tree, intentID)
+}
+
 // isLayer reports whether dir is a task's layer (not a git worktree, which
 // has a .git file).
 func isLayer(dir string) bool {

@@ -107,6 +107,10 @@ func taskCostCLI(b *testing.B, root string, n, earlier, rounds int) {
 	git("init", "-q", "-b", "main")
 	git("config", "user.name", "ann")
 	git("config", "user.email", "ann@example.com")
+	// No automatic gc: at 100k loose objects the by-hand commits would
+	// start one in the background, which skews every later figure and
+	// races the temporary directory's removal.
+	git("config", "gc.auto", "0")
 	for i := range n {
 		p := filepath.Join(dir, fmt.Sprintf("src/d%03d/f%06d.txt", i%500, i))
 		os.MkdirAll(filepath.Dir(p), 0o755)

@@ -251,13 +251,29 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 	if err != nil {
 		return c.failPlanning(ctx, t, err)
 	}
-	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "contractor " + kc.Name + " at work on a scratch worktree"})
+	// The contractor works on a copy-on-write layer over the shared base
+	// checkout where tasks can (a full scratch worktree elsewhere).
+	var layer *contractor.Layer
+	where := "a scratch worktree"
+	if c.overlayUnavailable() == "" {
+		l, err := c.leaseBase(ctx, base)
+		if err != nil {
+			return c.failPlanning(ctx, t, err)
+		}
+		defer l.release()
+		layer = &contractor.Layer{Lower: l.tree, Collect: func(ctx context.Context, upper, work string) ([]agentos.Step, error) {
+			return c.layerSteps(ctx, l, upper, work, base, intent.ID)
+		}}
+		where = "a copy-on-write worktree"
+	}
+	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "contractor " + kc.Name + " at work on " + where})
 	res, err := contractor.Run(ctx, contractor.Spec{
 		Name: kc.Name, Repo: c.Repo.Dir(), Base: base, Prompt: contractor.Prompt(intent) + memoryPrompt(pack), IntentID: intent.ID,
 		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
 		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Engine: engine},
 		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), AllowTCP: kc.AllowTCP, Require: c.Config.Sandbox.Required(),
 		Policy: c.confinement(), Timeout: kc.RunTimeout(), Transcript: io.MultiWriter(c.Log, transcript),
+		Layer: layer,
 	})
 	for i := range res.Commands {
 		res.Commands[i].Command = c.redactText(res.Commands[i].Command)

@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/contractor"
 	"github.com/agentos/agentos/planfile"
 )
 
@@ -283,8 +281,8 @@ func (c *Coordinator) planRollback(ctx context.Context, rt, orig *agentos.Task, 
 	return nil
 }
 
-// revertPlan computes the revert of orig's commit on the target's head in a
-// scratch worktree (git's three-way revert, so later commits that touched
+// revertPlan computes the revert of orig's commit on the target's head from
+// git's objects (git's three-way revert merge, so later commits that touched
 // nearby lines do not stop it) and turns what it changed into patch steps
 // that validateSteps checks like a plan file's. It returns the conflicting
 // paths when the revert does not apply.
@@ -303,24 +301,16 @@ func (c *Coordinator) revertPlan(ctx context.Context, rt, orig *agentos.Task) (*
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	// A detached scratch worktree: no branch or ref is created, and the
-	// user's tree and index are not touched.
-	scratch := filepath.Join(c.StateDir, "worktrees", rt.ID+"-revert")
-	if err := c.Repo.AddDetachedWorktree(ctx, scratch, head); err != nil {
-		return nil, nil, nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot create a scratch worktree to compute the revert: %v", err)
-	}
-	defer c.Repo.RemoveWorktree(context.WithoutCancel(ctx), scratch, "")
-	conflicts, err := c.Repo.Revert(ctx, scratch, orig.Commit)
+	// Computed from git's objects alone: no worktree or checkout, and
+	// nothing written to the repository (the user's tree and index, refs
+	// and objects are untouched).
+	intentID := NewID("i")
+	changes, conflicts, err := c.Repo.RevertSteps(ctx, orig.Commit, head, intentID)
 	if err != nil {
 		return nil, nil, nil, agentos.WrapError(agentos.EFAILED, err, "cannot revert commit %s: %v", short(orig.Commit), err)
 	}
 	if len(conflicts) > 0 {
 		return nil, nil, conflicts, nil
-	}
-	intentID := NewID("i")
-	changes, err := contractor.Changes(ctx, scratch, head, intentID, PlannerRollback)
-	if err != nil {
-		return nil, nil, nil, err
 	}
 	if len(changes) == 0 {
 		return nil, nil, nil, agentos.Errorf(agentos.ECONFLICT, "reverting commit %s on %s changes nothing: later commits already undid task %s's change", short(orig.Commit), orig.Target, orig.ID)

@@ -30,6 +30,8 @@ import (
 // Repo is a git repository (its main working tree).
 type Repo struct {
 	Root string // absolute path of the main working tree
+
+	common string // the git common directory, absolute ("" if unknown)
 }
 
 // Open finds the repository containing dir.
@@ -60,8 +62,10 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 		if c != root && filepath.Base(common) == agentos.GitDir {
 			root = c
 		}
+	} else {
+		common = ""
 	}
-	return &Repo{Root: root}, nil
+	return &Repo{Root: root, common: common}, nil
 }
 
 // Dir is the main working tree's absolute path.
@@ -199,6 +203,11 @@ func (r *Repo) BranchHead(ctx context.Context, branch string) (string, error) {
 // (nil: anywhere). Limiting git's status to those paths keeps its cost to
 // them instead of a stat of every file and a scan of every directory.
 func (r *Repo) DirtyPaths(ctx context.Context, paths []string) ([]string, error) {
+	return r.DirtyPathsIn(ctx, r.Root, paths)
+}
+
+// DirtyPathsIn is DirtyPaths in worktree wt.
+func (r *Repo) DirtyPathsIn(ctx context.Context, wt string, paths []string) ([]string, error) {
 	args := []string{"status", "--porcelain=v1", "-z", "--untracked-files=all"}
 	if paths != nil {
 		args = append(args, "--")
@@ -219,7 +228,7 @@ func (r *Repo) DirtyPaths(ctx context.Context, paths []string) ([]string, error)
 			// One that is a directory on disk cannot be: naming it would
 			// only widen the scan to its whole subtree.
 			for d := path.Dir(p); d != "."; d = path.Dir(d) {
-				if fi, err := os.Lstat(filepath.Join(r.Root, filepath.FromSlash(d))); err != nil || !fi.IsDir() {
+				if fi, err := os.Lstat(filepath.Join(wt, filepath.FromSlash(d))); err != nil || !fi.IsDir() {
 					add(d)
 				}
 			}
@@ -228,7 +237,7 @@ func (r *Repo) DirtyPaths(ctx context.Context, paths []string) ([]string, error)
 			return nil, nil // no paths
 		}
 	}
-	out, err := r.Git(ctx, args...)
+	out, err := run(ctx, wt, nil, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -399,23 +408,6 @@ func (r *Repo) Head(ctx context.Context, wt string) (string, error) {
 	return strings.TrimSpace(out), nil
 }
 
-// HasTrackedChanges reports whether tracked files in worktree wt have
-// uncommitted changes, staged or not; untracked files do not count.
-func (r *Repo) HasTrackedChanges(ctx context.Context, wt string) (bool, error) {
-	out, err := run(ctx, wt, nil, "status", "--porcelain", "--untracked-files=no")
-	if err != nil {
-		return false, err
-	}
-	return strings.TrimSpace(out) != "", nil
-}
-
-// MergeFFOnly fast-forwards worktree wt's branch to commit, refusing
-// anything but a fast-forward.
-func (r *Repo) MergeFFOnly(ctx context.Context, wt, commit string) error {
-	_, err := run(ctx, wt, nil, "merge", "--ff-only", "--quiet", commit)
-	return err
-}
-
 // Trailers parses the AgentOS trailers of a commit.
 func (r *Repo) Trailers(ctx context.Context, commit string) (map[string]string, error) {
 	out, err := r.Git(ctx, "log", "-1", "--format=%(trailers:only,unfold)", commit)
@@ -528,28 +520,6 @@ func (r *Repo) Rebase(ctx context.Context, wt, commit, newBase string) (conflict
 	GitIn(ctx, wt, nil, "cherry-pick", "--abort")
 	GitIn(ctx, wt, nil, "reset", "--quiet", "--hard", newBase)
 	return conflicts, d, nil
-}
-
-// Revert stages the inverse of commit on top of the worktree's HEAD. On
-// conflict it returns the conflicting paths and leaves the worktree clean.
-func (r *Repo) Revert(ctx context.Context, wt, commit string) ([]string, error) {
-	_, err := GitIn(ctx, wt, nil, "revert", "--no-commit", commit)
-	if err == nil {
-		return nil, nil
-	}
-	out, _ := GitIn(ctx, wt, nil, "diff", "--name-only", "--diff-filter=U")
-	var conflicts []string
-	for _, p := range strings.Split(strings.TrimSpace(out), "\n") {
-		if p != "" {
-			conflicts = append(conflicts, p)
-		}
-	}
-	GitIn(ctx, wt, nil, "revert", "--abort")
-	GitIn(ctx, wt, nil, "reset", "--quiet", "--hard", "HEAD")
-	if len(conflicts) == 0 {
-		return nil, err
-	}
-	return conflicts, nil
 }
 
 // ApplyPatch applies a unified diff to the worktree's files (in view's

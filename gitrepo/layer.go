@@ -71,6 +71,14 @@ func (r *Repo) PrepareBase(ctx context.Context, tree, gitdir, from, to string) e
 	if _, err := run(ctx, b.Tree, b.env(""), splitBase("read-tree", "--reset", "-u", to)...); err != nil {
 		return err
 	}
+	// The files written in the checkout's last second are "racily clean"
+	// (as new as the index): a split index keeps every such entry in its
+	// small file, and each later write of the base's index, or of a
+	// task's copy of it, re-reads those files (tens of thousands at 100k
+	// paths). One refresh, writing a new shared index, settles them.
+	if _, err := run(ctx, b.Tree, b.env(""), splitBase("-c", "splitIndex.maxPercentChange=0", "update-index", "-q", "--refresh")...); err != nil && exitCode(err) != 1 {
+		return err
+	}
 	return r.finishBase(ctx, b, to)
 }
 
@@ -85,7 +93,7 @@ const moveBaseMax = 2000
 // checkout does). Unlike `read-tree -m -u from to` nothing walks the two
 // trees: the cost follows the diff, not the repository.
 func (r *Repo) moveBase(ctx context.Context, b base, from, to string) error {
-	out, err := run(ctx, b.Tree, b.env(""), "diff-tree", "-r", "-z", "--no-renames", from, to)
+	out, err := run(ctx, b.Tree, r.objectsOnly(b.env("")), "diff-tree", "-r", "-z", "--no-renames", from, to)
 	if err != nil {
 		return err
 	}
@@ -278,7 +286,9 @@ func (r *Repo) StageLayer(ctx context.Context, view func() (*sandbox.View, error
 		if v == nil {
 			dir, ienv = b.Tree, append(b.env(""), "GIT_INDEX_FILE="+idx.Name())
 		}
-		out, err := gitVia(ctx, v, dir, ienv, nulJoin(fresh), "check-ignore", "-z", "--stdin")
+		// --no-index: the paths are new, so none is tracked, and the
+		// index (every path of the tree) need not be read.
+		out, err := gitVia(ctx, v, dir, ienv, nulJoin(fresh), "check-ignore", "--no-index", "-z", "--stdin")
 		if err != nil && exitCode(err) != 1 { // 1: nothing ignored
 			return "", nil, err
 		}
@@ -306,7 +316,7 @@ func (r *Repo) StageLayer(ctx context.Context, view func() (*sandbox.View, error
 		return "", nil, err
 	}
 	tree = strings.TrimSpace(out)
-	out, err = r.Git(ctx, "diff-tree", "-r", "-z", "--name-only", "--no-renames", base, tree)
+	out, err = run(ctx, r.Root, r.objectsOnly(nil), "diff-tree", "-r", "-z", "--name-only", "--no-renames", base, tree)
 	if err != nil {
 		return "", nil, err
 	}
@@ -378,7 +388,7 @@ func (r *Repo) replayInWorktree(ctx context.Context, commit, head string) (strin
 // (filters, modes and symlinks as a checkout does).
 func (r *Repo) Materialize(ctx context.Context, v *sandbox.View, baseTree, gitdir, upper, head, tree string) error {
 	b := baseOf(baseTree, gitdir)
-	out, err := r.Git(ctx, "diff-tree", "-r", "-z", "--no-renames", head, tree)
+	out, err := run(ctx, r.Root, r.objectsOnly(nil), "diff-tree", "-r", "-z", "--no-renames", head, tree)
 	if err != nil {
 		return err
 	}
@@ -415,6 +425,18 @@ func (r *Repo) Materialize(ctx context.Context, v *sandbox.View, baseTree, gitdi
 	}
 	_, err = gitVia(ctx, v, upper, env, nulJoin(write), "checkout-index", "-f", "-z", "--stdin")
 	return err
+}
+
+// objectsOnly is env for a git command that needs the object database
+// only, with no index to read: diff-tree reads the whole index (for
+// attributes its raw output never uses), tens of milliseconds at 100k
+// paths. The index named does not exist (nothing creates it), which git
+// takes as an empty index.
+func (r *Repo) objectsOnly(env []string) []string {
+	if r.common == "" {
+		return env
+	}
+	return append(append([]string{}, env...), "GIT_INDEX_FILE="+filepath.Join(r.common, "agentos-no-index"))
 }
 
 func baseOf(tree, gitdir string) base { return base{Tree: tree, Git: gitdir} }

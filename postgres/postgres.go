@@ -373,7 +373,7 @@ func uniqueViolation(err error) bool {
 
 const timeFormat = agentos.TimeFormat
 
-func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+func fmtTime(t time.Time) string { return t.UTC().Format(agentos.StoreTimeFormat) }
 
 func parseTime(s string) time.Time {
 	t, _ := time.Parse(timeFormat, s)

@@ -118,9 +118,9 @@ func escapeLike(s string) string {
 	return string(b)
 }
 
-// Tasks lists tasks, newest first. Times are TimeFormat text, which
-// compares in order to the second only: the time bounds select to the
-// second in SQL and TaskFilter.Match finishes the job.
+// Tasks lists tasks, newest first (StoreTimeFormat text sorts in time
+// order). The time bounds select to the second in SQL and TaskFilter.Match
+// finishes the job.
 func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, error) {
 	q := `SELECT ` + taskCols + ` FROM tasks`
 	var where []string

@@ -12,11 +12,12 @@ import (
 )
 
 // timeFormat is agentos.TimeFormat: one text encoding of times in both
-// stores. Lease times are Unix nanoseconds instead, so expiry is an integer
-// comparison in SQL.
+// stores, written fixed-width (agentos.StoreTimeFormat) so the text sorts in
+// time order. Lease times are Unix nanoseconds instead, so expiry is an
+// integer comparison in SQL.
 const timeFormat = agentos.TimeFormat
 
-func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+func fmtTime(t time.Time) string { return t.UTC().Format(agentos.StoreTimeFormat) }
 
 func parseTime(s string) time.Time {
 	t, _ := time.Parse(timeFormat, s)

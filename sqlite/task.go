@@ -125,10 +125,8 @@ func escapeLike(s string) string {
 	return string(b)
 }
 
-// Tasks lists tasks, newest first. Times are TimeFormat text, which
-// compares in order to the second only: the time bounds select to the
-// second in SQL and TaskFilter.Match finishes the job.
-func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, error) {
+// tasksQuery is the SELECT of Tasks for f.
+func tasksQuery(f agentos.TaskFilter) (string, []any) {
 	q := `SELECT ` + taskCols + ` FROM tasks`
 	var where []string
 	var args []any
@@ -160,6 +158,14 @@ func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, 
 	if f.Limit > 0 && exact {
 		q += fmt.Sprintf(" LIMIT %d", f.Limit)
 	}
+	return q, args
+}
+
+// Tasks lists tasks, newest first (StoreTimeFormat text sorts in time
+// order). The time bounds select to the second in SQL and TaskFilter.Match
+// finishes the job.
+func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, error) {
+	q, args := tasksQuery(f)
 	rows, err := d.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

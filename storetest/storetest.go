@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) agentos.Store, opts ...Options) {
 	t.Run("TransitionRace", s.transitionRace)
 	t.Run("TaskLookup", s.taskLookup)
 	t.Run("TaskWindow", s.taskWindow)
+	t.Run("TaskOrderWithinASecond", s.taskOrderWithinASecond)
 	t.Run("AuditChain", s.auditChain)
 	t.Run("AuditConcurrentAppends", s.auditConcurrent)
 	t.Run("AuditTimeExact", s.auditTimeExact)
@@ -313,6 +314,44 @@ func (s *suite) taskWindow(t *testing.T) {
 	must(t, err)
 	if len(ts) != 2 || ts[0].ID != "d-late" || ts[1].ID != "c-next" {
 		t.Errorf("Tasks(limit 2) = %v, want d-late, c-next", ts)
+	}
+}
+
+// taskOrderWithinASecond: "newest first" is time order to the nanosecond,
+// also among tasks created within one second, whose times as text differ
+// in length when trailing zeros are trimmed ("…:07Z", "…:07.1Z",
+// "…:07.15Z"); and the newest of them is the one a limit keeps.
+func (s *suite) taskOrderWithinASecond(t *testing.T) {
+	st := s.open(t)
+	start := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	clk := s.clock(t, st, start)
+	for _, c := range []struct {
+		id string
+		at time.Duration
+	}{
+		{"t4", 150 * time.Millisecond}, // …:07.15Z
+		{"t1", 0},                      // …:07Z
+		{"t3", 100 * time.Millisecond}, // …:07.1Z
+		{"t2", 90 * time.Millisecond},  // …:07.09Z
+		{"t5", 999999999},              // …:07.999999999Z
+		{"t0", -1},                     // …:06.999999999Z
+	} {
+		clk.now = start.Add(c.at)
+		newTask(t, st, c.id)
+	}
+	ts, err := st.Tasks(ctx, agentos.TaskFilter{})
+	must(t, err)
+	var got []string
+	for _, x := range ts {
+		got = append(got, x.ID)
+	}
+	if want := "t5 t4 t3 t2 t1 t0"; strings.Join(got, " ") != want {
+		t.Errorf("Tasks() = %v, want newest first: %s", got, want)
+	}
+	ts, err = st.Tasks(ctx, agentos.TaskFilter{Limit: 2})
+	must(t, err)
+	if len(ts) != 2 || ts[0].ID != "t5" || ts[1].ID != "t4" {
+		t.Errorf("Tasks(limit 2) = %v, want t5, t4", ts)
 	}
 }
 
