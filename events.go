@@ -187,6 +187,10 @@ type AnswersEvent struct {
 	AnswerPack string   `json:"answer_pack"`
 	Who        Actor    `json:"who"`
 	Answers    []string `json:"answers"`
+	// Signed is the answerer's SSH signature over the answers (nil in solo use).
+	Signed *SignedStatement `json:"signed,omitempty"`
+	// OSUser is the operating-system user who ran the command.
+	OSUser string `json:"os_user,omitempty"`
 }
 
 // MemoryWriteEvent is the data of memory.write: one change to the memory
@@ -246,6 +250,12 @@ type ApprovalEvent struct {
 	Comment   string               `json:"comment"`
 	Satisfied bool                 `json:"satisfied"`
 	Rules     []ApprovalRuleStatus `json:"rules"`
+	// Signed is the approver's SSH signature over the decision (package
+	// approval's Statement); nil when no signers are listed (solo use),
+	// where the actor is the OS user who ran the command.
+	Signed *SignedStatement `json:"signed,omitempty"`
+	// OSUser is the operating-system user who ran the command.
+	OSUser string `json:"os_user,omitempty"`
 }
 
 // ApprovalRuleStatus is where one requirement stands (package approval's

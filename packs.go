@@ -272,6 +272,10 @@ type ReviewPack struct {
 	PlannerCalls []PlannerCall `json:"planner_calls,omitempty"`
 	// PlannerLastAnswer is the model's last answer when none was usable.
 	PlannerLastAnswer string `json:"planner_last_answer,omitempty"`
+	// Decisions are the people's approvals, rejections and answers of the
+	// task, from their audit events: who, and the key that signed, or
+	// unsigned (no signers listed: the OS user decided).
+	Decisions []DecisionRecord `json:"decisions,omitempty"`
 	// ToolDecisions are the agent's tool calls as the AgentOS hook decided
 	// them (a contractor run's contractor.decision events; arguments as
 	// redacted in the audit), and ToolCounts sums them up.
@@ -285,6 +289,18 @@ type ToolDecisionCounts struct {
 	Allowed int `json:"allowed"`
 	Denied  int `json:"denied"`
 	Asked   int `json:"asked,omitempty"`
+}
+
+// DecisionRecord is one person's decision as a ReviewPack shows it.
+type DecisionRecord struct {
+	Seq      int64     `json:"seq"` // its audit event
+	Actor    Actor     `json:"actor"`
+	Decision string    `json:"decision"` // approve | reject | answer
+	PlanHash string    `json:"plan_hash,omitempty"`
+	Key      string    `json:"key,omitempty"` // the signing key's fingerprint
+	Unsigned bool      `json:"unsigned,omitempty"`
+	OSUser   string    `json:"os_user,omitempty"`
+	Time     time.Time `json:"time"`
 }
 
 // ComputeHash returns the pack's digest with the hash field empty.

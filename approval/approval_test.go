@@ -1,6 +1,8 @@
 package approval_test
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -8,7 +10,9 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
+	"github.com/agentos/agentos/signers"
 	"github.com/agentos/agentos/sqlite"
+	"golang.org/x/crypto/ssh"
 )
 
 func mustStore(tb testing.TB) *approval.Store {
@@ -35,7 +39,7 @@ func fixture(id string) (agentos.Task, agentos.Plan, approval.Binding) {
 var anyHuman = []approval.Requirement{{RuleID: "ci-config", Approvals: 1}}
 
 func req(t agentos.Task, p agentos.Plan, b approval.Binding, who agentos.Actor, reqs []approval.Requirement) approval.Request {
-	return approval.Request{Task: t, Plan: p, Given: p.Hash, Actor: who, Author: agentos.Agent("openai"), Current: b, Requirements: reqs}
+	return approval.Request{Task: t, Plan: p, Given: p.Hash, Who: approval.Identity{Actor: who}, Author: agentos.Agent("openai"), Current: b, Requirements: reqs}
 }
 
 func TestApproveRefusals(t *testing.T) {
@@ -48,9 +52,9 @@ func TestApproveRefusals(t *testing.T) {
 		mutate   func(r *approval.Request)
 		wantCode string
 	}{
-		{"agent approver", func(r *approval.Request) { r.Actor = agentos.Agent("openai") }, agentos.EDENIED},
-		{"system approver", func(r *approval.Request) { r.Actor = agentos.System }, agentos.EDENIED},
-		{"agent approves its own plan", func(r *approval.Request) { r.Actor = agentos.Agent("openai"); r.Author = agentos.Agent("openai") }, agentos.EDENIED},
+		{"agent approver", func(r *approval.Request) { r.Who.Actor = agentos.Agent("openai") }, agentos.EDENIED},
+		{"system approver", func(r *approval.Request) { r.Who.Actor = agentos.System }, agentos.EDENIED},
+		{"agent approves its own plan", func(r *approval.Request) { r.Who.Actor = agentos.Agent("openai"); r.Author = agentos.Agent("openai") }, agentos.EDENIED},
 		{"wrong hash", func(r *approval.Request) { r.Given = other.Hash }, agentos.ECONFLICT},
 		{"malformed hash", func(r *approval.Request) { r.Given = "abc" }, agentos.EINVALID},
 		{"missing hash", func(r *approval.Request) { r.Given = "" }, agentos.EINVALID},
@@ -83,7 +87,7 @@ func TestNofM(t *testing.T) {
 	task, p, b := fixture("a")
 	reqs := []approval.Requirement{{RuleID: "ci-config", Approvers: []agentos.Actor{"human:ann", "human:bob", "human:cy"}, Approvals: 2}}
 	ctx := t.Context()
-	err := approval.Check(ctx, s.DB, task, p, reqs, b)
+	err := approval.Check(ctx, s.DB, task, p, reqs, b, nil)
 	if agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "2 more approvals for ci-config") {
 		t.Fatalf("Check before approvals = %v, want awaiting_approval needing 2", err)
 	}
@@ -96,14 +100,14 @@ func TestNofM(t *testing.T) {
 	if err != nil || !st.Already || st.Rules[0].Have != 1 {
 		t.Fatalf("repeat Approve = %+v, %v; want Already and still 1 of 2", st, err)
 	}
-	if err := approval.Check(ctx, s.DB, task, p, reqs, b); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "1 more approval for ci-config") {
+	if err := approval.Check(ctx, s.DB, task, p, reqs, b, nil); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "1 more approval for ci-config") {
 		t.Fatalf("Check after one = %v, want awaiting 1 more", err)
 	}
 	st, err = s.Approve(ctx, req(task, p, b, "human:cy", reqs))
 	if err != nil || !st.Satisfied {
 		t.Fatalf("second Approve = %+v, %v; want satisfied", st, err)
 	}
-	if err := approval.Check(ctx, s.DB, task, p, reqs, b); err != nil {
+	if err := approval.Check(ctx, s.DB, task, p, reqs, b, nil); err != nil {
 		t.Fatalf("Check after two = %v, want nil", err)
 	}
 }
@@ -118,14 +122,14 @@ func TestMultipleRules(t *testing.T) {
 	if _, err := s.Approve(t.Context(), req(task, p, b, "human:dev", reqs)); err != nil {
 		t.Fatal(err)
 	}
-	err := approval.Check(t.Context(), s.DB, task, p, reqs, b)
+	err := approval.Check(t.Context(), s.DB, task, p, reqs, b, nil)
 	if agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "for ci-config from human:ops") || strings.Contains(err.Error(), "for secrets") {
 		t.Fatalf("Check = %v, want only ci-config from human:ops missing", err)
 	}
 	if _, err := s.Approve(t.Context(), req(task, p, b, "human:ops", reqs)); err != nil {
 		t.Fatal(err)
 	}
-	if err := approval.Check(t.Context(), s.DB, task, p, reqs, b); err != nil {
+	if err := approval.Check(t.Context(), s.DB, task, p, reqs, b, nil); err != nil {
 		t.Fatalf("Check = %v, want nil", err)
 	}
 }
@@ -149,11 +153,11 @@ func TestStale(t *testing.T) {
 			}
 			now := b
 			tc.change(&now)
-			err := approval.Check(t.Context(), s.DB, task, p, anyHuman, now)
+			err := approval.Check(t.Context(), s.DB, task, p, anyHuman, now, nil)
 			if agentos.ErrorCode(err) != agentos.ECONFLICT || !strings.Contains(err.Error(), "approval is stale") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Check = %v, want conflict %q", err, tc.want)
 			}
-			st, err := s.Status(t.Context(), task.ID, p, anyHuman, now)
+			st, err := s.Status(t.Context(), task.ID, p, anyHuman, now, nil)
 			if err != nil || st.Satisfied || len(st.Stale) != 1 || st.Stale[0].Actor != "human:bob" || !strings.Contains(st.Stale[0].Why, tc.want) {
 				t.Fatalf("Status = %+v, %v; want bob's approval listed as stale (%s)", st, err, tc.want)
 			}
@@ -163,7 +167,7 @@ func TestStale(t *testing.T) {
 			if _, err := s.Approve(t.Context(), req(task, p, now, "human:bob", anyHuman)); err != nil {
 				t.Fatalf("re-approve: %v", err)
 			}
-			if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, now); err != nil {
+			if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, now, nil); err != nil {
 				t.Fatalf("Check after re-approval = %v, want nil", err)
 			}
 		})
@@ -183,7 +187,7 @@ func TestReplanClears(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Fatalf("Clear = %d, %v; want 1", n, err)
 	}
-	if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, b); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+	if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, b, nil); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
 		t.Fatalf("Check after clear = %v, want awaiting_approval", err)
 	}
 	list, err := s.List(t.Context(), task.ID)
@@ -192,7 +196,7 @@ func TestReplanClears(t *testing.T) {
 	}
 	// A new plan needs its own approval: the old one never counts for it.
 	task2, p2, _ := fixture("b")
-	if err := approval.Check(t.Context(), s.DB, task2, p2, anyHuman, b); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+	if err := approval.Check(t.Context(), s.DB, task2, p2, anyHuman, b, nil); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
 		t.Fatalf("Check of new plan = %v, want awaiting_approval", err)
 	}
 }
@@ -208,14 +212,14 @@ func TestReject(t *testing.T) {
 	if err := s.Reject(t.Context(), r); err != nil {
 		t.Fatal(err)
 	}
-	if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, b); agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), "touches CI") {
+	if err := approval.Check(t.Context(), s.DB, task, p, anyHuman, b, nil); agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), "touches CI") {
 		t.Fatalf("Check after reject = %v, want denied with the reason", err)
 	}
 	if _, err := s.Approve(t.Context(), req(task, p, b, "human:cy", anyHuman)); agentos.ErrorCode(err) != agentos.ECONFLICT {
 		t.Fatalf("Approve after reject = %v, want conflict", err)
 	}
 	ra := r
-	ra.Actor = agentos.Agent("x")
+	ra.Who.Actor = agentos.Agent("x")
 	if err := s.Reject(t.Context(), ra); agentos.ErrorCode(err) != agentos.EDENIED {
 		t.Fatalf("agent Reject = %v, want denied", err)
 	}
@@ -224,7 +228,83 @@ func TestReject(t *testing.T) {
 func TestNoRequirements(t *testing.T) {
 	s := mustStore(t)
 	task, p, b := fixture("a")
-	if err := approval.Check(t.Context(), s.DB, task, p, nil, b); err != nil {
+	if err := approval.Check(t.Context(), s.DB, task, p, nil, b, nil); err != nil {
 		t.Fatalf("Check without requirements = %v, want nil", err)
+	}
+}
+
+func signerFor(tb testing.TB, name string) (signers.Person, approval.Identity) {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := signers.Person{Name: name, Keys: []ssh.PublicKey{s.PublicKey()}}
+	return p, approval.Identity{Actor: agentos.Human(name), OSUser: "os-" + name, Sign: func(msg []byte) (*agentos.SignedStatement, error) {
+		sig, err := signers.Sign(s, msg)
+		return &agentos.SignedStatement{Statement: string(msg), Signature: sig, Namespace: signers.Namespace}, err
+	}}
+}
+
+// TestSignedEvidence: with signers listed, only rows backed by a signed
+// approval event of that very person count; a row written straight into the
+// store (no event), and an unsigned decision, never do. Four eyes refuses
+// the author, and a person whose principals name the author.
+func TestSignedEvidence(t *testing.T) {
+	s := mustStore(t)
+	task, p, b := fixture("a")
+	pa, alice := signerFor(t, "alice")
+	pb, bob := signerFor(t, "bob")
+	pc, cy := signerFor(t, "cy")
+	pc.Principals = []string{"ann"} // cy is also the OS user ann, who requested the plan
+	keys, err := signers.NewKeyring([]signers.Person{pa, pb, pc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &approval.Evidence{Keys: keys, Authors: []agentos.Actor{task.Submitter}, FourEyes: true}
+	two := []approval.Requirement{{RuleID: "ci-config", Approvals: 2}}
+	r := req(task, p, b, "", two)
+	r.Evidence = ev
+
+	r.Who = approval.Identity{Actor: agentos.Human("alice")}
+	if _, err := s.Approve(t.Context(), r); agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), "unsigned") {
+		t.Fatalf("unsigned Approve with signers listed = %v, want denied", err)
+	}
+	r.Who = cy
+	if _, err := s.Approve(t.Context(), r); agentos.ErrorCode(err) != agentos.EDENIED || !strings.Contains(err.Error(), "distinct_from_author") {
+		t.Fatalf("Approve by the requester's own principal = %v, want denied (four eyes)", err)
+	}
+	r.Who = alice
+	if st, err := s.Approve(t.Context(), r); err != nil || st.Satisfied || st.Rules[0].Have != 1 {
+		t.Fatalf("Approve(alice) = %+v, %v; want 1 of 2", st, err)
+	}
+	// bob's row is written straight into the store: no event proves it.
+	forged := approval.Approval{Task: task.ID, Kind: approval.KindApprove, PlanID: p.ID, PlanHash: p.Hash, Binding: b, Actor: agentos.Human("bob"), Rules: []string{"ci-config"}}
+	if err := s.DB.RecordApproval(t.Context(), forged, func([]approval.Approval) (bool, error) { return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	err = approval.Check(t.Context(), s.DB, task, p, two, b, ev)
+	if agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "the approval by human:bob does not count: no signed approval event") {
+		t.Fatalf("Check with a forged row = %v, want awaiting approval naming bob's row", err)
+	}
+	// The same rows under a policy without signers still need their events.
+	if err := approval.Check(t.Context(), s.DB, task, p, two, b, &approval.Evidence{}); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+		t.Fatalf("solo Check with a forged row = %v, want awaiting approval", err)
+	}
+	r.Who = bob
+	if st, err := s.Approve(t.Context(), r); err != nil || !st.Satisfied {
+		t.Fatalf("Approve(bob) = %+v, %v; want satisfied", st, err)
+	}
+	if err := approval.Check(t.Context(), s.DB, task, p, two, b, ev); err != nil {
+		t.Fatalf("Check after two signed approvals = %v", err)
+	}
+	// A signer removed from the policy no longer counts.
+	k2, _ := signers.NewKeyring([]signers.Person{pa, pc})
+	if err := approval.Check(t.Context(), s.DB, task, p, two, b, &approval.Evidence{Keys: k2}); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
+		t.Fatalf("Check after bob left the signers = %v, want awaiting approval", err)
 	}
 }

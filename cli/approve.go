@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/signers"
 	"github.com/spf13/cobra"
 )
 
@@ -51,7 +52,7 @@ re-plan clears approvals.`,
 			if o.plan == "" {
 				return usageErr("--plan is required: name the plan hash shown by `agentos task show %s`", args[0])
 			}
-			actor, err := f.Actor(ctx)
+			who, err := f.Decider(ctx, signers.RoleApprove)
 			if err != nil {
 				return err
 			}
@@ -59,7 +60,7 @@ re-plan clears approvals.`,
 			if err != nil {
 				return err
 			}
-			res, err := c.Approve(ctx, args[0], strings.TrimSpace(o.plan), actor, o.comment)
+			res, err := c.Approve(ctx, args[0], strings.TrimSpace(o.plan), who, o.comment)
 			if res == nil {
 				return err
 			}
@@ -105,7 +106,7 @@ func newCmdReject(f *Factory) *cobra.Command {
 			if strings.TrimSpace(reason) == "" {
 				return usageErr("--reason is required: say why the plan is rejected")
 			}
-			actor, err := f.Actor(ctx)
+			who, err := f.Decider(ctx, signers.RoleApprove)
 			if err != nil {
 				return err
 			}
@@ -113,7 +114,7 @@ func newCmdReject(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, err := c.Reject(ctx, args[0], strings.TrimSpace(plan), actor, reason)
+			t, err := c.Reject(ctx, args[0], strings.TrimSpace(plan), who, reason)
 			return f.reportTask(ctx, t, err, asJSON)
 		},
 	}

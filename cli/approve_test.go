@@ -20,7 +20,7 @@ func gateRepo(t *testing.T, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
 	policyText := "version: 1\ntarget: main\napprovers: [ann, bob, cy]\nsandbox: {require: false}\ncommands: {allow: [\"true\"]}\n" +
-		policy.DefaultGatesYAML + extra
+		signersYAML(t, dir, "ann", "bob", "cy", "dave") + policy.DefaultGatesYAML + extra
 	mustWrite(t, filepath.Join(dir, "agentos.yaml"), policyText)
 	mustWrite(t, filepath.Join(dir, ".gitignore"), ".agentos/\n")
 	mustWrite(t, filepath.Join(dir, "README.md"), "hello\n")
@@ -78,7 +78,7 @@ var approveHint = regexp.MustCompile("agentos approve (t[a-z0-9]+) --plan (sha25
 // runAwaiting runs a plan that must stop for approval and returns task and hash.
 func runAwaiting(t *testing.T, dir, plan string, extra ...string) (string, string) {
 	t.Helper()
-	r := agentosIn(t, dir, append([]string{"run", "--plan", plan, "--as", "ann"}, extra...)...)
+	r := agentosIn(t, dir, append([]string{"run", "--plan", plan, "--as", "ann", "--signing-key", keyOf(dir, "ann")}, extra...)...)
 	if r.code != ExitAwaitingApproval {
 		t.Fatalf("run exit = %d, want %d\nstderr: %s", r.code, ExitAwaitingApproval, r.stderr)
 	}
@@ -91,7 +91,7 @@ func runAwaiting(t *testing.T, dir, plan string, extra ...string) (string, strin
 
 func TestApproveFlow(t *testing.T) {
 	dir := gateRepo(t, "")
-	if r := agentosIn(t, dir, "run", "--plan", writePlan(t, dir, "docs.yaml", "docs/a.md", "hi\n"), "--as", "ann"); r.code != 0 {
+	if r := agentosIn(t, dir, "run", "--plan", writePlan(t, dir, "docs.yaml", "docs/a.md", "hi\n"), "--as", "ann", "--signing-key", keyOf(dir, "ann")); r.code != 0 {
 		t.Fatalf("ungated plan: exit %d, want 0\n%s", r.code, r.stderr)
 	}
 	task, hash := runAwaiting(t, dir, writePlan(t, dir, "ci.yaml", ".github/workflows/ci.yml", "on: push\n"))
@@ -108,11 +108,11 @@ func TestApproveFlow(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"wrong hash", []string{"approve", task, "--plan", other, "--as", "bob"}, nil, ExitFailed, "is not the current plan"},
-		{"no hash", []string{"approve", task, "--as", "bob"}, nil, ExitUsage, "--plan is required"},
-		{"not an approver", []string{"approve", task, "--plan", hash, "--as", "dave"}, nil, ExitFailed, "not an approver"},
+		{"wrong hash", []string{"approve", task, "--plan", other, "--signing-key", keyOf(dir, "bob")}, nil, ExitFailed, "is not the current plan"},
+		{"no hash", []string{"approve", task, "--signing-key", keyOf(dir, "bob")}, nil, ExitUsage, "--plan is required"},
+		{"not an approver", []string{"approve", task, "--plan", hash, "--signing-key", keyOf(dir, "dave")}, nil, ExitFailed, "not an approver"},
 		{"agent identity", []string{"approve", task, "--plan", hash, "--as", "agent:planner"}, nil, ExitFailed, "agent identity"},
-		{"inside an agent session", []string{"approve", task, "--plan", hash, "--as", "bob"}, map[string]string{"AGENTOS_HOOK": "x"}, ExitFailed, "agent session"},
+		{"inside an agent session", []string{"approve", task, "--plan", hash, "--signing-key", keyOf(dir, "bob")}, map[string]string{"AGENTOS_HOOK": "x"}, ExitFailed, "agent session"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,7 +125,7 @@ func TestApproveFlow(t *testing.T) {
 			}
 		})
 	}
-	r := agentosIn(t, dir, "approve", task, "--plan", hash, "--as", "bob", "--comment", "ok, db_password=\"Tr0ub4dor&3x\"")
+	r := agentosIn(t, dir, "approve", task, "--plan", hash, "--signing-key", keyOf(dir, "bob"), "--comment", "ok, db_password=\"Tr0ub4dor&3x\"")
 	if r.code != 0 || !strings.Contains(r.stdout, "committed") {
 		t.Fatalf("approve: exit %d, want 0 and committed\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -155,20 +155,20 @@ func TestTwoOfThreeAndStaleBase(t *testing.T) {
 	git(t, dir, "commit", "-q", "-am", "two approvals for CI")
 	task, hash := runAwaiting(t, dir, writePlan(t, dir, "ci.yaml", ".github/workflows/ci.yml", "on: push\n"))
 
-	if r := agentosIn(t, dir, "approve", task, "--plan", hash, "--as", "bob"); r.code != ExitAwaitingApproval || !strings.Contains(r.stderr, "1 more approval") {
+	if r := agentosIn(t, dir, "approve", task, "--plan", hash, "--signing-key", keyOf(dir, "bob")); r.code != ExitAwaitingApproval || !strings.Contains(r.stderr, "1 more approval") {
 		t.Fatalf("first approval: exit %d, want 4 and 1 more needed\n%s", r.code, r.stderr)
 	}
-	if r := agentosIn(t, dir, "approve", task, "--plan", hash, "--as", "bob"); r.code != ExitAwaitingApproval {
+	if r := agentosIn(t, dir, "approve", task, "--plan", hash, "--signing-key", keyOf(dir, "bob")); r.code != ExitAwaitingApproval {
 		t.Fatalf("same approver twice: exit %d, want 4 (counted once)\n%s", r.code, r.stderr)
 	}
 	// The base moves: bob's approval is stale and no longer counts.
 	mustWrite(t, filepath.Join(dir, "README.md"), "moved\n")
 	git(t, dir, "commit", "-q", "-am", "base moves")
-	r := agentosIn(t, dir, "approve", task, "--plan", hash, "--as", "cy")
+	r := agentosIn(t, dir, "approve", task, "--plan", hash, "--signing-key", keyOf(dir, "cy"))
 	if r.code != ExitAwaitingApproval || !strings.Contains(r.stderr, "approval by human:bob is stale: the base moved") {
 		t.Fatalf("approval after the base moved: exit %d, want 4 naming bob's stale approval\n%s", r.code, r.stderr)
 	}
-	r = agentosIn(t, dir, "approve", task, "--plan", hash, "--as", "bob")
+	r = agentosIn(t, dir, "approve", task, "--plan", hash, "--signing-key", keyOf(dir, "bob"))
 	if r.code != 0 || !strings.Contains(r.stdout, "committed") {
 		t.Fatalf("re-approval: exit %d, want 0 and committed\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -181,16 +181,16 @@ auto_approve:
     rules: [ci-config]
     when: plan.paths.all(p, glob(p, ".github/workflows/lint*.yml"))
 `)
-	r := agentosIn(t, dir, "run", "--mode", "full_auto", "--as", "ann", "--plan", writePlan(t, dir, "ci.yaml", ".github/workflows/ci.yml", "on: push\n"))
+	r := agentosIn(t, dir, "run", "--mode", "full_auto", "--as", "ann", "--signing-key", keyOf(dir, "ann"), "--plan", writePlan(t, dir, "ci.yaml", ".github/workflows/ci.yml", "on: push\n"))
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "no auto_approve rule covers ci-config") {
 		t.Fatalf("full_auto without a standing rule: exit %d, want 1\n%s", r.code, r.stderr)
 	}
-	r = agentosIn(t, dir, "run", "--mode", "full_auto", "--as", "ann", "--plan", writePlan(t, dir, "lint.yaml", ".github/workflows/lint.yml", "on: push\n"))
+	r = agentosIn(t, dir, "run", "--mode", "full_auto", "--as", "ann", "--signing-key", keyOf(dir, "ann"), "--plan", writePlan(t, dir, "lint.yaml", ".github/workflows/lint.yml", "on: push\n"))
 	if r.code != 0 {
 		t.Fatalf("full_auto with a standing rule: exit %d, want 0\n%s", r.code, r.stderr)
 	}
 	task, _ := runAwaiting(t, dir, writePlan(t, dir, "ci2.yaml", ".gitlab-ci.yml", "stages: [test]\n"))
-	if r := agentosIn(t, dir, "reject", task, "--as", "cy", "--reason", "we do not use GitLab"); r.code != 0 || !strings.Contains(r.stdout, "rejected") {
+	if r := agentosIn(t, dir, "reject", task, "--signing-key", keyOf(dir, "cy"), "--reason", "we do not use GitLab"); r.code != 0 || !strings.Contains(r.stdout, "rejected") {
 		t.Fatalf("reject: exit %d, want 0 and rejected\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
@@ -220,14 +220,14 @@ func TestStaleAfterMemoryChanged(t *testing.T) {
 	mustWrite(t, pol, strings.Replace(string(b), "    message: the plan changes CI configuration\n", "    message: the plan changes CI configuration\n    approvals: 2\n", 1))
 	git(t, dir, "commit", "-q", "-am", "two approvals for CI")
 	task, hash := runAwaiting(t, dir, writePlan(t, dir, "ci.yaml", ".github/workflows/ci.yml", "on: push\n"))
-	if r := agentosIn(t, dir, "approve", task, "--plan", hash, "--as", "bob"); r.code != ExitAwaitingApproval {
+	if r := agentosIn(t, dir, "approve", task, "--plan", hash, "--signing-key", keyOf(dir, "bob")); r.code != ExitAwaitingApproval {
 		t.Fatalf("first approval: exit %d, want 4\n%s", r.code, r.stderr)
 	}
 	// What the memory says about the plan's paths changes after bob approved.
 	if r := agentosIn(t, dir, "memory", "add", "CI workflows must pin actions by SHA", "--kind", "convention", "--scope", ".github/workflows/**"); r.code != 0 {
 		t.Fatalf("memory add: exit %d\n%s", r.code, r.stderr)
 	}
-	r := agentosIn(t, dir, "approve", task, "--plan", hash, "--as", "cy")
+	r := agentosIn(t, dir, "approve", task, "--plan", hash, "--signing-key", keyOf(dir, "cy"))
 	if r.code != ExitAwaitingApproval || !strings.Contains(r.stderr, "approval by human:bob is stale: the memory changed") {
 		t.Fatalf("approval after the memory changed: exit %d, want 4 naming bob's stale approval\n%s", r.code, r.stderr)
 	}

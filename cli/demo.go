@@ -98,7 +98,6 @@ func (d *demo) agentos(ctx context.Context, args ...string) (int, string, string
 	var out, errb bytes.Buffer
 	sub := NewFactory(strings.NewReader(""), &out, &errb)
 	sub.Dir = d.dir
-	sub.As = "demo"
 	sub.Quiet = true
 	defer sub.Close()
 	root := NewRootCmd(sub)

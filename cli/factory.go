@@ -4,9 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -26,8 +24,11 @@ type Factory struct {
 	IO *IOStreams
 
 	// Flags shared by all commands.
-	Dir        string
-	As         string
+	Dir string
+	As  string
+	// KeyFile is --key: the SSH key that signs approvals, rejections and
+	// answers (default: $AGENTOS_SIGNING_KEY, else ssh-agent).
+	KeyFile    string
 	Debug      bool
 	JSONErrors bool
 	Quiet      bool
@@ -50,6 +51,8 @@ type Factory struct {
 	// (audit verify: it reports the chain first, then the anchor).
 	anchorLater bool
 	anchorErr   error
+	// closers release what identity lookup opened (the ssh-agent connection).
+	closers []func()
 
 	// origin is where cfg came from (policybase.go); policyNoticed: the
 	// user was told when it is not the working tree's file.
@@ -319,34 +322,11 @@ func (f *Factory) Task(ctx context.Context, id string) (agentos.Store, *agentos.
 	return db, t, nil
 }
 
-// Actor is the human running the command: --as, else git user.name, else the
-// OS user. It can never be an agent identity.
-func (f *Factory) Actor(ctx context.Context) (agentos.Actor, error) {
-	name := strings.TrimSpace(f.As)
-	if name == "" {
-		if r, err := f.Repo(ctx); err == nil {
-			if out, err := r.Git(ctx, "config", "user.name"); err == nil {
-				name = strings.TrimSpace(out)
-			}
-		}
-	}
-	if name == "" {
-		if u, err := user.Current(); err == nil {
-			name = u.Username
-		}
-	}
-	if name == "" {
-		name = "unknown"
-	}
-	if strings.HasPrefix(name, "agent:") {
-		return "", agentos.Errorf(agentos.EDENIED, "--as %q: an agent identity cannot act as a human", name)
-	}
-	name = strings.TrimPrefix(name, "human:")
-	return agentos.Human(name), nil
-}
-
 // Close releases what the factory opened.
 func (f *Factory) Close() {
+	for _, c := range f.closers {
+		c()
+	}
 	if f.db != nil {
 		if f.guard != nil {
 			// Best effort: a chain that no longer verifies keeps the old

@@ -135,8 +135,26 @@ retention:
 # by "agentos gc" and when a write command starts.
 blocked_expires_after: ""
 
-# Who may approve plans that need a human (empty: any human).
+# Who may approve plans that need a human (empty: any human). With signers
+# listed, every name here is a listed signer.
 approvers: []
+
+# People known by SSH keys, who answer, approve and administer. Paste a line
+# of git's allowed_signers file ("alice ssh-ed25519 AAAA... alice@laptop";
+# roles approve and answer), or give name, roles (approve, answer, admin)
+# and keys. With signers listed, approve, reject and answer sign with the
+# person's key (ssh-agent or --signing-key); without any (solo use) the OS
+# user decides, unsigned. See docs/approvals.md.
+# signers:
+#   - alice ssh-ed25519 AAAA... alice@laptop
+#   - name: bob
+#     roles: [approve, admin]
+#     keys: ["ssh-ed25519 AAAA... bob@desk"]
+
+# Four eyes: whoever wrote, submitted or requested a plan never approves it.
+# Default: on when signers are listed, off for solo use.
+# approvals:
+#   distinct_from_author: true
 
 {{.Gates}}`))
 

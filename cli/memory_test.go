@@ -56,7 +56,7 @@ func mustStore(t *testing.T, dir string) {
 func runMem(t *testing.T, dir string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := Main(append([]string{"-C", dir, "--as", "ann"}, args...), strings.NewReader(""), &out, &errOut)
+	code := Main(append([]string{"-C", dir}, args...), strings.NewReader(""), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -72,7 +72,7 @@ func TestMemoryCommands(t *testing.T) {
 	}
 	code, out, _ = runMem(t, dir, "memory", "search", `release "branch`, "--scope", "release/v2", "--json")
 	var doc MemorySearchDoc
-	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Hits) != 1 || doc.Hits[0].Item.ID != id || doc.Hits[0].Item.Author != "human:ann" {
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Hits) != 1 || doc.Hits[0].Item.ID != id || doc.Hits[0].Item.Author != string(osHuman(t)) {
 		t.Fatalf("search --json: exit %d, %s", code, out)
 	}
 	code, out, _ = runMem(t, dir, "memory", "edit", id, "Releases are cut from main")

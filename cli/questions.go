@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/signers"
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 )
@@ -86,6 +87,9 @@ current QuestionPack; with --file it is read from YAML or JSON:
 		Args: exactArgs(1, "TASK"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if err := refuseAgentSession("answer"); err != nil {
+				return err
+			}
 			if (len(sets) == 0) == (file == "") {
 				return usageErr("give the answers with --set ID=VALUE (repeatable) or --file ANSWERS.yaml")
 			}
@@ -93,7 +97,7 @@ current QuestionPack; with --file it is read from YAML or JSON:
 			if err != nil {
 				return err
 			}
-			actor, err := f.Actor(ctx)
+			who, err := f.Decider(ctx, signers.RoleAnswer)
 			if err != nil {
 				return err
 			}
@@ -127,7 +131,7 @@ current QuestionPack; with --file it is read from YAML or JSON:
 					ap.Answers = append(ap.Answers, agentos.Answer{Question: k, Value: v})
 				}
 			}
-			t, err = c.Answer(ctx, t.ID, ap, actor)
+			t, err = c.Answer(ctx, t.ID, ap, who)
 			return f.reportTask(ctx, t, err, asJSON)
 		},
 	}

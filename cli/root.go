@@ -36,7 +36,8 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}")
 	root.Version = readBuildInfo().String()
 	root.PersistentFlags().StringVarP(&f.Dir, "repo", "C", f.Dir, "repository `dir` (default: the current directory)")
-	root.PersistentFlags().StringVar(&f.As, "as", f.As, "act as this human (default: git user.name or the OS user)")
+	root.PersistentFlags().StringVar(&f.As, "as", f.As, "pick which of your identities acts: the OS user, or a signer of agentos.yaml whose key you hold (grants nothing by itself)")
+	root.PersistentFlags().StringVar(&f.KeyFile, "signing-key", f.KeyFile, "SSH key `file` that signs approvals, rejections and answers (default: $"+SigningKeyEnv+", else ssh-agent)")
 	root.PersistentFlags().BoolVar(&f.Debug, "debug", false, "print error causes")
 	root.PersistentFlags().BoolVar(&f.NoPager, "no-pager", false, "never page long output (default: $AGENTOS_PAGER or $PAGER, else less, on a terminal)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

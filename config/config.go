@@ -44,6 +44,11 @@ type Config struct {
 	Gates []Gate `yaml:"gates"`
 	// Approvers may approve plans that need a human.
 	Approvers []string `yaml:"approvers"`
+	// Signers are the people who may answer, approve or administer, each
+	// known by SSH public key(s) (config/signers.go); none: solo use.
+	Signers []Signer `yaml:"signers"`
+	// Approvals holds the rules every approval follows (four eyes).
+	Approvals Approvals `yaml:"approvals"`
 	// AutoApprove are standing approvals for full_auto (config/gates.go).
 	AutoApprove []AutoApprove `yaml:"auto_approve"`
 	// Redact adds secret patterns to the built-in ones.
@@ -170,7 +175,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners,
 	} {
 		if err := v(c); err != nil {
 			return err

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/agentos/agentos"
 )
 
 // Gate is one policy-as-code rule over a plan. The rules are ordered; every
@@ -168,6 +170,11 @@ func validApprovers(where string, names []string) error {
 			return fmt.Errorf("%s: empty approver name", where)
 		case strings.HasPrefix(n, "agent:") || n == "system":
 			return fmt.Errorf("%s: %q is not a human; only humans may approve", where, n)
+		}
+		// "human:agent:x", "Agent:planner", "System": names that read as
+		// another actor kind never stand for a person.
+		if err := agentos.ValidHumanName(strings.TrimPrefix(n, "human:")); err != nil {
+			return fmt.Errorf("%s: %v", where, err)
 		}
 	}
 	return nil

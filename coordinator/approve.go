@@ -80,7 +80,11 @@ func (c *Coordinator) checkApproval(ctx context.Context, t *agentos.Task, p *age
 	if err != nil {
 		return err
 	}
-	err = approval.Check(ctx, c.DB, *t, *p, res.Requirements, cur)
+	ev, err := c.approvalEvidence(ctx, t, p)
+	if err != nil {
+		return err
+	}
+	err = approval.Check(ctx, c.DB, *t, *p, res.Requirements, cur, ev)
 	if errors.Is(err, approval.ErrPolicyChanged) {
 		return err // a policy change needs a re-plan, not a re-approval
 	}
@@ -129,6 +133,25 @@ func memoryDigest(q agentos.MemoryQuery, items []agentos.PackedItem) string {
 	}{q, items})
 }
 
+// approvalEvidence is what decides which recorded approvals of t count
+// beyond their audit events (which package approval reads itself): the
+// signers of the policy in force and the plan's authors (four eyes).
+func (c *Coordinator) approvalEvidence(ctx context.Context, t *agentos.Task, p *agentos.Plan) (*approval.Evidence, error) {
+	keys, err := c.Config.Keyring()
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINVALID, err, "signers: %v", err)
+	}
+	author, err := c.planAuthor(ctx, t, p)
+	if err != nil {
+		return nil, err
+	}
+	authors := []agentos.Actor{t.Submitter}
+	if author.IsHuman() && author != t.Submitter {
+		authors = append(authors, author)
+	}
+	return &approval.Evidence{Keys: keys, Authors: authors, FourEyes: c.Config.FourEyes()}, nil
+}
+
 // planAuthor is the actor that stored the plan (its plan.stored event).
 func (c *Coordinator) planAuthor(ctx context.Context, t *agentos.Task, p *agentos.Plan) (agentos.Actor, error) {
 	evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: t.ID, Kind: agentos.EventPlanStored})
@@ -163,7 +186,7 @@ type ApproveResult struct {
 }
 
 // decisionRequest builds the approval request for the task's current plan.
-func (c *Coordinator) decisionRequest(ctx context.Context, taskID, planHash string, actor agentos.Actor, comment string) (approval.Request, error) {
+func (c *Coordinator) decisionRequest(ctx context.Context, taskID, planHash string, who approval.Identity, comment string) (approval.Request, error) {
 	t, err := c.DB.Task(ctx, taskID)
 	if err != nil {
 		return approval.Request{}, err
@@ -187,7 +210,12 @@ func (c *Coordinator) decisionRequest(ctx context.Context, taskID, planHash stri
 	if err != nil {
 		return approval.Request{}, err
 	}
-	return approval.Request{Task: *t, Plan: *p, Given: planHash, Actor: actor, Author: author, Comment: c.redact(comment), Current: cur, Requirements: res.Requirements}, nil
+	ev, err := c.approvalEvidence(ctx, t, p)
+	if err != nil {
+		return approval.Request{}, err
+	}
+	return approval.Request{Task: *t, Plan: *p, Given: planHash, Who: who, Author: author, Comment: c.redact(comment), Current: cur,
+		Requirements: res.Requirements, Evidence: ev, Now: c.Now()}, nil
 }
 
 // Approve records actor's approval of the task's current plan, which the
@@ -198,8 +226,12 @@ func (c *Coordinator) decisionRequest(ctx context.Context, taskID, planHash stri
 // here, and only through the scheduler (Apply -> Schedule, red line 10): a
 // submitted or merely planned task waits in the queue for a worker or an
 // explicit `agentos apply`.
-func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, actor agentos.Actor, comment string) (*ApproveResult, error) {
-	req, err := c.decisionRequest(ctx, taskID, planHash, actor, comment)
+//
+// who is the approver: a listed person whose key signs, or (no signers in
+// the policy) the OS user, recorded unsigned.
+func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, who approval.Identity, comment string) (*ApproveResult, error) {
+	actor := who.Actor
+	req, err := c.decisionRequest(ctx, taskID, planHash, who, comment)
 	if err != nil {
 		return nil, err
 	}
@@ -238,8 +270,9 @@ func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, acto
 
 // Reject records actor's rejection of the task's current plan with a reason,
 // audits it, and ends the task in rejected with a ReviewPack.
-func (c *Coordinator) Reject(ctx context.Context, taskID, planHash string, actor agentos.Actor, reason string) (*agentos.Task, error) {
-	req, err := c.decisionRequest(ctx, taskID, planHash, actor, reason)
+func (c *Coordinator) Reject(ctx context.Context, taskID, planHash string, who approval.Identity, reason string) (*agentos.Task, error) {
+	actor := who.Actor
+	req, err := c.decisionRequest(ctx, taskID, planHash, who, reason)
 	if err != nil {
 		return nil, err
 	}

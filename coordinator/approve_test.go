@@ -81,7 +81,7 @@ func TestAdmissionRefusesStaleApproval(t *testing.T) {
 	if _, err := c.Apply(ctx, task.ID, ann); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
 		t.Fatalf("Apply = %v, want awaiting_approval", err)
 	}
-	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, bob, "")
+	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, unsigned(bob), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestAdmissionRefusesStaleApproval(t *testing.T) {
 	}
 	// The task was planned, not run: the approval queues it and nothing
 	// runs outside the scheduler (red line 10); an apply then lands it.
-	res, err := c.Approve(ctx, task.ID, task.PlanHash, bob, "again")
+	res, err := c.Approve(ctx, task.ID, task.PlanHash, unsigned(bob), "again")
 	if err != nil || res.Applied || !res.Queued || res.Task.State != agentos.StateQueued {
 		t.Fatalf("re-approve = %+v, %v; want queued, not applied", res, err)
 	}
@@ -127,7 +127,7 @@ func TestReplanClearsApprovals(t *testing.T) {
 		t.Fatalf("Apply = %v, want awaiting_approval", err)
 	}
 	st := approval.NewStore(c.DB)
-	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, agentos.Human("bob"), "")
+	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("bob")), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,3 +181,6 @@ func TestPlanAuthorDecodesTheEvent(t *testing.T) {
 		t.Fatalf("planAuthor(other) = %q, %v; want the decoy's actor", got, err)
 	}
 }
+
+// unsigned is a decider of a solo repository (no signers listed).
+func unsigned(a agentos.Actor) approval.Identity { return approval.Identity{Actor: a} }

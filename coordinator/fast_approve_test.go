@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/approval"
 	"github.com/agentos/agentos/coordinator"
 )
 
@@ -29,22 +30,22 @@ func TestFastApprovalNofM(t *testing.T) {
 		t.Fatalf("GateResult = %+v, %v; want one requirement of 2 approvals", gr, err)
 	}
 
-	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Human("ann"), "")
+	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("ann")), "")
 	wantErr(t, err, agentos.EDENIED, "is not an approver", "approval by someone not listed")
-	_, err = f.c.Approve(ctx, task.ID, "sha256:0000000000000000000000000000000000000000000000000000000000000000", agentos.Human("bob"), "")
+	_, err = f.c.Approve(ctx, task.ID, "sha256:0000000000000000000000000000000000000000000000000000000000000000", unsigned(agentos.Human("bob")), "")
 	wantErr(t, err, agentos.ECONFLICT, "is not the current plan", "approval of another hash")
-	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Actor("agent:planner"), "")
+	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Actor("agent:planner")), "")
 	wantCode(t, err, agentos.EDENIED, "approval by an agent")
 	if as, _ := f.db.Approvals(ctx, task.ID); len(as) != 0 {
 		t.Fatalf("refused approvals were stored: %+v", as)
 	}
 
-	res, err := f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Human("bob"), "looks fine")
+	res, err := f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("bob")), "looks fine")
 	wantErr(t, err, agentos.EAWAITINGAPPROVAL, "still needs", "first of two approvals")
 	if res == nil || res.Status.Satisfied || res.Applied {
 		t.Fatalf("first approval = %+v", res)
 	}
-	res, err = f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Human("bob"), "again")
+	res, err = f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("bob")), "again")
 	wantCode(t, err, agentos.EAWAITINGAPPROVAL, "the same approver twice")
 	if !res.Status.Already {
 		t.Fatalf("a repeated approval was not reported as already given: %+v", res.Status)
@@ -54,7 +55,7 @@ func TestFastApprovalNofM(t *testing.T) {
 	}
 	f.wantState(task.ID, agentos.StateAwaitingApproval)
 
-	res, err = f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Human("cy"), "")
+	res, err = f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("cy")), "")
 	if err != nil || !res.Applied || !res.Status.Satisfied {
 		t.Fatalf("second approval = %+v, %v; want satisfied and applied", res, err)
 	}
@@ -83,14 +84,14 @@ func TestFastStaleApprovalBaseMoved(t *testing.T) {
 	task := f.mustPlan("ci.yaml", ciPlan)
 	_, err := f.c.Apply(ctx, task.ID, agentos.Human("ann"))
 	wantCode(t, err, agentos.EAWAITINGAPPROVAL, "gated apply")
-	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Human("bob"), "")
+	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("bob")), "")
 	wantCode(t, err, agentos.EAWAITINGAPPROVAL, "first approval")
 	f.moveBase("moved")
-	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Human("cy"), "")
+	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("cy")), "")
 	wantErr(t, err, agentos.EAWAITINGAPPROVAL, "the approval by human:bob is stale: the base moved", "approval after the base moved")
 	f.wantState(task.ID, agentos.StateAwaitingApproval)
 	// A task that was only planned is queued, not applied, once approved.
-	res, err := f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Human("bob"), "again")
+	res, err := f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("bob")), "again")
 	if err != nil || !res.Queued || res.Applied {
 		t.Fatalf("fresh approval = %+v, %v; want queued", res, err)
 	}
@@ -114,12 +115,12 @@ func TestFastStaleApprovalMemoryChanged(t *testing.T) {
 	task := f.mustPlan("ci.yaml", ciPlan)
 	_, err := f.c.Apply(ctx, task.ID, agentos.Human("ann"))
 	wantCode(t, err, agentos.EAWAITINGAPPROVAL, "gated apply")
-	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Human("bob"), "")
+	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("bob")), "")
 	wantCode(t, err, agentos.EAWAITINGAPPROVAL, "first approval")
 	f.mem.mu.Lock()
 	f.mem.items = []agentos.PackedItem{{ID: "mem_1", Kind: "fact", Text: "CI runs on push only", Scope: []string{}, Score: 1}}
 	f.mem.mu.Unlock()
-	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Human("cy"), "")
+	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("cy")), "")
 	wantErr(t, err, agentos.EAWAITINGAPPROVAL, "the memory changed", "approval after the memory changed")
 }
 
@@ -131,13 +132,13 @@ func TestFastReject(t *testing.T) {
 	task := f.mustPlan("ci.yaml", ciPlan)
 	_, err := f.c.Apply(ctx, task.ID, agentos.Human("ann"))
 	wantCode(t, err, agentos.EAWAITINGAPPROVAL, "gated apply")
-	_, err = f.c.Reject(ctx, task.ID, "", agentos.Human("dee"), "  ")
+	_, err = f.c.Reject(ctx, task.ID, "", unsigned(agentos.Human("dee")), "  ")
 	wantErr(t, err, agentos.EINVALID, "needs a reason", "rejection without a reason")
-	_, err = f.c.Reject(ctx, task.ID, "", agentos.Human("zed"), "no")
+	_, err = f.c.Reject(ctx, task.ID, "", unsigned(agentos.Human("zed")), "no")
 	wantErr(t, err, agentos.EDENIED, "cannot reject", "rejection by someone not listed")
 	f.wantState(task.ID, agentos.StateAwaitingApproval)
 
-	rt, err := f.c.Reject(ctx, task.ID, "", agentos.Human("dee"), "we use GitLab")
+	rt, err := f.c.Reject(ctx, task.ID, "", unsigned(agentos.Human("dee")), "we use GitLab")
 	if err != nil || rt.State != agentos.StateRejected {
 		t.Fatalf("Reject = %+v, %v", rt, err)
 	}
@@ -154,7 +155,7 @@ func TestFastReject(t *testing.T) {
 		t.Fatalf("approvals after the rejection = %+v", as)
 	}
 	f.wantReview(task.ID, agentos.StateRejected)
-	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, agentos.Human("bob"), "")
+	_, err = f.c.Approve(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("bob")), "")
 	wantCode(t, err, agentos.ECONFLICT, "approval of a rejected task")
 	_, err = f.c.Apply(ctx, task.ID, agentos.Human("bob"))
 	wantCode(t, err, agentos.ECONFLICT, "apply of a rejected task")
@@ -238,3 +239,6 @@ func TestFastCancel(t *testing.T) {
 	wantCode(t, err, agentos.ENOTFOUND, "cancel of an unknown task")
 	f.verifyChain()
 }
+
+// unsigned is a decider of a repository that lists no signers (solo use).
+func unsigned(a agentos.Actor) approval.Identity { return approval.Identity{Actor: a} }

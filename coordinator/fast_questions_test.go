@@ -77,7 +77,7 @@ func TestFastQuestionsSemiAuto(t *testing.T) {
 		{"no answer to the blocker", bad(func(a *agentos.AnswerPack) { a.Answers = nil }), agentos.Human("ann"), agentos.EINVALID, `blocker question "version" is unanswered`},
 		{"an agent", good, agentos.Actor("agent:planner"), agentos.EDENIED, "only a human may"},
 	} {
-		_, err := f.c.Answer(ctx, task.ID, tc.ap, tc.actor)
+		_, err := f.c.Answer(ctx, task.ID, tc.ap, unsigned(tc.actor))
 		wantErr(t, err, tc.code, tc.says, "answer with "+tc.name)
 	}
 	f.wantState(task.ID, agentos.StateBlocked)
@@ -85,7 +85,7 @@ func TestFastQuestionsSemiAuto(t *testing.T) {
 		t.Fatalf("refused answers were stored: %+v", aps)
 	}
 
-	done, err := f.c.Answer(ctx, task.ID, good, agentos.Human("ann"))
+	done, err := f.c.Answer(ctx, task.ID, good, unsigned(agentos.Human("ann")))
 	if err != nil || done.State != agentos.StateCommitted {
 		t.Fatalf("Answer = %+v, %v; want committed", done, err)
 	}
@@ -110,7 +110,7 @@ func TestFastQuestionsSemiAuto(t *testing.T) {
 	if len(added) != 1 || added[0].Kind != agentos.MemoryAnswer || added[0].Text != "Which version? 1.4.0" || added[0].Author != "human:ann" {
 		t.Fatalf("memory was given %+v, want the one durable answer by human:ann", added)
 	}
-	_, err = f.c.Answer(ctx, task.ID, good, agentos.Human("ann"))
+	_, err = f.c.Answer(ctx, task.ID, good, unsigned(agentos.Human("ann")))
 	wantErr(t, err, agentos.ECONFLICT, "not blocked", "answer to a committed task")
 	f.verifyChain()
 }

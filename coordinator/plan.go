@@ -117,7 +117,7 @@ func (c *Coordinator) startTask(ctx context.Context, t *agentos.Task, upfront ma
 		ap.Answers = append(ap.Answers, agentos.Answer{Question: id, Value: upfront[id]})
 		values[id] = upfront[id]
 	}
-	return values, c.recordAnswers(ctx, t, ap, nil, actor)
+	return values, c.recordAnswers(ctx, t, ap, nil, actor, nil, "")
 }
 
 // planFromSource (re)plans a task in state planning from its stored plan

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/approval"
+	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/planfile"
 	"github.com/agentos/agentos/workspace"
@@ -145,7 +147,7 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 			values[q.ID] = v
 			ap.Answers = append(ap.Answers, agentos.Answer{Question: q.ID, Value: v})
 		}
-		if err := c.recordAnswers(ctx, t, &ap, ask, actor); err != nil {
+		if err := c.recordAnswers(ctx, t, &ap, ask, actor, nil, ""); err != nil {
 			return nil, err
 		}
 		return assumptions, nil
@@ -198,7 +200,7 @@ func (c *Coordinator) questionsAsked(ctx context.Context, task string) int {
 // recordAnswers stores an accepted AnswerPack and audits who answered. The
 // answers are this task's: they become memory only if the task commits and
 // their question is durable (rememberAnswers).
-func (c *Coordinator) recordAnswers(ctx context.Context, t *agentos.Task, ap *agentos.AnswerPack, qs []agentos.Question, actor agentos.Actor) error {
+func (c *Coordinator) recordAnswers(ctx context.Context, t *agentos.Task, ap *agentos.AnswerPack, qs []agentos.Question, actor agentos.Actor, signed *agentos.SignedStatement, osUser string) error {
 	if err := c.DB.SaveAnswerPack(ctx, t.ID, ap); err != nil {
 		return err
 	}
@@ -207,7 +209,7 @@ func (c *Coordinator) recordAnswers(ctx context.Context, t *agentos.Task, ap *ag
 		ids = append(ids, a.Question)
 	}
 	if _, err := c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Actor: actor, Kind: agentos.EventAnswers,
-		Data: agentos.AnswersEvent{Pack: ap.Pack, AnswerPack: ap.Hash, Who: ap.Who, Answers: ids}}); err != nil {
+		Data: agentos.AnswersEvent{Pack: ap.Pack, AnswerPack: ap.Hash, Who: ap.Who, Answers: ids, Signed: signed, OSUser: osUser}}); err != nil {
 		return err
 	}
 	return nil
@@ -315,9 +317,20 @@ func (c *Coordinator) rememberAnswers(ctx context.Context, t *agentos.Task) {
 // It refuses with nothing changed when the pack answers another or an
 // outdated QuestionPack, leaves a blocker unanswered, gives an invalid value,
 // names an unknown question, or the task is not blocked.
-func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.AnswerPack, actor agentos.Actor) (*agentos.Task, error) {
+func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.AnswerPack, who approval.Identity) (*agentos.Task, error) {
+	actor := who.Actor
 	if !actor.IsHuman() {
-		return nil, agentos.Errorf(agentos.EDENIED, "%s cannot answer questions: only a human may (use --as NAME)", actor)
+		return nil, agentos.Errorf(agentos.EDENIED, "%s cannot answer questions: only a human may", actor)
+	}
+	if _, ok := actor.HumanName(); !ok {
+		return nil, agentos.Errorf(agentos.EDENIED, "%q cannot answer questions: it is not a person's name", actor)
+	}
+	keys, err := c.Config.Keyring()
+	if err != nil {
+		return nil, agentos.WrapError(agentos.EINVALID, err, "signers: %v", err)
+	}
+	if keys.Len() > 0 && !who.Signed() {
+		return nil, agentos.Errorf(agentos.EDENIED, "%s cannot answer unsigned: the policy lists signers, so answers must be signed with a listed key (ssh-agent or --signing-key)", actor)
 	}
 	t, err := c.DB.Task(ctx, taskID)
 	if err != nil {
@@ -365,7 +378,12 @@ func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.Answ
 	if ap.When.IsZero() {
 		ap.When = c.Now().UTC()
 	}
-	if err := c.recordAnswers(ctx, t, &ap, qp.Questions, actor); err != nil {
+	signed, err := who.SignStatement(approval.Statement{Decision: "answer", Task: t.ID, Plan: t.PlanID, PlanHash: t.PlanHash,
+		PolicyHash: c.Config.Hash, Questions: qp.Hash, Answers: canonjson.MustDigest(ap.Answers)}, c.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := c.recordAnswers(ctx, t, &ap, qp.Questions, actor, signed, who.OSUser); err != nil {
 		return nil, err
 	}
 	if _, err := c.transition(ctx, t, agentos.StatePlanning, actor, agentos.TaskUpdate{Reason: agentos.Str("")}, agentos.TransitionDetail{AnswerPack: ap.Hash}); err != nil {

@@ -1,11 +1,13 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/agentos/agentos"
@@ -68,6 +70,7 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 	if aps, err := c.DB.AnswerPacks(ctx, t.ID); err == nil {
 		rp.Answers = aps
 	}
+	rp.Decisions = c.decisions(ctx, t.ID)
 	if t.PlanHash != "" {
 		if ds, err := c.DB.GateDecisions(ctx, t.ID, t.PlanHash); err == nil {
 			rp.Gates = ds
@@ -284,4 +287,41 @@ func redactValue(v any, r func(string) string) any {
 		}
 	}
 	return v
+}
+
+// decisions are the people's approvals, rejections and answers of task, as
+// their audit events record them (signed by which key, or unsigned).
+func (c *Coordinator) decisions(ctx context.Context, task string) []agentos.DecisionRecord {
+	var out []agentos.DecisionRecord
+	for _, kind := range []string{agentos.EventApproval, agentos.EventAnswers} {
+		evs, err := c.DB.Events(ctx, agentos.EventFilter{Task: task, Kind: kind})
+		if err != nil {
+			continue
+		}
+		for _, e := range evs {
+			r := agentos.DecisionRecord{Seq: e.Seq, Actor: e.Actor, Time: e.Time}
+			var signed *agentos.SignedStatement
+			if kind == agentos.EventApproval {
+				var d agentos.ApprovalEvent
+				if json.Unmarshal(e.Data, &d) != nil {
+					continue
+				}
+				r.Decision, r.PlanHash, r.OSUser, signed = string(d.Decision), d.PlanHash, d.OSUser, d.Signed
+			} else {
+				var d agentos.AnswersEvent
+				if json.Unmarshal(e.Data, &d) != nil || d.OSUser == "" {
+					continue // answers given with the run (--set, prompts), not by `agentos answer`
+				}
+				r.Decision, r.OSUser, signed = "answer", d.OSUser, d.Signed
+			}
+			if signed != nil {
+				r.Key = signed.Key
+			} else {
+				r.Unsigned = true
+			}
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b agentos.DecisionRecord) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
 }

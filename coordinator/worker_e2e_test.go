@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -602,8 +603,13 @@ func TestApplyWithoutLocksRefused(t *testing.T) {
 			t.Fatalf("state = %s, want failed", tk.State)
 		}
 		evs, _ := db.Events(t.Context(), agentos.EventFilter{Task: id, Kind: lock.EventForceRelease})
-		if len(evs) != 1 || !strings.Contains(string(evs[0].Data), "presumed dead") || evs[0].Actor != agentos.Human("ann") {
-			t.Fatalf("force-release events = %+v, want one by human:ann with the reason", evs)
+		// The person is the OS user who ran `lock release` (not git's user.name).
+		me, err := user.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || !strings.Contains(string(evs[0].Data), "presumed dead") || evs[0].Actor != agentos.Human(me.Username) {
+			t.Fatalf("force-release events = %+v, want one by human:%s with the reason", evs, me.Username)
 		}
 	})
 	if got := commitsByTask(t, dir, base); len(got) != 1 {

@@ -163,6 +163,20 @@ func Markdown(rp *agentos.ReviewPack) string {
 		}
 		w("- %s → **%s** (%s): %s\n", code(g.RuleID), g.Effect, step, code(g.Reason))
 	}
+	if len(rp.Decisions) > 0 {
+		w("\n## Approvals and answers\n\n")
+		for _, d := range rp.Decisions {
+			how := "signed with " + code(d.Key)
+			if d.Unsigned {
+				how = "**unsigned** (no signers listed; OS user " + code(d.OSUser) + ")"
+			}
+			plan := ""
+			if d.PlanHash != "" {
+				plan = " of plan " + code(d.PlanHash)
+			}
+			w("- %s by %s%s, %s (event %d)\n", d.Decision, code(string(d.Actor)), plan, how, d.Seq)
+		}
+	}
 	if len(rp.Attempts) > 1 {
 		w("\n## Attempts\n\n| # | run | started | ended | outcome |\n|---|---|---|---|---|\n")
 		for i, a := range rp.Attempts {

@@ -65,7 +65,7 @@ func BenchmarkBigWrite(b *testing.B) {
 			b.Fatalf("task list: %v\n%.500s", err, out)
 		}
 		run(bin, "apply", tasks[0].ID) // held by large-diff (bytes): exit 4
-		run(bin, "--as", "bob", "approve", tasks[0].ID, "--plan", tasks[0].PlanHash)
+		run(bin, "approve", tasks[0].ID, "--plan", tasks[0].PlanHash)
 		_, applyRSS := run(bin, "apply", tasks[0].ID)
 		if st, err := os.Stat(filepath.Join(repo, "big.txt")); err != nil || st.Size() != size {
 			b.Fatalf("big.txt after apply: %v", err)

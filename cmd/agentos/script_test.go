@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -59,6 +60,11 @@ func Params(t *testing.T, dir string) testscript.Params {
 			env.Setenv("GIT_COMMITTER_EMAIL", "test@example.com")
 			env.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 			env.Setenv("NO_COLOR", "1")
+			// The OS user the commands run as: without signers in the
+			// policy, that is who approves and answers ($OSUSER in scripts).
+			if u, err := user.Current(); err == nil {
+				env.Setenv("OSUSER", u.Username)
+			}
 			if gc := os.Getenv("GOCACHE"); gc != "" {
 				env.Setenv("GOCACHE", gc)
 			} else if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
@@ -133,6 +139,7 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"sqlexec":     cmdSQLExec,
 			"snapshot":    cmdSnapshot,
 			"lasttask":    cmdLastTask,
+			"sigfiles":    cmdSigFiles, // sigfiles_test.go
 			"noleak":      cmdNoLeak,
 			"rechain":     cmdRechain,     // rechain_test.go
 			"serve":       cmdServe,       // net_test.go
