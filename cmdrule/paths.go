@@ -428,7 +428,11 @@ func sedPaths(script string) (reads, writes []string, runs, ok bool) {
 			}
 			d := script[i]
 			i++
-			if !skipRE(d) || !skipRE(d) {
+			// y/SOURCE/DEST/: skip both parts (each call advances past one).
+			if !skipRE(d) {
+				return nil, nil, false, false
+			}
+			if !skipRE(d) {
 				return nil, nil, false, false
 			}
 		case 's':

@@ -440,11 +440,6 @@ func (c *Coordinator) commandEnv(pol *sandbox.Policy, tmp string, extra map[stri
 	return env
 }
 
-func sum(b []byte) string {
-	s := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(s[:])
-}
-
 // fileHolds reports whether the file at name holds exactly content,
 // reading it a piece at a time (a content may be as large as
 // limits.file_bytes; reading the file whole would be a second copy).
