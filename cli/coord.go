@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -247,6 +248,14 @@ func addJSONFlag(cmd *cobra.Command, f *Factory, dst *bool) {
 		}
 		if *dst {
 			f.JSONErrors = true
+			// stderr then holds the error object and nothing else:
+			// notices, housekeeping and progress lines go nowhere, and no
+			// question is asked (a program reads the JSON).
+			if f.errOut == nil {
+				f.errOut = f.IO.ErrOut
+				f.IO.ErrOut = io.Discard
+				f.IO.ErrTTY, f.IO.InTTY = false, false
+			}
 		}
 		if prev != nil {
 			return prev(c, args)

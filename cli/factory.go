@@ -34,6 +34,9 @@ type Factory struct {
 	Quiet      bool
 	// Yes answers "apply?" in interactive mode up front (run --yes).
 	Yes bool
+	// errOut is the real stderr while --json sends everything but the
+	// error object to io.Discard.
+	errOut io.Writer
 	// NoPager keeps long output off the pager (--no-pager).
 	NoPager bool
 	// JQ is --jq: an expression applied to a command's JSON output.

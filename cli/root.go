@@ -125,7 +125,11 @@ func printError(f *Factory, err error) {
 	// model's answer): it is redacted like everything stored.
 	msg := f.redactText(agentos.ErrorMessage(err))
 	if f.JSONErrors {
-		_ = json.NewEncoder(f.IO.ErrOut).Encode(map[string]any{
+		w := f.IO.ErrOut
+		if f.errOut != nil {
+			w = f.errOut
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{
 			"error":     msg,
 			"code":      agentos.ErrorCode(err),
 			"exit_code": ExitCode(err),

@@ -84,3 +84,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A param with a default is not a blocker unless it says so (issue 16's
+// trap: blocker defaulted to true even when a default was given).
+func TestParamBlockerDefault(t *testing.T) {
+	def := "stable"
+	yes, no := true, false
+	for _, tc := range []struct {
+		p    Param
+		want bool
+	}{
+		{Param{ID: "a"}, true},
+		{Param{ID: "b", Default: &def}, false},
+		{Param{ID: "c", Default: &def, Blocker: &yes}, true},
+		{Param{ID: "d", Blocker: &no}, false},
+	} {
+		if got := tc.p.AsQuestion().Blocker; got != tc.want {
+			t.Errorf("%s: blocker %v, want %v", tc.p.ID, got, tc.want)
+		}
+	}
+}
