@@ -67,6 +67,10 @@ const (
 	RuleBuiltin = "shell:builtin" // a harmless shell builtin
 	RuleFunc    = "shell:function"
 	RuleResolve = "resolve" // the executable does not exist
+	// RuleHumanOnly: `agentos approve|reject|answer` run by a governed
+	// command (an agent's tool call, a plan step): only a person decides,
+	// whatever the policy allows.
+	RuleHumanOnly = "agentos:human-only"
 	// Decisions made only for commands that run unconfined (Unconfined).
 	RuleUnresolved = "shell:unresolved" // a path only known at run time
 	RuleBackground = "shell:background" // a process that outlives the call
@@ -590,6 +594,9 @@ func (d *decider) command(args []arg, c cmdCtx) {
 // leaf matches a command that runs no other command against the rules.
 func (d *decider) leaf(id ident, args []arg, c cmdCtx) {
 	unknownTail := c.unknownTail
+	if d.humanOnly(id, args) {
+		return
+	}
 	if d.pathChecks(id, args, c) {
 		return
 	}
@@ -620,4 +627,39 @@ func (d *decider) leaf(id ident, args []arg, c cmdCtx) {
 		best.Reason = fmt.Sprintf("%s is not in commands.allow and no rule covers it; add it to agentos.yaml if it is meant to run", filepath.Base(id.real))
 	}
 	d.add(best)
+}
+
+// humanVerbs are the agentos commands that decide for a person: an agent
+// (or a command it runs) never does, even with the person's ssh-agent at
+// hand and agentos on the allowlist.
+var humanVerbs = map[string]bool{"approve": true, "reject": true, "answer": true}
+
+// agentosFlagValues are agentos's global flags that take a value.
+var agentosFlagValues = map[string]bool{"-C": true, "--repo": true, "--as": true, "--signing-key": true}
+
+// humanOnly denies `agentos approve|reject|answer`, and an agentos command
+// whose verb is only known at run time.
+func (d *decider) humanOnly(id ident, args []arg) bool {
+	if filepath.Base(id.real) != "agentos" && filepath.Base(id.written) != "agentos" {
+		return false
+	}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a.dyn {
+			d.deny(RuleHumanOnly, args, "agentos with a verb only known at run time: an agent may not approve, reject or answer, so the verb must be written out")
+			return true
+		}
+		if strings.HasPrefix(a.s, "-") {
+			if agentosFlagValues[a.s] {
+				i++
+			}
+			continue
+		}
+		if humanVerbs[a.s] {
+			d.deny(RuleHumanOnly, args, "agentos %s decides for a person: only a person runs it, never an agent or a command it starts", a.s)
+			return true
+		}
+		return false
+	}
+	return false
 }

@@ -303,3 +303,49 @@ func TestScriptOf(t *testing.T) {
 		}
 	}
 }
+
+// TestHumanOnlyVerbs: `agentos approve|reject|answer` is never allowed to a
+// governed command, even with agentos on the allowlist, through wrappers,
+// global flags or a shell; other agentos verbs follow the policy.
+func TestHumanOnlyVerbs(t *testing.T) {
+	dir := t.TempDir()
+	ag := filepath.Join(dir, "agentos")
+	if err := os.WriteFile(ag, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("env"); err != nil {
+		t.Skip("env not installed")
+	}
+	e, err := cmdrule.New(config.Commands{Allow: []string{"agentos", "env", "sh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookPath := func(name string) (string, error) {
+		if name == "agentos" || name == ag {
+			return ag, nil
+		}
+		return exec.LookPath(name)
+	}
+	for _, tc := range []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"agentos", "task", "list"}, "allow"},
+		{[]string{"agentos", "review", "t1"}, "allow"},
+		{[]string{"agentos", "approve", "t1", "--plan", "sha256:x"}, "deny"},
+		{[]string{"agentos", "-C", ".", "reject", "t1", "--reason", "x"}, "deny"},
+		{[]string{"agentos", "--as", "alice", "answer", "t1", "--set", "v=1"}, "deny"},
+		{[]string{"env", "agentos", "approve", "t1"}, "deny"},
+		{[]string{ag, "approve", "t1"}, "deny"},
+		{[]string{"sh", "-c", "agentos approve t1 --plan x"}, "deny"},
+		{[]string{"sh", "-c", "v=approve; agentos $v t1"}, "deny"},
+	} {
+		d := e.Decide(tc.argv, lookPath)
+		if d.Effect != tc.want {
+			t.Errorf("%q: %s (%s: %s), want %s", tc.argv, d.Effect, d.RuleID, d.Reason, tc.want)
+		}
+		if tc.want == "deny" && d.RuleID != cmdrule.RuleHumanOnly && !strings.HasPrefix(d.RuleID, "shell") {
+			t.Errorf("%q: denied by %s, want %s", tc.argv, d.RuleID, cmdrule.RuleHumanOnly)
+		}
+	}
+}
