@@ -93,7 +93,8 @@ func refusal(err error) bool {
 func (c *Coordinator) auditRefusal(ctx context.Context, file string, raw string, goal string, actor agentos.Actor, cause error) {
 	sum := sha256.Sum256([]byte(raw))
 	// The goal and the message can quote the plan: redacted like every text
-	// from outside.
+	// from outside. Best effort: the refusal is the answer either way, and a
+	// store that cannot append fails the next write (and its checks) loudly.
 	_, _ = c.DB.Append(ctx, agentos.EventInput{Actor: actor, Kind: agentos.EventPlanRefused, Data: agentos.PlanRefusedEvent{
 		File: file, Goal: c.redactText(goal), Code: agentos.ErrorCode(cause), Error: c.redactText(agentos.ErrorMessage(cause)),
 		PlanSHA256: "sha256:" + hex.EncodeToString(sum[:]),
