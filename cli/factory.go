@@ -34,6 +34,9 @@ type Factory struct {
 	Quiet      bool
 	// Yes answers "apply?" in interactive mode up front (run --yes).
 	Yes bool
+	// argv is the command line Main was given (for naming a mistyped
+	// command whose flags cobra tried first).
+	argv []string
 	// errOut is the real stderr while --json sends everything but the
 	// error object to io.Discard.
 	errOut io.Writer

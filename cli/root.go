@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/agentos/agentos"
@@ -44,7 +43,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		// `agentos rnu --plan x`: cobra found no command "rnu" and parsed
 		// the flags against the root; the mistyped command is the news.
 		if c == c.Root() {
-			if name := firstArg(c, os.Args[1:]); name != "" && !isCommand(c, name) {
+			if name := firstArg(c, f.argv); name != "" && !isCommand(c, name) {
 				return unknownCommand(c, []string{name})
 			}
 		}
@@ -95,6 +94,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer f.Close()
 	ctx, stop := signalContext(context.Background(), f.IO.ErrOut)
 	defer stop()
+	f.argv = args
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	// --json asks for a JSON error too, also when the error is in the flags

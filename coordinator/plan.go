@@ -71,7 +71,8 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	if err := c.checkTaskInput(t, req.Values); err != nil {
 		return nil, err // no task was created
 	}
-	if err := c.precheckFile(ctx, f, req.Values, mode, base); err != nil && refusal(err) {
+	pre, err := c.precheckFile(ctx, f, req.Values, mode, base)
+	if err != nil && refusal(err) {
 		c.auditRefusal(ctx, req.File, raw, f.Goal, req.Actor, err)
 		return nil, err // no task was created
 	}
@@ -79,7 +80,7 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	if err != nil {
 		return c.startedOrNot(ctx, t), err
 	}
-	return c.planFromFile(ctx, t, f, values, req.Actor)
+	return c.planFromFile(ctx, t, f, values, req.Actor, pre)
 }
 
 // startTask stores a new task, moves it to planning and records answers
@@ -139,12 +140,13 @@ func (c *Coordinator) planFromSource(ctx context.Context, t *agentos.Task, value
 	if err != nil {
 		return c.failPlanning(ctx, t, agentos.WrapError(agentos.EINVALID, err, "%s: %v", t.SourcePath, err))
 	}
-	return c.planFromFile(ctx, t, f, values, actor)
+	return c.planFromFile(ctx, t, f, values, actor, nil)
 }
 
 // planFromFile is planFromSource with the plan file already parsed (a plan
-// file is parsed once per planning, whatever its size).
-func (c *Coordinator) planFromFile(ctx context.Context, t *agentos.Task, f *planfile.File, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
+// file is parsed once per planning, whatever its size); pre is what
+// PlanFile's precheck validated, if anything.
+func (c *Coordinator) planFromFile(ctx context.Context, t *agentos.Task, f *planfile.File, values map[string]string, actor agentos.Actor, pre *validated) (*agentos.Task, error) {
 	if values == nil {
 		values = map[string]string{}
 	}
@@ -161,7 +163,7 @@ func (c *Coordinator) planFromFile(ctx context.Context, t *agentos.Task, f *plan
 	if t.State != agentos.StatePlanning {
 		return t, nil // blocked
 	}
-	return c.buildFilePlan(ctx, t, f, values, assumptions, questions, actor)
+	return c.buildFilePlan(ctx, t, f, values, assumptions, questions, actor, pre)
 }
 
 func (c *Coordinator) targetAndBase(ctx context.Context) (string, string, error) {
@@ -233,12 +235,8 @@ func (c *Coordinator) noSpace(err error, what string) error {
 
 // buildFilePlan renders the plan file with values, validates every step
 // against the base commit and stores intent, MemoryPack and plan.
-func (c *Coordinator) buildFilePlan(ctx context.Context, t *agentos.Task, f *planfile.File, values map[string]string, assumptions []agentos.Assumption, asked []agentos.Question, actor agentos.Actor) (*agentos.Task, error) {
+func (c *Coordinator) buildFilePlan(ctx context.Context, t *agentos.Task, f *planfile.File, values map[string]string, assumptions []agentos.Assumption, asked []agentos.Question, actor agentos.Actor, pre *validated) (*agentos.Task, error) {
 	_, base, err := c.targetAndBase(ctx)
-	if err != nil {
-		return c.failPlanning(ctx, t, err)
-	}
-	rendered, err := f.Render(values)
 	if err != nil {
 		return c.failPlanning(ctx, t, err)
 	}
@@ -250,9 +248,15 @@ func (c *Coordinator) buildFilePlan(ctx context.Context, t *agentos.Task, f *pla
 	for _, a := range assumptions {
 		intent.Assumptions = append(intent.Assumptions, fmt.Sprintf("%s = %q (%s)", a.Question, a.Value, a.Why))
 	}
-	steps, checks, err := c.validateSteps(ctx, base, rendered, intent.ID)
-	if err != nil {
-		return c.failPlanning(ctx, t, err)
+	steps, checks, ok := pre.reuse(base, values, intent.ID)
+	if !ok {
+		rendered, err := f.Render(values)
+		if err != nil {
+			return c.failPlanning(ctx, t, err)
+		}
+		if steps, checks, err = c.validateSteps(ctx, base, rendered, intent.ID); err != nil {
+			return c.failPlanning(ctx, t, err)
+		}
 	}
 	p := &agentos.Plan{
 		Version: agentos.DocVersion, ID: NewID("p"), Task: t.ID, IntentID: intent.ID, Goal: f.Goal,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"slices"
 
 	"github.com/agentos/agentos"
@@ -15,7 +16,10 @@ import (
 // default the mode takes): a plan refused here — a red line (exit 1) or a malformed step
 // (exit 2) — leaves no failed task behind, only its plan.refused event. A
 // plan with open questions is checked once they are answered, as before.
-func (c *Coordinator) precheckFile(ctx context.Context, f *planfile.File, given map[string]string, mode agentos.Mode, base string) error {
+//
+// What it validated is returned for planning to use, so the steps are
+// resolved against the base once (nil: nothing was validated).
+func (c *Coordinator) precheckFile(ctx context.Context, f *planfile.File, given map[string]string, mode agentos.Mode, base string) (*validated, error) {
 	values := make(map[string]string, len(f.Params))
 	for _, p := range f.Params {
 		if v, ok := given[p.ID]; ok {
@@ -25,19 +29,44 @@ func (c *Coordinator) precheckFile(ctx context.Context, f *planfile.File, given 
 			// its default.
 			values[p.ID] = *p.Default
 		} else {
-			return nil // a question first; validated with its answer
+			return nil, nil // a question first; validated with its answer
 		}
 	}
 	rendered, err := f.Render(values)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	steps, _, err := c.validateSteps(ctx, base, rendered, "")
+	steps, checks, err := c.validateSteps(ctx, base, rendered, "")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// A plan over the user's uncommitted changes is refused the same way.
-	return c.checkDirty(ctx, &agentos.Plan{Steps: steps})
+	if err := c.checkDirty(ctx, &agentos.Plan{Steps: steps}); err != nil {
+		return nil, err
+	}
+	return &validated{base: base, values: values, steps: steps, checks: checks}, nil
+}
+
+// validated is a plan file's steps and checks as precheckFile validated
+// them: against base, rendered with values.
+type validated struct {
+	base   string
+	values map[string]string
+	steps  []agentos.Step
+	checks []agentos.Check
+}
+
+// reuse returns the validated steps (stamped with intentID) and checks
+// when planning renders the same values on the same base; ok false
+// otherwise (the answers or the base changed: validate again).
+func (v *validated) reuse(base string, values map[string]string, intentID string) ([]agentos.Step, []agentos.Check, bool) {
+	if v == nil || v.base != base || !maps.Equal(v.values, values) {
+		return nil, nil, false
+	}
+	for i := range v.steps {
+		v.steps[i].IntentID = intentID
+	}
+	return v.steps, v.checks, true
 }
 
 // CheckFile is `agentos plan --check`: the plan file is parsed, its
@@ -67,7 +96,7 @@ func (c *Coordinator) CheckFile(ctx context.Context, req PlanRequest) (*FileChec
 			fc.Open = append(fc.Open, p.ID)
 		}
 	}
-	if err := c.precheckFile(ctx, f, req.Values, req.Mode, base); err != nil {
+	if _, err := c.precheckFile(ctx, f, req.Values, req.Mode, base); err != nil {
 		return nil, err
 	}
 	return fc, nil

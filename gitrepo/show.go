@@ -22,9 +22,6 @@ func (r *Repo) FileUpTo(ctx context.Context, commit, path string, limit int64) (
 	if size > limit {
 		return nil, size, true, nil
 	}
-	blob, err := r.Git(ctx, "cat-file", "blob", spec)
-	if err != nil {
-		return nil, 0, false, err
-	}
-	return []byte(blob), size, true, nil
+	blob, ok, err := r.FileAt(ctx, commit, path)
+	return blob, size, ok, err
 }
