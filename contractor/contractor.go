@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/sandbox"
 )
@@ -339,40 +338,15 @@ func Changes(ctx context.Context, worktree, base, intentID, who string) ([]agent
 	if _, err := gitrepo.GitIn(ctx, worktree, nil, "add", "--all", "--", "."); err != nil {
 		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot collect the contractor's changes: %v", err)
 	}
-	out, err := gitrepo.GitIn(ctx, worktree, nil, "diff", "--cached", "--name-status", "-z", "-M", "--no-ext-diff", base)
+	tree, err := gitrepo.GitIn(ctx, worktree, nil, "write-tree")
 	if err != nil {
-		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot list the contractor's changes: %v", err)
+		return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot collect the contractor's changes: %v", err)
 	}
-	f := strings.Split(strings.TrimRight(out, "\x00"), "\x00")
-	steps := []agentos.Step{}
-	for i := 0; i+1 < len(f); {
-		status := f[i]
-		paths := []string{f[i+1]}
-		i += 2
-		if strings.HasPrefix(status, "R") || strings.HasPrefix(status, "C") {
-			paths = append(paths, f[i])
-			i++
-		}
-		args := append([]string{"diff", "--cached", "--binary", "-M", "--no-ext-diff", "--no-color", base, "--"}, paths...)
-		diff, err := gitrepo.GitIn(ctx, worktree, nil, args...)
-		if err != nil {
-			return nil, agentos.WrapError(agentos.EINTERNAL, err, "cannot diff %s: %v", strings.Join(paths, ", "), err)
-		}
-		what := map[byte]string{'A': "adds", 'D': "deletes", 'M': "edits", 'R': "renames", 'C': "copies", 'T': "changes the type of"}[status[0]]
-		if what == "" {
-			what = "changes"
-		}
-		steps = append(steps, agentos.Step{
-			Kind:      agentos.StepPatch,
-			Diff:      diff,
-			DiffHash:  canonjson.Sum([]byte(diff)),
-			Paths:     paths,
-			IntentID:  intentID,
-			Rationale: fmt.Sprintf("contractor %s %s %s", who, what, strings.Join(paths, " -> ")),
-			Risk:      "medium",
-		})
+	steps, err := gitrepo.TreeStepsIn(ctx, worktree, base, strings.TrimSpace(tree), intentID)
+	for i := range steps {
+		steps[i].Rationale = fmt.Sprintf("contractor %s %s", who, steps[i].Rationale)
 	}
-	return steps, nil
+	return steps, err
 }
 
 type dirs struct {

@@ -78,6 +78,12 @@ func (r *Repo) TreeSteps(ctx context.Context, base, tree, intentID string) ([]ag
 	return treeSteps(func(args ...string) (string, error) { return run(ctx, r.Root, env, args...) }, base, tree, intentID)
 }
 
+// TreeStepsIn is TreeSteps with git run in dir (a worktree whose index
+// wrote tree, as the contractor's fallback worktree does).
+func TreeStepsIn(ctx context.Context, dir, base, tree, intentID string) ([]agentos.Step, error) {
+	return treeSteps(func(args ...string) (string, error) { return run(ctx, dir, nil, args...) }, base, tree, intentID)
+}
+
 // treeSteps is TreeSteps with git run by git.
 func treeSteps(git func(args ...string) (string, error), base, tree, intentID string) ([]agentos.Step, error) {
 	// The diff's text is what a patch step applies: no config may change
