@@ -111,7 +111,21 @@ func (f *Factory) coordinator(ctx context.Context, db agentos.Store) (*coordinat
 // with the wall-clock time, which a log can keep.
 func (f *Factory) progressPrinter() coordinator.Progress {
 	p := &progressLine{f: f, start: time.Now()}
+	f.progressEnd = p.end
 	return p.event
+}
+
+// end stops the redraw of a step that never reported its end (the run
+// failed inside it) and ends its line, so what is printed next starts on a
+// line of its own.
+func (p *progressLine) end() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop != nil {
+		close(p.stop)
+		p.stop = nil
+		fmt.Fprintln(p.f.IO.ErrOut)
+	}
 }
 
 type progressLine struct {

@@ -34,6 +34,8 @@ type Factory struct {
 	Quiet      bool
 	// Yes answers "apply?" in interactive mode up front (run --yes).
 	Yes bool
+	// progressEnd ends a running step's progress line (nil: none drawn).
+	progressEnd func()
 	// argv is the command line Main was given (for naming a mistyped
 	// command whose flags cobra tried first).
 	argv []string

@@ -114,6 +114,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// canceled" from a query, a git call): the user reads why it stopped.
 		err = agentos.WrapError(agentos.ECANCELLED, errors.Join(i, err), "%s", i.Reason)
 	}
+	if f.progressEnd != nil {
+		f.progressEnd()
+	}
 	if err != nil {
 		printError(f, err)
 	}
