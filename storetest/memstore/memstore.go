@@ -58,6 +58,7 @@ type DB struct {
 	locks      map[string]string // key -> lease id
 	leases     map[string]*agentos.Lease
 	leaseToken int64
+	webhooks   map[string]agentos.WebhookCursor // by endpoint (webhook.go)
 }
 
 type body struct {
