@@ -100,4 +100,3 @@ func (d *DB) SaveWebhookCursor(ctx context.Context, prev *agentos.WebhookCursor,
 	}
 	return tx.Commit()
 }
-
