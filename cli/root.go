@@ -76,6 +76,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		newCmdSandbox(f),
 		NewCmdLock(f),
 		NewCmdMemory(f),
+		NewCmdWebhooks(f),
 		NewCmdHook(f),
 		newCmdDoctor(f),
 		NewCmdSchema(f),

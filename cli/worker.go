@@ -68,7 +68,8 @@ takes over tasks whose runner died (their lease expired), asks the scheduler
 rules of agentos.yaml which task runs next and audits every dispatch, hold,
 skip and takeover with the rule id and the rules' hash (see ` + "`agentos scheduler explain TASK`" + `).
 A task runs only once it holds its task lock and the lock of every file it
-writes.
+writes. The policy's webhooks (docs/webhooks.md) are delivered while the
+worker runs; with --until-idle it exits once they are delivered or given up.
 
 Stopping: the first SIGINT (Ctrl-C), SIGTERM or SIGHUP stops dispatching and
 lets running tasks finish within --grace; a task still running then has its
@@ -120,10 +121,24 @@ func workerRun(cmd *cobra.Command, opts *WorkerOptions) error {
 		fmt.Fprintf(f.IO.ErrOut, "agentos worker: "+format+"\n", args...)
 	}
 	logf("%d worker(s), lease %s", opts.Workers, opts.Lease)
+	// The policy's webhooks are delivered beside the work: a worker is the
+	// one long-running process a repository without `agentos serve` has.
+	db, err := f.DB(ctx)
+	if err != nil {
+		return err
+	}
+	stopHooks, err := f.startWebhooks(ctx, db, logf)
+	if err != nil {
+		return err
+	}
 	st, err := c.Work(ctx, coordinator.WorkerOptions{
 		Workers: opts.Workers, UntilIdle: opts.UntilIdle, LeaseTTL: opts.Lease, Poll: opts.Poll, Grace: opts.Grace,
 		Actor: actor, Log: logf, StopNow: Again(ctx),
 	})
+	// --until-idle: what the run produced is delivered before the worker
+	// exits (retries are bounded); after a signal ctx is done and the
+	// deliverer stops at once, its cursors kept for the next run.
+	stopHooks()
 	logf("dispatched %d, committed %d, blocked %d, failed %d, re-queued %d, taken over %d", st.Dispatched, st.Committed, st.Blocked, st.Failed, st.Requeued, st.TakenOver)
 	return err
 }

@@ -148,6 +148,9 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"freeport":    cmdFreeport,    // memsvc_test.go
 			"httpcall":    cmdHTTPCall,    // memsvc_test.go
 			"commitpol":   cmdCommitPol,   // policybase_test.go
+			"hookrecv":    cmdHookRecv,    // webhooks_test.go
+			"hookdump":    cmdHookDump,    // webhooks_test.go
+			"hookorder":   cmdHookOrder,   // webhooks_test.go
 		},
 	}
 }
