@@ -149,8 +149,16 @@ func CheckWebhookURL(what, raw string) error {
 	if u.User != nil {
 		return fmt.Errorf("%s: the URL carries credentials; put a secret in secret_env or secret_file, never in the URL", what)
 	}
+	for k := range u.Query() {
+		if credentialParam.MatchString(k) {
+			return fmt.Errorf("%s: the query parameter %q looks like a credential; read such a URL from url_env or url_file", what, k)
+		}
+	}
 	return nil
 }
+
+// credentialParam names query parameters that usually carry a credential.
+var credentialParam = regexp.MustCompile(`(?i)token|key|secret|pass|sig|auth|code|credential`)
 
 func validateWebhooks(c *Config) error {
 	w := c.Webhooks
