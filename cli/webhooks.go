@@ -260,7 +260,8 @@ func newCmdWebhooksRun(f *Factory) *cobra.Command {
 		Use:   "run [--until-idle]",
 		Short: "Deliver webhooks without running tasks (agentos worker also does)",
 		Long: `Run delivers the policy's webhooks until interrupted, or with --until-idle until
-every endpoint has delivered (or given up on) every event so far. ` + "`agentos worker`" + `
+every endpoint has delivered (or given up on) every event so far, or waits more
+than 10s for its next retry. ` + "`agentos worker`" + `
 runs the same deliverer; an endpoint is delivered by one process at a time
 (a lease on webhook:NAME), so running both is safe.`,
 		Args: noArgs,
@@ -296,7 +297,7 @@ runs the same deliverer; an endpoint is delivered by one process at a time
 			return webhooks.Run(ctx, o, idle)
 		},
 	}
-	cmd.Flags().BoolVar(&untilIdle, "until-idle", false, "exit once every event so far is delivered or given up")
+	cmd.Flags().BoolVar(&untilIdle, "until-idle", false, "exit once every event so far is delivered or given up (or its next retry is more than 10s away)")
 	cmd.Flags().DurationVar(&poll, "poll", time.Second, "how often an idle endpoint looks for new events")
 	return cmd
 }

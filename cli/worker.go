@@ -69,7 +69,8 @@ rules of agentos.yaml which task runs next and audits every dispatch, hold,
 skip and takeover with the rule id and the rules' hash (see ` + "`agentos scheduler explain TASK`" + `).
 A task runs only once it holds its task lock and the lock of every file it
 writes. The policy's webhooks (docs/webhooks.md) are delivered while the
-worker runs; with --until-idle it exits once they are delivered or given up.
+worker runs; with --until-idle it exits once they are delivered or given up
+(or their next retry is more than 10s away: the next run resumes it).
 
 Stopping: the first SIGINT (Ctrl-C), SIGTERM or SIGHUP stops dispatching and
 lets running tasks finish within --grace; a task still running then has its

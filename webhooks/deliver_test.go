@@ -209,3 +209,26 @@ func TestOneDelivererPerEndpoint(t *testing.T) {
 		t.Fatalf("receiver saw %d messages, want %d", len(ids), len(want))
 	}
 }
+
+// Draining (worker --until-idle) does not wait out a long backoff: the
+// endpoint stops after the attempt, its count kept for the next run.
+func TestDrainStopsAtLongBackoff(t *testing.T) {
+	// A bound on a hang, not a timing assertion: without the drain rule
+	// Run would sleep the hour of backoff.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rc := &receiver{fail: 100}
+	s, _, mk, _ := setup(t, rc, config.WebhookEndpoint{Backoff: "1h"})
+	transition(t, s, "t1", agentos.StateFailed)
+	idle := make(chan struct{})
+	close(idle)
+	mustT(t, mk().Run(ctx, idle))
+	if ctx.Err() != nil {
+		t.Fatal("Run waited out the backoff instead of stopping")
+	}
+	cur, err := s.WebhookCursor(context.Background(), "ops")
+	mustT(t, err)
+	if n := len(rc.seen()); n != 1 || cur.Attempts != 1 {
+		t.Fatalf("receiver saw %d attempts, cursor %+v; want 1 attempt kept", n, cur)
+	}
+}

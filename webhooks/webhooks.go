@@ -77,6 +77,12 @@ type Options struct {
 	// LeaseTTL is the lifetime of an endpoint's lease between heartbeats
 	// (default 30s).
 	LeaseTTL time.Duration
+	// DrainWait: once Run's idle channel is closed, an endpoint whose next
+	// retry is due later than this stops instead of waiting (default 10s);
+	// its cursor keeps the attempt count for the next run. A receiver that
+	// is down does not hold `agentos worker --until-idle` for the sum of
+	// every backoff.
+	DrainWait time.Duration
 }
 
 // Endpoint is a policy endpoint with its URL and key resolved.
@@ -129,6 +135,9 @@ func New(o Options) *Deliverer {
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 30 * time.Second
 	}
+	if o.DrainWait <= 0 {
+		o.DrainWait = 10 * time.Second
+	}
 	c := o.Client
 	if c == nil {
 		c = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -138,8 +147,9 @@ func New(o Options) *Deliverer {
 
 // Run delivers to every endpoint until ctx ends. It is what `agentos
 // worker` and `agentos serve` run beside their own work. When idle is
-// non-nil, Run returns once idle is closed and no endpoint has an event
-// left to deliver (retries included; they are bounded). An endpoint whose
+// non-nil, Run returns once idle is closed and every endpoint has nothing
+// left to deliver, or waits longer than DrainWait for its next retry. An
+// endpoint whose
 // URL or secret cannot be found is reported and left alone: its cursor
 // stays, so its events wait, none lost, until it is fixed.
 func (d *Deliverer) Run(ctx context.Context, idle <-chan struct{}) error {
@@ -260,7 +270,11 @@ func (d *Deliverer) endpoint(ctx context.Context, ep *Endpoint, idle <-chan stru
 func (d *Deliverer) deliverAll(ctx context.Context, ep *Endpoint, idle <-chan struct{}) bool {
 	failures := 0
 	for ctx.Err() == nil {
-		busy, err := d.Step(ctx, ep)
+		busy, err := d.step(ctx, ep, idle)
+		if errors.Is(err, errRetryLater) {
+			d.o.Log("webhook %s: %s", ep.Name, err)
+			return true
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return false
@@ -301,6 +315,15 @@ func closed(ch <-chan struct{}) bool {
 	}
 }
 
+// idleOrNever is idle, or a channel that never closes when idle is nil or
+// already closed (a closed one would wake the caller at once, forever).
+func idleOrNever(idle <-chan struct{}) <-chan struct{} {
+	if idle == nil || closed(idle) {
+		return nil
+	}
+	return idle
+}
+
 func sleep(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -317,6 +340,13 @@ const page = 200
 // (after the backoff its failed attempts call for), or moving its cursor
 // past events it does not receive. busy is false when nothing was left.
 func (d *Deliverer) Step(ctx context.Context, ep *Endpoint) (busy bool, err error) {
+	return d.step(ctx, ep, nil)
+}
+
+// errRetryLater: draining, the next retry is due later than DrainWait.
+var errRetryLater = errors.New("the next retry is due later; the next run resumes it")
+
+func (d *Deliverer) step(ctx context.Context, ep *Endpoint, idle <-chan struct{}) (busy bool, err error) {
 	st := d.o.Store
 	cur, err := st.WebhookCursor(ctx, ep.Name)
 	if err != nil {
@@ -354,7 +384,17 @@ func (d *Deliverer) Step(ctx context.Context, ep *Endpoint) (busy bool, err erro
 	if attempts > 0 {
 		wait := cur.LastTime.Add(Backoff(ep.BackoffOrDefault(), ep.MaxBackoffOrDefault(), attempts)).Sub(d.o.Now())
 		if wait > 0 {
-			sleep(ctx, wait)
+			if wait > d.o.DrainWait && closed(idle) {
+				return false, fmt.Errorf("event %d failed %d time(s), %w (in %s)", e.Seq, attempts, errRetryLater, wait.Round(time.Second))
+			}
+			// Woken early when idle closes, to judge the wait again.
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			case <-idleOrNever(idle):
+			}
 			return true, ctx.Err()
 		}
 	}
