@@ -232,3 +232,26 @@ func TestDrainStopsAtLongBackoff(t *testing.T) {
 		t.Fatalf("receiver saw %d attempts, cursor %+v; want 1 attempt kept", n, cur)
 	}
 }
+
+// A redirect is a failed attempt, never followed: the receiver the policy
+// names is the only one that gets the message.
+func TestRedirectNotFollowed(t *testing.T) {
+	other := &receiver{}
+	osrv := httptest.NewServer(other)
+	t.Cleanup(osrv.Close)
+	redirect := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, osrv.URL, http.StatusTemporaryRedirect)
+	})
+	srv := httptest.NewServer(redirect)
+	t.Cleanup(srv.Close)
+	s := memstore.Open()
+	ep := config.WebhookEndpoint{Name: "ops", URL: srv.URL, SecretEnv: "S"}
+	d := New(Options{Store: s, Policy: config.Webhooks{Endpoints: []config.WebhookEndpoint{ep}}, Getenv: func(string) string { return "a secret of sixteen+ bytes" }})
+	res, err := d.Resolve(ep)
+	mustT(t, err)
+	r, err := d.Test(context.Background(), res, "x")
+	mustT(t, err)
+	if r.Status != agentos.WebhookFailed || r.HTTPStatus != http.StatusTemporaryRedirect || len(other.seen()) != 0 {
+		t.Fatalf("redirect: %+v, the other server saw %d requests; want a failed attempt and none", r, len(other.seen()))
+	}
+}
