@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -149,9 +150,8 @@ func New(o Options) *Deliverer {
 // worker` and `agentos serve` run beside their own work. When idle is
 // non-nil, Run returns once idle is closed and every endpoint has nothing
 // left to deliver, or waits longer than DrainWait for its next retry. An
-// endpoint whose
-// URL or secret cannot be found is reported and left alone: its cursor
-// stays, so its events wait, none lost, until it is fixed.
+// endpoint whose URL or secret cannot be found is reported and left alone:
+// its cursor stays, so its events wait, none lost, until it is fixed.
 func (d *Deliverer) Run(ctx context.Context, idle <-chan struct{}) error {
 	var wg sync.WaitGroup
 	for _, pe := range d.o.Policy.Endpoints {
@@ -191,7 +191,11 @@ func (d *Deliverer) Resolve(pe config.WebhookEndpoint) (*Endpoint, error) {
 		}
 		b, err := d.o.ReadFile(file)
 		if err != nil {
-			return "", agentos.Errorf(agentos.EINVALID, "%s: cannot read %s: %v", key, file, errors.Unwrap(err))
+			// The path is named once; the cause without it.
+			if pe, ok := errors.AsType[*fs.PathError](err); ok {
+				err = pe.Err
+			}
+			return "", agentos.Errorf(agentos.EINVALID, "%s: cannot read %s: %v", key, file, err)
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
