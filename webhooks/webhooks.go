@@ -178,14 +178,14 @@ func (d *Deliverer) Resolve(pe config.WebhookEndpoint) (*Endpoint, error) {
 		if env != "" {
 			v := d.o.Getenv(env)
 			if strings.TrimSpace(v) == "" {
-				return "", agentos.Errorf(agentos.EINVALID, "%s: $%s is not set", key, env)
+				return "", agentos.Errorf(agentos.EINVALID, "$%s is not set (it holds the %s)", env, key)
 			}
 			return strings.TrimSpace(v), nil
 		}
 		if strings.HasPrefix(file, "~/") {
 			home, err := os.UserHomeDir()
 			if err != nil {
-				return "", agentos.Errorf(agentos.EINVALID, "%s: %s: no home directory: %v", key, file, err)
+				return "", agentos.Errorf(agentos.EINVALID, "cannot read the %s from %s: no home directory: %v", key, file, err)
 			}
 			file = filepath.Join(home, file[2:])
 		}
@@ -195,13 +195,13 @@ func (d *Deliverer) Resolve(pe config.WebhookEndpoint) (*Endpoint, error) {
 			if pe, ok := errors.AsType[*fs.PathError](err); ok {
 				err = pe.Err
 			}
-			return "", agentos.Errorf(agentos.EINVALID, "%s: cannot read %s: %v", key, file, err)
+			return "", agentos.Errorf(agentos.EINVALID, "cannot read the %s from %s: %v", key, file, err)
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
 	ep.url = pe.URL
 	if ep.url == "" {
-		u, err := read("url", pe.URLEnv, pe.URLFile)
+		u, err := read("URL", pe.URLEnv, pe.URLFile)
 		if err != nil {
 			return nil, err
 		}
@@ -211,13 +211,13 @@ func (d *Deliverer) Resolve(pe config.WebhookEndpoint) (*Endpoint, error) {
 		ep.url = u
 	}
 	if pe.SecretEnv != "" || pe.SecretFile != "" {
-		s, err := read("secret", pe.SecretEnv, pe.SecretFile)
+		s, err := read("signing secret", pe.SecretEnv, pe.SecretFile)
 		if err != nil {
 			return nil, err
 		}
 		key, err := ParseSecret(s)
 		if err != nil {
-			return nil, agentos.Errorf(agentos.EINVALID, "secret: %v", err)
+			return nil, agentos.Errorf(agentos.EINVALID, "the signing secret cannot be used: %v", err)
 		}
 		ep.key = key
 	}
