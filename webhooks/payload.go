@@ -47,10 +47,24 @@ type TaskData struct {
 	Commit   string   `json:"commit,omitempty"`
 	// Revert is the commit that rolled the task back (rolled_back).
 	Revert string `json:"revert,omitempty"`
+	// Questions are what a blocked task asks (its QuestionPack), answered
+	// with `agentos answer` or on the task page.
+	Questions []QuestionData `json:"questions,omitempty"`
+	// Requirements say who must approve a task awaiting approval.
+	Requirements []agentos.ApprovalRequirement `json:"requirements,omitempty"`
 	// Seq is the audit event this reports (`agentos audit show`).
 	Seq int64 `json:"seq"`
 	// URL opens the task page (webhooks.public_url); empty without one.
 	URL string `json:"url,omitempty"`
+}
+
+// QuestionData is one question of a blocked task.
+type QuestionData struct {
+	ID      string   `json:"id"`
+	Text    string   `json:"text"`
+	Kind    string   `json:"kind"`
+	Options []string `json:"options,omitempty"`
+	Blocker bool     `json:"blocker"`
 }
 
 // taskURL is the task page under the public URL, or "".
@@ -63,11 +77,19 @@ func taskURL(public, task string) string {
 
 // taskData builds the data of transition event e of task t (t may be nil
 // when the task cannot be read; the event alone still says what happened).
-func taskData(e agentos.Event, tr *agentos.TransitionEvent, t *agentos.Task, public string, r *redact.Redactor) TaskData {
+func taskData(e agentos.Event, tr *agentos.TransitionEvent, t *agentos.Task, qp *agentos.QuestionPack, public string, r *redact.Redactor) TaskData {
 	d := TaskData{
 		Task: e.Task, State: string(tr.To), From: string(tr.From), Reason: r.String(tr.Reason),
 		Actor: string(e.Actor), Run: e.Run, Commit: tr.Commit, Revert: tr.Revert, Seq: e.Seq,
-		URL: taskURL(public, e.Task),
+		URL: taskURL(public, e.Task), Requirements: tr.Requirements,
+	}
+	for i := range d.Requirements {
+		d.Requirements[i].Reason = r.String(d.Requirements[i].Reason)
+	}
+	if qp != nil && tr.To == agentos.StateBlocked {
+		for _, q := range qp.Questions {
+			d.Questions = append(d.Questions, QuestionData{ID: q.ID, Text: r.String(q.Text), Kind: string(q.Kind), Options: r.Strings(q.Options), Blocker: q.Blocker})
+		}
 	}
 	if t != nil {
 		d.Goal, d.Target, d.Labels, d.PlanHash = r.String(t.Goal), t.Target, r.Strings(t.Labels), t.PlanHash
@@ -113,6 +135,13 @@ func slackText(d TaskData) string {
 	}
 	if d.Reason != "" {
 		fmt.Fprintf(&b, "\n%s", slackEscape(oneLine(d.Reason, 300)))
+	}
+	for i, q := range d.Questions {
+		if i == 5 {
+			fmt.Fprintf(&b, "\n• … and %d more", len(d.Questions)-i)
+			break
+		}
+		fmt.Fprintf(&b, "\n• %s", slackEscape(oneLine(q.Text, 200)))
 	}
 	if d.Commit != "" {
 		fmt.Fprintf(&b, "\nCommit `%s`", slackEscape(agentos.ShortID(d.Commit)))

@@ -45,6 +45,7 @@ type Store interface {
 	agentos.WebhookStore
 	agentos.LeaseStore
 	Task(ctx context.Context, id string) (*agentos.Task, error)
+	LatestQuestionPack(ctx context.Context, task string) (*agentos.QuestionPack, error)
 }
 
 // LockKey is the lease key of an endpoint's deliverer.
@@ -506,7 +507,15 @@ func (d *Deliverer) taskMessage(ctx context.Context, ep *Endpoint, e *agentos.Ev
 	if err != nil {
 		t = nil
 	}
-	data := taskData(*e, tr, t, d.o.Policy.PublicURL, d.o.Redactor)
+	var qp *agentos.QuestionPack
+	if tr.To == agentos.StateBlocked {
+		// The pack that blocked the task; a later one (it was answered
+		// and blocked again) is another event's.
+		if p, err := d.o.Store.LatestQuestionPack(ctx, e.Task); err == nil && p != nil && (tr.QuestionPack == "" || p.ID == tr.QuestionPack) {
+			qp = p
+		}
+	}
+	data := taskData(*e, tr, t, qp, d.o.Policy.PublicURL, d.o.Redactor)
 	id := d.o.IDPrefix + "-" + strconv.FormatInt(e.Seq, 10)
 	typ := TypePrefix + string(tr.To)
 	return message{id: id, typ: typ, task: e.Task, text: slackText(data), ev: CloudEvent{
