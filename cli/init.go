@@ -156,6 +156,21 @@ approvers: []
 # approvals:
 #   distinct_from_author: true
 
+# Webhooks: task state changes (blocked, awaiting_approval, committed, failed,
+# rejected, cancelled, rolled_back) POSTed by "agentos worker" as signed
+# CloudEvents or Slack messages. Secrets never go here: name the environment
+# variable (or file) that holds them. See docs/webhooks.md.
+# webhooks:
+#   public_url: https://agentos.example.com
+#   endpoints:
+#     - name: ops
+#       url: https://ops.example.com/agentos
+#       events: [blocked, awaiting_approval, failed]
+#       secret_env: AGENTOS_WEBHOOK_SECRET
+#     - name: chat
+#       url_env: SLACK_WEBHOOK_URL
+#       format: slack
+
 {{.Gates}}`))
 
 func newCmdInit(f *Factory) *cobra.Command {
