@@ -250,7 +250,14 @@ func (d *Deliverer) endpoint(ctx context.Context, ep *Endpoint, idle <-chan stru
 				}
 				return
 			}
-			sleep(ctx, d.o.LeaseTTL/2)
+			// Woken when idle closes: then the holder drains it.
+			t := time.NewTimer(d.o.LeaseTTL / 2)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			case <-idleOrNever(idle):
+			}
+			t.Stop()
 			continue
 		}
 		lctx, cancel := context.WithCancel(ctx)
