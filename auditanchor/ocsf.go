@@ -63,6 +63,9 @@ func OCSF(e agentos.Event, hostname string) map[string]any {
 	if to, _ := data["to"].(string); to == string(agentos.StateFailed) || to == string(agentos.StateRejected) {
 		status, statusID = "Failure", 2
 	}
+	if st, _ := data["status"].(string); e.Kind == agentos.EventWebhookDelivery && st != agentos.WebhookDelivered {
+		status, statusID = "Failure", 2
+	}
 	out := map[string]any{
 		"class_uid": class, "class_name": className,
 		"category_uid": category, "category_name": categoryName,
