@@ -82,4 +82,3 @@ func decider(keys *signers.Keyring, role signers.Role, s Signed, id Identity, no
 		return signed, nil
 	}}, nil
 }
-
