@@ -580,7 +580,7 @@ func answerTask(c *call) (int, any, error) {
 	if req.Signed != nil {
 		signed = *req.Signed
 	}
-	who, err := decider(keys, signers.RoleAnswer, signed, c.id, co.Now())
+	who, err := decider(keys, signers.RoleAnswer, signed, co.Now())
 	if err != nil {
 		return 0, nil, err
 	}
@@ -656,7 +656,7 @@ func (c *call) decider(co *coordinator.Coordinator, req DecisionRequest) (approv
 	if req.Signed != nil {
 		signed = *req.Signed
 	}
-	return decider(keys, signers.RoleApprove, signed, c.id, co.Now())
+	return decider(keys, signers.RoleApprove, signed, co.Now())
 }
 
 func approveTask(c *call) (int, any, error) {
