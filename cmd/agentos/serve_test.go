@@ -25,7 +25,7 @@ import (
 
 // apiServer is a real `agentos serve` over a real repository and store.
 type apiServer struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	repo  string
 	keys  string
@@ -38,7 +38,7 @@ type apiServer struct {
 }
 
 // needProg fails under CI=true when prog is missing, else skips.
-func needProg(t *testing.T, prog string) {
+func needProg(t testing.TB, prog string) {
 	t.Helper()
 	if _, err := exec.LookPath(prog); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -74,7 +74,7 @@ func (s *apiServer) git(args ...string) string {
 // startAPI makes a repository whose policy lists alice and bob as signers
 // (SSH keys made here), tokens for every role, and starts `agentos serve`
 // on a free port with extra flags.
-func startAPI(t *testing.T, flags ...string) *apiServer {
+func startAPI(t testing.TB, flags ...string) *apiServer {
 	t.Helper()
 	needProg(t, "ssh-keygen")
 	bin, err := exec.LookPath("agentos")
@@ -179,10 +179,12 @@ type reply struct {
 	Header http.Header
 }
 
-func (r reply) json(t *testing.T) map[string]any {
-	t.Helper()
+func (r reply) json(t testing.TB) map[string]any {
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
+		if t == nil {
+			panic(err)
+		}
 		t.Fatalf("response is not a JSON object: %v: %s", err, r.Body)
 	}
 	return m
