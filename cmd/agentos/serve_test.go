@@ -3,10 +3,18 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"database/sql"
+	"encoding/pem"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -714,4 +722,93 @@ func TestServeMisbehavingClients(t *testing.T) {
 	if last.Status != 429 || last.Header.Get("Retry-After") == "" {
 		t.Fatalf("rate limit: %d %s", last.Status, last.Body)
 	}
+}
+
+// TestServeListen: a non-loopback address without TLS is refused (nothing
+// listens); with a certificate it serves HTTPS only, with HSTS.
+func TestServeListen(t *testing.T) {
+	s := startAPI(t)
+	port := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		_, p, _ := net.SplitHostPort(ln.Addr().String())
+		return p
+	}
+	p := port()
+	c := exec.Command(s.bin, "-C", s.repo, "serve", "--listen", "0.0.0.0:"+p)
+	out, err := c.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is not a loopback address: serve it with TLS") {
+		t.Fatalf("serve on 0.0.0.0 without TLS: %v %s", err, out)
+	}
+	if conn, err := net.Dial("tcp", "127.0.0.1:"+p); err == nil {
+		conn.Close()
+		t.Fatal("something listens on the refused address")
+	}
+
+	// A self-signed certificate for 127.0.0.1.
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	p = port()
+	srv := exec.Command(s.bin, "-C", s.repo, "serve", "--listen", "0.0.0.0:"+p, "--tls-cert", certFile, "--tls-key", keyFile)
+	var logb bytes.Buffer
+	srv.Stdout, srv.Stderr = &logb, &logb
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	var resp *http.Response
+	for try := 0; ; try++ {
+		req, _ := http.NewRequest("GET", "https://127.0.0.1:"+p+"/api/v1/whoami", nil)
+		req.Header.Set("Authorization", "Bearer "+s.tok["vic"])
+		if resp, err = client.Do(req); err == nil {
+			break
+		}
+		if try == 400 {
+			t.Fatalf("HTTPS serve did not come up: %v\n%s", err, logb.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("over TLS: %d, HSTS %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+	// Plain HTTP to the TLS port carries no API response.
+	if resp, err := http.Get("http://127.0.0.1:" + p + "/api/v1/health"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatalf("plain HTTP answered on the TLS port: %s", b)
+		}
+	}
+}
+
+func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "agentos test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
 }
