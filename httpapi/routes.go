@@ -76,6 +76,7 @@ type handler func(c *call) (int, any, error)
 
 // route serves pattern to tokens holding at least role.
 func (s *Server) route(pattern string, role tokens.Role, h handler) {
+	s.roles[pattern] = role
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		id, ok := IdentityFrom(r.Context())
 		if !ok {

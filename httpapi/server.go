@@ -98,6 +98,8 @@ type Server struct {
 	base   context.Context
 	cancel context.CancelFunc
 	tls    bool
+	// roles is the least role of each route ("GET /api/v1/tasks").
+	roles map[string]tokens.Role
 }
 
 // New returns a Server.
@@ -120,7 +122,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), rate: newLimiter(opts.Rate, opts.Burst, opts.Now)}
+	s := &Server{opts: opts, mux: http.NewServeMux(), rate: newLimiter(opts.Rate, opts.Burst, opts.Now), roles: map[string]tokens.Role{}}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.routes()
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
