@@ -86,7 +86,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	if !ok {
 		return agentos.Errorf(agentos.EINVALID, "this store keeps no API tokens")
 	}
-	svc := &tokens.Service{DB: ts, Now: f.Now}
+	svc := &tokens.Service{DB: ts, Now: f.Now, Audit: db}
 	errLog := f.IO.ErrOut
 	srv, err := httpapi.New(httpapi.Options{
 		Open: func(ctx context.Context) (httpapi.Session, error) {

@@ -33,7 +33,7 @@ func TestTokenLifecycle(t *testing.T) {
 	}
 	defer db.Close()
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	svc := &tokens.Service{DB: db, Now: func() time.Time { return now }}
+	svc := &tokens.Service{DB: db, Now: func() time.Time { return now }, Audit: db}
 	by := agentos.Human("root")
 	secret, tok, err := svc.Create(ctx, tokens.CreateOptions{Name: "alice", Role: tokens.Approver, TTL: time.Hour, By: by})
 	if err != nil {
@@ -51,6 +51,15 @@ func TestTokenLifecycle(t *testing.T) {
 		if _, err := svc.Authenticate(ctx, bad); agentos.ErrorCode(err) != agentos.EDENIED {
 			t.Errorf("Authenticate(%q) = %v, want denied", bad, err)
 		}
+	}
+	// A row written by hand, with no token.created event, is no token.
+	forged := agentos.APIToken{ID: "tok_00000000000000ff", Name: "mallory", Actor: agentos.Human("mallory"), Role: "admin",
+		Hash: tokens.Hash(tokens.Prefix + strings.Repeat("B", 43)), CreatedAt: now, CreatedBy: by}
+	if err := db.SaveToken(ctx, forged, agentos.EventInput{Actor: by, Kind: agentos.EventTokenCreated, Data: agentos.TokenEvent{ID: forged.ID, Name: "mallory", Actor: forged.Actor, Role: "viewer"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, tokens.Prefix+strings.Repeat("B", 43)); agentos.ErrorCode(err) != agentos.EDENIED {
+		t.Errorf("a row whose event says another role: %v", err)
 	}
 	// Expired at its expiry, to the nanosecond.
 	now = tok.ExpiresAt
@@ -89,8 +98,8 @@ func TestTokenLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 4 {
-		t.Fatalf("%d events, want 2 created and 2 revoked", len(evs))
+	if len(evs) != 5 {
+		t.Fatalf("%d events, want 3 created and 2 revoked", len(evs))
 	}
 	for _, e := range evs {
 		if strings.Contains(string(e.Data), tok.Hash) || strings.Contains(string(e.Data), "aos_") || e.Actor != by {

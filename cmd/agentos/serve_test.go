@@ -6,10 +6,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -296,6 +298,23 @@ func (s *apiServer) sign(key string, statement []byte) string {
 		s.t.Fatal(err)
 	}
 	return string(sig)
+}
+
+func (s *apiServer) sqlExec(q string, args ...any) {
+	s.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.repo, ".agentos", "agentos.db"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(q, args...); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func tokenHash(secret string) string {
+	h := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(h[:])
 }
 
 func (s *apiServer) sqlCount(q string, args ...any) int {
@@ -617,9 +636,25 @@ func TestServeRoles(t *testing.T) {
 	if r := s.call("eve", "GET", "/api/v1/tasks", "", nil, nil); r.Status != 401 {
 		t.Fatalf("expired token: %d %s", r.Status, r.Body)
 	}
-	s.tok["forged"] = "aos_" + strings.Repeat("A", 43)
-	if r := s.call("forged", "GET", "/api/v1/tasks", "", nil, nil); r.Status != 401 {
+	s.tok["unknown"] = "aos_" + strings.Repeat("A", 43)
+	if r := s.call("unknown", "GET", "/api/v1/tasks", "", nil, nil); r.Status != 401 {
 		t.Fatalf("unknown token: %d %s", r.Status, r.Body)
+	}
+	// Someone who writes the store: a token row without its audit event
+	// (an admin token made by hand) and a revocation erased from a row
+	// grant nothing. Judged by the task the forged token tries to cancel.
+	r := s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": "version: 1\ngoal: note\nsteps:\n  - write: {path: note.txt, content: \"x\\n\"}\nverify:\n  - argv: [test, -f, note.txt]\n", "plan_only": true})
+	task, _, _ := taskOf(t, r)
+	s.tok["forged"] = "aos_" + strings.Repeat("B", 43)
+	s.sqlExec(`INSERT INTO api_tokens (id, name, actor, role, hash, created_at, created_by) VALUES ('tok_00000000000000ff', 'mallory', 'human:mallory', 'admin', ?, '2026-01-01T00:00:00.000000000Z', 'human:root')`, tokenHash(s.tok["forged"]))
+	s.sqlExec(`UPDATE api_tokens SET revoked_at = '', revoked_by = '' WHERE name = 'vic'`)
+	for _, who := range []string{"forged", "vic"} {
+		if r := s.call(who, "POST", "/api/v1/tasks/{id}/cancel", task, nil, nil); r.Status != 401 {
+			t.Errorf("%s token from a hand-written row: %d %s", who, r.Status, r.Body)
+		}
+	}
+	if n := s.sqlCount(`SELECT count(*) FROM tasks WHERE id = ? AND state = 'planned'`, task); n != 1 {
+		t.Fatal("a hand-written token row cancelled a task")
 	}
 	// A token in the URL is refused, whatever it is.
 	resp, err := http.Get(s.base + "/api/v1/tasks?access_token=" + url.QueryEscape(s.tok["adm"]))
