@@ -100,6 +100,8 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		Rate:         opts.Rate,
 		Burst:        opts.Burst,
 		Now:          f.Now,
+		// The policy was loaded above (f.DB): redactText reads it only.
+		Redact: f.redactText,
 	})
 	if err != nil {
 		return err

@@ -313,7 +313,7 @@ func (c *call) taskResult(status int, t *agentos.Task, err error) (int, any, err
 		if code == agentos.EINTERNAL {
 			return 0, nil, err
 		}
-		res.Outcome = &ErrorBody{Code: code, Message: agentos.ErrorMessage(err)}
+		res.Outcome = &ErrorBody{Code: code, Message: c.s.opts.Redact(agentos.ErrorMessage(err))}
 	}
 	return status, res, nil
 }
@@ -840,7 +840,7 @@ func auditVerify(c *call) (int, any, error) {
 	}
 	out := AuditVerifyResult{Report: doc}
 	if failed != nil {
-		out.Error = &ErrorBody{Code: agentos.ErrorCode(failed), Message: agentos.ErrorMessage(failed)}
+		out.Error = &ErrorBody{Code: agentos.ErrorCode(failed), Message: c.s.opts.Redact(agentos.ErrorMessage(failed))}
 	}
 	return 200, out, nil
 }

@@ -78,6 +78,10 @@ type Options struct {
 	Burst int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Redact redacts the messages of errors and outcomes, which can quote
+	// outside text (a failing check's last line), as the CLI redacts what
+	// it prints (default: unchanged).
+	Redact func(string) string
 }
 
 // Defaults of Options.
@@ -121,6 +125,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Redact == nil {
+		opts.Redact = func(s string) string { return s }
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux(), rate: newLimiter(opts.Rate, opts.Burst, opts.Now), roles: map[string]tokens.Role{}}
 	s.base, s.cancel = context.WithCancel(context.Background())
@@ -273,10 +280,10 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 func (s *Server) writeError(w http.ResponseWriter, status int, err error) {
 	code, msg := agentos.ErrorCode(err), agentos.ErrorMessage(err)
 	if status == http.StatusInternalServerError {
-		fmt.Fprintf(s.opts.ErrorLog, "agentos serve: %v\n", err)
+		fmt.Fprintf(s.opts.ErrorLog, "agentos serve: %s\n", s.opts.Redact(err.Error()))
 		code, msg = agentos.EINTERNAL, "internal error in agentos serve (see its log)"
 	}
-	writeJSON(w, status, Error{ErrorBody{Code: code, Message: msg}})
+	writeJSON(w, status, Error{ErrorBody{Code: code, Message: s.opts.Redact(msg)}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

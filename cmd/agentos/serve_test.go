@@ -847,3 +847,34 @@ func selfSigned(t *testing.T, dir string) (string, string, *x509.CertPool) {
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
 }
+
+// TestServeRedacts: secrets in a goal and in a failing check's output do
+// not reach an API response (outcome, task page, audit log) nor the
+// server's log.
+func TestServeRedacts(t *testing.T) {
+	s := startAPI(t)
+	os.WriteFile(filepath.Join(s.repo, "creds.txt"), []byte("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"), 0o644)
+	s.git("add", "creds.txt")
+	s.git("commit", "-q", "-m", "credentials a check will print")
+	plan := "version: 1\ngoal: \"rotate ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u before Friday\"\nsteps:\n  - write: {path: a.txt, content: \"a\\n\"}\nverify:\n  - argv: [cat, nonexistent, creds.txt]\n"
+	r := s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": plan, "plan_only": true})
+	task, _, _ := taskOf(t, r)
+	bodies := [][]byte{r.Body}
+	r = s.call("sam", "POST", "/api/v1/tasks/{id}/apply", task, nil, nil)
+	if _, st, out := taskOf(t, r); st != "failed" || out != "failed" {
+		t.Fatalf("apply: %s", r.Body)
+	}
+	if !strings.Contains(string(r.Body), "REDACTED") {
+		t.Errorf("the outcome does not show the redaction: %s", r.Body)
+	}
+	bodies = append(bodies, r.Body, s.call("vic", "GET", "/api/v1/tasks/{id}", task, nil, nil).Body,
+		s.call("vic", "GET", "/api/v1/audit", "", url.Values{"task": {task}, "limit": {"500"}}, nil).Body,
+		s.call("vic", "GET", "/api/v1/tasks/{id}/review", task, nil, nil).Body)
+	for _, b := range bodies {
+		for _, secret := range []string{"ghp_R8xQ2mK9", "wJalrXUtnFEMI"} {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("a response holds %s: %s", secret, b)
+			}
+		}
+	}
+}
