@@ -748,6 +748,22 @@ func TestServeMisbehavingClients(t *testing.T) {
 	if n := s.sqlCount(`SELECT count(*) FROM tasks`); n != 0 {
 		t.Fatalf("%d tasks after a refused body", n)
 	}
+	// Concurrent writers: each request has its own session, as concurrent
+	// CLI commands do; every one lands, and the chain still verifies.
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			plan := fmt.Sprintf("version: 1\ngoal: note %d\nsteps:\n  - write: {path: n%d.txt, content: \"x\\n\"}\nverify:\n  - argv: [test, -f, n%d.txt]\n", i, i, i)
+			if r := s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": plan}); r.Status != 201 {
+				t.Errorf("concurrent submit %d: %d %s", i, r.Status, r.Body)
+			}
+		})
+	}
+	wg.Wait()
+	if n := s.sqlCount(`SELECT count(*) FROM tasks WHERE state = 'queued'`); n != 12 {
+		t.Fatalf("%d queued tasks after 12 concurrent submits", n)
+	}
+	s.run("audit", "verify")
 	// The rate limit answers 429 with Retry-After once a token's burst is spent.
 	s2 := startAPI(t, "--rate", "1", "--burst", "3")
 	var last reply
