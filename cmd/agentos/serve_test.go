@@ -45,6 +45,26 @@ type apiServer struct {
 	comp  *jsonschema.Compiler
 	mu    sync.Mutex
 	calls map[string]bool // "METHOD template" exercised, and its statuses
+	log   *lockedBuffer   // what the server printed
+}
+
+// lockedBuffer is a bytes.Buffer the server process writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // needProg fails under CI=true when prog is missing, else skips.
@@ -130,8 +150,9 @@ func startAPI(t testing.TB, flags ...string) *apiServer {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(bin, append([]string{"-C", s.repo, "serve", "--listen", addr}, flags...)...)
-	var logb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logb, &logb
+	logb := &lockedBuffer{}
+	s.log = logb
+	cmd.Stdout, cmd.Stderr = logb, logb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -664,6 +685,12 @@ func TestServeRoles(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 {
 		t.Fatalf("token in the URL: %d", resp.StatusCode)
+	}
+	// No token reaches the server's log, not even one sent in a URL.
+	for name, secret := range s.tok {
+		if strings.Contains(s.log.String(), secret) {
+			t.Errorf("the server's log holds %s's token", name)
+		}
 	}
 	// The store keeps no secret: only hashes.
 	if n := s.sqlCount(`SELECT count(*) FROM api_tokens WHERE hash LIKE 'aos_%' OR length(hash) != 64`); n != 0 {
