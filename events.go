@@ -510,6 +510,8 @@ func EventPayloads() map[string]reflect.Type {
 		EventSchedulerSkip:      reflect.TypeFor[SchedulerDecision](),
 		EventSchedulerTakeover:  reflect.TypeFor[SchedulerDecision](),
 		EventWebhookDelivery:    reflect.TypeFor[WebhookDeliveryEvent](),
+		EventTokenCreated:       reflect.TypeFor[TokenEvent](),
+		EventTokenRevoked:       reflect.TypeFor[TokenEvent](),
 	}
 }
 

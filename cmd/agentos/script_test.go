@@ -151,6 +151,7 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"hookrecv":    cmdHookRecv,    // webhooks_test.go
 			"hookdump":    cmdHookDump,    // webhooks_test.go
 			"hookorder":   cmdHookOrder,   // webhooks_test.go
+			"hookwait":    cmdHookWait,    // webhooks_test.go
 		},
 	}
 }

@@ -190,3 +190,19 @@ func cmdHookOrder(ts *testscript.TestScript, neg bool, args []string) {
 		last = seq
 	}
 }
+
+// hookwait NAME N waits until receiver NAME has been sent N requests: a
+// long-running deliverer (serve, worker) sends them in the background.
+// The bound only ends a test that would otherwise hang; it measures nothing.
+func cmdHookWait(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: hookwait NAME N")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	for deadline := time.Now().Add(60 * time.Second); len(hookRecv(ts, args[0])) < n; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			ts.Fatalf("receiver %s got %d of %d requests in 60s", args[0], len(hookRecv(ts, args[0])), n)
+		}
+	}
+}
