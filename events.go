@@ -509,6 +509,7 @@ func EventPayloads() map[string]reflect.Type {
 		EventSchedulerHold:      reflect.TypeFor[SchedulerDecision](),
 		EventSchedulerSkip:      reflect.TypeFor[SchedulerDecision](),
 		EventSchedulerTakeover:  reflect.TypeFor[SchedulerDecision](),
+		EventUsage:              reflect.TypeFor[ModelUsage](),
 	}
 }
 

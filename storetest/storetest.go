@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) agentos.Store, opts ...Options) {
 	t.Run("PlansAndIntents", s.plansAndIntents)
 	t.Run("Integrity", s.integrity)
 	t.Run("LargeBodies", s.largeBodies)
+	t.Run("Usage", s.usage)
 }
 
 // integrity: a persistent store has an identity made when it was created,

@@ -58,6 +58,7 @@ type DB struct {
 	locks      map[string]string // key -> lease id
 	leases     map[string]*agentos.Lease
 	leaseToken int64
+	usage      []agentos.ModelUsage
 }
 
 type body struct {
