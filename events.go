@@ -510,6 +510,7 @@ func EventPayloads() map[string]reflect.Type {
 		EventSchedulerSkip:      reflect.TypeFor[SchedulerDecision](),
 		EventSchedulerTakeover:  reflect.TypeFor[SchedulerDecision](),
 		EventUsage:              reflect.TypeFor[ModelUsage](),
+		EventBudgetExceeded:     reflect.TypeFor[BudgetLimit](),
 	}
 }
 

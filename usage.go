@@ -113,3 +113,7 @@ func CheckUsage(u ModelUsage) error {
 	}
 	return nil
 }
+
+// EventBudgetExceeded: a task's model calls reached a limit and the task
+// stopped (data: BudgetLimit, the limit reached).
+const EventBudgetExceeded = "budget.exceeded"

@@ -74,6 +74,10 @@ type Config struct {
 	Commit Commit `yaml:"commit"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
+	// Budgets bound what model calls may consume; Prices say what a
+	// model's tokens cost (config/budget.go).
+	Budgets Budgets `yaml:"budgets"`
+	Prices  Prices  `yaml:"prices"`
 
 	// Hash is "sha256:…" of the file's bytes (the policy hash).
 	Hash string `yaml:"-"`
@@ -175,7 +179,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners, validateBudgets,
 	} {
 		if err := v(c); err != nil {
 			return err

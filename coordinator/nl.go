@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/budget"
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/contractor"
@@ -144,6 +145,9 @@ func (c *Coordinator) PlanRequest(ctx context.Context, req NLRequest) (*agentos.
 // answers known so far; planFromSource sends tasks not planned from a file
 // here, so `agentos answer` resumes them.
 func (c *Coordinator) planRequest(ctx context.Context, t *agentos.Task, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
+	// A raised budget is AgentOS's answer, not the task's: never a param
+	// or a line of the model's prompt.
+	values = budget.Without(values)
 	if values == nil {
 		values = map[string]string{}
 	}
@@ -176,6 +180,13 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 	}
 	model := pl.Source().Model
 	agent := agentos.Agent(c.Config.Planner.Kind + ":" + model)
+	meter, err := c.budgetMeter(ctx, t, agent)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	// The planner checks the budget before each model call and records
+	// each call's usage through the meter in its context.
+	ctx = budget.WithMeter(ctx, meter)
 
 	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "intent from " + model})
 	intent, usage, err := pl.Intent(ctx, request)
@@ -266,6 +277,13 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		}}
 		where = "a copy-on-write worktree"
 	}
+	meter, err := c.budgetMeter(ctx, t, agent)
+	if err == nil {
+		err = meter.Check(ctx) // a limit already reached: the contractor does not start
+	}
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
 	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "contractor " + kc.Name + " at work on " + where})
 	res, err := contractor.Run(ctx, contractor.Spec{
 		Name: kc.Name, Repo: c.Repo.Dir(), Base: base, Prompt: contractor.Prompt(intent) + memoryPrompt(pack), IntentID: intent.ID,
@@ -274,6 +292,15 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), AllowTCP: kc.AllowTCP, Require: c.Config.Sandbox.Required(),
 		Policy: c.confinement(), Timeout: kc.RunTimeout(), Transcript: io.MultiWriter(c.Log, transcript),
 		Layer: layer,
+		// Each usage report is recorded as it is printed; a reached limit
+		// stops the contractor mid-run.
+		Model: kc.Model,
+		OnUsage: func(u agentos.ModelUsage) error {
+			if _, err := meter.Record(ctx, u); err != nil {
+				return err
+			}
+			return meter.Check(ctx)
+		},
 	})
 	for i := range res.Commands {
 		res.Commands[i].Command = c.redactText(res.Commands[i].Command)

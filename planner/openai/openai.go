@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/budget"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/planner"
 	"github.com/agentos/agentos/schema"
@@ -267,6 +268,12 @@ func (p *Planner) converse(ctx context.Context, call string, msgs []oai.ChatComp
 				},
 			},
 		}
+		// A budget is checked before every call: a limit reached by the
+		// calls before (this planner's or another task's today) stops here.
+		meter := budget.FromContext(ctx)
+		if err := meter.Check(ctx); err != nil {
+			return usage, err
+		}
 		start := p.Now()
 		resp, err := p.client.Chat.Completions.New(ctx, params)
 		u := Usage{Call: call, Attempt: attempt, Model: p.model, LatencyMS: p.Now().Sub(start).Milliseconds()}
@@ -276,6 +283,12 @@ func (p *Planner) converse(ctx context.Context, call string, msgs []oai.ChatComp
 			return usage, p.transportError(ctx, call, err)
 		}
 		u.PromptTokens, u.CompletionTokens, u.TotalTokens = resp.Usage.PromptTokens, resp.Usage.CompletionTokens, resp.Usage.TotalTokens
+		cached := resp.Usage.PromptTokensDetails.CachedTokens
+		if _, err := meter.Record(ctx, agentos.ModelUsage{Source: "openai", Model: p.model, InputTokens: max(0, resp.Usage.PromptTokens-cached),
+			CacheReadTokens: cached, OutputTokens: resp.Usage.CompletionTokens}); err != nil {
+			usage = append(usage, u)
+			return usage, err
+		}
 		if len(resp.Choices) == 0 {
 			u.Outcome = "error"
 			usage = append(usage, u)
