@@ -78,6 +78,9 @@ func (m *Meter) Record(ctx context.Context, u agentos.ModelUsage) (agentos.Model
 		return u, nil
 	}
 	u.Task = m.Task
+	if u.Time.IsZero() {
+		u.Time = m.now() // the clock the day's window is read with
+	}
 	if u.Tokens == 0 {
 		u.Tokens = u.InputTokens + u.OutputTokens + u.CacheReadTokens + u.CacheWriteTokens
 	}
