@@ -78,6 +78,8 @@ type Config struct {
 	// model's tokens cost (config/budget.go).
 	Budgets Budgets `yaml:"budgets"`
 	Prices  Prices  `yaml:"prices"`
+	// Otel exports traces, metrics and audit logs (config/otel.go).
+	Otel Otel `yaml:"otel"`
 
 	// Hash is "sha256:…" of the file's bytes (the policy hash).
 	Hash string `yaml:"-"`
@@ -179,7 +181,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners, validateBudgets,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners, validateBudgets, validateOtel,
 	} {
 		if err := v(c); err != nil {
 			return err

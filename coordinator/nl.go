@@ -19,6 +19,7 @@ import (
 	"github.com/agentos/agentos/contractor"
 	"github.com/agentos/agentos/planfile"
 	"github.com/agentos/agentos/planner"
+	"github.com/agentos/agentos/telemetry"
 )
 
 // Audit event kinds of the natural-language front (declared with their
@@ -148,6 +149,8 @@ func (c *Coordinator) planRequest(ctx context.Context, t *agentos.Task, values m
 	// A raised budget is AgentOS's answer, not the task's: never a param
 	// or a line of the model's prompt.
 	values = budget.Without(values)
+	// Model calls and contractors are children of the task's plan span.
+	ctx = telemetry.TaskContext(ctx, t.ID)
 	if values == nil {
 		values = map[string]string{}
 	}
@@ -285,9 +288,11 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		return c.failPlanning(ctx, t, err)
 	}
 	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "contractor " + kc.Name + " at work on " + where})
+	actx, call := telemetry.Agent(ctx, kc.Name, kc.Model)
+	var inTok, outTok int64
 	res, err := contractor.Run(ctx, contractor.Spec{
 		Name: kc.Name, Repo: c.Repo.Dir(), Base: base, Prompt: contractor.Prompt(intent) + memoryPrompt(pack), IntentID: intent.ID,
-		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
+		Argv: kc.Argv, Env: withTraceparent(actx, kc.Env), EnvPass: kc.EnvPass, Getenv: c.getenv,
 		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Engine: engine},
 		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), AllowTCP: kc.AllowTCP, Require: c.Config.Sandbox.Required(),
 		Policy: c.confinement(), Timeout: kc.RunTimeout(), Transcript: io.MultiWriter(c.Log, transcript),
@@ -296,12 +301,14 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		// stops the contractor mid-run.
 		Model: kc.Model,
 		OnUsage: func(u agentos.ModelUsage) error {
+			inTok, outTok = inTok+u.InputTokens+u.CacheReadTokens+u.CacheWriteTokens, outTok+u.OutputTokens
 			if _, err := meter.Record(ctx, u); err != nil {
 				return err
 			}
 			return meter.Check(ctx)
 		},
 	})
+	call.End(inTok, outTok, fmt.Sprintf("exit %d", res.ExitCode), err)
 	for i := range res.Commands {
 		res.Commands[i].Command = c.redactText(res.Commands[i].Command)
 	}
@@ -490,4 +497,20 @@ func firstLine(s string) string {
 		s = s[:197] + "..."
 	}
 	return s
+}
+
+// withTraceparent adds TRACEPARENT (W3C trace context) to a contractor's
+// environment when telemetry is on, so the agent CLI's own telemetry joins
+// the task's trace.
+func withTraceparent(ctx context.Context, env map[string]string) map[string]string {
+	tp := telemetry.Traceparent(ctx)
+	if tp == "" {
+		return env
+	}
+	out := make(map[string]string, len(env)+1)
+	for k, v := range env {
+		out[k] = v
+	}
+	out["TRACEPARENT"] = tp
+	return out
 }
