@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -291,4 +292,47 @@ func names(spans []*tracepb.Span) []string {
 		out = append(out, s.Name)
 	}
 	return out
+}
+
+// A contractor gets the trace context of its invoke_agent span in
+// TRACEPARENT, so its own telemetry joins the task's trace.
+func TestTelemetryContractorTraceparent(t *testing.T) {
+	rcv := &otlpReceiver{}
+	col := httptest.NewServer(rcv)
+	defer col.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := mustGovernedRepo(t, basePolicy+`planner:
+  kind: contractor
+  contractor:
+    name: custom
+    argv: [`+exe+`, __contractor_traceparent]
+    timeout: 1m
+verify:
+  default:
+    - {name: trace exists, argv: [cat, TRACE.txt]}
+`)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.URL) // the variables alone turn it on
+	code, out, errOut := runCLI(t, "-C", dir, "run", "write the trace")
+	if code != 0 {
+		t.Fatalf("agentos run: exit %d\nstdout %s\nstderr %s", code, out, errOut)
+	}
+	got := gitT(t, dir, "show", "main:TRACE.txt")
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	var agent *tracepb.Span
+	for _, s := range rcv.spans {
+		if s.Name == "invoke_agent custom" {
+			agent = s
+		}
+	}
+	if agent == nil {
+		t.Fatalf("no invoke_agent span in %v", names(rcv.spans))
+	}
+	want := "00-" + hex.EncodeToString(agent.TraceId) + "-" + hex.EncodeToString(agent.SpanId) + "-01"
+	if got != want || attr(agent, "gen_ai.operation.name") != "invoke_agent" || attr(agent, "gen_ai.agent.name") != "custom" {
+		t.Errorf("the contractor saw TRACEPARENT=%q, want %q (span %v)", got, want, agent.Attributes)
+	}
 }
