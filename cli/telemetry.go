@@ -9,6 +9,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/telemetry"
+	"github.com/agentos/agentos/telemetry/otlp"
 )
 
 // telemetryFlushTimeout bounds the flush at exit: a collector that is down
@@ -25,7 +26,7 @@ func (f *Factory) startTelemetry(ctx context.Context, cfg *config.Config, db age
 		return
 	}
 	f.telemetryOn = true
-	shutdown, err := telemetry.Setup(ctx, telemetry.Config{Endpoint: cfg.Otel.Endpoint, ServiceName: cfg.Otel.ServiceName, Getenv: os.Getenv})
+	shutdown, err := otlp.Setup(ctx, otlp.Config{Endpoint: cfg.Otel.Endpoint, ServiceName: cfg.Otel.ServiceName, Getenv: os.Getenv})
 	if err != nil {
 		fmt.Fprintf(f.IO.ErrOut, "agentos: warning: %s; continuing without telemetry\n", agentos.ErrorMessage(err))
 		return

@@ -2,82 +2,49 @@
 // telemetry.md): traces following the GenAI semantic conventions (a span
 // per task run, phase, gate decision, step, verify check, commit, model
 // call and contractor run), metrics (transitions by state, durations,
-// decisions by effect, tokens) and the audit events as logs, over OTLP/HTTP.
+// decisions by effect, tokens) and the audit events as logs.
 //
-// It is off unless Setup turns it on (the policy's otel.endpoint or the
-// standard OTEL_EXPORTER_OTLP_* variables). Off, every function here is one
-// atomic load and a return: nothing is allocated, no attribute is built.
-// The pipeline calls it from a few central places (the coordinator's store
-// wrapper for transitions, records, gate decisions and commits; the model
-// clients), and never passes it free text: ids, hashes, states, rule ids,
-// effects, exit codes and token counts only.
+// It is off unless an exporter is installed (package telemetry/otlp, as the
+// policy's otel.endpoint or the standard OTEL_EXPORTER_OTLP_* variables
+// say). Off, every function here is one atomic load and a return: nothing
+// is allocated, no attribute is built. The pipeline calls it from a few
+// central places (the coordinator's store wrapper for transitions, records,
+// gate decisions and commits; the model clients), and never passes it free
+// text: ids, hashes, states, rule ids, effects, exit codes and token counts
+// only. It depends on the OpenTelemetry API alone, so the pipeline does not
+// link the SDK.
 package telemetry
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/agentos/agentos"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otellog "go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
-	sdklog "go.opentelemetry.io/otel/sdk/log"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 )
 
-// Config says where telemetry goes.
-type Config struct {
-	// Endpoint is the OTLP/HTTP base URL from the policy ("": the
-	// variables decide).
-	Endpoint    string
-	ServiceName string
-	// Getenv reads the OTEL_* variables (os.Getenv when nil).
-	Getenv func(string) string
+// Providers are what an exporter package (package telemetry/otlp: the
+// OpenTelemetry SDK and its OTLP exporters) installs; a nil provider turns
+// its signal off.
+type Providers struct {
+	Tracer trace.TracerProvider
+	Meter  metric.MeterProvider
+	Logger otellog.LoggerProvider
 }
 
-// Signals says which signals cfg turns on: all three with an endpoint in
-// the policy or OTEL_EXPORTER_OTLP_ENDPOINT, else each with its own
-// OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT; OTEL_SDK_DISABLED=true and
-// OTEL_<SIGNAL>_EXPORTER=none turn them off.
-func (cfg Config) Signals() (traces, metrics, logs bool) {
-	get := cfg.Getenv
-	if get == nil {
-		get = os.Getenv
-	}
-	if strings.EqualFold(get("OTEL_SDK_DISABLED"), "true") {
-		return false, false, false
-	}
-	on := func(signal string) bool {
-		if get("OTEL_"+signal+"_EXPORTER") == "none" {
-			return false
-		}
-		return cfg.Endpoint != "" || get("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || get("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
-	}
-	return on("TRACES"), on("METRICS"), on("LOGS")
-}
-
-// state is telemetry turned on: the providers, the instruments, and the
-// spans of the tasks this process is running.
+// state is telemetry turned on: the tracer, the instruments, and the spans
+// of the tasks this process is running.
 type state struct {
-	tp     *sdktrace.TracerProvider
-	mp     *sdkmetric.MeterProvider
-	lp     *sdklog.LoggerProvider
 	tracer trace.Tracer
 	logger otellog.Logger
 
@@ -108,109 +75,37 @@ var cur atomic.Pointer[state]
 // On reports whether telemetry is exporting.
 func On() bool { return cur.Load() != nil }
 
-const scope = "github.com/agentos/agentos"
+// Scope is the instrumentation scope of everything AgentOS emits.
+const Scope = "github.com/agentos/agentos"
 
-// Setup turns telemetry on as cfg says (or leaves it off) and returns the
-// function that flushes and turns it off again; it is safe to call that
-// when Setup turned nothing on.
-func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) error, err error) {
-	traces, metrics, logs := cfg.Signals()
-	if !traces && !metrics && !logs {
-		return func(context.Context) error { return nil }, nil
+// Install turns the instrumentation on with p and returns the function
+// that turns it off again, ending the spans of tasks still open (call it
+// before shutting the providers down, so those spans are exported).
+func Install(p Providers) (uninstall func()) {
+	tp, mp := p.Tracer, p.Meter
+	if tp == nil {
+		tp = tracenoop.NewTracerProvider()
 	}
-	name := cfg.ServiceName
-	if name == "" {
-		name = "agentos"
+	if mp == nil {
+		mp = metricnoop.NewMeterProvider()
 	}
-	res, err := resource.Merge(resource.Environment(), resource.NewSchemaless(
-		attribute.String("service.name", name), attribute.String("service.version", agentos.Version)))
-	if err != nil {
-		res = resource.NewSchemaless(attribute.String("service.name", name))
-	}
-	url := func(path string) string { return strings.TrimRight(cfg.Endpoint, "/") + path }
-	s := &state{tasks: map[string]*taskSpans{}}
-	var closers []func(context.Context) error
-	fail := func(what string, err error) (func(context.Context) error, error) {
-		for _, c := range closers {
-			c(ctx)
-		}
-		return nil, agentos.WrapError(agentos.EINVALID, err, "OpenTelemetry: cannot set up the %s exporter: %v", what, err)
-	}
-	if traces {
-		var opts []otlptracehttp.Option
-		if cfg.Endpoint != "" {
-			opts = append(opts, otlptracehttp.WithEndpointURL(url("/v1/traces")))
-		}
-		exp, err := otlptracehttp.New(ctx, opts...)
-		if err != nil {
-			return fail("trace", err)
-		}
-		s.tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
-		closers = append(closers, s.tp.Shutdown)
-	}
-	if metrics {
-		var opts []otlpmetrichttp.Option
-		if cfg.Endpoint != "" {
-			opts = append(opts, otlpmetrichttp.WithEndpointURL(url("/v1/metrics")))
-		}
-		exp, err := otlpmetrichttp.New(ctx, opts...)
-		if err != nil {
-			return fail("metric", err)
-		}
-		s.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)), sdkmetric.WithResource(res))
-		closers = append(closers, s.mp.Shutdown)
-	}
-	if logs {
-		var opts []otlploghttp.Option
-		if cfg.Endpoint != "" {
-			opts = append(opts, otlploghttp.WithEndpointURL(url("/v1/logs")))
-		}
-		exp, err := otlploghttp.New(ctx, opts...)
-		if err != nil {
-			return fail("log", err)
-		}
-		s.lp = sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)), sdklog.WithResource(res))
-		closers = append(closers, s.lp.Shutdown)
-	}
-	var tp trace.TracerProvider = noop.NewTracerProvider()
-	if s.tp != nil {
-		tp = s.tp
-	}
-	s.tracer = tp.Tracer(scope)
-	var mp metric.MeterProvider
-	if s.mp != nil {
-		mp = s.mp
-	} else {
-		mp = otel.GetMeterProvider() // the global no-op
-	}
-	m := mp.Meter(scope)
+	s := &state{tasks: map[string]*taskSpans{}, tracer: tp.Tracer(Scope)}
+	m := mp.Meter(Scope)
 	s.transitions, _ = m.Int64Counter("agentos.task.transitions", metric.WithDescription("Task state changes, by the state entered"), metric.WithUnit("{transition}"))
 	s.phaseDur, _ = m.Float64Histogram("agentos.task.phase.duration", metric.WithDescription("Time a task spent planning, applying or verifying"), metric.WithUnit("s"))
 	s.stepDur, _ = m.Float64Histogram("agentos.step.duration", metric.WithDescription("Duration of steps and verify checks"), metric.WithUnit("s"))
 	s.decisions, _ = m.Int64Counter("agentos.gate.decisions", metric.WithDescription("Gate decisions, by effect"), metric.WithUnit("{decision}"))
 	s.tokens, _ = m.Int64Histogram("gen_ai.client.token.usage", metric.WithDescription("Tokens used by model calls"), metric.WithUnit("{token}"))
 	s.opDur, _ = m.Float64Histogram("gen_ai.client.operation.duration", metric.WithDescription("Duration of model calls"), metric.WithUnit("s"))
-	if s.lp != nil {
-		s.logger = s.lp.Logger(scope)
+	if p.Logger != nil {
+		s.logger = p.Logger.Logger(Scope)
 	}
-	if s.tp != nil {
-		// Other code (an SDK's own instrumentation) joins the same trace.
-		otel.SetTracerProvider(s.tp)
-	}
-	otel.SetTextMapPropagator(propagation.TraceContext{})
 	cur.Store(s)
-	return func(ctx context.Context) error {
-		if !cur.CompareAndSwap(s, nil) {
-			return nil
+	return func() {
+		if cur.CompareAndSwap(s, nil) {
+			s.endAll()
 		}
-		s.endAll()
-		var errs []error
-		// Logs and metrics last: a span's end may still count.
-		for i := len(closers) - 1; i >= 0; i-- {
-			errs = append(errs, closers[i](ctx))
-		}
-		return errors.Join(errs...)
-	}, nil
+	}
 }
 
 // endAll ends the spans of tasks still open when the process is done.
