@@ -148,6 +148,8 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"freeport":    cmdFreeport,    // memsvc_test.go
 			"httpcall":    cmdHTTPCall,    // memsvc_test.go
 			"commitpol":   cmdCommitPol,   // policybase_test.go
+			"modelserver": cmdModelServer, // model_test.go
+			"modelcalls":  cmdModelCalls,  // model_test.go
 		},
 	}
 }
