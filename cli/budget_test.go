@@ -168,6 +168,16 @@ func TestBudgetFullAutoFails(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "NOTES.md")); err == nil {
 		t.Errorf("NOTES.md exists")
 	}
+	mds, _ := filepath.Glob(filepath.Join(dir, ".agentos", "reviews", task+"*.md"))
+	var md []byte
+	for _, m := range mds {
+		b, _ := os.ReadFile(m)
+		md = append(md, b...)
+	}
+	if !strings.Contains(string(md), "## Spend") || !strings.Contains(string(md), "2 model calls, 120 tokens, $0.0004; stopped at the `task.tokens` limit") ||
+		!strings.Contains(string(md), "| `test-model` | 2 | 120 | $0.0004 |") {
+		t.Errorf("the ReviewPack's Markdown does not show the spend:\n%s", md)
+	}
 }
 
 // A day limit counts every task: the second task of the day is stopped
