@@ -512,6 +512,8 @@ func EventPayloads() map[string]reflect.Type {
 		EventWebhookDelivery:    reflect.TypeFor[WebhookDeliveryEvent](),
 		EventTokenCreated:       reflect.TypeFor[TokenEvent](),
 		EventTokenRevoked:       reflect.TypeFor[TokenEvent](),
+		EventUsage:              reflect.TypeFor[ModelUsage](),
+		EventBudgetExceeded:     reflect.TypeFor[BudgetLimit](),
 	}
 }
 

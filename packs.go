@@ -272,6 +272,8 @@ type ReviewPack struct {
 	PlannerCalls []PlannerCall `json:"planner_calls,omitempty"`
 	// PlannerLastAnswer is the model's last answer when none was usable.
 	PlannerLastAnswer string `json:"planner_last_answer,omitempty"`
+	// Spend is what the task's model calls consumed against its budget.
+	Spend *Spend `json:"spend,omitempty"`
 	// Decisions are the people's approvals, rejections and answers of the
 	// task, from their audit events: who, and the key that signed, or
 	// unsigned (no signers listed: the OS user decided).

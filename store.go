@@ -25,6 +25,7 @@ type Store interface {
 	AuditStore
 	ApprovalStore
 	LeaseStore
+	UsageStore
 	Close() error
 }
 

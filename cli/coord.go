@@ -37,6 +37,7 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 		c.CheckStore = f.guard.verify // before every run (coordinator preflight)
 	}
 	c.AuditKey = attestKey(f, db, true)
+	f.startTelemetry(ctx, c.Config, db)
 	rep, err := c.Housekeep(ctx, agentos.System)
 	printGC(f.IO.ErrOut, "agentos: ", rep)
 	if err != nil {

@@ -61,6 +61,8 @@ type Factory struct {
 	anchorErr   error
 	// closers release what identity lookup opened (the ssh-agent connection).
 	closers []func()
+	// telemetryOn: OpenTelemetry was set up (cli/telemetry.go).
+	telemetryOn bool
 
 	// origin is where cfg came from (policybase.go); policyNoticed: the
 	// user was told when it is not the working tree's file.

@@ -69,6 +69,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		newCmdReview(f),
 		newCmdTrace(f),
 		newCmdAudit(f),
+		newCmdUsage(f),
 		// Policy and its machinery.
 		newCmdInit(f),
 		newCmdPolicy(f),

@@ -23,7 +23,7 @@ func TestCommandTree(t *testing.T) {
 	want := []string{
 		"answer", "apply", "approve", "audit", "demo", "doctor", "gc", "hook", "init", "lock", "man", "memory", "plan", "policy",
 		"questions", "reject", "review", "rollback", "run", "sandbox", "scheduler", "schema", "serve", "submit", "task", "token",
-		"trace", "version", "webhooks", "worker",
+		"trace", "usage", "version", "webhooks", "worker",
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {

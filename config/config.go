@@ -76,6 +76,12 @@ type Config struct {
 	Webhooks Webhooks `yaml:"webhooks"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
+	// Budgets bound what model calls may consume; Prices say what a
+	// model's tokens cost (config/budget.go).
+	Budgets Budgets `yaml:"budgets"`
+	Prices  Prices  `yaml:"prices"`
+	// Otel exports traces, metrics and audit logs (config/otel.go).
+	Otel Otel `yaml:"otel"`
 
 	// Hash is "sha256:…" of the file's bytes (the policy hash).
 	Hash string `yaml:"-"`
@@ -177,7 +183,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners, validateWebhooks,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners, validateWebhooks, validateBudgets, validateOtel,
 	} {
 		if err := v(c); err != nil {
 			return err

@@ -81,6 +81,9 @@ type Contractor struct {
 	// may reach, e.g. its model endpoint; when set, network is ignored and
 	// nothing else is reachable.
 	AllowTCP []string `yaml:"allow_tcp"`
+	// Model names the model the contractor uses, for pricing its usage
+	// when the CLI does not name it in its output (Codex, OpenCode).
+	Model string `yaml:"model"`
 }
 
 // PlannerKinds are the valid planner.kind values.

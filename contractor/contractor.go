@@ -75,6 +75,12 @@ type Spec struct {
 	Transcript io.Writer
 	// Keep leaves the scratch worktree in place (for inspection).
 	Keep bool
+	// OnUsage, when set, receives every usage report the contractor prints
+	// as it prints it (contractor/usage.go), Model naming the model where
+	// the CLI does not. An error stops the contractor at once: Run returns
+	// it and collects nothing.
+	OnUsage func(agentos.ModelUsage) error
+	Model   string
 	// Layer, when set, is the contractor's worktree instead of a scratch
 	// git worktree: a copy-on-write layer of its own over a checkout of
 	// Base shared with the tasks on it, mounted in the sandbox.
@@ -274,6 +280,23 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	readOnly := append([]string{d.Config, sockDir}, installFiles(exe)...)
 	readOnly = append(readOnly, installFiles(hook[0])...)
 	readOnly = append(readOnly, spec.ReadOnly...)
+	stdout, stderr := out, out
+	runCtx := ctx
+	var usage *usageReader
+	if spec.OnUsage != nil {
+		c, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		runCtx = c
+		usage = newUsageReader(spec.Name, spec.Model, func(u agentos.ModelUsage) error {
+			err := spec.OnUsage(u)
+			if err != nil {
+				cancel(err)
+			}
+			return err
+		})
+		lw := &lockedWriter{w: out}
+		stdout, stderr = io.MultiWriter(lw, usage), lw
+	}
 	sspec := sandbox.Spec{
 		Argv:      argv,
 		Dir:       d.Worktree,
@@ -286,8 +309,8 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		Require:   spec.Require,
 		Timeout:   spec.Timeout,
 		Stdin:     bytes.NewReader(nil),
-		Stdout:    out,
-		Stderr:    out,
+		Stdout:    stdout,
+		Stderr:    stderr,
 	}
 	var sres sandbox.Result
 	if spec.Policy != nil {
@@ -298,7 +321,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		overlay.Upper = d.Worktree // as resolved
 	}
 	if err == nil {
-		sres, err = sandbox.Run(ctx, sspec)
+		sres, err = sandbox.Run(runCtx, sspec)
 	}
 	res.Decisions = srv.close()
 	decisionsDone = true
@@ -308,6 +331,12 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		}
 	}
 	res.ExitCode, res.DurationMS, res.TimedOut, res.Unconfined = sres.ExitCode, sres.Duration.Milliseconds(), sres.TimedOut, sres.Unconfined
+	if usage != nil {
+		if uerr := usage.stopErr(); uerr != nil {
+			// Stopped on a usage report (a budget): nothing it changed is used.
+			return res, uerr
+		}
+	}
 	if err != nil {
 		return res, agentos.WrapError(agentos.EFAILED, err, "contractor %s could not run: %v", spec.Name, err)
 	}

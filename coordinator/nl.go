@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/budget"
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/contractor"
 	"github.com/agentos/agentos/planfile"
 	"github.com/agentos/agentos/planner"
+	"github.com/agentos/agentos/telemetry"
 )
 
 // Audit event kinds of the natural-language front (declared with their
@@ -144,6 +146,11 @@ func (c *Coordinator) PlanRequest(ctx context.Context, req NLRequest) (*agentos.
 // answers known so far; planFromSource sends tasks not planned from a file
 // here, so `agentos answer` resumes them.
 func (c *Coordinator) planRequest(ctx context.Context, t *agentos.Task, values map[string]string, actor agentos.Actor) (*agentos.Task, error) {
+	// A raised budget is AgentOS's answer, not the task's: never a param
+	// or a line of the model's prompt.
+	values = budget.Without(values)
+	// Model calls and contractors are children of the task's plan span.
+	ctx = telemetry.TaskContext(ctx, t.ID)
 	if values == nil {
 		values = map[string]string{}
 	}
@@ -176,6 +183,13 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 	}
 	model := pl.Source().Model
 	agent := agentos.Agent(c.Config.Planner.Kind + ":" + model)
+	meter, err := c.budgetMeter(ctx, t, agent)
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	// The planner checks the budget before each model call and records
+	// each call's usage through the meter in its context.
+	ctx = budget.WithMeter(ctx, meter)
 
 	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "intent from " + model})
 	intent, usage, err := pl.Intent(ctx, request)
@@ -266,15 +280,35 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		}}
 		where = "a copy-on-write worktree"
 	}
+	meter, err := c.budgetMeter(ctx, t, agent)
+	if err == nil {
+		err = meter.Check(ctx) // a limit already reached: the contractor does not start
+	}
+	if err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
 	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "contractor " + kc.Name + " at work on " + where})
+	actx, call := telemetry.Agent(ctx, kc.Name, kc.Model)
+	var inTok, outTok int64
 	res, err := contractor.Run(ctx, contractor.Spec{
 		Name: kc.Name, Repo: c.Repo.Dir(), Base: base, Prompt: contractor.Prompt(intent) + memoryPrompt(pack), IntentID: intent.ID,
-		Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
+		Argv: kc.Argv, Env: withTraceparent(actx, kc.Env), EnvPass: kc.EnvPass, Getenv: c.getenv,
 		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Engine: engine},
 		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), AllowTCP: kc.AllowTCP, Require: c.Config.Sandbox.Required(),
 		Policy: c.confinement(), Timeout: kc.RunTimeout(), Transcript: io.MultiWriter(c.Log, transcript),
 		Layer: layer,
+		// Each usage report is recorded as it is printed; a reached limit
+		// stops the contractor mid-run.
+		Model: kc.Model,
+		OnUsage: func(u agentos.ModelUsage) error {
+			inTok, outTok = inTok+u.InputTokens+u.CacheReadTokens+u.CacheWriteTokens, outTok+u.OutputTokens
+			if _, err := meter.Record(ctx, u); err != nil {
+				return err
+			}
+			return meter.Check(ctx)
+		},
 	})
+	call.End(inTok, outTok, fmt.Sprintf("exit %d", res.ExitCode), err)
 	for i := range res.Commands {
 		res.Commands[i].Command = c.redactText(res.Commands[i].Command)
 	}
@@ -463,4 +497,20 @@ func firstLine(s string) string {
 		s = s[:197] + "..."
 	}
 	return s
+}
+
+// withTraceparent adds TRACEPARENT (W3C trace context) to a contractor's
+// environment when telemetry is on, so the agent CLI's own telemetry joins
+// the task's trace.
+func withTraceparent(ctx context.Context, env map[string]string) map[string]string {
+	tp := telemetry.Traceparent(ctx)
+	if tp == "" {
+		return env
+	}
+	out := make(map[string]string, len(env)+1)
+	for k, v := range env {
+		out[k] = v
+	}
+	out["TRACEPARENT"] = tp
+	return out
 }

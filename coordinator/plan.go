@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/budget"
 	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/planfile"
@@ -192,6 +193,12 @@ func (c *Coordinator) targetAndBase(ctx context.Context) (string, string, error)
 // failPlanning moves a planning task to failed, writes its ReviewPack and
 // returns the original error.
 func (c *Coordinator) failPlanning(ctx context.Context, t *agentos.Task, cause error) (*agentos.Task, error) {
+	if e, ok := budget.AsExceeded(cause); ok {
+		// A budget stop blocks on a question unless the mode forbids one.
+		if nt, done, err := c.overBudget(ctx, t, e, cause); done {
+			return nt, err
+		}
+	}
 	if isNoSpace(cause) && agentos.ErrorCode(cause) == agentos.EINTERNAL {
 		cause = c.noSpace(cause, "planning stopped there")
 	}

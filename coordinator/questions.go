@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
+	"github.com/agentos/agentos/budget"
 	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/planfile"
 	"github.com/agentos/agentos/workspace"
@@ -364,6 +365,11 @@ func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.Answ
 		}
 		if err := ValidateAnswer(q, a.Value); err != nil {
 			return nil, err
+		}
+		if budget.IsQuestion(q.ID) {
+			if err := c.checkRaise(ctx, t, q.ID, a.Value); err != nil {
+				return nil, err
+			}
 		}
 		given[a.Question] = a.Value
 	}

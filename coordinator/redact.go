@@ -7,6 +7,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/planfile"
+	"github.com/agentos/agentos/telemetry"
 )
 
 // redactingStore is the one place free text from outside (goals, requests,
@@ -68,7 +69,11 @@ func (s *redactingStore) Transition(ctx context.Context, id string, from, to age
 	if upd.Goal != nil {
 		upd.Goal = agentos.Str(s.r(*upd.Goal))
 	}
-	return s.Store.Transition(ctx, id, from, to, actor, upd, detail, extra...)
+	nt, err := s.Store.Transition(ctx, id, from, to, actor, upd, detail, extra...)
+	if err == nil {
+		telemetry.Transition(ctx, from, nt) // every state change passes here
+	}
+	return nt, err
 }
 
 func (s *redactingStore) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor) error {
@@ -111,7 +116,11 @@ func (s *redactingStore) SaveMemoryPack(ctx context.Context, m *agentos.MemoryPa
 
 func (s *redactingStore) AddRecord(ctx context.Context, task string, rec agentos.StepRecord, actor agentos.Actor) error {
 	rec.Summary, rec.OutputTail = s.r(rec.Summary), s.r(rec.OutputTail)
-	return s.Store.AddRecord(ctx, task, rec, actor)
+	err := s.Store.AddRecord(ctx, task, rec, actor)
+	if err == nil {
+		telemetry.Record(ctx, task, rec)
+	}
+	return err
 }
 
 func (s *redactingStore) AddPatch(ctx context.Context, run string, p agentos.PatchRecord) error {
@@ -123,7 +132,11 @@ func (s *redactingStore) SaveGateDecisions(ctx context.Context, task, planHash s
 	for i := range ds {
 		ds[i].Reason = s.r(ds[i].Reason)
 	}
-	return s.Store.SaveGateDecisions(ctx, task, planHash, ds, actor)
+	err := s.Store.SaveGateDecisions(ctx, task, planHash, ds, actor)
+	if err == nil {
+		telemetry.Gate(ctx, task, planHash, ds)
+	}
+	return err
 }
 
 func (s *redactingStore) SaveQuestionPack(ctx context.Context, q *agentos.QuestionPack) error {

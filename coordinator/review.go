@@ -71,6 +71,7 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 		rp.Answers = aps
 	}
 	rp.Decisions = c.decisions(ctx, t.ID)
+	rp.Spend = c.spend(ctx, t)
 	if t.PlanHash != "" {
 		if ds, err := c.DB.GateDecisions(ctx, t.ID, t.PlanHash); err == nil {
 			rp.Gates = ds

@@ -4,6 +4,8 @@ package review
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -149,6 +151,34 @@ func Markdown(rp *agentos.ReviewPack) string {
 		}
 		if rp.PlannerLastAnswer != "" {
 			w("\nThe model's last answer (not usable):\n\n%s\n", fence("json", strings.TrimSpace(rp.PlannerLastAnswer)))
+		}
+		w("\n")
+	}
+	if sp := rp.Spend; sp != nil {
+		w("## Spend\n\n")
+		w("%d model calls, %d tokens, %s", sp.Total.Calls, sp.Total.Tokens, usd(sp.Total.CostMicroUSD))
+		if sp.Exceeded != "" {
+			w("; stopped at the %s limit", code(sp.Exceeded))
+		}
+		w(".\n\n")
+		if len(sp.ByModel) > 0 {
+			w("| model | calls | tokens | cost |\n|---|---|---|---|\n")
+			for _, m := range slices.Sorted(maps.Keys(sp.ByModel)) {
+				t := sp.ByModel[m]
+				w("| %s | %d | %d | %s |\n", cell(m), t.Calls, t.Tokens, usd(t.CostMicroUSD))
+			}
+			w("\n")
+		}
+		for _, l := range sp.Limits {
+			lim, spent := fmt.Sprint(l.Limit, " tokens"), fmt.Sprint(l.Spent, " tokens")
+			if l.Metric == "cost_usd" {
+				lim, spent = usd(l.Limit), usd(l.Spent)
+			}
+			by := ""
+			if l.RaisedBy != "" {
+				by = " (raised by " + code(string(l.RaisedBy)) + ")"
+			}
+			w("- %s %s limit %s%s: %s spent\n", l.Scope, l.Metric, lim, by, spent)
 		}
 		w("\n")
 	}
@@ -342,4 +372,13 @@ func recordLabel(r agentos.StepRecord, steps int) string {
 		return r.Kind
 	}
 	return fmt.Sprintf("step %d", r.Index+1)
+}
+
+// usd renders micro-dollars as dollars.
+func usd(micro int64) string {
+	s := strings.TrimRight(fmt.Sprintf("%.6f", float64(micro)/1e6), "0")
+	if i := strings.IndexByte(s, '.'); len(s)-i < 3 {
+		s += strings.Repeat("0", 3-(len(s)-i))
+	}
+	return "$" + s
 }

@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) agentos.Store, opts ...Options) {
 	t.Run("Integrity", s.integrity)
 	t.Run("LargeBodies", s.largeBodies)
 	t.Run("WebhookCursors", s.webhookCursors)
+	t.Run("Usage", s.usage)
 }
 
 // integrity: a persistent store has an identity made when it was created,

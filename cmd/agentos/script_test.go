@@ -152,6 +152,8 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"hookdump":    cmdHookDump,    // webhooks_test.go
 			"hookorder":   cmdHookOrder,   // webhooks_test.go
 			"hookwait":    cmdHookWait,    // webhooks_test.go
+			"modelserver": cmdModelServer, // model_test.go
+			"modelcalls":  cmdModelCalls,  // model_test.go
 		},
 	}
 }

@@ -129,9 +129,13 @@ type FakeAnthropic struct {
 	// Script gives the content blocks of each turn; turn i calls tool
 	// toolu_<i+1> (see ToolUse), and is answered once its result is back.
 	Script []func(cwd string) []any
-	mu     sync.Mutex
-	cwd    string
-	turns  int
+	// InputTokens and OutputTokens are the usage each answer reports
+	// (default 10 and 20).
+	InputTokens, OutputTokens int
+	mu                        sync.Mutex
+	cwd                       string
+	turns                     int
+	answers                   int // every answer, side requests included
 	// toolResults are the tool_result blocks Claude Code sent back, by id.
 	toolResults map[string]map[string]any
 }
@@ -198,14 +202,22 @@ func (f *FakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		f.turns++
 	}
+	f.answers++
+	id := fmt.Sprintf("msg_%d", f.answers)
+	in, out := f.InputTokens, f.OutputTokens
 	f.mu.Unlock()
 	if blocks == nil {
 		blocks = []any{map[string]any{"type": "text", "text": "Done."}}
 	}
-	writeSSE(w, req.Model, blocks)
+	if in == 0 && out == 0 {
+		in, out = 10, 20
+	}
+	writeSSE(w, req.Model, id, in, out, blocks)
 }
 
-func writeSSE(w http.ResponseWriter, model string, blocks []any) {
+// writeSSE streams one answer: each message has its own id, as the real
+// API's do (a client may count usage per message).
+func writeSSE(w http.ResponseWriter, model, id string, in, out int, blocks []any) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	ev := func(name string, data any) {
@@ -214,8 +226,8 @@ func writeSSE(w http.ResponseWriter, model string, blocks []any) {
 	}
 	stop := "end_turn"
 	ev("message_start", map[string]any{"type": "message_start", "message": map[string]any{
-		"id": "msg_test", "type": "message", "role": "assistant", "model": model, "content": []any{},
-		"stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": 10, "output_tokens": 1}}})
+		"id": id, "type": "message", "role": "assistant", "model": model, "content": []any{},
+		"stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": in, "output_tokens": 1}}})
 	for i, b := range blocks {
 		blk := b.(map[string]any)
 		switch blk["type"] {
@@ -230,7 +242,7 @@ func writeSSE(w http.ResponseWriter, model string, blocks []any) {
 		}
 		ev("content_block_stop", map[string]any{"type": "content_block_stop", "index": i})
 	}
-	ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": nil}, "usage": map[string]any{"output_tokens": 20}})
+	ev("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": stop, "stop_sequence": nil}, "usage": map[string]any{"output_tokens": out}})
 	ev("message_stop", map[string]any{"type": "message_stop"})
 }
 

@@ -15,13 +15,16 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/budget"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/planner"
 	"github.com/agentos/agentos/schema"
+	"github.com/agentos/agentos/telemetry"
 	oai "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/shared"
@@ -32,6 +35,7 @@ type Planner struct {
 	client    oai.Client
 	model     string
 	baseURL   string
+	host      string
 	keyEnv    string
 	repairs   int
 	maxTokens int64
@@ -95,12 +99,14 @@ func New(c config.OpenAIPlanner, getenv func(string) string, opts ...option.Requ
 		option.WithMaxRetries(c.Retries()),
 		option.WithRequestTimeout(c.RequestTimeout()),
 		option.WithMiddleware(requireJSON),
+		option.WithMiddleware(traceparent),
 	}
 	all = append(all, opts...)
 	p := &Planner{
 		client:       oai.NewClient(all...),
 		model:        c.Model,
 		baseURL:      base,
+		host:         hostOf(base),
 		keyEnv:       c.APIKeyEnv,
 		repairs:      c.Repairs(),
 		maxTokens:    c.MaxOutputTokens,
@@ -267,15 +273,35 @@ func (p *Planner) converse(ctx context.Context, call string, msgs []oai.ChatComp
 				},
 			},
 		}
+		// A budget is checked before every call: a limit reached by the
+		// calls before (this planner's or another task's today) stops here.
+		meter := budget.FromContext(ctx)
+		if err := meter.Check(ctx); err != nil {
+			return usage, err
+		}
 		start := p.Now()
-		resp, err := p.client.Chat.Completions.New(ctx, params)
+		cctx, span := telemetry.ModelCall(ctx, "openai", p.host, p.model)
+		resp, err := p.client.Chat.Completions.New(cctx, params)
 		u := Usage{Call: call, Attempt: attempt, Model: p.model, LatencyMS: p.Now().Sub(start).Milliseconds()}
 		if err != nil {
 			u.Outcome = "error"
 			usage = append(usage, u)
-			return usage, p.transportError(ctx, call, err)
+			err = p.transportError(ctx, call, err)
+			span.End(0, 0, "", err)
+			return usage, err
 		}
+		finish := ""
+		if len(resp.Choices) > 0 {
+			finish = string(resp.Choices[0].FinishReason)
+		}
+		span.End(resp.Usage.PromptTokens, resp.Usage.CompletionTokens, finish, nil)
 		u.PromptTokens, u.CompletionTokens, u.TotalTokens = resp.Usage.PromptTokens, resp.Usage.CompletionTokens, resp.Usage.TotalTokens
+		cached := resp.Usage.PromptTokensDetails.CachedTokens
+		if _, err := meter.Record(ctx, agentos.ModelUsage{Source: "openai", Model: p.model, InputTokens: max(0, resp.Usage.PromptTokens-cached),
+			CacheReadTokens: cached, OutputTokens: resp.Usage.CompletionTokens}); err != nil {
+			usage = append(usage, u)
+			return usage, err
+		}
 		if len(resp.Choices) == 0 {
 			u.Outcome = "error"
 			usage = append(usage, u)
@@ -396,4 +422,19 @@ func oneLine(s string) string {
 		s = s[:297] + "..."
 	}
 	return s
+}
+
+// traceparent is a client middleware that sends the model call's trace
+// context (W3C traceparent) with the request, so a model gateway's own
+// telemetry joins the task's trace (nothing when telemetry is off).
+func traceparent(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	telemetry.Inject(req)
+	return next(req)
+}
+
+func hostOf(base string) string {
+	if u, err := url.Parse(base); err == nil {
+		return u.Hostname()
+	}
+	return ""
 }

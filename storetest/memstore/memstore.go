@@ -59,6 +59,7 @@ type DB struct {
 	leases     map[string]*agentos.Lease
 	leaseToken int64
 	webhooks   map[string]agentos.WebhookCursor // by endpoint (webhook.go)
+	usage      []agentos.ModelUsage
 }
 
 type body struct {

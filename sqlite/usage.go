@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/agentos/agentos"
+)
+
+// AddUsage implements agentos.UsageStore: the row and its audit event
+// commit together.
+func (d *DB) AddUsage(ctx context.Context, u agentos.ModelUsage, actor agentos.Actor) (agentos.ModelUsage, error) {
+	if err := agentos.CheckUsage(u); err != nil {
+		return u, err
+	}
+	if u.Time.IsZero() {
+		u.Time = d.Now()
+	}
+	u.Time = u.Time.UTC()
+	tx, err := d.BeginImmediate(ctx)
+	if err != nil {
+		return u, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO usage (task, source, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, tokens, cost_micro_usd, priced, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		u.Task, u.Source, u.Model, u.InputTokens, u.OutputTokens, u.CacheReadTokens, u.CacheWriteTokens, u.Tokens, u.CostMicroUSD, u.Priced, fmtTime(u.Time))
+	if err != nil {
+		return u, fmt.Errorf("record usage: %w", err)
+	}
+	ev := u // the event carries the row as given; the id is the store's
+	if u.ID, err = res.LastInsertId(); err != nil {
+		return u, fmt.Errorf("record usage: %w", err)
+	}
+	if _, err := d.appendTx(ctx, tx, agentos.EventInput{Task: u.Task, Actor: actor, Kind: agentos.EventUsage, Data: ev}); err != nil {
+		return u, err
+	}
+	return u, tx.Commit()
+}
+
+// usageWhere renders f as a WHERE clause.
+func usageWhere(f agentos.UsageFilter) (string, []any) {
+	var conds []string
+	var args []any
+	if f.Task != "" {
+		conds = append(conds, "task = ?")
+		args = append(args, f.Task)
+	}
+	if !f.Since.IsZero() {
+		conds = append(conds, "created_at >= ?")
+		args = append(args, fmtTime(f.Since))
+	}
+	if !f.Until.IsZero() {
+		conds = append(conds, "created_at < ?")
+		args = append(args, fmtTime(f.Until))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// Usage implements agentos.UsageStore.
+func (d *DB) Usage(ctx context.Context, f agentos.UsageFilter) ([]agentos.ModelUsage, error) {
+	where, args := usageWhere(f)
+	rows, err := d.db.QueryContext(ctx, `SELECT id, task, source, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, tokens, cost_micro_usd, priced, created_at FROM usage`+where+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read usage: %w", err)
+	}
+	defer rows.Close()
+	var out []agentos.ModelUsage
+	for rows.Next() {
+		var u agentos.ModelUsage
+		var at string
+		if err := rows.Scan(&u.ID, &u.Task, &u.Source, &u.Model, &u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheWriteTokens, &u.Tokens, &u.CostMicroUSD, &u.Priced, &at); err != nil {
+			return nil, fmt.Errorf("read usage: %w", err)
+		}
+		u.Time = parseTime(at)
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// UsageTotal implements agentos.UsageStore.
+func (d *DB) UsageTotal(ctx context.Context, f agentos.UsageFilter) (agentos.UsageTotal, error) {
+	where, args := usageWhere(f)
+	var t agentos.UsageTotal
+	err := d.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(tokens), 0), coalesce(sum(cost_micro_usd), 0) FROM usage`+where, args...).Scan(&t.Calls, &t.Tokens, &t.CostMicroUSD)
+	if err != nil {
+		return t, fmt.Errorf("sum usage: %w", err)
+	}
+	return t, nil
+}
