@@ -49,6 +49,11 @@ type Factory struct {
 
 	Now func() time.Time
 
+	// agent, when set, is who acts (an agent actor): the MCP server's
+	// factories, so nothing they create is a person's and they can
+	// decide nothing a person must (Actor, Decider).
+	agent agentos.Actor
+
 	repo       *gitrepo.Repo
 	cfg        *config.Config
 	cfgChecked bool

@@ -72,6 +72,8 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Commit signs AgentOS's commits (config/commit.go).
 	Commit Commit `yaml:"commit"`
+	// MCP governs the MCP gateway, `agentos mcp proxy` (config/mcp.go).
+	MCP MCP `yaml:"mcp"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
 
@@ -175,7 +177,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners, validateMCP,
 	} {
 		if err := v(c); err != nil {
 			return err
