@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 	}
 	testscript.Main(m, map[string]func(){
 		"agentos": func() { useTestResolver(); os.Exit(run()) }, // net_test.go
+		"fakemcp": func() { os.Exit(fakeMCP()) },                // mcp_test.go
 	})
 }
 
@@ -116,6 +117,9 @@ func Params(t *testing.T, dir string) testscript.Params {
 				}
 				return true, nil
 			}
+			if key, ok := strings.CutPrefix(cond, "npm:"); ok {
+				return npmCondition(key) // mcp_test.go
+			}
 			if cond != "sandbox" && cond != "allowtcp" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
@@ -148,6 +152,8 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"freeport":    cmdFreeport,    // memsvc_test.go
 			"httpcall":    cmdHTTPCall,    // memsvc_test.go
 			"commitpol":   cmdCommitPol,   // policybase_test.go
+			"mcpclient":   cmdMCPClient,   // mcp_test.go
+			"npmpkg":      cmdNPMPkg,      // mcp_test.go
 		},
 	}
 }
