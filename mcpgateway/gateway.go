@@ -195,6 +195,14 @@ func (g *Gateway) forward(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 // first: a call that cannot be recorded does not run.
 func (g *Gateway) decide(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, r mcp.Request) (mcp.Result, error) {
+		if method == "tools/list" {
+			// The agent sees the upstream's tools as they are now, each
+			// offered only while it matches its pin.
+			if err := g.Refresh(ctx); err != nil {
+				return nil, err
+			}
+			return next(ctx, method, r)
+		}
 		req, ok := r.(*mcp.CallToolRequest)
 		if method != "tools/call" || !ok {
 			return next(ctx, method, r)

@@ -70,7 +70,7 @@ func Compile(c config.MCP) (*Rules, error) {
 		if iss != nil && iss.Err() != nil {
 			return nil, agentos.Errorf(agentos.EINVALID, "%s: mcp.rules[%d] (%s): when: %v", config.FileName, i, rc.ID, iss.Err())
 		}
-		if ast.OutputType() != cel.BoolType {
+		if t := ast.OutputType(); t != cel.BoolType && t != cel.DynType {
 			return nil, agentos.Errorf(agentos.EINVALID, "%s: mcp.rules[%d] (%s): when must be a bool condition, not %v", config.FileName, i, rc.ID, ast.OutputType())
 		}
 		prg, err := env.Program(ast)
