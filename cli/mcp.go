@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,12 +18,14 @@ import (
 	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/coordinator"
+	"github.com/agentos/agentos/httpapi"
 	"github.com/agentos/agentos/mcpgateway"
 	"github.com/agentos/agentos/mcpserver"
 	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/redact"
 	"github.com/agentos/agentos/sandbox"
 	"github.com/agentos/agentos/signers"
+	"github.com/agentos/agentos/tokens"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 )
@@ -555,4 +559,34 @@ func newCmdMCPPin(f *Factory) *cobra.Command {
 	u.add(cmd)
 	addJSONFlag(cmd, f, &asJSON)
 	return cmd
+}
+
+// withMCPEndpoint adds the MCP server's streamable HTTP endpoint at /mcp to
+// the handlers `agentos serve` mounts behind its bearer tokens. Calls act
+// as agent:mcp whoever holds the token (a person's token included: MCP is
+// an agent's door), the token's name is recorded with each call, and a
+// token below the submitter role is refused (the tools submit and run).
+func withMCPEndpoint(ctx context.Context, f *Factory, extra map[string]http.Handler) (map[string]http.Handler, error) {
+	b, err := newMCPBackend(ctx, f, defaultMCPActor)
+	if err != nil {
+		return nil, err
+	}
+	srv := mcpserver.New(b, mcpserver.Options{Version: agentos.Version, Transport: "http"})
+	h := mcpserver.HTTPHandler(srv, func(r *http.Request) string {
+		id, _ := httpapi.IdentityFrom(r.Context())
+		return id.Name
+	})
+	out := map[string]http.Handler{}
+	maps.Copy(out, extra)
+	out["/mcp"] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := httpapi.IdentityFrom(r.Context())
+		if !ok || !tokens.Role(id.Role).AtLeast(tokens.Submitter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintf(w, `{"error":{"code":"denied","message":"the MCP endpoint needs a token with the submitter role or above"}}`+"\n")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	return out, nil
 }

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -27,9 +30,12 @@ func cmdMCPClient(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
 		ts.Fatalf("mcpclient does not take !")
 	}
-	var url string
+	var url, token string
 	if len(args) > 1 && args[0] == "--url" {
 		url, args = args[1], args[2:]
+	}
+	if len(args) > 1 && args[0] == "--token" {
+		token, args = args[1], args[2:]
 	}
 	if len(args) < 1 {
 		ts.Fatalf("usage: mcpclient [--url URL] SCRIPT [-- SERVER-COMMAND ARGS...]")
@@ -37,7 +43,8 @@ func cmdMCPClient(ts *testscript.TestScript, neg bool, args []string) {
 	script := ts.ReadFile(args[0])
 	var t mcp.Transport
 	if url != "" {
-		t = &mcp.StreamableClientTransport{Endpoint: url}
+		t = &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{token}}}
+		waitListen(ts, url)
 	} else {
 		if len(args) < 3 || args[1] != "--" {
 			ts.Fatalf("usage: mcpclient SCRIPT -- SERVER-COMMAND ARGS...")
@@ -87,6 +94,35 @@ func cmdMCPClient(ts *testscript.TestScript, neg bool, args []string) {
 		default:
 			ts.Fatalf("mcpclient: unknown request %q", verb)
 		}
+	}
+}
+
+// bearer adds a bearer token to every request.
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if b.token != "" {
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// waitListen waits for a server started in the background to accept
+// connections (bounded: a server that never listens fails the script).
+func waitListen(ts *testscript.TestScript, raw string) {
+	u, err := neturl.Parse(raw)
+	ts.Check(err)
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", u.Host)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if i == 600 {
+			ts.Fatalf("nothing listens on %s: %v", u.Host, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -157,4 +193,13 @@ func fakeMCP() int {
 		return 1
 	}
 	return 0
+}
+
+// envfile VAR FILE sets VAR to FILE's content, trailing newline trimmed (a
+// token `agentos token create` printed).
+func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: envfile VAR FILE")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
 }

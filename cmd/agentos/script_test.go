@@ -154,6 +154,7 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"commitpol":   cmdCommitPol,   // policybase_test.go
 			"mcpclient":   cmdMCPClient,   // mcp_test.go
 			"npmpkg":      cmdNPMPkg,      // mcp_test.go
+			"envfile":     cmdEnvFile,     // mcp_test.go
 		},
 	}
 }
