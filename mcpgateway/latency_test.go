@@ -1,0 +1,131 @@
+package mcpgateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/mcpgateway"
+	"github.com/agentos/agentos/redact"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// upstream is an in-process MCP server with one read-only tool.
+func upstream(t testing.TB) *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "up", Version: "1"}, nil)
+	no := false
+	type in struct {
+		Text string `json:"text"`
+	}
+	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "Echo.", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: &no}},
+		func(ctx context.Context, req *mcp.CallToolRequest, a in) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: a.Text}}}, nil, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "wipe", Description: "Wipe."},
+		func(ctx context.Context, req *mcp.CallToolRequest, a struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "WIPED"}}}, nil, nil
+		})
+	return s
+}
+
+func connect(t testing.TB, s *mcp.Server) *mcp.ClientSession {
+	ct, st := mcp.NewInMemoryTransports()
+	if _, err := s.Connect(t.Context(), st, nil); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil).Connect(t.Context(), ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+// gateway puts a Gateway in front of a fresh upstream, with echo and wipe
+// pinned, and returns the agent's session and the recorded events.
+func gateway(t testing.TB) (*mcp.ClientSession, *[]agentos.MCPCallEvent) {
+	up := upstream(t)
+	pc := connect(t, up)
+	tools, err := mcpgateway.ListTools(t.Context(), pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin, err := mcpgateway.NewPin("up", tools)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := mcpgateway.Compile(config.MCP{Rules: []config.MCPRule{
+		{ID: "ro", When: "annotations.read_only", Effect: "allow"},
+		{ID: "no-wipe", When: `tool == "wipe"`, Effect: "deny", Reason: "no"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []agentos.MCPCallEvent
+	ut, st := mcp.NewInMemoryTransports()
+	if _, err := up.Connect(t.Context(), st, nil); err != nil {
+		t.Fatal(err)
+	}
+	g, err := mcpgateway.New(t.Context(), ut, mcpgateway.Options{Name: "up", Rules: rules, Pinned: mcpgateway.PinnedFrom(&pin),
+		Redact: redact.String, PinHint: "agentos mcp pin up",
+		Record: func(_ context.Context, ev agentos.MCPCallEvent) error { evs = append(evs, ev); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return connect(t, g.Server()), &evs
+}
+
+func TestGatewayDecides(t *testing.T) {
+	cs, evs := gateway(t)
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi ghp_cccccccccccccccccccccccccccccccccccc"}})
+	if err != nil || res.IsError {
+		t.Fatalf("echo: %v %+v", err, res)
+	}
+	res, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "wipe"})
+	if err != nil || !res.IsError || res.Content[0].(*mcp.TextContent).Text == "WIPED" {
+		t.Fatalf("wipe passed the gateway: %v %+v", err, res)
+	}
+	b, _ := json.Marshal(*evs)
+	if len(*evs) != 2 || (*evs)[0].Decision != "allow" || (*evs)[1].Decision != "deny" || (*evs)[1].Rule != "no-wipe" {
+		t.Fatalf("events = %s", b)
+	}
+	if strings.Contains(string(b), "ghp_cccc") {
+		t.Fatalf("a secret reached the record: %s", b)
+	}
+}
+
+// TestGatewayLatency measures the gateway's added latency per tool call
+// against calling the server directly, in one run (a figure, never an
+// assertion): AGENTOS_MCP_LATENCY=1 go test ./mcpgateway -run Latency -v.
+func TestGatewayLatency(t *testing.T) {
+	if os.Getenv("AGENTOS_MCP_LATENCY") == "" {
+		t.Skip("a measurement: set AGENTOS_MCP_LATENCY=1")
+	}
+	const n = 2000
+	measure := func(cs *mcp.ClientSession) []time.Duration {
+		d := make([]time.Duration, 0, n)
+		for i := 0; i < n; i++ {
+			start := time.Now()
+			if _, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}); err != nil {
+				t.Fatal(err)
+			}
+			d = append(d, time.Since(start))
+		}
+		slices.Sort(d)
+		return d
+	}
+	direct := measure(connect(t, upstream(t)))
+	gw, _ := gateway(t)
+	via := measure(gw)
+	p := func(d []time.Duration, q float64) time.Duration { return d[int(float64(len(d)-1)*q)] }
+	t.Logf("direct  p50 %v p95 %v", p(direct, .5), p(direct, .95))
+	t.Logf("gateway p50 %v p95 %v (ratio p50 %.2f, p95 %.2f; added p50 %v, p95 %v)", p(via, .5), p(via, .95),
+		float64(p(via, .5))/float64(p(direct, .5)), float64(p(via, .95))/float64(p(direct, .95)), p(via, .5)-p(direct, .5), p(via, .95)-p(direct, .95))
+}
