@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -65,7 +66,8 @@ func newCmdMCP(f *Factory) *cobra.Command {
 func mcpRun(ctx context.Context, srv *mcp.Server, f *Factory) error {
 	t := &mcp.IOTransport{Reader: io.NopCloser(f.IO.In), Writer: nopWriteCloser{f.IO.Out}}
 	err := srv.Run(ctx, t)
-	if err == nil || ctx.Err() != nil || strings.Contains(err.Error(), "EOF") || strings.Contains(err.Error(), "closed") {
+	// The client closing stdin ends the session: that is the normal end.
+	if err == nil || ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) {
 		return nil
 	}
 	return agentos.WrapError(agentos.EFAILED, err, "mcp: %v", err)

@@ -9,6 +9,7 @@ package mcpgateway
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
@@ -68,7 +69,10 @@ func Compile(c config.MCP) (*Rules, error) {
 	for i, rc := range c.Rules {
 		ast, iss := env.Compile(rc.When)
 		if iss != nil && iss.Err() != nil {
-			return nil, agentos.Errorf(agentos.EINVALID, "%s: mcp.rules[%d] (%s): when: %v", config.FileName, i, rc.ID, iss.Err())
+			// CEL's message points at the column on further lines; the
+			// first says what is wrong.
+			msg, _, _ := strings.Cut(iss.Err().Error(), "\n")
+			return nil, agentos.Errorf(agentos.EINVALID, "%s: mcp.rules[%d] (%s): when: %s", config.FileName, i, rc.ID, strings.TrimPrefix(msg, "ERROR: "))
 		}
 		if t := ast.OutputType(); t != cel.BoolType && t != cel.DynType {
 			return nil, agentos.Errorf(agentos.EINVALID, "%s: mcp.rules[%d] (%s): when must be a bool condition, not %v", config.FileName, i, rc.ID, ast.OutputType())
