@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/config"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -180,12 +181,86 @@ func offeredTool(t *mcp.Tool) *mcp.Tool {
 }
 
 // forward passes an allowed call (decide ran first) to the upstream server.
+// A call a rule asks about arrives with the pending decision in ctx: it is
+// resolved here, inside the SDK's multi-round-trip handling, which carries
+// the question to the client as an elicitation (directly for clients on
+// older protocol versions, as an input request for newer ones).
 func (g *Gateway) forward(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	if p, ok := ctx.Value(askKey{}).(*pendingAsk); ok {
+		res, done := g.resolveAsk(ctx, req, p)
+		if done {
+			return res, nil
+		}
+	}
 	var args any
 	if len(req.Params.Arguments) > 0 {
 		args = req.Params.Arguments
 	}
 	return g.up.CallTool(ctx, &mcp.CallToolParams{Name: req.Params.Name, Arguments: args})
+}
+
+// askKey carries a call a rule asks about from decide to forward.
+type askKey struct{}
+
+type pendingAsk struct {
+	ev agentos.MCPCallEvent
+	d  Decision
+}
+
+// askID names the gateway's question among a call's input requests.
+const askID = "agentos-ask"
+
+// resolveAsk asks the person through the client, or reads their answer
+// from the retried call; done is false when the answer is yes and the
+// call goes on (recorded first).
+func (g *Gateway) resolveAsk(ctx context.Context, req *mcp.CallToolRequest, p *pendingAsk) (*mcp.CallToolResult, bool) {
+	ev, d := p.ev, p.d
+	refuse := func(how string) (*mcp.CallToolResult, bool) {
+		ev.Decision, ev.Reason = "ask-declined", how
+		msg := "AgentOS refused this call: " + how
+		if err := g.opts.Record(ctx, ev); err != nil {
+			msg += " (and could not record the refusal: " + agentos.ErrorMessage(err) + ")"
+		}
+		return toolError(msg), true
+	}
+	// The answer is bound to this tool and these arguments: a retry with
+	// other arguments is asked again.
+	state := canonjson.Sum([]byte(req.Params.Name + "\x00" + string(req.Params.Arguments)))
+	resp, answered := req.Params.InputResponses[askID]
+	if !answered || req.Params.RequestState != state {
+		if !canElicit(req.Session) {
+			return refuse(fmt.Sprintf("rule %s asks a person about this call (%s), and this MCP client cannot ask one (no elicitation support); a person allows such calls by adding an allow rule to mcp.rules in %s and committing it", d.Rule, d.Reason, config.FileName))
+		}
+		return &mcp.CallToolResult{RequestState: state, InputRequests: mcp.InputRequestMap{askID: &mcp.ElicitParams{
+			Message: fmt.Sprintf("AgentOS: allow the tool %s of MCP server %s with arguments %s? (rule %s: %s)", req.Params.Name, g.opts.Name, ev.Arguments, d.Rule, d.Reason),
+			RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{
+				"allow": map[string]any{"type": "boolean", "title": "Allow this call", "description": "yes runs this one call"},
+			}, "required": []string{"allow"}},
+		}}}, true
+	}
+	er, ok := resp.(*mcp.ElicitResult)
+	if !ok || er.Action != "accept" || er.Content["allow"] != true {
+		action := "no answer"
+		if ok {
+			action = er.Action
+		}
+		return refuse(fmt.Sprintf("rule %s asked a person, who did not allow it (%s)", d.Rule, action))
+	}
+	ev.Decision, ev.Reason = "ask-approved", d.Reason+"; a person allowed it when asked through the MCP client"
+	if err := g.opts.Record(ctx, ev); err != nil {
+		return toolError("AgentOS refused this call: it cannot record it in its audit (" + agentos.ErrorMessage(err) + ")"), true
+	}
+	return nil, false
+}
+
+// canElicit reports whether the client said it can put a question to its
+// user.
+func canElicit(ss *mcp.ServerSession) bool {
+	if ss == nil {
+		return false
+	}
+	p := ss.InitializeParams()
+	return p != nil && p.Capabilities != nil && p.Capabilities.Elicitation != nil
 }
 
 // decide is the receiving middleware that governs every tools/call before
@@ -243,11 +318,8 @@ func (g *Gateway) decide(next mcp.MethodHandler) mcp.MethodHandler {
 		case config.MCPDeny:
 			return refuse(config.MCPDeny, d.Rule, fmt.Sprintf("rule %s denies it: %s", d.Rule, d.Reason))
 		case config.MCPAsk:
-			yes, how := g.ask(ctx, req.Session, name, ev.Arguments, d)
-			if !yes {
-				return refuse("ask-declined", d.Rule, how)
-			}
-			ev.Decision, ev.Reason = "ask-approved", d.Reason+"; "+how
+			// Decided, and recorded, where the person's answer is known.
+			return next(context.WithValue(ctx, askKey{}, &pendingAsk{ev: ev, d: d}), method, r)
 		default:
 			ev.Decision = config.MCPAllow
 		}
@@ -256,33 +328,6 @@ func (g *Gateway) decide(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		return next(ctx, method, r)
 	}
-}
-
-// ask hands a call a rule says to ask about to a person, through the MCP
-// client's elicitation (the client shows the question to its user). A
-// client without elicitation cannot ask anyone: the call is refused with
-// how a person allows it.
-func (g *Gateway) ask(ctx context.Context, ss *mcp.ServerSession, tool, args string, d Decision) (bool, string) {
-	cannot := fmt.Sprintf("rule %s asks a person about this call (%s), and this MCP client cannot ask one (no elicitation support); a person allows such calls by adding an allow rule to mcp.rules in %s and committing it", d.Rule, d.Reason, config.FileName)
-	if ss == nil {
-		return false, cannot
-	}
-	if p := ss.InitializeParams(); p == nil || p.Capabilities == nil || p.Capabilities.Elicitation == nil {
-		return false, cannot
-	}
-	res, err := ss.Elicit(ctx, &mcp.ElicitParams{
-		Message: fmt.Sprintf("AgentOS: allow the tool %s of MCP server %s with arguments %s? (rule %s: %s)", tool, g.opts.Name, args, d.Rule, d.Reason),
-		RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{
-			"allow": map[string]any{"type": "boolean", "title": "Allow this call", "description": "yes runs this one call"},
-		}, "required": []string{"allow"}},
-	})
-	if err != nil {
-		return false, cannot + " (elicitation failed: " + err.Error() + ")"
-	}
-	if res.Action == "accept" && res.Content["allow"] == true {
-		return true, "a person allowed it when asked through the MCP client"
-	}
-	return false, fmt.Sprintf("rule %s asked a person, who did not allow it (%s)", d.Rule, res.Action)
 }
 
 // ClientName is what the client called itself in initialize ("" when it

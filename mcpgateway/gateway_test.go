@@ -34,12 +34,14 @@ func upstream(t testing.TB) *mcp.Server {
 	return s
 }
 
-func connect(t testing.TB, s *mcp.Server) *mcp.ClientSession {
+func connect(t testing.TB, s *mcp.Server) *mcp.ClientSession { return connectWith(t, s, nil) }
+
+func connectWith(t testing.TB, s *mcp.Server, opts *mcp.ClientOptions) *mcp.ClientSession {
 	ct, st := mcp.NewInMemoryTransports()
 	if _, err := s.Connect(t.Context(), st, nil); err != nil {
 		t.Fatal(err)
 	}
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil).Connect(t.Context(), ct, nil)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, opts).Connect(t.Context(), ct, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +52,10 @@ func connect(t testing.TB, s *mcp.Server) *mcp.ClientSession {
 // gateway puts a Gateway in front of a fresh upstream, with echo and wipe
 // pinned, and returns the agent's session and the recorded events.
 func gateway(t testing.TB) (*mcp.ClientSession, *[]agentos.MCPCallEvent) {
+	return gatewayWith(t, nil, nil)
+}
+
+func gatewayWith(t testing.TB, extra []config.MCPRule, copts *mcp.ClientOptions) (*mcp.ClientSession, *[]agentos.MCPCallEvent) {
 	up := upstream(t)
 	pc := connect(t, up)
 	tools, err := mcpgateway.ListTools(t.Context(), pc)
@@ -60,10 +66,10 @@ func gateway(t testing.TB) (*mcp.ClientSession, *[]agentos.MCPCallEvent) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := mcpgateway.Compile(config.MCP{Rules: []config.MCPRule{
+	rules, err := mcpgateway.Compile(config.MCP{Rules: append([]config.MCPRule{
 		{ID: "ro", When: "annotations.read_only", Effect: "allow"},
 		{ID: "no-wipe", When: `tool == "wipe"`, Effect: "deny", Reason: "no"},
-	}})
+	}, extra...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +85,58 @@ func gateway(t testing.TB) (*mcp.ClientSession, *[]agentos.MCPCallEvent) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close() })
-	return connect(t, g.Server()), &evs
+	return connectWith(t, g.Server(), copts), &evs
+}
+
+// A rule that says ask hands the call to a person through the client's
+// elicitation: their yes lets it through, their no refuses it; a client
+// that cannot ask gets a refusal saying how a person allows it.
+func TestGatewayAsk(t *testing.T) {
+	ask := []config.MCPRule{{ID: "ask-echo", When: `tool == "echo" && arguments.text == "ask"`, Effect: "ask", Reason: "echoing ask needs a person"}}
+	for _, tc := range []struct {
+		name     string
+		answer   *mcp.ElicitResult // nil: the client has no elicitation
+		passes   bool
+		decision string
+		says     string
+	}{
+		{"yes", &mcp.ElicitResult{Action: "accept", Content: map[string]any{"allow": true}}, true, "ask-approved", ""},
+		{"no", &mcp.ElicitResult{Action: "accept", Content: map[string]any{"allow": false}}, false, "ask-declined", "did not allow it"},
+		{"declined", &mcp.ElicitResult{Action: "decline"}, false, "ask-declined", "did not allow it (decline)"},
+		{"cannot ask", nil, false, "ask-declined", "cannot ask one (no elicitation support); a person allows such calls by adding an allow rule to mcp.rules"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts *mcp.ClientOptions
+			asked := 0
+			if tc.answer != nil {
+				opts = &mcp.ClientOptions{ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					asked++
+					if !strings.Contains(req.Params.Message, "rule ask-echo") {
+						t.Errorf("the question does not name its rule: %q", req.Params.Message)
+					}
+					return tc.answer, nil
+				}}
+			}
+			cs, evs := gatewayWith(t, ask, opts)
+			res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "ask"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			text := res.Content[0].(*mcp.TextContent).Text
+			if passed := !res.IsError && text == "ask"; passed != tc.passes {
+				t.Fatalf("passed = %v, want %v (%q)", passed, tc.passes, text)
+			}
+			if !strings.Contains(text, tc.says) {
+				t.Errorf("result %q does not say %q", text, tc.says)
+			}
+			if tc.answer != nil && asked != 1 {
+				t.Errorf("asked %d times, want 1", asked)
+			}
+			if len(*evs) != 1 || (*evs)[0].Decision != tc.decision || (*evs)[0].Rule != "ask-echo" {
+				t.Fatalf("events = %+v, want one %s by ask-echo", *evs, tc.decision)
+			}
+		})
+	}
 }
 
 func TestGatewayDecides(t *testing.T) {
