@@ -155,6 +155,7 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"mcpclient":   cmdMCPClient,   // mcp_test.go
 			"npmpkg":      cmdNPMPkg,      // mcp_test.go
 			"envfile":     cmdEnvFile,     // mcp_test.go
+			"fakemcphttp": cmdFakeMCPHTTP, // mcp_test.go
 		},
 	}
 }
