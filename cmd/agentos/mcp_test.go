@@ -102,6 +102,9 @@ type bearer struct{ token string }
 
 func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
+	// A client claiming to be someone: the server must record the token's
+	// name, never this.
+	r.Header.Set("Agentos-Mcp-Principal", "spoofed-admin")
 	if b.token != "" {
 		r.Header.Set("Authorization", "Bearer "+b.token)
 	}
