@@ -183,13 +183,13 @@ func (h *handlers) event(req *mcp.CallToolRequest) agentos.MCPCallEvent {
 
 // done records a call that went through the pipeline (which audits its own
 // steps) with its outcome, and returns its result.
-func (h *handlers) done(ctx context.Context, req *mcp.CallToolRequest, out any, err error) (*mcp.CallToolResult, any, error) {
+func (h *handlers) done(ctx context.Context, req *mcp.CallToolRequest, task string, out any, err error) (*mcp.CallToolResult, any, error) {
 	ev := h.event(req)
 	ev.Outcome = "ok"
 	if err != nil {
 		ev.Outcome = string(agentos.ErrorCode(err))
 	}
-	ev.Task = taskID(out)
+	ev.Task = task
 	if rerr := h.b.Record(ctx, ev); rerr != nil && err == nil {
 		err = agentos.WrapError(agentos.EINTERNAL, rerr, "the call ran but AgentOS could not record it in its audit: %s", agentos.ErrorMessage(rerr))
 	}
@@ -207,7 +207,8 @@ func (h *handlers) done(ctx context.Context, req *mcp.CallToolRequest, out any, 
 	return nil, out, nil
 }
 
-// taskID is the id of the task a result is about, when it is one.
+// taskID is the id of the task a submission created (its result is the
+// task's view, which has the task's fields at the top).
 func taskID(out any) string {
 	if out == nil {
 		return ""
@@ -225,32 +226,32 @@ func taskID(out any) string {
 
 func (h *handlers) submitPlan(ctx context.Context, req *mcp.CallToolRequest, in SubmitPlanArgs) (*mcp.CallToolResult, any, error) {
 	out, err := h.b.SubmitPlan(ctx, in)
-	return h.done(ctx, req, out, err)
+	return h.done(ctx, req, taskID(out), out, err)
 }
 
 func (h *handlers) submitRequest(ctx context.Context, req *mcp.CallToolRequest, in SubmitRequestArgs) (*mcp.CallToolResult, any, error) {
 	out, err := h.b.SubmitRequest(ctx, in)
-	return h.done(ctx, req, out, err)
+	return h.done(ctx, req, taskID(out), out, err)
 }
 
 func (h *handlers) task(ctx context.Context, req *mcp.CallToolRequest, in TaskArgs) (*mcp.CallToolResult, any, error) {
 	out, err := h.b.Task(ctx, in.Task)
-	return h.done(ctx, req, out, err)
+	return h.done(ctx, req, in.Task, out, err)
 }
 
 func (h *handlers) questions(ctx context.Context, req *mcp.CallToolRequest, in TaskArgs) (*mcp.CallToolResult, any, error) {
 	out, err := h.b.Questions(ctx, in.Task)
-	return h.done(ctx, req, out, err)
+	return h.done(ctx, req, in.Task, out, err)
 }
 
 func (h *handlers) review(ctx context.Context, req *mcp.CallToolRequest, in TaskArgs) (*mcp.CallToolResult, any, error) {
 	out, err := h.b.Review(ctx, in.Task)
-	return h.done(ctx, req, out, err)
+	return h.done(ctx, req, in.Task, out, err)
 }
 
 func (h *handlers) searchMemory(ctx context.Context, req *mcp.CallToolRequest, in SearchMemoryArgs) (*mcp.CallToolResult, any, error) {
 	out, err := h.b.SearchMemory(ctx, in)
-	return h.done(ctx, req, out, err)
+	return h.done(ctx, req, "", out, err)
 }
 
 // runCommand records the command rules' decision before the command runs
