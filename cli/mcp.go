@@ -95,7 +95,6 @@ type mcpBackend struct {
 	actor  agentos.Actor
 	now    func() time.Time
 	redact func(string) string
-	keyEnv string
 }
 
 var _ mcpserver.Backend = (*mcpBackend)(nil)
