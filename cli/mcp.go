@@ -587,6 +587,10 @@ func withMCPEndpoint(ctx context.Context, f *Factory, extra map[string]http.Hand
 			fmt.Fprintf(w, `{"error":{"code":"denied","message":"the MCP endpoint needs a token with the submitter role or above"}}`+"\n")
 			return
 		}
+		// A tool call answers when its run ends (a submitted plan applies,
+		// verifies and commits first), and the SSE stream stays open: the
+		// API's write timeout would cut both.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 		h.ServeHTTP(w, r)
 	})
 	return out, nil
