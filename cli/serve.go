@@ -86,7 +86,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	if !ok {
 		return agentos.Errorf(agentos.EINVALID, "this store keeps no API tokens")
 	}
-	svc := &tokens.Service{DB: ts, Now: f.Now}
+	svc := &tokens.Service{DB: ts, Now: f.Now, Audit: db}
 	errLog := f.IO.ErrOut
 	// The MCP server's streamable HTTP endpoint, behind the tokens (mcp.go).
 	extra, err := withMCPEndpoint(ctx, f, opts.Extra)
@@ -105,6 +105,8 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		Rate:         opts.Rate,
 		Burst:        opts.Burst,
 		Now:          f.Now,
+		// The policy was loaded above (f.DB): redactText reads it only.
+		Redact: f.redactText,
 	})
 	if err != nil {
 		return err
