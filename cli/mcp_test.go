@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"encoding/json"
+	"io"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/mcpgateway"
+	"github.com/agentos/agentos/mcpserver"
 	"github.com/agentos/agentos/signers"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/crypto/ssh"
@@ -101,5 +105,65 @@ func TestLatestPinSigned(t *testing.T) {
 	p, err := latestPin(t.Context(), f, db, "fake")
 	if err != nil || p == nil || p.Hash != good.Hash {
 		t.Fatalf("latestPin = %+v, %v; want ann's signed pin %s", p, err, good.Hash)
+	}
+}
+
+// submit_request goes through the configured planner (a scripted OpenAI-
+// compatible model here) and the normal pipeline, as the agent: the task is
+// the agent's, the change lands, and no tool answers or approves.
+func TestMCPSubmitRequest(t *testing.T) {
+	fm := &fakeModel{}
+	srv := httptest.NewServer(fm)
+	defer srv.Close()
+	t.Setenv("AGENTOS_E2E_KEY", "sk-e2e")
+	dir := mustGovernedRepo(t, basePolicy+`planner:
+  kind: openai
+  openai:
+    base_url: `+srv.URL+`/v1
+    model: test-model
+    api_key_env: AGENTOS_E2E_KEY
+    max_retries: 0
+`)
+	f := NewFactory(strings.NewReader(""), io.Discard, io.Discard)
+	f.Dir = dir
+	defer f.Close()
+	b, err := newMCPBackend(t.Context(), f, "claude")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, st := mcp.NewInMemoryTransports()
+	if _, err := mcpserver.New(b, mcpserver.Options{Transport: "test"}).Connect(t.Context(), st, nil); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(t.Context(), ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: mcpserver.ToolSubmitRequest, Arguments: map[string]any{"request": "add a notes file"}})
+	if err != nil || res.IsError {
+		t.Fatalf("submit_request: %v %+v", err, res)
+	}
+	var tv struct {
+		ID        string `json:"id"`
+		State     string `json:"state"`
+		Submitter string `json:"submitter"`
+	}
+	raw, _ := json.Marshal(res.StructuredContent)
+	if err := json.Unmarshal(raw, &tv); err != nil || tv.State != "committed" || tv.Submitter != "agent:claude" {
+		t.Fatalf("task = %s, want committed, submitted by agent:claude", raw)
+	}
+	if got := gitT(t, dir, "show", "main:NOTES.md"); got != "# Notes" {
+		t.Errorf("main:NOTES.md = %q", got)
+	}
+	for _, name := range []string{"answer", "approve", "reject"} {
+		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: name, Arguments: map[string]any{"task": tv.ID}})
+		if err == nil && !res.IsError {
+			t.Errorf("tool %s answered: %+v", name, res)
+		}
+	}
+	evs := auditEvents(t, dir, agentos.EventMCPCall)
+	if len(evs) == 0 || evs[0].Actor != "agent:claude" || !strings.Contains(string(evs[0].Data), `"task":"`+tv.ID+`"`) {
+		t.Fatalf("mcp.call events = %+v, want the submission by agent:claude naming %s", evs, tv.ID)
 	}
 }
