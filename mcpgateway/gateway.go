@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
@@ -284,7 +285,7 @@ func (g *Gateway) decide(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		name := req.Params.Name
 		ev := agentos.MCPCallEvent{Front: "gateway", Transport: g.opts.Transport, Server: g.opts.Name, Tool: name,
-			Arguments: g.opts.Redact(string(req.Params.Arguments)), Client: ClientName(req.Session)}
+			Arguments: RecordedArguments(req.Params.Arguments, g.opts.Redact), Client: ClientName(req.Session)}
 		refuse := func(decision, rule, reason string) (mcp.Result, error) {
 			ev.Decision, ev.Rule, ev.Reason = decision, rule, reason
 			msg := "AgentOS refused this call: " + reason
@@ -345,4 +346,26 @@ func ClientName(ss *mcp.ServerSession) string {
 
 func toolError(msg string) *mcp.CallToolResult {
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}
+}
+
+// MaxRecordedArguments bounds the arguments an mcp.call event keeps: a
+// call writing a large file must not bloat the audit chain with it.
+const MaxRecordedArguments = 16 << 10
+
+// RecordedArguments is a call's arguments as its audit event keeps them:
+// redacted, and past MaxRecordedArguments cut, with the size and SHA-256
+// of the whole.
+func RecordedArguments(raw []byte, redact func(string) string) string {
+	if len(raw) == 0 {
+		return "{}"
+	}
+	s := redact(string(raw))
+	if len(s) <= MaxRecordedArguments {
+		return s
+	}
+	cut := s[:MaxRecordedArguments]
+	for len(cut) > 0 && !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return fmt.Sprintf("%s… (%d bytes, %s)", cut, len(raw), canonjson.Sum(raw))
 }

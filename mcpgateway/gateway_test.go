@@ -3,11 +3,13 @@ package mcpgateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
@@ -185,4 +187,18 @@ func TestGatewayLatency(t *testing.T) {
 	t.Logf("direct  p50 %v p95 %v", p(direct, .5), p(direct, .95))
 	t.Logf("gateway p50 %v p95 %v (ratio p50 %.2f, p95 %.2f; added p50 %v, p95 %v)", p(via, .5), p(via, .95),
 		float64(p(via, .5))/float64(p(direct, .5)), float64(p(via, .95))/float64(p(direct, .95)), p(via, .5)-p(direct, .5), p(via, .95)-p(direct, .95))
+}
+
+func TestRecordedArguments(t *testing.T) {
+	if got := mcpgateway.RecordedArguments(nil, redact.String); got != "{}" {
+		t.Errorf("no arguments recorded as %q", got)
+	}
+	big := `{"content":"` + strings.Repeat("é", mcpgateway.MaxRecordedArguments) + `","token":"ghp_dddddddddddddddddddddddddddddddddddd"}`
+	got := mcpgateway.RecordedArguments([]byte(big), redact.String)
+	if len(got) > mcpgateway.MaxRecordedArguments+200 || !strings.Contains(got, fmt.Sprintf("(%d bytes, sha256:", len(big))) || !utf8.ValidString(got) {
+		t.Errorf("large arguments recorded as %d bytes ending %q", len(got), got[len(got)-100:])
+	}
+	if got := mcpgateway.RecordedArguments([]byte(`{"token":"ghp_dddddddddddddddddddddddddddddddddddd"}`), redact.String); strings.Contains(got, "ghp_dddd") {
+		t.Errorf("a secret was recorded: %s", got)
+	}
 }

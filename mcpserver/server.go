@@ -171,12 +171,9 @@ type handlers struct {
 // event is the audit record of one call before its outcome.
 func (h *handlers) event(req *mcp.CallToolRequest) agentos.MCPCallEvent {
 	ev := agentos.MCPCallEvent{Front: "server", Transport: h.opts.Transport, Tool: req.Params.Name,
-		Arguments: h.b.Redact(string(req.Params.Arguments)), Decision: "allow", Client: mcpgateway.ClientName(req.Session)}
+		Arguments: mcpgateway.RecordedArguments(req.Params.Arguments, h.b.Redact), Decision: "allow", Client: mcpgateway.ClientName(req.Session)}
 	if req.Extra != nil && req.Extra.Header != nil {
 		ev.Principal = req.Extra.Header.Get(PrincipalHeader)
-	}
-	if ev.Arguments == "" {
-		ev.Arguments = "{}"
 	}
 	return ev
 }
