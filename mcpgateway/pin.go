@@ -90,8 +90,8 @@ func PinnedFrom(p *agentos.MCPPinEvent) Pinned {
 
 // ToolChange is how a server's tool differs from its pin.
 type ToolChange struct {
-	Name string
-	Kind string // "new" (never pinned), "changed" (hash differs), "gone" (pinned, no longer listed)
+	Name string `json:"name"`
+	Kind string `json:"kind"` // "new" (never pinned), "changed" (hash differs), "gone" (pinned, no longer listed)
 }
 
 // Diff compares a server's tools as listed now with the pin.
