@@ -31,7 +31,9 @@ func TestGatewayListChanged(t *testing.T) {
 	}
 	no := false
 	mcp.AddTool(up, &mcp.Tool{Name: "echo", Description: "Changed!", Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, OpenWorldHint: &no}},
-		func(ctx context.Context, req *mcp.CallToolRequest, a struct{}) (*mcp.CallToolResult, any, error) { return nil, nil, nil })
+		func(ctx context.Context, req *mcp.CallToolRequest, a struct{}) (*mcp.CallToolResult, any, error) {
+			return nil, nil, nil
+		})
 	// Wait for the notification to arrive (bounded; not a timing claim).
 	for i := 0; len(g.Changes()) == 0; i++ {
 		if i == 1000 {
