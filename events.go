@@ -505,6 +505,8 @@ func EventPayloads() map[string]reflect.Type {
 		EventContractorDecision: reflect.TypeFor[ContractorDecisionEvent](),
 		EventHookDecision:       reflect.TypeFor[HookDecisionEvent](),
 		EventWorktreeRemoved:    reflect.TypeFor[WorktreeRemovedEvent](),
+		EventMCPCall:            reflect.TypeFor[MCPCallEvent](),
+		EventMCPPin:             reflect.TypeFor[MCPPinEvent](),
 		EventSchedulerDispatch:  reflect.TypeFor[SchedulerDispatchEvent](),
 		EventSchedulerHold:      reflect.TypeFor[SchedulerDecision](),
 		EventSchedulerSkip:      reflect.TypeFor[SchedulerDecision](),

@@ -11,6 +11,7 @@ import (
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/gitrepo"
+	"github.com/agentos/agentos/mcpgateway"
 	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/policy"
 	"github.com/agentos/agentos/postgres"
@@ -48,6 +49,11 @@ type Factory struct {
 	JQ string
 
 	Now func() time.Time
+
+	// agent, when set, is who acts (an agent actor): the MCP server's
+	// factories, so nothing they create is a person's and they can
+	// decide nothing a person must (Actor, Decider).
+	agent agentos.Actor
 
 	repo       *gitrepo.Repo
 	cfg        *config.Config
@@ -118,6 +124,13 @@ func (f *Factory) Config(ctx context.Context) (*config.Config, error) {
 		}
 		if _, err := scheduler.New(c.Scheduler.Rules); err != nil {
 			return nil, agentos.WrapError(agentos.EINVALID, err, "%s: scheduler: %s", config.FileName, agentos.ErrorMessage(err))
+		}
+		if len(c.MCP.Rules) > 0 {
+			// The MCP gateway's rules (docs/mcp.md): named here too, not
+			// first when `agentos mcp proxy` starts.
+			if _, err := mcpgateway.Compile(c.MCP); err != nil {
+				return nil, err
+			}
 		}
 		f.cfgChecked = true
 	}

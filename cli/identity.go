@@ -55,6 +55,11 @@ func (f *Factory) wantAs() (string, error) {
 // name the listed person whose key (ssh-agent or --signing-key) this user holds.
 // --as grants nothing by itself: any other name is refused.
 func (f *Factory) Actor(ctx context.Context) (agentos.Actor, error) {
+	if f.agent != "" {
+		// A front door for agents (agentos mcp) acts as its agent, never
+		// as the person who started it.
+		return f.agent, nil
+	}
 	as, err := f.wantAs()
 	if err != nil {
 		return "", err
@@ -82,6 +87,9 @@ func (f *Factory) Actor(ctx context.Context) (agentos.Actor, error) {
 //   - without signers (solo use), the OS user, unsigned; --as may only name
 //     that same user.
 func (f *Factory) Decider(ctx context.Context, role signers.Role) (approval.Identity, error) {
+	if f.agent != "" {
+		return approval.Identity{}, agentos.Errorf(agentos.EDENIED, "%s is an agent: answering, approving and rejecting are for people", f.agent)
+	}
 	as, err := f.wantAs()
 	if err != nil {
 		return approval.Identity{}, err

@@ -79,6 +79,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdMemory(f),
 		NewCmdWebhooks(f),
 		NewCmdHook(f),
+		newCmdMCP(f),
 		newCmdDoctor(f),
 		NewCmdSchema(f),
 		newCmdDemo(f),

@@ -21,7 +21,7 @@ func TestCommandTree(t *testing.T) {
 		got = append(got, c.Name())
 	}
 	want := []string{
-		"answer", "apply", "approve", "audit", "demo", "doctor", "gc", "hook", "init", "lock", "man", "memory", "plan", "policy",
+		"answer", "apply", "approve", "audit", "demo", "doctor", "gc", "hook", "init", "lock", "man", "mcp", "memory", "plan", "policy",
 		"questions", "reject", "review", "rollback", "run", "sandbox", "scheduler", "schema", "serve", "submit", "task", "token",
 		"trace", "usage", "version", "webhooks", "worker",
 	}

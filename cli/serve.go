@@ -97,13 +97,18 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	defer stopHooks()
+	// The MCP server's streamable HTTP endpoint, behind the tokens (mcp.go).
+	extra, err := withMCPEndpoint(ctx, f, opts.Extra)
+	if err != nil {
+		return err
+	}
 	srv, err := httpapi.New(httpapi.Options{
 		Open: func(ctx context.Context) (httpapi.Session, error) {
 			return newServeSession(repo.Root, f, errLog), nil
 		},
 		Tokens:       svc,
 		UI:           opts.UI,
-		Extra:        opts.Extra,
+		Extra:        extra,
 		ErrorLog:     errLog,
 		MaxBodyBytes: opts.MaxBody,
 		Rate:         opts.Rate,

@@ -639,6 +639,25 @@ var humanVerbs = map[string]bool{"approve": true, "reject": true, "answer": true
 // agentosFlagValues are agentos's global flags that take a value.
 var agentosFlagValues = map[string]bool{"-C": true, "--repo": true, "--as": true, "--signing-key": true}
 
+// mcpPin reports whether the words after `agentos mcp` are its pin verb
+// (or a verb only known at run time): pinning is a person's approval.
+func (d *decider) mcpPin(args []arg) bool {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a.dyn {
+			return true
+		}
+		if strings.HasPrefix(a.s, "-") {
+			if agentosFlagValues[a.s] || a.s == "--actor" {
+				i++
+			}
+			continue
+		}
+		return a.s == "pin"
+	}
+	return false
+}
+
 // humanOnly denies `agentos approve|reject|answer`, and an agentos command
 // whose verb is only known at run time.
 func (d *decider) humanOnly(id ident, args []arg) bool {
@@ -656,6 +675,10 @@ func (d *decider) humanOnly(id ident, args []arg) bool {
 				i++
 			}
 			continue
+		}
+		if a.s == "mcp" && d.mcpPin(args[i+1:]) {
+			d.deny(RuleHumanOnly, args, "agentos mcp pin approves an MCP server's tools for agents: only a person runs it, never an agent or a command it starts")
+			return true
 		}
 		if humanVerbs[a.s] {
 			if a.s == "token" {

@@ -341,6 +341,10 @@ func TestHumanOnlyVerbs(t *testing.T) {
 		{[]string{"sh", "-c", "v=approve; agentos $v t1"}, "deny"},
 		{[]string{"agentos", "token", "create", "--name", "me", "--role", "admin"}, "deny"},
 		{[]string{"sh", "-c", "agentos -C . token list"}, "deny"},
+		{[]string{"agentos", "mcp", "pin", "fs", "--hash", "sha256:00", "--", "srv"}, "deny"},
+		{[]string{"sh", "-c", "agentos -C . mcp --actor x pin fs -- srv"}, "deny"},
+		{[]string{"sh", "-c", "v=pin; agentos mcp $v fs"}, "deny"},
+		{[]string{"agentos", "mcp", "proxy", "--name", "fs", "--", "srv"}, "allow"},
 	} {
 		d := e.Decide(tc.argv, lookPath)
 		if d.Effect != tc.want {

@@ -74,6 +74,8 @@ type Config struct {
 	Commit Commit `yaml:"commit"`
 	// Webhooks POST task state changes to receivers (config/webhooks.go).
 	Webhooks Webhooks `yaml:"webhooks"`
+	// MCP governs the MCP gateway, `agentos mcp proxy` (config/mcp.go).
+	MCP MCP `yaml:"mcp"`
 	// BlockedExpiresAfter cancels a task blocked longer than this (e.g. "72h"); empty: never.
 	BlockedExpiresAfter string `yaml:"blocked_expires_after"`
 	// Budgets bound what model calls may consume; Prices say what a
@@ -183,7 +185,7 @@ func (c *Config) Validate() error {
 	// Each section's own checks, in its file; the list is explicit so
 	// what validates a policy is read here, not assembled by init funcs.
 	for _, v := range []func(*Config) error{
-		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners, validateWebhooks, validateBudgets, validateOtel,
+		validateCommands, validateGates, validateMemory, validatePlanner, validateSandbox, validateScheduler, validateStore, validateVerify, validateLimits, validateAudit, validateCommit, validateSigners, validateWebhooks, validateBudgets, validateOtel, validateMCP,
 	} {
 		if err := v(c); err != nil {
 			return err

@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 	}
 	testscript.Main(m, map[string]func(){
 		"agentos": func() { useTestResolver(); os.Exit(run()) }, // net_test.go
+		"fakemcp": func() { os.Exit(fakeMCP()) },                // mcp_test.go
 	})
 }
 
@@ -116,6 +117,9 @@ func Params(t *testing.T, dir string) testscript.Params {
 				}
 				return true, nil
 			}
+			if key, ok := strings.CutPrefix(cond, "npm:"); ok {
+				return npmCondition(key) // mcp_test.go
+			}
 			if cond != "sandbox" && cond != "allowtcp" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
@@ -154,6 +158,10 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"hookwait":    cmdHookWait,    // webhooks_test.go
 			"modelserver": cmdModelServer, // model_test.go
 			"modelcalls":  cmdModelCalls,  // model_test.go
+			"mcpclient":   cmdMCPClient,   // mcp_test.go
+			"npmpkg":      cmdNPMPkg,      // mcp_test.go
+			"envfile":     cmdEnvFile,     // mcp_test.go
+			"fakemcphttp": cmdFakeMCPHTTP, // mcp_test.go
 		},
 	}
 }
