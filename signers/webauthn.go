@@ -83,7 +83,7 @@ func ParsePasskeyLine(line string) (principals []string, key Passkey, err error)
 	if len(f) < 4 || f[0] != PasskeyType {
 		return nil, Passkey{}, errors.New("passkey: want \"NAME webauthn ORIGIN CREDENTIAL_ID PUBLIC_KEY\" (the line the web page shows after creating a passkey)")
 	}
-	if key.Origin, err = checkOrigin(f[1]); err != nil {
+	if key.Origin, err = CheckOrigin(f[1]); err != nil {
 		return nil, Passkey{}, err
 	}
 	if key.CredentialID, err = b64url(f[2]); err != nil || len(key.CredentialID) == 0 {
@@ -99,9 +99,9 @@ func ParsePasskeyLine(line string) (principals []string, key Passkey, err error)
 	return principals, key, nil
 }
 
-// checkOrigin returns origin in its canonical form (scheme://host[:port],
+// CheckOrigin returns origin in its canonical form (scheme://host[:port],
 // nothing else) or says why it cannot serve WebAuthn.
-func checkOrigin(origin string) (string, error) {
+func CheckOrigin(origin string) (string, error) {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return "", fmt.Errorf("passkey origin %q: want https://HOST[:PORT], the address the web page is served at", origin)
@@ -222,7 +222,7 @@ func webauthnErr(err error) string {
 // because a person commits its line to the policy, not because of its
 // maker.
 func ParseRegistration(body []byte, challenge, origin string) (Passkey, error) {
-	origin, err := checkOrigin(origin)
+	origin, err := CheckOrigin(origin)
 	if err != nil {
 		return Passkey{}, err
 	}
