@@ -28,11 +28,11 @@ func TestParsePasskeyLine(t *testing.T) {
 		t.Errorf("parsed %v %+v", principals, k)
 	}
 	for _, bad := range []string{
-		"alice webauthn http://review.example.com " + a.Key.ID() + " AAAA",        // http off localhost
-		"alice webauthn https://review.example.com/x " + a.Key.ID() + " AAAA",     // a path is not an origin
+		"alice webauthn http://review.example.com " + a.Key.ID() + " AAAA",         // http off localhost
+		"alice webauthn https://review.example.com/x " + a.Key.ID() + " AAAA",      // a path is not an origin
 		"alice webauthn https://review.example.com " + a.Key.ID() + " bm90IGNvc2U", // not a COSE key
-		"alice webauthn https://review.example.com " + a.Key.ID(),                 // no key
-		"al:ice " + a.Key.Line(),                                                  // not a person's name
+		"alice webauthn https://review.example.com " + a.Key.ID(),                  // no key
+		"al:ice " + a.Key.Line(), // not a person's name
 	} {
 		if _, _, err := signers.ParsePasskeyLine(bad); err == nil {
 			t.Errorf("ParsePasskeyLine(%q) = nil error, want refusal", bad)

@@ -290,9 +290,9 @@ func (s *Server) reviewPage(w http.ResponseWriter, r *request) {
 }
 
 type eventView struct {
-	Seq                          int64
+	Seq                           int64
 	Time, Task, Actor, Kind, Data string
-	Hash                         string
+	Hash                          string
 }
 
 func (s *Server) auditPage(w http.ResponseWriter, r *request) {

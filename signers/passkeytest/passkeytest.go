@@ -65,7 +65,9 @@ func (a *Authenticator) Ceremony(msg []byte) Ceremony {
 }
 
 // Assert signs msg honestly.
-func (a *Authenticator) Assert(msg []byte) signers.Assertion { return a.AssertCeremony(a.Ceremony(msg)) }
+func (a *Authenticator) Assert(msg []byte) signers.Assertion {
+	return a.AssertCeremony(a.Ceremony(msg))
+}
 
 // AssertCeremony signs c as given.
 func (a *Authenticator) AssertCeremony(c Ceremony) signers.Assertion {
