@@ -94,7 +94,10 @@ func (h *hub) close() {
 }
 
 func (s *Server) chainHead(ctx context.Context) (int64, error) {
-	c, err := s.opt.Coordinator(ctx)
+	// One poll's resources end with the poll.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := s.opt.Reader(ctx)
 	if err != nil {
 		return 0, err
 	}

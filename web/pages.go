@@ -86,7 +86,7 @@ type queueSection struct {
 type commitRow struct{ SHA, Task, Branch string }
 
 func (s *Server) queuePage(w http.ResponseWriter, r *request) {
-	c, err := s.opt.Coordinator(r.Context())
+	c, err := s.opt.Reader(r.Context())
 	if err != nil {
 		s.fail(w, r.Request, err)
 		return
@@ -171,7 +171,7 @@ type approvalView struct {
 
 func (s *Server) taskPage(w http.ResponseWriter, r *request) {
 	ctx := r.Context()
-	c, err := s.opt.Coordinator(ctx)
+	c, err := s.opt.Reader(ctx)
 	if err != nil {
 		s.fail(w, r.Request, err)
 		return
@@ -271,7 +271,7 @@ func stepOf(n int, st agentos.Step, red func(string) string) stepView {
 }
 
 func (s *Server) reviewPage(w http.ResponseWriter, r *request) {
-	c, err := s.opt.Coordinator(r.Context())
+	c, err := s.opt.Reader(r.Context())
 	if err != nil {
 		s.fail(w, r.Request, err)
 		return
@@ -297,7 +297,7 @@ type eventView struct {
 
 func (s *Server) auditPage(w http.ResponseWriter, r *request) {
 	ctx := r.Context()
-	c, err := s.opt.Coordinator(ctx)
+	c, err := s.opt.Reader(ctx)
 	if err != nil {
 		s.fail(w, r.Request, err)
 		return
@@ -338,7 +338,7 @@ func (s *Server) memoryPage(w http.ResponseWriter, r *request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
 	data := map[string]any{"Query": q}
 	if q != "" && s.opt.Memory != nil {
-		c, err := s.opt.Coordinator(r.Context())
+		c, err := s.opt.Reader(r.Context())
 		if err != nil {
 			s.fail(w, r.Request, err)
 			return

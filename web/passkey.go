@@ -276,7 +276,7 @@ func (s *Server) signFinish(w http.ResponseWriter, r *request) {
 }
 
 func (s *Server) passkeyPage(w http.ResponseWriter, r *request) {
-	c, err := s.opt.Coordinator(r.Context())
+	c, err := s.opt.Reader(r.Context())
 	if err != nil {
 		s.fail(w, r.Request, err)
 		return

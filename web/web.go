@@ -69,6 +69,9 @@ type Options struct {
 	// Coordinator returns the pipeline with the policy in force now (the
 	// committed policy: a passkey just committed counts on the next call).
 	Coordinator func(ctx context.Context) (*coordinator.Coordinator, error)
+	// Reader is Coordinator for pages that only read (nil: Coordinator);
+	// it may open the store read-only and skip housekeeping.
+	Reader func(ctx context.Context) (*coordinator.Coordinator, error)
 	// Memory returns the memory service agentos.yaml selects (nil: no
 	// memory search).
 	Memory func(ctx context.Context) (memory.Service, error)
@@ -113,6 +116,9 @@ func New(opt Options) (*Server, error) {
 	}
 	if opt.Logf == nil {
 		opt.Logf = log.Printf
+	}
+	if opt.Reader == nil {
+		opt.Reader = opt.Coordinator
 	}
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second
