@@ -214,7 +214,7 @@ func (s *Store) Approve(ctx context.Context, r Request) (Status, error) {
 		return Status{}, agentos.Errorf(agentos.EDENIED, "%s is not an approver of plan %s (approvers: %s)", r.Who.Actor, r.Plan.Hash, actors(pool))
 	}
 	a := newApproval(KindApprove, r, counts)
-	signed, err := r.Who.sign(r.Statement(KindApprove), r.Now)
+	signed, err := r.Who.sign(r.statement(KindApprove), r.Now)
 	if err != nil {
 		return Status{}, err
 	}
@@ -275,9 +275,8 @@ func newApproval(kind Kind, r Request, rules []string) Approval {
 	return Approval{Task: r.Task.ID, Kind: kind, PlanID: r.Plan.ID, PlanHash: r.Plan.Hash, Binding: r.Current, Actor: r.Who.Actor, Comment: r.Comment, Rules: rules}
 }
 
-// Statement is what r's signer signs for a decision of kind (before
-// Identity.Message adds type, signer and time).
-func (r Request) Statement(kind Kind) Statement {
+// statement is what r's signer signs for a decision of kind.
+func (r Request) statement(kind Kind) Statement {
 	st := Statement{Decision: string(kind), Task: r.Task.ID, Plan: r.Plan.ID, PlanHash: r.Plan.Hash,
 		Base: r.Current.Base, PolicyHash: r.Current.PolicyHash, MemoryHash: r.Current.MemoryHash}
 	if r.Comment != "" {
@@ -304,7 +303,7 @@ func (s *Store) Reject(ctx context.Context, r Request) error {
 	if !allowed {
 		return agentos.Errorf(agentos.EDENIED, "%s is not an approver of plan %s and cannot reject it (approvers: %s)", r.Who.Actor, r.Plan.Hash, actors(pool))
 	}
-	signed, err := r.Who.sign(r.Statement(KindReject), r.Now)
+	signed, err := r.Who.sign(r.statement(KindReject), r.Now)
 	if err != nil {
 		return err
 	}

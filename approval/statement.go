@@ -71,27 +71,6 @@ type Identity struct {
 	// Sign signs statement bytes with the person's key; nil when no
 	// signers are listed (the decision is recorded unsigned).
 	Sign func(msg []byte) (*agentos.SignedStatement, error)
-	// At, when set, is the time the statement says it was signed: a
-	// passkey signs in the browser a statement prepared (Message) before
-	// the decision is recorded, and Sign must see those very bytes.
-	At time.Time
-}
-
-// complete fills in what the signer adds to a statement: type, signer,
-// time.
-func (id Identity) complete(st Statement, now time.Time) Statement {
-	if !id.At.IsZero() {
-		now = id.At
-	}
-	st.Type = StatementType
-	st.Signer = id.Actor
-	st.Time = now.UTC().Format(time.RFC3339)
-	return st
-}
-
-// Message returns the bytes id signs for st at now (or id.At).
-func (id Identity) Message(st Statement, now time.Time) []byte {
-	return id.complete(st, now).Encode()
 }
 
 // Signed reports whether decisions of id are signed.
@@ -102,7 +81,9 @@ func (id Identity) sign(st Statement, now time.Time) (*agentos.SignedStatement, 
 	if id.Sign == nil {
 		return nil, nil
 	}
-	st = id.complete(st, now)
+	st.Type = StatementType
+	st.Signer = id.Actor
+	st.Time = now.UTC().Format(time.RFC3339)
 	ss, err := id.Sign(st.Encode())
 	if err != nil {
 		return nil, agentos.WrapError(agentos.EDENIED, err, "cannot sign the %s as %s: %v", st.Decision, id.Actor, err)

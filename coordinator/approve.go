@@ -218,21 +218,6 @@ func (c *Coordinator) decisionRequest(ctx context.Context, taskID, planHash stri
 		Requirements: res.Requirements, Evidence: ev, Now: c.Now()}, nil
 }
 
-// DecisionStatement returns the statement bytes who signs to approve or
-// reject (kind) the task's current plan now, exactly as Approve and Reject
-// will build it when who.At is the time given here: the web page hands
-// their hash to a passkey as the WebAuthn challenge. Nothing is recorded.
-func (c *Coordinator) DecisionStatement(ctx context.Context, taskID, planHash string, kind agentos.ApprovalKind, who approval.Identity, comment string) ([]byte, error) {
-	req, err := c.decisionRequest(ctx, taskID, planHash, who, comment)
-	if err != nil {
-		return nil, err
-	}
-	if kind == agentos.KindReject && req.Given == "" {
-		req.Given = req.Plan.Hash
-	}
-	return who.Message(req.Statement(kind), req.Now), nil
-}
-
 // Approve records actor's approval of the task's current plan, which the
 // human names by hash, and audits it. Once every rule's approvals are there
 // (N of M, distinct humans, fresh), the task is queued; until then it stays

@@ -318,48 +318,33 @@ func (c *Coordinator) rememberAnswers(ctx context.Context, t *agentos.Task) {
 // outdated QuestionPack, leaves a blocker unanswered, gives an invalid value,
 // names an unknown question, or the task is not blocked.
 func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.AnswerPack, who approval.Identity) (*agentos.Task, error) {
-	t, qp, given, err := c.checkAnswerPack(ctx, taskID, &ap, who)
-	if err != nil {
-		return nil, err
-	}
-	signed, err := who.SignStatement(answerStatement(t, qp, ap, c.Config.Hash), c.Now())
-	if err != nil {
-		return nil, err
-	}
-	return c.continueAnswered(ctx, t, qp, given, ap, who, signed)
-}
-
-// checkAnswerPack checks who may answer the blocked task with ap, and ap
-// against the task's current QuestionPack; it completes ap (version, who,
-// when) and returns the values given by question id.
-func (c *Coordinator) checkAnswerPack(ctx context.Context, taskID string, ap *agentos.AnswerPack, who approval.Identity) (*agentos.Task, *agentos.QuestionPack, map[string]string, error) {
 	actor := who.Actor
 	if !actor.IsHuman() {
-		return nil, nil, nil, agentos.Errorf(agentos.EDENIED, "%s cannot answer questions: only a human may", actor)
+		return nil, agentos.Errorf(agentos.EDENIED, "%s cannot answer questions: only a human may", actor)
 	}
 	if _, ok := actor.HumanName(); !ok {
-		return nil, nil, nil, agentos.Errorf(agentos.EDENIED, "%q cannot answer questions: it is not a person's name", actor)
+		return nil, agentos.Errorf(agentos.EDENIED, "%q cannot answer questions: it is not a person's name", actor)
 	}
 	keys, err := c.Config.Keyring()
 	if err != nil {
-		return nil, nil, nil, agentos.WrapError(agentos.EINVALID, err, "signers: %v", err)
+		return nil, agentos.WrapError(agentos.EINVALID, err, "signers: %v", err)
 	}
 	if keys.Len() > 0 && !who.Signed() {
-		return nil, nil, nil, agentos.Errorf(agentos.EDENIED, "%s cannot answer unsigned: the policy lists signers, so answers must be signed with a listed key (ssh-agent or --signing-key)", actor)
+		return nil, agentos.Errorf(agentos.EDENIED, "%s cannot answer unsigned: the policy lists signers, so answers must be signed with a listed key (ssh-agent or --signing-key)", actor)
 	}
 	t, err := c.DB.Task(ctx, taskID)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	if t.State != agentos.StateBlocked {
-		return nil, nil, nil, agentos.Errorf(agentos.ECONFLICT, "task %s is %s, not blocked: there is nothing to answer", t.ID, t.State)
+		return nil, agentos.Errorf(agentos.ECONFLICT, "task %s is %s, not blocked: there is nothing to answer", t.ID, t.State)
 	}
 	qp, err := c.DB.LatestQuestionPack(ctx, t.ID)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	if ap.Pack != qp.ID || ap.PackHash != qp.Hash {
-		return nil, nil, nil, agentos.Errorf(agentos.EINVALID, "the AnswerPack answers QuestionPack %s (%s), but task %s waits on %s (%s): fetch the current one with `agentos questions %s`",
+		return nil, agentos.Errorf(agentos.EINVALID, "the AnswerPack answers QuestionPack %s (%s), but task %s waits on %s (%s): fetch the current one with `agentos questions %s`",
 			orNone(ap.Pack), orNone(ap.PackHash), t.ID, qp.ID, qp.Hash, t.ID)
 	}
 	byID := map[string]agentos.Question{}
@@ -367,25 +352,25 @@ func (c *Coordinator) checkAnswerPack(ctx context.Context, taskID string, ap *ag
 		byID[q.ID] = q
 	}
 	given := map[string]string{}
-	if err := c.checkAnswers(answerValues(*ap)); err != nil {
-		return nil, nil, nil, err
+	if err := c.checkAnswers(answerValues(ap)); err != nil {
+		return nil, err
 	}
 	for _, a := range ap.Answers {
 		q, ok := byID[a.Question]
 		if !ok {
-			return nil, nil, nil, agentos.Errorf(agentos.EINVALID, "answer to unknown question %q (the pack asks: %s)", a.Question, strings.Join(sortedKeys(byID), ", "))
+			return nil, agentos.Errorf(agentos.EINVALID, "answer to unknown question %q (the pack asks: %s)", a.Question, strings.Join(sortedKeys(byID), ", "))
 		}
 		if _, dup := given[a.Question]; dup {
-			return nil, nil, nil, agentos.Errorf(agentos.EINVALID, "question %q answered twice", a.Question)
+			return nil, agentos.Errorf(agentos.EINVALID, "question %q answered twice", a.Question)
 		}
 		if err := ValidateAnswer(q, a.Value); err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
 		given[a.Question] = a.Value
 	}
 	for _, q := range qp.Questions {
 		if _, ok := given[q.ID]; !ok && q.Blocker {
-			return nil, nil, nil, agentos.Errorf(agentos.EINVALID, "blocker question %q is unanswered: %s", q.ID, q.Text)
+			return nil, agentos.Errorf(agentos.EINVALID, "blocker question %q is unanswered: %s", q.ID, q.Text)
 		}
 	}
 	ap.Version = agentos.DocVersion
@@ -393,30 +378,11 @@ func (c *Coordinator) checkAnswerPack(ctx context.Context, taskID string, ap *ag
 	if ap.When.IsZero() {
 		ap.When = c.Now().UTC()
 	}
-	return t, qp, given, nil
-}
-
-// answerStatement is what a person signs to answer qp with ap.
-func answerStatement(t *agentos.Task, qp *agentos.QuestionPack, ap agentos.AnswerPack, policyHash string) approval.Statement {
-	return approval.Statement{Decision: "answer", Task: t.ID, Plan: t.PlanID, PlanHash: t.PlanHash,
-		PolicyHash: policyHash, Questions: qp.Hash, Answers: canonjson.MustDigest(ap.Answers)}
-}
-
-// AnswerStatement returns the statement bytes who signs to answer the
-// blocked task with ap now, exactly as Answer will build it when who.At is
-// the time given here (the web page's passkey challenge). The pack is
-// checked as Answer checks it; nothing is recorded.
-func (c *Coordinator) AnswerStatement(ctx context.Context, taskID string, ap agentos.AnswerPack, who approval.Identity) ([]byte, error) {
-	t, qp, _, err := c.checkAnswerPack(ctx, taskID, &ap, who)
+	signed, err := who.SignStatement(approval.Statement{Decision: "answer", Task: t.ID, Plan: t.PlanID, PlanHash: t.PlanHash,
+		PolicyHash: c.Config.Hash, Questions: qp.Hash, Answers: canonjson.MustDigest(ap.Answers)}, c.Now())
 	if err != nil {
 		return nil, err
 	}
-	return who.Message(answerStatement(t, qp, ap, c.Config.Hash), c.Now()), nil
-}
-
-// continueAnswered records an accepted, signed AnswerPack and re-plans.
-func (c *Coordinator) continueAnswered(ctx context.Context, t *agentos.Task, qp *agentos.QuestionPack, given map[string]string, ap agentos.AnswerPack, who approval.Identity, signed *agentos.SignedStatement) (*agentos.Task, error) {
-	actor := who.Actor
 	if err := c.recordAnswers(ctx, t, &ap, qp.Questions, actor, signed, who.OSUser); err != nil {
 		return nil, err
 	}
