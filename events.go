@@ -509,6 +509,8 @@ func EventPayloads() map[string]reflect.Type {
 		EventSchedulerHold:      reflect.TypeFor[SchedulerDecision](),
 		EventSchedulerSkip:      reflect.TypeFor[SchedulerDecision](),
 		EventSchedulerTakeover:  reflect.TypeFor[SchedulerDecision](),
+		EventTokenCreated:       reflect.TypeFor[TokenEvent](),
+		EventTokenRevoked:       reflect.TypeFor[TokenEvent](),
 	}
 }
 

@@ -141,6 +141,16 @@ type TaskFilter struct {
 	// asks for a window of ended tasks this way, never for every task.
 	UpdatedSince  time.Time
 	UpdatedBefore time.Time
+	// After continues a list (newest first) after the task created at
+	// After.CreatedAt with ID After.ID: the cursor of a paginated list.
+	After *TaskCursor
+}
+
+// TaskCursor is where a page of a task list ended: its last task's
+// creation time and ID (the list's order).
+type TaskCursor struct {
+	CreatedAt time.Time
+	ID        string
 }
 
 // Match reports whether t passes every condition of f but Limit: the one
@@ -155,6 +165,8 @@ func (f TaskFilter) Match(t *Task) bool {
 	case !f.UpdatedSince.IsZero() && t.UpdatedAt.Before(f.UpdatedSince):
 		return false
 	case !f.UpdatedBefore.IsZero() && !t.UpdatedAt.Before(f.UpdatedBefore):
+		return false
+	case f.After != nil && (t.CreatedAt.After(f.After.CreatedAt) || (t.CreatedAt.Equal(f.After.CreatedAt) && t.ID >= f.After.ID)):
 		return false
 	}
 	return true
@@ -172,6 +184,9 @@ func TerminalStates() []State {
 // when s < TimeBoundSeconds(t) as strings; s is at or after it exactly when
 // s >= TimeBoundSeconds(t).
 func TimeBoundSeconds(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05") }
+
+// StoreTime is t as the stores write it (StoreTimeFormat, UTC).
+func StoreTime(t time.Time) string { return t.UTC().Format(StoreTimeFormat) }
 
 // ShortID renders an id for humans; ids are already short.
 func ShortID(id string) string {

@@ -225,3 +225,19 @@ func (ev *Evidence) fourEyes(actor agentos.Actor) string {
 	}
 	return ""
 }
+
+// Unsigned is the statement signer would sign for decision kind on r at
+// now, exactly as Identity.sign completes it: what a person who signs
+// elsewhere (the HTTP API hands it out) signs.
+func (r Request) Unsigned(kind Kind, signer agentos.Actor, now time.Time) Statement {
+	st := r.statement(kind)
+	st.Type, st.Signer, st.Time = StatementType, signer, now.UTC().Format(time.RFC3339)
+	return st
+}
+
+// SameDecision reports whether a and b state the same decision, by the same
+// signer, on the same world: every field but the time of signing.
+func SameDecision(a, b Statement) bool {
+	a.Time, b.Time = "", ""
+	return a == b
+}

@@ -264,59 +264,14 @@ func (f *Factory) reportTask(ctx context.Context, t *agentos.Task, err error, as
 	return err
 }
 
-// TaskView is the JSON shape of a task in command output.
-type TaskView struct {
-	*agentos.Task
-	Plans   []PlanRef `json:"plans"`
-	Runs    []string  `json:"runs"`
-	Commits []string  `json:"commits"`
-	Memory  *MemRef   `json:"memory_pack,omitempty"`
-	// Worktree is what the task's kept worktree holds, when it kept one.
-	Worktree *coordinator.KeptWorktree `json:"kept_worktree,omitempty"`
-}
-
-// PlanRef names one of a task's plans.
-type PlanRef struct {
-	ID   string `json:"id"`
-	Hash string `json:"hash"`
-}
-
-// MemRef summarises the MemoryPack pinned by the task's plan.
-type MemRef struct {
-	ID    string   `json:"id"`
-	Hash  string   `json:"hash"`
-	Items []string `json:"items"`
-}
+// TaskView is the JSON shape of a task in command output
+// (coordinator.View builds it, for the HTTP API too).
+type TaskView = coordinator.TaskView
 
 func taskView(ctx context.Context, f *Factory, t *agentos.Task) TaskView {
-	v := TaskView{Task: t, Plans: []PlanRef{}, Runs: []string{}, Commits: []string{}}
 	db, err := f.DBReadOnly(ctx)
 	if err != nil {
-		return v
+		return TaskView{Task: t, Plans: []coordinator.PlanRef{}, Runs: []string{}, Commits: []string{}}
 	}
-	if ps, err := db.PlansOf(ctx, t.ID); err == nil {
-		for _, p := range ps {
-			v.Plans = append(v.Plans, PlanRef{ID: p[0], Hash: p[1]})
-		}
-	}
-	if rs, err := db.RunsOf(ctx, t.ID); err == nil && rs != nil {
-		v.Runs = rs
-	}
-	if cs, err := db.CommitsOf(ctx, t.ID); err == nil {
-		for _, c := range cs {
-			v.Commits = append(v.Commits, c.SHA)
-		}
-	}
-	if t.PlanID != "" {
-		if p, _, err := db.Plan(ctx, t.PlanID); err == nil {
-			if m, err := db.MemoryPackByHash(ctx, t.ID, p.MemoryPackHash); err == nil {
-				mr := &MemRef{ID: m.ID, Hash: m.Hash, Items: []string{}}
-				for _, it := range m.Items {
-					mr.Items = append(mr.Items, it.ID)
-				}
-				v.Memory = mr
-			}
-		}
-	}
-	return v
+	return coordinator.View(ctx, db, t)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -156,98 +157,25 @@ func newCmdAudit(f *Factory) *cobra.Command {
 		Short: "Recompute the audit chain, check every event's data against its kind, and every recorded commit against its trailers",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			// The store's anchor (.agentos/store.json) is one more check
-			// here, reported after the chain's own: it must not stop the
-			// verb its messages send the user to.
-			f.anchorLater = true
-			c, err := f.CoordinatorReadOnly(ctx)
-			if err != nil {
-				return err
-			}
-			seq, head, _ := c.DB.ChainHead(ctx)
-			// The evidence outside the store (anchor.go): checkpoints,
-			// commit trailers, ReviewPacks; checked in the same pass.
-			ac, err := f.anchorCheck(ctx, c.DB)
-			if err != nil {
-				return err
-			}
-			// One pass over the log: the chain (every hash and link, as
-			// the store's VerifyChain checks it), every event's data
-			// decoded strictly as its kind's registered payload (a row
-			// re-shaped and re-hashed by someone who knows the chain scheme
-			// keeps a valid chain but not a valid payload), and the
-			// anchors' per-event checks.
-			var check agentos.ChainCheck
-			var chainErr error
-			_, badData, err := agentos.VerifyPayloadsFunc(ctx, c.DB, func(e agentos.Event, v any) {
-				if chainErr == nil {
-					chainErr = check.Next(e)
-				}
-				ac.checker.Event(e, v)
-			})
-			if err != nil {
-				return err
-			}
-			n := check.Checked()
-			if err := ac.finish(ctx, c.DB); err != nil {
-				return err
-			}
-			anchorProbs := ac.problems()
-			payloadProbs := []string{}
-			for _, e := range badData {
-				payloadProbs = append(payloadProbs, agentos.ErrorMessage(e))
-			}
-			commits, bad, err := c.VerifyCommits(ctx)
+			v, err := f.auditVerify(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if vJSON {
-				res := map[string]any{"events": n, "head_seq": seq, "head": head, "commits": commits,
-					"ok": chainErr == nil && len(bad) == 0 && len(badData) == 0 && f.anchorErr == nil && len(anchorProbs) == 0, "commit_failures": bad, "payload_failures": payloadProbs,
-					"anchored": ac.summary(), "anchor_failures": anchorProbs}
-				if f.anchorErr != nil {
-					res["anchor_error"] = agentos.ErrorMessage(f.anchorErr)
-				}
-				if chainErr != nil {
-					res["chain_error"] = agentos.ErrorMessage(chainErr)
-				}
-				if err := printJSON(f, res); err != nil {
+				if err := printJSON(f, v.doc); err != nil {
 					return err
 				}
-			}
-			if chainErr != nil {
-				return chainErr
-			}
-			if len(badData) > 0 {
-				shown := payloadProbs
-				if len(shown) > 10 {
-					shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(payloadProbs)-10))
+			} else if len(v.anchorProbs) > 0 && v.failed != nil && v.failedAnchors {
+				for _, p := range v.anchorProbs[:min(len(v.anchorProbs), 20)] {
+					fmt.Fprintf(f.IO.Out, "inconsistent: %s\n", p)
 				}
-				return agentos.Errorf(agentos.ECONFLICT, "%d audit event(s) do not match their kind's payload (see `agentos schema event.KIND`): %s",
-					len(badData), strings.Join(shown, "; "))
 			}
-			if len(anchorProbs) > 0 {
-				if !vJSON {
-					for _, p := range anchorProbs[:min(len(anchorProbs), 20)] {
-						fmt.Fprintf(f.IO.Out, "inconsistent: %s\n", p)
-					}
-				}
-				more := ""
-				if len(anchorProbs) > 1 {
-					more = fmt.Sprintf(" (and %d more inconsistencies)", len(anchorProbs)-1)
-				}
-				return agentos.Errorf(agentos.ECONFLICT, "the audit chain does not match the evidence outside its store: %s%s", anchorProbs[0], more)
-			}
-			if len(bad) > 0 {
-				return agentos.Errorf(agentos.ECONFLICT, "%d commit(s) do not match their records: %s", len(bad), strings.Join(bad, "; "))
-			}
-			if f.anchorErr != nil {
-				return f.anchorErr
+			if v.failed != nil {
+				return v.failed
 			}
 			if !vJSON {
-				fmt.Fprintf(f.IO.Out, "audit chain ok: %d events, head %d %s, every payload matches its kind; %d commits match their trailers and records\n", n, seq, head, commits)
-				ac.print(f.IO.Out)
+				fmt.Fprintf(f.IO.Out, "audit chain ok: %d events, head %d %s, every payload matches its kind; %d commits match their trailers and records\n", v.events, v.seq, v.head, v.commits)
+				v.ac.print(f.IO.Out)
 			}
 			return nil
 		},
@@ -302,4 +230,101 @@ rollback task's plan (` + "`agentos approve`" + ` it like any plan).`,
 	}
 	addJSONFlag(cmd, f, &asJSON)
 	return cmd
+}
+
+// auditVerification is what `agentos audit verify` found: its --json
+// document and the error it exits with (failed; nil when all verified).
+type auditVerification struct {
+	doc           map[string]any
+	failed        error
+	failedAnchors bool
+	anchorProbs   []string
+	events        int64
+	seq           int64
+	head          string
+	commits       int
+	ac            *anchorCheck
+}
+
+// auditVerify runs the checks of `agentos audit verify` (the HTTP API's
+// GET /api/v1/audit/verify calls it too).
+func (f *Factory) auditVerify(ctx context.Context) (*auditVerification, error) {
+	// The store's anchor (.agentos/store.json) is one more check
+	// here, reported after the chain's own: it must not stop the
+	// verb its messages send the user to.
+	f.anchorLater = true
+	c, err := f.CoordinatorReadOnly(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seq, head, _ := c.DB.ChainHead(ctx)
+	// The evidence outside the store (anchor.go): checkpoints,
+	// commit trailers, ReviewPacks; checked in the same pass.
+	ac, err := f.anchorCheck(ctx, c.DB)
+	if err != nil {
+		return nil, err
+	}
+	// One pass over the log: the chain (every hash and link, as
+	// the store's VerifyChain checks it), every event's data
+	// decoded strictly as its kind's registered payload (a row
+	// re-shaped and re-hashed by someone who knows the chain scheme
+	// keeps a valid chain but not a valid payload), and the
+	// anchors' per-event checks.
+	var check agentos.ChainCheck
+	var chainErr error
+	_, badData, err := agentos.VerifyPayloadsFunc(ctx, c.DB, func(e agentos.Event, v any) {
+		if chainErr == nil {
+			chainErr = check.Next(e)
+		}
+		ac.checker.Event(e, v)
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := check.Checked()
+	if err := ac.finish(ctx, c.DB); err != nil {
+		return nil, err
+	}
+	anchorProbs := ac.problems()
+	payloadProbs := []string{}
+	for _, e := range badData {
+		payloadProbs = append(payloadProbs, agentos.ErrorMessage(e))
+	}
+	commits, bad, err := c.VerifyCommits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res := map[string]any{"events": n, "head_seq": seq, "head": head, "commits": commits,
+		"ok": chainErr == nil && len(bad) == 0 && len(badData) == 0 && f.anchorErr == nil && len(anchorProbs) == 0, "commit_failures": bad, "payload_failures": payloadProbs,
+		"anchored": ac.summary(), "anchor_failures": anchorProbs}
+	if f.anchorErr != nil {
+		res["anchor_error"] = agentos.ErrorMessage(f.anchorErr)
+	}
+	if chainErr != nil {
+		res["chain_error"] = agentos.ErrorMessage(chainErr)
+	}
+	v := &auditVerification{doc: res, anchorProbs: anchorProbs, events: int64(n), seq: seq, head: head, commits: commits, ac: ac}
+	switch {
+	case chainErr != nil:
+		v.failed = chainErr
+	case len(badData) > 0:
+		shown := payloadProbs
+		if len(shown) > 10 {
+			shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(payloadProbs)-10))
+		}
+		v.failed = agentos.Errorf(agentos.ECONFLICT, "%d audit event(s) do not match their kind's payload (see `agentos schema event.KIND`): %s",
+			len(badData), strings.Join(shown, "; "))
+	case len(anchorProbs) > 0:
+		more := ""
+		if len(anchorProbs) > 1 {
+			more = fmt.Sprintf(" (and %d more inconsistencies)", len(anchorProbs)-1)
+		}
+		v.failedAnchors = true
+		v.failed = agentos.Errorf(agentos.ECONFLICT, "the audit chain does not match the evidence outside its store: %s%s", anchorProbs[0], more)
+	case len(bad) > 0:
+		v.failed = agentos.Errorf(agentos.ECONFLICT, "%d commit(s) do not match their records: %s", len(bad), strings.Join(bad, "; "))
+	case f.anchorErr != nil:
+		v.failed = f.anchorErr
+	}
+	return v, nil
 }

@@ -81,6 +81,9 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdSchema(f),
 		newCmdDemo(f),
 		newCmdVersion(f),
+		// The HTTP API.
+		newCmdServe(f),
+		newCmdToken(f),
 	)
 	root.AddCommand(newCmdMan(root))
 	root.SetHelpCommand(newCmdHelp(root))

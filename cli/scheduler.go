@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -72,29 +73,44 @@ func newCmdSchedulerExplain(f *Factory) *cobra.Command {
 }
 
 func schedulerExplainRun(cmd *cobra.Command, opts *SchedulerExplainOptions) error {
-	ctx := cmd.Context()
-	db, err := opts.F.DBReadOnly(ctx)
+	doc, err := schedulerExplain(cmd.Context(), opts.F, opts.Task)
 	if err != nil {
 		return err
 	}
-	t, err := db.Task(ctx, opts.Task)
+	if opts.JSON {
+		enc := json.NewEncoder(opts.F.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(doc)
+	}
+	printExplain(opts.F.IO, doc)
+	return nil
+}
+
+// schedulerExplain builds the document of `agentos scheduler explain`
+// (the HTTP API's GET /api/v1/tasks/{id}/explain calls it too).
+func schedulerExplain(ctx context.Context, f *Factory, task string) (ExplainDoc, error) {
+	db, err := f.DBReadOnly(ctx)
 	if err != nil {
-		return err
+		return ExplainDoc{}, err
+	}
+	t, err := db.Task(ctx, task)
+	if err != nil {
+		return ExplainDoc{}, err
 	}
 	doc := ExplainDoc{Version: 1, Task: t.ID, State: t.State, History: []ExplainEntry{}}
-	if cfg, err := opts.F.Config(ctx); err == nil {
+	if cfg, err := f.Config(ctx); err == nil {
 		doc.RulesHash = scheduler.Hash(cfg.Scheduler.Rules)
 	}
 	evs, err := db.Events(ctx, agentos.EventFilter{Task: t.ID})
 	if err != nil {
-		return err
+		return ExplainDoc{}, err
 	}
 	for _, e := range evs {
 		switch {
 		case strings.HasPrefix(e.Kind, scheduler.EventPrefix):
 			var d scheduler.Decision
 			if err := json.Unmarshal(e.Data, &d); err != nil {
-				return agentos.WrapError(agentos.EINTERNAL, err, "audit event %d (%s) does not hold a scheduler decision: run `agentos audit verify`", e.Seq, e.Kind)
+				return ExplainDoc{}, agentos.WrapError(agentos.EINTERNAL, err, "audit event %d (%s) does not hold a scheduler decision: run `agentos audit verify`", e.Seq, e.Kind)
 			}
 			entry := ExplainEntry{Seq: e.Seq, Time: e.Time, Kind: e.Kind, Actor: e.Actor, Decision: &d}
 			doc.History = append(doc.History, entry)
@@ -106,13 +122,7 @@ func schedulerExplainRun(cmd *cobra.Command, opts *SchedulerExplainOptions) erro
 	if doc.Last != nil && doc.RulesHash != "" {
 		doc.RulesChanged = doc.Last.Decision.RulesHash != doc.RulesHash
 	}
-	if opts.JSON {
-		enc := json.NewEncoder(opts.F.IO.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
-	}
-	printExplain(opts.F.IO, doc)
-	return nil
+	return doc, nil
 }
 
 func printExplain(io *IOStreams, doc ExplainDoc) {

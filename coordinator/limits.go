@@ -52,6 +52,18 @@ func (c *Coordinator) readPlanFile(name string) (string, error) {
 	return raw.String(), nil
 }
 
+// requestSource is the plan text of req: its Source, under the same limit
+// as a file, else the file it names.
+func (c *Coordinator) requestSource(req PlanRequest) (string, error) {
+	if req.Source == nil {
+		return c.readPlanFile(req.File)
+	}
+	if limit := c.Config.Limits.PlanFile(); int64(len(*req.Source)) > limit {
+		return "", tooLarge("plan "+req.File, int64(len(*req.Source)), limit, "plan_file_bytes")
+	}
+	return *req.Source, nil
+}
+
 // taskSource returns the plan file a task was submitted with; a store
 // keeps a large one as a blob, read only here.
 func (c *Coordinator) taskSource(ctx context.Context, t *agentos.Task) (string, error) {

@@ -25,6 +25,9 @@ type PlanRequest struct {
 	AutoApply bool // run: continue to apply once planned
 	AutoQueue bool // submit: continue to the queue once planned
 	Labels    []string
+	// Source is the plan's text when it did not come from a file (the
+	// HTTP API); File then only names it in messages.
+	Source *string
 }
 
 // PlanFile creates a task from a plan file and plans it: a dry run that
@@ -32,7 +35,7 @@ type PlanRequest struct {
 // missing (or blocks), builds the MemoryPack, and stores the hashed plan. It
 // touches neither the working tree, nor the index, nor any ref.
 func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.Task, error) {
-	raw, err := c.readPlanFile(req.File)
+	raw, err := c.requestSource(req)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
-	"github.com/agentos/agentos/canonjson"
 	"github.com/agentos/agentos/memory"
 	"github.com/agentos/agentos/planfile"
 	"github.com/agentos/agentos/workspace"
@@ -378,8 +377,7 @@ func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.Answ
 	if ap.When.IsZero() {
 		ap.When = c.Now().UTC()
 	}
-	signed, err := who.SignStatement(approval.Statement{Decision: "answer", Task: t.ID, Plan: t.PlanID, PlanHash: t.PlanHash,
-		PolicyHash: c.Config.Hash, Questions: qp.Hash, Answers: canonjson.MustDigest(ap.Answers)}, c.Now())
+	signed, err := who.SignStatement(c.answerStatement(t, qp, ap), c.Now())
 	if err != nil {
 		return nil, err
 	}

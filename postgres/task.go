@@ -145,6 +145,11 @@ func (d *DB) Tasks(ctx context.Context, f agentos.TaskFilter) ([]*agentos.Task, 
 	if !f.UpdatedBefore.IsZero() {
 		where = append(where, `updated_at < `+arg(agentos.TimeBoundSeconds(f.UpdatedBefore.Truncate(time.Second).Add(time.Second))))
 	}
+	if f.After != nil {
+		// StoreTimeFormat text sorts in time order: exact in SQL.
+		at := agentos.StoreTime(f.After.CreatedAt)
+		where = append(where, `(created_at < `+arg(at)+` OR (created_at = `+arg(at)+` AND id < `+arg(f.After.ID)+`))`)
+	}
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}

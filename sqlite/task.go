@@ -150,6 +150,11 @@ func tasksQuery(f agentos.TaskFilter) (string, []any) {
 	if !f.UpdatedBefore.IsZero() {
 		where = append(where, `updated_at < `+arg(agentos.TimeBoundSeconds(f.UpdatedBefore.Truncate(time.Second).Add(time.Second))))
 	}
+	if f.After != nil {
+		// StoreTimeFormat text sorts in time order: exact in SQL.
+		at := agentos.StoreTime(f.After.CreatedAt)
+		where = append(where, `(created_at < `+arg(at)+` OR (created_at = `+arg(at)+` AND id < `+arg(f.After.ID)+`))`)
+	}
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, ` AND `)
 	}
