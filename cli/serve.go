@@ -87,7 +87,15 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return agentos.Errorf(agentos.EINVALID, "this store keeps no API tokens")
 	}
 	svc := &tokens.Service{DB: ts, Now: f.Now}
-	errLog := f.IO.ErrOut
+	errLog := &syncWriter{w: f.IO.ErrOut}
+	if opts.UI == nil {
+		page, err := webPage(repo.Root, f, errLog, svc)
+		if err != nil {
+			return err
+		}
+		defer page.Close()
+		opts.UI = page
+	}
 	srv, err := httpapi.New(httpapi.Options{
 		Open: func(ctx context.Context) (httpapi.Session, error) {
 			return newServeSession(repo.Root, f, errLog), nil
@@ -95,7 +103,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		Tokens:       svc,
 		UI:           opts.UI,
 		Extra:        opts.Extra,
-		ErrorLog:     &syncWriter{w: errLog},
+		ErrorLog:     errLog,
 		MaxBodyBytes: opts.MaxBody,
 		Rate:         opts.Rate,
 		Burst:        opts.Burst,

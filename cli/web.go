@@ -2,29 +2,37 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
-	"strings"
 
 	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/memory"
+	"github.com/agentos/agentos/tokens"
 	"github.com/agentos/agentos/web"
 )
 
-// webOptions wires the web page to the repository in dir. Every request
-// builds the pipeline afresh, as one CLI command does (policy of the base,
-// store anchor, redaction), so a passkey or rule just committed is in force
-// on the next request; what it opened is closed when the request ends.
-func webOptions(dir string, auth func(ctx context.Context, token string) (web.Identity, error)) web.Options {
-	open := func(ctx context.Context) *Factory {
-		f := NewFactory(strings.NewReader(""), io.Discard, io.Discard)
-		f.Dir = dir
-		context.AfterFunc(ctx, f.Close)
-		return f
+// webPage is the web page `agentos serve` mounts at /. Every request
+// builds the pipeline afresh in a session of its own, as one CLI command
+// and one API request do (serveSession), so a passkey or rule just
+// committed is in force on the next request; the session closes when the
+// request ends.
+func webPage(root string, parent *Factory, errLog io.Writer, svc *tokens.Service) (*web.Server, error) {
+	open := func(ctx context.Context) *serveSession {
+		s := newServeSession(root, parent, errLog)
+		context.AfterFunc(ctx, s.Close)
+		return s
 	}
-	return web.Options{
-		Coordinator:  func(ctx context.Context) (*coordinator.Coordinator, error) { return open(ctx).Coordinator(ctx) },
-		Reader:       func(ctx context.Context) (*coordinator.Coordinator, error) { return open(ctx).CoordinatorReadOnly(ctx) },
-		Memory:       func(ctx context.Context) (memory.Service, error) { return open(ctx).memoryReader(ctx) },
-		Authenticate: auth,
-	}
+	return web.New(web.Options{
+		Coordinator: func(ctx context.Context) (*coordinator.Coordinator, error) { return open(ctx).Coordinator(ctx) },
+		Reader:      func(ctx context.Context) (*coordinator.Coordinator, error) { return open(ctx).CoordinatorReadOnly(ctx) },
+		Memory:      func(ctx context.Context) (memory.Service, error) { return open(ctx).Memory(ctx) },
+		Authenticate: func(ctx context.Context, token string) (web.Identity, error) {
+			t, err := svc.Authenticate(ctx, token)
+			if err != nil {
+				return web.Identity{}, err
+			}
+			return web.Identity{Name: t.Name, Actor: t.Actor, Role: web.Role(t.Role)}, nil
+		},
+		Logf: func(format string, args ...any) { fmt.Fprintf(errLog, "agentos: "+format+"\n", args...) },
+	})
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -14,13 +13,14 @@ import (
 	"github.com/agentos/agentos/signers"
 )
 
-// A decision made on the page is signed in two round trips: begin builds
-// the exact statement the coordinator will record (DecisionStatement,
+// A decision made on the page is signed in two round trips: begin asks the
+// coordinator for the statement it will record (DecisionStatement,
 // AnswerStatement) and hands its hash to the browser as the WebAuthn
 // challenge; finish passes the assertion to Approve, Reject or Answer,
-// whose Identity.Sign accepts only those very bytes and only an assertion
-// that verifies against a passkey of the signed-in person listed in the
-// committed policy. Admission verifies it again (signers.Keyring.Verify).
+// whose Identity.Sign accepts it only when the pipeline states the same
+// decision again and the assertion verifies against a passkey of the
+// signed-in person listed in the committed policy. Admission verifies it
+// again (signers.Keyring.Verify), as it does SSH signatures.
 const pendingTTL = 5 * time.Minute
 
 type pending struct {
@@ -30,8 +30,8 @@ type pending struct {
 	planHash string
 	comment  string
 	answers  agentos.AnswerPack
-	at       time.Time
-	msg      []byte
+	stmt     approval.Statement // what the person signs (the coordinator's own)
+	msg      []byte             // its canonical bytes, whose hash is the challenge
 	person   string
 	origin   string
 	expires  time.Time
@@ -77,6 +77,9 @@ func decode(r *http.Request, v any) error {
 func signer(keys *signers.Keyring, who Identity, decision string) (signers.Person, error) {
 	if keys.Len() == 0 {
 		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "the policy lists no signers: the web page only decides with a passkey listed under signers: in %s (create one at /passkeys)", agentos.PolicyFile)
+	}
+	if who.Actor != "" && !who.Actor.IsHuman() {
+		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s is a service's token: only a person decides", who.Actor)
 	}
 	p, ok := keys.Person(who.Name)
 	if !ok || p.Name != who.Name {
@@ -135,8 +138,7 @@ func (s *Server) signBegin(w http.ResponseWriter, r *request) {
 		return
 	}
 	pend := &pending{sid: r.sid, task: r.PathValue("id"), decision: req.Decision, planHash: req.PlanHash, comment: req.Comment,
-		at: time.Now().UTC().Truncate(time.Second), person: p.Name, origin: org, expires: time.Now().Add(pendingTTL)}
-	who := approval.Identity{Actor: p.Actor(), OSUser: webUser(r.who), At: pend.at, Sign: refuseSign}
+		person: p.Name, origin: org, expires: time.Now().Add(pendingTTL)}
 	if t, err := c.DB.Task(ctx, pend.task); err == nil {
 		pend.task = t.ID
 	}
@@ -150,14 +152,15 @@ func (s *Server) signBegin(w http.ResponseWriter, r *request) {
 		for _, id := range ids {
 			pend.answers.Answers = append(pend.answers.Answers, agentos.Answer{Question: id, Value: req.Answers[id]})
 		}
-		pend.msg, err = c.AnswerStatement(ctx, pend.task, pend.answers, who)
+		pend.stmt, err = c.AnswerStatement(ctx, pend.task, pend.answers, p.Actor())
 	} else {
-		pend.msg, err = c.DecisionStatement(ctx, pend.task, pend.planHash, agentos.ApprovalKind(req.Decision), who, req.Comment)
+		pend.stmt, err = c.DecisionStatement(ctx, pend.task, pend.planHash, approval.Kind(req.Decision), p.Actor(), req.Comment)
 	}
 	if err != nil {
 		s.fail(w, r.Request, err)
 		return
 	}
+	pend.msg = pend.stmt.Encode()
 	id := randomID()
 	s.pending.Store(id, pend)
 	writeJSON(w, http.StatusOK, signChallenge{ID: id, Statement: string(pend.msg), Challenge: signers.Challenge(pend.msg),
@@ -167,10 +170,6 @@ func (s *Server) signBegin(w http.ResponseWriter, r *request) {
 // webUser is what a web decision records as the OS user: the server acts,
 // through the page, for the token holder.
 func webUser(who Identity) string { return "web:" + who.Name }
-
-func refuseSign([]byte) (*agentos.SignedStatement, error) {
-	return nil, agentos.Errorf(agentos.EINTERNAL, "a statement being prepared is not signed by the server")
-}
 
 type signFinishRequest struct {
 	ID        string            `json:"id"`
@@ -229,18 +228,24 @@ func (s *Server) signFinish(w http.ResponseWriter, r *request) {
 		return
 	}
 	armored := req.Assertion.Armor()
-	who := approval.Identity{Actor: p.Actor(), OSUser: webUser(r.who), At: pend.at, Sign: func(msg []byte) (*agentos.SignedStatement, error) {
-		if !bytes.Equal(msg, pend.msg) {
-			return nil, agentos.Errorf(agentos.ECONFLICT, "task %s changed since you signed (its plan, base, policy or memory): review it again and sign anew", t.ID)
+	// The pipeline builds the statement again when it records the decision;
+	// it must state what the person signed (all but the time of signing).
+	who := approval.Identity{Actor: p.Actor(), OSUser: webUser(r.who), Sign: func(msg []byte) (*agentos.SignedStatement, error) {
+		now, err := approval.ParseStatement(msg)
+		if err != nil {
+			return nil, err
 		}
-		signedBy, _, err := keys.Verify(msg, armored)
+		if !approval.SameDecision(now, pend.stmt) {
+			return nil, agentos.Errorf(agentos.ECONFLICT, "task %s changed since you signed (its plan, base, policy, memory or questions): review it again and sign anew", t.ID)
+		}
+		signedBy, _, err := keys.Verify(pend.msg, armored)
 		if err != nil {
 			return nil, agentos.WrapError(agentos.EDENIED, err, "the passkey signature does not verify: %v", err)
 		}
 		if signedBy.Name != p.Name {
 			return nil, agentos.Errorf(agentos.EDENIED, "the passkey that signed is %s's, not %s's", signedBy.Name, p.Name)
 		}
-		return &agentos.SignedStatement{Statement: string(msg), Signature: armored, Namespace: signers.PasskeyNamespace, Key: signers.PasskeyType + ":" + req.Assertion.CredentialID}, nil
+		return &agentos.SignedStatement{Statement: string(pend.msg), Signature: armored, Namespace: signers.PasskeyNamespace, Key: signers.PasskeyType + ":" + req.Assertion.CredentialID}, nil
 	}}
 	var msg string
 	switch pend.decision {

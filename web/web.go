@@ -58,10 +58,12 @@ func (r Role) may(need Role) bool {
 	return rank[r] >= rank[need] && rank[need] > 0
 }
 
-// Identity is who holds a token: a person's name and the token's role.
+// Identity is who holds a token: a person's (or service's) name, the actor
+// its requests act as, and the token's role.
 type Identity struct {
-	Name string
-	Role Role
+	Name  string
+	Actor agentos.Actor
+	Role  Role
 }
 
 // Options are what the page needs from the server that mounts it.
@@ -160,7 +162,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// No inline script or style anywhere: the CSP allows only our own files.
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: under no-referrer a browser sends
+	// "Origin: null" with a form's POST, and the Origin check needs the
+	// page's own origin. Other sites still get no Referer.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	if s.opt.Prefix != "" {
@@ -326,6 +331,9 @@ func statusOf(err error) int {
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
 	msg := agentos.ErrorMessage(err)
+	if r.Context().Err() != nil {
+		return // the client went away (its session's store closed with it)
+	}
 	if agentos.ErrorCode(err) == agentos.EINTERNAL {
 		s.opt.Logf("web: %s %s: %v", r.Method, r.URL.Path, err)
 		msg = "internal error (see the server's log)"

@@ -15,9 +15,11 @@ import (
 // with [!have:chromium] skip, which under CI=true fails instead.
 //
 //	browser start URL | login TOKEN | logout | register FILE | open PATH |
-//	answer TASK ID=VALUE... | approve TASK [COMMENT] | reject TASK REASON
+//	answer TASK ID=VALUE... | approve TASK [COMMENT] | reject TASK REASON |
+//	post PATH JSON
 //
-// login, open, answer, approve and reject print what the page says.
+// login, open, answer, approve and reject print what the page says; post
+// prints the status and body of a request sent from the signed-in page.
 func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
 		ts.Fatalf("usage: browser start URL | login TOKEN | logout | register FILE | open PATH | answer TASK ID=VALUE... | approve TASK [COMMENT] | reject TASK REASON")
@@ -50,8 +52,14 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 	var out string
 	var err error
 	switch args[0] {
-	case "login":
-		out, err = b.Login(args[1])
+	case "login": // login TOKEN or login @FILE (the token printed by `agentos token create`)
+		tok := args[1]
+		if f, ok := strings.CutPrefix(tok, "@"); ok {
+			tok = strings.TrimSpace(ts.ReadFile(f))
+		}
+		out, err = b.Login(tok)
+	case "post": // post PATH JSON: a request the page's own script would not send
+		out, err = b.Post(args[1], args[2])
 	case "logout":
 		err = b.Logout()
 	case "open":

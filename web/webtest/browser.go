@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 
@@ -114,7 +115,7 @@ func css(s string) chromedp.CSS { return chromedp.CSS(s) }
 // Login signs in with token and returns the first page's heading.
 func (b *Browser) Login(token string) (string, error) {
 	if err := b.do("login", chromedp.Navigate(b.Base+"/login"), chromedp.SendKeys(css("#token"), token),
-		chromedp.Submit(css("#token")), chromedp.WaitVisible(css("main h1"))); err != nil {
+		chromedp.Submit(css("#token")), chromedp.WaitVisible(css("header .who"))); err != nil {
 		return "", err
 	}
 	return b.value("login", chromedp.Text(css("main h1")))
@@ -184,3 +185,14 @@ func (b *Browser) sign(form string, actions []chromedp.Action[chromedp.Void]) (s
 	  return (t && !t.startsWith("Preparing") && !t.startsWith("Touch")) ? (e.classList.contains("error") ? "refused: " : "ok: ") + t : ""; })()`
 	return b.value("sign", chromedp.Poll[string](final, chromedp.WithPollingTimeout(45*time.Second)))
 }
+
+// Post sends body (JSON) to path from the signed-in page, with its CSRF
+// token, as a script on the page could, and returns "STATUS BODY".
+func (b *Browser) Post(path, body string) (string, error) {
+	expr := `fetch(` + strconvQuote(b.Base+path) + `, {method: "POST", credentials: "same-origin",
+	  headers: {"Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": document.querySelector('meta[name="csrf"]').content},
+	  body: ` + strconvQuote(body) + `}).then(async r => r.status + " " + await r.text())`
+	return b.value("post", chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+}
+
+func strconvQuote(s string) string { return strconv.Quote(s) }
