@@ -16,7 +16,7 @@ import (
 //
 //	browser start URL | login TOKEN | logout | register FILE | open PATH |
 //	answer TASK ID=VALUE... | approve TASK [COMMENT] | reject TASK REASON |
-//	post PATH JSON
+//	post PATH JSON | waittext SELECTOR TEXT
 //
 // login, open, answer, approve and reject print what the page says; post
 // prints the status and body of a request sent from the signed-in page.
@@ -58,6 +58,8 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 			tok = strings.TrimSpace(ts.ReadFile(f))
 		}
 		out, err = b.Login(tok)
+	case "waittext": // waittext SELECTOR TEXT: the open page shows TEXT without a reload
+		out, err = b.WaitText(args[1], args[2])
 	case "post": // post PATH JSON: a request the page's own script would not send
 		out, err = b.Post(args[1], args[2])
 	case "logout":

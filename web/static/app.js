@@ -41,26 +41,27 @@
   // Live updates: when the audit chain grows, refetch this page and swap
   // every [data-live] region; forms being filled in are left alone.
   const live = document.querySelectorAll("[data-live]");
-  if (live.length && window.EventSource) {
-    let busy = false, again = false;
-    const refresh = async () => {
-      if (busy) { again = true; return; }
-      busy = true;
-      try {
-        const r = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
-        if (r.ok) {
-          const doc = new DOMParser().parseFromString(await r.text(), "text/html");
-          live.forEach((el) => {
-            const n = doc.querySelector('[data-live="' + el.dataset.live + '"]');
-            if (n && n.innerHTML !== el.innerHTML) el.innerHTML = n.innerHTML;
-          });
-          if (status) status.textContent = "Updated " + new Date().toLocaleTimeString();
-        }
-      } finally {
-        busy = false;
-        if (again) { again = false; refresh(); }
+  let busy = false, again = false;
+  const refresh = async () => {
+    if (!live.length) return;
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      const r = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      if (r.ok) {
+        const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+        live.forEach((el) => {
+          const n = doc.querySelector('[data-live="' + el.dataset.live + '"]');
+          if (n && n.innerHTML !== el.innerHTML) el.innerHTML = n.innerHTML;
+        });
+        if (status) status.textContent = "Updated " + new Date().toLocaleTimeString();
       }
-    };
+    } finally {
+      busy = false;
+      if (again) { again = false; refresh(); }
+    }
+  };
+  if (live.length && window.EventSource) {
     const es = new EventSource(base + "/events");
     es.addEventListener("change", refresh);
   }
@@ -91,8 +92,11 @@
         user_handle: r.userHandle ? b64u.enc(r.userHandle) : "",
       },
     });
+    // The decision is recorded: the form has done its part, and the
+    // message stays where a screen reader announced it.
+    form.querySelectorAll("button, input, textarea").forEach((el) => (el.disabled = true));
     say(form, done.message);
-    setTimeout(() => location.assign(done.next), 600);
+    refresh();
   }
 
   const decide = document.getElementById("decide-form");

@@ -196,3 +196,10 @@ func (b *Browser) Post(path, body string) (string, error) {
 }
 
 func strconvQuote(s string) string { return strconv.Quote(s) }
+
+// WaitText waits, without reloading, until the element sel's text holds
+// text (live updates) and returns that text.
+func (b *Browser) WaitText(sel, text string) (string, error) {
+	expr := `(() => { const e = document.querySelector(` + strconvQuote(sel) + `); return e && e.innerText.includes(` + strconvQuote(text) + `) ? e.innerText : ""; })()`
+	return b.value("wait for "+text, chromedp.Poll[string](expr, chromedp.WithPollingTimeout(30*time.Second)))
+}
