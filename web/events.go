@@ -56,9 +56,15 @@ func (h *hub) unsubscribe(ch chan int64) {
 func (h *hub) run(ctx context.Context) {
 	t := time.NewTicker(h.poll)
 	defer t.Stop()
+	primed := false
 	for {
 		if seq, err := h.head(ctx); err == nil {
 			h.mu.Lock()
+			// The first read only learns the head: the pages were just
+			// rendered from it, so there is nothing new to tell them.
+			if !primed {
+				h.last, primed = seq, true
+			}
 			if seq != h.last {
 				h.last = seq
 				for ch := range h.clients {
