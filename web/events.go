@@ -2,38 +2,63 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/agentos/agentos"
 )
 
-// hub tells every open page that the audit chain grew. One poller reads
-// the chain head for all clients (not one query per client), and only
-// while someone listens; each client holds a one-slot channel, so a slow
-// client misses intermediate heads, never blocks the others.
+// change is what the audit chain gained: its new head and the tasks its new
+// events name (All: too many to list, or events of no task).
+type change struct {
+	Seq   int64    `json:"seq"`
+	Tasks []string `json:"tasks,omitempty"`
+	All   bool     `json:"all,omitempty"`
+}
+
+// merge folds a change a client has not read yet into c.
+func (c change) merge(old change) change {
+	c.Tasks = slices.Clone(c.Tasks) // c is every client's: never append to it in place
+	c.All = c.All || old.All
+	for _, t := range old.Tasks {
+		if !slices.Contains(c.Tasks, t) {
+			c.Tasks = append(c.Tasks, t)
+		}
+	}
+	return c
+}
+
+// hub tells every open page what the audit chain gained. One poller reads
+// the chain for all clients (not one query per client), and only while
+// someone listens; each client holds a one-slot channel, so a slow client
+// gets the changes it missed folded into one, and never blocks the others.
+// Pages of one task refetch only when an event names it.
 type hub struct {
-	head func(context.Context) (int64, error)
-	poll time.Duration
+	changes func(ctx context.Context, since int64) (change, error)
+	poll    time.Duration
 
 	mu      sync.Mutex
-	clients map[chan int64]struct{}
+	clients map[chan change]struct{}
 	stop    context.CancelFunc
 	last    int64
 	closed  bool
 }
 
-func newHub(head func(context.Context) (int64, error), poll time.Duration) *hub {
-	return &hub{head: head, poll: poll, clients: map[chan int64]struct{}{}}
+func newHub(changes func(context.Context, int64) (change, error), poll time.Duration) *hub {
+	return &hub{changes: changes, poll: poll, clients: map[chan change]struct{}{}}
 }
 
-func (h *hub) subscribe() (chan int64, int64, bool) {
+func (h *hub) subscribe() (chan change, int64, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, 0, false
 	}
-	ch := make(chan int64, 1)
+	ch := make(chan change, 1)
 	h.clients[ch] = struct{}{}
 	if h.stop == nil {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -43,7 +68,7 @@ func (h *hub) subscribe() (chan int64, int64, bool) {
 	return ch, h.last, true
 }
 
-func (h *hub) unsubscribe(ch chan int64) {
+func (h *hub) unsubscribe(ch chan change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.clients, ch)
@@ -58,21 +83,27 @@ func (h *hub) run(ctx context.Context) {
 	defer t.Stop()
 	primed := false
 	for {
-		if seq, err := h.head(ctx); err == nil {
+		h.mu.Lock()
+		since := h.last
+		h.mu.Unlock()
+		if !primed {
+			since = -1 // learn the head only: the pages were just rendered from it
+		}
+		if c, err := h.changes(ctx, since); err == nil {
 			h.mu.Lock()
-			// The first read only learns the head: the pages were just
-			// rendered from it, so there is nothing new to tell them.
-			if !primed {
-				h.last, primed = seq, true
-			}
-			if seq != h.last {
-				h.last = seq
+			switch {
+			case !primed:
+				h.last, primed = c.Seq, true
+			case c.Seq != h.last:
+				h.last = c.Seq
 				for ch := range h.clients {
+					mine := c
 					select {
-					case <-ch: // drop the unread head: only the newest matters
+					case old := <-ch:
+						mine = c.merge(old)
 					default:
 					}
-					ch <- seq
+					ch <- mine
 				}
 			}
 			h.mu.Unlock()
@@ -99,21 +130,44 @@ func (h *hub) close() {
 	}
 }
 
-func (s *Server) chainHead(ctx context.Context) (int64, error) {
+// maxChangeEvents bounds the events one poll reads to name the changed
+// tasks; past it every page refreshes.
+const maxChangeEvents = 256
+
+// chainChanges reads the audit chain's head and, past since (-1: none),
+// the tasks the new events name.
+func (s *Server) chainChanges(ctx context.Context, since int64) (change, error) {
 	// One poll's resources end with the poll.
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c, err := s.opt.Reader(ctx)
+	db, err := s.opt.Audit(ctx)
 	if err != nil {
-		return 0, err
+		return change{}, err
 	}
-	seq, _, err := c.DB.ChainHead(ctx)
-	return seq, err
+	seq, _, err := db.ChainHead(ctx)
+	if err != nil || since < 0 || seq <= since {
+		return change{Seq: seq}, err
+	}
+	evs, err := db.Events(ctx, agentos.EventFilter{FromSeq: since + 1, Limit: maxChangeEvents})
+	if err != nil {
+		return change{}, err
+	}
+	c := change{Seq: seq, All: len(evs) >= maxChangeEvents}
+	for _, e := range evs {
+		switch {
+		case e.Task == "":
+			c.All = true
+		case !slices.Contains(c.Tasks, e.Task):
+			c.Tasks = append(c.Tasks, e.Task)
+		}
+	}
+	return c, nil
 }
 
 // events is the live-update stream (Server-Sent Events): an event "change"
-// with the audit chain's head whenever it grows; the page then refetches
-// its live parts. A comment every 25s keeps proxies from closing it.
+// ({"seq", "tasks", "all"}) whenever the audit chain grows; the page then
+// refetches its live parts if the change concerns it. A comment every 25s
+// keeps proxies from closing the stream.
 func (s *Server) events(w http.ResponseWriter, r *request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -138,11 +192,12 @@ func (s *Server) events(w http.ResponseWriter, r *request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case seq, ok := <-ch:
+		case c, ok := <-ch:
 			if !ok {
 				return
 			}
-			fmt.Fprintf(w, "event: change\ndata: %d\n\n", seq)
+			b, _ := json.Marshal(c)
+			fmt.Fprintf(w, "event: change\ndata: %s\n\n", b)
 		case <-keep.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 		}

@@ -74,6 +74,9 @@ type Options struct {
 	// Reader is Coordinator for pages that only read (nil: Coordinator);
 	// it may open the store read-only and skip housekeeping.
 	Reader func(ctx context.Context) (*coordinator.Coordinator, error)
+	// Audit returns the audit log live updates watch (nil: Reader's
+	// store); asked once a second while pages listen, so it should be cheap.
+	Audit func(ctx context.Context) (agentos.AuditStore, error)
 	// Memory returns the memory service agentos.yaml selects (nil: no
 	// memory search).
 	Memory func(ctx context.Context) (memory.Service, error)
@@ -122,6 +125,15 @@ func New(opt Options) (*Server, error) {
 	if opt.Reader == nil {
 		opt.Reader = opt.Coordinator
 	}
+	if opt.Audit == nil {
+		opt.Audit = func(ctx context.Context) (agentos.AuditStore, error) {
+			c, err := opt.Reader(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return c.DB, nil
+		}
+	}
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second
 	}
@@ -129,7 +141,7 @@ func New(opt Options) (*Server, error) {
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
-	s.hub = newHub(s.chainHead, opt.Poll)
+	s.hub = newHub(s.chainChanges, opt.Poll)
 	s.routes()
 	return s, nil
 }

@@ -62,8 +62,14 @@
     }
   };
   if (live.length && window.EventSource) {
+    // A region of one task (data-task) refreshes only when an event names it.
+    const concerns = (c) => [...live].some((el) => !el.dataset.task || c.all || (c.tasks || []).includes(el.dataset.task));
     const es = new EventSource(base + "/events");
-    es.addEventListener("change", refresh);
+    es.addEventListener("change", (ev) => {
+      let c = { all: true };
+      try { c = JSON.parse(ev.data); } catch (e) { /* refresh */ }
+      if (concerns(c)) refresh();
+    });
   }
 
   // Sign a decision: begin (the server prepares the statement), the
