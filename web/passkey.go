@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -162,6 +163,7 @@ func (s *Server) signBegin(w http.ResponseWriter, r *request) {
 	}
 	pend.msg = pend.stmt.Encode()
 	id := randomID()
+	s.sweep()
 	s.pending.Store(id, pend)
 	writeJSON(w, http.StatusOK, signChallenge{ID: id, Statement: string(pend.msg), Challenge: signers.Challenge(pend.msg),
 		RPID: signers.Passkey{Origin: org}.RPID(), Allow: allow, TimeoutMS: int(pendingTTL.Milliseconds())})
@@ -193,7 +195,11 @@ func (s *Server) takePending(r *request, id, task string) (*pending, error) {
 }
 
 func (s *Server) signFinish(w http.ResponseWriter, r *request) {
-	ctx := r.Context()
+	// A decision, and the apply an approval may start, goes on when the
+	// browser goes away (as a CLI run does when its terminal closes); what
+	// the request opened closes when the handler returns.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	defer cancel()
 	var req signFinishRequest
 	if err := decode(r.Request, &req); err != nil {
 		s.fail(w, r.Request, err)
@@ -315,6 +321,7 @@ func (s *Server) registerBegin(w http.ResponseWriter, r *request) {
 	}
 	challenge := randomID()
 	id := randomID()
+	s.sweep()
 	s.pending.Store(id, &pending{sid: r.sid, decision: "register", msg: []byte(challenge), person: r.who.Name, origin: org, expires: time.Now().Add(pendingTTL)})
 	user := sum([]byte("agentos:" + r.who.Name))
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -348,4 +355,22 @@ func (s *Server) registerFinish(w http.ResponseWriter, r *request) {
 	}
 	pk.Comment = "added " + time.Now().UTC().Format("2006-01-02")
 	writeJSON(w, http.StatusOK, map[string]string{"line": pend.person + " " + pk.Line(), "credential_id": base64.RawURLEncoding.EncodeToString(pk.CredentialID)})
+}
+
+// sweep forgets expired signing requests and sessions, so that neither map
+// grows with requests never finished or sessions never ended.
+func (s *Server) sweep() {
+	now := time.Now()
+	s.pending.Range(func(k, v any) bool {
+		if now.After(v.(*pending).expires) {
+			s.pending.Delete(k)
+		}
+		return true
+	})
+	s.sessions.Range(func(k, v any) bool {
+		if now.After(v.(*session).expires) {
+			s.sessions.Delete(k)
+		}
+		return true
+	})
 }

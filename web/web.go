@@ -308,6 +308,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := randomID()
+	s.sweep()
 	s.sessions.Store(id, &session{token: token, csrf: randomID(), expires: time.Now().Add(sessionTTL)})
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: s.path("/"), HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL.Seconds())})
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: "", Path: s.path("/login"), MaxAge: -1})
