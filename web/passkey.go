@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,10 +83,6 @@ func signer(keys *signers.Keyring, who Identity, decision string) (signers.Perso
 	if who.Actor != "" && !who.Actor.IsHuman() {
 		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s is a service's token: only a person decides", who.Actor)
 	}
-	p, ok := keys.Person(who.Name)
-	if !ok || p.Name != who.Name {
-		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s is not a signer listed in %s: a token alone never decides", who.Name, agentos.PolicyFile)
-	}
 	role, tokenRole := signers.RoleApprove, RoleApprover
 	if decision == "answer" {
 		role, tokenRole = signers.RoleAnswer, RoleAnswerer
@@ -93,10 +90,31 @@ func signer(keys *signers.Keyring, who Identity, decision string) (signers.Perso
 	if !who.Role.may(tokenRole) {
 		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s's token has the role %s, which may not %s", who.Name, who.Role, decision)
 	}
-	if !p.Can(role) {
-		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s may not %s: the policy does not give them the %s role", p.Name, decision, role)
+	// A person may be listed in several entries (an SSH line, a passkey
+	// line): their passkeys are those of every entry of theirs that holds
+	// the role.
+	var out signers.Person
+	listed := false
+	for _, p := range keys.People() {
+		if p.Name != who.Name {
+			continue
+		}
+		listed = true
+		if p.Can(role) {
+			if out.Name == "" {
+				out = p
+				out.Passkeys = nil
+			}
+			out.Passkeys = append(out.Passkeys, p.Passkeys...)
+		}
 	}
-	return p, nil
+	switch {
+	case !listed:
+		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s is not a signer listed in %s: a token alone never decides", who.Name, agentos.PolicyFile)
+	case out.Name == "":
+		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s may not %s: the policy does not give them the %s role", who.Name, decision, role)
+	}
+	return out, nil
 }
 
 func (s *Server) signBegin(w http.ResponseWriter, r *request) {
@@ -248,8 +266,8 @@ func (s *Server) signFinish(w http.ResponseWriter, r *request) {
 		if err != nil {
 			return nil, agentos.WrapError(agentos.EDENIED, err, "the passkey signature does not verify: %v", err)
 		}
-		if signedBy.Name != p.Name {
-			return nil, agentos.Errorf(agentos.EDENIED, "the passkey that signed is %s's, not %s's", signedBy.Name, p.Name)
+		if signedBy.Name != p.Name || !slices.ContainsFunc(p.Passkeys, func(k signers.Passkey) bool { return k.ID() == req.Assertion.CredentialID }) {
+			return nil, agentos.Errorf(agentos.EDENIED, "the passkey that signed is %s's, not one %s may %s with", signedBy.Name, p.Name, pend.decision)
 		}
 		return &agentos.SignedStatement{Statement: string(pend.msg), Signature: armored, Namespace: signers.PasskeyNamespace, Key: signers.PasskeyType + ":" + req.Assertion.CredentialID}, nil
 	}}
@@ -298,7 +316,10 @@ func (s *Server) passkeyPage(w http.ResponseWriter, r *request) {
 		return
 	}
 	var listed []string
-	if p, ok := keys.Person(r.who.Name); ok {
+	for _, p := range keys.People() {
+		if p.Name != r.who.Name {
+			continue
+		}
 		for _, pk := range p.Passkeys {
 			listed = append(listed, pk.Origin+" "+pk.ID())
 		}
