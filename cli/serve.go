@@ -86,7 +86,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	if !ok {
 		return agentos.Errorf(agentos.EINVALID, "this store keeps no API tokens")
 	}
-	svc := &tokens.Service{DB: ts, Now: f.Now}
+	svc := &tokens.Service{DB: ts, Now: f.Now, Audit: db}
 	errLog := &syncWriter{w: f.IO.ErrOut}
 	if opts.UI == nil {
 		page, err := webPage(repo.Root, f, errLog, svc)
@@ -108,6 +108,8 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		Rate:         opts.Rate,
 		Burst:        opts.Burst,
 		Now:          f.Now,
+		// The policy was loaded above (f.DB): redactText reads it only.
+		Redact: f.redactText,
 	})
 	if err != nil {
 		return err

@@ -76,6 +76,7 @@ type handler func(c *call) (int, any, error)
 
 // route serves pattern to tokens holding at least role.
 func (s *Server) route(pattern string, role tokens.Role, h handler) {
+	s.roles[pattern] = role
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		id, ok := IdentityFrom(r.Context())
 		if !ok {
@@ -312,7 +313,7 @@ func (c *call) taskResult(status int, t *agentos.Task, err error) (int, any, err
 		if code == agentos.EINTERNAL {
 			return 0, nil, err
 		}
-		res.Outcome = &ErrorBody{Code: code, Message: agentos.ErrorMessage(err)}
+		res.Outcome = &ErrorBody{Code: code, Message: c.s.opts.Redact(agentos.ErrorMessage(err))}
 	}
 	return status, res, nil
 }
@@ -580,7 +581,7 @@ func answerTask(c *call) (int, any, error) {
 	if req.Signed != nil {
 		signed = *req.Signed
 	}
-	who, err := decider(keys, signers.RoleAnswer, signed, c.id, co.Now())
+	who, err := decider(keys, signers.RoleAnswer, signed, co.Now())
 	if err != nil {
 		return 0, nil, err
 	}
@@ -656,7 +657,7 @@ func (c *call) decider(co *coordinator.Coordinator, req DecisionRequest) (approv
 	if req.Signed != nil {
 		signed = *req.Signed
 	}
-	return decider(keys, signers.RoleApprove, signed, c.id, co.Now())
+	return decider(keys, signers.RoleApprove, signed, co.Now())
 }
 
 func approveTask(c *call) (int, any, error) {
@@ -839,7 +840,7 @@ func auditVerify(c *call) (int, any, error) {
 	}
 	out := AuditVerifyResult{Report: doc}
 	if failed != nil {
-		out.Error = &ErrorBody{Code: agentos.ErrorCode(failed), Message: agentos.ErrorMessage(failed)}
+		out.Error = &ErrorBody{Code: agentos.ErrorCode(failed), Message: c.s.opts.Redact(agentos.ErrorMessage(failed))}
 	}
 	return 200, out, nil
 }

@@ -78,6 +78,10 @@ type Options struct {
 	Burst int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Redact redacts the messages of errors and outcomes, which can quote
+	// outside text (a failing check's last line), as the CLI redacts what
+	// it prints (default: unchanged).
+	Redact func(string) string
 }
 
 // Defaults of Options.
@@ -98,6 +102,8 @@ type Server struct {
 	base   context.Context
 	cancel context.CancelFunc
 	tls    bool
+	// roles is the least role of each route ("GET /api/v1/tasks").
+	roles map[string]tokens.Role
 }
 
 // New returns a Server.
@@ -120,7 +126,10 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), rate: newLimiter(opts.Rate, opts.Burst, opts.Now)}
+	if opts.Redact == nil {
+		opts.Redact = func(s string) string { return s }
+	}
+	s := &Server{opts: opts, mux: http.NewServeMux(), rate: newLimiter(opts.Rate, opts.Burst, opts.Now), roles: map[string]tokens.Role{}}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	s.routes()
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
@@ -271,10 +280,10 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 func (s *Server) writeError(w http.ResponseWriter, status int, err error) {
 	code, msg := agentos.ErrorCode(err), agentos.ErrorMessage(err)
 	if status == http.StatusInternalServerError {
-		fmt.Fprintf(s.opts.ErrorLog, "agentos serve: %v\n", err)
+		fmt.Fprintf(s.opts.ErrorLog, "agentos serve: %s\n", s.opts.Redact(err.Error()))
 		code, msg = agentos.EINTERNAL, "internal error in agentos serve (see its log)"
 	}
-	writeJSON(w, status, Error{ErrorBody{Code: code, Message: msg}})
+	writeJSON(w, status, Error{ErrorBody{Code: code, Message: s.opts.Redact(msg)}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -46,7 +46,7 @@ func verifySignature(keys *signers.Keyring, s Signed) (signers.Person, *agentos.
 // statement (every field but the time of signing, which must be recent):
 // so what is recorded is exactly what the person signed, and checked again
 // at admission like any signed decision.
-func decider(keys *signers.Keyring, role signers.Role, s Signed, id Identity, now time.Time) (approval.Identity, error) {
+func decider(keys *signers.Keyring, role signers.Role, s Signed, now time.Time) (approval.Identity, error) {
 	if keys.Len() == 0 {
 		return approval.Identity{}, agentos.Errorf(agentos.EDENIED, "%s lists no signers: through the API a decision must be signed by a listed person's key, and a token alone never decides (list people under signers:, or decide with the CLI at the repository)", agentos.PolicyFile)
 	}
@@ -82,4 +82,3 @@ func decider(keys *signers.Keyring, role signers.Role, s Signed, id Identity, no
 		return signed, nil
 	}}, nil
 }
-

@@ -54,6 +54,8 @@ func Run(t *testing.T, open func(t *testing.T) agentos.Store, opts ...Options) {
 	t.Run("TaskLookup", s.taskLookup)
 	t.Run("TaskWindow", s.taskWindow)
 	t.Run("TaskOrderWithinASecond", s.taskOrderWithinASecond)
+	t.Run("TaskCursor", s.taskCursor)
+	t.Run("APITokens", s.apiTokens)
 	t.Run("AuditChain", s.auditChain)
 	t.Run("AuditConcurrentAppends", s.auditConcurrent)
 	t.Run("AuditTimeExact", s.auditTimeExact)
@@ -352,6 +354,87 @@ func (s *suite) taskOrderWithinASecond(t *testing.T) {
 	must(t, err)
 	if len(ts) != 2 || ts[0].ID != "t5" || ts[1].ID != "t4" {
 		t.Errorf("Tasks(limit 2) = %v, want t5, t4", ts)
+	}
+}
+
+// taskCursor: a list continued after a task (TaskFilter.After) holds
+// exactly the tasks after it in the list's order, ties in time broken by
+// id, in SQL as in Match.
+func (s *suite) taskCursor(t *testing.T) {
+	st := s.open(t)
+	start := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	clk := s.clock(t, st, start)
+	for i, id := range []string{"ta", "tb", "tc", "td", "te"} {
+		// tb and tc share a creation time: the id orders them.
+		clk.now = start.Add(time.Duration(min(i, 1+max(i-2, 0))) * time.Millisecond)
+		newTask(t, st, id)
+	}
+	var got []string
+	f := agentos.TaskFilter{Limit: 2}
+	for range 5 {
+		ts, err := st.Tasks(ctx, f)
+		must(t, err)
+		for _, x := range ts {
+			got = append(got, x.ID)
+		}
+		if len(ts) < 2 {
+			break
+		}
+		last := ts[len(ts)-1]
+		f.After = &agentos.TaskCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	if want := "te td tc tb ta"; strings.Join(got, " ") != want {
+		t.Errorf("pages = %v, want %s", got, want)
+	}
+}
+
+// apiTokens: a token is stored with its audit event, found by its hash,
+// revoked once (with its event) and never twice.
+func (s *suite) apiTokens(t *testing.T) {
+	st := s.open(t)
+	ts, ok := st.(agentos.TokenStore)
+	if !ok {
+		t.Skip("this store keeps no API tokens")
+	}
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	tok := agentos.APIToken{ID: "tok_1", Name: "alice", Actor: agentos.Human("alice"), Role: "viewer", Hash: strings.Repeat("ab", 32),
+		CreatedAt: at, CreatedBy: agentos.Human("root"), ExpiresAt: at.Add(time.Hour)}
+	must(t, ts.SaveToken(ctx, tok, agentos.NewTokenEvent(agentos.EventTokenCreated, tok, tok.CreatedBy)))
+	if err := ts.SaveToken(ctx, tok, agentos.NewTokenEvent(agentos.EventTokenCreated, tok, tok.CreatedBy)); agentos.ErrorCode(err) != agentos.ECONFLICT {
+		t.Errorf("saving a token twice: %v, want a conflict", err)
+	}
+	got, err := ts.TokenByHash(ctx, tok.Hash)
+	must(t, err)
+	if got.ID != tok.ID || got.Actor != tok.Actor || !got.ExpiresAt.Equal(tok.ExpiresAt) || !got.RevokedAt.IsZero() {
+		t.Errorf("TokenByHash = %+v, want %+v", got, tok)
+	}
+	if _, err := ts.TokenByHash(ctx, strings.Repeat("cd", 32)); agentos.ErrorCode(err) != agentos.ENOTFOUND {
+		t.Errorf("unknown hash: %v", err)
+	}
+	ev := func(x agentos.APIToken) agentos.EventInput {
+		return agentos.NewTokenEvent(agentos.EventTokenRevoked, x, agentos.Human("root"))
+	}
+	r, err := ts.RevokeToken(ctx, "tok_1", at.Add(time.Minute), agentos.Human("root"), ev)
+	must(t, err)
+	if r.RevokedAt.IsZero() || r.RevokedBy != agentos.Human("root") {
+		t.Errorf("revoked = %+v", r)
+	}
+	if _, err := ts.RevokeToken(ctx, "tok_1", at, agentos.Human("root"), ev); agentos.ErrorCode(err) != agentos.ECONFLICT {
+		t.Errorf("revoking twice: %v, want a conflict", err)
+	}
+	all, err := ts.APITokens(ctx)
+	must(t, err)
+	if len(all) != 1 || all[0].RevokedAt.IsZero() {
+		t.Errorf("APITokens = %+v", all)
+	}
+	evs, err := st.Events(ctx, agentos.EventFilter{})
+	must(t, err)
+	var kinds []string
+	for _, e := range evs {
+		kinds = append(kinds, e.Kind)
+	}
+	if strings.Join(kinds, " ") != "token.created token.revoked" {
+		t.Errorf("events = %v, want one token.created and one token.revoked", kinds)
 	}
 }
 

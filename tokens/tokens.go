@@ -28,9 +28,11 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -79,6 +81,17 @@ func Hash(secret string) string {
 type Service struct {
 	DB  agentos.TokenStore
 	Now func() time.Time
+	// Audit, when set, is the audit log Authenticate checks every token
+	// against: a token counts only with its token.created event (same ID,
+	// name, actor, role, expiry) and without a token.revoked one, so a row
+	// written into the store by hand, or a revocation erased from a row,
+	// grants nothing. `agentos serve` sets it.
+	Audit agentos.AuditStore
+
+	mu      sync.Mutex
+	next    int64                         // the first event seq not read yet
+	created map[string]agentos.TokenEvent // token.created by token ID
+	revoked map[string]bool
 }
 
 func (s *Service) now() time.Time {
@@ -206,5 +219,52 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*agentos.API
 	if _, err := ParseRole(t.Role); err != nil {
 		return nil, fmt.Errorf("token %s has an unknown role %q", t.ID, t.Role)
 	}
+	if s.Audit != nil {
+		ok, err := s.audited(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, denied
+		}
+	}
 	return t, nil
+}
+
+// audited reports whether t's row is what its audit events say: created as
+// it reads, and never revoked. The events are read once, then only the new
+// ones on each call.
+func (s *Service) audited(ctx context.Context, t *agentos.APIToken) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.created == nil {
+		s.created, s.revoked, s.next = map[string]agentos.TokenEvent{}, map[string]bool{}, 1
+	}
+	head, _, err := s.Audit.ChainHead(ctx)
+	if err != nil {
+		return false, err
+	}
+	if head >= s.next {
+		for _, kind := range []string{agentos.EventTokenCreated, agentos.EventTokenRevoked} {
+			evs, err := s.Audit.Events(ctx, agentos.EventFilter{Kind: kind, FromSeq: s.next})
+			if err != nil {
+				return false, err
+			}
+			for _, e := range evs {
+				var d agentos.TokenEvent
+				if err := json.Unmarshal(e.Data, &d); err != nil {
+					return false, agentos.WrapError(agentos.EINTERNAL, err, "audit event %d (%s) does not decode: %v; run `agentos audit verify`", e.Seq, e.Kind, err)
+				}
+				if kind == agentos.EventTokenCreated {
+					s.created[d.ID] = d
+				} else {
+					s.revoked[d.ID] = true
+				}
+			}
+		}
+		s.next = head + 1
+	}
+	want := agentos.NewTokenEvent(agentos.EventTokenCreated, *t, "").Data.(agentos.TokenEvent)
+	got, ok := s.created[t.ID]
+	return ok && got == want && !s.revoked[t.ID], nil
 }
