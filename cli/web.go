@@ -36,6 +36,8 @@ func webPage(root string, parent *Factory, errLog io.Writer, svc *tokens.Service
 			}
 			return web.Identity{Name: t.Name, Actor: t.Actor, Role: web.Role(t.Role)}, nil
 		},
-		Logf: func(format string, args ...any) { fmt.Fprintf(errLog, "agentos: "+format+"\n", args...) },
+		// The policy was loaded at start (serveRun's f.DB): as the API does.
+		Redact: parent.redactText,
+		Logf:   func(format string, args ...any) { fmt.Fprintf(errLog, "agentos: "+format+"\n", args...) },
 	})
 }

@@ -301,7 +301,7 @@ func (s *Server) signFinish(w http.ResponseWriter, r *request) {
 		s.fail(w, r.Request, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": msg, "next": s.path("/tasks/" + t.ID)})
+	writeJSON(w, http.StatusOK, map[string]string{"message": s.opt.Redact(msg), "next": s.path("/tasks/" + t.ID)})
 }
 
 func (s *Server) passkeyPage(w http.ResponseWriter, r *request) {

@@ -83,6 +83,10 @@ type Options struct {
 	// Authenticate resolves a bearer token to its holder; it is asked on
 	// every request, so a revoked or expired token ends its sessions.
 	Authenticate func(ctx context.Context, token string) (Identity, error)
+	// Redact redacts error and outcome messages, which can quote outside
+	// text such as a failing check's output (default: unchanged). Page
+	// content passes the redactor of the policy each request loads.
+	Redact func(string) string
 	// Prefix is where the page is mounted ("" for the root).
 	Prefix string
 	// Logf receives server-side errors (nil: log.Printf).
@@ -121,6 +125,9 @@ func New(opt Options) (*Server, error) {
 	}
 	if opt.Logf == nil {
 		opt.Logf = log.Printf
+	}
+	if opt.Redact == nil {
+		opt.Redact = func(s string) string { return s }
 	}
 	if opt.Reader == nil {
 		opt.Reader = opt.Coordinator
@@ -343,12 +350,12 @@ func statusOf(err error) int {
 // otherwise. Internal errors are logged, and their text is not shown.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := statusOf(err)
-	msg := agentos.ErrorMessage(err)
+	msg := s.opt.Redact(agentos.ErrorMessage(err))
 	if r.Context().Err() != nil {
 		return // the client went away (its session's store closed with it)
 	}
 	if agentos.ErrorCode(err) == agentos.EINTERNAL {
-		s.opt.Logf("web: %s %s: %v", r.Method, r.URL.Path, err)
+		s.opt.Logf("web: %s %s: %s", r.Method, r.URL.Path, s.opt.Redact(err.Error()))
 		msg = "internal error (see the server's log)"
 	}
 	if wantsJSON(r) {
