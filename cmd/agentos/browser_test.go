@@ -16,7 +16,7 @@ import (
 //
 //	browser start URL | login TOKEN | logout | register FILE | open PATH |
 //	answer TASK ID=VALUE... | approve TASK [COMMENT] | reject TASK REASON |
-//	post PATH JSON | waittext SELECTOR TEXT
+//	post PATH JSON | waittext SELECTOR TEXT | phone PATH | eval EXPR
 //
 // login, open, answer, approve and reject print what the page says; post
 // prints the status and body of a request sent from the signed-in page.
@@ -58,6 +58,13 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 			tok = strings.TrimSpace(ts.ReadFile(f))
 		}
 		out, err = b.Login(tok)
+	case "phone": // phone PATH: prints "overflow N", the pixels the page is wider than a phone
+		var n int
+		if n, err = b.Phone(args[1]); err == nil {
+			out = fmt.Sprintf("overflow %d", n)
+		}
+	case "eval":
+		out, err = b.Eval(args[1])
 	case "waittext": // waittext SELECTOR TEXT: the open page shows TEXT without a reload
 		out, err = b.WaitText(args[1], args[2])
 	case "post": // post PATH JSON: a request the page's own script would not send

@@ -155,14 +155,22 @@ func (b *Browser) Register() (string, error) {
 	return strings.TrimPrefix(line, "  - "), nil
 }
 
-// Answer fills the task's question form (text inputs by question id) and
-// signs it with the passkey; it returns "ok: MESSAGE" or "refused: MESSAGE".
+// Answer fills the task's question form (text inputs by question id) by
+// keyboard and signs it with the passkey; it returns "ok: MESSAGE" or "refused: MESSAGE".
 func (b *Browser) Answer(task string, answers map[string]string) (string, error) {
 	actions := []chromedp.Action[chromedp.Void]{chromedp.Navigate(b.Base + "/tasks/" + task), chromedp.WaitVisible(css("#answer-form"))}
+	// By keyboard, as a person without a mouse would: type each answer,
+	// then Enter in the last field submits the form.
+	last := ""
 	for id, v := range answers {
-		actions = append(actions, chromedp.SetValue(css("#q-"+id), v))
+		actions = append(actions, chromedp.Clear(css("#q-"+id)), chromedp.Focus(css("#q-"+id)), chromedp.KeyEvent(v))
+		last = id
 	}
-	actions = append(actions, chromedp.Click(css("#answer-form button[type=submit]")))
+	if last == "" {
+		actions = append(actions, chromedp.Click(css("#answer-form button[type=submit]")))
+	} else {
+		actions = append(actions, chromedp.Focus(css("#q-"+last)), chromedp.KeyEvent("\r"))
+	}
 	return b.sign("#answer-form", actions)
 }
 
@@ -202,4 +210,21 @@ func strconvQuote(s string) string { return strconv.Quote(s) }
 func (b *Browser) WaitText(sel, text string) (string, error) {
 	expr := `(() => { const e = document.querySelector(` + strconvQuote(sel) + `); return e && e.innerText.includes(` + strconvQuote(text) + `) ? e.innerText : ""; })()`
 	return b.value("wait for "+text, chromedp.Poll[string](expr, chromedp.WithPollingTimeout(30*time.Second)))
+}
+
+// Phone opens path in a phone-sized viewport (390×844) and returns how
+// many pixels the page is wider than the screen (0: nothing to scroll
+// sideways; wide diffs scroll inside their own box).
+func (b *Browser) Phone(path string) (int, error) {
+	if err := b.do("phone "+path, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3)),
+		chromedp.Navigate(b.Base+path), chromedp.WaitVisible(css("main"))); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, b.Timeout)
+	defer cancel()
+	over, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Math.max(0, document.documentElement.scrollWidth - window.innerWidth)`))
+	if err != nil {
+		return 0, b.wrap("phone", err)
+	}
+	return over, b.do("phone", chromedp.ResetViewport())
 }
