@@ -27,6 +27,7 @@ func webPage(root string, parent *Factory, errLog io.Writer, svc *tokens.Service
 		Coordinator: func(ctx context.Context) (*coordinator.Coordinator, error) { return open(ctx).Coordinator(ctx) },
 		Reader:      func(ctx context.Context) (*coordinator.Coordinator, error) { return open(ctx).CoordinatorReadOnly(ctx) },
 		Memory:      func(ctx context.Context) (memory.Service, error) { return open(ctx).Memory(ctx) },
+		VerifyAudit: func(ctx context.Context) (any, error, error) { return open(ctx).AuditVerify(ctx) },
 		// Live updates read only the audit chain: the store, no pipeline.
 		Audit: func(ctx context.Context) (agentos.AuditStore, error) { return open(ctx).Store(ctx) },
 		Authenticate: func(ctx context.Context, token string) (web.Identity, error) {

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
@@ -325,11 +326,28 @@ func (s *Server) auditPage(w http.ResponseWriter, r *request) {
 		out = append(out, eventView{Seq: e.Seq, Time: e.Time.UTC().Format(time.RFC3339), Task: e.Task, Actor: string(e.Actor), Kind: e.Kind, Data: red(data), Hash: e.Hash})
 	}
 	verified := map[string]any{}
-	n, verr := c.DB.VerifyChain(ctx)
-	verified["OK"] = verr == nil
-	verified["Count"] = n
-	if verr != nil {
-		verified["Error"] = red(agentos.ErrorMessage(verr))
+	if s.opt.VerifyAudit != nil {
+		doc, failed, err := s.opt.VerifyAudit(ctx)
+		if err != nil {
+			s.fail(w, r.Request, err)
+			return
+		}
+		verified["Full"] = true
+		verified["OK"] = failed == nil
+		if failed != nil {
+			verified["Error"] = red(agentos.ErrorMessage(failed))
+		}
+		if m, ok := doc.(map[string]any); ok {
+			verified["Count"], verified["Commits"] = m["events"], m["commits"]
+			verified["Anchored"] = fmt.Sprint(m["anchored"])
+		}
+	} else {
+		n, verr := c.DB.VerifyChain(ctx)
+		verified["OK"] = verr == nil
+		verified["Count"] = n
+		if verr != nil {
+			verified["Error"] = red(agentos.ErrorMessage(verr))
+		}
 	}
 	s.show(w, r, "audit", "Audit log", map[string]any{"Events": out, "Task": task, "Next": next, "Verify": verified})
 }

@@ -83,6 +83,10 @@ type Options struct {
 	// Authenticate resolves a bearer token to its holder; it is asked on
 	// every request, so a revoked or expired token ends its sessions.
 	Authenticate func(ctx context.Context, token string) (Identity, error)
+	// VerifyAudit runs `agentos audit verify` (chain, payloads, the
+	// evidence outside the store, commit trailers): its JSON document and
+	// what failed (nil: all verified). Nil: the page checks the chain only.
+	VerifyAudit func(ctx context.Context) (doc any, failed error, err error)
 	// Redact redacts error and outcome messages, which can quote outside
 	// text such as a failing check's output (default: unchanged). Page
 	// content passes the redactor of the policy each request loads.
