@@ -3,6 +3,7 @@ package signers
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -12,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/agentos/agentos"
-	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 )
 
@@ -163,89 +163,77 @@ func Challenge(msg []byte) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// VerifyAssertion checks that a was made by passkey k over msg: the
-// challenge is msg's hash, the ceremony is webauthn.get, the origin is
-// k's origin exactly (not a cross-origin frame), the authenticator data
-// names k's relying party and says the person was present and verified,
-// and the signature verifies under k's public key.
+// clientData is the part of clientDataJSON an assertion is judged by
+// (WebAuthn §5.8.1).
+type clientData struct {
+	Type        string `json:"type"`
+	Challenge   string `json:"challenge"`
+	Origin      string `json:"origin"`
+	CrossOrigin bool   `json:"crossOrigin"`
+	TopOrigin   string `json:"topOrigin"`
+}
+
+// Authenticator data flags (WebAuthn §6.1).
+const (
+	flagUserPresent  = 0x01
+	flagUserVerified = 0x04
+)
+
+// VerifyAssertion checks that a was made by passkey k over msg, following
+// WebAuthn's verification of an assertion (§7.2): the ceremony is
+// webauthn.get, the challenge is msg's hash, the origin is k's origin
+// exactly and not a cross-origin frame, the authenticator data names k's
+// relying party and says the user was present and verified, and the
+// signature over authenticatorData || SHA-256(clientDataJSON) verifies
+// under k's COSE key. The key parsing and the signature check are
+// go-webauthn's (webauthncose); this package only reads the two
+// structures, which keeps the pipeline clear of go-webauthn's protocol
+// package and what it imports.
 func VerifyAssertion(k Passkey, msg []byte, a Assertion) error {
 	raw, err := b64url(a.CredentialID)
 	if err != nil || !bytes.Equal(raw, k.CredentialID) {
 		return fmt.Errorf("the assertion is by credential %s, not %s", a.CredentialID, k.ID())
 	}
-	var resp protocol.CredentialAssertionResponse
-	resp.ID = k.ID()
-	resp.RawID = k.CredentialID
-	resp.Type = string(protocol.PublicKeyCredentialType)
-	for _, f := range []struct {
-		dst *protocol.URLEncodedBase64
-		src string
-	}{{&resp.AssertionResponse.AuthenticatorData, a.AuthenticatorData}, {&resp.AssertionResponse.ClientDataJSON, a.ClientDataJSON},
-		{&resp.AssertionResponse.Signature, a.Signature}, {&resp.AssertionResponse.UserHandle, a.UserHandle}} {
-		b, err := b64url(f.src)
-		if err != nil {
-			return fmt.Errorf("the assertion is not base64url: %v", err)
-		}
-		*f.dst = b
+	cdJSON, err1 := b64url(a.ClientDataJSON)
+	ad, err2 := b64url(a.AuthenticatorData)
+	sig, err3 := b64url(a.Signature)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return fmt.Errorf("the assertion is not base64url: %v", err)
 	}
-	parsed, err := resp.Parse()
-	if err != nil {
-		return fmt.Errorf("the assertion does not parse: %v", webauthnErr(err))
+	var cd clientData
+	if err := json.Unmarshal(cdJSON, &cd); err != nil {
+		return fmt.Errorf("the assertion's client data does not decode: %v", err)
 	}
-	if parsed.Response.CollectedClientData.CrossOrigin {
+	switch {
+	case cd.Type != "webauthn.get":
+		return fmt.Errorf("the assertion's ceremony is %q, not webauthn.get", cd.Type)
+	case subtle.ConstantTimeCompare([]byte(cd.Challenge), []byte(Challenge(msg))) != 1:
+		return errors.New("the assertion signs another statement (its challenge is not the statement's hash)")
+	case cd.CrossOrigin || cd.TopOrigin != "":
 		return errors.New("the assertion was made in a cross-origin frame")
 	}
-	err = parsed.Verify(Challenge(msg), k.RPID(), "", []string{k.Origin}, nil, nil, protocol.TopOriginExplicitVerificationMode,
-		false, true, true, k.PublicKey, protocol.SignaturePolicy{})
+	if o, err := CheckOrigin(cd.Origin); err != nil || o != k.Origin {
+		return fmt.Errorf("the assertion was made on origin %q, not the listed %s", cd.Origin, k.Origin)
+	}
+	rp := sha256.Sum256([]byte(k.RPID()))
+	switch {
+	case len(ad) < 37:
+		return errors.New("the assertion's authenticator data is too short")
+	case subtle.ConstantTimeCompare(ad[:32], rp[:]) != 1:
+		return fmt.Errorf("the assertion is for another relying party than %s", k.RPID())
+	case ad[32]&flagUserPresent == 0:
+		return errors.New("the authenticator says the person was not present")
+	case ad[32]&flagUserVerified == 0:
+		return errors.New("the authenticator did not verify the person (PIN or biometrics)")
+	}
+	pub, err := webauthncose.ParsePublicKey(k.PublicKey)
 	if err != nil {
-		return fmt.Errorf("the passkey assertion does not verify: %v", webauthnErr(err))
+		return fmt.Errorf("the listed public key is not a COSE key: %v", err)
+	}
+	cdHash := sha256.Sum256(cdJSON)
+	ok, err := webauthncose.VerifySignature(pub, append(append([]byte{}, ad...), cdHash[:]...), sig)
+	if err != nil || !ok {
+		return errors.New("the passkey signature does not verify under the listed public key")
 	}
 	return nil
-}
-
-// webauthnErr gives the library's detail, which says which check failed.
-func webauthnErr(err error) string {
-	var pe *protocol.Error
-	if errors.As(err, &pe) {
-		s := pe.Details
-		if pe.DevInfo != "" {
-			s += ": " + pe.DevInfo
-		}
-		return strings.ReplaceAll(s, "\n", " ")
-	}
-	return err.Error()
-}
-
-// ParseRegistration reads navigator.credentials.create's response (JSON,
-// as the page sends it), checks it was made for challenge at origin, and
-// returns the passkey. Attestation is not checked: a passkey is trusted
-// because a person commits its line to the policy, not because of its
-// maker.
-func ParseRegistration(body []byte, challenge, origin string) (Passkey, error) {
-	origin, err := CheckOrigin(origin)
-	if err != nil {
-		return Passkey{}, err
-	}
-	parsed, err := protocol.ParseCredentialCreationResponseBytes(body)
-	if err != nil {
-		return Passkey{}, fmt.Errorf("the new passkey does not parse: %v", webauthnErr(err))
-	}
-	if err := parsed.Response.CollectedClientData.Verify(challenge, protocol.CreateCeremony, []string{origin}, nil, nil, protocol.TopOriginExplicitVerificationMode, false); err != nil {
-		return Passkey{}, fmt.Errorf("the new passkey was not made for this page: %v", webauthnErr(err))
-	}
-	ad := parsed.Response.AttestationObject.AuthData
-	rp := sha256.Sum256([]byte(mustHost(origin)))
-	if !bytes.Equal(ad.RPIDHash, rp[:]) || !ad.Flags.HasAttestedCredentialData() {
-		return Passkey{}, errors.New("the new passkey is not bound to this page's relying party")
-	}
-	k := Passkey{Origin: origin, CredentialID: ad.AttData.CredentialID, PublicKey: ad.AttData.CredentialPublicKey}
-	if _, err := webauthncose.ParsePublicKey(k.PublicKey); err != nil {
-		return Passkey{}, fmt.Errorf("the new passkey's public key is not a COSE key: %v", err)
-	}
-	return k, nil
-}
-
-func mustHost(origin string) string {
-	u, _ := url.Parse(origin)
-	return u.Hostname()
 }

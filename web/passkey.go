@@ -369,7 +369,7 @@ func (s *Server) registerFinish(w http.ResponseWriter, r *request) {
 		s.fail(w, r.Request, err)
 		return
 	}
-	pk, err := signers.ParseRegistration(req.Credential, string(pend.msg), pend.origin)
+	pk, err := parseRegistration(req.Credential, string(pend.msg), pend.origin)
 	if err != nil {
 		s.fail(w, r.Request, agentos.WrapError(agentos.EINVALID, err, "%v", err))
 		return
