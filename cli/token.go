@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -166,8 +167,10 @@ func newCmdTokenRevoke(f *Factory) *cobra.Command {
 // admin who acts: the OS user (--as grants nothing here, and an agent's
 // session never makes tokens).
 func (f *Factory) tokenAdmin(ctx context.Context) (*tokens.Service, agentos.Actor, error) {
-	if err := refuseAgentSession("token"); err != nil {
-		return nil, "", err
+	for _, k := range agentSessionEnv {
+		if _, ok := os.LookupEnv(k); ok {
+			return nil, "", agentos.Errorf(agentos.EDENIED, "agentos token runs inside an agent session (%s is set): only the local admin makes and revokes API tokens", k)
+		}
 	}
 	if f.As != "" {
 		return nil, "", usageErr("--as: tokens are made and revoked by the local admin, the OS user; drop --as")

@@ -632,7 +632,9 @@ func (d *decider) leaf(id ident, args []arg, c cmdCtx) {
 // humanVerbs are the agentos commands that decide for a person: an agent
 // (or a command it runs) never does, even with the person's ssh-agent at
 // hand and agentos on the allowlist.
-var humanVerbs = map[string]bool{"approve": true, "reject": true, "answer": true}
+// token: an agent must not mint itself a bearer token of `agentos serve`
+// (only the local admin makes them).
+var humanVerbs = map[string]bool{"approve": true, "reject": true, "answer": true, "token": true}
 
 // agentosFlagValues are agentos's global flags that take a value.
 var agentosFlagValues = map[string]bool{"-C": true, "--repo": true, "--as": true, "--signing-key": true}
@@ -656,6 +658,10 @@ func (d *decider) humanOnly(id ident, args []arg) bool {
 			continue
 		}
 		if humanVerbs[a.s] {
+			if a.s == "token" {
+				d.deny(RuleHumanOnly, args, "agentos token makes the HTTP API's credentials: only the local admin runs it, never an agent or a command it starts")
+				return true
+			}
 			d.deny(RuleHumanOnly, args, "agentos %s decides for a person: only a person runs it, never an agent or a command it starts", a.s)
 			return true
 		}

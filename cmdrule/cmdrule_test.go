@@ -339,6 +339,8 @@ func TestHumanOnlyVerbs(t *testing.T) {
 		{[]string{ag, "approve", "t1"}, "deny"},
 		{[]string{"sh", "-c", "agentos approve t1 --plan x"}, "deny"},
 		{[]string{"sh", "-c", "v=approve; agentos $v t1"}, "deny"},
+		{[]string{"agentos", "token", "create", "--name", "me", "--role", "admin"}, "deny"},
+		{[]string{"sh", "-c", "agentos -C . token list"}, "deny"},
 	} {
 		d := e.Decide(tc.argv, lookPath)
 		if d.Effect != tc.want {

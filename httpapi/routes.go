@@ -67,6 +67,7 @@ func (c *call) coordinator() (*coordinator.Coordinator, error) {
 func (c *call) longRun() (context.Context, func()) {
 	rc := http.NewResponseController(c.w)
 	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c.r.Context()))
 	stop := context.AfterFunc(c.s.base, cancel)
 	return ctx, func() { stop(); cancel() }

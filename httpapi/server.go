@@ -162,8 +162,8 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP applies what every response needs (security headers, no
-// token in a URL, the body limit) and routes the request.
+// ServeHTTP applies what every response needs (security headers, the
+// body limit) and routes the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -177,14 +177,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// JSON only: nothing in a response may run or be framed.
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		h.Set("Cache-Control", "no-store")
-	}
-	// A token in a URL ends up in logs, history and Referer headers.
-	q := r.URL.Query()
-	for _, k := range []string{"access_token", "token", "bearer", "api_key"} {
-		if q.Has(k) {
-			s.fail(w, agentos.Errorf(agentos.EINVALID, "a token is never accepted in a URL (query parameter %q): send it in the Authorization: Bearer header, and revoke the token you exposed", k))
-			return
-		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 	s.mux.ServeHTTP(w, r)
@@ -211,6 +203,16 @@ func (s *Server) Authenticate(r *http.Request) (Identity, error) {
 // authenticate checks the token and the rate limit; on failure it has
 // written the response.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (Identity, bool) {
+	// A token in a URL ends up in logs, history and Referer headers. (The
+	// UI's own single-use links are its business: this is the API's and
+	// Extra's rule.)
+	q := r.URL.Query()
+	for _, k := range []string{"access_token", "token", "bearer", "api_key"} {
+		if q.Has(k) {
+			s.fail(w, agentos.Errorf(agentos.EINVALID, "a token is never accepted in a URL (query parameter %q): send it in the Authorization: Bearer header, and revoke the token you exposed", k))
+			return Identity{}, false
+		}
+	}
 	id, err := s.Authenticate(r)
 	if err != nil {
 		if agentos.ErrorCode(err) == agentos.EDENIED {
