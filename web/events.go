@@ -45,6 +45,7 @@ type hub struct {
 	clients map[chan change]struct{}
 	stop    context.CancelFunc
 	last    int64
+	primed  bool // last was read by the running poller
 	closed  bool
 }
 
@@ -68,13 +69,21 @@ func (h *hub) subscribe() (chan change, int64, bool) {
 	return ch, h.last, true
 }
 
+// head returns the last head the poller read, and whether it is polling
+// (and has read once) so that the head is at most a poll old.
+func (h *hub) head() (int64, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last, h.stop != nil && h.primed
+}
+
 func (h *hub) unsubscribe(ch chan change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.clients, ch)
 	if len(h.clients) == 0 && h.stop != nil {
 		h.stop()
-		h.stop = nil
+		h.stop, h.primed = nil, false
 	}
 }
 
@@ -85,6 +94,7 @@ func (h *hub) run(ctx context.Context) {
 	for {
 		h.mu.Lock()
 		since := h.last
+		h.primed = primed
 		h.mu.Unlock()
 		if !primed {
 			since = -1 // learn the head only: the pages were just rendered from it
@@ -93,7 +103,7 @@ func (h *hub) run(ctx context.Context) {
 			h.mu.Lock()
 			switch {
 			case !primed:
-				h.last, primed = c.Seq, true
+				h.last, primed, h.primed = c.Seq, true, true
 			case c.Seq != h.last:
 				h.last = c.Seq
 				for ch := range h.clients {

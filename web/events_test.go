@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -57,5 +58,47 @@ func TestHub(t *testing.T) {
 		if polls.Load() != before {
 			t.Fatal("the poller kept polling with no client")
 		}
+	})
+}
+
+// TestPageCache: live refetches for one head read the store once; a new
+// head, a page opened by a person, or a decision made here reads again.
+func TestPageCache(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var head atomic.Int64
+		head.Store(1)
+		s := &Server{}
+		s.hub = newHub(func(context.Context, int64) (change, error) { return change{Seq: head.Load()}, nil }, time.Second)
+		ch, _, _ := s.hub.subscribe()
+		synctest.Wait()
+		builds := 0
+		build := func() (map[string]any, error) { builds++; return map[string]any{"n": builds}, nil }
+		live, _ := http.NewRequest("GET", "/", nil)
+		live.Header.Set(liveHeader, "1")
+		fresh, _ := http.NewRequest("GET", "/", nil)
+		for range 3 {
+			s.cached(live, "queue", build)
+		}
+		if builds != 1 {
+			t.Fatalf("3 live refetches at one head built %d times, want 1", builds)
+		}
+		s.cached(fresh, "queue", build)
+		if builds != 2 {
+			t.Fatalf("a page opened by a person was served from the cache")
+		}
+		head.Store(2)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		<-ch
+		s.cached(live, "queue", build)
+		if builds != 3 {
+			t.Fatalf("a new head was served from the cache")
+		}
+		s.pages.forget()
+		s.cached(live, "queue", build)
+		if builds != 4 {
+			t.Fatalf("after forget the cache still served")
+		}
+		s.hub.unsubscribe(ch)
 	})
 }

@@ -2,12 +2,15 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -87,10 +90,19 @@ type queueSection struct {
 type commitRow struct{ SHA, Task, Branch string }
 
 func (s *Server) queuePage(w http.ResponseWriter, r *request) {
-	c, err := s.opt.Reader(r.Context())
+	data, err := s.cached(r.Request, "queue", func() (map[string]any, error) { return s.queueData(r.Context()) })
 	if err != nil {
 		s.fail(w, r.Request, err)
 		return
+	}
+	s.show(w, r, "queue", "Queue", data)
+}
+
+// queueData is what the queue shows: the same for everyone who may see it.
+func (s *Server) queueData(ctx context.Context) (map[string]any, error) {
+	c, err := s.opt.Reader(ctx)
+	if err != nil {
+		return nil, err
 	}
 	red := redactor(c)
 	sections := []struct {
@@ -106,10 +118,9 @@ func (s *Server) queuePage(w http.ResponseWriter, r *request) {
 	for _, sec := range sections {
 		qs := queueSection{ID: sec.id, Title: sec.title}
 		for _, st := range sec.states {
-			ts, err := c.DB.Tasks(r.Context(), agentos.TaskFilter{State: st, Limit: 50})
+			ts, err := c.DB.Tasks(ctx, agentos.TaskFilter{State: st, Limit: 50})
 			if err != nil {
-				s.fail(w, r.Request, err)
-				return
+				return nil, err
 			}
 			for _, t := range ts {
 				qs.Tasks = append(qs.Tasks, rowOf(t, red))
@@ -118,15 +129,14 @@ func (s *Server) queuePage(w http.ResponseWriter, r *request) {
 		out = append(out, qs)
 	}
 	var commits []commitRow
-	all, err := c.DB.Commits(r.Context())
+	all, err := c.DB.Commits(ctx)
 	if err != nil {
-		s.fail(w, r.Request, err)
-		return
+		return nil, err
 	}
 	for i := len(all) - 1; i >= 0 && len(commits) < 20; i-- {
 		commits = append(commits, commitRow{SHA: all[i].SHA, Task: all[i].Task, Branch: all[i].Branch})
 	}
-	s.show(w, r, "queue", "Queue", map[string]any{"Sections": out, "Commits": commits})
+	return map[string]any{"Sections": out, "Commits": commits}, nil
 }
 
 func rowOf(t *agentos.Task, red func(string) string) taskRow {
@@ -171,19 +181,33 @@ type approvalView struct {
 }
 
 func (s *Server) taskPage(w http.ResponseWriter, r *request) {
-	ctx := r.Context()
+	id := r.PathValue("id")
+	shared, err := s.cached(r.Request, "task:"+id, func() (map[string]any, error) { return s.taskData(r.Context(), id) })
+	if err != nil {
+		s.fail(w, r.Request, err)
+		return
+	}
+	// What differs by person and view goes into a copy.
+	data := maps.Clone(shared)
+	t := data["Task"].(*agentos.Task)
+	data["View"] = r.URL.Query().Get("view")
+	data["CanDecide"] = t.State == agentos.StateAwaitingApproval && r.who.Role.may(RoleApprover)
+	data["CanAnswer"] = t.State == agentos.StateBlocked && r.who.Role.may(RoleAnswerer)
+	s.show(w, r, "task", "Task "+t.ID, data)
+}
+
+// taskData is what a task's page shows, the same for everyone.
+func (s *Server) taskData(ctx context.Context, id string) (map[string]any, error) {
 	c, err := s.opt.Reader(ctx)
 	if err != nil {
-		s.fail(w, r.Request, err)
-		return
+		return nil, err
 	}
 	red := redactor(c)
-	t, err := c.DB.Task(ctx, r.PathValue("id"))
+	t, err := c.DB.Task(ctx, id)
 	if err != nil {
-		s.fail(w, r.Request, err)
-		return
+		return nil, err
 	}
-	data := map[string]any{"Task": t, "Goal": red(t.Goal), "Request": red(t.Request), "Reason": red(t.Reason), "View": r.URL.Query().Get("view")}
+	data := map[string]any{"Task": t, "Goal": red(t.Goal), "Request": red(t.Request), "Reason": red(t.Reason)}
 	if t.IntentID != "" {
 		if in, err := c.DB.Intent(ctx, t.IntentID); err == nil {
 			data["Intent"] = map[string]any{"Goal": red(in.Goal), "Kind": in.Kind, "Risk": in.Risk, "Scope": in.Scope,
@@ -193,8 +217,7 @@ func (s *Server) taskPage(w http.ResponseWriter, r *request) {
 	if t.PlanID != "" {
 		p, _, err := c.DB.Plan(ctx, t.PlanID)
 		if err != nil {
-			s.fail(w, r.Request, err)
-			return
+			return nil, err
 		}
 		var steps []stepView
 		for i, st := range p.Steps {
@@ -207,8 +230,7 @@ func (s *Server) taskPage(w http.ResponseWriter, r *request) {
 		data["Plan"] = map[string]any{"ID": p.ID, "Hash": p.Hash, "Base": p.BaseCommit, "Policy": p.PolicyHash, "Memory": p.MemoryPackHash, "Steps": steps, "Checks": checks}
 		ds, err := c.DB.GateDecisions(ctx, t.ID, p.Hash)
 		if err != nil {
-			s.fail(w, r.Request, err)
-			return
+			return nil, err
 		}
 		var gates []gateView
 		for _, d := range ds {
@@ -238,17 +260,14 @@ func (s *Server) taskPage(w http.ResponseWriter, r *request) {
 	}
 	aps, err := c.DB.Approvals(ctx, t.ID)
 	if err != nil {
-		s.fail(w, r.Request, err)
-		return
+		return nil, err
 	}
 	var avs []approvalView
 	for _, a := range aps {
 		avs = append(avs, approvalView{Kind: string(a.Kind), Actor: string(a.Actor), Comment: red(a.Comment), Time: a.Time.UTC().Format(time.RFC3339), Cleared: red(a.Cleared)})
 	}
 	data["Approvals"] = avs
-	data["CanDecide"] = t.State == agentos.StateAwaitingApproval && r.who.Role.may(RoleApprover)
-	data["CanAnswer"] = t.State == agentos.StateBlocked && r.who.Role.may(RoleAnswerer)
-	s.show(w, r, "task", "Task "+t.ID, data)
+	return data, nil
 }
 
 func stepOf(n int, st agentos.Step, red func(string) string) stepView {
@@ -382,4 +401,61 @@ func (s *Server) memoryPage(w http.ResponseWriter, r *request) {
 	}
 	data["Enabled"] = s.opt.Memory != nil
 	s.show(w, r, "memory", "Memory", data)
+}
+
+// pageCache keeps what a page shows for the audit chain's current head,
+// while live updates watch it: when a change makes every open page refetch
+// at once, the data is read once, not once per viewer. The hub learns of a
+// new head within a poll, which then empties the cache.
+type pageCache struct {
+	mu      sync.Mutex
+	seq     int64
+	gen     int // bumped by forget: a build begun before it is not kept
+	entries map[string]map[string]any
+}
+
+// maxCached bounds the pages kept for one head.
+const maxCached = 256
+
+// liveHeader marks the page script's refetch after a change (app.js).
+const liveHeader = "X-Agentos-Live"
+
+// cached returns key's data for the current head, building it once, for a
+// live refetch; a person opening a page always gets it fresh. With no page
+// listening for changes, nothing tells the cache the head moved, so it
+// builds every time.
+func (s *Server) cached(r *http.Request, key string, build func() (map[string]any, error)) (map[string]any, error) {
+	seq, live := s.hub.head()
+	if !live || r.Header.Get(liveHeader) != "1" {
+		return build()
+	}
+	pc := &s.pages
+	pc.mu.Lock()
+	if pc.seq != seq || pc.entries == nil {
+		pc.seq, pc.entries = seq, map[string]map[string]any{}
+	}
+	if d, ok := pc.entries[key]; ok {
+		pc.mu.Unlock()
+		return d, nil
+	}
+	gen := pc.gen
+	pc.mu.Unlock()
+	d, err := build()
+	if err != nil {
+		return nil, err
+	}
+	pc.mu.Lock()
+	if pc.seq == seq && pc.gen == gen && pc.entries != nil && len(pc.entries) < maxCached {
+		pc.entries[key] = d
+	}
+	pc.mu.Unlock()
+	return d, nil
+}
+
+// forget empties the cache: this server just changed the store.
+func (pc *pageCache) forget() {
+	pc.mu.Lock()
+	pc.entries = nil
+	pc.gen++
+	pc.mu.Unlock()
 }

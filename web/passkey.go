@@ -292,6 +292,7 @@ func (s *Server) signFinish(w http.ResponseWriter, r *request) {
 		_, err = c.Answer(ctx, t.ID, pend.answers, who)
 		msg = "Answered; the task was planned again."
 	}
+	s.pages.forget()
 	switch agentos.ErrorCode(err) {
 	case "":
 	case agentos.EBLOCKED, agentos.EAWAITINGAPPROVAL, agentos.EHELD:

@@ -107,6 +107,7 @@ type Server struct {
 	sessions sync.Map // session id -> *session
 	pending  sync.Map // challenge id -> *pending
 	hub      *hub
+	pages    pageCache
 }
 
 type session struct {

@@ -47,7 +47,7 @@
     if (busy) { again = true; return; }
     busy = true;
     try {
-      const r = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      const r = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html", "X-Agentos-Live": "1" } });
       if (r.ok) {
         const doc = new DOMParser().parseFromString(await r.text(), "text/html");
         live.forEach((el) => {
