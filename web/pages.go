@@ -405,13 +405,20 @@ func (s *Server) memoryPage(w http.ResponseWriter, r *request) {
 
 // pageCache keeps what a page shows for the audit chain's current head,
 // while live updates watch it: when a change makes every open page refetch
-// at once, the data is read once, not once per viewer. The hub learns of a
-// new head within a poll, which then empties the cache.
+// at once, the data is read once, not once per viewer (the first request
+// reads, the others wait for it). The hub learns of a new head within a
+// poll, which then empties the cache.
 type pageCache struct {
 	mu      sync.Mutex
 	seq     int64
 	gen     int // bumped by forget: a build begun before it is not kept
-	entries map[string]map[string]any
+	entries map[string]*cacheEntry
+}
+
+type cacheEntry struct {
+	done chan struct{} // closed once d and err are set
+	d    map[string]any
+	err  error
 }
 
 // maxCached bounds the pages kept for one head.
@@ -432,24 +439,39 @@ func (s *Server) cached(r *http.Request, key string, build func() (map[string]an
 	pc := &s.pages
 	pc.mu.Lock()
 	if pc.seq != seq || pc.entries == nil {
-		pc.seq, pc.entries = seq, map[string]map[string]any{}
+		pc.seq, pc.entries = seq, map[string]*cacheEntry{}
 	}
-	if d, ok := pc.entries[key]; ok {
+	if e, ok := pc.entries[key]; ok {
 		pc.mu.Unlock()
-		return d, nil
+		select {
+		case <-e.done:
+			if e.err != nil {
+				return build() // the first reader's failure may be its own (it went away)
+			}
+			return e.d, nil
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
 	}
+	if len(pc.entries) >= maxCached {
+		pc.mu.Unlock()
+		return build()
+	}
+	e := &cacheEntry{done: make(chan struct{})}
+	pc.entries[key] = e
 	gen := pc.gen
 	pc.mu.Unlock()
-	d, err := build()
-	if err != nil {
-		return nil, err
+	e.d, e.err = build()
+	close(e.done)
+	if e.err != nil {
+		// An error (this request's client went away, say) is not kept.
+		pc.mu.Lock()
+		if pc.gen == gen && pc.entries != nil && pc.entries[key] == e {
+			delete(pc.entries, key)
+		}
+		pc.mu.Unlock()
 	}
-	pc.mu.Lock()
-	if pc.seq == seq && pc.gen == gen && pc.entries != nil && len(pc.entries) < maxCached {
-		pc.entries[key] = d
-	}
-	pc.mu.Unlock()
-	return d, nil
+	return e.d, e.err
 }
 
 // forget empties the cache: this server just changed the store.
