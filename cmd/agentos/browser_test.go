@@ -28,7 +28,7 @@ func cmdBrowser(ts *testscript.TestScript, neg bool, args []string) {
 		if len(args) != 2 {
 			ts.Fatalf("usage: browser start URL")
 		}
-		path, _, err := webtest.Chromium()
+		path, err := webtest.Chromium()
 		ts.Check(err)
 		b, err := webtest.Start(path, args[1], ts.MkAbs("chromium-profile"))
 		ts.Check(err)
