@@ -45,6 +45,26 @@ type apiServer struct {
 	comp  *jsonschema.Compiler
 	mu    sync.Mutex
 	calls map[string]bool // "METHOD template" exercised, and its statuses
+	log   *lockedBuffer   // what the server printed
+}
+
+// lockedBuffer is a bytes.Buffer the server process writes while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // needProg fails under CI=true when prog is missing, else skips.
@@ -130,8 +150,9 @@ func startAPI(t testing.TB, flags ...string) *apiServer {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(bin, append([]string{"-C", s.repo, "serve", "--listen", addr}, flags...)...)
-	var logb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logb, &logb
+	logb := &lockedBuffer{}
+	s.log = logb
+	cmd.Stdout, cmd.Stderr = logb, logb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -665,6 +686,12 @@ func TestServeRoles(t *testing.T) {
 	if resp.StatusCode != 400 {
 		t.Fatalf("token in the URL: %d", resp.StatusCode)
 	}
+	// No token reaches the server's log, not even one sent in a URL.
+	for name, secret := range s.tok {
+		if strings.Contains(s.log.String(), secret) {
+			t.Errorf("the server's log holds %s's token", name)
+		}
+	}
 	// The store keeps no secret: only hashes.
 	if n := s.sqlCount(`SELECT count(*) FROM api_tokens WHERE hash LIKE 'aos_%' OR length(hash) != 64`); n != 0 {
 		t.Fatalf("%d tokens stored other than as a SHA-256", n)
@@ -748,6 +775,22 @@ func TestServeMisbehavingClients(t *testing.T) {
 	if n := s.sqlCount(`SELECT count(*) FROM tasks`); n != 0 {
 		t.Fatalf("%d tasks after a refused body", n)
 	}
+	// Concurrent writers: each request has its own session, as concurrent
+	// CLI commands do; every one lands, and the chain still verifies.
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			plan := fmt.Sprintf("version: 1\ngoal: note %d\nsteps:\n  - write: {path: n%d.txt, content: \"x\\n\"}\nverify:\n  - argv: [test, -f, n%d.txt]\n", i, i, i)
+			if r := s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": plan}); r.Status != 201 {
+				t.Errorf("concurrent submit %d: %d %s", i, r.Status, r.Body)
+			}
+		})
+	}
+	wg.Wait()
+	if n := s.sqlCount(`SELECT count(*) FROM tasks WHERE state = 'queued'`); n != 12 {
+		t.Fatalf("%d queued tasks after 12 concurrent submits", n)
+	}
+	s.run("audit", "verify")
 	// The rate limit answers 429 with Retry-After once a token's burst is spent.
 	s2 := startAPI(t, "--rate", "1", "--burst", "3")
 	var last reply
