@@ -11,6 +11,7 @@ import (
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
 	"github.com/agentos/agentos/signers"
+	"github.com/agentos/agentos/signers/passkeytest"
 	"github.com/agentos/agentos/sqlite"
 	"golang.org/x/crypto/ssh"
 )
@@ -306,5 +307,64 @@ func TestSignedEvidence(t *testing.T) {
 	k2, _ := signers.NewKeyring([]signers.Person{pa, pc})
 	if err := approval.Check(t.Context(), s.DB, task, p, two, b, &approval.Evidence{Keys: k2}); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
 		t.Fatalf("Check after bob left the signers = %v, want awaiting approval", err)
+	}
+}
+
+func passkeyFor(tb testing.TB, name, origin string) (signers.Person, *passkeytest.Authenticator, approval.Identity) {
+	tb.Helper()
+	a, err := passkeytest.New(origin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := signers.Person{Name: name, Passkeys: []signers.Passkey{a.Key}}
+	return p, a, approval.Identity{Actor: agentos.Human(name), OSUser: "web:" + name, Sign: func(msg []byte) (*agentos.SignedStatement, error) {
+		return &agentos.SignedStatement{Statement: string(msg), Signature: a.Assert(msg).Armor(), Namespace: signers.PasskeyNamespace, Key: "webauthn:" + a.Key.ID()}, nil
+	}}
+}
+
+// TestPasskeyEvidence: a decision signed with a listed passkey counts like
+// one signed with an SSH key, and admission verifies the assertion again:
+// an approval event whose assertion was made on another origin (a phishing
+// page) never counts, though the row and the event are in the store.
+func TestPasskeyEvidence(t *testing.T) {
+	const origin = "https://review.example.com"
+	s := mustStore(t)
+	task, p, b := fixture("a")
+	pa, _, alice := passkeyFor(t, "alice", origin)
+	pb, bobKey, bob := passkeyFor(t, "bob", origin)
+	keys, err := signers.NewKeyring([]signers.Person{pa, pb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &approval.Evidence{Keys: keys, Authors: []agentos.Actor{task.Submitter}, FourEyes: true}
+	two := []approval.Requirement{{RuleID: "ci-config", Approvals: 2}}
+	r := req(task, p, b, "", two)
+	r.Evidence = ev
+	r.Who = alice
+	if st, err := s.Approve(t.Context(), r); err != nil || st.Rules[0].Have != 1 {
+		t.Fatalf("Approve(alice, passkey) = %+v, %v; want 1 of 2", st, err)
+	}
+	// bob's row and event, with an assertion bob's authenticator made for
+	// the right statement on another origin.
+	msg := r.Unsigned(approval.KindApprove, agentos.Human("bob"), time.Now()).Encode()
+	c := bobKey.Ceremony(msg)
+	c.Origin = "https://review.example.com.evil.example"
+	signed := &agentos.SignedStatement{Statement: string(msg), Signature: bobKey.AssertCeremony(c).Armor(), Namespace: signers.PasskeyNamespace}
+	row := approval.Approval{Task: task.ID, Kind: approval.KindApprove, PlanID: p.ID, PlanHash: p.Hash, Binding: b, Actor: agentos.Human("bob"), Rules: []string{"ci-config"}}
+	data := agentos.ApprovalEvent{Decision: approval.KindApprove, Plan: p.ID, PlanHash: p.Hash, Binding: b, Signed: signed}
+	if err := s.DB.RecordApproval(t.Context(), row, func([]approval.Approval) (bool, error) { return true, nil },
+		agentos.EventInput{Task: task.ID, Actor: agentos.Human("bob"), Kind: agentos.EventApproval, Data: data}); err != nil {
+		t.Fatal(err)
+	}
+	err = approval.Check(t.Context(), s.DB, task, p, two, b, ev)
+	if agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL || !strings.Contains(err.Error(), "the approval by human:bob does not count") || !strings.Contains(err.Error(), "origin") {
+		t.Fatalf("Check with an assertion from another origin = %v, want awaiting approval naming bob's origin", err)
+	}
+	r.Who = bob
+	if st, err := s.Approve(t.Context(), r); err != nil || !st.Satisfied {
+		t.Fatalf("Approve(bob, passkey) = %+v, %v; want satisfied", st, err)
+	}
+	if err := approval.Check(t.Context(), s.DB, task, p, two, b, ev); err != nil {
+		t.Fatalf("Check after two passkey approvals = %v", err)
 	}
 }

@@ -102,6 +102,14 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.UI == nil {
+		page, err := webPage(repo.Root, f, errLog, svc)
+		if err != nil {
+			return err
+		}
+		defer page.Close()
+		opts.UI = page
+	}
 	srv, err := httpapi.New(httpapi.Options{
 		Open: func(ctx context.Context) (httpapi.Session, error) {
 			return newServeSession(repo.Root, f, errLog), nil

@@ -10,7 +10,8 @@ import (
 )
 
 // Signer is one person who may answer, approve or administer, known by SSH
-// public key(s). An entry is either a line of git's allowed_signers file,
+// public key(s) and WebAuthn passkeys ("webauthn ORIGIN CREDENTIAL_ID
+// COSE_KEY", the line the web page shows; see docs/approvals.md). An entry is either a line of git's allowed_signers file,
 // pasted as is (the first principal is the person's name; roles approve
 // and answer):
 //
@@ -79,6 +80,25 @@ func (c *Config) People() ([]signers.Person, error) {
 			return nil, fmt.Errorf("%s (%s): keys: list at least one SSH public key (\"ssh-ed25519 AAAA…\")", where, s.Name)
 		}
 		for j, k := range s.Keys {
+			if signers.IsPasskeyLine(k) {
+				principals, pk, err := signers.ParsePasskeyLine(k)
+				if err != nil {
+					if s.line != "" {
+						return nil, fmt.Errorf("%s: %v", where, err)
+					}
+					return nil, fmt.Errorf("%s (%s).keys[%d]: %v", where, s.Name, j, err)
+				}
+				if p.Name == "" && len(principals) > 0 {
+					p.Name = principals[0]
+				}
+				for _, pr := range principals {
+					if pr != p.Name && !slices.Contains(p.Principals, pr) {
+						p.Principals = append(p.Principals, pr)
+					}
+				}
+				p.Passkeys = append(p.Passkeys, pk)
+				continue
+			}
 			principals, key, err := signers.ParseLine(k)
 			if err != nil {
 				if s.line != "" {

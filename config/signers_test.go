@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentos/agentos/signers/passkeytest"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -68,5 +69,47 @@ func TestSignersSection(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%q) = %v; want an error containing %q", tc.doc, err, tc.want)
 		}
+	}
+}
+
+// TestPasskeySigners: a passkey line (pasted, or under keys:) lists a
+// person like an SSH key, beside their SSH keys; a malformed one is refused
+// with the entry at fault.
+func TestPasskeySigners(t *testing.T) {
+	a, err := passkeytest.New("https://review.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := passkeytest.New("https://review.example.com")
+	doc := "version: 1\napprovers: [alice, bob]\nsigners:\n  - alice " + pubLine(t) + "\n  - alice,ajones " + a.Key.Line() + " alice's phone\n" +
+		"  - name: bob\n    roles: [approve]\n    keys: [\"" + b.Key.Line() + "\"]\n"
+	c, err := Parse([]byte(doc), "agentos.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.Keyring()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _, ok := k.ByPasskey(a.Key.ID()); !ok || p.Name != "alice" || !p.Answers("ajones") {
+		t.Errorf("ByPasskey(alice's pasted line) = %+v, %v; want alice, alias ajones", p, ok)
+	}
+	doc = "version: 1\napprovers: [alice, bob]\nsigners:\n  - name: alice\n    keys: [\"" + pubLine(t) + "\", \"ajones " + a.Key.Line() + "\"]\n" +
+		"  - name: bob\n    roles: [approve]\n    keys: [\"" + b.Key.Line() + "\"]\n"
+	if c, err = Parse([]byte(doc), "agentos.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if k, err = c.Keyring(); err != nil {
+		t.Fatal(err)
+	}
+	if p, _, ok := k.ByPasskey(a.Key.ID()); !ok || p.Name != "alice" || len(p.Keys) != 1 || !p.Answers("ajones") {
+		t.Errorf("ByPasskey(alice's) = %+v, %v; want alice with her SSH key and the alias ajones", p, ok)
+	}
+	if p, _, ok := k.ByPasskey(b.Key.ID()); !ok || p.Name != "bob" {
+		t.Errorf("ByPasskey(bob's) = %+v, %v", p, ok)
+	}
+	bad := "version: 1\nsigners:\n  - carol webauthn http://review.example.com " + a.Key.ID() + " AAAA\n"
+	if _, err := Parse([]byte(bad), "agentos.yaml"); err == nil || !strings.Contains(err.Error(), "signers[0]") || !strings.Contains(err.Error(), "https") {
+		t.Errorf("passkey on a plain-http origin: %v, want refused naming signers[0]", err)
 	}
 }

@@ -13,7 +13,8 @@ import (
 // (approval-statement, answer-statement), sent back with the decision.
 type Signed struct {
 	// Kind is the kind of signature: "sshsig" (the default: `ssh-keygen -Y
-	// sign -n agentos`, armored).
+	// sign -n agentos`, armored) or "webauthn" (a passkey's assertion over
+	// the statement's SHA-256, armored as docs/approvals.md says).
 	Kind string `json:"kind,omitempty"`
 	// Statement is the exact statement bytes that were signed.
 	Statement string `json:"statement"`
@@ -30,14 +31,29 @@ const StatementMaxAge = 15 * time.Minute
 // case here (the web page adds its passkeys' as a second kind).
 func verifySignature(keys *signers.Keyring, s Signed) (signers.Person, *agentos.SignedStatement, error) {
 	switch s.Kind {
+	case "webauthn":
+		// A passkey's assertion over the statement's hash, armored
+		// (docs/approvals.md, Passkeys).
+		if !signers.IsAssertion(s.Signature) {
+			return signers.Person{}, nil, agentos.Errorf(agentos.EINVALID, "signature kind webauthn: the signature is not an armored WebAuthn assertion (%s)", signers.AssertionPEM)
+		}
+		p, _, err := keys.Verify([]byte(s.Statement), s.Signature)
+		if err != nil {
+			return signers.Person{}, nil, agentos.WrapError(agentos.EDENIED, err, "the signature does not verify against the signers of %s: %v", agentos.PolicyFile, err)
+		}
+		a, _ := signers.ParseAssertion(s.Signature)
+		return p, &agentos.SignedStatement{Statement: s.Statement, Signature: s.Signature, Namespace: signers.PasskeyNamespace, Key: signers.PasskeyType + ":" + a.CredentialID}, nil
 	case "", "sshsig":
+		if signers.IsAssertion(s.Signature) {
+			return signers.Person{}, nil, agentos.Errorf(agentos.EINVALID, "a WebAuthn assertion sent as kind sshsig: send it as kind webauthn")
+		}
 		p, pub, err := keys.Verify([]byte(s.Statement), s.Signature)
 		if err != nil {
 			return signers.Person{}, nil, agentos.WrapError(agentos.EDENIED, err, "the signature does not verify against the signers of %s: %v", agentos.PolicyFile, err)
 		}
 		return p, &agentos.SignedStatement{Statement: s.Statement, Signature: s.Signature, Namespace: signers.Namespace, Key: ssh.FingerprintSHA256(pub)}, nil
 	}
-	return signers.Person{}, nil, agentos.Errorf(agentos.EINVALID, "signature kind %q: want sshsig", s.Kind)
+	return signers.Person{}, nil, agentos.Errorf(agentos.EINVALID, "signature kind %q: want sshsig or webauthn", s.Kind)
 }
 
 // decider is the identity that decides through the API: the listed person

@@ -58,6 +58,9 @@ type Person struct {
 	Principals []string
 	Roles      []Role
 	Keys       []ssh.PublicKey
+	// Passkeys are the person's WebAuthn credentials (the web page signs
+	// with them as the CLI signs with Keys).
+	Passkeys []Passkey
 }
 
 // Actor is the person's audit actor.
@@ -191,8 +194,11 @@ func unquote(s string) string {
 // Keyring is the policy's people, looked up by name and by key.
 type Keyring struct {
 	people []Person
-	byKey  map[string]int // SHA256 fingerprint -> index
+	byKey  map[string]int // SHA256 fingerprint, or "webauthn:"+credential id -> index
 }
+
+// passkeyIndex is a passkey's key in Keyring.byKey.
+func passkeyIndex(id []byte) string { return PasskeyType + ":" + string(id) }
 
 // NewKeyring checks people and indexes them: names and principals are
 // valid person names, no two people share a name up to case (so "Alice"
@@ -205,7 +211,7 @@ func NewKeyring(people []Person) (*Keyring, error) {
 		if err := agentos.ValidHumanName(p.Name); err != nil {
 			return nil, fmt.Errorf("signer %v", err)
 		}
-		if len(p.Keys) == 0 {
+		if len(p.Keys) == 0 && len(p.Passkeys) == 0 {
 			return nil, fmt.Errorf("signer %s: no key listed", p.Name)
 		}
 		for _, n := range append([]string{p.Name}, p.Principals...) {
@@ -223,6 +229,12 @@ func NewKeyring(people []Person) (*Keyring, error) {
 				return nil, fmt.Errorf("signer %s: key %s is also listed for %s; a key proves one person", p.Name, fp, people[j].Name)
 			}
 			k.byKey[fp] = i
+		}
+		for _, pk := range p.Passkeys {
+			if j, dup := k.byKey[passkeyIndex(pk.CredentialID)]; dup && j != i {
+				return nil, fmt.Errorf("signer %s: passkey %s is also listed for %s; a key proves one person", p.Name, pk.ID(), people[j].Name)
+			}
+			k.byKey[passkeyIndex(pk.CredentialID)] = i
 		}
 		if len(p.Roles) == 0 {
 			p.Roles = slices.Clone(DefaultRoles)
@@ -281,9 +293,44 @@ func Sign(s ssh.Signer, msg []byte) (string, error) {
 	return string(sshsig.Armor(sig)), nil
 }
 
-// Verify checks an armored SSHSIG signature over msg made under Namespace
-// and returns the listed person whose key made it.
+// ByPasskey returns the person whose passkey has credential id (base64url)
+// and that passkey.
+func (k *Keyring) ByPasskey(id string) (Person, Passkey, bool) {
+	raw, err := b64url(id)
+	if k == nil || err != nil {
+		return Person{}, Passkey{}, false
+	}
+	i, ok := k.byKey[passkeyIndex(raw)]
+	if !ok {
+		return Person{}, Passkey{}, false
+	}
+	for _, pk := range k.people[i].Passkeys {
+		if bytes.Equal(pk.CredentialID, raw) {
+			return k.people[i], pk, true
+		}
+	}
+	return Person{}, Passkey{}, false
+}
+
+// Verify checks a decision's signature over msg and returns the listed
+// person whose key made it: an armored SSHSIG made under Namespace, or a
+// WebAuthn assertion (AssertionPEM) by a listed passkey whose challenge is
+// msg's hash (VerifyAssertion). The SSH key is nil for a passkey.
 func (k *Keyring) Verify(msg []byte, armored string) (Person, ssh.PublicKey, error) {
+	if IsAssertion(armored) {
+		a, err := ParseAssertion(armored)
+		if err != nil {
+			return Person{}, nil, err
+		}
+		p, pk, ok := k.ByPasskey(a.CredentialID)
+		if !ok {
+			return Person{}, nil, fmt.Errorf("signed by passkey %s, which no signer of the policy holds", a.CredentialID)
+		}
+		if err := VerifyAssertion(pk, msg, a); err != nil {
+			return Person{}, nil, fmt.Errorf("signature by passkey %s: %v", a.CredentialID, err)
+		}
+		return p, nil, nil
+	}
 	sig, err := sshsig.Unarmor([]byte(armored))
 	if err != nil {
 		return Person{}, nil, fmt.Errorf("not an SSH signature: %v", err)

@@ -138,6 +138,7 @@ func Params(t *testing.T, dir string) testscript.Params {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":    cmdExitcode,
+			"browser":     cmdBrowser,    // browser_test.go
 			"dsseverify":  cmdDSSEVerify, // attest_test.go
 			"dssetamper":  cmdDSSETamper, // attest_test.go
 			"sqlexec":     cmdSQLExec,
