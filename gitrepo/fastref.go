@@ -337,3 +337,81 @@ func policyEntry(b []byte, found bool) []byte {
 	}
 	return append([]byte("ok\n"), b...)
 }
+
+// fastOpen is Open's `git rev-parse --show-toplevel --git-common-dir` for
+// the plain case, from the file system: the nearest directory (of the
+// physical path, as git walks it) holding a .git directory that is a
+// repository, owned like that directory by this user (git's own
+// safe.directory condition then holds), on the same file system, with no
+// configuration that moves the work tree. ok is false otherwise, and git
+// answers: linked worktrees and submodules (.git files), bare
+// repositories, GIT_DIR and friends, another owner, core.worktree,
+// includes.
+func fastOpen(abs string) (root, common string, ok bool) {
+	for _, v := range append([]string{"GIT_CEILING_DIRECTORIES", "GIT_DISCOVERY_ACROSS_FILESYSTEM"}, gitEnvRedirects...) {
+		if _, set := os.LookupEnv(v); set {
+			return "", "", false
+		}
+	}
+	dir, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", "", false
+	}
+	var st syscall.Stat_t
+	if syscall.Stat(dir, &st) != nil {
+		return "", "", false
+	}
+	dev, euid := st.Dev, uint32(os.Geteuid())
+	for {
+		gd := filepath.Join(dir, agentos.GitDir)
+		var gst syscall.Stat_t
+		err := syscall.Lstat(gd, &gst)
+		switch {
+		case err == nil:
+			if gst.Mode&syscall.S_IFMT != syscall.S_IFDIR || !isGitDir(gd) || gst.Uid != euid || st.Uid != euid || !plainConfig(gd) {
+				return "", "", false
+			}
+			return dir, gd, true
+		case err != syscall.ENOENT:
+			return "", "", false
+		}
+		if isGitDir(dir) {
+			return "", "", false // inside a git directory, or a bare repository
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir || syscall.Stat(parent, &st) != nil || st.Dev != dev {
+			return "", "", false // no repository, or git's answer at a mount point
+		}
+		dir = parent
+	}
+}
+
+// isGitDir: what git checks before taking a directory for a repository.
+func isGitDir(dir string) bool {
+	for _, p := range []string{"HEAD", "objects", "refs"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// plainConfig reports whether the repository's config leaves discovery
+// alone: no core.worktree (nor worktree config), no bare repository, no
+// include that could set either.
+func plainConfig(gd string) bool {
+	b, err := os.ReadFile(filepath.Join(gd, "config"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(strings.ToLower(string(b)), "\n") {
+		line = strings.Join(strings.Fields(line), "")
+		switch {
+		case strings.Contains(line, "worktree"), strings.Contains(line, "include"):
+			return false
+		case strings.HasPrefix(line, "bare") && line != "bare=false":
+			return false
+		}
+	}
+	return true
+}

@@ -123,3 +123,86 @@ func TestFastRefsNeedNoGit(t *testing.T) {
 		t.Error("a revision other than HEAD was answered without git")
 	}
 }
+
+// Open finds a plain repository from the file system and answers as git
+// does everywhere: where it cannot say (worktrees, submodules, another
+// owner, core.worktree, no repository) git decides.
+func TestFastOpenAgreesWithGit(t *testing.T) {
+	ctx := context.Background()
+	r, git := notesRepo(t)
+	base := filepath.Dir(r.Root)
+	mk := func(p string) string {
+		t.Helper()
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sub := mk(filepath.Join(r.Root, "a", "b"))
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(r.Root, link); err != nil {
+		t.Fatal(err)
+	}
+	wt := filepath.Join(base, "wt")
+	git("worktree", "add", "-q", wt)
+	nested := mk(filepath.Join(r.Root, "nested"))
+	if out, err := exec.Command("git", "init", "-q", nested).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	gitfile := mk(filepath.Join(r.Root, "gitfile"))
+	if err := os.WriteFile(filepath.Join(gitfile, ".git"), []byte("gitdir: "+filepath.Join(r.Root, ".git")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outside := mk(filepath.Join(base, "outside"))
+	for _, dir := range []string{r.Root, sub, link, filepath.Join(link, "a"), wt, nested, gitfile, filepath.Join(r.Root, ".git", "refs"), outside} {
+		got, err := Open(ctx, dir)
+		out, gerr := gitSays(t, dir, "rev-parse", "--show-toplevel", "--path-format=absolute", "--git-common-dir")
+		if (err == nil) != gerr {
+			t.Errorf("%s: Open error %v, git ok %v", dir, err, gerr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		root, common, _ := strings.Cut(out, "\n")
+		if c := filepath.Dir(common); c != root && filepath.Base(common) == ".git" {
+			root = c // a linked worktree governs its main repository
+		}
+		if got.Root != root || got.common != common {
+			t.Errorf("%s: Open = %s, %s; git says %s, %s", dir, got.Root, got.common, root, common)
+		}
+	}
+	t.Run("without git", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir())
+		got, err := Open(ctx, sub)
+		if err != nil || got.Root != r.Root {
+			t.Fatalf("Open(%s) = %+v, %v; want %s found without git", sub, got, err, r.Root)
+		}
+		for _, dir := range []string{wt, gitfile} {
+			if _, err := Open(ctx, dir); err == nil {
+				t.Errorf("Open(%s) answered without git", dir)
+			}
+		}
+		git := func(args ...string) {
+			t.Helper()
+			cmd := exec.Command("/usr/bin/env", append([]string{"git", "-C", r.Root}, args...)...)
+			cmd.Env = append(os.Environ(), "PATH=/usr/bin:/bin:/usr/local/bin")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%v %s", err, out)
+			}
+		}
+		git("config", "core.worktree", sub)
+		if _, err := Open(ctx, r.Root); err == nil {
+			t.Error("core.worktree: answered without git")
+		}
+		git("config", "--unset", "core.worktree")
+		if os.Geteuid() == 0 {
+			if err := os.Chown(r.Root, 12345, 12345); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Open(ctx, r.Root); err == nil {
+				t.Error("a repository of another owner: answered without git")
+			}
+		}
+	})
+}

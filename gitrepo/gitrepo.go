@@ -46,6 +46,10 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, agentos.Errorf(agentos.EINVALID, "%s does not exist: pass an existing repository with -C", abs)
 	}
+	// A plain repository is found without git (fastref.go).
+	if root, common, ok := fastOpen(abs); ok {
+		return &Repo{Root: root, common: common}, nil
+	}
 	// One git for both answers (each git start is a few milliseconds of
 	// every agentos command); a git too old for --path-format answers the
 	// top level alone.
