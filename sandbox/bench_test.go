@@ -117,6 +117,12 @@ func BenchmarkCLISandboxRun(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(repo, "agentos.yaml"), []byte(policy), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	// Committed, as the policy in force is (cli/policybase.go).
+	for _, args := range [][]string{{"-C", repo, "add", "agentos.yaml"}, {"-C", repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "policy"}} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			b.Fatalf("git: %v %s", err, out)
+		}
+	}
 	type variant struct {
 		name      string
 		argv      []string
@@ -250,4 +256,26 @@ func BenchmarkSandboxCgroup(b *testing.B) {
 	mp := report(b, "no-cgroup", plain)
 	mg := report(b, "cgroup", grouped)
 	b.ReportMetric(float64(mg)/float64(mp), "ratio")
+}
+
+// BenchmarkSandboxStartAfterIdle: one exec step's start after a pause (a
+// plan's steps are seconds apart, a CLI command starts cold), where the
+// kernel's state from the previous run no longer helps: joining a cgroup
+// v1 hierarchy then waits for an RCU grace period (cgroup.enter avoids
+// it). The pause is outside the timing.
+func BenchmarkSandboxStartAfterIdle(b *testing.B) {
+	if !sandbox.Check().OK() {
+		b.Skip("sandbox unavailable")
+	}
+	wt := b.TempDir()
+	var d []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		time.Sleep(100 * time.Millisecond)
+		b.StartTimer()
+		t := time.Now()
+		sandboxTrue(b, wt, false)
+		d = append(d, time.Since(t))
+	}
+	report(b, "sandbox", d)
 }
