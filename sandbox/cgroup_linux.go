@@ -289,6 +289,7 @@ func (cg *cgroup) limit(c string, l Limits) error {
 // join moves pid (the helper, before it reads its spec: nothing of the
 // command has run yet) into every controller's group.
 func (cg *cgroup) join(pid int) error {
+	joins.Add(1)
 	done := map[string]bool{}
 	for _, c := range controllers {
 		dir, ok := cg.dirs[c]
@@ -373,6 +374,31 @@ func (cg *cgroup) enter() (leave func() (stuck bool, err error), stuck bool, err
 	}
 	return leave, false, nil
 }
+
+// intoFD opens the run's cgroup v2 directory for a clone straight into it
+// (SysProcAttr.CgroupFD): a process joined after its start costs a
+// synchronize_rcu (see enter). ok is false on v1 and when it cannot be
+// opened; the caller closes the descriptor after the start.
+func (cg *cgroup) intoFD() (fd int, ok bool) {
+	if cg == nil || !cg.v2 || intoDisabledForTest {
+		return -1, false
+	}
+	for _, dir := range cg.dirs {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, false
+		}
+		return fd, true // v2: one directory for every controller
+	}
+	return -1, false
+}
+
+// intoDisabledForTest makes a v2 run join its group after the start.
+var intoDisabledForTest bool
+
+// joins counts processes joined to a group after their start (the slow
+// way; see enter), for the tests.
+var joins atomic.Int64
 
 // cpuUsage is the CPU time the group's processes used, all of them.
 func (cg *cgroup) cpuUsage() (time.Duration, error) {

@@ -88,26 +88,33 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, s
 		specW.Close()
 		return nil, nil, false, err
 	}
-	cmd = exec.Command("/proc/self/exe", helper.Arg)
-	cmd.Env = []string{helper.Env + "=1"}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	cmd.ExtraFiles = []*os.File{specR, repW}
-	if forward != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, forward)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:                 flags,
-		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-		GidMappingsEnableSetgroups: false,
-		Pdeathsig:                  syscall.SIGKILL,
-		// Its own process group: a terminal's Ctrl-C reaches agentos,
-		// which decides (a worker lets the step finish its grace), and not
-		// the command directly. A Go program as pid 1 of the namespace
-		// cannot even die of it and exits 2 instead. Only an interactive
-		// `sandbox run`, whose command reads the terminal, stays in the
-		// terminal's foreground group.
-		Setpgid: !onTerminal(stdin),
+	newCmd := func(cgroupFD int) *exec.Cmd {
+		cmd := exec.Command("/proc/self/exe", helper.Arg)
+		cmd.Env = []string{helper.Env + "=1"}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+		cmd.ExtraFiles = []*os.File{specR, repW}
+		if forward != nil {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, forward)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:                 flags,
+			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+			GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+			GidMappingsEnableSetgroups: false,
+			Pdeathsig:                  syscall.SIGKILL,
+			// Its own process group: a terminal's Ctrl-C reaches agentos,
+			// which decides (a worker lets the step finish its grace), and not
+			// the command directly. A Go program as pid 1 of the namespace
+			// cannot even die of it and exits 2 instead. Only an interactive
+			// `sandbox run`, whose command reads the terminal, stays in the
+			// terminal's foreground group.
+			Setpgid: !onTerminal(stdin),
+			// cgroup v2: born in the run's group (clone3's
+			// CLONE_INTO_CGROUP), for the reason of cgroup.enter.
+			UseCgroupFD: cgroupFD >= 0,
+			CgroupFD:    cgroupFD,
+		}
+		return cmd
 	}
 	fail := func(err error) (*exec.Cmd, *os.File, bool, error) {
 		specW.Close()
@@ -120,7 +127,19 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, s
 		repW.Close()
 		return fail(err)
 	}
+	cgFD, into := cg.intoFD()
+	cmd = newCmd(cgFD)
 	err = cmd.Start()
+	if into {
+		unix.Close(cgFD)
+		if err != nil {
+			// A kernel without clone3 into a group (before 5.7): the
+			// helper is joined after its start instead.
+			into = false
+			cmd = newCmd(-1)
+			err = cmd.Start()
+		}
+	}
 	if leave != nil {
 		var lerr error
 		if stuck, lerr = leave(); lerr != nil && err == nil {
@@ -134,7 +153,7 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, s
 	if err != nil {
 		return fail(err)
 	}
-	if cg != nil && leave == nil {
+	if cg != nil && leave == nil && !into {
 		if err := cg.join(cmd.Process.Pid); err != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
