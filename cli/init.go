@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/agentos/agentos"
@@ -25,16 +26,19 @@ import (
 // basics are harmless everywhere: they read, compare and print.
 var basics = []string{"true", "false", "test", "grep", "cat", "ls", "echo", "printf", "head", "tail", "wc", "sort", "uniq", "diff", "cmp", "find", "sha256sum", "stat"}
 
-var initTemplate = template.Must(template.New(agentos.PolicyFile).Funcs(template.FuncMap{
-	"quote": quoteYAML,
-	"join": func(list []string) string {
-		q := make([]string, len(list))
-		for i, s := range list {
-			q[i] = quoteYAML(s)
-		}
-		return strings.Join(q, ", ")
-	},
-}).Parse(`# agentos.yaml: the AgentOS policy for this repository.
+// initTemplate is parsed on first use: only `agentos init` and the
+// default policy need it, not every command's start.
+var initTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New(agentos.PolicyFile).Funcs(template.FuncMap{
+		"quote": quoteYAML,
+		"join": func(list []string) string {
+			q := make([]string, len(list))
+			for i, s := range list {
+				q[i] = quoteYAML(s)
+			}
+			return strings.Join(q, ", ")
+		},
+	}).Parse(`# agentos.yaml: the AgentOS policy for this repository.
 # It is code: review and commit it. Its hash is pinned in every plan, so any
 # change here makes earlier plans and approvals stale. No plan may write it.
 version: 1
@@ -172,6 +176,7 @@ approvers: []
 #       format: slack
 
 {{.Gates}}`))
+})
 
 func newCmdInit(f *Factory) *cobra.Command {
 	var force, asJSON, newStore bool
@@ -366,7 +371,7 @@ func renderPolicy(target string, found []ecosystem.Ecosystem) ([]byte, string, e
 		detected = strings.Join(names, ", ")
 	}
 	var b bytes.Buffer
-	err := initTemplate.Execute(&b, map[string]any{"Target": target, "Allow": allow, "Env": env, "Detected": detected, "Profiles": profiles, "Gates": policy.DefaultGatesYAML, "Verify": verify})
+	err := initTemplate().Execute(&b, map[string]any{"Target": target, "Allow": allow, "Env": env, "Detected": detected, "Profiles": profiles, "Gates": policy.DefaultGatesYAML, "Verify": verify})
 	return b.Bytes(), detected, err
 }
 

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // PathUse is one file a command line names: an operand, an option's value
@@ -302,11 +303,13 @@ func looksPathy(s string) bool {
 }
 
 // secretName: an environment variable whose name says it holds a secret.
-var secretName = regexp.MustCompile(`(?i)(secret|token|passw|passphrase|credential|api_?key|access_?key|private|auth|cookie|session|signing|_pat$|^pat_|_key$|^key$|_pass$|dsn$|database_url|conn(ection)?_?str)`)
+var secretName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(secret|token|passw|passphrase|credential|api_?key|access_?key|private|auth|cookie|session|signing|_pat$|^pat_|_key$|^key$|_pass$|dsn$|database_url|conn(ection)?_?str)`)
+})
 
 // SecretName reports whether an environment variable's name looks like it
 // holds a secret (API_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD).
-func SecretName(name string) bool { return secretName.MatchString(name) }
+func SecretName(name string) bool { return secretName().MatchString(name) }
 
 // sedPaths parses a sed script for the files it names: w, W (write), r, R
 // (read), s///w. The file name runs to the end of the line, `;` included.
@@ -466,15 +469,15 @@ func sedPaths(script string) (reads, writes []string, runs, ok bool) {
 // printf statements, where an unparenthesised > is a redirection) and
 // getline < reads in an awk program.
 var (
-	awkPrint   = regexp.MustCompile(`\bprintf?\b`)
-	awkGetline = regexp.MustCompile(`\bgetline\b[^<;}\n]*<\s*`)
-	awkEnviron = regexp.MustCompile(`ENVIRON\s*\[\s*("([^"]*)"|[^\]]*)\s*\]`)
+	awkPrint   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\bprintf?\b`) })
+	awkGetline = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\bgetline\b[^<;}\n]*<\s*`) })
+	awkEnviron = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`ENVIRON\s*\[\s*("([^"]*)"|[^\]]*)\s*\]`) })
 )
 
 // awkPaths returns the files an awk program writes and reads; dyn is true
 // when a redirection's target is not a string literal.
 func awkPaths(prog string) (reads, writes []string, dyn bool) {
-	for _, loc := range awkPrint.FindAllStringIndex(prog, -1) {
+	for _, loc := range awkPrint().FindAllStringIndex(prog, -1) {
 		depth, inStr := 0, false
 		for j := loc[1]; j < len(prog); j++ {
 			c := prog[j]
@@ -513,7 +516,7 @@ func awkPaths(prog string) (reads, writes []string, dyn bool) {
 			}
 		}
 	}
-	for _, loc := range awkGetline.FindAllStringIndex(prog, -1) {
+	for _, loc := range awkGetline().FindAllStringIndex(prog, -1) {
 		if lit, ok := awkString(prog[loc[1]:]); ok {
 			reads = append(reads, lit)
 		} else {
@@ -552,7 +555,7 @@ func awkString(s string) (string, bool) {
 // awkSecretEnv reports an ENVIRON lookup of a secret-looking or computed
 // name.
 func awkSecretEnv(prog string) (string, bool) {
-	for _, m := range awkEnviron.FindAllStringSubmatch(prog, -1) {
+	for _, m := range awkEnviron().FindAllStringSubmatch(prog, -1) {
 		if m[2] == "" && !strings.HasPrefix(m[1], `"`) {
 			return m[1], true
 		}
@@ -560,7 +563,7 @@ func awkSecretEnv(prog string) (string, bool) {
 			return m[2], true
 		}
 	}
-	if strings.Contains(prog, "ENVIRON") && !awkEnviron.MatchString(prog) {
+	if strings.Contains(prog, "ENVIRON") && !awkEnviron().MatchString(prog) {
 		return "ENVIRON", true // iterated: for (k in ENVIRON)
 	}
 	if regexp.MustCompile(`\bin\s+ENVIRON\b`).MatchString(prog) {

@@ -70,5 +70,5 @@ func isInterpreter(name string) bool {
 		"perl", "ruby", "php", "lua", "luajit", "Rscript", "pwsh", "powershell", "osascript", "tclsh", "wish", "jshell", "irb":
 		return true
 	}
-	return versioned.MatchString(name)
+	return versioned().MatchString(name)
 }

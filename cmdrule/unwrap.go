@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // deniedWrappers run other commands in ways that cannot be checked (or
@@ -297,13 +298,15 @@ var inlineFlags = map[string][]string{
 
 // versioned matches interpreters named with their version (python3.12,
 // node20, perl5.38), which must not escape the inline-code check.
-var versioned = regexp.MustCompile(`^(python|pypy|node|nodejs|perl|ruby|php|lua|luajit)[0-9.]+$`)
+var versioned = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(python|pypy|node|nodejs|perl|ruby|php|lua|luajit)[0-9.]+$`)
+})
 
 func wrapperFor(name string) wrapper {
 	if w := knownWrapper(name); w != nil {
 		return w
 	}
-	if versioned.MatchString(name) {
+	if versioned().MatchString(name) {
 		return checkInterpreter
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -220,8 +221,10 @@ func YAMLError(err error) string {
 // yaml.v3's messages name Go types, which mean nothing to someone editing
 // agentos.yaml; these rewrite them in the file's terms.
 var (
-	yamlUnknownRe = regexp.MustCompile(`not found in type [\w.]+`)
-	yamlTypeRe    = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: (`[^`]*`))? into ([\\w.\\[\\]*]+)")
+	yamlUnknownRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`not found in type [\w.]+`) })
+	yamlTypeRe    = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile("cannot unmarshal !!(\\w+)(?: (`[^`]*`))? into ([\\w.\\[\\]*]+)")
+	})
 )
 
 func yamlKind(goType string) string {
@@ -240,9 +243,9 @@ func yamlKind(goType string) string {
 
 func humanYAML(m string) string {
 	m = strings.TrimPrefix(m, "yaml: ")
-	m = yamlUnknownRe.ReplaceAllString(m, "is not a known key here")
-	m = yamlTypeRe.ReplaceAllStringFunc(m, func(x string) string {
-		g := yamlTypeRe.FindStringSubmatch(x)
+	m = yamlUnknownRe().ReplaceAllString(m, "is not a known key here")
+	m = yamlTypeRe().ReplaceAllStringFunc(m, func(x string) string {
+		g := yamlTypeRe().FindStringSubmatch(x)
 		val := g[2]
 		if val == "" || g[1] == "seq" || g[1] == "map" {
 			val = "a " + map[string]string{"seq": "list", "map": "mapping", "str": "string", "int": "number", "bool": "bool"}[g[1]]

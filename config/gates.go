@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/agentos/agentos"
 )
@@ -88,7 +89,7 @@ type Redact struct {
 	Patterns []string `yaml:"patterns"`
 }
 
-var gateIDRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+var gateIDRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`) })
 
 // validateGates checks what needs no CEL: ids, effects, approvers and
 // patterns. The policy package type-checks the conditions.
@@ -99,7 +100,7 @@ func validateGates(c *Config) error {
 		if g.ID == "" {
 			return fmt.Errorf("%s: id is required", where)
 		}
-		if !gateIDRe.MatchString(g.ID) || strings.HasPrefix(g.ID, "builtin.") {
+		if !gateIDRe().MatchString(g.ID) || strings.HasPrefix(g.ID, "builtin.") {
 			return fmt.Errorf("%s: id %q must be lower-case letters, digits, '.', '_' or '-' and not start with \"builtin.\"", where, g.ID)
 		}
 		if seen[g.ID] {
@@ -141,7 +142,7 @@ func validateGates(c *Config) error {
 	}
 	for i, a := range c.AutoApprove {
 		where := fmt.Sprintf("auto_approve[%d]", i)
-		if a.ID == "" || !gateIDRe.MatchString(a.ID) {
+		if a.ID == "" || !gateIDRe().MatchString(a.ID) {
 			return fmt.Errorf("%s: id %q must be lower-case letters, digits, '.', '_' or '-'", where, a.ID)
 		}
 		if seen[a.ID] {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"sync"
 )
 
 // Memory configures the memory and the MemoryPack.
@@ -51,11 +52,11 @@ func (m Memory) PackBudget() int {
 }
 
 // memoryEnvNameRe is our own so this file does not depend on another section's.
-var memoryEnvNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var memoryEnvNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 var (
-	memoryClientNameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-	memoryActorRe      = regexp.MustCompile(`^(human|agent):[^\s:][^\s]{0,127}$`)
+	memoryClientNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`) })
+	memoryActorRe      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(human|agent):[^\s:][^\s]{0,127}$`) })
 )
 
 func validateMemory(c *Config) error {
@@ -72,23 +73,23 @@ func validateMemory(c *Config) error {
 			return fmt.Errorf("memory.url: put no credentials in the URL; name the token's variable in memory.token_env")
 		}
 	}
-	if m.TokenEnv != "" && !memoryEnvNameRe.MatchString(m.TokenEnv) {
+	if m.TokenEnv != "" && !memoryEnvNameRe().MatchString(m.TokenEnv) {
 		return fmt.Errorf("memory.token_env: %q is not an environment variable name", m.TokenEnv)
 	}
 	names := map[string]bool{}
 	for i, cl := range m.Serve.Clients {
 		where := fmt.Sprintf("memory.serve.clients[%d]", i)
-		if !memoryClientNameRe.MatchString(cl.Name) || cl.Name == "default" || cl.Name == "open" {
+		if !memoryClientNameRe().MatchString(cl.Name) || cl.Name == "default" || cl.Name == "open" {
 			return fmt.Errorf("%s.name: %q must be 1-64 letters, digits, '.', '_' or '-' (not default or open)", where, cl.Name)
 		}
 		if names[cl.Name] {
 			return fmt.Errorf("%s.name: %q is named twice", where, cl.Name)
 		}
 		names[cl.Name] = true
-		if !memoryEnvNameRe.MatchString(cl.TokenEnv) {
+		if !memoryEnvNameRe().MatchString(cl.TokenEnv) {
 			return fmt.Errorf("%s.token_env: %q is not an environment variable name", where, cl.TokenEnv)
 		}
-		if cl.Actor != "" && !memoryActorRe.MatchString(cl.Actor) {
+		if cl.Actor != "" && !memoryActorRe().MatchString(cl.Actor) {
 			return fmt.Errorf("%s.actor: %q must be human:NAME or agent:NAME", where, cl.Actor)
 		}
 	}

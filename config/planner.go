@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -103,7 +104,7 @@ const (
 	DefaultContractorLimit = 30 * time.Minute
 )
 
-var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // RequestTimeout is the per-request timeout of the openai planner.
 func (o OpenAIPlanner) RequestTimeout() time.Duration {
@@ -163,7 +164,7 @@ func validatePlanner(c *Config) error {
 		return fmt.Errorf("planner.kind: %q is not one of %s", p.Kind, strings.Join(PlannerKinds, ", "))
 	}
 	o := p.OpenAI
-	if o.APIKeyEnv != "" && !envNameRe.MatchString(o.APIKeyEnv) {
+	if o.APIKeyEnv != "" && !envNameRe().MatchString(o.APIKeyEnv) {
 		return fmt.Errorf("planner.openai.api_key_env: must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not a key; remove the key from %s and rotate it", FileName)
 	}
 	if o.Timeout != "" {
@@ -194,12 +195,12 @@ func validatePlanner(c *Config) error {
 		return fmt.Errorf("planner.contractor.argv: required for the custom contractor")
 	}
 	for name := range k.Env {
-		if !envNameRe.MatchString(name) {
+		if !envNameRe().MatchString(name) {
 			return fmt.Errorf("planner.contractor.env: %q is not a variable name", name)
 		}
 	}
 	for _, name := range k.EnvPass {
-		if !envNameRe.MatchString(name) {
+		if !envNameRe().MatchString(name) {
 			return fmt.Errorf("planner.contractor.env_pass: %q is not a variable name", name)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/agentos/agentos"
 )
@@ -196,7 +197,7 @@ func (p Profile) validate() error {
 			}
 			return fmt.Errorf("env: %s is set by AgentOS%s", k, hint)
 		}
-		if strings.Contains(v, "{") && !placeholderRe.MatchString(v) {
+		if strings.Contains(v, "{") && !placeholderRe().MatchString(v) {
 			return fmt.Errorf("env %s: %q uses a placeholder other than {home}, {repo} or {cache}", k, v)
 		}
 	}
@@ -209,7 +210,7 @@ func (p Profile) validate() error {
 }
 
 // placeholderRe matches a value whose braces are only known placeholders.
-var placeholderRe = regexp.MustCompile(`^([^{}]|\{(home|repo|cache)\})*$`)
+var placeholderRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([^{}]|\{(home|repo|cache)\})*$`) })
 
 // validProfilePath accepts ~/…, {home}…, {repo}…, absolute and relative
 // paths, none climbing out with "..".
@@ -220,7 +221,7 @@ func validProfilePath(p string) error {
 	if slices.Contains(strings.Split(filepath.ToSlash(p), "/"), "..") {
 		return fmt.Errorf("%q: no \"..\" in paths", p)
 	}
-	if strings.Contains(p, "{") && !placeholderRe.MatchString(p) {
+	if strings.Contains(p, "{") && !placeholderRe().MatchString(p) {
 		return fmt.Errorf("%q uses a placeholder other than {home}, {repo} or {cache}", p)
 	}
 	return nil

@@ -75,7 +75,7 @@ func validateScheduler(c *Config) error {
 		if r.ID == "" {
 			return fmt.Errorf("%s: id is required", where)
 		}
-		if !gateIDRe.MatchString(r.ID) || r.ID == "default" || strings.HasPrefix(r.ID, "builtin.") {
+		if !gateIDRe().MatchString(r.ID) || r.ID == "default" || strings.HasPrefix(r.ID, "builtin.") {
 			return fmt.Errorf("%s: id %q must be lower-case letters, digits, '.', '_' or '-', not \"default\" and not start with \"builtin.\"", where, r.ID)
 		}
 		if seen[r.ID] {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // failureSummary says, in one line, what in a failed command's output
@@ -28,7 +29,7 @@ func failureSummary(out string) string {
 	}
 	for i := len(lines) - 1; i >= 0; i-- {
 		l := strings.TrimSpace(lines[i])
-		if l == "" || bareStatus.MatchString(l) {
+		if l == "" || bareStatus().MatchString(l) {
 			continue
 		}
 		return ": " + clip(l, 400)
@@ -45,16 +46,18 @@ func failureSummary(out string) string {
 }
 
 // bareStatus are closing lines that say only that something failed.
-var bareStatus = regexp.MustCompile(`^(FAIL|FAILED|ok|PASS|exit status \d+|FAIL\s+\S+\s+[\d.]+s|ERROR|error: test failed.*|make: \*\*\* .*)$`)
+var bareStatus = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(FAIL|FAILED|ok|PASS|exit status \d+|FAIL\s+\S+\s+[\d.]+s|ERROR|error: test failed.*|make: \*\*\* .*)$`)
+})
 
 var (
-	goFailRe     = regexp.MustCompile(`^\s*--- FAIL: (\S+)`)
-	pytestFailRe = regexp.MustCompile(`^FAILED (\S+::\S+?)(?: - (.*))?$`)
-	pytestERe    = regexp.MustCompile(`^E\s+(.+)$`)
-	jestFailRe   = regexp.MustCompile(`^\s*● (.+)$`)
-	unittestRe   = regexp.MustCompile(`^(?:FAIL|ERROR): (\S+)(?: \((.+)\))?$`)
-	cargoFailRe  = regexp.MustCompile(`^test (\S+) \.\.\. FAILED$`)
-	cargoPanicRe = regexp.MustCompile(`panicked at [^:]+:\d+:\d+:?$`)
+	goFailRe     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*--- FAIL: (\S+)`) })
+	pytestFailRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^FAILED (\S+::\S+?)(?: - (.*))?$`) })
+	pytestERe    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^E\s+(.+)$`) })
+	jestFailRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*● (.+)$`) })
+	unittestRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:FAIL|ERROR): (\S+)(?: \((.+)\))?$`) })
+	cargoFailRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^test (\S+) \.\.\. FAILED$`) })
+	cargoPanicRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`panicked at [^:]+:\d+:\d+:?$`) })
 )
 
 // goTestFailures: "--- FAIL: TestX (0.00s)" and the indented lines under
@@ -64,7 +67,7 @@ func goTestFailures(lines []string) ([]string, string) {
 	var names []string
 	msgs := map[string]string{}
 	for i, l := range lines {
-		m := goFailRe.FindStringSubmatch(l)
+		m := goFailRe().FindStringSubmatch(l)
 		if m == nil {
 			continue
 		}
@@ -72,7 +75,7 @@ func goTestFailures(lines []string) ([]string, string) {
 		if i+1 < len(lines) {
 			indent := len(l) - len(strings.TrimLeft(l, " \t"))
 			next := lines[i+1]
-			if strings.TrimSpace(next) != "" && len(next)-len(strings.TrimLeft(next, " \t")) > indent && !goFailRe.MatchString(next) {
+			if strings.TrimSpace(next) != "" && len(next)-len(strings.TrimLeft(next, " \t")) > indent && !goFailRe().MatchString(next) {
 				msgs[m[1]] = strings.TrimSpace(next)
 			}
 		}
@@ -95,7 +98,7 @@ func pytestFailures(lines []string) ([]string, string) {
 	var names []string
 	msg := ""
 	for _, l := range lines {
-		if m := pytestFailRe.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+		if m := pytestFailRe().FindStringSubmatch(strings.TrimSpace(l)); m != nil {
 			names = append(names, m[1])
 			if msg == "" {
 				msg = m[2]
@@ -104,7 +107,7 @@ func pytestFailures(lines []string) ([]string, string) {
 	}
 	if len(names) > 0 && msg == "" {
 		for _, l := range lines {
-			if m := pytestERe.FindStringSubmatch(l); m != nil {
+			if m := pytestERe().FindStringSubmatch(l); m != nil {
 				msg = strings.TrimSpace(m[1])
 				break
 			}
@@ -120,7 +123,7 @@ func unittestFailures(lines []string) ([]string, string) {
 	var names []string
 	msg := ""
 	for i, l := range lines {
-		m := unittestRe.FindStringSubmatch(strings.TrimSpace(l))
+		m := unittestRe().FindStringSubmatch(strings.TrimSpace(l))
 		if m == nil {
 			continue
 		}
@@ -153,7 +156,7 @@ func jestFailures(lines []string) ([]string, string) {
 	var names []string
 	msg := ""
 	for i, l := range lines {
-		m := jestFailRe.FindStringSubmatch(l)
+		m := jestFailRe().FindStringSubmatch(l)
 		if m == nil || strings.HasPrefix(m[1], "Console") {
 			continue
 		}
@@ -175,10 +178,10 @@ func cargoFailures(lines []string) ([]string, string) {
 	var names []string
 	msg := ""
 	for i, l := range lines {
-		if m := cargoFailRe.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+		if m := cargoFailRe().FindStringSubmatch(strings.TrimSpace(l)); m != nil {
 			names = append(names, m[1])
 		}
-		if msg == "" && cargoPanicRe.MatchString(l) && i+1 < len(lines) {
+		if msg == "" && cargoPanicRe().MatchString(l) && i+1 < len(lines) {
 			msg = strings.TrimSpace(lines[i+1])
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/agentos/agentos/config"
 )
@@ -165,7 +166,7 @@ func detectNode(root string, h Host) (Ecosystem, bool) {
 	return e, true
 }
 
-var pytestRe = regexp.MustCompile(`(?m)\bpytest\b`)
+var pytestRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)\bpytest\b`) })
 
 func detectPython(root string, h Host) (Ecosystem, bool) {
 	// A project's virtualenv marks it too (scripts with requirements-dev.txt only).
@@ -243,7 +244,7 @@ func detectPython(root string, h Host) (Ecosystem, bool) {
 	}
 	usesPytest := exists(root, "pytest.ini") || exists(root, "conftest.py") || exists(root, "tests/conftest.py")
 	for _, f := range []string{"pyproject.toml", "setup.cfg", "tox.ini", "requirements.txt", "requirements-dev.txt", "requirements_dev.txt", "requirements-test.txt"} {
-		usesPytest = usesPytest || pytestRe.MatchString(read(root, f))
+		usesPytest = usesPytest || pytestRe().MatchString(read(root, f))
 	}
 	switch {
 	case usesPytest && tool == "poetry" && venv == "":
@@ -307,7 +308,7 @@ func detectRust(root string, h Host) (Ecosystem, bool) {
 	return e, true
 }
 
-var makeTestRe = regexp.MustCompile(`(?m)^test\s*:`)
+var makeTestRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^test\s*:`) })
 
 func detectMake(root string, h Host) (Ecosystem, bool) {
 	mk := ""
@@ -320,7 +321,7 @@ func detectMake(root string, h Host) (Ecosystem, bool) {
 		return Ecosystem{}, false
 	}
 	e := Ecosystem{Name: "make", Title: "Make", Commands: []string{"make"}}
-	if makeTestRe.MatchString(mk) {
+	if makeTestRe().MatchString(mk) {
 		e.Verify = [][]string{{"make", "test"}}
 	}
 	return e, true

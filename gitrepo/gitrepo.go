@@ -46,6 +46,10 @@ func Open(ctx context.Context, dir string) (*Repo, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, agentos.Errorf(agentos.EINVALID, "%s does not exist: pass an existing repository with -C", abs)
 	}
+	// A plain repository is found without git (fastref.go).
+	if root, common, ok := fastOpen(abs); ok {
+		return &Repo{Root: root, common: common}, nil
+	}
 	// One git for both answers (each git start is a few milliseconds of
 	// every agentos command); a git too old for --path-format answers the
 	// top level alone.
@@ -173,6 +177,9 @@ func runTo(ctx context.Context, dir string, env []string, w io.Writer, args ...s
 
 // CurrentBranch returns the branch checked out in the main tree ("" if detached).
 func (r *Repo) CurrentBranch(ctx context.Context) (string, error) {
+	if b, ok := r.fastCurrentBranch(); ok {
+		return b, nil
+	}
 	out, err := r.Git(ctx, "symbolic-ref", "--quiet", "--short", "HEAD")
 	if err != nil {
 		return "", nil
@@ -182,15 +189,36 @@ func (r *Repo) CurrentBranch(ctx context.Context) (string, error) {
 
 // ResolveCommit returns the full sha of rev, or a not_found error.
 func (r *Repo) ResolveCommit(ctx context.Context, rev string) (string, error) {
+	// HEAD from the files, when git said before that it is a commit
+	// (fastref.go).
+	var head string
+	if rev == "HEAD" {
+		if id, ok := r.fastHead(); ok {
+			if r.knownCommit(id) {
+				return id, nil
+			}
+			head = id
+		}
+	}
 	out, err := r.Git(ctx, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
 	if err != nil {
 		return "", agentos.Errorf(agentos.ENOTFOUND, "%s is not a commit in %s", rev, r.Root)
 	}
-	return strings.TrimSpace(out), nil
+	id := strings.TrimSpace(out)
+	if head != "" && head == id {
+		r.remember(id, "commit", nil)
+	}
+	return id, nil
 }
 
 // BranchHead returns the commit a branch points to.
 func (r *Repo) BranchHead(ctx context.Context, branch string) (string, error) {
+	if id, found, ok := r.fastBranchHead(branch); ok {
+		if !found {
+			return "", agentos.Errorf(agentos.ENOTFOUND, "branch %s does not exist (does the repository have a first commit?)", branch)
+		}
+		return id, nil
+	}
 	out, err := r.Git(ctx, "rev-parse", "--verify", "--quiet", "refs/heads/"+branch)
 	if err != nil {
 		return "", agentos.Errorf(agentos.ENOTFOUND, "branch %s does not exist (does the repository have a first commit?)", branch)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/agentos/agentos"
 )
@@ -22,9 +23,9 @@ type Chunk struct {
 func (c Chunk) Source(file string) string { return fmt.Sprintf("%s:%d", file, c.Line) }
 
 var (
-	headingRe = regexp.MustCompile(`^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$`)
-	bulletRe  = regexp.MustCompile(`^( *)([-*+]|\d{1,9}[.)])\s+(.*)$`)
-	fenceRe   = regexp.MustCompile("^ {0,3}(```|~~~)")
+	headingRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$`) })
+	bulletRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^( *)([-*+]|\d{1,9}[.)])\s+(.*)$`) })
+	fenceRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("^ {0,3}(```|~~~)") })
 )
 
 // SplitMarkdown splits an instructions file (AGENTS.md, CLAUDE.md,
@@ -72,28 +73,28 @@ func SplitMarkdown(data []byte) []Chunk {
 		switch {
 		case inFence:
 			cur = append(cur, line)
-			if fenceRe.MatchString(line) {
+			if fenceRe().MatchString(line) {
 				inFence = false
 			}
 		case inHTML:
 			inHTML = !strings.Contains(line, "-->")
 		case strings.HasPrefix(trimmed, "<!--"):
 			inHTML = !strings.Contains(trimmed, "-->")
-		case fenceRe.MatchString(line):
+		case fenceRe().MatchString(line):
 			if cur == nil {
 				curLine = n
 			}
 			cur = append(cur, line)
 			inFence = true
-		case headingRe.MatchString(line):
+		case headingRe().MatchString(line):
 			flush()
-			heading = headingRe.FindStringSubmatch(line)[2]
+			heading = headingRe().FindStringSubmatch(line)[2]
 		case trimmed == "":
 			if !inBullet {
 				flush()
 			}
 		default:
-			if m := bulletRe.FindStringSubmatch(line); m != nil && len(m[1]) < 2 {
+			if m := bulletRe().FindStringSubmatch(line); m != nil && len(m[1]) < 2 {
 				start(n, m[3])
 				inBullet = true
 			} else if cur == nil {

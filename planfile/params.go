@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/agentos/agentos"
 	"go.yaml.in/yaml/v3"
@@ -17,11 +18,11 @@ import (
 // touched, and an answer that itself contains {{ .params.x }} is not expanded.
 var (
 	// paramRef is the one substituted form (spaces inside the braces optional).
-	paramRef = regexp.MustCompile(`\{\{\s*\.params\.([A-Za-z0-9_-]+)\s*\}\}`)
+	paramRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{\{\s*\.params\.([A-Za-z0-9_-]+)\s*\}\}`) })
 	// paramAction is any {{ … }} action that mentions .params: in an opted-in
 	// field it must be a paramRef; elsewhere it is an old plan's implicit
 	// template, refused rather than silently written as text.
-	paramAction = regexp.MustCompile(`\{\{[^{}]*\.params\b[^{}]*\}\}`)
+	paramAction = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{\{[^{}]*\.params\b[^{}]*\}\}`) })
 )
 
 // templateFlag reads `template: true|false`.
@@ -98,8 +99,8 @@ func (f *File) checkRefs() error {
 	sort.Strings(ids)
 	check := func(line int, where, noun string, on, set bool, fields []textField) error {
 		for _, tf := range fields {
-			for _, act := range paramAction.FindAllString(*tf.val, -1) {
-				switch m := paramRef.FindStringSubmatch(act); {
+			for _, act := range paramAction().FindAllString(*tf.val, -1) {
+				switch m := paramRef().FindStringSubmatch(act); {
 				case !set:
 					return &posErr{line, fmt.Sprintf("%s: field %q has %s, but substitution is opt-in: add \"template: true\" to the %s to fill it in, or \"template: false\" to keep the text as written", where, tf.name, act, noun)}
 				case !on:
@@ -154,8 +155,8 @@ func (f *File) Render(values map[string]string) (*Rendered, error) {
 			return s, nil
 		}
 		var missing string
-		out := paramRef.ReplaceAllStringFunc(s, func(ref string) string {
-			id := paramRef.FindStringSubmatch(ref)[1]
+		out := paramRef().ReplaceAllStringFunc(s, func(ref string) string {
+			id := paramRef().FindStringSubmatch(ref)[1]
 			v, ok := values[id]
 			if !ok && missing == "" {
 				missing = id

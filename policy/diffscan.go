@@ -202,7 +202,7 @@ func stepWhatOf(i int, found []Finding) string {
 
 // usesSecrets reports whether a condition reads a secrets variable.
 func usesSecrets(expr string) bool {
-	ast, iss := env.Compile(expr)
+	ast, iss := env().Compile(expr)
 	if iss != nil && iss.Err() != nil {
 		return false
 	}

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
@@ -61,7 +62,7 @@ type autoRule struct {
 	rules map[string]bool
 }
 
-var env = func() *cel.Env {
+var env = sync.OnceValue(func() *cel.Env {
 	opts := []cel.EnvOption{
 		cel.Function("glob",
 			cel.Overload("glob_string_string", []*cel.Type{cel.StringType, cel.StringType}, cel.BoolType,
@@ -86,7 +87,7 @@ var env = func() *cel.Env {
 		panic("policy: building the CEL environment: " + err.Error())
 	}
 	return e
-}()
+})
 
 func globAny(ps ref.Val, pattern string) ref.Val {
 	if sl, ok := ps.(*stringListVal); ok {
@@ -112,11 +113,13 @@ func globAny(ps ref.Val, pattern string) ref.Val {
 
 // undeclaredRe is CEL's message for a name it does not know, which speaks
 // of containers a policy author never meets.
-var undeclaredRe = regexp.MustCompile(`^undeclared reference to '([^']*)' \(in container '[^']*'\)$`)
+var undeclaredRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^undeclared reference to '([^']*)' \(in container '[^']*'\)$`)
+})
 
 // celMessage says a CEL checker message in a policy author's terms.
 func celMessage(m string) string {
-	if g := undeclaredRe.FindStringSubmatch(m); g != nil {
+	if g := undeclaredRe().FindStringSubmatch(m); g != nil {
 		return fmt.Sprintf("unknown name %q", g[1])
 	}
 	return m
@@ -124,7 +127,7 @@ func celMessage(m string) string {
 
 // compile type-checks a condition; errors name where and the position.
 func compile(where, expr string) (cel.Program, bool, error) {
-	ast, iss := env.Compile(expr)
+	ast, iss := env().Compile(expr)
 	if iss != nil && iss.Err() != nil {
 		var msgs []string
 		for _, e := range iss.Errors() {
@@ -141,7 +144,7 @@ func compile(where, expr string) (cel.Program, bool, error) {
 			step = true
 		}
 	}
-	prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	prg, err := env().Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
 		return nil, false, agentos.WrapError(agentos.EINVALID, err, "agentos.yaml: %s: when: %v", where, err)
 	}

@@ -91,11 +91,13 @@ func BenchmarkSandboxTrue(b *testing.B) {
 // BenchmarkCLISandboxRun is the issue's figure: `agentos sandbox run --
 // /bin/true` (binary start, policy load, rules, sandbox: the whole
 // process) against `bwrap --unshare-all` and `unshare -Urnmpf` where they
-// are installed, and a bare /bin/true, alternated in one run. Reported:
-// each one's median wall time and CPU time (user+system of the process and
-// its children), and agentos's ratio to each. It builds the real binary.
+// are installed, `agentos --version` (the binary's own start) and a bare
+// /bin/true, alternated in one run. Reported: each one's median wall time
+// and CPU time (user+system of the process and its children), and
+// agentos's ratio to each. It builds the real binary (and, given
+// AGENTOS_BENCH_BASELINE_REV, the one of that revision).
 //
-//	go test ./sandbox/ -run '^$' -bench CLISandboxRun -benchtime 200x
+//	AGENTOS_BENCH_BASELINE_REV=main go test ./sandbox/ -run '^$' -bench CLISandboxRun -benchtime 200x
 func BenchmarkCLISandboxRun(b *testing.B) {
 	if !sandbox.Check().OK() {
 		b.Skip("sandbox unavailable")
@@ -115,6 +117,12 @@ func BenchmarkCLISandboxRun(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(repo, "agentos.yaml"), []byte(policy), 0o644); err != nil {
 		b.Fatal(err)
 	}
+	// Committed, as the policy in force is (cli/policybase.go).
+	for _, args := range [][]string{{"-C", repo, "add", "agentos.yaml"}, {"-C", repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "-m", "policy"}} {
+		if out, err := exec.Command("git", args...).CombinedOutput(); err != nil {
+			b.Fatalf("git: %v %s", err, out)
+		}
+	}
 	type variant struct {
 		name      string
 		argv      []string
@@ -122,12 +130,20 @@ func BenchmarkCLISandboxRun(b *testing.B) {
 	}
 	vs := []*variant{
 		{name: "bare", argv: []string{"/bin/true"}},
+		// The binary's own start (runtime and package init, the command
+		// tree), the floor under every agentos command.
+		{name: "version", argv: []string{bin, "--version"}},
 		{name: "cli", argv: []string{bin, "-C", repo, "sandbox", "run", "--", "/bin/true"}},
 	}
-	// AGENTOS_BENCH_BASELINE names another agentos binary (an older build)
-	// to alternate with: before and after in one run.
-	if p := os.Getenv("AGENTOS_BENCH_BASELINE"); p != "" {
-		vs = append(vs, &variant{name: "baseline", argv: []string{p, "-C", repo, "sandbox", "run", "--", "/bin/true"}})
+	// AGENTOS_BENCH_BASELINE names another agentos binary (an older build),
+	// AGENTOS_BENCH_BASELINE_REV a git revision of this repository to build
+	// one from, to alternate with: before and after in one run.
+	baseline := os.Getenv("AGENTOS_BENCH_BASELINE")
+	if rev := os.Getenv("AGENTOS_BENCH_BASELINE_REV"); rev != "" && baseline == "" {
+		baseline = buildRevision(b, rev, dir)
+	}
+	if baseline != "" {
+		vs = append(vs, &variant{name: "baseline", argv: []string{baseline, "-C", repo, "sandbox", "run", "--", "/bin/true"}})
 	}
 	if p, err := exec.LookPath("bwrap"); err == nil {
 		vs = append(vs, &variant{name: "bwrap", argv: []string{p, "--unshare-all", "--ro-bind", "/", "/", "/bin/true"}})
@@ -154,12 +170,33 @@ func BenchmarkCLISandboxRun(b *testing.B) {
 		b.ReportMetric(float64(c.Microseconds())/1000, v.name+"-cpu-ms")
 		med[v.name] = [2]time.Duration{w, c}
 	}
-	for _, other := range []string{"bare", "baseline", "bwrap", "unshare"} {
+	for _, other := range []string{"bare", "version", "baseline", "bwrap", "unshare"} {
 		if m, ok := med[other]; ok {
 			b.ReportMetric(float64(med["cli"][0])/float64(m[0]), "ratio-"+other)
 			b.ReportMetric(float64(med["cli"][1])/float64(m[1]), "cpu-ratio-"+other)
 		}
 	}
+}
+
+// buildRevision builds agentos as of rev (a revision of the repository
+// this test runs in) into dir, from `git archive`: no worktree, nothing of
+// the repository changes.
+func buildRevision(b *testing.B, rev, dir string) string {
+	src := filepath.Join(dir, "baseline-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	unpack := exec.Command("sh", "-c", `cd "$(git rev-parse --show-toplevel)" && git archive --format=tar "$1" | tar -x -C "$2"`, "sh", rev, src)
+	if out, err := unpack.CombinedOutput(); err != nil {
+		b.Fatalf("git archive %s: %v\n%s", rev, err, out)
+	}
+	bin := filepath.Join(dir, "agentos-baseline")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/agentos")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building %s: %v\n%s", rev, err, out)
+	}
+	return bin
 }
 
 // BenchmarkSandboxAllowTCP: start overhead of a run with one allow_tcp
@@ -219,4 +256,26 @@ func BenchmarkSandboxCgroup(b *testing.B) {
 	mp := report(b, "no-cgroup", plain)
 	mg := report(b, "cgroup", grouped)
 	b.ReportMetric(float64(mg)/float64(mp), "ratio")
+}
+
+// BenchmarkSandboxStartAfterIdle: one exec step's start after a pause (a
+// plan's steps are seconds apart, a CLI command starts cold), where the
+// kernel's state from the previous run no longer helps: joining a cgroup
+// v1 hierarchy then waits for an RCU grace period (cgroup.enter avoids
+// it). The pause is outside the timing.
+func BenchmarkSandboxStartAfterIdle(b *testing.B) {
+	if !sandbox.Check().OK() {
+		b.Skip("sandbox unavailable")
+	}
+	wt := b.TempDir()
+	var d []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		time.Sleep(100 * time.Millisecond)
+		b.StartTimer()
+		t := time.Now()
+		sandboxTrue(b, wt, false)
+		d = append(d, time.Since(t))
+	}
+	report(b, "sandbox", d)
 }

@@ -42,6 +42,8 @@ type cgroupParents struct {
 	v2     bool
 	parent map[string]string
 	why    map[string]string
+	// v1mounts: each v1 controller's mount point and mount root.
+	v1mounts map[string][2]string
 }
 
 var cgroupsOnce = sync.OnceValue(detectCgroups)
@@ -72,7 +74,7 @@ func detectCgroups() cgroupParents {
 // mkdir there is a missing controller.
 func probed() cgroupParents {
 	cp := cgroupsOnce()
-	out := cgroupParents{v2: cp.v2, parent: map[string]string{}, why: map[string]string{}}
+	out := cgroupParents{v2: cp.v2, parent: map[string]string{}, why: map[string]string{}, v1mounts: cp.v1mounts}
 	tried := map[string]error{}
 	for _, c := range controllers {
 		dir := cp.parent[c]
@@ -132,7 +134,7 @@ func detectV2(cp *cgroupParents, self string) {
 // detectV1 finds each controller's hierarchy in mountinfo and this
 // process's group in it.
 func detectV1(cp *cgroupParents, self string) {
-	mounts := map[string][2]string{} // v1 controller -> mount point, mount root
+	cp.v1mounts = map[string][2]string{}
 	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -142,12 +144,21 @@ func detectV1(cp *cgroupParents, self string) {
 				continue
 			}
 			for _, opt := range strings.Split(tail[2], ",") {
-				mounts[opt] = [2]string{fields[4], fields[3]}
+				cp.v1mounts[opt] = [2]string{fields[4], fields[3]}
 			}
 		}
 		f.Close()
 	}
-	paths := map[string]string{} // v1 controller -> this process's group
+	cp.parent, cp.why = cp.v1Dirs(self)
+}
+
+var v1name = map[string]string{ctlPids: "pids", ctlMemory: "memory", ctlCPU: "cpuacct"}
+
+// v1Dirs maps the groups a /proc/.../cgroup text names to their
+// directories, per controller (why says what is missing).
+func (cp cgroupParents) v1Dirs(self string) (dirs, why map[string]string) {
+	dirs, why = map[string]string{}, map[string]string{}
+	paths := map[string]string{} // v1 controller -> group
 	for _, line := range strings.Split(self, "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
@@ -157,22 +168,22 @@ func detectV1(cp *cgroupParents, self string) {
 			paths[c] = parts[2]
 		}
 	}
-	v1name := map[string]string{ctlPids: "pids", ctlMemory: "memory", ctlCPU: "cpuacct"}
 	for _, c := range controllers {
 		n := v1name[c]
-		m, ok := mounts[n]
+		m, ok := cp.v1mounts[n]
 		p, okp := paths[n]
 		if !ok || !okp {
-			cp.why[c] = fmt.Sprintf("no cgroup %s hierarchy mounted (v1) and no cgroup v2 at %s", n, cgroupRoot)
+			why[c] = fmt.Sprintf("no cgroup %s hierarchy mounted (v1) and no cgroup v2 at %s", n, cgroupRoot)
 			continue
 		}
 		rel, err := filepath.Rel(m[1], p)
 		if err != nil || strings.HasPrefix(rel, "..") {
-			cp.why[c] = fmt.Sprintf("this process's %s group %s lies outside the mounted hierarchy", n, p)
+			why[c] = fmt.Sprintf("this process's %s group %s lies outside the mounted hierarchy", n, p)
 			continue
 		}
-		cp.parent[c] = filepath.Join(m[0], rel)
+		dirs[c] = filepath.Join(m[0], rel)
 	}
+	return dirs, why
 }
 
 // cgroup is one run's group: a directory per controller (v1) or one (v2).
@@ -183,6 +194,8 @@ type cgroup struct {
 	// the watcher killed the run for it.
 	cpuLimit time.Duration
 	cpuHit   atomic.Bool
+	// processes is the pids bound (pids.max), put back by enter's leave.
+	processes uint64
 }
 
 var cgroupSeq atomic.Uint64
@@ -245,6 +258,7 @@ func (cg *cgroup) limit(c string, l Limits) error {
 	}
 	switch c {
 	case ctlPids:
+		cg.processes = l.Processes
 		return w("pids.max", l.Processes)
 	case ctlMemory:
 		if cg.v2 {
@@ -275,6 +289,7 @@ func (cg *cgroup) limit(c string, l Limits) error {
 // join moves pid (the helper, before it reads its spec: nothing of the
 // command has run yet) into every controller's group.
 func (cg *cgroup) join(pid int) error {
+	joins.Add(1)
 	done := map[string]bool{}
 	for _, c := range controllers {
 		dir, ok := cg.dirs[c]
@@ -288,6 +303,102 @@ func (cg *cgroup) join(pid int) error {
 	}
 	return nil
 }
+
+// enter moves the calling OS thread, which the caller has locked, into the
+// run's groups (cgroup v1), so that the helper it starts next is born in
+// them: a process joined after its start (join) costs the kernel a
+// synchronize_rcu per hierarchy (cgroup_threadgroup_rwsem), several
+// milliseconds of every run, while a thread moving itself ("0" into
+// tasks) takes no such lock. The thread would count against the group's
+// processes, so pids.max is lifted until leave: nothing runs in the
+// group before the helper has its spec, which is sent after leave.
+// leave is nil when the thread did not move (v2, or a write failed): the
+// caller then joins the helper after its start. leave, called after the
+// start whatever happened, moves the thread back to its own groups and
+// restores pids.max. An error (from leave, or from enter when a partial
+// entry could not be undone) fails the run; stuck says the thread could
+// not leave, and must then never run anything else: its goroutine ends
+// without unlocking it, which ends the thread.
+func (cg *cgroup) enter() (leave func() (stuck bool, err error), stuck bool, err error) {
+	if cg == nil || cg.v2 {
+		return nil, false, nil
+	}
+	self, err := os.ReadFile("/proc/thread-self/cgroup")
+	if err != nil {
+		return nil, false, nil
+	}
+	home, _ := cgroupsOnce().v1Dirs(string(self))
+	pids := cg.dirs[ctlPids]
+	if pids != "" {
+		if err := os.WriteFile(filepath.Join(pids, "pids.max"), []byte("max"), 0); err != nil {
+			return nil, false, nil
+		}
+	}
+	var moved []string // controllers the thread entered
+	leave = func() (bool, error) {
+		var first error
+		for _, c := range moved {
+			if err := os.WriteFile(filepath.Join(home[c], "tasks"), []byte("0"), 0); err != nil && first == nil {
+				first = fmt.Errorf("leaving the run's cgroup %s: %v", cg.dirs[c], unwrapPathErr(err))
+			}
+		}
+		if first != nil {
+			return true, first
+		}
+		if pids != "" {
+			if err := os.WriteFile(filepath.Join(pids, "pids.max"), []byte(strconv.FormatUint(cg.processes, 10)), 0); err != nil {
+				return false, fmt.Errorf("bounding the run's processes in %s: %v", pids, unwrapPathErr(err))
+			}
+		}
+		return false, nil
+	}
+	done := map[string]bool{}
+	for _, c := range controllers {
+		dir, ok := cg.dirs[c]
+		if !ok || done[dir] {
+			continue
+		}
+		done[dir] = true
+		err := os.ErrNotExist
+		if home[c] != "" {
+			err = os.WriteFile(filepath.Join(dir, "tasks"), []byte("0"), 0)
+		}
+		if err != nil {
+			// Undone, pids.max included; the caller joins instead.
+			if stuck, err := leave(); err != nil {
+				return nil, stuck, err
+			}
+			return nil, false, nil
+		}
+		moved = append(moved, c)
+	}
+	return leave, false, nil
+}
+
+// intoFD opens the run's cgroup v2 directory for a clone straight into it
+// (SysProcAttr.CgroupFD): a process joined after its start costs a
+// synchronize_rcu (see enter). ok is false on v1 and when it cannot be
+// opened; the caller closes the descriptor after the start.
+func (cg *cgroup) intoFD() (fd int, ok bool) {
+	if cg == nil || !cg.v2 || intoDisabledForTest {
+		return -1, false
+	}
+	for _, dir := range cg.dirs {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, false
+		}
+		return fd, true // v2: one directory for every controller
+	}
+	return -1, false
+}
+
+// intoDisabledForTest makes a v2 run join its group after the start.
+var intoDisabledForTest bool
+
+// joins counts processes joined to a group after their start (the slow
+// way; see enter), for the tests.
+var joins atomic.Int64
 
 // cpuUsage is the CPU time the group's processes used, all of them.
 func (cg *cgroup) cpuUsage() (time.Duration, error) {
@@ -405,7 +516,9 @@ func (cg *cgroup) remove() {
 func killProcs(dir string) {
 	b, _ := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+		// Never agentos itself: one of its threads is in a run's group
+		// while it starts the helper (enter).
+		if pid, err := strconv.Atoi(f); err == nil && pid > 0 && pid != os.Getpid() {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}

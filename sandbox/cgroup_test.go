@@ -67,6 +67,24 @@ func TestCgroupRemovedAfterRun(t *testing.T) {
 			t.Fatalf("groups left behind: %v", left)
 		}
 	})
+	t.Run("agentos's own threads stay out of the run's group", func(t *testing.T) {
+		// The helper is started from a thread inside the group (no
+		// process migration after its start); that thread must be back
+		// before anything else runs on it.
+		for range 3 {
+			b.sh(t, `true`)
+		}
+		tasks, _ := filepath.Glob("/proc/self/task/*/cgroup")
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			if err == nil && strings.Contains(string(b), fmt.Sprintf("agentos-%d-", os.Getpid())) {
+				t.Fatalf("%s: %s", f, b)
+			}
+		}
+		if len(tasks) == 0 {
+			t.Fatal("no threads listed")
+		}
+	})
 	t.Run("a dead agentos's group is swept", func(t *testing.T) {
 		// pid_max is at most 2^22: this pid cannot be alive.
 		stale := filepath.Join(parents[0], "agentos-4194305-1")

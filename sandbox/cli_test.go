@@ -105,6 +105,16 @@ func runCLI(t *testing.T, repo string, env []string, args ...string) (string, in
 	return string(out), code
 }
 
+// policyCache is the policy cached in .git for the repository's HEAD.
+func policyCache(t *testing.T, repo string) string {
+	t.Helper()
+	out, err := exec.Command("git", "-C", repo, "rev-parse", "HEAD").Output()
+	must(t, err)
+	b, err := os.ReadFile(filepath.Join(repo, ".git", "agentos", "committed", strings.TrimSpace(string(out))+".policy"))
+	must(t, err)
+	return string(b)
+}
+
 func TestCLISandboxCheck(t *testing.T) {
 	repo := cliRepo(t)
 	out, code := runCLI(t, repo, nil, "sandbox", "check", "--json")
@@ -123,6 +133,10 @@ func TestCLISandboxRunEscapes(t *testing.T) {
 	must(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
 	must(t, os.WriteFile(filepath.Join(home, ".ssh", "id_rsa"), []byte("PRIVATE KEY"), 0o600))
 	before, _ := os.ReadFile(filepath.Join(repo, ".git", "config"))
+	// The policy in force as cached by commit in .git (gitrepo/fastref.go):
+	// warmed by a first run, and never writable from inside.
+	runCLI(t, repo, nil, "sandbox", "run", "--", "true")
+	cached := policyCache(t, repo)
 	cases := []struct {
 		name string
 		argv []string
@@ -138,6 +152,7 @@ func TestCLISandboxRunEscapes(t *testing.T) {
 		{"policy file", []string{"sh", "-c", "echo 'sandbox: {require: false}' >> agentos.yaml"}},
 		{"git hooks", []string{"sh", "-c", "echo evil > .git/hooks/pre-commit"}},
 		{"git config", []string{"git", "config", "core.hooksPath", "/tmp"}},
+		{"policy cache", []string{"sh", "-c", "for f in .git/agentos/committed/*.policy; do printf 'ok\\nversion: 1\\nsandbox: {require: false}\\n' > $f; done"}},
 		{"ssh key under HOME", []string{"cat", filepath.Join(home, ".ssh", "id_rsa")}},
 	}
 	for _, tc := range cases {
@@ -160,6 +175,9 @@ func TestCLISandboxRunEscapes(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(repo, ".git", "hooks", "pre-commit")); err == nil {
 				t.Fatal("hook planted")
+			}
+			if now := policyCache(t, repo); now != cached {
+				t.Fatalf("the policy cache changed: %q, was %q", now, cached)
 			}
 		})
 	}

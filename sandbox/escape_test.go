@@ -351,6 +351,16 @@ func TestEscapeSyscalls(t *testing.T) {
 		_, res, err := b.sh(t, `echo 4194304 > /proc/sys/kernel/pid_max`)
 		failedClosed(t, res, err)
 	})
+	t.Run("landlock binds the command itself", func(t *testing.T) {
+		// /proc is mounted writable; only Landlock (enforced on the
+		// helper's exec thread, inherited by the command) keeps a
+		// process from renaming itself there.
+		out, _, err := b.sh(t, `echo pwned > /proc/self/comm; cat /proc/$$/comm`)
+		must(t, err)
+		if strings.Contains(out, "pwned") {
+			t.Fatalf("the command wrote /proc/self/comm: %q", out)
+		}
+	})
 	t.Run("raise an rlimit", func(t *testing.T) {
 		s := b.spec(t, "/bin/bash", "-c", `ulimit -u unlimited && ulimit -v unlimited`)
 		s.Limits.Processes = 100

@@ -63,63 +63,101 @@ func cloneFlags(network bool) uintptr {
 // are dropped before the command starts.
 // forward, when not nil, becomes the helper's forwardFD.
 func startHelper(hs helperSpec, flags uintptr, forward *os.File, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
-	return startHelperIn(hs, flags, forward, nil, stdin, stdout, stderr)
+	cmd, rep, _, err := startHelperIn(hs, flags, forward, nil, stdin, stdout, stderr)
+	return cmd, rep, err
 }
 
 // startHelperIn is startHelper that puts the helper in the run's cgroup
 // (cg, may be nil) before sending it the spec, so nothing it starts is
-// ever outside the group.
-func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
+// ever outside the group: on cgroup v1 it is started from inside the
+// group (cgroup.enter), else joined right after its start. The caller has
+// locked the OS thread; stuck says that thread could not leave the group
+// and must end with its goroutine, never unlocked.
+func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, stdin io.Reader, stdout, stderr io.Writer) (cmd *exec.Cmd, rep *os.File, stuck bool, err error) {
 	data, err := json.Marshal(hs)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	specR, specW, err := os.Pipe()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	repR, repW, err := os.Pipe()
 	if err != nil {
 		specR.Close()
 		specW.Close()
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	cmd := exec.Command("/proc/self/exe", helper.Arg)
-	cmd.Env = []string{helper.Env + "=1"}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
-	cmd.ExtraFiles = []*os.File{specR, repW}
-	if forward != nil {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, forward)
+	newCmd := func(cgroupFD int) *exec.Cmd {
+		cmd := exec.Command("/proc/self/exe", helper.Arg)
+		cmd.Env = []string{helper.Env + "=1"}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+		cmd.ExtraFiles = []*os.File{specR, repW}
+		if forward != nil {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, forward)
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:                 flags,
+			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+			GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+			GidMappingsEnableSetgroups: false,
+			Pdeathsig:                  syscall.SIGKILL,
+			// Its own process group: a terminal's Ctrl-C reaches agentos,
+			// which decides (a worker lets the step finish its grace), and not
+			// the command directly. A Go program as pid 1 of the namespace
+			// cannot even die of it and exits 2 instead. Only an interactive
+			// `sandbox run`, whose command reads the terminal, stays in the
+			// terminal's foreground group.
+			Setpgid: !onTerminal(stdin),
+			// cgroup v2: born in the run's group (clone3's
+			// CLONE_INTO_CGROUP), for the reason of cgroup.enter.
+			UseCgroupFD: cgroupFD >= 0,
+			CgroupFD:    cgroupFD,
+		}
+		return cmd
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:                 flags,
-		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-		GidMappingsEnableSetgroups: false,
-		Pdeathsig:                  syscall.SIGKILL,
-		// Its own process group: a terminal's Ctrl-C reaches agentos,
-		// which decides (a worker lets the step finish its grace), and not
-		// the command directly. A Go program as pid 1 of the namespace
-		// cannot even die of it and exits 2 instead. Only an interactive
-		// `sandbox run`, whose command reads the terminal, stays in the
-		// terminal's foreground group.
-		Setpgid: !onTerminal(stdin),
+	fail := func(err error) (*exec.Cmd, *os.File, bool, error) {
+		specW.Close()
+		repR.Close()
+		return nil, nil, stuck, err
 	}
+	leave, stuck, err := cg.enter()
+	if err != nil {
+		specR.Close()
+		repW.Close()
+		return fail(err)
+	}
+	cgFD, into := cg.intoFD()
+	cmd = newCmd(cgFD)
 	err = cmd.Start()
+	if into {
+		unix.Close(cgFD)
+		if err != nil {
+			// A kernel without clone3 into a group (before 5.7): the
+			// helper is joined after its start instead.
+			into = false
+			cmd = newCmd(-1)
+			err = cmd.Start()
+		}
+	}
+	if leave != nil {
+		var lerr error
+		if stuck, lerr = leave(); lerr != nil && err == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			err = lerr
+		}
+	}
 	specR.Close()
 	repW.Close()
 	if err != nil {
-		specW.Close()
-		repR.Close()
-		return nil, nil, err
+		return fail(err)
 	}
-	if cg != nil {
+	if cg != nil && leave == nil && !into {
 		if err := cg.join(cmd.Process.Pid); err != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
-			specW.Close()
-			repR.Close()
-			return nil, nil, err
+			return fail(err)
 		}
 	}
 	// The helper reads the whole spec before anything else; if it died
@@ -128,7 +166,7 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, s
 		specW.Write(data)
 		specW.Close()
 	}()
-	return cmd, repR, nil
+	return cmd, repR, false, nil
 }
 
 func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error) {
@@ -164,13 +202,30 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 	if err := unboundLimits(spec.Limits, missing); err != nil {
 		return Result{}, err
 	}
-	// Pdeathsig fires when the thread that started the helper exits; keep
-	// that thread until the helper is gone, so the sandbox dies with
-	// agentos and not with an idle runtime thread.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// Pdeathsig fires when the thread that started the helper exits; that
+	// thread, locked by a goroutine of its own, is kept until the helper
+	// is gone, so the sandbox dies with agentos and not with an idle
+	// runtime thread. Should it be stuck in the run's cgroup, it ends
+	// with that goroutine.
 	start := time.Now()
-	cmd, rep, err := startHelperIn(hs, cloneFlags(spec.Network), helperEnd, cg, spec.Stdin, spec.Stdout, spec.Stderr)
+	type started struct {
+		cmd *exec.Cmd
+		rep *os.File
+		err error
+	}
+	startedC, helperGone := make(chan started, 1), make(chan struct{})
+	defer close(helperGone) // after the Wait below, before cg.remove
+	go func() {
+		runtime.LockOSThread()
+		cmd, rep, stuck, err := startHelperIn(hs, cloneFlags(spec.Network), helperEnd, cg, spec.Stdin, spec.Stdout, spec.Stderr)
+		startedC <- started{cmd, rep, err}
+		<-helperGone
+		if !stuck {
+			runtime.UnlockOSThread()
+		}
+	}()
+	st := <-startedC
+	cmd, rep, err := st.cmd, st.rep, st.err
 	if helperEnd != nil {
 		helperEnd.Close()
 	}

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -128,7 +129,7 @@ type taskVar struct {
 	value func(t Task, now time.Time) any
 }
 
-var env = func() *cel.Env {
+var env = sync.OnceValue(func() *cel.Env {
 	var opts []cel.EnvOption
 	for _, v := range taskVars() {
 		opts = append(opts, cel.Variable(v.name, v.typ))
@@ -138,7 +139,7 @@ var env = func() *cel.Env {
 		panic(err)
 	}
 	return e
-}()
+})
 
 // Hash returns the hash of a rule list: canonical JSON through SHA-256.
 func Hash(rules []config.SchedulerRule) string {
@@ -171,14 +172,14 @@ func New(rules []config.SchedulerRule) (*Scheduler, error) {
 }
 
 func compile(src string, want *cel.Type) (cel.Program, error) {
-	ast, iss := env.Compile(src)
+	ast, iss := env().Compile(src)
 	if iss.Err() != nil {
 		return nil, fmt.Errorf("%s", strings.ReplaceAll(iss.Err().Error(), "\n", " "))
 	}
 	if t := ast.OutputType(); !t.IsExactType(want) && !t.IsExactType(cel.DynType) {
 		return nil, fmt.Errorf("%q is a %s, want a %s", src, t, want)
 	}
-	return env.Program(ast)
+	return env().Program(ast)
 }
 
 func activation(t Task, now time.Time) map[string]any {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -61,5 +62,45 @@ func TestHelperStartsBeforeTheHeavyPackages(t *testing.T) {
 	}
 	if !strings.Contains(out, "init os @") {
 		t.Fatalf("no init trace:\n%s", out)
+	}
+}
+
+// TestPackageInitStaysLight: AgentOS's own packages keep their heavy state
+// (regular expressions, CEL environments, templates) for first use, so a
+// command that does not need it — `agentos sandbox run`, the helper — does
+// not build it at every start (issue 13: the start overhead). Judged by the
+// Go runtime's init trace of this binary: every agentos package's init
+// allocates at most a few kilobytes. Third-party packages are not ours to
+// change and are not judged.
+func TestPackageInitStaysLight(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	const limit = 16 << 10
+	seen := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		// init PKG @T ms, C ms clock, N bytes, M allocs
+		f := strings.Fields(line)
+		if len(f) < 10 || f[0] != "init" || !strings.HasPrefix(f[1], "github.com/agentos/agentos") || strings.Contains(f[1], "test") {
+			continue
+		}
+		seen++
+		n, err := strconv.Atoi(f[7])
+		if err != nil || f[8] != "bytes," {
+			t.Fatalf("unexpected trace line %q", line)
+		}
+		if n > limit {
+			t.Errorf("package %s allocates %d bytes in its init (at most %d): build that state on first use (sync.OnceValue)", f[1], n, limit)
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("only %d agentos packages in the init trace:\n%s", seen, out)
 	}
 }

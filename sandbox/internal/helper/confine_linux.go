@@ -500,8 +500,25 @@ func restrictLandlock(hs Spec) error {
 	for _, p := range hs.ReadOnly {
 		rules = append(rules, pathRule(p, false))
 	}
-	if err := cfg.Restrict(rules...); err != nil {
+	// This thread only: the helper runs on it (locked in Main, never
+	// unlocked) and execs the command from it, as it does for seccomp
+	// and the capabilities. Config.Restrict would restrict every thread
+	// of the helper, which below Landlock ABI 8 is a signal to each and a
+	// wait for all (syscall.AllThreadsSyscall): about a millisecond of
+	// every command's start, for threads that die at the exec.
+	fd, flags, err := cfg.NewRulesetFD(rules...)
+	if err != nil {
 		return fmt.Errorf("landlock: %v", err)
+	}
+	if fd < 0 {
+		return fmt.Errorf("landlock: no ruleset to enforce")
+	}
+	defer unix.Close(fd)
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %v", err)
+	}
+	if err := llsys.LandlockRestrictSelf(fd, flags); err != nil {
+		return fmt.Errorf("landlock: enforcing the ruleset: %v", err)
 	}
 	return nil
 }
