@@ -77,6 +77,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdLock(f),
 		NewCmdMemory(f),
 		NewCmdHook(f),
+		NewCmdSession(f),
 		newCmdDoctor(f),
 		NewCmdSchema(f),
 		newCmdDemo(f),

@@ -434,7 +434,7 @@ func (r Rules) pathProblem(cwd, p string, write bool) string {
 	}
 	switch {
 	case strings.HasPrefix(msg, "is outside"):
-		return "is outside the repository: in hook mode AgentOS lets an agent touch only the repository it works in"
+		return "is outside the repository: AgentOS lets an agent in a person's session touch only the repository it works in"
 	case strings.HasPrefix(msg, "is protected"):
 		return "is protected (.git, .agentos and agentos.yaml are never written by an agent under AgentOS)"
 	case msg == "is the worktree itself":
@@ -557,7 +557,10 @@ type hookServer struct {
 	ln        net.Listener
 	mu        sync.Mutex
 	decisions []Decision
-	wg        sync.WaitGroup
+	// asked maps the tool_use_id of a call handed to the person to its
+	// decision, so that its PostToolUse records their yes.
+	asked map[string]Decision
+	wg    sync.WaitGroup
 }
 
 func startHookServer(sock string, r Rules) (*hookServer, error) {
@@ -587,10 +590,28 @@ func (s *hookServer) serve() {
 			if err := json.NewDecoder(bufio.NewReader(io.LimitReader(c, 16<<20))).Decode(&in); err != nil {
 				return
 			}
+			if in.HookEventName == EventPostToolUse {
+				s.mu.Lock()
+				if a, ok := s.asked[in.ToolUseID]; ok && in.ToolUseID != "" {
+					delete(s.asked, in.ToolUseID)
+					a.Seq, a.Time, a.Allow, a.Ask = len(s.decisions)+1, time.Now().UTC(), true, false
+					a.Reason = "the person allowed it at the CLI's prompt, and it ran (" + a.Reason + ")"
+					s.decisions = append(s.decisions, a)
+				}
+				s.mu.Unlock()
+				json.NewEncoder(c).Encode(Decision{Allow: true})
+				return
+			}
 			d := Decide(s.rules, in)
 			s.mu.Lock()
 			d.Seq = len(s.decisions) + 1
 			s.decisions = append(s.decisions, d)
+			if d.Ask && in.ToolUseID != "" {
+				if s.asked == nil {
+					s.asked = map[string]Decision{}
+				}
+				s.asked[in.ToolUseID] = d
+			}
 			s.mu.Unlock()
 			json.NewEncoder(c).Encode(d)
 		}()
@@ -654,6 +675,9 @@ func HookAs(proto Protocol, stdin io.Reader, stdout io.Writer, socket string, lo
 	default:
 		return denyAll(proto, stdout, "the hook has neither a contractor run nor rules to decide with")
 	}
+	if in.HookEventName == EventPostToolUse {
+		return d, nil // recorded; the call already ran, nothing to answer
+	}
 	if proto == ProtocolCodex && d.Ask && in.HookEventName != EventPermissionRequest {
 		// Codex's PreToolUse has no "ask" (an answer it does not know
 		// fails open): the call is refused, saying a person must decide.
@@ -667,6 +691,10 @@ func HookAs(proto Protocol, stdin io.Reader, stdout io.Writer, socket string, lo
 // shows its own permission prompt (Claude Code; Codex in its approval
 // path).
 const EventPermissionRequest = "PermissionRequest"
+
+// EventPostToolUse is the hook event after a call ran; for a call AgentOS
+// asked the person about, it is their yes.
+const EventPostToolUse = "PostToolUse"
 
 // Answer writes d in the protocol of the hook event. A PreToolUse call
 // gets allow, deny or ask (Codex: no output allows). A PermissionRequest

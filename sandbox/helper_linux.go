@@ -63,13 +63,14 @@ func cloneFlags(network bool) uintptr {
 // are dropped before the command starts.
 // forward, when not nil, becomes the helper's forwardFD.
 func startHelper(hs helperSpec, flags uintptr, forward *os.File, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
-	return startHelperIn(hs, flags, forward, nil, stdin, stdout, stderr)
+	return startHelperIn(hs, flags, forward, nil, false, stdin, stdout, stderr)
 }
 
 // startHelperIn is startHelper that puts the helper in the run's cgroup
 // (cg, may be nil) before sending it the spec, so nothing it starts is
-// ever outside the group.
-func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
+// ever outside the group. ctty makes stdin (a terminal made for this run)
+// the helper's controlling terminal in a session of its own.
+func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, ctty bool, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
 	data, err := json.Marshal(hs)
 	if err != nil {
 		return nil, nil, err
@@ -104,6 +105,12 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, s
 		// `sandbox run`, whose command reads the terminal, stays in the
 		// terminal's foreground group.
 		Setpgid: !onTerminal(stdin),
+	}
+	if ctty {
+		// A terminal of its own (Spec.Terminal): the command leads a new
+		// session on it, so the terminal's Ctrl-C and window-size changes
+		// reach it, and nothing else.
+		cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty, cmd.SysProcAttr.Ctty = false, true, true, 0
 	}
 	err = cmd.Start()
 	specR.Close()
@@ -170,7 +177,7 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	start := time.Now()
-	cmd, rep, err := startHelperIn(hs, cloneFlags(spec.Network), helperEnd, cg, spec.Stdin, spec.Stdout, spec.Stderr)
+	cmd, rep, err := startHelperIn(hs, cloneFlags(spec.Network), helperEnd, cg, spec.Terminal && onTerminal(spec.Stdin), spec.Stdin, spec.Stdout, spec.Stderr)
 	if helperEnd != nil {
 		helperEnd.Close()
 	}
