@@ -91,7 +91,7 @@ func newCmdSessionAgent(f *Factory, agent string) *cobra.Command {
 					}
 					s.Configure(spec)
 				},
-				Started:     func(t *agentos.Task) { s.Started(t.ID) },
+				Started: func(t *agentos.Task) { s.Started(t.ID) },
 			})
 			s.Close()
 			if timings && !s.AgentEnded.IsZero() {

@@ -236,7 +236,9 @@ func TestSessionClaudeCode(t *testing.T) {
 	env := []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TERM=xterm-256color",
 		"ANTHROPIC_BASE_URL=" + srv.URL, "ANTHROPIC_API_KEY=" + key, "XDG_CONFIG_HOME=" + os.Getenv("XDG_CONFIG_HOME"), "CI=" + os.Getenv("CI")}
 	s := startPTYSession(t, dir, env, "session", "claude", "-m", "say hello", "--timings")
-	s.waitFor("Claude Code's prompt", func(sc string) bool { return strings.Contains(sc, "? for shortcuts") || strings.Contains(sc, "│ >") || strings.Contains(sc, "❯") })
+	s.waitFor("Claude Code's prompt", func(sc string) bool {
+		return strings.Contains(sc, "? for shortcuts") || strings.Contains(sc, "│ >") || strings.Contains(sc, "❯")
+	})
 	s.typeText("say hello in hello.txt")
 	s.typeText("\r")
 	s.waitFor("the end of the scripted turns", func(string) bool {

@@ -121,7 +121,9 @@ func (s *Session) Configure(spec *contractor.Spec) {
 	for k, v := range s.env {
 		spec.Env[k] = v
 	}
-	spec.Seed = func(home, worktree string) error { return seed(s.opts.Agent, s.opts.Getenv, s.opts.Home, s.opts.Repo, home, worktree) }
+	spec.Seed = func(home, worktree string) error {
+		return seed(s.opts.Agent, s.opts.Getenv, s.opts.Home, s.opts.Repo, home, worktree)
+	}
 	spec.Stop = s.stop
 	spec.Ended = s.detach
 	a, err := attach(s.opts.In, s.opts.Out)
