@@ -230,6 +230,14 @@ func TestSessionClaudeCode(t *testing.T) {
 		step(7, "printf '#!/bin/sh\\n' > .git/hooks/pre-commit"),
 		step(8, "sh -c 'sleep "+marker+" &'"),
 		step(9, "curl -s -m 5 -o curl.txt http://"+otherHost+"/"),
+		// What the hook cannot see into, the sandbox must hold: a script
+		// the agent wrote in the repository tries every escape at once.
+		func(cwd string) []any {
+			return contractortest.ToolUse("toolu_10", "Write", map[string]any{"file_path": filepath.Join(cwd, "esc.sh"), "content": "printf escaped > " + outside + "\n" +
+				"cat " + filepath.Join(home, ".ssh", "id_ed25519") + "\n" + "curl -s -m 5 http://" + otherHost + "/\n" +
+				"printf '#!/bin/sh\\n' > " + filepath.Join(dir, ".git", "hooks", "pre-commit") + "\n" + "sleep " + marker + " &\n" + "echo script-ran\n"})
+		},
+		step(11, "sh esc.sh"),
 	}}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
@@ -257,14 +265,18 @@ func TestSessionClaudeCode(t *testing.T) {
 	s.typeText("\r")
 	code := s.wait()
 	sc := s.screen()
+	_, _, results := f.State()
 	if code != 0 {
 		t.Fatalf("agentos session claude: exit %d\n%s", code, tailOf(sc, 6000))
 	}
 	if got := gitT(t, dir, "show", "main:hello.txt"); got != "hello from a session" {
 		t.Errorf("main:hello.txt = %q", got)
 	}
-	if files := gitT(t, dir, "show", "--name-only", "--format=", "main"); files != "hello.txt" {
-		t.Errorf("the session's commit holds %q, want hello.txt only", files)
+	if files := gitT(t, dir, "show", "--name-only", "--format=", "main"); files != "esc.sh\nhello.txt" {
+		t.Errorf("the session's commit holds %q, want esc.sh and hello.txt", files)
+	}
+	if r := results["toolu_11"]; !strings.Contains(fmt.Sprint(r["content"]), "script-ran") {
+		t.Errorf("the escape script did not run in the sandbox (so the sandbox was not tested): %v", r)
 	}
 	m := regexp.MustCompile(`review\s+(\S+\.md)`).FindStringSubmatch(sc)
 	if m == nil {
@@ -281,7 +293,6 @@ func TestSessionClaudeCode(t *testing.T) {
 	if _, err := os.Stat(outside); err == nil {
 		t.Errorf("%s exists: a write outside the repository got through", outside)
 	}
-	_, _, results := f.State()
 	for id, r := range results {
 		if strings.Contains(fmt.Sprint(r["content"]), secret) {
 			t.Errorf("the planted SSH key reached the model in %s: %v", id, r["content"])
@@ -303,4 +314,87 @@ func TestSessionClaudeCode(t *testing.T) {
 	_ = io.Discard
 	_ = http.StatusOK
 	_ = syscall.SIGUSR1
+}
+
+// TestSessionsSideBySide runs two real Claude Code sessions on one
+// repository at once: one ends at a checkpoint asked for from another
+// terminal (`agentos session checkpoint TASK`), the other with Ctrl-C
+// twice (Claude Code's own exit: the keys reach the agent, not agentos,
+// which then runs the pipeline). Both changes land as commits of their own;
+// the person's checkout has neither while the sessions run.
+func TestSessionsSideBySide(t *testing.T) {
+	bin := contractortest.ClaudeCLI(t)
+	dir := mustGovernedRepo(t, strings.Replace(sessionPolicy, "argv: [cat, hello.txt]", "argv: [ls]", 1))
+	const key = "sk-ant-fake-key-for-a-local-model-server-0123456789"
+	home, _ := sessionHome(t, dir, key)
+	start := func(file string) (*ptySession, *contractortest.FakeAnthropic) {
+		f := &contractortest.FakeAnthropic{Script: []func(string) []any{func(cwd string) []any {
+			return contractortest.ToolUse("toolu_1", "Write", map[string]any{"file_path": filepath.Join(cwd, file), "content": file + " from its session\n"})
+		}}}
+		srv := httptest.NewServer(f)
+		t.Cleanup(srv.Close)
+		env := []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TERM=xterm-256color",
+			"ANTHROPIC_BASE_URL=" + srv.URL, "ANTHROPIC_API_KEY=" + key, "XDG_CONFIG_HOME=" + os.Getenv("XDG_CONFIG_HOME")}
+		s := startPTYSession(t, dir, env, "session", "claude", "-m", "add "+file)
+		return s, f
+	}
+	a, fa := start("a.txt")
+	b, fb := start("b.txt")
+	for _, x := range []struct {
+		s *ptySession
+		f *contractortest.FakeAnthropic
+	}{{a, fa}, {b, fb}} {
+		x.s.waitFor("Claude Code's prompt", func(sc string) bool { return strings.Contains(sc, "? for shortcuts") || strings.Contains(sc, "❯") })
+		x.s.typeText("write the file\r")
+		x.s.waitFor("the model's answer", func(sc string) bool {
+			_, _, r := x.f.State()
+			return len(r) == 1 && strings.Contains(sc, "Done.")
+		})
+	}
+	if st := gitT(t, dir, "status", "--porcelain"); st != "" {
+		t.Errorf("the person's checkout changed while the sessions ran:\n%s", st)
+	}
+	code, out, errOut := runCLI(t, "-C", dir, "session", "list", "--json")
+	var recs []struct {
+		Task string `json:"task"`
+		PID  int    `json:"pid"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &recs) != nil || len(recs) != 2 {
+		t.Fatalf("session list: exit %d %s %s", code, out, errOut)
+	}
+	taskA := ""
+	for _, r := range recs {
+		if r.PID == a.cmd.Process.Pid {
+			taskA = r.Task
+		}
+	}
+	if taskA == "" {
+		t.Fatalf("session list does not show session a (pid %d): %s", a.cmd.Process.Pid, out)
+	}
+	if code, _, errOut := runCLI(t, "-C", dir, "session", "checkpoint"); code == 0 || !strings.Contains(errOut, "name the task") {
+		t.Errorf("checkpoint with two sessions and no task: exit %d %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "-C", dir, "session", "checkpoint", taskA); code != 0 {
+		t.Fatalf("session checkpoint %s: exit %d %s", taskA, code, errOut)
+	}
+	if code := a.wait(); code != 0 {
+		t.Fatalf("session a after its checkpoint: exit %d\n%s", code, tailOf(a.screen(), 4000))
+	}
+	b.typeText("\x03")
+	b.waitFor("Claude Code's exit hint", func(sc string) bool { return strings.Contains(sc, "again to exit") })
+	b.typeText("\x03")
+	if code := b.wait(); code != 0 {
+		t.Fatalf("session b after Ctrl-C twice: exit %d\n%s", code, tailOf(b.screen(), 4000))
+	}
+	for _, file := range []string{"a.txt", "b.txt"} {
+		if got := gitT(t, dir, "show", "main:"+file); got != file+" from its session" {
+			t.Errorf("main:%s = %q", file, got)
+		}
+	}
+	if n := gitT(t, dir, "rev-list", "--count", "main"); n != "3" {
+		t.Errorf("main has %s commits, want the base and one per session", n)
+	}
+	if code, out, _ := runCLI(t, "-C", dir, "session", "list"); code != 0 || out != "" {
+		t.Errorf("sessions still listed after both ended: %s", out)
+	}
 }
