@@ -398,3 +398,69 @@ func TestSessionsSideBySide(t *testing.T) {
 		t.Errorf("sessions still listed after both ended: %s", out)
 	}
 }
+
+// TestSessionCodex drives the real Codex CLI interactively in `agentos
+// session codex`, its model a scripted local Responses API named in the
+// person's -c arguments (the session's only reachable endpoint): a write
+// inside lands as a commit, a write outside and a command towards another
+// host fail, judged on the host. (A model name Codex does not know offers
+// no apply_patch tool in its TUI, and a known one opens a model-upgrade
+// dialog first: the writes are shell commands.)
+func TestSessionCodex(t *testing.T) {
+	bin := contractortest.CodexCLI(t)
+	dir := mustGovernedRepo(t, sessionPolicy)
+	home, _ := sessionHome(t, dir, "sk-unused-for-codex-000000000000")
+	outside := filepath.Join(t.TempDir(), "outside.txt")
+	otherHost, hits := listener(t)
+	f := &contractortest.FakeResponses{Script: []func(string) contractortest.CodexCall{
+		func(string) contractortest.CodexCall {
+			return contractortest.CodexCall{Shell: "printf 'hello from a session\\n' > hello.txt"}
+		},
+		func(string) contractortest.CodexCall {
+			return contractortest.CodexCall{Shell: "printf escaped > " + outside}
+		},
+		func(string) contractortest.CodexCall {
+			return contractortest.CodexCall{Shell: "curl -s -m 5 http://" + otherHost + "/"}
+		},
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	env := []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TERM=xterm-256color",
+		"LOCAL_MODEL_KEY=sk-local", "XDG_CONFIG_HOME=" + os.Getenv("XDG_CONFIG_HOME")}
+	s := startPTYSession(t, dir, env, "session", "codex", "-m", "say hello", "--",
+		"-c", `model_provider="local"`, "-c", `model="agentos-test-model"`,
+		"-c", `model_providers.local={name="local", base_url="`+srv.URL+`/v1", env_key="LOCAL_MODEL_KEY", wire_api="responses"}`)
+	// The person trusts the task's folder at Codex's own prompt.
+	s.waitFor("Codex's trust prompt", func(sc string) bool { return strings.Contains(sc, "Trust and continue") })
+	s.typeText("\r")
+	s.waitFor("Codex's prompt", func(sc string) bool {
+		i := strings.LastIndex(sc, "Trust and continue")
+		return strings.Contains(sc[i:], "Ask Codex to do anything")
+	})
+	s.typeText("say hello in hello.txt")
+	s.typeText("\r")
+	s.waitFor("the end of the scripted turns", func(string) bool { return len(f.Results()) >= len(f.Script) })
+	if st := gitT(t, dir, "status", "--porcelain"); st != "" {
+		t.Errorf("the person's checkout changed during the session:\n%s", st)
+	}
+	s.typeText("/quit")
+	s.typeText("\r")
+	code := s.wait()
+	sc := s.screen()
+	if code != 0 {
+		t.Fatalf("agentos session codex: exit %d\n%s", code, tailOf(sc, 6000))
+	}
+	if got := gitT(t, dir, "show", "main:hello.txt"); got != "hello from a session" {
+		t.Errorf("main:hello.txt = %q", got)
+	}
+	if _, err := os.Stat(outside); err == nil {
+		t.Errorf("%s exists: a write outside the repository got through", outside)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the host that is not the model's was reached %d times", n)
+	}
+	if !regexp.MustCompile(`review\s+\S+\.md`).MatchString(sc) {
+		t.Errorf("no ReviewPack path in the session's output:\n%s", tailOf(sc, 3000))
+	}
+	t.Logf("results: %v", f.Results())
+}

@@ -85,7 +85,24 @@ func Endpoints(agent string, args []string, getenv func(string) string, home, re
 	return out, nil
 }
 
+// codexKeyVars are the variables Codex's configuration (or -c arguments)
+// names as its providers' keys (env_key): they are passed to the session.
+func codexKeyVars(args []string, getenv func(string) string, home string) []string {
+	text := strings.Join(args, "\n")
+	if b, err := os.ReadFile(filepath.Join(codexHome(getenv, home), "config.toml")); err == nil {
+		text += "\n" + string(b)
+	}
+	var out []string
+	for _, m := range tomlEnvKey.FindAllStringSubmatch(text, -1) {
+		if !slices.Contains(out, m[1]) {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
 var (
+	tomlEnvKey  = regexp.MustCompile(`env_key\s*=\s*["']([A-Za-z_][A-Za-z0-9_]*)["']`)
 	tomlBaseURL = regexp.MustCompile(`base_url\s*=\s*["']([^"']+)["']`)
 	jsonBaseURL = regexp.MustCompile(`"baseURL"\s*:\s*"([^"]+)"`)
 )

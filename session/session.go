@@ -96,7 +96,11 @@ func New(opts Options) (*Session, error) {
 			s.env[k] = v
 		}
 	}
-	for _, k := range passEnv(opts.Agent) {
+	names := passEnv(opts.Agent)
+	if opts.Agent == "codex" {
+		names = append(names, codexKeyVars(opts.Args, opts.Getenv, opts.Home)...)
+	}
+	for _, k := range names {
 		if v := opts.Getenv(k); v != "" {
 			s.env[k] = v
 		}
