@@ -399,12 +399,12 @@ func looksLikePath(a string) bool {
 func (r Rules) decideWithEngine(d Decision, cwd string) Decision {
 	cd := r.Engine.Unconfined().Decide([]string{"/bin/sh", "-c", d.Command}, nil)
 	id := "cmdrule:" + cd.RuleID
-	askWhy := ""
+	askWhy, askRule := "", ""
 	switch {
 	case cd.Effect == cmdrule.Deny && r.Session && onlyHumanOnly(cd):
 		// agentos approve|reject|answer: the person at the prompt is the
 		// one who decides, with their own eyes on the command.
-		askWhy = cd.Reason + "; a person must run or allow it themselves"
+		askWhy, askRule = cd.Reason+"; a person must run or allow it themselves", "cmdrule:"+cmdrule.RuleHumanOnly
 	case cd.Effect == cmdrule.Deny:
 		d.Rule, d.Reason = id, cd.Reason
 		return d
@@ -415,7 +415,7 @@ func (r Rules) decideWithEngine(d Decision, cwd string) Decision {
 			return d
 		}
 		if askWhy == "" {
-			askWhy = why
+			askWhy, askRule = why, "git.policy"
 		}
 	}
 	cwds := cd.Cwds
@@ -440,7 +440,7 @@ func (r Rules) decideWithEngine(d Decision, cwd string) Decision {
 			for _, n := range names {
 				if p.Write && r.Session && r.policyPath(dir, n) {
 					if askWhy == "" {
-						askWhy = fmt.Sprintf("%s: %s", p.By, policyWhy(n))
+						askWhy, askRule = fmt.Sprintf("%s: %s", p.By, policyWhy(n)), "path.policy"
 					}
 					continue
 				}
@@ -453,7 +453,7 @@ func (r Rules) decideWithEngine(d Decision, cwd string) Decision {
 		}
 	}
 	if askWhy != "" {
-		d.Rule, d.Reason, d.Ask = "person", askWhy, true
+		d.Rule, d.Reason, d.Ask = askRule, askWhy, true
 		return d
 	}
 	if cd.Effect == cmdrule.Approve {
