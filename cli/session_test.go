@@ -33,6 +33,8 @@ type ptySession struct {
 	out  bytes.Buffer
 	done chan struct{}
 	err  error
+	// started is when the process started (for figures, never asserted).
+	started time.Time
 }
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78MDEc]`)
@@ -45,6 +47,13 @@ func startPTYSession(t *testing.T, dir string, env []string, args ...string) *pt
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startPTY(t, dir, env, exe, args...)
+}
+
+// startPTY starts exe ARGS… in dir with env on a new pty of 40 rows and 120
+// columns as its controlling terminal.
+func startPTY(t *testing.T, dir string, env []string, exe string, args ...string) *ptySession {
+	t.Helper()
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = dir
 	cmd.Env = env
@@ -52,7 +61,7 @@ func startPTYSession(t *testing.T, dir string, env []string, args ...string) *pt
 	if err != nil {
 		t.Fatalf("cannot start %v on a pty: %v", args, err)
 	}
-	s := &ptySession{t: t, cmd: cmd, ptmx: ptmx, done: make(chan struct{})}
+	s := &ptySession{t: t, cmd: cmd, ptmx: ptmx, done: make(chan struct{}), started: time.Now()}
 	go func() {
 		buf := make([]byte, 8192)
 		for {
@@ -243,10 +252,18 @@ func TestSessionClaudeCode(t *testing.T) {
 	defer srv.Close()
 	env := []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TERM=xterm-256color",
 		"ANTHROPIC_BASE_URL=" + srv.URL, "ANTHROPIC_API_KEY=" + key, "XDG_CONFIG_HOME=" + os.Getenv("XDG_CONFIG_HOME"), "CI=" + os.Getenv("CI")}
+	ready := func(sc string) bool { return strings.Contains(sc, "? for shortcuts") || strings.Contains(sc, "❯") }
+	// For the figures only (logged, never asserted): the CLI alone to its
+	// prompt, in the person's checkout.
+	alone := startPTY(t, dir, env, filepath.Join(bin, "claude"))
+	alone.waitFor("Claude Code's prompt (alone)", ready)
+	aloneTook := time.Since(alone.started)
+	alone.cmd.Process.Kill()
+	<-alone.done
 	s := startPTYSession(t, dir, env, "session", "claude", "-m", "say hello", "--timings")
-	s.waitFor("Claude Code's prompt", func(sc string) bool {
-		return strings.Contains(sc, "? for shortcuts") || strings.Contains(sc, "│ >") || strings.Contains(sc, "❯")
-	})
+	s.waitFor("Claude Code's prompt", ready)
+	t.Logf("figure: to Claude Code's prompt: the CLI alone %s, agentos session claude %s (ratio %.2f)",
+		aloneTook.Round(time.Millisecond), time.Since(s.started).Round(time.Millisecond), float64(time.Since(s.started))/float64(aloneTook))
 	s.typeText("say hello in hello.txt")
 	s.typeText("\r")
 	s.waitFor("the end of the scripted turns", func(string) bool {
@@ -335,7 +352,7 @@ func TestSessionsSideBySide(t *testing.T) {
 		t.Cleanup(srv.Close)
 		env := []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TERM=xterm-256color",
 			"ANTHROPIC_BASE_URL=" + srv.URL, "ANTHROPIC_API_KEY=" + key, "XDG_CONFIG_HOME=" + os.Getenv("XDG_CONFIG_HOME")}
-		s := startPTYSession(t, dir, env, "session", "claude", "-m", "add "+file)
+		s := startPTYSession(t, dir, env, "session", "claude", "-m", "add "+file, "--timings")
 		return s, f
 	}
 	a, fa := start("a.txt")
@@ -389,6 +406,11 @@ func TestSessionsSideBySide(t *testing.T) {
 	for _, file := range []string{"a.txt", "b.txt"} {
 		if got := gitT(t, dir, "show", "main:"+file); got != file+" from its session" {
 			t.Errorf("main:%s = %q", file, got)
+		}
+	}
+	for _, x := range []*ptySession{a, b} {
+		if m := regexp.MustCompile(`agent ran \S+; pipeline after it took \S+`).FindString(x.screen()); m != "" {
+			t.Logf("figure (one-file change): %s", m)
 		}
 	}
 	if n := gitT(t, dir, "rev-list", "--count", "main"); n != "3" {
@@ -449,6 +471,69 @@ func TestSessionCodex(t *testing.T) {
 	sc := s.screen()
 	if code != 0 {
 		t.Fatalf("agentos session codex: exit %d\n%s", code, tailOf(sc, 6000))
+	}
+	if got := gitT(t, dir, "show", "main:hello.txt"); got != "hello from a session" {
+		t.Errorf("main:hello.txt = %q", got)
+	}
+	if _, err := os.Stat(outside); err == nil {
+		t.Errorf("%s exists: a write outside the repository got through", outside)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the host that is not the model's was reached %d times", n)
+	}
+	if !regexp.MustCompile(`review\s+\S+\.md`).MatchString(sc) {
+		t.Errorf("no ReviewPack path in the session's output:\n%s", tailOf(sc, 3000))
+	}
+	t.Logf("results: %v", f.Results())
+}
+
+// TestSessionOpenCode drives the real OpenCode TUI in `agentos session
+// opencode`, its provider a scripted local Chat Completions server named in
+// OPENCODE_CONFIG_CONTENT (the session's only reachable endpoint): the write
+// inside lands as a commit; the write outside and the other host fail.
+func TestSessionOpenCode(t *testing.T) {
+	bin := contractortest.OpenCodeCLI(t)
+	dir := mustGovernedRepo(t, sessionPolicy)
+	home, _ := sessionHome(t, dir, "sk-unused-for-opencode-0000000000")
+	outside := filepath.Join(t.TempDir(), "outside.txt")
+	otherHost, hits := listener(t)
+	f := &contractortest.FakeChat{Script: []func(string) contractortest.ToolCall{
+		func(cwd string) contractortest.ToolCall {
+			return contractortest.ToolCall{Name: "write", Args: map[string]any{"filePath": filepath.Join(cwd, "hello.txt"), "content": "hello from a session\n"}}
+		},
+		func(string) contractortest.ToolCall {
+			return contractortest.ToolCall{Name: "write", Args: map[string]any{"filePath": outside, "content": "escaped\n"}}
+		},
+		func(string) contractortest.ToolCall {
+			return contractortest.ToolCall{Name: "bash", Args: map[string]any{"command": "curl -s -m 5 http://" + otherHost + "/", "description": "fetch"}}
+		},
+	}}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	provider, _ := json.Marshal(map[string]any{
+		"provider": map[string]any{"local": map[string]any{
+			"npm": "@ai-sdk/openai-compatible", "name": "local",
+			"options": map[string]any{"baseURL": srv.URL + "/v1", "apiKey": "sk-local"},
+			"models":  map[string]any{"m": map[string]any{"name": "m", "tool_call": true}},
+		}},
+		"model": "local/m", "small_model": "local/m",
+	})
+	env := []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TERM=xterm-256color",
+		"OPENCODE_CONFIG_CONTENT=" + string(provider), "XDG_CONFIG_HOME=" + os.Getenv("XDG_CONFIG_HOME")}
+	s := startPTYSession(t, dir, env, "session", "opencode", "-m", "say hello")
+	s.waitFor("OpenCode's prompt", func(sc string) bool { return strings.Contains(sc, "ctrl+p") || strings.Contains(sc, "Ask anything") })
+	s.typeText("say hello in hello.txt")
+	s.typeText("\r")
+	s.waitFor("the end of the scripted turns", func(string) bool { return len(f.Results()) >= len(f.Script) })
+	if st := gitT(t, dir, "status", "--porcelain"); st != "" {
+		t.Errorf("the person's checkout changed during the session:\n%s", st)
+	}
+	s.waitFor("OpenCode's answer", func(sc string) bool { return strings.Contains(sc, "Done.") })
+	s.typeText("\x03") // OpenCode's exit key
+	code := s.wait()
+	sc := s.screen()
+	if code != 0 {
+		t.Fatalf("agentos session opencode: exit %d\n%s", code, tailOf(sc, 6000))
 	}
 	if got := gitT(t, dir, "show", "main:hello.txt"); got != "hello from a session" {
 		t.Errorf("main:hello.txt = %q", got)
