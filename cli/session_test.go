@@ -196,6 +196,8 @@ func listener(t *testing.T) (addr string, hits *atomic.Int32) {
 const sessionPolicy = `version: 1
 target: main
 commands:
+  rules:
+    - {id: wc-asks, prefix: [wc], decision: approve, reason: a person looks first}
   allow: [cat, printf, ls, curl, sleep, sh]
 modes:
   default: semi_auto
@@ -247,6 +249,9 @@ func TestSessionClaudeCode(t *testing.T) {
 				"printf '#!/bin/sh\\n' > " + filepath.Join(dir, ".git", "hooks", "pre-commit") + "\n" + "sleep " + marker + " &\n" + "echo script-ran\n"})
 		},
 		step(11, "sh esc.sh"),
+		// A command an approve rule covers: handed to Claude Code's own
+		// prompt, where the person says yes.
+		step(12, "wc -l README.md"),
 	}}
 	srv := httptest.NewServer(f)
 	defer srv.Close()
@@ -270,6 +275,8 @@ func TestSessionClaudeCode(t *testing.T) {
 		aloneTook.Round(time.Millisecond), time.Since(s.started).Round(time.Millisecond), float64(time.Since(s.started))/float64(aloneTook))
 	s.typeText("say hello in hello.txt")
 	s.typeText("\r")
+	s.waitFor("Claude Code's permission prompt for wc", func(sc string) bool { return strings.Contains(sc, "proceed?") && strings.Contains(sc, "wc-asks") })
+	s.typeText("\r") // Yes
 	s.waitFor("the end of the scripted turns", func(string) bool {
 		_, _, results := f.State()
 		return len(results) >= len(f.Script)
@@ -309,6 +316,12 @@ func TestSessionClaudeCode(t *testing.T) {
 	}
 	if !strings.Contains(string(review), "curl") || !strings.Contains(string(review), "hello.txt") {
 		t.Errorf("the ReviewPack does not list the session's tool decisions:\n%s", review)
+	}
+	if !strings.Contains(string(review), "the person allowed it at the CLI's prompt") {
+		t.Errorf("the ReviewPack does not record the person's yes to the wc prompt:\n%s", review)
+	}
+	if r := results["toolu_12"]; fmt.Sprint(r["is_error"]) == "true" {
+		t.Errorf("wc did not run after the person's yes: %v", r)
 	}
 	// The escapes, judged on the host.
 	if _, err := os.Stat(outside); err == nil {

@@ -515,9 +515,10 @@ func policyWhy(p string) string {
 	return p + " is AgentOS's policy or state: changing it is a person's decision"
 }
 
-// commitVerbs are the git subcommands that make commits (or move a branch
-// onto one).
-var commitVerbs = map[string]bool{"commit": true, "commit-tree": true, "merge": true, "cherry-pick": true, "rebase": true,
+// commitVerbs are the git subcommands that make commits on a branch (or
+// move a branch onto one). Plumbing that only writes an object is not
+// listed: putting it on a branch takes update-ref, which is.
+var commitVerbs = map[string]bool{"commit": true, "merge": true, "cherry-pick": true, "rebase": true,
 	"am": true, "revert": true, "pull": true, "update-ref": true}
 
 // gitValueFlags are git's global options that take a value.
