@@ -109,6 +109,7 @@ func newCmdSessionAgent(f *Factory, agent string) *cobra.Command {
 }
 
 func newCmdSessionCheckpoint(f *Factory) *cobra.Command {
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "checkpoint [TASK]",
 		Short: "End a running session's agent now and send its work through the pipeline",
@@ -129,10 +130,14 @@ func newCmdSessionCheckpoint(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(f, r)
+			}
 			fmt.Fprintf(f.IO.Out, "checkpoint requested: session %s (%s, pid %d)\n", r.Task, r.Agent, r.PID)
 			return nil
 		},
 	}
+	addJSONFlag(cmd, f, &asJSON)
 	return cmd
 }
 
