@@ -293,6 +293,23 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	for kv, v := range spec.Env {
 		env = append(env, kv+"="+v)
 	}
+	// One value per name: the last given (a person's locale replaces the
+	// default rather than sitting beside it), except the names AgentOS
+	// itself sets (PATH, HOME, TMPDIR), whose first value, AgentOS's, stays.
+	seen := map[string]int{}
+	var dedup []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if i, ok := seen[name]; ok {
+			if !agentos.ReservedEnv(name) {
+				dedup[i] = kv
+			}
+			continue
+		}
+		seen[name] = len(dedup)
+		dedup = append(dedup, kv)
+	}
+	env = dedup
 	slices.Sort(env)
 
 	out := spec.Transcript

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/workspace"
@@ -508,7 +509,7 @@ func (r Rules) policyPath(cwd, p string) bool {
 		return false
 	}
 	rel = filepath.ToSlash(rel)
-	return rel == "agentos.yaml" || rel == ".agentos" || strings.HasPrefix(rel, ".agentos/")
+	return rel == agentos.PolicyFile || rel == agentos.StateDir || strings.HasPrefix(rel, agentos.StateDir+"/")
 }
 
 func policyWhy(p string) string {
@@ -553,7 +554,7 @@ func (r Rules) commitsPolicy(cd cmdrule.Decision, cwd string) string {
 	if !commits || r.Worktree == "" {
 		return ""
 	}
-	out, err := gitrepo.GitIn(context.Background(), r.Worktree, nil, "status", "--porcelain", "--ignored=matching", "--untracked-files=all", "--", "agentos.yaml", ".agentos")
+	out, err := gitrepo.GitIn(context.Background(), r.Worktree, nil, "status", "--porcelain", "--ignored=matching", "--untracked-files=all", "--", agentos.PolicyFile, agentos.StateDir)
 	if err != nil {
 		return "a git commit while AgentOS cannot tell whether agentos.yaml changed (" + err.Error() + ")"
 	}

@@ -26,9 +26,9 @@ var defaultEndpoints = map[string][]string{
 }
 
 // passEnv are the person's variables each CLI gets: its keys and endpoint
-// settings, and what the terminal needs for colours.
+// settings, and what the terminal needs (locale, colours).
 func passEnv(agent string) []string {
-	term := []string{"TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR"}
+	term := append([]string{"COLORTERM", "NO_COLOR", "FORCE_COLOR"}, agentos.BaseEnvAllow()...)
 	switch agent {
 	case "claude":
 		return append(term, "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL",
