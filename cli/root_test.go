@@ -22,7 +22,7 @@ func TestCommandTree(t *testing.T) {
 	}
 	want := []string{
 		"answer", "apply", "approve", "audit", "demo", "doctor", "gc", "hook", "init", "lock", "man", "memory", "plan", "policy",
-		"questions", "reject", "review", "rollback", "run", "sandbox", "scheduler", "schema", "submit", "task",
+		"questions", "reject", "review", "rollback", "run", "sandbox", "scheduler", "schema", "session", "submit", "task",
 		"trace", "version", "worker",
 	}
 	slices.Sort(got)

@@ -129,6 +129,40 @@ func (s *ptySession) typeText(text string) {
 	}
 }
 
+// submit types text into the agent's prompt and, once the prompt shows it,
+// presses Enter: a TUI may take keys that arrive in one burst for a paste,
+// where Enter is a new line.
+func (s *ptySession) submit(text string) {
+	s.t.Helper()
+	s.mu.Lock()
+	before := s.out.Len()
+	s.mu.Unlock()
+	s.typeText(text)
+	// A TUI draws the echo between its own glyphs and cursor moves: only
+	// the letters of the text are looked for.
+	tail := asciiWord(text)
+	if len(tail) > 4 {
+		tail = tail[len(tail)-4:]
+	}
+	s.waitFor("the typed text in the prompt", func(string) bool {
+		s.mu.Lock()
+		since := ansi.ReplaceAllString(string(s.out.Bytes()[before:]), "")
+		s.mu.Unlock()
+		return strings.Contains(asciiWord(since), tail)
+	})
+	s.typeText("\r")
+}
+
+// asciiWord keeps the ASCII letters, digits and slashes of s.
+func asciiWord(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x80 && (r == '/' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return r
+		}
+		return -1
+	}, s)
+}
+
 func (s *ptySession) wait() int {
 	s.t.Helper()
 	select {
@@ -273,8 +307,7 @@ func TestSessionClaudeCode(t *testing.T) {
 	s.waitFor("Claude Code's prompt", ready)
 	t.Logf("figure: to Claude Code's prompt: the CLI alone %s, agentos session claude %s (ratio %.2f)",
 		aloneTook.Round(time.Millisecond), time.Since(s.started).Round(time.Millisecond), float64(time.Since(s.started))/float64(aloneTook))
-	s.typeText("say hello in hello.txt")
-	s.typeText("\r")
+	s.submit("say hello in hello.txt")
 	s.waitFor("Claude Code's permission prompt for wc", func(sc string) bool { return strings.Contains(sc, "proceed?") && strings.Contains(sc, "wc-asks") })
 	s.typeText("\r") // Yes
 	s.waitFor("the end of the scripted turns", func(string) bool {
@@ -289,8 +322,7 @@ func TestSessionClaudeCode(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "hello.txt")); err == nil {
 		t.Errorf("hello.txt reached the person's checkout before the session ended")
 	}
-	s.typeText("/exit")
-	s.typeText("\r")
+	s.submit("/exit")
 	code := s.wait()
 	sc := s.screen()
 	_, _, results := f.State()
@@ -379,7 +411,7 @@ func TestSessionsSideBySide(t *testing.T) {
 		f *contractortest.FakeAnthropic
 	}{{a, fa}, {b, fb}} {
 		x.s.waitFor("Claude Code's prompt", func(sc string) bool { return strings.Contains(sc, "? for shortcuts") || strings.Contains(sc, "❯") })
-		x.s.typeText("write the file\r")
+		x.s.submit("write the file")
 		x.s.waitFor("the model's answer", func(sc string) bool {
 			_, _, r := x.f.State()
 			return len(r) == 1 && strings.Contains(sc, "Done.")
@@ -476,14 +508,12 @@ func TestSessionCodex(t *testing.T) {
 		i := strings.LastIndex(sc, "Trust and continue")
 		return strings.Contains(sc[i:], "Ask Codex to do anything")
 	})
-	s.typeText("say hello in hello.txt")
-	s.typeText("\r")
+	s.submit("say hello in hello.txt")
 	s.waitFor("the end of the scripted turns", func(string) bool { return len(f.Results()) >= len(f.Script) })
 	if st := gitT(t, dir, "status", "--porcelain"); st != "" {
 		t.Errorf("the person's checkout changed during the session:\n%s", st)
 	}
-	s.typeText("/quit")
-	s.typeText("\r")
+	s.submit("/quit")
 	code := s.wait()
 	sc := s.screen()
 	if code != 0 {
@@ -539,8 +569,7 @@ func TestSessionOpenCode(t *testing.T) {
 		"OPENCODE_CONFIG_CONTENT=" + string(provider), "XDG_CONFIG_HOME=" + os.Getenv("XDG_CONFIG_HOME")}
 	s := startPTYSession(t, dir, env, "session", "opencode", "-m", "say hello")
 	s.waitFor("OpenCode's prompt", func(sc string) bool { return strings.Contains(sc, "ctrl+p") || strings.Contains(sc, "Ask anything") })
-	s.typeText("say hello in hello.txt")
-	s.typeText("\r")
+	s.submit("say hello in hello.txt")
 	s.waitFor("the end of the scripted turns", func(string) bool { return len(f.Results()) >= len(f.Script) })
 	if st := gitT(t, dir, "status", "--porcelain"); st != "" {
 		t.Errorf("the person's checkout changed during the session:\n%s", st)
