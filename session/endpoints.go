@@ -224,3 +224,39 @@ func seed(agent string, getenv func(string) string, personHome, repo, home, work
 	}
 	return nil
 }
+
+// codexConfigArgs carries the model settings of the person's Codex
+// configuration into the session (whose CODEX_HOME is AgentOS's own) as
+// -c overrides: the top-level model and model_provider keys and every
+// [model_providers.NAME] table's keys. Nothing else of it (hooks, sandbox,
+// approval settings, MCP servers) is carried.
+func codexConfigArgs(getenv func(string) string, home string) []string {
+	b, err := os.ReadFile(filepath.Join(codexHome(getenv, home), "config.toml"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	table := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "[") {
+			table = strings.Trim(line, "[] ")
+			continue
+		}
+		key, val, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		switch {
+		case table == "" && (key == "model" || key == "model_provider"):
+			out = append(out, "-c", key+"="+val)
+		case strings.HasPrefix(table, "model_providers.") && !strings.ContainsAny(table, `"'`):
+			out = append(out, "-c", table+"."+key+"="+val)
+		}
+	}
+	return out
+}

@@ -89,6 +89,11 @@ func New(opts Options) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Agent == "codex" {
+		// The person's model settings first, their own -c arguments after
+		// (the later wins).
+		opts.Args = append(codexConfigArgs(opts.Getenv, opts.Home), opts.Args...)
+	}
 	s := &Session{opts: opts, endpoints: eps, stop: make(chan struct{}), started: time.Now()}
 	s.env = map[string]string{}
 	if opts.Agent == "claude" {

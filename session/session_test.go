@@ -124,3 +124,30 @@ func TestCheckpointRegistry(t *testing.T) {
 		t.Errorf("the stale record stayed")
 	}
 }
+
+func TestCodexConfigArgs(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".codex"), 0o700)
+	os.WriteFile(filepath.Join(home, ".codex", "config.toml"), []byte(`# mine
+model = "gpt-x"
+model_provider = "corp"
+approval_policy = "never"
+
+[model_providers.corp]
+name = "corp"
+base_url = "https://llm.corp.example/v1"
+env_key = "CORP_KEY"
+
+[[hooks.PreToolUse]]
+matcher = "*"
+`), 0o600)
+	got := codexConfigArgs(func(string) string { return "" }, home)
+	want := []string{"-c", `model="gpt-x"`, "-c", `model_provider="corp"`, "-c", `model_providers.corp.name="corp"`,
+		"-c", `model_providers.corp.base_url="https://llm.corp.example/v1"`, "-c", `model_providers.corp.env_key="CORP_KEY"`}
+	if !slices.Equal(got, want) {
+		t.Errorf("codexConfigArgs = %q\nwant %q", got, want)
+	}
+	if codexConfigArgs(func(string) string { return "" }, t.TempDir()) != nil {
+		t.Errorf("no config gave arguments")
+	}
+}
