@@ -260,3 +260,29 @@ func codexConfigArgs(getenv func(string) string, home string) []string {
 	}
 	return out
 }
+
+// openCodeConfigContent carries the model settings of the person's OpenCode
+// configuration (provider, model, small_model) into the session, whose
+// configuration directory is AgentOS's own, as OPENCODE_CONFIG_CONTENT; ""
+// when there is none (or it is not plain JSON).
+func openCodeConfigContent(getenv func(string) string, home string) string {
+	b, err := os.ReadFile(openCodeConfig(getenv, home))
+	if err != nil {
+		return ""
+	}
+	var doc map[string]json.RawMessage
+	if json.Unmarshal(b, &doc) != nil {
+		return ""
+	}
+	kept := map[string]json.RawMessage{}
+	for _, k := range []string{"provider", "model", "small_model"} {
+		if v, ok := doc[k]; ok {
+			kept[k] = v
+		}
+	}
+	if len(kept) == 0 {
+		return ""
+	}
+	out, _ := json.Marshal(kept)
+	return string(out)
+}

@@ -101,6 +101,11 @@ func New(opts Options) (*Session, error) {
 			s.env[k] = v
 		}
 	}
+	if opts.Agent == "opencode" && opts.Getenv("OPENCODE_CONFIG_CONTENT") == "" {
+		if c := openCodeConfigContent(opts.Getenv, opts.Home); c != "" {
+			s.env["OPENCODE_CONFIG_CONTENT"] = c
+		}
+	}
 	names := passEnv(opts.Agent)
 	if opts.Agent == "codex" {
 		names = append(names, codexKeyVars(opts.Args, opts.Getenv, opts.Home)...)

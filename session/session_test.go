@@ -151,3 +151,14 @@ matcher = "*"
 		t.Errorf("no config gave arguments")
 	}
 }
+
+func TestOpenCodeConfigContent(t *testing.T) {
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".config", "opencode"), 0o700)
+	os.WriteFile(filepath.Join(home, ".config", "opencode", "opencode.json"),
+		[]byte(`{"provider":{"local":{"options":{"baseURL":"http://127.0.0.1:8080/v1"}}},"model":"local/m","plugin":["evil"],"permission":{"bash":"allow"}}`), 0o600)
+	got := openCodeConfigContent(func(string) string { return "" }, home)
+	if got != `{"model":"local/m","provider":{"local":{"options":{"baseURL":"http://127.0.0.1:8080/v1"}}}}` {
+		t.Errorf("openCodeConfigContent = %s", got)
+	}
+}
