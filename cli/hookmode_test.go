@@ -127,8 +127,10 @@ func TestHookModeClaudeCode(t *testing.T) {
 		got = append(got, h.Decision+":"+h.Rule)
 	}
 	t.Logf("hook.decision events: %v", got)
-	if len(got) != 4 || !strings.HasPrefix(got[0], "allow:") || strings.Count(strings.Join(got, " "), "deny:") != 3 {
-		t.Errorf("hook.decision events = %v, want 1 allow and 3 denials\n%s", got, out)
+	// The policy rewrite needs a person: handed to Claude Code's prompt,
+	// which nobody answers in -p, so it never ran (agentos.yaml above).
+	if len(got) != 4 || !strings.HasPrefix(got[0], "allow:") || got[1] != "ask:path.policy" || strings.Count(strings.Join(got, " "), "deny:") != 2 {
+		t.Errorf("hook.decision events = %v, want an allow, the policy rewrite asked, 2 denials\n%s", got, out)
 	}
 	_, _, results := f.State()
 	if n := strings.Count(fmt.Sprint(results), "AgentOS"); n < 3 {

@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 	}
 	if len(os.Args) > 1 {
 		switch os.Args[1] {
-		case "hook":
+		case "hook", "session":
 			os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 		case "__contractor":
 			os.Exit(fakeCustomContractor())

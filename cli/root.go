@@ -80,6 +80,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		NewCmdWebhooks(f),
 		NewCmdHook(f),
 		newCmdMCP(f),
+		NewCmdSession(f),
 		newCmdDoctor(f),
 		NewCmdSchema(f),
 		newCmdDemo(f),

@@ -22,7 +22,7 @@ func TestCommandTree(t *testing.T) {
 	}
 	want := []string{
 		"answer", "apply", "approve", "audit", "demo", "doctor", "gc", "hook", "init", "lock", "man", "mcp", "memory", "plan", "policy",
-		"questions", "reject", "review", "rollback", "run", "sandbox", "scheduler", "schema", "serve", "submit", "task", "token",
+		"questions", "reject", "review", "rollback", "run", "sandbox", "scheduler", "schema", "serve", "session", "submit", "task", "token",
 		"trace", "usage", "version", "webhooks", "worker",
 	}
 	slices.Sort(got)

@@ -85,7 +85,28 @@ type Spec struct {
 	// git worktree: a copy-on-write layer of its own over a checkout of
 	// Base shared with the tasks on it, mounted in the sandbox.
 	Layer *Layer
+	// Terminal, when set, makes the run a person's interactive session
+	// (package session): the CLI starts with its interactive command line
+	// (Args appended) on this terminal (a pty's follower, which becomes
+	// its stdin, stdout, stderr and controlling terminal), calls that need
+	// a person go to the CLI's own prompt, and there is no timeout.
+	Terminal *os.File
+	// Args are the person's extra arguments for the interactive CLI.
+	Args []string
+	// Seed, when set, prepares the run's fresh home before the CLI starts
+	// (the person's login and onboarding state for the CLI); worktree is
+	// the directory the CLI will see as its working tree.
+	Seed func(home, worktree string) error
+	// Stop, when closed, ends the CLI early (a checkpoint the person asked
+	// for): what it changed so far is collected as on a normal exit.
+	Stop <-chan struct{}
+	// Ended, when set, is called once the CLI has exited, before its
+	// changes are collected (a session hands the terminal back).
+	Ended func()
 }
+
+// interactive: a person's session on a terminal, not a headless run.
+func (s Spec) interactive() bool { return s.Terminal != nil }
 
 // Layer is a contractor's copy-on-write worktree: Lower is a checkout of
 // Spec.Base that nothing writes while the contractor runs; the layer over
@@ -184,6 +205,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return res, agentos.WrapError(agentos.EINTERNAL, err, "cannot create the contractor's scratch worktree at %s: %v", d.Worktree, err)
 	}
 	res.Worktree = d.Worktree
+	if spec.interactive() {
+		spec.Rules.Session = true
+	}
 	defer func() {
 		if !spec.Keep {
 			if overlay != nil {
@@ -236,9 +260,17 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	if spec.Seed != nil {
+		if err := spec.Seed(d.Home, d.Worktree); err != nil {
+			return res, err
+		}
+	}
 	argv := spec.Argv
 	if len(argv) == 0 {
 		argv = setup.argv
+	}
+	if spec.interactive() {
+		argv = append(slices.Clone(argv), spec.Args...)
 	}
 	argv = expand(argv, map[string]string{"{prompt}": spec.Prompt, "{worktree}": d.Worktree, "{settings}": setup.settings})
 	exe, err := lookPath(argv[0], spec.Getenv("PATH"))
@@ -267,6 +299,23 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	for kv, v := range spec.Env {
 		env = append(env, kv+"="+v)
 	}
+	// One value per name: the last given (a person's locale replaces the
+	// default rather than sitting beside it), except the names AgentOS
+	// itself sets (PATH, HOME, TMPDIR), whose first value, AgentOS's, stays.
+	seen := map[string]int{}
+	var dedup []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if i, ok := seen[name]; ok {
+			if !agentos.ReservedEnv(name) {
+				dedup[i] = kv
+			}
+			continue
+		}
+		seen[name] = len(dedup)
+		dedup = append(dedup, kv)
+	}
+	env = dedup
 	slices.Sort(env)
 
 	out := spec.Transcript
@@ -312,6 +361,9 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		Stdout:    stdout,
 		Stderr:    stderr,
 	}
+	if spec.interactive() {
+		sspec.Stdin, sspec.Stdout, sspec.Stderr, sspec.Terminal, sspec.Timeout = spec.Terminal, spec.Terminal, spec.Terminal, true, 0
+	}
 	var sres sandbox.Result
 	if spec.Policy != nil {
 		err = spec.Policy.ApplyFiles(&sspec)
@@ -320,8 +372,33 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		sspec.Overlay = overlay
 		overlay.Upper = d.Worktree // as resolved
 	}
+	// A stop the person asked for ends the CLI (its whole tree) like a
+	// timeout would, but what it changed is still collected.
+	runCtx, stopRun := context.WithCancel(runCtx) // within a budget's stop (OnUsage)
+	defer stopRun()
+	stopped := make(chan struct{})
+	if spec.Stop != nil {
+		go func() {
+			select {
+			case <-spec.Stop:
+				close(stopped)
+				stopRun()
+			case <-runCtx.Done():
+			}
+		}()
+	}
 	if err == nil {
 		sres, err = sandbox.Run(runCtx, sspec)
+	}
+	if spec.Ended != nil {
+		spec.Ended()
+	}
+	select {
+	case <-stopped:
+		if ctx.Err() == nil {
+			sres.TimedOut = false
+		}
+	default:
 	}
 	res.Decisions = srv.close()
 	decisionsDone = true

@@ -528,10 +528,17 @@ func TestDecideSession(t *testing.T) {
 		want   string // allow | deny | ask
 		reason string // a substring of the reason
 	}{
-		{"policy rewrite", session, in("Bash", "command", "sort -o agentos.yaml a.txt"), "deny", "agentos.yaml, which is protected"},
-		{"policy rewrite, absolute", session, in("Bash", "command", "sort -o "+filepath.Join(wt, "agentos.yaml")+" a.txt"), "deny", "is protected"},
-		{"policy rewrite, dotted", session, in("Bash", "command", "sort -o ./sub/..//agentos.yaml a.txt"), "deny", "is protected"},
-		{"state rewrite, attached", session, in("Bash", "command", "sort -o.agentos/hooks.jsonl a.txt"), "deny", "is protected"},
+		{"policy rewrite", session, in("Bash", "command", "sort -o agentos.yaml a.txt"), "ask", "a person's decision"},
+		{"policy rewrite, absolute", session, in("Bash", "command", "sort -o "+filepath.Join(wt, "agentos.yaml")+" a.txt"), "ask", "a person's decision"},
+		{"policy rewrite, dotted", session, in("Bash", "command", "sort -o ./sub/..//agentos.yaml a.txt"), "ask", "a person's decision"},
+		{"state rewrite, attached", session, in("Bash", "command", "sort -o.agentos/hooks.jsonl a.txt"), "ask", "a person's decision"},
+		{"policy rewrite by redirection", session, in("Bash", "command", "echo x > agentos.yaml"), "ask", "a person's decision"},
+		{"policy rewrite and an outside write", session, in("Bash", "command", "sort -o agentos.yaml a.txt && sort -o /tmp/x a.txt"), "deny", "outside the repository"},
+		{"policy rewrite in full_auto", Rules{Worktree: wt, Engine: eng, Session: true, NoAsk: true}, in("Bash", "command", "sort -o agentos.yaml a.txt"), "deny", "nobody answers"},
+		{"policy rewrite for a contractor", contract, in("Bash", "command", "sort -o agentos.yaml a.txt"), "deny", "is protected"},
+		{"policy Write", session, in("Write", "file_path", filepath.Join(wt, "agentos.yaml")), "ask", "a person's decision"},
+		{"policy Write for a contractor", contract, in("Write", "file_path", filepath.Join(wt, "agentos.yaml")), "deny", "is protected"},
+		{"state Edit", session, in("Edit", "file_path", ".agentos/hooks.jsonl"), "ask", "a person's decision"},
 		{"attached outside", session, in("Bash", "command", "sort -o/tmp/x a.txt"), "deny", "outside the repository"},
 		{"cd into .git", session, in("Bash", "command", "cd sub && cd ../.git && echo x > hooks/pre-commit"), "deny", ""},
 		{"glob through a symlink", session, in("Bash", "command", "cat zz-*"), "deny", "outside the repository"},
@@ -584,4 +591,68 @@ func TestDecideSession(t *testing.T) {
 	if d.Ask || !strings.Contains(out.String(), `"permissionDecision":"deny"`) {
 		t.Errorf("codex ask printed %s; want a deny (Codex's PreToolUse cannot ask)", out.String())
 	}
+}
+
+// TestDecideNeedsAPerson: agentos approve|reject|answer and a git commit
+// that would carry a changed agentos.yaml (or .agentos) need a person: the
+// CLI's prompt in a person's session, a deny for contractors and where
+// nobody answers prompts.
+func TestDecideNeedsAPerson(t *testing.T) {
+	wt := t.TempDir()
+	for _, args := range [][]string{{"init", "-q", "-b", "main"}, {"config", "user.name", "T"}, {"config", "user.email", "t@t"}} {
+		git(t, wt, args...)
+	}
+	os.WriteFile(filepath.Join(wt, "agentos.yaml"), []byte("version: 1\n"), 0o644)
+	os.WriteFile(filepath.Join(wt, "a.txt"), []byte("a\n"), 0o644)
+	os.MkdirAll(filepath.Join(wt, ".agentos"), 0o755)
+	os.WriteFile(filepath.Join(wt, ".agentos", ".gitignore"), []byte("*\n"), 0o644)
+	os.WriteFile(filepath.Join(wt, ".agentos", "agentos.db"), []byte("store\n"), 0o644)
+	git(t, wt, "add", "agentos.yaml", "a.txt")
+	git(t, wt, "commit", "-q", "-m", "base")
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "agentos"), []byte("#!/bin/sh\n"), 0o755)
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	eng, err := cmdrule.New(config.Commands{Allow: []string{"git", "agentos", "echo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	session := Rules{Worktree: wt, Engine: eng, Session: true}
+	fullAuto := Rules{Worktree: wt, Engine: eng, Session: true, NoAsk: true}
+	contract := Rules{Worktree: wt, Engine: eng}
+	bash := func(cmd string) HookInput {
+		b, _ := json.Marshal(map[string]string{"command": cmd})
+		return HookInput{ToolName: "Bash", ToolInput: b, Cwd: wt, PermissionMode: "default"}
+	}
+	verdict := func(d Decision) string {
+		switch {
+		case d.Allow:
+			return "allow"
+		case d.Ask:
+			return "ask"
+		}
+		return "deny"
+	}
+	check := func(name string, r Rules, cmd, want string) {
+		t.Helper()
+		if d := Decide(r, bash(cmd)); verdict(d) != want {
+			t.Errorf("%s: %q = %s (%s: %s), want %s", name, cmd, verdict(d), d.Rule, d.Reason, want)
+		}
+	}
+	check("clean tree", session, "git commit -qam x", "allow")
+	for _, verb := range []string{"agentos approve t1", "agentos -C . reject t1", "agentos answer t1 --set a=b"} {
+		check("session", session, verb, "ask")
+		check("full_auto", fullAuto, verb, "deny")
+		check("contractor", contract, verb, "deny")
+	}
+	check("human verb beside a denied command", session, "agentos approve t1; echo x > /tmp/x", "deny")
+	os.WriteFile(filepath.Join(wt, "agentos.yaml"), []byte("version: 1\ncommands: {allow: [curl]}\n"), 0o644)
+	for _, cmd := range []string{"git commit -qam x", "git -C . commit -q -m x agentos.yaml", "echo ok && git commit -qam x"} {
+		check("session", session, cmd, "ask")
+		check("full_auto", fullAuto, cmd, "deny")
+		check("contractor", contract, cmd, "deny")
+	}
+	check("not a commit", session, "git status", "allow")
+	git(t, wt, "checkout", "agentos.yaml")
+	git(t, wt, "add", "-f", ".agentos/agentos.db")
+	check("staged state", session, "git commit -qm x", "ask")
 }

@@ -2,6 +2,7 @@ package contractor
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +17,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/cmdrule"
+	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/workspace"
 	"mvdan.cc/sh/v3/syntax"
 )
@@ -186,6 +189,10 @@ func Decide(r Rules, in HookInput) Decision {
 			d.Command = str("input")
 		}
 		for _, p := range patchPaths(d.Command) {
+			if r.Session && r.policyPath(cwd, p) {
+				d.Path = p
+				return ask("path.policy", "%s", policyWhy(p))
+			}
 			if msg := r.pathProblem(cwd, p, true); msg != "" {
 				d.Path = p
 				return deny("path.write", "%s %s", p, msg)
@@ -198,6 +205,9 @@ func Decide(r Rules, in HookInput) Decision {
 			p = str("notebook_path")
 		}
 		d.Path = p
+		if r.Session && r.policyPath(cwd, p) {
+			return ask("path.policy", "%s", policyWhy(p))
+		}
 		if msg := r.pathProblem(cwd, p, true); msg != "" {
 			return deny("path.write", "%s %s", p, msg)
 		}
@@ -232,7 +242,7 @@ func decideShell(r Rules, d Decision, cwd string) Decision {
 		d.Rule, d.Reason = "command.parse", fmt.Sprintf("cannot parse the command (%v); write it as plain shell", err)
 		return d
 	}
-	var problem, rule string
+	var problem, rule, askWhy string
 	var ran []string
 	fail := func(ru, format string, args ...any) {
 		if problem == "" {
@@ -302,7 +312,11 @@ func decideShell(r Rules, d Decision, cwd string) Decision {
 				if !ok {
 					fail("path.redirect", "a redirection to %q is computed at run time", wordText(x.Word))
 				} else if lit != "/dev/null" && !strings.HasPrefix(lit, "&") && x.Op != syntax.DplOut && x.Op != syntax.DplIn {
-					if msg := r.pathProblem(cwd, lit, x.Op != syntax.RdrIn); msg != "" {
+					if x.Op != syntax.RdrIn && r.Session && r.policyPath(cwd, lit) {
+						if askWhy == "" {
+							askWhy = policyWhy(lit)
+						}
+					} else if msg := r.pathProblem(cwd, lit, x.Op != syntax.RdrIn); msg != "" {
 						fail("path.redirect", "redirection to %s %s", lit, msg)
 					}
 				}
@@ -317,7 +331,15 @@ func decideShell(r Rules, d Decision, cwd string) Decision {
 		return d
 	}
 	if r.Engine != nil {
-		return r.decideWithEngine(d, cwd)
+		d = r.decideWithEngine(d, cwd)
+		if askWhy != "" && (d.Allow || d.Ask) {
+			d.Allow, d.Ask, d.Rule, d.Reason = false, true, "path.policy", askWhy
+		}
+		return d
+	}
+	if askWhy != "" {
+		d.Ask, d.Rule, d.Reason = true, "path.policy", askWhy
+		return d
 	}
 	if r.Shell != nil {
 		d.Allow, d.Rule, d.Reason = r.Shell(d.Command)
@@ -378,10 +400,24 @@ func looksLikePath(a string) bool {
 func (r Rules) decideWithEngine(d Decision, cwd string) Decision {
 	cd := r.Engine.Unconfined().Decide([]string{"/bin/sh", "-c", d.Command}, nil)
 	id := "cmdrule:" + cd.RuleID
-	switch cd.Effect {
-	case cmdrule.Deny:
+	askWhy, askRule := "", ""
+	switch {
+	case cd.Effect == cmdrule.Deny && r.Session && onlyHumanOnly(cd):
+		// agentos approve|reject|answer: the person at the prompt is the
+		// one who decides, with their own eyes on the command.
+		askWhy, askRule = cd.Reason+"; a person must run or allow it themselves", "cmdrule:"+cmdrule.RuleHumanOnly
+	case cd.Effect == cmdrule.Deny:
 		d.Rule, d.Reason = id, cd.Reason
 		return d
+	}
+	if why := r.commitsPolicy(cd, cwd); why != "" {
+		if !r.Session {
+			d.Rule, d.Reason = "git.policy", why
+			return d
+		}
+		if askWhy == "" {
+			askWhy, askRule = why, "git.policy"
+		}
 	}
 	cwds := cd.Cwds
 	if len(cwds) == 0 {
@@ -403,6 +439,12 @@ func (r Rules) decideWithEngine(d Decision, cwd string) Decision {
 				}
 			}
 			for _, n := range names {
+				if p.Write && r.Session && r.policyPath(dir, n) {
+					if askWhy == "" {
+						askWhy, askRule = fmt.Sprintf("%s: %s", p.By, policyWhy(n)), "path.policy"
+					}
+					continue
+				}
 				if msg := r.pathProblem(dir, n, p.Write); msg != "" {
 					d.Path = p.Path
 					d.Rule, d.Reason = rule, fmt.Sprintf("%s names %s, which %s", p.By, n, msg)
@@ -410,6 +452,10 @@ func (r Rules) decideWithEngine(d Decision, cwd string) Decision {
 				}
 			}
 		}
+	}
+	if askWhy != "" {
+		d.Rule, d.Reason, d.Ask = askRule, askWhy, true
+		return d
 	}
 	if cd.Effect == cmdrule.Approve {
 		d.Rule, d.Reason = id, cd.Reason
@@ -425,6 +471,103 @@ func (r Rules) decideWithEngine(d Decision, cwd string) Decision {
 	return d
 }
 
+// onlyHumanOnly: every command the line denies is denied as human-only
+// (agentos approve|reject|answer), nothing else.
+func onlyHumanOnly(cd cmdrule.Decision) bool {
+	if len(cd.Commands) == 0 {
+		return cd.RuleID == cmdrule.RuleHumanOnly
+	}
+	found := false
+	for _, c := range cd.Commands {
+		if c.Effect == cmdrule.Deny {
+			if c.RuleID != cmdrule.RuleHumanOnly {
+				return false
+			}
+			found = true
+		}
+	}
+	return found
+}
+
+// policyPath: p (absolute, or relative to cwd) is the repository's policy
+// (agentos.yaml) or AgentOS's state (.agentos), whose change is the
+// person's to make.
+func (r Rules) policyPath(cwd, p string) bool {
+	if p == "" || r.Worktree == "" {
+		return false
+	}
+	abs := p
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(cwd, p)
+	}
+	root := filepath.Clean(r.Worktree)
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		root = real
+	}
+	rel, err := filepath.Rel(root, resolveExisting(filepath.Clean(abs)))
+	if err != nil {
+		return false
+	}
+	rel = filepath.ToSlash(rel)
+	return rel == agentos.PolicyFile || rel == agentos.StateDir || strings.HasPrefix(rel, agentos.StateDir+"/")
+}
+
+func policyWhy(p string) string {
+	return p + " is AgentOS's policy or state: changing it is a person's decision"
+}
+
+// commitVerbs are the git subcommands that make commits on a branch (or
+// move a branch onto one). Plumbing that only writes an object is not
+// listed: putting it on a branch takes update-ref, which is.
+var commitVerbs = map[string]bool{"commit": true, "merge": true, "cherry-pick": true, "rebase": true,
+	"am": true, "revert": true, "pull": true, "update-ref": true}
+
+// gitValueFlags are git's global options that take a value.
+var gitValueFlags = map[string]bool{"-C": true, "-c": true, "--git-dir": true, "--work-tree": true, "--namespace": true, "--exec-path": true, "--config-env": true}
+
+// commitsPolicy says why the line needs a person when one of its commands
+// is a git commit while agentos.yaml or .agentos differs from HEAD in the
+// repository (staged or not: `commit -a` and pathspecs reach both): the
+// commit would change the policy every later decision is made by.
+func (r Rules) commitsPolicy(cd cmdrule.Decision, cwd string) string {
+	cmds := cd.Commands
+	if len(cmds) == 0 {
+		cmds = []cmdrule.Decision{cd}
+	}
+	commits := false
+	for _, c := range cmds {
+		if len(c.Argv) == 0 || path.Base(c.Argv[0]) != "git" {
+			continue
+		}
+		for i := 1; i < len(c.Argv); i++ {
+			a := c.Argv[i]
+			if strings.HasPrefix(a, "-") {
+				if gitValueFlags[a] {
+					i++
+				}
+				continue
+			}
+			commits = commits || commitVerbs[a]
+			break
+		}
+	}
+	if !commits || r.Worktree == "" {
+		return ""
+	}
+	out, err := gitrepo.GitIn(context.Background(), r.Worktree, nil, "status", "--porcelain", "--ignored=matching", "--untracked-files=all", "--", agentos.PolicyFile, agentos.StateDir)
+	if err != nil {
+		return "a git commit while AgentOS cannot tell whether agentos.yaml changed (" + err.Error() + ")"
+	}
+	for _, line := range strings.Split(out, "\n") {
+		// Ignored files (.agentos's store) are not committed by accident;
+		// staged, modified or new ones are.
+		if line != "" && !strings.HasPrefix(line, "!!") {
+			return "a git commit while " + strings.TrimSpace(line[2:]) + " differs from HEAD: committing it changes the policy AgentOS decides by, a person's decision"
+		}
+	}
+	return ""
+}
+
 // pathProblem is pathProblem for these rules: the worktree, and the
 // messages and protected files of the mode.
 func (r Rules) pathProblem(cwd, p string, write bool) string {
@@ -434,7 +577,7 @@ func (r Rules) pathProblem(cwd, p string, write bool) string {
 	}
 	switch {
 	case strings.HasPrefix(msg, "is outside"):
-		return "is outside the repository: in hook mode AgentOS lets an agent touch only the repository it works in"
+		return "is outside the repository: AgentOS lets an agent in a person's session touch only the repository it works in"
 	case strings.HasPrefix(msg, "is protected"):
 		return "is protected (.git, .agentos and agentos.yaml are never written by an agent under AgentOS)"
 	case msg == "is the worktree itself":
@@ -557,7 +700,10 @@ type hookServer struct {
 	ln        net.Listener
 	mu        sync.Mutex
 	decisions []Decision
-	wg        sync.WaitGroup
+	// asked maps the tool_use_id of a call handed to the person to its
+	// decision, so that its PostToolUse records their yes.
+	asked map[string]Decision
+	wg    sync.WaitGroup
 }
 
 func startHookServer(sock string, r Rules) (*hookServer, error) {
@@ -587,10 +733,28 @@ func (s *hookServer) serve() {
 			if err := json.NewDecoder(bufio.NewReader(io.LimitReader(c, 16<<20))).Decode(&in); err != nil {
 				return
 			}
+			if in.HookEventName == EventPostToolUse {
+				s.mu.Lock()
+				if a, ok := s.asked[in.ToolUseID]; ok && in.ToolUseID != "" {
+					delete(s.asked, in.ToolUseID)
+					a.Seq, a.Time, a.Allow, a.Ask = len(s.decisions)+1, time.Now().UTC(), true, false
+					a.Reason = "the person allowed it at the CLI's prompt, and it ran (" + a.Reason + ")"
+					s.decisions = append(s.decisions, a)
+				}
+				s.mu.Unlock()
+				json.NewEncoder(c).Encode(Decision{Allow: true})
+				return
+			}
 			d := Decide(s.rules, in)
 			s.mu.Lock()
 			d.Seq = len(s.decisions) + 1
 			s.decisions = append(s.decisions, d)
+			if d.Ask && in.ToolUseID != "" {
+				if s.asked == nil {
+					s.asked = map[string]Decision{}
+				}
+				s.asked[in.ToolUseID] = d
+			}
 			s.mu.Unlock()
 			json.NewEncoder(c).Encode(d)
 		}()
@@ -654,6 +818,9 @@ func HookAs(proto Protocol, stdin io.Reader, stdout io.Writer, socket string, lo
 	default:
 		return denyAll(proto, stdout, "the hook has neither a contractor run nor rules to decide with")
 	}
+	if in.HookEventName == EventPostToolUse {
+		return d, nil // recorded; the call already ran, nothing to answer
+	}
 	if proto == ProtocolCodex && d.Ask && in.HookEventName != EventPermissionRequest {
 		// Codex's PreToolUse has no "ask" (an answer it does not know
 		// fails open): the call is refused, saying a person must decide.
@@ -667,6 +834,10 @@ func HookAs(proto Protocol, stdin io.Reader, stdout io.Writer, socket string, lo
 // shows its own permission prompt (Claude Code; Codex in its approval
 // path).
 const EventPermissionRequest = "PermissionRequest"
+
+// EventPostToolUse is the hook event after a call ran; for a call AgentOS
+// asked the person about, it is their yes.
+const EventPostToolUse = "PostToolUse"
 
 // Answer writes d in the protocol of the hook event. A PreToolUse call
 // gets allow, deny or ask (Codex: no output allows). A PermissionRequest

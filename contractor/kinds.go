@@ -19,16 +19,23 @@ import (
 // (observed with Claude Code 2.1.197 for user settings).
 func setupClaude(spec Spec, d dirs, hook []string) (setupResult, error) {
 	settings := filepath.Join(d.Config, "settings.json")
-	doc := map[string]any{
-		"hooks": map[string]any{
-			"PreToolUse": []any{map[string]any{
-				"matcher": "*",
-				"hooks": []any{map[string]any{
-					"type": "command", "command": shellJoin(hook), "timeout": 30, "onFailure": "block",
-				}},
+	hooks := map[string]any{
+		"PreToolUse": []any{map[string]any{
+			"matcher": "*",
+			"hooks": []any{map[string]any{
+				"type": "command", "command": shellJoin(hook), "timeout": 30, "onFailure": "block",
 			}},
-		},
+		}},
 	}
+	if spec.interactive() {
+		// A call AgentOS asked about ran: the person said yes at the
+		// prompt, and the run records it.
+		hooks["PostToolUse"] = []any{map[string]any{
+			"matcher": "*",
+			"hooks":   []any{map[string]any{"type": "command", "command": shellJoin(hook), "timeout": 30}},
+		}}
+	}
+	doc := map[string]any{"hooks": hooks}
 	if err := writeJSON(settings, doc); err != nil {
 		return setupResult{}, agentos.WrapError(agentos.EINTERNAL, err, "cannot write the contractor settings: %v", err)
 	}
@@ -40,6 +47,13 @@ func setupClaude(spec Spec, d dirs, hook []string) (setupResult, error) {
 		"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
 		"DISABLE_AUTOUPDATER":                      "1",
 		"IS_SANDBOX":                               "1", // bypassPermissions is refused as root otherwise
+	}
+	if spec.interactive() {
+		// The person's session: Claude Code's own UI and permission
+		// prompts (the hook's "ask" lands there), still no settings but
+		// ours, so nothing in the repository or the home turns the hook
+		// off.
+		return setupResult{argv: []string{"claude", "--settings", "{settings}", "--setting-sources", ""}, env: env, settings: settings}, nil
 	}
 	return setupResult{
 		argv: []string{"claude", "-p", "{prompt}", "--output-format", "stream-json", "--verbose",
@@ -108,7 +122,13 @@ func setupCodex(spec Spec, d dirs, hook []string) (setupResult, error) {
 	if len(spec.sandboxMissing()) == 0 {
 		mode = "danger-full-access"
 	}
-	cfg := fmt.Sprintf(`approval_policy = "never"
+	// In a person's session Codex asks them what its own policy asks
+	// about; a headless run has nobody to ask.
+	approval := "never"
+	if spec.interactive() {
+		approval = "on-request"
+	}
+	cfg := fmt.Sprintf(`approval_policy = %q
 sandbox_mode = %q
 check_for_update_on_startup = false
 
@@ -130,10 +150,17 @@ matcher = "*"
 type = "command"
 command = %q
 timeout = 30
-`, mode, shellJoin(hook))
+`, approval, mode, shellJoin(hook))
 	file := filepath.Join(codexHome, "config.toml")
 	if err := os.WriteFile(file, []byte(cfg), 0o444); err != nil {
 		return setupResult{}, agentos.WrapError(agentos.EINTERNAL, err, "cannot write %s: %v", file, err)
+	}
+	if spec.interactive() {
+		return setupResult{
+			argv:     []string{"codex", "--dangerously-bypass-hook-trust", "-C", "{worktree}"},
+			env:      map[string]string{"CODEX_HOME": codexHome},
+			settings: file,
+		}, nil
 	}
 	return setupResult{
 		argv: []string{"codex", "exec", "--json", "--skip-git-repo-check", "--ephemeral", "--dangerously-bypass-hook-trust",
@@ -173,8 +200,12 @@ func setupOpenCode(spec Spec, d dirs, hook []string) (setupResult, error) {
 	if err := writeJSON(filepath.Join(cfgHome, "opencode", "opencode.json"), cfg); err != nil {
 		return setupResult{}, agentos.WrapError(agentos.EINTERNAL, err, "cannot write the OpenCode config: %v", err)
 	}
+	argv := []string{"opencode", "run", "--format", "json", "--dir", "{worktree}", "--title", "agentos", "{prompt}"}
+	if spec.interactive() {
+		argv = []string{"opencode", "{worktree}"} // its TUI
+	}
 	return setupResult{
-		argv: []string{"opencode", "run", "--format", "json", "--dir", "{worktree}", "--title", "agentos", "{prompt}"},
+		argv: argv,
 		env: map[string]string{
 			"XDG_CONFIG_HOME": cfgHome, "XDG_DATA_HOME": filepath.Join(d.Home, "data"),
 			"XDG_CACHE_HOME": filepath.Join(d.Home, "cache"), "XDG_STATE_HOME": filepath.Join(d.Home, "state"),

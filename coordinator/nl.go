@@ -154,6 +154,11 @@ func (c *Coordinator) planRequest(ctx context.Context, t *agentos.Task, values m
 	if values == nil {
 		values = map[string]string{}
 	}
+	if t.Planner == PlannerSession {
+		// The session's agent and the person who drove it are gone: there
+		// is nobody to plan it again.
+		return c.failPlanning(ctx, t, agentos.Errorf(agentos.ECONFLICT, "task %s is the work of an agent session, which cannot be re-planned: start a new `agentos session`", t.ID))
+	}
 	switch c.Config.Planner.Kind {
 	case "", "file":
 		return c.failPlanning(ctx, t, agentos.Errorf(agentos.EINVALID, "%s", NoPlannerMessage()))
@@ -244,15 +249,31 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 
 func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, actor agentos.Actor) (*agentos.Task, error) {
 	kc := c.Config.Planner.Contractor
+	return c.planWithAgent(ctx, t, kc.Name, "contractor", func(intent agentos.Intent, pack *agentos.MemoryPack) contractor.Spec {
+		return contractor.Spec{
+			Name: kc.Name, Prompt: contractor.Prompt(intent) + memoryPrompt(pack),
+			Argv: kc.Argv, Env: kc.Env, EnvPass: kc.EnvPass, Getenv: c.getenv,
+			Network: kc.NetworkAllowed(), AllowTCP: kc.AllowTCP, Timeout: kc.RunTimeout(), Model: kc.Model,
+		}
+	})
+}
+
+// planWithAgent has an agent CLI work on the task on a layer of its own (a
+// configured contractor, or a person's session: who), records its run and
+// every tool decision in the task's audit, and turns what it changed into
+// the task's plan, validated like any plan. spec gives what differs between
+// contractors and sessions; the rest (base, rules, layer, sandbox policy,
+// state directory) is filled in here, the same for both.
+func (c *Coordinator) planWithAgent(ctx context.Context, t *agentos.Task, name, who string, spec func(agentos.Intent, *agentos.MemoryPack) contractor.Spec) (*agentos.Task, error) {
 	_, base, err := c.targetAndBase(ctx)
 	if err != nil {
 		return c.failPlanning(ctx, t, err)
 	}
-	agent := agentos.Agent("contractor:" + kc.Name)
+	agent := agentos.Agent(who + ":" + name)
 	intent := agentos.Intent{
 		Version: agentos.DocVersion, ID: NewID("i"), Task: t.ID, Request: t.Request, Goal: t.Goal, Kind: "change",
 		Scope: []string{}, Constraints: []string{}, Acceptance: []string{}, Assumptions: []string{}, Risk: "medium",
-		OpenQuestions: []agentos.Question{}, Source: agentos.Source{Planner: "contractor", Model: kc.Name},
+		OpenQuestions: []agentos.Question{}, Source: agentos.Source{Planner: who, Model: name},
 	}
 	// The contractor works with the MemoryPack the plan will pin (red line 1:
 	// every execution carries one).
@@ -282,38 +303,38 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 	}
 	meter, err := c.budgetMeter(ctx, t, agent)
 	if err == nil {
-		err = meter.Check(ctx) // a limit already reached: the contractor does not start
+		err = meter.Check(ctx) // a limit already reached: the agent does not start
 	}
 	if err != nil {
 		return c.failPlanning(ctx, t, err)
 	}
-	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: "contractor " + kc.Name + " at work on " + where})
-	actx, call := telemetry.Agent(ctx, kc.Name, kc.Model)
+	c.progress(ProgressEvent{Task: t.ID, Phase: "plan", What: who + " " + name + " at work on " + where})
+	cs := spec(intent, pack)
+	actx, call := telemetry.Agent(ctx, name, cs.Model)
+	cs.Env = withTraceparent(actx, cs.Env)
+	cs.Repo, cs.Base, cs.IntentID = c.Repo.Dir(), base, intent.ID
+	cs.Rules = contractor.Rules{Allow: c.Config.Commands.Allow, Engine: engine}
+	cs.StateDir, cs.Require, cs.Policy, cs.Layer = c.StateDir+"/contractors", c.Config.Sandbox.Required(), c.confinement(), layer
+	if cs.Terminal == nil {
+		cs.Transcript = io.MultiWriter(c.Log, transcript)
+	}
+	// Each usage report is recorded as it is printed; a reached limit
+	// stops the agent mid-run.
 	var inTok, outTok int64
-	res, err := contractor.Run(ctx, contractor.Spec{
-		Name: kc.Name, Repo: c.Repo.Dir(), Base: base, Prompt: contractor.Prompt(intent) + memoryPrompt(pack), IntentID: intent.ID,
-		Argv: kc.Argv, Env: withTraceparent(actx, kc.Env), EnvPass: kc.EnvPass, Getenv: c.getenv,
-		Rules:    contractor.Rules{Allow: c.Config.Commands.Allow, Engine: engine},
-		StateDir: c.StateDir + "/contractors", Network: kc.NetworkAllowed(), AllowTCP: kc.AllowTCP, Require: c.Config.Sandbox.Required(),
-		Policy: c.confinement(), Timeout: kc.RunTimeout(), Transcript: io.MultiWriter(c.Log, transcript),
-		Layer: layer,
-		// Each usage report is recorded as it is printed; a reached limit
-		// stops the contractor mid-run.
-		Model: kc.Model,
-		OnUsage: func(u agentos.ModelUsage) error {
-			inTok, outTok = inTok+u.InputTokens+u.CacheReadTokens+u.CacheWriteTokens, outTok+u.OutputTokens
-			if _, err := meter.Record(ctx, u); err != nil {
-				return err
-			}
-			return meter.Check(ctx)
-		},
-	})
+	cs.OnUsage = func(u agentos.ModelUsage) error {
+		inTok, outTok = inTok+u.InputTokens+u.CacheReadTokens+u.CacheWriteTokens, outTok+u.OutputTokens
+		if _, err := meter.Record(ctx, u); err != nil {
+			return err
+		}
+		return meter.Check(ctx)
+	}
+	res, err := contractor.Run(ctx, cs)
 	call.End(inTok, outTok, fmt.Sprintf("exit %d", res.ExitCode), err)
 	for i := range res.Commands {
 		res.Commands[i].Command = c.redactText(res.Commands[i].Command)
 	}
 	evs := []agentos.EventInput{{Task: t.ID, Actor: agent, Kind: EventContractorRun, Data: agentos.ContractorRunEvent{
-		Contractor: kc.Name, ExitCode: res.ExitCode, DurationMS: res.DurationMS, TimedOut: res.TimedOut,
+		Contractor: name, ExitCode: res.ExitCode, DurationMS: res.DurationMS, TimedOut: res.TimedOut,
 		Unconfined: res.Unconfined, Steps: len(res.Steps), Commands: contractorCommands(res.Commands), Error: agentos.ErrorMessage(err),
 		TranscriptDigest: "sha256:" + hex.EncodeToString(transcript.h.Sum(nil)), TranscriptTail: c.redactText(transcript.String())}}}
 	for _, d := range res.Decisions {
@@ -327,12 +348,12 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 		return c.failPlanning(ctx, t, err)
 	}
 	if len(res.Steps) == 0 {
-		return c.failPlanning(ctx, t, agentos.Errorf(agentos.EFAILED, "contractor %s changed nothing (exit %d, %d tool calls decided); see `agentos audit` for its decisions", kc.Name, res.ExitCode, len(res.Decisions)))
+		return c.failPlanning(ctx, t, agentos.Errorf(agentos.EFAILED, "%s %s changed nothing (exit %d, %d tool calls decided); see `agentos audit` for its decisions", who, name, res.ExitCode, len(res.Decisions)))
 	}
 	p := agentos.Plan{Steps: res.Steps}
 	steps, checks, err := c.validateSteps(ctx, base, rendered(p), intent.ID)
 	if err != nil {
-		return c.failPlanning(ctx, t, agentos.WrapError(agentos.ErrorCode(err), err, "the changes of contractor %s are refused: %s", kc.Name, agentos.ErrorMessage(err)))
+		return c.failPlanning(ctx, t, agentos.WrapError(agentos.ErrorCode(err), err, "the changes of %s %s are refused: %s", who, name, agentos.ErrorMessage(err)))
 	}
 	scope := map[string]bool{}
 	for _, s := range steps {
@@ -349,7 +370,7 @@ func (c *Coordinator) planWithContractor(ctx context.Context, t *agentos.Task, a
 	plan := &agentos.Plan{
 		Version: agentos.DocVersion, ID: NewID("p"), Task: t.ID, IntentID: intent.ID, Goal: t.Goal,
 		BaseCommit: base, Target: t.Target, PolicyHash: c.Config.Hash, Params: map[string]string{},
-		Steps: steps, Verify: checks, Source: "contractor:" + kc.Name,
+		Steps: steps, Verify: checks, Source: who + ":" + name,
 	}
 	return c.storePlan(ctx, t, &intent, plan, pack, agent)
 }

@@ -68,7 +68,7 @@ func TestHelperBornInV2Group(t *testing.T) {
 			var out, errb bytes.Buffer
 			before := joins.Load()
 			runtime.LockOSThread()
-			cmd, rep, stuck, err := startHelperIn(hs, cloneFlags(false), nil, cg, nil, &out, &errb)
+			cmd, rep, stuck, err := startHelperIn(hs, cloneFlags(false), nil, cg, false, nil, &out, &errb)
 			if err != nil || stuck {
 				t.Fatalf("%v (stuck %v)", err, stuck)
 			}

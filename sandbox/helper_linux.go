@@ -63,7 +63,7 @@ func cloneFlags(network bool) uintptr {
 // are dropped before the command starts.
 // forward, when not nil, becomes the helper's forwardFD.
 func startHelper(hs helperSpec, flags uintptr, forward *os.File, stdin io.Reader, stdout, stderr io.Writer) (*exec.Cmd, *os.File, error) {
-	cmd, rep, _, err := startHelperIn(hs, flags, forward, nil, stdin, stdout, stderr)
+	cmd, rep, _, err := startHelperIn(hs, flags, forward, nil, false, stdin, stdout, stderr)
 	return cmd, rep, err
 }
 
@@ -72,8 +72,10 @@ func startHelper(hs helperSpec, flags uintptr, forward *os.File, stdin io.Reader
 // ever outside the group: on cgroup v1 it is started from inside the
 // group (cgroup.enter), else joined right after its start. The caller has
 // locked the OS thread; stuck says that thread could not leave the group
-// and must end with its goroutine, never unlocked.
-func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, stdin io.Reader, stdout, stderr io.Writer) (cmd *exec.Cmd, rep *os.File, stuck bool, err error) {
+// and must end with its goroutine, never unlocked. ctty makes stdin (a
+// terminal made for this run) the helper's controlling terminal in a
+// session of its own.
+func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, ctty bool, stdin io.Reader, stdout, stderr io.Writer) (cmd *exec.Cmd, rep *os.File, stuck bool, err error) {
 	data, err := json.Marshal(hs)
 	if err != nil {
 		return nil, nil, false, err
@@ -113,6 +115,12 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, s
 			// CLONE_INTO_CGROUP), for the reason of cgroup.enter.
 			UseCgroupFD: cgroupFD >= 0,
 			CgroupFD:    cgroupFD,
+		}
+		if ctty {
+			// A terminal of its own (Spec.Terminal): the command leads a new
+			// session on it, so the terminal's Ctrl-C and window-size changes
+			// reach it, and nothing else.
+			cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty, cmd.SysProcAttr.Ctty = false, true, true, 0
 		}
 		return cmd
 	}
@@ -217,7 +225,7 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 	defer close(helperGone) // after the Wait below, before cg.remove
 	go func() {
 		runtime.LockOSThread()
-		cmd, rep, stuck, err := startHelperIn(hs, cloneFlags(spec.Network), helperEnd, cg, spec.Stdin, spec.Stdout, spec.Stderr)
+		cmd, rep, stuck, err := startHelperIn(hs, cloneFlags(spec.Network), helperEnd, cg, spec.Terminal && onTerminal(spec.Stdin), spec.Stdin, spec.Stdout, spec.Stderr)
 		startedC <- started{cmd, rep, err}
 		<-helperGone
 		if !stuck {

@@ -88,6 +88,11 @@ type Spec struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
+	// Terminal: Stdin is a terminal made for this command (a pty's
+	// follower, never the user's own terminal): the command leads a new
+	// session with it as its controlling terminal, so Ctrl-C (with ISIG)
+	// and window-size changes (SIGWINCH) reach it.
+	Terminal bool
 }
 
 // Limits are resource limits of the confined command. Each is an rlimit
@@ -286,6 +291,9 @@ func runPlain(ctx context.Context, spec Spec, unconfined bool) (Result, error) {
 	cmd.Stdout = spec.Stdout
 	cmd.Stderr = spec.Stderr
 	cmd.SysProcAttr = plainSysProcAttr()
+	if spec.Terminal {
+		cmd.SysProcAttr.Setpgid, cmd.SysProcAttr.Setsid, cmd.SysProcAttr.Setctty, cmd.SysProcAttr.Ctty = false, true, true, 0
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return Result{Unconfined: unconfined}, err
