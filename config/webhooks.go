@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -73,10 +74,7 @@ const (
 	DefaultWebhookMaxAge     = 24 * time.Hour
 )
 
-var webhookName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-
-// envName is a portable environment variable name.
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var webhookName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`) })
 
 // EventSet returns the states the endpoint receives.
 func (e WebhookEndpoint) EventSet() []string {
@@ -150,7 +148,7 @@ func CheckWebhookURL(what, raw string) error {
 		return fmt.Errorf("%s: the URL carries credentials; put a secret in secret_env or secret_file, never in the URL", what)
 	}
 	for k := range u.Query() {
-		if credentialParam.MatchString(k) {
+		if credentialParam().MatchString(k) {
 			return fmt.Errorf("%s: the query parameter %q looks like a credential; read such a URL from url_env or url_file", what, k)
 		}
 	}
@@ -158,7 +156,9 @@ func CheckWebhookURL(what, raw string) error {
 }
 
 // credentialParam names query parameters that usually carry a credential.
-var credentialParam = regexp.MustCompile(`(?i)token|key|secret|pass|sig|auth|code|credential`)
+var credentialParam = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)token|key|secret|pass|sig|auth|code|credential`)
+})
 
 func validateWebhooks(c *Config) error {
 	w := c.Webhooks
@@ -170,7 +170,7 @@ func validateWebhooks(c *Config) error {
 	seen := map[string]bool{}
 	for i, e := range w.Endpoints {
 		at := fmt.Sprintf("webhooks.endpoints[%d]", i)
-		if !webhookName.MatchString(e.Name) {
+		if !webhookName().MatchString(e.Name) {
 			return fmt.Errorf("%s.name: %q: want lower-case letters, digits, '-' or '_' (e.g. ops-alerts)", at, e.Name)
 		}
 		at = fmt.Sprintf("webhooks.endpoints[%s]", e.Name)
@@ -196,10 +196,10 @@ func validateWebhooks(c *Config) error {
 				return fmt.Errorf("%s.url: a Slack webhook URL is a secret and this file is committed: put it in an environment variable and name it in url_env", at)
 			}
 		}
-		if e.URLEnv != "" && !envName.MatchString(e.URLEnv) {
+		if e.URLEnv != "" && !envNameRe().MatchString(e.URLEnv) {
 			return fmt.Errorf("%s.url_env: %q is not an environment variable name", at, e.URLEnv)
 		}
-		if e.SecretEnv != "" && !envName.MatchString(e.SecretEnv) {
+		if e.SecretEnv != "" && !envNameRe().MatchString(e.SecretEnv) {
 			return fmt.Errorf("%s.secret_env: %q is not an environment variable name", at, e.SecretEnv)
 		}
 		for _, f := range []struct{ key, val string }{{"url_file", e.URLFile}, {"secret_file", e.SecretFile}} {
