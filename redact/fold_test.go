@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -37,5 +38,22 @@ func TestRedactFoldedHints(t *testing.T) {
 	big := strings.Repeat("xox ", 4<<20)
 	if out := String(big); out != big {
 		t.Fatal("a body with nothing to redact changed")
+	}
+}
+
+// Redacting a large body with nothing to redact copies nothing: it used to
+// allocate a lower-cased copy and, per hinted rule, a replaced copy.
+func TestRedactLargeBodyCopiesNothing(t *testing.T) {
+	body := strings.Repeat("x", 16<<20) + " key "
+	String("warm up: compile the rules")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out := String(body)
+	runtime.ReadMemStats(&after)
+	if out != body {
+		t.Fatal("the body changed")
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Fatalf("redacting a 16 MiB body allocated %.1f MiB, want under 1 MiB", float64(got)/(1<<20))
 	}
 }
