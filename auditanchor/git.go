@@ -154,6 +154,44 @@ func (g Git) Trailers(ctx context.Context, branch, since string, limit int) ([]T
 	return ts, nil
 }
 
+// RecentTrailers reads the AgentOS-Audit trailers among the newest walk
+// commits of branch, newest first, stopping at since (the first commit of
+// this store's era) when it is among them. Unlike Trailers with since, the
+// walk never goes further than walk commits: excluding since's ancestors
+// makes git walk every commit back to since first, which grows with every
+// task committed since the store was made. One git process.
+func (g Git) RecentTrailers(ctx context.Context, branch, since string, walk int) ([]Trailer, error) {
+	ref := "refs/heads/" + branch
+	if _, err := g.run(ctx, "rev-parse", "--verify", "--quiet", ref); err != nil {
+		return nil, nil
+	}
+	out, err := g.run(ctx, "log", "-n", strconv.Itoa(walk),
+		"--format=%H%x00%(trailers:key="+agentos.TrailerAudit+",valueonly,separator=%x2C)%x00%(trailers:key="+agentos.TrailerTask+",valueonly,separator=%x2C)", ref, "--")
+	if err != nil {
+		return nil, err
+	}
+	var ts []Trailer
+	for line := range strings.SplitSeq(out, "\n") {
+		sha, v, ok := strings.Cut(line, "\x00")
+		if !ok {
+			continue
+		}
+		if since != "" && sha == since {
+			break
+		}
+		v, task, _ := strings.Cut(v, "\x00")
+		if strings.TrimSpace(v) == "" {
+			continue
+		}
+		seq, h, ok := ParseTrailer(v)
+		if !ok {
+			return ts, agentos.Errorf(agentos.ECONFLICT, "commit %s has a malformed %s trailer %q", short(sha), agentos.TrailerAudit, strings.TrimSpace(v))
+		}
+		ts = append(ts, Trailer{Commit: sha, Task: strings.TrimSpace(task), Seq: seq, Hash: h})
+	}
+	return ts, nil
+}
+
 func short(sha string) string {
 	if len(sha) > 12 {
 		return sha[:12]

@@ -142,8 +142,9 @@ func (a *anchors) checkHead(ctx context.Context, db agentos.Store, full bool) er
 			// The newest trailer of a task this store recorded: commits
 			// another clone made with its own store (pulled into the
 			// target) name that store's chain. `audit verify` holds the
-			// chain to every trailer.
-			recent, err := g.Trailers(ctx, a.target, since, 20)
+			// chain to every trailer. Among the newest 100 commits only:
+			// a walk back to since would grow with every task.
+			recent, err := g.RecentTrailers(ctx, a.target, since, 100)
 			if err != nil {
 				return err
 			}

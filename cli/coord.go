@@ -35,6 +35,7 @@ func (f *Factory) Coordinator(ctx context.Context) (*coordinator.Coordinator, er
 	}
 	if f.guard != nil {
 		c.CheckStore = f.guard.verify // before every run (coordinator preflight)
+		c.RunEnded = f.guard.seal
 	}
 	c.AuditKey = attestKey(f, db, true)
 	f.startTelemetry(ctx, c.Config, db)

@@ -197,7 +197,11 @@ func (f *Factory) openStore(ctx context.Context, readOnly bool) (agentos.Store, 
 	if err != nil {
 		return nil, err
 	}
-	g, err := guardStore(ctx, db, dir, name)
+	var files []string
+	if _, ok := db.(*sqlite.DB); ok {
+		files = []string{name, name + "-wal"}
+	}
+	g, err := guardStore(ctx, db, dir, name, files)
 	if err == nil && g != nil {
 		g.anchors = f.newAnchors(ctx, dir, g.id)
 		if g.adopted {
@@ -212,11 +216,6 @@ func (f *Factory) openStore(ctx context.Context, readOnly bool) (agentos.Store, 
 	if err != nil {
 		db.Close()
 		return nil, err
-	}
-	if g != nil {
-		if _, ok := db.(*sqlite.DB); ok {
-			g.files = []string{name, name + "-wal"}
-		}
 	}
 	if !readOnly {
 		f.guard = g
@@ -357,6 +356,11 @@ func (f *Factory) Close() {
 			f.guard.advance(context.Background())
 		}
 		f.db.Close()
+		if f.guard != nil {
+			// After the close: its last checkpoint is part of what the
+			// next command finds.
+			f.guard.seal()
+		}
 	}
 	if f.rodb != nil {
 		f.rodb.Close()

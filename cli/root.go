@@ -121,6 +121,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// canceled" from a query, a git call): the user reads why it stopped.
 		err = agentos.WrapError(agentos.ECANCELLED, errors.Join(i, err), "%s", i.Reason)
 	}
+	err = f.storeDamage(err)
 	if f.progressEnd != nil {
 		f.progressEnd()
 	}

@@ -107,6 +107,9 @@ func workerRun(cmd *cobra.Command, opts *WorkerOptions) error {
 	if err != nil {
 		return err
 	}
+	if f.guard != nil {
+		f.guard.longLived()
+	}
 	// Several tasks at once: per-step progress would interleave; the worker
 	// prints one line per decision and outcome instead.
 	c.Progress = nil

@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/agentos/agentos"
@@ -84,7 +86,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	}
 	// Each changed file's diff, read once: the secret scan and the patch
 	// records both use it.
-	diffs, err := c.fileDiffs(ctx, parent, tree, staged)
+	diffs, err := c.fileDiffs(ctx, x.wt, parent, tree, staged)
 	if err != nil {
 		return "", err
 	}
@@ -149,10 +151,14 @@ func (c *Coordinator) recordPatches(ctx context.Context, x *executor, diffs []fi
 type fileDiff struct{ path, diff string }
 
 // fileDiffs reads the diff of each changed path, in order.
-func (c *Coordinator) fileDiffs(ctx context.Context, parent, tree string, paths []string) ([]fileDiff, error) {
+func (c *Coordinator) fileDiffs(ctx context.Context, wt, parent, tree string, paths []string) ([]fileDiff, error) {
 	out := make([]fileDiff, 0, len(paths))
 	for _, p := range paths {
-		d, err := c.Repo.FileDiff(ctx, parent, tree, p)
+		var size int64 // the file as committed (gone: deleted)
+		if fi, err := os.Lstat(filepath.Join(wt, filepath.FromSlash(p))); err == nil && fi.Mode().IsRegular() {
+			size = fi.Size()
+		}
+		d, err := c.Repo.FileDiff(ctx, parent, tree, p, size)
 		if err != nil {
 			return nil, err
 		}

@@ -108,6 +108,11 @@ type Coordinator struct {
 	// CheckStore proves the store whole before a run starts (preflight.go);
 	// the CLI wires it. nil checks nothing.
 	CheckStore func(ctx context.Context) error
+	// RunEnded is called by a worker when one of its runs has ended and
+	// released its locks: the CLI records the store's files as the run
+	// left them, so the next run's CheckStore need not read them whole.
+	// nil does nothing.
+	RunEnded func()
 
 	// engines holds the compiled gates and command rules (engines.go);
 	// nil compiles them on every use.

@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/planfile"
 )
 
 // Size limits (agentos.yaml limits:, docs/limits.md). Each is checked
@@ -52,16 +55,61 @@ func (c *Coordinator) readPlanFile(name string) (string, error) {
 	return raw.String(), nil
 }
 
-// requestSource is the plan text of req: its Source, under the same limit
-// as a file, else the file it names.
-func (c *Coordinator) requestSource(req PlanRequest) (string, error) {
+// requestSource parses the plan text of req (see parsePlanFile): its
+// Source, under the same limit as a file, else the file it names.
+func (c *Coordinator) requestSource(req PlanRequest) (f *planfile.File, raw string, perr, err error) {
 	if req.Source == nil {
-		return c.readPlanFile(req.File)
+		return c.parsePlanFile(req.File)
 	}
 	if limit := c.Config.Limits.PlanFile(); int64(len(*req.Source)) > limit {
-		return "", tooLarge("plan "+req.File, int64(len(*req.Source)), limit, "plan_file_bytes")
+		return nil, "", nil, tooLarge("plan "+req.File, int64(len(*req.Source)), limit, "plan_file_bytes")
 	}
-	return *req.Source, nil
+	f, perr = planfile.ParseString(*req.Source)
+	return f, *req.Source, perr, nil
+}
+
+// parsePlanFile parses a plan file and returns it with its text (the
+// task's source, kept as submitted). A regular file of agentos.StreamMin or
+// more is parsed as it is read and then read again for its text, which
+// must hash the same: the YAML parser holds a large scalar about twice
+// while it reads it, and the text need not be in memory beside that. perr
+// is the file's own fault (it does not parse), audited with its text; err
+// is one reading it.
+func (c *Coordinator) parsePlanFile(name string) (f *planfile.File, raw string, perr, err error) {
+	limit := c.Config.Limits.PlanFile()
+	st, serr := os.Stat(name)
+	if serr != nil || !st.Mode().IsRegular() || st.Size() < agentos.StreamMin || st.Size() > limit {
+		// Small, not a file (a pipe is read once), or refused unread.
+		if raw, err = c.readPlanFile(name); err != nil {
+			return nil, "", nil, err
+		}
+		f, perr = planfile.ParseString(raw)
+		return f, raw, perr, nil
+	}
+	defer largeBodyGC(int(st.Size()))()
+	fh, err := os.Open(name)
+	if err != nil {
+		return nil, "", nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
+	}
+	h := sha256.New()
+	r := &io.LimitedReader{R: io.TeeReader(fh, h), N: limit + 1}
+	f, perr = planfile.ParseReader(r)
+	_, err = io.Copy(io.Discard, r) // what the parser left unread
+	fh.Close()
+	if err != nil {
+		return nil, "", nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
+	}
+	// Read again: the text (and the refusal of one grown past the limit).
+	if raw, err = c.readPlanFile(name); err != nil {
+		return nil, "", nil, err
+	}
+	if "sha256:"+hex.EncodeToString(h.Sum(nil)) != agentos.BlobHash(raw) {
+		return nil, "", nil, agentos.Errorf(agentos.ECONFLICT, "plan file %s changed while it was read: plan it again once it is written", name)
+	}
+	if perr != nil {
+		f = nil
+	}
+	return f, raw, perr, nil
 }
 
 // taskSource returns the plan file a task was submitted with; a store

@@ -36,14 +36,13 @@ type PlanRequest struct {
 // missing (or blocks), builds the MemoryPack, and stores the hashed plan. It
 // touches neither the working tree, nor the index, nor any ref.
 func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.Task, error) {
-	raw, err := c.requestSource(req)
+	f, raw, perr, err := c.requestSource(req)
 	if err != nil {
 		return nil, err
 	}
 	defer largeBodyGC(len(raw))()
-	f, err := planfile.ParseString(raw)
-	if err != nil {
-		err = agentos.WrapError(agentos.EINVALID, err, "%s: %v", req.File, err)
+	if perr != nil {
+		err = agentos.WrapError(agentos.EINVALID, perr, "%s: %v", req.File, perr)
 		c.auditRefusal(ctx, req.File, raw, "", req.Actor, err)
 		return nil, err
 	}

@@ -263,6 +263,9 @@ func (w *worker) run(ctx context.Context, s started, finished chan<- string) {
 	if rerr := s.d.Release(context.WithoutCancel(ctx)); rerr != nil {
 		w.o.Log("%s: %s", id, agentos.ErrorMessage(rerr))
 	}
+	if s.c.RunEnded != nil {
+		s.c.RunEnded()
+	}
 	w.mu.Lock()
 	delete(w.running, id)
 	state := agentos.State("")

@@ -519,8 +519,17 @@ func splitNUL(out string) []string {
 
 // FileDiff is the binary diff of one path between two commits, as recorded
 // with a run's patches.
-func (r *Repo) FileDiff(ctx context.Context, from, to, path string) (string, error) {
-	return r.Git(ctx, "diff", "--binary", "--full-index", "--no-renames", "--no-color", from, to, "--", path)
+//
+// sizeHint, when known (the new file's size), sizes the buffer the diff is
+// read into once: a large diff read into a growing buffer holds its last
+// two sizes at once.
+func (r *Repo) FileDiff(ctx context.Context, from, to, path string, sizeHint int64) (string, error) {
+	var out strings.Builder
+	if sizeHint > 0 {
+		out.Grow(int(sizeHint + sizeHint/16 + 4096)) // the +/- of each line, the header
+	}
+	err := runTo(ctx, r.Root, nil, &out, "diff", "--binary", "--full-index", "--no-renames", "--no-color", from, to, "--", path)
+	return out.String(), err
 }
 
 // Rebase replays commit (whose parent is oldBase) onto newBase three-way in

@@ -139,6 +139,9 @@ func errAt(n *yaml.Node, format string, args ...any) error {
 // Parse parses plan-file bytes.
 func Parse(b []byte) (*File, error) { return parse(bytes.NewReader(b)) }
 
+// ParseReader parses a plan file as it is read from r (not held whole).
+func ParseReader(r io.Reader) (*File, error) { return parse(r) }
+
 // ParseString parses a plan file held as a string, without copying it
 // (a plan file may be as large as limits.plan_file_bytes).
 func ParseString(s string) (*File, error) { return parse(strings.NewReader(s)) }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/redact"
@@ -49,7 +50,7 @@ func ScanSecrets(r *redact.Redactor, changes []Change) []Finding {
 		var f Finding
 		var old map[string]bool
 		for _, v := range x.views {
-			ms := r.Matches(string(v.data))
+			ms := r.Matches(text(v.data))
 			if len(ms) == 0 {
 				continue
 			}
@@ -103,12 +104,18 @@ func oldValues(r *redact.Redactor, old []byte) map[string]bool {
 		return vals
 	}
 	for _, v := range expand(old).views {
-		for _, m := range r.Matches(string(v.data)) {
+		for _, m := range r.Matches(text(v.data)) {
 			vals[m.Value] = true
 		}
 	}
 	return vals
 }
+
+// text reads b as a string without copying it (a changed file and its
+// decoded views may be tens of MiB each). Safe because nothing writes a
+// view once expand made it, and no string of it outlives the scan:
+// findings name rules and places, never the matched values.
+func text(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // DiffPrefix starts the reason of every decision about a commit's diff.
 const DiffPrefix = "before commit: "

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // The final secret scan also reads what a file encodes: base64 and hex runs
@@ -281,20 +280,21 @@ func runs(data []byte) (b64, hexRuns [][]byte) {
 // decodeBase64 decodes a run (without padding) in the standard or URL
 // alphabet; nil if it is neither.
 func decodeBase64(run []byte) []byte {
-	s := string(run)
-	if len(s)%4 == 1 {
-		s = s[:len(s)-1]
+	if len(run)%4 == 1 {
+		run = run[:len(run)-1]
 	}
 	enc := base64.RawStdEncoding
-	if strings.ContainsAny(s, "-_") {
-		if strings.ContainsAny(s, "+/") {
+	if bytes.ContainsAny(run, "-_") {
+		if bytes.ContainsAny(run, "+/") {
 			return nil
 		}
 		enc = base64.RawURLEncoding
 	}
-	b, err := enc.DecodeString(s)
+	// Decoded straight from the run: no string copy of it.
+	b := make([]byte, enc.DecodedLen(len(run)))
+	n, err := enc.Decode(b, run)
 	if err != nil {
 		return nil
 	}
-	return b
+	return b[:n]
 }

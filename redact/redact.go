@@ -108,30 +108,18 @@ func (r *Redactor) String(s string) string {
 	if s == "" {
 		return s
 	}
-	var lower string
 	for _, rule := range r.all() {
-		if rule.Hints != nil {
-			if lower == "" {
-				lower = strings.ToLower(s)
-			}
-			if !rule.hinted(lower) {
-				continue
-			}
+		if rule.Hints != nil && !rule.hinted(s) {
+			continue
 		}
-		next := replace(rule, s)
-		if next != s {
-			s = next
-			lower = ""
-		}
+		s = replace(rule, s)
 	}
 	return s
 }
 
 func replace(rule Rule, s string) string {
 	mark := "[REDACTED:" + rule.ID + "]"
-	if rule.Group == 0 {
-		return rule.Re.ReplaceAllLiteralString(s, mark)
-	}
+	// Not ReplaceAllLiteralString: it copies s even when nothing matches.
 	idx := rule.Re.FindAllStringSubmatchIndex(s, -1)
 	if idx == nil {
 		return s
@@ -140,7 +128,7 @@ func replace(rule Rule, s string) string {
 	last := 0
 	for _, m := range idx {
 		lo, hi := m[2*rule.Group], m[2*rule.Group+1]
-		if lo < 0 || strings.HasPrefix(s[lo:], "[REDACTED:") {
+		if lo < 0 || rule.Group != 0 && strings.HasPrefix(s[lo:], "[REDACTED:") {
 			continue
 		}
 		b.WriteString(s[last:lo])
@@ -232,15 +220,9 @@ func (r *Redactor) value(v any) (any, bool) {
 // rule order without duplicates; nil when nothing looks secret.
 func (r *Redactor) Find(content string) []string {
 	var ids []string
-	var lower string
 	for _, rule := range r.all() {
-		if rule.Hints != nil {
-			if lower == "" {
-				lower = strings.ToLower(content)
-			}
-			if !rule.hinted(lower) {
-				continue
-			}
+		if rule.Hints != nil && !rule.hinted(content) {
+			continue
 		}
 		if rule.matchesStrong(content) {
 			if len(ids) == 0 || ids[len(ids)-1] != rule.ID {
@@ -266,14 +248,10 @@ type Match struct {
 // to the end), since Go's regexp costs per byte scanned.
 func (r *Redactor) Matches(content string) []Match {
 	var out []Match
-	var lower string
 	for _, rule := range r.all() {
 		segs := []string{content}
 		if rule.Hints != nil {
-			if lower == "" {
-				lower = asciiLower(content)
-			}
-			if segs = rule.segments(content, lower); segs == nil {
+			if segs = rule.segments(content); segs == nil {
 				continue
 			}
 		}
@@ -292,12 +270,12 @@ func (r *Redactor) Matches(content string) []Match {
 // segments are the parts of content around the rule's hints: whole lines,
 // merged where they touch; a rule that spans lines (a key block) runs from
 // its first hinted line to the end.
-func (rule Rule) segments(content, lower string) []string {
+func (rule Rule) segments(content string) []string {
 	type span struct{ lo, hi int }
 	var spans []span
 	for _, h := range rule.Hints {
 		for off := 0; ; {
-			i := strings.Index(lower[off:], h)
+			i := indexFold(content[off:], h)
 			if i < 0 {
 				break
 			}
@@ -311,7 +289,7 @@ func (rule Rule) segments(content, lower string) []string {
 			}
 			spans = append(spans, span{lo, hi})
 			off = max(hi, i+len(h))
-			if off >= len(lower) {
+			if off >= len(content) {
 				break
 			}
 		}
@@ -333,15 +311,60 @@ func (rule Rule) segments(content, lower string) []string {
 	return append(out, content[cur.lo:cur.hi])
 }
 
-// asciiLower lower-cases ASCII letters only, so offsets stay those of s.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+// indexFold is the index of the first occurrence of hint (lower-case
+// ASCII) in s with ASCII letters of s matched in either case, or -1. It
+// reads s in place: a lower-cased copy of a large body (a 64 MiB file)
+// would double what a scan holds.
+func indexFold(s, hint string) int {
+	if hint == "" {
+		return 0
+	}
+	c0 := hint[0]
+	u0 := c0
+	if 'a' <= c0 && c0 <= 'z' {
+		u0 = c0 - 'a' + 'A'
+	}
+	// The next occurrence of each case of the first byte, each searched
+	// again only once passed: a run of one candidate byte costs one pass.
+	next := func(c byte, from int) int {
+		if j := strings.IndexByte(s[from:], c); j >= 0 {
+			return from + j
+		}
+		return len(s)
+	}
+	lo, up := next(c0, 0), len(s)
+	if u0 != c0 {
+		up = next(u0, 0)
+	}
+	for {
+		i := min(lo, up)
+		if i+len(hint) > len(s) {
+			return -1
+		}
+		if equalFoldASCII(s[i:i+len(hint)], hint) {
+			return i
+		}
+		if i == lo {
+			lo = next(c0, i+1)
+		} else {
+			up = next(u0, i+1)
 		}
 	}
-	return string(b)
+}
+
+// equalFoldASCII reports whether s equals lower (lower-case ASCII) with
+// ASCII letters of s in either case.
+func equalFoldASCII(s, lower string) bool {
+	for i := 0; i < len(lower); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // LooksSecret reports whether content contains something a strong rule
@@ -395,9 +418,16 @@ func literalSecret(v string) bool {
 	return !strings.HasPrefix(v, "[REDACTED:")
 }
 
-func (rule Rule) hinted(lower string) bool {
+// hinted reports whether one of the rule's hints occurs in s, in any case.
+// The Kelvin sign lower-cases to "k" (strings.ToLower) and (?i) matches it
+// as k: text that holds one is lower-cased whole, so such a "Key" is still
+// hinted.
+func (rule Rule) hinted(s string) bool {
+	if strings.Contains(s, "\u212a") {
+		s = strings.ToLower(s)
+	}
 	for _, h := range rule.Hints {
-		if strings.Contains(lower, h) {
+		if indexFold(s, h) >= 0 {
 			return true
 		}
 	}

@@ -1,0 +1,59 @@
+package redact
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// Hints are found in any case without a lower-cased copy of the text, in
+// one pass over a run of the hint's first byte.
+func TestIndexFold(t *testing.T) {
+	for _, c := range []struct {
+		s, hint string
+		want    int
+	}{
+		{"", "key", -1}, {"ke", "key", -1}, {"KEY", "key", 0}, {"a kEy", "key", 2},
+		{"xxxxxxox", "xox", 5}, {"XXXXXOX", "xox", 4}, {"xXxXo", "xox", -1}, {"sk-", "sk-", 0}, {"://", "://", 0},
+	} {
+		if got := indexFold(c.s, c.hint); got != c.want {
+			t.Errorf("indexFold(%q, %q) = %d, want %d", c.s, c.hint, got, c.want)
+		}
+	}
+	big := strings.Repeat("x", 8<<20)
+	if got := indexFold(big+"XoX", "xox"); got != len(big) {
+		t.Fatalf("indexFold over a run of the first byte = %d", got)
+	}
+}
+
+// Redaction finds a key in any case, the Kelvin sign included (it
+// lower-cases to k and (?i) matches it as k), and a large body with
+// nothing to redact comes back as it was.
+func TestRedactFoldedHints(t *testing.T) {
+	for _, in := range []string{"PASSWORD=hunter2hunter2", "Api_Key: 's3cr3t-value-1'", "api_\u212Aey=abcdefgh12345"} {
+		if out := String(in); !strings.Contains(out, "[REDACTED:") {
+			t.Errorf("String(%q) = %q, want it redacted", in, out)
+		}
+	}
+	big := strings.Repeat("xox ", 1<<18)
+	if out := String(big); out != big {
+		t.Fatal("a body with nothing to redact changed")
+	}
+}
+
+// Redacting a large body with nothing to redact copies nothing: it used to
+// allocate a lower-cased copy and, per hinted rule, a replaced copy.
+func TestRedactLargeBodyCopiesNothing(t *testing.T) {
+	body := strings.Repeat("x", 16<<20) + " key "
+	String("warm up: compile the rules")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out := String(body)
+	runtime.ReadMemStats(&after)
+	if out != body {
+		t.Fatal("the body changed")
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Fatalf("redacting a 16 MiB body allocated %.1f MiB, want under 1 MiB", float64(got)/(1<<20))
+	}
+}
