@@ -3,14 +3,12 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentos/agentos/internal/jsonbody"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
@@ -150,39 +148,12 @@ type Health struct {
 	OK bool `json:"ok"`
 }
 
-// decode reads exactly one JSON object with no unknown fields.
-func decode(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return agentos.Errorf(agentos.EINVALID, "Content-Type %q: send application/json", ct)
-		}
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return err
-		}
-		if errors.Is(err, io.EOF) {
-			return agentos.Errorf(agentos.EINVALID, "request body is empty: send a JSON object")
-		}
-		return agentos.Errorf(agentos.EINVALID, "request body is not valid JSON for this endpoint: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return err
-		}
-		return agentos.Errorf(agentos.EINVALID, "request body holds more than one JSON value: send one object")
-	}
-	return nil
-}
-
 // decodeOptional is decode for a body that may be empty.
 func decodeOptional(r *http.Request, v any) error {
 	if r.ContentLength == 0 {
 		return nil
 	}
-	return decode(r, v)
+	return jsonbody.Decode(r, v)
 }
 
 // TaskList is a page of tasks, newest first.
@@ -321,7 +292,7 @@ func (c *call) taskResult(status int, t *agentos.Task, err error) (int, any, err
 
 func submitTask(c *call) (int, any, error) {
 	var req SubmitRequest
-	if err := decode(c.r, &req); err != nil {
+	if err := jsonbody.Decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
 	if strings.TrimSpace(req.Plan) == "" {
@@ -519,7 +490,7 @@ func answerPack(ctx context.Context, db agentos.Store, task string, answers []ag
 
 func answerStatement(c *call) (int, any, error) {
 	var req AnswersRequest
-	if err := decode(c.r, &req); err != nil {
+	if err := jsonbody.Decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
 	s, err := c.session()
@@ -567,7 +538,7 @@ func signerOf(c *call) (agentos.Actor, error) {
 
 func answerTask(c *call) (int, any, error) {
 	var req AnswersRequest
-	if err := decode(c.r, &req); err != nil {
+	if err := jsonbody.Decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
 	co, err := c.coordinator()
@@ -663,7 +634,7 @@ func (c *call) decider(co *coordinator.Coordinator, req DecisionRequest) (approv
 
 func approveTask(c *call) (int, any, error) {
 	var req DecisionRequest
-	if err := decode(c.r, &req); err != nil {
+	if err := jsonbody.Decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
 	if strings.TrimSpace(req.Plan) == "" {
@@ -692,7 +663,7 @@ func approveTask(c *call) (int, any, error) {
 
 func rejectTask(c *call) (int, any, error) {
 	var req DecisionRequest
-	if err := decode(c.r, &req); err != nil {
+	if err := jsonbody.Decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
 	if strings.TrimSpace(req.Reason) == "" {
@@ -854,7 +825,7 @@ type SearchResult struct {
 
 func memorySearch(c *call) (int, any, error) {
 	var q memory.Query
-	if err := decode(c.r, &q); err != nil {
+	if err := jsonbody.Decode(c.r, &q); err != nil {
 		return 0, nil, err
 	}
 	if q.Limit == 0 {
@@ -910,7 +881,7 @@ type ReleaseRequest struct {
 
 func releaseLock(c *call) (int, any, error) {
 	var req ReleaseRequest
-	if err := decode(c.r, &req); err != nil {
+	if err := jsonbody.Decode(c.r, &req); err != nil {
 		return 0, nil, err
 	}
 	if strings.TrimSpace(req.Reason) == "" {

@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentos/agentos/internal/jsonbody"
 
 	"github.com/agentos/agentos"
 )
@@ -278,40 +279,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decode reads exactly one JSON value with no unknown fields.
-func decode(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return agentos.Errorf(agentos.EINVALID, "Content-Type %q: send application/json", ct)
-		}
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return err
-		}
-		if errors.Is(err, io.EOF) {
-			return agentos.Errorf(agentos.EINVALID, "request body is empty: send a JSON object")
-		}
-		return agentos.Errorf(agentos.EINVALID, "request body is not valid JSON for this endpoint: %v", err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return err
-		}
-		return agentos.Errorf(agentos.EINVALID, "request body holds more than one JSON value: send one object")
-	}
-	return nil
-}
-
 type searchResponse struct {
 	Hits []Hit `json:"hits"`
 }
 
 func (s *Server) search(r *http.Request) (int, any, error) {
 	var q Query
-	if err := decode(r, &q); err != nil {
+	if err := jsonbody.Decode(r, &q); err != nil {
 		return 0, nil, err
 	}
 	hits, err := s.svc.Search(r.Context(), q)
@@ -323,7 +297,7 @@ func (s *Server) search(r *http.Request) (int, any, error) {
 
 func (s *Server) add(r *http.Request) (int, any, error) {
 	var it agentos.MemoryItem
-	if err := decode(r, &it); err != nil {
+	if err := jsonbody.Decode(r, &it); err != nil {
 		return 0, nil, err
 	}
 	svc, c := s.writer(r)
@@ -378,7 +352,7 @@ type editRequest struct {
 
 func (s *Server) edit(r *http.Request) (int, any, error) {
 	var req editRequest
-	if err := decode(r, &req); err != nil {
+	if err := jsonbody.Decode(r, &req); err != nil {
 		return 0, nil, err
 	}
 	svc, c := s.writer(r)
@@ -395,7 +369,7 @@ type removeRequest struct {
 
 func (s *Server) remove(r *http.Request) (int, any, error) {
 	var req removeRequest
-	if err := decode(r, &req); err != nil {
+	if err := jsonbody.Decode(r, &req); err != nil {
 		return 0, nil, err
 	}
 	svc, c := s.writer(r)
@@ -413,7 +387,7 @@ type promoteRequest struct {
 
 func (s *Server) promote(r *http.Request) (int, any, error) {
 	var req promoteRequest
-	if err := decode(r, &req); err != nil {
+	if err := jsonbody.Decode(r, &req); err != nil {
 		return 0, nil, err
 	}
 	svc, c := s.writer(r)
@@ -431,7 +405,7 @@ type packRequest struct {
 
 func (s *Server) pack(r *http.Request) (int, any, error) {
 	var req packRequest
-	if err := decode(r, &req); err != nil {
+	if err := jsonbody.Decode(r, &req); err != nil {
 		return 0, nil, err
 	}
 	if strings.TrimSpace(req.Task) == "" {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentos/agentos/internal/jsonbody"
+
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/approval"
 	"github.com/agentos/agentos/signers"
@@ -65,15 +67,6 @@ func origin(r *http.Request) string {
 	return "http://" + strings.ToLower(r.Host)
 }
 
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return agentos.Errorf(agentos.EINVALID, "the request body is not the expected JSON: %v", err)
-	}
-	return nil
-}
-
 // signer finds the signed-in person among the policy's signers and checks
 // they may decide (signers role) and their token allows it (token role).
 func signer(keys *signers.Keyring, who Identity, decision string) (signers.Person, error) {
@@ -120,7 +113,7 @@ func signer(keys *signers.Keyring, who Identity, decision string) (signers.Perso
 func (s *Server) signBegin(w http.ResponseWriter, r *request) {
 	ctx := r.Context()
 	var req signRequest
-	if err := decode(r.Request, &req); err != nil {
+	if err := jsonbody.Decode(r.Request, &req); err != nil {
 		s.fail(w, r.Request, err)
 		return
 	}
@@ -219,7 +212,7 @@ func (s *Server) signFinish(w http.ResponseWriter, r *request) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
 	var req signFinishRequest
-	if err := decode(r.Request, &req); err != nil {
+	if err := jsonbody.Decode(r.Request, &req); err != nil {
 		s.fail(w, r.Request, err)
 		return
 	}
@@ -358,7 +351,7 @@ func (s *Server) registerFinish(w http.ResponseWriter, r *request) {
 		ID         string          `json:"id"`
 		Credential json.RawMessage `json:"credential"`
 	}
-	if err := decode(r.Request, &req); err != nil {
+	if err := jsonbody.Decode(r.Request, &req); err != nil {
 		s.fail(w, r.Request, err)
 		return
 	}
