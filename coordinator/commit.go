@@ -1,14 +1,17 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"unsafe"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
+	"github.com/agentos/agentos/policy"
 	"github.com/agentos/agentos/sandbox"
 )
 
@@ -84,15 +87,17 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := c.checkChangedPaths(ctx, x, staged); err != nil {
 		return "", err
 	}
-	// Each changed file's diff, read once: the secret scan and the patch
-	// records both use it.
-	diffs, err := c.fileDiffs(ctx, x.wt, parent, tree, staged)
+	// Each changed file's diff, read once for the secret scan and kept for
+	// the patch records, unless it is large (see fileDiffs).
+	diffs, changes, err := c.fileDiffs(ctx, x.wt, parent, tree, staged)
 	if err != nil {
 		return "", err
 	}
-	if err := c.scanDiff(ctx, x, diffs); err != nil { // secrets in what lands, whoever wrote them
+	if err := c.scanDiff(ctx, x, changes); err != nil { // secrets in what lands, whoever wrote them
 		return "", err
 	}
+	changes = nil // the added lines: the scan was their only reader
+	releaseLarge(rereadBytes(diffs))
 	diffHash, err := c.Repo.DiffHash(ctx, parent, tree)
 	if err != nil {
 		return "", err
@@ -121,7 +126,7 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := x.tt.committed(ctx, sha); err != nil {
 		return "", err
 	}
-	if err := c.recordPatches(ctx, x, diffs); err != nil {
+	if err := c.recordPatches(ctx, x, parent, tree, diffs); err != nil {
 		return "", err
 	}
 	row := agentos.CommitRow{SHA: sha, Task: x.task.ID, Run: x.run.ID, Branch: branchOf(x.task.ID), PlanHash: x.plan.Hash,
@@ -136,35 +141,106 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 }
 
 // recordPatches records each changed file's diff with its hash and the
-// intent it serves (red line 6). paths are the commit's changed paths, as
-// staging listed them (sha's tree against parent).
-func (c *Coordinator) recordPatches(ctx context.Context, x *executor, diffs []fileDiff) error {
+// intent it serves (red line 6). diffs are the commit's changed paths, as
+// staging listed them (tree against parent); a large diff the scan
+// consumed is read from git again, one at a time.
+func (c *Coordinator) recordPatches(ctx context.Context, x *executor, parent, tree string, diffs []fileDiff) error {
 	for _, d := range diffs {
-		if err := c.DB.AddPatch(ctx, x.run.ID, agentos.PatchRecord{Path: d.path, Diff: c.redact(d.diff), DiffHash: sumString(d.diff), IntentID: x.plan.IntentID}); err != nil {
+		diff := d.diff
+		if d.reread {
+			b, err := c.Repo.FileDiff(ctx, parent, tree, d.path, d.size)
+			if err != nil {
+				return err
+			}
+			// b is never written again: a string view of it, not a second copy.
+			diff = unsafe.String(unsafe.SliceData(b), len(b))
+		}
+		if err := c.DB.AddPatch(ctx, x.run.ID, agentos.PatchRecord{Path: d.path, Diff: c.redact(diff), DiffHash: sumString(diff), IntentID: x.plan.IntentID}); err != nil {
 			return err
+		}
+		if d.reread {
+			releaseLarge(len(diff))
 		}
 	}
 	return nil
 }
 
 // fileDiff is one changed file's diff between a commit's parent and tree.
-type fileDiff struct{ path, diff string }
+// A large diff is not kept (reread): the scan turned its bytes into the
+// added lines in place, so the diff, its added lines and what the scan
+// decodes from them are never in memory together.
+type fileDiff struct {
+	path, diff string
+	size       int64 // the file as committed (0: gone)
+	reread     bool
+}
 
-// fileDiffs reads the diff of each changed path, in order.
-func (c *Coordinator) fileDiffs(ctx context.Context, wt, parent, tree string, paths []string) ([]fileDiff, error) {
-	out := make([]fileDiff, 0, len(paths))
-	for _, p := range paths {
-		var size int64 // the file as committed (gone: deleted)
-		if fi, err := os.Lstat(filepath.Join(wt, filepath.FromSlash(p))); err == nil && fi.Mode().IsRegular() {
-			size = fi.Size()
-		}
-		d, err := c.Repo.FileDiff(ctx, parent, tree, p, size)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, fileDiff{p, d})
+// diffSize is about what the diff of the file at path adds: its bytes and
+// a "+" per line (0: gone or not a regular file). A large file's lines are
+// counted, reading it a piece at a time, so the diff's buffer is not 1/16
+// larger than a long-lined file needs; a small one's are estimated.
+func diffSize(path string) int64 {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return 0
 	}
-	return out, nil
+	size := fi.Size()
+	if size < agentos.StreamMin {
+		return size + size/16
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return size + size/16
+	}
+	defer f.Close()
+	lines, buf := int64(1), make([]byte, 64<<10)
+	for {
+		n, err := f.Read(buf)
+		lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
+		if err != nil {
+			break
+		}
+	}
+	return size + lines
+}
+
+// rereadBytes is how many bytes of diffs were not kept (at least
+// agentos.StreamMin each): what the scan consumed in their place.
+func rereadBytes(diffs []fileDiff) int {
+	n := 0
+	for _, d := range diffs {
+		if d.reread {
+			n += agentos.StreamMin
+		}
+	}
+	return n
+}
+
+// fileDiffs reads the diff of each changed path, in order, and what each
+// adds and removes (for the secret scan).
+func (c *Coordinator) fileDiffs(ctx context.Context, wt, parent, tree string, paths []string) ([]fileDiff, []policy.Change, error) {
+	out := make([]fileDiff, 0, len(paths))
+	changes := make([]policy.Change, 0, len(paths))
+	for _, p := range paths {
+		size := diffSize(filepath.Join(wt, filepath.FromSlash(p)))
+		b, err := c.Repo.FileDiff(ctx, parent, tree, p, size)
+		if err != nil {
+			return nil, nil, err
+		}
+		fd := fileDiff{path: p, size: size, reread: len(b) >= agentos.StreamMin}
+		if !fd.reread {
+			fd.diff = string(b) // a copy: diffChange reuses b
+		}
+		ch, ok, err := diffChange(wt, p, b)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, fd)
+		if ok {
+			changes = append(changes, ch)
+		}
+	}
+	return out, changes, nil
 }
 
 // checkChangedPaths holds what a run changed to what its plan declared: a

@@ -25,12 +25,8 @@ import (
 // shows it, a human approves that plan) or a narrower rule in the policy.
 // The decisions join the plan's gate decisions, so the ReviewPack shows the
 // finding (file and rule, never the value).
-func (c *Coordinator) scanDiff(ctx context.Context, x *executor, diffs []fileDiff) error {
+func (c *Coordinator) scanDiff(ctx context.Context, x *executor, changes []policy.Change) error {
 	e, err := c.policyEngine()
-	if err != nil {
-		return err
-	}
-	changes, err := diffChanges(x.wt, diffs)
 	if err != nil {
 		return err
 	}
@@ -99,52 +95,59 @@ func approvedFor(prior []agentos.GateDecision, p *agentos.Plan, rule, path strin
 	return false
 }
 
-// diffChanges lists what the commit adds and removes per file: a text
-// file's added and removed lines from git's diff, a binary file's bytes as
-// the worktree holds them (git's binary patch is compressed). Symlinks are
-// scanned as their target text, never followed.
-func diffChanges(wt string, diffs []fileDiff) ([]policy.Change, error) {
-	out := make([]policy.Change, 0, len(diffs))
-	for _, fd := range diffs {
-		p, d := fd.path, fd.diff
-		ch := policy.Change{Path: p}
-		if strings.Contains(d, "\nGIT binary patch\n") || strings.Contains(d, "\nBinary files ") {
-			full := filepath.Join(wt, filepath.FromSlash(p))
-			fi, err := os.Lstat(full)
-			switch {
-			case err != nil:
-				continue // deleted
-			case fi.Mode()&os.ModeSymlink != 0:
-				t, _ := os.Readlink(full)
-				ch.New = []byte(t)
-			case fi.Mode().IsRegular():
-				if ch.New, err = os.ReadFile(full); err != nil {
-					return nil, err
-				}
-			}
-		} else {
-			ch.Old, ch.New = diffLines(d)
-		}
-		out = append(out, ch)
+// diffChange is what the commit adds and removes in one file (ok false: a
+// deleted binary file, nothing to scan): a text file's added and removed
+// lines from git's diff d, a binary file's bytes as the worktree holds
+// them (git's binary patch is compressed). Symlinks are scanned as their
+// target text, never followed. d's bytes are reused for the added lines.
+func diffChange(wt, p string, d []byte) (ch policy.Change, ok bool, err error) {
+	ch.Path = p
+	if !bytes.Contains(d, []byte("\nGIT binary patch\n")) && !bytes.Contains(d, []byte("\nBinary files ")) {
+		ch.Old, ch.New = diffLines(d)
+		return ch, true, nil
 	}
-	return out, nil
+	full := filepath.Join(wt, filepath.FromSlash(p))
+	fi, err := os.Lstat(full)
+	switch {
+	case err != nil:
+		return ch, false, nil // deleted
+	case fi.Mode()&os.ModeSymlink != 0:
+		t, _ := os.Readlink(full)
+		ch.New = []byte(t)
+	case fi.Mode().IsRegular():
+		if ch.New, err = os.ReadFile(full); err != nil {
+			return ch, false, err
+		}
+	}
+	return ch, true, nil
 }
 
-// diffLines splits a unified diff into its removed and added lines.
-func diffLines(d string) (old, added []byte) {
-	var o, a bytes.Buffer
-	a.Grow(len(d)) // at most the diff: one allocation, not a doubling series
+// diffLines splits a unified diff into its removed and added lines. The
+// added lines are gathered in place at the front of d (each is written no
+// further than where it was read: its "+" is dropped), so a large diff
+// costs no second buffer; d is consumed.
+func diffLines(d []byte) (old, added []byte) {
+	var o bytes.Buffer
+	w := 0
 	inHunk := false
-	for _, l := range strings.SplitAfter(d, "\n") {
+	for r := 0; r < len(d); {
+		end := bytes.IndexByte(d[r:], '\n')
+		if end < 0 {
+			end = len(d)
+		} else {
+			end += r + 1
+		}
+		l := d[r:end]
 		switch {
-		case strings.HasPrefix(l, "@@"):
+		case bytes.HasPrefix(l, []byte("@@")):
 			inHunk = true
 		case !inHunk:
-		case strings.HasPrefix(l, "+"):
-			a.WriteString(l[1:])
-		case strings.HasPrefix(l, "-"):
-			o.WriteString(l[1:])
+		case l[0] == '+':
+			w += copy(d[w:], l[1:])
+		case l[0] == '-':
+			o.Write(l[1:])
 		}
+		r = end
 	}
-	return o.Bytes(), a.Bytes()
+	return o.Bytes(), d[:w:w]
 }

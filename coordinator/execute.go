@@ -67,9 +67,11 @@ func (c *Coordinator) execute(ctx context.Context, adm *Admitted, d *Dispatched,
 	// The steps are applied: nothing after them reads a body (verify,
 	// commit and integrate work from the tree and the plan's hash), so the
 	// run stops holding what may be limits.file_bytes per step.
+	largest := largestBody(p)
 	for i := range p.Steps {
 		p.Steps[i].Content, p.Steps[i].Diff = "", ""
 	}
+	releaseLarge(largest)
 	if _, err := c.transition(ctx, t, agentos.StateVerifying, agentos.System, agentos.TaskUpdate{}, agentos.TransitionDetail{}); err != nil {
 		return err
 	}

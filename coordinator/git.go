@@ -45,7 +45,7 @@ type Git interface {
 	DirtyPaths(ctx context.Context, paths []string) ([]string, error)
 	// DiffHash is the AgentOS-Diff hash of parent..commit.
 	DiffHash(ctx context.Context, parent, commit string) (string, error)
-	FileDiff(ctx context.Context, from, to, path string, sizeHint int64) (string, error)
+	FileDiff(ctx context.Context, from, to, path string, sizeHint int64) ([]byte, error)
 	// FileUpTo reads path in commit (ok false: no such file), not reading a
 	// file larger than limit (content nil, size set).
 	FileUpTo(ctx context.Context, commit, path string, limit int64) (content []byte, size int64, ok bool, err error)

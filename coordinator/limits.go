@@ -182,6 +182,18 @@ func largeBodyGC(n int) (restore func()) {
 	return func() { debug.SetGCPercent(old) }
 }
 
+// releaseLarge hands the memory of a body of n bytes just dropped back to
+// the operating system when n is agentos.StreamMin or more: a collection
+// now, and the freed pages returned, so the next large buffer (a diff, the
+// scan's decoded view) is not added on top of the last one's garbage and
+// of pages the runtime would keep (measured: without it a 64 MiB write's
+// apply peaked at 4.5× the file, with the live heap at 2×).
+func releaseLarge(n int) {
+	if n >= agentos.StreamMin {
+		debug.FreeOSMemory()
+	}
+}
+
 // largestBody is the largest step content or diff of p.
 func largestBody(p *agentos.Plan) int {
 	n := 0

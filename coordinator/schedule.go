@@ -286,6 +286,7 @@ func (g *dispatcher) schedTask(ctx context.Context, t *agentos.Task) (scheduler.
 			return scheduler.Task{}, nil, err
 		}
 		in = schedInfo{paths: p.Paths(), plan: withoutBodies(p)}
+		releaseLarge(largestBody(p)) // p's bodies: admission loads them again
 		if intent, err := g.c.DB.Intent(ctx, p.IntentID); err == nil {
 			in.risk = intent.Risk
 		}

@@ -520,16 +520,18 @@ func splitNUL(out string) []string {
 // FileDiff is the binary diff of one path between two commits, as recorded
 // with a run's patches.
 //
-// sizeHint, when known (the new file's size), sizes the buffer the diff is
-// read into once: a large diff read into a growing buffer holds its last
-// two sizes at once.
-func (r *Repo) FileDiff(ctx context.Context, from, to, path string, sizeHint int64) (string, error) {
-	var out strings.Builder
+// sizeHint, when known (about what the diff adds: the new file's size
+// and one byte per line), sizes the buffer the diff is read into once: a
+// large diff read into a growing buffer holds its last two sizes at once.
+// The bytes are the caller's: the commit's secret scan turns a large diff
+// into its added lines in place.
+func (r *Repo) FileDiff(ctx context.Context, from, to, path string, sizeHint int64) ([]byte, error) {
+	var out bytes.Buffer
 	if sizeHint > 0 {
-		out.Grow(int(sizeHint + sizeHint/16 + 4096)) // the +/- of each line, the header
+		out.Grow(int(sizeHint + 4096)) // and the header
 	}
 	err := runTo(ctx, r.Root, nil, &out, "diff", "--binary", "--full-index", "--no-renames", "--no-color", from, to, "--", path)
-	return out.String(), err
+	return out.Bytes(), err
 }
 
 // Rebase replays commit (whose parent is oldBase) onto newBase three-way in
