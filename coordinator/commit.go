@@ -96,7 +96,8 @@ func (c *Coordinator) commitOn(ctx context.Context, x *executor, parent string) 
 	if err := c.scanDiff(ctx, x, changes); err != nil { // secrets in what lands, whoever wrote them
 		return "", err
 	}
-	changes = nil // the added lines: the scan was their only reader
+	// The added lines are dead here (the scan was their only reader): the
+	// pages of a large diff's go back before the diff is read again.
 	releaseLarge(rereadBytes(diffs))
 	diffHash, err := c.Repo.DiffHash(ctx, parent, tree)
 	if err != nil {
@@ -171,7 +172,7 @@ func (c *Coordinator) recordPatches(ctx context.Context, x *executor, parent, tr
 // decodes from them are never in memory together.
 type fileDiff struct {
 	path, diff string
-	size       int64 // the file as committed (0: gone)
+	size       int64 // the diff's expected size (diffSize), to read it again
 	reread     bool
 }
 
