@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/agentos/agentos/canonjson"
 )
@@ -121,7 +122,7 @@ func PlanFromStore(body []byte, load func(hash string) (string, error)) (*Plan, 
 // no pointers).
 func ReadBlob(size int64, next func(add func([]byte)) error) (string, error) {
 	if size >= StreamMin {
-		defer debug.SetGCPercent(debug.SetGCPercent(10))
+		defer LowerGC(10)()
 	}
 	var b strings.Builder
 	b.Grow(int(size))
@@ -149,4 +150,41 @@ func CheckBlob(hash, data string) error {
 		return Errorf(ECONFLICT, "stored blob %s hashes to %s: the store was changed outside AgentOS", hash, got)
 	}
 	return nil
+}
+
+// gcLow counts the holders of a lowered GC setting (LowerGC).
+var gcLow struct {
+	sync.Mutex
+	holders []int // the percent each holder asked for, in order
+	saved   int   // the setting before the first holder
+}
+
+// LowerGC makes the garbage collector run at percent heap growth (or lower,
+// if another holder asked for less) until the returned call, while a large
+// body is in hand: its transient copies are collected before the heap
+// doubles. The setting is process-wide and a server or worker handles
+// several tasks at once, so holders are counted: the setting before the
+// first comes back when the last one is done, whatever order they end in.
+func LowerGC(percent int) (restore func()) {
+	gcLow.Lock()
+	defer gcLow.Unlock()
+	if len(gcLow.holders) == 0 {
+		gcLow.saved = debug.SetGCPercent(percent)
+	}
+	gcLow.holders = append(gcLow.holders, percent)
+	debug.SetGCPercent(slices.Min(gcLow.holders))
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			gcLow.Lock()
+			defer gcLow.Unlock()
+			i := slices.Index(gcLow.holders, percent)
+			gcLow.holders = slices.Delete(gcLow.holders, i, i+1)
+			if len(gcLow.holders) == 0 {
+				debug.SetGCPercent(gcLow.saved)
+				return
+			}
+			debug.SetGCPercent(slices.Min(gcLow.holders))
+		})
+	}
 }

@@ -178,8 +178,7 @@ func largeBodyGC(n int) (restore func()) {
 	if n < agentos.StreamMin {
 		return func() {}
 	}
-	old := debug.SetGCPercent(25)
-	return func() { debug.SetGCPercent(old) }
+	return agentos.LowerGC(25)
 }
 
 // releaseLarge hands the memory of a body of n bytes just dropped back to
