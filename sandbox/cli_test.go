@@ -61,7 +61,7 @@ sandbox:
 func cliRepo(t *testing.T) string {
 	t.Helper()
 	if !sandbox.Check().OK() {
-		t.Skip("sandbox unavailable")
+		unavailable(t, "sandbox unavailable here: %v", sandbox.Check().Missing(false))
 	}
 	repo := filepath.Join(t.TempDir(), "repo")
 	for _, args := range [][]string{{"init", "-q", repo}, {"-C", repo, "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q", "--allow-empty", "-m", "x"}} {
