@@ -241,3 +241,22 @@ func SameDecision(a, b Statement) bool {
 	a.Time, b.Time = "", ""
 	return a == b
 }
+
+// Presigned is the Identity of a person who signed signed beforehand,
+// through the API or the web page, rather than when the pipeline asks:
+// when the decision is recorded, the statement the pipeline builds then
+// must be the same decision (all but its time), or the decision is refused
+// with stale; proof then gives the signature to record (admission verifies
+// it again, as every signature).
+func Presigned(actor agentos.Actor, osUser string, signed Statement, stale error, proof func() (*agentos.SignedStatement, error)) Identity {
+	return Identity{Actor: actor, OSUser: osUser, Sign: func(msg []byte) (*agentos.SignedStatement, error) {
+		now, err := ParseStatement(msg)
+		if err != nil {
+			return nil, err
+		}
+		if !SameDecision(now, signed) {
+			return nil, stale
+		}
+		return proof()
+	}}
+}

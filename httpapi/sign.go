@@ -87,14 +87,6 @@ func decider(keys *signers.Keyring, role signers.Role, s Signed, now time.Time) 
 	if err != nil || now.Sub(at) > StatementMaxAge || at.Sub(now) > time.Minute {
 		return approval.Identity{}, agentos.Errorf(agentos.ECONFLICT, "the signed statement is from %s, more than %s ago: fetch and sign a fresh one", st.Time, StatementMaxAge)
 	}
-	return approval.Identity{Actor: p.Actor(), OSUser: "", Sign: func(msg []byte) (*agentos.SignedStatement, error) {
-		want, err := approval.ParseStatement(msg)
-		if err != nil {
-			return nil, err
-		}
-		if !approval.SameDecision(want, st) {
-			return nil, agentos.Errorf(agentos.ECONFLICT, "the signed statement no longer describes this decision (the plan, base, policy, memory or answers moved, or another decision was sent): fetch and sign a fresh statement")
-		}
-		return signed, nil
-	}}, nil
+	stale := agentos.Errorf(agentos.ECONFLICT, "the signed statement no longer describes this decision (the plan, base, policy, memory or answers moved, or another decision was sent): fetch and sign a fresh statement")
+	return approval.Presigned(p.Actor(), "", st, stale, func() (*agentos.SignedStatement, error) { return signed, nil }), nil
 }

@@ -247,14 +247,8 @@ func (s *Server) signFinish(w http.ResponseWriter, r *request) {
 	armored := req.Assertion.Armor()
 	// The pipeline builds the statement again when it records the decision;
 	// it must state what the person signed (all but the time of signing).
-	who := approval.Identity{Actor: p.Actor(), OSUser: webUser(r.who), Sign: func(msg []byte) (*agentos.SignedStatement, error) {
-		now, err := approval.ParseStatement(msg)
-		if err != nil {
-			return nil, err
-		}
-		if !approval.SameDecision(now, pend.stmt) {
-			return nil, agentos.Errorf(agentos.ECONFLICT, "task %s changed since you signed (its plan, base, policy, memory or questions): review it again and sign anew", t.ID)
-		}
+	stale := agentos.Errorf(agentos.ECONFLICT, "task %s changed since you signed (its plan, base, policy, memory or questions): review it again and sign anew", t.ID)
+	who := approval.Presigned(p.Actor(), webUser(r.who), pend.stmt, stale, func() (*agentos.SignedStatement, error) {
 		signedBy, _, err := keys.Verify(pend.msg, armored)
 		if err != nil {
 			return nil, agentos.WrapError(agentos.EDENIED, err, "the passkey signature does not verify: %v", err)
@@ -263,7 +257,7 @@ func (s *Server) signFinish(w http.ResponseWriter, r *request) {
 			return nil, agentos.Errorf(agentos.EDENIED, "the passkey that signed is %s's, not one %s may %s with", signedBy.Name, p.Name, pend.decision)
 		}
 		return &agentos.SignedStatement{Statement: string(pend.msg), Signature: armored, Namespace: signers.PasskeyNamespace, Key: signers.PasskeyType + ":" + req.Assertion.CredentialID}, nil
-	}}
+	})
 	var msg string
 	switch pend.decision {
 	case "approve":
