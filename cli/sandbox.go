@@ -81,6 +81,9 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 				if rep.Identity != "" {
 					fmt.Fprintf(f.IO.Out, "identity: %s\n", rep.Identity)
 				}
+				if rep.Helper != "" {
+					fmt.Fprintf(f.IO.Out, "helper: %s\n", rep.Helper)
+				}
 				if len(rep.Limitations) > 0 {
 					fmt.Fprintln(f.IO.Out, "limitations:")
 					for _, l := range rep.Limitations {

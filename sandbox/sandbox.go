@@ -365,6 +365,9 @@ type Report struct {
 	// Profiles are the policy's toolchains (agentos sandbox check in a
 	// repository): where each tool resolves, or what is missing.
 	Profiles []ProfileTool `json:"profiles,omitempty"`
+	// Helper names the helper commands start through: the embedded
+	// agentos-sandbox-helper, or agentos itself and why.
+	Helper string `json:"helper,omitempty"`
 }
 
 // Missing names the features a run needs but this machine lacks, each with
