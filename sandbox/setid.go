@@ -19,9 +19,13 @@ import (
 
 // SetIDFiles lists what under roots has a set-id bit (files, not
 // directories: a setgid directory only passes its group on), carries a
-// file capability or is a device node. .git directories are skipped: they
-// are read-only to every command.
-func SetIDFiles(roots ...string) ([]string, error) {
+// file capability or is a device node. A root's .git is skipped: it is
+// read-only to every command.
+func SetIDFiles(roots ...string) ([]string, error) { return setIDFiles(true, roots...) }
+
+// setIDFiles is SetIDFiles; gitRO false walks a root's .git too (a
+// directory a command made: nothing in it is read-only).
+func setIDFiles(gitRO bool, roots ...string) ([]string, error) {
 	var out []string
 	for _, root := range roots {
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -32,7 +36,9 @@ func SetIDFiles(roots ...string) ([]string, error) {
 				return err
 			}
 			if d.IsDir() {
-				if d.Name() == agentos.GitDir && p != root {
+				// The repository's own .git only: a .git a command makes
+				// further down is as writable as the rest.
+				if gitRO && d.Name() == agentos.GitDir && filepath.Dir(p) == root {
 					return filepath.SkipDir
 				}
 				return nil
@@ -41,22 +47,8 @@ func SetIDFiles(roots ...string) ([]string, error) {
 			if err != nil {
 				return nil
 			}
-			m := info.Mode()
-			if m&fs.ModeCharDevice != 0 {
-				// A 0:0 character device is how overlayfs records a
-				// deletion in a task's layer (the kernel makes it, not
-				// the command): not a device anyone can open.
-				if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Rdev == 0 {
-					return nil
-				}
-			}
-			switch {
-			case m&(fs.ModeSetuid|fs.ModeSetgid) != 0, m&fs.ModeDevice != 0:
+			if setIDMode(p, info) {
 				out = append(out, p)
-			case m.IsRegular():
-				if n, _ := unix.Lgetxattr(p, "security.capability", nil); n > 0 {
-					out = append(out, p)
-				}
 			}
 			return nil
 		})
@@ -65,6 +57,28 @@ func SetIDFiles(roots ...string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// setIDMode reports whether the file p (info its lstat) has a set-id bit,
+// carries a file capability or is a device node.
+func setIDMode(p string, info fs.FileInfo) bool {
+	m := info.Mode()
+	if m&fs.ModeCharDevice != 0 {
+		// A 0:0 character device is how overlayfs records a deletion in
+		// a task's layer (the kernel makes it, not the command): not a
+		// device anyone can open.
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Rdev == 0 {
+			return false
+		}
+	}
+	switch {
+	case m&(fs.ModeSetuid|fs.ModeSetgid) != 0, m&fs.ModeDevice != 0:
+		return true
+	case m.IsRegular():
+		n, _ := unix.Lgetxattr(p, "security.capability", nil)
+		return n > 0
+	}
+	return false
 }
 
 // RefuseSetID fails (code denied) when SetIDFiles finds anything under
@@ -76,6 +90,11 @@ func RefuseSetID(roots ...string) error {
 	if err != nil {
 		return agentos.WrapError(agentos.EINTERNAL, err, "cannot check for set-id files: %v", err)
 	}
+	return refuseFound(found)
+}
+
+// refuseFound makes what SetIDFiles found harmless and refuses it.
+func refuseFound(found []string) error {
 	if len(found) == 0 {
 		return nil
 	}

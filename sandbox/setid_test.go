@@ -45,3 +45,18 @@ func TestPrivateDir(t *testing.T) {
 		t.Fatalf("mode = %v, want 0700", st.Mode().Perm())
 	}
 }
+
+// A .git a command makes below the repository's own is walked like any
+// directory: only the repository's .git is read-only to commands.
+func TestSetIDFilesWalksANestedGitDir(t *testing.T) {
+	root := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(root, ".git"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(root, "sub/.git"), 0o755))
+	p := filepath.Join(root, "sub/.git/hook")
+	must(t, os.WriteFile(p, []byte("x"), 0o755))
+	must(t, os.Chmod(p, 0o755|os.ModeSetuid))
+	found, err := sandbox.SetIDFiles(root)
+	if err != nil || len(found) != 1 || found[0] != p {
+		t.Fatalf("SetIDFiles = %v, %v; want %s", found, err, p)
+	}
+}

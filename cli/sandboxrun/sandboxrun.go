@@ -126,13 +126,16 @@ func Run(ctx context.Context, env Env, args []string, o Opts) error {
 	if err := pol.Apply(&spec); err != nil {
 		return err
 	}
+	// Behind the seccomp filter: nothing set-id outlives the run in the
+	// repository or its caches. What the run touched is checked, not
+	// every file of the repository (sandbox.SetIDWatch).
+	watch := sandbox.WatchSetID(append([]string{root}, spec.ReadWrite...)...)
+	defer watch.Close()
 	res, err := sandbox.Run(ctx, spec)
 	if err != nil {
 		return err
 	}
-	// Behind the seccomp filter: nothing set-id outlives the run in
-	// the repository or its caches.
-	if err := sandbox.RefuseSetID(append([]string{root}, spec.ReadWrite...)...); err != nil {
+	if err := watch.Refuse(); err != nil {
 		return err
 	}
 	if o.Exit != nil {
