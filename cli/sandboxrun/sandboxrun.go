@@ -126,16 +126,14 @@ func Run(ctx context.Context, env Env, args []string, o Opts) error {
 	if err := pol.Apply(&spec); err != nil {
 		return err
 	}
-	// Behind the seccomp filter: nothing set-id outlives the run in the
-	// repository or its caches. What the run touched is checked, not
-	// every file of the repository (sandbox.SetIDWatch).
-	watch := sandbox.WatchSetID(append([]string{root}, spec.ReadWrite...)...)
-	defer watch.Close()
+	start := time.Now()
 	res, err := sandbox.Run(ctx, spec)
 	if err != nil {
 		return err
 	}
-	if err := watch.Refuse(); err != nil {
+	// Behind the seccomp filter: nothing set-id outlives the run in the
+	// repository or its caches.
+	if err := sandbox.RefuseSetIDSince(start, append([]string{root}, spec.ReadWrite...)...); err != nil {
 		return err
 	}
 	if o.Exit != nil {
