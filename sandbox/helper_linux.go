@@ -93,7 +93,10 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, c
 	}
 	newCmd := func(exe string, cgroupFD int) *exec.Cmd {
 		cmd := exec.Command(exe, helper.Arg)
-		cmd.Env = []string{helper.Env + "=1"}
+		// One P: the helper runs one thread's work (its own runtime's
+		// threads and idle Ps cost about a third of its start). The
+		// command gets its own environment (Spec.Env), not this one.
+		cmd.Env = []string{helper.Env + "=1", "GOMAXPROCS=1"}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 		cmd.ExtraFiles = []*os.File{specR, repW}
 		if forward != nil {

@@ -5,6 +5,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -113,3 +114,19 @@ func HelperDescription() string {
 // forceSelfHelper makes this process start agentos itself as the helper
 // (tests of the fallback).
 func forceSelfHelper(why string) { embeddedOff.Store(&why) }
+
+// Prepare does, in the background, what the first sandboxed command of
+// this process would otherwise wait for: the embedded helper's memfd (a
+// copy of 2.3 MB, about a millisecond) and Go's one-time check that
+// pidfds work (a throwaway child process, which os/exec makes before its
+// first start). A caller that knows it will run a command soon (`agentos
+// sandbox run`) calls it first, so both overlap with its own work.
+func Prepare() {
+	go func() {
+		helperExe()
+		// os.FindProcess runs the pidfd check (os.checkPidfdOnce).
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			p.Release()
+		}
+	}()
+}

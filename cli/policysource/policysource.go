@@ -47,6 +47,10 @@ type Source struct {
 	// Defaults is the policy in force where none is committed on target.
 	Defaults  func(target string) (*config.Config, error)
 	committed map[string]committedFile
+	// parsed is agentos.yaml as Base parsed it at a commit: At of the same
+	// commit (the usual case: HEAD is the target's head) does not parse
+	// it again (a tenth of `sandbox run`'s own work for a full policy).
+	parsed map[string]*config.Config
 }
 
 type committedFile struct {
@@ -82,6 +86,9 @@ func (s *Source) At(ctx context.Context, commit, target string) (*config.Config,
 		c, err := defaults()
 		return c, false, err
 	}
+	if c, ok := s.parsed[commit]; ok {
+		return c, true, nil
+	}
 	return config.AtCommit(ctx, s.ReadCommitted(), commit, defaults)
 }
 
@@ -108,6 +115,10 @@ func (s *Source) Base(ctx context.Context) (target, commit string, err error) {
 			if err != nil {
 				return "", "", err
 			}
+			if s.parsed == nil {
+				s.parsed = map[string]*config.Config{}
+			}
+			s.parsed[head] = c
 			target, remote = c.Target, c.Integration.Remote
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/gitrepo"
 	"github.com/agentos/agentos/redact"
+	"github.com/agentos/agentos/sandbox"
 	"golang.org/x/term"
 )
 
@@ -61,6 +62,8 @@ func takeover(args []string) (code int, ok bool) {
 	if !ok {
 		return 0, false
 	}
+	// The helper's memfd and Go's pidfd check meanwhile, on the other core.
+	sandbox.Prepare()
 	ctx := context.Background()
 	// Nothing is printed or run before the policy in force is known: up to
 	// here, falling through repeats the same work and prints its errors.
