@@ -65,6 +65,7 @@ func check() Report {
 		r.Features = append(r.Features, cgroupFeatures()...)
 		r.Identity = identity()
 		r.Limitations = limitations(r.LandlockABI)
+		r.Helper = HelperDescription()
 		return r
 	}
 	userErr := probe(unix.CLONE_NEWUSER)
@@ -89,6 +90,7 @@ func check() Report {
 	r.Features = append(r.Features, cgroupFeatures()...)
 	r.Identity = identity()
 	r.Limitations = limitations(r.LandlockABI)
+	r.Helper = HelperDescription()
 	return r
 }
 
