@@ -210,18 +210,20 @@ func (x *expansion) tar(where string, data []byte, depth int) {
 // to decode; keep, when set, picks them by their span in data (a window
 // of a longer run: see decodeWindows).
 func (x *expansion) decodeRuns(where string, data []byte, depth, kinds int, keep func(lo, hi int) bool) {
-	b64, hexRuns := runs(data)
-	if kinds&classBase64 == 0 {
-		b64 = nil
+	// Runs are decoded as they are found (a file of many lines holds
+	// millions of them: a list of them all would be tens of MiB).
+	var b64Class, hexClass uint8
+	if kinds&classBase64 != 0 {
+		b64Class = classBase64
 	}
-	if kinds&classHex == 0 {
-		hexRuns = nil
+	if kinds&classHex != 0 {
+		hexClass = classHex
 	}
-	for _, sp := range b64 {
-		if keep != nil && !keep(sp[0], sp[1]) {
-			continue
+	eachRun(data, b64Class, minBase64Run, func(lo, hi int) {
+		if keep != nil && !keep(lo, hi) {
+			return
 		}
-		run := data[sp[0]:sp[1]]
+		run := data[lo:hi]
 		// Padding inside a run: encodings back to back, each decoded.
 		for _, part := range bytes.FieldsFunc(run, func(r rune) bool { return r == '=' }) {
 			if len(part) < minBase64Run {
@@ -244,24 +246,24 @@ func (x *expansion) decodeRuns(where string, data []byte, depth, kinds int, keep
 				x.add(join(where, "base64"), b, depth+1)
 			}
 		}
-	}
-	for _, sp := range hexRuns {
-		if keep != nil && !keep(sp[0], sp[1]) {
-			continue
+	})
+	eachRun(data, hexClass, minHexRun, func(lo, hi int) {
+		if keep != nil && !keep(lo, hi) {
+			return
 		}
-		run := data[sp[0]:sp[1]]
+		run := data[lo:hi]
 		run = run[:len(run)&^1]
 		if n := len(run) / 2; n > 2*scanWindow {
 			if x.take(n) {
 				x.decodeWindows(join(where, "hex"), run, n, depth+1, hexCodec{})
 			}
-			continue
+			return
 		}
 		b := make([]byte, len(run)/2)
 		if _, err := hex.Decode(b, run); err == nil && x.take(len(b)) {
 			x.add(join(where, "hex"), b, depth+1)
 		}
-	}
+	})
 }
 
 // codec decodes the part of a run that holds decoded bytes [lo, hi), into
@@ -330,13 +332,14 @@ func (x *expansion) decodeWindows(where string, run []byte, n, depth int, c code
 		// the overlap may lie whole in no window: then decode it all.
 		long := false
 		windows(func(w []byte, lo int) {
-			b64, hx := runs(w)
-			for _, sp := range append(b64, hx...) {
-				cut := sp[0] == 0 && lo > 0 || sp[1] == len(w) && lo+len(w) < n
-				if cut && sp[1]-sp[0] >= scanOverlap-1 {
+			check := func(a, b int) {
+				cut := a == 0 && lo > 0 || b == len(w) && lo+len(w) < n
+				if cut && b-a >= scanOverlap-1 {
 					long = true
 				}
 			}
+			eachRun(w, classBase64, minBase64Run, check)
+			eachRun(w, classHex, minHexRun, check)
 		})
 		if long {
 			whole()
@@ -391,37 +394,25 @@ var byteClass = func() (t [256]uint8) {
 	return t
 }()
 
-// runs returns the spans of the maximal runs of base64 bytes (at least
-// minBase64Run) and of hex digits (at least minHexRun) in data.
-func runs(data []byte) (b64, hexRuns [][2]int) {
-	b64Start, hexStart := -1, -1
-	for i := 0; i <= len(data); i++ {
-		var c uint8
-		if i < len(data) {
-			c = byteClass[data[i]]
-		}
-		if c&classBase64 != 0 {
-			if b64Start < 0 {
-				b64Start = i
-			}
-		} else if b64Start >= 0 {
-			if i-b64Start >= minBase64Run {
-				b64 = append(b64, [2]int{b64Start, i})
-			}
-			b64Start = -1
-		}
-		if c&classHex != 0 {
-			if hexStart < 0 {
-				hexStart = i
-			}
-		} else if hexStart >= 0 {
-			if i-hexStart >= minHexRun {
-				hexRuns = append(hexRuns, [2]int{hexStart, i})
-			}
-			hexStart = -1
-		}
+// eachRun calls fn with the span of each maximal run of bytes of class
+// (classBase64 or classHex; 0: none) at least minLen long, in order.
+func eachRun(data []byte, class uint8, minLen int, fn func(lo, hi int)) {
+	if class == 0 {
+		return
 	}
-	return b64, hexRuns
+	start := -1
+	for i := 0; i <= len(data); i++ {
+		if i < len(data) && byteClass[data[i]]&class != 0 {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 && i-start >= minLen {
+			fn(start, i)
+		}
+		start = -1
+	}
 }
 
 // base64Encoding is the alphabet of a run (without padding, its length

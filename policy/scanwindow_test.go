@@ -169,3 +169,18 @@ func TestScanSecretsWindowsLongRuns(t *testing.T) {
 	}
 	t.Logf("scanning a %d MiB run allocated %.2f× the file", size>>20, float64(got)/size)
 }
+
+// A file of many short encoded lines is scanned a run at a time: no list
+// of its runs or of their decoded views is kept (16 MiB of 64-byte hex
+// lines allocated 12× the file before, much of it held to the end).
+func TestScanSecretsManyRunsHoldsNoList(t *testing.T) {
+	const size = 16 << 20
+	body := []byte(strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n", size/64))
+	changes := []Change{{Path: "big.txt", New: body}}
+	ScanSecrets(nil, changes)
+	got := allocated(func() { ScanSecrets(nil, changes) })
+	if limit := uint64(size) * 2; got > limit {
+		t.Fatalf("scanning %d MiB of encoded lines allocated %.2f× the file, want at most %.2f×", size>>20, float64(got)/size, float64(limit)/size)
+	}
+	t.Logf("scanning %d MiB of encoded lines allocated %.2f× the file", size>>20, float64(got)/size)
+}
