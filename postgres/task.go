@@ -272,8 +272,12 @@ func (d *DB) putBlob(ctx context.Context, tx pgx.Tx, b agentos.Blob) error {
 	if tag.RowsAffected() == 0 {
 		return nil
 	}
+	// One buffer for every chunk: the driver has copied a chunk by the
+	// time the insert returns, and a new one each time left garbage the
+	// size of the blob for the collector (the peak of a large plan).
+	buf := make([]byte, 0, min(agentos.BlobChunk, len(b.Data)))
 	for seq, off := 0, 0; off < len(b.Data); seq, off = seq+1, off+agentos.BlobChunk {
-		chunk := []byte(b.Data[off:min(off+agentos.BlobChunk, len(b.Data))])
+		chunk := append(buf[:0], b.Data[off:min(off+agentos.BlobChunk, len(b.Data))]...)
 		if _, err := tx.Exec(ctx, `INSERT INTO blob_chunks (hash, seq, data) VALUES ($1,$2,$3)`, b.Hash, seq, chunk); err != nil {
 			return fmt.Errorf("save blob: %w", err)
 		}
