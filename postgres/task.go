@@ -262,6 +262,24 @@ func (d *DB) Plan(ctx context.Context, id string) (*agentos.Plan, string, error)
 	return p, hash, nil
 }
 
+// PlanWithoutBodies implements agentos.TaskStore: Plan without reading a
+// blob.
+func (d *DB) PlanWithoutBodies(ctx context.Context, id string) (*agentos.Plan, string, error) {
+	var hash, body string
+	err := d.pool.QueryRow(ctx, `SELECT hash, body FROM plans WHERE id = $1`, id).Scan(&hash, &body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", agentos.Errorf(agentos.ENOTFOUND, "plan %s not found", id)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := agentos.PlanWithoutBodiesFromStore([]byte(body))
+	if err != nil {
+		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
+	}
+	return p, hash, nil
+}
+
 // putBlob stores b once (a blob already kept is left as it is), a chunk
 // at a time.
 func (d *DB) putBlob(ctx context.Context, tx pgx.Tx, b agentos.Blob) error {

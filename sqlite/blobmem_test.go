@@ -33,3 +33,31 @@ func TestPutBlobReusesOneChunk(t *testing.T) {
 		t.Fatalf("blob read back: %v (%d bytes)", err, len(b))
 	}
 }
+
+// A plan read without its bodies reads no blob: a plan with a 16 MiB
+// write costs what its small fields cost.
+func TestPlanWithoutBodiesReadsNoBlob(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpen(t)
+	task := &agentos.Task{ID: "t1", Mode: agentos.ModeSemiAuto, Goal: "g", Submitter: agentos.Human("a"), Target: "main"}
+	if err := db.CreateTask(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	const size = 16 << 20
+	p := &agentos.Plan{Version: 1, ID: "p1", Task: "t1", Goal: "g", Verify: []agentos.Check{},
+		Steps: []agentos.Step{{Kind: agentos.StepWrite, Path: "big.txt", Content: strings.Repeat("x", size)}}}
+	if err := db.SavePlan(ctx, p, agentos.System); err != nil {
+		t.Fatal(err)
+	}
+	var got *agentos.Plan
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, hash, err := db.PlanWithoutBodies(ctx, "p1")
+	runtime.ReadMemStats(&after)
+	if err != nil || hash != p.Hash || got.Steps[0].Path != "big.txt" || got.Steps[0].Content != "" {
+		t.Fatalf("plan without bodies: %v, hash %s, steps %+v", err, hash, got.Steps)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("reading a plan without its 16 MiB body allocated %.1f MiB", float64(n)/(1<<20))
+	}
+}
