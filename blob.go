@@ -112,6 +112,21 @@ func PlanFromStore(body []byte, load func(hash string) (string, error)) (*Plan, 
 	return &p, nil
 }
 
+// PlanWithoutBodiesFromStore decodes a stored plan without its bodies:
+// every step's Content and Diff empty, no blob read (see
+// Store.PlanWithoutBodies).
+func PlanWithoutBodiesFromStore(body []byte) (*Plan, error) {
+	var p Plan
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, err
+	}
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		s.Content, s.Diff, s.contentBlob, s.diffBlob = "", "", "", ""
+	}
+	return &p, nil
+}
+
 // ReadBlob assembles a blob from its chunks, in order, into one string of
 // the size recorded for it: the one copy of the body in memory.
 //

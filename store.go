@@ -56,6 +56,12 @@ type TaskStore interface {
 	SavePlan(ctx context.Context, p *Plan, actor Actor) error
 	// Plan returns the plan and its task id.
 	Plan(ctx context.Context, id string) (*Plan, string, error)
+	// PlanWithoutBodies is Plan with every step's Content and Diff left
+	// empty, and no blob read: for what needs a plan's steps, paths and
+	// references but not its bodies (the scheduler, a ReviewPack, a
+	// task's view). The hash returned is the stored one; the plan itself
+	// no longer hashes to it.
+	PlanWithoutBodies(ctx context.Context, id string) (*Plan, string, error)
 	// PlansOf returns [id, hash] of every plan of a task, oldest first.
 	PlansOf(ctx context.Context, task string) ([][2]string, error)
 	SaveIntent(ctx context.Context, in *Intent) error

@@ -70,11 +70,14 @@ func (c *Coordinator) requestSource(req PlanRequest) (f *planfile.File, raw stri
 
 // parsePlanFile parses a plan file and returns it with its text (the
 // task's source, kept as submitted). A regular file of agentos.StreamMin or
-// more is parsed as it is read and then read again for its text, which
-// must hash the same: the YAML parser holds a large scalar about twice
-// while it reads it, and the text need not be in memory beside that. perr
-// is the file's own fault (it does not parse), audited with its text; err
-// is one reading it.
+// more is read once, and its large scalars are decoded beside the YAML
+// parser, not by it (planfile.ParseLarge: a scalar whose text is its value
+// is not even copied). One the pre-pass leaves to the parser is parsed as
+// it is read and then read again for its text, which must hash the same:
+// the YAML parser holds a large scalar about three times while it reads
+// it, and the text need not be in memory beside that. perr is the file's
+// own fault (it does not parse), audited with its text; err is one
+// reading it.
 func (c *Coordinator) parsePlanFile(name string) (f *planfile.File, raw string, perr, err error) {
 	limit := c.Config.Limits.PlanFile()
 	st, serr := os.Stat(name)
@@ -87,6 +90,14 @@ func (c *Coordinator) parsePlanFile(name string) (f *planfile.File, raw string, 
 		return f, raw, perr, nil
 	}
 	defer largeBodyGC(int(st.Size()))()
+	if raw, err = c.readPlanFile(name); err != nil {
+		return nil, "", nil, err
+	}
+	if f, perr, ok := planfile.ParseLarge(raw); ok {
+		return f, raw, perr, nil
+	}
+	raw = ""
+	releaseLarge(int(st.Size()))
 	fh, err := os.Open(name)
 	if err != nil {
 		return nil, "", nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)

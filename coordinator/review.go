@@ -43,7 +43,10 @@ func (c *Coordinator) writeReview(ctx context.Context, t *agentos.Task, run *age
 		}
 	}
 	if t.PlanID != "" {
-		if p, _, err := c.DB.Plan(ctx, t.PlanID); err == nil {
+		// Without its bodies: a ReviewPack names the plan's base and
+		// assumptions, and reading a large write again here would add it
+		// to the end of a run.
+		if p, _, err := c.DB.PlanWithoutBodies(ctx, t.PlanID); err == nil {
 			rp.BaseCommit = p.BaseCommit
 			rp.Assumptions = p.Assumptions
 			if len(p.Verify) == 0 {
@@ -206,7 +209,7 @@ func (c *Coordinator) addObservation(ctx context.Context, t *agentos.Task, run *
 	cmd, where := "", ""
 	tailText := ""
 	steps := 0
-	if p, _, err := c.DB.Plan(ctx, t.PlanID); err == nil {
+	if p, _, err := c.DB.PlanWithoutBodies(ctx, t.PlanID); err == nil {
 		scope, steps = p.Paths(), len(p.Steps)
 	}
 	if recs, err := c.DB.Records(ctx, run.ID); err == nil {

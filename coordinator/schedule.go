@@ -281,12 +281,13 @@ func (g *dispatcher) schedTask(ctx context.Context, t *agentos.Task) (scheduler.
 	in, ok := g.info[t.PlanHash]
 	g.mu.Unlock()
 	if !ok {
-		p, _, err := g.c.DB.Plan(ctx, t.PlanID)
+		// Without its bodies: the scheduler keeps a plan's hash, paths and
+		// target for as long as it runs, and admission reads the plan whole.
+		p, _, err := g.c.DB.PlanWithoutBodies(ctx, t.PlanID)
 		if err != nil {
 			return scheduler.Task{}, nil, err
 		}
-		in = schedInfo{paths: p.Paths(), plan: withoutBodies(p)}
-		releaseLarge(largestBody(p)) // p's bodies: admission loads them again
+		in = schedInfo{paths: p.Paths(), plan: p}
 		if intent, err := g.c.DB.Intent(ctx, p.IntentID); err == nil {
 			in.risk = intent.Risk
 		}
@@ -429,17 +430,4 @@ func heldError(task string, d scheduler.Decision) error {
 // integration) under the locks dispatch took; it does not release them.
 func (c *Coordinator) RunDispatched(ctx context.Context, d *Dispatched, actor agentos.Actor) (*agentos.Task, error) {
 	return c.applyDispatched(ctx, d, actor)
-}
-
-// withoutBodies returns p without its steps' content and diffs: what the
-// scheduler keeps of a plan (its hash, paths and target) for as long as it
-// runs. A body may be as large as limits.file_bytes, and the run reads the
-// plan anew when it is admitted.
-func withoutBodies(p *agentos.Plan) *agentos.Plan {
-	q := *p
-	q.Steps = slices.Clone(p.Steps)
-	for i := range q.Steps {
-		q.Steps[i].Content, q.Steps[i].Diff = "", ""
-	}
-	return &q
 }

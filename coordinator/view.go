@@ -49,7 +49,7 @@ func View(ctx context.Context, db agentos.Store, t *agentos.Task) TaskView {
 		}
 	}
 	if t.PlanID != "" {
-		if p, _, err := db.Plan(ctx, t.PlanID); err == nil {
+		if p, _, err := db.PlanWithoutBodies(ctx, t.PlanID); err == nil {
 			if m, err := db.MemoryPackByHash(ctx, t.ID, p.MemoryPackHash); err == nil {
 				mr := &MemRef{ID: m.ID, Hash: m.Hash, Items: []string{}}
 				for _, it := range m.Items {

@@ -143,10 +143,39 @@ func Parse(b []byte) (*File, error) { return parse(bytes.NewReader(b)) }
 func ParseReader(r io.Reader) (*File, error) { return parse(r) }
 
 // ParseString parses a plan file held as a string, without copying it
-// (a plan file may be as large as limits.plan_file_bytes).
-func ParseString(s string) (*File, error) { return parse(strings.NewReader(s)) }
+// (a plan file may be as large as limits.plan_file_bytes): its large
+// scalars are lifted out before the YAML parser reads it (lift.go).
+func ParseString(s string) (*File, error) {
+	if f, err, ok := ParseLarge(s); ok {
+		return f, err
+	}
+	return parse(strings.NewReader(s))
+}
+
+// ParseLarge parses s with its scalars of agentos.StreamMin bytes or more
+// kept away from the YAML parser, each decoded once (or not copied at all
+// when its text is its value). ok is false when s has none, or one the
+// pre-pass does not fully follow: then nothing was parsed, and the
+// caller parses s another way.
+func ParseLarge(s string) (f *File, err error, ok bool) {
+	doc, ok := lift(s)
+	if !ok {
+		return nil, nil, false
+	}
+	f, err = fromDoc(doc)
+	return f, err, true
+}
 
 func parse(r io.Reader) (*File, error) {
+	doc, err := decodeDoc(r)
+	if err != nil {
+		return nil, err
+	}
+	return fromDoc(doc)
+}
+
+// decodeDoc reads the one YAML document of a plan file.
+func decodeDoc(r io.Reader) (*yaml.Node, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(r)
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
@@ -162,6 +191,10 @@ func parse(r io.Reader) (*File, error) {
 		}
 		return nil, &posErr{line, "the plan file holds a second YAML document: put the plan in one document (no \"---\" separator)"}
 	}
+	return &doc, nil
+}
+
+func fromDoc(doc *yaml.Node) (*File, error) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, errors.New("the plan file is empty: it needs version, goal and steps")
 	}

@@ -46,13 +46,12 @@ func ScanSecrets(r *redact.Redactor, changes []Change) []Finding {
 		if len(c.New) == 0 {
 			continue
 		}
-		x := expand(c.New)
 		var f Finding
 		var old map[string]bool
-		for _, v := range x.views {
+		x := expand(c.New, func(v view) {
 			ms := r.Matches(text(v.data))
 			if len(ms) == 0 {
-				continue
+				return
 			}
 			if old == nil {
 				old = oldValues(r, c.Old)
@@ -70,7 +69,7 @@ func ScanSecrets(r *redact.Redactor, changes []Change) []Finding {
 			if added && v.where != "" && !slices.Contains(f.In, v.where) {
 				f.In = append(f.In, v.where)
 			}
-		}
+		})
 		f.In = innermost(f.In)
 		if len(x.unscanned) > 0 {
 			f.Rules = append(f.Rules, UnscannedRule)
@@ -103,18 +102,21 @@ func oldValues(r *redact.Redactor, old []byte) map[string]bool {
 	if len(old) == 0 {
 		return vals
 	}
-	for _, v := range expand(old).views {
+	expand(old, func(v view) {
 		for _, m := range r.Matches(text(v.data)) {
-			vals[m.Value] = true
+			// A copy: the value would hold its view (a decoded run, a
+			// window of one) in memory for the rest of the scan.
+			vals[strings.Clone(m.Value)] = true
 		}
-	}
+	})
 	return vals
 }
 
 // text reads b as a string without copying it (a changed file and its
 // decoded views may be tens of MiB each). Safe because nothing writes a
-// view once expand made it, and no string of it outlives the scan:
-// findings name rules and places, never the matched values.
+// view while it is visited, and no string of it outlives its visit:
+// findings name rules and places, never the matched values, and the old
+// side's values are copied.
 func text(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // DiffPrefix starts the reason of every decision about a commit's diff.

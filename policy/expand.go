@@ -31,6 +31,17 @@ const (
 	minHexRun         = 32       // 16 bytes
 )
 
+// A long base64 or hex run is decoded and scanned a window at a time (see
+// decodeWindows), so its decoded form is never in memory whole beside the
+// file: windows of scanWindow decoded bytes, each also holding the
+// scanOverlap bytes before it, so that a secret (or an encoding inside
+// the run) shorter than the overlap lies whole in one window. Variables
+// for the tests; both multiples of 3 (a base64 window starts on a group).
+var (
+	scanWindow  = 3 << 20
+	scanOverlap = 3 << 14 // 48 KiB
+)
+
 // view is one readable form of a changed file: the file itself (where ""),
 // or what an encoding or archive in it holds.
 type view struct {
@@ -38,16 +49,18 @@ type view struct {
 	data  []byte
 }
 
-// expansion collects a file's views within the bounds.
+// expansion hands a file's views to visit, one at a time, within the
+// bounds. A view is not written while it is visited, but it may be after
+// (the buffer of a long run's windows): visit keeps nothing of it.
 type expansion struct {
-	views     []view
+	visit     func(view)
 	left      int // bytes that may still be decoded or decompressed
 	members   int
 	unscanned []string // where, and why not
 }
 
-func expand(data []byte) *expansion {
-	x := &expansion{left: maxExpandedBytes}
+func expand(data []byte, visit func(view)) *expansion {
+	x := &expansion{left: maxExpandedBytes, visit: visit}
 	x.add("", data, 0)
 	return x
 }
@@ -65,7 +78,7 @@ func (x *expansion) skip(where, why string) {
 
 // add records data as a view and looks inside it.
 func (x *expansion) add(where string, data []byte, depth int) {
-	x.views = append(x.views, view{where, data})
+	x.visit(view{where, data})
 	if depth >= maxScanDepth || len(data) == 0 {
 		return
 	}
@@ -80,7 +93,7 @@ func (x *expansion) add(where string, data []byte, depth int) {
 		x.tar(where, data, depth)
 		return
 	}
-	x.decodeRuns(where, data, depth)
+	x.decodeRuns(where, data, depth, classBase64|classHex, nil)
 }
 
 // read reads r within the bounds; ok is false (and the reason recorded)
@@ -177,7 +190,7 @@ func (x *expansion) tar(where string, data []byte, depth int) {
 		switch h.Typeflag {
 		case tar.TypeReg, tar.TypeGNUSparse:
 		case tar.TypeSymlink, tar.TypeLink:
-			x.views = append(x.views, view{w, []byte(h.Linkname)})
+			x.visit(view{w, []byte(h.Linkname)})
 			continue
 		default:
 			continue
@@ -193,26 +206,163 @@ func (x *expansion) tar(where string, data []byte, depth int) {
 
 // decodeRuns decodes the base64 and hex runs of data long enough to hold a
 // secret; each decoded run is a view of its own (and may be an archive or
-// hold another encoding).
-func (x *expansion) decodeRuns(where string, data []byte, depth int) {
-	b64, hexRuns := runs(data)
-	for _, run := range b64 {
+// hold another encoding). kinds (classBase64, classHex) says which runs
+// to decode; keep, when set, picks them by their span in data (a window
+// of a longer run: see decodeWindows).
+func (x *expansion) decodeRuns(where string, data []byte, depth, kinds int, keep func(lo, hi int) bool) {
+	// Runs are decoded as they are found (a file of many lines holds
+	// millions of them: a list of them all would be tens of MiB).
+	var b64Class, hexClass uint8
+	if kinds&classBase64 != 0 {
+		b64Class = classBase64
+	}
+	if kinds&classHex != 0 {
+		hexClass = classHex
+	}
+	eachRun(data, b64Class, minBase64Run, func(lo, hi int) {
+		if keep != nil && !keep(lo, hi) {
+			return
+		}
+		run := data[lo:hi]
 		// Padding inside a run: encodings back to back, each decoded.
 		for _, part := range bytes.FieldsFunc(run, func(r rune) bool { return r == '=' }) {
 			if len(part) < minBase64Run {
+				continue
+			}
+			if len(part)%4 == 1 {
+				part = part[:len(part)-1]
+			}
+			enc := base64Encoding(part)
+			if enc == nil {
+				continue
+			}
+			if n := enc.DecodedLen(len(part)); n > 2*scanWindow {
+				if x.take(n) {
+					x.decodeWindows(join(where, "base64"), part, n, depth+1, base64Codec{enc})
+				}
 				continue
 			}
 			if b := decodeBase64(part); len(b) > 0 && x.take(len(b)) {
 				x.add(join(where, "base64"), b, depth+1)
 			}
 		}
-	}
-	for _, run := range hexRuns {
+	})
+	eachRun(data, hexClass, minHexRun, func(lo, hi int) {
+		if keep != nil && !keep(lo, hi) {
+			return
+		}
+		run := data[lo:hi]
 		run = run[:len(run)&^1]
+		if n := len(run) / 2; n > 2*scanWindow {
+			if x.take(n) {
+				x.decodeWindows(join(where, "hex"), run, n, depth+1, hexCodec{})
+			}
+			return
+		}
 		b := make([]byte, len(run)/2)
 		if _, err := hex.Decode(b, run); err == nil && x.take(len(b)) {
 			x.add(join(where, "hex"), b, depth+1)
 		}
+	})
+}
+
+// codec decodes the part of a run that holds decoded bytes [lo, hi), into
+// buf when it has room.
+type codec interface {
+	decode(buf, run []byte, lo, hi int) []byte
+}
+
+// room is buf with at least n bytes, reused when it has them.
+func room(buf []byte, n int) []byte {
+	if cap(buf) < n {
+		return make([]byte, n)
+	}
+	return buf[:n]
+}
+
+type base64Codec struct{ enc *base64.Encoding }
+
+func (c base64Codec) decode(buf, run []byte, lo, hi int) []byte {
+	// lo is a multiple of 3, so it starts a group of 4 letters.
+	e := min(len(run), (hi+2)/3*4)
+	b := room(buf, c.enc.DecodedLen(e-lo/3*4))
+	n, _ := c.enc.Decode(b, run[lo/3*4:e])
+	return b[:min(n, hi-lo)]
+}
+
+type hexCodec struct{}
+
+func (hexCodec) decode(buf, run []byte, lo, hi int) []byte {
+	b := room(buf, hi-lo)
+	hex.Decode(b, run[2*lo:2*hi])
+	return b
+}
+
+// decodeWindows is add for a run of n decoded bytes too long to decode
+// whole beside the file: its windows are visited one after the other, in
+// one buffer (a visit keeps nothing of its view). It reads what add would, with
+// these exceptions, each failing closed: an archive needs its bytes
+// whole, so a run whose first bytes start one is decoded whole as before;
+// so is a run holding a run of its own too long for the overlap (found
+// first, in a pass that keeps nothing); a secret cut at a window's edge
+// still counts as found, by its part. Nested runs are decoded once each,
+// from the first window holding them whole, in add's order (base64, then
+// hex).
+func (x *expansion) decodeWindows(where string, run []byte, n, depth int, c codec) {
+	whole := func() {
+		x.add(where, c.decode(nil, run, 0, n), depth)
+	}
+	first := c.decode(nil, run, 0, min(n, 512))
+	if bytes.HasPrefix(first, []byte("PK\x03\x04")) || bytes.HasPrefix(first, []byte("PK\x05\x06")) ||
+		bytes.HasPrefix(first, []byte{0x1f, 0x8b}) || len(first) >= 262 && bytes.Equal(first[257:262], []byte("ustar")) {
+		whole()
+		return
+	}
+	// windows calls fn with each window and where it starts in the run.
+	buf := make([]byte, scanWindow+scanOverlap+2)
+	windows := func(fn func(w []byte, lo int)) {
+		for lo := 0; lo < n; lo += scanWindow {
+			from := max(0, lo-scanOverlap)
+			fn(c.decode(buf, run, from, min(n, lo+scanWindow)), from)
+		}
+	}
+	nested := depth < maxScanDepth
+	if nested {
+		// A run inside that reaches a window's cut edge and is as long as
+		// the overlap may lie whole in no window: then decode it all.
+		long := false
+		windows(func(w []byte, lo int) {
+			check := func(a, b int) {
+				cut := a == 0 && lo > 0 || b == len(w) && lo+len(w) < n
+				if cut && b-a >= scanOverlap-1 {
+					long = true
+				}
+			}
+			eachRun(w, classBase64, minBase64Run, check)
+			eachRun(w, classHex, minHexRun, check)
+		})
+		if long {
+			whole()
+			return
+		}
+	}
+	windows(func(w []byte, lo int) { x.visit(view{where, w}) })
+	if !nested {
+		return
+	}
+	// The nested runs of each window not cut by its edges and not met in
+	// an earlier window, base64 first then hex, as decodeRuns would.
+	for _, kind := range []int{classBase64, classHex} {
+		last := -1
+		windows(func(w []byte, lo int) {
+			x.decodeRuns(where, w, depth, kind, func(a, b int) bool {
+				if a == 0 && lo > 0 || b == len(w) && lo+len(w) < n || lo+a <= last {
+					return false
+				}
+				last = lo + a
+				return true
+			})
+		})
 	}
 }
 
@@ -244,37 +394,37 @@ var byteClass = func() (t [256]uint8) {
 	return t
 }()
 
-// runs returns the maximal runs of base64 bytes (at least minBase64Run) and
-// of hex digits (at least minHexRun) in data.
-func runs(data []byte) (b64, hexRuns [][]byte) {
-	b64Start, hexStart := -1, -1
-	for i := 0; i <= len(data); i++ {
-		var c uint8
-		if i < len(data) {
-			c = byteClass[data[i]]
-		}
-		if c&classBase64 != 0 {
-			if b64Start < 0 {
-				b64Start = i
-			}
-		} else if b64Start >= 0 {
-			if i-b64Start >= minBase64Run {
-				b64 = append(b64, data[b64Start:i])
-			}
-			b64Start = -1
-		}
-		if c&classHex != 0 {
-			if hexStart < 0 {
-				hexStart = i
-			}
-		} else if hexStart >= 0 {
-			if i-hexStart >= minHexRun {
-				hexRuns = append(hexRuns, data[hexStart:i])
-			}
-			hexStart = -1
-		}
+// eachRun calls fn with the span of each maximal run of bytes of class
+// (classBase64 or classHex; 0: none) at least minLen long, in order.
+func eachRun(data []byte, class uint8, minLen int, fn func(lo, hi int)) {
+	if class == 0 {
+		return
 	}
-	return b64, hexRuns
+	start := -1
+	for i := 0; i <= len(data); i++ {
+		if i < len(data) && byteClass[data[i]]&class != 0 {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 && i-start >= minLen {
+			fn(start, i)
+		}
+		start = -1
+	}
+}
+
+// base64Encoding is the alphabet of a run (without padding, its length
+// not 1 more than a multiple of 4): standard or URL; nil if it mixes them.
+func base64Encoding(run []byte) *base64.Encoding {
+	if bytes.ContainsAny(run, "-_") {
+		if bytes.ContainsAny(run, "+/") {
+			return nil
+		}
+		return base64.RawURLEncoding
+	}
+	return base64.RawStdEncoding
 }
 
 // decodeBase64 decodes a run (without padding) in the standard or URL
@@ -283,12 +433,9 @@ func decodeBase64(run []byte) []byte {
 	if len(run)%4 == 1 {
 		run = run[:len(run)-1]
 	}
-	enc := base64.RawStdEncoding
-	if bytes.ContainsAny(run, "-_") {
-		if bytes.ContainsAny(run, "+/") {
-			return nil
-		}
-		enc = base64.RawURLEncoding
+	enc := base64Encoding(run)
+	if enc == nil {
+		return nil
 	}
 	// Decoded straight from the run: no string copy of it.
 	b := make([]byte, enc.DecodedLen(len(run)))

@@ -262,6 +262,24 @@ func (d *DB) Plan(ctx context.Context, id string) (*agentos.Plan, string, error)
 	return p, hash, nil
 }
 
+// PlanWithoutBodies implements agentos.TaskStore: Plan without reading a
+// blob.
+func (d *DB) PlanWithoutBodies(ctx context.Context, id string) (*agentos.Plan, string, error) {
+	var hash, body string
+	err := d.pool.QueryRow(ctx, `SELECT hash, body FROM plans WHERE id = $1`, id).Scan(&hash, &body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", agentos.Errorf(agentos.ENOTFOUND, "plan %s not found", id)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := agentos.PlanWithoutBodiesFromStore([]byte(body))
+	if err != nil {
+		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
+	}
+	return p, hash, nil
+}
+
 // putBlob stores b once (a blob already kept is left as it is), a chunk
 // at a time.
 func (d *DB) putBlob(ctx context.Context, tx pgx.Tx, b agentos.Blob) error {
@@ -272,8 +290,12 @@ func (d *DB) putBlob(ctx context.Context, tx pgx.Tx, b agentos.Blob) error {
 	if tag.RowsAffected() == 0 {
 		return nil
 	}
+	// One buffer for every chunk: the driver has copied a chunk by the
+	// time the insert returns, and a new one each time left garbage the
+	// size of the blob for the collector (the peak of a large plan).
+	buf := make([]byte, 0, min(agentos.BlobChunk, len(b.Data)))
 	for seq, off := 0, 0; off < len(b.Data); seq, off = seq+1, off+agentos.BlobChunk {
-		chunk := []byte(b.Data[off:min(off+agentos.BlobChunk, len(b.Data))])
+		chunk := append(buf[:0], b.Data[off:min(off+agentos.BlobChunk, len(b.Data))]...)
 		if _, err := tx.Exec(ctx, `INSERT INTO blob_chunks (hash, seq, data) VALUES ($1,$2,$3)`, b.Hash, seq, chunk); err != nil {
 			return fmt.Errorf("save blob: %w", err)
 		}

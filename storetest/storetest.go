@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -1371,6 +1372,19 @@ func (s *suite) largeBodies(t *testing.T) {
 	if hash != p.Hash || gp.Steps[0].Content != big || gp.Steps[1].Content != big || gp.Steps[2].Content != "small" || gp.ComputeHash() != p.Hash {
 		t.Fatalf("plan with large bodies did not round-trip (hash %s, want %s)", hash, p.Hash)
 	}
+	// Without its bodies: the same plan, every body empty, the stored hash.
+	hp, hh, err := st.PlanWithoutBodies(ctx, "pb")
+	must(t, err)
+	want := *gp
+	want.Steps = slices.Clone(gp.Steps)
+	for i := range want.Steps {
+		want.Steps[i].Content, want.Steps[i].Diff = "", ""
+	}
+	if hh != p.Hash || !reflect.DeepEqual(*hp, want) {
+		t.Fatalf("plan without bodies read back as %+v (hash %s), want %+v (hash %s)", hp, hh, want, p.Hash)
+	}
+	_, _, err = st.PlanWithoutBodies(ctx, "nope")
+	wantCode(t, err, agentos.ENOTFOUND, "an unknown plan without bodies")
 	must(t, st.CreateRun(ctx, &agentos.Run{ID: "rb", Task: "tb", PlanHash: p.Hash}))
 	must(t, st.AddPatch(ctx, "rb", agentos.PatchRecord{Path: "a.bin", Diff: big, DiffHash: "dh", IntentID: "i"}))
 	ps, err := st.Patches(ctx, "rb")

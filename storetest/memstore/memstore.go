@@ -540,6 +540,25 @@ func (s *Store) Plan(ctx context.Context, id string) (*agentos.Plan, string, err
 	return p, row.hash, nil
 }
 
+// PlanWithoutBodies implements agentos.TaskStore: Plan without reading a
+// blob.
+func (s *Store) PlanWithoutBodies(ctx context.Context, id string) (*agentos.Plan, string, error) {
+	d, err := s.begin(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	defer d.mu.Unlock()
+	row, ok := d.plans[id]
+	if !ok {
+		return nil, "", agentos.Errorf(agentos.ENOTFOUND, "plan %s not found", id)
+	}
+	p, err := agentos.PlanWithoutBodiesFromStore(row.json)
+	if err != nil {
+		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
+	}
+	return p, row.hash, nil
+}
+
 // PlansOf implements agentos.TaskStore.
 func (s *Store) PlansOf(ctx context.Context, task string) ([][2]string, error) {
 	d, err := s.begin(ctx)
