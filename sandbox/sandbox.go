@@ -85,7 +85,11 @@ type Spec struct {
 	Timeout time.Duration
 	// Limits are the rlimits of the command; zero fields take DefaultLimits.
 	Limits Limits
-	Stdin  io.Reader
+	// Identity is the dedicated host uid and gid the command runs as when
+	// agentos can map one (root on a kernel and file systems with
+	// idmapped mounts); zero takes DefaultIdentity. See IdentityFor.
+	Identity Identity
+	Stdin    io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	// Terminal: Stdin is a terminal made for this command (a pty's
@@ -357,8 +361,15 @@ type Report struct {
 	Kernel      string    `json:"kernel,omitempty"`
 	LandlockABI int       `json:"landlock_abi"`
 	Features    []Feature `json:"features"`
-	// Identity says which host uid commands run as.
+	// Identity says which host uid commands run as, and why.
 	Identity string `json:"identity,omitempty"`
+	// IdentityUID and IdentityGID are that host uid and gid;
+	// IdentityDedicated is true when they are the sandbox's own
+	// unprivileged identity (sandbox.identity), false when commands run
+	// as the caller's.
+	IdentityUID       *uint32 `json:"identity_uid,omitempty"`
+	IdentityGID       *uint32 `json:"identity_gid,omitempty"`
+	IdentityDedicated bool    `json:"identity_dedicated"`
 	// Limitations say, plainly, what the sandbox does not stop on this
 	// machine, even with every feature present.
 	Limitations []string `json:"limitations,omitempty"`

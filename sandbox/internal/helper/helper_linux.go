@@ -101,6 +101,36 @@ type Spec struct {
 	// Hold only mounts Overlay at Worktree and waits for its stdin to
 	// close: AgentOS's own writes go through that view (OpenView).
 	Hold bool `json:"hold,omitempty"`
+	// Identity, when set, is the dedicated unprivileged host uid and gid
+	// the helper's user namespace maps its root to (instead of the
+	// caller's). The helper, as that uid, cannot open the caller's
+	// private directories: agentos opens every bind source itself and
+	// passes them as Mounts over MountFD, the writable ones idmapped so
+	// that the caller's files are the command's and what it creates is
+	// the caller's on disk.
+	Identity *Identity `json:"identity,omitempty"`
+	Mounts   []Mount   `json:"mounts,omitempty"`
+	MountFD  int       `json:"mount_fd,omitempty"`
+}
+
+// Identity is a host uid and gid (sandbox.identity).
+type Identity struct {
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
+}
+
+// Mount is one detached mount (open_tree) agentos made for the helper;
+// its descriptor comes over MountFD, in the order of Spec.Mounts.
+type Mount struct {
+	// Path is the host path the mount shows (where it goes in the new
+	// root, except for the overlay's layers).
+	Path  string `json:"path"`
+	Write bool   `json:"write,omitempty"`
+	Dir   bool   `json:"dir,omitempty"`
+	// Layer is "lower" (Overlay.Lower) or "upper" (the directory holding
+	// Overlay.Upper and Overlay.Work: overlayfs wants both on one mount).
+	Layer string `json:"layer,omitempty"`
+	fd    int
 }
 
 // Report is one line the helper sends the parent over ReportFD.
@@ -137,6 +167,9 @@ func Main() int {
 	}
 	if hs.Hold {
 		return holdView(repF, hs)
+	}
+	if err := receiveMounts(&hs); err != nil {
+		return report(repF, true, "%v", err)
 	}
 	if err := setupMounts(hs); err != nil {
 		return report(repF, true, "%v", err)
