@@ -34,10 +34,26 @@ var identityStatic = sync.OnceValue(func() string {
 	return ""
 })
 
-// idmapRefused holds, per device (st_dev), why a file system refused an
+// idmapRefused holds, per file system (fsKey), why it refused an
 // idmapped mount: learnt by the first run that tried, so later runs on
 // it start as the caller straight away.
 var idmapRefused sync.Map
+
+// fsKey names a mounted file system: its device and type (an anonymous
+// device number, as tmpfs and ramfs have, is reused after an unmount).
+type fsKey struct {
+	dev uint64
+	typ int64
+}
+
+func fsKeyOf(p string) (fsKey, bool) {
+	var st unix.Stat_t
+	var sf unix.Statfs_t
+	if unix.Stat(p, &st) != nil || unix.Statfs(p, &sf) != nil {
+		return fsKey{}, false
+	}
+	return fsKey{st.Dev, int64(sf.Type)}, true
+}
 
 // errIdmapRefused: a writable path's file system refused the idmapped
 // mount; the run starts again as the caller.
@@ -50,11 +66,11 @@ func identityFor(hs *helperSpec, id Identity) string {
 		return r
 	}
 	for _, p := range writableSources(*hs) {
-		var st unix.Stat_t
-		if unix.Stat(p, &st) != nil {
-			continue // the helper says what is missing
+		k, ok := fsKeyOf(p)
+		if !ok {
+			continue // the run says what is missing
 		}
-		if r, ok := idmapRefused.Load(st.Dev); ok {
+		if r, ok := idmapRefused.Load(k); ok {
 			return r.(string)
 		}
 	}
@@ -125,11 +141,9 @@ func identityMounts(pid int, hs *helperSpec) (fds []int, err error) {
 			err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns)})
 			if err != nil {
 				unix.Close(fd)
-				var st unix.Stat_t
-				var sf unix.Statfs_t
-				unix.Stat(p, &st)
-				unix.Statfs(p, &sf)
-				idmapRefused.Store(st.Dev, fmt.Sprintf("%s is on a file system (type 0x%x) that refuses idmapped mounts (%v)", p, sf.Type, err))
+				if k, ok := fsKeyOf(p); ok {
+					idmapRefused.Store(k, fmt.Sprintf("%s is on a file system (type 0x%x) that refuses idmapped mounts (%v)", p, k.typ, err))
+				}
 				return errIdmapRefused
 			}
 		}

@@ -370,6 +370,9 @@ type Report struct {
 	IdentityUID       *uint32 `json:"identity_uid,omitempty"`
 	IdentityGID       *uint32 `json:"identity_gid,omitempty"`
 	IdentityDedicated bool    `json:"identity_dedicated"`
+	// idReason is why commands cannot get the dedicated identity ("":
+	// they can), for WithIdentity.
+	idReason string
 	// Limitations say, plainly, what the sandbox does not stop on this
 	// machine, even with every feature present.
 	Limitations []string `json:"limitations,omitempty"`

@@ -120,6 +120,12 @@ func Params(t *testing.T, dir string) testscript.Params {
 			if key, ok := strings.CutPrefix(cond, "npm:"); ok {
 				return npmCondition(key) // mcp_test.go
 			}
+			if cond == "dedicated" {
+				// [dedicated]: commands run as the sandbox's own
+				// unprivileged uid here (agentos is root, the kernel and
+				// $TMPDIR's file system have idmapped mounts).
+				return sandbox.Check().IdentityDedicated, nil
+			}
 			if cond != "sandbox" && cond != "allowtcp" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}
