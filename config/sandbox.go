@@ -3,8 +3,8 @@ package config
 import (
 	"fmt"
 	"net"
-	"os"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"

@@ -90,8 +90,8 @@ type Spec struct {
 	// idmapped mounts); zero takes DefaultIdentity. See IdentityFor.
 	Identity Identity
 	Stdin    io.Reader
-	Stdout io.Writer
-	Stderr io.Writer
+	Stdout   io.Writer
+	Stderr   io.Writer
 	// Terminal: Stdin is a terminal made for this command (a pty's
 	// follower, never the user's own terminal): the command leads a new
 	// session with it as its controlling terminal, so Ctrl-C (with ISIG)
