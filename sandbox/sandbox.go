@@ -87,7 +87,7 @@ type Spec struct {
 	Limits Limits
 	// Identity is the dedicated host uid and gid the command runs as when
 	// agentos can map one (root on a kernel and file systems with
-	// idmapped mounts); zero takes DefaultIdentity. See IdentityFor.
+	// idmapped mounts); zero takes DefaultIdentity (docs/sandbox.md).
 	Identity Identity
 	Stdin    io.Reader
 	Stdout   io.Writer
