@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -230,7 +231,7 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 	}
 	hs := helperSpec{
 		Argv: spec.Argv, Dir: spec.Dir, Env: spec.Env, Worktree: spec.Worktree, Overlay: (*helper.Overlay)(spec.Overlay),
-		ReadWrite: spec.ReadWrite, ReadOnly: spec.ReadOnly, Protected: spec.Protected,
+		ReadWrite: spec.ReadWrite, ReadOnly: append(slices.Clone(spec.ReadOnly), spec.ReadOnlyOwned...), Owned: spec.ReadOnlyOwned, Protected: spec.Protected,
 		Hidden: spec.Hidden, Network: spec.Network, Limits: helperLimits(spec.Limits.withDefaults()),
 	}
 	if len(fwds) > 0 {

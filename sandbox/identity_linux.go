@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,7 +80,8 @@ func identityFor(hs *helperSpec, id Identity) string {
 	return ""
 }
 
-// writableSources are the host paths the command writes through.
+// writableSources are the host paths the command writes through (and
+// those idmapped for it to read).
 func writableSources(hs helperSpec) []string {
 	var out []string
 	if hs.Overlay != nil {
@@ -87,7 +89,7 @@ func writableSources(hs helperSpec) []string {
 	} else {
 		out = append(out, hs.Worktree)
 	}
-	return append(out, hs.ReadWrite...)
+	return append(append(out, hs.ReadWrite...), hs.Owned...)
 }
 
 // userMaps are the helper's user namespace mappings: its root is the
@@ -137,7 +139,7 @@ func identityMounts(pid int, hs *helperSpec) (fds []int, err error) {
 		if err != nil {
 			return fmt.Errorf("%s %s: %v", what, p, err)
 		}
-		if write {
+		if write || slices.ContainsFunc(hs.Owned, func(o string) bool { return filepath.Clean(o) == p }) {
 			err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns)})
 			if err != nil {
 				unix.Close(fd)
@@ -169,9 +171,21 @@ func identityMounts(pid int, hs *helperSpec) (fds []int, err error) {
 		}
 	}
 	for _, p := range hs.ReadOnly {
-		// Missing entries are skipped, and links left to the helper, as
-		// without the identity.
-		if st, err := os.Lstat(p); err != nil || st.Mode()&os.ModeSymlink != 0 {
+		p = filepath.Clean(p)
+		if slices.ContainsFunc(hs.Mounts, func(m helper.Mount) bool { return m.Path == p && m.Layer == "" }) {
+			continue // named twice: the first (writable) one holds
+		}
+		// Missing entries are skipped, and a link is made again inside
+		// (its target is visible if another entry shows it), as without
+		// the identity.
+		st, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		if st.Mode()&os.ModeSymlink != 0 {
+			if target, err := os.Readlink(p); err == nil {
+				hs.Mounts = append(hs.Mounts, helper.Mount{Path: p, Link: target})
+			}
 			continue
 		}
 		if err := add("read-only path", p, false, ""); err != nil {

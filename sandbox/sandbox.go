@@ -54,6 +54,13 @@ type Spec struct {
 	ReadWrite []string
 	// ReadOnly lists extra readable paths from the policy.
 	ReadOnly []string
+	// ReadOnlyOwned lists read-only paths AgentOS prepared for this
+	// command alone (a contractor's configuration, its hook socket's
+	// directory). With the dedicated identity they are idmapped like the
+	// writable paths, so the command reads its 0600 files there and
+	// connects to the socket, still without changing anything; otherwise
+	// they are ReadOnly entries.
+	ReadOnlyOwned []string
 	// Protected lists extra paths that stay read-only; Run always adds
 	// agentos.ProtectedPaths() inside Worktree, so no caller can forget
 	// them. Relative paths are taken relative to Worktree. Paths that do

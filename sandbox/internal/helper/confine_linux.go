@@ -90,7 +90,17 @@ func newRoot(hs Spec) error {
 				return nil
 			}
 			if m := premounted(hs, p, ""); m != nil {
-				binds = append(binds, &bind{path: p, write: write, fd: m.fd, isDir: m.Dir, pre: m})
+				switch {
+				case m.used:
+					// Named twice (a read-only entry that is also
+					// writable, say): one mount, as the first asked.
+				case m.Link != "":
+					m.used = true
+					binds = append(binds, &bind{path: p, fd: -1, link: m.Link})
+				default:
+					m.used = true
+					binds = append(binds, &bind{path: p, write: write, fd: m.fd, isDir: m.Dir, pre: m})
+				}
 				return nil
 			}
 			if write && required {
@@ -164,7 +174,9 @@ func newRoot(hs Spec) error {
 			}
 		}
 		for _, m := range hs.Mounts {
-			unix.Close(m.fd)
+			if m.fd >= 0 {
+				unix.Close(m.fd)
+			}
 		}
 	}()
 	// Parents before children, so a nested entry lands on top.

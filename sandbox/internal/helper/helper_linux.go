@@ -111,6 +111,9 @@ type Spec struct {
 	Identity *Identity `json:"identity,omitempty"`
 	Mounts   []Mount   `json:"mounts,omitempty"`
 	MountFD  int       `json:"mount_fd,omitempty"`
+	// Owned are the ReadOnly entries agentos idmaps too
+	// (sandbox.Spec.ReadOnlyOwned); agentos's side only.
+	Owned []string `json:"-"`
 }
 
 // Identity is a host uid and gid (sandbox.identity).
@@ -130,7 +133,11 @@ type Mount struct {
 	// Layer is "lower" (Overlay.Lower) or "upper" (the directory holding
 	// Overlay.Upper and Overlay.Work: overlayfs wants both on one mount).
 	Layer string `json:"layer,omitempty"`
-	fd    int
+	// Link, for a read-only entry that is a symbolic link, is its target:
+	// the link is made again in the new root, and no descriptor comes.
+	Link string `json:"link,omitempty"`
+	fd   int
+	used bool
 }
 
 // Report is one line the helper sends the parent over ReportFD.

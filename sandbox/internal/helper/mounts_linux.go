@@ -15,20 +15,27 @@ const MaxFDsPerMessage = 64
 
 // receiveMounts reads the descriptors of hs.Mounts from hs.MountFD.
 func receiveMounts(hs *Spec) error {
-	if len(hs.Mounts) == 0 {
+	want := 0
+	for i := range hs.Mounts {
+		hs.Mounts[i].fd = -1
+		if hs.Mounts[i].Link == "" {
+			want++
+		}
+	}
+	if hs.MountFD <= 0 {
 		return nil
 	}
 	defer unix.Close(hs.MountFD)
 	var fds []int
 	buf := make([]byte, 1)
 	oob := make([]byte, unix.CmsgSpace(4*MaxFDsPerMessage))
-	for len(fds) < len(hs.Mounts) {
+	for len(fds) < want {
 		_, oobn, _, _, err := unix.Recvmsg(hs.MountFD, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err != nil {
 			return fmt.Errorf("receiving the sandbox's mounts: %v", err)
 		}
 		if oobn == 0 {
-			return fmt.Errorf("receiving the sandbox's mounts: %d of %d came", len(fds), len(hs.Mounts))
+			return fmt.Errorf("receiving the sandbox's mounts: %d of %d came", len(fds), want)
 		}
 		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err != nil {
@@ -42,11 +49,13 @@ func receiveMounts(hs *Spec) error {
 			fds = append(fds, r...)
 		}
 	}
-	if len(fds) != len(hs.Mounts) {
-		return fmt.Errorf("receiving the sandbox's mounts: %d came for %d", len(fds), len(hs.Mounts))
+	if len(fds) != want {
+		return fmt.Errorf("receiving the sandbox's mounts: %d came for %d", len(fds), want)
 	}
 	for i := range hs.Mounts {
-		hs.Mounts[i].fd = fds[i]
+		if hs.Mounts[i].Link == "" {
+			hs.Mounts[i].fd, fds = fds[0], fds[1:]
+		}
 	}
 	return nil
 }
