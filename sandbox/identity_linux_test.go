@@ -165,6 +165,7 @@ func TestEscapeIdentity(t *testing.T) {
 		must(t, os.MkdirAll(cache, 0o700))
 		spec := b.spec(t, "/bin/sh", "-c", `mkdir "$C/pkg" && echo z > "$C/pkg/z"`)
 		spec.ReadWrite = []string{cache}
+		spec.ReadOnly = append(spec.ReadOnly, cache) // named read-only too: writable wins, as without the identity
 		spec.Env = append(spec.Env, "C="+cache)
 		if _, res, err := b.run(t, spec); err != nil || res.ExitCode != 0 {
 			t.Fatalf("writing the cache failed: %v %+v", err, res)

@@ -90,17 +90,17 @@ func newRoot(hs Spec) error {
 				return nil
 			}
 			if m := premounted(hs, p, ""); m != nil {
-				switch {
-				case m.used:
+				if i := slices.IndexFunc(binds, func(b *bind) bool { return b.pre == m }); i >= 0 {
 					// Named twice (a read-only entry that is also
-					// writable, say): one mount, as the first asked.
-				case m.Link != "":
-					m.used = true
-					binds = append(binds, &bind{path: p, fd: -1, link: m.Link})
-				default:
-					m.used = true
-					binds = append(binds, &bind{path: p, write: write, fd: m.fd, isDir: m.Dir, pre: m})
+					// writable, say): one mount, writable if either asks.
+					binds[i].write = binds[i].write || write
+					return nil
 				}
+				if m.Link != "" {
+					binds = append(binds, &bind{path: p, fd: -1, link: m.Link})
+					return nil
+				}
+				binds = append(binds, &bind{path: p, write: write, fd: m.fd, isDir: m.Dir, pre: m})
 				return nil
 			}
 			if write && required {

@@ -137,7 +137,6 @@ type Mount struct {
 	// the link is made again in the new root, and no descriptor comes.
 	Link string `json:"link,omitempty"`
 	fd   int
-	used bool
 }
 
 // Report is one line the helper sends the parent over ReportFD.
