@@ -12,3 +12,10 @@ func CgroupParents() []string {
 	}
 	return out
 }
+
+// IdentityOffForTest makes runs start as the caller, as where the
+// dedicated identity is unavailable (BenchmarkIdentityOverhead's A/B).
+func IdentityOffForTest() (restore func()) {
+	identityOffForTest = true
+	return func() { identityOffForTest = false }
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -228,4 +229,41 @@ func TestCheckNamesTheIdentity(t *testing.T) {
 	if !strings.HasPrefix(r.Limitations[0], "identity: commands run as an unprivileged uid of their own") {
 		t.Fatalf("limitation = %q", r.Limitations[0])
 	}
+}
+
+// BenchmarkIdentityOverhead alternates one command's start as the
+// dedicated identity (idmapped worktree, private temp directory and a
+// read-only entry, passed in by agentos) and as the caller, in process:
+// what the identity adds to every command.
+func BenchmarkIdentityOverhead(b *testing.B) {
+	if os.Getuid() != 0 || !sandbox.Check().IdentityDedicated {
+		b.Skip("commands do not get the dedicated identity here")
+	}
+	wt, tmp, ro := b.TempDir(), b.TempDir(), b.TempDir()
+	spec := sandbox.Spec{Argv: []string{"/bin/true"}, Worktree: wt, ReadWrite: []string{tmp}, ReadOnly: []string{ro}, Require: true}
+	one := func() time.Duration {
+		t := time.Now()
+		res, err := sandbox.Run(context.Background(), spec)
+		if err != nil || res.ExitCode != 0 {
+			b.Fatalf("%+v %v", res, err)
+		}
+		return time.Since(t)
+	}
+	var ded, caller []time.Duration
+	for b.Loop() {
+		ded = append(ded, one())
+		restore := sandbox.IdentityOffForTest()
+		caller = append(caller, one())
+		restore()
+	}
+	md, mc := median(ded), median(caller)
+	b.ReportMetric(float64(md.Microseconds())/1000, "dedicated-median-ms")
+	b.ReportMetric(float64(mc.Microseconds())/1000, "caller-median-ms")
+	b.ReportMetric(float64(md)/float64(mc), "ratio")
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
