@@ -88,6 +88,9 @@ func check() Report {
 		r.Features = append(r.Features, Feature{Name: "sandbox setup", Detail: dryErr.Error()})
 	}
 	r.Features = append(r.Features, cgroupFeatures()...)
+	if idReason == "" {
+		idReason = "the sandbox cannot start here (see the features above; only with sandbox.require: false do commands run, unconfined)"
+	}
 	setIdentity(&r, idReason)
 	r.Limitations = limitations(r.LandlockABI, r.IdentityDedicated)
 	return r
@@ -169,12 +172,18 @@ func dryRun() (idReason string, err error) {
 	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: helperLimits(DefaultLimits)}
 	idReason = identityFor(&hs, DefaultIdentity)
 	err = waitHelper(hs, cloneFlags(false))
-	if errors.Is(err, errIdmapRefused) {
+	var ie *identitySetupError
+	switch {
+	case errors.Is(err, errIdmapRefused):
 		idReason = identityFor(&hs, DefaultIdentity)
-		hs.Identity, hs.Mounts = nil, nil
-		err = waitHelper(hs, cloneFlags(false))
+	case errors.As(err, &ie):
+		identityBrokenBy(hs, ie.Error())
+		idReason = identityFor(&hs, DefaultIdentity)
+	default:
+		return idReason, err
 	}
-	return idReason, err
+	hs.Identity, hs.Mounts = nil, nil
+	return idReason, waitHelper(hs, cloneFlags(false))
 }
 
 // checkAllowTCP confirms the static "tcp allowlist" feature with a dry run
@@ -252,6 +261,9 @@ func waitStarted(cmd *exec.Cmd, rep *os.File) error {
 	if len(raw) > 0 {
 		if json.Unmarshal(raw, &hr) != nil || hr.Error == "" {
 			hr.Error = strings.TrimSpace(string(raw))
+		}
+		if hr.Identity {
+			return &identitySetupError{fmt.Errorf("%s", hr.Error)}
 		}
 		return fmt.Errorf("%s", hr.Error)
 	}

@@ -19,3 +19,14 @@ func IdentityOffForTest() (restore func()) {
 	identityOffForTest = true
 	return func() { identityOffForTest = false }
 }
+
+// FailIdentitySetupForTest makes the helper fail the dedicated identity's
+// own setup, as a kernel without idmapped overlay layers would; restore
+// also forgets what runs learnt from it.
+func FailIdentitySetupForTest() (restore func()) {
+	failIdentityForTest = true
+	return func() {
+		failIdentityForTest = false
+		identityBroken.Clear()
+	}
+}

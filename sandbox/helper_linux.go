@@ -320,8 +320,11 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 		}
 		hr.Started = hr.Started || line.Started
 		if line.Error != "" {
-			hr.Error, hr.Setup = line.Error, line.Setup
+			hr.Error, hr.Setup, hr.Identity = line.Error, line.Setup, line.Identity
 		}
+	}
+	if hr.Error != "" && hr.Identity && hs.Identity != nil && !hr.Started {
+		return res, identityBrokenBy(hs, hr.Error)
 	}
 	if hr.Error != "" {
 		if hr.Setup {

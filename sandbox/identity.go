@@ -1,6 +1,13 @@
 package sandbox
 
-import "github.com/agentos/agentos/config"
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/agentos/agentos/config"
+)
 
 // Identity is a host uid and gid: the dedicated unprivileged identity
 // confined commands run as when agentos, as root, can map one.
@@ -35,4 +42,27 @@ func IdentityFromConfig(c config.SandboxIdentity) Identity {
 		id.GID = *c.GID
 	}
 	return id.orDefault()
+}
+
+// identitySetupError: the helper could not set up what only the dedicated
+// identity needs (the overlay from idmapped layers before Linux 5.19,
+// say); nothing ran, and runs of that kind now start as the caller. Run
+// starts this one again so.
+type identitySetupError struct{ err error }
+
+func (e *identitySetupError) Error() string { return e.err.Error() }
+
+// replayable reports whether a run's stdin can be given to a second
+// helper: nothing, a file the first helper never read (it does not read
+// before the exec), or an empty reader.
+func replayable(r io.Reader) bool {
+	switch v := r.(type) {
+	case nil, *os.File:
+		return true
+	case *bytes.Reader:
+		return v.Len() == 0
+	case *strings.Reader:
+		return v.Len() == 0
+	}
+	return false
 }

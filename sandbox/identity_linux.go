@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/sandbox/internal/helper"
 	"golang.org/x/sys/unix"
 )
@@ -56,8 +57,29 @@ func fsKeyOf(p string) (fsKey, bool) {
 	return fsKey{st.Dev, int64(sf.Type)}, true
 }
 
-// identityOffForTest: see IdentityOffForTest.
-var identityOffForTest bool
+// identityBroken holds why the dedicated identity's own setup failed in
+// this process, per kind of run ("overlay": a task's copy-on-write
+// worktree from idmapped layers, which needs Linux 5.19; "plain": the
+// others), learnt from a helper's report (Report.Identity): runs of that
+// kind start as the caller from then on, as before the identity.
+var identityBroken sync.Map
+
+func identityKind(hs helperSpec) string {
+	if hs.Overlay != nil {
+		return "overlay"
+	}
+	return "plain"
+}
+
+// identityBrokenBy records the failure and asks Run to start the run
+// again, as the caller.
+func identityBrokenBy(hs helperSpec, msg string) error {
+	identityBroken.Store(identityKind(hs), msg+"; commands run as the caller instead")
+	return &identitySetupError{agentos.Errorf(agentos.EDENIED, "sandbox: %s; the command was not run", msg)}
+}
+
+// identityOffForTest and failIdentityForTest: see export_linux_test.go.
+var identityOffForTest, failIdentityForTest bool
 
 // errIdmapRefused: a writable path's file system refused the idmapped
 // mount; the run starts again as the caller.
@@ -72,6 +94,9 @@ func identityFor(hs *helperSpec, id Identity) string {
 	if identityOffForTest {
 		return "turned off by a test"
 	}
+	if r, ok := identityBroken.Load(identityKind(*hs)); ok {
+		return r.(string)
+	}
 	for _, p := range writableSources(*hs) {
 		k, ok := fsKeyOf(p)
 		if !ok {
@@ -83,6 +108,7 @@ func identityFor(hs *helperSpec, id Identity) string {
 	}
 	id = id.orDefault()
 	hs.Identity = &helper.Identity{UID: id.UID, GID: id.GID}
+	hs.FailIdentityForTest = failIdentityForTest
 	return ""
 }
 

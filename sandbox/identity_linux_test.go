@@ -267,3 +267,26 @@ func median(d []time.Duration) time.Duration {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
+
+// When the helper cannot set up what only the dedicated identity needs
+// (a kernel without idmapped overlay layers, say), the run starts again
+// as the caller, and later runs of that kind go straight there.
+func TestIdentitySetupFailureFallsBack(t *testing.T) {
+	dedicated(t)
+	restore := sandbox.FailIdentitySetupForTest()
+	defer restore()
+	b := newBox(t)
+	if _, res, err := b.sh(t, "echo x > made"); err != nil || res.ExitCode != 0 {
+		t.Fatalf("the run did not fall back to the caller: %v %+v", err, res)
+	}
+	if _, err := os.Stat(filepath.Join(b.wt, "made")); err != nil {
+		t.Fatal("the fallen-back run wrote nothing")
+	}
+	if uid, _ := hostIDs(t, b.spec(t)); uid != "0" {
+		t.Fatalf("after the failure: host uid %s, want the caller's", uid)
+	}
+	restore()
+	if uid, _ := hostIDs(t, b.spec(t)); uid != strconv.FormatUint(uint64(sandbox.DefaultIdentity.UID), 10) {
+		t.Fatalf("with the failure gone and forgotten: host uid %s, want the dedicated one", uid)
+	}
+}

@@ -189,7 +189,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if spec.Dir, err = filepath.Abs(spec.Dir); err != nil {
 		return Result{}, err
 	}
-	for _, list := range [][]string{spec.ReadWrite, spec.ReadOnly} {
+	for _, list := range [][]string{spec.ReadWrite, spec.ReadOnly, spec.ReadOnlyOwned} {
 		for i, p := range list {
 			if list[i], err = filepath.Abs(p); err != nil {
 				return Result{}, err
@@ -219,6 +219,13 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return unavailable(ctx, spec, missing)
 	}
 	res, err := runConfined(ctx, spec, fwds)
+	if ie, ok := err.(*identitySetupError); ok {
+		if replayable(spec.Stdin) {
+			res, err = runConfined(ctx, spec, fwds)
+		} else {
+			err = &notStarted{ie.err}
+		}
+	}
 	if _, ok := errors.AsType[*notStarted](err); ok {
 		if missing := Check().missing(spec.Network, len(fwds) > 0); len(missing) > 0 {
 			return unavailable(ctx, spec, missing)

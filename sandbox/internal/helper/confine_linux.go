@@ -213,11 +213,11 @@ func newRoot(hs Spec) error {
 		switch {
 		case b.overlay:
 			if err := mountOverlayIdmapped(hs, root, dst); err != nil {
-				return err
+				return &identityError{err}
 			}
 		case b.pre != nil:
 			if err := attach(b.pre, dst); err != nil {
-				return fmt.Errorf("attaching %s: %v", b.path, err)
+				return &identityError{fmt.Errorf("attaching %s: %v", b.path, err)}
 			}
 		default:
 			if err := mkMountpoint(dst, b.isDir); err != nil {

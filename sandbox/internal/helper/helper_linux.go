@@ -111,6 +111,9 @@ type Spec struct {
 	Identity *Identity `json:"identity,omitempty"`
 	Mounts   []Mount   `json:"mounts,omitempty"`
 	MountFD  int       `json:"mount_fd,omitempty"`
+	// FailIdentityForTest makes the identity's setup fail (agentos's
+	// tests of the fallback; set only by a test of package sandbox).
+	FailIdentityForTest bool `json:"fail_identity_for_test,omitempty"`
 	// Owned are the ReadOnly entries agentos idmaps too
 	// (sandbox.Spec.ReadOnlyOwned); agentos's side only.
 	Owned []string `json:"-"`
@@ -147,7 +150,16 @@ type Report struct {
 	Setup bool `json:"setup,omitempty"`
 	// Started confirms the command was started confined.
 	Started bool `json:"started,omitempty"`
+	// Identity marks a setup failure in what only the dedicated identity
+	// does (receiving and attaching agentos's mounts, the overlay from
+	// idmapped layers): the run can start again as the caller.
+	Identity bool `json:"identity,omitempty"`
 }
+
+// identityError is a failure of Report.Identity's kind.
+type identityError struct{ err error }
+
+func (e *identityError) Error() string { return e.err.Error() }
 
 // Main is the helper's main: pid 1 of the new namespaces, it sets up
 // the mounts, confines itself on one locked OS thread (capabilities,
@@ -175,9 +187,12 @@ func Main() int {
 		return holdView(repF, hs)
 	}
 	if err := receiveMounts(&hs); err != nil {
-		return report(repF, true, "%v", err)
+		return reportIdentity(repF, err)
 	}
 	if err := setupMounts(hs); err != nil {
+		if ie, ok := err.(*identityError); ok {
+			return reportIdentity(repF, ie)
+		}
 		return report(repF, true, "%v", err)
 	}
 	if hs.Probe && hs.ProbeFlags&unix.CLONE_NEWPID == 0 {
@@ -221,6 +236,14 @@ func Main() int {
 // report sends a failure to the parent and returns the helper's exit code.
 func report(repF *os.File, setup bool, format string, args ...any) int {
 	json.NewEncoder(repF).Encode(Report{Error: fmt.Sprintf(format, args...), Setup: setup})
+	repF.Close()
+	return ExitSetup
+}
+
+// reportIdentity is report for a failure of the dedicated identity's own
+// setup (Report.Identity).
+func reportIdentity(repF *os.File, err error) int {
+	json.NewEncoder(repF).Encode(Report{Error: "the sandbox's dedicated identity: " + err.Error(), Setup: true, Identity: true})
 	repF.Close()
 	return ExitSetup
 }

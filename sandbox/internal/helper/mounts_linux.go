@@ -15,6 +15,9 @@ const MaxFDsPerMessage = 64
 
 // receiveMounts reads the descriptors of hs.Mounts from hs.MountFD.
 func receiveMounts(hs *Spec) error {
+	if hs.FailIdentityForTest && hs.Identity != nil {
+		return fmt.Errorf("failed by a test")
+	}
 	want := 0
 	for i := range hs.Mounts {
 		hs.Mounts[i].fd = -1
