@@ -31,7 +31,3 @@ func FailIdentitySetupForTest() (restore func()) {
 	}
 }
 
-// IdentityImpossible says why this machine cannot give commands the
-// dedicated identity at all ("" when it can): not root, a container's
-// user namespace, a kernel without idmapped mounts.
-func IdentityImpossible() string { return identityStatic() }

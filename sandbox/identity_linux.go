@@ -36,6 +36,12 @@ var identityStatic = sync.OnceValue(func() string {
 	return ""
 })
 
+// IdentityUnavailable says why this machine cannot give commands the
+// dedicated identity at all ("" when it can, file systems permitting):
+// agentos not root, a container's user namespace, a kernel without
+// idmapped mounts.
+func IdentityUnavailable() string { return identityStatic() }
+
 // idmapRefused holds, per file system (fsKey), why it refused an
 // idmapped mount: learnt by the first run that tried, so later runs on
 // it start as the caller straight away.

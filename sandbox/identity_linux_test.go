@@ -25,7 +25,7 @@ import (
 // CI=true.
 func dedicated(t *testing.T) {
 	t.Helper()
-	if r := sandbox.IdentityImpossible(); r != "" {
+	if r := sandbox.IdentityUnavailable(); r != "" {
 		t.Skipf("no dedicated identity on this machine: %s", r)
 	}
 	if !sandbox.Check().IdentityDedicated {

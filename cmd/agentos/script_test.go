@@ -123,8 +123,15 @@ func Params(t *testing.T, dir string) testscript.Params {
 			if cond == "dedicated" {
 				// [dedicated]: commands run as the sandbox's own
 				// unprivileged uid here (agentos is root, the kernel and
-				// $TMPDIR's file system have idmapped mounts).
-				return sandbox.Check().IdentityDedicated, nil
+				// $TMPDIR's file system have idmapped mounts). Where the
+				// machine allows it, its absence is an error under CI=true.
+				if sandbox.Check().IdentityDedicated {
+					return true, nil
+				}
+				if sandbox.IdentityUnavailable() == "" && os.Getenv("CI") == "true" {
+					return false, fmt.Errorf("CI=true but commands do not get the dedicated identity: %s", sandbox.Check().Identity)
+				}
+				return false, nil
 			}
 			if cond != "sandbox" && cond != "allowtcp" {
 				return false, fmt.Errorf("unknown condition %q", cond)
