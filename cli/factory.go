@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/cli/policysource"
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/config"
 	"github.com/agentos/agentos/gitrepo"
@@ -74,7 +75,7 @@ type Factory struct {
 	// user was told when it is not the working tree's file.
 	origin        *policyOrigin
 	policyNoticed bool
-	committed     map[string]committedFile
+	policySrc     *policysource.Source
 }
 
 // NewFactory returns a Factory over the given streams.

@@ -308,7 +308,7 @@ func newCmdInit(f *Factory) *cobra.Command {
 			// Only the committed policy governs: say so until it is.
 			inForce := f.origin != nil && f.origin.Committed && f.origin.WorkingTree == wtSame
 			if !inForce {
-				fmt.Fprintf(f.IO.ErrOut, "%s is not in force until you commit it (git add %s && git commit): until then %s\n", config.FileName, config.FileName, notInForce(f.origin))
+				fmt.Fprintf(f.IO.ErrOut, "%s is not in force until you commit it (git add %s && git commit): until then %s\n", config.FileName, config.FileName, f.origin.NotInForce())
 			}
 			if asJSON {
 				res := map[string]any{"root": repo.Root, "policy": cfgPath, "state": state, "target": target, "wrote_policy": !exists || force, "policy_in_force": inForce}

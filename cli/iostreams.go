@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/agentos/agentos/cli/cliexit"
 	"golang.org/x/term"
 )
 
@@ -32,9 +33,7 @@ func isTerminal(v any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-var colors = map[string]string{
-	"red": "\x1b[31m", "green": "\x1b[32m", "yellow": "\x1b[33m", "bold": "\x1b[1m", "dim": "\x1b[2m", "cyan": "\x1b[36m",
-}
+var colors = cliexit.ANSI
 
 // Color wraps s in an ANSI colour when stderr is a terminal and NO_COLOR is unset.
 func (s *IOStreams) Color(name, text string) string {

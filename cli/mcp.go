@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/canonjson"
+	"github.com/agentos/agentos/cli/sandboxrun"
 	"github.com/agentos/agentos/cmdrule"
 	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/httpapi"
@@ -290,8 +291,8 @@ func (b *mcpBackend) RunCommand(ctx context.Context, in mcpserver.RunCommandArgs
 	f, _, _ := b.factory()
 	defer f.Close()
 	stdout, stderr := sandbox.NewOutputTail(mcpOutputLimit), sandbox.NewOutputTail(mcpOutputLimit)
-	err := sandboxRun(ctx, f, in.Argv, sandboxRunOpts{timeout: timeout, stdin: strings.NewReader(""), stdout: stdout, stderr: stderr, exit: &res.ExitCode,
-		decided: func(d cmdrule.Decision) error {
+	err := sandboxrun.Run(ctx, f, in.Argv, sandboxrun.Opts{Timeout: timeout, Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr, Exit: &res.ExitCode,
+		Decided: func(d cmdrule.Decision) error {
 			res.Rule = d.RuleID
 			return record(mcpserver.CommandDecision{Effect: string(d.Effect), Rule: d.RuleID, Reason: d.Reason})
 		}})

@@ -143,7 +143,7 @@ func newCmdPolicyExplain(f *Factory) *cobra.Command {
 
 func printPolicyExplain(f *Factory, v explainView) {
 	out := f.IO.Out
-	fmt.Fprintf(out, "task %s (%s, %s)\nplan %s\npolicy %s (%s)\n", v.Task, v.State, v.Mode, v.PlanHash, v.PolicyHash, v.Source.describe())
+	fmt.Fprintf(out, "task %s (%s, %s)\nplan %s\npolicy %s (%s)\n", v.Task, v.State, v.Mode, v.PlanHash, v.PolicyHash, v.Source.Describe())
 	if v.PlanPolicy != v.PolicyHash {
 		fmt.Fprintf(f.IO.ErrOut, "note: the plan was gated under policy %s; this is the current policy's view (applying it needs a re-plan)\n", v.PlanPolicy)
 	}
@@ -315,7 +315,7 @@ func policyUnderTest(ctx context.Context, f *Factory, committed bool) (*config.C
 		if err != nil {
 			return nil, "", false, err
 		}
-		return cfg, "the policy in force (" + f.origin.describe() + ")", true, nil
+		return cfg, "the policy in force (" + f.origin.Describe() + ")", true, nil
 	}
 	r, err := f.Repo(ctx)
 	if err != nil {
@@ -333,7 +333,7 @@ func policyUnderTest(ctx context.Context, f *Factory, committed bool) (*config.C
 		inForce = cur.Hash == cfg.Hash && f.origin.Committed
 	}
 	if inForce {
-		return cfg, path + " (in force: " + f.origin.describe() + ")", true, nil
+		return cfg, path + " (in force: " + f.origin.Describe() + ")", true, nil
 	}
 	return cfg, path + " (working tree; " + notInEffect + " — only the committed " + config.FileName + " governs)", false, nil
 }

@@ -6,12 +6,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/cli/cliexit"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -115,12 +115,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	err := root.ExecuteContext(ctx)
-	if i, ok := context.Cause(ctx).(*agentos.Interrupt); ok && err != nil && agentos.ErrorCode(err) != agentos.ECANCELLED &&
-		(errors.Is(err, context.Canceled) || agentos.ErrorCode(err) == agentos.EINTERNAL) {
-		// Whatever the command was doing when the signal came ("context
-		// canceled" from a query, a git call): the user reads why it stopped.
-		err = agentos.WrapError(agentos.ECANCELLED, errors.Join(i, err), "%s", i.Reason)
-	}
+	// Whatever the command was doing when a signal came: the user reads
+	// why it stopped.
+	err = cliexit.Interrupted(ctx, err)
 	err = f.storeDamage(err)
 	if f.progressEnd != nil {
 		f.progressEnd()
@@ -147,17 +144,7 @@ func printError(f *Factory, err error) {
 		})
 		return
 	}
-	code := agentos.ErrorCode(err)
-	prefix := "error: "
-	switch code {
-	case agentos.EBLOCKED:
-		prefix = "blocked: "
-	case agentos.EAWAITINGAPPROVAL:
-		prefix = "awaiting approval: "
-	case agentos.EHELD:
-		prefix = "waiting: "
-	}
-	fmt.Fprintln(f.IO.ErrOut, f.IO.Color(colorFor(code), prefix)+msg)
+	fmt.Fprintln(f.IO.ErrOut, cliexit.ErrorLine(err, msg, f.IO.ErrTTY && !f.IO.NoColor))
 	if f.Debug {
 		for e := err; e != nil; {
 			u, ok := e.(interface{ Unwrap() error })
@@ -172,52 +159,20 @@ func printError(f *Factory, err error) {
 	}
 }
 
-func colorFor(code string) string {
-	switch code {
-	case agentos.EBLOCKED, agentos.EAWAITINGAPPROVAL, agentos.EHELD:
-		return "yellow"
-	}
-	return "red"
-}
-
-// Exit codes: the documented contract (README, "Exit codes").
+// Exit codes: the documented contract (README, "Exit codes"), decided
+// in cliexit.
 const (
-	ExitOK               = 0
-	ExitFailed           = 1
-	ExitUsage            = 2
-	ExitBlocked          = 3
-	ExitAwaitingApproval = 4
-	// ExitHeld: the scheduler held or skipped the task (a hold rule, a full
-	// serialize or max_concurrency key, a file lock); it stays queued.
-	ExitHeld = 5
-	// ExitSignal plus the signal's number: the command was stopped by
-	// SIGHUP (129), SIGINT (130) or SIGTERM (143); its task is cancelled.
-	ExitSignal = 128
+	ExitOK               = cliexit.OK
+	ExitFailed           = cliexit.Failed
+	ExitUsage            = cliexit.Usage
+	ExitBlocked          = cliexit.Blocked
+	ExitAwaitingApproval = cliexit.AwaitingApproval
+	ExitHeld             = cliexit.Held
+	ExitSignal           = cliexit.Signal
 )
 
 // ExitCode is the one place an error becomes an exit code.
-func ExitCode(err error) int {
-	if err == nil {
-		return ExitOK
-	}
-	switch agentos.ErrorCode(err) {
-	case agentos.EINVALID, agentos.ENOTFOUND:
-		return ExitUsage
-	case agentos.EBLOCKED:
-		return ExitBlocked
-	case agentos.EAWAITINGAPPROVAL:
-		return ExitAwaitingApproval
-	case agentos.EHELD:
-		return ExitHeld
-	case agentos.ECANCELLED:
-		// Stopped by a signal: the shell's convention. Stopped by a
-		// person's `task cancel` or a worker shutting down: a failure.
-		if i, ok := errors.AsType[*agentos.Interrupt](err); ok && i.Number > 0 {
-			return ExitSignal + i.Number
-		}
-	}
-	return ExitFailed
-}
+func ExitCode(err error) int { return cliexit.Code(err) }
 
 func usageErr(format string, args ...any) error {
 	return agentos.Errorf(agentos.EINVALID, format, args...)

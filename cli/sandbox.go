@@ -1,18 +1,15 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/agentos/agentos"
-	"github.com/agentos/agentos/cmdrule"
+	"github.com/agentos/agentos/cli/sandboxrun"
 	"github.com/agentos/agentos/sandbox"
 	"github.com/spf13/cobra"
 )
@@ -82,6 +79,9 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 				if rep.Identity != "" {
 					fmt.Fprintf(f.IO.Out, "identity: %s\n", rep.Identity)
 				}
+				if rep.Helper != "" {
+					fmt.Fprintf(f.IO.Out, "helper: %s\n", rep.Helper)
+				}
 				if len(rep.Limitations) > 0 {
 					fmt.Fprintln(f.IO.Out, "limitations:")
 					for _, l := range rep.Limitations {
@@ -124,134 +124,15 @@ func newCmdSandboxRun(f *Factory) *cobra.Command {
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return sandboxRun(cmd.Context(), f, args, sandboxRunOpts{network: network, allowTCP: allowTCP, timeout: timeout,
-				stdin: f.IO.In, stdout: f.IO.Out, stderr: f.IO.ErrOut})
+			// The verb is package sandboxrun, whose init runs it before the
+			// rest of agentos initialises when the command line allows
+			// (the light path); here for every other form.
+			return sandboxrun.Run(cmd.Context(), f, args, sandboxrun.Opts{Network: network, AllowTCP: allowTCP, Timeout: timeout,
+				Stdin: f.IO.In, Stdout: f.IO.Out, Stderr: f.IO.ErrOut})
 		},
 	}
 	cmd.Flags().BoolVar(&network, "network", false, "allow network access for this command")
 	cmd.Flags().StringArrayVar(&allowTCP, "allow-tcp", nil, "with the network off, allow TCP to this HOST:PORT only (repeatable; added to sandbox.allow_tcp)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "kill the command after this long (default: exec.default_timeout)")
 	return cmd
-}
-
-// sandboxRunOpts are what `agentos sandbox run` and the MCP server's
-// run_command tool give sandboxRun.
-type sandboxRunOpts struct {
-	network  bool
-	allowTCP []string
-	timeout  time.Duration
-	stdin    io.Reader
-	stdout   io.Writer
-	stderr   io.Writer
-	// decided, when set, sees the command rules' decision before anything
-	// runs; an error from it (the decision could not be recorded) stops
-	// the run.
-	decided func(cmdrule.Decision) error
-	// exit, when set, receives the command's exit code.
-	exit *int
-}
-
-// sandboxRun decides args with the repository's command rules and runs
-// them in the sandbox with the repository as the writable root: the one
-// path of `agentos sandbox run` and of the MCP server's run_command.
-func sandboxRun(ctx context.Context, f *Factory, args []string, o sandboxRunOpts) error {
-	repo, err := f.Repo(ctx)
-	if err != nil {
-		return err
-	}
-	// Only the command rules decide here (compiled, with their
-	// examples, just below): compiling every gate's CEL first cost
-	// about a tenth of the command's start (issue 13's figure).
-	cfg, err := f.ConfigUnchecked(ctx)
-	if err != nil {
-		return err
-	}
-	rules, err := cmdrule.New(cfg.Commands)
-	if err != nil {
-		return err
-	}
-	root := repo.Root
-	dir := root
-	if wd, err := os.Getwd(); err == nil {
-		if rel, err := filepath.Rel(root, wd); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			dir = wd
-		}
-	}
-	tmp, err := os.MkdirTemp("", "agentos-sandbox-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	pol := sandbox.NewPolicy(cfg, root, os.Environ())
-	env := pol.CommandEnv(os.Environ(), cfg.Exec.EnvAllow, tmp)
-	look := cmdrule.PathLookup(sandbox.EnvValue(env, "PATH"), dir)
-
-	dec := rules.Decide(args, look)
-	for _, c := range dec.Commands {
-		fmt.Fprintf(o.stderr, "rule %s: %s %s (%s)\n", c.RuleID, c.Effect, strings.Join(c.Argv, " "), c.Reason)
-	}
-	if o.decided != nil {
-		if err := o.decided(dec); err != nil {
-			return err
-		}
-	}
-	switch dec.Effect {
-	case cmdrule.Deny:
-		return agentos.Errorf(agentos.EDENIED, "command denied by rule %s: %s", dec.RuleID, dec.Reason)
-	case cmdrule.Approve:
-		return agentos.Errorf(agentos.EDENIED, "command needs a human approval (rule %s: %s); run it as a plan step instead", dec.RuleID, dec.Reason)
-	}
-	exe, err := look(args[0])
-	if err != nil {
-		return agentos.Errorf(agentos.ENOTFOUND, "%s: no such executable", args[0])
-	}
-	if err := pol.Visible(exe, root); err != nil {
-		return agentos.WrapError(agentos.EDENIED, err, "command %s: %s", args[0], agentos.ErrorMessage(err))
-	}
-	if o.timeout == 0 {
-		o.timeout, _ = time.ParseDuration(cfg.Exec.DefaultTimeout)
-	}
-	// stderr is where tools report a failed fetch (OfflineHint); stdout
-	// stays the caller's own, a terminal included.
-	stderr := sandbox.NewOutputTail(8192)
-	spec := sandbox.Spec{
-		Argv:      append([]string{exe}, args[1:]...),
-		Dir:       dir,
-		Env:       env,
-		Worktree:  root,
-		ReadWrite: []string{tmp},
-		Network:   o.network,
-		AllowTCP:  o.allowTCP,
-		Timeout:   o.timeout,
-		Stdin:     o.stdin,
-		Stdout:    o.stdout,
-		Stderr:    io.MultiWriter(o.stderr, stderr),
-	}
-	if err := pol.Apply(&spec); err != nil {
-		return err
-	}
-	res, err := sandbox.Run(ctx, spec)
-	if err != nil {
-		return err
-	}
-	// Behind the seccomp filter: nothing set-id outlives the run in
-	// the repository or its caches.
-	if err := sandbox.RefuseSetID(append([]string{root}, spec.ReadWrite...)...); err != nil {
-		return err
-	}
-	if o.exit != nil {
-		*o.exit = res.ExitCode
-	}
-	if res.Unconfined {
-		fmt.Fprintln(o.stderr, "warning: ran UNCONFINED (sandbox.require is false and this machine cannot confine)")
-	}
-	switch {
-	case res.TimedOut:
-		return agentos.Errorf(agentos.EFAILED, "%s killed after the %s o.timeout", args[0], o.timeout)
-	case res.ExitCode != 0 && len(res.LimitsHit) > 0:
-		return agentos.Errorf(agentos.EFAILED, "%s exited with code %d after reaching sandbox.limits (%s)", args[0], res.ExitCode, strings.Join(res.LimitsHit, ", "))
-	case res.ExitCode != 0:
-		return agentos.Errorf(agentos.EFAILED, "%s exited with code %d%s", args[0], res.ExitCode, sandbox.OfflineHint(stderr.String()))
-	}
-	return nil
 }

@@ -66,6 +66,7 @@ func check() Report {
 		r.Features = append(r.Features, cgroupFeatures()...)
 		setIdentity(&r, idReason)
 		r.Limitations = limitations(r.LandlockABI, r.IdentityDedicated)
+		r.Helper = HelperDescription()
 		return r
 	}
 	userErr := probe(unix.CLONE_NEWUSER)
@@ -93,6 +94,7 @@ func check() Report {
 	}
 	setIdentity(&r, idReason)
 	r.Limitations = limitations(r.LandlockABI, r.IdentityDedicated)
+	r.Helper = HelperDescription()
 	return r
 }
 

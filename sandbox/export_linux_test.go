@@ -31,3 +31,9 @@ func FailIdentitySetupForTest() (restore func()) {
 	}
 }
 
+// ForceSelfHelper makes this process start itself as the helper, as where
+// the embedded helper cannot be executed.
+func ForceSelfHelper(why string) (restore func()) {
+	forceSelfHelper(why)
+	return func() { embeddedOff.Store(nil) }
+}

@@ -59,7 +59,7 @@ func cloneFlags(network bool) uintptr {
 	return f
 }
 
-// startHelper starts /proc/self/exe as the helper in fresh namespaces. The
+// startHelper starts the helper (helperExe) in fresh namespaces. The
 // user namespace maps its root to the caller's own uid and gid: files the
 // command creates belong to the caller, and the capabilities it has inside
 // are dropped before the command starts.
@@ -82,6 +82,7 @@ func startHelper(hs helperSpec, flags uintptr, forward *os.File, stdin io.Reader
 // passes it the mounts it cannot open itself (identityMounts); a file
 // system refusing the idmapping ends the attempt with errIdmapRefused.
 func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, ctty bool, stdin io.Reader, stdout, stderr io.Writer) (cmd *exec.Cmd, rep *os.File, stuck bool, err error) {
+	hs.Protocol = helper.Protocol
 	var mountSock [2]int
 	var mountChild *os.File
 	if hs.Identity != nil {
@@ -114,9 +115,12 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, c
 		specW.Close()
 		return nil, nil, false, err
 	}
-	newCmd := func(cgroupFD int) *exec.Cmd {
-		cmd := exec.Command("/proc/self/exe", helper.Arg)
-		cmd.Env = []string{helper.Env + "=1"}
+	newCmd := func(exe string, cgroupFD int) *exec.Cmd {
+		cmd := exec.Command(exe, helper.Arg)
+		// One P: the helper runs one thread's work (its own runtime's
+		// threads and idle Ps cost about a third of its start). The
+		// command gets its own environment (Spec.Env), not this one.
+		cmd.Env = []string{helper.Env + "=1", "GOMAXPROCS=1"}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 		cmd.ExtraFiles = []*os.File{specR, repW}
 		if forward != nil {
@@ -150,6 +154,20 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, c
 		}
 		return cmd
 	}
+	// start starts the embedded helper (helperbin_linux.go), or agentos
+	// itself when this kernel will not execute the embedded one.
+	start := func(cgroupFD int) (*exec.Cmd, error) {
+		exe, embedded := helperExe()
+		cmd := newCmd(exe, cgroupFD)
+		err := cmd.Start()
+		if err != nil && embedded {
+			if cmd2 := newCmd(selfExe, cgroupFD); cmd2.Start() == nil {
+				embeddedRefused(err)
+				return cmd2, nil
+			}
+		}
+		return cmd, err
+	}
 	fail := func(err error) (*exec.Cmd, *os.File, bool, error) {
 		specW.Close()
 		repR.Close()
@@ -162,16 +180,14 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, c
 		return fail(err)
 	}
 	cgFD, into := cg.intoFD()
-	cmd = newCmd(cgFD)
-	err = cmd.Start()
+	cmd, err = start(cgFD)
 	if into {
 		unix.Close(cgFD)
 		if err != nil {
 			// A kernel without clone3 into a group (before 5.7): the
 			// helper is joined after its start instead.
 			into = false
-			cmd = newCmd(-1)
-			err = cmd.Start()
+			cmd, err = start(-1)
 		}
 	}
 	if leave != nil {

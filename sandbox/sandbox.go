@@ -1,9 +1,11 @@
 // Package sandbox runs every command AgentOS executes (exec steps, verify
 // checks, contractor processes) confined, through one function: Run.
 //
-// On Linux, Run re-executes the agentos binary (/proc/self/exe) as a hidden
-// helper in new user, mount, pid, ipc, uts and (unless the network is
-// allowed) network namespaces. The helper makes everything but the writable
+// On Linux, Run starts a helper in new user, mount, pid, ipc, uts and
+// (unless the network is allowed) network namespaces: the small
+// agentos-sandbox-helper binary agentos embeds, run from a sealed memfd
+// (helperbin_linux.go), else the agentos binary re-executed
+// (/proc/self/exe). The helper makes everything but the writable
 // roots read-only, protected paths included, mounts a private /proc, bounds
 // the number of processes, drops every capability, restricts itself with
 // Landlock and a seccomp filter, sets rlimits and execs the command, which
@@ -12,8 +14,9 @@
 // (Spec.AllowTCP) the helper also opens loopback listeners inside the
 // network namespace and hands them to the caller, which relays each
 // connection to its destination (forward_linux.go).
-// The helper is package sandbox/internal/helper, whose init takes over the
-// re-executed process before the rest of the binary is initialised: any
+// The helper is package sandbox/internal/helper, which the embedded
+// binary only wires; its init also takes over a re-executed agentos
+// before the rest of the binary is initialised: any
 // binary that links this package (agentos, its tests) plays the helper's
 // part without doing anything; IsHelper/HelperMain remain for binaries
 // that dispatched it themselves.
@@ -393,6 +396,9 @@ type Report struct {
 	// Profiles are the policy's toolchains (agentos sandbox check in a
 	// repository): where each tool resolves, or what is missing.
 	Profiles []ProfileTool `json:"profiles,omitempty"`
+	// Helper names the helper commands start through: the embedded
+	// agentos-sandbox-helper, or agentos itself and why.
+	Helper string `json:"helper,omitempty"`
 }
 
 // Missing names the features a run needs but this machine lacks, each with

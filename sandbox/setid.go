@@ -1,13 +1,11 @@
 package sandbox
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
+	"time"
 
 	"github.com/agentos/agentos"
 	"golang.org/x/sys/unix"
@@ -19,63 +17,42 @@ import (
 
 // SetIDFiles lists what under roots has a set-id bit (files, not
 // directories: a setgid directory only passes its group on), carries a
-// file capability or is a device node. .git directories are skipped: they
-// are read-only to every command.
-func SetIDFiles(roots ...string) ([]string, error) {
-	var out []string
-	for _, root := range roots {
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if d.IsDir() {
-				if d.Name() == agentos.GitDir && p != root {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil {
-				return nil
-			}
-			m := info.Mode()
-			if m&fs.ModeCharDevice != 0 {
-				// A 0:0 character device is how overlayfs records a
-				// deletion in a task's layer (the kernel makes it, not
-				// the command): not a device anyone can open.
-				if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Rdev == 0 {
-					return nil
-				}
-			}
-			switch {
-			case m&(fs.ModeSetuid|fs.ModeSetgid) != 0, m&fs.ModeDevice != 0:
-				out = append(out, p)
-			case m.IsRegular():
-				if n, _ := unix.Lgetxattr(p, "security.capability", nil); n > 0 {
-					out = append(out, p)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return out, err
-		}
-	}
-	return out, nil
-}
+// file capability or is a device node, in lexical order. A root's own
+// .git is skipped: it is read-only to every command (a .git further down
+// is not).
+func SetIDFiles(roots ...string) ([]string, error) { return setIDFiles(time.Time{}, roots...) }
 
 // RefuseSetID fails (code denied) when SetIDFiles finds anything under
 // roots, after making each found file harmless: set-id bits cleared, file
 // capability removed, device node deleted. Call it after a run and before
 // anything in roots is committed or kept.
-func RefuseSetID(roots ...string) error {
-	found, err := SetIDFiles(roots...)
+func RefuseSetID(roots ...string) error { return RefuseSetIDSince(time.Time{}, roots...) }
+
+// RefuseSetIDSince is RefuseSetID after a run that started at start: a
+// file whose status last changed before it (its ctime, which no process
+// can set back) cannot have gained a file capability during the run, so
+// only the others are asked for one. The walk and the mode of every file
+// stay: a set-id bit is in the mode, which comes with the walk.
+func RefuseSetIDSince(start time.Time, roots ...string) error {
+	if !start.IsZero() {
+		// Timestamps are the kernel's coarse clock, a tick behind; and a
+		// clock set back during the run would hide a change: then
+		// everything is asked.
+		if time.Now().Round(0).Before(start.Round(0)) {
+			start = time.Time{}
+		} else {
+			start = start.Add(-time.Second)
+		}
+	}
+	found, err := setIDFiles(start, roots...)
 	if err != nil {
 		return agentos.WrapError(agentos.EINTERNAL, err, "cannot check for set-id files: %v", err)
 	}
+	return refuseFound(found)
+}
+
+// refuseFound makes what SetIDFiles found harmless and refuses it.
+func refuseFound(found []string) error {
 	if len(found) == 0 {
 		return nil
 	}

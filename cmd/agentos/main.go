@@ -7,6 +7,9 @@ import (
 
 	"github.com/agentos/agentos/cli"
 	"github.com/agentos/agentos/sandbox"
+	// `agentos sandbox run` takes over in this package's init, before the
+	// rest of agentos is initialised (the light path, cli/sandboxrun).
+	_ "github.com/agentos/agentos/cli/sandboxrun"
 )
 
 func main() { os.Exit(run()) }
@@ -15,9 +18,10 @@ func main() { os.Exit(run()) }
 // `agentos` of the scripts (script_test.go), so main and the tests cannot
 // drift apart.
 func run() int {
-	// The sandbox re-executes this binary as its helper, which its own
-	// package's init takes over before main (sandbox/internal/helper);
-	// this is a second line, should that init ever not run first.
+	// The sandbox re-executes this binary as its helper where it cannot
+	// start its embedded one; the helper's own package's init takes over
+	// before main (sandbox/internal/helper); this is a second line,
+	// should that init ever not run first.
 	if sandbox.IsHelper() {
 		return sandbox.HelperMain()
 	}

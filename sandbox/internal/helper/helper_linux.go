@@ -27,6 +27,12 @@ const (
 	// ExitSetup is the helper's exit code when confinement failed; the
 	// report pipe carries the reason.
 	ExitSetup = 125
+	// Protocol is the version of Spec and Report. agentos embeds the
+	// helper as a separate binary (cmd/agentos-sandbox-helper), so the two
+	// can be built from different sources: bump it with any change of
+	// meaning, and the helper refuses a spec of another version, or with a
+	// field it does not know, instead of running a command half-confined.
+	Protocol = 2
 )
 
 // The helper takes over here, before the packages it does not need are
@@ -75,6 +81,8 @@ type Forward struct {
 
 // Spec is what the parent sends the helper over SpecFD.
 type Spec struct {
+	// Protocol is the sender's Protocol.
+	Protocol  int      `json:"protocol"`
 	Argv      []string `json:"argv"`
 	Dir       string   `json:"dir"`
 	Env       []string `json:"env"`
@@ -178,10 +186,15 @@ func Main() int {
 	unix.CloseOnExec(SpecFD)
 	unix.CloseOnExec(ReportFD)
 	var hs Spec
-	err := json.NewDecoder(specF).Decode(&hs)
+	dec := json.NewDecoder(specF)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&hs)
 	specF.Close()
+	if err == nil && hs.Protocol != Protocol {
+		err = fmt.Errorf("protocol %d, this helper speaks %d", hs.Protocol, Protocol)
+	}
 	if err != nil {
-		return report(repF, true, "reading the sandbox spec: %v", err)
+		return report(repF, true, "reading the sandbox spec: %v (a helper built from other sources than agentos: run go generate ./sandbox/... and rebuild)", err)
 	}
 	if hs.Hold {
 		return holdView(repF, hs)
