@@ -36,6 +36,7 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 				if cfg, err := f.Config(cmd.Context()); err == nil {
 					pol := sandbox.NewPolicy(cfg, repo.Root, os.Environ())
 					rep.Profiles = pol.CheckProfiles(cfg, os.Environ())
+					rep = rep.WithIdentity(pol.Identity)
 					if pol.UsesCache() {
 						cache = pol.CacheDir
 					}

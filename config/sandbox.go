@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -40,6 +41,19 @@ type Sandbox struct {
 	// visible directory, in addition to the built-in credential list
 	// (~/.ssh, ~/.aws, ~/.netrc, ~/.npmrc, ...).
 	Hide []string `yaml:"hide"`
+	// Identity is the dedicated unprivileged host uid and gid commands
+	// run as when agentos runs as root and the machine supports idmapped
+	// mounts (default DefaultSandboxUID for both).
+	Identity SandboxIdentity `yaml:"identity"`
+}
+
+// DefaultSandboxUID is the default sandbox.identity uid and gid.
+const DefaultSandboxUID = 2013265920
+
+// SandboxIdentity is sandbox.identity.
+type SandboxIdentity struct {
+	UID *uint32 `yaml:"uid"`
+	GID *uint32 `yaml:"gid"`
 }
 
 // Profile is one ecosystem's view of the machine. Paths may start with ~/
@@ -98,6 +112,21 @@ func (s Sandbox) Required() bool { return s.Require == nil || *s.Require }
 // validateSandbox checks the allow_tcp entries and that the limits leave
 // room to start a program.
 func validateSandbox(c *Config) error {
+	for _, id := range []struct {
+		name   string
+		v      *uint32
+		caller int
+	}{{"uid", c.Sandbox.Identity.UID, os.Getuid()}, {"gid", c.Sandbox.Identity.GID, os.Getgid()}} {
+		switch {
+		case id.v == nil:
+		case *id.v == 0:
+			return agentos.Errorf(agentos.EINVALID, "sandbox.identity.%s: 0 is root's; name an unprivileged %s no account uses (default %d)", id.name, id.name, DefaultSandboxUID)
+		case *id.v == 1<<32-1:
+			return agentos.Errorf(agentos.EINVALID, "sandbox.identity.%s: %d is not a valid id", id.name, *id.v)
+		case int64(*id.v) == int64(id.caller):
+			return agentos.Errorf(agentos.EINVALID, "sandbox.identity.%s: %d is agentos's own %s; name one no account uses (default %d)", id.name, *id.v, id.name, DefaultSandboxUID)
+		}
+	}
 	for _, e := range c.Sandbox.AllowTCP {
 		if _, _, err := ParseAllowTCP(e); err != nil {
 			return fmt.Errorf("sandbox.allow_tcp: %v", err)

@@ -326,7 +326,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	// them (the agentos binary's directory may be a home directory holding
 	// ~/.ssh): the CLI and the hook program themselves, and for an npm CLI
 	// its package with the packages it depends on.
-	readOnly := append([]string{d.Config, sockDir}, installFiles(exe)...)
+	readOnly := installFiles(exe)
 	readOnly = append(readOnly, installFiles(hook[0])...)
 	readOnly = append(readOnly, spec.ReadOnly...)
 	stdout, stderr := out, out
@@ -353,13 +353,17 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		Worktree:  d.Worktree,
 		ReadWrite: []string{d.Home, d.Tmp},
 		ReadOnly:  readOnly,
-		Network:   spec.network(),
-		AllowTCP:  spec.AllowTCP,
-		Require:   spec.Require,
-		Timeout:   spec.Timeout,
-		Stdin:     bytes.NewReader(nil),
-		Stdout:    stdout,
-		Stderr:    stderr,
+		// Its configuration and the hook socket are AgentOS's files made
+		// for it: readable (and the socket connectable) by the sandbox's
+		// dedicated uid too.
+		ReadOnlyOwned: []string{d.Config, sockDir},
+		Network:       spec.network(),
+		AllowTCP:      spec.AllowTCP,
+		Require:       spec.Require,
+		Timeout:       spec.Timeout,
+		Stdin:         bytes.NewReader(nil),
+		Stdout:        stdout,
+		Stderr:        stderr,
 	}
 	if spec.interactive() {
 		sspec.Stdin, sspec.Stdout, sspec.Stderr, sspec.Terminal, sspec.Timeout = spec.Terminal, spec.Terminal, spec.Terminal, true, 0

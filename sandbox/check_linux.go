@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,7 +55,7 @@ func check() Report {
 
 	// One confined dry run end to end; on failure, the namespaces one at a
 	// time, to name exactly what is missing.
-	dryErr := dryRun()
+	idReason, dryErr := dryRun()
 	if dryErr == nil {
 		for _, ns := range namespaces {
 			r.Features = append(r.Features, Feature{Name: ns.name, OK: true, NetworkOnly: ns.flag == unix.CLONE_NEWNET})
@@ -63,8 +64,8 @@ func check() Report {
 		r.Features = checkAllowTCP(r.Features)
 		r.Features = append(r.Features, overlayFeature())
 		r.Features = append(r.Features, cgroupFeatures()...)
-		r.Identity = identity()
-		r.Limitations = limitations(r.LandlockABI)
+		setIdentity(&r, idReason)
+		r.Limitations = limitations(r.LandlockABI, r.IdentityDedicated)
 		r.Helper = HelperDescription()
 		return r
 	}
@@ -88,20 +89,27 @@ func check() Report {
 		r.Features = append(r.Features, Feature{Name: "sandbox setup", Detail: dryErr.Error()})
 	}
 	r.Features = append(r.Features, cgroupFeatures()...)
-	r.Identity = identity()
-	r.Limitations = limitations(r.LandlockABI)
+	if idReason == "" {
+		idReason = "the sandbox cannot start here (see the features above; only with sandbox.require: false do commands run, unconfined)"
+	}
+	setIdentity(&r, idReason)
+	r.Limitations = limitations(r.LandlockABI, r.IdentityDedicated)
 	r.Helper = HelperDescription()
 	return r
 }
 
 // limitations are what the sandbox leaves open on this machine even when
 // every feature works: agentos sandbox check prints them, one line each.
-func limitations(abi int) []string {
+func limitations(abi int, dedicated bool) []string {
 	var out []string
-	if os.Getuid() == 0 {
+	switch {
+	case dedicated:
+		out = append(out, "identity: commands run as an unprivileged uid of their own, but what they create in the worktree and caches is root's on disk "+
+			"(set-id bits and file capabilities are refused, and refused again before commit); they read whatever others may read in the paths the sandbox shows")
+	case os.Getuid() == 0:
 		out = append(out, "identity: commands run as host root without capabilities, not as a separate unprivileged uid: "+
-			"the files they create are root's on the host (set-id bits and file capabilities are refused, and refused again before commit)")
-	} else {
+			"they read root's files wherever the sandbox shows them, and the files they create are root's on the host (set-id bits and file capabilities are refused, and refused again before commit)")
+	default:
 		out = append(out, "identity: commands run as your own uid, not as a separate unprivileged uid: "+
 			"they read what the sandbox shows (worktree, sandbox.read_only, system directories) with your rights, and what they create is yours")
 	}
@@ -122,31 +130,62 @@ func limitations(abi int) []string {
 	return out
 }
 
-// identity says which host identity confined commands run with. The
-// sandbox's root is the caller's own uid: a dedicated unprivileged uid
-// (with the worktree idmapped to it) is not used, because the helper, as
-// that uid, could no longer open the caller's worktree, caches and
-// read_only paths to bind them (each would have to be opened by agentos
-// and passed in) — see docs/sandbox.md.
-func identity() string {
-	uid, gid := os.Getuid(), os.Getgid()
-	if uid == 0 {
-		return "commands run as host root (uid 0, gid 0), the identity agentos runs as, with no capabilities: " +
-			"files they create are root's; set-id bits, file capabilities and device nodes are refused (seccomp)"
+// setIdentity says which host identity confined commands run with, and
+// why (idReason: why not the dedicated one, from the dry run).
+func setIdentity(r *Report, idReason string) { r.setIdentity(idReason, DefaultIdentity) }
+
+// WithIdentity is r for a policy whose sandbox.identity is id.
+func (r Report) WithIdentity(id Identity) Report {
+	if r.Identity != "" {
+		r.setIdentity(r.idReason, id.orDefault())
 	}
-	return fmt.Sprintf("commands run as your own uid %d (gid %d), with no capabilities; set-id bits, file capabilities and device nodes are refused (seccomp)", uid, gid)
+	return r
+}
+
+func (r *Report) setIdentity(idReason string, id Identity) {
+	r.idReason = idReason
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	if idReason == "" {
+		r.IdentityUID, r.IdentityGID, r.IdentityDedicated = &id.UID, &id.GID, true
+		r.Identity = fmt.Sprintf("commands run as host uid %d, gid %d, the sandbox's own unprivileged identity (sandbox.identity), "+
+			"not as root: uid 0 without capabilities inside, owner of nothing outside; the worktree, caches and temp directory are idmapped mounts, "+
+			"so what they create is root's on disk; a worktree on a file system that refuses idmapped mounts runs as root instead", id.UID, id.GID)
+		return
+	}
+	r.IdentityUID, r.IdentityGID = &uid, &gid
+	if uid == 0 {
+		r.Identity = fmt.Sprintf("commands run as host root (uid 0, gid %d), the identity agentos runs as, with no capabilities, "+
+			"because %s: files they create are root's; set-id bits, file capabilities and device nodes are refused (seccomp)", gid, idReason)
+		return
+	}
+	r.Identity = fmt.Sprintf("commands run as your own uid %d (gid %d), with no capabilities, because %s; set-id bits, file capabilities and device nodes are refused (seccomp)", uid, gid, idReason)
 }
 
 // dryRun confines a helper completely, over an empty worktree, without
 // running anything.
-func dryRun() error {
+// It returns why commands cannot run as the dedicated identity
+// ("" when the dry run did).
+func dryRun() (idReason string, err error) {
 	wt, err := os.MkdirTemp("", "agentos-check-")
 	if err != nil {
-		return err
+		return identityStatic(), err
 	}
 	defer os.RemoveAll(wt)
 	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: helperLimits(DefaultLimits)}
-	return waitHelper(hs, cloneFlags(false))
+	idReason = identityFor(&hs, DefaultIdentity)
+	err = waitHelper(hs, cloneFlags(false))
+	var ie *identitySetupError
+	switch {
+	case errors.Is(err, errIdmapRefused):
+		idReason = identityFor(&hs, DefaultIdentity)
+	case errors.As(err, &ie):
+		identityBrokenBy(hs, ie.Error())
+		idReason = identityFor(&hs, DefaultIdentity)
+	default:
+		return idReason, err
+	}
+	hs.Identity, hs.Mounts = nil, nil
+	return idReason, waitHelper(hs, cloneFlags(false))
 }
 
 // checkAllowTCP confirms the static "tcp allowlist" feature with a dry run
@@ -178,7 +217,7 @@ func dryRunAllowTCP() error {
 	cmd, rep, err := startHelper(hs, cloneFlags(false), helperEnd, nil, io.Discard, io.Discard)
 	helperEnd.Close()
 	if err != nil {
-		return fmt.Errorf("clone: %v", err)
+		return fmt.Errorf("clone: %w", err)
 	}
 	rl.start()
 	err = waitStarted(cmd, rep)
@@ -210,7 +249,7 @@ func probe(flags uintptr) error {
 func waitHelper(hs helperSpec, flags uintptr) error {
 	cmd, rep, err := startHelper(hs, flags, nil, nil, io.Discard, io.Discard)
 	if err != nil {
-		return fmt.Errorf("clone: %v", err)
+		return fmt.Errorf("clone: %w", err)
 	}
 	return waitStarted(cmd, rep)
 }
@@ -224,6 +263,9 @@ func waitStarted(cmd *exec.Cmd, rep *os.File) error {
 	if len(raw) > 0 {
 		if json.Unmarshal(raw, &hr) != nil || hr.Error == "" {
 			hr.Error = strings.TrimSpace(string(raw))
+		}
+		if hr.Identity {
+			return &identitySetupError{fmt.Errorf("%s", hr.Error)}
 		}
 		return fmt.Errorf("%s", hr.Error)
 	}

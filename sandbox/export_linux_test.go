@@ -13,6 +13,24 @@ func CgroupParents() []string {
 	return out
 }
 
+// IdentityOffForTest makes runs start as the caller, as where the
+// dedicated identity is unavailable (BenchmarkIdentityOverhead's A/B).
+func IdentityOffForTest() (restore func()) {
+	identityOffForTest = true
+	return func() { identityOffForTest = false }
+}
+
+// FailIdentitySetupForTest makes the helper fail the dedicated identity's
+// own setup, as a kernel without idmapped overlay layers would; restore
+// also forgets what runs learnt from it.
+func FailIdentitySetupForTest() (restore func()) {
+	failIdentityForTest = true
+	return func() {
+		failIdentityForTest = false
+		identityBroken.Clear()
+	}
+}
+
 // ForceSelfHelper makes this process start itself as the helper, as where
 // the embedded helper cannot be executed.
 func ForceSelfHelper(why string) (restore func()) {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -75,11 +77,33 @@ func startHelper(hs helperSpec, flags uintptr, forward *os.File, stdin io.Reader
 // and must end with its goroutine, never unlocked. ctty makes stdin (a
 // terminal made for this run) the helper's controlling terminal in a
 // session of its own.
+//
+// With hs.Identity the helper's root is that dedicated uid, and agentos
+// passes it the mounts it cannot open itself (identityMounts); a file
+// system refusing the idmapping ends the attempt with errIdmapRefused.
 func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, ctty bool, stdin io.Reader, stdout, stderr io.Writer) (cmd *exec.Cmd, rep *os.File, stuck bool, err error) {
 	hs.Protocol = helper.Protocol
-	data, err := json.Marshal(hs)
-	if err != nil {
-		return nil, nil, false, err
+	var mountSock [2]int
+	var mountChild *os.File
+	if hs.Identity != nil {
+		var stdinStart, stdinAbort func()
+		if stdin, stdinStart, stdinAbort, err = holdStdin(stdin); err != nil {
+			return nil, nil, false, err
+		}
+		if mountSock, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); err != nil {
+			stdinAbort()
+			return nil, nil, false, err
+		}
+		mountChild = os.NewFile(uintptr(mountSock[1]), "mounts")
+		defer func() {
+			unix.Close(mountSock[0])
+			mountChild.Close()
+			if err == nil {
+				stdinStart()
+			} else {
+				stdinAbort()
+			}
+		}()
 	}
 	specR, specW, err := os.Pipe()
 	if err != nil {
@@ -102,12 +126,13 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, c
 		if forward != nil {
 			cmd.ExtraFiles = append(cmd.ExtraFiles, forward)
 		}
+		if hs.Identity != nil {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, mountChild)
+			hs.MountFD = 2 + len(cmd.ExtraFiles)
+		}
 		cmd.SysProcAttr = &syscall.SysProcAttr{
-			Cloneflags:                 flags,
-			UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-			GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
-			GidMappingsEnableSetgroups: false,
-			Pdeathsig:                  syscall.SIGKILL,
+			Cloneflags: flags,
+			Pdeathsig:  syscall.SIGKILL,
 			// Its own process group: a terminal's Ctrl-C reaches agentos,
 			// which decides (a worker lets the step finish its grace), and not
 			// the command directly. A Go program as pid 1 of the namespace
@@ -120,6 +145,7 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, c
 			UseCgroupFD: cgroupFD >= 0,
 			CgroupFD:    cgroupFD,
 		}
+		userMaps(cmd.SysProcAttr, hs.Identity)
 		if ctty {
 			// A terminal of its own (Spec.Terminal): the command leads a new
 			// session on it, so the terminal's Ctrl-C and window-size changes
@@ -184,6 +210,26 @@ func startHelperIn(hs helperSpec, flags uintptr, forward *os.File, cg *cgroup, c
 			return fail(err)
 		}
 	}
+	if hs.Identity != nil {
+		fds, err := identityMounts(cmd.Process.Pid, &hs)
+		if err == nil {
+			err = sendMounts(mountSock[0], fds)
+		}
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return fail(err)
+		}
+	}
+	data, err := json.Marshal(hs)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fail(err)
+	}
 	// The helper reads the whole spec before anything else; if it died
 	// early the write fails and the report says why.
 	go func() {
@@ -201,7 +247,7 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 	}
 	hs := helperSpec{
 		Argv: spec.Argv, Dir: spec.Dir, Env: spec.Env, Worktree: spec.Worktree, Overlay: (*helper.Overlay)(spec.Overlay),
-		ReadWrite: spec.ReadWrite, ReadOnly: spec.ReadOnly, Protected: spec.Protected,
+		ReadWrite: spec.ReadWrite, ReadOnly: append(slices.Clone(spec.ReadOnly), spec.ReadOnlyOwned...), Owned: spec.ReadOnlyOwned, Protected: spec.Protected,
 		Hidden: spec.Hidden, Network: spec.Network, Limits: helperLimits(spec.Limits.withDefaults()),
 	}
 	if len(fwds) > 0 {
@@ -241,7 +287,14 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 	defer close(helperGone) // after the Wait below, before cg.remove
 	go func() {
 		runtime.LockOSThread()
+		identityFor(&hs, spec.Identity)
 		cmd, rep, stuck, err := startHelperIn(hs, cloneFlags(spec.Network), helperEnd, cg, spec.Terminal && onTerminal(spec.Stdin), spec.Stdin, spec.Stdout, spec.Stderr)
+		if errors.Is(err, errIdmapRefused) && !stuck {
+			// Learnt once per file system: from now on runs there start
+			// as the caller straight away.
+			hs.Identity, hs.Mounts = nil, nil
+			cmd, rep, stuck, err = startHelperIn(hs, cloneFlags(spec.Network), helperEnd, cg, spec.Terminal && onTerminal(spec.Stdin), spec.Stdin, spec.Stdout, spec.Stderr)
+		}
 		startedC <- started{cmd, rep, err}
 		<-helperGone
 		if !stuck {
@@ -283,8 +336,11 @@ func runConfined(ctx context.Context, spec Spec, fwds []forward) (Result, error)
 		}
 		hr.Started = hr.Started || line.Started
 		if line.Error != "" {
-			hr.Error, hr.Setup = line.Error, line.Setup
+			hr.Error, hr.Setup, hr.Identity = line.Error, line.Setup, line.Identity
 		}
+	}
+	if hr.Error != "" && hr.Identity && hs.Identity != nil && !hr.Started {
+		return res, identityBrokenBy(hs, hr.Error)
 	}
 	if hr.Error != "" {
 		if hr.Setup {

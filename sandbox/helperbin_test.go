@@ -123,7 +123,7 @@ func TestHelperRefusesAnotherProtocol(t *testing.T) {
 	for _, spec := range []string{
 		`{"protocol":0,"argv":["/bin/true"]}`,
 		`{"protocol":999,"argv":["/bin/true"]}`,
-		`{"protocol":1,"argv":["/bin/true"],"from_the_future":true}`,
+		`{"protocol":2,"argv":["/bin/true"],"from_the_future":true}`,
 	} {
 		specR, specW, _ := os.Pipe()
 		repR, repW, _ := os.Pipe()

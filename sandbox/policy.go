@@ -46,6 +46,8 @@ type Policy struct {
 	AllowTCP []string
 	Require  bool
 	Limits   Limits
+	// Identity is sandbox.identity (defaults filled in).
+	Identity Identity
 }
 
 // CacheRoot is where the per-policy caches of a repository live, under its
@@ -67,6 +69,7 @@ func NewPolicy(cfg *config.Config, repo string, env []string) *Policy {
 		AllowTCP: slices.Clone(cfg.Sandbox.AllowTCP),
 		Require:  cfg.Sandbox.Required(),
 		Limits:   LimitsFromConfig(cfg.Sandbox.Limits),
+		Identity: IdentityFromConfig(cfg.Sandbox.Identity),
 	}
 	// Keyed by the policy's hash: a cache written under one policy (its
 	// commands, network, profiles) is never read under another.
@@ -266,6 +269,7 @@ func (p *Policy) ApplyFiles(spec *Spec) error {
 	}
 	spec.Hidden = appendNew(spec.Hidden, p.Hidden...)
 	spec.Limits = p.Limits
+	spec.Identity = p.Identity
 	return nil
 }
 

@@ -57,6 +57,13 @@ type Spec struct {
 	ReadWrite []string
 	// ReadOnly lists extra readable paths from the policy.
 	ReadOnly []string
+	// ReadOnlyOwned lists read-only paths AgentOS prepared for this
+	// command alone (a contractor's configuration, its hook socket's
+	// directory). With the dedicated identity they are idmapped like the
+	// writable paths, so the command reads its 0600 files there and
+	// connects to the socket, still without changing anything; otherwise
+	// they are ReadOnly entries.
+	ReadOnlyOwned []string
 	// Protected lists extra paths that stay read-only; Run always adds
 	// agentos.ProtectedPaths() inside Worktree, so no caller can forget
 	// them. Relative paths are taken relative to Worktree. Paths that do
@@ -88,9 +95,13 @@ type Spec struct {
 	Timeout time.Duration
 	// Limits are the rlimits of the command; zero fields take DefaultLimits.
 	Limits Limits
-	Stdin  io.Reader
-	Stdout io.Writer
-	Stderr io.Writer
+	// Identity is the dedicated host uid and gid the command runs as when
+	// agentos can map one (root on a kernel and file systems with
+	// idmapped mounts); zero takes DefaultIdentity (docs/sandbox.md).
+	Identity Identity
+	Stdin    io.Reader
+	Stdout   io.Writer
+	Stderr   io.Writer
 	// Terminal: Stdin is a terminal made for this command (a pty's
 	// follower, never the user's own terminal): the command leads a new
 	// session with it as its controlling terminal, so Ctrl-C (with ISIG)
@@ -181,7 +192,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if spec.Dir, err = filepath.Abs(spec.Dir); err != nil {
 		return Result{}, err
 	}
-	for _, list := range [][]string{spec.ReadWrite, spec.ReadOnly} {
+	for _, list := range [][]string{spec.ReadWrite, spec.ReadOnly, spec.ReadOnlyOwned} {
 		for i, p := range list {
 			if list[i], err = filepath.Abs(p); err != nil {
 				return Result{}, err
@@ -211,6 +222,13 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return unavailable(ctx, spec, missing)
 	}
 	res, err := runConfined(ctx, spec, fwds)
+	if ie, ok := err.(*identitySetupError); ok {
+		if replayable(spec.Stdin) {
+			res, err = runConfined(ctx, spec, fwds)
+		} else {
+			err = &notStarted{ie.err}
+		}
+	}
 	if _, ok := errors.AsType[*notStarted](err); ok {
 		if missing := Check().missing(spec.Network, len(fwds) > 0); len(missing) > 0 {
 			return unavailable(ctx, spec, missing)
@@ -360,8 +378,18 @@ type Report struct {
 	Kernel      string    `json:"kernel,omitempty"`
 	LandlockABI int       `json:"landlock_abi"`
 	Features    []Feature `json:"features"`
-	// Identity says which host uid commands run as.
+	// Identity says which host uid commands run as, and why.
 	Identity string `json:"identity,omitempty"`
+	// IdentityUID and IdentityGID are that host uid and gid;
+	// IdentityDedicated is true when they are the sandbox's own
+	// unprivileged identity (sandbox.identity), false when commands run
+	// as the caller's.
+	IdentityUID       *uint32 `json:"identity_uid,omitempty"`
+	IdentityGID       *uint32 `json:"identity_gid,omitempty"`
+	IdentityDedicated bool    `json:"identity_dedicated"`
+	// idReason is why commands cannot get the dedicated identity ("":
+	// they can), for WithIdentity.
+	idReason string
 	// Limitations say, plainly, what the sandbox does not stop on this
 	// machine, even with every feature present.
 	Limitations []string `json:"limitations,omitempty"`

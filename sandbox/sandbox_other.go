@@ -23,6 +23,12 @@ func staticFeatures() []Feature {
 	return []Feature{{Name: "linux sandbox", Detail: "confinement is implemented for Linux only (" + runtime.GOOS + ")"}}
 }
 
+// IdentityUnavailable: the dedicated identity is Linux's.
+func IdentityUnavailable() string { return "the sandbox is implemented for Linux only" }
+
+// WithIdentity is r: off Linux there is no dedicated identity.
+func (r Report) WithIdentity(Identity) Report { return r }
+
 // Check reports that this OS cannot confine commands.
 func Check() Report {
 	return Report{OS: runtime.GOOS, Arch: runtime.GOARCH, Features: staticFeatures()}

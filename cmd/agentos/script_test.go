@@ -120,6 +120,19 @@ func Params(t *testing.T, dir string) testscript.Params {
 			if key, ok := strings.CutPrefix(cond, "npm:"); ok {
 				return npmCondition(key) // mcp_test.go
 			}
+			if cond == "dedicated" {
+				// [dedicated]: commands run as the sandbox's own
+				// unprivileged uid here (agentos is root, the kernel and
+				// $TMPDIR's file system have idmapped mounts). Where the
+				// machine allows it, its absence is an error under CI=true.
+				if sandbox.Check().IdentityDedicated {
+					return true, nil
+				}
+				if sandbox.IdentityUnavailable() == "" && os.Getenv("CI") == "true" {
+					return false, fmt.Errorf("CI=true but commands do not get the dedicated identity: %s", sandbox.Check().Identity)
+				}
+				return false, nil
+			}
 			if cond != "sandbox" && cond != "allowtcp" {
 				return false, fmt.Errorf("unknown condition %q", cond)
 			}

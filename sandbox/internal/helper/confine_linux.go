@@ -68,6 +68,12 @@ type bind struct {
 	fd    int // O_PATH, opened before the staging tmpfs can hide it
 	link  string
 	isDir bool
+	// pre is the mount agentos made for this path (Spec.Identity): it is
+	// attached rather than bound, and fd is its descriptor.
+	pre *Mount
+	// overlay: the worktree is the task's copy-on-write view, mounted
+	// from its idmapped layers.
+	overlay bool
 }
 
 var stagingDirs = []string{"/tmp", "/mnt", "/run", "/var/tmp", "/opt", "/srv", "/home", "/root"}
@@ -76,6 +82,31 @@ func newRoot(hs Spec) error {
 	var binds []*bind
 	add := func(p string, write, required bool) error {
 		p = path.Clean(p)
+		if hs.Identity != nil {
+			// The helper, as the dedicated uid, may not reach p: agentos
+			// opened it (or found nothing to open).
+			if hs.Overlay != nil && write && p == path.Clean(hs.Worktree) {
+				binds = append(binds, &bind{path: p, write: true, fd: -1, isDir: true, overlay: true})
+				return nil
+			}
+			if m := premounted(hs, p, ""); m != nil {
+				if i := slices.IndexFunc(binds, func(b *bind) bool { return b.pre == m }); i >= 0 {
+					// Named twice (a read-only entry that is also
+					// writable, say): one mount, writable if either asks.
+					binds[i].write = binds[i].write || write
+					return nil
+				}
+				if m.Link != "" {
+					binds = append(binds, &bind{path: p, fd: -1, link: m.Link})
+					return nil
+				}
+				binds = append(binds, &bind{path: p, write: write, fd: m.fd, isDir: m.Dir, pre: m})
+				return nil
+			}
+			if write && required {
+				return fmt.Errorf("%s: not passed to the sandbox", p)
+			}
+		}
 		st, err := os.Lstat(p)
 		if err != nil {
 			if required {
@@ -111,7 +142,7 @@ func newRoot(hs Spec) error {
 	for _, p := range hs.ReadOnly {
 		add(p, false, false)
 	}
-	if hs.Overlay != nil {
+	if hs.Overlay != nil && hs.Identity == nil {
 		// The task's copy-on-write view goes onto the worktree's own path
 		// in this namespace first; the bind below then carries it into
 		// the new root like any worktree.
@@ -138,8 +169,13 @@ func newRoot(hs Spec) error {
 	}
 	defer func() {
 		for _, b := range binds {
-			if b.fd >= 0 {
+			if b.fd >= 0 && b.pre == nil {
 				unix.Close(b.fd)
+			}
+		}
+		for _, m := range hs.Mounts {
+			if m.fd >= 0 {
+				unix.Close(m.fd)
 			}
 		}
 	}()
@@ -174,12 +210,23 @@ func newRoot(hs Spec) error {
 			}
 			continue
 		}
-		if err := mkMountpoint(dst, b.isDir); err != nil {
-			return fmt.Errorf("preparing %s: %v", b.path, err)
-		}
-		src := fmt.Sprintf("/proc/self/fd/%d", b.fd)
-		if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("binding %s: %v", b.path, err)
+		switch {
+		case b.overlay:
+			if err := mountOverlayIdmapped(hs, root, dst); err != nil {
+				return &identityError{err}
+			}
+		case b.pre != nil:
+			if err := attach(b.pre, dst); err != nil {
+				return &identityError{fmt.Errorf("attaching %s: %v", b.path, err)}
+			}
+		default:
+			if err := mkMountpoint(dst, b.isDir); err != nil {
+				return fmt.Errorf("preparing %s: %v", b.path, err)
+			}
+			src := fmt.Sprintf("/proc/self/fd/%d", b.fd)
+			if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("binding %s: %v", b.path, err)
+			}
 		}
 		if err := setReadOnly(dst, !b.write); err != nil {
 			return fmt.Errorf("setting %s %s: %v", b.path, map[bool]string{true: "writable", false: "read-only"}[b.write], err)

@@ -32,7 +32,7 @@ const (
 	// can be built from different sources: bump it with any change of
 	// meaning, and the helper refuses a spec of another version, or with a
 	// field it does not know, instead of running a command half-confined.
-	Protocol = 1
+	Protocol = 2
 )
 
 // The helper takes over here, before the packages it does not need are
@@ -109,6 +109,45 @@ type Spec struct {
 	// Hold only mounts Overlay at Worktree and waits for its stdin to
 	// close: AgentOS's own writes go through that view (OpenView).
 	Hold bool `json:"hold,omitempty"`
+	// Identity, when set, is the dedicated unprivileged host uid and gid
+	// the helper's user namespace maps its root to (instead of the
+	// caller's). The helper, as that uid, cannot open the caller's
+	// private directories: agentos opens every bind source itself and
+	// passes them as Mounts over MountFD, the writable ones idmapped so
+	// that the caller's files are the command's and what it creates is
+	// the caller's on disk.
+	Identity *Identity `json:"identity,omitempty"`
+	Mounts   []Mount   `json:"mounts,omitempty"`
+	MountFD  int       `json:"mount_fd,omitempty"`
+	// FailIdentityForTest makes the identity's setup fail (agentos's
+	// tests of the fallback; set only by a test of package sandbox).
+	FailIdentityForTest bool `json:"fail_identity_for_test,omitempty"`
+	// Owned are the ReadOnly entries agentos idmaps too
+	// (sandbox.Spec.ReadOnlyOwned); agentos's side only.
+	Owned []string `json:"-"`
+}
+
+// Identity is a host uid and gid (sandbox.identity).
+type Identity struct {
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
+}
+
+// Mount is one detached mount (open_tree) agentos made for the helper;
+// its descriptor comes over MountFD, in the order of Spec.Mounts.
+type Mount struct {
+	// Path is the host path the mount shows (where it goes in the new
+	// root, except for the overlay's layers).
+	Path  string `json:"path"`
+	Write bool   `json:"write,omitempty"`
+	Dir   bool   `json:"dir,omitempty"`
+	// Layer is "lower" (Overlay.Lower) or "upper" (the directory holding
+	// Overlay.Upper and Overlay.Work: overlayfs wants both on one mount).
+	Layer string `json:"layer,omitempty"`
+	// Link, for a read-only entry that is a symbolic link, is its target:
+	// the link is made again in the new root, and no descriptor comes.
+	Link string `json:"link,omitempty"`
+	fd   int
 }
 
 // Report is one line the helper sends the parent over ReportFD.
@@ -119,7 +158,16 @@ type Report struct {
 	Setup bool `json:"setup,omitempty"`
 	// Started confirms the command was started confined.
 	Started bool `json:"started,omitempty"`
+	// Identity marks a setup failure in what only the dedicated identity
+	// does (receiving and attaching agentos's mounts, the overlay from
+	// idmapped layers): the run can start again as the caller.
+	Identity bool `json:"identity,omitempty"`
 }
+
+// identityError is a failure of Report.Identity's kind.
+type identityError struct{ err error }
+
+func (e *identityError) Error() string { return e.err.Error() }
 
 // Main is the helper's main: pid 1 of the new namespaces, it sets up
 // the mounts, confines itself on one locked OS thread (capabilities,
@@ -151,7 +199,13 @@ func Main() int {
 	if hs.Hold {
 		return holdView(repF, hs)
 	}
+	if err := receiveMounts(&hs); err != nil {
+		return reportIdentity(repF, err)
+	}
 	if err := setupMounts(hs); err != nil {
+		if ie, ok := err.(*identityError); ok {
+			return reportIdentity(repF, ie)
+		}
 		return report(repF, true, "%v", err)
 	}
 	if hs.Probe && hs.ProbeFlags&unix.CLONE_NEWPID == 0 {
@@ -195,6 +249,14 @@ func Main() int {
 // report sends a failure to the parent and returns the helper's exit code.
 func report(repF *os.File, setup bool, format string, args ...any) int {
 	json.NewEncoder(repF).Encode(Report{Error: fmt.Sprintf(format, args...), Setup: setup})
+	repF.Close()
+	return ExitSetup
+}
+
+// reportIdentity is report for a failure of the dedicated identity's own
+// setup (Report.Identity).
+func reportIdentity(repF *os.File, err error) int {
+	json.NewEncoder(repF).Encode(Report{Error: "the sandbox's dedicated identity: " + err.Error(), Setup: true, Identity: true})
 	repF.Close()
 	return ExitSetup
 }

@@ -1,0 +1,273 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/agentos/agentos"
+	"github.com/agentos/agentos/sandbox/internal/helper"
+	"golang.org/x/sys/unix"
+)
+
+// identityStatic says why commands cannot run as the dedicated identity
+// on this machine at all ("" when they can, file systems permitting):
+// mapping another uid into the sandbox's user namespace and making
+// idmapped mounts both take root of the host. Once per process.
+var identityStatic = sync.OnceValue(func() string {
+	if uid := os.Geteuid(); uid != 0 {
+		return fmt.Sprintf("agentos runs as uid %d, not root, and cannot map another uid", uid)
+	}
+	if gid := os.Getegid(); gid != 0 {
+		return fmt.Sprintf("agentos runs as root with gid %d: the dedicated identity maps gid 0's files only", gid)
+	}
+	if b, err := os.ReadFile("/proc/self/uid_map"); err != nil || strings.Join(strings.Fields(string(b)), " ") != "0 0 4294967295" {
+		return "agentos runs in a user namespace of its own (a container), where idmapped mounts of the host's file systems are refused"
+	}
+	if err := unix.MountSetattr(-1, "", unix.AT_EMPTY_PATH, &unix.MountAttr{}); errors.Is(err, unix.ENOSYS) {
+		return "the kernel has no idmapped mounts (mount_setattr, Linux 5.12)"
+	}
+	return ""
+})
+
+// IdentityUnavailable says why this machine cannot give commands the
+// dedicated identity at all ("" when it can, file systems permitting):
+// agentos not root, a container's user namespace, a kernel without
+// idmapped mounts.
+func IdentityUnavailable() string { return identityStatic() }
+
+// idmapRefused holds, per file system (fsKey), why it refused an
+// idmapped mount: learnt by the first run that tried, so later runs on
+// it start as the caller straight away.
+var idmapRefused sync.Map
+
+// fsKey names a mounted file system: its device and type (an anonymous
+// device number, as tmpfs and ramfs have, is reused after an unmount).
+type fsKey struct {
+	dev uint64
+	typ int64
+}
+
+func fsKeyOf(p string) (fsKey, bool) {
+	var st unix.Stat_t
+	var sf unix.Statfs_t
+	if unix.Stat(p, &st) != nil || unix.Statfs(p, &sf) != nil {
+		return fsKey{}, false
+	}
+	return fsKey{st.Dev, int64(sf.Type)}, true
+}
+
+// identityBroken holds why the dedicated identity's own setup failed in
+// this process, per kind of run ("overlay": a task's copy-on-write
+// worktree from idmapped layers, which needs Linux 5.19; "plain": the
+// others), learnt from a helper's report (Report.Identity): runs of that
+// kind start as the caller from then on, as before the identity.
+var identityBroken sync.Map
+
+func identityKind(hs helperSpec) string {
+	if hs.Overlay != nil {
+		return "overlay"
+	}
+	return "plain"
+}
+
+// identityBrokenBy records the failure and asks Run to start the run
+// again, as the caller.
+func identityBrokenBy(hs helperSpec, msg string) error {
+	identityBroken.Store(identityKind(hs), msg+"; commands run as the caller instead")
+	return &identitySetupError{agentos.Errorf(agentos.EDENIED, "sandbox: %s; the command was not run", msg)}
+}
+
+// identityOffForTest and failIdentityForTest: see export_linux_test.go.
+var identityOffForTest, failIdentityForTest bool
+
+// errIdmapRefused: a writable path's file system refused the idmapped
+// mount; the run starts again as the caller.
+var errIdmapRefused = errors.New("idmapped mount refused")
+
+// identityFor sets hs.Identity when the command can run as the dedicated
+// identity, or returns why not.
+func identityFor(hs *helperSpec, id Identity) string {
+	if r := identityStatic(); r != "" {
+		return r
+	}
+	if identityOffForTest {
+		return "turned off by a test"
+	}
+	if r, ok := identityBroken.Load(identityKind(*hs)); ok {
+		return r.(string)
+	}
+	for _, p := range writableSources(*hs) {
+		k, ok := fsKeyOf(p)
+		if !ok {
+			continue // the run says what is missing
+		}
+		if r, ok := idmapRefused.Load(k); ok {
+			return r.(string)
+		}
+	}
+	id = id.orDefault()
+	hs.Identity = &helper.Identity{UID: id.UID, GID: id.GID}
+	hs.FailIdentityForTest = failIdentityForTest
+	return ""
+}
+
+// writableSources are the host paths the command writes through (and
+// those idmapped for it to read).
+func writableSources(hs helperSpec) []string {
+	var out []string
+	if hs.Overlay != nil {
+		out = append(out, hs.Overlay.Lower, helper.LayerDir(hs.Overlay.Lower, hs.Overlay.Upper, hs.Overlay.Work))
+	} else {
+		out = append(out, hs.Worktree)
+	}
+	return append(append(out, hs.ReadWrite...), hs.Owned...)
+}
+
+// userMaps are the helper's user namespace mappings: its root is the
+// dedicated identity (with its supplementary groups cleared: root's
+// would follow it) or, without one, the caller.
+func userMaps(attr *syscall.SysProcAttr, id *helper.Identity) {
+	if id == nil {
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
+		return
+	}
+	attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(id.UID), Size: 1}}
+	attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(id.GID), Size: 1}}
+	// Written by agentos (root): setgroups stays allowed so the child can
+	// drop root's groups before the exec; the command, without
+	// capabilities, cannot call it.
+	attr.GidMappingsEnableSetgroups = true
+	attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+}
+
+// identityMounts makes the helper's bind sources (Spec.Identity): every
+// writable one idmapped through the helper's own user namespace, whose
+// root (0 inside) is the dedicated uid outside, so the caller's (root's)
+// files are the command's and what the command creates is root's on
+// disk; each read-only one a plain clone, where root's files stay root's
+// (the command reads them as others do). The helper cannot open them
+// itself: as the dedicated uid, it has no way into root's directories.
+// It returns errIdmapRefused, after noting the device, when a file system
+// refuses the idmapping.
+func identityMounts(pid int, hs *helperSpec) (fds []int, err error) {
+	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening the sandbox's user namespace: %v", err)
+	}
+	defer unix.Close(ns)
+	defer func() {
+		if err != nil {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			fds = nil
+		}
+	}()
+	hs.Mounts = hs.Mounts[:0]
+	add := func(what, p string, write bool, layer string) error {
+		fd, err := unix.OpenTree(unix.AT_FDCWD, p, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+		if err != nil {
+			return fmt.Errorf("%s %s: %v", what, p, err)
+		}
+		if write || slices.ContainsFunc(hs.Owned, func(o string) bool { return filepath.Clean(o) == p }) {
+			err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns)})
+			if err != nil {
+				unix.Close(fd)
+				if k, ok := fsKeyOf(p); ok {
+					idmapRefused.Store(k, fmt.Sprintf("%s is on a file system (type 0x%x) that refuses idmapped mounts (%v)", p, k.typ, err))
+				}
+				return errIdmapRefused
+			}
+		}
+		var st unix.Stat_t
+		unix.Fstat(fd, &st)
+		fds = append(fds, fd)
+		hs.Mounts = append(hs.Mounts, helper.Mount{Path: filepath.Clean(p), Write: write, Dir: st.Mode&unix.S_IFMT == unix.S_IFDIR, Layer: layer})
+		return nil
+	}
+	if ov := hs.Overlay; ov != nil {
+		if err := add("lower layer", ov.Lower, true, "lower"); err != nil {
+			return fds, err
+		}
+		if err := add("task layer", helper.LayerDir(ov.Lower, ov.Upper, ov.Work), true, "upper"); err != nil {
+			return fds, err
+		}
+	} else if err := add("worktree", hs.Worktree, true, ""); err != nil {
+		return fds, err
+	}
+	for _, p := range hs.ReadWrite {
+		if err := add("writable path", p, true, ""); err != nil {
+			return fds, err
+		}
+	}
+	for _, p := range hs.ReadOnly {
+		p = filepath.Clean(p)
+		if slices.ContainsFunc(hs.Mounts, func(m helper.Mount) bool { return m.Path == p && m.Layer == "" }) {
+			continue // named twice: the first (writable) one holds
+		}
+		// Missing entries are skipped, and a link is made again inside
+		// (its target is visible if another entry shows it), as without
+		// the identity.
+		st, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		if st.Mode()&os.ModeSymlink != 0 {
+			if target, err := os.Readlink(p); err == nil {
+				hs.Mounts = append(hs.Mounts, helper.Mount{Path: p, Link: target})
+			}
+			continue
+		}
+		if err := add("read-only path", p, false, ""); err != nil {
+			return fds, err
+		}
+	}
+	return fds, nil
+}
+
+// sendMounts passes fds to the helper over sock, in order.
+func sendMounts(sock int, fds []int) error {
+	for len(fds) > 0 {
+		n := min(len(fds), helper.MaxFDsPerMessage)
+		if err := unix.Sendmsg(sock, []byte{0}, unix.UnixRights(fds[:n]...), nil, 0); err != nil {
+			return fmt.Errorf("passing the sandbox's mounts: %v", err)
+		}
+		fds = fds[n:]
+	}
+	return nil
+}
+
+// holdStdin: a run that may start over (errIdmapRefused) must not let
+// the first helper's stdin copier consume the caller's input. A reader
+// that is not a file gets a pipe, fed only once the run has started
+// (start); abort closes it instead.
+func holdStdin(stdin io.Reader) (in io.Reader, start, abort func(), err error) {
+	nop := func() {}
+	if _, ok := stdin.(*os.File); ok || stdin == nil {
+		return stdin, nop, nop, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	start = func() {
+		r.Close()
+		go func() {
+			io.Copy(w, stdin)
+			w.Close()
+		}()
+	}
+	abort = func() {
+		r.Close()
+		w.Close()
+	}
+	return r, start, abort, nil
+}
