@@ -95,6 +95,23 @@ type mcpBackend struct {
 	actor  agentos.Actor
 	now    func() time.Time
 	redact func(string) string
+	// root is the command's context: a signal to `agentos mcp` (or to
+	// serve, for /mcp) ends it. The SDK does not cancel a call's context
+	// when the server stops, and waits for calls in flight, so a run a
+	// call started is bound to root too (see scope).
+	root context.Context
+}
+
+// scope is ctx, also ended (with its cause: "interrupted by SIGTERM") when
+// the server's root context ends, so a run a call started ends cancelled
+// with its ReviewPack instead of holding the server open forever.
+func (b *mcpBackend) scope(ctx context.Context) (context.Context, func()) {
+	if b.root == nil {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(b.root, func() { cancel(context.Cause(b.root)) })
+	return ctx, func() { stop(); cancel(nil) }
 }
 
 var _ mcpserver.Backend = (*mcpBackend)(nil)
@@ -113,7 +130,7 @@ func newMCPBackend(ctx context.Context, f *Factory, actor string) (*mcpBackend, 
 	if _, err := f.DB(ctx); err != nil {
 		return nil, err
 	}
-	return &mcpBackend{dir: repo.Root, actor: a, now: f.Now, redact: f.redactText}, nil
+	return &mcpBackend{dir: repo.Root, actor: a, now: f.Now, redact: f.redactText, root: ctx}, nil
 }
 
 // factory is one call's Factory; the caller closes it.
@@ -146,6 +163,8 @@ func setsOf(m map[string]string) []string {
 }
 
 func (b *mcpBackend) SubmitPlan(ctx context.Context, in mcpserver.SubmitPlanArgs) (any, error) {
+	ctx, done := b.scope(ctx)
+	defer done()
 	if strings.TrimSpace(in.Plan) == "" {
 		return nil, usageErr("plan: give the plan file's YAML text")
 	}
@@ -186,6 +205,8 @@ func (b *mcpBackend) SubmitPlan(ctx context.Context, in mcpserver.SubmitPlanArgs
 }
 
 func (b *mcpBackend) SubmitRequest(ctx context.Context, in mcpserver.SubmitRequestArgs) (any, error) {
+	ctx, done := b.scope(ctx)
+	defer done()
 	if strings.TrimSpace(in.Request) == "" {
 		return nil, usageErr("request: say what to change")
 	}
@@ -275,6 +296,8 @@ func (b *mcpBackend) SearchMemory(ctx context.Context, in mcpserver.SearchMemory
 const mcpOutputLimit = 64 << 10
 
 func (b *mcpBackend) RunCommand(ctx context.Context, in mcpserver.RunCommandArgs, record func(mcpserver.CommandDecision) error) (mcpserver.RunCommandResult, error) {
+	ctx, done := b.scope(ctx)
+	defer done()
 	var res mcpserver.RunCommandResult
 	if len(in.Argv) == 0 {
 		return res, usageErr("argv: give the command and its arguments")

@@ -1,0 +1,186 @@
+package main
+
+// Issues 13 and 14 through the front doors built after most of their
+// points landed: `agentos serve` (API, web page), `agentos mcp`. Each test
+// plays the adversary or the fault against the real binary and judges by
+// what is outside AgentOS: the store's bytes, the ReviewPack files, the
+// processes left on the machine.
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// procsWith lists the processes whose command line holds marker.
+func procsWith(marker string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(b, []byte(marker)) && !bytes.Contains(b, []byte("go test")) {
+			out = append(out, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+	return out
+}
+
+// allowCommands adds programs to the committed policy's allowlist.
+func (s *apiServer) allowCommands(progs ...string) {
+	s.t.Helper()
+	pol := filepath.Join(s.repo, "agentos.yaml")
+	b, err := os.ReadFile(pol)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	add := ""
+	for _, p := range progs {
+		add += "    - " + p + "\n"
+	}
+	b = bytes.Replace(b, []byte("  allow:\n"), []byte("  allow:\n"+add), 1)
+	os.WriteFile(pol, b, 0o644)
+	s.git("commit", "-q", "-am", "policy: allow "+strings.Join(progs, ", "))
+}
+
+// TestServeSignalEndsRuns: a SIGTERM to `agentos serve` while a run that a
+// request started is in its exec step ends that task cancelled with its
+// ReviewPack, its command's process tree gone, no lease left, and serve
+// exits 0 as a worker stopped as asked does. Before, serve exited as soon
+// as it stopped listening and left the task in applying, with no
+// ReviewPack.
+func TestServeSignalEndsRuns(t *testing.T) {
+	s := startAPI(t)
+	s.allowCommands("sleep")
+	const marker = "7391" // sleep's argument: this test's process on the host
+	plan := "version: 1\ngoal: a slow step\nsteps:\n  - write: {path: s.txt, content: \"s\\n\"}\n  - exec: {argv: [sleep, \"" + marker + "\"]}\nverify:\n  - argv: [test, -f, s.txt]\n"
+	r := s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": plan, "plan_only": true})
+	task, _, _ := taskOf(t, r)
+	go func() {
+		// The response may never come: the server stops under it.
+		req, _ := http.NewRequest("POST", s.base+"/api/v1/tasks/"+task+"/apply", nil)
+		req.Header.Set("Authorization", "Bearer "+s.tok["sam"])
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	for i := 0; len(procsWith("sleep\x00"+marker)) == 0; i++ {
+		if i == 1200 {
+			t.Fatalf("the step never started; server log:\n%s", s.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.proc.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("serve did not stop on SIGTERM:\n%s", s.log.String())
+	}
+	if s.exitErr != nil {
+		t.Errorf("serve exited %v after SIGTERM, want 0:\n%s", s.exitErr, s.log.String())
+	}
+	if st := s.sqlString(`SELECT state FROM tasks WHERE id = ?`, task); st != "cancelled" {
+		t.Errorf("task %s is %s after SIGTERM to serve, want cancelled", task, st)
+	}
+	if m, _ := filepath.Glob(filepath.Join(s.repo, ".agentos", "reviews", task+"-*.json")); len(m) == 0 {
+		t.Errorf("no ReviewPack of %s after SIGTERM to serve", task)
+	}
+	if n := s.sqlCount(`SELECT count(*) FROM locks`); n != 0 {
+		t.Errorf("%d lease(s) left after serve stopped", n)
+	}
+	if n := s.sqlCount(`SELECT count(*) FROM audit WHERE task = ? AND kind = 'task.transition' AND data LIKE '%SIGTERM%'`, task); n == 0 {
+		t.Errorf("the cancellation does not name SIGTERM in the audit")
+	}
+	if left := procsWith("sleep\x00" + marker); len(left) > 0 {
+		t.Errorf("the step's process outlived serve: %q", left)
+	}
+}
+
+func (s *apiServer) sqlString(q string, args ...any) string {
+	s.t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.repo, ".agentos", "agentos.db")+"?mode=ro")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer db.Close()
+	var v string
+	if err := db.QueryRow(q, args...).Scan(&v); err != nil {
+		s.t.Fatal(err)
+	}
+	return v
+}
+
+// TestMCPSignalEndsRuns: a SIGTERM to `agentos mcp` while a submit_plan
+// call's run is in its exec step ends that task cancelled (by SIGTERM)
+// with its ReviewPack, no process or lease left, and the server exits 0.
+// Before, the SDK waited for the call, whose context never ended: the
+// server hung until killed and the task stayed applying.
+func TestMCPSignalEndsRuns(t *testing.T) {
+	s := startAPI(t)
+	s.allowCommands("sleep")
+	const marker = "7392"
+	plan := "version: 1\ngoal: a slow step\nsteps:\n  - write: {path: s.txt, content: \"s\\n\"}\n  - exec: {argv: [sleep, \"" + marker + "\"]}\nverify:\n  - argv: [test, -f, s.txt]\n"
+	c := exec.Command(s.bin, "-C", s.repo, "mcp")
+	in, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb lockedBuffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	defer func() {
+		c.Process.Kill()
+		<-exited
+	}()
+	for _, m := range []any{
+		map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": map[string]any{"protocolVersion": "2025-06-18", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "t", "version": "1"}}},
+		map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"},
+		map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"name": "submit_plan", "arguments": map[string]any{"plan": plan}}},
+	} {
+		b, _ := json.Marshal(m)
+		in.Write(append(b, '\n'))
+	}
+	for i := 0; len(procsWith("sleep\x00"+marker)) == 0; i++ {
+		if i == 1200 {
+			t.Fatalf("the step never started:\n%s%s", out.String(), errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("agentos mcp exited %v after SIGTERM, want 0:\n%s", err, errb.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("agentos mcp did not stop on SIGTERM:\n%s", errb.String())
+	}
+	task := s.sqlString(`SELECT id FROM tasks WHERE goal = 'a slow step'`)
+	if st := s.sqlString(`SELECT state FROM tasks WHERE id = ?`, task); st != "cancelled" {
+		t.Errorf("task %s is %s after SIGTERM to agentos mcp, want cancelled", task, st)
+	}
+	if m, _ := filepath.Glob(filepath.Join(s.repo, ".agentos", "reviews", task+"-*.json")); len(m) == 0 {
+		t.Errorf("no ReviewPack of %s after SIGTERM to agentos mcp", task)
+	}
+	if n := s.sqlCount(`SELECT count(*) FROM locks`); n != 0 {
+		t.Errorf("%d lease(s) left after agentos mcp stopped", n)
+	}
+	if n := s.sqlCount(`SELECT count(*) FROM audit WHERE task = ? AND kind = 'task.transition' AND data LIKE '%SIGTERM%'`, task); n == 0 {
+		t.Errorf("the cancellation does not name SIGTERM in the audit")
+	}
+	if left := procsWith("sleep\x00" + marker); len(left) > 0 {
+		t.Errorf("the step's process outlived agentos mcp: %q", left)
+	}
+}
