@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"reflect"
+	"slices"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/memory"
@@ -38,6 +39,10 @@ func (s *redactingStore) rs(xs []string) {
 
 func (s *redactingStore) CreateTask(ctx context.Context, t *agentos.Task) error {
 	t.Goal, t.Request, t.Reason = s.r(t.Goal), s.r(t.Request), s.r(t.Reason)
+	// Labels arrive from plan files, flags, the API and MCP clients; the
+	// scheduler's rules read them as stored.
+	t.Labels = slices.Clone(t.Labels)
+	s.rs(t.Labels)
 	t.Source = s.redactSource(t)
 	return s.Store.CreateTask(ctx, t)
 }
