@@ -105,7 +105,7 @@ type Server struct {
 	// has ended, so a run a request started ends (cancelled, with its
 	// ReviewPack) before the process exits.
 	inflight sync.WaitGroup
-	tls    bool
+	tls      bool
 	// roles is the least role of each route ("GET /api/v1/tasks").
 	roles map[string]tokens.Role
 }
