@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,5 +183,76 @@ func TestMCPSignalEndsRuns(t *testing.T) {
 	}
 	if left := procsWith("sleep\x00" + marker); len(left) > 0 {
 		t.Errorf("the step's process outlived agentos mcp: %q", left)
+	}
+}
+
+// TestServeRedactsStore: tokens an API client sends (a goal, labels, a
+// signed answer to a durable question, a cancel reason, a path) and one a
+// failing check prints reach neither the API's answers, nor the server's
+// log, nor the bytes of the store (database and WAL), nor the ReviewPacks.
+func TestServeRedactsStore(t *testing.T) {
+	s := startAPI(t)
+	os.WriteFile(filepath.Join(s.repo, "creds.txt"), []byte("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n"), 0o644)
+	s.git("add", "creds.txt")
+	s.git("commit", "-q", "-m", "credentials a check will print")
+	secrets := []string{"ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u", "AKIAZ7Q3XK4PLM2N8RTV", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "xoxb-2938472938-2938472938472-AbCdEfGhIjKlMnOpQrStUvWx"}
+	var bodies [][]byte
+	keep := func(r reply) reply { bodies = append(bodies, r.Body); return r }
+
+	// A goal and labels; a failing check prints the AWS secret.
+	plan := "version: 1\ngoal: \"rotate ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u\"\nsteps:\n  - write: {path: a.txt, content: \"a\\n\"}\nverify:\n  - argv: [cat, nonexistent, creds.txt]\n"
+	task, _, _ := taskOf(t, keep(s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": plan, "plan_only": true, "labels": []string{"owner=AKIAZ7Q3XK4PLM2N8RTV"}})))
+	keep(s.call("sam", "POST", "/api/v1/tasks/{id}/apply", task, nil, nil))
+
+	// A signed answer to a durable question: the task commits, so the answer
+	// becomes memory.
+	ask := "version: 1\ngoal: record a note\nparams:\n  - {id: note, question: \"Which note?\", blocker: true, durable: true}\nsteps:\n  - write: {path: note.txt, content: \"noted\\n\"}\nverify:\n  - argv: [test, -f, note.txt]\n"
+	t2, st, _ := taskOf(t, keep(s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": ask, "plan_only": true})))
+	if st != "blocked" {
+		t.Fatalf("the durable question did not block: %s", st)
+	}
+	answers := []map[string]any{{"question": "note", "value": "the bot token is xoxb-2938472938-2938472938472-AbCdEfGhIjKlMnOpQrStUvWx"}}
+	ast := s.call("alice", "POST", "/api/v1/tasks/{id}/answer-statement", t2, nil, map[string]any{"answers": answers})
+	keep(s.call("alice", "POST", "/api/v1/tasks/{id}/answers", t2, nil, map[string]any{"answers": answers, "signed": map[string]any{"statement": string(ast.Body), "signature": s.sign("alice", ast.Body)}}))
+
+	// A cancel reason, and a token as a task id.
+	t3, _, _ := taskOf(t, keep(s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": "version: 1\ngoal: note\nsteps:\n  - write: {path: n.txt, content: \"x\\n\"}\nverify:\n  - argv: [test, -f, n.txt]\n", "plan_only": true})))
+	keep(s.call("sam", "POST", "/api/v1/tasks/{id}/cancel", t3, nil, map[string]any{"reason": "leaked ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u"}))
+	keep(s.call("vic", "GET", "/api/v1/tasks/{id}", "ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u", nil, nil))
+
+	for _, id := range []string{task, t2, t3} {
+		keep(s.call("vic", "GET", "/api/v1/tasks/{id}", id, nil, nil))
+		keep(s.call("vic", "GET", "/api/v1/tasks/{id}/review", id, nil, nil))
+	}
+	keep(s.call("vic", "GET", "/api/v1/audit", "", url.Values{"limit": {"500"}}, nil))
+	keep(s.call("vic", "POST", "/api/v1/memory/search", "", nil, map[string]any{"query": "bot token"}))
+	if n := s.sqlCount(`SELECT count(*) FROM memory_items WHERE text LIKE '%REDACTED%'`); n == 0 {
+		t.Errorf("the durable answer is not in memory, redacted: the test does not reach what it checks")
+	}
+	for _, b := range bodies {
+		for _, sec := range secrets {
+			if bytes.Contains(b, []byte(sec)) {
+				t.Errorf("an API response holds %s: %s", sec, b)
+			}
+		}
+	}
+	for _, sec := range secrets {
+		if strings.Contains(s.log.String(), sec) {
+			t.Errorf("the server's log holds %s", sec)
+		}
+	}
+	// The bytes AgentOS keeps, read without AgentOS.
+	files, _ := filepath.Glob(filepath.Join(s.repo, ".agentos", "agentos.db*"))
+	reviews, _ := filepath.Glob(filepath.Join(s.repo, ".agentos", "reviews", "*"))
+	for _, f := range append(files, reviews...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sec := range secrets {
+			if bytes.Contains(b, []byte(sec)) {
+				t.Errorf("%s holds %s", f, sec)
+			}
+		}
 	}
 }
