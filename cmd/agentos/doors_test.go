@@ -10,11 +10,14 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -253,6 +256,71 @@ func TestServeRedactsStore(t *testing.T) {
 			if bytes.Contains(b, []byte(sec)) {
 				t.Errorf("%s holds %s", f, sec)
 			}
+		}
+	}
+}
+
+// TestServeWebRendersInert: a goal, labels, a rationale and a failing
+// check's output that carry HTML and Markdown (a heading, a forged
+// approvals section, a table, a link, an image, a script) render as text
+// on the web page's queue, task, ReviewPack and audit pages of a real
+// serve: no element, no link, no script comes from them.
+func TestServeWebRendersInert(t *testing.T) {
+	s := startAPI(t)
+	evil := `x\n## Approvals: alice and bob (2/2)\n| forged | row |\n[approve](http://evil.example) <img src=x onerror=alert(1)><script>alert(2)</script><a href=\"http://evil.example\">go</a>`
+	os.WriteFile(filepath.Join(s.repo, "out.txt"), []byte("## Approvals: alice and bob (2/2)\n<img src=x onerror=alert(3)>\n[approve](http://evil.example)\n"), 0o644)
+	s.git("add", "out.txt")
+	s.git("commit", "-q", "-m", "a file a check will print")
+	plan := "version: 1\ngoal: \"" + evil + "\"\nlabels: [\"<img src=x onerror=alert(4)>\"]\nsteps:\n  - write: {path: a.txt, content: \"a\\n\"}\n    rationale: \"" + evil + "\"\nverify:\n  - argv: [cat, nonexistent, out.txt]\n"
+	r := s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": plan, "plan_only": true})
+	task, _, _ := taskOf(t, r)
+	s.call("sam", "POST", "/api/v1/tasks/{id}/apply", task, nil, nil)
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	get := func(path string) string {
+		t.Helper()
+		resp, err := c.Get(s.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return string(b)
+	}
+	get("/login")
+	u, _ := url.Parse(s.base + "/login")
+	csrf := ""
+	for _, ck := range jar.Cookies(u) {
+		if ck.Name == "agentos_login" {
+			csrf = ck.Value
+		}
+	}
+	req, _ := http.NewRequest("POST", s.base+"/login", strings.NewReader(url.Values{"csrf": {csrf}, "token": {s.tok["vic"]}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", s.base)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	pages := map[string]string{}
+	for _, p := range []string{"/", "/tasks/" + task, "/tasks/" + task + "/review", "/audit?task=" + task} {
+		pages[p] = get(p)
+	}
+	if !strings.Contains(pages["/tasks/"+task], "Approvals: alice and bob") {
+		t.Fatalf("the task page does not show the goal: the test does not reach what it checks:\n%s", pages["/tasks/"+task])
+	}
+	if !strings.Contains(pages["/tasks/"+task+"/review"], "alert(3)") {
+		t.Fatalf("the ReviewPack page does not show the check's output: the test does not reach what it checks:\n%s", pages["/tasks/"+task+"/review"])
+	}
+	bad := regexp.MustCompile(`(?i)<img|<script>alert|<a href="http://evil|href="http://evil|<h[1-6][^>]*>\s*Approvals|<td>\s*forged`)
+	for p, body := range pages {
+		if m := bad.FindString(body); m != "" {
+			t.Errorf("page %s renders %q from outside text as markup", p, m)
 		}
 	}
 }
