@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -322,5 +323,40 @@ func TestServeWebRendersInert(t *testing.T) {
 		if m := bad.FindString(body); m != "" {
 			t.Errorf("page %s renders %q from outside text as markup", p, m)
 		}
+	}
+}
+
+// TestSignalEndsPlanningRequest: a signal to `agentos run "request"` (and
+// to `agentos mcp` serving submit_request) while the contractor plans ends
+// the task cancelled by that signal with its ReviewPack, the contractor's
+// process gone. Before, the task stayed planning for good: only plan-file
+// runs were ended.
+func TestSignalEndsPlanningRequest(t *testing.T) {
+	for i, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			r := newSigRepo(t)
+			marker := fmt.Sprintf("%d.%d", 3900+i, os.Getpid()%1000)
+			pol := filepath.Join(r.dir, "agentos.yaml")
+			b, _ := os.ReadFile(pol)
+			b = bytes.Replace(b, []byte("\n  default: []\n"), []byte("\n  default: [{name: notes, argv: [test, -f, NOTES.md], timeout: 1m}]\n"), 1)
+			b = append(b, "planner:\n  kind: contractor\n  contractor:\n    name: custom\n    argv: [sh, -c, \"sleep "+marker+"; printf 'n\\\\n' > NOTES.md\"]\n    timeout: 5m\n"...)
+			os.WriteFile(pol, b, 0o644)
+			r.git("commit", "-q", "-am", "a slow contractor")
+			head := r.git("rev-parse", "main")
+			c, out := r.start("run", "write the notes")
+			poll(t, "the contractor's sleep", func() bool { return len(procs("sleep", marker)) > 0 })
+			c.Process.Signal(sig)
+			if code := exitCode(c); code != 128+int(sig) {
+				t.Errorf("exit %d, want %d:\n%s", code, 128+int(sig), out)
+			}
+			ts := r.tasks()
+			if len(ts) != 1 {
+				t.Fatalf("tasks: %+v", ts)
+			}
+			got := r.ended(ts[0].ID, "cancelled", head, []string{"sleep", marker})
+			if !strings.Contains(got.Reason, "interrupted by") {
+				t.Errorf("reason %q", got.Reason)
+			}
+		})
 	}
 }

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestSessionSignalEndsTask: SIGTERM, SIGHUP (the terminal closed) and
+// SIGINT sent to `agentos session claude` while its agent runs end the
+// session's task cancelled by that signal, with its ReviewPack, no lease
+// and no process of the agent left, the person's checkout untouched, and
+// the documented exit code (128 + the signal). The agent here is a stand-in
+// that prints a line and sleeps: what is tested is AgentOS's end of the
+// session, not the agent.
+func TestSessionSignalEndsTask(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := mustGovernedRepo(t, sessionPolicy)
+			bin := t.TempDir()
+			marker := fmt.Sprint(7000 + int(sig))
+			os.WriteFile(filepath.Join(bin, "claude"), []byte("#!/bin/sh\necho stand-in agent ready\nexec sleep "+marker+"\n"), 0o755)
+			home := filepath.Join(t.TempDir(), "home")
+			os.MkdirAll(home, 0o700)
+			env := []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TERM=xterm-256color",
+				"ANTHROPIC_API_KEY=sk-ant-fake", "CI=" + os.Getenv("CI")}
+			head := gitT(t, dir, "rev-parse", "main")
+			s := startPTYSession(t, dir, env, "session", "claude", "-m", "a session stopped by "+sig.String())
+			s.waitFor("the agent", func(sc string) bool { return strings.Contains(sc, "stand-in agent ready") })
+			s.cmd.Process.Signal(sig)
+			code := s.wait()
+			if code != 128+int(sig) {
+				t.Errorf("exit %d after %s, want %d:\n%s", code, sig, 128+int(sig), tailOf(s.screen(), 3000))
+			}
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, ".agentos", "agentos.db")+"?mode=ro")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var id, state string
+			if err := db.QueryRow(`SELECT id, state FROM tasks ORDER BY created_at DESC LIMIT 1`).Scan(&id, &state); err != nil {
+				t.Fatalf("no task of the session: %v\n%s", err, tailOf(s.screen(), 3000))
+			}
+			if state != "cancelled" {
+				t.Errorf("the session's task is %s after %s, want cancelled:\n%s", state, sig, tailOf(s.screen(), 3000))
+			}
+			var n int
+			db.QueryRow(`SELECT count(*) FROM audit WHERE task = ? AND kind = 'task.transition' AND data LIKE ?`, id, "%"+sigName(sig)+"%").Scan(&n)
+			if n == 0 {
+				t.Errorf("the cancellation does not name %s in the audit", sigName(sig))
+			}
+			db.QueryRow(`SELECT count(*) FROM locks`).Scan(&n)
+			if n != 0 {
+				t.Errorf("%d lease(s) left after the session stopped", n)
+			}
+			if m, _ := filepath.Glob(filepath.Join(dir, ".agentos", "reviews", id+"-*.json")); len(m) == 0 {
+				t.Errorf("no ReviewPack of %s after %s", id, sig)
+			}
+			if out, _ := exec.Command("pgrep", "-f", "sleep "+marker).Output(); len(strings.TrimSpace(string(out))) > 0 {
+				t.Errorf("the agent's process outlived the session: pids %s", out)
+			}
+			if got := gitT(t, dir, "rev-parse", "main"); got != head {
+				t.Errorf("main moved: %s, was %s", got, head)
+			}
+			if st := gitT(t, dir, "status", "--porcelain"); st != "" {
+				t.Errorf("the person's checkout changed:\n%s", st)
+			}
+		})
+	}
+}
+
+func sigName(s syscall.Signal) string {
+	return map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT"}[s]
+}
