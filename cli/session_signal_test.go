@@ -77,3 +77,37 @@ func TestSessionSignalEndsTask(t *testing.T) {
 func sigName(s syscall.Signal) string {
 	return map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGHUP: "SIGHUP", syscall.SIGINT: "SIGINT"}[s]
 }
+
+// TestSessionRedacts: a token in a session's goal reaches neither the
+// commit message on the target, nor the store's bytes, nor the
+// ReviewPacks, nor what AgentOS prints after the agent exits.
+func TestSessionRedacts(t *testing.T) {
+	const token = "ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u"
+	dir := mustGovernedRepo(t, sessionPolicy)
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "claude"), []byte("#!/bin/sh\nprintf 'hello\\n' > hello.txt\necho stand-in agent done\n"), 0o755)
+	home := filepath.Join(t.TempDir(), "home")
+	os.MkdirAll(home, 0o700)
+	env := []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TERM=xterm-256color",
+		"ANTHROPIC_API_KEY=sk-ant-fake", "CI=" + os.Getenv("CI")}
+	s := startPTYSession(t, dir, env, "session", "claude", "-m", "rotate "+token+" today")
+	if code := s.wait(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, tailOf(s.screen(), 3000))
+	}
+	if got := gitT(t, dir, "show", "main:hello.txt"); got != "hello" {
+		t.Fatalf("the session did not commit (so nothing was tested): main:hello.txt = %q", got)
+	}
+	if log := gitT(t, dir, "log", "--format=%B", "main"); strings.Contains(log, token) || !strings.Contains(log, "REDACTED") {
+		t.Errorf("the commit message holds the token, or is not the session's goal:\n%s", log)
+	}
+	if strings.Contains(s.screen(), token) {
+		t.Errorf("agentos printed the token:\n%s", tailOf(s.screen(), 3000))
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, ".agentos", "agentos.db*"))
+	reviews, _ := filepath.Glob(filepath.Join(dir, ".agentos", "reviews", "*"))
+	for _, f := range append(files, reviews...) {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), token) {
+			t.Errorf("%s holds the token", f)
+		}
+	}
+}
