@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -100,6 +101,11 @@ type mcpBackend struct {
 	// when the server stops, and waits for calls in flight, so a run a
 	// call started is bound to root too (see scope).
 	root context.Context
+	// calls counts the calls in flight, for wait; closing refuses new
+	// ones once wait began.
+	mu      sync.Mutex
+	closing bool
+	calls   sync.WaitGroup
 }
 
 // scope is ctx, also ended (with its cause: "interrupted by SIGTERM") when
@@ -110,8 +116,25 @@ func (b *mcpBackend) scope(ctx context.Context) (context.Context, func()) {
 		return ctx, func() {}
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		cancel(context.Cause(b.root))
+		return ctx, func() {}
+	}
+	b.calls.Add(1)
 	stop := context.AfterFunc(b.root, func() { cancel(context.Cause(b.root)) })
-	return ctx, func() { stop(); cancel(nil) }
+	return ctx, func() { stop(); cancel(nil); b.calls.Done() }
+}
+
+// wait waits for the calls in flight to end (their runs are cancelled
+// when root ends): over HTTP the SDK runs a call apart from the request
+// that carried it, so serve waits here before it exits.
+func (b *mcpBackend) wait() {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	b.calls.Wait()
 }
 
 var _ mcpserver.Backend = (*mcpBackend)(nil)
@@ -590,10 +613,10 @@ func newCmdMCPPin(f *Factory) *cobra.Command {
 // as agent:mcp whoever holds the token (a person's token included: MCP is
 // an agent's door), the token's name is recorded with each call, and a
 // token below the submitter role is refused (the tools submit and run).
-func withMCPEndpoint(ctx context.Context, f *Factory, extra map[string]http.Handler) (map[string]http.Handler, error) {
+func withMCPEndpoint(ctx context.Context, f *Factory, extra map[string]http.Handler) (map[string]http.Handler, func(), error) {
 	b, err := newMCPBackend(ctx, f, defaultMCPActor)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	srv := mcpserver.New(b, mcpserver.Options{Version: agentos.Version, Transport: "http"})
 	h := mcpserver.HTTPHandler(srv, func(r *http.Request) string {
@@ -616,5 +639,5 @@ func withMCPEndpoint(ctx context.Context, f *Factory, extra map[string]http.Hand
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 		h.ServeHTTP(w, r)
 	})
-	return out, nil
+	return out, b.wait, nil
 }

@@ -8,6 +8,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -23,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // procsWith lists the processes whose command line holds marker.
@@ -36,6 +39,19 @@ func procsWith(marker string) []string {
 		}
 	}
 	return out
+}
+
+// waitProc waits until a process whose command line holds marker runs;
+// the bound only keeps a broken build from hanging the suite.
+func waitProc(t *testing.T, s *apiServer, marker string) {
+	t.Helper()
+	for i := 0; len(procsWith(marker)) == 0; i++ {
+		if i == 1200 {
+			out, _ := exec.Command(s.bin, "-C", s.repo, "task", "list").CombinedOutput()
+			t.Fatalf("%q never started; tasks:\n%s\nserver log:\n%s", marker, out, s.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // allowCommands adds programs to the committed policy's allowlist.
@@ -76,12 +92,21 @@ func TestServeSignalEndsRuns(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
-	for i := 0; len(procsWith("sleep\x00"+marker)) == 0; i++ {
-		if i == 1200 {
-			t.Fatalf("the step never started; server log:\n%s", s.log.String())
+	waitProc(t, s, "sleep\x00"+marker)
+	// The same through MCP at /mcp: a submit_plan call's run.
+	const marker2 = "7394"
+	mcpDone := make(chan struct{})
+	go func() {
+		defer close(mcpDone)
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(context.Background(),
+			&mcp.StreamableClientTransport{Endpoint: s.base + "/mcp", HTTPClient: &http.Client{Transport: bearer{s.tok["sam"]}}}, nil)
+		if err != nil {
+			return
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		defer cs.Close()
+		cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "submit_plan", Arguments: map[string]any{"plan": strings.NewReplacer(marker, marker2, "a slow step", "a slow call", "s.txt", "m.txt").Replace(plan)}})
+	}()
+	waitProc(t, s, "sleep\x00"+marker2)
 	s.proc.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
@@ -91,8 +116,15 @@ func TestServeSignalEndsRuns(t *testing.T) {
 	if s.exitErr != nil {
 		t.Errorf("serve exited %v after SIGTERM, want 0:\n%s", s.exitErr, s.log.String())
 	}
+	<-mcpDone
 	if st := s.sqlString(`SELECT state FROM tasks WHERE id = ?`, task); st != "cancelled" {
 		t.Errorf("task %s is %s after SIGTERM to serve, want cancelled", task, st)
+	}
+	if st := s.sqlString(`SELECT state FROM tasks WHERE goal = 'a slow call'`); st != "cancelled" {
+		t.Errorf("the MCP call's task is %s after SIGTERM to serve, want cancelled", st)
+	}
+	if left := procsWith("sleep\x00" + marker2); len(left) > 0 {
+		t.Errorf("the MCP call's step outlived serve: %q", left)
 	}
 	if m, _ := filepath.Glob(filepath.Join(s.repo, ".agentos", "reviews", task+"-*.json")); len(m) == 0 {
 		t.Errorf("no ReviewPack of %s after SIGTERM to serve", task)
