@@ -311,6 +311,7 @@ func (b *mcpBackend) SearchMemory(ctx context.Context, in mcpserver.SearchMemory
 	if hits == nil {
 		hits = []memory.Hit{}
 	}
+	q.Text = b.redact(q.Text) // echoed as every text from outside is: redacted
 	return MemorySearchDoc{Version: 1, Query: q, Hits: hits}, nil
 }
 

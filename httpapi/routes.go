@@ -849,6 +849,7 @@ func memorySearch(c *call) (int, any, error) {
 	if hits == nil {
 		hits = []memory.Hit{}
 	}
+	q.Text = c.s.opts.Redact(q.Text) // echoed as every text from outside is: redacted
 	return 200, SearchResult{Query: q, Hits: hits}, nil
 }
 

@@ -262,6 +262,7 @@ func TestServeRedactsStore(t *testing.T) {
 	}
 	keep(s.call("vic", "GET", "/api/v1/audit", "", url.Values{"limit": {"500"}}, nil))
 	keep(s.call("vic", "POST", "/api/v1/memory/search", "", nil, map[string]any{"query": "bot token"}))
+	keep(s.call("vic", "POST", "/api/v1/memory/search", "", nil, map[string]any{"query": "AKIAZ7Q3XK4PLM2N8RTV"}))
 	if n := s.sqlCount(`SELECT count(*) FROM memory_items WHERE text LIKE '%REDACTED%'`); n == 0 {
 		t.Errorf("the durable answer is not in memory, redacted: the test does not reach what it checks")
 	}
