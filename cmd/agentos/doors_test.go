@@ -261,8 +261,10 @@ func TestServeRedactsStore(t *testing.T) {
 		keep(s.call("vic", "GET", "/api/v1/tasks/{id}/review", id, nil, nil))
 	}
 	keep(s.call("vic", "GET", "/api/v1/audit", "", url.Values{"limit": {"500"}}, nil))
-	keep(s.call("vic", "POST", "/api/v1/memory/search", "", nil, map[string]any{"query": "bot token"}))
-	keep(s.call("vic", "POST", "/api/v1/memory/search", "", nil, map[string]any{"query": "AKIAZ7Q3XK4PLM2N8RTV"}))
+	keep(s.call("vic", "POST", "/api/v1/memory/search", "", nil, map[string]any{"text": "bot token"}))
+	if r := keep(s.call("vic", "POST", "/api/v1/memory/search", "", nil, map[string]any{"text": "AKIAZ7Q3XK4PLM2N8RTV"})); r.Status != 200 {
+		t.Fatalf("memory search: %d %s", r.Status, r.Body)
+	}
 	if n := s.sqlCount(`SELECT count(*) FROM memory_items WHERE text LIKE '%REDACTED%'`); n == 0 {
 		t.Errorf("the durable answer is not in memory, redacted: the test does not reach what it checks")
 	}
