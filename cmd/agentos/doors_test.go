@@ -222,8 +222,8 @@ func TestMCPSignalEndsRuns(t *testing.T) {
 	}
 }
 
-// TestServeRedactsStore: tokens an API client sends (a goal, labels, a
-// signed answer to a durable question, a cancel reason, a path) and one a
+// TestServeRedactsStore: tokens an API client sends (a goal, labels, the
+// plan's name, a signed answer to a durable question, a cancel reason, a path) and one a
 // failing check prints reach neither the API's answers, nor the server's
 // log, nor the bytes of the store (database and WAL), nor the ReviewPacks.
 func TestServeRedactsStore(t *testing.T) {
@@ -237,7 +237,8 @@ func TestServeRedactsStore(t *testing.T) {
 
 	// A goal and labels; a failing check prints the AWS secret.
 	plan := "version: 1\ngoal: \"rotate ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u\"\nsteps:\n  - write: {path: a.txt, content: \"a\\n\"}\nverify:\n  - argv: [cat, nonexistent, creds.txt]\n"
-	task, _, _ := taskOf(t, keep(s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": plan, "plan_only": true, "labels": []string{"owner=AKIAZ7Q3XK4PLM2N8RTV"}})))
+	task, _, _ := taskOf(t, keep(s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": plan, "plan_only": true, "labels": []string{"owner=AKIAZ7Q3XK4PLM2N8RTV"},
+		"name": "ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u.yaml"})))
 	keep(s.call("sam", "POST", "/api/v1/tasks/{id}/apply", task, nil, nil))
 
 	// A signed answer to a durable question: the task commits, so the answer
