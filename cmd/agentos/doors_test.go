@@ -396,3 +396,47 @@ func TestSignalEndsPlanningRequest(t *testing.T) {
 		})
 	}
 }
+
+// TestMCPClientNameBounded: the client names itself in initialize, and
+// every call's audit event records that name: a name of 256 KiB must not
+// make each event that large (issue 14's size limits, at the MCP door).
+func TestMCPClientNameBounded(t *testing.T) {
+	r := newSigRepo(t)
+	c := r.cmd("mcp")
+	in, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errb lockedBuffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("n", 256<<10)
+	for _, m := range []any{
+		map[string]any{"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": map[string]any{"protocolVersion": "2025-06-18", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": name, "version": "1"}}},
+		map[string]any{"jsonrpc": "2.0", "method": "notifications/initialized"},
+		map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"name": "get_task", "arguments": map[string]any{"task": "tnone"}}},
+	} {
+		b, _ := json.Marshal(m)
+		in.Write(append(b, '\n'))
+	}
+	poll(t, "the call's answer", func() bool { return strings.Contains(out.String(), `"id":1`) })
+	in.Close()
+	c.Wait()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(r.dir, ".agentos", "agentos.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n, size int
+	if err := db.QueryRow(`SELECT count(*), coalesce(max(length(data)), 0) FROM audit WHERE kind = 'mcp.call'`).Scan(&n, &size); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d mcp.call events, want 1:\n%s", n, errb.String())
+	}
+	if size > 4<<10 {
+		t.Errorf("the call's audit event is %d bytes: the client's name is kept whole", size)
+	}
+}
