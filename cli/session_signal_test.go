@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,5 +110,42 @@ func TestSessionRedacts(t *testing.T) {
 		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), token) {
 			t.Errorf("%s holds the token", f)
 		}
+	}
+}
+
+// TestSessionSecretsGate: a file with a secret that the session's agent
+// wrote is found in the final diff before commit: the secrets gate holds
+// the change for a person, the target stays where it was, and the finding
+// is named, and the secret is in nothing AgentOS printed (the store keeps the held change itself, as for any plan that
+// writes content: a person's approval applies it).
+func TestSessionSecretsGate(t *testing.T) {
+	const secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	dir := mustGovernedRepo(t, sessionPolicy+"gates:\n  - {id: secrets, when: step.secrets, effect: require_approval, message: the change holds what looks like a secret}\n")
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "claude"), []byte("#!/bin/sh\nprintf 'hello\\n' > hello.txt\nprintf 'aws_secret_access_key = "+secret+"\\n' > deploy.env\n"), 0o755)
+	home := filepath.Join(t.TempDir(), "home")
+	os.MkdirAll(home, 0o700)
+	env := []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "TERM=xterm-256color",
+		"ANTHROPIC_API_KEY=sk-ant-fake", "CI=" + os.Getenv("CI")}
+	head := gitT(t, dir, "rev-parse", "main")
+	s := startPTYSession(t, dir, env, "session", "claude", "-m", "deploy settings")
+	code := s.wait()
+	if code != 4 {
+		t.Errorf("exit %d, want 4 (awaiting approval):\n%s", code, tailOf(s.screen(), 3000))
+	}
+	if got := gitT(t, dir, "rev-parse", "main"); got != head {
+		t.Errorf("main moved to %s: the secret was committed", got)
+	}
+	if !strings.Contains(s.screen(), "secrets") {
+		t.Errorf("the secrets gate is not named:\n%s", tailOf(s.screen(), 3000))
+	}
+	if strings.Contains(s.screen(), secret) {
+		t.Errorf("agentos printed the secret")
+	}
+	_, list, _ := runCLI(t, "-C", dir, "task", "list", "--jq", ".[0].id")
+	id := strings.TrimSpace(list)
+	code, explain, errOut := runCLI(t, "-C", dir, "policy", "explain", id)
+	if code != 0 || !regexp.MustCompile(`secrets +require_approval +step +steps 1 .*deploy\.env`).MatchString(explain) || strings.Contains(explain, secret) {
+		t.Errorf("policy explain %s (exit %d) does not show the secrets gate holding it, or shows the secret:\n%s%s", id, code, explain, errOut)
 	}
 }
