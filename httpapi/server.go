@@ -197,7 +197,7 @@ func isAPI(path string) bool {
 func (s *Server) Authenticate(r *http.Request) (Identity, error) {
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return Identity{}, agentos.Errorf(agentos.EDENIED, "missing bearer token: send Authorization: Bearer TOKEN (made by `agentos token create`)")
+		return Identity{}, agentos.Errorf(agentos.EDENIED, "missing bearer token (send Authorization: Bearer TOKEN, made by `agentos token create`)")
 	}
 	t, err := s.opts.Tokens.Authenticate(r.Context(), strings.TrimSpace(secret))
 	if err != nil {

@@ -74,7 +74,7 @@ func signer(keys *signers.Keyring, who Identity, decision string) (signers.Perso
 		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "the policy lists no signers: the web page only decides with a passkey listed under signers: in %s (create one at /passkeys)", agentos.PolicyFile)
 	}
 	if who.Actor != "" && !who.Actor.IsHuman() {
-		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s is a service's token: only a person decides", who.Actor)
+		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s holds a service's token, and only a person decides", who.Actor)
 	}
 	role, tokenRole := signers.RoleApprove, RoleApprover
 	if decision == "answer" {

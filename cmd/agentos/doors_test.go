@@ -440,3 +440,25 @@ func TestMCPClientNameBounded(t *testing.T) {
 		t.Errorf("the call's audit event is %d bytes: the client's name is kept whole", size)
 	}
 }
+
+// TestServeOwnMessagesReadable: the redactor that guards what the API
+// answers must not eat AgentOS's own words: a refused token is told how to
+// send one, not "[REDACTED:password]".
+func TestServeOwnMessagesReadable(t *testing.T) {
+	s := startAPI(t)
+	for _, auth := range []string{"", "Bearer aos_not-a-token"} {
+		req, _ := http.NewRequest("GET", s.base+"/api/v1/tasks", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 401 || !strings.Contains(string(b), "Authorization: Bearer TOKEN") || strings.Contains(string(b), "REDACTED") {
+			t.Errorf("Authorization %q: %d %s", auth, resp.StatusCode, b)
+		}
+	}
+}
