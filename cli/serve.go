@@ -103,7 +103,7 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	if opts.UI == nil {
-		page, err := webPage(repo.Root, f, errLog, svc)
+		page, err := webPage(ctx, repo.Root, f, errLog, svc)
 		if err != nil {
 			return err
 		}

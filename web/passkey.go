@@ -209,8 +209,11 @@ func (s *Server) signFinish(w http.ResponseWriter, r *request) {
 	// A decision, and the apply an approval may start, goes on when the
 	// browser goes away (as a CLI run does when its terminal closes); what
 	// the request opened closes when the handler returns.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	defer cancel(nil)
+	if stop := s.opt.Stop; stop != nil {
+		defer context.AfterFunc(stop, func() { cancel(context.Cause(stop)) })()
+	}
 	var req signFinishRequest
 	if err := jsonbody.Decode(r.Request, &req); err != nil {
 		s.fail(w, r.Request, err)
