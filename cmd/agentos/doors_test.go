@@ -251,6 +251,9 @@ func TestServeRedactsStore(t *testing.T) {
 	answers := []map[string]any{{"question": "note", "value": "the bot token is xoxb-2938472938-2938472938472-AbCdEfGhIjKlMnOpQrStUvWx"}}
 	ast := s.call("alice", "POST", "/api/v1/tasks/{id}/answer-statement", t2, nil, map[string]any{"answers": answers})
 	keep(s.call("alice", "POST", "/api/v1/tasks/{id}/answers", t2, nil, map[string]any{"answers": answers, "signed": map[string]any{"statement": string(ast.Body), "signature": s.sign("alice", ast.Body)}}))
+	if _, st, _ := taskOf(t, keep(s.call("sam", "POST", "/api/v1/tasks/{id}/apply", t2, nil, nil))); st != "committed" {
+		t.Fatalf("the answered task is %s, want committed", st)
+	}
 
 	// A cancel reason, and a token as a task id.
 	t3, _, _ := taskOf(t, keep(s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": "version: 1\ngoal: note\nsteps:\n  - write: {path: n.txt, content: \"x\\n\"}\nverify:\n  - argv: [test, -f, n.txt]\n", "plan_only": true})))
@@ -266,8 +269,28 @@ func TestServeRedactsStore(t *testing.T) {
 	if r := keep(s.call("vic", "POST", "/api/v1/memory/search", "", nil, map[string]any{"text": "AKIAZ7Q3XK4PLM2N8RTV"})); r.Status != 200 {
 		t.Fatalf("memory search: %d %s", r.Status, r.Body)
 	}
-	if n := s.sqlCount(`SELECT count(*) FROM memory_items WHERE text LIKE '%REDACTED%'`); n == 0 {
+	if n := s.sqlCount(`SELECT count(*) FROM memory_items WHERE kind = 'answer' AND text LIKE '%REDACTED:slack%'`); n != 1 {
 		t.Errorf("the durable answer is not in memory, redacted: the test does not reach what it checks")
+	}
+	// Answers become memory only as the rules say, through the API too: a
+	// durable answer of a task that then fails is not remembered, and the
+	// one remembered is the signer's, not the token holder's.
+	failing := strings.Replace(strings.Replace(ask, "test, -f, note.txt", "test, -f, missing.txt", 1), "id: note", "id: other", 1)
+	t4, st, _ := taskOf(t, keep(s.call("sam", "POST", "/api/v1/tasks", "", nil, map[string]any{"plan": failing, "plan_only": true})))
+	if st != "blocked" {
+		t.Fatalf("the second durable question did not block: %s", st)
+	}
+	answers = []map[string]any{{"question": "other", "value": "never remembered"}}
+	ast = s.call("alice", "POST", "/api/v1/tasks/{id}/answer-statement", t4, nil, map[string]any{"answers": answers})
+	keep(s.call("alice", "POST", "/api/v1/tasks/{id}/answers", t4, nil, map[string]any{"answers": answers, "signed": map[string]any{"statement": string(ast.Body), "signature": s.sign("alice", ast.Body)}}))
+	if _, st, _ := taskOf(t, keep(s.call("sam", "POST", "/api/v1/tasks/{id}/apply", t4, nil, nil))); st != "failed" {
+		t.Fatalf("the answered task is %s, want failed", st)
+	}
+	if n := s.sqlCount(`SELECT count(*) FROM memory_items WHERE text LIKE '%never remembered%'`); n != 0 {
+		t.Errorf("the answer of a failed task became memory")
+	}
+	if n := s.sqlCount(`SELECT count(*) FROM memory_items WHERE kind = 'answer' AND author != 'human:alice'`); n != 0 {
+		t.Errorf("%d answer item(s) not authored by the signer", n)
 	}
 	for _, b := range bodies {
 		for _, sec := range secrets {
