@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -191,22 +190,16 @@ func (b *mcpBackend) SubmitPlan(ctx context.Context, in mcpserver.SubmitPlanArgs
 	if strings.TrimSpace(in.Plan) == "" {
 		return nil, usageErr("plan: give the plan file's YAML text")
 	}
-	dir, err := os.MkdirTemp("", "agentos-mcp-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "plan.yaml")
-	if err := os.WriteFile(file, []byte(in.Plan), 0o600); err != nil {
-		return nil, err
-	}
 	f, _, _ := b.factory()
 	defer f.Close()
-	p := planFlags{file: file, mode: in.Mode, set: setsOf(in.Set), labels: in.Labels}
+	// The plan's text, as the API takes it: "mcp:plan.yaml" names it in
+	// messages and the task (before, a temporary file's path did).
+	p := planFlags{file: "mcp:plan.yaml", mode: in.Mode, set: setsOf(in.Set), labels: in.Labels}
 	req, err := p.request(ctx, f, !in.Queue)
 	if err != nil {
 		return nil, err
 	}
+	req.Source = &in.Plan
 	c, err := f.Coordinator(ctx)
 	if err != nil {
 		return nil, err
