@@ -11,8 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentos/agentos"
@@ -96,6 +96,45 @@ type mcpBackend struct {
 	actor  agentos.Actor
 	now    func() time.Time
 	redact func(string) string
+	// root is the command's context: a signal to `agentos mcp` (or to
+	// serve, for /mcp) ends it. The SDK does not cancel a call's context
+	// when the server stops, and waits for calls in flight, so a run a
+	// call started is bound to root too (see scope).
+	root context.Context
+	// calls counts the calls in flight, for wait; closing refuses new
+	// ones once wait began.
+	mu      sync.Mutex
+	closing bool
+	calls   sync.WaitGroup
+}
+
+// scope is ctx, also ended (with its cause: "interrupted by SIGTERM") when
+// the server's root context ends, so a run a call started ends cancelled
+// with its ReviewPack instead of holding the server open forever.
+func (b *mcpBackend) scope(ctx context.Context) (context.Context, func()) {
+	if b.root == nil {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closing {
+		cancel(context.Cause(b.root))
+		return ctx, func() {}
+	}
+	b.calls.Add(1)
+	stop := context.AfterFunc(b.root, func() { cancel(context.Cause(b.root)) })
+	return ctx, func() { stop(); cancel(nil); b.calls.Done() }
+}
+
+// wait waits for the calls in flight to end (their runs are cancelled
+// when root ends): over HTTP the SDK runs a call apart from the request
+// that carried it, so serve waits here before it exits.
+func (b *mcpBackend) wait() {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	b.calls.Wait()
 }
 
 var _ mcpserver.Backend = (*mcpBackend)(nil)
@@ -114,7 +153,7 @@ func newMCPBackend(ctx context.Context, f *Factory, actor string) (*mcpBackend, 
 	if _, err := f.DB(ctx); err != nil {
 		return nil, err
 	}
-	return &mcpBackend{dir: repo.Root, actor: a, now: f.Now, redact: f.redactText}, nil
+	return &mcpBackend{dir: repo.Root, actor: a, now: f.Now, redact: f.redactText, root: ctx}, nil
 }
 
 // factory is one call's Factory; the caller closes it.
@@ -147,25 +186,21 @@ func setsOf(m map[string]string) []string {
 }
 
 func (b *mcpBackend) SubmitPlan(ctx context.Context, in mcpserver.SubmitPlanArgs) (any, error) {
+	ctx, done := b.scope(ctx)
+	defer done()
 	if strings.TrimSpace(in.Plan) == "" {
 		return nil, usageErr("plan: give the plan file's YAML text")
 	}
-	dir, err := os.MkdirTemp("", "agentos-mcp-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "plan.yaml")
-	if err := os.WriteFile(file, []byte(in.Plan), 0o600); err != nil {
-		return nil, err
-	}
 	f, _, _ := b.factory()
 	defer f.Close()
-	p := planFlags{file: file, mode: in.Mode, set: setsOf(in.Set), labels: in.Labels}
+	// The plan's text, as the API takes it: "mcp:plan.yaml" names it in
+	// messages and the task (before, a temporary file's path did).
+	p := planFlags{file: "mcp:plan.yaml", mode: in.Mode, set: setsOf(in.Set), labels: in.Labels}
 	req, err := p.request(ctx, f, !in.Queue)
 	if err != nil {
 		return nil, err
 	}
+	req.Source = &in.Plan
 	c, err := f.Coordinator(ctx)
 	if err != nil {
 		return nil, err
@@ -187,6 +222,8 @@ func (b *mcpBackend) SubmitPlan(ctx context.Context, in mcpserver.SubmitPlanArgs
 }
 
 func (b *mcpBackend) SubmitRequest(ctx context.Context, in mcpserver.SubmitRequestArgs) (any, error) {
+	ctx, done := b.scope(ctx)
+	defer done()
 	if strings.TrimSpace(in.Request) == "" {
 		return nil, usageErr("request: say what to change")
 	}
@@ -268,6 +305,7 @@ func (b *mcpBackend) SearchMemory(ctx context.Context, in mcpserver.SearchMemory
 	if hits == nil {
 		hits = []memory.Hit{}
 	}
+	q.Text = b.redact(q.Text) // echoed as every text from outside is: redacted
 	return MemorySearchDoc{Version: 1, Query: q, Hits: hits}, nil
 }
 
@@ -276,6 +314,8 @@ func (b *mcpBackend) SearchMemory(ctx context.Context, in mcpserver.SearchMemory
 const mcpOutputLimit = 64 << 10
 
 func (b *mcpBackend) RunCommand(ctx context.Context, in mcpserver.RunCommandArgs, record func(mcpserver.CommandDecision) error) (mcpserver.RunCommandResult, error) {
+	ctx, done := b.scope(ctx)
+	defer done()
 	var res mcpserver.RunCommandResult
 	if len(in.Argv) == 0 {
 		return res, usageErr("argv: give the command and its arguments")
@@ -568,10 +608,10 @@ func newCmdMCPPin(f *Factory) *cobra.Command {
 // as agent:mcp whoever holds the token (a person's token included: MCP is
 // an agent's door), the token's name is recorded with each call, and a
 // token below the submitter role is refused (the tools submit and run).
-func withMCPEndpoint(ctx context.Context, f *Factory, extra map[string]http.Handler) (map[string]http.Handler, error) {
+func withMCPEndpoint(ctx context.Context, f *Factory, extra map[string]http.Handler) (map[string]http.Handler, func(), error) {
 	b, err := newMCPBackend(ctx, f, defaultMCPActor)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	srv := mcpserver.New(b, mcpserver.Options{Version: agentos.Version, Transport: "http"})
 	h := mcpserver.HTTPHandler(srv, func(r *http.Request) string {
@@ -594,5 +634,5 @@ func withMCPEndpoint(ctx context.Context, f *Factory, extra map[string]http.Hand
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 		h.ServeHTTP(w, r)
 	})
-	return out, nil
+	return out, b.wait, nil
 }

@@ -638,7 +638,7 @@ func memoryServeRun(ctx context.Context, opts *MemoryServeOptions) error {
 		if name != "" {
 			so.Token = os.Getenv(name)
 			if so.Token == "" {
-				return usageErr("the memory service needs a token: export %s=TOKEN (or name another variable with --token-env, or list clients in memory.serve.clients), or pass --open on a loopback address", name)
+				return usageErr("the memory service needs a token (in the variable %s, or another one named with --token-env, or clients listed in memory.serve.clients), or pass --open on a loopback address", name)
 			}
 		}
 	} else if len(cfg.Memory.Serve.Clients) > 0 {

@@ -98,12 +98,12 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	}
 	defer stopHooks()
 	// The MCP server's streamable HTTP endpoint, behind the tokens (mcp.go).
-	extra, err := withMCPEndpoint(ctx, f, opts.Extra)
+	extra, waitMCP, err := withMCPEndpoint(ctx, f, opts.Extra)
 	if err != nil {
 		return err
 	}
 	if opts.UI == nil {
-		page, err := webPage(repo.Root, f, errLog, svc)
+		page, err := webPage(ctx, repo.Root, f, errLog, svc)
 		if err != nil {
 			return err
 		}
@@ -150,7 +150,11 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 		note = "no live token yet: make one with `agentos token create --name NAME --role viewer`"
 	}
 	fmt.Fprintf(errLog, "agentos: serving the API on %s://%s/api/v1 (%s); stop with Ctrl-C\n", scheme, ln.Addr(), note)
-	return srv.Serve(ctx, ln, httpapi.ServeOptions{CertFile: opts.TLSCert, KeyFile: opts.TLSKey})
+	err = srv.Serve(ctx, ln, httpapi.ServeOptions{CertFile: opts.TLSCert, KeyFile: opts.TLSKey})
+	// MCP calls run apart from the requests that carried them: their runs
+	// end (cancelled, with their ReviewPacks) before serve exits.
+	waitMCP()
+	return err
 }
 
 // syncWriter serialises writes of concurrent requests to one stream.

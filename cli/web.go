@@ -17,7 +17,7 @@ import (
 // and one API request do (serveSession), so a passkey or rule just
 // committed is in force on the next request; the session closes when the
 // request ends.
-func webPage(root string, parent *Factory, errLog io.Writer, svc *tokens.Service) (*web.Server, error) {
+func webPage(stop context.Context, root string, parent *Factory, errLog io.Writer, svc *tokens.Service) (*web.Server, error) {
 	open := func(ctx context.Context) *serveSession {
 		s := newServeSession(root, parent, errLog)
 		context.AfterFunc(ctx, s.Close)
@@ -40,5 +40,7 @@ func webPage(root string, parent *Factory, errLog io.Writer, svc *tokens.Service
 		// The policy was loaded at start (serveRun's f.DB): as the API does.
 		Redact: parent.redactText,
 		Logf:   func(format string, args ...any) { fmt.Fprintf(errLog, "agentos: "+format+"\n", args...) },
+		// A signal to serve stops the runs the page's decisions started.
+		Stop: stop,
 	})
 }

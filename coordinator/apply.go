@@ -21,10 +21,7 @@ func (c *Coordinator) Run(ctx context.Context, req PlanRequest) (*agentos.Task, 
 	if err == nil {
 		t, err = c.Apply(ctx, t.ID, req.Actor)
 	}
-	if i := interruptOf(ctx); i != nil && err != nil && t != nil {
-		return c.cancelInterrupted(context.WithoutCancel(ctx), t, i, err)
-	}
-	return t, err
+	return c.endIfInterrupted(ctx, t, err)
 }
 
 // confirmApply shows the plan of an interactive run and asks; a "no"

@@ -136,6 +136,17 @@ func (c *Coordinator) stopRun(ctx context.Context, t *agentos.Task, run *agentos
 		Message: fmt.Sprintf("task %s %s: %s; its worktree is kept, its ReviewPack is `agentos review %s`", t.ID, to, reason, t.ID)}
 }
 
+// endIfInterrupted is what every verb that creates a task and plans (and
+// maybe applies) it returns: when ctx was stopped (a signal) and the verb
+// failed, the task it left before its run started is cancelled with its
+// ReviewPack (cancelInterrupted), never left planning.
+func (c *Coordinator) endIfInterrupted(ctx context.Context, t *agentos.Task, err error) (*agentos.Task, error) {
+	if i := interruptOf(ctx); i != nil && err != nil && t != nil {
+		return c.cancelInterrupted(context.WithoutCancel(ctx), t, i, err)
+	}
+	return t, err
+}
+
 // cancelInterrupted ends a task that a stopped command created but never
 // started running (interrupted while planning, asking or waiting for the
 // scheduler): cancelled, with its ReviewPack.

@@ -93,7 +93,8 @@ func (c *Coordinator) RunRequest(ctx context.Context, req NLRequest) (*agentos.T
 	if err != nil || t == nil || t.State != agentos.StatePlanned {
 		return t, err
 	}
-	return c.Apply(ctx, t.ID, req.Actor)
+	t, err = c.Apply(ctx, t.ID, req.Actor)
+	return c.endIfInterrupted(ctx, t, err)
 }
 
 // PlanRequest creates a task for a natural-language request and plans it
@@ -137,9 +138,10 @@ func (c *Coordinator) PlanRequest(ctx context.Context, req NLRequest) (*agentos.
 	}
 	values, err := c.startTask(ctx, t, req.Values, req.Actor)
 	if err != nil {
-		return c.startedOrNot(ctx, t), err
+		return c.endIfInterrupted(ctx, c.startedOrNot(ctx, t), err)
 	}
-	return c.planRequest(ctx, t, values, req.Actor)
+	t, err = c.planRequest(ctx, t, values, req.Actor)
+	return c.endIfInterrupted(ctx, t, err)
 }
 
 // planRequest (re)plans a natural-language task in state planning with the

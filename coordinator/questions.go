@@ -318,6 +318,13 @@ func (c *Coordinator) rememberAnswers(ctx context.Context, t *agentos.Task) {
 // outdated QuestionPack, leaves a blocker unanswered, gives an invalid value,
 // names an unknown question, or the task is not blocked.
 func (c *Coordinator) Answer(ctx context.Context, taskID string, ap agentos.AnswerPack, who approval.Identity) (*agentos.Task, error) {
+	// Stopped while re-planning (a contractor at work) or waiting to run,
+	// the task is cancelled with its ReviewPack, never left planning.
+	t, err := c.answer(ctx, taskID, ap, who)
+	return c.endIfInterrupted(ctx, t, err)
+}
+
+func (c *Coordinator) answer(ctx context.Context, taskID string, ap agentos.AnswerPack, who approval.Identity) (*agentos.Task, error) {
 	actor := who.Actor
 	if !actor.IsHuman() {
 		return nil, agentos.Errorf(agentos.EDENIED, "%s cannot answer questions: only a human may", actor)

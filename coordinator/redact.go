@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"reflect"
+	"slices"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/memory"
@@ -38,6 +39,11 @@ func (s *redactingStore) rs(xs []string) {
 
 func (s *redactingStore) CreateTask(ctx context.Context, t *agentos.Task) error {
 	t.Goal, t.Request, t.Reason = s.r(t.Goal), s.r(t.Request), s.r(t.Reason)
+	t.SourcePath = s.r(t.SourcePath) // a client names it ("api:NAME")
+	// Labels arrive from plan files, flags, the API and MCP clients; the
+	// scheduler's rules read them as stored.
+	t.Labels = slices.Clone(t.Labels)
+	s.rs(t.Labels)
 	t.Source = s.redactSource(t)
 	return s.Store.CreateTask(ctx, t)
 }
@@ -77,7 +83,7 @@ func (s *redactingStore) Transition(ctx context.Context, id string, from, to age
 }
 
 func (s *redactingStore) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor) error {
-	p.Goal = s.r(p.Goal)
+	p.Goal, p.Source = s.r(p.Goal), s.r(p.Source)
 	for k, v := range p.Params {
 		p.Params[k] = s.r(v)
 	}
@@ -92,7 +98,7 @@ func (s *redactingStore) SavePlan(ctx context.Context, p *agentos.Plan, actor ag
 }
 
 func (s *redactingStore) SaveIntent(ctx context.Context, in *agentos.Intent) error {
-	in.Request, in.Goal = s.r(in.Request), s.r(in.Goal)
+	in.Request, in.Goal, in.Source.File = s.r(in.Request), s.r(in.Goal), s.r(in.Source.File)
 	s.rs(in.Constraints)
 	s.rs(in.Acceptance)
 	s.rs(in.Assumptions)

@@ -40,6 +40,11 @@ type SessionRequest struct {
 // before that commit. A session that changed nothing fails its task, with
 // its decisions still in the audit and the ReviewPack.
 func (c *Coordinator) RunSession(ctx context.Context, req SessionRequest) (*agentos.Task, error) {
+	t, err := c.runSession(ctx, req)
+	return c.endIfInterrupted(ctx, t, err)
+}
+
+func (c *Coordinator) runSession(ctx context.Context, req SessionRequest) (*agentos.Task, error) {
 	mode := req.Mode
 	if mode == "" {
 		mode = agentos.ModeSemiAuto

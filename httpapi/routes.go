@@ -66,9 +66,9 @@ func (c *call) longRun() (context.Context, func()) {
 	rc := http.NewResponseController(c.w)
 	_ = rc.SetWriteDeadline(time.Time{})
 	_ = rc.SetReadDeadline(time.Time{})
-	ctx, cancel := context.WithCancel(context.WithoutCancel(c.r.Context()))
-	stop := context.AfterFunc(c.s.base, cancel)
-	return ctx, func() { stop(); cancel() }
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(c.r.Context()))
+	stop := context.AfterFunc(c.s.base, func() { cancel(context.Cause(c.s.base)) })
+	return ctx, func() { stop(); cancel(nil) }
 }
 
 type handler func(c *call) (int, any, error)
@@ -849,6 +849,7 @@ func memorySearch(c *call) (int, any, error) {
 	if hits == nil {
 		hits = []memory.Hit{}
 	}
+	q.Text = c.s.opts.Redact(q.Text) // echoed as every text from outside is: redacted
 	return 200, SearchResult{Query: q, Hits: hits}, nil
 }
 

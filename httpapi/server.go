@@ -100,8 +100,12 @@ type Server struct {
 	// client goes away (as a run does when a terminal closes its pipe),
 	// and stops when the server does.
 	base   context.Context
-	cancel context.CancelFunc
-	tls    bool
+	cancel context.CancelCauseFunc
+	// inflight counts requests being served: Serve returns only once each
+	// has ended, so a run a request started ends (cancelled, with its
+	// ReviewPack) before the process exits.
+	inflight sync.WaitGroup
+	tls      bool
 	// roles is the least role of each route ("GET /api/v1/tasks").
 	roles map[string]tokens.Role
 }
@@ -130,7 +134,7 @@ func New(opts Options) (*Server, error) {
 		opts.Redact = func(s string) string { return s }
 	}
 	s := &Server{opts: opts, mux: http.NewServeMux(), rate: newLimiter(opts.Rate, opts.Burst, opts.Now), roles: map[string]tokens.Role{}}
-	s.base, s.cancel = context.WithCancel(context.Background())
+	s.base, s.cancel = context.WithCancelCause(context.Background())
 	s.routes()
 	s.mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -165,6 +169,8 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP applies what every response needs (security headers, the
 // body limit) and routes the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.inflight.Add(1)
+	defer s.inflight.Done()
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
@@ -191,7 +197,7 @@ func isAPI(path string) bool {
 func (s *Server) Authenticate(r *http.Request) (Identity, error) {
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return Identity{}, agentos.Errorf(agentos.EDENIED, "missing bearer token: send Authorization: Bearer TOKEN (made by `agentos token create`)")
+		return Identity{}, agentos.Errorf(agentos.EDENIED, "missing bearer token (send Authorization: Bearer TOKEN, made by `agentos token create`)")
 	}
 	t, err := s.opts.Tokens.Authenticate(r.Context(), strings.TrimSpace(secret))
 	if err != nil {
@@ -392,19 +398,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, o ServeOptions) err
 		s.tls = true
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
+	shutDown := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(shutDown)
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		s.cancel()
+		// The signal's cause reaches the runs, which end cancelled "by
+		// SIGTERM" as a foreground run does.
+		s.cancel(context.Cause(ctx))
 		_ = srv.Shutdown(sctx)
 	})
-	defer stop()
 	var err error
 	if o.CertFile != "" {
 		err = srv.ServeTLS(ln, o.CertFile, o.KeyFile)
 	} else {
 		err = srv.Serve(ln)
 	}
+	if !stop() {
+		// Serve returns as soon as Shutdown starts: wait for it, then for
+		// every request still running (a run ending cancelled writes its
+		// ReviewPack and releases its locks), so none is cut off by exit.
+		<-shutDown
+	} else {
+		s.cancel(err) // the listener failed: stop what requests started
+	}
+	s.inflight.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -284,7 +284,7 @@ func (g *Gateway) decide(next mcp.MethodHandler) mcp.MethodHandler {
 			return next(ctx, method, r)
 		}
 		name := req.Params.Name
-		ev := agentos.MCPCallEvent{Front: "gateway", Transport: g.opts.Transport, Server: g.opts.Name, Tool: name,
+		ev := agentos.MCPCallEvent{Front: "gateway", Transport: g.opts.Transport, Server: g.opts.Name, Tool: bounded(name),
 			Arguments: RecordedArguments(req.Params.Arguments, g.opts.Redact), Client: ClientName(req.Session)}
 		refuse := func(decision, rule, reason string) (mcp.Result, error) {
 			ev.Decision, ev.Rule, ev.Reason = decision, rule, reason
@@ -332,7 +332,8 @@ func (g *Gateway) decide(next mcp.MethodHandler) mcp.MethodHandler {
 }
 
 // ClientName is what the client called itself in initialize ("" when it
-// did not): advisory, recorded, never an identity.
+// did not): advisory, recorded, never an identity. Every call's audit event
+// keeps it, so it is cut at MaxClientName bytes: the client chooses it.
 func ClientName(ss *mcp.ServerSession) string {
 	if ss == nil {
 		return ""
@@ -341,7 +342,24 @@ func ClientName(ss *mcp.ServerSession) string {
 	if p == nil || p.ClientInfo == nil {
 		return ""
 	}
-	return strings.TrimSpace(p.ClientInfo.Name + " " + p.ClientInfo.Version)
+	return bounded(strings.TrimSpace(p.ClientInfo.Name + " " + p.ClientInfo.Version))
+}
+
+// MaxClientName bounds a name the client chooses (its own, a tool's it
+// calls) as an mcp.call event keeps it.
+const MaxClientName = 256
+
+// bounded is s cut at MaxClientName bytes (on a rune boundary), with its
+// length when cut.
+func bounded(s string) string {
+	if len(s) <= MaxClientName {
+		return s
+	}
+	cut := s[:MaxClientName]
+	for len(cut) > 0 && !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return fmt.Sprintf("%s… (%d bytes)", cut, len(s))
 }
 
 func toolError(msg string) *mcp.CallToolResult {

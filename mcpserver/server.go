@@ -192,7 +192,7 @@ func (h *handlers) done(ctx context.Context, req *mcp.CallToolRequest, task stri
 	}
 	if err != nil {
 		// The task, when there is one, still tells the client where it stands.
-		res := &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: string(agentos.ErrorCode(err)) + ": " + agentos.ErrorMessage(err)}}}
+		res := &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: h.errorText(err)}}}
 		if out != nil {
 			if b, jerr := json.Marshal(out); jerr == nil {
 				res.Content = append(res.Content, &mcp.TextContent{Text: string(b)})
@@ -202,6 +202,13 @@ func (h *handlers) done(ctx context.Context, req *mcp.CallToolRequest, task stri
 		return res, nil, nil
 	}
 	return nil, out, nil
+}
+
+// errorText is an error as the client reads it, redacted as the CLI
+// redacts what it prints: a message can quote outside text (a failing
+// check's last line, what the client itself sent).
+func (h *handlers) errorText(err error) string {
+	return string(agentos.ErrorCode(err)) + ": " + h.b.Redact(agentos.ErrorMessage(err))
 }
 
 // taskID is the id of the task a submission created (its result is the
@@ -272,7 +279,7 @@ func (h *handlers) runCommand(ctx context.Context, req *mcp.CallToolRequest, in 
 		h.b.Record(ctx, ev)
 	}
 	if err != nil {
-		r := &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: string(agentos.ErrorCode(err)) + ": " + agentos.ErrorMessage(err)}}}
+		r := &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: h.errorText(err)}}}
 		if res.Rule != "" {
 			b, _ := json.Marshal(res)
 			r.Content = append(r.Content, &mcp.TextContent{Text: string(b)})

@@ -91,7 +91,7 @@ func NewServer(svc Service, opts ServerOptions) (*Server, error) {
 		opts.Clients = append([]ServerClient{{Name: LegacyClient, Token: opts.Token}}, opts.Clients...)
 	}
 	if len(opts.Clients) == 0 && !opts.Open {
-		return nil, agentos.Errorf(agentos.EINVALID, "the memory service needs a bearer token: set one with --token-env NAME or memory.serve.clients, or pass --open on a loopback address")
+		return nil, agentos.Errorf(agentos.EINVALID, "the memory service needs a bearer token (set one with --token-env NAME or memory.serve.clients), or pass --open on a loopback address")
 	}
 	if len(opts.Clients) > 0 && opts.Open {
 		return nil, agentos.Errorf(agentos.EINVALID, "the memory service is either open or token-protected, not both: drop --open or the token")
@@ -235,7 +235,7 @@ func (s *Server) authorized(w http.ResponseWriter, r *http.Request) (ServerClien
 		}
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="agentos-memory"`)
-	writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token: send Authorization: Bearer TOKEN (memory.token_env names its variable)", agentos.EDENIED})
+	writeJSON(w, http.StatusUnauthorized, apiError{"missing or wrong bearer token (send Authorization: Bearer TOKEN; memory.token_env names its variable)", agentos.EDENIED})
 	return ServerClient{}, false
 }
 

@@ -196,7 +196,7 @@ func (s *Service) Revoke(ctx context.Context, ref string, by agentos.Actor) ([]a
 // is the same EDENIED error, so a client learns nothing about which tokens
 // exist, were revoked or expired.
 func (s *Service) Authenticate(ctx context.Context, secret string) (*agentos.APIToken, error) {
-	denied := agentos.Errorf(agentos.EDENIED, "missing, unknown, expired or revoked bearer token: send Authorization: Bearer TOKEN (made by `agentos token create`)")
+	denied := agentos.Errorf(agentos.EDENIED, "missing, unknown, expired or revoked bearer token (send Authorization: Bearer TOKEN, made by `agentos token create`)")
 	if !strings.HasPrefix(secret, Prefix) || len(secret) > 128 {
 		return nil, denied
 	}

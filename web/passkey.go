@@ -74,7 +74,7 @@ func signer(keys *signers.Keyring, who Identity, decision string) (signers.Perso
 		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "the policy lists no signers: the web page only decides with a passkey listed under signers: in %s (create one at /passkeys)", agentos.PolicyFile)
 	}
 	if who.Actor != "" && !who.Actor.IsHuman() {
-		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s is a service's token: only a person decides", who.Actor)
+		return signers.Person{}, agentos.Errorf(agentos.EDENIED, "%s holds a service's token, and only a person decides", who.Actor)
 	}
 	role, tokenRole := signers.RoleApprove, RoleApprover
 	if decision == "answer" {
@@ -209,8 +209,11 @@ func (s *Server) signFinish(w http.ResponseWriter, r *request) {
 	// A decision, and the apply an approval may start, goes on when the
 	// browser goes away (as a CLI run does when its terminal closes); what
 	// the request opened closes when the handler returns.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
+	defer cancel(nil)
+	if stop := s.opt.Stop; stop != nil {
+		defer context.AfterFunc(stop, func() { cancel(context.Cause(stop)) })()
+	}
 	var req signFinishRequest
 	if err := jsonbody.Decode(r.Request, &req); err != nil {
 		s.fail(w, r.Request, err)

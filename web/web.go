@@ -97,6 +97,11 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Poll is how often live updates look for new audit events (default 1s).
 	Poll time.Duration
+	// Stop, when it ends, stops the runs that decisions made on the page
+	// started (they outlive the browser, not the server): each ends
+	// cancelled with Stop's cause, as a run stopped by a signal does.
+	// Nil: they are never stopped.
+	Stop context.Context
 }
 
 // Server is the web page's http.Handler.

@@ -46,6 +46,10 @@ type apiServer struct {
 	mu    sync.Mutex
 	calls map[string]bool // "METHOD template" exercised, and its statuses
 	log   *lockedBuffer   // what the server printed
+	proc  *exec.Cmd       // the server process
+	// exited is closed once the server process ended (exitErr is why).
+	exited  chan struct{}
+	exitErr error
 }
 
 // lockedBuffer is a bytes.Buffer the server process writes while the test
@@ -156,15 +160,15 @@ func startAPI(t testing.TB, flags ...string) *apiServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	s.proc, s.exited = cmd, make(chan struct{})
+	go func() { s.exitErr = cmd.Wait(); close(s.exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
 		select {
-		case <-done:
+		case <-s.exited:
 		case <-time.After(20 * time.Second):
 			cmd.Process.Kill()
-			<-done
+			<-s.exited
 		}
 		if t.Failed() {
 			t.Logf("server log:\n%s", logb.String())
