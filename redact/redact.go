@@ -37,6 +37,15 @@ type Rule struct {
 // spaces, not a placeholder or a reference to a variable.
 const assignKeys = `(?i)((?:password|passwd|pwd|secret|secret[_-]?key|client[_-]?secret|api[_-]?key|apikey|access[_-]?key|auth[_-]?token|access[_-]?token|token|private[_-]?key)["']?\s*(?::=|=|:)\s*)`
 
+// A token's prefix is what makes it one, so the rules with a distinctive
+// prefix (ghp_, github_pat_, sk-ant-, xox?-, ya29., eyJ….eyJ…) match it
+// wherever it is: a word boundary before it let a token glued to a word
+// character through (x_ghp_…, %3Dghp_… in a URL, \nghp_… in escaped JSON).
+// The prefixes that also occur inside ordinary text or encoded data (AKIA,
+// AIza, sk-) still need a left edge, which may also be an underscore, a
+// percent-encoded byte or an escaped line break (gluedBy).
+const gluedBy = `%[0-9A-Fa-f]{2}|\\[nrt]`
+
 // builtin is the ordered list of built-in rules; more specific rules come
 // first so that a GitHub token is named as such, not as a "token=" value.
 // Compiled on first use: every agentos process links this package, and
@@ -46,16 +55,16 @@ var builtin = sync.OnceValue(func() []Rule {
 		{ID: "private-key", Hints: []string{"private key"}, Re: regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?s:.*?)-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----`)},
 		// A key header without its end (a truncated output tail) is still a key.
 		{ID: "private-key", Hints: []string{"private key"}, Re: regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[A-Za-z0-9+/=\s\\n]*`)},
-		{ID: "aws-access-key-id", Hints: []string{"akia", "asia", "abia", "acca"}, Re: regexp.MustCompile(`\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b`)},
+		{ID: "aws-access-key-id", Hints: []string{"akia", "asia", "abia", "acca"}, Re: regexp.MustCompile(`(?:^|[^A-Z0-9]|` + gluedBy + `)((?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16})`), Group: 1},
 		{ID: "aws-secret-access-key", Hints: []string{"aws"}, Re: regexp.MustCompile(`(?i)(aws_?secret_?(?:access_?)?key["']?\s*(?::=|=|:)\s*["']?)([A-Za-z0-9/+=]{40})`), Group: 2},
-		{ID: "gcp-api-key", Hints: []string{"aiza"}, Re: regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}\b`)},
-		{ID: "gcp-oauth-token", Hints: []string{"ya29."}, Re: regexp.MustCompile(`\bya29\.[0-9A-Za-z_\-]{20,}`)},
-		{ID: "github-token", Hints: []string{"gh"}, Re: regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b`)},
-		{ID: "anthropic-key", Hints: []string{"sk-ant-"}, Re: regexp.MustCompile(`\bsk-ant-[A-Za-z0-9_\-]{20,}`)},
-		{ID: "openai-key", Hints: []string{"sk-"}, Re: regexp.MustCompile(`\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}`)},
-		{ID: "slack-token", Hints: []string{"xox"}, Re: regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9\-]{10,}`)},
+		{ID: "gcp-api-key", Hints: []string{"aiza"}, Re: regexp.MustCompile(`(?:^|[^A-Za-z0-9+/]|` + gluedBy + `)(AIza[0-9A-Za-z_\-]{35})`), Group: 1},
+		{ID: "gcp-oauth-token", Hints: []string{"ya29."}, Re: regexp.MustCompile(`ya29\.[0-9A-Za-z_\-]{20,}`)},
+		{ID: "github-token", Hints: []string{"gh"}, Re: regexp.MustCompile(`gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255}`)},
+		{ID: "anthropic-key", Hints: []string{"sk-ant-"}, Re: regexp.MustCompile(`sk-ant-[A-Za-z0-9_\-]{20,}`)},
+		{ID: "openai-key", Hints: []string{"sk-"}, Re: regexp.MustCompile(`(?:^|[^A-Za-z0-9]|` + gluedBy + `)(sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,})`), Group: 1},
+		{ID: "slack-token", Hints: []string{"xox"}, Re: regexp.MustCompile(`xox[abposr]-[A-Za-z0-9\-]{10,}`)},
 		{ID: "slack-webhook", Hints: []string{"hooks.slack.com"}, Re: regexp.MustCompile(`https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9_/\-]+`)},
-		{ID: "jwt", Hints: []string{"eyj"}, Re: regexp.MustCompile(`\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}`)},
+		{ID: "jwt", Hints: []string{"eyj"}, Re: regexp.MustCompile(`eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}`)},
 		{ID: "url-credentials", Hints: []string{"://"}, Re: regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@"']+:)([^/\s@"']{3,})(@)`), Group: 2},
 		// Assignments: every value is redacted; only a literal that is not a
 		// reference or placeholder counts as a secret for the gates.

@@ -44,6 +44,25 @@ func TestString(t *testing.T) {
 		{"secret yaml", "client_secret: 's3cr3t-value'", "client_secret: [REDACTED:password]"},
 		{"templated value still redacted", "password: ${{ secrets.PW }}", "password: [REDACTED:password] secrets.PW }}"},
 		{"url credentials", "git clone https://bob:pa55word@example.com/r.git", "git clone https://bob:[REDACTED:url-credentials]@example.com/r.git"},
+		// Glued to a word character, percent-encoded or after an escaped
+		// line break: a word boundary before the prefix let these through.
+		{"github glued", "x_" + ghToken + "_y", "x_[REDACTED:github-token]_y"},
+		{"github url-encoded", "?t=%3D" + ghToken, "?t=%3D[REDACTED:github-token]"},
+		{"github escaped json", `"a\n` + ghToken + `"`, `"a\n[REDACTED:github-token]"`},
+		{"aws glued", "KEY_" + awsKeyID, "KEY_[REDACTED:aws-access-key-id]"},
+		{"aws url-encoded", "id%3D" + awsKeyID, "id%3D[REDACTED:aws-access-key-id]"},
+		{"aws twice", awsKeyID + " " + awsKeyID, "[REDACTED:aws-access-key-id] [REDACTED:aws-access-key-id]"},
+		{"openai glued", "KEY_" + openaiKey, "KEY_[REDACTED:openai-key]"},
+		{"openai escaped json", `"\n` + openaiKey + `"`, `"\n[REDACTED:openai-key]"`},
+		{"gcp glued", "k_" + gcpKey, "k_[REDACTED:gcp-api-key]"},
+		{"slack glued", "x_" + slackToken, "x_[REDACTED:slack-token]"},
+		{"anthropic glued", "x_" + anthropicKy, "x_[REDACTED:anthropic-key]"},
+		{"jwt glued", "tok=Bearer%20" + jwt, "tok=Bearer%20[REDACTED:jwt]"},
+		// The prefixes that occur in ordinary words and encoded data still
+		// need a left edge.
+		{"word with sk- kept", "task-" + strings.Repeat("abcd", 6), "task-" + strings.Repeat("abcd", 6)},
+		{"AKIA inside an upper-case run kept", "Q" + awsKeyID, "Q" + awsKeyID},
+		{"AIza inside base64 kept", "iVBORw0KGgo" + gcpKey, "iVBORw0KGgo" + gcpKey},
 		{"plain text kept", "nothing to see: go test ./...", "nothing to see: go test ./..."},
 		{"idempotent", "password=[REDACTED:password]", "password=[REDACTED:password]"},
 	}
