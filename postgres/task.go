@@ -244,27 +244,19 @@ func (d *DB) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Actor)
 // Plan loads a stored plan. The stored hash column and the body's hash field
 // are returned as stored: admission re-hashes and compares.
 func (d *DB) Plan(ctx context.Context, id string) (*agentos.Plan, string, error) {
-	var hash, body string
-	err := d.pool.QueryRow(ctx, `SELECT hash, body FROM plans WHERE id = $1`, id).Scan(&hash, &body)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, "", agentos.Errorf(agentos.ENOTFOUND, "plan %s not found", id)
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	p, err := agentos.PlanFromStore([]byte(body), func(h string) (string, error) { return d.Blob(ctx, h) })
-	if err != nil {
-		if agentos.ErrorCode(err) == agentos.ECONFLICT {
-			return nil, "", err
-		}
-		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
-	}
-	return p, hash, nil
+	return d.plan(ctx, id, func(body []byte) (*agentos.Plan, error) {
+		return agentos.PlanFromStore(body, func(h string) (string, error) { return d.Blob(ctx, h) })
+	})
 }
 
 // PlanWithoutBodies implements agentos.TaskStore: Plan without reading a
 // blob.
 func (d *DB) PlanWithoutBodies(ctx context.Context, id string) (*agentos.Plan, string, error) {
+	return d.plan(ctx, id, agentos.PlanWithoutBodiesFromStore)
+}
+
+// plan reads a plan's row and decodes its body with decode.
+func (d *DB) plan(ctx context.Context, id string, decode func([]byte) (*agentos.Plan, error)) (*agentos.Plan, string, error) {
 	var hash, body string
 	err := d.pool.QueryRow(ctx, `SELECT hash, body FROM plans WHERE id = $1`, id).Scan(&hash, &body)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -273,8 +265,11 @@ func (d *DB) PlanWithoutBodies(ctx context.Context, id string) (*agentos.Plan, s
 	if err != nil {
 		return nil, "", err
 	}
-	p, err := agentos.PlanWithoutBodiesFromStore([]byte(body))
+	p, err := decode([]byte(body))
 	if err != nil {
+		if agentos.ErrorCode(err) == agentos.ECONFLICT {
+			return nil, "", err
+		}
 		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
 	}
 	return p, hash, nil
