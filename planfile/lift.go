@@ -66,7 +66,7 @@ func lift(src string) (doc *yaml.Node, ok bool) {
 
 // liftIn is lift; with buf (src's own bytes) set, a block scalar's value is
 // decoded into buf itself, over its text, once everything else about the
-// file is known (nothing is written when ok is false). Each byte a block
+// file is known. Each byte a block
 // decoder writes stands for a byte of the body already read (content as
 // it is, a break for a break, the indentation dropped), so the writing
 // never overtakes the reading, and it stays inside the body's lines.
@@ -147,7 +147,9 @@ func liftIn(src string, buf []byte) (doc *yaml.Node, ok, wrote bool) {
 			var w scalarScan
 			w.block(src, r.hdr, r.style == yaml.LiteralStyle, &out)
 			if len(out.buf) != r.size {
-				panic("planfile: an in-place decode disagrees with its count") // never: the same decoder on the same bytes
+				// Never (the same decoder on the same bytes): the caller
+				// reads the file again, as for any file not lifted.
+				return nil, false, true
 			}
 			r.value = unsafe.String(unsafe.SliceData(out.buf), len(out.buf))
 			wrote = true
