@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strings"
+	"unsafe"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/config"
@@ -29,43 +29,97 @@ func tooLarge(what string, n, limit int64, setting string) error {
 // The file is read once into a string of its size (it becomes the task's
 // source as it is), never grown by doubling.
 func (c *Coordinator) readPlanFile(name string) (string, error) {
+	b, err := c.readPlanBytes(name)
+	return unsafe.String(unsafe.SliceData(b), len(b)), err // b is never written again
+}
+
+// readPlanBytes is readPlanFile into a buffer the caller owns.
+func (c *Coordinator) readPlanBytes(name string) ([]byte, error) {
 	fh, err := os.Open(name)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return "", agentos.Errorf(agentos.EINVALID, "plan file %s does not exist", name)
+			return nil, agentos.Errorf(agentos.EINVALID, "plan file %s does not exist", name)
 		}
-		return "", agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
+		return nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
 	}
 	defer fh.Close()
 	limit := c.Config.Limits.PlanFile()
-	var raw strings.Builder
+	n := 512
 	if st, err := fh.Stat(); err == nil && st.Mode().IsRegular() {
 		if st.Size() > limit {
-			return "", tooLarge("plan file "+name, st.Size(), limit, "plan_file_bytes")
+			return nil, tooLarge("plan file "+name, st.Size(), limit, "plan_file_bytes")
 		}
-		raw.Grow(int(st.Size()) + 1)
+		n = int(st.Size()) + 1
 	}
-	if _, err := io.Copy(&raw, io.LimitReader(fh, limit+1)); err != nil {
-		return "", agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
+	raw := make([]byte, 0, n)
+	r := io.LimitReader(fh, limit+1)
+	for {
+		if len(raw) == cap(raw) {
+			raw = append(raw, 0)[:len(raw)] // grew, or not a regular file
+		}
+		m, err := r.Read(raw[len(raw):cap(raw)])
+		raw = raw[:len(raw)+m]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
+		}
 	}
-	if int64(raw.Len()) > limit { // grew, or not a regular file
-		return "", agentos.Errorf(agentos.EINVALID, "plan file %s is more than the %s limit: shorten it, or raise limits.plan_file_bytes in %s",
+	if int64(len(raw)) > limit { // grew, or not a regular file
+		return nil, agentos.Errorf(agentos.EINVALID, "plan file %s is more than the %s limit: shorten it, or raise limits.plan_file_bytes in %s",
 			name, config.SizeOf(limit), agentos.PolicyFile)
 	}
-	return raw.String(), nil
+	return raw, nil
+}
+
+// planTextAgainHook, when set by a test, runs before planTextAgain reads.
+var planTextAgainHook func()
+
+// planTextAgain reads a plan file again for its text, which must be what
+// was planned (hash, agentos.BlobHash of the first read).
+func (c *Coordinator) planTextAgain(name, hash string) (string, error) {
+	if planTextAgainHook != nil {
+		planTextAgainHook()
+	}
+	raw, err := c.readPlanFile(name)
+	if err != nil {
+		return "", err
+	}
+	if agentos.BlobHash(raw) != hash {
+		return "", agentos.Errorf(agentos.ECONFLICT, "plan file %s changed while it was read: plan it again once it is written", name)
+	}
+	return raw, nil
+}
+
+// parsePlanAgain parses a plan file read once more, in place, for a task
+// whose source is stored: the file must still hash as planned.
+func (c *Coordinator) parsePlanAgain(name, hash string) (*planfile.File, error) {
+	buf, err := c.readPlanBytes(name)
+	if err != nil {
+		return nil, err
+	}
+	if agentos.BlobHash(unsafe.String(unsafe.SliceData(buf), len(buf))) != hash {
+		return nil, agentos.Errorf(agentos.ECONFLICT, "plan file %s changed while it was read: plan it again once it is written", name)
+	}
+	f, perr, ok, _ := planfile.ParseLargeInPlace(buf)
+	if !ok || perr != nil { // the same bytes parsed before
+		return nil, agentos.Errorf(agentos.ECONFLICT, "plan file %s did not parse again as it did: plan it again", name)
+	}
+	return f, nil
 }
 
 // requestSource parses the plan text of req (see parsePlanFile): its
 // Source, under the same limit as a file, else the file it names.
-func (c *Coordinator) requestSource(req PlanRequest) (f *planfile.File, raw string, perr, err error) {
+func (c *Coordinator) requestSource(req PlanRequest) (f *planfile.File, raw, again string, perr, err error) {
 	if req.Source == nil {
 		return c.parsePlanFile(req.File)
 	}
 	if limit := c.Config.Limits.PlanFile(); int64(len(*req.Source)) > limit {
-		return nil, "", nil, tooLarge("plan "+req.File, int64(len(*req.Source)), limit, "plan_file_bytes")
+		return nil, "", "", nil, tooLarge("plan "+req.File, int64(len(*req.Source)), limit, "plan_file_bytes")
 	}
 	f, perr = planfile.ParseString(*req.Source)
-	return f, *req.Source, perr, nil
+	return f, *req.Source, "", perr, nil
 }
 
 // parsePlanFile parses a plan file and returns it with its text (the
@@ -78,29 +132,43 @@ func (c *Coordinator) requestSource(req PlanRequest) (f *planfile.File, raw stri
 // it, and the text need not be in memory beside that. perr is the file's
 // own fault (it does not parse), audited with its text; err is one
 // reading it.
-func (c *Coordinator) parsePlanFile(name string) (f *planfile.File, raw string, perr, err error) {
+//
+// A block scalar is decoded in place, over the file's text in the buffer
+// it was read into (planfile.ParseLargeInPlace), so the text and the value
+// are never held side by side; the text is then gone, and again is its
+// hash: PlanFile reads the file again for the task's source (and once more
+// for the values once the source is stored), each read hashed the same.
+func (c *Coordinator) parsePlanFile(name string) (f *planfile.File, raw, again string, perr, err error) {
 	limit := c.Config.Limits.PlanFile()
 	st, serr := os.Stat(name)
 	if serr != nil || !st.Mode().IsRegular() || st.Size() < agentos.StreamMin || st.Size() > limit {
 		// Small, not a file (a pipe is read once), or refused unread.
 		if raw, err = c.readPlanFile(name); err != nil {
-			return nil, "", nil, err
+			return nil, "", "", nil, err
 		}
 		f, perr = planfile.ParseString(raw)
-		return f, raw, perr, nil
+		return f, raw, "", perr, nil
 	}
 	defer largeBodyGC(int(st.Size()))()
-	if raw, err = c.readPlanFile(name); err != nil {
-		return nil, "", nil, err
+	buf, err := c.readPlanBytes(name)
+	if err != nil {
+		return nil, "", "", nil, err
 	}
-	if f, perr, ok := planfile.ParseLarge(raw); ok {
-		return f, raw, perr, nil
+	hash := agentos.BlobHash(unsafe.String(unsafe.SliceData(buf), len(buf)))
+	if f, perr, ok, kept := planfile.ParseLargeInPlace(buf); ok {
+		if kept {
+			return f, unsafe.String(unsafe.SliceData(buf), len(buf)), "", perr, nil
+		}
+		if perr != nil {
+			f = nil
+		}
+		return f, "", hash, perr, nil
 	}
-	raw = ""
+	buf = nil
 	releaseLarge(int(st.Size()))
 	fh, err := os.Open(name)
 	if err != nil {
-		return nil, "", nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
+		return nil, "", "", nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
 	}
 	h := sha256.New()
 	r := &io.LimitedReader{R: io.TeeReader(fh, h), N: limit + 1}
@@ -108,19 +176,19 @@ func (c *Coordinator) parsePlanFile(name string) (f *planfile.File, raw string, 
 	_, err = io.Copy(io.Discard, r) // what the parser left unread
 	fh.Close()
 	if err != nil {
-		return nil, "", nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
+		return nil, "", "", nil, agentos.Errorf(agentos.EINVALID, "cannot read plan file %s: %v", name, err)
 	}
 	// Read again: the text (and the refusal of one grown past the limit).
 	if raw, err = c.readPlanFile(name); err != nil {
-		return nil, "", nil, err
+		return nil, "", "", nil, err
 	}
 	if "sha256:"+hex.EncodeToString(h.Sum(nil)) != agentos.BlobHash(raw) {
-		return nil, "", nil, agentos.Errorf(agentos.ECONFLICT, "plan file %s changed while it was read: plan it again once it is written", name)
+		return nil, "", "", nil, agentos.Errorf(agentos.ECONFLICT, "plan file %s changed while it was read: plan it again once it is written", name)
 	}
 	if perr != nil {
 		f = nil
 	}
-	return f, raw, perr, nil
+	return f, raw, "", perr, nil
 }
 
 // taskSource returns the plan file a task was submitted with; a store

@@ -36,14 +36,27 @@ type PlanRequest struct {
 // missing (or blocks), builds the MemoryPack, and stores the hashed plan. It
 // touches neither the working tree, nor the index, nor any ref.
 func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.Task, error) {
-	f, raw, perr, err := c.requestSource(req)
+	// again: the file's text was decoded over (parsePlanFile); it is known
+	// by its hash until it is read again for the task's source.
+	f, raw, again, perr, err := c.requestSource(req)
 	if err != nil {
 		return nil, err
 	}
-	defer largeBodyGC(len(raw))()
+	if again != "" {
+		defer largeBodyGC(agentos.StreamMin)()
+	} else {
+		defer largeBodyGC(len(raw))()
+	}
+	refused := func(err error, goal string) {
+		if again != "" {
+			c.auditRefusalOf(ctx, req.File, again, goal, req.Actor, err)
+		} else {
+			c.auditRefusal(ctx, req.File, raw, goal, req.Actor, err)
+		}
+	}
 	if perr != nil {
 		err = agentos.WrapError(agentos.EINVALID, perr, "%s: %v", req.File, perr)
-		c.auditRefusal(ctx, req.File, raw, "", req.Actor, err)
+		refused(err, "")
 		return nil, err
 	}
 	mode := req.Mode
@@ -76,12 +89,32 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	}
 	pre, err := c.precheckFile(ctx, f, req.Values, mode, base)
 	if err != nil && refusal(err) {
-		c.auditRefusal(ctx, req.File, raw, f.Goal, req.Actor, err)
+		refused(err, f.Goal)
 		return nil, err // no task was created
+	}
+	if again != "" {
+		// The value and the text are not held side by side: the value goes,
+		// the text is read again (as planned, or no task) and stored, then
+		// the value is decoded again from a third read.
+		f, pre = nil, nil
+		releaseLarge(agentos.StreamMin)
+		if t.Source, err = c.planTextAgain(req.File, again); err != nil {
+			return nil, err // no task was created
+		}
 	}
 	values, err := c.startTask(ctx, t, req.Values, req.Actor)
 	if err != nil {
 		return c.startedOrNot(ctx, t), err
+	}
+	if again != "" {
+		if len(t.Source) >= agentos.StreamMin {
+			// Stored as a blob (agentos.BlobForStore), read from there.
+			t.Source, t.SourceBlob = "", agentos.BlobHash(t.Source)
+		}
+		releaseLarge(agentos.StreamMin)
+		if f, err = c.parsePlanAgain(req.File, again); err != nil {
+			return c.failPlanning(ctx, t, err)
+		}
 	}
 	return c.planFromFile(ctx, t, f, values, req.Actor, pre)
 }

@@ -53,3 +53,70 @@ func TestLargePlanFileIsParsedAsRead(t *testing.T) {
 		t.Fatalf("a large plan file that does not parse = %v", err)
 	}
 }
+
+// A large block scalar is decoded over the file's text (never beside it):
+// the task's source is the file read again, redacted as any source is
+// (a token in a comment), the plan holds the decoded value, a file that
+// does not parse is audited by its hash, and a file that changes before it
+// is read again is refused with no task.
+func TestLargeBlockPlanFileIsDecodedInPlace(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	ctx := t.Context()
+	line := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n"
+	n := agentos.StreamMin/len(line) + 64
+	content := strings.Repeat(line, n)
+	token := "ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u"
+	text := "version: 1\ngoal: a large block # " + token + "\nsteps:\n  - write:\n      path: big.txt\n      content: |\n" + strings.Repeat("        "+line, n) + "verify:\n  - argv: [\"true\"]\n"
+	file := filepath.Join(dir, "block.plan.yaml")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.PlanFile(ctx, PlanRequest{File: file, Mode: agentos.ModeSemiAuto, Actor: agentos.Human("ann")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := c.DB.Task(ctx, task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := c.taskSource(ctx, stored)
+	if err != nil || strings.Contains(src, token) || src != strings.Replace(text, token, c.redact(token), 1) {
+		t.Fatalf("the task's source is not the file as submitted, redacted (%d bytes, want %d; token kept: %v): %v", len(src), len(text), strings.Contains(src, token), err)
+	}
+	plans, err := c.DB.PlansOf(ctx, task.ID)
+	if err != nil || len(plans) != 1 {
+		t.Fatalf("plans of the task: %v %v", plans, err)
+	}
+	p, _, err := c.DB.Plan(ctx, plans[0][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Steps) != 1 || p.Steps[0].Content != content {
+		t.Fatalf("the plan's content is not the block's value (%d steps)", len(p.Steps))
+	}
+
+	bad := strings.Replace(text, "steps:", "stepz:", 1)
+	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PlanFile(ctx, PlanRequest{File: file, Mode: agentos.ModeSemiAuto, Actor: agentos.Human("ann")}); agentos.ErrorCode(err) != agentos.EINVALID || !strings.Contains(err.Error(), "stepz") {
+		t.Fatalf("a large plan file that does not parse = %v", err)
+	}
+	evs, err := c.DB.Events(ctx, agentos.EventFilter{Kind: agentos.EventPlanRefused})
+	if err != nil || len(evs) == 0 || !strings.Contains(string(evs[len(evs)-1].Data), agentos.BlobHash(bad)) {
+		t.Fatalf("the refusal is not audited with the file's hash: %v", err)
+	}
+
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := c.DB.Tasks(ctx, agentos.TaskFilter{})
+	planTextAgainHook = func() { os.WriteFile(file, []byte(strings.Replace(text, "abcde\n", "abcdf\n", 1)), 0o644) }
+	defer func() { planTextAgainHook = nil }()
+	if _, err := c.PlanFile(ctx, PlanRequest{File: file, Mode: agentos.ModeSemiAuto, Actor: agentos.Human("ann")}); agentos.ErrorCode(err) != agentos.ECONFLICT {
+		t.Fatalf("a plan file changed between its reads = %v, want ECONFLICT", err)
+	}
+	if after, _ := c.DB.Tasks(ctx, agentos.TaskFilter{}); len(after) != len(before) {
+		t.Fatalf("a plan file changed between its reads left a task (%d tasks, were %d)", len(after), len(before))
+	}
+}

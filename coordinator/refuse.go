@@ -2,8 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"maps"
 	"slices"
 
@@ -120,12 +118,17 @@ func refusal(err error) bool {
 
 // auditRefusal records a plan refused before it became a task.
 func (c *Coordinator) auditRefusal(ctx context.Context, file string, raw string, goal string, actor agentos.Actor, cause error) {
-	sum := sha256.Sum256([]byte(raw))
+	c.auditRefusalOf(ctx, file, agentos.BlobHash(raw), goal, actor, cause)
+}
+
+// auditRefusalOf is auditRefusal of a plan file known by its hash
+// ("sha256:<hex>", agentos.BlobHash).
+func (c *Coordinator) auditRefusalOf(ctx context.Context, file string, planSHA256 string, goal string, actor agentos.Actor, cause error) {
 	// The goal and the message can quote the plan: redacted like every text
 	// from outside. Best effort: the refusal is the answer either way, and a
 	// store that cannot append fails the next write (and its checks) loudly.
 	_, _ = c.DB.Append(ctx, agentos.EventInput{Actor: actor, Kind: agentos.EventPlanRefused, Data: agentos.PlanRefusedEvent{
 		File: file, Goal: c.redactText(goal), Code: agentos.ErrorCode(cause), Error: c.redactText(agentos.ErrorMessage(cause)),
-		PlanSHA256: "sha256:" + hex.EncodeToString(sum[:]),
+		PlanSHA256: planSHA256,
 	}})
 }

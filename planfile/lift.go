@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/agentos/agentos"
 	"go.yaml.in/yaml/v3"
@@ -47,6 +48,7 @@ type region struct {
 	marker     string // what replaces src[start:end]
 	want       string // the marker's value as the parser must give it
 	value      string
+	size       int // in place: the value's size, decoded last (value is empty until then)
 	style      yaml.Style
 	flowChars  bool // a plain scalar holding , ? [ ] { }: block context only
 	// Where the region ends, in lines and columns (0-based, in
@@ -58,18 +60,30 @@ type region struct {
 // lift parses src with its large scalars lifted out; ok is false (and
 // nothing was parsed) when it lifted nothing or was unsure of anything.
 func lift(src string) (doc *yaml.Node, ok bool) {
+	doc, ok, _ = liftIn(src, nil)
+	return doc, ok
+}
+
+// liftIn is lift; with buf (src's own bytes) set, a block scalar's value is
+// decoded into buf itself, over its text, once everything else about the
+// file is known. Each byte a block
+// decoder writes stands for a byte of the body already read (content as
+// it is, a break for a break, the indentation dropped), so the writing
+// never overtakes the reading, and it stays inside the body's lines.
+// wrote says whether buf was written (src no longer holds the file).
+func liftIn(src string, buf []byte) (doc *yaml.Node, ok, wrote bool) {
 	if len(src) < liftMin || strings.HasPrefix(src, "\xef\xbb\xbf") || strings.HasPrefix(src, "\xfe\xff") || strings.HasPrefix(src, "\xff\xfe") {
-		return nil, false
+		return nil, false, false
 	}
 	var nonce [6]byte
 	rand.Read(nonce[:])
 	tag := "AgentosLift" + hex.EncodeToString(nonce[:]) + "x"
 	if strings.Contains(src, tag) {
-		return nil, false
+		return nil, false, false
 	}
-	regions, ok := findRegions(src, tag)
+	regions, ok := findRegions(src, tag, buf != nil)
 	if !ok || len(regions) == 0 {
-		return nil, false
+		return nil, false, false
 	}
 	var small strings.Builder
 	prev := 0
@@ -94,24 +108,24 @@ func lift(src string) (doc *yaml.Node, ok bool) {
 			r.want = r.marker
 		case yaml.LiteralStyle, yaml.FoldedStyle:
 			if !w.scan(smallSrc, h, r.style) || w.bodyStart != s || w.lastLineEnd != s+len(r.marker) {
-				return nil, false
+				return nil, false, false
 			}
 			r.want = w.value
 		default:
 			if !w.scan(smallSrc, h, r.style) || w.end != s+len(r.marker) {
-				return nil, false
+				return nil, false, false
 			}
 			r.want = w.value
 		}
 		var okPos bool
 		r.smallEndLine, r.smallEndCol, okPos = endPos(smallSrc, s, s+len(r.marker))
 		if !okPos {
-			return nil, false
+			return nil, false, false
 		}
 	}
 	d, err := decodeDoc(strings.NewReader(smallSrc))
 	if err != nil {
-		return nil, false // the parser reads the file whole and says what is wrong
+		return nil, false, false // the parser reads the file whole and says what is wrong
 	}
 	found := make([]*yaml.Node, len(regions))
 	byWant := make(map[string]int, len(regions))
@@ -119,16 +133,31 @@ func lift(src string) (doc *yaml.Node, ok bool) {
 		byWant[r.want] = i
 	}
 	if !collect(d, false, false, byWant, regions, found) {
-		return nil, false
+		return nil, false, false
+	}
+	for _, n := range found {
+		if n == nil {
+			return nil, false, false
+		}
 	}
 	for i, n := range found {
-		if n == nil {
-			return nil, false
+		r := &regions[i]
+		if r.size > 0 {
+			out := sink{buf: buf[r.start:r.start]}
+			var w scalarScan
+			w.block(src, r.hdr, r.style == yaml.LiteralStyle, &out)
+			if len(out.buf) != r.size {
+				// Never (the same decoder on the same bytes): the caller
+				// reads the file again, as for any file not lifted.
+				return nil, false, true
+			}
+			r.value = unsafe.String(unsafe.SliceData(out.buf), len(out.buf))
+			wrote = true
 		}
-		n.Value = regions[i].value
+		n.Value = r.value
 	}
 	moveBack(d, regions, map[*yaml.Node]bool{})
-	return d, true
+	return d, true, wrote
 }
 
 // collect finds the node of each marker; false when one is where a lifted
@@ -231,7 +260,7 @@ func countBreaks(s string) int {
 }
 
 // findRegions finds the large scalars of src, in order.
-func findRegions(src, tag string) ([]region, bool) {
+func findRegions(src, tag string, inPlace bool) ([]region, bool) {
 	var out []region
 	lineStart := true
 	for i := 0; i < len(src); {
@@ -270,7 +299,7 @@ func findRegions(src, tag string) ([]region, bool) {
 			case '>':
 				style = yaml.FoldedStyle
 			}
-			var w scalarScan
+			w := scalarScan{countOnly: inPlace && (style == yaml.LiteralStyle || style == yaml.FoldedStyle)}
 			if !w.scan(src, i, style) {
 				i = max(i+1, w.end)
 				continue
@@ -394,6 +423,9 @@ func char(s string, i int) (int, bool) {
 func (w *scalarScan) region(src string, start int, tag string, n int) (region, bool) {
 	m := tag + itoa(n)
 	r := region{hdr: start, start: start, end: w.end, style: w.style, value: w.value}
+	if w.deferred {
+		r.size = w.size // decoded in place once the file is known (liftIn)
+	}
 	switch w.style {
 	case yaml.DoubleQuotedStyle:
 		r.marker = `"` + m + `"`
@@ -433,9 +465,12 @@ type scalarScan struct {
 	style       yaml.Style
 	end         int
 	value       string
-	bodyStart   int // block: the first line after the header
-	lastLineEnd int // block: after the last content line's break
-	indent      int // block: the content's indentation
+	bodyStart   int  // block: the first line after the header
+	lastLineEnd int  // block: after the last content line's break
+	indent      int  // block: the content's indentation
+	countOnly   bool // block: only count the value, to decode it in place later
+	deferred    bool // countOnly took: value is empty, size its size
+	size        int
 }
 
 func (w *scalarScan) scan(src string, i int, style yaml.Style) bool {
@@ -457,6 +492,12 @@ func (w *scalarScan) scan(src string, i int, style yaml.Style) bool {
 		w.value = src[i+1 : w.end-1]
 		return true
 	}
+	// In place, the value must fit in the body's lines and leave their
+	// last break as it is (else it is copied as usual).
+	if w.countOnly && count.n > 0 && count.n < w.lastLineEnd-w.bodyStart {
+		w.size, w.deferred = count.n, true
+		return true
+	}
 	out := sink{b: &strings.Builder{}}
 	out.b.Grow(count.n)
 	switch style {
@@ -471,14 +512,18 @@ func (w *scalarScan) scan(src string, i int, style yaml.Style) bool {
 
 // sink counts what a decoder writes, and keeps it when b is set.
 type sink struct {
-	b *strings.Builder
-	n int
+	b   *strings.Builder
+	n   int
+	buf []byte // in place: appended to within its capacity (the text's own bytes)
 }
 
 func (s *sink) str(x string) {
 	s.n += len(x)
 	if s.b != nil {
 		s.b.WriteString(x)
+	}
+	if s.buf != nil {
+		s.buf = append(s.buf, x...) // copy handles the overlap: x lies at or after the end
 	}
 }
 
@@ -493,6 +538,9 @@ func (s *sink) char(c byte) {
 	s.n++
 	if s.b != nil {
 		s.b.WriteByte(c)
+	}
+	if s.buf != nil {
+		s.buf = append(s.buf, c)
 	}
 }
 

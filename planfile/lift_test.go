@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -59,7 +60,17 @@ func sameNodes(a, b *yaml.Node, path string) error {
 func checkLift(t *testing.T, doc string) bool {
 	t.Helper()
 	lifted, ok := lift(doc)
+	// In place (ParseLargeInPlace): the same answer, and the text left
+	// untouched when nothing is lifted.
+	buf := []byte(doc)
+	inPlace, okIn, _ := liftIn(unsafe.String(unsafe.SliceData(buf), len(buf)), buf)
+	if okIn != ok {
+		t.Fatalf("lift says %v, in place %v:\n%q", ok, okIn, doc)
+	}
 	if !ok {
+		if string(buf) != doc {
+			t.Fatalf("an in-place lift that lifted nothing changed the text:\n%q", doc)
+		}
 		return false
 	}
 	full, err := decodeDoc(strings.NewReader(doc))
@@ -68,6 +79,9 @@ func checkLift(t *testing.T, doc string) bool {
 	}
 	if err := sameNodes(full, lifted, ""); err != nil {
 		t.Fatalf("lifted tree differs: %v\n%q", err, doc)
+	}
+	if err := sameNodes(full, inPlace, ""); err != nil {
+		t.Fatalf("tree lifted in place differs: %v\n%q", err, doc)
 	}
 	f1, err1 := fromDoc(full)
 	f2, err2 := fromDoc(lifted)
@@ -185,6 +199,34 @@ func TestParseLargeDecodesOnce(t *testing.T) {
 		t.Fatalf("parsing a %d MiB block scalar allocated %.2f× its value, want at most %.2f×", size>>20, float64(got)/size, float64(limit)/size)
 	}
 	t.Logf("parsing a %d MiB block scalar allocated %.2f× its value", size>>20, float64(got)/size)
+}
+
+// A block scalar parsed in place is decoded over its own text: parsing
+// allocates a small part of the file, so the text and the value are never
+// held side by side (ParseLarge allocates the value beside the text).
+func TestParseLargeInPlaceAllocatesLittle(t *testing.T) {
+	const size = 16 << 20
+	doc := liftHead + "  - write:\n      path: big.txt\n      content: |\n" + strings.Repeat("        0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n", size/64) + "verify:\n  - argv: [test, -s, big.txt]\n"
+	want, err := ParseString(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := []byte(doc)
+	var f *File
+	got := allocated(func() {
+		var ok bool
+		var kept bool
+		if f, err, ok, kept = ParseLargeInPlace(buf); !ok || err != nil || kept {
+			t.Fatalf("lifted %v, refused %v, text kept %v: want lifted in place", ok, err, kept)
+		}
+	})
+	if !reflect.DeepEqual(f, want) {
+		t.Fatal("the plan file parsed in place differs from the one parsed from its text")
+	}
+	if limit := uint64(size) / 8; got > limit {
+		t.Fatalf("parsing a %d MiB block scalar in place allocated %.2f× its value, want at most %.2f×", size>>20, float64(got)/size, float64(limit)/size)
+	}
+	t.Logf("parsing a %d MiB block scalar in place allocated %.3f× its value", size>>20, float64(got)/size)
 }
 
 func allocated(fn func()) uint64 {

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/agentos/agentos"
 	"go.yaml.in/yaml/v3"
@@ -150,6 +151,23 @@ func ParseString(s string) (*File, error) {
 		return f, err
 	}
 	return parse(strings.NewReader(s))
+}
+
+// ParseLargeInPlace is ParseLarge of the text in buf, which it may
+// overwrite: a block scalar's value is decoded into buf over its own text,
+// so the file's text and that value are never held side by side. kept
+// says buf still holds the file's text (nothing was decoded over it).
+// The values may alias buf: the caller must not change it afterwards.
+func ParseLargeInPlace(buf []byte) (f *File, err error, ok, kept bool) {
+	if len(buf) == 0 {
+		return nil, nil, false, true
+	}
+	doc, ok, wrote := liftIn(unsafe.String(unsafe.SliceData(buf), len(buf)), buf)
+	if !ok {
+		return nil, nil, false, !wrote
+	}
+	f, err = fromDoc(doc)
+	return f, err, true, !wrote
 }
 
 // ParseLarge parses s with its scalars of agentos.StreamMin bytes or more
