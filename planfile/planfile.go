@@ -285,6 +285,17 @@ func fromDoc(doc *yaml.Node) (*File, error) {
 	return f, nil
 }
 
+// docOrder is a mapping node's keys as the document gives them: fields
+// are checked in that order, so a file with two wrong fields is always
+// refused for the first (a map's order is random).
+func docOrder(n *yaml.Node) []string {
+	keys := make([]string, 0, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		keys = append(keys, n.Content[i].Value)
+	}
+	return keys
+}
+
 func mapping(n *yaml.Node, where string, allowed map[string]bool) (map[string]*yaml.Node, error) {
 	if n.Kind != yaml.MappingNode {
 		return nil, errAt(n, "%s: wrong type, want a mapping of keys", where)
@@ -382,7 +393,8 @@ func parseStep(n *yaml.Node, num int) (RawStep, error) {
 	}
 	s := RawStep{Line: n.Line, Fields: map[string]string{}}
 	var body *yaml.Node
-	for k, v := range m {
+	for _, k := range docOrder(n) {
+		v := m[k]
 		switch k {
 		case "rationale":
 			if s.Rationale, err = scalar(v, "rationale"); err != nil {
@@ -421,7 +433,8 @@ func parseStep(n *yaml.Node, num int) (RawStep, error) {
 			return s, errAt(body, "%s: missing field %q", where, req)
 		}
 	}
-	for k, v := range fm {
+	for _, k := range docOrder(body) {
+		v := fm[k]
 		switch k {
 		case "argv":
 			if s.Argv, err = strList(v, where, "argv"); err != nil {

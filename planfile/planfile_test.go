@@ -104,3 +104,22 @@ func TestParamBlockerDefault(t *testing.T) {
 		}
 	}
 }
+
+// Two wrong fields: the error names the first in the file, every time
+// (fields used to be checked in a map's random order).
+func TestFieldErrorsInDocumentOrder(t *testing.T) {
+	in := []byte("version: 1\ngoal: 2\nsteps:\n- exec:\n      argv: XA7091A11\n      writes: x\n")
+	for range 50 {
+		_, err := Parse(in)
+		if err == nil || !strings.Contains(err.Error(), `field "argv"`) {
+			t.Fatalf("Parse = %v, want the error about argv (the first wrong field)", err)
+		}
+	}
+	both := []byte("version: 1\ngoal: g\nsteps:\n- write: {path: a, content: b}\n  delete: {path: c}\n")
+	for range 50 {
+		_, err := Parse(both)
+		if err == nil || !strings.Contains(err.Error(), `has both "write" and "delete"`) {
+			t.Fatalf("Parse = %v, want the two actions named in document order", err)
+		}
+	}
+}
