@@ -102,7 +102,7 @@ func (c *Coordinator) parsePlanAgain(name, hash string) (*planfile.File, error) 
 	if agentos.BlobHash(unsafe.String(unsafe.SliceData(buf), len(buf))) != hash {
 		return nil, agentos.Errorf(agentos.ECONFLICT, "plan file %s changed while it was read: plan it again once it is written", name)
 	}
-	f, perr, ok, _ := planfile.ParseLargeInPlace(buf)
+	f, ok, _, perr := planfile.ParseLargeInPlace(buf)
 	if !ok || perr != nil { // the same bytes parsed before
 		return nil, agentos.Errorf(agentos.ECONFLICT, "plan file %s did not parse again as it did: plan it again", name)
 	}
@@ -155,7 +155,7 @@ func (c *Coordinator) parsePlanFile(name string) (f *planfile.File, raw, again s
 		return nil, "", "", nil, err
 	}
 	hash := agentos.BlobHash(unsafe.String(unsafe.SliceData(buf), len(buf)))
-	if f, perr, ok, kept := planfile.ParseLargeInPlace(buf); ok {
+	if f, ok, kept, perr := planfile.ParseLargeInPlace(buf); ok {
 		if kept {
 			return f, unsafe.String(unsafe.SliceData(buf), len(buf)), "", perr, nil
 		}

@@ -216,7 +216,7 @@ func TestParseLargeInPlaceAllocatesLittle(t *testing.T) {
 	got := allocated(func() {
 		var ok bool
 		var kept bool
-		if f, err, ok, kept = ParseLargeInPlace(buf); !ok || err != nil || kept {
+		if f, ok, kept, err = ParseLargeInPlace(buf); !ok || err != nil || kept {
 			t.Fatalf("lifted %v, refused %v, text kept %v: want lifted in place", ok, err, kept)
 		}
 	})

@@ -158,16 +158,16 @@ func ParseString(s string) (*File, error) {
 // so the file's text and that value are never held side by side. kept
 // says buf still holds the file's text (nothing was decoded over it).
 // The values may alias buf: the caller must not change it afterwards.
-func ParseLargeInPlace(buf []byte) (f *File, err error, ok, kept bool) {
+func ParseLargeInPlace(buf []byte) (f *File, ok, kept bool, err error) {
 	if len(buf) == 0 {
-		return nil, nil, false, true
+		return nil, false, true, nil
 	}
 	doc, ok, wrote := liftIn(unsafe.String(unsafe.SliceData(buf), len(buf)), buf)
 	if !ok {
-		return nil, nil, false, !wrote
+		return nil, false, !wrote, nil
 	}
 	f, err = fromDoc(doc)
-	return f, err, true, !wrote
+	return f, true, !wrote, err
 }
 
 // ParseLarge parses s with its scalars of agentos.StreamMin bytes or more
