@@ -115,6 +115,33 @@ func (s *ptySession) waitFor(what string, cond func(screen string) bool) {
 	s.t.Fatalf("no %s after 90s; the session printed:\n%s", what, tailOf(s.screen(), 6000))
 }
 
+// pressUntil presses key until cond holds on what was printed. A TUI that
+// draws a dialog before it reads its input (Codex's trust prompt while it is
+// still loading, under load) drops a key pressed too early, so the key is
+// pressed again every few seconds; each use is one where a repeated key
+// is harmless once cond holds (an empty prompt ignores Enter).
+func (s *ptySession) pressUntil(what, key string, cond func(screen string) bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		s.typeText(key)
+		for again := time.Now().Add(3 * time.Second); time.Now().Before(again); {
+			if cond(s.screen()) {
+				return
+			}
+			select {
+			case <-s.done:
+				if cond(s.screen()) {
+					return
+				}
+				s.t.Fatalf("the session ended (%v) before %s; it printed:\n%s", s.err, what, tailOf(s.screen(), 6000))
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	s.t.Fatalf("no %s after 90s; the session printed:\n%s", what, tailOf(s.screen(), 6000))
+}
+
 func (s *ptySession) typeText(text string) {
 	s.t.Helper()
 	// Typed, as a person does: a TUI may treat one large write as a paste.
@@ -306,7 +333,11 @@ func TestSessionClaudeCode(t *testing.T) {
 		aloneTook.Round(time.Millisecond), time.Since(s.started).Round(time.Millisecond), float64(time.Since(s.started))/float64(aloneTook))
 	s.submit("say hello in hello.txt")
 	s.waitFor("Claude Code's permission prompt for wc", func(sc string) bool { return strings.Contains(sc, "proceed?") && strings.Contains(sc, "wc-asks") })
-	s.typeText("\r") // Yes
+	_, turnsAtPrompt, _ := f.State()
+	s.pressUntil("the model's next turn after Yes", "\r", func(string) bool { // Yes
+		_, turns, _ := f.State()
+		return turns > turnsAtPrompt
+	})
 	s.waitFor("the end of the scripted turns", func(string) bool {
 		_, _, results := f.State()
 		return len(results) >= len(f.Script)
@@ -500,8 +531,7 @@ func TestSessionCodex(t *testing.T) {
 		"-c", `model_providers.local={name="local", base_url="`+srv.URL+`/v1", env_key="LOCAL_MODEL_KEY", wire_api="responses"}`)
 	// The person trusts the task's folder at Codex's own prompt.
 	s.waitFor("Codex's trust prompt", func(sc string) bool { return strings.Contains(sc, "Trust and continue") })
-	s.typeText("\r")
-	s.waitFor("Codex's prompt", func(sc string) bool {
+	s.pressUntil("Codex's prompt", "\r", func(sc string) bool {
 		i := strings.LastIndex(sc, "Trust and continue")
 		return strings.Contains(sc[i:], "Ask Codex to do anything")
 	})
