@@ -593,6 +593,11 @@ func TestApplyWithoutLocksRefused(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
+		// The lease is taken at dispatch, before the run checks it and
+		// starts its first step: released in between, the run stops on
+		// the lost lease before any write. The release that tests the
+		// write's choke point comes once the step before the write runs.
+		waitForDescendant(t, cmd.Process.Pid, "sleep", &stderr)
 		mustAgentos(t, dir, "lock", "release", leaseID, "--force", "--reason", "test: the holder is presumed dead")
 		err := cmd.Wait()
 		if err == nil || !strings.Contains(stderr.String(), "red line 9") {
@@ -743,4 +748,42 @@ func TestTwoWorkerProcesses(t *testing.T) {
 		}
 	}
 	t.Logf("worker 1:\n%sworker 2:\n%s", errs[0].String(), errs[1].String())
+}
+
+// waitForDescendant waits until a process named comm runs below pid (the
+// sandboxed step of a run: its pid namespace is still visible from here).
+func waitForDescendant(t *testing.T, pid int, comm string, stderr *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			var p int
+			if _, err := fmt.Sscan(e.Name(), &p); err != nil {
+				continue
+			}
+			if c, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p)); err != nil || strings.TrimSpace(string(c)) != comm {
+				continue
+			}
+			for q, hops := p, 0; q > 1 && hops < 32; hops++ {
+				st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", q))
+				if err != nil {
+					break
+				}
+				// The parent is the second field after the command's closing parenthesis.
+				f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
+				if len(f) < 2 {
+					break
+				}
+				if _, err := fmt.Sscan(f[1], &q); err != nil {
+					break
+				}
+				if q == pid {
+					return
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no %s below process %d after a minute: %s", comm, pid, stderr.String())
 }
