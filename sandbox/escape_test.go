@@ -474,7 +474,11 @@ func TestEscapeResources(t *testing.T) {
 		b := newBox(t)
 		// Two processes each under the per-process bound (RLIMIT_AS 256
 		// MiB), 320 MiB together: one of them must not get its memory.
-		s := b.spec(t, "/bin/sh", "-c", `for n in 1 2; do (head -c 167772160 /dev/zero | tail -n 1 | wc -c > got$n) & done; wait`)
+		// Each tail holds its 160 MiB line until its input ends, and each
+		// input ends only once both lines were sent (or after 10 s), so
+		// the two hold their memory at the same time however the
+		// machine schedules them.
+		s := b.spec(t, "/bin/sh", "-c", `for n in 1 2; do ({ head -c 167772160 /dev/zero; touch sent$n; i=0; while [ $i -lt 200 ] && ! { [ -e sent1 ] && [ -e sent2 ]; }; do sleep 0.05; i=$((i+1)); done; } | tail -n 1 | wc -c > got$n) & done; wait`)
 		s.Limits.Memory = 256 << 20
 		_, res, err := b.run(t, s)
 		if err != nil {
