@@ -86,8 +86,19 @@ func serveRun(ctx context.Context, opts *ServeOptions) error {
 	if !ok {
 		return agentos.Errorf(agentos.EINVALID, "this store keeps no API tokens")
 	}
-	svc := &tokens.Service{DB: ts, Now: f.Now, Audit: db}
 	errLog := &syncWriter{w: f.IO.ErrOut}
+	// Before a token is refused, the store is opened afresh, as a
+	// request's session does: replaced under serve, the long-lived handle
+	// reads the other store's tokens (each of SQLite's connections notices
+	// the new file when it does), and a good token got 401 where the truth
+	// is 409, the store replaced, and how to restore it. Only a refusal
+	// pays for the open.
+	svc := &tokens.Service{DB: ts, Now: f.Now, Audit: db, Recheck: func(ctx context.Context) error {
+		s := newServeSession(repo.Root, f, errLog)
+		defer s.Close()
+		_, err := s.Store(ctx)
+		return err
+	}}
 	// The policy's webhooks are delivered beside the API, as beside a
 	// worker: serve is a repository's other long-running process.
 	stopHooks, err := f.startWebhooks(ctx, db, func(format string, args ...any) {

@@ -117,9 +117,15 @@ func guardStore(ctx context.Context, db agentos.Store, dir, name string, files [
 		g.whole, g.sealed, g.sinceOpen = true, fp, true
 	}
 	if a.Store != id {
-		return nil, agentos.Errorf(agentos.ECONFLICT, "the AgentOS store %s is not this repository's: it is store %s, and %s names store %s (replaced by another repository's or a new store): restore this repository's store from a backup, or remove %s to adopt this one", name, id, g.path, a.Store, g.path)
+		return nil, notThisStore(name, id, g.path, a.Store)
 	}
 	return g, g.hasEvent(ctx, a)
+}
+
+// notThisStore is the refusal of a store that is not the one the anchor at
+// path names.
+func notThisStore(name, id, path, anchored string) error {
+	return agentos.Errorf(agentos.ECONFLICT, "the AgentOS store %s is not this repository's: it is store %s, and %s names store %s (replaced by another repository's or a new store): restore this repository's store from a backup, or remove %s to adopt this one", name, id, path, anchored, path)
 }
 
 func (g *storeGuard) read() (*storeAnchor, error) {

@@ -87,6 +87,12 @@ type Service struct {
 	// written into the store by hand, or a revocation erased from a row,
 	// grants nothing. `agentos serve` sets it.
 	Audit agentos.AuditStore
+	// Recheck, when set, is called before a token is refused: it proves
+	// the store is still the repository's own (opened afresh). A
+	// long-lived server whose store was replaced under it reads the other
+	// store's tokens and events through its open handle, and would call a
+	// good token unknown where the truth is the replaced store.
+	Recheck func(context.Context) error
 
 	mu      sync.Mutex
 	next    int64                         // the first event seq not read yet
@@ -196,6 +202,16 @@ func (s *Service) Revoke(ctx context.Context, ref string, by agentos.Actor) ([]a
 // is the same EDENIED error, so a client learns nothing about which tokens
 // exist, were revoked or expired.
 func (s *Service) Authenticate(ctx context.Context, secret string) (*agentos.APIToken, error) {
+	t, err := s.authenticate(ctx, secret)
+	if agentos.ErrorCode(err) == agentos.EDENIED && s.Recheck != nil {
+		if rerr := s.Recheck(ctx); rerr != nil {
+			return nil, rerr
+		}
+	}
+	return t, err
+}
+
+func (s *Service) authenticate(ctx context.Context, secret string) (*agentos.APIToken, error) {
 	denied := agentos.Errorf(agentos.EDENIED, "missing, unknown, expired or revoked bearer token (send Authorization: Bearer TOKEN, made by `agentos token create`)")
 	if !strings.HasPrefix(secret, Prefix) || len(secret) > 128 {
 		return nil, denied
