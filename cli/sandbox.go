@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/cli/sandboxrun"
+	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/sandbox"
 	"github.com/spf13/cobra"
 )
@@ -36,10 +38,17 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 				if cfg, err := f.Config(cmd.Context()); err == nil {
 					pol := sandbox.NewPolicy(cfg, repo.Root, os.Environ())
 					rep.Profiles = pol.CheckProfiles(cfg, os.Environ())
-					rep = rep.WithIdentity(pol.Identity)
 					if pol.UsesCache() {
 						cache = pol.CacheDir
 					}
+					// The identity where this repository's runs write:
+					// each place on its own file system, as a run would.
+					state := filepath.Join(repo.Root, agentos.StateDir)
+					overlay := false
+					if _, err := os.Stat(state); err == nil {
+						overlay = coordinator.OverlayUnavailable(state, os.Environ()) == ""
+					}
+					rep = rep.ForRepository(sandbox.RunPlaces{Repo: repo.Root, StateDir: state, Overlay: overlay, Cache: cache, Identity: pol.Identity})
 				}
 			}
 			if asJSON {
@@ -78,6 +87,7 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 				tw.Flush()
 				if rep.Identity != "" {
 					fmt.Fprintf(f.IO.Out, "identity: %s\n", rep.Identity)
+					printIdentityPlaces(f, rep)
 				}
 				if rep.Helper != "" {
 					fmt.Fprintf(f.IO.Out, "helper: %s\n", rep.Helper)
@@ -105,6 +115,39 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// printIdentityPlaces prints where the identity was probed: each kind of
+// run with the host uid its commands get, and each place with its file
+// system and, for a fallback, why.
+func printIdentityPlaces(f *Factory, rep sandbox.Report) {
+	if rep.IdentityProbed != "" {
+		fmt.Fprintf(f.IO.Out, "identity probed: %s\n", rep.IdentityProbed)
+	}
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	for _, k := range rep.IdentityRuns {
+		who := fmt.Sprintf("host uid %d, gid %d", k.UID, k.GID)
+		if k.Dedicated {
+			who += " (dedicated)"
+		} else if k.UID == 0 {
+			who += " (root, no capabilities)"
+		}
+		fmt.Fprintf(tw, "  runs: %s\t%s\twrites in %s\n", k.Runs, who, strings.Join(k.Places, ", "))
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	for _, p := range rep.IdentityPlaces {
+		status := "dedicated"
+		if !p.Dedicated {
+			status = "falls back: " + p.Reason
+		}
+		where := p.Path
+		if p.Probed != "" {
+			where += " (not there yet; probed " + p.Probed + ")"
+		}
+		fmt.Fprintf(tw, "  place: %s\t%s\t%s\t%s\n", p.Name, where, p.FS, status)
+	}
+	tw.Flush()
 }
 
 func newCmdSandboxRun(f *Factory) *cobra.Command {

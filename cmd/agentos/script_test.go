@@ -157,6 +157,9 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"sqlexec":     cmdSQLExec,
 			"snapshot":    cmdSnapshot,
 			"lasttask":    cmdLastTask,
+			"ramfs":       cmdRamfs,    // identityplaces_test.go
+			"hostuid":     cmdHostUID,  // identityplaces_test.go
+			"checkuid":    cmdCheckUID, // identityplaces_test.go
 			"sigfiles":    cmdSigFiles, // sigfiles_test.go
 			"noleak":      cmdNoLeak,
 			"rechain":     cmdRechain,     // rechain_test.go
