@@ -138,7 +138,11 @@ func printIdentityPlaces(f *Factory, rep sandbox.Report) {
 	tw = tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
 	for _, p := range rep.IdentityPlaces {
 		status := "dedicated"
-		if !p.Dedicated {
+		switch {
+		case p.Dedicated:
+		case strings.Contains(rep.Identity, p.Reason):
+			status = "falls back (as above)"
+		default:
 			status = "falls back: " + p.Reason
 		}
 		where := p.Path
