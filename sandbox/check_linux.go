@@ -56,6 +56,7 @@ func check() Report {
 	// One confined dry run end to end; on failure, the namespaces one at a
 	// time, to name exactly what is missing.
 	idReason, dryErr := dryRun()
+	r.dryRan = dryErr == nil
 	if dryErr == nil {
 		for _, ns := range namespaces {
 			r.Features = append(r.Features, Feature{Name: ns.name, OK: true, NetworkOnly: ns.flag == unix.CLONE_NEWNET})

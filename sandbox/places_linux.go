@@ -42,7 +42,7 @@ func (r Report) ForRepository(rp RunPlaces) Report {
 	}
 	// probeable: the confined dry runs can start here (when they cannot,
 	// no run starts confined, and the reason is the check's own).
-	probeable := identityStatic() == "" && len(r.Missing(false)) == 0
+	probeable := identityStatic() == "" && r.dryRan
 	at := map[string]string{} // place name -> the directory probed
 	// The directories made for the probes are named as their places in
 	// what the report says.

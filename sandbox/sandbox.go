@@ -400,6 +400,9 @@ type Report struct {
 	// idReason is why commands cannot get the dedicated identity ("":
 	// they can), for ForRepository.
 	idReason string
+	// dryRan: the check's confined dry run started, so ForRepository's
+	// can.
+	dryRan bool
 	// Limitations say, plainly, what the sandbox does not stop on this
 	// machine, even with every feature present.
 	Limitations []string `json:"limitations,omitempty"`
