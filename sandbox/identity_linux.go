@@ -315,24 +315,45 @@ func learnIdmapRefused(p string, ns int, err error) {
 	if !ok {
 		return
 	}
-	if fd, oerr := unix.OpenTree(unix.AT_FDCWD, p, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC); oerr == nil {
-		serr := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns)})
-		unix.Close(fd)
-		if serr == nil {
-			below := "a file system mounted below it"
-			if subs := mountsBelow(p); len(subs) > 0 {
-				below = strings.Join(subs, ", ")
-			}
-			idmapRefusedBelow.Store(filepath.Clean(p), fmt.Sprintf("%s has a file system mounted below it that refuses idmapped mounts (%s: %v)", p, below, err))
-			return
+	if !idmappable(p, ns) {
+		idmapRefused.Store(k, fmt.Sprintf("%s is on a file system (%s) that refuses idmapped mounts (%v)", p, fsTypeName(k.typ), err))
+		return
+	}
+	// Name the mounts below that refuse, each tried alone, and learn
+	// their file systems as a run writing there would.
+	var refusing []string
+	for _, m := range mountsBelow(p) {
+		if idmappable(m.path, ns) {
+			continue
+		}
+		refusing = append(refusing, fmt.Sprintf("%s (%s)", m.path, m.typ))
+		if mk, ok := fsKeyOf(m.path); ok {
+			idmapRefused.LoadOrStore(mk, fmt.Sprintf("%s is on a file system (%s) that refuses idmapped mounts (%v)", m.path, fsTypeName(mk.typ), err))
 		}
 	}
-	idmapRefused.Store(k, fmt.Sprintf("%s is on a file system (%s) that refuses idmapped mounts (%v)", p, fsTypeName(k.typ), err))
+	below := "a mount below it"
+	if len(refusing) > 0 {
+		below = strings.Join(refusing, ", ")
+	}
+	idmapRefusedBelow.Store(filepath.Clean(p), fmt.Sprintf("%s has a file system mounted below it that refuses idmapped mounts (%s: %v)", p, below, err))
 }
 
-// mountsBelow lists the mounts strictly below p ("path (type)"), from
-// this process's mountinfo.
-func mountsBelow(p string) []string {
+// idmappable reports whether the mount at p alone (not those below it)
+// takes an idmapping through ns.
+func idmappable(p string, ns int) bool {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, p, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns)}) == nil
+}
+
+type mountPoint struct{ path, typ string }
+
+// mountsBelow lists the mounts strictly below p, from this process's
+// mountinfo.
+func mountsBelow(p string) []mountPoint {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil
@@ -340,7 +361,7 @@ func mountsBelow(p string) []string {
 	if real, err := filepath.EvalSymlinks(p); err == nil {
 		p = real
 	}
-	var out []string
+	var out []mountPoint
 	for line := range strings.Lines(string(b)) {
 		// id parent major:minor root mountpoint options... - type source ...
 		f := strings.Fields(line)
@@ -350,7 +371,7 @@ func mountsBelow(p string) []string {
 		}
 		mp := unescapeMountinfo(f[4])
 		if mp != p && within(mp, p) {
-			out = append(out, fmt.Sprintf("%s (%s)", mp, f[sep+1]))
+			out = append(out, mountPoint{mp, f[sep+1]})
 		}
 	}
 	return out
