@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -29,28 +30,7 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 		Short: "Report which confinement features this machine supports (exit 1 if any is missing)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep := sandbox.Check()
-			// Inside a repository, the policy's profiles too: a toolchain
-			// missing on this machine is one line here, not a failure deep
-			// inside a run.
-			var cache string
-			if repo, err := f.Repo(cmd.Context()); err == nil {
-				if cfg, err := f.Config(cmd.Context()); err == nil {
-					pol := sandbox.NewPolicy(cfg, repo.Root, os.Environ())
-					rep.Profiles = pol.CheckProfiles(cfg, os.Environ())
-					if pol.UsesCache() {
-						cache = pol.CacheDir
-					}
-					// The identity where this repository's runs write:
-					// each place on its own file system, as a run would.
-					state := filepath.Join(repo.Root, agentos.StateDir)
-					overlay := false
-					if _, err := os.Stat(state); err == nil {
-						overlay = coordinator.OverlayUnavailable(state, os.Environ()) == ""
-					}
-					rep = rep.ForRepository(sandbox.RunPlaces{Repo: repo.Root, StateDir: state, Overlay: overlay, Cache: cache, Identity: pol.Identity})
-				}
-			}
+			rep, cache := f.sandboxReport(cmd.Context())
 			if asJSON {
 				enc := json.NewEncoder(f.IO.Out)
 				enc.SetIndent("", "  ")
@@ -115,6 +95,34 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// sandboxReport is the machine's sandbox report; inside a repository
+// whose policy loads, with the policy's profiles (a toolchain missing on
+// this machine is one line, not a failure deep inside a run) and the
+// identity where this repository's runs write, each place probed on its
+// own file system as a run would. cache is {cache} when a profile uses it.
+func (f *Factory) sandboxReport(ctx context.Context) (rep sandbox.Report, cache string) {
+	rep = sandbox.Check()
+	repo, err := f.Repo(ctx)
+	if err != nil {
+		return rep, ""
+	}
+	cfg, err := f.Config(ctx)
+	if err != nil {
+		return rep, ""
+	}
+	pol := sandbox.NewPolicy(cfg, repo.Root, os.Environ())
+	rep.Profiles = pol.CheckProfiles(cfg, os.Environ())
+	if pol.UsesCache() {
+		cache = pol.CacheDir
+	}
+	state := filepath.Join(repo.Root, agentos.StateDir)
+	overlay := false
+	if _, err := os.Stat(state); err == nil {
+		overlay = coordinator.OverlayUnavailable(state, os.Environ()) == ""
+	}
+	return rep.ForRepository(sandbox.RunPlaces{Repo: repo.Root, StateDir: state, Overlay: overlay, Cache: cache, Identity: pol.Identity}), cache
 }
 
 // printIdentityPlaces prints where the identity was probed: each kind of

@@ -142,7 +142,7 @@ func (r *Report) setIdentity(idReason string, id Identity) {
 		// Until ForRepository probes a repository's places: the dry run's
 		// worktree was in $TMPDIR.
 		tmp := os.TempDir()
-		r.IdentityProbed = fmt.Sprintf("$TMPDIR (%s) only, outside a repository: in one, agentos sandbox check probes where its runs write", tmp)
+		r.IdentityProbed = fmt.Sprintf("$TMPDIR (%s) only: in a repository, agentos sandbox check probes where that repository's runs write", tmp)
 		r.IdentityPlaces = []IdentityPlace{{Name: "temp", Path: tmp, FS: fsTypeAt(tmp), Dedicated: idReason == "", Reason: idReason}}
 	}
 	if idReason == "" {
