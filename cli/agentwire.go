@@ -14,7 +14,6 @@ import (
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/contractor"
-	"github.com/agentos/agentos/sandbox"
 	"github.com/spf13/cobra"
 )
 
@@ -255,7 +254,9 @@ func newCmdDoctor(f *Factory) *cobra.Command {
 				wired = append(wired, w)
 			}
 			hook, lookErr := exec.LookPath("agentos")
-			report := sandbox.Check()
+			// The identity this repository's runs get, as sandbox check
+			// reports it, not $TMPDIR's alone.
+			report, _ := f.sandboxReport(cmd.Context())
 			missing := report.Missing(false)
 			if asJSON {
 				return printJSON(f, map[string]any{"agents": wired, "hook_program": hook, "sandbox": report, "sandbox_missing": missing})

@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/agentos/agentos"
 	"github.com/agentos/agentos/cli/sandboxrun"
+	"github.com/agentos/agentos/coordinator"
 	"github.com/agentos/agentos/sandbox"
 	"github.com/spf13/cobra"
 )
@@ -27,21 +30,7 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 		Short: "Report which confinement features this machine supports (exit 1 if any is missing)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep := sandbox.Check()
-			// Inside a repository, the policy's profiles too: a toolchain
-			// missing on this machine is one line here, not a failure deep
-			// inside a run.
-			var cache string
-			if repo, err := f.Repo(cmd.Context()); err == nil {
-				if cfg, err := f.Config(cmd.Context()); err == nil {
-					pol := sandbox.NewPolicy(cfg, repo.Root, os.Environ())
-					rep.Profiles = pol.CheckProfiles(cfg, os.Environ())
-					rep = rep.WithIdentity(pol.Identity)
-					if pol.UsesCache() {
-						cache = pol.CacheDir
-					}
-				}
-			}
+			rep, cache := f.sandboxReport(cmd.Context())
 			if asJSON {
 				enc := json.NewEncoder(f.IO.Out)
 				enc.SetIndent("", "  ")
@@ -78,6 +67,7 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 				tw.Flush()
 				if rep.Identity != "" {
 					fmt.Fprintf(f.IO.Out, "identity: %s\n", rep.Identity)
+					printIdentityPlaces(f, rep)
 				}
 				if rep.Helper != "" {
 					fmt.Fprintf(f.IO.Out, "helper: %s\n", rep.Helper)
@@ -105,6 +95,71 @@ func newCmdSandboxCheck(f *Factory) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// sandboxReport is the machine's sandbox report; inside a repository
+// whose policy loads, with the policy's profiles (a toolchain missing on
+// this machine is one line, not a failure deep inside a run) and the
+// identity where this repository's runs write, each place probed on its
+// own file system as a run would. cache is {cache} when a profile uses it.
+func (f *Factory) sandboxReport(ctx context.Context) (rep sandbox.Report, cache string) {
+	rep = sandbox.Check()
+	repo, err := f.Repo(ctx)
+	if err != nil {
+		return rep, ""
+	}
+	cfg, err := f.Config(ctx)
+	if err != nil {
+		return rep, ""
+	}
+	pol := sandbox.NewPolicy(cfg, repo.Root, os.Environ())
+	rep.Profiles = pol.CheckProfiles(cfg, os.Environ())
+	if pol.UsesCache() {
+		cache = pol.CacheDir
+	}
+	state := filepath.Join(repo.Root, agentos.StateDir)
+	overlay := false
+	if _, err := os.Stat(state); err == nil {
+		overlay = coordinator.OverlayUnavailable(state, os.Environ()) == ""
+	}
+	return rep.ForRepository(sandbox.RunPlaces{Repo: repo.Root, StateDir: state, Overlay: overlay, Cache: cache, Identity: pol.Identity}), cache
+}
+
+// printIdentityPlaces prints where the identity was probed: each kind of
+// run with the host uid its commands get, and each place with its file
+// system and, for a fallback, why.
+func printIdentityPlaces(f *Factory, rep sandbox.Report) {
+	if rep.IdentityProbed != "" {
+		fmt.Fprintf(f.IO.Out, "identity probed: %s\n", rep.IdentityProbed)
+	}
+	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	for _, k := range rep.IdentityRuns {
+		who := fmt.Sprintf("host uid %d, gid %d", k.UID, k.GID)
+		if k.Dedicated {
+			who += " (dedicated)"
+		} else if k.UID == 0 {
+			who += " (root, no capabilities)"
+		}
+		fmt.Fprintf(tw, "  runs: %s\t%s\twrites in %s\n", k.Runs, who, strings.Join(k.Places, ", "))
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	for _, p := range rep.IdentityPlaces {
+		status := "dedicated"
+		switch {
+		case p.Dedicated:
+		case strings.Contains(rep.Identity, p.Reason):
+			status = "falls back (as above)"
+		default:
+			status = "falls back: " + p.Reason
+		}
+		where := p.Path
+		if p.Probed != "" {
+			where += " (not there yet; probed " + p.Probed + ")"
+		}
+		fmt.Fprintf(tw, "  place: %s\t%s\t%s\t%s\n", p.Name, where, p.FS, status)
+	}
+	tw.Flush()
 }
 
 func newCmdSandboxRun(f *Factory) *cobra.Command {

@@ -47,8 +47,14 @@ const envOverlay = "AGENTOS_OVERLAY"
 var overlayProbes sync.Map // state dir -> error (nil: available)
 
 // overlayUnavailable says why runs use full worktrees here, or "".
-func (c *Coordinator) overlayUnavailable() string {
-	for _, kv := range c.Env {
+func (c *Coordinator) overlayUnavailable() string { return OverlayUnavailable(c.StateDir, c.Env) }
+
+// OverlayUnavailable says why the runs of the repository whose state
+// directory is stateDir use full worktrees rather than copy-on-write
+// layers, or "": env is the environment they see (AGENTOS_OVERLAY).
+// agentos sandbox check asks it too, to probe where runs really write.
+func OverlayUnavailable(stateDir string, env []string) string {
+	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, envOverlay+"="); ok && v == "off" {
 			return envOverlay + "=off"
 		}
@@ -58,25 +64,25 @@ func (c *Coordinator) overlayUnavailable() string {
 		// command that would run unconfined could not see it.
 		return "the sandbox is unavailable, and a copy-on-write worktree exists only inside it"
 	}
-	if v, ok := overlayProbes.Load(c.StateDir); ok {
+	if v, ok := overlayProbes.Load(stateDir); ok {
 		if v == nil {
 			return ""
 		}
 		return v.(error).Error()
 	}
-	err := c.probeOverlay()
+	err := probeOverlay(stateDir)
 	if err == nil {
-		overlayProbes.Store(c.StateDir, nil)
+		overlayProbes.Store(stateDir, nil)
 		return ""
 	}
-	overlayProbes.Store(c.StateDir, err)
+	overlayProbes.Store(stateDir, err)
 	return err.Error()
 }
 
 // probeOverlay mounts a small overlay under the state directory (the
 // filesystem the layers live on), remembering the answer for this kernel.
-func (c *Coordinator) probeOverlay() error {
-	dir := filepath.Join(c.StateDir, "bases")
+func probeOverlay(stateDir string) error {
+	dir := filepath.Join(stateDir, "bases")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}

@@ -56,6 +56,7 @@ func check() Report {
 	// One confined dry run end to end; on failure, the namespaces one at a
 	// time, to name exactly what is missing.
 	idReason, dryErr := dryRun()
+	r.dryRan = dryErr == nil
 	if dryErr == nil {
 		for _, ns := range namespaces {
 			r.Features = append(r.Features, Feature{Name: ns.name, OK: true, NetworkOnly: ns.flag == unix.CLONE_NEWNET})
@@ -134,17 +135,16 @@ func limitations(abi int, dedicated bool) []string {
 // why (idReason: why not the dedicated one, from the dry run).
 func setIdentity(r *Report, idReason string) { r.setIdentity(idReason, DefaultIdentity) }
 
-// WithIdentity is r for a policy whose sandbox.identity is id.
-func (r Report) WithIdentity(id Identity) Report {
-	if r.Identity != "" {
-		r.setIdentity(r.idReason, id.orDefault())
-	}
-	return r
-}
-
 func (r *Report) setIdentity(idReason string, id Identity) {
 	r.idReason = idReason
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	if r.IdentityPlaces == nil {
+		// Until ForRepository probes a repository's places: the dry run's
+		// worktree was in $TMPDIR.
+		tmp := os.TempDir()
+		r.IdentityProbed = fmt.Sprintf("$TMPDIR (%s) only: in a repository, agentos sandbox check probes where that repository's runs write", tmp)
+		r.IdentityPlaces = []IdentityPlace{{Name: "temp", Path: tmp, FS: fsTypeAt(tmp), Dedicated: idReason == "", Reason: idReason}}
+	}
 	if idReason == "" {
 		r.IdentityUID, r.IdentityGID, r.IdentityDedicated = &id.UID, &id.GID, true
 		r.Identity = fmt.Sprintf("commands run as host uid %d, gid %d, the sandbox's own unprivileged identity (sandbox.identity), "+
@@ -152,7 +152,7 @@ func (r *Report) setIdentity(idReason string, id Identity) {
 			"so what they create is root's on disk; a worktree on a file system that refuses idmapped mounts runs as root instead", id.UID, id.GID)
 		return
 	}
-	r.IdentityUID, r.IdentityGID = &uid, &gid
+	r.IdentityUID, r.IdentityGID, r.IdentityDedicated = &uid, &gid, false
 	if uid == 0 {
 		r.Identity = fmt.Sprintf("commands run as host root (uid 0, gid %d), the identity agentos runs as, with no capabilities, "+
 			"because %s: files they create are root's; set-id bits, file capabilities and device nodes are refused (seccomp)", gid, idReason)
@@ -161,8 +161,8 @@ func (r *Report) setIdentity(idReason string, id Identity) {
 	r.Identity = fmt.Sprintf("commands run as your own uid %d (gid %d), with no capabilities, because %s; set-id bits, file capabilities and device nodes are refused (seccomp)", uid, gid, idReason)
 }
 
-// dryRun confines a helper completely, over an empty worktree, without
-// running anything.
+// dryRun confines a helper completely, over an empty worktree in
+// $TMPDIR, without running anything.
 // It returns why commands cannot run as the dedicated identity
 // ("" when the dry run did).
 func dryRun() (idReason string, err error) {
@@ -171,16 +171,25 @@ func dryRun() (idReason string, err error) {
 		return identityStatic(), err
 	}
 	defer os.RemoveAll(wt)
-	hs := helperSpec{Dry: true, Argv: []string{"dry-run"}, Dir: wt, Worktree: wt, Env: []string{}, Limits: helperLimits(DefaultLimits)}
-	idReason = identityFor(&hs, DefaultIdentity)
+	return dryRunAt(helperSpec{Worktree: wt}, DefaultIdentity)
+}
+
+// dryRunAt starts a run with hs's worktree (or overlay) and writable
+// paths the way runConfined does (identityFor, then the helper with its
+// idmapped mounts, again as the caller when a file system refuses them),
+// confined completely but exiting before the exec. It returns
+// identityFor's answer afterwards: what a run there now decides.
+func dryRunAt(hs helperSpec, id Identity) (idReason string, err error) {
+	hs.Dry, hs.Argv, hs.Dir, hs.Env, hs.Limits = true, []string{"dry-run"}, hs.Worktree, []string{}, helperLimits(DefaultLimits)
+	idReason = identityFor(&hs, id)
 	err = waitHelper(hs, cloneFlags(false))
 	var ie *identitySetupError
 	switch {
 	case errors.Is(err, errIdmapRefused):
-		idReason = identityFor(&hs, DefaultIdentity)
+		idReason = identityFor(&hs, id)
 	case errors.As(err, &ie):
 		identityBrokenBy(hs, ie.Error())
-		idReason = identityFor(&hs, DefaultIdentity)
+		idReason = identityFor(&hs, id)
 	default:
 		return idReason, err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,15 @@ import (
 // idmapped mounts both take root of the host. Once per process.
 var identityStatic = sync.OnceValue(func() string {
 	if uid := os.Geteuid(); uid != 0 {
+		if caps := mappingCaps(); caps != "" {
+			// Such a caller could map another uid, but the identity's
+			// idmapped mounts turn the files of uid 0 (agentos's, as
+			// root) into the command's; this caller's files are its own
+			// uid's, which that mapping leaves to nobody. Its commands
+			// already run as a uid other than root's.
+			return fmt.Sprintf("agentos runs as uid %d, not root: it holds %s, but the dedicated identity is made only for root, "+
+				"whose files (uid 0) its idmapped mounts give to the command; commands run as uid %d, without capabilities, so not with root's identity either", uid, caps, uid)
+		}
 		return fmt.Sprintf("agentos runs as uid %d, not root, and cannot map another uid", uid)
 	}
 	if gid := os.Getegid(); gid != 0 {
@@ -36,6 +46,30 @@ var identityStatic = sync.OnceValue(func() string {
 	return ""
 })
 
+// mappingCaps names the capabilities to map uids and make idmapped mounts
+// (CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN) when this process holds all
+// three, effective, in the host's user namespace: a service started with
+// AmbientCapabilities, say. "" otherwise.
+func mappingCaps() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(b)) {
+		hex, ok := strings.CutPrefix(line, "CapEff:")
+		if !ok {
+			continue
+		}
+		eff, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		const want = 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID | 1<<unix.CAP_SYS_ADMIN
+		if err != nil || eff&want != want {
+			return ""
+		}
+		return "CAP_SETUID, CAP_SETGID and CAP_SYS_ADMIN"
+	}
+	return ""
+}
+
 // IdentityUnavailable says why this machine cannot give commands the
 // dedicated identity at all ("" when it can, file systems permitting):
 // agentos not root, a container's user namespace, a kernel without
@@ -47,11 +81,49 @@ func IdentityUnavailable() string { return identityStatic() }
 // it start as the caller straight away.
 var idmapRefused sync.Map
 
+// idmapRefusedBelow holds, per path, why a writable path whose own file
+// system takes idmapped mounts was refused: a file system mounted below
+// it refuses them (the mount is recursive). Runs writing through that
+// path start as the caller; other paths on its file system keep the
+// identity.
+var idmapRefusedBelow sync.Map
+
 // fsKey names a mounted file system: its device and type (an anonymous
 // device number, as tmpfs and ramfs have, is reused after an unmount).
 type fsKey struct {
 	dev uint64
 	typ int64
+}
+
+// fsTypeName names a file system type (statfs's magic number).
+func fsTypeName(typ int64) string {
+	switch uint32(typ) {
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.RAMFS_MAGIC:
+		return "ramfs"
+	case unix.NFS_SUPER_MAGIC:
+		return "nfs"
+	case unix.FUSE_SUPER_MAGIC:
+		return "fuse"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlay"
+	case unix.V9FS_MAGIC:
+		return "9p"
+	case unix.F2FS_SUPER_MAGIC:
+		return "f2fs"
+	case 0x2fc12fc1:
+		return "zfs"
+	case 0xff534d42, 0xfe534d42:
+		return "cifs"
+	}
+	return fmt.Sprintf("0x%x", uint32(typ))
 }
 
 func fsKeyOf(p string) (fsKey, bool) {
@@ -109,6 +181,9 @@ func identityFor(hs *helperSpec, id Identity) string {
 			continue // the run says what is missing
 		}
 		if r, ok := idmapRefused.Load(k); ok {
+			return r.(string)
+		}
+		if r, ok := idmapRefusedBelow.Load(filepath.Clean(p)); ok {
 			return r.(string)
 		}
 	}
@@ -181,9 +256,7 @@ func identityMounts(pid int, hs *helperSpec) (fds []int, err error) {
 			err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns)})
 			if err != nil {
 				unix.Close(fd)
-				if k, ok := fsKeyOf(p); ok {
-					idmapRefused.Store(k, fmt.Sprintf("%s is on a file system (type 0x%x) that refuses idmapped mounts (%v)", p, k.typ, err))
-				}
+				learnIdmapRefused(p, ns, err)
 				return errIdmapRefused
 			}
 		}
@@ -231,6 +304,96 @@ func identityMounts(pid int, hs *helperSpec) (fds []int, err error) {
 		}
 	}
 	return fds, nil
+}
+
+// learnIdmapRefused records why p's recursive idmapped mount was
+// refused (err): by p's own file system, for every path on it, or, when
+// p's mount alone takes the idmapping, by a file system mounted below p,
+// for p only (its own file system is not to blame).
+func learnIdmapRefused(p string, ns int, err error) {
+	k, ok := fsKeyOf(p)
+	if !ok {
+		return
+	}
+	if !idmappable(p, ns) {
+		idmapRefused.Store(k, fmt.Sprintf("%s is on a file system (%s) that refuses idmapped mounts (%v)", p, fsTypeName(k.typ), err))
+		return
+	}
+	// Name the mounts below that refuse, each tried alone, and learn
+	// their file systems as a run writing there would.
+	var refusing []string
+	for _, m := range mountsBelow(p) {
+		if idmappable(m.path, ns) {
+			continue
+		}
+		refusing = append(refusing, fmt.Sprintf("%s (%s)", m.path, m.typ))
+		if mk, ok := fsKeyOf(m.path); ok {
+			idmapRefused.LoadOrStore(mk, fmt.Sprintf("%s is on a file system (%s) that refuses idmapped mounts (%v)", m.path, fsTypeName(mk.typ), err))
+		}
+	}
+	below := "a mount below it"
+	if len(refusing) > 0 {
+		below = strings.Join(refusing, ", ")
+	}
+	idmapRefusedBelow.Store(filepath.Clean(p), fmt.Sprintf("%s has a file system mounted below it that refuses idmapped mounts (%s: %v)", p, below, err))
+}
+
+// idmappable reports whether the mount at p alone (not those below it)
+// takes an idmapping through ns.
+func idmappable(p string, ns int) bool {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, p, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns)}) == nil
+}
+
+type mountPoint struct{ path, typ string }
+
+// mountsBelow lists the mounts strictly below p, from this process's
+// mountinfo.
+func mountsBelow(p string) []mountPoint {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil {
+		p = real
+	}
+	var out []mountPoint
+	for line := range strings.Lines(string(b)) {
+		// id parent major:minor root mountpoint options... - type source ...
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if len(f) < 5 || sep < 0 || sep+1 >= len(f) {
+			continue
+		}
+		mp := unescapeMountinfo(f[4])
+		if mp != p && within(mp, p) {
+			out = append(out, mountPoint{mp, f[sep+1]})
+		}
+	}
+	return out
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // sendMounts passes fds to the helper over sock, in order.

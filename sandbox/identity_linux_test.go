@@ -211,6 +211,29 @@ func TestIdentityFallbackWithoutIdmappedMounts(t *testing.T) {
 	}
 }
 
+// A ramfs mounted below a worktree (the idmapped mount is recursive)
+// makes that worktree's runs fall back, and only them: the worktree's own
+// file system keeps the dedicated identity for every other path on it.
+func TestIdentityRefusedBelowBlamesTheMountBelow(t *testing.T) {
+	dedicated(t)
+	b := newBox(t)
+	sub := filepath.Join(b.wt, "mnt")
+	must(t, os.Mkdir(sub, 0o755))
+	if err := unix.Mount("agentos-test", sub, "ramfs", 0, "mode=0755"); err != nil {
+		unavailable(t, "cannot mount a ramfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(sub, unix.MNT_DETACH) })
+	for i := range 2 { // the refusal is learnt by the first run
+		if uid, _ := hostIDs(t, b.spec(t)); uid != "0" {
+			t.Fatalf("run %d over a ramfs below: host uid %s, want the caller's (0)", i, uid)
+		}
+	}
+	other := newBox(t) // on the same file system as b.wt
+	if uid, _ := hostIDs(t, other.spec(t)); uid != strconv.FormatUint(uint64(sandbox.DefaultIdentity.UID), 10) {
+		t.Fatalf("a worktree on the same file system, nothing mounted below: host uid %s, want the dedicated one", uid)
+	}
+}
+
 func TestCheckNamesTheIdentity(t *testing.T) {
 	r := sandbox.Check()
 	if !r.OK() {

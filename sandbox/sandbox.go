@@ -387,9 +387,22 @@ type Report struct {
 	IdentityUID       *uint32 `json:"identity_uid,omitempty"`
 	IdentityGID       *uint32 `json:"identity_gid,omitempty"`
 	IdentityDedicated bool    `json:"identity_dedicated"`
+	// IdentityProbed says where the identity was probed: this
+	// repository's runs (IdentityPlaces, IdentityRuns), or, outside a
+	// repository, $TMPDIR only.
+	IdentityProbed string `json:"identity_probed,omitempty"`
+	// IdentityPlaces are the directories runs write in, each probed on
+	// its own file system as a run would (a confined dry run there).
+	IdentityPlaces []IdentityPlace `json:"identity_places,omitempty"`
+	// IdentityRuns are this repository's kinds of run and the identity
+	// each gets: the run's own decision over the places it writes in.
+	IdentityRuns []IdentityRun `json:"identity_runs,omitempty"`
 	// idReason is why commands cannot get the dedicated identity ("":
-	// they can), for WithIdentity.
+	// they can), for ForRepository.
 	idReason string
+	// dryRan: the check's confined dry run started, so ForRepository's
+	// can.
+	dryRan bool
 	// Limitations say, plainly, what the sandbox does not stop on this
 	// machine, even with every feature present.
 	Limitations []string `json:"limitations,omitempty"`
@@ -399,6 +412,58 @@ type Report struct {
 	// Helper names the helper commands start through: the embedded
 	// agentos-sandbox-helper, or agentos itself and why.
 	Helper string `json:"helper,omitempty"`
+}
+
+// IdentityPlace is a directory commands write in (through an idmapped
+// mount with the dedicated identity) and whether its file system lets
+// them keep that identity.
+type IdentityPlace struct {
+	// Name is "repository", "worktrees", "task layers", "shared
+	// checkouts", "contractors", "temp" or "cache".
+	Name string `json:"name"`
+	Path string `json:"path"`
+	// Probed is the directory probed when Path does not exist yet (its
+	// nearest existing parent, whose file system a run creating Path
+	// writes on).
+	Probed string `json:"probed,omitempty"`
+	// FS is the file system's type (ext4, tmpfs, ramfs, nfs, …).
+	FS        string `json:"fs"`
+	Dedicated bool   `json:"dedicated"`
+	// Reason is why a run writing here runs as the caller instead.
+	Reason string `json:"reason,omitempty"`
+}
+
+// IdentityRun is one kind of run of a repository and the host identity
+// its commands get: the dedicated one only when every place it writes in
+// allows it.
+type IdentityRun struct {
+	// Runs names the kind: "exec steps and verify checks",
+	// "contractors", "agentos sandbox run".
+	Runs string `json:"runs"`
+	// Places are the IdentityPlaces it writes in, by name.
+	Places    []string `json:"places"`
+	UID       uint32   `json:"uid"`
+	GID       uint32   `json:"gid"`
+	Dedicated bool     `json:"dedicated"`
+	Reason    string   `json:"reason,omitempty"`
+}
+
+// RunPlaces are where a repository's runs write: what `agentos sandbox
+// check` probes in a repository (Report.ForRepository).
+type RunPlaces struct {
+	// Repo is the repository root: `agentos sandbox run`'s worktree.
+	Repo string
+	// StateDir is its .agentos directory: worktrees/ (full worktrees or
+	// task layers), bases/ (the shared checkouts under task layers),
+	// contractors/.
+	StateDir string
+	// Overlay: tasks and contractors get copy-on-write worktrees, layers
+	// over a shared checkout, rather than full git worktrees.
+	Overlay bool
+	// Cache is {cache} when a profile uses it, else "".
+	Cache string
+	// Identity is sandbox.identity (defaults filled in).
+	Identity Identity
 }
 
 // Missing names the features a run needs but this machine lacks, each with

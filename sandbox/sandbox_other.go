@@ -26,8 +26,8 @@ func staticFeatures() []Feature {
 // IdentityUnavailable: the dedicated identity is Linux's.
 func IdentityUnavailable() string { return "the sandbox is implemented for Linux only" }
 
-// WithIdentity is r: off Linux there is no dedicated identity.
-func (r Report) WithIdentity(Identity) Report { return r }
+// ForRepository is r: off Linux there is no dedicated identity.
+func (r Report) ForRepository(RunPlaces) Report { return r }
 
 // Check reports that this OS cannot confine commands.
 func Check() Report {

@@ -120,6 +120,9 @@ func Params(t *testing.T, dir string) testscript.Params {
 			if key, ok := strings.CutPrefix(cond, "npm:"); ok {
 				return npmCondition(key) // mcp_test.go
 			}
+			if cond == "root" { // [root]: the test runs as root
+				return os.Geteuid() == 0, nil
+			}
 			if cond == "dedicated" {
 				// [dedicated]: commands run as the sandbox's own
 				// unprivileged uid here (agentos is root, the kernel and
@@ -157,6 +160,10 @@ func Params(t *testing.T, dir string) testscript.Params {
 			"sqlexec":     cmdSQLExec,
 			"snapshot":    cmdSnapshot,
 			"lasttask":    cmdLastTask,
+			"ramfs":       cmdRamfs,    // identityplaces_test.go
+			"hostuid":     cmdHostUID,  // identityplaces_test.go
+			"checkuid":    cmdCheckUID, // identityplaces_test.go
+			"pubdir":      cmdPubdir,   // identityplaces_test.go
 			"sigfiles":    cmdSigFiles, // sigfiles_test.go
 			"noleak":      cmdNoLeak,
 			"rechain":     cmdRechain,     // rechain_test.go
