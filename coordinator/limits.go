@@ -214,13 +214,71 @@ func (c *Coordinator) checkGoal(t *agentos.Task) error {
 	return nil
 }
 
-// checkTaskInput bounds what a new task brings: its goal and request, and
-// the answers given up front.
+// checkTaskInput bounds what a new task brings: its goal and request, its
+// labels and source name, and the answers given up front. Every front door
+// (CLI, API, MCP, plan file) creates a task through startTask, which calls
+// it before anything is stored.
 func (c *Coordinator) checkTaskInput(t *agentos.Task, upfront map[string]string) error {
 	if err := c.checkGoal(t); err != nil {
 		return err
 	}
+	if err := checkLabels(t.Labels); err != nil {
+		return err
+	}
+	if err := checkSourceName(t.SourcePath); err != nil {
+		return err
+	}
 	return c.checkAnswers(upfront)
+}
+
+// tooLargeFixed is tooLarge for a limit that has no setting.
+func tooLargeFixed(what string, n, limit int64) error {
+	return agentos.Errorf(agentos.EINVALID, "%s is %s, more than the %s limit: shorten it (the limit is fixed)",
+		what, config.SizeOf(n), config.SizeOf(limit))
+}
+
+// checkLabels bounds a task's labels: each, and how many.
+func checkLabels(labels []string) error {
+	if len(labels) > config.MaxLabels {
+		return agentos.Errorf(agentos.EINVALID, "the task has %d labels, more than the %d allowed: use fewer (the limit is fixed)", len(labels), config.MaxLabels)
+	}
+	for i, l := range labels {
+		if n := int64(len(l)); n > config.MaxLabelBytes {
+			return tooLargeFixed(fmt.Sprintf("label %d of %d", i+1, len(labels)), n, config.MaxLabelBytes)
+		}
+	}
+	return nil
+}
+
+// checkSourceName bounds the name a plan is submitted under; PlanFile
+// checks it first, as a refusal of the plan is audited with it.
+func checkSourceName(name string) error {
+	if n := int64(len(name)); n > config.MaxSourceNameBytes {
+		return tooLargeFixed("the plan's name", n, config.MaxSourceNameBytes)
+	}
+	return nil
+}
+
+// checkComment bounds a reason or comment a person records with a
+// decision (what names it in the message).
+func (c *Coordinator) checkComment(what, text string) error {
+	if n, limit := int64(len(text)), c.Config.Limits.Comment(); n > limit {
+		return tooLarge(what, n, limit, "comment_bytes")
+	}
+	return nil
+}
+
+// checkAnswerPack bounds each answer's value and note.
+func (c *Coordinator) checkAnswerPack(ap agentos.AnswerPack) error {
+	if err := c.checkAnswers(answerValues(ap)); err != nil {
+		return err
+	}
+	for _, a := range ap.Answers {
+		if err := c.checkComment(fmt.Sprintf("the note on the answer to %q", a.Question), a.Note); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkAnswers bounds each answer value.

@@ -36,6 +36,10 @@ type PlanRequest struct {
 // missing (or blocks), builds the MemoryPack, and stores the hashed plan. It
 // touches neither the working tree, nor the index, nor any ref.
 func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.Task, error) {
+	// The name first: a plan refused below is audited under it.
+	if err := checkSourceName(req.File); err != nil {
+		return nil, err
+	}
 	// again: the file's text was decoded over (parsePlanFile); it is known
 	// by its hash until it is read again for the task's source.
 	f, raw, again, perr, err := c.requestSource(req)

@@ -359,7 +359,7 @@ func (c *Coordinator) answer(ctx context.Context, taskID string, ap agentos.Answ
 		byID[q.ID] = q
 	}
 	given := map[string]string{}
-	if err := c.checkAnswers(answerValues(ap)); err != nil {
+	if err := c.checkAnswerPack(ap); err != nil {
 		return nil, err
 	}
 	for _, a := range ap.Answers {
