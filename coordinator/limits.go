@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/agentos/agentos"
@@ -268,6 +269,81 @@ func (c *Coordinator) checkComment(what, text string) error {
 	return nil
 }
 
+// The prose a plan's author writes beside its steps (a plan file, a model,
+// a contractor) is stored with the plan, its intent and its questions: each
+// piece is bounded like a person's comment (limits.comment_bytes), a goal
+// like a goal. A plan file is checked before its task exists (PlanFile); a
+// model's intent as it arrives (planRequest), its plan where every planner's
+// plan enters (storePlan) and its questions where they are asked
+// (resolveQuestions): the task then fails at planning, with its ReviewPack
+// and without the text.
+
+// checkFileText bounds a plan file's rationales and questions.
+func (c *Coordinator) checkFileText(f *planfile.File) error {
+	for i, s := range f.Steps {
+		if err := c.checkComment(fmt.Sprintf("step %d's rationale", i+1), s.Rationale); err != nil {
+			return err
+		}
+	}
+	qs := make([]agentos.Question, len(f.Params))
+	for i, p := range f.Params {
+		qs[i] = p.AsQuestion()
+	}
+	return c.checkQuestionText(qs)
+}
+
+// checkPlanText bounds a plan's goal and its steps' rationales.
+func (c *Coordinator) checkPlanText(p *agentos.Plan) error {
+	if n, limit := int64(len(p.Goal)), c.Config.Limits.Goal(); n > limit {
+		return tooLarge("the plan's goal", n, limit, "goal_bytes")
+	}
+	for i, s := range p.Steps {
+		if err := c.checkComment(fmt.Sprintf("step %d's rationale", i+1), s.Rationale); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkIntentText bounds what a model's intent says: its goal, and each
+// constraint, acceptance criterion and assumption.
+func (c *Coordinator) checkIntentText(in *agentos.Intent) error {
+	if n, limit := int64(len(in.Goal)), c.Config.Limits.Goal(); n > limit {
+		return tooLarge("the intent's goal", n, limit, "goal_bytes")
+	}
+	for _, l := range []struct {
+		what  string
+		items []string
+	}{{"constraint", in.Constraints}, {"acceptance criterion", in.Acceptance}, {"assumption", in.Assumptions}} {
+		for i, x := range l.items {
+			if err := c.checkComment(fmt.Sprintf("the intent's %s %d", l.what, i+1), x); err != nil {
+				return err
+			}
+		}
+	}
+	return c.checkQuestionText(in.OpenQuestions)
+}
+
+// checkQuestionText bounds each question's text and why (as a comment) and
+// its options and default (as answers: each may become one).
+func (c *Coordinator) checkQuestionText(qs []agentos.Question) error {
+	answer := c.Config.Limits.Answer()
+	for i, q := range qs {
+		if err := c.checkComment(fmt.Sprintf("the text of question %d", i+1), q.Text); err != nil {
+			return err
+		}
+		if err := c.checkComment(fmt.Sprintf("the why of question %d", i+1), q.Why); err != nil {
+			return err
+		}
+		for _, v := range append([]string{q.Default}, q.Options...) {
+			if n := int64(len(v)); n > answer {
+				return tooLarge(fmt.Sprintf("an option or the default of question %d", i+1), n, answer, "answer_bytes")
+			}
+		}
+	}
+	return nil
+}
+
 // checkAnswerPack bounds each answer's value and note.
 func (c *Coordinator) checkAnswerPack(ap agentos.AnswerPack) error {
 	if err := c.checkAnswers(answerValues(ap)); err != nil {
@@ -337,4 +413,22 @@ func largestBody(p *agentos.Plan) int {
 		n = max(n, len(s.Content), len(s.Diff))
 	}
 	return n
+}
+
+// maxLastAnswer bounds a model's unusable last answer as its audit event
+// (and so the ReviewPack) keeps it: the head says why it was unusable, the
+// size and digest stand for the rest.
+const maxLastAnswer = 16 << 10
+
+// headOf is s cut at n bytes (on a rune boundary), with its whole size and
+// SHA-256 when cut.
+func headOf(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := s[:n]
+	for len(cut) > 0 && !utf8.ValidString(cut) {
+		cut = cut[:len(cut)-1]
+	}
+	return fmt.Sprintf("%s… (%d bytes, %s)", cut, len(s), agentos.BlobHash(s))
 }

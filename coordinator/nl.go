@@ -205,6 +205,9 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 		return c.failModel(ctx, t, agent, pl.LastAnswer(err), err)
 	}
 	intent.Version, intent.ID, intent.Task, intent.Request = agentos.DocVersion, NewID("i"), t.ID, t.Request
+	if err := c.checkIntentText(&intent); err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
 	assumptions, err := c.resolveQuestions(ctx, t, unanswered(intent.OpenQuestions, values), values, actor)
 	if err != nil || t.State != agentos.StatePlanning {
 		return t, err
@@ -430,7 +433,7 @@ func rendered(p agentos.Plan) *planfile.Rendered {
 func (c *Coordinator) failModel(ctx context.Context, t *agentos.Task, agent agentos.Actor, last string, err error) (*agentos.Task, error) {
 	if last != "" {
 		if _, aerr := c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerRefused,
-			Data: agentos.PlannerRefusedEvent{Error: agentos.ErrorMessage(err), LastAnswer: c.redactText(last)}}); aerr != nil {
+			Data: agentos.PlannerRefusedEvent{Error: agentos.ErrorMessage(err), LastAnswer: headOf(c.redactText(last), maxLastAnswer)}}); aerr != nil {
 			return t, aerr
 		}
 	}

@@ -91,6 +91,9 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 	if err := c.checkTaskInput(t, req.Values); err != nil {
 		return nil, err // no task was created
 	}
+	if err := c.checkFileText(f); err != nil {
+		return nil, err // no task was created
+	}
 	pre, err := c.precheckFile(ctx, f, req.Values, mode, base)
 	if err != nil && refusal(err) {
 		refused(err, f.Goal)
@@ -332,6 +335,9 @@ func (c *Coordinator) buildFilePlan(ctx context.Context, t *agentos.Task, f *pla
 // pins exactly what its author saw. Otherwise one is built here.
 func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *agentos.Intent, p *agentos.Plan, pack *agentos.MemoryPack, actor agentos.Actor) (*agentos.Task, error) {
 	if err := c.checkStepSizes(p); err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	if err := c.checkPlanText(p); err != nil {
 		return c.failPlanning(ctx, t, err)
 	}
 	if err := c.checkDirty(ctx, p); err != nil {

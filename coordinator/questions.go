@@ -78,6 +78,10 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 	if len(questions) == 0 {
 		return nil, nil
 	}
+	if err := c.checkQuestionText(questions); err != nil {
+		_, err = c.failPlanning(ctx, t, err)
+		return nil, err
+	}
 	budget := c.Config.QuestionBudget(t.Mode)
 	ids := func(qs []agentos.Question) string {
 		var s []string
