@@ -19,8 +19,10 @@ type Limits struct {
 	// AnswerBytes bounds one answer to a question (default 64 KiB).
 	AnswerBytes int64 `yaml:"answer_bytes"`
 	// CommentBytes bounds a reason or comment a person records with a
-	// decision: an approval's comment, a rejection's or a cancel's reason,
-	// an answer's note (default 16 KiB).
+	// decision (an approval's comment, a rejection's or a cancel's reason,
+	// an answer's note) and each piece of prose a plan's author writes
+	// beside its steps (a rationale, a question's text and why, a model's
+	// constraints and assumptions) (default 16 KiB).
 	CommentBytes int64 `yaml:"comment_bytes"`
 }
 
