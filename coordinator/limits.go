@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/agentos/agentos"
@@ -413,22 +412,4 @@ func largestBody(p *agentos.Plan) int {
 		n = max(n, len(s.Content), len(s.Diff))
 	}
 	return n
-}
-
-// maxLastAnswer bounds a model's unusable last answer as its audit event
-// (and so the ReviewPack) keeps it: the head says why it was unusable, the
-// size and digest stand for the rest.
-const maxLastAnswer = 16 << 10
-
-// headOf is s cut at n bytes (on a rune boundary), with its whole size and
-// SHA-256 when cut.
-func headOf(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := s[:n]
-	for len(cut) > 0 && !utf8.ValidString(cut) {
-		cut = cut[:len(cut)-1]
-	}
-	return fmt.Sprintf("%s… (%d bytes, %s)", cut, len(s), agentos.BlobHash(s))
 }
