@@ -413,3 +413,10 @@ func largestBody(p *agentos.Plan) int {
 	}
 	return n
 }
+
+// recorded is text from a model or an agent as an audit event keeps it as
+// evidence (its tool calls, an unusable answer): redacted, then cut to
+// agentos.MaxRecordedText with the whole text's size and digest.
+func (c *Coordinator) recorded(s string) string {
+	return agentos.Head(c.redactText(s), agentos.MaxRecordedText)
+}
