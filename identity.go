@@ -6,6 +6,11 @@ import (
 	"unicode"
 )
 
+// MaxNameBytes bounds a person's or an agent's name (a token's holder,
+// --as, --actor, a signer): it is part of every audit event the actor
+// makes, and no real name needs more.
+const MaxNameBytes = 256
+
 // ValidHumanName checks a name that is to stand for a person ("alice" in
 // "human:alice"). Names that read as another kind of actor, or that differ
 // from one only by case ("System", "Agent:planner", "human:system"), are
@@ -15,6 +20,10 @@ import (
 func ValidHumanName(name string) error {
 	if name == "" {
 		return fmt.Errorf("empty name")
+	}
+	if len(name) > MaxNameBytes {
+		// Checked first: the messages below quote the name.
+		return fmt.Errorf("a person's name is %d bytes, more than the %d bytes limit: shorten it (the limit is fixed)", len(name), MaxNameBytes)
 	}
 	for _, r := range name {
 		switch {

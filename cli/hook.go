@@ -147,6 +147,11 @@ func recordHookDecision(cmd *cobra.Command, opts *HookOptions, in contractor.Hoo
 	if mode == hookModeSession && (in.PermissionMode == "bypassPermissions" || in.PermissionMode == "dontAsk") {
 		mode = hookModeFullAuto
 	}
+	// The agent's call is kept as evidence: its head, redacted first (a
+	// secret cut in two may no longer be recognised), with size and digest.
+	for _, x := range []*string{&d.Command, &d.Path, &d.Reason} {
+		*x = agentos.Head(opts.F.redactText(*x), agentos.MaxRecordedText)
+	}
 	ev := agentos.HookDecisionEvent{Agent: string(opts.Protocol), SessionID: in.SessionID, Event: in.HookEventName, ToolUseID: in.ToolUseID, Tool: d.Tool,
 		Command: d.Command, Path: d.Path, Decision: decision, Rule: d.Rule, Reason: d.Reason, Mode: mode, Cwd: in.Cwd}
 	if _, err := db.Append(ctx, agentos.EventInput{Actor: agentos.System, Kind: agentos.EventHookDecision, Data: ev}); err != nil {

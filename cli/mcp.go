@@ -82,6 +82,9 @@ func (nopWriteCloser) Close() error { return nil }
 // is refused, so the MCP client can never act as a person.
 func mcpActor(name string) (agentos.Actor, error) {
 	name = strings.TrimPrefix(strings.TrimSpace(name), "agent:")
+	if len(name) > agentos.MaxNameBytes {
+		return "", usageErr("--actor is %d bytes, more than the %d bytes limit: give a short agent name such as mcp or claude (the limit is fixed)", len(name), agentos.MaxNameBytes)
+	}
 	if name == "" || strings.ContainsAny(name, ": \t\n") || strings.HasPrefix(name, "human") || name == "system" {
 		return "", usageErr("--actor %q: give an agent name such as mcp or claude (recorded as agent:NAME)", name)
 	}

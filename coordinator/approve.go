@@ -186,7 +186,16 @@ type ApproveResult struct {
 }
 
 // decisionRequest builds the approval request for the task's current plan.
-func (c *Coordinator) decisionRequest(ctx context.Context, taskID, planHash string, who approval.Identity, comment string) (approval.Request, error) {
+func (c *Coordinator) decisionRequest(ctx context.Context, taskID, planHash string, who approval.Identity, kind approval.Kind, comment string) (approval.Request, error) {
+	// Approve, Reject and the statements a person signs all pass here,
+	// before anything is signed, stored or audited.
+	what := "the approval comment"
+	if kind == approval.KindReject {
+		what = "the rejection reason"
+	}
+	if err := c.checkComment(what, comment); err != nil {
+		return approval.Request{}, err
+	}
 	t, err := c.DB.Task(ctx, taskID)
 	if err != nil {
 		return approval.Request{}, err
@@ -231,7 +240,7 @@ func (c *Coordinator) decisionRequest(ctx context.Context, taskID, planHash stri
 // the policy) the OS user, recorded unsigned.
 func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, who approval.Identity, comment string) (*ApproveResult, error) {
 	actor := who.Actor
-	req, err := c.decisionRequest(ctx, taskID, planHash, who, comment)
+	req, err := c.decisionRequest(ctx, taskID, planHash, who, approval.KindApprove, comment)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +281,7 @@ func (c *Coordinator) Approve(ctx context.Context, taskID, planHash string, who 
 // audits it, and ends the task in rejected with a ReviewPack.
 func (c *Coordinator) Reject(ctx context.Context, taskID, planHash string, who approval.Identity, reason string) (*agentos.Task, error) {
 	actor := who.Actor
-	req, err := c.decisionRequest(ctx, taskID, planHash, who, reason)
+	req, err := c.decisionRequest(ctx, taskID, planHash, who, approval.KindReject, reason)
 	if err != nil {
 		return nil, err
 	}

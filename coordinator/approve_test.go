@@ -81,7 +81,7 @@ func TestAdmissionRefusesStaleApproval(t *testing.T) {
 	if _, err := c.Apply(ctx, task.ID, ann); agentos.ErrorCode(err) != agentos.EAWAITINGAPPROVAL {
 		t.Fatalf("Apply = %v, want awaiting_approval", err)
 	}
-	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, unsigned(bob), "")
+	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, unsigned(bob), approval.KindApprove, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestReplanClearsApprovals(t *testing.T) {
 		t.Fatalf("Apply = %v, want awaiting_approval", err)
 	}
 	st := approval.NewStore(c.DB)
-	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("bob")), "")
+	req, err := c.decisionRequest(ctx, task.ID, task.PlanHash, unsigned(agentos.Human("bob")), approval.KindApprove, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,6 +182,11 @@ func (c *Coordinator) cancelInterrupted(ctx context.Context, t *agentos.Task, i 
 // dead run's ReviewPack; its worktree is kept. Each is audited with actor
 // and reason.
 func (c *Coordinator) Cancel(ctx context.Context, taskID string, actor agentos.Actor, reason string, wait time.Duration) (*agentos.Task, error) {
+	// Before anything: a cancel request, a lease takeover and the task's
+	// end are each audited with the reason.
+	if err := c.checkComment("the cancel reason", reason); err != nil {
+		return nil, err
+	}
 	requested := ""
 	deadline := time.Now().Add(wait)
 	for {

@@ -214,13 +214,146 @@ func (c *Coordinator) checkGoal(t *agentos.Task) error {
 	return nil
 }
 
-// checkTaskInput bounds what a new task brings: its goal and request, and
-// the answers given up front.
+// checkTaskInput bounds what a new task brings: its goal and request, its
+// labels and source name, and the answers given up front. Every front door
+// (CLI, API, MCP, plan file) creates a task through startTask, which calls
+// it before anything is stored.
 func (c *Coordinator) checkTaskInput(t *agentos.Task, upfront map[string]string) error {
 	if err := c.checkGoal(t); err != nil {
 		return err
 	}
+	if err := checkLabels(t.Labels); err != nil {
+		return err
+	}
+	if err := checkSourceName(t.SourcePath); err != nil {
+		return err
+	}
 	return c.checkAnswers(upfront)
+}
+
+// tooLargeFixed is tooLarge for a limit that has no setting.
+func tooLargeFixed(what string, n, limit int64) error {
+	return agentos.Errorf(agentos.EINVALID, "%s is %s, more than the %s limit: shorten it (the limit is fixed)",
+		what, config.SizeOf(n), config.SizeOf(limit))
+}
+
+// checkLabels bounds a task's labels: each, and how many.
+func checkLabels(labels []string) error {
+	if len(labels) > config.MaxLabels {
+		return agentos.Errorf(agentos.EINVALID, "the task has %d labels, more than the %d allowed: use fewer (the limit is fixed)", len(labels), config.MaxLabels)
+	}
+	for i, l := range labels {
+		if n := int64(len(l)); n > config.MaxLabelBytes {
+			return tooLargeFixed(fmt.Sprintf("label %d of %d", i+1, len(labels)), n, config.MaxLabelBytes)
+		}
+	}
+	return nil
+}
+
+// checkSourceName bounds the name a plan is submitted under; PlanFile
+// checks it first, as a refusal of the plan is audited with it.
+func checkSourceName(name string) error {
+	if n := int64(len(name)); n > config.MaxSourceNameBytes {
+		return tooLargeFixed("the plan's name", n, config.MaxSourceNameBytes)
+	}
+	return nil
+}
+
+// checkComment bounds a reason or comment a person records with a
+// decision (what names it in the message).
+func (c *Coordinator) checkComment(what, text string) error {
+	if n, limit := int64(len(text)), c.Config.Limits.Comment(); n > limit {
+		return tooLarge(what, n, limit, "comment_bytes")
+	}
+	return nil
+}
+
+// The prose a plan's author writes beside its steps (a plan file, a model,
+// a contractor) is stored with the plan, its intent and its questions: each
+// piece is bounded like a person's comment (limits.comment_bytes), a goal
+// like a goal. A plan file is checked before its task exists (PlanFile); a
+// model's intent as it arrives (planRequest), its plan where every planner's
+// plan enters (storePlan) and its questions where they are asked
+// (resolveQuestions): the task then fails at planning, with its ReviewPack
+// and without the text.
+
+// checkFileText bounds a plan file's rationales and questions.
+func (c *Coordinator) checkFileText(f *planfile.File) error {
+	for i, s := range f.Steps {
+		if err := c.checkComment(fmt.Sprintf("step %d's rationale", i+1), s.Rationale); err != nil {
+			return err
+		}
+	}
+	qs := make([]agentos.Question, len(f.Params))
+	for i, p := range f.Params {
+		qs[i] = p.AsQuestion()
+	}
+	return c.checkQuestionText(qs)
+}
+
+// checkPlanText bounds a plan's goal and its steps' rationales.
+func (c *Coordinator) checkPlanText(p *agentos.Plan) error {
+	if n, limit := int64(len(p.Goal)), c.Config.Limits.Goal(); n > limit {
+		return tooLarge("the plan's goal", n, limit, "goal_bytes")
+	}
+	for i, s := range p.Steps {
+		if err := c.checkComment(fmt.Sprintf("step %d's rationale", i+1), s.Rationale); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkIntentText bounds what a model's intent says: its goal, and each
+// constraint, acceptance criterion and assumption.
+func (c *Coordinator) checkIntentText(in *agentos.Intent) error {
+	if n, limit := int64(len(in.Goal)), c.Config.Limits.Goal(); n > limit {
+		return tooLarge("the intent's goal", n, limit, "goal_bytes")
+	}
+	for _, l := range []struct {
+		what  string
+		items []string
+	}{{"constraint", in.Constraints}, {"acceptance criterion", in.Acceptance}, {"assumption", in.Assumptions}} {
+		for i, x := range l.items {
+			if err := c.checkComment(fmt.Sprintf("the intent's %s %d", l.what, i+1), x); err != nil {
+				return err
+			}
+		}
+	}
+	return c.checkQuestionText(in.OpenQuestions)
+}
+
+// checkQuestionText bounds each question's text and why (as a comment) and
+// its options and default (as answers: each may become one).
+func (c *Coordinator) checkQuestionText(qs []agentos.Question) error {
+	answer := c.Config.Limits.Answer()
+	for i, q := range qs {
+		if err := c.checkComment(fmt.Sprintf("the text of question %d", i+1), q.Text); err != nil {
+			return err
+		}
+		if err := c.checkComment(fmt.Sprintf("the why of question %d", i+1), q.Why); err != nil {
+			return err
+		}
+		for _, v := range append([]string{q.Default}, q.Options...) {
+			if n := int64(len(v)); n > answer {
+				return tooLarge(fmt.Sprintf("an option or the default of question %d", i+1), n, answer, "answer_bytes")
+			}
+		}
+	}
+	return nil
+}
+
+// checkAnswerPack bounds each answer's value and note.
+func (c *Coordinator) checkAnswerPack(ap agentos.AnswerPack) error {
+	if err := c.checkAnswers(answerValues(ap)); err != nil {
+		return err
+	}
+	for _, a := range ap.Answers {
+		if err := c.checkComment(fmt.Sprintf("the note on the answer to %q", a.Question), a.Note); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkAnswers bounds each answer value.
@@ -279,4 +412,11 @@ func largestBody(p *agentos.Plan) int {
 		n = max(n, len(s.Content), len(s.Diff))
 	}
 	return n
+}
+
+// recorded is text from a model or an agent as an audit event keeps it as
+// evidence (its tool calls, an unusable answer): redacted, then cut to
+// agentos.MaxRecordedText with the whole text's size and digest.
+func (c *Coordinator) recorded(s string) string {
+	return agentos.Head(c.redactText(s), agentos.MaxRecordedText)
 }

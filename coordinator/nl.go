@@ -205,6 +205,9 @@ func (c *Coordinator) planWithModel(ctx context.Context, t *agentos.Task, values
 		return c.failModel(ctx, t, agent, pl.LastAnswer(err), err)
 	}
 	intent.Version, intent.ID, intent.Task, intent.Request = agentos.DocVersion, NewID("i"), t.ID, t.Request
+	if err := c.checkIntentText(&intent); err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
 	assumptions, err := c.resolveQuestions(ctx, t, unanswered(intent.OpenQuestions, values), values, actor)
 	if err != nil || t.State != agentos.StatePlanning {
 		return t, err
@@ -332,15 +335,16 @@ func (c *Coordinator) planWithAgent(ctx context.Context, t *agentos.Task, name, 
 	}
 	res, err := contractor.Run(ctx, cs)
 	call.End(inTok, outTok, fmt.Sprintf("exit %d", res.ExitCode), err)
+	// An agent's tool call is kept as evidence, its head redacted first.
 	for i := range res.Commands {
-		res.Commands[i].Command = c.redactText(res.Commands[i].Command)
+		res.Commands[i].Command, res.Commands[i].Reason = c.recorded(res.Commands[i].Command), c.recorded(res.Commands[i].Reason)
 	}
 	evs := []agentos.EventInput{{Task: t.ID, Actor: agent, Kind: EventContractorRun, Data: agentos.ContractorRunEvent{
 		Contractor: name, ExitCode: res.ExitCode, DurationMS: res.DurationMS, TimedOut: res.TimedOut,
 		Unconfined: res.Unconfined, Steps: len(res.Steps), Commands: contractorCommands(res.Commands), Error: agentos.ErrorMessage(err),
 		TranscriptDigest: "sha256:" + hex.EncodeToString(transcript.h.Sum(nil)), TranscriptTail: c.redactText(transcript.String())}}}
 	for _, d := range res.Decisions {
-		d.Command, d.Reason = c.redactText(d.Command), c.redactText(d.Reason)
+		d.Command, d.Path, d.Reason = c.recorded(d.Command), c.recorded(d.Path), c.recorded(d.Reason)
 		evs = append(evs, agentos.EventInput{Task: t.ID, Actor: agentos.System, Kind: EventContractorDecision, Data: agentos.ContractorDecisionEvent(d)})
 	}
 	if _, aerr := c.DB.Append(ctx, evs...); aerr != nil {
@@ -430,7 +434,7 @@ func rendered(p agentos.Plan) *planfile.Rendered {
 func (c *Coordinator) failModel(ctx context.Context, t *agentos.Task, agent agentos.Actor, last string, err error) (*agentos.Task, error) {
 	if last != "" {
 		if _, aerr := c.DB.Append(ctx, agentos.EventInput{Task: t.ID, Actor: agent, Kind: EventPlannerRefused,
-			Data: agentos.PlannerRefusedEvent{Error: agentos.ErrorMessage(err), LastAnswer: c.redactText(last)}}); aerr != nil {
+			Data: agentos.PlannerRefusedEvent{Error: agentos.ErrorMessage(err), LastAnswer: c.recorded(last)}}); aerr != nil {
 			return t, aerr
 		}
 	}

@@ -36,6 +36,10 @@ type PlanRequest struct {
 // missing (or blocks), builds the MemoryPack, and stores the hashed plan. It
 // touches neither the working tree, nor the index, nor any ref.
 func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.Task, error) {
+	// The name first: a plan refused below is audited under it.
+	if err := checkSourceName(req.File); err != nil {
+		return nil, err
+	}
 	// again: the file's text was decoded over (parsePlanFile); it is known
 	// by its hash until it is read again for the task's source.
 	f, raw, again, perr, err := c.requestSource(req)
@@ -85,6 +89,9 @@ func (c *Coordinator) PlanFile(ctx context.Context, req PlanRequest) (*agentos.T
 		Source: raw, SourcePath: req.File,
 	}
 	if err := c.checkTaskInput(t, req.Values); err != nil {
+		return nil, err // no task was created
+	}
+	if err := c.checkFileText(f); err != nil {
 		return nil, err // no task was created
 	}
 	pre, err := c.precheckFile(ctx, f, req.Values, mode, base)
@@ -328,6 +335,9 @@ func (c *Coordinator) buildFilePlan(ctx context.Context, t *agentos.Task, f *pla
 // pins exactly what its author saw. Otherwise one is built here.
 func (c *Coordinator) storePlan(ctx context.Context, t *agentos.Task, intent *agentos.Intent, p *agentos.Plan, pack *agentos.MemoryPack, actor agentos.Actor) (*agentos.Task, error) {
 	if err := c.checkStepSizes(p); err != nil {
+		return c.failPlanning(ctx, t, err)
+	}
+	if err := c.checkPlanText(p); err != nil {
 		return c.failPlanning(ctx, t, err)
 	}
 	if err := c.checkDirty(ctx, p); err != nil {

@@ -78,6 +78,10 @@ func (c *Coordinator) resolveQuestions(ctx context.Context, t *agentos.Task, que
 	if len(questions) == 0 {
 		return nil, nil
 	}
+	if err := c.checkQuestionText(questions); err != nil {
+		_, err = c.failPlanning(ctx, t, err)
+		return nil, err
+	}
 	budget := c.Config.QuestionBudget(t.Mode)
 	ids := func(qs []agentos.Question) string {
 		var s []string
@@ -359,7 +363,7 @@ func (c *Coordinator) answer(ctx context.Context, taskID string, ap agentos.Answ
 		byID[q.ID] = q
 	}
 	given := map[string]string{}
-	if err := c.checkAnswers(answerValues(ap)); err != nil {
+	if err := c.checkAnswerPack(ap); err != nil {
 		return nil, err
 	}
 	for _, a := range ap.Answers {

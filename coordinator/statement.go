@@ -15,7 +15,7 @@ import (
 // signature comes back with the decision). planHash "" names the current
 // plan; another hash than the current one is ECONFLICT.
 func (c *Coordinator) DecisionStatement(ctx context.Context, taskID, planHash string, kind approval.Kind, signer agentos.Actor, comment string) (approval.Statement, error) {
-	req, err := c.decisionRequest(ctx, taskID, planHash, approval.Identity{Actor: signer}, comment)
+	req, err := c.decisionRequest(ctx, taskID, planHash, approval.Identity{Actor: signer}, kind, comment)
 	if err != nil {
 		return approval.Statement{}, err
 	}
@@ -28,6 +28,10 @@ func (c *Coordinator) DecisionStatement(ctx context.Context, taskID, planHash st
 // AnswerStatement is the statement signer signs to give ap to the task's
 // current QuestionPack, as Answer builds it.
 func (c *Coordinator) AnswerStatement(ctx context.Context, taskID string, ap agentos.AnswerPack, signer agentos.Actor) (approval.Statement, error) {
+	// Refused before a person signs what Answer would refuse.
+	if err := c.checkAnswerPack(ap); err != nil {
+		return approval.Statement{}, err
+	}
 	t, err := c.DB.Task(ctx, taskID)
 	if err != nil {
 		return approval.Statement{}, err

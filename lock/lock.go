@@ -343,12 +343,20 @@ func (m *Manager) Holder(ctx context.Context, key string) (*Lease, error) {
 	return m.db.LeaseHolding(ctx, key, m.now())
 }
 
+// MaxReasonBytes bounds a forced release's reason (the audit event keeps
+// it). It is fixed: the release is a recovery verb that must work when the
+// policy does not load, so it reads no setting.
+const MaxReasonBytes = 16 << 10
+
 // ForceRelease removes lease id whoever holds it and returns what it
 // removed, with its audit event (by actor, with reason) in the same
-// transaction. Reason is required.
+// transaction. Reason is required, and at most MaxReasonBytes.
 func (m *Manager) ForceRelease(ctx context.Context, id, reason string, actor agentos.Actor) (*Lease, error) {
 	if strings.TrimSpace(reason) == "" {
 		return nil, agentos.Errorf(agentos.EINVALID, "a forced release needs --reason: say why the holder is gone")
+	}
+	if len(reason) > MaxReasonBytes {
+		return nil, agentos.Errorf(agentos.EINVALID, "the release reason is %.1f KiB, more than the %d KiB limit: shorten it (the limit is fixed)", float64(len(reason))/(1<<10), MaxReasonBytes>>10)
 	}
 	return m.db.ForceReleaseLease(ctx, id, func(l Lease) agentos.EventInput {
 		return agentos.EventInput{Task: TaskOf(l.Keys), Actor: actor, Kind: EventForceRelease,

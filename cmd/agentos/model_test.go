@@ -24,6 +24,9 @@ var modelServers sync.Map // name -> *modelServer
 // intent, a refused plan, a plan. Every answer reports the usage it was started with.
 type modelServer struct {
 	prompt, completion int
+	rationale          string // of each step; "the request" unless given
+	constraint         string // the intent's one constraint, when given
+	question           string // the text of a question its plans ask, when given
 	calls              atomic.Int64
 	plans              atomic.Int64
 }
@@ -34,13 +37,24 @@ func (m *modelServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var content string
 	if strings.Contains(string(body), `"name":"agentos_intent"`) {
 		m.plans.Store(0) // each planning run's first plan is refused
-		content = `{"goal":"add NOTES.md","kind":"docs","scope":["NOTES.md"],"constraints":[],"acceptance":["NOTES.md exists"],"assumptions":[],"risk":"low","open_questions":[]}`
+		constraints := "[]"
+		if m.constraint != "" {
+			b, _ := json.Marshal([]string{m.constraint})
+			constraints = string(b)
+		}
+		content = `{"goal":"add NOTES.md","kind":"docs","scope":["NOTES.md"],"constraints":` + constraints + `,"acceptance":["NOTES.md exists"],"assumptions":[],"risk":"low","open_questions":[]}`
 	} else {
-		step := `{"kind":"write","path":"NOTES.md","content":"# Notes\n","diff":"","paths":[],"from":"","to":"","argv":[],"timeout_ms":0,"rationale":"the request","risk":"low"}`
+		why, _ := json.Marshal(m.rationale)
+		step := `{"kind":"write","path":"NOTES.md","content":"# Notes\n","diff":"","paths":[],"from":"","to":"","argv":[],"timeout_ms":0,"rationale":` + string(why) + `,"risk":"low"}`
 		if m.plans.Add(1) == 1 {
 			step = `{"kind":"delete","path":"docs/imaginary.md","content":"","diff":"","paths":[],"from":"","to":"","argv":[],"timeout_ms":0,"rationale":"made up","risk":"low"}`
 		}
-		content = `{"goal":"add NOTES.md","steps":[` + step + `],"verify":[{"name":"notes exist","argv":["cat","NOTES.md"],"timeout_ms":0}],"open_questions":[]}`
+		questions := "[]"
+		if m.question != "" {
+			b, _ := json.Marshal([]map[string]any{{"id": "q1", "text": m.question, "why": "", "kind": "text", "options": []string{}, "default": "", "blocker": true}})
+			questions = string(b)
+		}
+		content = `{"goal":"add NOTES.md","steps":[` + step + `],"verify":[{"name":"notes exist","argv":["cat","NOTES.md"],"timeout_ms":0}],"open_questions":` + questions + `}`
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
@@ -50,12 +64,14 @@ func (m *modelServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// modelserver NAME PROMPT COMPLETION starts a scripted model server on
-// 127.0.0.1 whose every answer reports PROMPT and COMPLETION tokens;
-// $NAME_URL is its base URL (…/v1). It stops with the script.
+// modelserver NAME PROMPT COMPLETION [FIELD=TEXT] starts a scripted model
+// server on 127.0.0.1 whose every answer reports PROMPT and COMPLETION
+// tokens; FIELD=TEXT puts TEXT in its answers as the steps' rationale, the
+// intent's constraint or a plan's question. $NAME_URL is its base URL
+// (…/v1). It stops with the script.
 func cmdModelServer(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 3 {
-		ts.Fatalf("usage: modelserver NAME PROMPT COMPLETION")
+	if neg || len(args) < 3 || len(args) > 4 {
+		ts.Fatalf("usage: modelserver NAME PROMPT COMPLETION [rationale|constraint|question=TEXT]")
 	}
 	p, err1 := strconv.Atoi(args[1])
 	c, err2 := strconv.Atoi(args[2])
@@ -64,7 +80,20 @@ func cmdModelServer(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	ts.Check(err)
-	m := &modelServer{prompt: p, completion: c}
+	m := &modelServer{prompt: p, completion: c, rationale: "the request"}
+	if len(args) == 4 {
+		field, text, _ := strings.Cut(args[3], "=")
+		switch field {
+		case "rationale":
+			m.rationale = text
+		case "constraint":
+			m.constraint = text
+		case "question":
+			m.question = text
+		default:
+			ts.Fatalf("modelserver: %q: want rationale=, constraint= or question=", args[3])
+		}
+	}
 	srv := &http.Server{Handler: m}
 	go srv.Serve(ln)
 	ts.Defer(func() { srv.Close() })
