@@ -438,6 +438,13 @@ func (w *scalarScan) region(src string, start int, tag string, n int) (region, b
 		r.start = w.bodyStart
 		r.end = w.lastLineEnd
 		r.marker = strings.Repeat(" ", w.indent) + m + "\n"
+		if r.end == len(src) && src[r.end-1] != '\n' {
+			// The file ends on the last content line: so does the small
+			// document, or the parser's forced break at the stream's end
+			// (where an empty node after the block is placed) would fall
+			// a line apart in the two.
+			r.marker = r.marker[:len(r.marker)-1]
+		}
 	}
 	var ok bool
 	r.endLine, r.endCol, ok = endPos(src, r.start, r.end)

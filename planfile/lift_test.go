@@ -117,7 +117,11 @@ var liftSeeds = []string{
 	liftHead + "  - write: {path: \"caf\u00e9 \u2603.txt\", content: \"unicode \u00e9\u4e16\u754c\U0001F600 content\"}\n",
 	liftHead + "  - write:\n      path: a.txt\n      content: \"one two three\" # trailing comment\n      # foot comment\n",
 	liftHead + "  - write:\n      path: a.txt\n      content: |  # header comment\n        body line long enough\n",
-	liftHead + "  - write: {path: a.txt, content: \"x\", }\n  - write: {content: \"first then path\", path: b.txt}\n",
+	liftHead + "  - write: {path: a.txt, content: \"x\", }\n  - write: {content: \"first then path\", path: b.txt}\n",	// The file ends on a block's last line: an empty node after it is
+	// placed on the line the parser's end of stream adds.
+	"? key: |\n   0000000000000",
+	liftHead + "  - write:\n      path: a.txt\n      content: |\n        ends without a break",
+	liftHead + "  - write: {path: a.txt, content: \"ends without a break\"}",
 }
 
 // notLifted are documents the pre-pass must leave to the parser (or lift
