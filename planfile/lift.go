@@ -455,6 +455,13 @@ func (w *scalarScan) region(src string, start int, tag string, n int) (region, b
 		// they are the block's, and comments read them).
 		r.start = w.bodyStart
 		r.end = w.lastLineEnd
+		last := strings.TrimRight(src[r.start:r.end], "\r\n")
+		if strings.TrimLeft(last[strings.LastIndexByte(last, '\n')+1:], " \t") == "" {
+			// The last content line is only blanks: the parser counts the
+			// breaks since the last other character, and a comment after
+			// the block would be placed by that count (one for the marker).
+			return r, false
+		}
 		r.marker = strings.Repeat(" ", w.indent) + m + "\n"
 		if r.end == len(src) && src[r.end-1] != '\n' {
 			// The file ends on the last content line: so does the small

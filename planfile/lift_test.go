@@ -168,6 +168,10 @@ var notLifted = []string{
 	liftHead + "  - write:\n      path: a.txt\n      content: |\n    under-indented body\n",
 	"\ufeff" + liftHead + "  - write: {path: a.txt, content: \"after a byte-order mark\"}\n",
 	liftHead + "  - write: {path: a.txt, content: \"control \x01 character\"}\n",
+	// A block whose last content line is only blanks: a comment after it
+	// is placed by the breaks since the last other character.
+	">\n 0\n  \n#",
+	liftHead + "  - write:\n      path: a.txt\n      content: |\n        some content here\n          \n# a comment\n",
 }
 
 func TestLiftSeeds(t *testing.T) {
