@@ -51,6 +51,15 @@ func TestSegmentsReadContentOnce(t *testing.T) {
 	if read > 2*len(content) {
 		t.Fatalf("finding the hint on %d lines read %d bytes, %.0f× the content; want at most 2×", 20000, read, float64(read)/float64(len(content)))
 	}
+	// Touching lines are merged as they are found: no list of a span per
+	// line (16 MiB for a million lines, and as much again while it grew).
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rule.segments(content)
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<10 {
+		t.Fatalf("segments of %d hinted lines allocated %d bytes, want under 16 KiB", 20000, got)
+	}
 }
 
 // Redaction finds a key in any case, the Kelvin sign included (it

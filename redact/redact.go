@@ -293,6 +293,7 @@ func (rule Rule) segments(content string) []string {
 		// 64 MiB file with "gh" on each of its million lines and no "G"
 		// took an hour to scan).
 		f := newFoldFinder(content, h)
+		first := len(spans) // this hint's spans come in order: merged as found
 		for off := 0; ; {
 			i := f.index(off)
 			if i < 0 {
@@ -305,7 +306,13 @@ func (rule Rule) segments(content string) []string {
 					hi = i + j
 				}
 			}
-			spans = append(spans, span{lo, hi})
+			// Merged with the last one where they touch, as below: a hint
+			// on each of a million lines is one span, not a million.
+			if n := len(spans); n > first && lo <= spans[n-1].hi+1 {
+				spans[n-1].hi = max(spans[n-1].hi, hi)
+			} else {
+				spans = append(spans, span{lo, hi})
+			}
 			off = max(hi, i+len(h))
 			if off >= len(content) {
 				break
