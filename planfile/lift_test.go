@@ -308,7 +308,7 @@ func TestInPlaceForms(t *testing.T) {
 		{liftHead + "  - write: {path: a.bin, content: !!binary \"aGVsbG8=d29ybGQ=\"}\n", false, false},
 		{liftHead + "  - write: {path: a.bin, content: &b !!binary \"aGVsbG8gd29ybGQ=\"}\n", false, false},
 	} {
-		want, err := ParseString(c.doc)
+		want, err := parse(strings.NewReader(c.doc)) // the YAML parser alone
 		buf := []byte(c.doc)
 		doc, ok, wrote, own := liftIn(unsafe.String(unsafe.SliceData(buf), len(buf)), buf)
 		if !ok {
@@ -343,7 +343,7 @@ func TestParseLargeInPlaceEscapedAllocatesLittle(t *testing.T) {
 		liftHead + "  - write: {path: big.txt, content: \"" + strings.Repeat(line, size/64) + "\"}\nverify:\n  - argv: [test, -s, big.txt]\n",
 		liftHead + "  - write:\n      path: big.bin\n      content: !!binary |\n" + lines.String() + "verify:\n  - argv: [test, -s, big.bin]\n",
 	} {
-		want, err := ParseString(doc)
+		want, err := parse(strings.NewReader(doc)) // the YAML parser alone
 		if err != nil {
 			t.Fatal(err)
 		}
