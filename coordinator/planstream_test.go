@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,5 +119,54 @@ func TestLargeBlockPlanFileIsDecodedInPlace(t *testing.T) {
 	}
 	if after, _ := c.DB.Tasks(ctx, agentos.TaskFilter{}); len(after) != len(before) {
 		t.Fatalf("a plan file changed between its reads left a task (%d tasks, were %d)", len(after), len(before))
+	}
+}
+
+// A large quoted scalar with escapes and large !!binary content are decoded
+// over the file's text too: the task's source is still the file as
+// submitted (read again, redacted), and the plan holds the decoded value.
+func TestLargeEscapedAndBinaryPlanFilesAreDecodedInPlace(t *testing.T) {
+	c, dir := gateCoordinator(t)
+	ctx := t.Context()
+	token := "ghp_R8xQ2mK9vL4nP7tY1wE5zC3bH6jF0dS8aG2u"
+	n := agentos.StreamMin/64 + 64
+	escaped := strings.Repeat(`\tfmt.Println(\"caf\u00e9 \\ ok\", x[i]) // 0123456789abcdefghijklmnopq\n`, n)
+	content := strings.Repeat("\tfmt.Println(\"caf\u00e9 \\ ok\", x[i]) // 0123456789abcdefghijklmnopq\n", n)
+	b64 := base64.StdEncoding.EncodeToString([]byte(content))
+	var lines strings.Builder
+	for i := 0; i < len(b64); i += 76 {
+		lines.WriteString("        " + b64[i:min(i+76, len(b64))] + "\n")
+	}
+	for name, text := range map[string]string{
+		"escaped": "version: 1\ngoal: a large escaped line # " + token + "\nsteps:\n  - write: {path: big.txt, content: \"" + escaped + "\"}\nverify:\n  - argv: [\"true\"]\n",
+		"binary":  "version: 1\ngoal: large binary content # " + token + "\nsteps:\n  - write:\n      path: big.txt\n      content: !!binary |\n" + lines.String() + "verify:\n  - argv: [\"true\"]\n",
+	} {
+		file := filepath.Join(dir, name+".plan.yaml")
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		task, err := c.PlanFile(ctx, PlanRequest{File: file, Mode: agentos.ModeSemiAuto, Actor: agentos.Human("ann")})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		stored, err := c.DB.Task(ctx, task.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := c.taskSource(ctx, stored)
+		if err != nil || src != strings.Replace(text, token, c.redact(token), 1) {
+			t.Fatalf("%s: the task's source is not the file as submitted, redacted (%d bytes, want %d): %v", name, len(src), len(text), err)
+		}
+		plans, err := c.DB.PlansOf(ctx, task.ID)
+		if err != nil || len(plans) != 1 {
+			t.Fatalf("%s: plans of the task: %v %v", name, plans, err)
+		}
+		p, _, err := c.DB.Plan(ctx, plans[0][0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Steps) != 1 || p.Steps[0].Content != content {
+			t.Fatalf("%s: the plan's content is not the decoded value (%d steps)", name, len(p.Steps))
+		}
 	}
 }

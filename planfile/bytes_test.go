@@ -206,3 +206,41 @@ func FuzzCompleteClippedDiff(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBase64 checks the plan's own base64 decoder against the encoding
+// package's on the text with its whitespace dropped: whatever it takes as
+// simple base64 decodes to the same bytes, in a buffer of its own or over
+// the text itself; what it leaves is left to the encoding package.
+// go test ./planfile -run '^$' -fuzz FuzzBase64
+func FuzzBase64(f *testing.F) {
+	for _, s := range []string{"", "YQ==", "YWI=", "YWJj", "YR==", "YWJ=", "aGVs bG8g\td29y\n bGQ=\r\n", "a===", "====", "YQ=", "YQ==YQ==", "Y Q = =", "_-==", "+/+/", "YWJjZA", "\u00e9abc"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		stripped := strings.Map(func(r rune) rune {
+			if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
+				return -1
+			}
+			return r
+		}, s)
+		want, err := base64.StdEncoding.DecodeString(stripped)
+		size, ok := base64Size(s)
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q taken as simple base64, but the encoding package refuses it: %v", s, err)
+		}
+		if size != len(want) {
+			t.Fatalf("%q: size %d, want %d", s, size, len(want))
+		}
+		dst := make([]byte, size)
+		if n := decodeBase64(dst, []byte(s)); n != size || string(dst) != string(want) {
+			t.Fatalf("%q: decoded %q, want %q", s, dst[:n], want)
+		}
+		b := []byte(s)
+		if n := decodeBase64(b, b); string(b[:n]) != string(want) {
+			t.Fatalf("%q: decoded in place %q, want %q", s, b[:n], want)
+		}
+	})
+}

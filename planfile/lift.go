@@ -48,7 +48,8 @@ type region struct {
 	marker     string // what replaces src[start:end]
 	want       string // the marker's value as the parser must give it
 	value      string
-	size       int // in place: the value's size, decoded last (value is empty until then)
+	inText     bool // value is part of the file's text (not decoded, not copied)
+	size       int  // in place: the value's size, decoded last (value is empty until then)
 	style      yaml.Style
 	flowChars  bool // a plain scalar holding , ? [ ] { }: block context only
 	// Where the region ends, in lines and columns (0-based, in
@@ -60,30 +61,36 @@ type region struct {
 // lift parses src with its large scalars lifted out; ok is false (and
 // nothing was parsed) when it lifted nothing or was unsure of anything.
 func lift(src string) (doc *yaml.Node, ok bool) {
-	doc, ok, _ = liftIn(src, nil)
+	doc, ok, _, _ = liftIn(src, nil)
 	return doc, ok
 }
 
-// liftIn is lift; with buf (src's own bytes) set, a block scalar's value is
-// decoded into buf itself, over its text, once everything else about the
-// file is known. Each byte a block
-// decoder writes stands for a byte of the body already read (content as
-// it is, a break for a break, the indentation dropped), so the writing
-// never overtakes the reading, and it stays inside the body's lines.
+// liftIn is lift; with buf (src's own bytes) set, a block or quoted
+// scalar's value is decoded into buf itself, over its text, once
+// everything else about the file is known. Each byte a block decoder
+// writes stands for a byte of the body already read (content as it is, a
+// break for a break, the indentation dropped), so the writing never
+// overtakes the reading, and it stays inside the body's lines. A quoted
+// scalar is written from its opening quote on, one byte behind the reading
+// at least: it is decoded in place only when no escape is longer decoded
+// than written (\L and \P are three bytes from two; every other escape,
+// a folded break and a doubled quote shrink or keep their size).
 // wrote says whether buf was written (src no longer holds the file).
-func liftIn(src string, buf []byte) (doc *yaml.Node, ok, wrote bool) {
+// own holds the nodes whose value lies in buf and is theirs alone (no
+// anchor, so no alias shares it): fromDocIn may decode !!binary over it.
+func liftIn(src string, buf []byte) (doc *yaml.Node, ok, wrote bool, own map[*yaml.Node]bool) {
 	if len(src) < liftMin || strings.HasPrefix(src, "\xef\xbb\xbf") || strings.HasPrefix(src, "\xfe\xff") || strings.HasPrefix(src, "\xff\xfe") {
-		return nil, false, false
+		return nil, false, false, nil
 	}
 	var nonce [6]byte
 	rand.Read(nonce[:])
 	tag := "AgentosLift" + hex.EncodeToString(nonce[:]) + "x"
 	if strings.Contains(src, tag) {
-		return nil, false, false
+		return nil, false, false, nil
 	}
 	regions, ok := findRegions(src, tag, buf != nil)
 	if !ok || len(regions) == 0 {
-		return nil, false, false
+		return nil, false, false, nil
 	}
 	var small strings.Builder
 	prev := 0
@@ -108,24 +115,24 @@ func liftIn(src string, buf []byte) (doc *yaml.Node, ok, wrote bool) {
 			r.want = r.marker
 		case yaml.LiteralStyle, yaml.FoldedStyle:
 			if !w.scan(smallSrc, h, r.style) || w.bodyStart != s || w.lastLineEnd != s+len(r.marker) {
-				return nil, false, false
+				return nil, false, false, nil
 			}
 			r.want = w.value
 		default:
 			if !w.scan(smallSrc, h, r.style) || w.end != s+len(r.marker) {
-				return nil, false, false
+				return nil, false, false, nil
 			}
 			r.want = w.value
 		}
 		var okPos bool
 		r.smallEndLine, r.smallEndCol, okPos = endPos(smallSrc, s, s+len(r.marker))
 		if !okPos {
-			return nil, false, false
+			return nil, false, false, nil
 		}
 	}
 	d, err := decodeDoc(strings.NewReader(smallSrc))
 	if err != nil {
-		return nil, false, false // the parser reads the file whole and says what is wrong
+		return nil, false, false, nil // the parser reads the file whole and says what is wrong
 	}
 	found := make([]*yaml.Node, len(regions))
 	byWant := make(map[string]int, len(regions))
@@ -133,31 +140,42 @@ func liftIn(src string, buf []byte) (doc *yaml.Node, ok, wrote bool) {
 		byWant[r.want] = i
 	}
 	if !collect(d, false, false, byWant, regions, found) {
-		return nil, false, false
+		return nil, false, false, nil
 	}
 	for _, n := range found {
 		if n == nil {
-			return nil, false, false
+			return nil, false, false, nil
 		}
 	}
 	for i, n := range found {
 		r := &regions[i]
 		if r.size > 0 {
 			out := sink{buf: buf[r.start:r.start]}
-			var w scalarScan
-			w.block(src, r.hdr, r.style == yaml.LiteralStyle, &out)
+			switch r.style {
+			case yaml.DoubleQuotedStyle, yaml.SingleQuotedStyle:
+				quoted(src, r.hdr, r.style == yaml.SingleQuotedStyle, &out)
+			default:
+				var w scalarScan
+				w.block(src, r.hdr, r.style == yaml.LiteralStyle, &out)
+			}
 			if len(out.buf) != r.size {
 				// Never (the same decoder on the same bytes): the caller
 				// reads the file again, as for any file not lifted.
-				return nil, false, true
+				return nil, false, true, nil
 			}
 			r.value = unsafe.String(unsafe.SliceData(out.buf), len(out.buf))
 			wrote = true
 		}
 		n.Value = r.value
+		if buf != nil && (r.size > 0 || r.inText) && n.Anchor == "" {
+			if own == nil {
+				own = map[*yaml.Node]bool{}
+			}
+			own[n] = true
+		}
 	}
 	moveBack(d, regions, map[*yaml.Node]bool{})
-	return d, true, wrote
+	return d, true, wrote, own
 }
 
 // collect finds the node of each marker; false when one is where a lifted
@@ -299,7 +317,7 @@ func findRegions(src, tag string, inPlace bool) ([]region, bool) {
 			case '>':
 				style = yaml.FoldedStyle
 			}
-			w := scalarScan{countOnly: inPlace && (style == yaml.LiteralStyle || style == yaml.FoldedStyle)}
+			w := scalarScan{countOnly: inPlace}
 			if !w.scan(src, i, style) {
 				i = max(i+1, w.end)
 				continue
@@ -375,7 +393,7 @@ func plainCandidate(src string, ls int) (region, bool) {
 	if e-s < liftMin {
 		return region{}, false
 	}
-	return region{hdr: ls + s, start: ls + s, end: ls + e, value: line[s:e], style: 0, flowChars: flowChars}, true
+	return region{hdr: ls + s, start: ls + s, end: ls + e, value: line[s:e], inText: true, style: 0, flowChars: flowChars}, true
 }
 
 // tokenStart: a quote or block indicator at s[i] may start a scalar (it
@@ -422,7 +440,7 @@ func char(s string, i int) (int, bool) {
 // in its place: the same form around the marker.
 func (w *scalarScan) region(src string, start int, tag string, n int) (region, bool) {
 	m := tag + itoa(n)
-	r := region{hdr: start, start: start, end: w.end, style: w.style, value: w.value}
+	r := region{hdr: start, start: start, end: w.end, style: w.style, value: w.value, inText: w.inText}
 	if w.deferred {
 		r.size = w.size // decoded in place once the file is known (liftIn)
 	}
@@ -437,7 +455,21 @@ func (w *scalarScan) region(src string, start int, tag string, n int) (region, b
 		// they are the block's, and comments read them).
 		r.start = w.bodyStart
 		r.end = w.lastLineEnd
+		last := strings.TrimRight(src[r.start:r.end], "\r\n")
+		if strings.TrimLeft(last[strings.LastIndexByte(last, '\n')+1:], " \t") == "" {
+			// The last content line is only blanks: the parser counts the
+			// breaks since the last other character, and a comment after
+			// the block would be placed by that count (one for the marker).
+			return r, false
+		}
 		r.marker = strings.Repeat(" ", w.indent) + m + "\n"
+		if r.end == len(src) && src[r.end-1] != '\n' {
+			// The file ends on the last content line: so does the small
+			// document, or the parser's forced break at the stream's end
+			// (where an empty node after the block is placed) would fall
+			// a line apart in the two.
+			r.marker = r.marker[:len(r.marker)-1]
+		}
 	}
 	var ok bool
 	r.endLine, r.endCol, ok = endPos(src, r.start, r.end)
@@ -468,9 +500,10 @@ type scalarScan struct {
 	bodyStart   int  // block: the first line after the header
 	lastLineEnd int  // block: after the last content line's break
 	indent      int  // block: the content's indentation
-	countOnly   bool // block: only count the value, to decode it in place later
+	countOnly   bool // only count the value, to decode it in place later
 	deferred    bool // countOnly took: value is empty, size its size
 	size        int
+	inText      bool // value is the text between the quotes
 }
 
 func (w *scalarScan) scan(src string, i int, style yaml.Style) bool {
@@ -489,12 +522,22 @@ func (w *scalarScan) scan(src string, i int, style yaml.Style) bool {
 		return false
 	}
 	if ident {
-		w.value = src[i+1 : w.end-1]
+		w.value, w.inText = src[i+1:w.end-1], true
 		return true
 	}
-	// In place, the value must fit in the body's lines and leave their
-	// last break as it is (else it is copied as usual).
-	if w.countOnly && count.n > 0 && count.n < w.lastLineEnd-w.bodyStart {
+	// In place, a block's value must fit in the body's lines and leave
+	// their last break as it is; a quoted one must have no escape longer
+	// decoded than written (\L, \P), so that each step writes no more than
+	// it read and the writing, which starts at the opening quote, stays
+	// behind the reading. Else it is copied as usual.
+	switch {
+	case !w.countOnly || count.n == 0:
+	case style == yaml.LiteralStyle || style == yaml.FoldedStyle:
+		if count.n < w.lastLineEnd-w.bodyStart {
+			w.size, w.deferred = count.n, true
+			return true
+		}
+	case !count.grew:
 		w.size, w.deferred = count.n, true
 		return true
 	}
@@ -512,9 +555,10 @@ func (w *scalarScan) scan(src string, i int, style yaml.Style) bool {
 
 // sink counts what a decoder writes, and keeps it when b is set.
 type sink struct {
-	b   *strings.Builder
-	n   int
-	buf []byte // in place: appended to within its capacity (the text's own bytes)
+	b    *strings.Builder
+	n    int
+	buf  []byte // in place: appended to within its capacity (the text's own bytes)
+	grew bool   // an escape was longer decoded than written
 }
 
 func (s *sink) str(x string) {
@@ -610,9 +654,13 @@ func quoted(s string, i int, single bool, out *sink) (end int, ident, ok bool) {
 				leadingBlanks = true
 				ident = false
 			case !single && c == '\\':
+				before := out.n
 				n, ok := escape(s, i, out)
 				if !ok {
 					return i, false, false
+				}
+				if out.n-before > n {
+					out.grew = true
 				}
 				i += n
 				ident = false

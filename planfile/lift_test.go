@@ -1,6 +1,7 @@
 package planfile
 
 import (
+	"encoding/base64"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -63,7 +64,7 @@ func checkLift(t *testing.T, doc string) bool {
 	// In place (ParseLargeInPlace): the same answer, and the text left
 	// untouched when nothing is lifted.
 	buf := []byte(doc)
-	inPlace, okIn, _ := liftIn(unsafe.String(unsafe.SliceData(buf), len(buf)), buf)
+	inPlace, okIn, _, own := liftIn(unsafe.String(unsafe.SliceData(buf), len(buf)), buf)
 	if okIn != ok {
 		t.Fatalf("lift says %v, in place %v:\n%q", ok, okIn, doc)
 	}
@@ -87,6 +88,11 @@ func checkLift(t *testing.T, doc string) bool {
 	f2, err2 := fromDoc(lifted)
 	if fmt.Sprint(err1) != fmt.Sprint(err2) || !reflect.DeepEqual(f1, f2) {
 		t.Fatalf("plan file differs:\nparser %+v (%v)\nlifted %+v (%v)\n%q", f1, err1, f2, err2, doc)
+	}
+	// In place, with !!binary decoded over its text: the same plan file.
+	f3, _, err3 := fromDocIn(inPlace, own)
+	if fmt.Sprint(err1) != fmt.Sprint(err3) || !reflect.DeepEqual(f1, f3) {
+		t.Fatalf("plan file parsed in place differs:\nparser %+v (%v)\nin place %+v (%v)\n%q", f1, err1, f3, err3, doc)
 	}
 	return true
 }
@@ -118,6 +124,34 @@ var liftSeeds = []string{
 	liftHead + "  - write:\n      path: a.txt\n      content: \"one two three\" # trailing comment\n      # foot comment\n",
 	liftHead + "  - write:\n      path: a.txt\n      content: |  # header comment\n        body line long enough\n",
 	liftHead + "  - write: {path: a.txt, content: \"x\", }\n  - write: {content: \"first then path\", path: b.txt}\n",
+	// Every escape but \L and \P (decoded in place: none is longer
+	// decoded than written), and the file as a JSON encoder writes it.
+	liftHead + "  - write: {path: a.txt, content: \"\\0\\a\\b\\t\\\t\\n\\v\\f\\r\\e\\ \\\"\\'\\\\/x\\N\\_\\x41\\xe9\\u00e9\\u4e16\\uFFFD\\U0001F600\\U00000041 end\"}\n",
+	liftHead + "  - write:\n      path: a.go\n      content: \"package main\\n\\nfunc main() {\\n\\tfmt.Println(\\\"caf\\u00e9 \\\\ ok\\\")\\n}\\n\"\n",
+	// \L and \P are three bytes from two: copied, not decoded in place.
+	liftHead + "  - write: {path: a.txt, content: \"a line \\L separator and a \\P paragraph\"}\n",
+	liftHead + "  - write: {path: a.txt, content: \"\\L\\L\\L\\L\\L\\L\\L\\P\"}\n",
+	// Folds: breaks, empty lines, blanks around them, an escaped break,
+	// an escaped blank before a break, escapes on continued lines.
+	liftHead + "  - write:\n      path: a.txt\n      content: \"first \\t line   \n\n\n        after two empty\\\n   escaped break \\ \n  \\x41 continued\\n\n\t\ttabs\"\n",
+	liftHead + "  - write:\n      path: a.txt\n      content: 'single ''quoted''\n\n        folded   text\n        here'\n",
+	// !!binary decoded over its text: a block, a quoted line, a quoted
+	// scalar folded over lines, blanks inside, padding.
+	liftHead + "  - write:\n      path: a.bin\n      content: !!binary |\n        aGVsbG8gd29y\n        bGQgaGVsbG8g\n        d29ybGQ=\n  - patch:\n      diff: !!binary \"ZGlmZiB0ZXh0IGhlcmU=\"\n",
+	liftHead + "  - write:\n      path: a.bin\n      content: !!binary \"aGVs bG8g\td29y\n        bGQgaGVs\n\n        bG8gd29ybA==\"\n",
+	liftHead + "  - write:\n      path: a.bin\n      content: !!binary >-\n        AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g\n        +/+/\n",
+	// Not simple base64: left to the encoding package, with its error.
+	liftHead + "  - write:\n      path: a.bin\n      content: !!binary \"aGVsbG8=gd29ybGQ=\"\n",
+	liftHead + "  - write:\n      path: a.bin\n      content: !!binary \"aGVsbG8gd29ybGQ\"\n",
+	liftHead + "  - write:\n      path: a.bin\n      content: !!binary \"aGVsbG8_d29ybGQ=\"\n",
+	// Anchored: its value is shared, so it is never decoded over.
+	liftHead + "  - write:\n      path: a.bin\n      content: &b !!binary \"aGVsbG8gd29ybGQ=\"\n  - write:\n      path: b.bin\n      content: *b\n",
+	liftHead + "  - write:\n      path: a.txt\n      content: &b \"escaped \\t anchored\"\n",
+	// The file ends on a block's last line: an empty node after it is
+	// placed on the line the parser's end of stream adds.
+	"? key: |\n   0000000000000",
+	liftHead + "  - write:\n      path: a.txt\n      content: |\n        ends without a break",
+	liftHead + "  - write: {path: a.txt, content: \"ends without a break\"}",
 }
 
 // notLifted are documents the pre-pass must leave to the parser (or lift
@@ -134,6 +168,10 @@ var notLifted = []string{
 	liftHead + "  - write:\n      path: a.txt\n      content: |\n    under-indented body\n",
 	"\ufeff" + liftHead + "  - write: {path: a.txt, content: \"after a byte-order mark\"}\n",
 	liftHead + "  - write: {path: a.txt, content: \"control \x01 character\"}\n",
+	// A block whose last content line is only blanks: a comment after it
+	// is placed by the breaks since the last other character.
+	">\n 0\n  \n#",
+	liftHead + "  - write:\n      path: a.txt\n      content: |\n        some content here\n          \n# a comment\n",
 }
 
 func TestLiftSeeds(t *testing.T) {
@@ -246,4 +284,86 @@ func FuzzLift(f *testing.F) {
 		withLiftMin(t, 8)
 		checkLift(t, doc)
 	})
+}
+
+// What is decoded over the file's text, and what is not: a quoted scalar
+// with escapes none of which grows, but not one with \L or \P; !!binary in
+// simple base64, but not base64 the encoding package must judge, nor an
+// anchored scalar, whose value an alias shares.
+func TestInPlaceForms(t *testing.T) {
+	withLiftMin(t, 8)
+	for _, c := range []struct {
+		doc                 string
+		wroteText, wroteBin bool
+	}{
+		{liftHead + "  - write: {path: a.txt, content: \"line\\nline\\n\\tq \\\"x\\\" \\\\ \\u00e9 \\x41 \\U0001F600\"}\n", true, false},
+		{liftHead + "  - write: {path: a.txt, content: \"folded\n        over lines\"}\n", true, false},
+		{liftHead + "  - write: {path: a.txt, content: 'it''s single'}\n", true, false},
+		{liftHead + "  - write: {path: a.txt, content: \"no escapes at all\"}\n", false, false},
+		{liftHead + "  - write: {path: a.txt, content: \"a line \\L separator\"}\n", false, false},
+		{liftHead + "  - write: {path: a.txt, content: \"a paragraph \\P separator\"}\n", false, false},
+		{liftHead + "  - write: {path: a.txt, content: &a \"anchored\\n text\"}\n", true, false},
+		{liftHead + "  - write: {path: a.bin, content: !!binary \"aGVsbG8gd29ybGQ=\"}\n", false, true},
+		{liftHead + "  - write:\n      path: a.bin\n      content: !!binary |\n        aGVsbG8g\n        d29ybGQ=\n", true, true},
+		{liftHead + "  - write: {path: a.bin, content: !!binary \"aGVsbG8=d29ybGQ=\"}\n", false, false},
+		{liftHead + "  - write: {path: a.bin, content: &b !!binary \"aGVsbG8gd29ybGQ=\"}\n", false, false},
+	} {
+		want, err := parse(strings.NewReader(c.doc)) // the YAML parser alone
+		buf := []byte(c.doc)
+		doc, ok, wrote, own := liftIn(unsafe.String(unsafe.SliceData(buf), len(buf)), buf)
+		if !ok {
+			t.Fatalf("not lifted:\n%s", c.doc)
+		}
+		f, wroteBin, err2 := fromDocIn(doc, own)
+		if wrote != c.wroteText || wroteBin != c.wroteBin {
+			t.Errorf("decoded over the text: scalar %v, binary %v; want %v, %v:\n%s", wrote, wroteBin, c.wroteText, c.wroteBin, c.doc)
+		}
+		if fmt.Sprint(err) != fmt.Sprint(err2) || !reflect.DeepEqual(f, want) {
+			t.Errorf("in place: %+v (%v), want %+v (%v)", f, err2, want, err)
+		}
+	}
+}
+
+// A large double-quoted scalar with escapes, as a JSON encoder writes a
+// file, is decoded over its own text, and so is large !!binary content:
+// parsing allocates a small part of the file.
+func TestParseLargeInPlaceEscapedAllocatesLittle(t *testing.T) {
+	const size = 16 << 20
+	line := `\tfmt.Println(\"caf\u00e9 \\ ok\", x[i]) // 0123456789abcdefghijklmnopq\n` // 64 bytes decoded
+	raw := make([]byte, size*3/4)
+	for i := range raw {
+		raw[i] = byte(i * 7)
+	}
+	b64 := base64.StdEncoding.EncodeToString(raw)
+	var lines strings.Builder
+	for i := 0; i < len(b64); i += 76 {
+		lines.WriteString("        " + b64[i:min(i+76, len(b64))] + "\n")
+	}
+	for _, doc := range []string{
+		liftHead + "  - write: {path: big.txt, content: \"" + strings.Repeat(line, size/64) + "\"}\nverify:\n  - argv: [test, -s, big.txt]\n",
+		liftHead + "  - write:\n      path: big.bin\n      content: !!binary |\n" + lines.String() + "verify:\n  - argv: [test, -s, big.bin]\n",
+	} {
+		want, err := parse(strings.NewReader(doc)) // the YAML parser alone
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := []byte(doc)
+		var f *File
+		got := allocated(func() {
+			var ok, kept bool
+			if f, ok, kept, err = ParseLargeInPlace(buf); !ok || err != nil || kept {
+				t.Fatalf("lifted %v, refused %v, text kept %v: want decoded in place", ok, err, kept)
+			}
+		})
+		if !reflect.DeepEqual(f, want) {
+			t.Fatal("the plan file parsed in place differs from the one parsed from its text")
+		}
+		if n := len(f.Steps[0].Fields["content"]); n < size*3/4 {
+			t.Fatalf("content is %d bytes", n)
+		}
+		if limit := uint64(size) / 8; got > limit {
+			t.Fatalf("parsing %d MiB in place allocated %.2f× the value, want at most %.2f×", size>>20, float64(got)/size, float64(limit)/size)
+		}
+		t.Logf("parsing %d MiB in place allocated %.3f× the value", size>>20, float64(got)/size)
+	}
 }

@@ -154,20 +154,21 @@ func ParseString(s string) (*File, error) {
 }
 
 // ParseLargeInPlace is ParseLarge of the text in buf, which it may
-// overwrite: a block scalar's value is decoded into buf over its own text,
-// so the file's text and that value are never held side by side. kept
-// says buf still holds the file's text (nothing was decoded over it).
-// The values may alias buf: the caller must not change it afterwards.
+// overwrite: a block or quoted scalar's value is decoded into buf over its
+// own text, and !!binary content over its base64, so the file's text and
+// that value are never held side by side. kept says buf still holds the
+// file's text (nothing was decoded over it). The values may alias buf:
+// the caller must not change it afterwards.
 func ParseLargeInPlace(buf []byte) (f *File, ok, kept bool, err error) {
 	if len(buf) == 0 {
 		return nil, false, true, nil
 	}
-	doc, ok, wrote := liftIn(unsafe.String(unsafe.SliceData(buf), len(buf)), buf)
+	doc, ok, wrote, own := liftIn(unsafe.String(unsafe.SliceData(buf), len(buf)), buf)
 	if !ok {
 		return nil, false, !wrote, nil
 	}
-	f, err = fromDoc(doc)
-	return f, true, !wrote, err
+	f, wroteBin, err := fromDocIn(doc, own)
+	return f, true, !wrote && !wroteBin, err
 }
 
 // ParseLarge parses s with its scalars of agentos.StreamMin bytes or more
@@ -213,6 +214,37 @@ func decodeDoc(r io.Reader) (*yaml.Node, error) {
 }
 
 func fromDoc(doc *yaml.Node) (*File, error) {
+	f, _, err := fromDocIn(doc, nil)
+	return f, err
+}
+
+// binaryInPlace is a !!binary field decoded over its own base64 text once
+// the whole file has been checked (fromDocIn).
+type binaryInPlace struct {
+	fields map[string]string
+	key    string
+	n      *yaml.Node
+}
+
+// fromDocIn is fromDoc; own holds the nodes whose value lies in the
+// plan file's buffer and is theirs alone (liftIn): a !!binary body among
+// them in simple base64 is decoded over its text, written only once every
+// other check on the file has passed (wrote says it was).
+func fromDocIn(doc *yaml.Node, own map[*yaml.Node]bool) (f *File, wrote bool, err error) {
+	var pending []binaryInPlace
+	if f, err = fromDocPending(doc, own, &pending); err != nil {
+		return nil, false, err
+	}
+	for _, p := range pending {
+		b := unsafe.Slice(unsafe.StringData(p.n.Value), len(p.n.Value))
+		n := decodeBase64(b, b) // 3 bytes written for 4 read: never ahead of the reading
+		p.fields[p.key] = unsafe.String(unsafe.SliceData(b), n)
+		wrote = true
+	}
+	return f, wrote, nil
+}
+
+func fromDocPending(doc *yaml.Node, own map[*yaml.Node]bool, pending *[]binaryInPlace) (*File, error) {
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, errors.New("the plan file is empty: it needs version, goal and steps")
 	}
@@ -261,7 +293,7 @@ func fromDoc(doc *yaml.Node) (*File, error) {
 		return nil, errAt(n, "field \"steps\" is empty: a plan needs at least one step")
 	}
 	for i, sn := range n.Content {
-		s, err := parseStep(sn, i+1)
+		s, err := parseStep(sn, i+1, own, pending)
 		if err != nil {
 			return nil, err
 		}
@@ -355,7 +387,18 @@ func errBinaryField(n *yaml.Node, where, field string) error {
 
 // decodeBinary returns the bytes of a !!binary scalar. YAML lets base64 be
 // wrapped over lines and indented, so all whitespace is dropped first.
+// Simple base64 (base64Size) is decoded once, into its exact size, with no
+// copy of the text; anything else is left to the encoding package, whose
+// error the plan's author sees.
 func decodeBinary(n *yaml.Node, where, field string) (string, error) {
+	if size, ok := base64Size(n.Value); ok {
+		if size == 0 {
+			return "", nil
+		}
+		b := make([]byte, size)
+		decodeBase64(b, unsafe.Slice(unsafe.StringData(n.Value), len(n.Value)))
+		return unsafe.String(&b[0], size), nil // b is never written again
+	}
 	b64 := strings.Map(func(r rune) rune {
 		if r == ' ' || r == '\t' || r == '\n' || r == '\r' {
 			return -1
@@ -367,6 +410,78 @@ func decodeBinary(n *yaml.Node, where, field string) (string, error) {
 		return "", errAt(n, "%s: field %q: !!binary is not valid base64 (%v)", where, field, err)
 	}
 	return string(b), nil
+}
+
+// base64Size is the size of the bytes s decodes to when s is simple
+// base64: the standard alphabet, blanks and line breaks anywhere, and "="
+// or "==" only to end the last group of four. For such text
+// base64.StdEncoding, with the whitespace dropped, gives the bytes
+// decodeBase64 gives; anything else (ok false) is left to it. Linear.
+func base64Size(s string) (size int, ok bool) {
+	n, pad := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			continue
+		case c == '=':
+			pad++
+		case pad > 0 || b64Value(c) < 0:
+			return 0, false
+		}
+		n++
+	}
+	if n%4 != 0 || pad > 2 {
+		return 0, false
+	}
+	return n/4*3 - pad, true
+}
+
+// decodeBase64 decodes src, simple base64 (base64Size), into dst and
+// returns how many bytes it wrote. dst may be src itself: the byte at
+// dst[i] is written only after src[i] was read.
+func decodeBase64(dst, src []byte) int {
+	var acc uint32
+	k, w := 0, 0
+	for i := 0; i < len(src); i++ {
+		v := b64Value(src[i])
+		if v < 0 {
+			continue // whitespace, and the padding at the end
+		}
+		acc, k = acc<<6|uint32(v), k+1
+		if k == 4 {
+			dst[w], dst[w+1], dst[w+2] = byte(acc>>16), byte(acc>>8), byte(acc)
+			w, acc, k = w+3, 0, 0
+		}
+	}
+	// What "==" or "=" ended (the bits left over are dropped, as
+	// base64.StdEncoding does).
+	switch k {
+	case 2:
+		dst[w] = byte(acc >> 4)
+		w++
+	case 3:
+		dst[w], dst[w+1] = byte(acc>>10), byte(acc>>2)
+		w += 2
+	}
+	return w
+}
+
+// b64Value is the value of a character of the standard base64 alphabet;
+// -1 for any other.
+func b64Value(c byte) int {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return int(c - 'A')
+	case c >= 'a' && c <= 'z':
+		return int(c-'a') + 26
+	case c >= '0' && c <= '9':
+		return int(c-'0') + 52
+	case c == '+':
+		return 62
+	case c == '/':
+		return 63
+	}
+	return -1
 }
 
 var stepFields = map[agentos.StepKind]struct {
@@ -381,7 +496,7 @@ var stepFields = map[agentos.StepKind]struct {
 	agentos.StepExec:   {[]string{"argv"}, []string{"timeout", "cwd", "env", "writes"}},
 }
 
-func parseStep(n *yaml.Node, num int) (RawStep, error) {
+func parseStep(n *yaml.Node, num int, own map[*yaml.Node]bool, pending *[]binaryInPlace) (RawStep, error) {
 	where := fmt.Sprintf("step %d", num)
 	allowed := map[string]bool{"rationale": true, "risk": true, "template": true}
 	for k := range stepFields {
@@ -466,7 +581,11 @@ func parseStep(n *yaml.Node, num int) (RawStep, error) {
 			}
 			switch {
 			case isBinaryTag(v) && (k == "content" || k == "diff"):
-				if s.Fields[k], err = decodeBinary(v, where, k); err != nil {
+				if _, simple := base64Size(v.Value); simple && own[v] {
+					// Decoded over its text once the file is checked.
+					s.Fields[k] = ""
+					*pending = append(*pending, binaryInPlace{s.Fields, k, v})
+				} else if s.Fields[k], err = decodeBinary(v, where, k); err != nil {
 					return s, err
 				}
 				if s.binary == nil {

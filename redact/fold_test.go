@@ -26,6 +26,42 @@ func TestIndexFold(t *testing.T) {
 	}
 }
 
+// A large file with a hint on every line is scanned in linear time: the
+// hint's search reads the content about once per hint, however many lines
+// hold it (a search started again at each line read the rest of the
+// content for the case of the first byte that never occurs: "G" below).
+func TestSegmentsReadContentOnce(t *testing.T) {
+	content := strings.Repeat("\tx := abcdefghij // gh\n", 20000)
+	read := 0
+	segmentsScanned = func(n int) { read += n }
+	defer func() { segmentsScanned = nil }()
+	var rule Rule
+	for _, r := range builtin() {
+		if r.ID == "github-token" {
+			rule = r
+		}
+	}
+	if len(rule.Hints) != 1 || rule.Hints[0] != "gh" {
+		t.Fatalf("github-token hints %q, want [gh]", rule.Hints)
+	}
+	segs := rule.segments(content)
+	if len(segs) != 1 || segs[0] != strings.TrimSuffix(content, "\n") {
+		t.Fatalf("segments: %d, want the whole content as one", len(segs))
+	}
+	if read > 2*len(content) {
+		t.Fatalf("finding the hint on %d lines read %d bytes, %.0f× the content; want at most 2×", 20000, read, float64(read)/float64(len(content)))
+	}
+	// Touching lines are merged as they are found: no list of a span per
+	// line (16 MiB for a million lines, and as much again while it grew).
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	rule.segments(content)
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<10 {
+		t.Fatalf("segments of %d hinted lines allocated %d bytes, want under 16 KiB", 20000, got)
+	}
+}
+
 // Redaction finds a key in any case, the Kelvin sign included (it
 // lower-cases to k and (?i) matches it as k), and a large body with
 // nothing to redact comes back as it was.

@@ -276,6 +276,10 @@ func (r *Redactor) Matches(content string) []Match {
 	return out
 }
 
+// segmentsScanned, set by a test, is told how many bytes each hint's
+// search read.
+var segmentsScanned func(int)
+
 // segments are the parts of content around the rule's hints: whole lines,
 // merged where they touch; a rule that spans lines (a key block) runs from
 // its first hinted line to the end.
@@ -283,12 +287,18 @@ func (rule Rule) segments(content string) []string {
 	type span struct{ lo, hi int }
 	var spans []span
 	for _, h := range rule.Hints {
+		// One finder for the whole content: a search that started again
+		// at each line would look for the case of the first byte that is
+		// missing from the rest of the content once per hinted line (a
+		// 64 MiB file with "gh" on each of its million lines and no "G"
+		// took an hour to scan).
+		f := newFoldFinder(content, h)
+		first := len(spans) // this hint's spans come in order: merged as found
 		for off := 0; ; {
-			i := indexFold(content[off:], h)
+			i := f.index(off)
 			if i < 0 {
 				break
 			}
-			i += off
 			lo := strings.LastIndexByte(content[:i], '\n') + 1
 			hi := len(content)
 			if rule.ID != "private-key" {
@@ -296,11 +306,20 @@ func (rule Rule) segments(content string) []string {
 					hi = i + j
 				}
 			}
-			spans = append(spans, span{lo, hi})
+			// Merged with the last one where they touch, as below: a hint
+			// on each of a million lines is one span, not a million.
+			if n := len(spans); n > first && lo <= spans[n-1].hi+1 {
+				spans[n-1].hi = max(spans[n-1].hi, hi)
+			} else {
+				spans = append(spans, span{lo, hi})
+			}
 			off = max(hi, i+len(h))
 			if off >= len(content) {
 				break
 			}
+		}
+		if segmentsScanned != nil {
+			segmentsScanned(f.scanned)
 		}
 	}
 	if len(spans) == 0 {
@@ -325,38 +344,68 @@ func (rule Rule) segments(content string) []string {
 // reads s in place: a lower-cased copy of a large body (a 64 MiB file)
 // would double what a scan holds.
 func indexFold(s, hint string) int {
-	if hint == "" {
-		return 0
-	}
-	c0 := hint[0]
-	u0 := c0
-	if 'a' <= c0 && c0 <= 'z' {
-		u0 = c0 - 'a' + 'A'
-	}
-	// The next occurrence of each case of the first byte, each searched
-	// again only once passed: a run of one candidate byte costs one pass.
-	next := func(c byte, from int) int {
-		if j := strings.IndexByte(s[from:], c); j >= 0 {
-			return from + j
+	return newFoldFinder(s, hint).index(0)
+}
+
+// foldFinder finds hint in s again and again, from later and later
+// offsets, reading s once in all: it keeps the next occurrence of each case
+// of the hint's first byte, each searched again only once passed (a run of
+// one candidate byte, or a case that never occurs, costs one pass).
+type foldFinder struct {
+	s, hint string
+	c0, u0  byte
+	lo, up  int // the next c0 and u0 at or after where each was last searched from; -1 before the first search
+	scanned int // bytes read by the searches (for the tests)
+}
+
+func newFoldFinder(s, hint string) *foldFinder {
+	f := &foldFinder{s: s, hint: hint, lo: -1, up: -1}
+	if hint != "" {
+		f.c0, f.u0 = hint[0], hint[0]
+		if 'a' <= f.c0 && f.c0 <= 'z' {
+			f.u0 = f.c0 - 'a' + 'A'
 		}
-		return len(s)
 	}
-	lo, up := next(c0, 0), len(s)
-	if u0 != c0 {
-		up = next(u0, 0)
+	return f
+}
+
+// next is the first c at or after from, or len(s).
+func (f *foldFinder) next(c byte, from int) int {
+	j := strings.IndexByte(f.s[from:], c)
+	if j < 0 {
+		f.scanned += len(f.s) - from
+		return len(f.s)
+	}
+	f.scanned += j + 1
+	return from + j
+}
+
+// index is the first occurrence of the hint at or after from, or -1; from
+// never goes back between calls.
+func (f *foldFinder) index(from int) int {
+	if f.hint == "" {
+		return from
+	}
+	if f.lo < from {
+		f.lo = f.next(f.c0, from)
+	}
+	if f.u0 == f.c0 {
+		f.up = len(f.s)
+	} else if f.up < from {
+		f.up = f.next(f.u0, from)
 	}
 	for {
-		i := min(lo, up)
-		if i+len(hint) > len(s) {
+		i := min(f.lo, f.up)
+		if i+len(f.hint) > len(f.s) {
 			return -1
 		}
-		if equalFoldASCII(s[i:i+len(hint)], hint) {
+		if equalFoldASCII(f.s[i:i+len(f.hint)], f.hint) {
 			return i
 		}
-		if i == lo {
-			lo = next(c0, i+1)
+		if i == f.lo {
+			f.lo = f.next(f.c0, i+1)
 		} else {
-			up = next(u0, i+1)
+			f.up = f.next(f.u0, i+1)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -51,13 +52,60 @@ func BenchmarkBigWriteBlock(b *testing.B) {
 	})
 }
 
+// BenchmarkBigWriteEscaped is BenchmarkBigWrite with the 64 MiB written
+// the way an LLM or a JSON encoder writes a file: one double-quoted line
+// of escapes, a `\n` every 64 bytes, with `\t`, `\"`, `\\` and `\u00e9`
+// among them (a scalar the plan must decode, shorter than its text).
+func BenchmarkBigWriteEscaped(b *testing.B) {
+	const size = 64 << 20
+	benchBigWrite(b, size, func(w io.Writer) {
+		io.WriteString(w, "version: 1\ngoal: one big escaped line\nsteps:\n  - write: {path: big.txt, content: \"")
+		piece := strings.Repeat(escapedLine, 1<<14) // 1 MiB decoded
+		for range size >> 20 {
+			io.WriteString(w, piece)
+		}
+		io.WriteString(w, "\"}\nverify:\n  - argv: [test, -s, big.txt]\n")
+	})
+}
+
+// escapedLine is 64 bytes of source once decoded (é is two).
+const escapedLine = `\tfmt.Println(\"caf\u00e9 \\ ok\", x[i]) // 0123456789abcdefghijklmnopq\n`
+
+// BenchmarkBigWriteBinary is BenchmarkBigWrite with the 64 MiB given as
+// !!binary: a literal block of 76-character lines of base64.
+func BenchmarkBigWriteBinary(b *testing.B) {
+	const size = 64 << 20
+	benchBigWrite(b, size, func(w io.Writer) {
+		io.WriteString(w, "version: 1\ngoal: one big binary\nsteps:\n  - write:\n      path: big.txt\n      content: !!binary |\n")
+		// 57 bytes a line, a thousand lines at a time.
+		raw := make([]byte, 57*1000)
+		for off := 0; off < size; off += len(raw) {
+			chunk := raw[:min(len(raw), size-off)]
+			for i := range chunk {
+				chunk[i] = byte((off + i) * 7)
+			}
+			enc := base64.StdEncoding.EncodeToString(chunk)
+			for len(enc) > 0 {
+				n := min(76, len(enc))
+				io.WriteString(w, "        "+enc[:n]+"\n")
+				enc = enc[n:]
+			}
+		}
+		io.WriteString(w, "verify:\n  - argv: [test, -s, big.txt]\n")
+	})
+}
+
 // benchBigWrite plans and applies the plan writePlan writes, which writes
 // size bytes to big.txt, and reports both peaks.
 func benchBigWrite(b *testing.B, size int, writePlan func(io.Writer)) {
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "agentos")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
+	// AGENTOS_BENCH_BIN measures another build (a baseline) instead.
+	bin := os.Getenv("AGENTOS_BENCH_BIN")
+	if bin == "" {
+		bin = filepath.Join(dir, "agentos")
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, out)
+		}
 	}
 	home, repo := filepath.Join(dir, "home"), filepath.Join(dir, "repo")
 	for _, d := range []string{home, repo} {
