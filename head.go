@@ -17,9 +17,10 @@ func Head(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	cut := s[:n]
-	for len(cut) > 0 && !utf8.ValidString(cut) {
-		cut = cut[:len(cut)-1]
+	// Back to the start of the rune the cut falls in (at most UTFMax-1
+	// bytes): text that is not UTF-8 elsewhere is kept as it is.
+	for back := 0; back < utf8.UTFMax-1 && n > 0 && !utf8.RuneStart(s[n]); back++ {
+		n--
 	}
-	return fmt.Sprintf("%s… (%d bytes, %s)", cut, len(s), BlobHash(s))
+	return fmt.Sprintf("%s… (%d bytes, %s)", s[:n], len(s), BlobHash(s))
 }
