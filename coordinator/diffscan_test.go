@@ -157,3 +157,20 @@ func allRecords(t *testing.T, x *executor) {
 		t.Fatal(err)
 	}
 }
+
+// TestFitDiff: a diff read into a buffer grown for a text diff of the
+// file's size keeps only its own bytes when it came out far smaller (a
+// binary file's compressed patch), so the buffer is not held beside the
+// file the scan reads next; a diff that filled its buffer stays as it is.
+func TestFitDiff(t *testing.T) {
+	grown := make([]byte, 40, 2*agentos.StreamMin)
+	copy(grown, "diff --git a/big.bin b/big.bin\nGIT bin")
+	got := fitDiff(grown)
+	if string(got) != string(grown) || cap(got) >= agentos.StreamMin {
+		t.Fatalf("fitDiff kept a buffer of %d bytes for a %d-byte diff", cap(got), len(got))
+	}
+	full := make([]byte, 2*agentos.StreamMin)
+	if got := fitDiff(full); &got[0] != &full[0] {
+		t.Fatal("fitDiff copied a diff that filled its buffer")
+	}
+}
