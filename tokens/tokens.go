@@ -203,7 +203,8 @@ func (s *Service) Revoke(ctx context.Context, ref string, by agentos.Actor) ([]a
 // exist, were revoked or expired.
 func (s *Service) Authenticate(ctx context.Context, secret string) (*agentos.APIToken, error) {
 	t, err := s.authenticate(ctx, secret)
-	if agentos.ErrorCode(err) == agentos.EDENIED && s.Recheck != nil {
+	// Only a secret shaped like a token can be a good one misjudged.
+	if agentos.ErrorCode(err) == agentos.EDENIED && s.Recheck != nil && wellFormed(secret) {
 		if rerr := s.Recheck(ctx); rerr != nil {
 			return nil, rerr
 		}
@@ -211,9 +212,14 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*agentos.API
 	return t, err
 }
 
+// wellFormed reports whether secret has a token's shape.
+func wellFormed(secret string) bool {
+	return strings.HasPrefix(secret, Prefix) && len(secret) <= 128
+}
+
 func (s *Service) authenticate(ctx context.Context, secret string) (*agentos.APIToken, error) {
 	denied := agentos.Errorf(agentos.EDENIED, "missing, unknown, expired or revoked bearer token (send Authorization: Bearer TOKEN, made by `agentos token create`)")
-	if !strings.HasPrefix(secret, Prefix) || len(secret) > 128 {
+	if !wellFormed(secret) {
 		return nil, denied
 	}
 	h := Hash(secret)

@@ -107,3 +107,38 @@ func TestTokenLifecycle(t *testing.T) {
 		}
 	}
 }
+
+// TestRecheckBeforeRefusal: a token-shaped secret that the store does not
+// know is refused with Recheck's error when Recheck finds the store is not
+// the repository's (a long-lived server whose store was replaced under it
+// must not call a good token unknown); a good token and a malformed secret
+// never pay for the check.
+func TestRecheckBeforeRefusal(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Create(ctx, filepath.Join(t.TempDir(), "agentos.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	checks := 0
+	replaced := agentos.Errorf(agentos.ECONFLICT, "the AgentOS store is not this repository's")
+	svc := &tokens.Service{DB: db, Audit: db, Recheck: func(context.Context) error { checks++; return replaced }}
+	secret, _, err := svc.Create(ctx, tokens.CreateOptions{Name: "alice", Role: tokens.Viewer, TTL: time.Hour, By: agentos.Human("root")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(ctx, secret); err != nil || checks != 0 {
+		t.Fatalf("a good token: %v after %d checks, want it accepted unchecked", err, checks)
+	}
+	if _, err := svc.Authenticate(ctx, "not a token"); agentos.ErrorCode(err) != agentos.EDENIED || checks != 0 {
+		t.Fatalf("a malformed secret: %v after %d checks, want denied unchecked", err, checks)
+	}
+	unknown := tokens.Prefix + strings.Repeat("Z", 43)
+	if _, err := svc.Authenticate(ctx, unknown); err != replaced || checks != 1 {
+		t.Fatalf("an unknown token-shaped secret: %v after %d checks, want the store's refusal", err, checks)
+	}
+	svc.Recheck = func(context.Context) error { return nil }
+	if _, err := svc.Authenticate(ctx, unknown); agentos.ErrorCode(err) != agentos.EDENIED {
+		t.Fatalf("an unknown token in the right store: %v, want denied", err)
+	}
+}
