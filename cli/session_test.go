@@ -98,21 +98,9 @@ func (s *ptySession) screen() string {
 // a hung CLI from hanging the suite.
 func (s *ptySession) waitFor(what string, cond func(screen string) bool) {
 	s.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		if cond(s.screen()) {
-			return
-		}
-		select {
-		case <-s.done:
-			if cond(s.screen()) {
-				return
-			}
-			s.t.Fatalf("the session ended (%v) before %s; it printed:\n%s", s.err, what, tailOf(s.screen(), 6000))
-		case <-time.After(100 * time.Millisecond):
-		}
+	if !s.poll(what, cond, 90*time.Second) {
+		s.t.Fatalf("no %s after 90s; the session printed:\n%s", what, tailOf(s.screen(), 6000))
 	}
-	s.t.Fatalf("no %s after 90s; the session printed:\n%s", what, tailOf(s.screen(), 6000))
 }
 
 // pressUntil presses key until cond holds on what was printed. A TUI that
@@ -122,24 +110,33 @@ func (s *ptySession) waitFor(what string, cond func(screen string) bool) {
 // is harmless once cond holds (an empty prompt ignores Enter).
 func (s *ptySession) pressUntil(what, key string, cond func(screen string) bool) {
 	s.t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); {
 		s.typeText(key)
-		for again := time.Now().Add(3 * time.Second); time.Now().Before(again); {
-			if cond(s.screen()) {
-				return
-			}
-			select {
-			case <-s.done:
-				if cond(s.screen()) {
-					return
-				}
-				s.t.Fatalf("the session ended (%v) before %s; it printed:\n%s", s.err, what, tailOf(s.screen(), 6000))
-			case <-time.After(100 * time.Millisecond):
-			}
+		if s.poll(what, cond, 3*time.Second) {
+			return
 		}
 	}
 	s.t.Fatalf("no %s after 90s; the session printed:\n%s", what, tailOf(s.screen(), 6000))
+}
+
+// poll reports whether cond holds on what was printed within d; a session
+// that ends before it does fails the test.
+func (s *ptySession) poll(what string, cond func(screen string) bool, d time.Duration) bool {
+	s.t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		if cond(s.screen()) {
+			return true
+		}
+		select {
+		case <-s.done:
+			if cond(s.screen()) {
+				return true
+			}
+			s.t.Fatalf("the session ended (%v) before %s; it printed:\n%s", s.err, what, tailOf(s.screen(), 6000))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return false
 }
 
 func (s *ptySession) typeText(text string) {
