@@ -34,14 +34,7 @@ func TestLargePlanFileIsParsedAsRead(t *testing.T) {
 	if src, err := c.taskSource(ctx, stored); err != nil || src != text {
 		t.Fatalf("the task's source is not the file as submitted (%d bytes, want %d): %v", len(src), len(text), err)
 	}
-	plans, err := c.DB.PlansOf(ctx, task.ID)
-	if err != nil || len(plans) != 1 {
-		t.Fatalf("plans of the task: %v %v", plans, err)
-	}
-	p, _, err := c.DB.Plan(ctx, plans[0][0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := onlyPlan(t, c, task.ID)
 	if len(p.Steps) != 1 || p.Steps[0].Content != content {
 		t.Fatalf("the plan's content is not the file's (%d steps)", len(p.Steps))
 	}
@@ -84,14 +77,7 @@ func TestLargeBlockPlanFileIsDecodedInPlace(t *testing.T) {
 	if err != nil || strings.Contains(src, token) || src != strings.Replace(text, token, c.redact(token), 1) {
 		t.Fatalf("the task's source is not the file as submitted, redacted (%d bytes, want %d; token kept: %v): %v", len(src), len(text), strings.Contains(src, token), err)
 	}
-	plans, err := c.DB.PlansOf(ctx, task.ID)
-	if err != nil || len(plans) != 1 {
-		t.Fatalf("plans of the task: %v %v", plans, err)
-	}
-	p, _, err := c.DB.Plan(ctx, plans[0][0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := onlyPlan(t, c, task.ID)
 	if len(p.Steps) != 1 || p.Steps[0].Content != content {
 		t.Fatalf("the plan's content is not the block's value (%d steps)", len(p.Steps))
 	}
@@ -157,16 +143,23 @@ func TestLargeEscapedAndBinaryPlanFilesAreDecodedInPlace(t *testing.T) {
 		if err != nil || src != strings.Replace(text, token, c.redact(token), 1) {
 			t.Fatalf("%s: the task's source is not the file as submitted, redacted (%d bytes, want %d): %v", name, len(src), len(text), err)
 		}
-		plans, err := c.DB.PlansOf(ctx, task.ID)
-		if err != nil || len(plans) != 1 {
-			t.Fatalf("%s: plans of the task: %v %v", name, plans, err)
-		}
-		p, _, err := c.DB.Plan(ctx, plans[0][0])
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := onlyPlan(t, c, task.ID)
 		if len(p.Steps) != 1 || p.Steps[0].Content != content {
 			t.Fatalf("%s: the plan's content is not the decoded value (%d steps)", name, len(p.Steps))
 		}
 	}
+}
+
+// onlyPlan is task's one plan, with its bodies.
+func onlyPlan(t *testing.T, c *Coordinator, task string) *agentos.Plan {
+	t.Helper()
+	plans, err := c.DB.PlansOf(t.Context(), task)
+	if err != nil || len(plans) != 1 {
+		t.Fatalf("plans of task %s: %v %v", task, plans, err)
+	}
+	p, _, err := c.DB.Plan(t.Context(), plans[0][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -126,17 +126,25 @@ func TestServeSignalEndsRuns(t *testing.T) {
 	if left := procsWith("sleep\x00" + marker2); len(left) > 0 {
 		t.Errorf("the MCP call's step outlived serve: %q", left)
 	}
+	s.assertEndedBySIGTERM(t, task, marker, "serve")
+}
+
+// assertEndedBySIGTERM checks what a door stopped by SIGTERM leaves of the
+// task whose step ran sleep MARKER: a ReviewPack, no lease, the signal
+// named in the audit, and no process.
+func (s *apiServer) assertEndedBySIGTERM(t *testing.T, task, marker, door string) {
+	t.Helper()
 	if m, _ := filepath.Glob(filepath.Join(s.repo, ".agentos", "reviews", task+"-*.json")); len(m) == 0 {
-		t.Errorf("no ReviewPack of %s after SIGTERM to serve", task)
+		t.Errorf("no ReviewPack of %s after SIGTERM to %s", task, door)
 	}
 	if n := s.sqlCount(`SELECT count(*) FROM locks`); n != 0 {
-		t.Errorf("%d lease(s) left after serve stopped", n)
+		t.Errorf("%d lease(s) left after %s stopped", n, door)
 	}
 	if n := s.sqlCount(`SELECT count(*) FROM audit WHERE task = ? AND kind = 'task.transition' AND data LIKE '%SIGTERM%'`, task); n == 0 {
 		t.Errorf("the cancellation does not name SIGTERM in the audit")
 	}
 	if left := procsWith("sleep\x00" + marker); len(left) > 0 {
-		t.Errorf("the step's process outlived serve: %q", left)
+		t.Errorf("the step's process outlived %s: %q", door, left)
 	}
 }
 
@@ -208,18 +216,7 @@ func TestMCPSignalEndsRuns(t *testing.T) {
 	if st := s.sqlString(`SELECT state FROM tasks WHERE id = ?`, task); st != "cancelled" {
 		t.Errorf("task %s is %s after SIGTERM to agentos mcp, want cancelled", task, st)
 	}
-	if m, _ := filepath.Glob(filepath.Join(s.repo, ".agentos", "reviews", task+"-*.json")); len(m) == 0 {
-		t.Errorf("no ReviewPack of %s after SIGTERM to agentos mcp", task)
-	}
-	if n := s.sqlCount(`SELECT count(*) FROM locks`); n != 0 {
-		t.Errorf("%d lease(s) left after agentos mcp stopped", n)
-	}
-	if n := s.sqlCount(`SELECT count(*) FROM audit WHERE task = ? AND kind = 'task.transition' AND data LIKE '%SIGTERM%'`, task); n == 0 {
-		t.Errorf("the cancellation does not name SIGTERM in the audit")
-	}
-	if left := procsWith("sleep\x00" + marker); len(left) > 0 {
-		t.Errorf("the step's process outlived agentos mcp: %q", left)
-	}
+	s.assertEndedBySIGTERM(t, task, marker, "agentos mcp")
 }
 
 // TestServeRedactsStore: tokens an API client sends (a goal, labels, the

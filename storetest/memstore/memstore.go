@@ -521,28 +521,19 @@ func (s *Store) SavePlan(ctx context.Context, p *agentos.Plan, actor agentos.Act
 
 // Plan implements agentos.TaskStore: the body and the hash as stored.
 func (s *Store) Plan(ctx context.Context, id string) (*agentos.Plan, string, error) {
-	d, err := s.begin(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	defer d.mu.Unlock()
-	row, ok := d.plans[id]
-	if !ok {
-		return nil, "", agentos.Errorf(agentos.ENOTFOUND, "plan %s not found", id)
-	}
-	p, err := agentos.PlanFromStore(row.json, d.blob)
-	if err != nil {
-		if agentos.ErrorCode(err) == agentos.ECONFLICT {
-			return nil, "", err
-		}
-		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
-	}
-	return p, row.hash, nil
+	return s.readPlan(ctx, id, func(d *DB, js []byte) (*agentos.Plan, error) { return agentos.PlanFromStore(js, d.blob) })
 }
 
 // PlanWithoutBodies implements agentos.TaskStore: Plan without reading a
 // blob.
 func (s *Store) PlanWithoutBodies(ctx context.Context, id string) (*agentos.Plan, string, error) {
+	return s.readPlan(ctx, id, func(_ *DB, js []byte) (*agentos.Plan, error) { return agentos.PlanWithoutBodiesFromStore(js) })
+}
+
+// readPlan finds plan id's row and decodes its body with decode: a
+// conflict it reports (a missing or changed blob) as it is, anything else
+// as a corrupt plan.
+func (s *Store) readPlan(ctx context.Context, id string, decode func(*DB, []byte) (*agentos.Plan, error)) (*agentos.Plan, string, error) {
 	d, err := s.begin(ctx)
 	if err != nil {
 		return nil, "", err
@@ -552,8 +543,11 @@ func (s *Store) PlanWithoutBodies(ctx context.Context, id string) (*agentos.Plan
 	if !ok {
 		return nil, "", agentos.Errorf(agentos.ENOTFOUND, "plan %s not found", id)
 	}
-	p, err := agentos.PlanWithoutBodiesFromStore(row.json)
+	p, err := decode(d, row.json)
 	if err != nil {
+		if agentos.ErrorCode(err) == agentos.ECONFLICT {
+			return nil, "", err
+		}
 		return nil, "", agentos.WrapError(agentos.ECONFLICT, err, "stored plan %s is corrupt: %v", id, err)
 	}
 	return p, row.hash, nil
